@@ -1,0 +1,50 @@
+// Bundles the extension client, the language server, the CLI and the webview scripts with esbuild.
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+const root = new URL('..', import.meta.url).pathname;
+const production = process.argv.includes('--production');
+const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', absWorkingDir: root };
+
+const node = [
+  { entry: 'client/src/extension.ts', out: 'dist/client.js', external: ['vscode'] },
+  { entry: 'server/src/server.ts', out: 'dist/server.js', external: [] },
+  { entry: 'server/src/cli.ts', out: 'dist/cli.js', external: [] },
+];
+mkdirSync(join(root, 'dist'), { recursive: true });
+const jobs = [];
+for (const n of node) {
+  if (!existsSync(join(root, n.entry))) continue;
+  jobs.push(
+    build({
+      ...common,
+      entryPoints: [n.entry],
+      outfile: n.out,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      external: [...n.external, '*.node'],
+    }),
+  );
+}
+// Browser-side webview bundles: every client/webview/*.ts file with no Node APIs.
+const webDir = join(root, 'client/webview');
+if (existsSync(webDir)) {
+  const entries = readdirSync(webDir)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('_'))
+    .map((f) => `client/webview/${f}`);
+  if (entries.length) {
+    jobs.push(
+      build({
+        ...common,
+        entryPoints: entries,
+        outdir: 'dist/webview',
+        platform: 'browser',
+        format: 'iife',
+        target: 'es2022',
+      }),
+    );
+  }
+}
+await Promise.all(jobs);

@@ -1,0 +1,61 @@
+// apl-quant: the command line. Each subcommand lives in server/src/cli/<name>.ts and exports
+// `run(argv: string[]): Promise<number>` (the exit code). This file only dispatches.
+import { CliError, VERSION } from './cli/common';
+
+type Sub = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+const commands: Record<string, Sub> = {
+  inspect: { summary: 'list the tensors of a .npz, .npy or .safetensors file', load: () => import('./cli/inspect') },
+  convert: { summary: 'download and quantize a model to NPZ + manifest', load: () => import('./cli/convert') },
+  validate: { summary: 'check a manifest against its schema and its NPZ', load: () => import('./cli/validate') },
+  lsp: { summary: 'start the manifest language server (--stdio)', load: () => import('./cli/lsp') },
+};
+
+function usage(): string {
+  const lines = [`apl-quant ${VERSION}`, '', 'usage: apl-quant <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+  lines.push('', 'Run `apl-quant <command> --help` for its options.');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const sub = commands[name];
+  if (!sub) {
+    process.stderr.write(`apl-quant: unknown command '${name}'\n\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const mod = await sub.load();
+    return await mod.run(rest);
+  } catch (e) {
+    if (e instanceof CliError) {
+      process.stderr.write(`apl-quant ${name}: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    process.stderr.write(`apl-quant ${name}: ${err?.message ?? String(e)}\n`);
+    if (process.env.APL_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module || process.env.APL_CLI_MAIN === '1' || /apl-quant(\.js)?$/.test(process.argv[1] ?? '')) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`apl-quant: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

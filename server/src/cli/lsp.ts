@@ -1,0 +1,5 @@
+import { CliError } from './common';
+
+export async function run(_argv: string[]): Promise<number> {
+  throw new CliError('lsp: not implemented yet', 1);
+}
