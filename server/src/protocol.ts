@@ -86,15 +86,139 @@ export type CommandId = (typeof CommandIds)[keyof typeof CommandIds];
 // ---------------------------------------------------------------------------------------------------------
 // Webview messages (extension host ⇄ webview). Filled in by the UI: report and inspector.
 
-export type ReportToHost = { type: 'ready' } | { type: 'openManifest' };
-export type HostToReport = { type: 'report'; report: unknown; title: string };
+/** Webview view types (VS Code `viewType`s) of the report panel and the inspector custom editor. */
+export const WebviewViewTypes = {
+  accuracyReport: 'apl.accuracyReport',
+  npzInspector: 'apl.npzInspector',
+} as const;
 
+// Report panel. The report itself is the converter's JSON (`*_report_q*.json`), sent as parsed; the webview
+// normalises it (server/src/inspect/report.ts) and tolerates missing fields.
+export type ReportToHost =
+  | { type: 'ready' }
+  | { type: 'openManifest' }
+  | { type: 'openNpz' }
+  /** The user picked a weight in the table: reveal it in the manifest, when there is one. */
+  | { type: 'revealWeight'; name: string };
+export type HostToReport =
+  | {
+      type: 'report';
+      report: unknown;
+      title: string;
+      /** The report file (fs path), kept in the panel state so the serializer can restore it. */
+      file?: string;
+      /** The manifest / archive beside it, when found: enables the buttons that open them. */
+      manifest?: string | null;
+      npz?: string | null;
+    }
+  | { type: 'error'; message: string };
+/** The state the report webview keeps with `setState` (what the serializer receives after a reload). */
+export interface ReportWebviewState {
+  file?: string;
+  sort?: { key: string; descending: boolean };
+  filter?: string;
+}
+
+// NPZ inspector. Tensors are shown as a rows × cols matrix (rows = product of all but the last axis; a 1-D
+// tensor is n × 1). Values travel in pages on request, never whole.
+export interface InspectorMember {
+  /** Member name as in the zip (e.g. `w_q4.npy`); the member of a `.npy` file is its base name. */
+  name: string;
+  dtype: string;
+  shape: number[];
+  elements: number;
+  /** Bytes of the array data once inflated. */
+  bytes: number;
+  /** Bytes taken in the archive. */
+  storedBytes: number;
+  compressed: boolean;
+  /** What this member is to the manifest beside the archive, when there is one. */
+  role?: { weight: string; part: 'q' | 'q_scales' | 'q_zero_point' | 'float'; bits: number; groupSize?: number };
+  /** Set when this member's header could not be read: the row is shown with the message. */
+  error?: string;
+}
+export interface InspectorHistogram {
+  min: number;
+  max: number;
+  counts: number[];
+}
+export interface InspectorStats {
+  count: number;
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  nan: number;
+  inf: number;
+  /** True when the figures come from an even sample of a tensor too large to read whole. */
+  sampled: boolean;
+}
+export interface InspectorPreview {
+  /** Downsampled grid (row-major), each cell the mean |value| of the block it covers. */
+  rows: number;
+  cols: number;
+  values: number[];
+  min: number;
+  max: number;
+}
+export interface InspectorTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  rows: number;
+  cols: number;
+  stats: InspectorStats;
+  histogram: InspectorHistogram;
+  preview: InspectorPreview | null;
+  /** For a quantized member described by the manifest beside the archive: the dequantized weight. */
+  dequant?: {
+    weight: string;
+    bits: number;
+    groupSize: number;
+    rows: number;
+    cols: number;
+    stats: InspectorStats;
+    histogram: InspectorHistogram;
+    preview: InspectorPreview | null;
+    /** The accuracy the converter recorded in the manifest (error against the float weights). */
+    accuracy?: { rel_error?: number; snr_db?: number; cosine?: number; max_abs_error?: number; pass?: boolean };
+  };
+}
+export type InspectorView = 'raw' | 'dequant';
 export type InspectorToHost =
   | { type: 'ready' }
   | { type: 'selectTensor'; name: string }
-  | { type: 'page'; name: string; offset: number; count: number; requestId: number };
+  | {
+      type: 'page';
+      requestId: number;
+      name: string;
+      view: InspectorView;
+      row: number;
+      rowCount: number;
+      col: number;
+      colCount: number;
+    };
 export type HostToInspector =
-  | { type: 'members'; file: string; members: unknown[] }
-  | { type: 'tensor'; name: string; stats: unknown; histogram: unknown; preview: unknown }
-  | { type: 'page'; requestId: number; name: string; offset: number; values: number[] }
-  | { type: 'error'; message: string };
+  | {
+      type: 'members';
+      file: string;
+      kind: 'npz' | 'npy';
+      fileBytes: number;
+      members: InspectorMember[];
+      /** The manifest beside the archive that names it, when found. */
+      manifest: string | null;
+    }
+  | { type: 'tensor'; tensor: InspectorTensor }
+  | {
+      type: 'page';
+      requestId: number;
+      name: string;
+      view: InspectorView;
+      row: number;
+      col: number;
+      rowCount: number;
+      colCount: number;
+      /** Row-major rowCount × colCount; non-finite values as the strings 'NaN', 'Infinity', '-Infinity'. */
+      values: (number | string)[];
+    }
+  | { type: 'error'; message: string; requestId?: number; name?: string };
