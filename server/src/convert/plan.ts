@@ -1,0 +1,120 @@
+// Which tensors get which treatment: 2-D (and higher) float weights are quantized; 1-D tensors (norms, biases) and
+// non-float tensors are kept as float (or their integer type) with quantization type `none`. Token embeddings and
+// the output head are the most sensitive and default to 8 bits (`--embeddings-bits`).
+import {
+  type BitWidth,
+  matrixView,
+  type QuantizationMethod,
+  type QuantizationType,
+  type RoundingMode,
+} from '../formats/manifest';
+import { ConvertError } from './errors';
+
+export interface PlanOptions {
+  bits: BitWidth;
+  /** Elements per group along the last axis, or 'row' for one group per row. */
+  groupSize: number | 'row';
+  symmetric: boolean;
+  mode: RoundingMode;
+  /** Bits for embed_tokens and lm_head (default 8). */
+  embeddingsBits?: BitWidth;
+}
+
+export interface TensorInfoLike {
+  name: string;
+  dtype: string;
+  shape: number[];
+}
+
+export type NumpyKeepDtype =
+  | 'float16'
+  | 'float32'
+  | 'float64'
+  | 'int8'
+  | 'uint8'
+  | 'int16'
+  | 'uint16'
+  | 'int32'
+  | 'uint32'
+  | 'int64'
+  | 'uint64'
+  | 'bool';
+
+export type TensorPlan =
+  | {
+      kind: 'quantize';
+      name: string;
+      dtype: 'F32' | 'F16' | 'BF16';
+      shape: number[];
+      rows: number;
+      cols: number;
+      bits: BitWidth;
+      groupSize: number;
+      type: QuantizationType;
+      method: QuantizationMethod;
+      symmetric: boolean;
+      mode: RoundingMode;
+    }
+  | {
+      kind: 'keep';
+      name: string;
+      dtype: string;
+      shape: number[];
+      /** numpy dtype of the stored array. BF16 is widened to float32 (lossless; numpy has no bfloat16). */
+      storeDtype: NumpyKeepDtype;
+      bits: 16 | 32;
+    };
+
+const FLOAT = new Set(['F32', 'F16', 'BF16']);
+const KEEP: Record<string, NumpyKeepDtype> = {
+  F64: 'float64',
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'float32',
+  I8: 'int8',
+  U8: 'uint8',
+  I16: 'int16',
+  U16: 'uint16',
+  I32: 'int32',
+  U32: 'uint32',
+  I64: 'int64',
+  U64: 'uint64',
+  BOOL: 'bool',
+};
+
+/** embed_tokens (input embeddings) and lm_head (output head). */
+export function isEmbeddingOrHead(name: string): boolean {
+  return /(^|\.)(embed_tokens|lm_head|wte|embed_in|embed_out)(\.|$)/.test(name);
+}
+
+export function planTensor(t: TensorInfoLike, o: PlanOptions): TensorPlan {
+  const { rows, cols } = matrixView(t.shape);
+  if (t.shape.length >= 2 && FLOAT.has(t.dtype) && rows > 0 && cols > 0) {
+    const bits = isEmbeddingOrHead(t.name) ? (o.embeddingsBits ?? 8) : o.bits;
+    const groupSize = o.groupSize === 'row' ? cols : Math.min(o.groupSize, cols);
+    return {
+      kind: 'quantize',
+      name: t.name,
+      dtype: t.dtype as 'F32' | 'F16' | 'BF16',
+      shape: t.shape,
+      rows,
+      cols,
+      bits,
+      groupSize,
+      type: groupSize >= cols ? 'perrow_int' : 'groupwise_int',
+      method: bits === 1 ? 'sign' : o.symmetric ? 'symmetric' : 'asymmetric',
+      symmetric: o.symmetric,
+      mode: o.mode,
+    };
+  }
+  const storeDtype = KEEP[t.dtype];
+  if (!storeDtype) {
+    throw new ConvertError('unsupported', `tensor ${t.name}: dtype ${t.dtype} is not supported`);
+  }
+  const bits = storeDtype === 'float16' || storeDtype.endsWith('16') ? 16 : 32;
+  return { kind: 'keep', name: t.name, dtype: t.dtype, shape: t.shape, storeDtype, bits };
+}
+
+export function planModel(tensors: readonly TensorInfoLike[], o: PlanOptions): TensorPlan[] {
+  return tensors.map((t) => planTensor(t, o));
+}

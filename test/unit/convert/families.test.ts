@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { findAlias, isRepoId, MODEL_ALIASES, slugify } from '../../../server/src/convert/aliases';
+import { ConvertError, errorCode } from '../../../server/src/convert/errors';
+import { layerIndex, modelInfoFromConfig } from '../../../server/src/convert/families';
+
+const root = join(__dirname, '../../..');
+
+test('aliases: the guide names map to their repos, with sizes and gated flags', () => {
+  assert.deepEqual(Object.fromEntries(MODEL_ALIASES.map((a) => [a.alias, a.repo])), {
+    tinyllama: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0',
+    'mistral-7b': 'mistralai/Mistral-7B-v0.1',
+    'mistral-7b-instruct': 'mistralai/Mistral-7B-Instruct-v0.2',
+    'gemma-2b': 'google/gemma-2b',
+    'llama2-7b': 'meta-llama/Llama-2-7b-hf',
+  });
+  assert.equal(findAlias('TinyLlama')?.gated, false);
+  assert.equal(findAlias('gemma-2b')?.gated, true);
+  assert.equal(findAlias('llama2-7b')?.gated, true);
+  assert.equal(findAlias('gpt2'), undefined);
+  for (const a of MODEL_ALIASES) assert.ok(a.downloadBytes > 1e9 && a.downloadBytes < 2e10, a.alias);
+});
+
+test('repo ids and slugs', () => {
+  assert.ok(isRepoId('TinyLlama/TinyLlama-1.1B-Chat-v1.0'));
+  assert.ok(!isRepoId('./models/x'));
+  assert.ok(!isRepoId('a/../b'));
+  assert.ok(!isRepoId('/abs/path'));
+  assert.equal(slugify('TinyLlama/TinyLlama-1.1B-Chat-v1.0'), 'tinyllama-1.1b-chat-v1.0');
+  assert.equal(slugify('/some/dir/My Model/'), 'my-model');
+  assert.equal(slugify('///'), 'model');
+});
+
+test('llama config (the tiny fixture) → model block', () => {
+  const cfg = JSON.parse(readFileSync(join(root, 'test/fixtures/tiny-llama/config.json'), 'utf8'));
+  assert.deepEqual(modelInfoFromConfig(cfg, 'tiny'), {
+    name: 'tiny',
+    family: 'llama',
+    architecture: 'LlamaForCausalLM',
+    context_length: 256,
+    hidden_dim: 128,
+    intermediate_size: 352,
+    num_layers: 2,
+    num_heads: 4,
+    num_kv_heads: 2,
+    vocab_size: 512,
+    tie_word_embeddings: false,
+  });
+});
+
+test('mistral and gemma configs; gemma ties embeddings by default; KV heads default to heads', () => {
+  const m = modelInfoFromConfig(
+    {
+      architectures: ['MistralForCausalLM'],
+      model_type: 'mistral',
+      hidden_size: 4096,
+      num_hidden_layers: 32,
+      num_attention_heads: 32,
+      num_key_value_heads: 8,
+      max_position_embeddings: 32768,
+      vocab_size: 32000,
+      intermediate_size: 14336,
+    },
+    'mistral-7b',
+  );
+  assert.equal(m.family, 'mistral');
+  assert.equal(m.num_kv_heads, 8);
+  assert.equal(m.tie_word_embeddings, false);
+  const g = modelInfoFromConfig(
+    { architectures: ['GemmaForCausalLM'], model_type: 'gemma', hidden_size: 2048, num_attention_heads: 8 },
+    'gemma-2b',
+  );
+  assert.equal(g.family, 'gemma');
+  assert.equal(g.tie_word_embeddings, true);
+  assert.equal(g.num_kv_heads, 8);
+  assert.equal(g.num_layers, undefined);
+});
+
+test('unknown architecture: says what was found and what is supported', () => {
+  assert.throws(
+    () => modelInfoFromConfig({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] }, 'x', '/m/config.json'),
+    (e: unknown) => {
+      assert.ok(e instanceof ConvertError);
+      assert.equal(e.code, 'unsupported');
+      assert.match(e.message, /^\/m\/config\.json: No quantized data extracted/);
+      assert.match(e.message, /"gpt2"/);
+      assert.match(e.message, /GPT2LMHeadModel/);
+      assert.match(e.message, /llama.*mistral.*gemma/);
+      return true;
+    },
+  );
+  assert.throws(() => modelInfoFromConfig([], 'x'), /expected a JSON object/);
+  assert.throws(() => modelInfoFromConfig({}, 'x'), /model_type \(missing\), architectures \(missing\)/);
+});
+
+test('layer index and error codes', () => {
+  assert.equal(layerIndex('model.layers.17.mlp.up_proj.weight'), 17);
+  assert.equal(layerIndex('model.embed_tokens.weight'), undefined);
+  assert.equal(errorCode(new ConvertError('exists', 'x')), 'exists');
+  assert.equal(errorCode(Object.assign(new Error('x'), { code: 'ENOSPC' })), 'io');
+  assert.equal(errorCode(Object.assign(new Error('x'), { name: 'AbortError' })), 'cancelled');
+  assert.equal(errorCode(new Error('x')), 'internal');
+});
