@@ -1,0 +1,131 @@
+// The manifest beside an archive, and the dequantized view of a quantized member it describes:
+//   w[r, c] ≈ (q[r, c] − zero_point[r, g]) · scale[r, g],   g = floor(c / group_size)
+// with q unpacked from uint8 (8/bits values per byte, first value in the lowest bits, rows padded to bytes).
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Manifest, WeightEntry } from '../formats/manifest';
+import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
+import type { InspectorMember } from '../protocol';
+
+/** Manifests larger than this are not parsed while looking for the one beside an archive. */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The manifest in the archive's folder (`*_manifest_q*.json`, or any `*manifest*.json`) whose metadata.npz names
+ * the archive; null when there is none. Unreadable or malformed candidates are skipped.
+ */
+export async function findManifestFor(npzPath: string): Promise<{ path: string; manifest: Manifest } | null> {
+  const dir = dirname(npzPath);
+  const base = basename(npzPath);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return null;
+  }
+  const candidates = names
+    .filter((n) => /manifest.*\.json$/i.test(n))
+    .sort((a, b) => Number(/_manifest_q\d+\.json$/.test(b)) - Number(/_manifest_q\d+\.json$/.test(a)));
+  for (const n of candidates) {
+    const p = join(dir, n);
+    try {
+      const st = await stat(p);
+      if (!st.isFile() || st.size > MAX_MANIFEST_BYTES) continue;
+      const m = JSON.parse(await readFile(p, 'utf8')) as Manifest;
+      if (
+        m &&
+        typeof m === 'object' &&
+        Array.isArray(m.weights) &&
+        m.metadata?.npz &&
+        basename(m.metadata.npz) === base
+      ) {
+        return { path: p, manifest: m };
+      }
+    } catch {
+      // not a manifest we can read: try the next one
+    }
+  }
+  return null;
+}
+
+const stripNpy = (n: string) => n.replace(/\.npy$/, '');
+
+/** The member's role in the manifest (the weight it belongs to and which part it is), if any. */
+export function memberRole(manifest: Manifest, memberName: string): InspectorMember['role'] | undefined {
+  const key = stripNpy(memberName);
+  for (const w of manifest.weights) {
+    if (!w || typeof w !== 'object') continue;
+    const quantized = w.quantization?.type !== 'none' && !!w.q_scales;
+    const parts: [string | null | undefined, 'q' | 'q_scales' | 'q_zero_point' | 'float'][] = [
+      [w.q, quantized ? 'q' : 'float'],
+      [w.q_scales, 'q_scales'],
+      [w.q_zero_point, 'q_zero_point'],
+    ];
+    for (const [m, part] of parts) {
+      if (typeof m === 'string' && stripNpy(m) === key) {
+        return {
+          weight: w.name,
+          part,
+          bits: w.bit_width,
+          groupSize: quantized ? (w.quantization.group_size ?? matrixView(w.shape ?? []).cols) : undefined,
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The quantized weight whose packed member is `memberName`, with its matrix geometry; undefined otherwise. */
+export function quantizedWeight(
+  manifest: Manifest,
+  memberName: string,
+): { weight: WeightEntry; rows: number; cols: number; bits: number; groupSize: number } | undefined {
+  const key = stripNpy(memberName);
+  const w = manifest.weights.find(
+    (x) => x && typeof x.q === 'string' && stripNpy(x.q) === key && x.quantization?.type !== 'none' && !!x.q_scales,
+  );
+  if (!w || !Array.isArray(w.shape) || !w.q_zero_point) return undefined;
+  const { rows, cols } = matrixView(w.shape);
+  const bits = w.bit_width;
+  const groupSize = w.quantization.group_size ?? cols;
+  if (![1, 2, 4, 8].includes(bits) || !(groupSize > 0) || !(rows > 0) || !(cols > 0)) return undefined;
+  return { weight: w, rows, cols, bits, groupSize };
+}
+
+/**
+ * Dequantizes rows of a packed weight: `q` holds rowCount rows of packedRowBytes(cols, bits) bytes; `scales` and
+ * `zeros` hold rowCount × groupsPerRow(cols, groupSize) numbers. Returns rowCount × colCount values of columns
+ * [col0, col0 + colCount).
+ */
+export function dequantRows(
+  q: Uint8Array,
+  scales: ArrayLike<number>,
+  zeros: ArrayLike<number>,
+  geom: { bits: number; groupSize: number; cols: number },
+  rowCount: number,
+  col0 = 0,
+  colCount = geom.cols - col0,
+): Float64Array {
+  const { bits, groupSize, cols } = geom;
+  const rowBytes = packedRowBytes(cols, bits);
+  const groups = groupsPerRow(cols, groupSize);
+  if (q.byteLength < rowCount * rowBytes)
+    throw new Error(`packed data too short: ${q.byteLength} < ${rowCount * rowBytes}`);
+  if (scales.length < rowCount * groups || zeros.length < rowCount * groups)
+    throw new Error('too few scales or zero points');
+  if (col0 < 0 || colCount < 0 || col0 + colCount > cols)
+    throw new Error(`columns ${col0}+${colCount} outside 0..${cols}`);
+  const out = new Float64Array(rowCount * colCount);
+  const perByte = 8 / bits;
+  const mask = (1 << bits) - 1;
+  for (let r = 0; r < rowCount; r++) {
+    for (let j = 0; j < colCount; j++) {
+      const c = col0 + j;
+      const byte = q[r * rowBytes + Math.floor(c / perByte)];
+      const v = (byte >> ((c % perByte) * bits)) & mask;
+      const g = r * groups + Math.floor(c / groupSize);
+      out[r * colCount + j] = (v - zeros[g]) * scales[g];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,251 @@
+// The accuracy report as the webview shows it: the converter's report JSON normalised (every field optional,
+// wrong types dropped), the layer × projection heat map, and the table's sorting and filtering. Pure: no Node
+// or DOM APIs, so the browser bundle (client/webview/report.ts) imports it and unit tests run it under node.
+
+export interface ReportWeight {
+  name: string;
+  bits: number | null;
+  rel_error: number | null;
+  snr_db: number | null;
+  cosine: number | null;
+  max_abs_error: number | null;
+  output_rel_error: number | null;
+  pass: boolean | null;
+  /** Parsed from the name: transformer layer index and projection (q_proj, gate_proj, ...). */
+  layer: number | null;
+  projection: string | null;
+}
+
+export interface ReportModel {
+  model: string;
+  source: string | null;
+  revision: string | null;
+  bits: number | null;
+  group_size: number | string | null;
+  mode: string | null;
+  tool_version: string | null;
+  backend: string | null;
+  seconds: number | null;
+  source_bytes: number | null;
+  output_bytes: number | null;
+  bits_per_weight: number | null;
+  tolerance: number | null;
+  /** The report's verdict; when absent, derived from the weights (null when nothing says). */
+  pass: boolean | null;
+  weights: ReportWeight[];
+  /** Problems found while reading the report (wrong types, missing weights), shown in the page. */
+  warnings: string[];
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+const bool = (v: unknown): boolean | null => (typeof v === 'boolean' ? v : null);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const LAYER_RE = /(?:^|[._])(?:layers?|h|blocks?)[._](\d+)(?:[._]|$)/;
+const PROJ_RE =
+  /(?:^|[._])([a-z0-9]+_proj|c_attn|c_proj|c_fc|dense(?:_h_to_4h|_4h_to_h)?|query_key_value|fc\d|w\d)(?:[._]|$)/;
+
+/** Transformer layer index and projection name read from a tensor name, when it has them. */
+export function parseWeightName(name: string): { layer: number | null; projection: string | null } {
+  const l = LAYER_RE.exec(name);
+  const p = PROJ_RE.exec(name);
+  return { layer: l ? Number(l[1]) : null, projection: p ? p[1] : null };
+}
+
+/** Reads whatever the converter wrote into a ReportModel; never throws. */
+export function normalizeReport(raw: unknown): ReportModel {
+  const warnings: string[] = [];
+  const r = isObject(raw) ? raw : {};
+  if (!isObject(raw)) warnings.push('The report is not a JSON object.');
+  const sizes = isObject(r.sizes) ? r.sizes : {};
+  const weights: ReportWeight[] = [];
+  if (Array.isArray(r.weights)) {
+    r.weights.forEach((w, i) => {
+      if (!isObject(w) || typeof w.name !== 'string') {
+        warnings.push(`weights[${i}] has no name; skipped.`);
+        return;
+      }
+      weights.push({
+        name: w.name,
+        bits: num(w.bits),
+        rel_error: num(w.rel_error),
+        snr_db: num(w.snr_db),
+        cosine: num(w.cosine),
+        max_abs_error: num(w.max_abs_error),
+        output_rel_error: num(w.output_rel_error),
+        pass: bool(w.pass),
+        ...parseWeightName(w.name),
+      });
+    });
+  } else if (isObject(raw)) {
+    warnings.push('The report lists no weights.');
+  }
+  let pass = bool(r.pass);
+  if (pass === null && weights.some((w) => w.pass !== null)) pass = weights.every((w) => w.pass !== false);
+  const groupSize = num(r.group_size) ?? str(r.group_size);
+  return {
+    model: str(r.model) ?? 'unknown model',
+    source: str(r.source),
+    revision: str(r.revision),
+    bits: num(r.bits),
+    group_size: groupSize,
+    mode: str(r.mode),
+    tool_version: str(r.tool_version),
+    backend: str(r.backend),
+    seconds: num(r.seconds),
+    source_bytes: num(sizes.source_bytes) ?? num(r.source_bytes),
+    output_bytes: num(sizes.output_bytes) ?? num(r.output_bytes),
+    bits_per_weight: num(sizes.bits_per_weight) ?? num(r.bits_per_weight),
+    tolerance: num(r.tolerance),
+    pass,
+    weights,
+    warnings,
+  };
+}
+
+export interface HeatMap {
+  layers: number[];
+  projections: string[];
+  /** cells[i][j]: relative error of layers[i] × projections[j], null where the report has no such weight. */
+  cells: (number | null)[][];
+  /** Weight name per cell, for tooltips and selection. */
+  names: (string | null)[][];
+  max: number;
+}
+
+const PROJ_ORDER = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+
+/** Layer × projection grid of relative errors; null when no weight names a layer and a projection. */
+export function layerHeatMap(weights: readonly ReportWeight[]): HeatMap | null {
+  const layers = new Set<number>();
+  const projs = new Set<string>();
+  for (const w of weights) {
+    if (w.layer === null || w.projection === null) continue;
+    layers.add(w.layer);
+    projs.add(w.projection);
+  }
+  if (!layers.size) return null;
+  const layerList = [...layers].sort((a, b) => a - b);
+  const rank = (p: string) => {
+    const i = PROJ_ORDER.indexOf(p);
+    return i < 0 ? PROJ_ORDER.length : i;
+  };
+  const projList = [...projs].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const cells = layerList.map(() => projList.map((): number | null => null));
+  const names = layerList.map(() => projList.map((): string | null => null));
+  let max = 0;
+  for (const w of weights) {
+    if (w.layer === null || w.projection === null) continue;
+    const i = layerList.indexOf(w.layer);
+    const j = projList.indexOf(w.projection);
+    names[i][j] = w.name;
+    if (w.rel_error !== null) {
+      cells[i][j] = w.rel_error;
+      if (w.rel_error > max) max = w.rel_error;
+    }
+  }
+  return { layers: layerList, projections: projList, cells, names, max };
+}
+
+export type SortKey =
+  | 'name'
+  | 'bits'
+  | 'rel_error'
+  | 'snr_db'
+  | 'cosine'
+  | 'max_abs_error'
+  | 'output_rel_error'
+  | 'pass';
+export const SORT_KEYS: readonly SortKey[] = [
+  'name',
+  'bits',
+  'rel_error',
+  'snr_db',
+  'cosine',
+  'max_abs_error',
+  'output_rel_error',
+  'pass',
+];
+
+/** Natural order for names (layer 2 before layer 10); missing numbers always last, whatever the direction. */
+export function sortWeights(weights: readonly ReportWeight[], key: SortKey, descending = false): ReportWeight[] {
+  const dir = descending ? -1 : 1;
+  const collator = new Intl.Collator('en', { numeric: true });
+  return [...weights].sort((a, b) => {
+    if (key === 'name') return dir * collator.compare(a.name, b.name);
+    const va = key === 'pass' ? (a.pass === null ? null : Number(a.pass)) : a[key];
+    const vb = key === 'pass' ? (b.pass === null ? null : Number(b.pass)) : b[key];
+    if (va === null && vb === null) return collator.compare(a.name, b.name);
+    if (va === null) return 1;
+    if (vb === null) return -1;
+    return dir * (va - vb) || collator.compare(a.name, b.name);
+  });
+}
+
+/**
+ * Filter text: words that must all match. A plain word matches the name (case-insensitive); `fail` / `pass`
+ * match the verdict; `bits:4` the bit width; `layer:3` the layer; `err>0.1` / `err<0.05` the relative error.
+ */
+export function filterWeights(weights: readonly ReportWeight[], query: string): ReportWeight[] {
+  const terms = query.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  if (!terms.length) return [...weights];
+  const tests = terms.map((t): ((w: ReportWeight) => boolean) => {
+    if (t === 'fail' || t === 'failed') return (w) => w.pass === false;
+    if (t === 'pass' || t === 'passed') return (w) => w.pass === true;
+    let m = /^bits[:=](\d+)$/.exec(t);
+    if (m) {
+      const b = Number(m[1]);
+      return (w) => w.bits === b;
+    }
+    m = /^layer[:=](\d+)$/.exec(t);
+    if (m) {
+      const l = Number(m[1]);
+      return (w) => w.layer === l;
+    }
+    m = /^err([<>])([0-9.e+-]+)$/.exec(t);
+    if (m && Number.isFinite(Number(m[2]))) {
+      const x = Number(m[2]);
+      return m[1] === '>'
+        ? (w) => w.rel_error !== null && w.rel_error > x
+        : (w) => w.rel_error !== null && w.rel_error < x;
+    }
+    return (w) => w.name.toLowerCase().includes(t);
+  });
+  return weights.filter((w) => tests.every((f) => f(w)));
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(n: number | null): string {
+  if (n === null || !Number.isFinite(n)) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
+}
+
+/** Compact number for tables: 4 significant digits, exponent form for very small or large magnitudes. */
+export function formatNumber(v: number | null, digits = 4): string {
+  if (v === null) return '—';
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e6 || a < 1e-4) return v.toExponential(digits - 1);
+  return Number(v.toPrecision(digits)).toString();
+}
+
+/** 0.1234 → "12.34 %". */
+export function formatPercent(v: number | null): string {
+  return v === null ? '—' : `${(v * 100).toFixed(2)} %`;
+}
+
+export function formatSeconds(s: number | null): string {
+  if (s === null) return '—';
+  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Manifest } from '../../../server/src/formats/manifest';
+import { dequantRows, findManifestFor, memberRole, quantizedWeight } from '../../../server/src/inspect/dequant';
+
+const fixtures = join(__dirname, 'fixtures');
+
+test('dequantRows unpacks low bits first and applies (q − zero) · scale per group', () => {
+  // 1 row, 6 cols, 2 bits, groups of 4: values 0 1 2 3 | 3 2 → bytes 0b11100100, 0b00001011
+  const q = Uint8Array.of(0b11100100, 0b00001011);
+  const out = dequantRows(q, [0.5, 2], [1, 2], { bits: 2, groupSize: 4, cols: 6 }, 1);
+  assert.deepEqual([...out], [-0.5, 0, 0.5, 1, 2, 0]);
+  assert.deepEqual([...dequantRows(q, [0.5, 2], [1, 2], { bits: 2, groupSize: 4, cols: 6 }, 1, 3, 2)], [1, 2]);
+  // 1 bit, zero point 0.5: ±scale/2, first value in the lowest bit
+  assert.deepEqual([...dequantRows(Uint8Array.of(0b01), [4], [0.5], { bits: 1, groupSize: 2, cols: 2 }, 1)], [2, -2]);
+  assert.throws(() => dequantRows(q, [1], [1], { bits: 2, groupSize: 4, cols: 6 }, 1), /too few scales/);
+  assert.throws(() => dequantRows(q, [1, 1], [1, 1], { bits: 2, groupSize: 4, cols: 6 }, 1, 5, 2), /outside/);
+});
+
+test('findManifestFor finds the manifest that names the archive, and skips others', async () => {
+  const found = await findManifestFor(join(fixtures, 'tiny_quantized_q4.npz'));
+  assert.ok(found);
+  assert.match(found.path, /tiny_manifest_q4\.json$/);
+  assert.equal(await findManifestFor(join(fixtures, 'numpy_stored.npz')), null);
+  const dir = mkdtempSync(join(tmpdir(), 'apl-manifest-'));
+  writeFileSync(join(dir, 'a_manifest_q4.json'), '{ not json');
+  writeFileSync(join(dir, 'b_manifest_q4.json'), JSON.stringify({ weights: [], metadata: { npz: 'other.npz' } }));
+  assert.equal(await findManifestFor(join(dir, 'x.npz')), null);
+  assert.equal(await findManifestFor(join(dir, 'missing', 'x.npz')), null);
+});
+
+test('memberRole and quantizedWeight read the manifest', async () => {
+  const m = JSON.parse(await readFile(join(fixtures, 'tiny_manifest_q4.json'), 'utf8')) as Manifest;
+  assert.deepEqual(memberRole(m, 'layers_0_q_proj_weight_q4.npy'), {
+    weight: 'layers.0.q_proj.weight',
+    part: 'q',
+    bits: 4,
+    groupSize: 4,
+  });
+  assert.equal(memberRole(m, 'layers_0_q_proj_weight_q4_scales')?.part, 'q_scales');
+  assert.equal(memberRole(m, 'norm_weight.npy')?.part, 'float');
+  assert.equal(memberRole(m, 'nothing.npy'), undefined);
+  const qw = quantizedWeight(m, 'layers_0_q_proj_weight_q4');
+  assert.deepEqual(qw && [qw.rows, qw.cols, qw.bits, qw.groupSize], [6, 10, 4, 4]);
+  assert.equal(quantizedWeight(m, 'norm_weight.npy'), undefined);
+});

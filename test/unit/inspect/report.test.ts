@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  filterWeights,
+  formatBytes,
+  formatNumber,
+  layerHeatMap,
+  normalizeReport,
+  parseWeightName,
+  sortWeights,
+} from '../../../server/src/inspect/report';
+
+const sample = {
+  model: 'tiny-llama',
+  bits: 4,
+  group_size: 64,
+  backend: 'cpu-avx2',
+  seconds: 1.5,
+  sizes: { source_bytes: 4096, output_bytes: 1024, bits_per_weight: 4.5 },
+  tolerance: 0.1,
+  weights: [
+    { name: 'model.layers.10.self_attn.q_proj.weight', bits: 4, rel_error: 0.08, snr_db: 21, cosine: 0.99, pass: true },
+    { name: 'model.layers.2.self_attn.q_proj.weight', bits: 4, rel_error: 0.12, snr_db: 18, cosine: 0.98, pass: false },
+    { name: 'model.layers.2.mlp.down_proj.weight', bits: 4, rel_error: 0.05, pass: true },
+    { name: 'model.embed_tokens.weight', bits: 8, rel_error: 0.01, pass: true },
+    { name: 'lm_head.weight', bits: 8, rel_error: 'oops', pass: true },
+    { bits: 4 },
+  ],
+};
+
+test('normalizeReport keeps known fields, drops wrong types and says what it skipped', () => {
+  const r = normalizeReport(sample);
+  assert.equal(r.model, 'tiny-llama');
+  assert.equal(r.bits, 4);
+  assert.equal(r.group_size, 64);
+  assert.equal(r.source_bytes, 4096);
+  assert.equal(r.bits_per_weight, 4.5);
+  assert.equal(r.pass, false, 'derived from the weights when the report has no verdict');
+  assert.equal(r.weights.length, 5);
+  assert.equal(r.weights[4].rel_error, null);
+  assert.match(r.warnings.join('\n'), /weights\[5\]/);
+});
+
+test('normalizeReport tolerates anything', () => {
+  for (const raw of [null, 42, 'x', [], {}, { weights: 'no' }, { sizes: null, pass: 'yes' }]) {
+    const r = normalizeReport(raw);
+    assert.equal(typeof r.model, 'string');
+    assert.deepEqual(r.weights, []);
+    assert.equal(r.pass, null);
+  }
+  assert.equal(normalizeReport({ pass: true, weights: [] }).pass, true);
+});
+
+test('parseWeightName finds layer and projection across naming schemes', () => {
+  assert.deepEqual(parseWeightName('model.layers.3.mlp.gate_proj.weight'), { layer: 3, projection: 'gate_proj' });
+  assert.deepEqual(parseWeightName('transformer.h.11.attn.c_attn.weight'), { layer: 11, projection: 'c_attn' });
+  assert.deepEqual(parseWeightName('model_layers_0_self_attn_o_proj_weight'), { layer: 0, projection: 'o_proj' });
+  assert.deepEqual(parseWeightName('model.norm.weight'), { layer: null, projection: null });
+});
+
+test('layerHeatMap orders layers numerically and projections canonically', () => {
+  const hm = layerHeatMap(normalizeReport(sample).weights)!;
+  assert.deepEqual(hm.layers, [2, 10]);
+  assert.deepEqual(hm.projections, ['q_proj', 'down_proj']);
+  assert.deepEqual(hm.cells, [
+    [0.12, 0.05],
+    [0.08, null],
+  ]);
+  assert.equal(hm.names[1][0], 'model.layers.10.self_attn.q_proj.weight');
+  assert.equal(hm.max, 0.12);
+  assert.equal(layerHeatMap(normalizeReport({ weights: [{ name: 'lm_head.weight' }] }).weights), null);
+});
+
+test('sortWeights: natural names, numbers with nulls last in both directions', () => {
+  const w = normalizeReport(sample).weights;
+  const byName = sortWeights(w, 'name').map((x) => x.name);
+  assert.ok(
+    byName.indexOf('model.layers.2.self_attn.q_proj.weight') <
+      byName.indexOf('model.layers.10.self_attn.q_proj.weight'),
+  );
+  const asc = sortWeights(w, 'rel_error').map((x) => x.rel_error);
+  assert.deepEqual(asc, [0.01, 0.05, 0.08, 0.12, null]);
+  const desc = sortWeights(w, 'rel_error', true).map((x) => x.rel_error);
+  assert.deepEqual(desc, [0.12, 0.08, 0.05, 0.01, null]);
+  assert.equal(sortWeights(w, 'pass')[0].pass, false);
+});
+
+test('filterWeights: words, verdicts, bits, layer and error bounds', () => {
+  const w = normalizeReport(sample).weights;
+  assert.deepEqual(
+    filterWeights(w, 'Q_PROJ').map((x) => x.layer),
+    [10, 2],
+  );
+  assert.equal(filterWeights(w, 'fail').length, 1);
+  assert.equal(filterWeights(w, 'bits:8').length, 2);
+  assert.equal(filterWeights(w, 'layer:2 mlp').length, 1);
+  assert.deepEqual(
+    filterWeights(w, 'err>0.07').map((x) => x.rel_error),
+    [0.08, 0.12],
+  );
+  assert.equal(filterWeights(w, '   ').length, w.length);
+});
+
+test('formatters', () => {
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(1536), '1.50 KiB');
+  assert.equal(formatBytes(3.5 * 1024 ** 3), '3.50 GiB');
+  assert.equal(formatBytes(null), '—');
+  assert.equal(formatNumber(0.123456), '0.1235');
+  assert.equal(formatNumber(1e-7), '1.000e-7');
+  assert.equal(formatNumber(Number.NaN), 'NaN');
+});
