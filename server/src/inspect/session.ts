@@ -1,0 +1,332 @@
+// One open .npz or .npy file behind the inspector: the member table from the zip central directory (tensor
+// data is read only when asked), statistics / histogram / heat-map preview of one tensor from a bounded sample,
+// and pages of values (raw, or dequantized with the manifest beside the archive). No vscode import: the
+// custom editor (client/src/webviews/inspectorEditor.ts) forwards webview messages to it.
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Manifest } from '../formats/manifest';
+import { groupsPerRow, packedRowBytes } from '../formats/manifest';
+import { type NpyHeader, parseNpyHeader } from '../formats/npy';
+import { openNpz } from '../formats/npz';
+import { openFileSource, type RandomAccessSource } from '../formats/source';
+import type { InspectorMember, InspectorTensor, InspectorView } from '../protocol';
+import { dequantRows, findManifestFor, memberRole, quantizedWeight } from './dequant';
+import { computeStats, downsample2d, samplePlan } from './stats';
+import { decodeInto, dtypeSize, gridShape, jsonValue } from './values';
+
+/** At most this many values are read for a tensor's statistics, histogram and preview. */
+export const MAX_SAMPLE_ELEMENTS = 1 << 20;
+/** At most this many values per page request. */
+export const MAX_PAGE_ELEMENTS = 1 << 16;
+
+interface Backing {
+  kind: 'npz' | 'npy';
+  names: string[];
+  info(name: string): { compressed: boolean; storedBytes: number } | undefined;
+  header(name: string): Promise<NpyHeader>;
+  /** Bytes [offset, offset + length) of the member's array data (after its .npy header). */
+  data(name: string, offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+async function openBacking(path: string): Promise<Backing> {
+  const src: RandomAccessSource = await openFileSource(path);
+  try {
+    const magic = await src.read(0, Math.min(6, src.size));
+    if (magic[0] === 0x93 && magic.subarray(1, 6).toString('latin1') === 'NUMPY') {
+      const header = await parseNpyHeader(src);
+      const name = basename(path);
+      return {
+        kind: 'npy',
+        names: [name],
+        info: (n) => (n === name ? { compressed: false, storedBytes: src.size } : undefined),
+        header: async () => header,
+        data: (_n, offset, length) => src.read(header.dataOffset + offset, length),
+        close: () => src.close(),
+      };
+    }
+    const npz = await openNpz(src);
+    return {
+      kind: 'npz',
+      names: npz.members.map((m) => m.name),
+      info: (n) => {
+        const m = npz.member(n);
+        return m && { compressed: m.compressed, storedBytes: m.compressedSize };
+      },
+      header: (n) => npz.readHeader(n),
+      data: (n, offset, length) => npz.readData(n, offset, length),
+      close: () => npz.close(),
+    };
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
+}
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export class InspectorSession {
+  private readonly headers = new Map<string, NpyHeader>();
+
+  private constructor(
+    readonly path: string,
+    private readonly backing: Backing,
+    readonly fileBytes: number,
+    readonly manifest: { path: string; manifest: Manifest } | null,
+  ) {}
+
+  static async open(path: string): Promise<InspectorSession> {
+    const backing = await openBacking(path);
+    const size = (await stat(path)).size;
+    const manifest = backing.kind === 'npz' ? await findManifestFor(path) : null;
+    return new InspectorSession(path, backing, size, manifest);
+  }
+
+  get kind(): 'npz' | 'npy' {
+    return this.backing.kind;
+  }
+
+  async close(): Promise<void> {
+    await this.backing.close();
+  }
+
+  private async header(name: string): Promise<NpyHeader> {
+    let h = this.headers.get(name);
+    if (!h) {
+      if (!this.backing.info(name)) throw new Error(`${basename(this.path)}: no member named ${name}`);
+      h = await this.backing.header(name);
+      this.headers.set(name, h);
+    }
+    return h;
+  }
+
+  /** One row per member, in the archive's order; a member whose header is bad gets a row with `error`. */
+  async members(): Promise<InspectorMember[]> {
+    const rows: InspectorMember[] = [];
+    for (const name of this.backing.names) {
+      const info = this.backing.info(name)!;
+      const role = this.manifest ? memberRole(this.manifest.manifest, name) : undefined;
+      try {
+        const h = await this.header(name);
+        rows.push({
+          name,
+          dtype: h.dtype,
+          shape: h.shape,
+          elements: h.count,
+          bytes: h.dataBytes,
+          storedBytes: info.storedBytes,
+          compressed: info.compressed,
+          ...(role ? { role } : {}),
+        });
+      } catch (e) {
+        rows.push({
+          name,
+          dtype: '?',
+          shape: [],
+          elements: 0,
+          bytes: 0,
+          storedBytes: info.storedBytes,
+          compressed: info.compressed,
+          error: errorMessage(e),
+          ...(role ? { role } : {}),
+        });
+      }
+    }
+    return rows;
+  }
+
+  /** Offset (in elements) of grid cell (r, c) in the member's data. */
+  private static elementIndex(h: NpyHeader, rows: number, cols: number, r: number, c: number): number {
+    if (!h.fortranOrder || h.shape.length < 2) return r * cols + c;
+    // Fortran order: the first axes vary fastest. Row r is a C-order multi-index over shape[:-1].
+    const lead = h.shape.slice(0, -1);
+    let rem = r;
+    let off = 0;
+    let stride = 1;
+    const idx = new Array<number>(lead.length);
+    for (let k = lead.length - 1; k >= 0; k--) {
+      idx[k] = rem % lead[k];
+      rem = Math.floor(rem / lead[k]);
+    }
+    for (let k = 0; k < lead.length; k++) {
+      off += idx[k] * stride;
+      stride *= lead[k];
+    }
+    return off + c * rows;
+  }
+
+  /** Reads the elements at `indices` (ascending runs are coalesced into one read each). */
+  private async readElements(name: string, h: NpyHeader, indices: number[]): Promise<Float64Array> {
+    const size = h.itemSize;
+    const out = new Float64Array(indices.length);
+    const order = indices.map((_, i) => i).sort((a, b) => indices[a] - indices[b]);
+    let i = 0;
+    while (i < order.length) {
+      let j = i + 1;
+      while (j < order.length && indices[order[j]] - indices[order[j - 1]] <= 1 && j - i < MAX_PAGE_ELEMENTS) j++;
+      const first = indices[order[i]];
+      const last = indices[order[j - 1]];
+      const buf = await this.backing.data(name, first * size, (last - first + 1) * size);
+      const tmp = new Float64Array(last - first + 1);
+      decodeInto(buf, h.dtype, h.littleEndian, tmp);
+      for (let k = i; k < j; k++) out[order[k]] = tmp[indices[order[k]] - first];
+      i = j;
+    }
+    return out;
+  }
+
+  /** Statistics, histogram and preview of a member (and of its dequantized weight when the manifest says). */
+  async tensor(name: string): Promise<InspectorTensor> {
+    const h = await this.header(name);
+    if (dtypeSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
+    const { rows, cols } = gridShape(h.shape);
+    const plan = samplePlan(rows, cols, MAX_SAMPLE_ELEMENTS);
+    let values: Float64Array;
+    let previewOk = true;
+    if (!h.fortranOrder || !plan.sampled) {
+      values = new Float64Array(plan.rowsRead * plan.colsRead);
+      let at = 0;
+      if (h.fortranOrder) {
+        const idx: number[] = [];
+        for (let r = 0; r < rows; r++)
+          for (let c = 0; c < cols; c++) idx.push(InspectorSession.elementIndex(h, rows, cols, r, c));
+        values = await this.readElements(name, h, idx);
+      } else {
+        for (const [start, count] of plan.ranges) {
+          if (plan.colsRead === cols) {
+            const buf = await this.backing.data(name, start * cols * h.itemSize, count * cols * h.itemSize);
+            at += decodeInto(buf, h.dtype, h.littleEndian, values, at);
+          } else {
+            for (let r = start; r < start + count; r++) {
+              const buf = await this.backing.data(name, r * cols * h.itemSize, plan.colsRead * h.itemSize);
+              at += decodeInto(buf, h.dtype, h.littleEndian, values, at);
+            }
+          }
+        }
+      }
+    } else {
+      // A Fortran-order tensor too large to read whole: statistics from flat chunks, no preview.
+      const flat = samplePlan(1, h.count, MAX_SAMPLE_ELEMENTS);
+      values = new Float64Array(flat.colsRead);
+      decodeInto(await this.backing.data(name, 0, flat.colsRead * h.itemSize), h.dtype, h.littleEndian, values);
+      previewOk = false;
+    }
+    const { stats, histogram } = computeStats(values, undefined, plan.sampled);
+    const result: InspectorTensor = {
+      name,
+      dtype: h.dtype,
+      shape: h.shape,
+      rows,
+      cols,
+      stats,
+      histogram,
+      preview: previewOk && h.shape.length >= 2 ? downsample2d(values, plan.rowsRead, plan.colsRead) : null,
+    };
+    const dq = await this.dequantSample(name);
+    if (dq) result.dequant = dq;
+    return result;
+  }
+
+  private quantInfo(name: string) {
+    return this.manifest ? quantizedWeight(this.manifest.manifest, name) : undefined;
+  }
+
+  /** Dequantized rows [row, row + rowCount), columns [col, col + colCount). */
+  private async dequantRowsOf(name: string, row: number, rowCount: number, col: number, colCount: number) {
+    const qi = this.quantInfo(name);
+    if (!qi) throw new Error(`${name} is not a quantized weight of the manifest beside the archive`);
+    const { weight, cols, bits, groupSize } = qi;
+    const rowBytes = packedRowBytes(cols, bits);
+    const groups = groupsPerRow(cols, groupSize);
+    const qh = await this.header(name);
+    if (qh.dtype !== 'uint8' || qh.fortranOrder || qh.dataBytes < qi.rows * rowBytes) {
+      throw new Error(
+        `${name}: expected ${qi.rows} rows of ${rowBytes} packed bytes (uint8), found ${qh.dtype} ${JSON.stringify(qh.shape)}`,
+      );
+    }
+    const readGroups = async (member: string) => {
+      const gh = await this.header(member);
+      if (gh.count < qi.rows * groups || gh.fortranOrder) {
+        throw new Error(`${member}: expected ${qi.rows} × ${groups} values, found ${JSON.stringify(gh.shape)}`);
+      }
+      const buf = await this.backing.data(member, row * groups * gh.itemSize, rowCount * groups * gh.itemSize);
+      const out = new Float64Array(rowCount * groups);
+      decodeInto(buf, gh.dtype, gh.littleEndian, out);
+      return out;
+    };
+    const q = await this.backing.data(name, row * rowBytes, rowCount * rowBytes);
+    const scales = await readGroups(weight.q_scales!);
+    const zeros = await readGroups(weight.q_zero_point!);
+    return dequantRows(q, scales, zeros, { bits, groupSize, cols }, rowCount, col, colCount);
+  }
+
+  private async dequantSample(name: string): Promise<InspectorTensor['dequant'] | undefined> {
+    const qi = this.quantInfo(name);
+    if (!qi) return undefined;
+    const plan = samplePlan(qi.rows, qi.cols, MAX_SAMPLE_ELEMENTS);
+    const values = new Float64Array(plan.rowsRead * plan.colsRead);
+    let at = 0;
+    for (const [start, count] of plan.ranges) {
+      const part = await this.dequantRowsOf(name, start, count, 0, plan.colsRead);
+      values.set(part, at);
+      at += part.length;
+    }
+    const { stats, histogram } = computeStats(values, undefined, plan.sampled);
+    const acc = qi.weight.accuracy;
+    return {
+      weight: qi.weight.name,
+      bits: qi.bits,
+      groupSize: qi.groupSize,
+      rows: qi.rows,
+      cols: qi.cols,
+      stats,
+      histogram,
+      preview: downsample2d(values, plan.rowsRead, plan.colsRead),
+      ...(acc && typeof acc === 'object' ? { accuracy: acc } : {}),
+    };
+  }
+
+  /** A rowCount × colCount page of values (clamped to the grid); never more than MAX_PAGE_ELEMENTS. */
+  async page(
+    name: string,
+    view: InspectorView,
+    row: number,
+    rowCount: number,
+    col: number,
+    colCount: number,
+  ): Promise<{ row: number; col: number; rowCount: number; colCount: number; values: (number | string)[] }> {
+    let rows: number;
+    let cols: number;
+    const h = await this.header(name);
+    if (view === 'dequant') {
+      const qi = this.quantInfo(name);
+      if (!qi) throw new Error(`${name} is not a quantized weight of the manifest beside the archive`);
+      rows = qi.rows;
+      cols = qi.cols;
+    } else {
+      if (dtypeSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
+      ({ rows, cols } = gridShape(h.shape));
+    }
+    const ints = [row, rowCount, col, colCount];
+    if (!ints.every((x) => Number.isSafeInteger(x) && x >= 0))
+      throw new Error(`bad page request ${JSON.stringify(ints)}`);
+    row = Math.min(row, rows);
+    col = Math.min(col, cols);
+    rowCount = Math.min(rowCount, rows - row);
+    colCount = Math.min(colCount, cols - col);
+    if (rowCount * colCount > MAX_PAGE_ELEMENTS) {
+      throw new Error(`page of ${rowCount} × ${colCount} values is larger than ${MAX_PAGE_ELEMENTS}`);
+    }
+    let values: Float64Array;
+    if (rowCount === 0 || colCount === 0) values = new Float64Array(0);
+    else if (view === 'dequant') values = await this.dequantRowsOf(name, row, rowCount, col, colCount);
+    else {
+      const idx: number[] = [];
+      for (let r = row; r < row + rowCount; r++) {
+        for (let c = col; c < col + colCount; c++) idx.push(InspectorSession.elementIndex(h, rows, cols, r, c));
+      }
+      values = await this.readElements(name, h, idx);
+    }
+    return { row, col, rowCount, colCount, values: Array.from(values, jsonValue) };
+  }
+}
