@@ -1,0 +1,649 @@
+// numpy .npz: a zip of .npy members. The reader lists members from the central directory alone (ZIP64 aware), so
+// a multi-GB archive lists in milliseconds, and reads one member's header or any byte range of its data on demand
+// (stored members by direct range reads, deflated ones by inflating a prefix). The writer streams one member at a
+// time (stored), with CRC-32, ZIP64 when needed, fixed timestamps (deterministic bytes) and an atomic rename.
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { crc32 } from './crc32';
+import { FormatError } from './errors';
+import {
+  dtypeItemSize,
+  encodeNpyHeader,
+  type NpTypedArray,
+  type NpyHeader,
+  type NpyHeaderSpec,
+  parseNpyHeaderWith,
+  resolveSpec,
+  shapeCount,
+  toTypedArray,
+} from './npy';
+import { openFileSource, type RandomAccessSource } from './source';
+
+export interface NpzMember {
+  /** The name in the zip, e.g. "w_q4.npy". */
+  name: string;
+  /** The name without ".npy" (numpy's key). */
+  key: string;
+  compressed: boolean;
+  compressedSize: number;
+  /** Uncompressed size of the whole .npy member (header + data). */
+  size: number;
+  crc32: number;
+  localHeaderOffset: number;
+}
+
+export interface NpzArchive {
+  readonly name: string;
+  readonly members: NpzMember[];
+  /** Looks a member up by zip name or by key ("x" finds "x.npy"). */
+  member(name: string): NpzMember | undefined;
+  readHeader(name: string): Promise<NpyHeader>;
+  /** `length` bytes of the array data (after the .npy header) starting at `offset` within the data. */
+  readData(name: string, offset: number, length: number): Promise<Buffer>;
+  /** The array data in chunks of about `chunkBytes` (whole elements), in order; nothing is read ahead. */
+  dataChunks(name: string, chunkBytes?: number): AsyncIterable<Buffer>;
+  /** The whole array; checks the member's CRC-32. */
+  readArray(name: string): Promise<{ header: NpyHeader; data: NpTypedArray }>;
+  /** Reads the whole member and checks its CRC-32 against the directory. */
+  verify(name: string): Promise<void>;
+  /** Closes the underlying source. */
+  close(): Promise<void>;
+}
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_EOCD = 0x06054b50;
+const SIG_EOCD64 = 0x06064b50;
+const SIG_LOC64 = 0x07064b50;
+const U32_MAX = 0xffffffff;
+const U16_MAX = 0xffff;
+/** Largest central directory accepted (a million members take about 60 MB). */
+const MAX_CENTRAL_DIR = 256 << 20;
+/** Deflate cannot expand data by more than this factor (1032:1 plus a little). */
+const MAX_DEFLATE_RATIO = 1032;
+
+function u64(buf: Buffer, off: number, fail: (why: string) => never, what: string): number {
+  const v = buf.readBigUInt64LE(off);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} ${v} is too large`);
+  return Number(v);
+}
+
+/** True when a member name could escape a target folder if extracted (absolute, `..`, drive letters, NUL). */
+export function isUnsafeMemberName(name: string): boolean {
+  if (name.length === 0 || name.includes('\0')) return true;
+  if (name.startsWith('/') || name.startsWith('\\') || /^[A-Za-z]:/.test(name)) return true;
+  return name.split(/[/\\]/).some((p) => p === '..');
+}
+
+interface Entry extends NpzMember {
+  dataStart?: number;
+  header?: NpyHeader;
+}
+
+export async function openNpz(src: RandomAccessSource): Promise<NpzArchive> {
+  const file = src.name;
+  const fail = (why: string): never => {
+    throw new FormatError(file, why);
+  };
+  if (src.size < 22) fail(`not a zip/npz file (${src.size} bytes is too short)`);
+  const tailLen = Math.min(src.size, 22 + U16_MAX);
+  const tailStart = src.size - tailLen;
+  const tail = await src.read(tailStart, tailLen);
+  let eocd = -1;
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) fail('not a zip/npz file (no end-of-central-directory record; truncated?)');
+  const eocdAbs = tailStart + eocd;
+  const diskNo = tail.readUInt16LE(eocd + 4);
+  const cdDisk = tail.readUInt16LE(eocd + 6);
+  let count = tail.readUInt16LE(eocd + 10);
+  let cdSize = tail.readUInt32LE(eocd + 12);
+  let cdOffset = tail.readUInt32LE(eocd + 16);
+  let cdEnd = eocdAbs;
+  if (diskNo !== 0 || cdDisk !== 0) fail('multi-disk zip archives are not supported');
+  const locAbs = eocdAbs - 20;
+  if (locAbs >= 0) {
+    const loc = locAbs >= tailStart ? tail.subarray(locAbs - tailStart, eocd) : await src.read(locAbs, 20);
+    if (loc.readUInt32LE(0) === SIG_LOC64) {
+      const e64Off = u64(loc, 8, fail, 'ZIP64 record offset');
+      if (e64Off + 56 > locAbs) fail(`ZIP64 end record offset ${e64Off} is out of range`);
+      const e64 = await src.read(e64Off, 56);
+      if (e64.readUInt32LE(0) !== SIG_EOCD64) fail('bad ZIP64 end-of-central-directory record');
+      count = u64(e64, 32, fail, 'member count');
+      cdSize = u64(e64, 40, fail, 'central directory size');
+      cdOffset = u64(e64, 48, fail, 'central directory offset');
+      cdEnd = e64Off;
+    }
+  }
+  if (cdOffset + cdSize > cdEnd) {
+    fail(`central directory (offset ${cdOffset}, ${cdSize} bytes) runs past its end record (truncated?)`);
+  }
+  if (cdSize > MAX_CENTRAL_DIR) fail(`central directory of ${cdSize} bytes exceeds the limit`);
+  if (count * 46 > cdSize) fail(`central directory claims ${count} members but has only ${cdSize} bytes`);
+  const cd = await src.read(cdOffset, cdSize);
+  const entries: Entry[] = [];
+  const byName = new Map<string, Entry>();
+  let p = 0;
+  for (let k = 0; k < count; k++) {
+    if (p + 46 > cd.length || cd.readUInt32LE(p) !== SIG_CENTRAL) fail(`corrupt central directory at entry ${k}`);
+    const flags = cd.readUInt16LE(p + 8);
+    const method = cd.readUInt16LE(p + 10);
+    const crc = cd.readUInt32LE(p + 16);
+    let csize = cd.readUInt32LE(p + 20);
+    let usize = cd.readUInt32LE(p + 24);
+    const nameLen = cd.readUInt16LE(p + 28);
+    const extraLen = cd.readUInt16LE(p + 30);
+    const commentLen = cd.readUInt16LE(p + 32);
+    let lho = cd.readUInt32LE(p + 42);
+    const end = p + 46 + nameLen + extraLen + commentLen;
+    if (end > cd.length) fail(`corrupt central directory at entry ${k}`);
+    const nameBuf = cd.subarray(p + 46, p + 46 + nameLen);
+    const name = nameBuf.toString(flags & 0x800 ? 'utf8' : 'latin1');
+    const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
+    for (let e = 0; e + 4 <= extra.length; ) {
+      const id = extra.readUInt16LE(e);
+      const len = extra.readUInt16LE(e + 2);
+      if (e + 4 + len > extra.length) fail(`member '${name}': corrupt extra field`);
+      if (id === 0x0001) {
+        let q = e + 4;
+        const next = (what: string) => {
+          if (q + 8 > e + 4 + len) fail(`member '${name}': ZIP64 extra field lacks the ${what}`);
+          const v = u64(extra, q, fail, `member '${name}' ${what}`);
+          q += 8;
+          return v;
+        };
+        if (usize === U32_MAX) usize = next('size');
+        if (csize === U32_MAX) csize = next('compressed size');
+        if (lho === U32_MAX) lho = next('offset');
+      }
+      e += 4 + len;
+    }
+    p = end;
+    if (name.endsWith('/')) continue; // a folder entry
+    if (isUnsafeMemberName(name)) fail(`member name '${name}' is unsafe (absolute or contains '..')`);
+    if (byName.has(name)) fail(`duplicate member name '${name}'`);
+    if (flags & 1) fail(`member '${name}' is encrypted`);
+    if (method !== 0 && method !== 8) fail(`member '${name}' uses unsupported compression method ${method}`);
+    if (method === 0 && csize !== usize) fail(`stored member '${name}' has compressed size ${csize} ≠ size ${usize}`);
+    if (method === 8 && usize > csize * MAX_DEFLATE_RATIO + 1024) {
+      fail(`member '${name}' declares ${usize} bytes from ${csize} compressed bytes, more than deflate can produce`);
+    }
+    if (lho + 30 + csize > cdOffset)
+      fail(`member '${name}' data (offset ${lho}, ${csize} bytes) runs past the archive`);
+    const entry: Entry = {
+      name,
+      key: name.endsWith('.npy') ? name.slice(0, -4) : name,
+      compressed: method === 8,
+      compressedSize: csize,
+      size: usize,
+      crc32: crc,
+      localHeaderOffset: lho,
+    };
+    entries.push(entry);
+    byName.set(name, entry);
+  }
+  return new Archive(src, entries, byName);
+}
+
+/** Opens an .npz file from disk; `close()` closes the file. */
+export async function openNpzFile(path: string): Promise<NpzArchive> {
+  const src = await openFileSource(path);
+  try {
+    return await openNpz(src);
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
+}
+
+class Archive implements NpzArchive {
+  readonly name: string;
+  readonly members: NpzMember[];
+  constructor(
+    private readonly src: RandomAccessSource,
+    private readonly entries: Entry[],
+    private readonly byName: Map<string, Entry>,
+  ) {
+    this.name = src.name;
+    this.members = entries.map(({ dataStart: _d, header: _h, ...m }) => m);
+  }
+
+  private fail(m: NpzMember | string, why: string): never {
+    throw new FormatError(this.name, `member '${typeof m === 'string' ? m : m.name}': ${why}`);
+  }
+
+  private entry(name: string): Entry {
+    const e = this.byName.get(name) ?? this.byName.get(`${name}.npy`);
+    if (!e) throw new FormatError(this.name, `no member named '${name}'`);
+    return e;
+  }
+
+  member(name: string): NpzMember | undefined {
+    const e = this.byName.get(name) ?? this.byName.get(`${name}.npy`);
+    return e && this.members[this.entries.indexOf(e)];
+  }
+
+  private async dataStart(e: Entry): Promise<number> {
+    if (e.dataStart !== undefined) return e.dataStart;
+    const lh = await this.src.read(e.localHeaderOffset, 30);
+    if (lh.readUInt32LE(0) !== SIG_LOCAL) this.fail(e, `bad local header at offset ${e.localHeaderOffset}`);
+    const start = e.localHeaderOffset + 30 + lh.readUInt16LE(26) + lh.readUInt16LE(28);
+    if (start + e.compressedSize > this.src.size) this.fail(e, 'data runs past the end of the file (truncated?)');
+    e.dataStart = start;
+    return start;
+  }
+
+  /** Inflates member `e` from its start, yielding output until `stopAfter` bytes have come out. */
+  private async *inflate(e: Entry, stopAfter = e.size): AsyncGenerator<Buffer> {
+    const start = await this.dataStart(e);
+    const src = this.src;
+    const csize = e.compressedSize;
+    const input = Readable.from(
+      (async function* () {
+        let chunk = 64 << 10;
+        for (let pos = 0; pos < csize; ) {
+          const n = Math.min(chunk, csize - pos);
+          yield await src.read(start + pos, n);
+          pos += n;
+          chunk = Math.min(chunk * 2, 4 << 20);
+        }
+      })(),
+    );
+    const inf = zlib.createInflateRaw({ chunkSize: 256 << 10 });
+    input.on('error', (err) => inf.destroy(err));
+    input.pipe(inf);
+    let total = 0;
+    try {
+      for await (const out of inf as AsyncIterable<Buffer>) {
+        total += out.length;
+        if (total > e.size) this.fail(e, `inflates past its declared size of ${e.size} bytes (zip bomb?)`);
+        yield out;
+        if (total >= stopAfter) return;
+      }
+    } catch (err) {
+      if (err instanceof FormatError) throw err;
+      this.fail(e, `corrupt compressed data: ${(err as Error).message}`);
+    } finally {
+      input.destroy();
+      inf.destroy();
+    }
+    if (total < Math.min(stopAfter, e.size))
+      this.fail(e, `inflates to ${total} bytes, less than its declared ${e.size}`);
+  }
+
+  /** `length` bytes at `offset` of the member's uncompressed bytes (the .npy file). */
+  private async readMemberRange(e: Entry, offset: number, length: number): Promise<Buffer> {
+    if (offset + length > e.size) this.fail(e, `read of ${length} bytes at ${offset} is past its size ${e.size}`);
+    if (!e.compressed) return this.src.read((await this.dataStart(e)) + offset, length);
+    const out = Buffer.allocUnsafe(length);
+    let pos = 0;
+    let got = 0;
+    for await (const chunk of this.inflate(e, offset + length)) {
+      const a = Math.max(0, offset - pos);
+      const b = Math.min(chunk.length, offset + length - pos);
+      if (b > a) {
+        chunk.copy(out, got, a, b);
+        got += b - a;
+      }
+      pos += chunk.length;
+    }
+    return out;
+  }
+
+  async readHeader(name: string): Promise<NpyHeader> {
+    const e = this.entry(name);
+    if (e.header) return e.header;
+    let prefix: Buffer | undefined;
+    const read = async (o: number, l: number): Promise<Buffer> => {
+      if (!e.compressed) return this.readMemberRange(e, o, l);
+      // Inflate a prefix once, long enough for typical headers, and again only for huge ones.
+      if (!prefix || prefix.length < o + l)
+        prefix = await this.readMemberRange(e, 0, Math.min(e.size, Math.max(o + l, 4096)));
+      return prefix.subarray(o, o + l);
+    };
+    try {
+      e.header = await parseNpyHeaderWith(this.name, read, e.size, 0);
+    } catch (err) {
+      if (err instanceof FormatError && err.problem && !err.problem.startsWith('member ')) this.fail(e, err.problem);
+      throw err;
+    }
+    return e.header;
+  }
+
+  async readData(name: string, offset: number, length: number): Promise<Buffer> {
+    const e = this.entry(name);
+    const h = await this.readHeader(name);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      this.fail(e, `invalid data range (offset ${offset}, length ${length})`);
+    }
+    if (offset + length > h.dataBytes) this.fail(e, `data range ${offset}+${length} is past its ${h.dataBytes} bytes`);
+    return this.readMemberRange(e, h.headerBytes + offset, length);
+  }
+
+  async *dataChunks(name: string, chunkBytes = 4 << 20): AsyncGenerator<Buffer> {
+    const e = this.entry(name);
+    const h = await this.readHeader(name);
+    const step = Math.max(h.itemSize, chunkBytes - (chunkBytes % h.itemSize));
+    if (!e.compressed) {
+      const base = (await this.dataStart(e)) + h.headerBytes;
+      for (let o = 0; o < h.dataBytes; o += step) yield await this.src.read(base + o, Math.min(step, h.dataBytes - o));
+      return;
+    }
+    let skip = h.headerBytes;
+    let left = h.dataBytes;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    for await (let chunk of this.inflate(e, h.headerBytes + h.dataBytes)) {
+      if (skip) {
+        const s = Math.min(skip, chunk.length);
+        chunk = chunk.subarray(s);
+        skip -= s;
+      }
+      if (chunk.length > left) chunk = chunk.subarray(0, left);
+      left -= chunk.length;
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= step) {
+        const all = Buffer.concat(pending, pendingBytes);
+        const whole = pendingBytes - (pendingBytes % h.itemSize);
+        yield all.subarray(0, whole);
+        pending = whole < pendingBytes ? [all.subarray(whole)] : [];
+        pendingBytes -= whole;
+      }
+      if (!left) break;
+    }
+    if (pendingBytes) yield Buffer.concat(pending, pendingBytes);
+  }
+
+  private async wholeMember(e: Entry): Promise<Buffer> {
+    const buf = await this.readMemberRange(e, 0, e.size);
+    const c = crc32(buf);
+    if (c !== e.crc32) {
+      this.fail(
+        e,
+        `CRC-32 mismatch (directory ${e.crc32.toString(16).padStart(8, '0')}, data ${c.toString(16).padStart(8, '0')})`,
+      );
+    }
+    return buf;
+  }
+
+  async readArray(name: string): Promise<{ header: NpyHeader; data: NpTypedArray }> {
+    const e = this.entry(name);
+    const header = await this.readHeader(name);
+    const buf = await this.wholeMember(e);
+    const raw = buf.subarray(header.headerBytes, header.headerBytes + header.dataBytes);
+    return { header, data: toTypedArray(header.dtype, raw, header.littleEndian) };
+  }
+
+  async verify(name: string): Promise<void> {
+    const e = this.entry(name);
+    let c = 0;
+    let n = 0;
+    if (!e.compressed) {
+      const start = await this.dataStart(e);
+      for (let o = 0; o < e.size; o += 4 << 20) {
+        const b = await this.src.read(start + o, Math.min(4 << 20, e.size - o));
+        c = crc32(b, c);
+        n += b.length;
+      }
+    } else {
+      for await (const b of this.inflate(e)) {
+        c = crc32(b, c);
+        n += b.length;
+      }
+    }
+    if (c !== e.crc32) this.fail(e, `CRC-32 mismatch over ${n} bytes`);
+  }
+
+  close(): Promise<void> {
+    return this.src.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writer
+
+/** Fixed DOS timestamp 1980-01-01 00:00:00 so the same arrays always give the same bytes. */
+const DOS_TIME = 0;
+const DOS_DATE = (0 << 9) | (1 << 5) | 1;
+const BUF_SIZE = 1 << 20;
+
+interface Written {
+  name: Buffer;
+  utf8: boolean;
+  crc: number;
+  size: number;
+  offset: number;
+}
+
+export interface NpzWriterOptions {
+  /** Write ZIP64 records even for small archives (for tests); default only when needed. */
+  forceZip64?: boolean;
+}
+
+export type ArrayData = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+export class NpzWriter {
+  private pos = 0;
+  private buf = Buffer.allocUnsafe(BUF_SIZE);
+  private bufLen = 0;
+  private readonly written: Written[] = [];
+  private readonly names = new Set<string>();
+  private state: 'open' | 'closed' | 'failed' = 'open';
+  private busy = false;
+
+  private constructor(
+    readonly path: string,
+    readonly tmpPath: string,
+    private readonly fh: FileHandle,
+    private readonly opts: NpzWriterOptions,
+  ) {}
+
+  static async create(path: string, opts: NpzWriterOptions = {}): Promise<NpzWriter> {
+    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const fh = await open(tmp, 'w');
+    return new NpzWriter(path, tmp, fh, opts);
+  }
+
+  /** Bytes written so far (the archive's size if it were closed now, minus the directory). */
+  get bytesWritten(): number {
+    return this.pos;
+  }
+
+  private async flush(): Promise<void> {
+    if (!this.bufLen) return;
+    const at = this.pos - this.bufLen;
+    await this.fh.write(this.buf, 0, this.bufLen, at);
+    this.bufLen = 0;
+  }
+
+  private async put(b: Uint8Array): Promise<void> {
+    if (b.length >= BUF_SIZE / 4) {
+      await this.flush();
+      let done = 0;
+      while (done < b.length) {
+        const { bytesWritten } = await this.fh.write(b, done, b.length - done, this.pos + done);
+        done += bytesWritten;
+      }
+      this.pos += b.length;
+      return;
+    }
+    if (this.bufLen + b.length > BUF_SIZE) await this.flush();
+    this.buf.set(b, this.bufLen);
+    this.bufLen += b.length;
+    this.pos += b.length;
+  }
+
+  /** Patches 4 bytes at an absolute position already written (or still buffered). */
+  private async patchU32(at: number, value: number): Promise<void> {
+    const bufStart = this.pos - this.bufLen;
+    if (at >= bufStart) this.buf.writeUInt32LE(value, at - bufStart);
+    else {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(value);
+      await this.fh.write(b, 0, 4, at);
+    }
+  }
+
+  /**
+   * Appends one array as a stored `.npy` member (".npy" is added to `name` when missing). `data` is the raw
+   * little-endian bytes of the array, whole or in chunks; their total must match the shape.
+   */
+  async addArray(name: string, header: NpyHeaderSpec, data: ArrayData): Promise<{ crc32: number; size: number }> {
+    if (this.state !== 'open') throw new Error(`${this.path}: writer is ${this.state}`);
+    if (this.busy) throw new Error(`${this.path}: addArray called while another addArray is in progress`);
+    const member = name.endsWith('.npy') ? name : `${name}.npy`;
+    if (isUnsafeMemberName(member)) throw new Error(`${this.path}: unsafe member name '${member}'`);
+    if (this.names.has(member)) throw new Error(`${this.path}: duplicate member name '${member}'`);
+    const { dtype } = resolveSpec(header);
+    const hdr = encodeNpyHeader(header);
+    const itemSize = dtypeItemSize(dtype);
+    const dataBytes = shapeCount(this.path, header.shape, itemSize) * itemSize;
+    const size = hdr.length + dataBytes;
+    const offset = this.pos;
+    const zip64 = !!this.opts.forceZip64 || size >= U32_MAX;
+    const utf8 = /[^\x20-\x7e]/.test(member);
+    const nameBuf = Buffer.from(member, utf8 ? 'utf8' : 'latin1');
+    const local = Buffer.alloc(30 + nameBuf.length + (zip64 ? 20 : 0));
+    local.writeUInt32LE(SIG_LOCAL, 0);
+    local.writeUInt16LE(zip64 ? 45 : 20, 4);
+    local.writeUInt16LE(utf8 ? 0x800 : 0, 6);
+    local.writeUInt16LE(0, 8);
+    local.writeUInt16LE(DOS_TIME, 10);
+    local.writeUInt16LE(DOS_DATE, 12);
+    local.writeUInt32LE(0, 14); // CRC, patched below
+    local.writeUInt32LE(zip64 ? U32_MAX : size, 18);
+    local.writeUInt32LE(zip64 ? U32_MAX : size, 22);
+    local.writeUInt16LE(nameBuf.length, 26);
+    local.writeUInt16LE(zip64 ? 20 : 0, 28);
+    nameBuf.copy(local, 30);
+    if (zip64) {
+      const x = 30 + nameBuf.length;
+      local.writeUInt16LE(0x0001, x);
+      local.writeUInt16LE(16, x + 2);
+      local.writeBigUInt64LE(BigInt(size), x + 4);
+      local.writeBigUInt64LE(BigInt(size), x + 12);
+    }
+    this.busy = true;
+    try {
+      await this.put(local);
+      await this.put(hdr);
+      let crc = crc32(hdr);
+      let n = 0;
+      const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = data instanceof Uint8Array ? [data] : data;
+      for await (const c of chunks) {
+        n += c.length;
+        if (n > dataBytes)
+          throw new Error(`${this.path}: member '${member}' got more than its ${dataBytes} data bytes`);
+        crc = crc32(c, crc);
+        await this.put(c);
+      }
+      if (n !== dataBytes)
+        throw new Error(`${this.path}: member '${member}' got ${n} data bytes, expected ${dataBytes}`);
+      await this.patchU32(offset + 14, crc);
+      this.names.add(member);
+      this.written.push({ name: nameBuf, utf8, crc, size, offset });
+      return { crc32: crc, size };
+    } catch (e) {
+      this.state = 'failed';
+      throw e;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Writes the central directory, closes the file and renames it into place. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'failed') {
+      await this.abort();
+      throw new Error(`${this.path}: not written, because an earlier addArray failed`);
+    }
+    try {
+      const cdStart = this.pos;
+      for (const w of this.written) {
+        const needSize = this.opts.forceZip64 || w.size >= U32_MAX;
+        const needOff = this.opts.forceZip64 || w.offset >= U32_MAX;
+        const extraLen = needSize || needOff ? 4 + (needSize ? 16 : 0) + (needOff ? 8 : 0) : 0;
+        const c = Buffer.alloc(46 + w.name.length + extraLen);
+        const z = extraLen > 0;
+        c.writeUInt32LE(SIG_CENTRAL, 0);
+        c.writeUInt16LE((3 << 8) | (z ? 45 : 20), 4);
+        c.writeUInt16LE(z ? 45 : 20, 6);
+        c.writeUInt16LE(w.utf8 ? 0x800 : 0, 8);
+        c.writeUInt16LE(0, 10);
+        c.writeUInt16LE(DOS_TIME, 12);
+        c.writeUInt16LE(DOS_DATE, 14);
+        c.writeUInt32LE(w.crc, 16);
+        c.writeUInt32LE(needSize ? U32_MAX : w.size, 20);
+        c.writeUInt32LE(needSize ? U32_MAX : w.size, 24);
+        c.writeUInt16LE(w.name.length, 28);
+        c.writeUInt16LE(extraLen, 30);
+        c.writeUInt32LE((0o100644 << 16) >>> 0, 38);
+        c.writeUInt32LE(needOff ? U32_MAX : w.offset, 42);
+        w.name.copy(c, 46);
+        if (z) {
+          let x = 46 + w.name.length;
+          c.writeUInt16LE(0x0001, x);
+          c.writeUInt16LE(extraLen - 4, x + 2);
+          x += 4;
+          if (needSize) {
+            c.writeBigUInt64LE(BigInt(w.size), x);
+            c.writeBigUInt64LE(BigInt(w.size), x + 8);
+            x += 16;
+          }
+          if (needOff) c.writeBigUInt64LE(BigInt(w.offset), x);
+        }
+        await this.put(c);
+      }
+      const cdSize = this.pos - cdStart;
+      const count = this.written.length;
+      const z64 = this.opts.forceZip64 || count >= U16_MAX || cdStart >= U32_MAX || cdSize >= U32_MAX;
+      if (z64) {
+        const e64At = this.pos;
+        const r = Buffer.alloc(56 + 20);
+        r.writeUInt32LE(SIG_EOCD64, 0);
+        r.writeBigUInt64LE(44n, 4);
+        r.writeUInt16LE((3 << 8) | 45, 12);
+        r.writeUInt16LE(45, 14);
+        r.writeBigUInt64LE(BigInt(count), 24);
+        r.writeBigUInt64LE(BigInt(count), 32);
+        r.writeBigUInt64LE(BigInt(cdSize), 40);
+        r.writeBigUInt64LE(BigInt(cdStart), 48);
+        r.writeUInt32LE(SIG_LOC64, 56);
+        r.writeBigUInt64LE(BigInt(e64At), 64);
+        r.writeUInt32LE(1, 72);
+        await this.put(r);
+      }
+      const e = Buffer.alloc(22);
+      e.writeUInt32LE(SIG_EOCD, 0);
+      e.writeUInt16LE(z64 ? U16_MAX : count, 8);
+      e.writeUInt16LE(z64 ? U16_MAX : count, 10);
+      e.writeUInt32LE(z64 ? U32_MAX : cdSize, 12);
+      e.writeUInt32LE(z64 ? U32_MAX : cdStart, 16);
+      await this.put(e);
+      await this.flush();
+      await this.fh.close();
+      await rename(this.tmpPath, this.path);
+      this.state = 'closed';
+    } catch (err) {
+      this.state = 'failed';
+      await this.abort();
+      throw err;
+    }
+  }
+
+  /** Discards everything: closes and removes the temp file. */
+  async abort(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'failed';
+    await this.fh.close().catch(() => {});
+    await unlink(this.tmpPath).catch(() => {});
+  }
+}

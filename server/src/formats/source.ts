@@ -1,0 +1,96 @@
+// Random-access byte sources: the readers take one of these, so tests use in-memory buffers and the editor and
+// CLI use files. A read past the end is a FormatError naming the source (never a short buffer, never an
+// allocation larger than the source itself).
+import { open } from 'node:fs/promises';
+import { FormatError } from './errors';
+
+export interface RandomAccessSource {
+  readonly name: string;
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`; throws FormatError when the range is outside the source. */
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export function checkRange(name: string, size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new FormatError(name, `invalid read range (offset ${offset}, length ${length})`);
+  }
+  if (offset + length > size) {
+    throw new FormatError(
+      name,
+      `unexpected end of file: needs ${length} bytes at offset ${offset}, but the file has ${size} bytes`,
+    );
+  }
+}
+
+export async function openFileSource(path: string): Promise<RandomAccessSource> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new FormatError(path, why);
+  }
+  const st = await fh.stat();
+  if (st.isDirectory()) {
+    await fh.close();
+    throw new FormatError(path, 'is a directory');
+  }
+  const size = st.size;
+  let closed = false;
+  return {
+    name: path,
+    size,
+    async read(offset, length) {
+      checkRange(path, size, offset, length);
+      if (closed) throw new FormatError(path, 'read after close');
+      const buf = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+        if (bytesRead === 0) throw new FormatError(path, `file shrank while reading (at offset ${offset + done})`);
+        done += bytesRead;
+      }
+      return buf;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    },
+  };
+}
+
+export function bufferSource(buf: Uint8Array, name = '<buffer>'): RandomAccessSource {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  return {
+    name,
+    size: b.length,
+    async read(offset, length) {
+      checkRange(name, b.length, offset, length);
+      return b.subarray(offset, offset + length);
+    },
+    async close() {},
+  };
+}
+
+/** A window [offset, offset + size) of another source, under its own name (e.g. `archive.npz:w.npy`). */
+export function sliceSource(
+  src: RandomAccessSource,
+  offset: number,
+  size: number,
+  name = src.name,
+): RandomAccessSource {
+  checkRange(src.name, src.size, offset, size);
+  return {
+    name,
+    size,
+    async read(o, length) {
+      checkRange(name, size, o, length);
+      return src.read(offset + o, length);
+    },
+    async close() {},
+  };
+}
