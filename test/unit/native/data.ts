@@ -1,0 +1,86 @@
+// Deterministic test tensors (Gaussian, Student-t(4)) and dtype encoders for the native engine tests.
+import { f32ToF16Bits } from '../../../native/reference';
+
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(n: number, seed = 1, sigma = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = 1 - r();
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u)) * sigma;
+    out[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Student-t with 4 degrees of freedom: heavy tails like real LLM weights. */
+export function studentT4(n: number, seed = 2): Float32Array {
+  const z = gaussian(n * 5, seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = z[n + 4 * i] ** 2 + z[n + 4 * i + 1] ** 2 + z[n + 4 * i + 2] ** 2 + z[n + 4 * i + 3] ** 2;
+    out[i] = z[i] / Math.sqrt(c / 4);
+  }
+  return out;
+}
+
+export function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Encodes float32 values as f16 or bf16 (round to nearest even) raw bytes; f32 as is. */
+export function encode(a: Float32Array, dtype: 'f32' | 'f16' | 'bf16'): Uint8Array {
+  if (dtype === 'f32') return new Uint8Array(a.slice().buffer);
+  const out = new Uint16Array(a.length);
+  const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  for (let i = 0; i < a.length; i++) {
+    if (dtype === 'f16') out[i] = f32ToF16Bits(a[i]);
+    else {
+      const x = u[i];
+      out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+    }
+  }
+  return new Uint8Array(out.buffer);
+}
+
+/** The float32 values an encoded tensor decodes to. */
+export function decoded(a: Float32Array, dtype: 'f32' | 'f16' | 'bf16'): Float32Array {
+  const b = encode(a, dtype);
+  if (dtype === 'f32') return new Float32Array(b.buffer);
+  const h = new Uint16Array(b.buffer);
+  const out = new Float32Array(a.length);
+  const u = new Uint32Array(out.buffer);
+  for (let i = 0; i < a.length; i++) {
+    if (dtype === 'bf16') u[i] = h[i] << 16;
+    else out[i] = f16(h[i]);
+  }
+  return out;
+}
+function f16(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  return e === 0 ? s * m * 2 ** -24 : s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+export function relErr(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i] - b[i]) ** 2;
+    n += a[i] ** 2;
+  }
+  return Math.sqrt(d / n);
+}
