@@ -1,0 +1,81 @@
+// `apl.convertModel [options]`: APL: Convert Model…. With no argument it asks through quick picks; with a
+// ConvertRequest-like object (tests, other extensions) it skips them. Returns the ConvertOutcome.
+import * as vscode from 'vscode';
+import { CommandIds } from '../../../server/src/protocol';
+import type { ClientContext } from '../context';
+import { type ConvertRequest, checkRequest } from '../convert/options';
+import { currentDefaults, pickRequest, remember } from '../convert/picks';
+import { type ConvertOutcome, runConversion } from '../tasks/convertTask';
+import { fixForError } from '../tasks/progress';
+
+export interface ConvertCommandOptions extends Partial<ConvertRequest> {
+  /** Tests: cancels the run when this token fires. */
+  cancellation?: vscode.CancellationToken;
+  /** Tests: do not open the report afterwards. */
+  noReport?: boolean;
+}
+
+export default async function convertModel(ctx: ClientContext, arg?: unknown): Promise<ConvertOutcome | undefined> {
+  let req: ConvertRequest | undefined;
+  const opts =
+    arg && typeof arg === 'object' && !(arg instanceof vscode.Uri) ? (arg as ConvertCommandOptions) : undefined;
+  if (arg instanceof vscode.Uri) {
+    // From the explorer on a model folder.
+    const d = currentDefaults(ctx);
+    if (!d.outDir) throw new Error('set apl.convert.outputFolder or open a folder first');
+    req = {
+      model: arg.fsPath,
+      bits: d.bits,
+      groupSize: d.groupSize,
+      symmetric: d.symmetric,
+      backend: d.backend,
+      outDir: d.outDir,
+    };
+  } else if (opts?.model) {
+    const d = currentDefaults(ctx);
+    const merged: Partial<ConvertRequest> = {
+      bits: d.bits,
+      groupSize: d.groupSize,
+      symmetric: d.symmetric,
+      backend: d.backend,
+      outDir: d.outDir,
+      ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'cancellation')),
+    };
+    const problem = checkRequest(merged);
+    if (problem) throw new Error(`invalid options: ${problem}`);
+    req = merged as ConvertRequest;
+  } else {
+    req = await pickRequest(ctx);
+  }
+  if (!req) return undefined;
+  await remember(ctx, req);
+
+  const outcome = await runConversion(ctx, req, opts?.cancellation);
+  if (outcome.status === 'ok' && outcome.result) {
+    const r = outcome.result;
+    if (!opts?.noReport) await ctx.webviews.openReport(vscode.Uri.file(r.report));
+    void vscode.window
+      .showInformationMessage(
+        `APL: ${req.model} converted to ${req.bits}-bit (${r.bitsPerWeight.toFixed(2)} bits/weight, accuracy ${r.pass ? 'pass' : 'FAIL'}).`,
+        'Open Manifest',
+        'Reveal in Explorer',
+      )
+      .then(async (choice) => {
+        if (choice === 'Open Manifest') await vscode.window.showTextDocument(vscode.Uri.file(r.manifest));
+        if (choice === 'Reveal in Explorer')
+          await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(r.manifest));
+      });
+  } else if (outcome.status === 'failed' && outcome.error) {
+    const fix = fixForError(outcome.error.code);
+    const actions = fix ? [fix.label, 'Show Output'] : ['Show Output'];
+    void vscode.window
+      .showErrorMessage(`APL: conversion failed: ${outcome.error.message}`, ...actions)
+      .then((choice) => {
+        if (fix && choice === fix.label) void vscode.commands.executeCommand(fix.command);
+        else if (choice === 'Show Output') void vscode.commands.executeCommand(CommandIds.showOutput);
+      });
+  } else if (outcome.status === 'cancelled') {
+    void vscode.window.showInformationMessage('APL: conversion cancelled; nothing was written.');
+  }
+  return outcome;
+}

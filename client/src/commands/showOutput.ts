@@ -1,0 +1,5 @@
+import type { ClientContext } from '../context';
+
+export default function showOutput(ctx: ClientContext): void {
+  ctx.log.show(true);
+}

@@ -1,0 +1,104 @@
+// Pure helpers for the Convert Model command: the request the quick picks build, the CLI arguments it becomes,
+// and the size estimates the picks show. No `vscode` import: unit-tested under plain node.
+import type { BitWidth } from '../../../server/src/formats/manifest';
+
+export type Backend = 'auto' | 'cpu' | 'gpu';
+export const BACKENDS: readonly Backend[] = ['auto', 'cpu', 'gpu'];
+
+/** What one conversion needs. Also the options object `apl.convertModel` accepts (tests skip the quick picks). */
+export interface ConvertRequest {
+  /** An alias (`tinyllama`), a Hub repo id (`owner/name`) or an absolute local folder. */
+  model: string;
+  bits: BitWidth;
+  /** Elements per group along a row, or 'row' for one group per row. */
+  groupSize: number | 'row';
+  symmetric: boolean;
+  backend: Backend;
+  /** Absolute output folder. */
+  outDir: string;
+  force?: boolean;
+  revision?: string;
+}
+
+/** The remembered choices (globalState) and the `apl.*` defaults share this shape. */
+export interface ConvertDefaults {
+  bits: BitWidth;
+  groupSize: number | 'row';
+  symmetric: boolean;
+  backend: Backend;
+  outDir?: string;
+  lastModel?: string;
+}
+
+export function isBitWidth(n: unknown): n is BitWidth {
+  return n === 1 || n === 2 || n === 4 || n === 8;
+}
+
+/** Checks an options object handed to the command (from a test or another extension); returns the problem. */
+export function checkRequest(r: Partial<ConvertRequest>): string | undefined {
+  if (typeof r.model !== 'string' || !r.model.trim()) return 'model: expected an alias, a repo id or a folder';
+  if (!isBitWidth(r.bits)) return `bits: expected 1, 2, 4 or 8, got ${String(r.bits)}`;
+  if (r.groupSize !== 'row' && !(Number.isInteger(r.groupSize) && (r.groupSize as number) > 0)) {
+    return `groupSize: expected a positive integer or 'row', got ${String(r.groupSize)}`;
+  }
+  if (typeof r.symmetric !== 'boolean') return 'symmetric: expected true or false';
+  if (!BACKENDS.includes(r.backend as Backend)) return `backend: expected auto, cpu or gpu, got ${String(r.backend)}`;
+  if (typeof r.outDir !== 'string' || !r.outDir) return 'outDir: expected a folder';
+  return undefined;
+}
+
+/** The `apl-quant` arguments for a request (after the CLI script path). */
+export function cliArgs(r: ConvertRequest): string[] {
+  const a = ['convert', r.model, '--bits', String(r.bits), '--group-size', String(r.groupSize)];
+  a.push(r.symmetric ? '--symmetric' : '--asymmetric');
+  a.push('--backend', r.backend, '--out', r.outDir, '--json-progress');
+  if (r.revision) a.push('--revision', r.revision);
+  if (r.force) a.push('--force');
+  return a;
+}
+
+/**
+ * Estimated output bytes for `params` weights at `bits`: packed values plus a float16 scale and zero point per
+ * group (32 bits per group). Embeddings and norms are ignored: this is the figure a quick pick shows ("≈").
+ */
+export function estimateOutputBytes(params: number, bits: BitWidth, groupSize: number | 'row', cols = 4096): number {
+  const group = groupSize === 'row' ? cols : groupSize;
+  return Math.round((params * bits) / 8 + (params / group) * 4);
+}
+
+/** Parameters of a checkpoint downloaded as bf16/f16 (2 bytes a weight). */
+export function paramsFromDownloadBytes(bytes: number): number {
+  return bytes / 2;
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '?';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${i === 0 ? n.toFixed(0) : n >= 100 ? n.toFixed(0) : n.toFixed(1)} ${units[i]}`;
+}
+
+/** A group-size setting value (number; 0 means per row) as the request's form. */
+export function groupSizeFromSetting(v: unknown): number | 'row' {
+  if (v === 'row' || v === 0) return 'row';
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 64;
+}
+
+/** VS Code's variable for the first workspace folder, as users type it in settings. */
+const WORKSPACE_VAR = ['$', '{workspaceFolder}'].join('');
+
+/** `${workspaceFolder}` and `~` in the output-folder setting. */
+export function expandFolder(setting: string, workspaceFolder: string | undefined, home: string): string | undefined {
+  let s = setting.trim();
+  if (!s) return workspaceFolder ? `${workspaceFolder}/models` : undefined;
+  if (s.includes(WORKSPACE_VAR)) {
+    if (!workspaceFolder) return undefined;
+    s = s.split(WORKSPACE_VAR).join(workspaceFolder);
+  }
+  if (s === '~' || s.startsWith('~/')) s = home + s.slice(1);
+  return s;
+}

@@ -1,0 +1,229 @@
+// The quick picks of APL: Convert Model…: model (aliases with download sizes, a repo id, a local folder), bits
+// (with estimated output sizes) and advanced options (group size, symmetric, backend, output folder). Choices are
+// remembered in globalState; the `apl.convert.*` settings give the first defaults.
+import { readdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { BitWidth } from '../../../server/src/formats/manifest';
+import type { ClientContext } from '../context';
+import {
+  BACKENDS,
+  type Backend,
+  type ConvertDefaults,
+  type ConvertRequest,
+  estimateOutputBytes,
+  expandFolder,
+  formatBytes,
+  groupSizeFromSetting,
+  isBitWidth,
+  paramsFromDownloadBytes,
+} from './options';
+
+const STATE_KEY = 'apl.convert.last';
+const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$/;
+
+interface AliasLike {
+  alias: string;
+  repo: string;
+  label: string;
+  downloadBytes: number;
+  gated: boolean;
+}
+
+async function loadAliases(): Promise<readonly AliasLike[]> {
+  const m = await import('../../../server/src/convert/aliases');
+  return m.MODEL_ALIASES;
+}
+
+/** Settings first, then what the user chose last time. */
+export function currentDefaults(ctx: ClientContext): ConvertDefaults {
+  const c = vscode.workspace.getConfiguration('apl');
+  const bits = c.get<number>('convert.bits', 4);
+  const backend = c.get<string>('backend', 'auto');
+  const fromSettings: ConvertDefaults = {
+    bits: isBitWidth(bits) ? bits : 4,
+    groupSize: groupSizeFromSetting(c.get('convert.groupSize', 64)),
+    symmetric: c.get<boolean>('convert.symmetric', false),
+    backend: BACKENDS.includes(backend as Backend) ? (backend as Backend) : 'auto',
+    outDir: expandFolder(
+      c.get<string>('convert.outputFolder', ''),
+      vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      homedir(),
+    ),
+  };
+  const last = ctx.extension.globalState.get<Partial<ConvertDefaults>>(STATE_KEY) ?? {};
+  return { ...fromSettings, ...last, backend: fromSettings.backend };
+}
+
+export async function remember(ctx: ClientContext, r: ConvertRequest): Promise<void> {
+  const d: ConvertDefaults = {
+    bits: r.bits,
+    groupSize: r.groupSize,
+    symmetric: r.symmetric,
+    backend: r.backend,
+    outDir: r.outDir,
+    lastModel: r.model,
+  };
+  await ctx.extension.globalState.update(STATE_KEY, d);
+}
+
+/** Sum of the *.safetensors sizes in a folder (0 when unreadable): the parameter estimate of a local model. */
+function localBytes(dir: string): number {
+  try {
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.safetensors'))
+      .reduce((s, f) => s + statSync(join(dir, f)).size, 0);
+  } catch {
+    return 0;
+  }
+}
+
+type ModelItem = vscode.QuickPickItem & { pick: 'alias' | 'repo' | 'folder' | 'last'; value?: string; bytes?: number };
+
+async function pickModel(d: ConvertDefaults): Promise<{ model: string; bytes?: number } | undefined> {
+  const aliases = await loadAliases();
+  const items: ModelItem[] = [];
+  if (d.lastModel && !aliases.some((a) => a.alias === d.lastModel)) {
+    items.push({ label: `$(history) ${d.lastModel}`, description: 'last converted', pick: 'last', value: d.lastModel });
+  }
+  for (const a of aliases) {
+    items.push({
+      label: a.label,
+      description: `${a.alias} · ${a.repo}`,
+      detail: `≈ ${formatBytes(a.downloadBytes)} download${a.gated ? ' · gated: needs a Hugging Face token' : ''}`,
+      pick: 'alias',
+      value: a.alias,
+      bytes: a.downloadBytes,
+      picked: a.alias === d.lastModel,
+    });
+  }
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator, pick: 'repo' });
+  items.push({ label: '$(repo) Hugging Face repo id…', description: 'owner/name', pick: 'repo' });
+  items.push({
+    label: '$(folder) Local folder…',
+    description: 'a folder with config.json and safetensors',
+    pick: 'folder',
+  });
+  const chosen = await vscode.window.showQuickPick(items, {
+    title: 'APL: Convert Model (1/3): model',
+    placeHolder: 'A model to download and quantize',
+    matchOnDescription: true,
+    matchOnDetail: true,
+    ignoreFocusOut: true,
+  });
+  if (!chosen) return undefined;
+  if (chosen.pick === 'alias' || chosen.pick === 'last') return { model: chosen.value!, bytes: chosen.bytes };
+  if (chosen.pick === 'repo') {
+    const repo = await vscode.window.showInputBox({
+      title: 'APL: Convert Model: Hugging Face repo id',
+      placeHolder: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0',
+      ignoreFocusOut: true,
+      validateInput: (v) => (REPO_ID.test(v.trim()) ? undefined : 'Expected owner/name'),
+    });
+    return repo ? { model: repo.trim() } : undefined;
+  }
+  const folder = await vscode.window.showOpenDialog({
+    canSelectFolders: true,
+    canSelectFiles: false,
+    canSelectMany: false,
+    openLabel: 'Convert this model',
+  });
+  if (!folder?.[0]) return undefined;
+  const dir = folder[0].fsPath;
+  return { model: dir, bytes: localBytes(dir) || undefined };
+}
+
+async function pickBits(d: ConvertDefaults, downloadBytes?: number): Promise<BitWidth | undefined> {
+  const params = downloadBytes ? paramsFromDownloadBytes(downloadBytes) : undefined;
+  const about: Record<BitWidth, string> = {
+    1: 'sign × scale: smallest, large error',
+    2: 'very small, noticeable error',
+    4: 'the usual choice',
+    8: 'near lossless',
+  };
+  const items = ([1, 2, 4, 8] as BitWidth[]).map((bits) => ({
+    label: `${bits}-bit`,
+    description: params ? `≈ ${formatBytes(estimateOutputBytes(params, bits, d.groupSize))}` : undefined,
+    detail: about[bits],
+    picked: bits === d.bits,
+    bits,
+  }));
+  items.sort((a, b) => (a.bits === d.bits ? -1 : b.bits === d.bits ? 1 : 0));
+  const chosen = await vscode.window.showQuickPick(items, {
+    title: 'APL: Convert Model (2/3): bits per weight',
+    placeHolder: params ? 'Estimated output sizes (embeddings and output head stay at 8 bits)' : 'Bits per weight',
+    ignoreFocusOut: true,
+  });
+  return chosen?.bits;
+}
+
+/** The last step: convert now, or change the advanced options first (loops until Convert or Escape). */
+async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertDefaults | undefined> {
+  let cur = { ...d };
+  for (;;) {
+    const summary = `group ${cur.groupSize === 'row' ? 'per row' : cur.groupSize} · ${cur.symmetric ? 'symmetric' : 'asymmetric'} · backend ${cur.backend}`;
+    const items: (vscode.QuickPickItem & { key: string })[] = [
+      { key: 'go', label: `$(play) Convert ${model} to ${cur.bits}-bit`, detail: `${summary} → ${cur.outDir ?? '?'}` },
+      { key: 'group', label: '$(symbol-numeric) Group size…', description: String(cur.groupSize) },
+      {
+        key: 'sym',
+        label: '$(symbol-operator) Symmetric / asymmetric…',
+        description: cur.symmetric ? 'symmetric' : 'asymmetric',
+      },
+      { key: 'backend', label: '$(chip) Backend…', description: cur.backend },
+      { key: 'out', label: '$(folder) Output folder…', description: cur.outDir ?? 'not set' },
+    ];
+    const c = await vscode.window.showQuickPick(items, {
+      title: 'APL: Convert Model (3/3): options',
+      ignoreFocusOut: true,
+    });
+    if (!c) return undefined;
+    if (c.key === 'go') {
+      if (cur.outDir) return cur;
+      continue;
+    }
+    if (c.key === 'group') {
+      const g = await vscode.window.showQuickPick(
+        ['32', '64', '128', '256', 'row'].map((v) => ({
+          label: v,
+          description: v === 'row' ? 'one group per row' : undefined,
+        })),
+        { title: 'Group size (elements sharing a scale and zero point)' },
+      );
+      if (g) cur = { ...cur, groupSize: g.label === 'row' ? 'row' : Number(g.label) };
+    } else if (c.key === 'sym') {
+      const s = await vscode.window.showQuickPick(['asymmetric', 'symmetric'], { title: 'Zero point' });
+      if (s) cur = { ...cur, symmetric: s === 'symmetric' };
+    } else if (c.key === 'backend') {
+      const b = await vscode.window.showQuickPick([...BACKENDS], { title: 'Backend' });
+      if (b) cur = { ...cur, backend: b as Backend };
+    } else if (c.key === 'out') {
+      const f = await vscode.window.showOpenDialog({
+        canSelectFolders: true,
+        canSelectFiles: false,
+        openLabel: 'Output here',
+      });
+      if (f?.[0]) cur = { ...cur, outDir: f[0].fsPath };
+    }
+  }
+}
+
+/** Asks everything; undefined when the user escapes. */
+export async function pickRequest(ctx: ClientContext): Promise<ConvertRequest | undefined> {
+  const d = currentDefaults(ctx);
+  const m = await pickModel(d);
+  if (!m) return undefined;
+  const bits = await pickBits(d, m.bytes);
+  if (!bits) return undefined;
+  const adv = await pickAdvanced({ ...d, bits }, m.model);
+  if (!adv?.outDir) return undefined;
+  return {
+    model: m.model,
+    bits,
+    groupSize: adv.groupSize,
+    symmetric: adv.symmetric,
+    backend: adv.backend,
+    outDir: adv.outDir,
+  };
+}

@@ -1,0 +1,169 @@
+// The conversion as a VS Code task: a CustomExecution whose Pseudoterminal drives a child process of the CLI
+// (`dist/cli.js convert … --json-progress`, run by the extension host's own Node with ELECTRON_RUN_AS_NODE=1), so
+// the extension host never blocks. Events go to the terminal, a cancellable progress notification and
+// `ctx.convertEvents`. Cancel sends SIGTERM; the CLI guarantees that nothing half-written stays behind.
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as vscode from 'vscode';
+import type { ConvertEvent } from '../../../server/src/protocol';
+import { CONVERT_TASK_TYPE, HF_TOKEN_SECRET } from '../commands/table';
+import type { ClientContext } from '../context';
+import { type ConvertRequest, cliArgs } from '../convert/options';
+import { describeEvent, LineSplitter, ProgressTracker, parseEventLine } from './progress';
+
+export type ConvertResultEvent = Extract<ConvertEvent, { type: 'result' }>;
+
+export interface ConvertOutcome {
+  status: 'ok' | 'failed' | 'cancelled';
+  result?: ConvertResultEvent;
+  /** The CLI's error (its `error` event, else the last lines it wrote to stderr). */
+  error?: { code: string; message: string };
+  exitCode: number | null;
+}
+
+/** How long a cancelled child may take to clean up after SIGTERM before it is killed. */
+const KILL_AFTER_MS = 15_000;
+const STDERR_KEEP = 4000;
+
+/** Runs one conversion as a task; resolves when the child has exited (never rejects). */
+export async function runConversion(
+  ctx: ClientContext,
+  req: ConvertRequest,
+  token?: vscode.CancellationToken,
+): Promise<ConvertOutcome> {
+  const cli = ctx.extension.asAbsolutePath('dist/cli.js');
+  const hfToken = await ctx.extension.secrets.get(HF_TOKEN_SECRET);
+  const write = new vscode.EventEmitter<string>();
+  const close = new vscode.EventEmitter<number>();
+  const line = (s: string) => write.fire(`${s.replace(/\r?\n/g, '\r\n')}\r\n`);
+
+  let child: ChildProcess | undefined;
+  let cancelled = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  let started = false;
+  let settle!: (o: ConvertOutcome) => void;
+  const outcome = new Promise<ConvertOutcome>((r) => {
+    settle = r;
+  });
+  const tracker = new ProgressTracker();
+  let progress: vscode.Progress<{ message?: string; increment?: number }> | undefined;
+  let reported = 0;
+
+  const cancel = () => {
+    if (cancelled) return;
+    cancelled = true;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      line('Cancelling…');
+      ctx.log.info('conversion cancelled: SIGTERM to the converter');
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child?.kill('SIGKILL'), KILL_AFTER_MS);
+    } else if (!child) {
+      settle({ status: 'cancelled', exitCode: null });
+    }
+  };
+
+  const start = () => {
+    if (started) return;
+    started = true;
+    if (cancelled) {
+      settle({ status: 'cancelled', exitCode: null });
+      close.fire(1);
+      return;
+    }
+    const argv = [cli, ...cliArgs(req)];
+    // Logged without the environment: the token never reaches a log.
+    ctx.log.info(`apl-quant ${argv.slice(1).join(' ')}`);
+    const env: NodeJS.ProcessEnv = { ...process.env, ELECTRON_RUN_AS_NODE: '1', APL_CLI_MAIN: '1' };
+    if (hfToken) env.HF_TOKEN = hfToken;
+    let result: ConvertResultEvent | undefined;
+    let error: { code: string; message: string } | undefined;
+    let stderr = '';
+    try {
+      child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    } catch (e) {
+      const message = `could not start the converter: ${(e as Error).message}`;
+      line(message);
+      settle({ status: 'failed', error: { code: 'internal', message }, exitCode: null });
+      close.fire(1);
+      return;
+    }
+    const out = new LineSplitter();
+    const onLine = (l: string) => {
+      const e = parseEventLine(l);
+      if (!e) {
+        if (l.trim()) line(l);
+        return;
+      }
+      if (e.type === 'result') result = e;
+      if (e.type === 'error') error = { code: e.code, message: e.message };
+      ctx.convertEvents.fire(e);
+      const text = describeEvent(e);
+      if (text) line(text);
+      const u = tracker.update(e);
+      if (u && progress) {
+        progress.report({ message: u.message, increment: u.percent - reported });
+        reported = u.percent;
+      }
+    };
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => out.push(d).forEach(onLine));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      stderr = (stderr + d).slice(-STDERR_KEEP);
+      write.fire(`\x1b[31m${d.replace(/\r?\n/g, '\r\n')}\x1b[0m`);
+    });
+    child.once('error', (e) => {
+      error ??= { code: 'internal', message: `could not start the converter: ${e.message}` };
+    });
+    child.once('close', (code, signal) => {
+      out.flush().forEach(onLine);
+      if (killTimer) clearTimeout(killTimer);
+      let o: ConvertOutcome;
+      if (code === 0 && result) o = { status: 'ok', result, exitCode: code };
+      else if (cancelled || error?.code === 'cancelled') o = { status: 'cancelled', exitCode: code };
+      else {
+        const message = error?.message ?? (stderr.trim().split('\n').slice(-3).join('\n') || `exit ${code ?? signal}`);
+        o = { status: 'failed', error: { code: error?.code ?? 'internal', message }, exitCode: code };
+      }
+      ctx.log.info(`converter exited (${code ?? signal}): ${o.status}${o.error ? ` (${o.error.code})` : ''}`);
+      line(o.status === 'ok' ? 'Conversion finished.' : o.status === 'cancelled' ? 'Conversion cancelled.' : 'Failed.');
+      settle(o);
+      close.fire(code ?? 1);
+    });
+  };
+
+  const pty: vscode.Pseudoterminal = {
+    onDidWrite: write.event,
+    onDidClose: close.event,
+    open: () => start(),
+    close: () => cancel(), // the user closed the terminal or terminated the task
+  };
+  const task = new vscode.Task(
+    { type: CONVERT_TASK_TYPE, model: req.model, bits: req.bits },
+    vscode.workspace.workspaceFolders?.[0] ?? vscode.TaskScope.Workspace,
+    `convert ${req.model} (q${req.bits})`,
+    'APL',
+    new vscode.CustomExecution(async () => pty),
+  );
+  task.presentationOptions = {
+    reveal: vscode.TaskRevealKind.Always,
+    panel: vscode.TaskPanelKind.Dedicated,
+    clear: true,
+  };
+  token?.onCancellationRequested(cancel);
+
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `APL: Converting ${req.model}`, cancellable: true },
+    async (p, notificationToken) => {
+      progress = p;
+      notificationToken.onCancellationRequested(cancel);
+      try {
+        await vscode.tasks.executeTask(task);
+      } catch (e) {
+        // No task system (an unusual host): run the child without a terminal.
+        ctx.log.warn(`could not run the conversion as a task (${(e as Error).message}); running it directly`);
+        start();
+      }
+      await outcome;
+    },
+  );
+  write.dispose();
+  return outcome;
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { backendLabel, parseEngineInfo } from '../../../client/src/backendInfo';
+import {
+  type ConvertRequest,
+  checkRequest,
+  cliArgs,
+  estimateOutputBytes,
+  expandFolder,
+  formatBytes,
+  groupSizeFromSetting,
+} from '../../../client/src/convert/options';
+
+const req: ConvertRequest = {
+  model: 'tinyllama',
+  bits: 4,
+  groupSize: 64,
+  symmetric: false,
+  backend: 'auto',
+  outDir: '/w/models',
+};
+
+test('cliArgs: the apl-quant convert command line', () => {
+  assert.deepEqual(cliArgs(req), [
+    'convert',
+    'tinyllama',
+    '--bits',
+    '4',
+    '--group-size',
+    '64',
+    '--asymmetric',
+    '--backend',
+    'auto',
+    '--out',
+    '/w/models',
+    '--json-progress',
+  ]);
+  const more = cliArgs({ ...req, groupSize: 'row', symmetric: true, force: true, revision: 'abc' });
+  assert.ok(more.includes('--symmetric') && !more.includes('--asymmetric'));
+  assert.deepEqual(more.slice(4, 6), ['--group-size', 'row']);
+  assert.deepEqual(more.slice(-3), ['--revision', 'abc', '--force']);
+});
+
+test('checkRequest names the bad field', () => {
+  assert.equal(checkRequest(req), undefined);
+  assert.match(checkRequest({ ...req, bits: 3 as never }) ?? '', /^bits/);
+  assert.match(checkRequest({ ...req, groupSize: 0 }) ?? '', /^groupSize/);
+  assert.match(checkRequest({ ...req, groupSize: 1.5 }) ?? '', /^groupSize/);
+  assert.match(checkRequest({ ...req, backend: 'tpu' as never }) ?? '', /^backend/);
+  assert.match(checkRequest({ ...req, model: ' ' }) ?? '', /^model/);
+  assert.match(checkRequest({ ...req, outDir: '' }) ?? '', /^outDir/);
+  assert.match(checkRequest({ ...req, symmetric: 'yes' as never }) ?? '', /^symmetric/);
+});
+
+test('estimateOutputBytes: packed bits plus 32 bits of metadata per group', () => {
+  // 1.1e9 weights at 4 bits, groups of 64: 0.55 GB + 1.1e9/64*4 bytes = 0.61875 GB
+  assert.equal(estimateOutputBytes(1.1e9, 4, 64), 550_000_000 + 68_750_000);
+  assert.equal(estimateOutputBytes(4096, 8, 'row', 4096), 4096 + 4);
+  assert.ok(estimateOutputBytes(1e6, 1, 64) < estimateOutputBytes(1e6, 2, 64));
+});
+
+test('formatBytes', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(999), '999 B');
+  assert.equal(formatBytes(1500), '1.5 KB');
+  assert.equal(formatBytes(2.2e9), '2.2 GB');
+  assert.equal(formatBytes(145e6), '145 MB');
+  assert.equal(formatBytes(Number.NaN), '?');
+});
+
+test('groupSizeFromSetting and expandFolder', () => {
+  const ws = ['$', '{workspaceFolder}'].join('');
+  assert.equal(groupSizeFromSetting(0), 'row');
+  assert.equal(groupSizeFromSetting(128), 128);
+  assert.equal(groupSizeFromSetting(-3), 64);
+  assert.equal(expandFolder('', '/ws', '/home/u'), '/ws/models');
+  assert.equal(expandFolder('', undefined, '/home/u'), undefined);
+  assert.equal(expandFolder(`${ws}/out`, '/ws', '/home/u'), '/ws/out');
+  assert.equal(expandFolder(`${ws}/out`, undefined, '/home/u'), undefined);
+  assert.equal(expandFolder('~/q', '/ws', '/home/u'), '/home/u/q');
+  assert.equal(expandFolder('/abs', '/ws', '/home/u'), '/abs');
+});
+
+test('engine info → status bar label', () => {
+  const cpu = parseEngineInfo(
+    JSON.stringify({ native: true, simd: 'avx2', threads: 2, gpu: { available: false, reason: 'no CUDA device' } }),
+  );
+  assert.ok(cpu);
+  assert.equal(backendLabel('auto', cpu).text, 'APL: CPU avx2');
+  assert.equal(backendLabel('gpu', cpu).warning, true);
+  assert.match(backendLabel('gpu', cpu).tooltip, /no CUDA device/);
+  const gpu = parseEngineInfo(
+    JSON.stringify({ engine: { native: true, simd: 'avx512', threads: 16, gpu: { available: true, name: 'H100' } } }),
+  );
+  assert.equal(backendLabel('auto', gpu).text, 'APL: CUDA H100');
+  assert.equal(backendLabel('cpu', gpu).text, 'APL: CPU avx512');
+  const ref = parseEngineInfo(
+    JSON.stringify({ native: false, reason: 'no addon', simd: 'none', threads: 1, gpu: { available: false } }),
+  );
+  assert.equal(backendLabel('auto', ref).text, 'APL: CPU (TypeScript reference)');
+  assert.equal(backendLabel('auto', ref).warning, true);
+  assert.equal(parseEngineInfo('not json'), undefined);
+  assert.equal(parseEngineInfo('{"simd":1}'), undefined);
+  assert.equal(backendLabel('cpu', undefined).text, 'APL: cpu');
+});
