@@ -5,12 +5,7 @@
 // injects faults: cut a file's connection after N bytes (once), stall after N bytes, or ignore Range.
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface HubRepoSpec {
@@ -31,9 +26,15 @@ export interface HubServerOptions {
   token?: string;
   /** Valid tokens that gated repos refuse with 403 (and private ones hide with 404). */
   tokensWithoutAccess?: string[];
-  /** File path → cut the data connection after this many body bytes (once per path). */
+  /**
+   * File path → write this many body bytes, then end the connection (once per path). How much of it the client
+   * receives before it sees the close depends on timing; for an exact resume point use stallAfterBytes + breakStalled.
+   */
   cutAfterBytes?: Record<string, number>;
-  /** File path → send this many body bytes, then hold the connection open (emits 'stall' with the path). */
+  /**
+   * File path → send this many body bytes, then hold the connection open (once per path; emits 'stall' with the
+   * path) until breakStalled(path) or close().
+   */
   stallAfterBytes?: Record<string, number>;
   /** Answer Range requests for data with 200 and the whole file (true, or the paths it applies to). */
   ignoreRange?: boolean | string[];
@@ -59,6 +60,8 @@ export interface HubServer {
   events: EventEmitter;
   /** Resolves when the stall for `path` fires (rejects after timeoutMs, default 10 s). */
   stalled(path: string, timeoutMs?: number): Promise<void>;
+  /** Breaks the stalled connection of `path` (a cut the test times itself, e.g. once the client saw the bytes). */
+  breakStalled(path: string): void;
   /** Data requests (resolve on the hub origin or blob fetches on the LFS origin) whose path ends with `file`. */
   dataRequests(file?: string): RecordedRequest[];
   close(): Promise<void>;
@@ -97,6 +100,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   const cutDone = new Set<string>();
   const stallDone = new Set<string>();
   const stallFired = new Set<string>();
+  const stalledRes = new Map<string, ServerResponse>();
   const pageSize = opts.pageSize ?? 1000;
   const repos = new Map<string, RepoState>();
   const byBlob = new Map<string, FileEntry>();
@@ -349,6 +353,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     const stall = opts.stallAfterBytes?.[f.path];
     if (isData && stall !== undefined && !stallDone.has(f.path) && stall < body.length) {
       stallDone.add(f.path);
+      stalledRes.set(f.path, res);
       res.write(body.subarray(0, stall), () => {
         stallFired.add(f.path);
         events.emit('stall', f.path);
@@ -378,6 +383,12 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
         };
         events.on('stall', on);
       });
+    },
+    breakStalled(path: string): void {
+      const res = stalledRes.get(path);
+      if (!res) throw new Error(`no stalled response for ${path}`);
+      stalledRes.delete(path);
+      res.socket?.destroy();
     },
     dataRequests(file?: string): RecordedRequest[] {
       return requests.filter((r) => {

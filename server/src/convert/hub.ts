@@ -38,6 +38,9 @@ export interface HubProgress {
   bytesTotal: number;
   filesDone: number;
   filesTotal: number;
+  /** Bytes of `file` present so far, and its size. */
+  fileBytesDone: number;
+  fileBytesTotal: number;
 }
 
 export interface HubOptions {
@@ -601,11 +604,13 @@ export async function downloadModel(repo: string, opts: HubOptions = {}): Promis
           bytesTotal,
           filesDone,
           filesTotal: files.length,
+          fileBytesDone: n,
+          fileBytesTotal: f.size,
         });
       await ensure(f, report);
-      doneBefore += f.size;
       filesDone++;
-      report(0);
+      report(f.size);
+      doneBefore += f.size;
     }
     await cache.writeRef(revision, commit);
     return {
