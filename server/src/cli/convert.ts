@@ -1,5 +1,198 @@
-import { CliError } from './common';
+// apl-quant convert: quantize a model (alias, Hub repo id or local folder) to NPZ + manifest + accuracy report.
+import { errorCode } from '../convert/errors';
+import { type ConvertOptions, convertModel } from '../convert/pipeline';
+import { formatSummary, parseTolerances } from '../convert/report';
+import type { BitWidth, RoundingMode } from '../formats/manifest';
+import type { ConvertEvent } from '../protocol';
+import { CliError, parseArgs } from './common';
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new CliError('convert: not implemented yet', 1);
+const HELP = `usage: apl-quant convert <alias | repo-id | local-folder> --bits 1|2|4|8 [options]
+
+Quantizes every tensor of a Hugging Face checkpoint (safetensors) and writes, in --out:
+  <name>_quantized_q<bits>.npz   packed weights, scales and zero points (plain numpy archive)
+  <name>_manifest_q<bits>.json   the manifest describing them (format_version "2")
+  <name>_accuracy_q<bits>.json   the accuracy report (per weight and per layer, pass/fail vs tolerance)
+
+aliases: tinyllama, mistral-7b, mistral-7b-instruct, gemma-2b (gated), llama2-7b (gated)
+
+options:
+  --bits B              1, 2, 4 or 8 (default 4)
+  --group-size N|row    elements per scale group along a row, or one group per row (default 64)
+  --symmetric           zero point fixed at 2^(bits-1)
+  --asymmetric          a free zero point per group (default)
+  --mode minmax|optimized  rounding: plain min/max, or the error-minimising search (default optimized)
+  --embeddings-bits B   bits for embed_tokens and lm_head (default 8)
+  --tolerance B=V,...   relative-error tolerance per bit width (default 1=0.5,2=0.2,4=0.1,8=0.02)
+  --out DIR             output folder (default models)
+  --name NAME           output name (default: the alias, or a slug of the repo id or folder)
+  --backend auto|cpu|gpu  quantization engine (default auto)
+  --threads T           CPU threads (default: all cores)
+  --revision R          Hub branch, tag or commit (default main)
+  --token T             Hugging Face token (default HF_TOKEN, then the huggingface-cli login token file)
+  --offline             use the Hugging Face cache only, no network
+  --force               replace an existing result
+  --strict              exit with status 3 when the accuracy check fails
+  --json-progress       one JSON event per line on stdout (for the VS Code task)
+  -h, --help            this text`;
+
+const VALUED = [
+  'bits',
+  'group-size',
+  'mode',
+  'embeddings-bits',
+  'tolerance',
+  'out',
+  'name',
+  'backend',
+  'threads',
+  'revision',
+  'token',
+];
+const BOOLEAN = ['symmetric', 'asymmetric', 'offline', 'force', 'strict', 'json-progress', 'help'];
+
+function bitsArg(v: string | true | undefined, flag: string, dflt: BitWidth): BitWidth {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (![1, 2, 4, 8].includes(n)) throw new CliError(`--${flag} must be 1, 2, 4 or 8 (got ${v})`, 2);
+  return n as BitWidth;
+}
+
+/** Parses the command line into ConvertOptions (exported for tests). */
+export function parseConvertArgs(argv: string[]): { opts: ConvertOptions; json: boolean; strict: boolean } | 'help' {
+  if (argv.includes('-h')) return 'help';
+  const { positionals, flags } = parseArgs(argv, VALUED, [...VALUED, ...BOOLEAN]);
+  if (flags.has('help')) return 'help';
+  if (positionals.length !== 1) {
+    throw new CliError(
+      positionals.length ? `expected one model, got ${positionals.join(' ')}` : 'which model? (see --help)',
+      2,
+    );
+  }
+  const str = (k: string) => {
+    const v = flags.get(k);
+    return typeof v === 'string' ? v : undefined;
+  };
+  if (flags.has('symmetric') && flags.has('asymmetric')) throw new CliError('--symmetric and --asymmetric conflict', 2);
+  const gs = str('group-size');
+  let groupSize: number | 'row' | undefined;
+  if (gs !== undefined) {
+    if (gs === 'row') groupSize = 'row';
+    else if (/^\d+$/.test(gs) && Number(gs) >= 1) groupSize = Number(gs);
+    else throw new CliError(`--group-size must be a positive integer or 'row' (got ${gs})`, 2);
+  }
+  const mode = str('mode');
+  if (mode !== undefined && mode !== 'minmax' && mode !== 'optimized') {
+    throw new CliError(`--mode must be minmax or optimized (got ${mode})`, 2);
+  }
+  const backend = str('backend');
+  if (backend !== undefined && !['auto', 'cpu', 'gpu'].includes(backend)) {
+    throw new CliError(`--backend must be auto, cpu or gpu (got ${backend})`, 2);
+  }
+  const th = str('threads');
+  if (th !== undefined && !(/^\d+$/.test(th) && Number(th) >= 1)) {
+    throw new CliError(`--threads must be a positive integer (got ${th})`, 2);
+  }
+  let tolerance: ConvertOptions['tolerance'];
+  try {
+    tolerance = parseTolerances(str('tolerance'));
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+  const opts: ConvertOptions = {
+    source: positionals[0],
+    bits: bitsArg(flags.get('bits'), 'bits', 4),
+    groupSize,
+    symmetric: flags.has('symmetric'),
+    mode: mode as RoundingMode | undefined,
+    embeddingsBits: bitsArg(flags.get('embeddings-bits'), 'embeddings-bits', 8),
+    tolerance,
+    outDir: str('out'),
+    name: str('name'),
+    backend: backend as ConvertOptions['backend'],
+    threads: th === undefined ? undefined : Number(th),
+    revision: str('revision'),
+    token: str('token'),
+    offline: flags.has('offline') || undefined,
+    force: flags.has('force'),
+  };
+  if (opts.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(opts.name)) {
+    throw new CliError(`--name may hold letters, digits, '.', '_' and '-' only (got ${opts.name})`, 2);
+  }
+  return { opts, json: flags.has('json-progress'), strict: flags.has('strict') };
+}
+
+/** A one-line progress bar on a terminal; plain stage lines otherwise. */
+function humanReporter(tty: boolean) {
+  let last = 0;
+  let lastStage = '';
+  let drawn = false;
+  const clear = () => {
+    if (drawn) process.stderr.write('\r\x1b[2K');
+    drawn = false;
+  };
+  return {
+    event(e: ConvertEvent) {
+      if (e.type === 'stage') {
+        clear();
+        if (e.stage !== 'done') process.stderr.write(`${e.stage}${e.message ? `: ${e.message}` : ''}\n`);
+        lastStage = e.stage;
+      } else if (e.type === 'log') {
+        clear();
+        process.stderr.write(`${e.level}: ${e.message}\n`);
+      } else if (e.type === 'progress' && tty) {
+        const now = Date.now();
+        if (now - last < 100 && e.bytesDone < e.bytesTotal) return;
+        last = now;
+        const frac = e.bytesTotal > 0 ? Math.min(1, e.bytesDone / e.bytesTotal) : 0;
+        const width = 30;
+        const fill = Math.round(frac * width);
+        const count = e.tensor !== undefined && e.tensors ? ` ${e.tensor + 1}/${e.tensors}` : '';
+        const cols = process.stderr.columns || 100;
+        const line = `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${e.stage || lastStage}${count} ${e.name ?? ''}`;
+        process.stderr.write(`\r\x1b[2K${line.slice(0, cols - 1)}`);
+        drawn = true;
+      }
+    },
+    done: clear,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseConvertArgs(argv);
+  if (parsed === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const { opts, json, strict } = parsed;
+  const human = json ? undefined : humanReporter(Boolean(process.stderr.isTTY));
+  const emit = (e: ConvertEvent) => {
+    if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
+    else human?.event(e);
+  };
+  const ac = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    emit({ type: 'log', level: 'warn', message: `${sig}: cancelling, removing temporary files` });
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const r = await convertModel(opts, emit, ac.signal);
+    human?.done();
+    if (!json) process.stdout.write(`${formatSummary(r.accuracy, r)}\n`);
+    return strict && !r.pass ? 3 : 0;
+  } catch (e) {
+    human?.done();
+    const code = ac.signal.aborted ? 'cancelled' : errorCode(e);
+    const message = (e as Error)?.message ?? String(e);
+    if (json) emit({ type: 'error', code, message });
+    if (code === 'internal' && process.env.APL_DEBUG) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    throw new CliError(message.split('\n')[0], code === 'cancelled' ? 130 : 1);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
