@@ -74,7 +74,10 @@ function u16View(raw: Uint8Array): Uint16Array {
 }
 
 /** Little-endian float16 bytes → Float32Array. */
-export function f16BytesToF32(raw: Uint8Array, out = new Float32Array(raw.byteLength >> 1)): Float32Array {
+export function f16BytesToF32(
+  raw: Uint8Array,
+  out: Float32Array = new Float32Array(raw.byteLength >> 1),
+): Float32Array {
   const src = u16View(raw);
   const lut = f16Lut();
   for (let i = 0; i < src.length; i++) out[i] = lut[src[i]];
@@ -82,7 +85,10 @@ export function f16BytesToF32(raw: Uint8Array, out = new Float32Array(raw.byteLe
 }
 
 /** Little-endian bfloat16 bytes → Float32Array (exact: bf16 is the top half of an f32). */
-export function bf16BytesToF32(raw: Uint8Array, out = new Float32Array(raw.byteLength >> 1)): Float32Array {
+export function bf16BytesToF32(
+  raw: Uint8Array,
+  out: Float32Array = new Float32Array(raw.byteLength >> 1),
+): Float32Array {
   const src = u16View(raw);
   const dst = new Uint32Array(out.buffer, out.byteOffset, src.length);
   for (let i = 0; i < src.length; i++) dst[i] = src[i] << 16;
