@@ -10,6 +10,7 @@ import type { ConvertRequest } from './convert/options';
 import { startLanguageClient, stopLanguageClient } from './languageClient';
 import { createBackendStatus } from './statusBar';
 import type { ConvertOutcome } from './tasks/convertTask';
+import { type Ui, ui } from './ui';
 import { activateWebviewsFallback as activateWebviews } from './webviewsFallback';
 
 /** What activate() returns (`vscode.extensions.getExtension('apl.apl-quantizer').exports`): used by the tests. */
@@ -22,6 +23,8 @@ export interface AplApi {
   onDidConvertEvent: vscode.Event<ConvertEvent>;
   /** Runs a conversion without quick picks (as `apl.convertModel` with an options object). */
   convert(req: Partial<ConvertRequest> & { model: string }, token?: vscode.CancellationToken): Promise<ConvertOutcome>;
+  /** For the real-VS-Code tests only: the prompts the commands use, replaceable to answer them. */
+  testing: { ui: Ui };
 }
 
 export function activate(context: vscode.ExtensionContext): AplApi {
@@ -49,6 +52,7 @@ export function activate(context: vscode.ExtensionContext): AplApi {
       if (!out) throw new Error('conversion did not start');
       return out;
     },
+    testing: { ui },
   };
 }
 

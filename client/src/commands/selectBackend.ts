@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { ClientContext } from '../context';
 import { BACKENDS, type Backend } from '../convert/options';
+import { ui } from '../ui';
 
 const DESCRIPTIONS: Record<Backend, string> = {
   auto: 'CUDA when an NVIDIA GPU is usable, else CPU SIMD',
@@ -14,7 +15,7 @@ export default async function selectBackend(ctx: ClientContext, given?: unknown)
   let choice = BACKENDS.includes(given as Backend) ? (given as Backend) : undefined;
   if (!choice) {
     const current = config.get<Backend>('backend', 'auto');
-    const picked = await vscode.window.showQuickPick(
+    const picked = await ui.showQuickPick(
       BACKENDS.map((b) => ({ label: b, description: DESCRIPTIONS[b], picked: b === current, backend: b })),
       { title: 'APL: Quantization Backend', placeHolder: `Current: ${current}` },
     );

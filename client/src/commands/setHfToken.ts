@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { ClientContext } from '../context';
 import { maskToken } from '../tasks/progress';
+import { ui } from '../ui';
 import { HF_TOKEN_SECRET } from './table';
 
 export function checkToken(v: string): string | undefined {
@@ -16,7 +17,7 @@ export function checkToken(v: string): string | undefined {
 export default async function setHfToken(ctx: ClientContext, given?: unknown): Promise<boolean> {
   let token = typeof given === 'string' ? given : undefined;
   if (token === undefined) {
-    token = await vscode.window.showInputBox({
+    token = await ui.showInputBox({
       title: 'APL: Hugging Face Token',
       prompt: 'A read token for gated or private models (kept in the OS keychain, never written to settings)',
       placeHolder: 'hf_…',

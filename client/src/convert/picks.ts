@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { BitWidth } from '../../../server/src/formats/manifest';
 import type { ClientContext } from '../context';
+import { ui } from '../ui';
 import {
   BACKENDS,
   type Backend,
@@ -105,7 +106,7 @@ async function pickModel(d: ConvertDefaults): Promise<{ model: string; bytes?: n
     description: 'a folder with config.json and safetensors',
     pick: 'folder',
   });
-  const chosen = await vscode.window.showQuickPick(items, {
+  const chosen = await ui.showQuickPick(items, {
     title: 'APL: Convert Model (1/3): model',
     placeHolder: 'A model to download and quantize',
     matchOnDescription: true,
@@ -115,7 +116,7 @@ async function pickModel(d: ConvertDefaults): Promise<{ model: string; bytes?: n
   if (!chosen) return undefined;
   if (chosen.pick === 'alias' || chosen.pick === 'last') return { model: chosen.value!, bytes: chosen.bytes };
   if (chosen.pick === 'repo') {
-    const repo = await vscode.window.showInputBox({
+    const repo = await ui.showInputBox({
       title: 'APL: Convert Model: Hugging Face repo id',
       placeHolder: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0',
       ignoreFocusOut: true,
@@ -123,7 +124,7 @@ async function pickModel(d: ConvertDefaults): Promise<{ model: string; bytes?: n
     });
     return repo ? { model: repo.trim() } : undefined;
   }
-  const folder = await vscode.window.showOpenDialog({
+  const folder = await ui.showOpenDialog({
     canSelectFolders: true,
     canSelectFiles: false,
     canSelectMany: false,
@@ -150,7 +151,7 @@ async function pickBits(d: ConvertDefaults, downloadBytes?: number): Promise<Bit
     bits,
   }));
   items.sort((a, b) => (a.bits === d.bits ? -1 : b.bits === d.bits ? 1 : 0));
-  const chosen = await vscode.window.showQuickPick(items, {
+  const chosen = await ui.showQuickPick(items, {
     title: 'APL: Convert Model (2/3): bits per weight',
     placeHolder: params ? 'Estimated output sizes (embeddings and output head stay at 8 bits)' : 'Bits per weight',
     ignoreFocusOut: true,
@@ -174,7 +175,7 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
       { key: 'backend', label: '$(chip) Backend…', description: cur.backend },
       { key: 'out', label: '$(folder) Output folder…', description: cur.outDir ?? 'not set' },
     ];
-    const c = await vscode.window.showQuickPick(items, {
+    const c = await ui.showQuickPick(items, {
       title: 'APL: Convert Model (3/3): options',
       ignoreFocusOut: true,
     });
@@ -184,7 +185,7 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
       continue;
     }
     if (c.key === 'group') {
-      const g = await vscode.window.showQuickPick(
+      const g = await ui.showQuickPick(
         ['32', '64', '128', '256', 'row'].map((v) => ({
           label: v,
           description: v === 'row' ? 'one group per row' : undefined,
@@ -193,13 +194,13 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
       );
       if (g) cur = { ...cur, groupSize: g.label === 'row' ? 'row' : Number(g.label) };
     } else if (c.key === 'sym') {
-      const s = await vscode.window.showQuickPick(['asymmetric', 'symmetric'], { title: 'Zero point' });
+      const s = await ui.showQuickPick(['asymmetric', 'symmetric'], { title: 'Zero point' });
       if (s) cur = { ...cur, symmetric: s === 'symmetric' };
     } else if (c.key === 'backend') {
-      const b = await vscode.window.showQuickPick([...BACKENDS], { title: 'Backend' });
+      const b = await ui.showQuickPick([...BACKENDS], { title: 'Backend' });
       if (b) cur = { ...cur, backend: b as Backend };
     } else if (c.key === 'out') {
-      const f = await vscode.window.showOpenDialog({
+      const f = await ui.showOpenDialog({
         canSelectFolders: true,
         canSelectFiles: false,
         openLabel: 'Output here',

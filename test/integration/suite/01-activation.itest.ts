@@ -1,0 +1,52 @@
+// The extension activates lazily on a manifest, registers every contributed command, and its simple commands work.
+import assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { AplApi } from '../../../client/src/extension';
+import { extension, openFile, out, test, waitFor } from './harness';
+
+test('the extension is not active before a manifest opens (lazy activation)', () => {
+  assert.equal(extension().isActive, false);
+});
+
+test('opening a manifest activates the extension', async () => {
+  const editor = await openFile('planted_manifest_q4.json');
+  assert.equal(editor.document.languageId, 'apl-manifest');
+  const ext = extension();
+  await waitFor(() => ext.isActive, 20_000, 'the extension to activate');
+  const api = (await ext.activate()) as AplApi;
+  assert.equal(typeof api.activationMs, 'number');
+  out(`  activation took ${api.activationMs.toFixed(1)} ms`);
+});
+
+test('every contributed command is registered', async () => {
+  const contributed = (extension().packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
+  assert.ok(contributed.length >= 7);
+  const registered = new Set(await vscode.commands.getCommands(true));
+  const missing = contributed.filter((c) => !registered.has(c));
+  assert.deepEqual(missing, []);
+});
+
+test('APL: Select Quantization Backend writes apl.backend', async () => {
+  const config = () => vscode.workspace.getConfiguration('apl');
+  const changed = new Promise<void>((resolve) => {
+    const sub = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('apl.backend')) {
+        sub.dispose();
+        resolve();
+      }
+    });
+  });
+  assert.equal(await vscode.commands.executeCommand('apl.selectBackend', 'cpu'), 'cpu');
+  await changed;
+  assert.equal(config().get('backend'), 'cpu');
+  await vscode.commands.executeCommand('apl.selectBackend', 'auto');
+  assert.equal(config().get('backend'), 'auto');
+});
+
+test('APL: Set / Clear Hugging Face Token use SecretStorage', async () => {
+  await vscode.commands.executeCommand('apl.clearHuggingFaceToken');
+  assert.equal(await vscode.commands.executeCommand('apl.setHuggingFaceToken', 'hf_integrationTestToken'), true);
+  assert.equal(await vscode.commands.executeCommand('apl.clearHuggingFaceToken'), true, 'the token was stored');
+  assert.equal(await vscode.commands.executeCommand('apl.clearHuggingFaceToken'), false, 'the token was removed');
+  await assert.rejects(Promise.resolve(vscode.commands.executeCommand('apl.setHuggingFaceToken', 'has space')));
+});

@@ -1,0 +1,111 @@
+// APL: Convert Model… end to end on the committed tiny model: through the quick picks (answered by the test),
+// producing the NPZ, the manifest and the report and opening the report; and cancelled mid-way, leaving nothing.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { AplApi } from '../../../client/src/extension';
+import type { ConvertOutcome } from '../../../client/src/tasks/convertTask';
+import type { ConvertEvent } from '../../../server/src/protocol';
+import { extension, out, test, waitForEvent, workspaceDir } from './harness';
+
+function tinyModel(): string {
+  return join(extension().extensionPath, 'test', 'fixtures', 'tiny-llama');
+}
+
+/** Answers the next quick picks in order: each answer picks the first item whose label matches. */
+function answerPicks(api: AplApi, answers: RegExp[]): { asked: string[]; restore(): void } {
+  const ui = api.testing.ui;
+  const original = ui.showQuickPick;
+  const asked: string[] = [];
+  ui.showQuickPick = (async (items: unknown, options?: vscode.QuickPickOptions) => {
+    const list = (await items) as (vscode.QuickPickItem | string)[];
+    asked.push(options?.title ?? '?');
+    const want = answers.shift();
+    if (!want) throw new Error(`unexpected quick pick: ${options?.title}`);
+    const hit = list.find((i) => want.test(typeof i === 'string' ? i : i.label));
+    if (!hit)
+      throw new Error(
+        `no item matching ${want} in ${options?.title}: ${list.map((i) => (typeof i === 'string' ? i : i.label)).join(' | ')}`,
+      );
+    return hit;
+  }) as unknown as typeof ui.showQuickPick;
+  return { asked, restore: () => (ui.showQuickPick = original) };
+}
+
+test(
+  'Convert Model… through the quick picks writes the NPZ, manifest and report and opens the report',
+  async () => {
+    const api = (await extension().activate()) as AplApi;
+    const outDir = join(workspaceDir(), 'models');
+    // The first run goes through the options object, so the model picker remembers the tiny model's folder.
+    await vscode.workspace
+      .getConfiguration('apl')
+      .update('convert.outputFolder', outDir, vscode.ConfigurationTarget.Global);
+    const first = (await vscode.commands.executeCommand('apl.convertModel', {
+      model: tinyModel(),
+      bits: 8,
+      groupSize: 32,
+      outDir,
+      noReport: true,
+    })) as ConvertOutcome;
+    assert.equal(first.status, 'ok', JSON.stringify(first.error));
+
+    const events: ConvertEvent[] = [];
+    const sub = api.onDidConvertEvent((e) => events.push(e));
+    const picks = answerPicks(api, [/last converted|history/, /^4-bit$/, /Convert/]);
+    let outcome: ConvertOutcome;
+    try {
+      outcome = (await vscode.commands.executeCommand('apl.convertModel')) as ConvertOutcome;
+    } finally {
+      picks.restore();
+      sub.dispose();
+    }
+    assert.equal(picks.asked.length, 3, `quick picks asked: ${picks.asked.join(', ')}`);
+    assert.equal(outcome.status, 'ok', JSON.stringify(outcome.error));
+    const r = outcome.result!;
+    for (const f of [r.npz, r.manifest, r.report]) assert.ok(existsSync(f), `${f} missing`);
+    assert.match(r.npz, /_q4\.npz$/);
+    const manifest = JSON.parse(readFileSync(r.manifest, 'utf8'));
+    assert.equal(manifest.format_version, '2');
+    assert.ok(manifest.weights.length > 0);
+    assert.ok(
+      events.some((e) => e.type === 'progress'),
+      'progress events reached the extension',
+    );
+    assert.ok(events.some((e) => e.type === 'result'));
+    // The report is open: a webview (the report panel) or, before it exists, the report file in an editor.
+    const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+    const reportTab = tabs.find(
+      (t) =>
+        (t.input instanceof vscode.TabInputWebview && /report/i.test(`${t.input.viewType} ${t.label}`)) ||
+        (t.input instanceof vscode.TabInputText && t.input.uri.fsPath === r.report),
+    );
+    assert.ok(reportTab, `no report tab among: ${tabs.map((t) => t.label).join(', ')}`);
+    out(`  converted in ${r.seconds.toFixed(2)} s, ${r.bitsPerWeight.toFixed(2)} bits/weight`);
+  },
+  { timeout: 120_000 },
+);
+
+test(
+  'cancelling a conversion mid-way leaves nothing behind',
+  async () => {
+    const api = (await extension().activate()) as AplApi;
+    const outDir = join(workspaceDir(), 'cancelled');
+    const cts = new vscode.CancellationTokenSource();
+    const midway = waitForEvent(api.onDidConvertEvent, 60_000, 'the first quantize progress event', (e) => {
+      if (e.type === 'progress' && e.stage === 'quantize') {
+        cts.cancel();
+        return true;
+      }
+      return false;
+    });
+    const run = api.convert({ model: tinyModel(), bits: 2, groupSize: 32, outDir, force: true }, cts.token);
+    await midway;
+    const outcome = await run;
+    assert.equal(outcome.status, 'cancelled', `status ${outcome.status}`);
+    const left = existsSync(outDir) ? readdirSync(outDir) : [];
+    assert.deepEqual(left, [], `left behind: ${left.join(', ')}`);
+  },
+  { timeout: 120_000 },
+);
