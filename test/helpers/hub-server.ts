@@ -38,6 +38,8 @@ export interface HubServerOptions {
   stallAfterBytes?: Record<string, number>;
   /** Answer Range requests for data with 200 and the whole file (true, or the paths it applies to). */
   ignoreRange?: boolean | string[];
+  /** File path → serve data with one byte flipped this many times (then the true bytes). */
+  corrupt?: Record<string, number>;
   /** Tree listing page size (default 1000). */
   pageSize?: number;
 }
@@ -101,6 +103,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   const stallDone = new Set<string>();
   const stallFired = new Set<string>();
   const stalledRes = new Map<string, ServerResponse>();
+  const corruptLeft = new Map(Object.entries(opts.corrupt ?? {}));
   const pageSize = opts.pageSize ?? 1000;
   const repos = new Map<string, RepoState>();
   const byBlob = new Map<string, FileEntry>();
@@ -331,7 +334,12 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
       status = 206;
       headers = { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}` };
     }
-    const body = f.data.subarray(start, end + 1);
+    let body = f.data.subarray(start, end + 1);
+    if (body.length > 1 && (corruptLeft.get(f.path) ?? 0) > 0) {
+      corruptLeft.set(f.path, (corruptLeft.get(f.path) ?? 0) - 1);
+      body = Buffer.from(body);
+      body[body.length >> 1] ^= 0xff;
+    }
     res.writeHead(status, {
       ...headers,
       'Content-Type': 'application/octet-stream',

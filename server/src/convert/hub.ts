@@ -449,6 +449,8 @@ async function fetchBlob(
           await fh.close();
         }
         if (have !== f.size) throw new Restart(`${f.path}: connection ended after ${have} of ${f.size} bytes`);
+      } else if (f.size === 0) {
+        await fsp.writeFile(part, '');
       }
       const digest = hasher.digest('hex');
       hasher = undefined;

@@ -270,4 +270,36 @@ describe('interrupted downloads', () => {
       tmp.cleanup();
     }
   });
+
+  test('data that does not match the Hub hash never becomes a blob: one retry from scratch, then network', async () => {
+    const tmp = tempDir();
+    const f = { ...files(), 'tokenizer_config.json': '' }; // an empty file too
+    const hub = await startHubServer({ repos: { [REPO]: { files: f } }, corrupt: { [SHARD]: 1 } });
+    try {
+      const m = await downloadModel(REPO, { endpoint: hub.url, token: '', cacheDir: tmp.dir, retryDelayMs: 0 });
+      assert.equal(hub.dataRequests(SHARD).filter((r) => r.origin === 'lfs').length, 2);
+      assert.equal(hub.dataRequests(SHARD).filter((r) => r.origin === 'lfs')[1].headers.range, undefined);
+      assert.equal(sha256(readFileSync(join(m.dir, SHARD))), sha256(f[SHARD]));
+      assert.equal(readFileSync(join(m.dir, 'tokenizer_config.json'), 'utf8'), '');
+      assertCacheSound(tmp.dir, REPO);
+    } finally {
+      await hub.close();
+      tmp.cleanup();
+    }
+    const tmp2 = tempDir();
+    const hub2 = await startHubServer({ repos: { [REPO]: { files: files() } }, corrupt: { [SHARD]: 5 } });
+    try {
+      await assert.rejects(
+        downloadModel(REPO, { endpoint: hub2.url, token: '', cacheDir: tmp2.dir, retryDelayMs: 0 }),
+        (e: Error & { code?: string }) => e.code === 'network' && /does not match the Hub's hash/.test(e.message),
+      );
+      const blobs = join(tmp2.dir, 'models--org--resumable', 'blobs');
+      assert.ok(!existsSync(join(blobs, sha256(files()[SHARD]))));
+      assert.ok(!existsSync(join(blobs, `${sha256(files()[SHARD])}.incomplete`)));
+      assertCacheSound(tmp2.dir, REPO);
+    } finally {
+      await hub2.close();
+      tmp2.cleanup();
+    }
+  });
 });
