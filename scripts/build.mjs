@@ -24,6 +24,8 @@ for (const n of node) {
       platform: 'node',
       format: 'cjs',
       target: 'node20',
+      // Prefer ESM builds: jsonc-parser's UMD main uses dynamic requires esbuild cannot follow.
+      mainFields: ['module', 'main'],
       external: [...n.external, '*.node'],
     }),
   );
