@@ -58,19 +58,17 @@ export function offlineFromEnv(env: Env = process.env): boolean {
   return /^(1|true|yes|on)$/i.test(env.HF_HUB_OFFLINE?.trim() ?? '');
 }
 
-/** How to authenticate, as the guide's Troubleshooting says it; appended to auth error messages. */
+/**
+ * How to authenticate, as the guide's Troubleshooting says it; appended to auth error messages. One line, so that
+ * callers that print only an error's first line still show it.
+ */
 export function authHelp(repo: string, endpoint: string, gated: boolean): string {
-  const lines = [
-    'Authenticate with a Hugging Face access token (https://huggingface.co/settings/tokens) in one of these ways:',
-    `  apl-quant convert ${repo} --token hf_…`,
-    '  export HF_TOKEN=hf_…',
-    '  huggingface-cli login',
-    '  in VS Code: "APL: Set Hugging Face Token"',
-  ];
+  let text =
+    'Authenticate with a Hugging Face access token (https://huggingface.co/settings/tokens): ' +
+    `\`apl-quant convert ${repo} --token hf_…\`, or \`export HF_TOKEN=hf_…\`, or \`huggingface-cli login\`, ` +
+    'or in VS Code run "APL: Set Hugging Face Token".';
   if (gated) {
-    lines.push(
-      `This model is gated: also accept its licence on its Hub page, ${endpoint}/${repo}, with the same account.`,
-    );
+    text += ` This model is gated: also accept its licence on its Hub page, ${endpoint}/${repo}, with the same account.`;
   }
-  return lines.join('\n');
+  return text;
 }

@@ -218,7 +218,7 @@ function httpError(ctx: Ctx, status: number, errorCode: string | undefined, what
       return new HubError(
         'not-found',
         `${repo}: repository not found on ${endpoint} (or your token cannot see it). Check the id; for a private ` +
-          `repository, use a token of an account that can read it.\n${authHelp(repo, endpoint, false)}`,
+          `repository, use a token of an account that can read it. ${authHelp(repo, endpoint, false)}`,
         status,
       );
     }
@@ -234,7 +234,7 @@ function httpError(ctx: Ctx, status: number, errorCode: string | undefined, what
     } else {
       head = `${repo}: your token does not have permission to read this repository (a fine-grained token needs read access to it).`;
     }
-    return new HubError('auth', `${head}\n${authHelp(repo, endpoint, gated || !ctx.token)}`, status);
+    return new HubError('auth', `${head} ${authHelp(repo, endpoint, gated)}`, status);
   }
   if (status === 404) {
     if (errorCode === 'RevisionNotFound') {

@@ -55,6 +55,7 @@ describe('Hub errors', () => {
       await p;
     } catch (e) {
       assert.ok(e instanceof HubError, `a HubError, got ${e}`);
+      assert.ok(!e.message.includes('\n'), `one-line message: ${e.message}`);
       return e;
     }
     assert.fail('expected a failure');
@@ -93,6 +94,8 @@ describe('Hub errors', () => {
     const e = await failure(get('acme/private-model'));
     assert.equal(e.code, 'auth');
     assert.match(e.message, /private, gated, or does not exist/);
+    assert.match(e.message, /export HF_TOKEN=hf_/);
+    assert.doesNotMatch(e.message, /licence/, 'not known to be gated');
     const e2 = await failure(get('acme/private-model', { token: NO_ACCESS }));
     assert.equal(e2.code, 'not-found');
     assert.equal(e2.status, 404);
