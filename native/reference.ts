@@ -223,9 +223,10 @@ export function quantizeGroup(x: Float32Array, off: number, n: number, p: QuantP
     s = m === 0 ? 0 : fr(m / -half);
     if (p.mode === 'optimized' && m !== 0) s = fr(optimizeSym(x, off, n, half, qmax, s));
     z = half;
-    const ss = roundStored(s, f16);
+    let ss = roundStored(s, f16);
     if (!Number.isFinite(ss)) throw new RangeForDtypeError(`scale ${s} overflows ${p.scaleDtype}`);
-    const inv = ss === 0 ? 0 : fr(1 / ss);
+    let inv = ss === 0 ? 0 : fr(1 / ss);
+    if (!Number.isFinite(inv)) ss = inv = 0; // a subnormal f32 scale: store 0
     assignQ(x, off, n, inv, z, qmax, qv);
     return { scale: ss, zero: z };
   }
@@ -241,8 +242,9 @@ export function quantizeGroup(x: Float32Array, off: number, n: number, p: QuantP
   const far = Math.max(mn, -mx, 0);
   const guard = fr(far / ZERO_LIMIT);
   if (guard > s) s = guard;
-  const ss = roundStored(s, f16);
+  let ss = roundStored(s, f16);
   if (!Number.isFinite(ss)) throw new RangeForDtypeError(`scale ${s} overflows ${p.scaleDtype}`);
+  if (ss !== 0 && !Number.isFinite(fr(1 / ss))) ss = 0; // a subnormal f32 scale: store 0
   let inv = 0;
   z = 0;
   if (ss !== 0) {
@@ -296,6 +298,7 @@ function optimizeAsym(
       const af = fr(a);
       const inv = fr(1 / af);
       const o = fr(0 - fr(fr(b) * inv));
+      if (!Number.isFinite(inv) || !Number.isFinite(o)) break;
       lanesA.fill(0);
       lanesB.fill(0);
       lanesC.fill(0);
@@ -339,6 +342,7 @@ function optimizeSym(x: Float32Array, off: number, n: number, half: number, qmax
     let e = Infinity;
     for (let it = 0; it < OPT_ITERS; it++) {
       const inv = fr(1 / fr(a));
+      if (!Number.isFinite(inv)) break;
       lanesA.fill(0);
       lanesB.fill(0);
       for (let i = 0; i < n; i++) {

@@ -1,0 +1,64 @@
+{
+  # The addon: scalar reference + SIMD variants (each in its own static library, compiled with its own -m flags and
+  # chosen at run time), and CUDA kernels when nvcc is found (linked with the static CUDA runtime, so the addon
+  # loads on machines with no GPU or driver).
+  'variables': {
+    'nvcc%': '<!(node find-nvcc.js)',
+    'cuda_obj': '<!(node -p "require(\'path\').resolve(\'build/cuda/apl_cuda.o\')")',
+    'common_cflags': ['-std=c++17', '-O3', '-ffp-contract=off', '-fexceptions', '-Wall', '-Wno-unused-function'],
+  },
+  'target_defaults': {
+    'cflags!': ['-fno-exceptions'],
+    'cflags_cc!': ['-fno-exceptions', '-std=gnu++17', '-std=gnu++20'],
+    'cflags_cc': ['<@(common_cflags)'],
+    'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS'],
+    'xcode_settings': {'GCC_ENABLE_CPP_EXCEPTIONS': 'YES', 'OTHER_CPLUSPLUSFLAGS': ['-ffp-contract=off']},
+  },
+  'targets': [
+    {
+      'target_name': 'apl_simd',
+      'type': 'static_library',
+      'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc'],
+      'conditions': [
+        ['target_arch=="x64"', {
+          'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc'],
+          'dependencies': ['apl_avx2', 'apl_avx512'],
+        }],
+      ],
+    },
+    {
+      'target_name': 'apl_avx2',
+      'type': 'static_library',
+      'sources': ['src/cpu/avx2.cc'],
+      'cflags_cc': ['-mavx2', '-mf16c', '-mno-fma'],
+    },
+    {
+      'target_name': 'apl_avx512',
+      'type': 'static_library',
+      'sources': ['src/cpu/avx512.cc'],
+      'cflags_cc': ['-mavx512f', '-mavx512bw', '-mavx2', '-mf16c', '-mno-fma', '-Wno-maybe-uninitialized'],
+    },
+    {
+      'target_name': 'apl_quant',
+      'sources': ['src/addon.cc', 'src/engine.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc'],
+      'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
+      'dependencies': ['apl_simd'],
+      'conditions': [
+        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512']}],
+        ['nvcc!=""', {
+          'defines': ['APL_HAVE_CUDA'],
+          'actions': [{
+            'action_name': 'nvcc_quant',
+            'inputs': ['src/cuda/quant.cu', 'src/cuda/cuda.h', 'src/quant.h'],
+            'outputs': ['<(cuda_obj)'],
+            'action': ['<(nvcc)', '-c', 'src/cuda/quant.cu', '-o', '<(cuda_obj)', '-O3', '-std=c++17', '--fmad=false',
+                       '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
+                       '-gencode', 'arch=compute_90,code=sm_90'],
+            'message': 'nvcc src/cuda/quant.cu',
+          }],
+          'libraries': ['<(cuda_obj)', '-L/usr/local/cuda/lib64', '-lcudart_static', '-ldl', '-lrt', '-lpthread'],
+        }],
+      ],
+    },
+  ],
+}

@@ -1,0 +1,292 @@
+// N-API bindings. native/index.ts validates every argument and passes one plain options object; here it is
+// copied into a QuantJob and run by an async worker that never touches N-API off the main thread. Progress
+// goes through AsyncProgressWorker; cancellation sets an atomic flag the CPU threads poll between chunks of
+// rows.
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8  // one build loads in Node 20, Node 24 and Electron
+#endif
+#include <napi.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "engine.h"
+
+namespace {
+
+using apl::Control;
+using apl::QuantJob;
+using apl::QuantStatus;
+
+int dtype_code(const std::string& s) {
+  if (s == "f32") return apl::kF32;
+  if (s == "f16") return apl::kF16;
+  if (s == "bf16") return apl::kBF16;
+  return -1;
+}
+
+struct Bytes {
+  uint8_t* data;
+  size_t size;
+};
+Bytes bytes_of(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a typed array");
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  uint8_t* base = static_cast<uint8_t*>(t.ArrayBuffer().Data());
+  return Bytes{base + t.ByteOffset(), t.ByteLength()};
+}
+
+Napi::Object metrics_object(Napi::Env env, const apl::MetricsOut& m) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("relError", m.rel_error);
+  o.Set("snrDb", m.snr_db);
+  o.Set("cosine", m.cosine);
+  o.Set("maxAbsError", m.max_abs);
+  return o;
+}
+
+class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
+ public:
+  QuantWorker(Napi::Env env, const Napi::Object& o, Napi::Value progress)
+      : Napi::AsyncProgressWorker<int64_t>(env, "apl.quantize"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        ctl_(std::make_shared<Control>()) {
+    int dt = dtype_code(o.Get("dtype").As<Napi::String>().Utf8Value());
+    if (dt < 0) throw Napi::TypeError::New(env, "dtype must be f32, f16 or bf16");
+    Bytes data = bytes_of(o.Get("data"), "data");
+    Bytes q = bytes_of(o.Get("q"), "q");
+    Bytes s = bytes_of(o.Get("scales"), "scales");
+    Bytes z = bytes_of(o.Get("zeros"), "zeros");
+    job_.data = data.data;
+    job_.dtype = dt;
+    job_.rows = o.Get("rows").As<Napi::Number>().Int64Value();
+    job_.cols = o.Get("cols").As<Napi::Number>().Int64Value();
+    job_.bits = o.Get("bits").As<Napi::Number>().Int32Value();
+    job_.group = o.Get("groupSize").As<Napi::Number>().Int64Value();
+    job_.symmetric = o.Get("symmetric").ToBoolean();
+    job_.optimized = o.Get("optimized").ToBoolean();
+    job_.f16 = o.Get("f16").ToBoolean();
+    job_.metrics = o.Get("metrics").ToBoolean();
+    job_.q = q.data;
+    job_.scales = s.data;
+    job_.zeros = z.data;
+    backend_ = o.Get("gpu").As<Napi::Number>().Int32Value();
+    threads_ = o.Get("threads").As<Napi::Number>().Int32Value();
+    // The same checks as index.ts, so a bad call can never read or write out of bounds.
+    int64_t gpr = apl::groups_per_row(job_.cols, job_.group);
+    size_t pb = (size_t)(job_.rows * gpr * (job_.f16 ? 2 : 4));
+    bool bits_ok = job_.bits == 1 || job_.bits == 2 || job_.bits == 4 || job_.bits == 8;
+    if (!bits_ok || job_.rows < 0 || job_.cols < 1 || job_.group < 1 ||
+        data.size != (size_t)(job_.rows * job_.cols * apl::dtype_size(dt)) ||
+        q.size != (size_t)(job_.rows * apl::packed_row_bytes(job_.cols, job_.bits)) || s.size != pb ||
+        z.size != pb)
+      throw Napi::RangeError::New(env, "quantize: inconsistent sizes (call it through native/index.ts)");
+    keep_ = Napi::Persistent(o);
+    if (progress.IsFunction()) progress_ = Napi::Persistent(progress.As<Napi::Function>());
+  }
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+  std::shared_ptr<Control> control() { return ctl_; }
+
+  void Execute(const ExecutionProgress& progress) override {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread t([&]() {
+      result_ = apl::quantize(job_, backend_, threads_, ctl_.get());
+      std::lock_guard<std::mutex> g(mu);
+      done = true;
+      cv.notify_all();
+    });
+    int64_t sent = -1;
+    std::unique_lock<std::mutex> lk(mu);
+    while (!done) {
+      cv.wait_for(lk, std::chrono::milliseconds(25));
+      int64_t v = ctl_->rows_done.load();
+      if (v != sent && !done) {
+        sent = v;
+        progress.Send(&v, 1);
+      }
+    }
+    lk.unlock();
+    t.join();
+  }
+
+  void OnProgress(const int64_t* data, size_t count) override {
+    if (finished_ || !count || progress_.IsEmpty()) return;
+    if (*data <= reported_) return;
+    reported_ = *data;
+    progress_.Call({Napi::Number::New(Env(), (double)*data)});
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    int64_t done = ctl_->rows_done.load();
+    if (result_.status == apl::kOk && !progress_.IsEmpty() && done > reported_) {
+      reported_ = done;
+      progress_.Call({Napi::Number::New(env, (double)done)});
+    }
+    finished_ = true;
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("backend", result_.backend);
+    if (result_.status == apl::kCancelled) {
+      r.Set("cancelled", true);
+      r.Set("error", "cancelled");
+    } else if (result_.status != apl::kOk) {
+      r.Set("error", result_.error);
+      if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
+    } else if (result_.has_metrics) {
+      r.Set("metrics", metrics_object(env, result_.metrics));
+    }
+    deferred_.Resolve(r);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    finished_ = true;
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Control> ctl_;
+  QuantJob job_{};
+  int backend_ = 0, threads_ = 0;
+  QuantStatus result_;
+  Napi::ObjectReference keep_;
+  Napi::FunctionReference progress_;
+  int64_t reported_ = 0;
+  bool finished_ = false;
+};
+
+Napi::Value Quantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "quantize(options, onProgress?)");
+  auto* w = new QuantWorker(env, info[0].As<Napi::Object>(), info[1]);
+  std::shared_ptr<Control> ctl = w->control();
+  Napi::Object job = Napi::Object::New(env);
+  job.Set("promise", w->promise());
+  job.Set("cancel", Napi::Function::New(
+                        env, [ctl](const Napi::CallbackInfo&) { ctl->cancel = true; }, "cancel"));
+  w->Queue();
+  return job;
+}
+
+apl::QTensor qtensor(const Napi::Object& w) {
+  Napi::Env env = w.Env();
+  apl::QTensor t{};
+  Bytes q = bytes_of(w.Get("q"), "q"), s = bytes_of(w.Get("scales"), "scales"),
+        z = bytes_of(w.Get("zeros"), "zeros");
+  t.q = q.data;
+  t.scales = s.data;
+  t.zeros = z.data;
+  t.rows = w.Get("rows").As<Napi::Number>().Int64Value();
+  t.cols = w.Get("cols").As<Napi::Number>().Int64Value();
+  t.bits = w.Get("bits").As<Napi::Number>().Int32Value();
+  t.group = w.Get("groupSize").As<Napi::Number>().Int64Value();
+  t.f16 = w.Get("f16").ToBoolean();
+  int64_t gpr = t.group > 0 && t.cols > 0 ? apl::groups_per_row(t.cols, t.group) : 0;
+  size_t pb = (size_t)(t.rows * gpr * (t.f16 ? 2 : 4));
+  bool bits_ok = t.bits == 1 || t.bits == 2 || t.bits == 4 || t.bits == 8;
+  if (!bits_ok || t.rows < 0 || t.cols < 1 || t.group < 1 ||
+      q.size != (size_t)(t.rows * apl::packed_row_bytes(t.cols, t.bits)) || s.size != pb || z.size != pb)
+    throw Napi::RangeError::New(env, "quantized tensor: inconsistent sizes");
+  return t;
+}
+
+Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+  apl::QTensor t = qtensor(info[0].As<Napi::Object>());
+  Bytes out = bytes_of(info[1], "out");
+  if (out.size != (size_t)(t.rows * t.cols) * 4)
+    throw Napi::RangeError::New(info.Env(), "dequantize: bad output size");
+  apl::dequantize(t, reinterpret_cast<float*>(out.data), 0);
+  return info.Env().Undefined();
+}
+
+Napi::Value ErrorMetrics(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes data = bytes_of(info[0], "data");
+  int dt = dtype_code(info[1].As<Napi::String>().Utf8Value());
+  apl::QTensor t = qtensor(info[2].As<Napi::Object>());
+  if (dt < 0 || data.size != (size_t)(t.rows * t.cols * apl::dtype_size(dt)))
+    throw Napi::RangeError::New(env, "errorMetrics: reference size or dtype does not match");
+  return metrics_object(env, apl::error_metrics(data.data, dt, t, 0));
+}
+
+Napi::Value QMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes x = bytes_of(info[0], "x");
+  int64_t n = info[1].As<Napi::Number>().Int64Value();
+  apl::QTensor t = qtensor(info[2].As<Napi::Object>());
+  Bytes y = bytes_of(info[3], "out");
+  if (n < 0 || x.size != (size_t)(n * t.cols) * 4 || y.size != (size_t)(n * t.rows) * 4)
+    throw Napi::RangeError::New(env, "qmatmul: bad sizes");
+  apl::qmatmul(reinterpret_cast<const float*>(x.data), n, t, reinterpret_cast<float*>(y.data), 0);
+  return env.Undefined();
+}
+
+Napi::Value TensorStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes data = bytes_of(info[0], "data");
+  std::string d = info[1].As<Napi::String>().Utf8Value();
+  static const char* names[] = {"f32", "f16", "bf16", "f64", "i32", "u32", "i16", "u16", "i8", "u8"};
+  static const int sizes[] = {4, 2, 2, 8, 4, 4, 2, 2, 1, 1};
+  int code = -1;
+  for (int i = 0; i < 10; i++)
+    if (d == names[i]) code = i;
+  if (code < 0) throw Napi::TypeError::New(env, "tensorStats: unsupported dtype " + d);
+  int bins = info[2].As<Napi::Number>().Int32Value();
+  if (bins < 1) bins = 1;
+  apl::StatsOut s = apl::tensor_stats(data.data, (int64_t)(data.size / sizes[code]), code, bins);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("count", (double)s.count);
+  o.Set("min", s.min);
+  o.Set("max", s.max);
+  o.Set("mean", s.mean);
+  o.Set("std", s.std);
+  o.Set("nan", (double)s.nan);
+  o.Set("inf", (double)s.inf);
+  Napi::Object h = Napi::Object::New(env);
+  h.Set("min", s.min);
+  h.Set("max", s.max);
+  Napi::Array counts = Napi::Array::New(env, s.counts.size());
+  for (size_t i = 0; i < s.counts.size(); i++) counts.Set((uint32_t)i, s.counts[i]);
+  h.Set("counts", counts);
+  o.Set("histogram", h);
+  return o;
+}
+
+Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("native", true);
+  o.Set("simd", apl::select_kernel().name);
+  o.Set("cpuFeatures", apl::cpu_features());
+  o.Set("threads", apl::resolve_threads(0));
+  apl::GpuInfo g = apl::gpu_info();
+  Napi::Object gpu = Napi::Object::New(env);
+  gpu.Set("available", g.available);
+  if (g.available)
+    gpu.Set("name", g.name);
+  else
+    gpu.Set("reason", g.reason);
+  o.Set("gpu", gpu);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
+  exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
+  exports.Set("errorMetrics", Napi::Function::New(env, ErrorMetrics, "errorMetrics"));
+  exports.Set("qmatmul", Napi::Function::New(env, QMatmul, "qmatmul"));
+  exports.Set("tensorStats", Napi::Function::New(env, TensorStats, "tensorStats"));
+  exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(apl_quant, Init)

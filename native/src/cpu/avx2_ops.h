@@ -1,0 +1,234 @@
+// AVX2 + F16C primitives with exactly the results of ScalarOps (quant.h): the same float32 operations in the
+// same order, 8 lanes matching the reference's lane sums, no FMA (this file is compiled without -mfma and
+// with -ffp-contract=off). Included by avx2.cc and avx512.cc (which reuses the lane sums so they stay
+// bit-exact).
+#pragma once
+
+#include <immintrin.h>
+
+#include "../quant.h"
+
+namespace apl {
+namespace avx2 {
+
+alignas(32) static const int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+/** Lanes [0, rem) set, rem in 0..8. */
+static inline __m256i tail_mask(int rem) {
+  return _mm256_loadu_si256((const __m256i*)(kMaskTable + 8 - rem));
+}
+
+/** The reference lane reduction ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). */
+static inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  __m128 s2 = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  __m128 s3 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+  return _mm_cvtss_f32(s3);
+}
+
+static inline __m256 rne(__m256 t) {
+  return _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/** Stores 8 integral floats in [0, 255] as bytes. */
+static inline void store_u8x8(__m256 q, uint8_t* dst) {
+  __m256i i = _mm256_cvtps_epi32(q);
+  __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+  __m128i b = _mm_packus_epi16(w, w);
+  _mm_storel_epi64((__m128i*)dst, b);
+}
+
+struct Ops {
+  static void minmax(const float* x, int n, float* mn, float* mx) {
+    __m256 a = _mm256_set1_ps(x[0]), b = a;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 v = _mm256_loadu_ps(x + i);
+      a = _mm256_min_ps(a, v);
+      b = _mm256_max_ps(b, v);
+    }
+    if (i < n) {
+      __m256i m = tail_mask(n - i);
+      __m256 v = _mm256_blendv_ps(_mm256_set1_ps(x[0]), _mm256_maskload_ps(x + i, m), _mm256_castsi256_ps(m));
+      a = _mm256_min_ps(a, v);
+      b = _mm256_max_ps(b, v);
+    }
+    __m128 a4 = _mm_min_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 b4 = _mm_max_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
+    a4 = _mm_min_ps(a4, _mm_movehl_ps(a4, a4));
+    b4 = _mm_max_ps(b4, _mm_movehl_ps(b4, b4));
+    a4 = _mm_min_ss(a4, _mm_shuffle_ps(a4, a4, 1));
+    b4 = _mm_max_ss(b4, _mm_shuffle_ps(b4, b4, 1));
+    *mn = _mm_cvtss_f32(a4);
+    *mx = _mm_cvtss_f32(b4);
+  }
+
+  static float abs_sum(const float* x, int n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    if (i < n) acc = _mm256_add_ps(acc, _mm256_andnot_ps(sign, _mm256_maskload_ps(x + i, tail_mask(n - i))));
+    return hsum8(acc);
+  }
+
+  static void sums_x(const float* x, int n, float* sx, float* sxx) {
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 v = _mm256_loadu_ps(x + i);
+      a = _mm256_add_ps(a, v);
+      b = _mm256_add_ps(b, _mm256_mul_ps(v, v));
+    }
+    if (i < n) {
+      __m256 v = _mm256_maskload_ps(x + i, tail_mask(n - i));
+      a = _mm256_add_ps(a, v);
+      b = _mm256_add_ps(b, _mm256_mul_ps(v, v));
+    }
+    *sx = hsum8(a);
+    *sxx = hsum8(b);
+  }
+
+  static void asym_pass(const float* x, int n, float inv, float off, float qmax, float* sq, float* sqq,
+                        float* sqx) {
+    const __m256 vinv = _mm256_set1_ps(inv), voff = _mm256_set1_ps(off), vmax = _mm256_set1_ps(qmax);
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 a = zero, b = zero, c = zero;
+    for (int i = 0; i < n; i += 8) {
+      __m256 v, keep;
+      if (i + 8 <= n) {
+        v = _mm256_loadu_ps(x + i);
+        keep = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+      } else {
+        __m256i m = tail_mask(n - i);
+        v = _mm256_maskload_ps(x + i, m);
+        keep = _mm256_castsi256_ps(m);
+      }
+      __m256 t = _mm256_add_ps(_mm256_mul_ps(v, vinv), voff);
+      __m256 q = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(rne(t), zero), vmax), keep);
+      a = _mm256_add_ps(a, q);
+      b = _mm256_add_ps(b, _mm256_mul_ps(q, q));
+      c = _mm256_add_ps(c, _mm256_mul_ps(q, v));
+    }
+    *sq = hsum8(a);
+    *sqq = hsum8(b);
+    *sqx = hsum8(c);
+  }
+
+  static void sym_pass(const float* x, int n, float inv, float half, float qmax, float* scc, float* scx) {
+    const __m256 vinv = _mm256_set1_ps(inv), vh = _mm256_set1_ps(half), vmax = _mm256_set1_ps(qmax);
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 a = zero, b = zero;
+    for (int i = 0; i < n; i += 8) {
+      __m256 v, keep;
+      if (i + 8 <= n) {
+        v = _mm256_loadu_ps(x + i);
+        keep = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+      } else {
+        __m256i m = tail_mask(n - i);
+        v = _mm256_maskload_ps(x + i, m);
+        keep = _mm256_castsi256_ps(m);
+      }
+      __m256 t = _mm256_add_ps(_mm256_mul_ps(v, vinv), vh);
+      __m256 q = _mm256_min_ps(_mm256_max_ps(rne(t), zero), vmax);
+      __m256 c = _mm256_and_ps(_mm256_sub_ps(q, vh), keep);
+      a = _mm256_add_ps(a, _mm256_mul_ps(c, c));
+      b = _mm256_add_ps(b, _mm256_mul_ps(c, v));
+    }
+    *scc = hsum8(a);
+    *scx = hsum8(b);
+  }
+
+  static void assign(const float* x, int n, float inv, float z, float qmax, uint8_t* qv) {
+    const __m256 vinv = _mm256_set1_ps(inv), vz = _mm256_set1_ps(z), vmax = _mm256_set1_ps(qmax);
+    const __m256 zero = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv), vz);
+      store_u8x8(_mm256_min_ps(_mm256_max_ps(rne(t), zero), vmax), qv + i);
+    }
+    if (i < n) {
+      __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(x + i, tail_mask(n - i)), vinv), vz);
+      alignas(8) uint8_t tmp[8];
+      store_u8x8(_mm256_min_ps(_mm256_max_ps(rne(t), zero), vmax), tmp);
+      memcpy(qv + i, tmp, (size_t)(n - i));
+    }
+  }
+
+  static void assign_sign(const float* x, int n, uint8_t* qv) {
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+      store_u8x8(_mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ), one), qv + i);
+    for (; i < n; i++) qv[i] = x[i] > 0.0f ? 1 : 0;
+  }
+};
+
+/** pack_row (quant.h) with SSE shuffles: first value in the lowest bits. */
+static inline void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) {
+  int64_t i = 0;
+  if (bits == 4) {
+    const __m128i mul = _mm_set1_epi16(0x1001);  // bytes 1, 16
+    for (; i + 16 <= cols; i += 16) {
+      __m128i w = _mm_maddubs_epi16(_mm_loadu_si128((const __m128i*)(qv + i)), mul);
+      _mm_storel_epi64((__m128i*)(out + i / 2), _mm_packus_epi16(w, w));
+    }
+  } else if (bits == 2) {
+    const __m128i mul = _mm_set1_epi16(0x0401);       // bytes 1, 4
+    const __m128i mul2 = _mm_set1_epi32(0x00100001);  // words 1, 16
+    for (; i + 16 <= cols; i += 16) {
+      __m128i w = _mm_maddubs_epi16(_mm_loadu_si128((const __m128i*)(qv + i)), mul);
+      __m128i d = _mm_madd_epi16(w, mul2);
+      __m128i h = _mm_packus_epi32(d, d);
+      int32_t v = _mm_cvtsi128_si32(_mm_packus_epi16(h, h));
+      memcpy(out + i / 4, &v, 4);
+    }
+  } else if (bits == 1) {
+    for (; i + 16 <= cols; i += 16) {
+      __m128i b = _mm_cmpgt_epi8(_mm_loadu_si128((const __m128i*)(qv + i)), _mm_setzero_si128());
+      uint16_t m = (uint16_t)_mm_movemask_epi8(b);
+      memcpy(out + i / 8, &m, 2);
+    }
+  }
+  // The rest (and 8 bits) as in the reference; i is a multiple of 16 values, so whole bytes.
+  pack_row(qv + i, cols - i, bits, out + i * bits / 8);
+}
+
+/** Decodes row r into dst with F16C / shifts. */
+static inline void load_row(const QuantJob& j, int64_t r, float* dst) {
+  if (j.dtype == kF32) {
+    memcpy(dst, j.data + (size_t)(r * j.cols) * 4, (size_t)j.cols * 4);
+    return;
+  }
+  const uint16_t* p = (const uint16_t*)(j.data + (size_t)(r * j.cols) * 2);
+  int64_t i = 0, n = j.cols;
+  if (j.dtype == kF16) {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + i))));
+    for (; i < n; i++) dst[i] = f16_to_f32(p[i]);
+  } else {
+    for (; i + 8 <= n; i += 8) {
+      __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(p + i)));
+      _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+    for (; i < n; i++) dst[i] = bf16_to_f32(p[i]);
+  }
+}
+
+static inline int64_t find_nonfinite(const float* x, int64_t n) {
+  const __m256i e = _mm256_set1_epi32(0x7f800000);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(x + i)), e);
+    __m256i b = _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(x + i + 8)), e);
+    __m256i c = _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(x + i + 16)), e);
+    __m256i d = _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(x + i + 24)), e);
+    __m256i any = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi32(a, e), _mm256_cmpeq_epi32(b, e)),
+                                  _mm256_or_si256(_mm256_cmpeq_epi32(c, e), _mm256_cmpeq_epi32(d, e)));
+    if (!_mm256_testz_si256(any, any)) break;
+  }
+  int64_t k = find_nonfinite_scalar(x + i, n - i);
+  return k >= 0 ? i + k : -1;
+}
+
+}  // namespace avx2
+}  // namespace apl

@@ -1,0 +1,195 @@
+// CUDA backend: the reference kernels of quant.h compiled for the device (one thread per group runs exactly
+// the scalar reference code, so q, scales and zeros match the CPU bit for bit; built with --fmad=false so no
+// multiply-add is fused). Linked with the static CUDA runtime, so the addon loads where there is no GPU or
+// driver.
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../quant.h"
+#include "cuda.h"
+
+namespace apl {
+namespace cuda {
+
+namespace {
+
+__global__ void k_convert(const uint8_t* raw, int dtype, int64_t n, float* out,
+                          unsigned long long* first_bad) {
+  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  for (; i < n; i += stride) {
+    float v;
+    if (dtype == kF32) {
+      v = reinterpret_cast<const float*>(raw)[i];
+    } else {
+      uint16_t h = reinterpret_cast<const uint16_t*>(raw)[i];
+      v = dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+    out[i] = v;
+    if (!is_finite_f32(v)) atomicMin(first_bad, (unsigned long long)i);
+  }
+}
+
+__global__ void k_groups(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t gpr,
+                         GroupParams p, uint8_t* qv, uint8_t* scales, uint8_t* zeros,
+                         unsigned long long* first_overflow, double* macc) {
+  int64_t gi = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (gi >= rows * gpr) return;
+  int64_t r = gi / gpr, g = gi % gpr;
+  int64_t off = r * cols + g * group;
+  int n = (int)(cols - g * group < group ? cols - g * group : group);
+  float s, z;
+  int st = quantize_group<ScalarOps>(x + off, n, p, qv + off, &s, &z);
+  if (st != kOk) {
+    atomicMin(first_overflow, (unsigned long long)off);
+    return;
+  }
+  if (p.f16) {
+    reinterpret_cast<uint16_t*>(scales)[gi] = f32_to_f16(s);
+    reinterpret_cast<uint16_t*>(zeros)[gi] = f32_to_f16(z);
+  } else {
+    reinterpret_cast<float*>(scales)[gi] = s;
+    reinterpret_cast<float*>(zeros)[gi] = z;
+  }
+  if (macc) {
+    MetricsAcc m;
+    for (int i = 0; i < n; i++) {
+      float w = ((float)qv[off + i] - z) * s;
+      m.add(x[off + i], w);
+    }
+    double* o = macc + gi * 5;
+    o[0] = m.sdd;
+    o[1] = m.sxx;
+    o[2] = m.sww;
+    o[3] = m.sxw;
+    o[4] = m.max_abs;
+  }
+}
+
+__global__ void k_pack(const uint8_t* qv, int64_t rows, int64_t cols, int bits, int64_t row_bytes,
+                       uint8_t* q) {
+  int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (b >= rows * row_bytes) return;
+  int64_t r = b / row_bytes, k = b % row_bytes;
+  int per = 8 / bits;
+  unsigned v = 0;
+  for (int i = 0; i < per; i++) {
+    int64_t c = k * per + i;
+    if (c < cols) v |= (unsigned)qv[r * cols + c] << (i * bits);
+  }
+  q[b] = (uint8_t)v;
+}
+
+struct DevBuf {
+  void* p = nullptr;
+  ~DevBuf() {
+    if (p) cudaFree(p);
+  }
+};
+
+#define CU(call)                                                 \
+  do {                                                           \
+    cudaError_t e_ = (call);                                     \
+    if (e_ != cudaSuccess) {                                     \
+      *err = std::string(#call) + ": " + cudaGetErrorString(e_); \
+      return -1;                                                 \
+    }                                                            \
+  } while (0)
+
+}  // namespace
+
+bool available(std::string* name, std::string* reason) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    *reason = std::string("no usable CUDA device: ") + cudaGetErrorString(e);
+    return false;
+  }
+  if (n == 0) {
+    *reason = "no CUDA device found";
+    return false;
+  }
+  cudaDeviceProp prop;
+  e = cudaGetDeviceProperties(&prop, 0);
+  if (e != cudaSuccess) {
+    *reason = std::string("cudaGetDeviceProperties: ") + cudaGetErrorString(e);
+    return false;
+  }
+  *name = prop.name;
+  return true;
+}
+
+int quantize(const QuantJob& j, MetricsAcc* m, int64_t* bad, std::string* err, float* kernel_ms) {
+  int64_t n = j.rows * j.cols;
+  int64_t gpr = groups_per_row(j.cols, j.group);
+  int64_t ngroups = j.rows * gpr;
+  int64_t rb = packed_row_bytes(j.cols, j.bits);
+  size_t in_bytes = (size_t)n * dtype_size(j.dtype);
+  size_t pbytes = (size_t)ngroups * (j.f16 ? 2 : 4);
+  DevBuf raw, x, qv, q, sc, zr, flags, macc;
+  CU(cudaMalloc(&raw.p, in_bytes ? in_bytes : 1));
+  CU(cudaMalloc(&x.p, (size_t)n * 4 + 4));
+  CU(cudaMalloc(&qv.p, (size_t)n + 1));
+  CU(cudaMalloc(&q.p, (size_t)(j.rows * rb) + 1));
+  CU(cudaMalloc(&sc.p, pbytes + 1));
+  CU(cudaMalloc(&zr.p, pbytes + 1));
+  CU(cudaMalloc(&flags.p, 2 * sizeof(unsigned long long)));
+  if (m) CU(cudaMalloc(&macc.p, (size_t)ngroups * 5 * sizeof(double) + 8));
+  unsigned long long init[2] = {~0ull, ~0ull};
+  CU(cudaMemcpy(flags.p, init, sizeof init, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(raw.p, j.data, in_bytes, cudaMemcpyHostToDevice));
+  cudaEvent_t e0, e1;
+  CU(cudaEventCreate(&e0));
+  CU(cudaEventCreate(&e1));
+  CU(cudaEventRecord(e0));
+  unsigned long long* fl = (unsigned long long*)flags.p;
+  if (n > 0) {
+    int blocks = (int)((n + 255) / 256 < 65535 * 8 ? (n + 255) / 256 : 65535 * 8);
+    k_convert<<<blocks, 256>>>((const uint8_t*)raw.p, j.dtype, n, (float*)x.p, fl);
+    GroupParams p{j.bits, j.symmetric, j.optimized, j.f16};
+    k_groups<<<(unsigned)((ngroups + 127) / 128), 128>>>((const float*)x.p, j.rows, j.cols, j.group, gpr, p,
+                                                         (uint8_t*)qv.p, (uint8_t*)sc.p, (uint8_t*)zr.p,
+                                                         fl + 1, m ? (double*)macc.p : nullptr);
+    k_pack<<<(unsigned)((j.rows * rb + 255) / 256), 256>>>((const uint8_t*)qv.p, j.rows, j.cols, j.bits, rb,
+                                                           (uint8_t*)q.p);
+  }
+  CU(cudaGetLastError());
+  CU(cudaEventRecord(e1));
+  CU(cudaEventSynchronize(e1));
+  if (kernel_ms) CU(cudaEventElapsedTime(kernel_ms, e0, e1));
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  unsigned long long res[2];
+  CU(cudaMemcpy(res, flags.p, sizeof res, cudaMemcpyDeviceToHost));
+  if (res[0] != ~0ull) {
+    *bad = (int64_t)res[0];
+    return kNonFinite;
+  }
+  if (res[1] != ~0ull) {
+    *bad = (int64_t)res[1];
+    return kScaleOverflow;
+  }
+  CU(cudaMemcpy(j.q, q.p, (size_t)(j.rows * rb), cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(j.scales, sc.p, pbytes, cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(j.zeros, zr.p, pbytes, cudaMemcpyDeviceToHost));
+  if (m) {
+    std::vector<double> h((size_t)ngroups * 5);
+    CU(cudaMemcpy(h.data(), macc.p, h.size() * sizeof(double), cudaMemcpyDeviceToHost));
+    for (int64_t g = 0; g < ngroups; g++) {
+      MetricsAcc a;
+      a.sdd = h[(size_t)g * 5];
+      a.sxx = h[(size_t)g * 5 + 1];
+      a.sww = h[(size_t)g * 5 + 2];
+      a.sxw = h[(size_t)g * 5 + 3];
+      a.max_abs = h[(size_t)g * 5 + 4];
+      m->merge(a);
+    }
+  }
+  return kOk;
+}
+
+}  // namespace cuda
+}  // namespace apl

@@ -1,0 +1,319 @@
+// Threaded CPU engine, backend choice, dequantize / qmatmul / metrics / stats. No N-API here.
+#include "engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#ifdef APL_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
+
+namespace apl {
+
+int resolve_threads(int threads) {
+  if (threads > 0) return threads;
+  unsigned h = std::thread::hardware_concurrency();
+  return h ? (int)h : 1;
+}
+
+/** Runs fn(chunk) for chunk in [0, nchunks) over `threads` threads (the caller's thread is one of them). */
+template <class Fn>
+static void parallel_chunks(int threads, int64_t nchunks, Fn fn) {
+  int t = (int)std::min<int64_t>(std::max(1, threads), std::max<int64_t>(1, nchunks));
+  std::atomic<int64_t> next{0};
+  auto worker = [&]() {
+    for (;;) {
+      int64_t c = next.fetch_add(1);
+      if (c >= nchunks || !fn(c)) return;
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(t - 1);
+  for (int i = 1; i < t; i++) pool.emplace_back(worker);
+  worker();
+  for (auto& th : pool) th.join();
+}
+
+/** Rows per work item: about 64K elements, so progress and cancellation are prompt and threads balance. */
+static int64_t rows_per_chunk(int64_t cols) {
+  return std::max<int64_t>(1, (64 * 1024) / std::max<int64_t>(1, cols));
+}
+
+static std::string value_text(float v) {
+  if (std::isnan(v)) return "NaN";
+  return v > 0 ? "Infinity" : "-Infinity";
+}
+
+static void describe_error(const QuantJob& j, QuantStatus& st) {
+  char buf[256];
+  if (st.status == kNonFinite) {
+    float v = 0;
+    int64_t i = st.bad;
+    if (j.dtype == kF32) {
+      memcpy(&v, j.data + i * 4, 4);
+    } else {
+      uint16_t h;
+      memcpy(&h, j.data + i * 2, 2);
+      v = j.dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+    snprintf(buf, sizeof buf, "%s at index %lld (row %lld, column %lld)", value_text(v).c_str(), (long long)i,
+             (long long)(i / j.cols), (long long)(i % j.cols));
+    st.error = buf;
+  } else if (st.status == kScaleOverflow) {
+    snprintf(buf, sizeof buf,
+             "the group at index %lld has values too large for %s scales; use scaleDtype 'f32'",
+             (long long)st.bad, j.f16 ? "f16" : "f32");
+    st.error = buf;
+  } else if (st.status == kCancelled) {
+    st.error = "cancelled";
+  }
+}
+
+QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const CpuKernel* kernel) {
+  const CpuKernel& k = kernel ? *kernel : select_kernel();
+  QuantStatus st;
+  st.backend = std::string("cpu-") + k.name;
+  int64_t per = rows_per_chunk(j.cols);
+  int64_t nchunks = (j.rows + per - 1) / per;
+  std::vector<MetricsAcc> macc(j.metrics ? (size_t)nchunks : 0);
+  std::atomic<int64_t> first_bad_row{INT64_MAX};
+  std::mutex mu;
+  int bad_status = kOk;
+  int64_t bad_index = INT64_MAX;
+  std::atomic<bool> cancelled{false};
+  int t = resolve_threads(threads);
+  parallel_chunks(t, nchunks, [&](int64_t c) -> bool {
+    thread_local std::vector<float> row;
+    thread_local std::vector<uint8_t> qv;
+    if ((int64_t)row.size() < j.cols) row.resize((size_t)j.cols);
+    if ((int64_t)qv.size() < j.cols) qv.resize((size_t)j.cols);
+    RowScratch s{row.data(), qv.data()};
+    int64_t r0 = c * per, r1 = std::min(j.rows, r0 + per);
+    if (r0 > first_bad_row.load()) return false;
+    if (ctl && ctl->cancel.load(std::memory_order_relaxed)) {
+      cancelled = true;
+      return false;
+    }
+    MetricsAcc* m = j.metrics ? &macc[(size_t)c] : nullptr;
+    for (int64_t r = r0; r < r1; r++) {
+      int64_t bad = -1;
+      int rc = k.quantize_row(j, r, s, m, &bad);
+      if (rc != kOk) {
+        std::lock_guard<std::mutex> g(mu);
+        if (bad < bad_index) {
+          bad_index = bad;
+          bad_status = rc;
+        }
+        int64_t cur = first_bad_row.load();
+        while (r < cur && !first_bad_row.compare_exchange_weak(cur, r)) {
+        }
+        return false;
+      }
+    }
+    if (ctl) ctl->rows_done.fetch_add(r1 - r0);
+    return true;
+  });
+  if (bad_status != kOk) {
+    st.status = bad_status;
+    st.bad = bad_index;
+  } else if (cancelled) {
+    st.status = kCancelled;
+  }
+  if (st.status != kOk) {
+    describe_error(j, st);
+    return st;
+  }
+  if (j.metrics) {
+    MetricsAcc all;
+    for (auto& m : macc) all.merge(m);
+    st.has_metrics = true;
+    st.metrics = finish_metrics(all);
+  }
+  return st;
+}
+
+GpuInfo gpu_info() {
+  GpuInfo g;
+#ifdef APL_HAVE_CUDA
+  g.available = cuda::available(&g.name, &g.reason);
+#else
+  g.reason = "this build has no CUDA support (nvcc was not found when the addon was built)";
+#endif
+  return g;
+}
+
+QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl) {
+  if (backend != 0) {
+    GpuInfo g = gpu_info();
+    if (!g.available) {
+      if (backend == 1) {
+        QuantStatus st;
+        st.status = -1;
+        st.error = "backend 'gpu' was requested but no GPU is usable: " + g.reason;
+        return st;
+      }
+    } else {
+#ifdef APL_HAVE_CUDA
+      QuantStatus st;
+      st.backend = "cuda:" + g.name;
+      MetricsAcc m;
+      std::string err;
+      float ms = 0;
+      int rc = cuda::quantize(j, j.metrics ? &m : nullptr, &st.bad, &err, &ms);
+      if (rc == kOk) {
+        if (ctl) ctl->rows_done.store(j.rows);
+        if (j.metrics) {
+          st.has_metrics = true;
+          st.metrics = finish_metrics(m);
+        }
+        return st;
+      }
+      if (rc > 0) {
+        st.status = rc;
+        describe_error(j, st);
+        return st;
+      }
+      if (backend == 1) {
+        st.status = -1;
+        st.error = "CUDA error: " + err;
+        return st;
+      }
+      // auto: fall through to the CPU
+#endif
+    }
+  }
+  return quantize_cpu(j, threads, ctl);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+void dequantize(const QTensor& w, float* out, int threads) {
+  int64_t per = rows_per_chunk(w.cols);
+  int64_t nchunks = (w.rows + per - 1) / per;
+  parallel_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
+    int64_t r1 = std::min(w.rows, (c + 1) * per);
+    for (int64_t r = c * per; r < r1; r++) dequantize_row(w, r, out + r * w.cols);
+    return true;
+  });
+}
+
+void qmatmul(const float* x, int64_t n, const QTensor& w, float* y, int threads) {
+  int64_t per = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, w.cols));
+  int64_t nchunks = (w.rows + per - 1) / per;
+  parallel_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
+    std::vector<float> d((size_t)w.cols);
+    int64_t r1 = std::min(w.rows, (c + 1) * per);
+    for (int64_t r = c * per; r < r1; r++) {
+      dequantize_row(w, r, d.data());
+      for (int64_t i = 0; i < n; i++) {
+        const float* xi = x + i * w.cols;
+        double acc = 0;
+        for (int64_t k = 0; k < w.cols; k++) acc += (double)xi[k] * d[(size_t)k];
+        y[i * w.rows + r] = (float)acc;
+      }
+    }
+    return true;
+  });
+}
+
+MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int threads) {
+  int64_t per = rows_per_chunk(w.cols);
+  int64_t nchunks = (w.rows + per - 1) / per;
+  std::vector<MetricsAcc> acc((size_t)nchunks);
+  QuantJob j{};
+  j.data = data;
+  j.dtype = dtype;
+  j.cols = w.cols;
+  parallel_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
+    std::vector<float> x((size_t)w.cols), d((size_t)w.cols);
+    int64_t r1 = std::min(w.rows, (c + 1) * per);
+    for (int64_t r = c * per; r < r1; r++) {
+      load_row_scalar(j, r, x.data());
+      dequantize_row(w, r, d.data());
+      for (int64_t k = 0; k < w.cols; k++) acc[(size_t)c].add(x[(size_t)k], d[(size_t)k]);
+    }
+    return true;
+  });
+  MetricsAcc all;
+  for (auto& a : acc) all.merge(a);
+  return finish_metrics(all);
+}
+
+static double stats_get(const uint8_t* p, int64_t i, int dtype) {
+  switch (dtype) {
+    case 0: {
+      float f;
+      memcpy(&f, p + i * 4, 4);
+      return f;
+    }
+    case 1:
+    case 2:
+    case 6:
+    case 7: {
+      uint16_t h;
+      memcpy(&h, p + i * 2, 2);
+      if (dtype == 1) return f16_to_f32(h);
+      if (dtype == 2) return bf16_to_f32(h);
+      return dtype == 6 ? (double)(int16_t)h : (double)h;
+    }
+    case 3: {
+      double d;
+      memcpy(&d, p + i * 8, 8);
+      return d;
+    }
+    case 4:
+    case 5: {
+      uint32_t u;
+      memcpy(&u, p + i * 4, 4);
+      return dtype == 4 ? (double)(int32_t)u : (double)u;
+    }
+    case 8:
+      return (double)(int8_t)p[i];
+    default:
+      return (double)p[i];
+  }
+}
+
+StatsOut tensor_stats(const uint8_t* data, int64_t n, int dtype, int bins) {
+  StatsOut s;
+  double mn = INFINITY, mx = -INFINITY, mean = 0, m2 = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double v = stats_get(data, i, dtype);
+    if (std::isnan(v)) {
+      s.nan++;
+    } else if (!std::isfinite(v)) {
+      s.inf++;
+    } else {
+      s.count++;
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+      double d = v - mean;
+      mean += d / (double)s.count;
+      m2 += d * (v - mean);
+    }
+  }
+  s.counts.assign((size_t)std::max(1, bins), 0.0);
+  if (s.count) {
+    double width = mx - mn;
+    int nb = (int)s.counts.size();
+    for (int64_t i = 0; i < n; i++) {
+      double v = stats_get(data, i, dtype);
+      if (!std::isfinite(v)) continue;
+      int64_t b = width > 0 ? (int64_t)std::floor((v - mn) / width * nb) : 0;
+      if (b >= nb) b = nb - 1;
+      s.counts[(size_t)b] += 1;
+    }
+    s.min = mn;
+    s.max = mx;
+    s.mean = mean;
+    s.std = std::sqrt(m2 / (double)s.count);
+  }
+  return s;
+}
+
+}  // namespace apl

@@ -1,0 +1,58 @@
+// The engine behind the addon, free of N-API so the plain C++ test program links it: threaded CPU
+// quantization with progress and cancellation, the CUDA path, dequantize, qmatmul, error metrics and tensor
+// statistics.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "cpu/kernels.h"
+#include "quant.h"
+
+namespace apl {
+
+struct QuantStatus {
+  int status = kOk;  // kOk, kNonFinite, kScaleOverflow, kCancelled
+  int64_t bad =
+      -1;  // flat index of the first bad element (kNonFinite) or of the group start (kScaleOverflow)
+  std::string backend;  // what ran, e.g. "cpu-avx2" or "cuda:NVIDIA H100"
+  std::string error;    // set when status != kOk (without the tensor name)
+  bool has_metrics = false;
+  MetricsOut metrics{};
+};
+
+struct Control {
+  std::atomic<bool> cancel{false};
+  std::atomic<int64_t> rows_done{0};
+};
+
+/** 0 = all cores (hardware concurrency). */
+int resolve_threads(int threads);
+
+/** Quantizes on the CPU with `kernel` (select_kernel() by default) over `threads` threads. */
+QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const CpuKernel* kernel = nullptr);
+
+/** backend: 0 cpu, 1 gpu (error when none), 2 auto (gpu when usable, else cpu). */
+QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl);
+
+void dequantize(const QTensor& w, float* out, int threads);
+/** y (n × rows) = x (n × cols) · Ŵᵀ, dequantizing one row of W at a time per thread. */
+void qmatmul(const float* x, int64_t n, const QTensor& w, float* y, int threads);
+MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int threads);
+
+/** Stats dtypes: 0 f32, 1 f16, 2 bf16, 3 f64, 4 i32, 5 u32, 6 i16, 7 u16, 8 i8, 9 u8. */
+struct StatsOut {
+  int64_t count = 0, nan = 0, inf = 0;
+  double min = 0, max = 0, mean = 0, std = 0;
+  std::vector<double> counts;
+};
+StatsOut tensor_stats(const uint8_t* data, int64_t n, int dtype, int bins);
+
+struct GpuInfo {
+  bool available = false;
+  std::string name, reason;
+};
+GpuInfo gpu_info();
+
+}  // namespace apl

@@ -1,0 +1,522 @@
+// Format constants and the scalar reference kernels: the spec that the SIMD (src/cpu/), CUDA (src/cuda/) and
+// TypeScript (native/reference.ts) versions are tested against. No napi.h here, so a plain C++ program links
+// it.
+//
+// Scheme: w ≈ (q − zero) · scale per group of `group` consecutive elements of a row (the last group of a row
+// may be shorter). q is packed 8/bits values per byte, first value in the lowest bits, rows padded to whole
+// bytes.
+//  - asymmetric: scale = (max − min)/(2^bits − 1), zero = −min/scale, a float zero point (guarded so |zero|
+//  stays
+//    near ZERO_LIMIT steps or below, which keeps it exact enough in f16);
+//  - symmetric:  zero = 2^(bits−1), scale = m / −2^(bits−1) with m the element of largest magnitude (may be
+//  negative);
+//  - 1 bit:      zero = 0.5, scale = 2·mean|w|, q = (w > 0);
+//  - optimized:  OPT_STARTS starting grids, each refined OPT_ITERS times by alternating least squares; least
+//  error wins.
+// Scale and zero are rounded to the stored dtype before q is computed. All float32 arithmetic is written out
+// operation by operation (compile with -ffp-contract=off / --fmad=false): SIMD variants must give the same q.
+// Sums over a group use the reference order: element i goes to float32 lane i % 8, lanes reduce as
+// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
+#pragma once
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __CUDACC__
+#define APL_HD __host__ __device__
+#else
+#define APL_HD
+#endif
+
+namespace apl {
+
+enum DType { kF32 = 0, kF16 = 1, kBF16 = 2 };
+
+constexpr float kZeroLimit = 512.0f;
+constexpr int kOptStarts = 4;
+constexpr int kOptIters = 3;
+APL_HD inline double opt_asym_step(int bits) { return bits == 2 ? 1.0 : bits == 4 ? 1.5 : 8.0; }
+APL_HD inline double opt_sym_factor(int k) { return k == 0 ? 1.0 : k == 1 ? 0.92 : k == 2 ? 0.84 : 0.76; }
+
+enum Status { kOk = 0, kNonFinite = 1, kScaleOverflow = 2, kCancelled = 3 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// float16 / bfloat16
+
+APL_HD inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+APL_HD inline float bits_f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+/** float32 → float16 bits, round to nearest even, overflow → ±Inf. */
+APL_HD inline uint16_t f32_to_f16(float v) {
+  uint32_t x = f32_bits(v);
+  uint32_t sign = (x >> 16) & 0x8000u;
+  int exp = (x >> 23) & 0xff;
+  uint32_t mant = x & 0x7fffffu;
+  if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0u));
+  int e = exp - 127 + 15;
+  if (e >= 31) return (uint16_t)(sign | 0x7c00u);
+  if (e <= 0) {
+    if (e < -10) return (uint16_t)sign;
+    mant |= 0x800000u;
+    int shift = 14 - e;
+    uint32_t half = 1u << (shift - 1);
+    uint32_t r = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1);
+    if (rem > half || (rem == half && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+  }
+  uint32_t r = ((uint32_t)e << 10) | (mant >> 13);
+  uint32_t rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++;
+  return (uint16_t)(sign | r);
+}
+
+APL_HD inline float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t e = (h >> 10) & 0x1f;
+  uint32_t m = h & 0x3ffu;
+  if (e == 0) {
+    if (m == 0) return bits_f32(sign);
+    // subnormal: m · 2^−24, exact in float32
+    float f = (float)m * 5.9604644775390625e-8f;
+    return sign ? -f : f;
+  }
+  if (e == 31) return bits_f32(sign | 0x7f800000u | (m << 13));
+  return bits_f32(sign | ((e + 112) << 23) | (m << 13));
+}
+
+APL_HD inline float bf16_to_f32(uint16_t b) { return bits_f32((uint32_t)b << 16); }
+
+APL_HD inline float round_stored(float v, bool f16) { return f16 ? f16_to_f32(f32_to_f16(v)) : v; }
+APL_HD inline bool is_finite_f32(float v) { return (f32_bits(v) & 0x7f800000u) != 0x7f800000u; }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sizes
+
+inline int64_t packed_row_bytes(int64_t cols, int bits) { return (cols * bits + 7) / 8; }
+inline int64_t groups_per_row(int64_t cols, int64_t group) { return (cols + group - 1) / group; }
+inline int dtype_size(int dtype) { return dtype == kF32 ? 4 : 2; }
+
+/** Packs one value per byte (qv) into bits-wide fields, first value in the lowest bits. */
+inline void pack_row(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) {
+  if (bits == 8) {
+    memcpy(out, qv, (size_t)cols);
+    return;
+  }
+  int per = 8 / bits;
+  int64_t nb = packed_row_bytes(cols, bits);
+  for (int64_t b = 0; b < nb; b++) {
+    unsigned v = 0;
+    int64_t base = b * per;
+    for (int k = 0; k < per && base + k < cols; k++) v |= (unsigned)qv[base + k] << (k * bits);
+    out[b] = (uint8_t)v;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scalar primitives (the reference). SIMD variants provide the same static functions with the same results.
+
+APL_HD inline float reduce8(const float* l) {
+  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+APL_HD inline float clampq(float q, float qmax) { return q < 0.0f ? 0.0f : (q > qmax ? qmax : q); }
+
+struct ScalarOps {
+  static constexpr const char* name = "scalar";
+  static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) { pack_row(qv, cols, bits, out); }
+
+  APL_HD static void minmax(const float* x, int n, float* mn, float* mx) {
+    float a = x[0], b = x[0];
+    for (int i = 1; i < n; i++) {
+      float v = x[i];
+      if (v < a) a = v;
+      if (v > b) b = v;
+    }
+    *mn = a;
+    *mx = b;
+  }
+  APL_HD static float abs_sum(const float* x, int n) {
+    float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < n; i++) l[i & 7] += fabsf(x[i]);
+    return reduce8(l);
+  }
+  APL_HD static void sums_x(const float* x, int n, float* sx, float* sxx) {
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < n; i++) {
+      float v = x[i];
+      a[i & 7] += v;
+      float vv = v * v;
+      b[i & 7] += vv;
+    }
+    *sx = reduce8(a);
+    *sxx = reduce8(b);
+  }
+  APL_HD static void asym_pass(const float* x, int n, float inv, float off, float qmax, float* sq, float* sqq,
+                               float* sqx) {
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0}, c[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < n; i++) {
+      float v = x[i];
+      float t = v * inv;
+      t = t + off;
+      float q = clampq(rintf(t), qmax);
+      a[i & 7] += q;
+      float qq = q * q;
+      b[i & 7] += qq;
+      float qv = q * v;
+      c[i & 7] += qv;
+    }
+    *sq = reduce8(a);
+    *sqq = reduce8(b);
+    *sqx = reduce8(c);
+  }
+  APL_HD static void sym_pass(const float* x, int n, float inv, float half, float qmax, float* scc,
+                              float* scx) {
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < n; i++) {
+      float v = x[i];
+      float t = v * inv;
+      t = t + half;
+      float q = clampq(rintf(t), qmax);
+      float c = q - half;
+      float cc = c * c;
+      a[i & 7] += cc;
+      float cv = c * v;
+      b[i & 7] += cv;
+    }
+    *scc = reduce8(a);
+    *scx = reduce8(b);
+  }
+  APL_HD static void assign(const float* x, int n, float inv, float z, float qmax, uint8_t* qv) {
+    for (int i = 0; i < n; i++) {
+      float t = x[i] * inv;
+      t = t + z;
+      qv[i] = (uint8_t)clampq(rintf(t), qmax);
+    }
+  }
+  APL_HD static void assign_sign(const float* x, int n, uint8_t* qv) {
+    for (int i = 0; i < n; i++) qv[i] = x[i] > 0.0f ? 1 : 0;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// The group kernel (shared by every variant; only the primitives differ)
+
+struct GroupParams {
+  int bits;
+  bool symmetric;
+  bool optimized;
+  bool f16;
+};
+
+template <class Ops>
+APL_HD inline bool optimize_asym(const float* x, int n, float qmax, double step, float mn, float mx,
+                                 double* outA, double* outB) {
+  float sx, sxx;
+  Ops::sums_x(x, n, &sx, &sxx);
+  double r = (double)mx - (double)mn;
+  double bestE = INFINITY, bestA = 0, bestB = 0;
+  double dn = (double)n;
+  for (int k = 0; k < kOptStarts; k++) {
+    double a = r / ((double)qmax + k * step);
+    double b = (double)mn + (r - a * (double)qmax) / 2;
+    double e = INFINITY;
+    for (int it = 0; it < kOptIters; it++) {
+      float af = (float)a;
+      float inv = 1.0f / af;
+      float bi = (float)b * inv;
+      float off = 0.0f - bi;
+      if (!is_finite_f32(inv) || !is_finite_f32(off)) break;
+      float sq, sqq, sqx;
+      Ops::asym_pass(x, n, inv, off, qmax, &sq, &sqq, &sqx);
+      double det = dn * (double)sqq - (double)sq * (double)sq;
+      if (!(det > 0)) break;
+      double na = (dn * (double)sqx - (double)sq * (double)sx) / det;
+      if (!(na > 0) || !isfinite(na)) break;
+      double nb = ((double)sqq * (double)sx - (double)sq * (double)sqx) / det;
+      a = na;
+      b = nb;
+      e = (double)sxx - na * (double)sqx - nb * (double)sx;
+    }
+    if (e < bestE) {
+      bestE = e;
+      bestA = a;
+      bestB = b;
+    }
+  }
+  if (!(bestE < INFINITY)) return false;
+  *outA = bestA;
+  *outB = bestB;
+  return true;
+}
+
+template <class Ops>
+APL_HD inline float optimize_sym(const float* x, int n, float half, float qmax, float s0) {
+  float sx, sxx;
+  Ops::sums_x(x, n, &sx, &sxx);
+  double bestE = INFINITY, bestA = s0;
+  for (int k = 0; k < kOptStarts; k++) {
+    double a = (double)s0 * opt_sym_factor(k);
+    double e = INFINITY;
+    for (int it = 0; it < kOptIters; it++) {
+      float inv = 1.0f / (float)a;
+      if (!is_finite_f32(inv)) break;
+      float scc, scx;
+      Ops::sym_pass(x, n, inv, half, qmax, &scc, &scx);
+      if (!(scc > 0)) break;
+      double na = (double)scx / (double)scc;
+      if (na == 0 || !isfinite(na)) break;
+      a = na;
+      e = (double)sxx - na * (double)scx;
+    }
+    if (e < bestE) {
+      bestE = e;
+      bestA = a;
+    }
+  }
+  return (float)bestA;
+}
+
+/**
+ * Quantizes x[0, n) (finite float32) into qv (one value per element). Writes the stored scale and zero
+ * (already rounded to f16 when p.f16). Returns kOk or kScaleOverflow.
+ */
+template <class Ops>
+APL_HD inline int quantize_group(const float* x, int n, const GroupParams& p, uint8_t* qv, float* scale_out,
+                                 float* zero_out) {
+  if (p.bits == 1) {
+    float s2 = 2.0f * Ops::abs_sum(x, n);
+    float s = (float)((double)s2 / (double)n);
+    float ss = round_stored(s, p.f16);
+    if (!is_finite_f32(ss)) return kScaleOverflow;
+    Ops::assign_sign(x, n, qv);
+    *scale_out = ss;
+    *zero_out = 0.5f;
+    return kOk;
+  }
+  float qmax = (float)((1 << p.bits) - 1);
+  float mn, mx;
+  Ops::minmax(x, n, &mn, &mx);
+  if (p.symmetric) {
+    float half = (float)(1 << (p.bits - 1));
+    float m = -mn > mx ? mn : mx;
+    float s = m == 0.0f ? 0.0f : m / -half;
+    if (p.optimized && m != 0.0f) s = optimize_sym<Ops>(x, n, half, qmax, s);
+    float ss = round_stored(s, p.f16);
+    if (!is_finite_f32(ss)) return kScaleOverflow;
+    float inv = ss == 0.0f ? 0.0f : 1.0f / ss;
+    if (!is_finite_f32(inv)) ss = inv = 0.0f;  // a subnormal f32 scale: store 0
+    Ops::assign(x, n, inv, half, qmax, qv);
+    *scale_out = ss;
+    *zero_out = half;
+    return kOk;
+  }
+  float b0 = mn;
+  float d = mx - mn;
+  float s = d / qmax;
+  if (p.optimized && mx != mn) {
+    double a, b;
+    if (optimize_asym<Ops>(x, n, qmax, opt_asym_step(p.bits), mn, mx, &a, &b)) {
+      s = (float)a;
+      b0 = (float)b;
+    }
+  }
+  float far = mn;
+  if (-mx > far) far = -mx;
+  if (0.0f > far) far = 0.0f;
+  float guard = far / kZeroLimit;
+  if (guard > s) s = guard;
+  float ss = round_stored(s, p.f16);
+  if (!is_finite_f32(ss)) return kScaleOverflow;
+  float inv = 0.0f, z = 0.0f;
+  if (ss != 0.0f && !is_finite_f32(1.0f / ss)) ss = 0.0f;  // a subnormal f32 scale: store 0
+  if (ss != 0.0f) {
+    inv = 1.0f / ss;
+    float bi = b0 * inv;
+    z = round_stored(0.0f - bi, p.f16);
+  }
+  Ops::assign(x, n, inv, z, qmax, qv);
+  *scale_out = ss;
+  *zero_out = z;
+  return kOk;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rows
+
+/** Everything a quantize call needs, copied out of the JavaScript options. Pointers stay valid for the call.
+ */
+struct QuantJob {
+  const uint8_t* data;
+  int dtype;
+  int64_t rows, cols;
+  int bits;
+  int64_t group;
+  bool symmetric, optimized, f16, metrics;
+  uint8_t* q;
+  uint8_t* scales;
+  uint8_t* zeros;
+};
+
+struct MetricsAcc {
+  double sdd = 0, sxx = 0, sww = 0, sxw = 0, max_abs = 0;
+  APL_HD void add(float x, float w) {
+    double d = (double)x - (double)w;
+    sdd += d * d;
+    sxx += (double)x * x;
+    sww += (double)w * w;
+    sxw += (double)x * w;
+    double a = d < 0 ? -d : d;
+    if (a > max_abs) max_abs = a;
+  }
+  void merge(const MetricsAcc& o) {
+    sdd += o.sdd;
+    sxx += o.sxx;
+    sww += o.sww;
+    sxw += o.sxw;
+    if (o.max_abs > max_abs) max_abs = o.max_abs;
+  }
+};
+
+struct MetricsOut {
+  double rel_error, snr_db, cosine, max_abs;
+};
+inline MetricsOut finish_metrics(const MetricsAcc& m) {
+  MetricsOut o;
+  o.rel_error = m.sxx > 0 ? sqrt(m.sdd / m.sxx) : (m.sdd > 0 ? INFINITY : 0);
+  o.snr_db = m.sdd > 0 ? (m.sxx > 0 ? 10 * log10(m.sxx / m.sdd) : -INFINITY) : INFINITY;
+  o.cosine = m.sxx > 0 && m.sww > 0 ? m.sxw / sqrt(m.sxx * m.sww) : (m.sxx == 0 && m.sww == 0 ? 1 : 0);
+  o.max_abs = m.max_abs;
+  return o;
+}
+
+/** Decodes row r of the input into dst (float32). */
+inline void load_row_scalar(const QuantJob& j, int64_t r, float* dst) {
+  const uint8_t* p = j.data + (size_t)(r * j.cols) * dtype_size(j.dtype);
+  if (j.dtype == kF32) {
+    memcpy(dst, p, (size_t)j.cols * 4);
+  } else {
+    for (int64_t i = 0; i < j.cols; i++) {
+      uint16_t h;
+      memcpy(&h, p + 2 * i, 2);
+      dst[i] = j.dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+  }
+}
+
+inline void store_param(uint8_t* dst, int64_t gi, float v, bool f16) {
+  if (f16) {
+    uint16_t h = f32_to_f16(v);
+    memcpy(dst + gi * 2, &h, 2);
+  } else {
+    memcpy(dst + gi * 4, &v, 4);
+  }
+}
+
+/** Reads the stored scale or zero of group gi. */
+inline float load_param(const uint8_t* src, int64_t gi, bool f16) {
+  if (f16) {
+    uint16_t h;
+    memcpy(&h, src + gi * 2, 2);
+    return f16_to_f32(h);
+  }
+  float f;
+  memcpy(&f, src + gi * 4, 4);
+  return f;
+}
+
+/** Scratch space for one thread: a decoded row and its unpacked q values. */
+struct RowScratch {
+  float* row;
+  uint8_t* qv;
+};
+
+/**
+ * Quantizes row r with primitive set Ops. `load` decodes the row; returns kOk, kNonFinite (with *bad set to
+ * the flat index) or kScaleOverflow (with *bad set to the flat index of the group start).
+ */
+template <class Ops, class Load, class Find>
+inline int quantize_row(const QuantJob& j, int64_t r, RowScratch& s, MetricsAcc* m, int64_t* bad, Load load,
+                        Find find_nonfinite) {
+  load(j, r, s.row);
+  int64_t nf = find_nonfinite(s.row, j.cols);
+  if (nf >= 0) {
+    *bad = r * j.cols + nf;
+    return kNonFinite;
+  }
+  GroupParams p{j.bits, j.symmetric, j.optimized, j.f16};
+  int64_t gpr = groups_per_row(j.cols, j.group);
+  for (int64_t g = 0; g < gpr; g++) {
+    int64_t off = g * j.group;
+    int n = (int)(j.cols - off < j.group ? j.cols - off : j.group);
+    float sc, z;
+    int st = quantize_group<Ops>(s.row + off, n, p, s.qv + off, &sc, &z);
+    if (st != kOk) {
+      *bad = r * j.cols + off;
+      return st;
+    }
+    store_param(j.scales, r * gpr + g, sc, j.f16);
+    store_param(j.zeros, r * gpr + g, z, j.f16);
+    if (m) {
+      for (int i = 0; i < n; i++) {
+        float w = ((float)s.qv[off + i] - z) * sc;
+        m->add(s.row[off + i], w);
+      }
+    }
+  }
+  Ops::pack(s.qv, j.cols, j.bits, j.q + r * packed_row_bytes(j.cols, j.bits));
+  return kOk;
+}
+
+inline int64_t find_nonfinite_scalar(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!is_finite_f32(x[i])) return i;
+  return -1;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dequantize, qmatmul, metrics, stats (scalar; memory-bound)
+
+struct QTensor {
+  const uint8_t* q;
+  const uint8_t* scales;
+  const uint8_t* zeros;
+  int64_t rows, cols;
+  int bits;
+  int64_t group;
+  bool f16;
+};
+
+inline void dequantize_row(const QTensor& w, int64_t r, float* dst) {
+  int64_t rb = packed_row_bytes(w.cols, w.bits);
+  int64_t gpr = groups_per_row(w.cols, w.group);
+  const uint8_t* qr = w.q + r * rb;
+  int per = 8 / w.bits;
+  unsigned mask = (1u << w.bits) - 1;
+  for (int64_t g = 0; g < gpr; g++) {
+    float s = load_param(w.scales, r * gpr + g, w.f16);
+    float z = load_param(w.zeros, r * gpr + g, w.f16);
+    int64_t end = (g + 1) * w.group < w.cols ? (g + 1) * w.group : w.cols;
+    for (int64_t c = g * w.group; c < end; c++) {
+      unsigned q = (qr[c / per] >> ((c % per) * w.bits)) & mask;
+      float t = (float)q - z;
+      dst[c] = t * s;
+    }
+  }
+}
+
+struct Stats {
+  int64_t count = 0, nan = 0, inf = 0;
+  double min = 0, max = 0, mean = 0, std = 0;
+};
+
+}  // namespace apl

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds and runs the plain C++ kernel tests (no Node), then the addon's JavaScript tests. Called by
+# `npm run test:native` (scripts/run-native-tests.mjs). The C++ program goes to native/build/test/ (ignored).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+out=native/build/test
+mkdir -p "$out"
+bin="$out/test_kernels"
+CXX="${CXX:-g++}"
+flags=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-maybe-uninitialized)
+srcs=(native/src/engine.cc native/src/cpu/scalar.cc native/src/cpu/dispatch.cc native/src/cpu/neon.cc test/native/test_kernels.cc)
+arch="$(uname -m)"
+newer=0
+[ -x "$bin" ] || newer=1
+for f in native/src/*.h native/src/*.cc native/src/cpu/* test/native/*.cc; do
+  [ "$f" -nt "$bin" ] && newer=1
+done
+if [ "$newer" = 1 ]; then
+  echo "test:native: building $bin"
+  objs=()
+  for s in "${srcs[@]}"; do
+    o="$out/$(basename "${s%.cc}").o"
+    "$CXX" "${flags[@]}" -c "$s" -o "$o" &
+    objs+=("$o")
+  done
+  if [ "$arch" = x86_64 ]; then
+    "$CXX" "${flags[@]}" -mavx2 -mf16c -mno-fma -c native/src/cpu/avx2.cc -o "$out/avx2.o" &
+    "$CXX" "${flags[@]}" -mavx512f -mavx512bw -mavx2 -mf16c -mno-fma -c native/src/cpu/avx512.cc -o "$out/avx512.o" &
+    objs+=("$out/avx2.o" "$out/avx512.o")
+  else
+    for s in avx2 avx512; do
+      "$CXX" "${flags[@]}" -c "native/src/cpu/$s.cc" -o "$out/$s.o" &
+      objs+=("$out/$s.o")
+    done
+  fi
+  wait
+  "$CXX" "${objs[@]}" -o "$bin" -lpthread
+fi
+"$bin"
+APL_FORCE_SCALAR=1 "$bin" --quick >/dev/null && echo "test:native: forced-scalar run passed"
+
+# The addon's JavaScript tests (they say plainly when the addon is not built and they fall back).
+node --import tsx --test test/unit/native/*.test.ts

@@ -1,0 +1,260 @@
+// Plain C++ tests of the kernels (no Node): every SIMD variant this CPU runs against the scalar reference
+// over a table of all schemes — q, scales and zeros bit-exact — plus round-trip error limits, edge cases,
+// NaN/Inf errors, threads and cancellation. Built and run by test/native/run.sh.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../../native/src/engine.h"
+
+using namespace apl;
+
+static int failures = 0;
+static int checks = 0;
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    checks++;                                              \
+    if (!(cond)) {                                         \
+      failures++;                                          \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                        \
+      fprintf(stderr, "\n");                               \
+    }                                                      \
+  } while (0)
+
+struct Out {
+  std::vector<uint8_t> q, s, z;
+  QuantStatus st;
+};
+
+static std::vector<uint8_t> encode(const std::vector<float>& x, int dtype) {
+  std::vector<uint8_t> b(x.size() * dtype_size(dtype));
+  for (size_t i = 0; i < x.size(); i++) {
+    if (dtype == kF32) {
+      memcpy(&b[i * 4], &x[i], 4);
+    } else {
+      uint16_t h;
+      if (dtype == kF16) {
+        h = f32_to_f16(x[i]);
+      } else {
+        uint32_t u = f32_bits(x[i]);
+        h = (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+      }
+      memcpy(&b[i * 2], &h, 2);
+    }
+  }
+  return b;
+}
+
+static Out run(const std::vector<uint8_t>& data, int dtype, int64_t rows, int64_t cols, int bits,
+               int64_t group, bool sym, bool opt, bool f16, const CpuKernel* k, int threads = 1,
+               bool metrics = false) {
+  Out o;
+  int64_t gpr = groups_per_row(cols, group);
+  o.q.assign((size_t)(rows * packed_row_bytes(cols, bits)), 0xee);
+  o.s.assign((size_t)(rows * gpr * (f16 ? 2 : 4)), 0xee);
+  o.z.assign(o.s.size(), 0xee);
+  QuantJob j{data.data(), dtype, rows,    cols,       bits,       group,     sym,
+             opt,         f16,   metrics, o.q.data(), o.s.data(), o.z.data()};
+  o.st = quantize_cpu(j, threads, nullptr, k);
+  return o;
+}
+
+static std::vector<float> gaussian(size_t n, unsigned seed, float sigma = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> x(n);
+  for (auto& v : x) v = d(g);
+  return x;
+}
+static std::vector<float> student_t4(size_t n, unsigned seed) {
+  std::mt19937 g(seed);
+  std::student_t_distribution<float> d(4.0f);
+  std::vector<float> x(n);
+  for (auto& v : x) v = d(g);
+  return x;
+}
+
+static std::vector<float> dequant(const Out& o, int64_t rows, int64_t cols, int bits, int64_t group,
+                                  bool f16) {
+  std::vector<float> w((size_t)(rows * cols));
+  QTensor t{o.q.data(), o.s.data(), o.z.data(), rows, cols, bits, group, f16};
+  dequantize(t, w.data(), 2);
+  return w;
+}
+static double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, n = 0;
+  for (size_t i = 0; i < a.size(); i++) {
+    d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    n += (double)a[i] * a[i];
+  }
+  return std::sqrt(d / n);
+}
+
+static void test_variants_match_reference() {
+  std::vector<const CpuKernel*> variants;
+  if (avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+    variants.push_back(avx2_kernel());
+  if (avx512_kernel() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+    variants.push_back(avx512_kernel());
+  if (neon_kernel()) variants.push_back(neon_kernel());
+  printf("variants tested against the scalar reference:");
+  for (auto* v : variants) printf(" %s", v->name);
+  printf("%s\n", variants.empty() ? " none (this CPU has no SIMD variant)" : "");
+  const int64_t rows = 6, cols = 203;
+  std::vector<float> src = gaussian((size_t)(rows * cols), 7);
+  std::vector<float> t = student_t4((size_t)(rows * cols), 8);
+  // row 2: heavy tails; row 3: constant; row 4: zeros and tiny values; row 5: offset
+  for (int64_t i = 0; i < cols; i++) {
+    src[(size_t)(2 * cols + i)] = t[(size_t)i] * 3;
+    src[(size_t)(3 * cols + i)] = 0.375f;
+    src[(size_t)(4 * cols + i)] = i % 3 ? 0.0f : 1e-7f * (float)i;
+    src[(size_t)(5 * cols + i)] = 4.0f + 0.01f * src[(size_t)i];
+  }
+  int combos = 0;
+  for (int dtype : {kF32, kF16, kBF16}) {
+    std::vector<uint8_t> data = encode(src, dtype);
+    for (int bits : {1, 2, 4, 8})
+      for (int64_t group : {(int64_t)1, (int64_t)7, (int64_t)8, (int64_t)32, (int64_t)64, (int64_t)100, cols})
+        for (bool sym : {false, true})
+          for (bool opt : {false, true})
+            for (bool f16 : {true, false}) {
+              Out ref = run(data, dtype, rows, cols, bits, group, sym, opt, f16, &scalar_kernel());
+              CHECK(ref.st.status == kOk, "reference failed: %s", ref.st.error.c_str());
+              for (auto* k : variants) {
+                Out o = run(data, dtype, rows, cols, bits, group, sym, opt, f16, k, 2);
+                bool same = o.q == ref.q && o.s == ref.s && o.z == ref.z;
+                CHECK(same, "%s differs from the reference: dtype %d bits %d group %lld sym %d opt %d f16 %d",
+                      k->name, dtype, bits, (long long)group, sym, opt, f16);
+              }
+              combos++;
+            }
+  }
+  printf("  %d combinations (dtype x bits x group x symmetric x mode x scale dtype)\n", combos);
+}
+
+static void test_error_limits() {
+  const int64_t rows = 64, cols = 1024;
+  std::vector<float> g = gaussian((size_t)(rows * cols), 11);
+  std::vector<float> t = student_t4((size_t)(rows * cols), 12);
+  struct Lim {
+    int bits;
+    double gauss, t4;
+  } lims[] = {{8, 0.006, 0.008}, {4, 0.095, 0.125}, {2, 0.47, 0.62}, {1, 0.62, 0.72}};
+  for (auto& l : lims) {
+    for (int which = 0; which < 2; which++) {
+      const std::vector<float>& x = which ? t : g;
+      std::vector<uint8_t> data = encode(x, kF32);
+      Out mm = run(data, kF32, rows, cols, l.bits, 64, false, false, true, nullptr, 2, true);
+      Out op = run(data, kF32, rows, cols, l.bits, 64, false, true, true, nullptr, 2, true);
+      double e0 = rel_err(x, dequant(mm, rows, cols, l.bits, 64, true));
+      double e1 = rel_err(x, dequant(op, rows, cols, l.bits, 64, true));
+      double lim = which ? l.t4 : l.gauss;
+      printf("  %d-bit g64 %-6s minmax %6.2f %%  optimized %6.2f %%\n", l.bits, which ? "t(4)" : "gauss",
+             e0 * 100, e1 * 100);
+      CHECK(e0 < lim, "%d-bit minmax error %.4f over %.4f", l.bits, e0, lim);
+      CHECK(e1 <= e0 * 1.0001, "%d-bit optimized %.4f worse than minmax %.4f", l.bits, e1, e0);
+      CHECK(std::fabs(mm.st.metrics.rel_error - e0) < 1e-6, "metrics %.6f vs %.6f", mm.st.metrics.rel_error,
+            e0);
+      if (l.bits == 2) CHECK(e1 < 0.85 * e0, "2-bit optimized should cut error 15 %%: %.4f vs %.4f", e1, e0);
+    }
+  }
+}
+
+static void test_edges_and_errors() {
+  // NaN: first bad index, whatever the thread count.
+  const int64_t rows = 300, cols = 64;
+  std::vector<float> x = gaussian((size_t)(rows * cols), 3);
+  x[(size_t)(250 * cols + 5)] = INFINITY;
+  x[(size_t)(17 * cols + 9)] = NAN;
+  std::vector<uint8_t> data = encode(x, kF32);
+  for (int th : {1, 2, 4}) {
+    Out o = run(data, kF32, rows, cols, 4, 64, false, false, true, nullptr, th);
+    CHECK(o.st.status == kNonFinite && o.st.bad == 17 * cols + 9, "threads %d: status %d bad %lld", th,
+          o.st.status, (long long)o.st.bad);
+    CHECK(o.st.error.find("NaN at index 1097") != std::string::npos, "message: %s", o.st.error.c_str());
+  }
+  // f16 overflow of the scale
+  std::vector<float> big = {-3e9f, 3e9f, 1.0f, 2.0f};
+  Out o = run(encode(big, kF32), kF32, 1, 4, 4, 4, false, false, true, nullptr);
+  CHECK(o.st.status == kScaleOverflow, "expected overflow, got %d", o.st.status);
+  o = run(encode(big, kF32), kF32, 1, 4, 4, 4, false, false, false, nullptr);
+  CHECK(o.st.status == kOk, "f32 scales should hold 3e9");
+  // zeros → exact; constant → near exact
+  for (int bits : {1, 2, 4, 8}) {
+    std::vector<float> zeros(64, 0.0f), cst(64, -2.5f);
+    Out a = run(encode(zeros, kF32), kF32, 1, 64, bits, 64, false, true, true, nullptr);
+    std::vector<float> w = dequant(a, 1, 64, bits, 64, true);
+    for (float v : w) CHECK(v == 0.0f, "zeros: %g", v);
+    if (bits > 1) {
+      Out b = run(encode(cst, kF32), kF32, 1, 64, bits, 64, false, false, true, nullptr);
+      w = dequant(b, 1, 64, bits, 64, true);
+      for (float v : w) CHECK(std::fabs(v + 2.5f) < 2.5f * 2e-3f, "constant %d bits: %g", bits, v);
+    }
+  }
+  // one element, denormals: finite output
+  std::vector<float> den(16);
+  for (int i = 0; i < 16; i++) den[(size_t)i] = (i % 2 ? 1e-40f : -3e-41f);
+  for (bool f16 : {true, false}) {
+    Out d = run(encode(den, kF32), kF32, 1, 16, 4, 16, false, true, f16, nullptr);
+    CHECK(d.st.status == kOk, "denormals");
+    for (float v : dequant(d, 1, 16, 4, 16, f16)) CHECK(std::isfinite(v), "denormal output %g", v);
+  }
+  Out one = run(encode({0.7f}, kF32), kF32, 1, 1, 8, 64, false, false, true, nullptr);
+  CHECK(std::fabs(dequant(one, 1, 1, 8, 64, true)[0] - 0.7f) < 0.01f, "one element");
+}
+
+static void test_cancel_and_threads() {
+  const int64_t rows = 512, cols = 2048;
+  std::vector<uint8_t> data = encode(gaussian((size_t)(rows * cols), 5), kF32);
+  Out a = run(data, kF32, rows, cols, 4, 64, false, true, true, nullptr, 1, true);
+  Out b = run(data, kF32, rows, cols, 4, 64, false, true, true, nullptr, 3, true);
+  CHECK(a.q == b.q && a.s == b.s && a.z == b.z, "thread count changed the output");
+  CHECK(a.st.metrics.rel_error == b.st.metrics.rel_error, "thread count changed the metrics");
+  Control ctl;
+  ctl.cancel = true;
+  std::vector<uint8_t> q((size_t)(rows * cols / 2)), s((size_t)(rows * 32 * 2)), z(s.size());
+  QuantJob j{data.data(), kF32, rows, cols, 4, 64, false, true, true, false, q.data(), s.data(), z.data()};
+  QuantStatus st = quantize_cpu(j, 2, &ctl);
+  CHECK(st.status == kCancelled, "cancel: status %d", st.status);
+  Control ctl2;
+  st = quantize_cpu(j, 2, &ctl2);
+  CHECK(st.status == kOk && ctl2.rows_done.load() == rows, "progress %lld", (long long)ctl2.rows_done.load());
+}
+
+static void test_f16_conversion() {
+  // Every f16 value converts to f32 and back unchanged; halfway cases round to even.
+  for (uint32_t h = 0; h < 65536; h++) {
+    if (((h >> 10) & 0x1f) == 0x1f && (h & 0x3ff)) continue;  // NaN payloads
+    CHECK(f32_to_f16(f16_to_f32((uint16_t)h)) == h, "f16 %04x", h);
+  }
+  CHECK(f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00, "tie to even (down)");
+  CHECK(f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02, "tie to even (up)");
+  CHECK(f32_to_f16(70000.0f) == 0x7c00, "overflow");
+  CHECK(f32_to_f16(2.98e-8f) == 0x0000 || f32_to_f16(2.98e-8f) == 0x0001, "underflow");
+}
+
+int main(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  const char* fs = getenv("APL_FORCE_SCALAR");
+  if (fs && strcmp(fs, "1") == 0)
+    CHECK(strcmp(select_kernel().name, "scalar") == 0, "APL_FORCE_SCALAR=1 ignored");
+  printf("native kernel tests (kernel in use: %s; CPU: %s)\n", select_kernel().name, cpu_features().c_str());
+  test_f16_conversion();
+  test_variants_match_reference();
+  test_error_limits();
+  test_edges_and_errors();
+  test_cancel_and_threads();
+  GpuInfo g = gpu_info();
+  if (g.available)
+    printf("GPU: %s (CUDA tests: run bench/gpu.sh or the addon tests)\n", g.name.c_str());
+  else
+    printf("GPU tests SKIPPED: %s\n", g.reason.c_str());
+  printf("%d checks, %d failures\n", checks, failures);
+  return failures ? 1 : 0;
+}
