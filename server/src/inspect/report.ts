@@ -11,7 +11,11 @@ export interface ReportWeight {
   max_abs_error: number | null;
   output_rel_error: number | null;
   pass: boolean | null;
-  /** Parsed from the name: transformer layer index and projection (q_proj, gate_proj, ...). */
+  /** The tolerance this weight was judged against (its own, else the report's for its bit width). */
+  tolerance: number | null;
+  group_size: number | null;
+  params: number | null;
+  /** The report's layer, else parsed from the name; projection parsed from the name (q_proj, gate_proj, ...). */
   layer: number | null;
   projection: string | null;
 }
@@ -29,7 +33,12 @@ export interface ReportModel {
   source_bytes: number | null;
   output_bytes: number | null;
   bits_per_weight: number | null;
+  /** Tolerance at the report's bit width; `tolerances` holds the whole table (bits → relative error). */
   tolerance: number | null;
+  tolerances: Record<string, number>;
+  embeddings_bits: number | null;
+  symmetric: boolean | null;
+  params: number | null;
   /** The report's verdict; when absent, derived from the weights (null when nothing says). */
   pass: boolean | null;
   weights: ReportWeight[];
@@ -59,6 +68,13 @@ export function normalizeReport(raw: unknown): ReportModel {
   const r = isObject(raw) ? raw : {};
   if (!isObject(raw)) warnings.push('The report is not a JSON object.');
   const sizes = isObject(r.sizes) ? r.sizes : {};
+  // `tolerance` is either one number or a table by bit width ({ "4": 0.1, "8": 0.02 }).
+  const tolerances: Record<string, number> = {};
+  if (isObject(r.tolerance)) {
+    for (const [k, v] of Object.entries(r.tolerance)) if (num(v) !== null) tolerances[k] = v as number;
+  }
+  const bits = num(r.bits);
+  const tolerance = num(r.tolerance) ?? (bits !== null ? (tolerances[String(bits)] ?? null) : null);
   const weights: ReportWeight[] = [];
   if (Array.isArray(r.weights)) {
     r.weights.forEach((w, i) => {
@@ -66,6 +82,7 @@ export function normalizeReport(raw: unknown): ReportModel {
         warnings.push(`weights[${i}] has no name; skipped.`);
         return;
       }
+      const parsed = parseWeightName(w.name);
       weights.push({
         name: w.name,
         bits: num(w.bits),
@@ -75,7 +92,11 @@ export function normalizeReport(raw: unknown): ReportModel {
         max_abs_error: num(w.max_abs_error),
         output_rel_error: num(w.output_rel_error),
         pass: bool(w.pass),
-        ...parseWeightName(w.name),
+        tolerance: num(w.tolerance) ?? (num(w.bits) !== null ? tolerances[String(w.bits)] : undefined) ?? tolerance,
+        group_size: num(w.group_size),
+        params: num(w.params),
+        ...parsed,
+        layer: num(w.layer) ?? parsed.layer,
       });
     });
   } else if (isObject(raw)) {
@@ -88,7 +109,7 @@ export function normalizeReport(raw: unknown): ReportModel {
     model: str(r.model) ?? 'unknown model',
     source: str(r.source),
     revision: str(r.revision),
-    bits: num(r.bits),
+    bits,
     group_size: groupSize,
     mode: str(r.mode),
     tool_version: str(r.tool_version),
@@ -97,7 +118,11 @@ export function normalizeReport(raw: unknown): ReportModel {
     source_bytes: num(sizes.source_bytes) ?? num(r.source_bytes),
     output_bytes: num(sizes.output_bytes) ?? num(r.output_bytes),
     bits_per_weight: num(sizes.bits_per_weight) ?? num(r.bits_per_weight),
-    tolerance: num(r.tolerance),
+    tolerance,
+    tolerances,
+    embeddings_bits: num(r.embeddings_bits),
+    symmetric: bool(r.symmetric),
+    params: num(sizes.params) ?? num(r.params),
     pass,
     weights,
     warnings,

@@ -110,3 +110,23 @@ test('formatters', () => {
   assert.equal(formatNumber(1e-7), '1.000e-7');
   assert.equal(formatNumber(Number.NaN), 'NaN');
 });
+
+test('normalizeReport reads the converter shape: tolerance table by bits, per-weight tolerance and layer', () => {
+  const r = normalizeReport({
+    model: 'tiny',
+    bits: 4,
+    tolerance: { 1: 0.5, 2: 0.2, 4: 0.1, 8: 0.02 },
+    sizes: { source_bytes: 10, output_bytes: 5, bits_per_weight: 4.5, params: 1234 },
+    weights: [
+      { name: 'model.embed_tokens.weight', bits: 8, rel_error: 0.01, pass: true, layer: null },
+      { name: 'blk.q_proj.weight', bits: 4, rel_error: 0.05, tolerance: 0.07, layer: 3, pass: true },
+    ],
+  });
+  assert.equal(r.tolerance, 0.1);
+  assert.deepEqual(r.tolerances, { 1: 0.5, 2: 0.2, 4: 0.1, 8: 0.02 });
+  assert.equal(r.params, 1234);
+  assert.equal(r.weights[0].tolerance, 0.02, 'from the table at the weight’s own bit width');
+  assert.equal(r.weights[1].tolerance, 0.07, 'the weight’s own tolerance wins');
+  assert.equal(r.weights[1].layer, 3, 'the report’s layer wins over the name');
+  assert.equal(r.weights[1].projection, 'q_proj');
+});

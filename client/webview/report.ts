@@ -1,0 +1,291 @@
+// Accuracy report webview (browser side): summary, relative-error chart against the tolerance line, a
+// layer × projection heat map, and a sortable, filterable table. The host posts the report JSON; the data shaping
+// is server/src/inspect/report.ts (pure, unit-tested).
+import {
+  filterWeights,
+  formatBytes,
+  formatNumber,
+  formatPercent,
+  formatSeconds,
+  layerHeatMap,
+  normalizeReport,
+  type ReportModel,
+  type ReportWeight,
+  SORT_KEYS,
+  type SortKey,
+  sortWeights,
+} from '../../server/src/inspect/report';
+import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
+import { h, heat, s, vscodeApi } from './_dom';
+
+const vscode = vscodeApi<ReportWebviewState>();
+const post = (m: ReportToHost) => vscode.postMessage(m);
+let state: ReportWebviewState = vscode.getState() ?? {};
+const saveState = (patch: Partial<ReportWebviewState>) => {
+  state = { ...state, ...patch };
+  vscode.setState(state);
+};
+
+const root = document.getElementById('root')!;
+
+const COLUMNS: { key: SortKey; label: string; num: boolean; fmt: (w: ReportWeight) => string }[] = [
+  { key: 'name', label: 'Weight', num: false, fmt: (w) => w.name },
+  { key: 'bits', label: 'Bits', num: true, fmt: (w) => (w.bits === null ? '—' : String(w.bits)) },
+  { key: 'rel_error', label: 'Rel. error', num: true, fmt: (w) => formatPercent(w.rel_error) },
+  { key: 'snr_db', label: 'SNR (dB)', num: true, fmt: (w) => (w.snr_db === null ? '—' : w.snr_db.toFixed(2)) },
+  { key: 'cosine', label: 'Cosine', num: true, fmt: (w) => (w.cosine === null ? '—' : w.cosine.toFixed(5)) },
+  { key: 'max_abs_error', label: 'Max |err|', num: true, fmt: (w) => formatNumber(w.max_abs_error) },
+  { key: 'output_rel_error', label: 'Output rel. err.', num: true, fmt: (w) => formatPercent(w.output_rel_error) },
+  { key: 'pass', label: 'Verdict', num: false, fmt: (w) => (w.pass === null ? '—' : w.pass ? 'pass' : 'FAIL') },
+];
+
+function verdictBadge(pass: boolean | null) {
+  const cls = pass === null ? 'badge unknown' : pass ? 'badge pass' : 'badge fail';
+  return h('span', { class: cls, 'data-testid': 'verdict' }, pass === null ? 'no verdict' : pass ? 'PASS' : 'FAIL');
+}
+
+function summary(r: ReportModel, extra: { manifest?: string | null; npz?: string | null }) {
+  const passed = r.weights.filter((w) => w.pass === true).length;
+  const judged = r.weights.filter((w) => w.pass !== null).length;
+  const ratio = r.source_bytes && r.output_bytes ? ` (${(r.source_bytes / r.output_bytes).toFixed(2)}× smaller)` : '';
+  const item = (k: string, v: string | Node) => [h('dt', {}, k), h('dd', {}, v)];
+  const items = [
+    item('Model', r.model + (r.source && r.source !== r.model ? ` — ${r.source}` : '')),
+    r.revision ? item('Revision', r.revision) : [],
+    item('Bits', r.bits === null ? '—' : String(r.bits)),
+    item('Group size', r.group_size === null ? '—' : String(r.group_size)),
+    r.mode ? item('Mode', r.mode) : [],
+    item('Size', `${formatBytes(r.source_bytes)} → ${formatBytes(r.output_bytes)}${ratio}`),
+    item('Bits per weight', r.bits_per_weight === null ? '—' : r.bits_per_weight.toFixed(3)),
+    item('Time', formatSeconds(r.seconds)),
+    item('Backend', r.backend ?? '—'),
+    item(
+      'Tolerance',
+      Object.keys(r.tolerances).length
+        ? Object.entries(r.tolerances)
+            .map(([b, t]) => `${formatPercent(t)} at ${b} bits`)
+            .join(', ')
+        : formatPercent(r.tolerance),
+    ),
+    r.embeddings_bits !== null ? item('Embeddings / head', `${r.embeddings_bits} bits`) : [],
+    r.params !== null ? item('Parameters', r.params.toLocaleString('en-US')) : [],
+    item('Verdict', h('span', {}, verdictBadge(r.pass), ` ${passed} of ${judged} weights within tolerance`)),
+    r.tool_version ? item('Tool version', r.tool_version) : [],
+  ].flat();
+  const buttons = h(
+    'div',
+    { class: 'actions' },
+    extra.manifest
+      ? h(
+          'button',
+          { type: 'button', id: 'open-manifest', onclick: () => post({ type: 'openManifest' }) },
+          'Open Manifest',
+        )
+      : null,
+    extra.npz
+      ? h('button', { type: 'button', id: 'open-npz', onclick: () => post({ type: 'openNpz' }) }, 'Inspect NPZ')
+      : null,
+  );
+  return h('section', { class: 'summary' }, h('dl', { 'data-testid': 'summary' }, ...items), buttons);
+}
+
+/** Bars of relative error per weight (natural name order), the tolerance as a dashed line. */
+function errorChart(r: ReportModel) {
+  const weights = sortWeights(
+    r.weights.filter((w) => w.rel_error !== null),
+    'name',
+  );
+  if (!weights.length) return h('p', { class: 'empty' }, 'No per-weight errors in this report.');
+  const bw = weights.length > 200 ? 4 : weights.length > 60 ? 8 : 16;
+  const H = 180;
+  const left = 48;
+  const top = 10;
+  const W = left + weights.length * bw + 10;
+  const tols = weights.map((w) => w.tolerance);
+  const top1 = Math.max(...tols.map((t) => t ?? 0), ...weights.map((w) => w.rel_error!)) * 1.1 || 1;
+  const y = (v: number) => top + H - (v / top1) * H;
+  const svg = s('svg', {
+    class: 'chart',
+    width: W,
+    height: H + top + 24,
+    viewBox: `0 0 ${W} ${H + top + 24}`,
+    role: 'img',
+    'aria-label': 'relative error per weight',
+  });
+  for (let k = 0; k <= 4; k++) {
+    const v = (top1 * k) / 4;
+    svg.append(s('line', { class: 'grid', x1: left, x2: W, y1: y(v), y2: y(v) }));
+    svg.append(
+      s('text', { class: 'label', x: left - 4, y: y(v) + 4, 'text-anchor': 'end' }, `${(v * 100).toFixed(1)}%`),
+    );
+  }
+  weights.forEach((w, i) => {
+    const over = w.tolerance !== null ? w.rel_error! > w.tolerance : w.pass === false;
+    svg.append(
+      s(
+        'rect',
+        {
+          class: over ? 'bar over' : 'bar',
+          x: left + i * bw + 1,
+          y: y(w.rel_error!),
+          width: bw - 2,
+          height: Math.max(0.5, y(0) - y(w.rel_error!)),
+          'data-name': w.name,
+        },
+        s('title', {}, `${w.name}: ${formatPercent(w.rel_error)} (tolerance ${formatPercent(w.tolerance)})`),
+      ),
+    );
+  });
+  // The tolerance line: a step path when weights are judged against different tolerances (e.g. 8-bit embeddings).
+  let d = '';
+  weights.forEach((w, i) => {
+    if (w.tolerance === null) return;
+    const x0 = left + i * bw;
+    const prev = i > 0 ? weights[i - 1].tolerance : null;
+    d += prev === w.tolerance ? ` H ${x0 + bw}` : ` M ${x0} ${y(w.tolerance)} H ${x0 + bw}`;
+  });
+  if (d) {
+    svg.append(s('path', { class: 'tolerance', d: d.trim(), fill: 'none' }));
+    const t = r.tolerance ?? tols.find((x) => x !== null)!;
+    svg.append(
+      s(
+        'text',
+        { class: 'label tolerance-label', x: W - 4, y: y(t) - 4, 'text-anchor': 'end' },
+        `tolerance ${formatPercent(t)}`,
+      ),
+    );
+  }
+  svg.append(s('text', { class: 'label', x: left, y: H + top + 18 }, `${weights.length} weights, by name`));
+  return h('div', { class: 'chart-scroll' }, svg);
+}
+
+function heatMap(r: ReportModel) {
+  const hm = layerHeatMap(r.weights);
+  if (!hm) return h('p', { class: 'empty' }, 'No layer × projection weights in this report.');
+  const scale = Math.max(hm.max, r.tolerance ?? 0) || 1;
+  const byName = new Map(r.weights.map((w) => [w.name, w]));
+  const table = h(
+    'table',
+    { class: 'heatmap', 'data-testid': 'heatmap' },
+    h(
+      'thead',
+      {},
+      h('tr', {}, h('th', {}, 'Layer'), ...hm.projections.map((p) => h('th', {}, p.replace(/_proj$/, '')))),
+    ),
+  );
+  const body = h('tbody');
+  hm.layers.forEach((layer, i) => {
+    const tr = h('tr', {}, h('th', {}, String(layer)));
+    hm.projections.forEach((_, j) => {
+      const v = hm.cells[i][j];
+      const td = h(
+        'td',
+        { title: hm.names[i][j] ? `${hm.names[i][j]}: ${formatPercent(v)}` : '' },
+        v === null ? '' : (v * 100).toFixed(1),
+      );
+      if (v !== null) {
+        td.style.backgroundColor = heat(v / scale);
+        const w = byName.get(hm.names[i][j] ?? '');
+        if (w && (w.tolerance !== null ? v > w.tolerance : w.pass === false)) td.classList.add('over');
+      }
+      tr.append(td);
+    });
+    body.append(tr);
+  });
+  table.append(body);
+  return h('div', { class: 'heatmap-scroll' }, table);
+}
+
+function weightTable(r: ReportModel) {
+  const sort =
+    state.sort && SORT_KEYS.includes(state.sort.key as SortKey) ? state.sort : { key: 'name', descending: false };
+  const filter = h('input', {
+    type: 'search',
+    id: 'filter',
+    placeholder: 'Filter: name, fail, bits:4, layer:3, err>0.1',
+    value: state.filter ?? '',
+    'aria-label': 'Filter weights',
+  });
+  const count = h('span', { class: 'count', 'data-testid': 'count' });
+  const headRow = h('tr');
+  const tbody = h('tbody');
+  const render = () => {
+    const rows = sortWeights(filterWeights(r.weights, filter.value), sort.key as SortKey, sort.descending);
+    count.textContent = `${rows.length} of ${r.weights.length} weights`;
+    headRow.replaceChildren(
+      ...COLUMNS.map((c) => {
+        const active = c.key === sort.key;
+        return h(
+          'th',
+          {
+            class: `${c.num ? 'num' : ''} sortable${active ? ' active' : ''}`,
+            'aria-sort': active ? (sort.descending ? 'descending' : 'ascending') : 'none',
+            'data-key': c.key,
+            tabindex: 0,
+            onclick: () => {
+              if (sort.key === c.key) sort.descending = !sort.descending;
+              else Object.assign(sort, { key: c.key, descending: c.num && c.key !== 'bits' });
+              saveState({ sort: { ...sort } });
+              render();
+            },
+          },
+          c.label,
+          active ? (sort.descending ? ' ▼' : ' ▲') : '',
+        );
+      }),
+    );
+    tbody.replaceChildren(
+      ...rows.map((w) =>
+        h(
+          'tr',
+          { class: w.pass === false ? 'fail' : '', 'data-name': w.name },
+          ...COLUMNS.map((c) => h('td', { class: c.num ? 'num' : '' }, c.fmt(w))),
+        ),
+      ),
+    );
+  };
+  filter.addEventListener('input', () => {
+    saveState({ filter: filter.value });
+    render();
+  });
+  tbody.addEventListener('dblclick', (e) => {
+    const tr = (e.target as Element).closest('tr');
+    const name = tr?.getAttribute('data-name');
+    if (name) post({ type: 'revealWeight', name });
+  });
+  render();
+  return h(
+    'section',
+    {},
+    h('div', { class: 'toolbar' }, filter, count),
+    h('table', { class: 'weights', 'data-testid': 'weights' }, h('thead', {}, headRow), tbody),
+  );
+}
+
+function show(msg: Extract<HostToReport, { type: 'report' }>) {
+  const r = normalizeReport(msg.report);
+  saveState({ file: msg.file });
+  document.title = msg.title;
+  root.replaceChildren(
+    h('h1', {}, `Accuracy report: ${r.model} `, verdictBadge(r.pass)),
+    summary(r, msg),
+    r.warnings.length ? h('ul', { class: 'warnings' }, ...r.warnings.map((w) => h('li', {}, w))) : '',
+    h('h2', {}, 'Relative error per weight'),
+    errorChart(r),
+    h('h2', {}, 'Layer × projection (relative error, %)'),
+    heatMap(r),
+    h('h2', {}, 'Weights'),
+    weightTable(r),
+  );
+  root.setAttribute('data-state', 'ready');
+}
+
+window.addEventListener('message', (e: MessageEvent<HostToReport>) => {
+  const msg = e.data;
+  if (msg?.type === 'report') show(msg);
+  else if (msg?.type === 'error') {
+    root.replaceChildren(h('p', { class: 'error', role: 'alert' }, msg.message));
+    root.setAttribute('data-state', 'error');
+  }
+});
+post({ type: 'ready' });

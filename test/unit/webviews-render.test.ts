@@ -1,0 +1,260 @@
+// The report and inspector webviews rendered in headless Chromium in light, dark and high-contrast themes: DOM
+// content asserted, no CSP violations or script errors, screenshots under test-output/webview-render/.
+// Skips (with the reason) where /usr/bin/chromium is missing, unless CI=true.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { inspectorHost, loadReport } from '../../server/src/inspect/host';
+import { InspectorSession } from '../../server/src/inspect/session';
+import type { InspectorToHost } from '../../server/src/protocol';
+import { bundleWebviews, launch, openWebview, screenshot, skipReason } from '../webview-render/harness';
+import type { ThemeName } from '../webview-render/themes';
+
+const skip = skipReason();
+const fixtures = join(__dirname, 'inspect', 'fixtures');
+const THEMES: ThemeName[] = ['light', 'dark', 'high-contrast'];
+const PROJ = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+
+/** A report shaped like the converter's, for a 2-layer model, with one weight over its tolerance. */
+function sampleReport() {
+  const weights: Record<string, unknown>[] = [
+    {
+      name: 'model.embed_tokens.weight',
+      bits: 8,
+      group_size: 64,
+      layer: null,
+      rel_error: 0.006,
+      snr_db: 44.1,
+      cosine: 0.99998,
+      max_abs_error: 0.004,
+      output_rel_error: 0.006,
+      tolerance: 0.02,
+      pass: true,
+    },
+  ];
+  for (let l = 0; l < 2; l++) {
+    PROJ.forEach((p, j) => {
+      const rel = 0.05 + 0.004 * j + 0.01 * l;
+      const mlp = p.startsWith('gate') || p.startsWith('up') || p.startsWith('down');
+      weights.push({
+        name: `model.layers.${l}.${mlp ? 'mlp' : 'self_attn'}.${p}.weight`,
+        bits: 4,
+        group_size: 64,
+        layer: l,
+        rel_error: l === 1 && p === 'down_proj' ? 0.131 : rel,
+        snr_db: 25 - j,
+        cosine: 0.998,
+        max_abs_error: 0.02,
+        output_rel_error: rel * 1.02,
+        tolerance: 0.1,
+        pass: !(l === 1 && p === 'down_proj'),
+      });
+    });
+  }
+  weights.push({
+    name: 'lm_head.weight',
+    bits: 8,
+    group_size: 64,
+    layer: null,
+    rel_error: 0.007,
+    tolerance: 0.02,
+    pass: true,
+  });
+  return {
+    model: 'tiny-llama',
+    source: 'test/fixtures/tiny-llama',
+    revision: null,
+    bits: 4,
+    group_size: 64,
+    symmetric: false,
+    mode: 'optimized',
+    embeddings_bits: 8,
+    tool_version: '0.1.0',
+    backend: 'cpu-avx2',
+    seconds: 0.42,
+    sizes: { source_bytes: 4_194_304, output_bytes: 1_179_648, bits_per_weight: 4.5, params: 2_097_152 },
+    tolerance: { 1: 0.5, 2: 0.2, 4: 0.1, 8: 0.02 },
+    pass: false,
+    weights,
+    layers: [],
+  };
+}
+
+const text = (page: Page, sel: string) => page.locator(sel).innerText();
+
+describe('webviews rendered in Chromium', { skip }, () => {
+  let browser: Browser;
+  let bundle: string;
+  let reportFile: string;
+  before(async () => {
+    bundle = await bundleWebviews();
+    browser = await launch();
+    const dir = mkdtempSync(join(tmpdir(), 'apl-render-'));
+    reportFile = join(dir, 'tiny-llama_accuracy_q4.json');
+    writeFileSync(reportFile, JSON.stringify(sampleReport()));
+    writeFileSync(
+      join(dir, 'tiny-llama_manifest_q4.json'),
+      JSON.stringify({
+        weights: [],
+        metadata: { npz: 'tiny-llama_quantized_q4.npz', accuracy_report: 'tiny-llama_accuracy_q4.json' },
+      }),
+    );
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  for (const theme of THEMES) {
+    test(`accuracy report (${theme})`, async () => {
+      const msg = await loadReport(reportFile);
+      assert.match(msg.manifest ?? '', /tiny-llama_manifest_q4\.json$/);
+      const w = await openWebview(browser, 'report', theme, bundle, async (m, send) => {
+        if ((m as { type: string }).type === 'ready') await send(msg);
+      });
+      try {
+        const { page } = w;
+        await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+        const summary = await text(page, '[data-testid="summary"]');
+        assert.match(summary, /tiny-llama/);
+        assert.match(summary, /4\.00 MiB → 1\.13 MiB/);
+        assert.match(summary, /cpu-avx2/);
+        assert.match(summary, /15 of 16 weights within tolerance/);
+        assert.equal(await text(page, 'h1 [data-testid="verdict"]'), 'FAIL');
+        // chart: one bar per weight, one over its tolerance, and the tolerance line
+        assert.equal(await page.locator('svg.chart rect.bar').count(), 16);
+        assert.equal(await page.locator('svg.chart rect.bar.over').count(), 1);
+        assert.equal(await page.locator('svg.chart path.tolerance').count(), 1);
+        // heat map: 2 layers × 7 projections, the failing cell marked
+        assert.equal(await page.locator('[data-testid="heatmap"] tbody tr').count(), 2);
+        assert.equal(await page.locator('[data-testid="heatmap"] tbody td').count(), 14);
+        assert.equal(await page.locator('[data-testid="heatmap"] td.over').innerText(), '13.1');
+        // the table: all weights, sortable, filterable
+        const rows = page.locator('[data-testid="weights"] tbody tr');
+        assert.equal(await rows.count(), 16);
+        await page.locator('th[data-key="rel_error"]').click(); // numbers sort descending first
+        assert.equal(await rows.first().getAttribute('data-name'), 'model.layers.1.mlp.down_proj.weight');
+        assert.equal(await page.locator('th[data-key="rel_error"]').getAttribute('aria-sort'), 'descending');
+        await page.locator('th[data-key="rel_error"]').click();
+        assert.equal(await rows.first().getAttribute('data-name'), 'model.embed_tokens.weight');
+        await page.fill('#filter', 'layer:1 mlp');
+        assert.equal(await rows.count(), 3);
+        assert.equal(await text(page, '[data-testid="count"]'), '3 of 16 weights');
+        await page.fill('#filter', 'fail');
+        assert.equal(await rows.count(), 1);
+        await page.fill('#filter', '');
+        await page.locator('#open-manifest').click();
+        assert.ok(w.posted.some((m) => (m as { type: string }).type === 'openManifest'));
+        await screenshot(page, `report-${theme}`);
+        assert.deepEqual(w.problems, []);
+      } finally {
+        await w.close();
+      }
+    });
+  }
+
+  test('a malformed report shows what is wrong instead of crashing', async () => {
+    const w = await openWebview(browser, 'report', 'dark', bundle, async (m, send) => {
+      if ((m as { type: string }).type === 'ready')
+        await send({ type: 'report', report: { weights: [{ bits: 4 }, 7] }, title: 'x' });
+    });
+    try {
+      await w.page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      assert.match(await text(w.page, '.warnings'), /weights\[0\] has no name/);
+      assert.match(await text(w.page, '[data-testid="summary"]'), /unknown model/);
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
+    }
+  });
+
+  for (const theme of THEMES) {
+    test(`NPZ inspector on a numpy-written archive (${theme})`, async () => {
+      const session = await InspectorSession.open(join(fixtures, 'numpy_deflated.npz'));
+      let send: (m: unknown) => Promise<void> = async () => {};
+      const host = inspectorHost(session, (m) => send(m));
+      const w = await openWebview(browser, 'inspector', theme, bundle, (m, s) => {
+        send = s;
+        return host(m as InspectorToHost);
+      });
+      try {
+        const { page } = w;
+        await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+        const rows = page.locator('[data-testid="members"] tbody tr');
+        assert.equal(await rows.count(), 8);
+        assert.match(await text(page, '[data-testid="members"]'), /weight\.npy\s+float32\s+\(6, 10\)/);
+        assert.match(await text(page, '[data-testid="members"]'), /deflated/);
+        assert.match(await text(page, '[data-testid="meta"]'), /NPZ · .* · 8 members/);
+        await page.locator('tr[data-name="weight.npy"]').click();
+        await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+        assert.match(await text(page, '[data-testid="stats"]'), /Count\s+60/);
+        assert.equal(await page.locator('svg.histogram rect.bar').count(), 64);
+        assert.equal(await page.locator('canvas.preview').count(), 1);
+        // the grid pages values in from the host: cell [0, 0] equals numpy's value
+        const first = (await session.page('weight.npy', 'raw', 0, 1, 0, 1)).values[0] as number;
+        const cell = page.locator('[data-testid="grid-raw"] .cell[title="[0, 0]"]');
+        await page.waitForFunction(
+          () => document.querySelector('[data-testid="grid-raw"] .cell[title="[0, 0]"]')?.textContent !== '…',
+          undefined,
+          { timeout: 10_000 },
+        );
+        assert.ok(Math.abs(Number(await cell.innerText()) - first) < 1e-5 * Math.max(1, Math.abs(first)));
+        assert.ok(w.posted.some((m) => (m as InspectorToHost).type === 'page'));
+        // non-finite values show as such
+        await page.locator('tr[data-name="half.npy"]').click();
+        await page.waitForFunction(
+          () => document.querySelector('[data-testid="grid-raw"] .cell[title="[3, 0]"]')?.textContent === 'NaN',
+          undefined,
+          { timeout: 10_000 },
+        );
+        assert.match(await text(page, '[data-testid="stats"]'), /NaN\s+1/);
+        await page.locator('tr[data-name="weight.npy"]').click();
+        await page.waitForSelector('[data-testid="detail"][data-state="ready"] canvas.preview', { timeout: 10_000 });
+        await screenshot(page, `inspector-${theme}`);
+        assert.deepEqual(w.problems, []);
+      } finally {
+        await w.close();
+        await session.close();
+      }
+    });
+  }
+
+  test('inspector: a quantized member shows its dequantized values and recorded error', async () => {
+    const session = await InspectorSession.open(join(fixtures, 'tiny_quantized_q4.npz'));
+    let send: (m: unknown) => Promise<void> = async () => {};
+    const host = inspectorHost(session, (m) => send(m));
+    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
+      send = s;
+      return host(m as InspectorToHost);
+    });
+    try {
+      const { page } = w;
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      assert.match(await text(page, '[data-testid="meta"]'), /manifest: tiny_manifest_q4\.json/);
+      assert.match(await text(page, '[data-testid="members"]'), /q of layers\.0\.q_proj\.weight/);
+      await page.locator('tr[data-name="layers_0_q_proj_weight_q4.npy"]').click();
+      await page.waitForSelector('[data-testid="dequant"]', { timeout: 10_000 });
+      assert.match(await text(page, '[data-testid="accuracy"]'), /relative error 7\.12 %.*pass/);
+      assert.match(await text(page, '[data-testid="dequant"] h3'), /4-bit, groups of 4, 6 × 10/);
+      await page.locator('.tabs button[data-view="dequant"]').click();
+      const want = (await session.page('layers_0_q_proj_weight_q4.npy', 'dequant', 0, 1, 1, 1)).values[0] as number;
+      await page.waitForFunction(
+        () => {
+          const c = document.querySelector('[data-testid="grid-dequant"] .cell[title="[0, 1]"]');
+          return c && c.textContent !== '…';
+        },
+        undefined,
+        { timeout: 10_000 },
+      );
+      const got = Number(await page.locator('[data-testid="grid-dequant"] .cell[title="[0, 1]"]').innerText());
+      assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
+      await screenshot(page, 'inspector-dequant-dark');
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
+      await session.close();
+    }
+  });
+});
