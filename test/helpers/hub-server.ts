@@ -157,8 +157,12 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     res.end(body);
   }
 
-  /** Checks the Authorization header for this repo; answers the error and returns false when refused. */
-  function authorize(req: IncomingMessage, res: ServerResponse, repo: RepoState | undefined): boolean {
+  /**
+   * Checks the Authorization header for this repo; answers the error and returns false when refused. As on the real
+   * Hub, a bad token is refused everywhere, a private repo's metadata needs access too, but a gated repo's metadata
+   * (model info, listing) is public and only its files (`resolve`) need access.
+   */
+  function authorize(req: IncomingMessage, res: ServerResponse, repo: RepoState | undefined, data: boolean): boolean {
     const auth = req.headers.authorization;
     const tok = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
     const known = tok !== undefined && (tok === opts.token || (opts.tokensWithoutAccess ?? []).includes(tok));
@@ -166,7 +170,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
       sendError(res, 401, undefined, 'Invalid credentials in Authorization header');
       return false;
     }
-    if (!repo || (!repo.spec.gated && !repo.spec.private)) return true;
+    if (!repo || (!repo.spec.gated && !repo.spec.private) || (repo.spec.gated && !data)) return true;
     if (!tok) {
       if (repo.spec.gated) {
         sendError(res, 401, 'GatedRepo', `Access to model ${repo.id} is restricted. You must be authenticated.`);
@@ -231,7 +235,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     const u = new URL(req.url ?? '/', url);
     const api = /^\/api\/models\/(.+)$/.exec(u.pathname);
     const target = findRepo(api ? api[1] : u.pathname.slice(1));
-    if (!authorize(req, res, target?.repo)) return;
+    if (!authorize(req, res, target?.repo, !api)) return;
     if (!target) return sendError(res, 404, 'RepoNotFound', 'Repository not found');
     const { repo, rest } = target;
     if (api) {

@@ -376,7 +376,6 @@ async function fetchBlob(
 ): Promise<void> {
   const blob = cache.blobPath(f.etag);
   const part = cache.incompletePath(f.etag);
-  await fsp.mkdir(dirname(blob), { recursive: true });
   const url = `${ctx.endpoint}/${ctx.repo}/resolve/${encodeURIComponent(commit)}/${f.path
     .split('/')
     .map(encodeURIComponent)
@@ -427,6 +426,7 @@ async function fetchBlob(
           onBytes(0);
         }
         if (!res.body) throw new Restart(`${f.path}: empty answer`);
+        await fsp.mkdir(dirname(part), { recursive: true });
         const fh = await fsp.open(part, have === 0 ? 'w' : 'a');
         try {
           const reader = res.body.getReader();
@@ -450,6 +450,7 @@ async function fetchBlob(
         }
         if (have !== f.size) throw new Restart(`${f.path}: connection ended after ${have} of ${f.size} bytes`);
       } else if (f.size === 0) {
+        await fsp.mkdir(dirname(part), { recursive: true });
         await fsp.writeFile(part, '');
       }
       const digest = hasher.digest('hex');

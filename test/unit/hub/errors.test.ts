@@ -71,7 +71,9 @@ describe('Hub errors', () => {
     assert.match(e.message, /huggingface-cli login/);
     assert.match(e.message, /APL: Set Hugging Face Token/);
     assert.ok(e.message.includes(`accept its licence on its Hub page, ${hub.url}/meta/gated-llama`));
-    assert.ok(!existsSync(join(cacheDir, 'models--meta--gated-llama', 'snapshots')), 'nothing written');
+    // The model info and listing of a gated repo are public; the first file request was refused.
+    assert.ok(hub.requests.some((r) => r.path.includes('/resolve/') && r.path.includes('gated-llama')));
+    assert.ok(!existsSync(join(cacheDir, 'models--meta--gated-llama')), 'nothing written');
   });
 
   test('gated model with a token that was not granted access: auth (403), accept the licence', async () => {
