@@ -63,6 +63,8 @@ const U16_MAX = 0xffff;
 const MAX_CENTRAL_DIR = 256 << 20;
 /** Deflate cannot expand data by more than this factor (1032:1 plus a little). */
 const MAX_DEFLATE_RATIO = 1032;
+/** Compressed members up to this size are inflated in one synchronous call (cheaper than a stream). */
+const SMALL_MEMBER = 256 << 10;
 
 function u64(buf: Buffer, off: number, fail: (why: string) => never, what: string): number {
   const v = buf.readBigUInt64LE(off);
@@ -264,7 +266,8 @@ class Archive implements NpzArchive {
         total += out.length;
         if (total > e.size) this.fail(e, `inflates past its declared size of ${e.size} bytes (zip bomb?)`);
         yield out;
-        if (total >= stopAfter) return;
+        // A partial read stops early; a whole read keeps going so that data past the declared size is caught.
+        if (total >= stopAfter && stopAfter < e.size) return;
       }
     } catch (err) {
       if (err instanceof FormatError) throw err;
@@ -277,23 +280,48 @@ class Archive implements NpzArchive {
       this.fail(e, `inflates to ${total} bytes, less than its declared ${e.size}`);
   }
 
+  private small?: { entry: Entry; data: Buffer };
+
+  /** Inflates a small member in one call (bounded by its declared size), keeping the last one. */
+  private async inflateSmall(e: Entry): Promise<Buffer> {
+    if (this.small?.entry === e) return this.small.data;
+    const comp = await this.src.read(await this.dataStart(e), e.compressedSize);
+    let data: Buffer;
+    try {
+      data = zlib.inflateRawSync(comp, { maxOutputLength: Math.max(1, e.size) });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ERR_BUFFER_TOO_LARGE') this.fail(e, `inflates past its declared size of ${e.size} bytes (zip bomb?)`);
+      this.fail(e, `corrupt compressed data: ${(err as Error).message}`);
+    }
+    if (data.length !== e.size) this.fail(e, `inflates to ${data.length} bytes, not its declared ${e.size}`);
+    this.small = { entry: e, data };
+    return data;
+  }
+
   /** `length` bytes at `offset` of the member's uncompressed bytes (the .npy file). */
   private async readMemberRange(e: Entry, offset: number, length: number): Promise<Buffer> {
     if (offset + length > e.size) this.fail(e, `read of ${length} bytes at ${offset} is past its size ${e.size}`);
     if (!e.compressed) return this.src.read((await this.dataStart(e)) + offset, length);
-    const out = Buffer.allocUnsafe(length);
+    if (e.compressedSize <= SMALL_MEMBER) {
+      const all = await this.inflateSmall(e);
+      return all.subarray(offset, offset + length);
+    }
+    // Collect what actually inflates (never allocate the declared size up front: it is only a claim).
+    const parts: Buffer[] = [];
     let pos = 0;
     let got = 0;
     for await (const chunk of this.inflate(e, offset + length)) {
       const a = Math.max(0, offset - pos);
       const b = Math.min(chunk.length, offset + length - pos);
       if (b > a) {
-        chunk.copy(out, got, a, b);
+        parts.push(chunk.subarray(a, b));
         got += b - a;
       }
       pos += chunk.length;
     }
-    return out;
+    if (got < length) this.fail(e, `inflates to ${pos} bytes, less than its declared ${e.size}`);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, got);
   }
 
   async readHeader(name: string): Promise<NpyHeader> {
@@ -356,7 +384,7 @@ class Archive implements NpzArchive {
         pending = whole < pendingBytes ? [all.subarray(whole)] : [];
         pendingBytes -= whole;
       }
-      if (!left) break;
+      if (!left && h.headerBytes + h.dataBytes < e.size) break;
     }
     if (pendingBytes) yield Buffer.concat(pending, pendingBytes);
   }
