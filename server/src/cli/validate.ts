@@ -1,5 +1,73 @@
-import { CliError } from './common';
+// `apl-quant validate <manifest> [--json]`: the language server's checks (schema, NPZ cross-checks, accuracy
+// report) from the command line. One line per diagnostic, `file:line:col severity code message`; exit 1 on errors.
+import { readFile, stat } from 'node:fs/promises';
+import { relative } from 'node:path';
+import { parseManifest } from '../manifest/document';
+import { FileCache, manifestFiles } from '../manifest/files';
+import { validateDoc } from '../manifest/validate';
+import { CliError, parseArgs } from './common';
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new CliError('validate: not implemented yet', 1);
+const USAGE = `usage: apl-quant validate <manifest.json> [--json]
+
+Checks a manifest against its schema and against the NPZ (and accuracy report) it names.
+Prints one line per problem, file:line:col severity code message; exits 1 when there are errors.
+  --json   print the diagnostics as a JSON array instead`;
+
+const SEVERITY = ['', 'error', 'warning', 'info', 'hint'];
+/** Manifests larger than this are refused (the language server's hostile-input bound is far below). */
+const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+
+export async function run(argv: string[]): Promise<number> {
+  const { positionals, flags } = parseArgs(argv, [], ['json', 'help']);
+  if (flags.has('help')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new CliError(`expected one manifest file\n${USAGE}`, 2);
+  const file = positionals[0];
+  let text: string;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new CliError(`${file}: not a file`);
+    if (st.size > MAX_MANIFEST_BYTES) throw new CliError(`${file}: ${st.size} bytes is too large for a manifest`);
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(`${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const doc = parseManifest(text);
+  const files = manifestFiles(doc, file);
+  const cache = new FileCache();
+  const [npz, report] = await Promise.all([
+    files.npzPath ? cache.getNpz(files.npzPath) : undefined,
+    files.reportPath ? cache.getReport(files.reportPath, files.reportNamed) : undefined,
+  ]);
+  const diagnostics = validateDoc(doc, { manifestPath: file, npz, report });
+  const errors = diagnostics.filter((d) => d.severity === 1).length;
+  const shown = relative(process.cwd(), file) || file;
+  if (flags.has('json')) {
+    const out = diagnostics.map((d) => ({
+      file: shown,
+      line: d.range.start.line + 1,
+      col: d.range.start.character + 1,
+      endLine: d.range.end.line + 1,
+      endCol: d.range.end.character + 1,
+      severity: SEVERITY[d.severity ?? 1],
+      code: d.code,
+      message: String(d.message),
+    }));
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    const lines = diagnostics.map(
+      (d) =>
+        `${shown}:${d.range.start.line + 1}:${d.range.start.character + 1} ${SEVERITY[d.severity ?? 1]} ${d.code} ${String(d.message).replace(/\s*\n\s*/g, ' ')}`,
+    );
+    if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
+    const warnings = diagnostics.length - errors;
+    process.stderr.write(
+      errors || warnings ? `${shown}: ${errors} error(s), ${warnings} warning(s) or note(s)\n` : `${shown}: ok\n`,
+    );
+  }
+  return errors ? 1 : 0;
 }

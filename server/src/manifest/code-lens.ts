@@ -1,0 +1,39 @@
+// Code lenses at the top of a manifest: weights, size, bits per weight, the accuracy verdict, and the actions that
+// open the accuracy report and the NPZ inspector (command ids from protocol.ts; the argument is the file's URI).
+import type { CodeLens } from 'vscode-languageserver-types';
+import { CommandIds, type ManifestSummary } from '../protocol';
+import { formatBytes } from './summary';
+
+export interface CodeLensOptions {
+  /** URI of the NPZ file, when it exists. */
+  npzUri?: string;
+  /** URI of the accuracy report, when it exists. */
+  reportUri?: string;
+}
+
+export function codeLenses(summary: ManifestSummary, opts: CodeLensOptions = {}): CodeLens[] {
+  const range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  const lenses: CodeLens[] = [];
+  const inspect = opts.npzUri ? { command: CommandIds.inspectNpz, arguments: [opts.npzUri] } : { command: '' };
+  const open = opts.reportUri
+    ? { command: CommandIds.openAccuracyReport, arguments: [opts.reportUri] }
+    : { command: '' };
+  const bpw = summary.bitsPerWeight === null ? '' : ` · ${summary.bitsPerWeight.toFixed(2)} bits/weight`;
+  lenses.push({
+    range,
+    command: {
+      title: `${summary.weights} weights (${summary.quantized} quantized) · ${formatBytes(summary.totalBytes)}${bpw}`,
+      ...inspect,
+    },
+  });
+  const verdict =
+    summary.verdict === 'pass'
+      ? '$(pass) accuracy: pass'
+      : summary.verdict === 'fail'
+        ? '$(error) accuracy: FAIL'
+        : 'accuracy: no report';
+  lenses.push({ range, command: { title: verdict, ...open } });
+  if (opts.reportUri) lenses.push({ range, command: { title: 'Open accuracy report', ...open } });
+  if (opts.npzUri) lenses.push({ range, command: { title: 'Inspect NPZ', ...inspect } });
+  return lenses;
+}

@@ -1,0 +1,134 @@
+// The files beside a manifest: the NPZ (metadata.npz) and the accuracy report (metadata.accuracy_report, or
+// <name>_accuracy_q<bits>.json next to <name>_manifest_q<bits>.json). Loaded through the formats API and cached by
+// (path, size, mtime): each request re-stats, so an NPZ rewritten on disk is re-read and re-checked.
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { openNpz } from '../formats/npz';
+import { openFileSource } from '../formats/source';
+import { isObject, type ManifestDoc } from './document';
+import { type NpzState, npzIndexFromArchive } from './npz-index';
+import { type ReportState, toAccuracyReport } from './report';
+
+/** A report larger than this is not read (a report is a few hundred bytes per weight). */
+const MAX_REPORT_BYTES = 64 * 1024 * 1024;
+
+export interface ManifestFiles {
+  npzPath?: string;
+  reportPath?: string;
+  /** True when reportPath was named in the manifest (a missing file is then a problem). */
+  reportNamed: boolean;
+}
+
+/** Resolves the NPZ and report paths a manifest refers to. */
+export function manifestFiles(doc: ManifestDoc, manifestPath: string): ManifestFiles {
+  const dir = dirname(manifestPath);
+  const meta = isObject(doc.value) && isObject(doc.value.metadata) ? doc.value.metadata : {};
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+  const npzPath = typeof meta.npz === 'string' && meta.npz ? at(meta.npz) : undefined;
+  if (typeof meta.accuracy_report === 'string' && meta.accuracy_report)
+    return { npzPath, reportPath: at(meta.accuracy_report), reportNamed: true };
+  const m = /^(.*)_manifest_q(\d+)\.json$/.exec(basename(manifestPath));
+  return { npzPath, reportPath: m ? join(dir, `${m[1]}_accuracy_q${m[2]}.json`) : undefined, reportNamed: false };
+}
+
+/** Reads an NPZ's index (every member's dtype, shape, CRC-32); a problem instead of throwing. */
+export async function loadNpzIndex(path: string): Promise<NpzState> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) return { problem: 'unreadable', file: path, message: `${path}: not a file` };
+    size = st.size;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      return { problem: 'missing', file: path, message: `NPZ file not found: ${path}` };
+    return { problem: 'unreadable', file: path, message: `${path}: ${(e as Error).message}` };
+  }
+  let src: Awaited<ReturnType<typeof openFileSource>> | undefined;
+  try {
+    src = await openFileSource(path);
+    const archive = await openNpz(src);
+    try {
+      return await npzIndexFromArchive(archive, path, size);
+    } finally {
+      await archive.close().catch(() => {});
+    }
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    return { problem: 'unreadable', file: path, message: msg.startsWith(path) ? msg : `${path}: ${msg}` };
+  } finally {
+    await src?.close().catch(() => {});
+  }
+}
+
+/** Reads an accuracy report; undefined when it is absent and was not named by the manifest. */
+export async function loadReport(path: string, named: boolean): Promise<ReportState | undefined> {
+  try {
+    const st = await stat(path);
+    if (!st.isFile() || st.size > MAX_REPORT_BYTES)
+      return { problem: 'unreadable', file: path, message: `${path}: not a readable accuracy report` };
+    const text = await readFile(path, 'utf8');
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      return { problem: 'unreadable', file: path, message: `${path}: not JSON (${(e as Error).message})` };
+    }
+    const r = toAccuracyReport(value, path);
+    return r ?? { problem: 'unreadable', file: path, message: `${path}: not an accuracy report (no "weights" array)` };
+  } catch (e) {
+    if (!named) return undefined;
+    const code = (e as NodeJS.ErrnoException).code;
+    return {
+      problem: 'missing',
+      file: path,
+      message: code === 'ENOENT' ? `Accuracy report not found: ${path}` : `${path}: ${(e as Error).message}`,
+    };
+  }
+}
+
+interface Entry<T> {
+  key: string;
+  value: Promise<T>;
+}
+
+/** Caches loaded files by (path, size, mtime); `get` re-stats every time, so changes on disk are seen. */
+export class FileCache {
+  private readonly npz = new Map<string, Entry<NpzState>>();
+  private readonly reports = new Map<string, Entry<ReportState | undefined>>();
+  private static readonly MAX = 64;
+
+  private async statKey(path: string): Promise<string> {
+    try {
+      const st = await stat(path);
+      return `${st.size}:${st.mtimeMs}:${st.ino}`;
+    } catch (e) {
+      return `error:${(e as NodeJS.ErrnoException).code ?? 'unknown'}`;
+    }
+  }
+
+  private async cached<T>(map: Map<string, Entry<T>>, id: string, path: string, load: () => Promise<T>): Promise<T> {
+    const key = await this.statKey(path);
+    const hit = map.get(id);
+    if (hit && hit.key === key) return hit.value;
+    const value = load();
+    map.delete(id);
+    map.set(id, { key, value });
+    if (map.size > FileCache.MAX) map.delete(map.keys().next().value as string);
+    return value;
+  }
+
+  getNpz(path: string): Promise<NpzState> {
+    return this.cached(this.npz, path, path, () => loadNpzIndex(path));
+  }
+
+  getReport(path: string, named: boolean): Promise<ReportState | undefined> {
+    return this.cached(this.reports, `${path}\0${named}`, path, () => loadReport(path, named));
+  }
+
+  /** Drops what is cached for a path (e.g. on a file-watcher event). */
+  invalidate(path: string): void {
+    this.npz.delete(path);
+    for (const k of this.reports.keys()) if (k.startsWith(`${path}\0`)) this.reports.delete(k);
+  }
+}

@@ -1,0 +1,105 @@
+// Sizes and the manifest summary (weights, bytes, bits per weight, verdict) that hover, code lens and the
+// apl/manifestSummary request share.
+import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
+import type { ManifestSummary } from '../protocol';
+import { isObject, type ManifestDoc } from './document';
+import { isNpzProblem, type NpzState } from './npz-index';
+import { type AccuracyReport, isReportProblem, type ReportState } from './report';
+
+export interface WeightSize {
+  params: number;
+  rows: number;
+  cols: number;
+  /** Bytes of q (packed values, or the float array for type none). */
+  qBytes: number;
+  /** Bytes of scales plus zero points. */
+  metaBytes: number;
+  bits: number;
+  groupSize?: number;
+}
+
+/** Sizes implied by a weight entry's shape and quantization; undefined when the entry is too broken to tell. */
+export function weightSize(w: unknown): WeightSize | undefined {
+  if (!isObject(w) || !Array.isArray(w.shape) || !w.shape.every((x) => typeof x === 'number' && x >= 0))
+    return undefined;
+  const shape = w.shape as number[];
+  const q = isObject(w.quantization) ? w.quantization : {};
+  const bits =
+    typeof q.bits === 'number' ? q.bits : typeof w.bit_width === 'number' ? (w.bit_width as number) : undefined;
+  if (bits === undefined || bits <= 0) return undefined;
+  const { rows, cols } = matrixView(shape);
+  const params = rows * cols;
+  if (q.type === 'none' || bits >= 16) return { params, rows, cols, qBytes: (params * bits) / 8, metaBytes: 0, bits };
+  const groupSize = q.type === 'perrow_int' ? cols : typeof q.group_size === 'number' ? q.group_size : cols;
+  const scaleBytes = q.scale_dtype === 'float32' ? 4 : 2;
+  const groups = groupSize > 0 ? groupsPerRow(cols, groupSize) : 1;
+  return {
+    params,
+    rows,
+    cols,
+    qBytes: rows * packedRowBytes(cols, bits),
+    metaBytes: 2 * rows * groups * scaleBytes,
+    bits,
+    groupSize,
+  };
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = -1;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
+}
+
+export interface SummaryOptions {
+  npz?: NpzState;
+  report?: ReportState;
+  npzPath?: string | null;
+  reportPath?: string | null;
+}
+
+/** Per-weight verdicts: the report's when there is one, else the manifest's own accuracy blocks. */
+export function verdictOf(doc: ManifestDoc, report: AccuracyReport | undefined): ManifestSummary['verdict'] {
+  if (report?.pass !== undefined) return report.pass ? 'pass' : 'fail';
+  const v = doc.value;
+  if (!isObject(v) || !Array.isArray(v.weights)) return 'unknown';
+  let seen = false;
+  for (const w of v.weights) {
+    if (isObject(w) && isObject(w.accuracy) && typeof w.accuracy.pass === 'boolean') {
+      seen = true;
+      if (!w.accuracy.pass) return 'fail';
+    }
+  }
+  return seen ? 'pass' : 'unknown';
+}
+
+export function summarize(doc: ManifestDoc, opts: SummaryOptions = {}): ManifestSummary {
+  const v = doc.value;
+  const weights = isObject(v) && Array.isArray(v.weights) ? v.weights : [];
+  let quantized = 0;
+  let bytes = 0;
+  let params = 0;
+  for (const w of weights) {
+    const s = weightSize(w);
+    if (!s) continue;
+    if (s.bits < 16) quantized++;
+    bytes += s.qBytes + s.metaBytes;
+    params += s.params;
+  }
+  const npz = opts.npz && !isNpzProblem(opts.npz) ? opts.npz : undefined;
+  const report = opts.report && !isReportProblem(opts.report) ? opts.report : undefined;
+  return {
+    weights: weights.length,
+    quantized,
+    totalBytes: npz?.size ?? bytes,
+    bitsPerWeight: params > 0 ? (8 * bytes) / params : null,
+    verdict: verdictOf(doc, report),
+    npz: opts.npzPath ?? null,
+    report: opts.reportPath ?? null,
+  };
+}
