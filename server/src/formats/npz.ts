@@ -291,7 +291,8 @@ class Archive implements NpzArchive {
       data = zlib.inflateRawSync(comp, { maxOutputLength: Math.max(1, e.size) });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ERR_BUFFER_TOO_LARGE') this.fail(e, `inflates past its declared size of ${e.size} bytes (zip bomb?)`);
+      if (code === 'ERR_BUFFER_TOO_LARGE')
+        this.fail(e, `inflates past its declared size of ${e.size} bytes (zip bomb?)`);
       this.fail(e, `corrupt compressed data: ${(err as Error).message}`);
     }
     if (data.length !== e.size) this.fail(e, `inflates to ${data.length} bytes, not its declared ${e.size}`);
