@@ -42,3 +42,5 @@ APL_FORCE_SCALAR=1 "$bin" --quick >/dev/null && echo "test:native: forced-scalar
 
 # The addon's JavaScript tests (they say plainly when the addon is not built and they fall back).
 node --import tsx --test test/unit/native/*.test.ts
+# The same API tests on the TypeScript reference alone (the fallback users get without a compiler).
+APL_NO_NATIVE=1 APL_QUIET_NATIVE=1 node --import tsx --test test/unit/native/api.test.ts
