@@ -157,6 +157,17 @@ function humanReporter(tty: boolean) {
   };
 }
 
+/** Multi-line messages (the hub's "how to authenticate" help) folded into the one line the CLI prints. */
+export function oneLine(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  let out = lines[0] ?? '';
+  for (let i = 1; i < lines.length; i++) out += /[:.]$/.test(out) ? ` ${lines[i]}` : `; ${lines[i]}`;
+  return out;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseConvertArgs(argv);
   if (parsed === 'help') {
@@ -190,7 +201,7 @@ export async function run(argv: string[]): Promise<number> {
     const message = (e as Error)?.message ?? String(e);
     if (json) emit({ type: 'error', code, message });
     if (code === 'internal' && process.env.APL_DEBUG) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
-    throw new CliError(message.split('\n')[0], code === 'cancelled' ? 130 : 1);
+    throw new CliError(oneLine(message), code === 'cancelled' ? 130 : 1);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
