@@ -41,3 +41,25 @@ export function backendLabel(
     return { text: `APL: CUDA ${info.gpu.name ?? ''}`.trim(), tooltip, warning: false };
   return { text: `APL: ${cpu}`, tooltip, warning: !info.native };
 }
+
+/** The native addon's locations under the extension root (native/index.ts `addonCandidates`). */
+export const ADDON_PATHS = ['native/build/Release/apl_quant.node', 'native/build/Debug/apl_quant.node'];
+
+/**
+ * A `node -e` script that loads the first addon that exists among `paths` and prints its engineInfo() as JSON, or
+ * the TypeScript reference's info with the reason when none loads. Runs in a child process, never in the host.
+ */
+export function addonProbeScript(paths: string[]): string {
+  return `
+const fs = require('fs');
+const paths = ${JSON.stringify(paths)};
+let reason = 'the native addon is not built (npm run build:native)';
+for (const p of paths) {
+  if (!fs.existsSync(p)) continue;
+  try { process.stdout.write(JSON.stringify(require(p).engineInfo())); process.exit(0); }
+  catch (e) { reason = 'the native addon failed to load: ' + String(e && e.message).split('\\n')[0]; }
+}
+process.stdout.write(JSON.stringify({ native: false, reason, simd: 'none', threads: 1,
+  gpu: { available: false, reason: 'the native addon is not loaded' } }));
+`;
+}

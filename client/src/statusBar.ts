@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import * as vscode from 'vscode';
 import { CommandIds } from '../../server/src/protocol';
-import { backendLabel, type EngineInfoLike, parseEngineInfo } from './backendInfo';
+import { ADDON_PATHS, addonProbeScript, backendLabel, type EngineInfoLike, parseEngineInfo } from './backendInfo';
 
 export function createBackendStatus(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): () => void {
   const item = vscode.window.createStatusBarItem('apl.backend', vscode.StatusBarAlignment.Right, 100);
@@ -21,25 +21,27 @@ export function createBackendStatus(context: vscode.ExtensionContext, log: vscod
     item.tooltip = `${tooltip}\nClick to choose the backend (apl.backend).`;
     item.show();
   };
+  const env = { ...process.env, ELECTRON_RUN_AS_NODE: '1', APL_CLI_MAIN: '1' };
+  const opts = { env, timeout: 20_000, maxBuffer: 1 << 20 };
+  const done = (found: EngineInfoLike | undefined, how: string) => {
+    probing = false;
+    info = found;
+    if (info) log.info(`engine (${how}): ${JSON.stringify(info)}`);
+    else log.info('engine info unavailable; the status bar shows the setting only');
+    render();
+  };
+  // `apl-quant info --json` when the CLI has it, else the addon's engineInfo() in a `node -e` child.
   const probe = () => {
     if (probing) return;
     probing = true;
-    const cli = context.asAbsolutePath('dist/cli.js');
-    execFile(
-      process.execPath,
-      [cli, 'info', '--json'],
-      { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', APL_CLI_MAIN: '1' }, timeout: 20_000, maxBuffer: 1 << 20 },
-      (err, stdout) => {
-        probing = false;
-        info = parseEngineInfo(stdout);
-        if (!info)
-          log.info(
-            `engine info unavailable (${err ? err.message.split('\n')[0] : 'no JSON'}); showing the setting only`,
-          );
-        else log.info(`engine: ${JSON.stringify(info)}`);
-        render();
-      },
-    );
+    execFile(process.execPath, [context.asAbsolutePath('dist/cli.js'), 'info', '--json'], opts, (err, stdout) => {
+      const viaCli = err ? undefined : parseEngineInfo(stdout);
+      if (viaCli) return done(viaCli, 'apl-quant info');
+      const script = addonProbeScript(ADDON_PATHS.map((p) => context.asAbsolutePath(p)));
+      execFile(process.execPath, ['-e', script], opts, (err2, out2) =>
+        done(err2 ? undefined : parseEngineInfo(out2), 'addon'),
+      );
+    });
   };
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {

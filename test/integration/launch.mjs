@@ -218,6 +218,8 @@ async function main() {
         'telemetry.telemetryLevel': 'off',
         'update.mode': 'none',
         'git.enabled': false,
+        'chat.disableAIFeatures': true,
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
       },
       null,
       2,
@@ -317,8 +319,8 @@ async function main() {
     });
     const code = await Promise.race([exited, timeout]);
     clearTimeout(timer);
-    await takeScreenshot('zz-final');
     if (code === 'timeout') {
+      await takeScreenshot('zz-timeout');
       console.error(
         `integration: the suite did not finish in ${RUN_TIMEOUT_MS / 1000} s (see test-output/integration)`,
       );

@@ -19,6 +19,7 @@ test('opening a manifest activates the extension', async () => {
 });
 
 test('every contributed command is registered', async () => {
+  await extension().activate();
   const contributed = (extension().packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
   assert.ok(contributed.length >= 7);
   const registered = new Set(await vscode.commands.getCommands(true));

@@ -5,7 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
-import { out, registry, withTimeout } from './harness';
+import { out, registry, screenshot, withTimeout } from './harness';
 
 function findTests(dir: string): string[] {
   const found: string[] = [];
@@ -61,6 +61,8 @@ export async function run(): Promise<void> {
       }
     }
   }
+  // The workbench as the suite leaves it (the launcher cannot take it after the extension host has exited).
+  await screenshot('zz-final').catch((e) => out(`(final screenshot failed: ${(e as Error).message})`));
   out(
     `${passed} passed, ${failed.length} failed${skipped ? `, ${skipped} skipped` : ''} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
   );

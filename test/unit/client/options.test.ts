@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backendLabel, parseEngineInfo } from '../../../client/src/backendInfo';
+import { addonProbeScript, backendLabel, parseEngineInfo } from '../../../client/src/backendInfo';
 import {
   type ConvertRequest,
   checkRequest,
@@ -102,4 +102,36 @@ test('engine info → status bar label', () => {
   assert.equal(parseEngineInfo('not json'), undefined);
   assert.equal(parseEngineInfo('{"simd":1}'), undefined);
   assert.equal(backendLabel('cpu', undefined).text, 'APL: cpu');
+});
+
+test('the addon probe prints the addon engine info, or the reference info with the reason', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'apl-probe-'));
+  try {
+    const none = parseEngineInfo(
+      execFileSync(process.execPath, ['-e', addonProbeScript([join(dir, 'missing.node')])], { encoding: 'utf8' }),
+    );
+    assert.equal(none?.native, false);
+    assert.match(none?.reason ?? '', /not built/);
+    const fake = join(dir, 'fake.js');
+    writeFileSync(
+      fake,
+      "exports.engineInfo = () => ({ native: true, simd: 'avx2', threads: 8, gpu: { available: false } });",
+    );
+    const bad = join(dir, 'bad.js');
+    writeFileSync(bad, 'throw new Error("wrong ELF class")');
+    const found = parseEngineInfo(
+      execFileSync(process.execPath, ['-e', addonProbeScript([bad, fake])], { encoding: 'utf8' }),
+    );
+    assert.equal(backendLabel('auto', found).text, 'APL: CPU avx2');
+    const failed = parseEngineInfo(
+      execFileSync(process.execPath, ['-e', addonProbeScript([bad])], { encoding: 'utf8' }),
+    );
+    assert.match(failed?.reason ?? '', /failed to load: wrong ELF class/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
