@@ -24,6 +24,7 @@ import {
   type Quantized,
   qmatmul,
   quantize,
+  tensorStats,
 } from '../../../native/index';
 import pkg from '../../../package.json';
 import {
@@ -115,7 +116,7 @@ export function outputPaths(outDir: string, name: string, bits: number): OutputP
 }
 
 const EVAL_SEED = 1234;
-const EVAL_MIN_OUTPUTS = 8192;
+const EVAL_MIN_OUTPUTS = 4096;
 const EVAL_MAX_INPUTS = 64;
 const SRC_DTYPES: Record<string, InputDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 const ELEM_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -326,10 +327,19 @@ async function quantizeTensor(
   const { rows, cols, bits, groupSize } = p;
   const rowBytes = cols * ELEM_BYTES[p.dtype];
   const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(ctx.chunkBytes / rowBytes)));
-  // Enough inputs that every weight's output error rests on at least EVAL_MIN_OUTPUTS values (small tensors would
-  // otherwise give a noisy estimate), at most EVAL_MAX_INPUTS.
+  // The output check: n fixed random inputs against an evenly spaced sample of rows, enough for EVAL_MIN_OUTPUTS
+  // products per weight (all rows of small weights, with more inputs, at most EVAL_MAX_INPUTS), so its cost is
+  // bounded per weight instead of growing with the model.
   const n = Math.max(ctx.nEval, Math.min(EVAL_MAX_INPUTS, Math.ceil(EVAL_MIN_OUTPUTS / rows)));
+  const sampleRows = Math.min(rows, Math.ceil(EVAL_MIN_OUTPUTS / n));
+  const sampled = (r: number) => {
+    // Row r is sampled when it is floor(k · rows / sampleRows) for some k.
+    const k = Math.ceil((r * sampleRows) / rows);
+    return Math.floor((k * rows) / sampleRows) === r;
+  };
   const x = evalInputs(n, cols);
+  const packed = Math.ceil((cols * bits) / 8);
+  const gBytes = Math.ceil(cols / groupSize) * 2;
   const acc: Accumulated = { refSq: 0, errSq: 0, cosW: 0, maxAbs: 0, ySq: 0, dySq: 0, chunks: 0 };
   const scales: Uint8Array[] = [];
   const zeros: Uint8Array[] = [];
@@ -358,25 +368,40 @@ async function quantizeTensor(
         signal: ctx.signal,
       });
       ctx.backendSeen(res.backend);
-      const w: Quantized = { ...params, q: res.q, scales: res.scales, zeros: res.zeros, rows: count, cols };
-      // Float product x · Wᵀ (and ‖W‖²) in one pass over the chunk; the engine's qmatmul gives x · Ŵᵀ.
-      const f = toF32(raw, p.dtype);
-      const yq = qmatmul(x, n, w);
-      let refSq = 0;
-      const acc4 = new Float64Array(n);
-      for (let r = 0; r < count; r++) {
-        const base = r * cols;
-        acc4.fill(0);
-        for (let c = 0; c < cols; c++) {
-          const v = f[base + c];
-          refSq += v * v;
-          for (let i = 0; i < n; i++) acc4[i] += x[i * cols + c] * v;
-        }
+      // ‖W‖² of the chunk (to combine chunk metrics and aggregate layers exactly), from the engine's statistics.
+      const st = tensorStats(raw, SRC_DTYPES[p.dtype], 1);
+      const refSq = st.count * (st.std * st.std + st.mean * st.mean);
+      // The sampled rows of this chunk: float product x · Wᵀ here, x · Ŵᵀ from the engine's qmatmul.
+      const picked: number[] = [];
+      for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
+      if (picked.length) {
+        const m = picked.length;
+        const sub: Quantized = {
+          ...params,
+          q: new Uint8Array(m * packed),
+          scales: new Uint8Array(m * gBytes),
+          zeros: new Uint8Array(m * gBytes),
+          rows: m,
+          cols,
+        };
+        const f = new Float32Array(m * cols);
+        picked.forEach((r, j) => {
+          sub.q.set(res.q.subarray(r * packed, (r + 1) * packed), j * packed);
+          sub.scales.set(res.scales.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
+          sub.zeros.set(res.zeros.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
+          f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), p.dtype), j * cols);
+        });
+        const yq = qmatmul(x, n, sub);
         for (let i = 0; i < n; i++) {
-          const y = acc4[i];
-          const d = y - yq[i * count + r];
-          acc.ySq += y * y;
-          acc.dySq += d * d;
+          const xo = i * cols;
+          for (let j = 0; j < m; j++) {
+            const fo = j * cols;
+            let y = 0;
+            for (let c = 0; c < cols; c++) y += x[xo + c] * f[fo + c];
+            const d = y - yq[i * m + j];
+            acc.ySq += y * y;
+            acc.dySq += d * d;
+          }
         }
       }
       const m = res.metrics;
@@ -651,6 +676,7 @@ export async function convertModel(
         inputs: nEval,
         min_outputs: EVAL_MIN_OUTPUTS,
         max_inputs: EVAL_MAX_INPUTS,
+        rows: 'all rows when rows × inputs ≤ min_outputs, else an evenly spaced sample giving min_outputs products',
         seed: EVAL_SEED,
         metric: 'output_rel_error = ‖x·Ŵᵀ − x·Wᵀ‖ / ‖x·Wᵀ‖, x ~ N(0, 1) fixed; rel_error = ‖W − Ŵ‖ / ‖W‖',
       },

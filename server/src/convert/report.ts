@@ -70,7 +70,7 @@ export interface AccuracyReport {
   tolerance: Tolerances;
   /** How output_rel_error was measured: x (inputs × cols, fixed seed) · Ŵᵀ with the engine's qmatmul vs x · Wᵀ. */
   /** Rows of x: `inputs`, raised to reach `min_outputs` products for small weights, at most `max_inputs`. */
-  evaluation: { inputs: number; min_outputs: number; max_inputs: number; seed: number; metric: string };
+  evaluation: { inputs: number; min_outputs: number; max_inputs: number; rows: string; seed: number; metric: string };
   pass: boolean;
   summary: { weights: number; passed: number; failed: number; kept_float: number; worst: string | null };
   weights: WeightReport[];
