@@ -7,7 +7,7 @@
 // to such a blob, so a killed download never leaves a wrong file where a reader would take it.
 import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, posix, relative } from 'node:path';
+import { basename, dirname, join, posix, relative } from 'node:path';
 
 type Env = Record<string, string | undefined>;
 
@@ -140,6 +140,51 @@ export class RepoCache {
     return dest;
   }
 
+  /** The lock file for one blob: `<cache>/.locks/models--<org>--<name>/<etag>.apl-lock` (holds the owner's pid). */
+  lockPath(etag: string): string {
+    return join(this.cacheDir, '.locks', basename(this.folder), `${etag}.apl-lock`);
+  }
+
+  /**
+   * Takes the lock for downloading one blob, so two processes (say the extension and a CLI run) never append to the
+   * same `.incomplete`. A lock whose owner process is gone (killed) is taken over. While a live process holds it,
+   * waits (polling every `pollMs`) until it is released or `signal` aborts. Resolves to the release function.
+   */
+  async lockBlob(etag: string, signal?: AbortSignal, pollMs = 250): Promise<() => Promise<void>> {
+    const path = this.lockPath(etag);
+    await fsp.mkdir(dirname(path), { recursive: true });
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        await fsp.writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+        return () => fsp.rm(path, { force: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const owner = Number.parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
+      if (!processAlive(owner)) {
+        // Stale (its process is gone, or the file is unreadable/empty): move it aside atomically, then retry.
+        const aside = `${path}.stale-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+        await fsp.rename(path, aside).then(
+          () => fsp.rm(aside, { force: true }),
+          () => {},
+        );
+        continue;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          clearTimeout(t);
+          reject(signal?.reason);
+        };
+        const t = setTimeout(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, pollMs);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+  }
+
   /** The files of a cached snapshot (relative paths with "/"), or [] when there is none. */
   async listSnapshot(commit: string): Promise<string[]> {
     const root = this.snapshotDir(commit);
@@ -159,6 +204,17 @@ export class RepoCache {
     };
     await walk(root, '');
     return out.sort();
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it exists but belongs to someone else). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -574,8 +574,17 @@ export async function downloadModel(repo: string, opts: HubOptions = {}): Promis
   const ensure = async (f: RemoteFile, onBytes: (n: number) => void): Promise<void> => {
     if ((await cache.snapshotFileSize(commit, f.path)) === f.size) return;
     if ((await cache.blobSize(f.etag)) !== f.size) {
-      fetched = true;
-      await fetchBlob(ctx, cache, commit, f, onBytes);
+      onBytes(0);
+      const release = await cache.lockBlob(f.etag, ctx.signal);
+      try {
+        // Another process may have finished this blob while we waited for its lock.
+        if ((await cache.blobSize(f.etag)) !== f.size) {
+          fetched = true;
+          await fetchBlob(ctx, cache, commit, f, onBytes);
+        }
+      } finally {
+        await release();
+      }
     }
     await cache.link(commit, f.path, f.etag);
   };

@@ -258,10 +258,14 @@ describe('interrupted downloads', () => {
       const folder = join(tmp.dir, 'models--org--resumable');
       assert.ok(existsSync(join(folder, 'blobs', `${sha256(f[SHARD])}.incomplete`)));
       assert.ok(!existsSync(join(folder, 'refs', 'main')), 'no ref for an unfinished download');
+      // The killed process's lock is left behind, names a dead pid, and is taken over by the rerun.
+      const lock = join(tmp.dir, '.locks', 'models--org--resumable', `${sha256(f[SHARD])}.apl-lock`);
+      assert.equal(Number(readFileSync(lock, 'utf8')), child.pid);
 
       const m = await downloadModel(REPO, { endpoint: hub.url, token: '', cacheDir: tmp.dir });
       const lfs = hub.dataRequests(SHARD).filter((r) => r.origin === 'lfs');
       assert.match(String(lfs[lfs.length - 1].headers.range), /^bytes=[1-9]\d*-$/);
+      assert.ok(!existsSync(lock), 'lock released');
       assert.equal(sha256(readFileSync(join(m.dir, SHARD))), sha256(f[SHARD]));
       assertCacheSound(tmp.dir, REPO);
     } finally {
