@@ -11,7 +11,7 @@ import { startLanguageClient, stopLanguageClient } from './languageClient';
 import { createBackendStatus } from './statusBar';
 import type { ConvertOutcome } from './tasks/convertTask';
 import { type Ui, ui } from './ui';
-import { activateWebviewsFallback as activateWebviews } from './webviewsFallback';
+import { activateWebviews } from './webviews';
 
 /** What activate() returns (`vscode.extensions.getExtension('apl.apl-quantizer').exports`): used by the tests. */
 export interface AplApi {

@@ -296,6 +296,9 @@ function renderMembers(file: string, kind: string, fileBytes: number, manifest: 
   );
 }
 
+const shownNames = (el: Element, sel: string) =>
+  Array.from(el.querySelectorAll(sel), (tr) => tr.getAttribute('data-name') ?? '');
+
 function select(name: string) {
   saveState({ selected: name });
   membersEl.querySelectorAll('tbody tr').forEach((tr) => {
@@ -380,6 +383,12 @@ function renderTensor(t: InspectorTensor) {
   detailEl.replaceChildren(...parts.filter((p): p is Node => p !== null));
   detailEl.setAttribute('data-state', 'ready');
   raw.render();
+  post({
+    type: 'rendered',
+    what: 'tensor',
+    names: [t.name],
+    detail: detailEl.querySelector('[data-testid="stats"]')?.textContent ?? '',
+  });
 }
 
 window.addEventListener('message', (e: MessageEvent<HostToInspector>) => {
@@ -389,6 +398,7 @@ window.addEventListener('message', (e: MessageEvent<HostToInspector>) => {
       members = msg.members;
       renderMembers(msg.file, msg.kind, msg.fileBytes, msg.manifest);
       root.setAttribute('data-state', 'ready');
+      post({ type: 'rendered', what: 'members', names: shownNames(membersEl, 'tbody tr') });
       if (state.selected && members.some((m) => m.name === state.selected)) select(state.selected);
       else if (members.length === 1 && !members[0].error) select(members[0].name);
       break;
@@ -412,6 +422,7 @@ window.addEventListener('message', (e: MessageEvent<HostToInspector>) => {
       } else {
         root.replaceChildren(h('p', { class: 'error', role: 'alert' }, msg.message));
         root.setAttribute('data-state', 'error');
+        post({ type: 'rendered', what: 'error', names: [], detail: msg.message });
       }
       break;
   }

@@ -278,6 +278,15 @@ function show(msg: Extract<HostToReport, { type: 'report' }>) {
     weightTable(r),
   );
   root.setAttribute('data-state', 'ready');
+  post({
+    type: 'rendered',
+    what: 'report',
+    names: Array.from(
+      root.querySelectorAll('[data-testid="weights"] tbody tr'),
+      (tr) => tr.getAttribute('data-name') ?? '',
+    ),
+    detail: root.querySelector('h1 [data-testid="verdict"]')?.textContent ?? '',
+  });
 }
 
 window.addEventListener('message', (e: MessageEvent<HostToReport>) => {
@@ -286,6 +295,7 @@ window.addEventListener('message', (e: MessageEvent<HostToReport>) => {
   else if (msg?.type === 'error') {
     root.replaceChildren(h('p', { class: 'error', role: 'alert' }, msg.message));
     root.setAttribute('data-state', 'error');
+    post({ type: 'rendered', what: 'error', names: [], detail: msg.message });
   }
 });
 post({ type: 'ready' });

@@ -92,10 +92,23 @@ export const WebviewViewTypes = {
   npzInspector: 'apl.npzInspector',
 } as const;
 
-// Report panel. The report itself is the converter's JSON (`*_report_q*.json`), sent as parsed; the webview
+/**
+ * Sent by a webview after it has drawn something: what it shows, read back from its own DOM (the names in its
+ * table rows). The host fires it as an event, so the real-VS-Code tests can check what the webview displays.
+ */
+export interface WebviewRendered {
+  type: 'rendered';
+  what: 'report' | 'members' | 'tensor' | 'error';
+  names: string[];
+  /** The report's verdict text, the selected tensor, or the error shown. */
+  detail?: string;
+}
+
+// Report panel. The report itself is the converter's JSON (`*_accuracy_q*.json`), sent as parsed; the webview
 // normalises it (server/src/inspect/report.ts) and tolerates missing fields.
 export type ReportToHost =
   | { type: 'ready' }
+  | WebviewRendered
   | { type: 'openManifest' }
   | { type: 'openNpz' }
   /** The user picked a weight in the table: reveal it in the manifest, when there is one. */
@@ -187,6 +200,7 @@ export interface InspectorTensor {
 export type InspectorView = 'raw' | 'dequant';
 export type InspectorToHost =
   | { type: 'ready' }
+  | WebviewRendered
   | { type: 'selectTensor'; name: string }
   | {
       type: 'page';
