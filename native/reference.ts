@@ -7,7 +7,7 @@
 //  - symmetric:    zero = 2^(bits−1), scale = m / −2^(bits−1) where m is the element of largest magnitude (so the
 //                  scale may be negative, like llama.cpp's Q4_0: all 2^bits levels are used);
 //  - 1 bit:        zero = 0.5, scale = 2 · mean|w|, q = w > 0 (the `symmetric` flag makes no difference);
-//  - 'optimized':  for 2, 4 and 8 bits, a few starting grids (shrunk clipping ranges) each refined by alternating
+//  - 'optimized':  for 2, 4 and 8 bits, a few starting grids (the min/max grid and a finer one) each refined by alternating
 //                  least squares (assign q by rounding, then refit scale and zero in closed form); the candidate with the
 //                  least squared error wins.
 // Scale and zero are rounded to the stored dtype (f16 by default) BEFORE q is computed, so dequantizing what is stored
@@ -33,8 +33,8 @@ export interface Metrics {
 /** |zero| is kept near or below this many steps by raising the scale of groups far from 0 (keeps f16 zeros exact). */
 export const ZERO_LIMIT = 512;
 /** 'optimized': starting grids and least-squares refinements per start. */
-export const OPT_STARTS = 4;
-export const OPT_ITERS = 3;
+export const OPT_STARTS = 2;
+export const OPT_ITERS = 2;
 /** Grid shrink step (in levels) per start for asymmetric 2/4/8 bits, and the scale factors of symmetric starts. */
 export const OPT_ASYM_STEP: Record<number, number> = { 2: 1, 4: 1.5, 8: 8 };
 export const OPT_SYM_FACTORS = [1, 0.92, 0.84, 0.76];

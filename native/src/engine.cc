@@ -233,9 +233,9 @@ MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int t
     std::vector<float> x((size_t)w.cols), d((size_t)w.cols);
     int64_t r1 = std::min(w.rows, (c + 1) * per);
     for (int64_t r = c * per; r < r1; r++) {
-      load_row_scalar(j, r, x.data());
+      const float* xr = load_row_scalar(j, r, x.data());
       dequantize_row(w, r, d.data());
-      for (int64_t k = 0; k < w.cols; k++) acc[(size_t)c].add(x[(size_t)k], d[(size_t)k]);
+      for (int64_t k = 0; k < w.cols; k++) acc[(size_t)c].add(xr[k], d[(size_t)k]);
     }
     return true;
   });

@@ -35,8 +35,8 @@ namespace apl {
 enum DType { kF32 = 0, kF16 = 1, kBF16 = 2 };
 
 constexpr float kZeroLimit = 512.0f;
-constexpr int kOptStarts = 4;
-constexpr int kOptIters = 3;
+constexpr int kOptStarts = 2;
+constexpr int kOptIters = 2;
 APL_HD inline double opt_asym_step(int bits) { return bits == 2 ? 1.0 : bits == 4 ? 1.5 : 8.0; }
 APL_HD inline double opt_sym_factor(int k) { return k == 0 ? 1.0 : k == 1 ? 0.92 : k == 2 ? 0.84 : 0.76; }
 
@@ -123,6 +123,26 @@ inline void pack_row(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) {
   }
 }
 
+struct MetricsAcc {
+  double sdd = 0, sxx = 0, sww = 0, sxw = 0, max_abs = 0;
+  APL_HD void add(float x, float w) {
+    double d = (double)x - (double)w;
+    sdd += d * d;
+    sxx += (double)x * x;
+    sww += (double)w * w;
+    sxw += (double)x * w;
+    double a = d < 0 ? -d : d;
+    if (a > max_abs) max_abs = a;
+  }
+  void merge(const MetricsAcc& o) {
+    sdd += o.sdd;
+    sxx += o.sxx;
+    sww += o.sww;
+    sxw += o.sxw;
+    if (o.max_abs > max_abs) max_abs = o.max_abs;
+  }
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // Scalar primitives (the reference). SIMD variants provide the same static functions with the same results.
 
@@ -134,6 +154,14 @@ APL_HD inline float clampq(float q, float qmax) { return q < 0.0f ? 0.0f : (q > 
 struct ScalarOps {
   static constexpr const char* name = "scalar";
   static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) { pack_row(qv, cols, bits, out); }
+  APL_HD static float round_stored(float v, bool f16) { return apl::round_stored(v, f16); }
+  /** Accumulates the error of a dequantized group ((q − z)·s, rounded to float32) into m. */
+  static void metrics(const float* x, const uint8_t* qv, int n, float s, float z, MetricsAcc* m) {
+    for (int i = 0; i < n; i++) {
+      float w = ((float)qv[i] - z) * s;
+      m->add(x[i], w);
+    }
+  }
 
   APL_HD static void minmax(const float* x, int n, float* mn, float* mx) {
     float a = x[0], b = x[0];
@@ -296,7 +324,7 @@ APL_HD inline int quantize_group(const float* x, int n, const GroupParams& p, ui
   if (p.bits == 1) {
     float s2 = 2.0f * Ops::abs_sum(x, n);
     float s = (float)((double)s2 / (double)n);
-    float ss = round_stored(s, p.f16);
+    float ss = Ops::round_stored(s, p.f16);
     if (!is_finite_f32(ss)) return kScaleOverflow;
     Ops::assign_sign(x, n, qv);
     *scale_out = ss;
@@ -311,7 +339,7 @@ APL_HD inline int quantize_group(const float* x, int n, const GroupParams& p, ui
     float m = -mn > mx ? mn : mx;
     float s = m == 0.0f ? 0.0f : m / -half;
     if (p.optimized && m != 0.0f) s = optimize_sym<Ops>(x, n, half, qmax, s);
-    float ss = round_stored(s, p.f16);
+    float ss = Ops::round_stored(s, p.f16);
     if (!is_finite_f32(ss)) return kScaleOverflow;
     float inv = ss == 0.0f ? 0.0f : 1.0f / ss;
     if (!is_finite_f32(inv)) ss = inv = 0.0f;  // a subnormal f32 scale: store 0
@@ -335,14 +363,14 @@ APL_HD inline int quantize_group(const float* x, int n, const GroupParams& p, ui
   if (0.0f > far) far = 0.0f;
   float guard = far / kZeroLimit;
   if (guard > s) s = guard;
-  float ss = round_stored(s, p.f16);
+  float ss = Ops::round_stored(s, p.f16);
   if (!is_finite_f32(ss)) return kScaleOverflow;
   float inv = 0.0f, z = 0.0f;
   if (ss != 0.0f && !is_finite_f32(1.0f / ss)) ss = 0.0f;  // a subnormal f32 scale: store 0
   if (ss != 0.0f) {
     inv = 1.0f / ss;
     float bi = b0 * inv;
-    z = round_stored(0.0f - bi, p.f16);
+    z = Ops::round_stored(0.0f - bi, p.f16);
   }
   Ops::assign(x, n, inv, z, qmax, qv);
   *scale_out = ss;
@@ -367,26 +395,6 @@ struct QuantJob {
   uint8_t* zeros;
 };
 
-struct MetricsAcc {
-  double sdd = 0, sxx = 0, sww = 0, sxw = 0, max_abs = 0;
-  APL_HD void add(float x, float w) {
-    double d = (double)x - (double)w;
-    sdd += d * d;
-    sxx += (double)x * x;
-    sww += (double)w * w;
-    sxw += (double)x * w;
-    double a = d < 0 ? -d : d;
-    if (a > max_abs) max_abs = a;
-  }
-  void merge(const MetricsAcc& o) {
-    sdd += o.sdd;
-    sxx += o.sxx;
-    sww += o.sww;
-    sxw += o.sxw;
-    if (o.max_abs > max_abs) max_abs = o.max_abs;
-  }
-};
-
 struct MetricsOut {
   double rel_error, snr_db, cosine, max_abs;
 };
@@ -399,10 +407,11 @@ inline MetricsOut finish_metrics(const MetricsAcc& m) {
   return o;
 }
 
-/** Decodes row r of the input into dst (float32). */
-inline void load_row_scalar(const QuantJob& j, int64_t r, float* dst) {
+/** Row r of the input as float32: the input itself when it is aligned f32, else decoded into dst. */
+inline const float* load_row_scalar(const QuantJob& j, int64_t r, float* dst) {
   const uint8_t* p = j.data + (size_t)(r * j.cols) * dtype_size(j.dtype);
   if (j.dtype == kF32) {
+    if (((uintptr_t)p & 3) == 0) return reinterpret_cast<const float*>(p);
     memcpy(dst, p, (size_t)j.cols * 4);
   } else {
     for (int64_t i = 0; i < j.cols; i++) {
@@ -411,6 +420,7 @@ inline void load_row_scalar(const QuantJob& j, int64_t r, float* dst) {
       dst[i] = j.dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
   }
+  return dst;
 }
 
 inline void store_param(uint8_t* dst, int64_t gi, float v, bool f16) {
@@ -447,8 +457,8 @@ struct RowScratch {
 template <class Ops, class Load, class Find>
 inline int quantize_row(const QuantJob& j, int64_t r, RowScratch& s, MetricsAcc* m, int64_t* bad, Load load,
                         Find find_nonfinite) {
-  load(j, r, s.row);
-  int64_t nf = find_nonfinite(s.row, j.cols);
+  const float* row = load(j, r, s.row);
+  int64_t nf = find_nonfinite(row, j.cols);
   if (nf >= 0) {
     *bad = r * j.cols + nf;
     return kNonFinite;
@@ -459,19 +469,14 @@ inline int quantize_row(const QuantJob& j, int64_t r, RowScratch& s, MetricsAcc*
     int64_t off = g * j.group;
     int n = (int)(j.cols - off < j.group ? j.cols - off : j.group);
     float sc, z;
-    int st = quantize_group<Ops>(s.row + off, n, p, s.qv + off, &sc, &z);
+    int st = quantize_group<Ops>(row + off, n, p, s.qv + off, &sc, &z);
     if (st != kOk) {
       *bad = r * j.cols + off;
       return st;
     }
     store_param(j.scales, r * gpr + g, sc, j.f16);
     store_param(j.zeros, r * gpr + g, z, j.f16);
-    if (m) {
-      for (int i = 0; i < n; i++) {
-        float w = ((float)s.qv[off + i] - z) * sc;
-        m->add(s.row[off + i], w);
-      }
-    }
+    if (m) Ops::metrics(row + off, s.qv + off, n, sc, z, m);
   }
   Ops::pack(s.qv, j.cols, j.bits, j.q + r * packed_row_bytes(j.cols, j.bits));
   return kOk;

@@ -38,6 +38,54 @@ static inline void store_u8x8(__m256 q, uint8_t* dst) {
 }
 
 struct Ops {
+  /** round_stored with F16C: the same IEEE round-to-nearest-even conversion as the software reference. */
+  static float round_stored(float v, bool f16) {
+    if (!f16) return v;
+    return _mm_cvtss_f32(
+        _mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+  }
+
+  /** Group error in float64 lanes (metrics need a tolerance, not bit-exactness). */
+  static void metrics(const float* x, const uint8_t* qv, int n, float s, float z, MetricsAcc* m) {
+    const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+    __m256d dd = _mm256_setzero_pd(), xx = dd, ww = dd, xw = dd, mx = dd;
+    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qv + i))));
+      __m256 w = _mm256_mul_ps(_mm256_sub_ps(q, vz), vs);
+      __m256 xv = _mm256_loadu_ps(x + i);
+      for (int h = 0; h < 2; h++) {
+        __m256d xd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xv, 1) : _mm256_castps256_ps128(xv));
+        __m256d wd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
+        __m256d d = _mm256_sub_pd(xd, wd);
+        dd = _mm256_add_pd(dd, _mm256_mul_pd(d, d));
+        xx = _mm256_add_pd(xx, _mm256_mul_pd(xd, xd));
+        ww = _mm256_add_pd(ww, _mm256_mul_pd(wd, wd));
+        xw = _mm256_add_pd(xw, _mm256_mul_pd(xd, wd));
+        mx = _mm256_max_pd(mx, _mm256_and_pd(d, absmask));
+      }
+    }
+    alignas(32) double a[4][4];
+    _mm256_store_pd(a[0], dd);
+    _mm256_store_pd(a[1], xx);
+    _mm256_store_pd(a[2], ww);
+    _mm256_store_pd(a[3], xw);
+    alignas(32) double b[4];
+    _mm256_store_pd(b, mx);
+    for (int k = 0; k < 4; k++) {
+      m->sdd += a[0][k];
+      m->sxx += a[1][k];
+      m->sww += a[2][k];
+      m->sxw += a[3][k];
+      if (b[k] > m->max_abs) m->max_abs = b[k];
+    }
+    for (; i < n; i++) {
+      float w = ((float)qv[i] - z) * s;
+      m->add(x[i], w);
+    }
+  }
+
   static void minmax(const float* x, int n, float* mn, float* mx) {
     __m256 a = _mm256_set1_ps(x[0]), b = a;
     int i = 0;
@@ -193,12 +241,10 @@ static inline void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out)
   pack_row(qv + i, cols - i, bits, out + i * bits / 8);
 }
 
-/** Decodes row r into dst with F16C / shifts. */
-static inline void load_row(const QuantJob& j, int64_t r, float* dst) {
-  if (j.dtype == kF32) {
-    memcpy(dst, j.data + (size_t)(r * j.cols) * 4, (size_t)j.cols * 4);
-    return;
-  }
+/** Row r as float32: the input itself for f32 (unaligned loads are fine here), else decoded with F16C /
+ * shifts. */
+static inline const float* load_row(const QuantJob& j, int64_t r, float* dst) {
+  if (j.dtype == kF32) return reinterpret_cast<const float*>(j.data + (size_t)(r * j.cols) * 4);
   const uint16_t* p = (const uint16_t*)(j.data + (size_t)(r * j.cols) * 2);
   int64_t i = 0, n = j.cols;
   if (j.dtype == kF16) {
@@ -212,6 +258,7 @@ static inline void load_row(const QuantJob& j, int64_t r, float* dst) {
     }
     for (; i < n; i++) dst[i] = bf16_to_f32(p[i]);
   }
+  return dst;
 }
 
 static inline int64_t find_nonfinite(const float* x, int64_t n) {

@@ -1,0 +1,128 @@
+// Quantization throughput: GB/s of f32 input (4 bits, group 64, 5632×2048), 1 and 2 threads, minmax and optimized,
+// f32 and bf16 input, with metrics; beside a plain copy of the same bytes (the memory floor) and the numpy per-row
+// rounding of the guide's prototype (a python3 subprocess timing itself). Every figure comes from this one run.
+import { spawnSync } from 'node:child_process';
+import * as eng from '../native/index';
+import * as ref from '../native/reference';
+
+const ROWS = 5632;
+const COLS = 2048;
+const N = ROWS * COLS;
+const GB = (N * 4) / 1e9; // f32 input gigabytes
+
+function gaussian(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const r = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 1) / 4294967297;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const m = Math.sqrt(-2 * Math.log(r()));
+    const a = 2 * Math.PI * r();
+    out[i] = m * Math.cos(a);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(a);
+  }
+  return out;
+}
+
+async function best(reps: number, fn: () => Promise<unknown> | unknown): Promise<number> {
+  let b = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    b = Math.min(b, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return b;
+}
+
+function numpySeconds(): number | undefined {
+  const py = `
+import numpy as np, time
+rng = np.random.default_rng(0)
+w = rng.standard_normal((${ROWS}, ${COLS}), dtype=np.float32)
+best = 1e9
+for _ in range(3):
+    t0 = time.perf_counter()
+    mn = w.min(axis=1, keepdims=True); mx = w.max(axis=1, keepdims=True)
+    scale = (mx - mn) / 15.0
+    q = np.clip(np.round((w - mn) / scale), 0, 15).astype(np.uint8)
+    best = min(best, time.perf_counter() - t0)
+print(best)
+`;
+  const r = spawnSync('python3', ['-c', py], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  return Number(r.stdout.trim());
+}
+
+async function main() {
+  const info = eng.engineInfo();
+  console.log(`engine: ${info.native ? `native addon, kernel ${info.simd}` : `TypeScript reference (${info.reason})`}`);
+  console.log(`matrix ${ROWS}×${COLS} (${(GB * 1000).toFixed(1)} MB of f32), 4 bits, group 64, f16 scales/zeros`);
+  const x = gaussian(N, 1);
+  const f32 = new Uint8Array(x.buffer);
+  const bf16 = new Uint8Array(N * 2);
+  {
+    const u = new Uint32Array(x.buffer);
+    const h = new Uint16Array(bf16.buffer);
+    for (let i = 0; i < N; i++) h[i] = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
+  }
+  const dst = new Uint8Array(f32.length);
+  const copy = await best(5, () => dst.set(f32));
+  const np = numpySeconds();
+  const rows: Array<[string, number]> = [];
+  rows.push(['memcpy of the same bytes (floor)', copy]);
+  if (np !== undefined) rows.push(['numpy per-row rounding (prototype)', np]);
+  const p = { bits: 4 as const, groupSize: 64, symmetric: false, scaleDtype: 'f16' as const, rows: ROWS, cols: COLS };
+  const run = (o: Partial<eng.QuantizeOptions>) => () =>
+    eng.quantize({ ...p, mode: 'minmax', data: f32, dtype: 'f32', backend: 'cpu', ...o });
+  if (info.native) {
+    for (const threads of [1, 2]) {
+      rows.push([`minmax f32, ${threads} thread(s)`, await best(5, run({ threads }))]);
+      rows.push([`minmax bf16, ${threads} thread(s)`, await best(5, run({ threads, data: bf16, dtype: 'bf16' }))]);
+      rows.push([`optimized f32, ${threads} thread(s)`, await best(3, run({ threads, mode: 'optimized' }))]);
+      rows.push([
+        `optimized bf16, ${threads} thread(s)`,
+        await best(3, run({ threads, mode: 'optimized', data: bf16, dtype: 'bf16' })),
+      ]);
+      rows.push([`minmax f32 + metrics, ${threads} thread(s)`, await best(3, run({ threads, metrics: true }))]);
+    }
+    process.env.APL_FORCE_SCALAR = '1';
+    rows.push(['minmax f32, scalar reference, 2 threads', await best(3, run({ threads: 2 }))]);
+    rows.push(['optimized f32, scalar reference, 2 threads', await best(2, run({ threads: 2, mode: 'optimized' }))]);
+    delete process.env.APL_FORCE_SCALAR;
+  }
+  // The TypeScript reference on 1/16 of the matrix, scaled up.
+  const part = ROWS / 16;
+  const tsOut = {
+    q: new Uint8Array(part * (COLS / 2)),
+    scales: new Uint8Array(part * 32 * 2),
+    zeros: new Uint8Array(part * 32 * 2),
+  };
+  const tsp = {
+    bits: 4 as const,
+    groupSize: 64,
+    symmetric: false,
+    scaleDtype: 'f16' as const,
+    mode: 'minmax' as const,
+  };
+  const tsT = await best(2, () => ref.quantizeRows(ref.rowReader(f32, 'f32', COLS), COLS, tsp, 0, part, tsOut));
+  rows.push(['TypeScript reference (fallback), minmax, 1 thread', tsT * 16]);
+
+  console.log(
+    `\n${'what'.padEnd(46)} ${'seconds'.padStart(9)} ${'GB/s'.padStart(8)} ${'× numpy'.padStart(8)} ${'% of copy'.padStart(10)}`,
+  );
+  for (const [name, t] of rows) {
+    const gbs = GB / t;
+    const vsNp = np !== undefined ? (np / t).toFixed(1) : 'n/a';
+    console.log(
+      `${name.padEnd(46)} ${t.toFixed(4).padStart(9)} ${gbs.toFixed(2).padStart(8)} ${vsNp.padStart(8)} ${((copy / t) * 100).toFixed(0).padStart(9)}%`,
+    );
+  }
+  console.log('\nGB/s counts f32 input bytes (bf16 rows: the same elements, so per-element speed is comparable).');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
