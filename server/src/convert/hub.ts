@@ -60,6 +60,8 @@ export interface HubOptions {
   /** Retries per file after a network error (default 5) and the first backoff delay in ms (default 500, doubling). */
   retries?: number;
   retryDelayMs?: number;
+  /** Least time between two onProgress calls within a file (default 100 ms; a file's first and last always come). */
+  progressIntervalMs?: number;
 }
 
 export interface DownloadedModel {
@@ -83,6 +85,8 @@ export interface RemoteFile {
   /** The blob name in the cache: the LFS sha256 for LFS files, the git blob sha1 otherwise. */
   etag: string;
   lfs: boolean;
+  /** How the content is checked: the etag is its sha256, its git blob sha1, or (Xet-only entries) size alone. */
+  hash: 'sha256' | 'git-sha1' | 'none';
 }
 
 export const CONFIG_FILES = ['config.json', 'generation_config.json'] as const;
@@ -328,12 +332,18 @@ async function remoteListing(ctx: Ctx, revision: string): Promise<{ commit: stri
     fetch: libFetch,
   })) {
     if (e.type !== 'file' || e.path.includes('/')) continue;
-    const etag = e.lfs?.oid ?? e.oid;
+    // Xet-stored files normally list their LFS sha256 too; one that lists only a Xet hash is checked by size.
+    const xetOnly = !e.lfs && !!e.xetHash;
+    const etag = e.lfs?.oid ?? (xetOnly ? e.xetHash : e.oid);
     const size = e.lfs?.size ?? e.size;
     if (!etag || !/^[0-9a-f]{40,64}$/.test(etag) || !Number.isSafeInteger(size) || size < 0) {
       throw new HubError('network', `${ctx.endpoint}: the listing of ${ctx.repo} describes ${e.path} oddly`);
     }
-    files.push({ path: e.path, size, etag, lfs: !!e.lfs });
+    const hash = e.lfs ? 'sha256' : xetOnly ? 'none' : 'git-sha1';
+    if ((hash === 'sha256' && etag.length !== 64) || (hash === 'git-sha1' && etag.length !== 40)) {
+      throw new HubError('network', `${ctx.endpoint}: the listing of ${ctx.repo} gives ${e.path} a malformed hash`);
+    }
+    files.push({ path: e.path, size, etag, lfs: !!e.lfs, hash });
   }
   return { commit, files };
 }
@@ -343,8 +353,8 @@ async function remoteListing(ctx: Ctx, revision: string): Promise<{ commit: stri
 
 /** Hash of a file's content as the Hub names it: sha256 for LFS, git's blob sha1 ("blob <size>\0" + data) otherwise. */
 function newHasher(f: RemoteFile): Hash {
-  if (f.lfs || f.etag.length === 64) return createHash('sha256');
-  return createHash('sha1').update(`blob ${f.size}\0`);
+  if (f.hash === 'git-sha1') return createHash('sha1').update(`blob ${f.size}\0`);
+  return createHash('sha256');
 }
 
 async function hashPrefix(h: Hash, path: string, bytes: number): Promise<void> {
@@ -362,6 +372,12 @@ async function fileSize(path: string): Promise<number> {
 }
 
 class Restart extends Error {}
+
+async function truncatePart(part: string): Promise<void> {
+  await fsp.truncate(part, 0).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+}
 
 /**
  * Brings blobs/<etag> into the cache: resumes blobs/<etag>.incomplete with a Range request, retries network errors
@@ -387,7 +403,7 @@ async function fetchBlob(
   for (;;) {
     let have = await fileSize(part);
     if (have > f.size) {
-      await fsp.truncate(part, 0);
+      await truncatePart(part);
       have = 0;
     }
     if (!hasher || hashed !== have) {
@@ -401,7 +417,7 @@ async function fetchBlob(
         const res = await request(ctx, url, { headers: have > 0 ? { Range: `bytes=${have}-` } : {} });
         if (res.status === 416) {
           await res.body?.cancel().catch(() => {});
-          await fsp.truncate(part, 0);
+          await truncatePart(part);
           throw new Restart(`${f.path}: the server refused the range bytes=${have}-`);
         }
         if (!res.ok) {
@@ -414,12 +430,12 @@ async function fetchBlob(
           const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
           if (!m || Number(m[1]) !== have) {
             await res.body?.cancel().catch(() => {});
-            await fsp.truncate(part, 0);
+            await truncatePart(part);
             throw new Restart(`${f.path}: unexpected Content-Range ${res.headers.get('content-range')}`);
           }
         } else if (have > 0) {
           // 200 to a Range request: the server sends the whole file, so start over.
-          await fsp.truncate(part, 0);
+          await truncatePart(part);
           have = 0;
           hasher = newHasher(f);
           hashed = 0;
@@ -455,7 +471,7 @@ async function fetchBlob(
       }
       const digest = hasher.digest('hex');
       hasher = undefined;
-      if (digest !== f.etag) {
+      if (f.hash !== 'none' && digest !== f.etag) {
         await fsp.rm(part, { force: true });
         if (++mismatches > 1) {
           throw new HubError(
@@ -571,6 +587,7 @@ export async function downloadModel(repo: string, opts: HubOptions = {}): Promis
   if (!hasWeights(sel.files)) throw noWeightsError(repo, endpoint, revision, sel);
 
   let fetched = false;
+  const progress = throttledProgress(opts.onProgress, opts.progressIntervalMs ?? 100);
   const ensure = async (f: RemoteFile, onBytes: (n: number) => void): Promise<void> => {
     if ((await cache.snapshotFileSize(commit, f.path)) === f.size) return;
     if ((await cache.blobSize(f.etag)) !== f.size) {
@@ -609,19 +626,22 @@ export async function downloadModel(repo: string, opts: HubOptions = {}): Promis
     let filesDone = 0;
     for (const f of files) {
       if (opts.signal?.aborted) throw cancelled();
-      const report = (n: number) =>
-        opts.onProgress?.({
-          file: f.path,
-          bytesDone: doneBefore + n,
-          bytesTotal,
-          filesDone,
-          filesTotal: files.length,
-          fileBytesDone: n,
-          fileBytesTotal: f.size,
-        });
+      const report = (n: number, force = n === 0): void =>
+        progress.emit(
+          {
+            file: f.path,
+            bytesDone: doneBefore + n,
+            bytesTotal,
+            filesDone,
+            filesTotal: files.length,
+            fileBytesDone: n,
+            fileBytesTotal: f.size,
+          },
+          force,
+        );
       await ensure(f, report);
       filesDone++;
-      report(f.size);
+      report(f.size, true);
       doneBefore += f.size;
     }
     await cache.writeRef(revision, commit);
@@ -635,5 +655,58 @@ export async function downloadModel(repo: string, opts: HubOptions = {}): Promis
     };
   } catch (e) {
     throw toHubError(ctx, e, 'download', commit);
+  } finally {
+    progress.stop();
   }
+}
+
+/**
+ * Calls onProgress at most once per `intervalMs` (a file's first and last update always, the latest pending one
+ * after the interval), so a multi-GB download does not flood a UI with an update per network chunk. Errors thrown
+ * by the callback are ignored: they must not look like network failures.
+ */
+function throttledProgress(cb: ((p: HubProgress) => void) | undefined, intervalMs: number) {
+  let last = 0;
+  let lastSent: HubProgress | undefined;
+  let pending: HubProgress | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const call = (p: HubProgress) => {
+    last = Date.now();
+    const same =
+      lastSent?.file === p.file && lastSent.fileBytesDone === p.fileBytesDone && lastSent.filesDone === p.filesDone;
+    lastSent = p;
+    if (same) return;
+    try {
+      cb?.(p);
+    } catch {
+      // ignored, see above
+    }
+  };
+  return {
+    emit(p: HubProgress, force: boolean): void {
+      if (!cb) return;
+      const now = Date.now();
+      if (force || now - last >= intervalMs) {
+        clearTimeout(timer);
+        timer = undefined;
+        pending = undefined;
+        call(p);
+        return;
+      }
+      pending = p;
+      timer ??= setTimeout(
+        () => {
+          timer = undefined;
+          const q = pending;
+          pending = undefined;
+          if (q) call(q);
+        },
+        intervalMs - (now - last),
+      );
+    },
+    stop(): void {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
 }

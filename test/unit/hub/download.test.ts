@@ -177,4 +177,31 @@ describe('repo shapes', () => {
       tmp.cleanup();
     }
   });
+
+  test('progress is throttled: a file gives its first and last update, not one per network chunk', async () => {
+    const tmp = tempDir();
+    const big = Buffer.alloc(4 << 20, 9);
+    const hub = await startHubServer({
+      repos: { 'big/one': { files: { 'config.json': '{}', 'model.safetensors': big } } },
+    });
+    try {
+      const seen: HubProgress[] = [];
+      await downloadModel('big/one', {
+        endpoint: hub.url,
+        token: '',
+        cacheDir: tmp.dir,
+        progressIntervalMs: 60_000,
+        onProgress: (p) => seen.push(p),
+      });
+      const forShard = seen.filter((p) => p.file === 'model.safetensors');
+      assert.deepEqual(
+        forShard.map((p) => p.fileBytesDone),
+        [0, big.length],
+      );
+      assert.equal(seen[seen.length - 1].bytesDone, big.length + 2);
+    } finally {
+      await hub.close();
+      tmp.cleanup();
+    }
+  });
 });
