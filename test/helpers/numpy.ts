@@ -38,13 +38,18 @@ export function requireNumpy(t: TestContext): boolean {
 
 /**
  * Runs a python3 snippet (numpy imported as np, sys and json available) with `args` in sys.argv[1:]; returns
- * stdout. Throws with python's stderr on failure.
+ * stdout. `opts.input` goes to stdin (for data too big for argv). Throws with python's stderr on failure.
  */
-export function runPython(code: string, args: string[] = [], opts: { cwd?: string; timeoutMs?: number } = {}): string {
+export function runPython(
+  code: string,
+  args: string[] = [],
+  opts: { cwd?: string; timeoutMs?: number; input?: string | Uint8Array } = {},
+): string {
   const prelude = 'import sys, json, os, zipfile, hashlib\nimport numpy as np\n';
   const r = spawnSync('python3', ['-c', prelude + code, ...args], {
     encoding: 'utf8',
     cwd: opts.cwd,
+    input: opts.input,
     timeout: opts.timeoutMs ?? 60_000,
     maxBuffer: 64 << 20,
   });

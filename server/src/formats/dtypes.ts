@@ -89,9 +89,23 @@ export function bf16BytesToF32(
   raw: Uint8Array,
   out: Float32Array = new Float32Array(raw.byteLength >> 1),
 ): Float32Array {
+  const n = raw.byteLength >> 1;
+  if (raw.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
+    // Two bf16 values per 32-bit load: the low one shifted up, the high one masked in place.
+    const pairs = n >> 1;
+    const s = new Int32Array(raw.buffer, raw.byteOffset, pairs);
+    const d = new Int32Array(out.buffer, out.byteOffset, n);
+    for (let i = 0, j = 0; i < pairs; i++, j += 2) {
+      const v = s[i];
+      d[j] = v << 16;
+      d[j + 1] = v & -65536;
+    }
+    if (n & 1) d[n - 1] = (raw[2 * n - 2] | (raw[2 * n - 1] << 8)) << 16;
+    return out;
+  }
   const src = u16View(raw);
-  const dst = new Uint32Array(out.buffer, out.byteOffset, src.length);
-  for (let i = 0; i < src.length; i++) dst[i] = src[i] << 16;
+  const dst = new Uint32Array(out.buffer, out.byteOffset, n);
+  for (let i = 0; i < n; i++) dst[i] = src[i] << 16;
   return out;
 }
 

@@ -90,15 +90,23 @@ export async function openNpz(src: RandomAccessSource): Promise<NpzArchive> {
     throw new FormatError(file, why);
   };
   if (src.size < 22) fail(`not a zip/npz file (${src.size} bytes is too short)`);
-  const tailLen = Math.min(src.size, 22 + U16_MAX);
-  const tailStart = src.size - tailLen;
-  const tail = await src.read(tailStart, tailLen);
+  // Most archives have no comment: try a small tail first, then the largest possible one (64 KiB comment).
+  let tailLen = 0;
+  let tailStart = 0;
+  let tail: Buffer = Buffer.alloc(0);
   let eocd = -1;
-  for (let i = tail.length - 22; i >= 0; i--) {
-    if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
-      eocd = i;
-      break;
+  for (const want of [1024, 22 + U16_MAX]) {
+    if (tailLen >= Math.min(src.size, want)) break;
+    tailLen = Math.min(src.size, want);
+    tailStart = src.size - tailLen;
+    tail = await src.read(tailStart, tailLen);
+    for (let i = tail.length - 22; i >= 0; i--) {
+      if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
+        eocd = i;
+        break;
+      }
     }
+    if (eocd >= 0) break;
   }
   if (eocd < 0) fail('not a zip/npz file (no end-of-central-directory record; truncated?)');
   const eocdAbs = tailStart + eocd;
