@@ -68,5 +68,6 @@ test('hovering a weight shows its details', async () => {
 
 test('screenshot: the workbench with the manifest open', async () => {
   await openFile(FILE);
+  await vscode.commands.executeCommand('workbench.actions.view.problems');
   await screenshot('manifest-with-diagnostics');
 });

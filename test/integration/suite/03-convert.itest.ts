@@ -74,14 +74,23 @@ test(
       'progress events reached the extension',
     );
     assert.ok(events.some((e) => e.type === 'result'));
-    // The report is open: a webview (the report panel) or, before it exists, the report file in an editor.
-    const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
-    const reportTab = tabs.find(
-      (t) =>
-        (t.input instanceof vscode.TabInputWebview && /report/i.test(`${t.input.viewType} ${t.label}`)) ||
-        (t.input instanceof vscode.TabInputText && t.input.uri.fsPath === r.report),
-    );
-    assert.ok(reportTab, `no report tab among: ${tabs.map((t) => t.label).join(', ')}`);
+    // The report is open: a webview (the report panel) or the report file in an editor. The tab model reaches the
+    // extension host a moment after the panel opens, so wait for it.
+    const isReport = (t: vscode.Tab) =>
+      (t.input instanceof vscode.TabInputWebview && /report/i.test(`${t.input.viewType} ${t.label}`)) ||
+      (t.input instanceof vscode.TabInputText && t.input.uri.fsPath === r.report);
+    const allTabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+    if (!allTabs().some(isReport)) {
+      await waitForEvent(vscode.window.tabGroups.onDidChangeTabs, 20_000, 'the report tab', () =>
+        allTabs().some(isReport),
+      ).catch((e) => {
+        throw new Error(
+          `${(e as Error).message}; tabs: ${allTabs()
+            .map((t) => t.label)
+            .join(', ')}`,
+        );
+      });
+    }
     out(`  converted in ${r.seconds.toFixed(2)} s, ${r.bitsPerWeight.toFixed(2)} bits/weight`);
   },
   { timeout: 120_000 },

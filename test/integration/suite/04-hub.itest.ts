@@ -1,0 +1,74 @@
+// Conversions from a (loopback) Hugging Face Hub through the extension: a gated model without a token fails with
+// code 'auth' (the UI then offers "Set Hugging Face Token"); with the token from APL: Set Hugging Face Token it
+// converts, and the token reached the CLI child process (the Hub saw it) through its environment.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { AplApi } from '../../../client/src/extension';
+import { type HubServer, startHubServer } from '../../helpers/hub-server';
+import { extension, test, workspaceDir } from './harness';
+
+const REPO = 'apl-test/tiny-gated';
+const TOKEN = 'hf_itestValidToken1';
+const ENV_KEYS = ['HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HF_TOKEN', 'HF_TOKEN_PATH'] as const;
+
+async function withHub<T>(fn: (hub: HubServer, api: AplApi) => Promise<T>): Promise<T> {
+  const api = (await extension().activate()) as AplApi;
+  const fixture = join(extension().extensionPath, 'test', 'fixtures', 'tiny-llama');
+  const files = Object.fromEntries(readdirSync(fixture).map((f) => [f, readFileSync(join(fixture, f))]));
+  const hub = await startHubServer({ repos: { [REPO]: { files, gated: true } }, token: TOKEN });
+  const home = mkdtempSync(join(tmpdir(), 'apl-itest-hf-'));
+  const saved = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
+  // The extension host's environment is what the CLI child inherits.
+  process.env.HF_ENDPOINT = hub.url;
+  process.env.HF_HOME = home;
+  process.env.HF_HUB_CACHE = join(home, 'hub');
+  delete process.env.HF_TOKEN;
+  delete process.env.HF_TOKEN_PATH;
+  try {
+    return await fn(hub, api);
+  } finally {
+    for (const k of ENV_KEYS) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+    await hub.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+test(
+  'a gated model without a token fails with code auth and writes nothing',
+  () =>
+    withHub(async (_hub, api) => {
+      await vscode.commands.executeCommand('apl.clearHuggingFaceToken');
+      const outDir = join(workspaceDir(), 'gated-no-token');
+      const outcome = await api.convert({ model: REPO, bits: 4, groupSize: 32, outDir });
+      assert.equal(outcome.status, 'failed');
+      assert.equal(outcome.error?.code, 'auth', JSON.stringify(outcome.error));
+      const left = existsSync(outDir) ? readdirSync(outDir) : [];
+      assert.deepEqual(left, []);
+    }),
+  { timeout: 90_000 },
+);
+
+test(
+  'with the stored token the gated model converts, and the token reached the Hub through the child',
+  () =>
+    withHub(async (hub, api) => {
+      assert.equal(await vscode.commands.executeCommand('apl.setHuggingFaceToken', TOKEN), true);
+      try {
+        const outDir = join(workspaceDir(), 'gated');
+        const outcome = await api.convert({ model: REPO, bits: 4, groupSize: 32, outDir });
+        assert.equal(outcome.status, 'ok', JSON.stringify(outcome.error));
+        assert.ok(existsSync(outcome.result!.npz));
+        const authorized = hub.requests.filter((r) => r.headers.authorization === `Bearer ${TOKEN}`);
+        assert.ok(authorized.length > 0, 'no request carried the token');
+      } finally {
+        await vscode.commands.executeCommand('apl.clearHuggingFaceToken');
+      }
+    }),
+  { timeout: 120_000 },
+);
