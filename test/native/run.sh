@@ -11,9 +11,16 @@ CXX="${CXX:-g++}"
 flags=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-maybe-uninitialized)
 srcs=(native/src/engine.cc native/src/cpu/scalar.cc native/src/cpu/dispatch.cc native/src/cpu/neon.cc test/native/test_kernels.cc)
 arch="$(uname -m)"
+# CUDA: reuse the object node-gyp built (npm run build:native) when there is one.
+cuda_obj=native/build/cuda/apl_cuda.o
+libs=(-lpthread)
+if [ -f "$cuda_obj" ] && [ "${APL_NO_CUDA:-0}" != 1 ]; then
+  flags+=(-DAPL_HAVE_CUDA)
+  libs=("$cuda_obj" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
+fi
 newer=0
 [ -x "$bin" ] || newer=1
-for f in native/src/*.h native/src/*.cc native/src/cpu/* test/native/*.cc; do
+for f in native/src/*.h native/src/*.cc native/src/cpu/* test/native/*.cc test/native/run.sh; do
   [ "$f" -nt "$bin" ] && newer=1
 done
 if [ "$newer" = 1 ]; then
@@ -35,11 +42,15 @@ if [ "$newer" = 1 ]; then
     done
   fi
   wait
-  "$CXX" "${objs[@]}" -o "$bin" -lpthread
+  "$CXX" "${objs[@]}" -o "$bin" "${libs[@]}"
 fi
-"$bin"
+"$bin" "$@"
 APL_FORCE_SCALAR=1 "$bin" --quick >/dev/null && echo "test:native: forced-scalar run passed"
 
+if [ "${APL_SKIP_JS_TESTS:-0}" = 1 ]; then
+  echo "test:native: JavaScript tests skipped (APL_SKIP_JS_TESTS=1)"
+  exit 0
+fi
 # The addon's JavaScript tests (they say plainly when the addon is not built and they fall back).
 node --import tsx --test test/unit/native/*.test.ts
 # The same API tests on the TypeScript reference alone (the fallback users get without a compiler).

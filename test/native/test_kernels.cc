@@ -10,6 +10,11 @@
 #include <vector>
 
 #include "../../native/src/engine.h"
+#ifdef APL_HAVE_CUDA
+#include <chrono>
+
+#include "../../native/src/cuda/cuda.h"
+#endif
 
 using namespace apl;
 
@@ -238,9 +243,93 @@ static void test_f16_conversion() {
   CHECK(f32_to_f16(2.98e-8f) == 0x0000 || f32_to_f16(2.98e-8f) == 0x0001, "underflow");
 }
 
+#ifdef APL_HAVE_CUDA
+// CUDA against the scalar reference over the scheme table (bit-exact), then (with --gpu-bench) timings.
+static void test_gpu(bool bench) {
+  const int64_t rows = 6, cols = 203;
+  std::vector<float> src = gaussian((size_t)(rows * cols), 7);
+  std::vector<float> t = student_t4((size_t)cols, 8);
+  for (int64_t i = 0; i < cols; i++) {
+    src[(size_t)(2 * cols + i)] = t[(size_t)i] * 3;
+    src[(size_t)(3 * cols + i)] = 0.375f;
+    src[(size_t)(5 * cols + i)] = 4.0f + 0.01f * src[(size_t)i];
+  }
+  int combos = 0;
+  for (int dtype : {kF32, kF16, kBF16}) {
+    std::vector<uint8_t> data = encode(src, dtype);
+    for (int bits : {1, 2, 4, 8})
+      for (int64_t group : {(int64_t)1, (int64_t)7, (int64_t)32, (int64_t)64, cols})
+        for (bool sym : {false, true})
+          for (bool opt : {false, true})
+            for (bool f16 : {true, false}) {
+              Out ref = run(data, dtype, rows, cols, bits, group, sym, opt, f16, &scalar_kernel(), 1, true);
+              Out o;
+              int64_t gpr = groups_per_row(cols, group);
+              o.q.assign(ref.q.size(), 0xee);
+              o.s.assign((size_t)(rows * gpr * (f16 ? 2 : 4)), 0xee);
+              o.z.assign(o.s.size(), 0xee);
+              QuantJob j{data.data(), dtype, rows, cols,       bits,       group,     sym,
+                         opt,         f16,   true, o.q.data(), o.s.data(), o.z.data()};
+              MetricsAcc m;
+              int64_t bad = -1;
+              std::string err;
+              float ms = 0;
+              int rc = cuda::quantize(j, &m, &bad, &err, &ms);
+              CHECK(rc == kOk, "cuda::quantize: %d %s", rc, err.c_str());
+              CHECK(o.q == ref.q && o.s == ref.s && o.z == ref.z,
+                    "CUDA differs from the reference: dtype %d bits %d group %lld sym %d opt %d f16 %d",
+                    dtype, bits, (long long)group, sym, opt, f16);
+              CHECK(std::fabs(finish_metrics(m).rel_error - ref.st.metrics.rel_error) < 1e-9, "CUDA metrics");
+              combos++;
+            }
+  }
+  printf("  CUDA = reference on %d combinations\n", combos);
+  std::vector<float> nan = gaussian(1000, 1);
+  nan[777] = NAN;
+  std::vector<uint8_t> nd = encode(nan, kF32);
+  Out o = run(nd, kF32, 10, 100, 4, 64, false, false, true, &scalar_kernel());
+  QuantJob j{nd.data(), kF32, 10, 100, 4, 64, false, false, true, false, o.q.data(), o.s.data(), o.z.data()};
+  int64_t bad = -1;
+  std::string err;
+  CHECK(cuda::quantize(j, nullptr, &bad, &err, nullptr) == kNonFinite && bad == 777, "CUDA NaN index %lld",
+        (long long)bad);
+  if (!bench) return;
+  // Timings: 5632 x 2048 f32, 4 bits, group 64 (the CPU benchmark's matrix) and a 16x larger one.
+  for (int64_t rows_b : {(int64_t)5632, (int64_t)5632 * 16}) {
+    const int64_t cols_b = 2048;
+    std::vector<uint8_t> data = encode(gaussian((size_t)(rows_b * cols_b), 9), kF32);
+    double gb = (double)data.size() / 1e9;
+    for (bool opt : {false, true}) {
+      std::vector<uint8_t> q((size_t)(rows_b * cols_b / 2)), s((size_t)(rows_b * 32 * 2)), z(s.size());
+      QuantJob jb{data.data(), kF32, rows_b, cols_b,   4,        64,      false,
+                  opt,         true, false,  q.data(), s.data(), z.data()};
+      float best_k = 1e30f;
+      double best_total = 1e30;
+      for (int rep = 0; rep < 3; rep++) {
+        float ms = 0;
+        auto t0 = std::chrono::steady_clock::now();
+        CHECK(cuda::quantize(jb, nullptr, &bad, &err, &ms) == kOk, "bench: %s", err.c_str());
+        double tot = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (ms < best_k) best_k = ms;
+        if (tot < best_total) best_total = tot;
+      }
+      auto t0 = std::chrono::steady_clock::now();
+      QuantStatus st = quantize_cpu(jb, 0, nullptr);
+      double cpu = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      CHECK(st.status == kOk, "cpu bench");
+      printf(
+          "  %lldx%lld f32 4-bit g64 %-9s GPU kernels %8.3f ms = %7.1f GB/s; GPU incl. copies %8.1f ms = "
+          "%6.1f GB/s; "
+          "CPU (%s, %d threads) %8.1f ms = %6.2f GB/s; kernels %.0fx CPU\n",
+          (long long)rows_b, (long long)cols_b, opt ? "optimized" : "minmax", best_k, gb / (best_k / 1e3),
+          best_total * 1e3, gb / best_total, select_kernel().name, resolve_threads(0), cpu * 1e3, gb / cpu,
+          cpu / (best_k / 1e3));
+    }
+  }
+}
+#endif
+
 int main(int argc, char** argv) {
-  (void)argc;
-  (void)argv;
   const char* fs = getenv("APL_FORCE_SCALAR");
   if (fs && strcmp(fs, "1") == 0)
     CHECK(strcmp(select_kernel().name, "scalar") == 0, "APL_FORCE_SCALAR=1 ignored");
@@ -251,10 +340,16 @@ int main(int argc, char** argv) {
   test_edges_and_errors();
   test_cancel_and_threads();
   GpuInfo g = gpu_info();
-  if (g.available)
-    printf("GPU: %s (CUDA tests: run bench/gpu.sh or the addon tests)\n", g.name.c_str());
-  else
+  if (g.available) {
+    printf("GPU: %s\n", g.name.c_str());
+#ifdef APL_HAVE_CUDA
+    bool bench = false;
+    for (int i = 1; i < argc; i++) bench = bench || strcmp(argv[i], "--gpu-bench") == 0;
+    test_gpu(bench);
+#endif
+  } else {
     printf("GPU tests SKIPPED: %s\n", g.reason.c_str());
+  }
   printf("%d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }
