@@ -10,12 +10,17 @@ import type { Browser, Page } from 'playwright-core';
 import { inspectorHost, loadReport } from '../../server/src/inspect/host';
 import { InspectorSession } from '../../server/src/inspect/session';
 import type { InspectorToHost } from '../../server/src/protocol';
-import { bundleWebviews, launch, openWebview, screenshot, skipReason } from '../webview-render/harness';
+import { bundleWebviews, launch, openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
 import type { ThemeName } from '../webview-render/themes';
 
 const skip = skipReason();
 const fixtures = join(__dirname, 'inspect', 'fixtures');
 const THEMES: ThemeName[] = ['light', 'dark', 'high-contrast'];
+const BACKGROUNDS: Record<ThemeName, string> = {
+  light: 'rgb(255, 255, 255)',
+  dark: 'rgb(30, 30, 30)',
+  'high-contrast': 'rgb(0, 0, 0)',
+};
 const PROJ = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
 
 /** A report shaped like the converter's, for a 2-layer model, with one weight over its tolerance. */
@@ -83,6 +88,7 @@ function sampleReport() {
   };
 }
 
+// biome-ignore lint/performance/useDomNodeTextContent: the rendered text (each dl row on its own line) is what a user reads
 const text = (page: Page, sel: string) => page.locator(sel).innerText();
 
 describe('webviews rendered in Chromium', { skip }, () => {
@@ -107,53 +113,60 @@ describe('webviews rendered in Chromium', { skip }, () => {
     await browser?.close();
   });
 
-  for (const theme of THEMES) {
-    test(`accuracy report (${theme})`, async () => {
-      const msg = await loadReport(reportFile);
-      assert.match(msg.manifest ?? '', /tiny-llama_manifest_q4\.json$/);
-      const w = await openWebview(browser, 'report', theme, bundle, async (m, send) => {
-        if ((m as { type: string }).type === 'ready') await send(msg);
-      });
-      try {
-        const { page } = w;
-        await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
-        const summary = await text(page, '[data-testid="summary"]');
-        assert.match(summary, /tiny-llama/);
-        assert.match(summary, /4\.00 MiB → 1\.13 MiB/);
-        assert.match(summary, /cpu-avx2/);
-        assert.match(summary, /15 of 16 weights within tolerance/);
-        assert.equal(await text(page, 'h1 [data-testid="verdict"]'), 'FAIL');
-        // chart: one bar per weight, one over its tolerance, and the tolerance line
-        assert.equal(await page.locator('svg.chart rect.bar').count(), 16);
-        assert.equal(await page.locator('svg.chart rect.bar.over').count(), 1);
-        assert.equal(await page.locator('svg.chart path.tolerance').count(), 1);
-        // heat map: 2 layers × 7 projections, the failing cell marked
-        assert.equal(await page.locator('[data-testid="heatmap"] tbody tr').count(), 2);
-        assert.equal(await page.locator('[data-testid="heatmap"] tbody td').count(), 14);
-        assert.equal(await page.locator('[data-testid="heatmap"] td.over').innerText(), '13.1');
-        // the table: all weights, sortable, filterable
-        const rows = page.locator('[data-testid="weights"] tbody tr');
-        assert.equal(await rows.count(), 16);
-        await page.locator('th[data-key="rel_error"]').click(); // numbers sort descending first
-        assert.equal(await rows.first().getAttribute('data-name'), 'model.layers.1.mlp.down_proj.weight');
-        assert.equal(await page.locator('th[data-key="rel_error"]').getAttribute('aria-sort'), 'descending');
-        await page.locator('th[data-key="rel_error"]').click();
-        assert.equal(await rows.first().getAttribute('data-name'), 'model.embed_tokens.weight');
-        await page.fill('#filter', 'layer:1 mlp');
-        assert.equal(await rows.count(), 3);
-        assert.equal(await text(page, '[data-testid="count"]'), '3 of 16 weights');
-        await page.fill('#filter', 'fail');
-        assert.equal(await rows.count(), 1);
-        await page.fill('#filter', '');
-        await page.locator('#open-manifest').click();
-        assert.ok(w.posted.some((m) => (m as { type: string }).type === 'openManifest'));
-        await screenshot(page, `report-${theme}`);
-        assert.deepEqual(w.problems, []);
-      } finally {
-        await w.close();
-      }
+  test('accuracy report: summary, chart, heat map, sortable and filterable table, in every theme', async () => {
+    const msg = await loadReport(reportFile);
+    assert.match(msg.manifest ?? '', /tiny-llama_manifest_q4\.json$/);
+    const w = await openWebview(browser, 'report', 'light', bundle, async (m, send) => {
+      if ((m as { type: string }).type === 'ready') await send(msg);
     });
-  }
+    try {
+      const { page } = w;
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      const summary = await text(page, '[data-testid="summary"]');
+      assert.match(summary, /tiny-llama/);
+      assert.match(summary, /4\.00 MiB → 1\.13 MiB/);
+      assert.match(summary, /cpu-avx2/);
+      assert.match(summary, /15 of 16 weights within tolerance/);
+      assert.equal(await text(page, 'h1 [data-testid="verdict"]'), 'FAIL');
+      // chart: one bar per weight, one over its tolerance, and the tolerance line
+      assert.equal(await page.locator('svg.chart rect.bar').count(), 16);
+      assert.equal(await page.locator('svg.chart rect.bar.over').count(), 1);
+      assert.equal(await page.locator('svg.chart path.tolerance').count(), 1);
+      // heat map: 2 layers × 7 projections, the failing cell marked
+      assert.equal(await page.locator('[data-testid="heatmap"] tbody tr').count(), 2);
+      assert.equal(await page.locator('[data-testid="heatmap"] tbody td').count(), 14);
+      assert.equal(await page.locator('[data-testid="heatmap"] td.over').textContent(), '13.1');
+      // the table: all weights, sortable, filterable
+      const rows = page.locator('[data-testid="weights"] tbody tr');
+      assert.equal(await rows.count(), 16);
+      await page.locator('th[data-key="rel_error"]').click(); // numbers sort descending first
+      assert.equal(await rows.first().getAttribute('data-name'), 'model.layers.1.mlp.down_proj.weight');
+      assert.equal(await page.locator('th[data-key="rel_error"]').getAttribute('aria-sort'), 'descending');
+      await page.locator('th[data-key="rel_error"]').click();
+      assert.equal(await rows.first().getAttribute('data-name'), 'model.embed_tokens.weight');
+      await page.fill('#filter', 'layer:1 mlp');
+      assert.equal(await rows.count(), 3);
+      assert.equal(await text(page, '[data-testid="count"]'), '3 of 16 weights');
+      await page.fill('#filter', 'fail');
+      assert.equal(await rows.count(), 1);
+      await page.fill('#filter', '');
+      await page.locator('#open-manifest').click();
+      assert.ok(w.posted.some((m) => (m as { type: string }).type === 'openManifest'));
+      for (const theme of THEMES) {
+        await setTheme(page, theme);
+        const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
+        assert.equal(bg, BACKGROUNDS[theme], `${theme} background`);
+        const fill = (sel: string) => page.evaluate(`getComputedStyle(document.querySelector('${sel}')).fill`);
+        const ok = await fill('svg.chart rect.bar:not(.over)');
+        const over = await fill('svg.chart rect.bar.over');
+        assert.notEqual(ok, over, 'bars over the tolerance stand out');
+        await screenshot(page, `report-${theme}`);
+      }
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
+    }
+  });
 
   test('a malformed report shows what is wrong instead of crashing', async () => {
     const w = await openWebview(browser, 'report', 'dark', bundle, async (m, send) => {
@@ -170,56 +183,59 @@ describe('webviews rendered in Chromium', { skip }, () => {
     }
   });
 
-  for (const theme of THEMES) {
-    test(`NPZ inspector on a numpy-written archive (${theme})`, async () => {
-      const session = await InspectorSession.open(join(fixtures, 'numpy_deflated.npz'));
-      let send: (m: unknown) => Promise<void> = async () => {};
-      const host = inspectorHost(session, (m) => send(m));
-      const w = await openWebview(browser, 'inspector', theme, bundle, (m, s) => {
-        send = s;
-        return host(m as InspectorToHost);
-      });
-      try {
-        const { page } = w;
-        await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
-        const rows = page.locator('[data-testid="members"] tbody tr');
-        assert.equal(await rows.count(), 8);
-        assert.match(await text(page, '[data-testid="members"]'), /weight\.npy\s+float32\s+\(6, 10\)/);
-        assert.match(await text(page, '[data-testid="members"]'), /deflated/);
-        assert.match(await text(page, '[data-testid="meta"]'), /NPZ · .* · 8 members/);
-        await page.locator('tr[data-name="weight.npy"]').click();
-        await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
-        assert.match(await text(page, '[data-testid="stats"]'), /Count\s+60/);
-        assert.equal(await page.locator('svg.histogram rect.bar').count(), 64);
-        assert.equal(await page.locator('canvas.preview').count(), 1);
-        // the grid pages values in from the host: cell [0, 0] equals numpy's value
-        const first = (await session.page('weight.npy', 'raw', 0, 1, 0, 1)).values[0] as number;
-        const cell = page.locator('[data-testid="grid-raw"] .cell[title="[0, 0]"]');
-        await page.waitForFunction(
-          () => document.querySelector('[data-testid="grid-raw"] .cell[title="[0, 0]"]')?.textContent !== '…',
-          undefined,
-          { timeout: 10_000 },
-        );
-        assert.ok(Math.abs(Number(await cell.innerText()) - first) < 1e-5 * Math.max(1, Math.abs(first)));
-        assert.ok(w.posted.some((m) => (m as InspectorToHost).type === 'page'));
-        // non-finite values show as such
-        await page.locator('tr[data-name="half.npy"]').click();
-        await page.waitForFunction(
-          () => document.querySelector('[data-testid="grid-raw"] .cell[title="[3, 0]"]')?.textContent === 'NaN',
-          undefined,
-          { timeout: 10_000 },
-        );
-        assert.match(await text(page, '[data-testid="stats"]'), /NaN\s+1/);
-        await page.locator('tr[data-name="weight.npy"]').click();
-        await page.waitForSelector('[data-testid="detail"][data-state="ready"] canvas.preview', { timeout: 10_000 });
-        await screenshot(page, `inspector-${theme}`);
-        assert.deepEqual(w.problems, []);
-      } finally {
-        await w.close();
-        await session.close();
-      }
+  test('NPZ inspector on a numpy-written archive, in every theme', async () => {
+    const session = await InspectorSession.open(join(fixtures, 'numpy_deflated.npz'));
+    let send: (m: unknown) => Promise<void> = async () => {};
+    const host = inspectorHost(session, (m) => send(m));
+    const w = await openWebview(browser, 'inspector', 'light', bundle, (m, s) => {
+      send = s;
+      return host(m as InspectorToHost);
     });
-  }
+    try {
+      const { page } = w;
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      const rows = page.locator('[data-testid="members"] tbody tr');
+      assert.equal(await rows.count(), 8);
+      assert.match(await text(page, '[data-testid="members"]'), /weight\.npy\s+float32\s+\(6, 10\)/);
+      assert.match(await text(page, '[data-testid="members"]'), /deflated/);
+      assert.match(await text(page, '[data-testid="meta"]'), /NPZ · .* · 8 members/);
+      await page.locator('tr[data-name="weight.npy"]').click();
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      assert.match(await text(page, '[data-testid="stats"]'), /Count\s+60/);
+      assert.equal(await page.locator('svg.histogram rect.bar').count(), 64);
+      assert.equal(await page.locator('canvas.preview').count(), 1);
+      // the grid pages values in from the host: cell [0, 0] equals numpy's value
+      const first = (await session.page('weight.npy', 'raw', 0, 1, 0, 1)).values[0] as number;
+      const cell = page.locator('[data-testid="grid-raw"] .cell[title="[0, 0]"]');
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="grid-raw"] .cell[title="[0, 0]"]')?.textContent !== '…',
+        undefined,
+        { timeout: 10_000 },
+      );
+      assert.ok(Math.abs(Number(await cell.textContent()) - first) < 1e-5 * Math.max(1, Math.abs(first)));
+      assert.ok(w.posted.some((m) => (m as InspectorToHost).type === 'page'));
+      // non-finite values show as such
+      await page.locator('tr[data-name="half.npy"]').click();
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="grid-raw"] .cell[title="[3, 0]"]')?.textContent === 'NaN',
+        undefined,
+        { timeout: 10_000 },
+      );
+      assert.match(await text(page, '[data-testid="stats"]'), /NaN\s+1/);
+      for (const theme of THEMES) {
+        await setTheme(page, theme);
+        await page.locator('tr[data-name="weight.npy"]').click(); // redraws the canvas in the theme's colours
+        await page.waitForSelector('[data-testid="detail"][data-state="ready"] canvas.preview', { timeout: 10_000 });
+        const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
+        assert.equal(bg, BACKGROUNDS[theme], `${theme} background`);
+        await screenshot(page, `inspector-${theme}`);
+      }
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
+      await session.close();
+    }
+  });
 
   test('inspector: a quantized member shows its dequantized values and recorded error', async () => {
     const session = await InspectorSession.open(join(fixtures, 'tiny_quantized_q4.npz'));
@@ -248,7 +264,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
         undefined,
         { timeout: 10_000 },
       );
-      const got = Number(await page.locator('[data-testid="grid-dequant"] .cell[title="[0, 1]"]').innerText());
+      const got = Number(await page.locator('[data-testid="grid-dequant"] .cell[title="[0, 1]"]').textContent());
       assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
       await screenshot(page, 'inspector-dequant-dark');
       assert.deepEqual(w.problems, []);

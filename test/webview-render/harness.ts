@@ -131,6 +131,17 @@ export async function openWebview(
   return { page, posted, problems, send, close: () => context.close() };
 }
 
+/** Switches a rendered page to another theme in place (as VS Code does when the user changes theme). */
+export async function setTheme(page: Page, theme: ThemeName): Promise<void> {
+  const t = THEMES[theme];
+  await page.evaluate(`(() => {
+    const vars = ${JSON.stringify(t.vars)};
+    for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
+    document.body.classList.remove('vscode-light', 'vscode-dark', 'vscode-high-contrast');
+    document.body.classList.add(${JSON.stringify(t.bodyClass)});
+  })()`);
+}
+
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(OUT, { recursive: true });
   const path = join(OUT, `${name}.png`);
