@@ -464,6 +464,7 @@ export interface NpzWriterOptions {
   forceZip64?: boolean;
 }
 
+/** Raw little-endian bytes, whole or in chunks (any typed array is taken as its bytes). */
 export type ArrayData = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export class NpzWriter {
@@ -573,8 +574,15 @@ export class NpzWriter {
       await this.put(hdr);
       let crc = crc32(hdr);
       let n = 0;
-      const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = data instanceof Uint8Array ? [data] : data;
-      for await (const c of chunks) {
+      const bytesOf = (v: ArrayBufferView) =>
+        v instanceof Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = ArrayBuffer.isView(data)
+        ? [bytesOf(data)]
+        : data;
+      for await (const chunk of chunks) {
+        if (!ArrayBuffer.isView(chunk))
+          throw new Error(`${this.path}: member '${member}': data chunks must be byte arrays`);
+        const c = bytesOf(chunk);
         n += c.length;
         if (n > dataBytes)
           throw new Error(`${this.path}: member '${member}' got more than its ${dataBytes} data bytes`);
