@@ -25,6 +25,14 @@ describe('native engine API', () => {
     assert.ok(['optimized', 'minmax'].includes(eng.DEFAULT_MODE));
   });
 
+  it('looks for the addon relative to its own folder (native/ under tsx, dist/ in bundles)', () => {
+    const c = eng.addonCandidates('/x/dist');
+    assert.ok(c.includes('/x/native/build/Release/apl_quant.node'));
+    assert.ok(eng.addonCandidates('/x/native').includes('/x/native/build/Release/apl_quant.node'));
+    if (!eng.engineInfo().native)
+      assert.ok(eng.loadNote && /TypeScript reference|APL_NO_NATIVE|forced/.test(eng.loadNote));
+  });
+
   it('produces the documented sizes and packing', async () => {
     const rows = 3;
     const cols = 10; // groups of 4: 4, 4, 2 (partial last group)
