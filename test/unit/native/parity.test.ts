@@ -51,7 +51,7 @@ describe('TypeScript reference = C++ engine', { skip }, () => {
         for (const dtype of ['f32', 'f16', 'bf16'] as const) {
           const data = encode(x, dtype);
           for (const bits of [1, 2, 4, 8] as Bits[]) {
-            for (const groupSize of [1, 8, 13, 32, 64, cols]) {
+            for (const groupSize of [1, 8, 13, 32, 64, cols, 128]) {
               for (const symmetric of [false, true]) {
                 for (const mode of ['minmax', 'optimized'] as const) {
                   for (const scaleDtype of ['f16', 'f32'] as const) {
@@ -70,7 +70,7 @@ describe('TypeScript reference = C++ engine', { skip }, () => {
             }
           }
         }
-        assert.equal(n, 3 * 4 * 6 * 2 * 2 * 2);
+        assert.equal(n, 3 * 4 * 7 * 2 * 2 * 2);
       } finally {
         if (saved === undefined) delete process.env.APL_FORCE_SCALAR;
         else process.env.APL_FORCE_SCALAR = saved;
