@@ -38,6 +38,8 @@ export interface HubServerOptions {
   stallAfterBytes?: Record<string, number>;
   /** Answer Range requests for data with 200 and the whole file (true, or the paths it applies to). */
   ignoreRange?: boolean | string[];
+  /** File path → HTTP statuses to answer its next `resolve` requests with, one per request (404 = EntryNotFound). */
+  failWith?: Record<string, number[]>;
   /** File path → serve data with one byte flipped this many times (then the true bytes). */
   corrupt?: Record<string, number>;
   /** Tree listing page size (default 1000). */
@@ -303,7 +305,9 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     const { rev, path, bad } = splitRev(repo, m[1]);
     if (!rev) return sendError(res, 404, 'RevisionNotFound', `Invalid rev id: ${bad}`);
     const f = repo.files.get(path);
-    if (!f) return sendError(res, 404, 'EntryNotFound', `${path} does not exist on "${rev}"`);
+    const fail = opts.failWith?.[path]?.shift();
+    if (!f || fail === 404) return sendError(res, 404, 'EntryNotFound', `${path} does not exist on "${rev}"`);
+    if (fail !== undefined) return sendError(res, fail, undefined, `injected HTTP ${fail}`);
     const common = { 'X-Repo-Commit': repo.commit };
     if (f.lfs) {
       res.writeHead(302, {

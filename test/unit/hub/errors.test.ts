@@ -180,4 +180,34 @@ describe('Hub errors', () => {
     assert.ok(e.message.includes(blocker), e.message);
     assert.match(e.message, /ENOTDIR/);
   });
+
+  test('HTTP 503/429 on a file are retried; a file the listing names but resolve lacks is not-found', async () => {
+    const tmp2 = tempDir();
+    const flaky = await startHubServer({
+      repos: { 'x/flaky': { files: { 'config.json': '{}', 'model.safetensors': Buffer.alloc(5000, 2) } } },
+      failWith: { 'model.safetensors': [503, 429] },
+    });
+    try {
+      const m = await downloadModel('x/flaky', { endpoint: flaky.url, cacheDir: tmp2.dir, token: '', retryDelayMs: 0 });
+      assert.equal(flaky.dataRequests('model.safetensors').filter((r) => r.origin === 'hub').length, 3);
+      assert.equal(m.files.length, 2);
+    } finally {
+      await flaky.close();
+      tmp2.cleanup();
+    }
+    const tmp3 = tempDir();
+    const gone = await startHubServer({
+      repos: { 'x/gone': { files: { 'config.json': '{}', 'model.safetensors': Buffer.alloc(10, 2) } } },
+      failWith: { 'model.safetensors': [404] },
+    });
+    try {
+      const e = await failure(downloadModel('x/gone', { endpoint: gone.url, cacheDir: tmp3.dir, token: '' }));
+      assert.equal(e.code, 'not-found');
+      assert.equal(e.status, 404);
+      assert.match(e.message, /file not found \(model\.safetensors\)/);
+    } finally {
+      await gone.close();
+      tmp3.cleanup();
+    }
+  });
 });
