@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { resolveEndpoint, tokenFilePath } from '../../../server/src/convert/auth';
+import { offlineFromEnv, resolveEndpoint, tokenFilePath } from '../../../server/src/convert/auth';
 import { defaultCacheDir, invalidRepoId } from '../../../server/src/convert/cache';
 import { downloadModel, resolveToken, selectFiles, shardsFromIndex } from '../../../server/src/convert/hub';
 import { startHubServer } from '../../helpers/hub-server';
@@ -50,6 +50,11 @@ describe('endpoint and cache folder', () => {
     assert.equal(resolveEndpoint('http://127.0.0.1:8080', { HF_ENDPOINT: 'https://x' }), 'http://127.0.0.1:8080');
     assert.throws(() => resolveEndpoint('not a url', {}), /invalid Hugging Face endpoint/);
     assert.throws(() => resolveEndpoint('file:///etc', {}), /only http and https/);
+  });
+
+  test('HF_HUB_OFFLINE', () => {
+    for (const v of ['1', 'true', 'ON', 'yes']) assert.equal(offlineFromEnv({ HF_HUB_OFFLINE: v }), true, v);
+    for (const v of [undefined, '', '0', 'false']) assert.equal(offlineFromEnv({ HF_HUB_OFFLINE: v }), false, v);
   });
 
   test('defaultCacheDir: HF_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub', () => {
