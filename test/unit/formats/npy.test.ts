@@ -147,3 +147,13 @@ test('hostile headers give FormatErrors naming the file', async () => {
   await bad(mk("{'descr': '<f4', 'shape': (1,), }"), /fortran_order/);
   await bad(mk(`{'descr': '<f4', 'fortran_order': False, 'shape': ${'('.repeat(50)}`), /nests/);
 });
+
+test('version 3 headers (utf-8) are read', async () => {
+  const dict = Buffer.from("{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }          \n", 'utf8');
+  const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 3, 0, 0, 0, 0, 0]);
+  pre.writeUInt32LE(dict.length, 8);
+  const file = Buffer.concat([pre, dict, Buffer.from([1, 0, 255, 255])]);
+  const { header, data } = await readNpyArray(bufferSource(file, 'v3.npy'));
+  assert.deepEqual(header.version, [3, 0]);
+  assert.deepEqual([...(data as Int16Array)], [1, -1]);
+});
