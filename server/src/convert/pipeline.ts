@@ -24,7 +24,6 @@ import {
   type Quantized,
   qmatmul,
   quantize,
-  tensorStats,
 } from '../../../native/index';
 import pkg from '../../../package.json';
 import {
@@ -83,7 +82,7 @@ export interface ConvertOptions {
   tolerance?: Partial<Tolerances>;
   /** Extra Hub options (endpoint, cacheDir, fetch) for tests and the extension. */
   hub?: Pick<HubOptions, 'endpoint' | 'cacheDir' | 'fetch' | 'retries' | 'retryDelayMs'>;
-  /** Largest slice of one tensor (source bytes) handled at once. Default 64 MiB. */
+  /** Largest slice of one tensor (source bytes) handled at once. Default 128 MiB. */
   chunkBytes?: number;
   /** Rows of random input for the quantized matrix product check. Default 4. */
   evalInputs?: number;
@@ -116,7 +115,7 @@ export function outputPaths(outDir: string, name: string, bits: number): OutputP
 }
 
 const EVAL_SEED = 1234;
-const EVAL_MIN_OUTPUTS = 4096;
+const EVAL_MIN_OUTPUTS = 2048;
 const EVAL_MAX_INPUTS = 64;
 const SRC_DTYPES: Record<string, InputDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 const ELEM_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -293,11 +292,37 @@ export function evalInputs(n: number, cols: number, seed = EVAL_SEED): Float32Ar
   return x;
 }
 
+/** Σ w² of raw F32/F16/BF16 bytes, in blocks (bf16 widened by a shift, no per-element conversion calls). */
+export function sumSquares(raw: Uint8Array, dtype: 'F32' | 'F16' | 'BF16'): number {
+  let sum = 0;
+  if (dtype === 'BF16') {
+    const aligned = raw.byteOffset % 2 === 0 ? raw : raw.slice();
+    const u16 = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >> 1);
+    const BLOCK = 1 << 16;
+    const u32 = new Uint32Array(BLOCK);
+    const f32 = new Float32Array(u32.buffer);
+    for (let b = 0; b < u16.length; b += BLOCK) {
+      const m = Math.min(BLOCK, u16.length - b);
+      for (let i = 0; i < m; i++) u32[i] = u16[b + i] << 16;
+      let s = 0;
+      for (let i = 0; i < m; i++) s += f32[i] * f32[i];
+      sum += s;
+    }
+    return sum;
+  }
+  const f = toF32(raw, dtype);
+  for (let i = 0; i < f.length; i++) sum += f[i] * f[i];
+  return sum;
+}
+
 const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
 const finite = (v: number, dflt: number) => (Number.isFinite(v) ? v : dflt);
 
 interface Accumulated {
+  /** Σw² over all rows, summed exactly when the tensor is split into chunks. */
   refSq: number;
+  /** Σw² over the sampled rows. */
+  sampleSq: number;
   errSq: number;
   cosW: number;
   maxAbs: number;
@@ -340,7 +365,8 @@ async function quantizeTensor(
   const x = evalInputs(n, cols);
   const packed = Math.ceil((cols * bits) / 8);
   const gBytes = Math.ceil(cols / groupSize) * 2;
-  const acc: Accumulated = { refSq: 0, errSq: 0, cosW: 0, maxAbs: 0, ySq: 0, dySq: 0, chunks: 0 };
+  const acc: Accumulated = { refSq: 0, sampleSq: 0, errSq: 0, cosW: 0, maxAbs: 0, ySq: 0, dySq: 0, chunks: 0 };
+  const chunked = rowsPerChunk < rows;
   const scales: Uint8Array[] = [];
   const zeros: Uint8Array[] = [];
   const params = {
@@ -369,8 +395,8 @@ async function quantizeTensor(
       });
       ctx.backendSeen(res.backend);
       // ‖W‖² of the chunk (to combine chunk metrics and aggregate layers exactly), from the engine's statistics.
-      const st = tensorStats(raw, SRC_DTYPES[p.dtype], 1);
-      const refSq = st.count * (st.std * st.std + st.mean * st.mean);
+      // Exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from sampled rows.
+      const refSq = chunked ? sumSquares(raw, p.dtype) : 0;
       // The sampled rows of this chunk: float product x · Wᵀ here, x · Ŵᵀ from the engine's qmatmul.
       const picked: number[] = [];
       for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
@@ -392,15 +418,38 @@ async function quantizeTensor(
           f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), p.dtype), j * cols);
         });
         const yq = qmatmul(x, n, sub);
-        for (let i = 0; i < n; i++) {
-          const xo = i * cols;
+        for (let j = 0; j < m; j++) {
+          const fo = j * cols;
+          let ss = 0;
+          for (let c = 0; c < cols; c++) ss += f[fo + c] * f[fo + c];
+          acc.sampleSq += ss;
+        }
+        // y = x · fᵀ, four inputs per pass over a row.
+        for (let i = 0; i < n; i += 4) {
+          const k = Math.min(4, n - i);
+          const x0 = i * cols;
+          const x1 = (i + Math.min(1, k - 1)) * cols;
+          const x2 = (i + Math.min(2, k - 1)) * cols;
+          const x3 = (i + Math.min(3, k - 1)) * cols;
           for (let j = 0; j < m; j++) {
             const fo = j * cols;
-            let y = 0;
-            for (let c = 0; c < cols; c++) y += x[xo + c] * f[fo + c];
-            const d = y - yq[i * m + j];
-            acc.ySq += y * y;
-            acc.dySq += d * d;
+            let y0 = 0;
+            let y1 = 0;
+            let y2 = 0;
+            let y3 = 0;
+            for (let c = 0; c < cols; c++) {
+              const v = f[fo + c];
+              y0 += x[x0 + c] * v;
+              y1 += x[x1 + c] * v;
+              y2 += x[x2 + c] * v;
+              y3 += x[x3 + c] * v;
+            }
+            const ys = [y0, y1, y2, y3];
+            for (let t = 0; t < k; t++) {
+              const d = ys[t] - yq[(i + t) * m + j];
+              acc.ySq += ys[t] * ys[t];
+              acc.dySq += d * d;
+            }
           }
         }
       }
@@ -423,6 +472,8 @@ async function quantizeTensor(
     { dtype: 'uint8', shape: [rows, Math.ceil((cols * bits) / 8)] },
     chunks(),
   );
+  // ‖W‖² for the layer aggregates: exact for split tensors and for fully sampled ones, else estimated from the sample.
+  if (!chunked) acc.refSq = (acc.sampleSq * rows) / sampleRows;
   return { scales, zeros, acc, crcQ: crc32 };
 }
 
@@ -438,7 +489,7 @@ export async function convertModel(
   const symmetric = o.symmetric ?? false;
   const embeddingsBits = o.embeddingsBits ?? 8;
   const tol: Tolerances = { ...DEFAULT_TOLERANCES, ...o.tolerance };
-  const chunkBytes = Math.max(1, o.chunkBytes ?? 64 * 1024 * 1024);
+  const chunkBytes = Math.max(1, o.chunkBytes ?? 128 * 1024 * 1024);
   const nEval = Math.max(1, Math.floor(o.evalInputs ?? 4));
   if (![1, 2, 4, 8].includes(o.bits))
     throw new ConvertError('invalid-input', `--bits must be 1, 2, 4 or 8 (got ${o.bits})`);
