@@ -18,6 +18,10 @@ import { decodeInto, dtypeSize, gridShape, jsonValue } from './values';
 export const MAX_SAMPLE_ELEMENTS = 1 << 20;
 /** At most this many values per page request. */
 export const MAX_PAGE_ELEMENTS = 1 << 16;
+/** Element runs closer than this are read as one (reading a few KiB more beats another read). */
+const COALESCE_BYTES = 4096;
+/** Reads in flight at once for a page. */
+const READ_CONCURRENCY = 16;
 
 interface Backing {
   kind: 'npz' | 'npy';
@@ -155,22 +159,34 @@ export class InspectorSession {
     return off + c * rows;
   }
 
-  /** Reads the elements at `indices` (ascending runs are coalesced into one read each). */
+  /**
+   * Reads the elements at `indices`: ascending runs are coalesced into one read each (and runs separated by less
+   * than COALESCE_BYTES into one), issued READ_CONCURRENCY at a time.
+   */
   private async readElements(name: string, h: NpyHeader, indices: number[]): Promise<Float64Array> {
     const size = h.itemSize;
     const out = new Float64Array(indices.length);
     const order = indices.map((_, i) => i).sort((a, b) => indices[a] - indices[b]);
+    const runs: [from: number, to: number][] = []; // [i, j) positions in `order`
+    const gap = Math.max(1, Math.floor(COALESCE_BYTES / size));
     let i = 0;
     while (i < order.length) {
       let j = i + 1;
-      while (j < order.length && indices[order[j]] - indices[order[j - 1]] <= 1 && j - i < MAX_PAGE_ELEMENTS) j++;
-      const first = indices[order[i]];
-      const last = indices[order[j - 1]];
-      const buf = await this.backing.data(name, first * size, (last - first + 1) * size);
-      const tmp = new Float64Array(last - first + 1);
-      decodeInto(buf, h.dtype, h.littleEndian, tmp);
-      for (let k = i; k < j; k++) out[order[k]] = tmp[indices[order[k]] - first];
+      while (j < order.length && indices[order[j]] - indices[order[j - 1]] <= gap) j++;
+      runs.push([i, j]);
       i = j;
+    }
+    for (let r = 0; r < runs.length; r += READ_CONCURRENCY) {
+      await Promise.all(
+        runs.slice(r, r + READ_CONCURRENCY).map(async ([from, to]) => {
+          const first = indices[order[from]];
+          const last = indices[order[to - 1]];
+          const buf = await this.backing.data(name, first * size, (last - first + 1) * size);
+          const tmp = new Float64Array(last - first + 1);
+          decodeInto(buf, h.dtype, h.littleEndian, tmp);
+          for (let k = from; k < to; k++) out[order[k]] = tmp[indices[order[k]] - first];
+        }),
+      );
     }
     return out;
   }
@@ -192,16 +208,24 @@ export class InspectorSession {
           for (let c = 0; c < cols; c++) idx.push(InspectorSession.elementIndex(h, rows, cols, r, c));
         values = await this.readElements(name, h, idx);
       } else {
+        // One read per row range (or per row when rows are cut), READ_CONCURRENCY in flight.
+        const reads: [row: number, rowCount: number, at: number][] = [];
         for (const [start, count] of plan.ranges) {
           if (plan.colsRead === cols) {
-            const buf = await this.backing.data(name, start * cols * h.itemSize, count * cols * h.itemSize);
-            at += decodeInto(buf, h.dtype, h.littleEndian, values, at);
+            reads.push([start, count, at]);
+            at += count * cols;
           } else {
-            for (let r = start; r < start + count; r++) {
-              const buf = await this.backing.data(name, r * cols * h.itemSize, plan.colsRead * h.itemSize);
-              at += decodeInto(buf, h.dtype, h.littleEndian, values, at);
-            }
+            for (let r = start; r < start + count; r++, at += plan.colsRead) reads.push([r, 1, at]);
           }
+        }
+        for (let k = 0; k < reads.length; k += READ_CONCURRENCY) {
+          await Promise.all(
+            reads.slice(k, k + READ_CONCURRENCY).map(async ([row, count, dst]) => {
+              const n = count === 1 ? plan.colsRead : count * cols;
+              const buf = await this.backing.data(name, row * cols * h.itemSize, n * h.itemSize);
+              decodeInto(buf, h.dtype, h.littleEndian, values, dst);
+            }),
+          );
         }
       }
     } else {
