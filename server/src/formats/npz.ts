@@ -90,23 +90,17 @@ export async function openNpz(src: RandomAccessSource): Promise<NpzArchive> {
     throw new FormatError(file, why);
   };
   if (src.size < 22) fail(`not a zip/npz file (${src.size} bytes is too short)`);
-  // Most archives have no comment: try a small tail first, then the largest possible one (64 KiB comment).
-  let tailLen = 0;
-  let tailStart = 0;
-  let tail: Buffer = Buffer.alloc(0);
+  // One read of the last 128 KiB finds the end record (after at most a 64 KiB comment) and, for archives of up to
+  // about a thousand members, holds the whole central directory too.
+  const tailLen = Math.min(src.size, 128 << 10);
+  const tailStart = src.size - tailLen;
+  const tail = await src.read(tailStart, tailLen);
   let eocd = -1;
-  for (const want of [1024, 22 + U16_MAX]) {
-    if (tailLen >= Math.min(src.size, want)) break;
-    tailLen = Math.min(src.size, want);
-    tailStart = src.size - tailLen;
-    tail = await src.read(tailStart, tailLen);
-    for (let i = tail.length - 22; i >= 0; i--) {
-      if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
-        eocd = i;
-        break;
-      }
+  for (let i = tail.length - 22; i >= Math.max(0, tail.length - 22 - U16_MAX); i--) {
+    if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
+      eocd = i;
+      break;
     }
-    if (eocd >= 0) break;
   }
   if (eocd < 0) fail('not a zip/npz file (no end-of-central-directory record; truncated?)');
   const eocdAbs = tailStart + eocd;
@@ -136,7 +130,10 @@ export async function openNpz(src: RandomAccessSource): Promise<NpzArchive> {
   }
   if (cdSize > MAX_CENTRAL_DIR) fail(`central directory of ${cdSize} bytes exceeds the limit`);
   if (count * 46 > cdSize) fail(`central directory claims ${count} members but has only ${cdSize} bytes`);
-  const cd = await src.read(cdOffset, cdSize);
+  const cd =
+    cdOffset >= tailStart
+      ? tail.subarray(cdOffset - tailStart, cdOffset - tailStart + cdSize)
+      : await src.read(cdOffset, cdSize);
   const entries: Entry[] = [];
   const byName = new Map<string, Entry>();
   let p = 0;
