@@ -26,6 +26,8 @@ touch test/native/test_kernels.cc # relink the test program with CUDA
 echo "== kernel tests (+ CUDA parity and timings)"
 APL_SKIP_JS_TESTS=1 bash test/native/run.sh --gpu-bench
 rc=$?
+echo "== the same with the one-thread-per-group CUDA kernel (the literal reference)"
+APL_CUDA_ONE_THREAD=1 APL_SKIP_JS_TESTS=1 bash test/native/run.sh --gpu-bench || rc=1
 if command -v node >/dev/null && [ -d node_modules/node-addon-api ] && [ -d node_modules/tsx ]; then
   echo "== addon build and JavaScript tests"
   npm run build:native && node --import tsx --test test/unit/native/*.test.ts || rc=1

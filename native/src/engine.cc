@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -147,6 +148,33 @@ GpuInfo gpu_info() {
   return g;
 }
 
+/** Re-quantizes a few rows on the CPU and compares them with what the GPU wrote (a cheap guard: results must
+ * match). */
+static bool gpu_rows_match(const QuantJob& j) {
+  if (j.rows == 0) return true;
+  int64_t picks[3] = {0, j.rows / 2, j.rows - 1};
+  int64_t rb = packed_row_bytes(j.cols, j.bits);
+  int64_t pb = groups_per_row(j.cols, j.group) * (j.f16 ? 2 : 4);
+  std::vector<uint8_t> q((size_t)rb), s((size_t)pb), z((size_t)pb), qv((size_t)j.cols);
+  std::vector<float> row((size_t)j.cols);
+  RowScratch scratch{row.data(), qv.data()};
+  for (int64_t r : picks) {
+    QuantJob t = j;
+    t.data = j.data + (size_t)(r * j.cols) * dtype_size(j.dtype);
+    t.rows = 1;
+    t.metrics = false;
+    t.q = q.data();
+    t.scales = s.data();
+    t.zeros = z.data();
+    int64_t bad = -1;
+    if (select_kernel().quantize_row(t, 0, scratch, nullptr, &bad) != kOk) return false;
+    if (memcmp(q.data(), j.q + r * rb, (size_t)rb) || memcmp(s.data(), j.scales + r * pb, (size_t)pb) ||
+        memcmp(z.data(), j.zeros + r * pb, (size_t)pb))
+      return false;
+  }
+  return true;
+}
+
 QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl) {
   if (backend != 0) {
     GpuInfo g = gpu_info();
@@ -165,6 +193,10 @@ QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl) 
       std::string err;
       float ms = 0;
       int rc = cuda::quantize(j, j.metrics ? &m : nullptr, &st.bad, &err, &ms);
+      if (rc == kOk && !gpu_rows_match(j)) {
+        rc = -1;
+        err = "the GPU result differs from the CPU reference on sampled rows";
+      }
       if (rc == kOk) {
         if (ctl) ctl->rows_done.store(j.rows);
         if (j.metrics) {
@@ -180,10 +212,13 @@ QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl) 
       }
       if (backend == 1) {
         st.status = -1;
-        st.error = "CUDA error: " + err;
+        st.error = "CUDA: " + err;
         return st;
       }
-      // auto: fall through to the CPU
+      // auto: fall through to the CPU (and say why in the backend name)
+      QuantStatus cpu = quantize_cpu(j, threads, ctl);
+      cpu.backend += " (GPU not used: " + err + ")";
+      return cpu;
 #endif
     }
   }

@@ -283,7 +283,8 @@ static void test_gpu(bool bench) {
               combos++;
             }
   }
-  printf("  CUDA = reference on %d combinations\n", combos);
+  printf("  CUDA (%s) = reference on %d combinations\n",
+         getenv("APL_CUDA_ONE_THREAD") ? "one thread per group" : "eight threads per group", combos);
   std::vector<float> nan = gaussian(1000, 1);
   nan[777] = NAN;
   std::vector<uint8_t> nd = encode(nan, kF32);

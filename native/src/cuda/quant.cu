@@ -1,10 +1,11 @@
-// CUDA backend: the reference kernels of quant.h compiled for the device (one thread per group runs exactly
-// the scalar reference code, so q, scales and zeros match the CPU bit for bit; built with --fmad=false so no
-// multiply-add is fused). Linked with the static CUDA runtime, so the addon loads where there is no GPU or
-// driver.
+// CUDA backend: the reference kernels of quant.h compiled for the device — eight threads per group with the
+// reference's lane order (or, with APL_CUDA_ONE_THREAD=1, one thread per group running the scalar code) — so
+// q, scales and zeros match the CPU bit for bit; built with --fmad=false so no multiply-add is fused. Linked
+// with the static CUDA runtime, so the addon loads where there is no GPU or driver.
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,155 @@ __global__ void k_groups(const float* x, int64_t rows, int64_t cols, int64_t gro
   }
 }
 
+// Eight threads per group ("octet"): thread t holds reference lane t (elements t, t+8, ...), so the lane sums
+// and their reduction ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)) are exactly the reference's; the per-group scalar
+// math runs redundantly (identically) in all eight. Loads are coalesced 32-byte segments. quantize_group is
+// the same template.
+struct OctetOps {
+  __device__ static unsigned mask() { return 0xffu << (threadIdx.x & 24u); }
+  __device__ static int lane() { return (int)(threadIdx.x & 7u); }
+  /** Reference reduction of the eight lane values, broadcast to the octet. */
+  __device__ static float reduce(float v) {
+    unsigned m = mask();
+    int t = lane();
+    float o = __shfl_down_sync(m, v, 4, 8);
+    if (t < 4) v = v + o;
+    o = __shfl_down_sync(m, v, 2, 8);
+    if (t < 2) v = v + o;
+    o = __shfl_down_sync(m, v, 1, 8);
+    if (t < 1) v = v + o;
+    return __shfl_sync(m, v, 0, 8);
+  }
+  __device__ static float round_stored(float v, bool f16) { return apl::round_stored(v, f16); }
+  __device__ static void minmax(const float* x, int n, float* mn, float* mx) {
+    unsigned m = mask();
+    float a = x[0], b = x[0];
+    for (int i = lane(); i < n; i += 8) {
+      float v = x[i];
+      if (v < a) a = v;
+      if (v > b) b = v;
+    }
+    for (int d = 4; d >= 1; d >>= 1) {
+      float oa = __shfl_xor_sync(m, a, d, 8), ob = __shfl_xor_sync(m, b, d, 8);
+      if (oa < a) a = oa;
+      if (ob > b) b = ob;
+    }
+    *mn = a;
+    *mx = b;
+  }
+  __device__ static float abs_sum(const float* x, int n) {
+    float l = 0;
+    for (int i = lane(); i < n; i += 8) l += fabsf(x[i]);
+    return reduce(l);
+  }
+  __device__ static void sums_x(const float* x, int n, float* sx, float* sxx) {
+    float a = 0, b = 0;
+    for (int i = lane(); i < n; i += 8) {
+      float v = x[i];
+      a += v;
+      float vv = v * v;
+      b += vv;
+    }
+    *sx = reduce(a);
+    *sxx = reduce(b);
+  }
+  __device__ static void asym_pass(const float* x, int n, float inv, float off, float qmax, float* sq,
+                                   float* sqq, float* sqx) {
+    float a = 0, b = 0, c = 0;
+    for (int i = lane(); i < n; i += 8) {
+      float v = x[i];
+      float t = v * inv;
+      t = t + off;
+      float q = clampq(rintf(t), qmax);
+      a += q;
+      float qq = q * q;
+      b += qq;
+      float qv = q * v;
+      c += qv;
+    }
+    *sq = reduce(a);
+    *sqq = reduce(b);
+    *sqx = reduce(c);
+  }
+  __device__ static void sym_pass(const float* x, int n, float inv, float half, float qmax, float* scc,
+                                  float* scx) {
+    float a = 0, b = 0;
+    for (int i = lane(); i < n; i += 8) {
+      float v = x[i];
+      float t = v * inv;
+      t = t + half;
+      float q = clampq(rintf(t), qmax);
+      float c = q - half;
+      float cc = c * c;
+      a += cc;
+      float cv = c * v;
+      b += cv;
+    }
+    *scc = reduce(a);
+    *scx = reduce(b);
+  }
+  __device__ static void assign(const float* x, int n, float inv, float z, float qmax, uint8_t* qv) {
+    for (int i = lane(); i < n; i += 8) {
+      float t = x[i] * inv;
+      t = t + z;
+      qv[i] = (uint8_t)clampq(rintf(t), qmax);
+    }
+  }
+  __device__ static void assign_sign(const float* x, int n, uint8_t* qv) {
+    for (int i = lane(); i < n; i += 8) qv[i] = x[i] > 0.0f ? 1 : 0;
+  }
+};
+
+__global__ void k_groups8(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t gpr,
+                          GroupParams p, uint8_t* qv, uint8_t* scales, uint8_t* zeros,
+                          unsigned long long* first_overflow, double* macc) {
+  int64_t gi = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 3;
+  if (gi >= rows * gpr) return;  // whole octets leave together (gi is the same for all eight)
+  int64_t r = gi / gpr, g = gi % gpr;
+  int64_t off = r * cols + g * group;
+  int n = (int)(cols - g * group < group ? cols - g * group : group);
+  float s, z;
+  int st = quantize_group<OctetOps>(x + off, n, p, qv + off, &s, &z);
+  int t = OctetOps::lane();
+  if (st != kOk) {
+    if (t == 0) atomicMin(first_overflow, (unsigned long long)off);
+    return;
+  }
+  if (t == 0) {
+    if (p.f16) {
+      reinterpret_cast<uint16_t*>(scales)[gi] = f32_to_f16(s);
+      reinterpret_cast<uint16_t*>(zeros)[gi] = f32_to_f16(z);
+    } else {
+      reinterpret_cast<float*>(scales)[gi] = s;
+      reinterpret_cast<float*>(zeros)[gi] = z;
+    }
+  }
+  if (macc) {
+    MetricsAcc m;
+    for (int i = t; i < n; i += 8) {
+      float w = ((float)qv[off + i] - z) * s;
+      m.add(x[off + i], w);
+    }
+    unsigned mk = OctetOps::mask();
+    for (int d = 4; d >= 1; d >>= 1) {
+      m.sdd += __shfl_xor_sync(mk, m.sdd, d, 8);
+      m.sxx += __shfl_xor_sync(mk, m.sxx, d, 8);
+      m.sww += __shfl_xor_sync(mk, m.sww, d, 8);
+      m.sxw += __shfl_xor_sync(mk, m.sxw, d, 8);
+      double o = __shfl_xor_sync(mk, m.max_abs, d, 8);
+      if (o > m.max_abs) m.max_abs = o;
+    }
+    if (t == 0) {
+      double* o = macc + gi * 5;
+      o[0] = m.sdd;
+      o[1] = m.sxx;
+      o[2] = m.sww;
+      o[3] = m.sxw;
+      o[4] = m.max_abs;
+    }
+  }
+}
+
 __global__ void k_pack(const uint8_t* qv, int64_t rows, int64_t cols, int bits, int64_t row_bytes,
                        uint8_t* q) {
   int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -81,6 +231,12 @@ __global__ void k_pack(const uint8_t* qv, int64_t rows, int64_t cols, int bits, 
     if (c < cols) v |= (unsigned)qv[r * cols + c] << (i * bits);
   }
   q[b] = (uint8_t)v;
+}
+
+/** APL_CUDA_ONE_THREAD=1 selects the one-thread-per-group kernel (the literal reference); default: octets. */
+bool octets() {
+  const char* v = getenv("APL_CUDA_ONE_THREAD");
+  return !(v && v[0] == '1');
 }
 
 struct DevBuf {
@@ -150,9 +306,14 @@ int quantize(const QuantJob& j, MetricsAcc* m, int64_t* bad, std::string* err, f
     int blocks = (int)((n + 255) / 256 < 65535 * 8 ? (n + 255) / 256 : 65535 * 8);
     k_convert<<<blocks, 256>>>((const uint8_t*)raw.p, j.dtype, n, (float*)x.p, fl);
     GroupParams p{j.bits, j.symmetric, j.optimized, j.f16};
-    k_groups<<<(unsigned)((ngroups + 127) / 128), 128>>>((const float*)x.p, j.rows, j.cols, j.group, gpr, p,
-                                                         (uint8_t*)qv.p, (uint8_t*)sc.p, (uint8_t*)zr.p,
-                                                         fl + 1, m ? (double*)macc.p : nullptr);
+    if (octets())
+      k_groups8<<<(unsigned)((ngroups * 8 + 255) / 256), 256>>>(
+          (const float*)x.p, j.rows, j.cols, j.group, gpr, p, (uint8_t*)qv.p, (uint8_t*)sc.p, (uint8_t*)zr.p,
+          fl + 1, m ? (double*)macc.p : nullptr);
+    else
+      k_groups<<<(unsigned)((ngroups + 127) / 128), 128>>>((const float*)x.p, j.rows, j.cols, j.group, gpr, p,
+                                                           (uint8_t*)qv.p, (uint8_t*)sc.p, (uint8_t*)zr.p,
+                                                           fl + 1, m ? (double*)macc.p : nullptr);
     k_pack<<<(unsigned)((j.rows * rb + 255) / 256), 256>>>((const uint8_t*)qv.p, j.rows, j.cols, j.bits, rb,
                                                            (uint8_t*)q.p);
   }
