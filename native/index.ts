@@ -255,6 +255,21 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   };
   const a = loadAddon();
   if (a) {
+    // A throwing onProgress must not escape into the addon's callback: keep the first error, cancel, rethrow.
+    let progressError: unknown;
+    let cancel = () => {};
+    const user = o.onProgress;
+    const onProgress = user
+      ? (n: number) => {
+          if (progressError !== undefined) return;
+          try {
+            user(n);
+          } catch (e) {
+            progressError = e ?? new Error('onProgress threw');
+            cancel();
+          }
+        }
+      : undefined;
     const job = a.quantize(
       {
         data: o.data,
@@ -271,14 +286,16 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
         metrics: !!o.metrics,
         ...out,
       },
-      o.onProgress,
+      onProgress,
     );
+    cancel = () => job.cancel();
     const onAbort = () => job.cancel();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const r = await job.promise;
+      if (progressError !== undefined) throw progressError;
       if (o.signal?.aborted) throw abortError(o.signal);
-      if (r.error) fail(name, r.error);
+      if (r.error) fail(name ?? 'tensor', r.error);
       return { ...out, backend: r.backend, ...(r.metrics ? { metrics: r.metrics } : {}) };
     } finally {
       o.signal?.removeEventListener('abort', onAbort);

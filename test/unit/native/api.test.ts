@@ -236,6 +236,25 @@ describe('native engine API', () => {
     await assert.rejects(p, { name: 'AbortError' });
   });
 
+  it('rejects with the error an onProgress callback throws', async () => {
+    const x = gaussian(64 * 4096, 23);
+    const boom = new Error('boom');
+    await assert.rejects(
+      eng.quantize({
+        ...base,
+        bits: 4,
+        data: bytesOf(x),
+        dtype: 'f32',
+        rows: 64,
+        cols: 4096,
+        onProgress: () => {
+          throw boom;
+        },
+      }),
+      (e) => e === boom,
+    );
+  });
+
   it('qmatmul equals x · dequantize(W)ᵀ', async () => {
     const rows = 7;
     const cols = 96;
