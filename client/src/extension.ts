@@ -9,7 +9,7 @@ import type { ClientContext } from './context';
 import type { ConvertRequest } from './convert/options';
 import { startLanguageClient, stopLanguageClient } from './languageClient';
 import { createBackendStatus } from './statusBar';
-import type { ConvertOutcome } from './tasks/convertTask';
+import { type ConvertOutcome, stopAllConversions } from './tasks/convertTask';
 import { type Ui, ui } from './ui';
 import { activateWebviews } from './webviews';
 
@@ -57,5 +57,6 @@ export function activate(context: vscode.ExtensionContext): AplApi {
 }
 
 export function deactivate(): Promise<void> {
+  stopAllConversions();
   return stopLanguageClient();
 }

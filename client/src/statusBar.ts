@@ -49,7 +49,8 @@ export function createBackendStatus(context: vscode.ExtensionContext, log: vscod
     }),
   );
   render();
-  probe();
+  // Spawning the probe costs milliseconds of fork: keep it off the activation path.
+  setImmediate(probe);
   return () => {
     render();
     probe();

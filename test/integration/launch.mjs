@@ -23,6 +23,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleSuite, prepareWorkspace, SUITE_PREFIX } from './prepare.mjs';
@@ -118,6 +119,8 @@ function ensureTools() {
       npm_config_nodedir: node24Dir,
       npm_config_user_agent: `npm/11 node/${version} linux x64`,
       npm_config_unsafe_perm: 'true',
+      // node-gyp builds each native module with this many parallel jobs.
+      JOBS: String(availableParallelism()),
     },
   });
   writeFileSync(stampFile, want);

@@ -20,6 +20,16 @@ export interface ConvertOutcome {
   exitCode: number | null;
 }
 
+/** Running converter children, so deactivate() can stop them (the CLI then removes its temporaries). */
+const running = new Set<ChildProcess>();
+
+/** Sends SIGTERM to every running conversion (extension deactivation). */
+export function stopAllConversions(): void {
+  for (const c of running) c.kill('SIGTERM');
+}
+
+/** How long the task terminal may take to open before the child is started without it. */
+const OPEN_TIMEOUT_MS = 30_000;
 /** How long a cancelled child may take to clean up after SIGTERM before it is killed. */
 const KILL_AFTER_MS = 15_000;
 const STDERR_KEEP = 4000;
@@ -86,6 +96,8 @@ export async function runConversion(
       close.fire(1);
       return;
     }
+    const proc = child;
+    running.add(proc);
     const out = new LineSplitter();
     const onLine = (l: string) => {
       const e = parseEventLine(l);
@@ -113,6 +125,7 @@ export async function runConversion(
       error ??= { code: 'internal', message: `could not start the converter: ${e.message}` };
     });
     child.once('close', (code, signal) => {
+      running.delete(proc);
       out.flush().forEach(onLine);
       if (killTimer) clearTimeout(killTimer);
       let o: ConvertOutcome;
@@ -156,6 +169,13 @@ export async function runConversion(
       notificationToken.onCancellationRequested(cancel);
       try {
         await vscode.tasks.executeTask(task);
+        // A host whose terminal never opens must not hang the command: start without the terminal.
+        const opened = setTimeout(() => {
+          if (started) return;
+          ctx.log.warn('the task terminal did not open; running the converter without it');
+          start();
+        }, OPEN_TIMEOUT_MS);
+        void outcome.finally(() => clearTimeout(opened));
       } catch (e) {
         // No task system (an unusual host): run the child without a terminal.
         ctx.log.warn(`could not run the conversion as a task (${(e as Error).message}); running it directly`);
