@@ -156,8 +156,16 @@ function errorChart(r: ReportModel) {
     );
   }
   svg.append(s('text', { class: 'label', x: left, y: H + top + 18 }, `${weights.length} weights, by name`));
+  svg.addEventListener('click', onPick);
   return h('div', { class: 'chart-scroll' }, svg);
 }
+
+/** Shows one weight in the table (set by weightTable): the chart's bars and the heat map's cells call it. */
+let focusWeight: (name: string) => void = () => {};
+const onPick = (e: Event) => {
+  const name = (e.target as Element).closest('[data-name]')?.getAttribute('data-name');
+  if (name) focusWeight(name);
+};
 
 function heatMap(r: ReportModel) {
   const hm = layerHeatMap(r.weights);
@@ -180,7 +188,10 @@ function heatMap(r: ReportModel) {
       const v = hm.cells[i][j];
       const td = h(
         'td',
-        { title: hm.names[i][j] ? `${hm.names[i][j]}: ${formatPercent(v)}` : '' },
+        {
+          title: hm.names[i][j] ? `${hm.names[i][j]}: ${formatPercent(v)}` : '',
+          'data-name': hm.names[i][j] ?? undefined,
+        },
         v === null ? '' : (v * 100).toFixed(1),
       );
       if (v !== null) {
@@ -193,6 +204,7 @@ function heatMap(r: ReportModel) {
     body.append(tr);
   });
   table.append(body);
+  table.addEventListener('click', onPick);
   return h('div', { class: 'heatmap-scroll' }, table);
 }
 
@@ -254,12 +266,14 @@ function weightTable(r: ReportModel) {
     if (name) post({ type: 'revealWeight', name });
   });
   render();
-  return h(
-    'section',
-    {},
-    h('div', { class: 'toolbar' }, filter, count),
-    h('table', { class: 'weights', 'data-testid': 'weights' }, h('thead', {}, headRow), tbody),
-  );
+  const table = h('table', { class: 'weights', 'data-testid': 'weights' }, h('thead', {}, headRow), tbody);
+  focusWeight = (name) => {
+    filter.value = name;
+    saveState({ filter: name });
+    render();
+    table.scrollIntoView({ block: 'nearest' });
+  };
+  return h('section', {}, h('div', { class: 'toolbar' }, filter, count), table);
 }
 
 function show(msg: Extract<HostToReport, { type: 'report' }>) {

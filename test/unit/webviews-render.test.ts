@@ -150,6 +150,13 @@ describe('webviews rendered in Chromium', { skip }, () => {
       await page.fill('#filter', 'fail');
       assert.equal(await rows.count(), 1);
       await page.fill('#filter', '');
+      // picking a heat-map cell or a chart bar shows that weight in the table
+      await page.locator('[data-testid="heatmap"] td.over').click();
+      assert.equal(await rows.count(), 1);
+      assert.equal(await rows.first().getAttribute('data-name'), 'model.layers.1.mlp.down_proj.weight');
+      await page.locator('svg.chart rect[data-name="lm_head.weight"]').click();
+      assert.equal(await rows.first().getAttribute('data-name'), 'lm_head.weight');
+      await page.fill('#filter', '');
       await page.locator('#open-manifest').click();
       assert.ok(w.posted.some((m) => (m as { type: string }).type === 'openManifest'));
       for (const theme of THEMES) {

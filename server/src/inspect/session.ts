@@ -106,35 +106,21 @@ export class InspectorSession {
 
   /** One row per member, in the archive's order; a member whose header is bad gets a row with `error`. */
   async members(): Promise<InspectorMember[]> {
-    const rows: InspectorMember[] = [];
-    for (const name of this.backing.names) {
+    const row = async (name: string): Promise<InspectorMember> => {
       const info = this.backing.info(name)!;
       const role = this.manifest ? memberRole(this.manifest.manifest, name) : undefined;
+      const base = { name, storedBytes: info.storedBytes, compressed: info.compressed, ...(role ? { role } : {}) };
       try {
         const h = await this.header(name);
-        rows.push({
-          name,
-          dtype: h.dtype,
-          shape: h.shape,
-          elements: h.count,
-          bytes: h.dataBytes,
-          storedBytes: info.storedBytes,
-          compressed: info.compressed,
-          ...(role ? { role } : {}),
-        });
+        return { ...base, dtype: h.dtype, shape: h.shape, elements: h.count, bytes: h.dataBytes };
       } catch (e) {
-        rows.push({
-          name,
-          dtype: '?',
-          shape: [],
-          elements: 0,
-          bytes: 0,
-          storedBytes: info.storedBytes,
-          compressed: info.compressed,
-          error: errorMessage(e),
-          ...(role ? { role } : {}),
-        });
+        return { ...base, dtype: '?', shape: [], elements: 0, bytes: 0, error: errorMessage(e) };
       }
+    };
+    const names = this.backing.names;
+    const rows: InspectorMember[] = [];
+    for (let i = 0; i < names.length; i += READ_CONCURRENCY) {
+      rows.push(...(await Promise.all(names.slice(i, i + READ_CONCURRENCY).map(row))));
     }
     return rows;
   }
