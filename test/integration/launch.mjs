@@ -261,6 +261,7 @@ async function main() {
   const env = {
     ...process.env,
     APL_ITEST_SCREENSHOTS: join(outDir, 'screenshots'),
+    APL_ITEST_USER_DATA: userDataDir,
     APL_ITEST_GREP: grep ?? '',
     APL_ITEST_LAUNCHER: 'code-server',
   };

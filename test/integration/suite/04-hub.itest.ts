@@ -2,17 +2,28 @@
 // code 'auth' (the UI then offers "Set Hugging Face Token"); with the token from APL: Set Hugging Face Token it
 // converts, and the token reached the CLI child process (the Hub saw it) through its environment.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
 import { type HubServer, startHubServer } from '../../helpers/hub-server';
-import { extension, test, workspaceDir } from './harness';
+import { extension, test, waitFor, workspaceDir } from './harness';
 
 const REPO = 'apl-test/tiny-gated';
 const TOKEN = 'hf_itestValidToken1';
 const ENV_KEYS = ['HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HF_TOKEN', 'HF_TOKEN_PATH'] as const;
+
+/** Every *.log file under a folder (the workbench's and extension host's logs, our output channel included). */
+function logFiles(dir: string): string[] {
+  const found: string[] = [];
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) found.push(...logFiles(p));
+    else if (f.endsWith('.log')) found.push(p);
+  }
+  return found;
+}
 
 async function withHub<T>(fn: (hub: HubServer, api: AplApi) => Promise<T>): Promise<T> {
   const api = (await extension().activate()) as AplApi;
@@ -66,6 +77,21 @@ test(
         assert.ok(existsSync(outcome.result!.npz));
         const authorized = hub.requests.filter((r) => r.headers.authorization === `Bearer ${TOKEN}`);
         assert.ok(authorized.length > 0, 'no request carried the token');
+        // Never logged: the output channel's log file shows the run, and no log anywhere holds the token.
+        const userData = process.env.APL_ITEST_USER_DATA;
+        if (userData) {
+          const ours = await waitFor(
+            () =>
+              logFiles(userData).find(
+                (f) => /APL Quantizer/.test(f) && /converter exited/.test(readFileSync(f, 'utf8')),
+              ),
+            15_000,
+            'the APL Quantizer log file to record the conversion',
+          );
+          assert.match(readFileSync(ours, 'utf8'), /Hugging Face token saved/);
+          const leaks = logFiles(userData).filter((f) => readFileSync(f, 'utf8').includes(TOKEN));
+          assert.deepEqual(leaks, [], 'the token appears in a log');
+        }
       } finally {
         await vscode.commands.executeCommand('apl.clearHuggingFaceToken');
       }
