@@ -49,6 +49,7 @@ function summary(r: ReportModel, extra: { manifest?: string | null; npz?: string
   const judged = r.weights.filter((w) => w.pass !== null).length;
   const ratio = r.source_bytes && r.output_bytes ? ` (${(r.source_bytes / r.output_bytes).toFixed(2)}× smaller)` : '';
   const item = (k: string, v: string | Node) => [h('dt', {}, k), h('dd', {}, v)];
+  const usedBits = new Set([r.bits, r.embeddings_bits, ...r.weights.map((w) => w.bits)]);
   const items = [
     item('Model', r.model + (r.source && r.source !== r.model ? ` — ${r.source}` : '')),
     r.revision ? item('Revision', r.revision) : [],
@@ -63,6 +64,7 @@ function summary(r: ReportModel, extra: { manifest?: string | null; npz?: string
       'Tolerance',
       Object.keys(r.tolerances).length
         ? Object.entries(r.tolerances)
+            .filter(([b]) => usedBits.has(Number(b)))
             .map(([b, t]) => `${formatPercent(t)} at ${b} bits`)
             .join(', ')
         : formatPercent(r.tolerance),
@@ -195,9 +197,15 @@ function heatMap(r: ReportModel) {
         v === null ? '' : (v * 100).toFixed(1),
       );
       if (v !== null) {
-        td.style.backgroundColor = heat(v / scale);
+        // Colour by the share of the weight's tolerance used: blue below it, red over it.
         const w = byName.get(hm.names[i][j] ?? '');
-        if (w && (w.tolerance !== null ? v > w.tolerance : w.pass === false)) td.classList.add('over');
+        const tol = w?.tolerance ?? null;
+        const over = w ? (tol !== null ? v > tol : w.pass === false) : false;
+        const share = tol ? v / tol : v / scale;
+        td.style.backgroundColor = over
+          ? heat(Math.min(1, 0.55 + (share - 1) * 0.9))
+          : heat(0.1 + 0.5 * Math.min(1, share), '--vscode-charts-blue');
+        if (over) td.classList.add('over');
       }
       tr.append(td);
     });
@@ -286,7 +294,7 @@ function show(msg: Extract<HostToReport, { type: 'report' }>) {
     r.warnings.length ? h('ul', { class: 'warnings' }, ...r.warnings.map((w) => h('li', {}, w))) : '',
     h('h2', {}, 'Relative error per weight'),
     errorChart(r),
-    h('h2', {}, 'Layer × projection (relative error, %)'),
+    h('h2', {}, 'Layer × projection (relative error, %; colour: share of the tolerance)'),
     heatMap(r),
     h('h2', {}, 'Weights'),
     weightTable(r),
