@@ -215,7 +215,17 @@ export async function openSafetensors(src: RandomAccessSource): Promise<Safetens
     readRaw,
     async readF32(name) {
       const t = get(name);
-      return toF32(await readRaw(name), t.dtype, `${file}: tensor '${name}'`);
+      const item = SAFETENSORS_DTYPE_BITS[t.dtype] / 8;
+      if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16')
+        toF32(new Uint8Array(0), t.dtype, `${file}: tensor '${name}'`);
+      // Read and convert in 4 MiB pieces straight into the result: no second full-size buffer, cache-friendly.
+      const out = new Float32Array(t.byteLength / item);
+      const step = 4 << 20;
+      for (let o = 0; o < t.byteLength; o += step) {
+        const raw = await readRaw(name, o, Math.min(step, t.byteLength - o));
+        toF32Into(raw, t.dtype, out.subarray(o / item, (o + raw.length) / item));
+      }
+      return out;
     },
     close: () => src.close(),
   };
@@ -223,16 +233,20 @@ export async function openSafetensors(src: RandomAccessSource): Promise<Safetens
 
 /** Raw little-endian F32/F16/BF16 bytes → Float32Array (always a fresh, aligned array). */
 export function toF32(raw: Uint8Array, dtype: string, what = 'tensor'): Float32Array {
+  const item = dtype === 'F32' ? 4 : 2;
+  return toF32Into(raw, dtype, new Float32Array(Math.floor(raw.byteLength / item)), what);
+}
+
+/** Like toF32, into `out` (which must hold raw.byteLength / itemSize values); returns `out`. */
+export function toF32Into(raw: Uint8Array, dtype: string, out: Float32Array, what = 'tensor'): Float32Array {
   switch (dtype) {
-    case 'F32': {
-      const out = new Float32Array(raw.byteLength >> 2);
-      new Uint8Array(out.buffer).set(raw.subarray(0, out.length * 4));
+    case 'F32':
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(raw.subarray(0, out.length * 4));
       return out;
-    }
     case 'F16':
-      return f16BytesToF32(raw);
+      return f16BytesToF32(raw, out);
     case 'BF16':
-      return bf16BytesToF32(raw);
+      return bf16BytesToF32(raw, out);
     default:
       throw new Error(`${what}: cannot convert ${dtype} to float32 (only F32, F16 and BF16)`);
   }

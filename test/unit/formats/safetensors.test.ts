@@ -14,7 +14,7 @@ import {
   toF32,
   writeSafetensors,
 } from '../../../server/src/formats/safetensors';
-import { bufferSource } from '../../../server/src/formats/source';
+import { bufferSource, openFileSource } from '../../../server/src/formats/source';
 
 const dir = mkdtempSync(join(tmpdir(), 'apl-st-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -154,4 +154,28 @@ test('hostile safetensors files give FormatErrors naming the file', async () => 
   await bad(hostile(t({ data_offsets: 'no' })), /data_offsets must be/);
   await bad(hostile({ __metadata__: { a: 1 } }), /__metadata__.a is not a string/);
   await bad(hostile([1, 2]), /not a JSON object/);
+});
+
+test('readF32 of a tensor larger than its 4 MiB read step, from a file', async () => {
+  const p = join(dir, 'big.safetensors');
+  const n = 3_000_001;
+  const bf = new Uint16Array(n);
+  for (let i = 0; i < n; i++) bf[i] = 0x3f80 + (i % 300);
+  const f32 = new Float32Array(n).map((_, i) => i * 0.5);
+  await writeSafetensors(p, [
+    { name: 'odd', dtype: 'U8', shape: [3], data: new Uint8Array(3) },
+    { name: 'bf', dtype: 'BF16', shape: [n], data: new Uint8Array(bf.buffer) },
+    { name: 'f', dtype: 'F32', shape: [n], data: new Uint8Array(f32.buffer) },
+  ]);
+  const f = await openSafetensors(await openFileSource(p));
+  try {
+    const a = await f.readF32('bf');
+    assert.equal(a.length, n);
+    assert.equal(a[n - 1], toF32(Buffer.from(bf.buffer, (n - 1) * 2, 2), 'BF16')[0]);
+    assert.deepEqual(a, toF32(await f.readRaw('bf'), 'BF16'));
+    assert.deepEqual(await f.readF32('f'), f32);
+    await assert.rejects(f.readF32('odd'), /cannot convert U8/);
+  } finally {
+    await f.close();
+  }
 });
