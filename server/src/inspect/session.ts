@@ -182,7 +182,9 @@ export class InspectorSession {
     const h = await this.header(name);
     if (dtypeSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
     const { rows, cols } = gridShape(h.shape);
-    const plan = samplePlan(rows, cols, MAX_SAMPLE_ELEMENTS);
+    // A deflated member can only be read from its start: sample its first rows rather than inflating it over and
+    // over to reach evenly spaced ones.
+    const plan = samplePlan(rows, cols, MAX_SAMPLE_ELEMENTS, this.backing.info(name)!.compressed ? 1 : undefined);
     let values: Float64Array;
     let previewOk = true;
     if (!h.fortranOrder || !plan.sampled) {
@@ -273,7 +275,9 @@ export class InspectorSession {
   private async dequantSample(name: string): Promise<InspectorTensor['dequant'] | undefined> {
     const qi = this.quantInfo(name);
     if (!qi) return undefined;
-    const plan = samplePlan(qi.rows, qi.cols, MAX_SAMPLE_ELEMENTS);
+    const parts = [name, qi.weight.q_scales!, qi.weight.q_zero_point!];
+    const deflated = parts.some((m) => this.backing.info(m)?.compressed);
+    const plan = samplePlan(qi.rows, qi.cols, MAX_SAMPLE_ELEMENTS, deflated ? 1 : undefined);
     const values = new Float64Array(plan.rowsRead * plan.colsRead);
     let at = 0;
     for (const [start, count] of plan.ranges) {

@@ -77,4 +77,6 @@ test('samplePlan reads everything that fits and evenly spaced runs otherwise', (
   const wide = samplePlan(4, 5000, 1000);
   assert.deepEqual([wide.colsRead, wide.rowsRead, wide.sampled], [1000, 1, true]);
   assert.deepEqual(samplePlan(0, 5, 10).ranges, []);
+  // one range (a deflated member): its first rows
+  assert.deepEqual(samplePlan(1000, 10, 100, 1), { ranges: [[0, 10]], colsRead: 10, rowsRead: 10, sampled: true });
 });
