@@ -465,12 +465,35 @@ export function quantizeRows(
         sv.setFloat32(gi * 4, scale, true);
         zv.setFloat32(gi * 4, zero, true);
       }
+      const bits = p.bits;
+      const shift = bits === 8 ? 0 : bits === 4 ? 1 : bits === 2 ? 2 : 3; // log2(values per byte)
+      const lowMask = perByte - 1;
       for (let i = 0; i < n; i++) {
         const j = off + i;
-        qrow[Math.floor(j / perByte)] |= qv[i] << ((j % perByte) * p.bits);
+        qrow[j >>> shift] |= qv[i] << ((j & lowMask) * bits);
       }
       if (metrics) {
-        for (let i = 0; i < n; i++) metrics.add(row[off + i], fr(fr(qv[i] - zero) * scale));
+        let sdd = 0;
+        let sxx = 0;
+        let sww = 0;
+        let sxw = 0;
+        let mx = metrics.maxAbs;
+        for (let i = 0; i < n; i++) {
+          const x = row[off + i];
+          const w = fr(fr(qv[i] - zero) * scale);
+          const d = x - w;
+          sdd += d * d;
+          sxx += x * x;
+          sww += w * w;
+          sxw += x * w;
+          const a = d < 0 ? -d : d;
+          if (a > mx) mx = a;
+        }
+        metrics.sdd += sdd;
+        metrics.sxx += sxx;
+        metrics.sww += sww;
+        metrics.sxw += sxw;
+        metrics.maxAbs = mx;
       }
     }
   }
