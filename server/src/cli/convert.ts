@@ -22,6 +22,7 @@ options:
   --asymmetric          a free zero point per group (default)
   --mode minmax|optimized  rounding: plain min/max, or the error-minimising search (default optimized)
   --embeddings-bits B   bits for embed_tokens and lm_head (default 8)
+  --scale-dtype f16|f32 dtype of scales and zero points (default f16)
   --tolerance B=V,...   relative-error tolerance per bit width (default 1=0.5,2=0.2,4=0.1,8=0.02)
   --out DIR             output folder (default models)
   --name NAME           output name (default: the alias, or a slug of the repo id or folder)
@@ -40,6 +41,7 @@ const VALUED = [
   'group-size',
   'mode',
   'embeddings-bits',
+  'scale-dtype',
   'tolerance',
   'out',
   'name',
@@ -84,6 +86,10 @@ export function parseConvertArgs(argv: string[]): { opts: ConvertOptions; json: 
   if (mode !== undefined && mode !== 'minmax' && mode !== 'optimized') {
     throw new CliError(`--mode must be minmax or optimized (got ${mode})`, 2);
   }
+  const scaleDtype = str('scale-dtype');
+  if (scaleDtype !== undefined && scaleDtype !== 'f16' && scaleDtype !== 'f32') {
+    throw new CliError(`--scale-dtype must be f16 or f32 (got ${scaleDtype})`, 2);
+  }
   const backend = str('backend');
   if (backend !== undefined && !['auto', 'cpu', 'gpu'].includes(backend)) {
     throw new CliError(`--backend must be auto, cpu or gpu (got ${backend})`, 2);
@@ -105,6 +111,7 @@ export function parseConvertArgs(argv: string[]): { opts: ConvertOptions; json: 
     symmetric: flags.has('symmetric'),
     mode: mode as RoundingMode | undefined,
     embeddingsBits: bitsArg(flags.get('embeddings-bits'), 'embeddings-bits', 8),
+    scaleDtype: scaleDtype as ConvertOptions['scaleDtype'],
     tolerance,
     outDir: str('out'),
     name: str('name'),

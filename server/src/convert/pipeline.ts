@@ -67,6 +67,8 @@ export interface ConvertOptions {
   mode?: RoundingMode;
   /** Bits for embed_tokens and lm_head. Default 8. */
   embeddingsBits?: BitWidth;
+  /** dtype of scales and zero points. Default f16 (a tensor whose scales overflow float16 switches to f32 by itself). */
+  scaleDtype?: 'f16' | 'f32';
   /** Output folder. Default `models`. */
   outDir?: string;
   /** Output name stem. Default: the alias, or a slug of the repo id / folder name. */
@@ -344,11 +346,12 @@ async function quantizeTensor(
     o: ConvertOptions;
     chunkBytes: number;
     nEval: number;
+    scaleDtype: 'f16' | 'f32';
     signal?: AbortSignal;
     onRows: (rowsDone: number) => void;
     backendSeen: (b: string) => void;
   },
-): Promise<{ scales: Uint8Array[]; zeros: Uint8Array[]; acc: Accumulated; crcQ: number }> {
+): Promise<{ scales: Uint8Array[]; zeros: Uint8Array[]; acc: Accumulated; crcQ: number; scaleDtype: 'f16' | 'f32' }> {
   const { rows, cols, bits, groupSize } = p;
   const rowBytes = cols * ELEM_BYTES[p.dtype];
   const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(ctx.chunkBytes / rowBytes)));
@@ -364,7 +367,8 @@ async function quantizeTensor(
   };
   const x = evalInputs(n, cols);
   const packed = Math.ceil((cols * bits) / 8);
-  const gBytes = Math.ceil(cols / groupSize) * 2;
+  const groups = Math.ceil(cols / groupSize);
+  let gBytes = groups * (ctx.scaleDtype === 'f32' ? 4 : 2);
   const acc: Accumulated = { refSq: 0, sampleSq: 0, errSq: 0, cosW: 0, maxAbs: 0, ySq: 0, dySq: 0, chunks: 0 };
   const chunked = rowsPerChunk < rows;
   const scales: Uint8Array[] = [];
@@ -374,27 +378,38 @@ async function quantizeTensor(
     groupSize,
     symmetric: p.symmetric,
     mode: p.mode,
-    scaleDtype: 'f16' as const,
+    scaleDtype: ctx.scaleDtype,
   };
   async function* chunks(): AsyncGenerator<Uint8Array> {
     for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
       check(ctx.signal);
       const count = Math.min(rowsPerChunk, rows - r0);
       const raw = await ctx.ck.readRows(p.name, r0, count);
-      const res = await quantize({
-        ...params,
-        data: raw,
-        dtype: SRC_DTYPES[p.dtype],
-        rows: count,
-        cols,
-        backend: ctx.o.backend,
-        threads: ctx.o.threads,
-        name: p.name,
-        metrics: true,
-        signal: ctx.signal,
-      });
+      const run = () =>
+        quantize({
+          ...params,
+          data: raw,
+          dtype: SRC_DTYPES[p.dtype],
+          rows: count,
+          cols,
+          backend: ctx.o.backend,
+          threads: ctx.o.threads,
+          name: p.name,
+          metrics: true,
+          signal: ctx.signal,
+        });
+      let res: Awaited<ReturnType<typeof quantize>>;
+      try {
+        res = await run();
+      } catch (e) {
+        // Scales beyond float16's range: switch this tensor to float32 scales if nothing of it is written yet.
+        if (!(r0 === 0 && params.scaleDtype === 'f16' && /scaleDtype 'f32'/.test(String((e as Error)?.message))))
+          throw e;
+        params.scaleDtype = 'f32';
+        gBytes = groups * 4;
+        res = await run();
+      }
       ctx.backendSeen(res.backend);
-      // ‖W‖² of the chunk (to combine chunk metrics and aggregate layers exactly), from the engine's statistics.
       // Exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from sampled rows.
       const refSq = chunked ? sumSquares(raw, p.dtype) : 0;
       // The sampled rows of this chunk: float product x · Wᵀ here, x · Ŵᵀ from the engine's qmatmul.
@@ -474,7 +489,7 @@ async function quantizeTensor(
   );
   // ‖W‖² for the layer aggregates: exact for split tensors and for fully sampled ones, else estimated from the sample.
   if (!chunked) acc.refSq = (acc.sampleSq * rows) / sampleRows;
-  return { scales, zeros, acc, crcQ: crc32 };
+  return { scales, zeros, acc, crcQ: crc32, scaleDtype: params.scaleDtype };
 }
 
 export async function convertModel(
@@ -488,6 +503,7 @@ export async function convertModel(
   const mode = o.mode ?? DEFAULT_MODE;
   const symmetric = o.symmetric ?? false;
   const embeddingsBits = o.embeddingsBits ?? 8;
+  const scaleDtype = o.scaleDtype ?? 'f16';
   const tol: Tolerances = { ...DEFAULT_TOLERANCES, ...o.tolerance };
   const chunkBytes = Math.max(1, o.chunkBytes ?? 128 * 1024 * 1024);
   const nEval = Math.max(1, Math.floor(o.evalInputs ?? 4));
@@ -612,6 +628,7 @@ export async function convertModel(
             o,
             chunkBytes,
             nEval,
+            scaleDtype,
             signal,
             onRows: (rowsDone) => {
               if (p.rows > 0 && rowsDone < p.rows) progress(start + rowsDone * rowBytes);
@@ -620,8 +637,9 @@ export async function convertModel(
           });
           const names = memberNames(p.name, p.bits);
           const groups = Math.ceil(p.cols / p.groupSize);
-          const s = await writer.addArray(names.q_scales!, { dtype: 'float16', shape: [p.rows, groups] }, r.scales);
-          const z = await writer.addArray(names.q_zero_point!, { dtype: 'float16', shape: [p.rows, groups] }, r.zeros);
+          const npScale = r.scaleDtype === 'f32' ? 'float32' : 'float16';
+          const s = await writer.addArray(names.q_scales!, { dtype: npScale, shape: [p.rows, groups] }, r.scales);
+          const z = await writer.addArray(names.q_zero_point!, { dtype: npScale, shape: [p.rows, groups] }, r.zeros);
           const a = r.acc;
           const single = a.chunks === 1 && a.first;
           const zeroTensor = a.refSq === 0 && a.maxAbs === 0;
@@ -662,7 +680,7 @@ export async function convertModel(
               bits: p.bits,
               method: p.method,
               group_size: p.groupSize,
-              scale_dtype: 'float16',
+              scale_dtype: npScale,
               rounding: p.mode,
             },
             source: { tensor: p.name, dtype: t.dtype, file: basename(t.file) },

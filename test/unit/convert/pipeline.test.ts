@@ -283,3 +283,58 @@ test('an output folder under a regular file: one-line io error', async (t) => {
   );
   rmSync(join(dir, 'file'));
 });
+
+/** A one-tensor F32 llama checkpoint (plus a norm) whose weight has the given values. */
+function writeModel(dir: string, values: Float32Array, rows: number, cols: number): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), readFileSync(join(tinyModel, 'config.json')));
+  const norm = new Float32Array(cols).fill(1);
+  const header: Record<string, unknown> = {
+    'model.layers.0.mlp.up_proj.weight': { dtype: 'F32', shape: [rows, cols], data_offsets: [0, values.byteLength] },
+    'model.norm.weight': {
+      dtype: 'F32',
+      shape: [cols],
+      data_offsets: [values.byteLength, values.byteLength + cols * 4],
+    },
+  };
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(
+    join(dir, 'model.safetensors'),
+    Buffer.concat([len, Buffer.from(json), Buffer.from(values.buffer), Buffer.from(norm.buffer)]),
+  );
+  return dir;
+}
+
+test('scales beyond float16: the tensor switches to float32 scales by itself; --scale-dtype f32 for all', async (t) => {
+  const dir = tempDir(t);
+  const rows = 8;
+  const cols = 96;
+  const v = new Float32Array(rows * cols);
+  for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.37) * (Math.floor(i / cols) === 2 ? 3e9 : 1);
+  const model = writeModel(join(dir, 'm'), v, rows, cols);
+  for (const scaleDtype of [undefined, 'f32'] as const) {
+    const r = await convertModel(
+      { source: model, bits: 8, outDir: join(dir, 'out'), force: true, scaleDtype },
+      () => {},
+    );
+    const manifest = JSON.parse(readFileSync(r.manifest, 'utf8')) as Manifest;
+    const w = manifest.weights[0];
+    assert.equal(w.source.dtype, 'F32');
+    assert.equal(w.quantization.scale_dtype, 'float32');
+    assert.equal(manifest.weights[1].quantization.type, 'none');
+    const np = numpyCheck(r.manifest, model);
+    assert.ok(Math.abs(np.errors[w.name] - w.accuracy!.rel_error) <= 1e-4 * w.accuracy!.rel_error + 1e-9);
+    assert.ok(w.accuracy!.rel_error < 0.01);
+  }
+  // NaN in a weight: an error that names the tensor and where, nothing written.
+  v[5] = Number.NaN;
+  const bad = writeModel(join(dir, 'bad'), v, rows, cols);
+  await assert.rejects(
+    convertModel({ source: bad, bits: 4, outDir: join(dir, 'out2') }, () => {}),
+    /model\.layers\.0\.mlp\.up_proj\.weight.*NaN.*index 5/,
+  );
+  assert.ok(!existsSync(join(dir, 'out2')) || readdirSync(join(dir, 'out2')).length === 0);
+});
