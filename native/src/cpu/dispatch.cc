@@ -1,7 +1,9 @@
 // Run-time choice of the CPU kernel: the best variant this CPU supports, or the scalar reference when
 // APL_FORCE_SCALAR=1 (read on every call, so tests can switch it).
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "kernels.h"
 
@@ -17,16 +19,73 @@ static bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_
 static bool has_avx512() { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"); }
 #endif
 
+/**
+ * A variant is used only after it reproduces the scalar reference on a small table of schemes (a few
+ * microseconds, once per variant): a kernel this build could not test on its own CPU (AVX-512, NEON) can
+ * never write different bytes; it is skipped instead.
+ */
+static bool agrees_with_reference(const CpuKernel& k) {
+  const int64_t rows = 4, cols = 203;
+  std::vector<float> x((size_t)(rows * cols));
+  for (int64_t i = 0; i < rows * cols; i++) {
+    float v = std::sin((float)i * 0.7f) * (1.0f + (float)(i % 13));
+    if (i / cols == 1) v = v * v * v;               // heavy tails
+    if (i / cols == 2) v = 3.0f + 0.01f * v;        // far from zero
+    if (i / cols == 3) v = (i % 5) ? 0.0f : 0.25f;  // sparse
+    x[(size_t)i] = v;
+  }
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(x.data());
+  for (int bits : {1, 2, 4, 8})
+    for (int64_t group : {(int64_t)7, (int64_t)64, cols})
+      for (int flags = 0; flags < 4; flags++) {
+        bool sym = flags & 1, opt = flags & 2;
+        int64_t gpr = groups_per_row(cols, group);
+        size_t qb = (size_t)(rows * packed_row_bytes(cols, bits)), pb = (size_t)(rows * gpr * 2);
+        std::vector<uint8_t> q[2], s[2], z[2];
+        for (int w = 0; w < 2; w++) {
+          q[w].assign(qb, 0);
+          s[w].assign(pb, 0);
+          z[w].assign(pb, 0);
+          QuantJob j{data, kF32, rows,  cols,        bits,        group,      sym,
+                     opt,  true, false, q[w].data(), s[w].data(), z[w].data()};
+          const CpuKernel& kk = w ? k : scalar_kernel();
+          std::vector<float> row((size_t)cols);
+          std::vector<uint8_t> qv((size_t)cols);
+          RowScratch scratch{row.data(), qv.data()};
+          for (int64_t r = 0; r < rows; r++) {
+            int64_t bad = -1;
+            if (kk.quantize_row(j, r, scratch, nullptr, &bad) != kOk) return false;
+          }
+        }
+        if (q[0] != q[1] || s[0] != s[1] || z[0] != z[1]) return false;
+      }
+  return true;
+}
+
+// Each check runs once, and only after the CPU is known to support the variant.
+static bool avx512_ok() {
+  static const bool ok = avx512_kernel() && agrees_with_reference(*avx512_kernel());
+  return ok;
+}
+static bool avx2_ok() {
+  static const bool ok = avx2_kernel() && agrees_with_reference(*avx2_kernel());
+  return ok;
+}
+static bool neon_ok() {
+  static const bool ok = neon_kernel() && agrees_with_reference(*neon_kernel());
+  return ok;
+}
+
 const CpuKernel& select_kernel() {
   if (force_scalar()) return scalar_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
   const char* v = std::getenv("APL_NO_AVX512");
   bool no512 = v && std::strcmp(v, "1") == 0;
-  if (!no512 && has_avx2() && has_avx512() && avx512_kernel()) return *avx512_kernel();
-  if (has_avx2() && avx2_kernel()) return *avx2_kernel();
+  if (!no512 && has_avx2() && has_avx512() && avx512_ok()) return *avx512_kernel();
+  if (has_avx2() && avx2_ok()) return *avx2_kernel();
 #endif
 #if defined(__aarch64__)
-  if (neon_kernel()) return *neon_kernel();
+  if (neon_ok()) return *neon_kernel();
 #endif
   return scalar_kernel();
 }
