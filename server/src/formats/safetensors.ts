@@ -7,7 +7,7 @@ import { bf16BytesToF32, f16BytesToF32 } from './dtypes';
 import { FormatError } from './errors';
 import { matrixView } from './manifest';
 import { shapeCount } from './npy';
-import { openFileSource, type RandomAccessSource } from './source';
+import { openFileSource, type RandomAccessSource, readIntoFrom } from './source';
 
 export type SafetensorsDtype =
   | 'BOOL'
@@ -101,8 +101,8 @@ export interface SafetensorsFile {
   tensor(name: string): SafetensorsTensor | undefined;
   /** Raw little-endian bytes of a tensor, or of a byte range within it. */
   readRaw(name: string, byteOffset?: number, byteLength?: number): Promise<Buffer>;
-  /** A F32/F16/BF16 tensor as float32. */
-  readF32(name: string): Promise<Float32Array>;
+  /** A F32/F16/BF16 tensor as float32 (into `out` when given: no allocation of the result). */
+  readF32(name: string, out?: Float32Array): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
@@ -213,19 +213,26 @@ export async function openSafetensors(src: RandomAccessSource): Promise<Safetens
     dataStart,
     tensor: (name) => byName.get(name),
     readRaw,
-    async readF32(name) {
+    async readF32(name, out) {
       const t = get(name);
       const item = SAFETENSORS_DTYPE_BITS[t.dtype] / 8;
       if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16')
         toF32(new Uint8Array(0), t.dtype, `${file}: tensor '${name}'`);
-      // Read and convert in 4 MiB pieces straight into the result: no second full-size buffer, cache-friendly.
-      const out = new Float32Array(t.byteLength / item);
-      const step = 4 << 20;
+      const n = t.byteLength / item;
+      if (out && out.length < n)
+        throw new Error(`${file}: tensor '${name}': output holds ${out.length} values, needs ${n}`);
+      const dst = out ?? new Float32Array(n);
+      // Read and convert in pieces through one reused buffer straight into the result: no second full-size
+      // buffer, no per-piece allocation, cache-friendly.
+      const step = Math.min(t.byteLength, 2 << 20);
+      const scratch = Buffer.allocUnsafe(step);
+      const base = dataStart + t.dataOffsets[0];
       for (let o = 0; o < t.byteLength; o += step) {
-        const raw = await readRaw(name, o, Math.min(step, t.byteLength - o));
-        toF32Into(raw, t.dtype, out.subarray(o / item, (o + raw.length) / item));
+        const raw = scratch.subarray(0, Math.min(step, t.byteLength - o));
+        await readIntoFrom(src, raw, base + o);
+        toF32Into(raw, t.dtype, dst.subarray(o / item, (o + raw.length) / item));
       }
-      return out;
+      return out ? dst.subarray(0, n) : dst;
     },
     close: () => src.close(),
   };
@@ -267,7 +274,7 @@ export interface Checkpoint {
   /** Raw bytes (source dtype) of rows [rowStart, rowStart + rowCount) of the tensor's rows × cols view. */
   readRows(name: string, rowStart: number, rowCount: number): Promise<Buffer>;
   readRaw(name: string, byteOffset?: number, byteLength?: number): Promise<Buffer>;
-  readF32(name: string): Promise<Float32Array>;
+  readF32(name: string, out?: Float32Array): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
@@ -386,7 +393,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
       return byFile.get(t.file)!.readRaw(name, rowStart * rowBytes, rowCount * rowBytes);
     },
     readRaw: (name, o, l) => byFile.get(get(name).file)!.readRaw(name, o, l),
-    readF32: (name) => byFile.get(get(name).file)!.readF32(name),
+    readF32: (name, out) => byFile.get(get(name).file)!.readF32(name, out),
     async close() {
       await Promise.all(opened.map((o) => o.close()));
     },

@@ -9,7 +9,15 @@ export interface RandomAccessSource {
   readonly size: number;
   /** Exactly `length` bytes at `offset`; throws FormatError when the range is outside the source. */
   read(offset: number, length: number): Promise<Buffer>;
+  /** Optional: fills all of `target` from `offset` (lets hot loops reuse one buffer). Same range checks as read. */
+  readInto?(target: Uint8Array, offset: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Fills `target` from `offset`, with readInto when the source has it, else read + copy. */
+export async function readIntoFrom(src: RandomAccessSource, target: Uint8Array, offset: number): Promise<void> {
+  if (src.readInto) return src.readInto(target, offset);
+  target.set(await src.read(offset, target.length));
 }
 
 export function checkRange(name: string, size: number, offset: number, length: number): void {
@@ -40,20 +48,27 @@ export async function openFileSource(path: string): Promise<RandomAccessSource> 
   }
   const size = st.size;
   let closed = false;
+  const fill = async (buf: Uint8Array, offset: number) => {
+    if (closed) throw new FormatError(path, 'read after close');
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesRead } = await fh.read(buf, done, buf.length - done, offset + done);
+      if (bytesRead === 0) throw new FormatError(path, `file shrank while reading (at offset ${offset + done})`);
+      done += bytesRead;
+    }
+  };
   return {
     name: path,
     size,
     async read(offset, length) {
       checkRange(path, size, offset, length);
-      if (closed) throw new FormatError(path, 'read after close');
       const buf = Buffer.allocUnsafe(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-        if (bytesRead === 0) throw new FormatError(path, `file shrank while reading (at offset ${offset + done})`);
-        done += bytesRead;
-      }
+      await fill(buf, offset);
       return buf;
+    },
+    async readInto(target, offset) {
+      checkRange(path, size, offset, target.length);
+      await fill(target, offset);
     },
     async close() {
       if (closed) return;
@@ -71,6 +86,10 @@ export function bufferSource(buf: Uint8Array, name = '<buffer>'): RandomAccessSo
     async read(offset, length) {
       checkRange(name, b.length, offset, length);
       return b.subarray(offset, offset + length);
+    },
+    async readInto(target, offset) {
+      checkRange(name, b.length, offset, target.length);
+      target.set(b.subarray(offset, offset + target.length));
     },
     async close() {},
   };

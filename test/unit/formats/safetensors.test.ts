@@ -174,6 +174,11 @@ test('readF32 of a tensor larger than its 4 MiB read step, from a file', async (
     assert.equal(a[n - 1], toF32(Buffer.from(bf.buffer, (n - 1) * 2, 2), 'BF16')[0]);
     assert.deepEqual(a, toF32(await f.readRaw('bf'), 'BF16'));
     assert.deepEqual(await f.readF32('f'), f32);
+    const into = new Float32Array(n + 5);
+    const r = await f.readF32('bf', into);
+    assert.equal(r.buffer, into.buffer);
+    assert.deepEqual(r, a);
+    await assert.rejects(f.readF32('bf', new Float32Array(10)), /output holds 10 values/);
     await assert.rejects(f.readF32('odd'), /cannot convert U8/);
   } finally {
     await f.close();
