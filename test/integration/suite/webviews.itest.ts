@@ -125,3 +125,20 @@ test(
   },
   { timeout: 60_000 },
 );
+
+test(
+  'a broken archive opens in the inspector webview with an error naming the file',
+  async () => {
+    await extension().activate();
+    const dir = join(workspaceDir(), 'inspect');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'broken.npz');
+    writeFileSync(file, 'not a zip archive at all');
+    const shown = nextRendered((e) => e.what === 'error' && e.file === file, 45_000, 'the inspector to show the error');
+    await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), 'apl.npzInspector');
+    const e = await shown;
+    assert.match(e.detail ?? '', /broken\.npz/);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  },
+  { timeout: 60_000 },
+);
