@@ -338,3 +338,27 @@ test('scales beyond float16: the tensor switches to float32 scales by itself; --
   );
   assert.ok(!existsSync(join(dir, 'out2')) || readdirSync(join(dir, 'out2')).length === 0);
 });
+
+test('rows that do not fill whole bytes or whole groups (97 columns) at 1, 2 and 4 bits: numpy agrees', async (t) => {
+  const dir = tempDir(t);
+  const rows = 5;
+  const cols = 97;
+  const v = new Float32Array(rows * cols);
+  for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 1.7) * 0.05 + Math.cos(i * 0.13) * 0.01;
+  const model = writeModel(join(dir, 'm'), v, rows, cols);
+  for (const bits of [1, 2, 4] as const) {
+    const r = await convertModel({ source: model, bits, groupSize: 32, outDir: join(dir, 'out') }, () => {});
+    const manifest = JSON.parse(readFileSync(r.manifest, 'utf8')) as Manifest;
+    const w = manifest.weights[0];
+    assert.equal(w.quantization.group_size, 32);
+    const npz = await openNpzFile(r.npz);
+    try {
+      assert.deepEqual((await npz.readHeader(w.q)).shape, [rows, Math.ceil((cols * bits) / 8)]);
+      assert.deepEqual((await npz.readHeader(w.q_scales!)).shape, [rows, 4]);
+    } finally {
+      await npz.close();
+    }
+    const np = numpyCheck(r.manifest, model);
+    assert.ok(Math.abs(np.errors[w.name] - w.accuracy!.rel_error) <= 1e-4 * w.accuracy!.rel_error, `${bits} bits`);
+  }
+});
