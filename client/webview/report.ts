@@ -56,7 +56,12 @@ function summary(r: ReportModel, extra: { manifest?: string | null; npz?: string
     item('Bits', r.bits === null ? '—' : String(r.bits)),
     item('Group size', r.group_size === null ? '—' : String(r.group_size)),
     r.mode ? item('Mode', r.mode) : [],
-    item('Size', `${formatBytes(r.source_bytes)} → ${formatBytes(r.output_bytes)}${ratio}`),
+    item(
+      'Size',
+      r.source_bytes === null && r.output_bytes === null
+        ? '—'
+        : `${formatBytes(r.source_bytes)} → ${formatBytes(r.output_bytes)}${ratio}`,
+    ),
     item('Bits per weight', r.bits_per_weight === null ? '—' : r.bits_per_weight.toFixed(3)),
     item('Time', formatSeconds(r.seconds)),
     item('Backend', r.backend ?? '—'),
@@ -98,11 +103,11 @@ function errorChart(r: ReportModel) {
     'name',
   );
   if (!weights.length) return h('p', { class: 'empty' }, 'No per-weight errors in this report.');
-  const bw = weights.length > 200 ? 4 : weights.length > 60 ? 8 : 16;
+  const bw = weights.length > 200 ? 4 : weights.length > 60 ? 8 : weights.length > 20 ? 16 : 24;
   const H = 180;
   const left = 48;
   const top = 10;
-  const W = left + weights.length * bw + 10;
+  const W = Math.max(360, left + weights.length * bw + 10);
   const tols = weights.map((w) => w.tolerance);
   const top1 = Math.max(...tols.map((t) => t ?? 0), ...weights.map((w) => w.rel_error!)) * 1.1 || 1;
   const y = (v: number) => top + H - (v / top1) * H;
@@ -152,7 +157,7 @@ function errorChart(r: ReportModel) {
     svg.append(
       s(
         'text',
-        { class: 'label tolerance-label', x: W - 4, y: y(t) - 4, 'text-anchor': 'end' },
+        { class: 'label tolerance-label', x: left + weights.length * bw, y: y(t) - 4, 'text-anchor': 'end' },
         `tolerance ${formatPercent(t)}`,
       ),
     );
