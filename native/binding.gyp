@@ -55,8 +55,10 @@
                        '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
                        '-gencode', 'arch=compute_90,code=sm_90'],
             'message': 'nvcc src/cuda/quant.cu',
+            # The object joins the link (and relinks the addon when it changes).
+            'process_outputs_as_sources': 1,
           }],
-          'libraries': ['<(cuda_obj)', '-L/usr/local/cuda/lib64', '-lcudart_static', '-ldl', '-lrt', '-lpthread'],
+          'libraries': ['-L/usr/local/cuda/lib64', '-lcudart_static', '-ldl', '-lrt', '-lpthread'],
         }],
       ],
     },

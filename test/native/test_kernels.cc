@@ -1,6 +1,7 @@
 // Plain C++ tests of the kernels (no Node): every SIMD variant this CPU runs against the scalar reference
 // over a table of all schemes — q, scales and zeros bit-exact — plus round-trip error limits, edge cases,
 // NaN/Inf errors, threads and cancellation. Built and run by test/native/run.sh.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -285,6 +286,22 @@ static void test_gpu(bool bench) {
   }
   printf("  CUDA (%s) = reference on %d combinations\n",
          getenv("APL_CUDA_ONE_THREAD") ? "one thread per group" : "eight threads per group", combos);
+  // Groups over 512 elements take the unstaged path (a float32 copy on the device, then the octet kernel).
+  {
+    const int64_t r2 = 3, c2 = 1300, g2 = 700;
+    std::vector<uint8_t> data = encode(gaussian((size_t)(r2 * c2), 4), kBF16);
+    for (bool opt : {false, true}) {
+      Out ref = run(data, kBF16, r2, c2, 4, g2, false, opt, true, &scalar_kernel());
+      Out o = ref;
+      std::fill(o.q.begin(), o.q.end(), 0xee);
+      QuantJob j{data.data(), kBF16, r2,    c2,         4,          g2,        false,
+                 opt,         true,  false, o.q.data(), o.s.data(), o.z.data()};
+      int64_t bad = -1;
+      std::string err;
+      CHECK(cuda::quantize(j, nullptr, &bad, &err, nullptr) == kOk, "large groups: %s", err.c_str());
+      CHECK(o.q == ref.q && o.s == ref.s && o.z == ref.z, "CUDA differs on groups of %lld", (long long)g2);
+    }
+  }
   std::vector<float> nan = gaussian(1000, 1);
   nan[777] = NAN;
   std::vector<uint8_t> nd = encode(nan, kF32);

@@ -219,6 +219,85 @@ __global__ void k_groups8(const float* x, int64_t rows, int64_t cols, int64_t gr
   }
 }
 
+/** Input element i of a raw f32/f16/bf16 buffer as float32. */
+__device__ inline float load_raw(const uint8_t* raw, int dtype, int64_t i) {
+  if (dtype == kF32) return reinterpret_cast<const float*>(raw)[i];
+  uint16_t h = reinterpret_cast<const uint16_t*>(raw)[i];
+  return dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+constexpr int kStagedThreads = 128;   // 16 octets per block
+constexpr int kStagedMaxGroup = 512;  // 16 × 512 floats = 32 KB of shared memory
+
+/**
+ * The octet kernel reading the raw input directly: each octet converts its group into shared memory (checking
+ * for NaN/Inf on the way), then runs the same quantize_group<OctetOps> on it. No float32 copy of the tensor
+ * is made.
+ */
+__global__ void k_groups8_staged(const uint8_t* raw, int dtype, int64_t rows, int64_t cols, int64_t group,
+                                 int64_t gpr, GroupParams p, uint8_t* qv, uint8_t* scales, uint8_t* zeros,
+                                 unsigned long long* first_bad, unsigned long long* first_overflow,
+                                 double* macc) {
+  extern __shared__ float staged[];
+  int64_t gi = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 3;
+  if (gi >= rows * gpr) return;  // whole octets leave together
+  float* xs = staged + (threadIdx.x >> 3) * group;
+  int64_t r = gi / gpr, g = gi % gpr;
+  int64_t off = r * cols + g * group;
+  int n = (int)(cols - g * group < group ? cols - g * group : group);
+  int t = OctetOps::lane();
+  unsigned mk = OctetOps::mask();
+  bool bad = false;
+  for (int i = t; i < n; i += 8) {
+    float v = load_raw(raw, dtype, off + i);
+    xs[i] = v;
+    if (!is_finite_f32(v)) {
+      atomicMin(first_bad, (unsigned long long)(off + i));
+      bad = true;
+    }
+  }
+  __syncwarp(mk);
+  if (__any_sync(mk, bad)) return;
+  float s, z;
+  int st = quantize_group<OctetOps>(xs, n, p, qv + off, &s, &z);
+  if (st != kOk) {
+    if (t == 0) atomicMin(first_overflow, (unsigned long long)off);
+    return;
+  }
+  if (t == 0) {
+    if (p.f16) {
+      reinterpret_cast<uint16_t*>(scales)[gi] = f32_to_f16(s);
+      reinterpret_cast<uint16_t*>(zeros)[gi] = f32_to_f16(z);
+    } else {
+      reinterpret_cast<float*>(scales)[gi] = s;
+      reinterpret_cast<float*>(zeros)[gi] = z;
+    }
+  }
+  if (macc) {
+    MetricsAcc m;
+    for (int i = t; i < n; i += 8) {
+      float w = ((float)qv[off + i] - z) * s;
+      m.add(xs[i], w);
+    }
+    for (int d = 4; d >= 1; d >>= 1) {
+      m.sdd += __shfl_xor_sync(mk, m.sdd, d, 8);
+      m.sxx += __shfl_xor_sync(mk, m.sxx, d, 8);
+      m.sww += __shfl_xor_sync(mk, m.sww, d, 8);
+      m.sxw += __shfl_xor_sync(mk, m.sxw, d, 8);
+      double o = __shfl_xor_sync(mk, m.max_abs, d, 8);
+      if (o > m.max_abs) m.max_abs = o;
+    }
+    if (t == 0) {
+      double* o = macc + gi * 5;
+      o[0] = m.sdd;
+      o[1] = m.sxx;
+      o[2] = m.sww;
+      o[3] = m.sxw;
+      o[4] = m.max_abs;
+    }
+  }
+}
+
 __global__ void k_pack(const uint8_t* qv, int64_t rows, int64_t cols, int bits, int64_t row_bytes,
                        uint8_t* q) {
   int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -285,9 +364,10 @@ int quantize(const QuantJob& j, MetricsAcc* m, int64_t* bad, std::string* err, f
   int64_t rb = packed_row_bytes(j.cols, j.bits);
   size_t in_bytes = (size_t)n * dtype_size(j.dtype);
   size_t pbytes = (size_t)ngroups * (j.f16 ? 2 : 4);
+  bool staged = octets() && j.group <= kStagedMaxGroup;
   DevBuf raw, x, qv, q, sc, zr, flags, macc;
   CU(cudaMalloc(&raw.p, in_bytes ? in_bytes : 1));
-  CU(cudaMalloc(&x.p, (size_t)n * 4 + 4));
+  if (!staged) CU(cudaMalloc(&x.p, (size_t)n * 4 + 4));
   CU(cudaMalloc(&qv.p, (size_t)n + 1));
   CU(cudaMalloc(&q.p, (size_t)(j.rows * rb) + 1));
   CU(cudaMalloc(&sc.p, pbytes + 1));
@@ -303,17 +383,25 @@ int quantize(const QuantJob& j, MetricsAcc* m, int64_t* bad, std::string* err, f
   CU(cudaEventRecord(e0));
   unsigned long long* fl = (unsigned long long*)flags.p;
   if (n > 0) {
-    int blocks = (int)((n + 255) / 256 < 65535 * 8 ? (n + 255) / 256 : 65535 * 8);
-    k_convert<<<blocks, 256>>>((const uint8_t*)raw.p, j.dtype, n, (float*)x.p, fl);
     GroupParams p{j.bits, j.symmetric, j.optimized, j.f16};
-    if (octets())
-      k_groups8<<<(unsigned)((ngroups * 8 + 255) / 256), 256>>>(
-          (const float*)x.p, j.rows, j.cols, j.group, gpr, p, (uint8_t*)qv.p, (uint8_t*)sc.p, (uint8_t*)zr.p,
-          fl + 1, m ? (double*)macc.p : nullptr);
-    else
-      k_groups<<<(unsigned)((ngroups + 127) / 128), 128>>>((const float*)x.p, j.rows, j.cols, j.group, gpr, p,
-                                                           (uint8_t*)qv.p, (uint8_t*)sc.p, (uint8_t*)zr.p,
-                                                           fl + 1, m ? (double*)macc.p : nullptr);
+    if (staged) {
+      size_t smem = (size_t)(kStagedThreads / 8) * (size_t)j.group * sizeof(float);
+      unsigned blocks = (unsigned)((ngroups * 8 + kStagedThreads - 1) / kStagedThreads);
+      k_groups8_staged<<<blocks, kStagedThreads, smem>>>(
+          (const uint8_t*)raw.p, j.dtype, j.rows, j.cols, j.group, gpr, p, (uint8_t*)qv.p, (uint8_t*)sc.p,
+          (uint8_t*)zr.p, fl, fl + 1, m ? (double*)macc.p : nullptr);
+    } else {
+      int blocks = (int)((n + 255) / 256 < 65535 * 8 ? (n + 255) / 256 : 65535 * 8);
+      k_convert<<<blocks, 256>>>((const uint8_t*)raw.p, j.dtype, n, (float*)x.p, fl);
+      if (octets())
+        k_groups8<<<(unsigned)((ngroups * 8 + 255) / 256), 256>>>(
+            (const float*)x.p, j.rows, j.cols, j.group, gpr, p, (uint8_t*)qv.p, (uint8_t*)sc.p,
+            (uint8_t*)zr.p, fl + 1, m ? (double*)macc.p : nullptr);
+      else
+        k_groups<<<(unsigned)((ngroups + 127) / 128), 128>>>(
+            (const float*)x.p, j.rows, j.cols, j.group, gpr, p, (uint8_t*)qv.p, (uint8_t*)sc.p,
+            (uint8_t*)zr.p, fl + 1, m ? (double*)macc.p : nullptr);
+    }
     k_pack<<<(unsigned)((j.rows * rb + 255) / 256), 256>>>((const uint8_t*)qv.p, j.rows, j.cols, j.bits, rb,
                                                            (uint8_t*)q.p);
   }
