@@ -12,6 +12,7 @@ import type {
   InspectorToHost,
   InspectorView,
 } from '../../server/src/protocol';
+import './_elements';
 import { h, histogramSvg, resolveColour, rgbOf, vscodeApi } from './_dom';
 
 interface State {
@@ -207,7 +208,7 @@ class ValueGrid {
 // ------------------------------------------------------------------------------------------------------------
 
 function renderMembers(file: string, kind: string, fileBytes: number, manifest: string | null) {
-  const filter = h('input', {
+  const filter = h('vscode-textfield', {
     type: 'search',
     id: 'filter',
     placeholder: 'Filter members',

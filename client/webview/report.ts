@@ -16,6 +16,7 @@ import {
   sortWeights,
 } from '../../server/src/inspect/report';
 import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
+import './_elements';
 import { h, heat, s, vscodeApi } from './_dom';
 
 const vscode = vscodeApi<ReportWebviewState>();
@@ -83,14 +84,10 @@ function summary(r: ReportModel, extra: { manifest?: string | null; npz?: string
     'div',
     { class: 'actions' },
     extra.manifest
-      ? h(
-          'button',
-          { type: 'button', id: 'open-manifest', onclick: () => post({ type: 'openManifest' }) },
-          'Open Manifest',
-        )
+      ? h('vscode-button', { id: 'open-manifest', onclick: () => post({ type: 'openManifest' }) }, 'Open Manifest')
       : null,
     extra.npz
-      ? h('button', { type: 'button', id: 'open-npz', onclick: () => post({ type: 'openNpz' }) }, 'Inspect NPZ')
+      ? h('vscode-button', { id: 'open-npz', secondary: true, onclick: () => post({ type: 'openNpz' }) }, 'Inspect NPZ')
       : null,
   );
   return h('section', { class: 'summary' }, h('dl', { 'data-testid': 'summary' }, ...items), buttons);
@@ -224,7 +221,7 @@ function heatMap(r: ReportModel) {
 function weightTable(r: ReportModel) {
   const sort =
     state.sort && SORT_KEYS.includes(state.sort.key as SortKey) ? state.sort : { key: 'name', descending: false };
-  const filter = h('input', {
+  const filter = h('vscode-textfield', {
     type: 'search',
     id: 'filter',
     placeholder: 'Filter: name, fail, bits:4, layer:3, err>0.1',

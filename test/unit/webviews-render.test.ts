@@ -144,19 +144,19 @@ describe('webviews rendered in Chromium', { skip }, () => {
       assert.equal(await page.locator('th[data-key="rel_error"]').getAttribute('aria-sort'), 'descending');
       await page.locator('th[data-key="rel_error"]').click();
       assert.equal(await rows.first().getAttribute('data-name'), 'model.embed_tokens.weight');
-      await page.fill('#filter', 'layer:1 mlp');
+      await page.fill('#filter input', 'layer:1 mlp');
       assert.equal(await rows.count(), 3);
       assert.equal(await text(page, '[data-testid="count"]'), '3 of 16 weights');
-      await page.fill('#filter', 'fail');
+      await page.fill('#filter input', 'fail');
       assert.equal(await rows.count(), 1);
-      await page.fill('#filter', '');
+      await page.fill('#filter input', '');
       // picking a heat-map cell or a chart bar shows that weight in the table
       await page.locator('[data-testid="heatmap"] td.over').click();
       assert.equal(await rows.count(), 1);
       assert.equal(await rows.first().getAttribute('data-name'), 'model.layers.1.mlp.down_proj.weight');
       await page.locator('svg.chart rect[data-name="lm_head.weight"]').click();
       assert.equal(await rows.first().getAttribute('data-name'), 'lm_head.weight');
-      await page.fill('#filter', '');
+      await page.fill('#filter input', '');
       await page.locator('#open-manifest').click();
       assert.ok(w.posted.some((m) => (m as { type: string }).type === 'openManifest'));
       for (const theme of THEMES) {
