@@ -269,6 +269,62 @@ function ioError(e: unknown, what: string): ConvertError {
   return new ConvertError('io', `${what}: ${why}`);
 }
 
+/** The engine refused the data (NaN/Inf, range): an invalid-input error naming the file; cancellation stays that. */
+function inputError(e: unknown, file: string, signal?: AbortSignal): unknown {
+  if (signal?.aborted || errorCode(e) === 'cancelled') return e;
+  return new ConvertError('invalid-input', `${file}: ${(e as Error)?.message ?? String(e)}`);
+}
+
+/**
+ * Σ‖f_j‖², Σ y² and Σ (y − ŷ)² for y = x · fᵀ (x: n × cols, f: m × cols, ŷ = yq: n × m). A plain function, so V8
+ * optimises its loops (it does not inside the async generator); four inputs per pass over a row.
+ */
+export function productError(
+  x: Float32Array,
+  n: number,
+  f: Float32Array,
+  m: number,
+  cols: number,
+  yq: Float32Array,
+): { fSq: number; ySq: number; dySq: number } {
+  let fSq = 0;
+  for (let i = 0; i < m * cols; i++) fSq += f[i] * f[i];
+  let ySq = 0;
+  let dySq = 0;
+  const ys = new Float64Array(4);
+  for (let i = 0; i < n; i += 4) {
+    const k = Math.min(4, n - i);
+    const x0 = i * cols;
+    const x1 = (i + Math.min(1, k - 1)) * cols;
+    const x2 = (i + Math.min(2, k - 1)) * cols;
+    const x3 = (i + Math.min(3, k - 1)) * cols;
+    for (let j = 0; j < m; j++) {
+      const fo = j * cols;
+      let y0 = 0;
+      let y1 = 0;
+      let y2 = 0;
+      let y3 = 0;
+      for (let c = 0; c < cols; c++) {
+        const v = f[fo + c];
+        y0 += x[x0 + c] * v;
+        y1 += x[x1 + c] * v;
+        y2 += x[x2 + c] * v;
+        y3 += x[x3 + c] * v;
+      }
+      ys[0] = y0;
+      ys[1] = y1;
+      ys[2] = y2;
+      ys[3] = y3;
+      for (let t = 0; t < k; t++) {
+        const d = ys[t] - yq[(i + t) * m + j];
+        ySq += ys[t] * ys[t];
+        dySq += d * d;
+      }
+    }
+  }
+  return { fSq, ySq, dySq };
+}
+
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -347,6 +403,8 @@ async function quantizeTensor(
     chunkBytes: number;
     nEval: number;
     scaleDtype: 'f16' | 'f32';
+    /** The safetensors file holding the tensor, for messages. */
+    file: string;
     signal?: AbortSignal;
     onRows: (rowsDone: number) => void;
     backendSeen: (b: string) => void;
@@ -403,11 +461,14 @@ async function quantizeTensor(
         res = await run();
       } catch (e) {
         // Scales beyond float16's range: switch this tensor to float32 scales if nothing of it is written yet.
-        if (!(r0 === 0 && params.scaleDtype === 'f16' && /scaleDtype 'f32'/.test(String((e as Error)?.message))))
-          throw e;
+        if (!(r0 === 0 && params.scaleDtype === 'f16' && /scaleDtype 'f32'/.test(String((e as Error)?.message)))) {
+          throw inputError(e, ctx.file, ctx.signal);
+        }
         params.scaleDtype = 'f32';
         gBytes = groups * 4;
-        res = await run();
+        res = await run().catch((e2) => {
+          throw inputError(e2, ctx.file, ctx.signal);
+        });
       }
       ctx.backendSeen(res.backend);
       // Exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from sampled rows.
@@ -433,40 +494,10 @@ async function quantizeTensor(
           f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), p.dtype), j * cols);
         });
         const yq = qmatmul(x, n, sub);
-        for (let j = 0; j < m; j++) {
-          const fo = j * cols;
-          let ss = 0;
-          for (let c = 0; c < cols; c++) ss += f[fo + c] * f[fo + c];
-          acc.sampleSq += ss;
-        }
-        // y = x · fᵀ, four inputs per pass over a row.
-        for (let i = 0; i < n; i += 4) {
-          const k = Math.min(4, n - i);
-          const x0 = i * cols;
-          const x1 = (i + Math.min(1, k - 1)) * cols;
-          const x2 = (i + Math.min(2, k - 1)) * cols;
-          const x3 = (i + Math.min(3, k - 1)) * cols;
-          for (let j = 0; j < m; j++) {
-            const fo = j * cols;
-            let y0 = 0;
-            let y1 = 0;
-            let y2 = 0;
-            let y3 = 0;
-            for (let c = 0; c < cols; c++) {
-              const v = f[fo + c];
-              y0 += x[x0 + c] * v;
-              y1 += x[x1 + c] * v;
-              y2 += x[x2 + c] * v;
-              y3 += x[x3 + c] * v;
-            }
-            const ys = [y0, y1, y2, y3];
-            for (let t = 0; t < k; t++) {
-              const d = ys[t] - yq[(i + t) * m + j];
-              acc.ySq += ys[t] * ys[t];
-              acc.dySq += d * d;
-            }
-          }
-        }
+        const e = productError(x, n, f, m, cols, yq);
+        acc.sampleSq += e.fSq;
+        acc.ySq += e.ySq;
+        acc.dySq += e.dySq;
       }
       const m = res.metrics;
       if (!m) throw new ConvertError('internal', `${p.name}: the engine returned no metrics`);
@@ -629,6 +660,7 @@ export async function convertModel(
             chunkBytes,
             nEval,
             scaleDtype,
+            file: join(res.dir, basename(t.file)),
             signal,
             onRows: (rowsDone) => {
               if (p.rows > 0 && rowsDone < p.rows) progress(start + rowsDone * rowBytes);

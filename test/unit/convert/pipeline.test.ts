@@ -332,9 +332,10 @@ test('scales beyond float16: the tensor switches to float32 scales by itself; --
   // NaN in a weight: an error that names the tensor and where, nothing written.
   v[5] = Number.NaN;
   const bad = writeModel(join(dir, 'bad'), v, rows, cols);
-  await assert.rejects(
+  await rejectsWith(
     convertModel({ source: bad, bits: 4, outDir: join(dir, 'out2') }, () => {}),
-    /model\.layers\.0\.mlp\.up_proj\.weight.*NaN.*index 5/,
+    'invalid-input',
+    /bad\/model\.safetensors: model\.layers\.0\.mlp\.up_proj\.weight.*NaN.*index 5/,
   );
   assert.ok(!existsSync(join(dir, 'out2')) || readdirSync(join(dir, 'out2')).length === 0);
 });
