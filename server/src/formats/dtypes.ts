@@ -84,8 +84,61 @@ export function f16BytesToF32(
   return out;
 }
 
+// A 114-byte WebAssembly SIMD kernel: bf16(src, dst, blocks) widens 8 bf16 values per 16-byte block to f32
+// (i32x4.extend_{low,high}_i16x8_u, then i32x4.shl 16) over a 3 MiB memory: input at [0, 1 MiB), output at
+// [1 MiB, 3 MiB). Several times faster than the scalar JavaScript loop, which stays the reference and the
+// fallback (APL_NO_WASM=1 forces it).
+const BF16_WASM =
+  'AGFzbQEAAAABBwFgA39/fwADAgEABQMBADAHDgIDbWVtAgAEYmYxNgAACkYBRAADQCABIAD9AAAA/akBQRD9qwH9CwAAIAEgAP0AAAD9qgFBEP2rAf0LABAgAEEQaiEAIAFBIGohASACQQFrIgINAAsL';
+const WASM_IN = 1 << 20;
+let wasmKernel: { mem: Uint8Array; bf16: (src: number, dst: number, blocks: number) => void } | null | undefined;
+
+function bf16Kernel() {
+  if (wasmKernel === undefined) {
+    wasmKernel = null;
+    if (process.env.APL_NO_WASM !== '1' && typeof WebAssembly === 'object') {
+      try {
+        const mod = new WebAssembly.Module(Buffer.from(BF16_WASM, 'base64'));
+        const inst = new WebAssembly.Instance(mod, {});
+        const ex = inst.exports as { mem: WebAssembly.Memory; bf16: (s: number, d: number, n: number) => void };
+        wasmKernel = { mem: new Uint8Array(ex.mem.buffer), bf16: ex.bf16 };
+      } catch {
+        wasmKernel = null; // no WebAssembly SIMD here: the scalar loop does the work
+      }
+    }
+  }
+  return wasmKernel;
+}
+
+/** Which bf16 → f32 path this process uses: 'wasm-simd' or 'scalar'. */
+export function bf16Backend(): 'wasm-simd' | 'scalar' {
+  return bf16Kernel() ? 'wasm-simd' : 'scalar';
+}
+
 /** Little-endian bfloat16 bytes → Float32Array (exact: bf16 is the top half of an f32). */
 export function bf16BytesToF32(
+  raw: Uint8Array,
+  out: Float32Array = new Float32Array(raw.byteLength >> 1),
+): Float32Array {
+  const n = raw.byteLength >> 1;
+  const k = n >= 512 ? bf16Kernel() : null;
+  if (k) {
+    const outBytes = new Uint8Array(out.buffer, out.byteOffset, n * 4);
+    const whole = (n >> 3) << 4; // input bytes in whole 8-value blocks
+    for (let o = 0; o < whole; o += WASM_IN) {
+      const len = Math.min(WASM_IN, whole - o);
+      k.mem.set(raw.subarray(o, o + len), 0);
+      k.bf16(0, WASM_IN, len >> 4);
+      outBytes.set(k.mem.subarray(WASM_IN, WASM_IN + 2 * len), 2 * o);
+    }
+    for (let i = whole >> 1; i < n; i++) out[i] = bf16ToF32(raw[2 * i] | (raw[2 * i + 1] << 8));
+    return out;
+  }
+  return bf16BytesToF32Scalar(raw, out);
+}
+
+/** The scalar reference for bf16BytesToF32. */
+export function bf16BytesToF32Scalar(
   raw: Uint8Array,
   out: Float32Array = new Float32Array(raw.byteLength >> 1),
 ): Float32Array {

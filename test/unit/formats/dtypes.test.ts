@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32, crc32Js } from '../../../server/src/formats/crc32';
 import {
+  bf16Backend,
   bf16BytesToF32,
+  bf16BytesToF32Scalar,
   bf16ToF32,
   byteswapInPlace,
   f8e4m3ToF32,
@@ -96,4 +98,18 @@ test('crc32 matches the zip check value and the portable version', () => {
 test('byteswapInPlace', () => {
   assert.deepEqual([...byteswapInPlace(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]), 4)], [4, 3, 2, 1, 8, 7, 6, 5]);
   assert.equal(f32ToF16(65520), 0x7c00);
+});
+
+test('bf16 WebAssembly SIMD path equals the scalar reference (block edges, odd counts, unaligned input)', () => {
+  assert.equal(bf16Backend(), 'wasm-simd', 'Node 20 and Electron have WebAssembly SIMD');
+  for (const n of [512, 519, 4096, (1 << 19) - 1, 1 << 19, (1 << 19) + 9, 1_300_003]) {
+    for (const off of [0, 1, 2]) {
+      const buf = new Uint8Array(2 * n + off);
+      for (let i = 0; i < buf.length; i++) buf[i] = (i * 7919 + (i >> 9)) & 0xff;
+      const raw = buf.subarray(off);
+      const a = bf16BytesToF32(raw);
+      const b = bf16BytesToF32Scalar(raw);
+      assert.ok(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), `n=${n} off=${off}`);
+    }
+  }
 });
