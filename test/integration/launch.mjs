@@ -309,6 +309,28 @@ async function main() {
       }
     };
 
+    // Keyboard and DOM steps the suite asks for (suite/harness.ts `ui()`): the answer is a file the suite waits for.
+    let uiQueue = Promise.resolve();
+    const runUiSteps = async (id, json) => {
+      const dir = join(outDir, 'ui');
+      mkdirSync(dir, { recursive: true });
+      let result = 'ok';
+      try {
+        for (const step of JSON.parse(json)) {
+          const timeout = 15_000;
+          if (step.press) await page.keyboard.press(step.press);
+          else if (step.type) await page.keyboard.type(step.type, { delay: 5 });
+          else if (step.waitFor) await page.waitForSelector(step.waitFor, { state: step.state ?? 'visible', timeout });
+          else if (step.waitForText) await page.getByText(step.waitForText).first().waitFor({ timeout });
+          else throw new Error(`unknown ui step ${JSON.stringify(step)}`);
+        }
+      } catch (e) {
+        result = `error: ${e.message.split('\n')[0]}`;
+      }
+      writeFileSync(join(dir, `${id}.tmp`), result);
+      execFileSync('mv', [join(dir, `${id}.tmp`), join(dir, `${id}.done`)]);
+    };
+
     let resolveExit;
     const exited = new Promise((r) => {
       resolveExit = r;
@@ -323,7 +345,9 @@ async function main() {
         if (i < 0) continue;
         const msg = line.slice(i + SUITE_PREFIX.length);
         const shot = /^screenshot (\S+)/.exec(msg);
+        const steps = /^ui (\w+) (.*)$/.exec(msg);
         if (shot) void takeScreenshot(shot[1]);
+        else if (steps) uiQueue = uiQueue.then(() => runUiSteps(steps[1], steps[2]));
         else console.log(msg);
       }
     });

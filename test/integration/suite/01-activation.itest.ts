@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
-import { extension, openFile, out, test, waitFor } from './harness';
+import { canDriveUi, extension, openFile, out, test, ui, waitFor, waitForEvent } from './harness';
 
 test('the extension is not active before a manifest opens (lazy activation)', () => {
   assert.equal(extension().isActive, false);
@@ -43,6 +43,31 @@ test('APL: Select Quantization Backend writes apl.backend', async () => {
   await vscode.commands.executeCommand('apl.selectBackend', 'auto');
   assert.equal(config().get('backend'), 'auto');
 });
+
+test(
+  'the command palette runs APL: Select Quantization Backend and its quick pick sets the backend',
+  async () => {
+    const changed = waitForEvent(vscode.workspace.onDidChangeConfiguration, 45_000, 'apl.backend to change', (e) =>
+      e.affectsConfiguration('apl.backend'),
+    );
+    await ui([
+      { press: 'F1' },
+      { waitFor: '.quick-input-widget input' },
+      { type: 'APL: Select Quantization Backend' },
+      { waitFor: '.quick-input-list .monaco-list-row[aria-label*="Select Quantization Backend"]' },
+      { press: 'Enter' },
+      { waitForText: 'APL: Quantization Backend' },
+      { type: 'gpu' },
+      { waitFor: '.quick-input-list .monaco-list-row[aria-label*="CUDA: fails"]' },
+      { press: 'Enter' },
+      { waitFor: '.quick-input-widget', state: 'hidden' },
+    ]);
+    await changed;
+    assert.equal(vscode.workspace.getConfiguration('apl').get('backend'), 'gpu');
+    await vscode.commands.executeCommand('apl.selectBackend', 'auto');
+  },
+  { timeout: 60_000, skip: !canDriveUi() && 'needs the offline launcher (it drives the page)' },
+);
 
 test('APL: Set / Clear Hugging Face Token use SecretStorage', async () => {
   await vscode.commands.executeCommand('apl.clearHuggingFaceToken');

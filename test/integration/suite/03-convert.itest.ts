@@ -7,7 +7,33 @@ import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
 import type { ConvertOutcome } from '../../../client/src/tasks/convertTask';
 import type { ConvertEvent } from '../../../server/src/protocol';
-import { extension, out, test, waitForEvent, workspaceDir } from './harness';
+import { canDriveUi, extension, out, screenshot, test, ui, waitForEvent, workspaceDir } from './harness';
+
+/** The report webview's `rendered` events (client/src/webviews/index.ts publishes them on globalThis). */
+interface RenderedProbe {
+  events: { what: string; file: string; names: string[] }[];
+  listeners: Set<(e: { what: string; file: string; names: string[] }) => void>;
+}
+function reportRendered(file: string, ms: number): Promise<string[]> {
+  const probe = (globalThis as unknown as Record<symbol, RenderedProbe | undefined>)[
+    Symbol.for('apl.webviews.rendered')
+  ];
+  if (!probe) return Promise.reject(new Error('the webviews publish no rendered events'));
+  let listener: ((e: { what: string; file: string; names: string[] }) => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  return new Promise<string[]>((resolve, reject) => {
+    const hit = probe.events.find((e) => e.what === 'report' && e.file === file);
+    if (hit) return resolve(hit.names);
+    listener = (e) => {
+      if (e.what === 'report' && e.file === file) resolve(e.names);
+    };
+    probe.listeners.add(listener);
+    timer = setTimeout(() => reject(new Error(`the report webview did not render ${file} in ${ms} ms`)), ms);
+  }).finally(() => {
+    if (listener) probe.listeners.delete(listener);
+    clearTimeout(timer);
+  });
+}
 
 function tinyModel(): string {
   return join(extension().extensionPath, 'test', 'fixtures', 'tiny-llama');
@@ -94,6 +120,48 @@ test(
     out(`  converted in ${r.seconds.toFixed(2)} s, ${r.bitsPerWeight.toFixed(2)} bits/weight`);
   },
   { timeout: 120_000 },
+);
+
+test(
+  'Convert Model… through the real command palette and quick picks (typed in the workbench)',
+  async () => {
+    const api = (await extension().activate()) as AplApi;
+    const outDir = join(workspaceDir(), 'models-ui');
+    // A first run through the API makes the tiny model "last converted", the first item of the model pick.
+    const seed = await api.convert({ model: tinyModel(), bits: 8, groupSize: 32, outDir });
+    assert.equal(seed.status, 'ok', JSON.stringify(seed.error));
+    const finished = waitForEvent(api.onDidConvertEvent, 120_000, 'the conversion result', (e) =>
+      e.type === 'result' ? e.npz.endsWith('_q2.npz') : e.type === 'error',
+    );
+    await ui([
+      { press: 'F1' },
+      { waitFor: '.quick-input-widget input' },
+      { type: 'APL: Convert Model' },
+      { waitFor: '.quick-input-list .monaco-list-row[aria-label*="Convert Model"]' },
+      { press: 'Enter' },
+      { waitForText: 'APL: Convert Model (1/3): model' },
+      { type: 'last converted' },
+      { waitFor: '.quick-input-list .monaco-list-row[aria-label*="tiny-llama"]' },
+      { press: 'Enter' },
+      { waitForText: 'APL: Convert Model (2/3): bits per weight' },
+      { type: '2-bit' },
+      { waitFor: '.quick-input-list .monaco-list-row[aria-label*="2-bit"]' },
+      { press: 'Enter' },
+      { waitForText: 'APL: Convert Model (3/3): options' },
+      { press: 'Enter' },
+      { waitFor: '.quick-input-widget', state: 'hidden' },
+    ]);
+    const e = await finished;
+    assert.equal(e.type, 'result', JSON.stringify(e));
+    if (e.type !== 'result') return;
+    assert.equal(e.npz, join(outDir, 'tiny-llama_quantized_q2.npz'));
+    for (const f of [e.npz, e.manifest, e.report]) assert.ok(existsSync(f), `${f} missing`);
+    // The command opens the report when the child has exited: the webview then draws the weights.
+    const names = await reportRendered(e.report, 30_000);
+    assert.ok(names.length > 0, 'the report shows no weights');
+    await screenshot('convert-through-quick-picks');
+  },
+  { timeout: 180_000, skip: !canDriveUi() && 'needs the offline launcher (it drives the page)' },
 );
 
 test(

@@ -6,7 +6,9 @@
 //
 // No sleeps: wait for events (waitForEvent), for files (waitForFile) or, where VS Code has no event for a state
 // (an extension becoming active), for a condition checked on a short interval with a bounded timeout (waitFor).
-import { existsSync, readFileSync, watch } from 'node:fs';
+
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, watch } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 
@@ -120,6 +122,31 @@ export async function screenshot(name: string, ms = 20_000): Promise<string | un
   if (!sig.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
     throw new Error(`${file} is not a PNG`);
   return file;
+}
+
+/** One keyboard or DOM step the offline launcher performs in the workbench page (playwright). */
+export type UiStep =
+  | { press: string } // a key, e.g. 'F1', 'Enter', 'ArrowDown'
+  | { type: string } // text typed into the focused element
+  | { waitFor: string; state?: 'visible' | 'hidden' | 'attached' } // a CSS selector
+  | { waitForText: string };
+
+/** True where the launcher can drive the workbench page (the offline launcher); tests skip UI steps elsewhere. */
+export const canDriveUi = (): boolean => !!process.env.APL_ITEST_SCREENSHOTS;
+
+/**
+ * Asks the offline launcher to perform `steps` in the workbench page, as a user would, and waits until it has.
+ * Throws with the launcher's message when a step fails (e.g. a selector never appeared).
+ */
+export async function ui(steps: UiStep[], ms = 60_000): Promise<void> {
+  const dir = process.env.APL_ITEST_SCREENSHOTS;
+  if (!dir) throw new Error('ui(): only the offline launcher can drive the page (check canDriveUi())');
+  const id = randomUUID().replace(/-/g, '');
+  const uiDir = join(dirname(dir), 'ui');
+  mkdirSync(uiDir, { recursive: true });
+  out(`ui ${id} ${JSON.stringify(steps)}`);
+  const result = readFileSync(await waitForFile(join(uiDir, `${id}.done`), ms), 'utf8');
+  if (result !== 'ok') throw new Error(`ui steps failed: ${result}`);
 }
 
 export function extension(): vscode.Extension<unknown> {
