@@ -116,6 +116,20 @@ class ValueGrid {
     new ResizeObserver(() => this.schedule()).observe(this.el);
   }
 
+  /** Scrolls so that cell (r, c) is in view (at the top left when the grid can scroll that far). */
+  goTo(r: number, c: number) {
+    const row = Math.max(0, Math.min(this.rows - 1, r));
+    const col = Math.max(0, Math.min(this.cols - 1, c));
+    const full = (this.rows + 1) * RH;
+    if (full <= MAX_PX) this.el.scrollTop = row * RH;
+    else {
+      const visible = Math.ceil(this.el.clientHeight / RH);
+      this.el.scrollTop = Math.ceil((row / Math.max(1, this.rows - visible)) * (MAX_PX - this.el.clientHeight));
+    }
+    this.el.scrollLeft = col * CW;
+    this.render();
+  }
+
   private schedule() {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
@@ -374,13 +388,25 @@ function renderTensor(t: InspectorTensor) {
       )
     : null;
   function switchTo(e: Event, g: ValueGrid) {
+    current = g;
     tabs!.querySelectorAll('button').forEach((b) => {
       b.classList.toggle('active', b === e.currentTarget);
     });
     gridHost.replaceChildren(g.el);
     g.render();
   }
-  parts.push(h('h3', {}, `Values (${t.rows} × ${t.cols})`), tabs, gridHost);
+  let current = raw;
+  const goto = h('vscode-textfield', {
+    id: 'goto',
+    placeholder: 'Go to row, column',
+    'aria-label': 'Go to row, column',
+  });
+  goto.addEventListener('keydown', (e) => {
+    if ((e as KeyboardEvent).key !== 'Enter') return;
+    const m = /^\s*(\d+)\s*(?:[,\s]\s*(\d+))?\s*$/.exec(goto.value);
+    if (m) current.goTo(Number(m[1]), Number(m[2] ?? 0));
+  });
+  parts.push(h('h3', {}, `Values (${t.rows} × ${t.cols})`), h('div', { class: 'toolbar' }, tabs, goto), gridHost);
   detailEl.replaceChildren(...parts.filter((p): p is Node => p !== null));
   detailEl.setAttribute('data-state', 'ready');
   raw.render();

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { writeNpyFile } from '../../server/src/formats/npy';
 import { inspectorHost, loadReport } from '../../server/src/inspect/host';
 import { InspectorSession } from '../../server/src/inspect/session';
 import type { InspectorToHost } from '../../server/src/protocol';
@@ -237,6 +238,47 @@ describe('webviews rendered in Chromium', { skip }, () => {
         assert.equal(bg, BACKGROUNDS[theme], `${theme} background`);
         await screenshot(page, `inspector-${theme}`);
       }
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
+      await session.close();
+    }
+  });
+
+  test('inspector: the value grid pages through a large tensor and jumps to a cell', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'apl-render-big-'));
+    const rows = 2100;
+    const cols = 512;
+    const data = new Float32Array(rows * cols);
+    for (let i = 0; i < data.length; i++) data[i] = Math.floor(i / cols) + (i % cols) / 1000; // row.col
+    const file = join(dir, 'big.npy');
+    await writeNpyFile(file, 'float32', [rows, cols], data);
+    const session = await InspectorSession.open(file);
+    let send: (m: unknown) => Promise<void> = async () => {};
+    const host = inspectorHost(session, (m) => send(m));
+    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
+      send = s;
+      return host(m as InspectorToHost);
+    });
+    try {
+      const { page } = w;
+      // a single member is selected at once
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      assert.match(await text(page, '[data-testid="stats"]'), /\(sampled\)/);
+      await page.fill('#goto input', '1500, 300');
+      await page.press('#goto input', 'Enter');
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="grid-raw"] .cell[title="[1500, 300]"]')?.textContent === '1500.3',
+        undefined,
+        { timeout: 10_000 },
+      );
+      // only the pages in view were asked for, never the whole tensor
+      const pages = w.posted.filter((m) => (m as InspectorToHost).type === 'page') as Extract<
+        InspectorToHost,
+        { type: 'page' }
+      >[];
+      assert.ok(pages.length > 0 && pages.length < 20, `${pages.length} page requests`);
+      assert.ok(pages.every((p) => p.rowCount * p.colCount <= 64 * 16));
       assert.deepEqual(w.problems, []);
     } finally {
       await w.close();
