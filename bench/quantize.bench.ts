@@ -138,6 +138,16 @@ async function main() {
       `${name.padEnd(46)} ${t.toFixed(4).padStart(9)} ${gbs.toFixed(2).padStart(8)} ${vsNp.padStart(8)} ${((copy / t) * 100).toFixed(0).padStart(9)}%`,
     );
   }
+  if (info.native) {
+    const t = (k: string) => bestT.get(k) as number;
+    for (const th of [1, 2]) {
+      console.log(
+        `${th} thread(s): optimized costs ${(t(`optimized f32, ${th} thread(s)`) / t(`minmax f32, ${th} thread(s)`)).toFixed(1)}× minmax; ` +
+          `bf16 input takes ${(t(`minmax bf16, ${th} thread(s)`) / t(`minmax f32, ${th} thread(s)`)).toFixed(2)}× the f32 time; ` +
+          `metrics add ${((t(`minmax f32 + metrics, ${th} thread(s)`) / t(`minmax f32, ${th} thread(s)`) - 1) * 100).toFixed(0)} %`,
+      );
+    }
+  }
   console.log('\nGB/s counts f32 input bytes (bf16 rows: the same elements, so per-element speed is comparable).');
 }
 
