@@ -22,6 +22,7 @@ import {
   type InputDType,
   type Metrics,
   type Quantized,
+  type QuantizeResult,
   qmatmul,
   quantize,
 } from '../../../native/index';
@@ -36,7 +37,7 @@ import {
   type WeightEntry,
 } from '../formats/manifest';
 import { NpzWriter } from '../formats/npz';
-import { openCheckpoint, toF32 } from '../formats/safetensors';
+import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
 import type { ConvertEvent } from '../protocol';
 import { findAlias, isRepoId, slugify } from './aliases';
 import { ConvertError, errorCode } from './errors';
@@ -390,14 +391,70 @@ interface Accumulated {
   first?: Metrics;
 }
 
+type QuantPlan = Extract<TensorPlan, { kind: 'quantize' }>;
+type ChunkJob = Promise<{ raw: Buffer; res: QuantizeResult }>;
+
+function rowsPerChunkFor(p: QuantPlan, chunkBytes: number): number {
+  return Math.max(1, Math.min(p.rows, Math.floor(chunkBytes / (p.cols * ELEM_BYTES[p.dtype]))));
+}
+
+/** Reads rows [r0, r0 + count) of a tensor and quantizes them (the engine works on its own threads). */
+function startChunk(
+  ctx: { ck: Checkpoint; o: ConvertOptions; signal?: AbortSignal },
+  p: QuantPlan,
+  r0: number,
+  count: number,
+  scaleDtype: 'f16' | 'f32',
+): ChunkJob {
+  const job = (async () => {
+    const raw = await ctx.ck.readRows(p.name, r0, count);
+    const res = await quantize({
+      bits: p.bits,
+      groupSize: p.groupSize,
+      symmetric: p.symmetric,
+      mode: p.mode,
+      scaleDtype,
+      data: raw,
+      dtype: SRC_DTYPES[p.dtype],
+      rows: count,
+      cols: p.cols,
+      backend: ctx.o.backend,
+      threads: ctx.o.threads,
+      name: p.name,
+      metrics: true,
+      signal: ctx.signal,
+    });
+    return { raw, res };
+  })();
+  job.catch(() => {}); // a prefetch nobody awaits (cancelled run) must not become an unhandled rejection
+  return job;
+}
+
+/** One slot: the next tensor's first chunk, started early. */
+class Prefetch {
+  private name?: string;
+  private job?: ChunkJob;
+  put(name: string, job: ChunkJob): void {
+    this.name = name;
+    this.job = job;
+  }
+  take(name: string): ChunkJob | undefined {
+    if (this.name !== name) return undefined;
+    const j = this.job;
+    this.name = undefined;
+    this.job = undefined;
+    return j;
+  }
+}
+
 /**
  * Quantizes one tensor chunk by chunk, streaming q into the NPZ; scales and zero points (small) are written after it.
  * Returns the manifest entry and the weight's accuracy.
  */
 async function quantizeTensor(
-  p: Extract<TensorPlan, { kind: 'quantize' }>,
+  p: QuantPlan,
   ctx: {
-    ck: Awaited<ReturnType<typeof openCheckpoint>>;
+    ck: Checkpoint;
     writer: NpzWriter;
     o: ConvertOptions;
     chunkBytes: number;
@@ -408,11 +465,15 @@ async function quantizeTensor(
     signal?: AbortSignal;
     onRows: (rowsDone: number) => void;
     backendSeen: (b: string) => void;
+    /** Shared one-slot prefetch: the next tensor's first chunk is read and quantized while this one is checked. */
+    prefetch: Prefetch;
+    /** The next tensor to quantize, if any. */
+    next?: QuantPlan;
   },
 ): Promise<{ scales: Uint8Array[]; zeros: Uint8Array[]; acc: Accumulated; crcQ: number; scaleDtype: 'f16' | 'f32' }> {
   const { rows, cols, bits, groupSize } = p;
   const rowBytes = cols * ELEM_BYTES[p.dtype];
-  const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(ctx.chunkBytes / rowBytes)));
+  const rowsPerChunk = rowsPerChunkFor(p, ctx.chunkBytes);
   // The output check: n fixed random inputs against an evenly spaced sample of rows, enough for EVAL_MIN_OUTPUTS
   // products per weight (all rows of small weights, with more inputs, at most EVAL_MAX_INPUTS), so its cost is
   // bounded per weight instead of growing with the model.
@@ -438,27 +499,15 @@ async function quantizeTensor(
     mode: p.mode,
     scaleDtype: ctx.scaleDtype,
   };
+  let job = ctx.prefetch.take(p.name) ?? startChunk(ctx, p, 0, Math.min(rowsPerChunk, rows), params.scaleDtype);
   async function* chunks(): AsyncGenerator<Uint8Array> {
     for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
       check(ctx.signal);
       const count = Math.min(rowsPerChunk, rows - r0);
-      const raw = await ctx.ck.readRows(p.name, r0, count);
-      const run = () =>
-        quantize({
-          ...params,
-          data: raw,
-          dtype: SRC_DTYPES[p.dtype],
-          rows: count,
-          cols,
-          backend: ctx.o.backend,
-          threads: ctx.o.threads,
-          name: p.name,
-          metrics: true,
-          signal: ctx.signal,
-        });
-      let res: Awaited<ReturnType<typeof quantize>>;
+      let raw: Buffer;
+      let res: QuantizeResult;
       try {
-        res = await run();
+        ({ raw, res } = await job);
       } catch (e) {
         // Scales beyond float16's range: switch this tensor to float32 scales if nothing of it is written yet.
         if (!(r0 === 0 && params.scaleDtype === 'f16' && /scaleDtype 'f32'/.test(String((e as Error)?.message)))) {
@@ -466,9 +515,19 @@ async function quantizeTensor(
         }
         params.scaleDtype = 'f32';
         gBytes = groups * 4;
-        res = await run().catch((e2) => {
+        ({ raw, res } = await startChunk(ctx, p, 0, count, 'f32').catch((e2) => {
           throw inputError(e2, ctx.file, ctx.signal);
-        });
+        }));
+      }
+      // Keep the engine busy while this chunk is checked and written: start the next chunk (or tensor) now.
+      const nr0 = r0 + rowsPerChunk;
+      if (nr0 < rows) job = startChunk(ctx, p, nr0, Math.min(rowsPerChunk, rows - nr0), params.scaleDtype);
+      else if (ctx.next) {
+        const nx = ctx.next;
+        ctx.prefetch.put(
+          nx.name,
+          startChunk(ctx, nx, 0, Math.min(rowsPerChunkFor(nx, ctx.chunkBytes), nx.rows), ctx.scaleDtype),
+        );
       }
       ctx.backendSeen(res.backend);
       // Exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from sampled rows.
@@ -616,6 +675,7 @@ export async function convertModel(
     const sums = new Map<string, WeightSums>();
     const backends = new Set<string>();
     let bytesDone = 0;
+    const prefetch = new Prefetch();
     for (let i = 0; i < plans.length; i++) {
       check(signal);
       const p = plans[i];
@@ -666,6 +726,8 @@ export async function convertModel(
               if (p.rows > 0 && rowsDone < p.rows) progress(start + rowsDone * rowBytes);
             },
             backendSeen: (b) => backends.add(b),
+            prefetch,
+            next: plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize'),
           });
           const names = memberNames(p.name, p.bits);
           const groups = Math.ceil(p.cols / p.groupSize);
