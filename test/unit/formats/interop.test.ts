@@ -148,3 +148,38 @@ print(json.dumps(out))
     assert.deepEqual(got[k], [v[0], v[1], v[2] && v[1].length > 1, v[3]], k);
   }
 });
+
+test('a large savez_compressed member streams in chunks and reads by range (streaming inflate path)', async (t) => {
+  if (!requireNumpy(t)) return;
+  const p = join(dir, 'large_deflated.npz');
+  const hash = runPython(
+    `
+a = np.random.default_rng(3).standard_normal(1_500_001).astype('<f4')
+np.savez_compressed(sys.argv[1], big=a, small=np.arange(3))
+print(hashlib.sha256(a.tobytes()).hexdigest(), a[1_000_000].tobytes().hex())
+`,
+    [p],
+  ).trim();
+  const [full, at] = hash.split(' ');
+  const z = await openNpzFile(p);
+  try {
+    const m = z.member('big')!;
+    assert.ok(m.compressed && m.compressedSize > 1 << 20, 'large enough to stream');
+    const h = createHash('sha256');
+    let n = 0;
+    let chunks = 0;
+    for await (const c of z.dataChunks('big', 1 << 20)) {
+      assert.equal(c.length % 4, 0, 'whole elements');
+      h.update(c);
+      n += c.length;
+      chunks++;
+    }
+    assert.equal(n, 1_500_001 * 4);
+    assert.ok(chunks >= 5);
+    assert.equal(h.digest('hex'), full);
+    assert.equal((await z.readData('big', 4_000_000, 4)).toString('hex'), at);
+    await z.verify('big');
+  } finally {
+    await z.close();
+  }
+});
