@@ -96,7 +96,12 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
     std::condition_variable cv;
     bool done = false;
     std::thread t([&]() {
-      result_ = apl::quantize(job_, backend_, threads_, ctl_.get());
+      try {
+        result_ = apl::quantize(job_, backend_, threads_, ctl_.get());
+      } catch (const std::exception& e) {
+        result_.status = -1;
+        result_.error = std::string("native engine failure: ") + e.what();
+      }
       std::lock_guard<std::mutex> g(mu);
       done = true;
       cv.notify_all();

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -22,15 +23,28 @@ int resolve_threads(int threads) {
   return h ? (int)h : 1;
 }
 
-/** Runs fn(chunk) for chunk in [0, nchunks) over `threads` threads (the caller's thread is one of them). */
+/**
+ * Runs fn(chunk) for chunk in [0, nchunks) over `threads` threads (the caller's thread is one of them). fn
+ * returns false to stop its thread. An exception in any thread (e.g. bad_alloc) stops the others and is
+ * rethrown here.
+ */
 template <class Fn>
 static void parallel_chunks(int threads, int64_t nchunks, Fn fn) {
   int t = (int)std::min<int64_t>(std::max(1, threads), std::max<int64_t>(1, nchunks));
   std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex mu;
   auto worker = [&]() {
-    for (;;) {
-      int64_t c = next.fetch_add(1);
-      if (c >= nchunks || !fn(c)) return;
+    try {
+      for (;;) {
+        int64_t c = next.fetch_add(1);
+        if (c >= nchunks || failed.load(std::memory_order_relaxed) || !fn(c)) return;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> g(mu);
+      if (!error) error = std::current_exception();
+      failed = true;
     }
   };
   std::vector<std::thread> pool;
@@ -38,6 +52,7 @@ static void parallel_chunks(int threads, int64_t nchunks, Fn fn) {
   for (int i = 1; i < t; i++) pool.emplace_back(worker);
   worker();
   for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
 }
 
 /** Rows per work item: about 64K elements, so progress and cancellation are prompt and threads balance. */
