@@ -214,12 +214,15 @@ class Archive implements NpzArchive {
   readonly members: NpzMember[];
   constructor(
     private readonly src: RandomAccessSource,
-    private readonly entries: Entry[],
+    entries: Entry[],
     private readonly byName: Map<string, Entry>,
   ) {
     this.name = src.name;
     this.members = entries.map(({ dataStart: _d, header: _h, ...m }) => m);
+    this.publicByName = new Map(this.members.map((m) => [m.name, m]));
   }
+
+  private readonly publicByName: Map<string, NpzMember>;
 
   private fail(m: NpzMember | string, why: string): never {
     throw new FormatError(this.name, `member '${typeof m === 'string' ? m : m.name}': ${why}`);
@@ -232,8 +235,7 @@ class Archive implements NpzArchive {
   }
 
   member(name: string): NpzMember | undefined {
-    const e = this.byName.get(name) ?? this.byName.get(`${name}.npy`);
-    return e && this.members[this.entries.indexOf(e)];
+    return this.publicByName.get(name) ?? this.publicByName.get(`${name}.npy`);
   }
 
   private async dataStart(e: Entry): Promise<number> {
