@@ -320,12 +320,17 @@ async function main() {
           const timeout = 15_000;
           if (step.press) await page.keyboard.press(step.press);
           else if (step.type) await page.keyboard.type(step.type, { delay: 5 });
+          else if (step.click) await page.click(step.click, { timeout });
           else if (step.waitFor) await page.waitForSelector(step.waitFor, { state: step.state ?? 'visible', timeout });
           else if (step.waitForText) await page.getByText(step.waitForText).first().waitFor({ timeout });
           else throw new Error(`unknown ui step ${JSON.stringify(step)}`);
         }
       } catch (e) {
-        result = `error: ${e.message.split('\n')[0]}`;
+        result = `error: ${e.message.split('\n')[0]} (page saved as ui/${id}.html)`;
+        await page
+          .content()
+          .then((html) => writeFileSync(join(dir, `${id}.html`), html))
+          .catch(() => {});
       }
       writeFileSync(join(dir, `${id}.tmp`), result);
       execFileSync('mv', [join(dir, `${id}.tmp`), join(dir, `${id}.done`)]);

@@ -69,6 +69,29 @@ test(
   { timeout: 60_000, skip: !canDriveUi() && 'needs the offline launcher (it drives the page)' },
 );
 
+test(
+  'clicking the backend status bar item opens the backend quick pick',
+  async () => {
+    await extension().activate();
+    const changed = waitForEvent(vscode.workspace.onDidChangeConfiguration, 45_000, 'apl.backend to change', (e) =>
+      e.affectsConfiguration('apl.backend'),
+    );
+    await ui([
+      // The item's element id is `<extension id>.<item id>` (createStatusBarItem('apl.backend', …)).
+      { click: '[id="apl.apl-quantizer.apl.backend"] a' },
+      { waitForText: 'APL: Quantization Backend' },
+      { type: 'cpu' },
+      { waitFor: '.quick-input-list .monaco-list-row[aria-label*="CPU: SIMD"]' },
+      { press: 'Enter' },
+      { waitFor: '.quick-input-widget', state: 'hidden' },
+    ]);
+    await changed;
+    assert.equal(vscode.workspace.getConfiguration('apl').get('backend'), 'cpu');
+    await vscode.commands.executeCommand('apl.selectBackend', 'auto');
+  },
+  { timeout: 60_000, skip: !canDriveUi() && 'needs the offline launcher (it drives the page)' },
+);
+
 test('APL: Set / Clear Hugging Face Token use SecretStorage', async () => {
   await vscode.commands.executeCommand('apl.clearHuggingFaceToken');
   assert.equal(await vscode.commands.executeCommand('apl.setHuggingFaceToken', 'hf_integrationTestToken'), true);

@@ -128,6 +128,7 @@ export async function screenshot(name: string, ms = 20_000): Promise<string | un
 export type UiStep =
   | { press: string } // a key, e.g. 'F1', 'Enter', 'ArrowDown'
   | { type: string } // text typed into the focused element
+  | { click: string } // a CSS selector
   | { waitFor: string; state?: 'visible' | 'hidden' | 'attached' } // a CSS selector
   | { waitForText: string };
 
