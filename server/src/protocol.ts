@@ -195,9 +195,21 @@ export interface InspectorTensor {
     preview: InspectorPreview | null;
     /** The accuracy the converter recorded in the manifest (error against the float weights). */
     accuracy?: { rel_error?: number; snr_db?: number; cosine?: number; max_abs_error?: number; pass?: boolean };
+    /**
+     * The float weights from the source checkpoint the manifest names (a local folder, or the Hugging Face cache
+     * snapshot of its repo and revision), when found: the error measured on the same sample, and the 'error' view.
+     */
+    source: {
+      available: boolean;
+      /** Where the weights were read from, or why they could not be. */
+      detail: string;
+      relError?: number;
+      maxAbsError?: number;
+    };
   };
 }
-export type InspectorView = 'raw' | 'dequant';
+/** raw: the stored values; dequant: (q − zero) · scale; error: dequantized − source float weights. */
+export type InspectorView = 'raw' | 'dequant' | 'error';
 export type InspectorToHost =
   | { type: 'ready' }
   | WebviewRendered

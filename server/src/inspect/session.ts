@@ -3,11 +3,13 @@
 // and pages of values (raw, or dequantized with the manifest beside the archive). No vscode import: the
 // custom editor (client/src/webviews/inspectorEditor.ts) forwards webview messages to it.
 import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { defaultCacheDir } from '../convert/cache';
 import type { Manifest } from '../formats/manifest';
 import { groupsPerRow, packedRowBytes } from '../formats/manifest';
 import { type NpyHeader, parseNpyHeader } from '../formats/npy';
 import { openNpz } from '../formats/npz';
+import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
 import { openFileSource, type RandomAccessSource } from '../formats/source';
 import type { InspectorMember, InspectorTensor, InspectorView } from '../protocol';
 import { dequantRows, findManifestFor, memberRole, quantizedWeight } from './dequant';
@@ -71,6 +73,7 @@ const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)
 
 export class InspectorSession {
   private readonly headers = new Map<string, NpyHeader>();
+  private source?: Promise<{ checkpoint: Checkpoint | null; detail: string }>;
 
   private constructor(
     readonly path: string,
@@ -91,7 +94,50 @@ export class InspectorSession {
   }
 
   async close(): Promise<void> {
+    const src = this.source ? await this.source : null;
+    await src?.checkpoint?.close();
     await this.backing.close();
+  }
+
+  /**
+   * The source checkpoint the manifest names, opened on first use: model.source as a folder (absolute, or
+   * relative to the manifest), else the Hugging Face cache snapshot of model.source at model.revision.
+   */
+  private sourceCheckpoint(): Promise<{ checkpoint: Checkpoint | null; detail: string }> {
+    this.source ??= (async () => {
+      const m = this.manifest;
+      const source = m?.manifest.model?.source;
+      if (!m || typeof source !== 'string' || !source)
+        return { checkpoint: null, detail: 'the manifest names no source' };
+      const candidates = [isAbsolute(source) ? source : join(dirname(m.path), source)];
+      const rev = m.manifest.model.revision;
+      if (/^[\w.-]+\/[\w.-]+$/.test(source) && typeof rev === 'string' && /^[0-9a-f]{40}$/.test(rev)) {
+        candidates.push(join(defaultCacheDir(), `models--${source.replace('/', '--')}`, 'snapshots', rev));
+      }
+      for (const dir of candidates) {
+        try {
+          if (!(await stat(dir)).isDirectory()) continue;
+          return { checkpoint: await openCheckpoint(dir), detail: dir };
+        } catch {
+          // not there, or not a checkpoint: try the next
+        }
+      }
+      return { checkpoint: null, detail: `source ${source} not found (looked in ${candidates.join(', ')})` };
+    })();
+    return this.source;
+  }
+
+  /** Source float rows [row, row + rowCount), columns [col, col + colCount), or null without a source. */
+  private async sourceRows(tensor: string, row: number, rowCount: number, col: number, colCount: number) {
+    const { checkpoint } = await this.sourceCheckpoint();
+    const t = checkpoint?.tensor(tensor);
+    if (!checkpoint || !t) return null;
+    const raw = await checkpoint.readRows(tensor, row, rowCount);
+    const f = toF32(raw, t.dtype, tensor);
+    const cols = f.length / Math.max(1, rowCount);
+    const out = new Float64Array(rowCount * colCount);
+    for (let r = 0; r < rowCount; r++) for (let c = 0; c < colCount; c++) out[r * colCount + c] = f[r * cols + col + c];
+    return out;
   }
 
   private async header(name: string): Promise<NpyHeader> {
@@ -287,6 +333,31 @@ export class InspectorSession {
     }
     const { stats, histogram } = computeStats(values, undefined, plan.sampled);
     const acc = qi.weight.accuracy;
+    const srcName = qi.weight.source?.tensor ?? qi.weight.name;
+    const { checkpoint, detail } = await this.sourceCheckpoint();
+    let source: NonNullable<InspectorTensor['dequant']>['source'] = { available: false, detail };
+    if (checkpoint && !checkpoint.tensor(srcName)) {
+      source = { available: false, detail: `${srcName} is not in ${detail}` };
+    } else if (checkpoint) {
+      let num = 0;
+      let den = 0;
+      let maxAbs = 0;
+      let at2 = 0;
+      try {
+        for (const [start, count] of plan.ranges) {
+          const w = (await this.sourceRows(srcName, start, count, 0, plan.colsRead))!;
+          for (let i = 0; i < w.length; i++, at2++) {
+            const d = values[at2] - w[i];
+            num += d * d;
+            den += w[i] * w[i];
+            if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
+          }
+        }
+        source = { available: true, detail, relError: den > 0 ? Math.sqrt(num / den) : 0, maxAbsError: maxAbs };
+      } catch (e) {
+        source = { available: false, detail: errorMessage(e) };
+      }
+    }
     return {
       weight: qi.weight.name,
       bits: qi.bits,
@@ -297,6 +368,7 @@ export class InspectorSession {
       histogram,
       preview: downsample2d(values, plan.rowsRead, plan.colsRead),
       ...(acc && typeof acc === 'object' ? { accuracy: acc } : {}),
+      source,
     };
   }
 
@@ -312,7 +384,7 @@ export class InspectorSession {
     let rows: number;
     let cols: number;
     const h = await this.header(name);
-    if (view === 'dequant') {
+    if (view === 'dequant' || view === 'error') {
       const qi = this.quantInfo(name);
       if (!qi) throw new Error(`${name} is not a quantized weight of the manifest beside the archive`);
       rows = qi.rows;
@@ -334,7 +406,14 @@ export class InspectorSession {
     let values: Float64Array;
     if (rowCount === 0 || colCount === 0) values = new Float64Array(0);
     else if (view === 'dequant') values = await this.dequantRowsOf(name, row, rowCount, col, colCount);
-    else {
+    else if (view === 'error') {
+      const qi = this.quantInfo(name)!;
+      const w = await this.sourceRows(qi.weight.source?.tensor ?? qi.weight.name, row, rowCount, col, colCount);
+      if (!w)
+        throw new Error(`${name}: the source weights are not available (${(await this.sourceCheckpoint()).detail})`);
+      values = await this.dequantRowsOf(name, row, rowCount, col, colCount);
+      for (let i = 0; i < values.length; i++) values[i] -= w[i];
+    } else {
       const idx: number[] = [];
       for (let r = row; r < row + rowCount; r++) {
         for (let c = col; c < col + colCount; c++) idx.push(InspectorSession.elementIndex(h, rows, cols, r, c));
