@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  DEFAULT_TOLERANCES,
+  formatSummary,
+  judge,
+  layerAggregates,
+  parseTolerances,
+  type WeightReport,
+} from '../../../server/src/convert/report';
+
+const w = (name: string, layer: number | null, rel: number, out = rel, bits: 4 | 8 = 4): WeightReport => ({
+  name,
+  bits,
+  group_size: 64,
+  shape: [4, 64],
+  params: 256,
+  layer,
+  rel_error: rel,
+  snr_db: -20 * Math.log10(rel),
+  cosine: 0.99,
+  max_abs_error: 0.01,
+  output_rel_error: out,
+  tolerance: DEFAULT_TOLERANCES[bits],
+  pass: judge(rel, out, DEFAULT_TOLERANCES[bits]),
+});
+
+test('tolerances: the guide defaults, overrides as fractions or percents, bad specs refused', () => {
+  assert.deepEqual(DEFAULT_TOLERANCES, { 1: 0.5, 2: 0.2, 4: 0.1, 8: 0.02 });
+  assert.deepEqual(parseTolerances('4=0.08, 8=1%'), { 1: 0.5, 2: 0.2, 4: 0.08, 8: 0.01 });
+  assert.throws(() => parseTolerances('3=0.1'), /BITS=VALUE/);
+  assert.throws(() => parseTolerances('4=0'), /must be positive/);
+});
+
+test('judge: both errors within tolerance; NaN never passes', () => {
+  assert.equal(judge(0.09, 0.1, 0.1), true);
+  assert.equal(judge(0.09, 0.11, 0.1), false);
+  assert.equal(judge(Number.NaN, 0, 0.1), false);
+});
+
+test('layer aggregates weigh each weight by ‖W‖²', () => {
+  const ws = [w('a', 0, 0.1), w('b', 0, 0.2, 0.25), w('c', 1, 0.05), w('emb', null, 0.01, 0.01, 8)];
+  const sums = new Map([
+    ['a', { refSq: 3 }],
+    ['b', { refSq: 1 }],
+    ['c', { refSq: 2 }],
+  ]);
+  const layers = layerAggregates(ws, sums);
+  assert.equal(layers.length, 2);
+  assert.ok(Math.abs(layers[0].rel_error - Math.sqrt((3 * 0.01 + 1 * 0.04) / 4)) < 1e-12);
+  assert.equal(layers[0].max_output_rel_error, 0.25);
+  assert.equal(layers[0].pass, false);
+  assert.equal(layers[1].pass, true);
+  assert.equal(layers[1].params, 256);
+});
+
+test('the summary names failures and the verdict', () => {
+  const ws = [w('a', 0, 0.05), w('b', 0, 0.15)];
+  const text = formatSummary(
+    {
+      model: 'm',
+      source: '/x',
+      revision: null,
+      bits: 4,
+      group_size: 64,
+      symmetric: false,
+      mode: 'optimized',
+      embeddings_bits: 8,
+      tool_version: '0',
+      backend: 'cpu',
+      seconds: 1,
+      sizes: { source_bytes: 2e6, output_bytes: 5e5, bits_per_weight: 4.5, params: 1e6 },
+      tolerance: { ...DEFAULT_TOLERANCES },
+      evaluation: { inputs: 4, min_outputs: 1, max_inputs: 1, rows: '', seed: 1, metric: '' },
+      pass: false,
+      summary: { weights: 2, passed: 1, failed: 1, kept_float: 0, worst: 'b' },
+      weights: ws,
+      layers: [],
+    },
+    { npz: 'o.npz', manifest: 'o.json', report: 'r.json' },
+  );
+  assert.match(text, /^a\s+4\s+5\.00%\s+5\.00%\s+26\.0\s+10\.00%\s+ok$/m);
+  assert.match(text, /^b\s+4\s+15\.00%.*FAIL$/m);
+  assert.match(text, /1\/2 weights within tolerance → FAIL \(worst: b\)/);
+  assert.match(text, /2\.00 MB → 0\.50 MB \(4\.50 bits\/weight, 4\.00x smaller\)/);
+});
