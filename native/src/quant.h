@@ -155,6 +155,7 @@ struct ScalarOps {
   static constexpr const char* name = "scalar";
   static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) { pack_row(qv, cols, bits, out); }
   APL_HD static float round_stored(float v, bool f16) { return apl::round_stored(v, f16); }
+  static uint16_t f16_bits(float v) { return f32_to_f16(v); }
   /** Accumulates the error of a dequantized group ((q − z)·s, rounded to float32) into m. */
   static void metrics(const float* x, const uint8_t* qv, int n, float s, float z, MetricsAcc* m) {
     for (int i = 0; i < n; i++) {
@@ -423,15 +424,6 @@ inline const float* load_row_scalar(const QuantJob& j, int64_t r, float* dst) {
   return dst;
 }
 
-inline void store_param(uint8_t* dst, int64_t gi, float v, bool f16) {
-  if (f16) {
-    uint16_t h = f32_to_f16(v);
-    memcpy(dst + gi * 2, &h, 2);
-  } else {
-    memcpy(dst + gi * 4, &v, 4);
-  }
-}
-
 /** Reads the stored scale or zero of group gi. */
 inline float load_param(const uint8_t* src, int64_t gi, bool f16) {
   if (f16) {
@@ -474,8 +466,15 @@ inline int quantize_row(const QuantJob& j, int64_t r, RowScratch& s, MetricsAcc*
       *bad = r * j.cols + off;
       return st;
     }
-    store_param(j.scales, r * gpr + g, sc, j.f16);
-    store_param(j.zeros, r * gpr + g, z, j.f16);
+    int64_t gi = r * gpr + g;
+    if (j.f16) {
+      uint16_t hs = Ops::f16_bits(sc), hz = Ops::f16_bits(z);
+      memcpy(j.scales + gi * 2, &hs, 2);
+      memcpy(j.zeros + gi * 2, &hz, 2);
+    } else {
+      memcpy(j.scales + gi * 4, &sc, 4);
+      memcpy(j.zeros + gi * 4, &z, 4);
+    }
     if (m) Ops::metrics(row + off, s.qv + off, n, sc, z, m);
   }
   Ops::pack(s.qv, j.cols, j.bits, j.q + r * packed_row_bytes(j.cols, j.bits));

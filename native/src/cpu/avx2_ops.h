@@ -45,6 +45,11 @@ struct Ops {
         _mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
   }
 
+  static uint16_t f16_bits(float v) {
+    return (uint16_t)_mm_extract_epi16(
+        _mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), 0);
+  }
+
   /** Group error in float64 lanes (metrics need a tolerance, not bit-exactness). */
   static void metrics(const float* x, const uint8_t* qv, int n, float s, float z, MetricsAcc* m) {
     const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
