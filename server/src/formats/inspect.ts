@@ -4,8 +4,8 @@ import { FormatError } from './errors';
 import { parseNpyHeader } from './npy';
 import { openNpz } from './npz';
 import { openSafetensors, SAFETENSORS_NUMPY_NAMES } from './safetensors';
-import { openFileSource, type RandomAccessSource } from './source';
-import { isStatsDtype, StatsAccumulator, streamStats, type TensorStatsResult } from './stats';
+import { openFileSource, type RandomAccessSource, readIntoFrom } from './source';
+import { isStatsDtype, streamStats, type TensorStatsResult } from './stats';
 
 export type FileFormat = 'npz' | 'npy' | 'safetensors';
 
@@ -52,8 +52,14 @@ export async function detectFormat(src: RandomAccessSource): Promise<FileFormat>
 
 const strip = (s: TensorStatsResult) => ({ min: s.min, max: s.max, mean: s.mean, std: s.std, nan: s.nan, inf: s.inf });
 
+/** Chunks of a byte range through one reused buffer (each valid until the next is asked for). */
 async function* rangeChunks(src: RandomAccessSource, offset: number, length: number, step: number) {
-  for (let o = 0; o < length; o += step) yield await src.read(offset + o, Math.min(step, length - o));
+  const shared = Buffer.allocUnsafe(Math.min(step, length));
+  for (let o = 0; o < length; o += step) {
+    const b = shared.subarray(0, Math.min(step, length - o));
+    await readIntoFrom(src, b, offset + o);
+    yield b;
+  }
 }
 
 export async function inspectSource(src: RandomAccessSource, opts: InspectOptions = {}): Promise<InspectResult> {
@@ -81,7 +87,7 @@ export async function inspectSource(src: RandomAccessSource, opts: InspectOption
       const t: InspectedTensor = { name: m.key, dtype: h.dtype, shape: h.shape, bytes: h.dataBytes };
       if (opts.stats) {
         opts.onTensor?.(t.name, i, z.members.length);
-        t.stats = strip(await streamStats(z.dataChunks(m.name, chunk), h.dtype, h.littleEndian));
+        t.stats = strip(await streamStats(z.dataChunks(m.name, chunk, { reuseBuffer: true }), h.dtype, h.littleEndian));
       }
       tensors.push(t);
     }
@@ -101,11 +107,8 @@ export async function inspectSource(src: RandomAccessSource, opts: InspectOption
                 st.shape.reduce((a, b) => a * b, 1),
               ) || 1;
           const step = Math.max(item, chunk - (chunk % item));
-          const acc = new StatsAccumulator();
-          for (let o = 0; o < st.byteLength; o += step) {
-            acc.addBytes(await f.readRaw(st.name, o, Math.min(step, st.byteLength - o)), dtype);
-          }
-          t.stats = strip(acc.result());
+          const base = f.dataStart + st.dataOffsets[0];
+          t.stats = strip(await streamStats(rangeChunks(src, base, st.byteLength, step), dtype));
         } else t.stats = null;
       }
       tensors.push(t);

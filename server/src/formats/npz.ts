@@ -19,7 +19,7 @@ import {
   shapeCount,
   toTypedArray,
 } from './npy';
-import { openFileSource, type RandomAccessSource } from './source';
+import { openFileSource, type RandomAccessSource, readIntoFrom } from './source';
 
 export interface NpzMember {
   /** The name in the zip, e.g. "w_q4.npy". */
@@ -42,8 +42,11 @@ export interface NpzArchive {
   readHeader(name: string): Promise<NpyHeader>;
   /** `length` bytes of the array data (after the .npy header) starting at `offset` within the data. */
   readData(name: string, offset: number, length: number): Promise<Buffer>;
-  /** The array data in chunks of about `chunkBytes` (whole elements), in order; nothing is read ahead. */
-  dataChunks(name: string, chunkBytes?: number): AsyncIterable<Buffer>;
+  /**
+   * The array data in chunks of about `chunkBytes` (whole elements), in order; nothing is read ahead. With
+   * `reuseBuffer`, a stored member's chunks all share one buffer (valid until the next chunk is asked for).
+   */
+  dataChunks(name: string, chunkBytes?: number, opts?: { reuseBuffer?: boolean }): AsyncIterable<Buffer>;
   /** The whole array; checks the member's CRC-32. */
   readArray(name: string): Promise<{ header: NpyHeader; data: NpTypedArray }>;
   /** Reads the whole member and checks its CRC-32 against the directory. */
@@ -362,13 +365,22 @@ class Archive implements NpzArchive {
     return this.readMemberRange(e, h.headerBytes + offset, length);
   }
 
-  async *dataChunks(name: string, chunkBytes = 4 << 20): AsyncGenerator<Buffer> {
+  async *dataChunks(name: string, chunkBytes = 4 << 20, opts: { reuseBuffer?: boolean } = {}): AsyncGenerator<Buffer> {
     const e = this.entry(name);
     const h = await this.readHeader(name);
     const step = Math.max(h.itemSize, chunkBytes - (chunkBytes % h.itemSize));
     if (!e.compressed) {
       const base = (await this.dataStart(e)) + h.headerBytes;
-      for (let o = 0; o < h.dataBytes; o += step) yield await this.src.read(base + o, Math.min(step, h.dataBytes - o));
+      const shared = opts.reuseBuffer ? Buffer.allocUnsafe(Math.min(step, h.dataBytes)) : undefined;
+      for (let o = 0; o < h.dataBytes; o += step) {
+        const len = Math.min(step, h.dataBytes - o);
+        if (!shared) yield await this.src.read(base + o, len);
+        else {
+          const b = shared.subarray(0, len);
+          await readIntoFrom(this.src, b, base + o);
+          yield b;
+        }
+      }
       return;
     }
     let skip = h.headerBytes;

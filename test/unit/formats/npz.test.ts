@@ -67,6 +67,14 @@ test('NpzWriter output reads back, is deterministic, leaves no temp file', async
     const chunks: Buffer[] = [];
     for await (const c of z.dataChunks('dir/sub/big', 100_000)) chunks.push(c);
     assert.ok(Buffer.concat(chunks).equals(big));
+    const copies: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for await (const c of z.dataChunks('dir/sub/big', 100_000, { reuseBuffer: true })) {
+      buffers.add(c.buffer);
+      copies.push(Buffer.from(c));
+    }
+    assert.equal(buffers.size, 1, 'one shared buffer');
+    assert.ok(Buffer.concat(copies).equals(big));
     const s = await z.readArray('scalar');
     assert.deepEqual(s.header.shape, []);
     assert.equal((s.data as Float64Array)[0], Math.PI);
