@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
 import { type HubServer, startHubServer } from '../../helpers/hub-server';
-import { extension, test, waitFor, workspaceDir } from './harness';
+import { canDriveUi, extension, test, ui, waitFor, workspaceDir } from './harness';
 
 const REPO = 'apl-test/tiny-gated';
 const TOKEN = 'hf_itestValidToken1';
@@ -51,7 +51,7 @@ async function withHub<T>(fn: (hub: HubServer, api: AplApi) => Promise<T>): Prom
 }
 
 test(
-  'a gated model without a token fails with code auth and writes nothing',
+  'a gated model without a token fails (auth), writes nothing, and the error offers Set Hugging Face Token',
   () =>
     withHub(async (_hub, api) => {
       await vscode.commands.executeCommand('apl.clearHuggingFaceToken');
@@ -61,6 +61,22 @@ test(
       assert.equal(outcome.error?.code, 'auth', JSON.stringify(outcome.error));
       const left = existsSync(outDir) ? readdirSync(outDir) : [];
       assert.deepEqual(left, []);
+      if (!canDriveUi()) return;
+      // The error notification offers the fix: its button opens the token prompt, and the typed token is stored.
+      // (Toasts may have hidden themselves by now; the notification center keeps the notification.)
+      await vscode.commands.executeCommand('notifications.showList');
+      await ui([
+        { click: '.notifications-center .monaco-button:has-text("Set Hugging Face Token")' },
+        { waitForText: 'APL: Hugging Face Token' },
+        { type: TOKEN },
+        { press: 'Enter' },
+        { waitFor: '.quick-input-widget', state: 'hidden' },
+      ]);
+      assert.equal(
+        await vscode.commands.executeCommand('apl.clearHuggingFaceToken'),
+        true,
+        'the typed token was stored',
+      );
     }),
   { timeout: 90_000 },
 );
