@@ -4,7 +4,7 @@
 import type { Diagnostic } from 'vscode-languageserver-types';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import { DiagnosticCodes } from './codes';
-import { diag, isObject, layerOf, type ManifestDoc, type Node, valueNode, weightNodes } from './document';
+import { diag, isObject, type JsonPath, keyAt, layerOf, type ManifestDoc, nodeAt } from './document';
 import { isNpzProblem, lookupMember, memberKey, type NpzState } from './npz-index';
 import { isReportProblem, type ReportState } from './report';
 
@@ -62,73 +62,69 @@ export interface CheckOptions {
 
 /** Cross-checks of a parsed manifest. `doc.value` must be the parsed object. */
 export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
-  const out: Diagnostic[] = [];
   const root = doc.value;
-  if (!isObject(root)) return out;
-  const lines = doc.lines;
-  const at = (
-    n: Node | undefined,
-    fallback: Node | undefined,
-    sev: 1 | 2 | 3,
-    code: string,
-    msg: string,
-    data?: unknown,
-  ) => {
-    const r = n ?? fallback;
-    if (r) out.push(diag(lines, r.offset, r.length, sev, code, msg, data));
-  };
-  const metaNode = valueNode(doc.root, 'metadata');
-  const npzNode = valueNode(metaNode, 'npz');
+  if (!isObject(root)) return [];
+  // Problems are collected by JSON path and placed at the end: the tree (offsets) is only built when there are any.
+  const found: {
+    path: JsonPath;
+    fallback: JsonPath;
+    key: boolean;
+    sev: 1 | 2 | 3;
+    code: string;
+    msg: string;
+    data?: unknown;
+  }[] = [];
+  const at = (path: JsonPath, fallback: JsonPath, sev: 1 | 2 | 3, code: string, msg: string, data?: unknown) =>
+    found.push({ path, fallback, key: false, sev, code, msg, data });
+  const atKey = (path: JsonPath, fallback: JsonPath, sev: 1 | 2 | 3, code: string, msg: string) =>
+    found.push({ path, fallback, key: true, sev, code, msg });
+  const meta = isObject(root.metadata) ? root.metadata : undefined;
+  const npzPath: JsonPath = meta && 'npz' in meta ? ['metadata', 'npz'] : [];
   const npz = opts.npz;
   const index = npz && !isNpzProblem(npz) ? npz : undefined;
 
   if (isNpzProblem(npz)) {
     const code = npz.problem === 'missing' ? DiagnosticCodes.npzMissing : DiagnosticCodes.npzUnreadable;
-    at(npzNode, metaNode ?? doc.root, ERROR, code, npz.message);
+    at(npzPath, ['metadata'], ERROR, code, npz.message);
   }
-  if (isReportProblem(opts.report)) {
-    const reportNode = valueNode(metaNode, 'accuracy_report');
-    at(reportNode, metaNode ?? doc.root, WARNING, DiagnosticCodes.reportMissing, opts.report.message);
-  }
+  if (isReportProblem(opts.report))
+    at(['metadata', 'accuracy_report'], ['metadata'], WARNING, DiagnosticCodes.reportMissing, opts.report.message);
 
   const weights = Array.isArray(root.weights) ? root.weights : [];
-  const nodes = weightNodes(doc);
   const names = new Map<string, number>();
   const memberUse = new Map<string, number>();
   const layers = new Map<number, number>(); // layer → first weight index
   const modelSeen = new Set<string>();
   const model = isObject(root.model) ? root.model : undefined;
-  const modelNode = valueNode(doc.root, 'model');
   let qProjRows: number | undefined;
   let kProjRows: number | undefined;
   let kProjWeight = -1;
 
-  for (let i = 0; i < weights.length && i < nodes.length; i++) {
+  for (let i = 0; i < weights.length; i++) {
     const w = weights[i];
-    const wn = nodes[i];
-    if (!isObject(w) || wn.type !== 'object') continue;
+    if (!isObject(w)) continue;
+    const wn: JsonPath = ['weights', i];
+    const f = (...rest: (string | number)[]): JsonPath => [...wn, ...rest];
     const name = typeof w.name === 'string' ? w.name : undefined;
-    const nameNode = valueNode(wn, 'name');
     const wLabel = name ?? `weights[${i}]`;
 
     // Duplicate names.
     if (name !== undefined) {
       const first = names.get(name);
       if (first !== undefined) {
-        const line = lines.positionAt(nodes[first].offset).line + 1;
         at(
-          nameNode,
+          f('name'),
           wn,
           ERROR,
           DiagnosticCodes.duplicateName,
-          `Duplicate weight name "${name}" (also at line ${line})`,
+          `Duplicate weight name "${name}" (also weights[${first}])`,
         );
       } else names.set(name, i);
     }
 
     const shape = isShape(w.shape) ? w.shape : undefined;
     const q = isObject(w.quantization) ? w.quantization : undefined;
-    const qNode = valueNode(wn, 'quantization');
+    const qNode = f('quantization');
     const type = q?.type;
     const bits = typeof q?.bits === 'number' ? q.bits : undefined;
     const bitWidth = typeof w.bit_width === 'number' ? w.bit_width : undefined;
@@ -137,7 +133,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
     if (bits !== undefined && bitWidth !== undefined && bits !== bitWidth) {
       const data: BitsMismatchData = { kind: 'bits', weight: i, bitWidth, bits };
       at(
-        valueNode(wn, 'bit_width'),
+        f('bit_width'),
         wn,
         ERROR,
         DiagnosticCodes.bitsMismatch,
@@ -148,13 +144,13 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
 
     // Quantization fields agree with each other.
     const quantized = type === 'perrow_int' || type === 'groupwise_int';
-    const groupSizeNode = valueNode(qNode, 'group_size');
+    const groupSizeNode = f('quantization', 'group_size');
     let groupSize = typeof q?.group_size === 'number' && q.group_size >= 1 ? q.group_size : undefined;
     const { rows, cols } = shape ? matrixView(shape) : { rows: 0, cols: 0 };
     if (q && type === 'none') {
       if (q.method !== undefined && q.method !== 'none')
         at(
-          valueNode(qNode, 'method'),
+          f('quantization', 'method'),
           qNode,
           ERROR,
           DiagnosticCodes.quantizationMismatch,
@@ -162,15 +158,15 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
         );
       if (bits !== undefined && bits !== 16 && bits !== 32)
         at(
-          valueNode(qNode, 'bits'),
+          f('quantization', 'bits'),
           qNode,
           ERROR,
           DiagnosticCodes.quantizationMismatch,
           'type none stores floats: bits must be 16 or 32',
         );
-      for (const f of ['q_scales', 'q_zero_point'] as const)
-        if (typeof w[f] === 'string')
-          at(valueNode(wn, f), wn, WARNING, DiagnosticCodes.quantizationMismatch, `${f} should be null for type none`);
+      for (const fld of ['q_scales', 'q_zero_point'] as const)
+        if (typeof w[fld] === 'string')
+          at(f(fld), wn, WARNING, DiagnosticCodes.quantizationMismatch, `${fld} should be null for type none`);
       if (q.group_size !== undefined)
         at(
           groupSizeNode,
@@ -182,7 +178,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
     } else if (q && quantized) {
       if (bits !== undefined && !QUANT_BITS.has(bits))
         at(
-          valueNode(qNode, 'bits'),
+          f('quantization', 'bits'),
           qNode,
           ERROR,
           DiagnosticCodes.quantizationMismatch,
@@ -190,7 +186,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
         );
       if (q.method === 'none')
         at(
-          valueNode(qNode, 'method'),
+          f('quantization', 'method'),
           qNode,
           ERROR,
           DiagnosticCodes.quantizationMismatch,
@@ -198,29 +194,17 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
         );
       if (q.method === 'sign' && bits !== undefined && bits !== 1)
         at(
-          valueNode(qNode, 'method'),
+          f('quantization', 'method'),
           qNode,
           ERROR,
           DiagnosticCodes.quantizationMismatch,
           'method "sign" is the 1-bit scheme',
         );
-      for (const f of ['q_scales', 'q_zero_point'] as const)
-        if (w[f] === null)
-          at(
-            valueNode(wn, f),
-            wn,
-            ERROR,
-            DiagnosticCodes.quantizationMismatch,
-            `${f} is needed for a quantized weight`,
-          );
+      for (const fld of ['q_scales', 'q_zero_point'] as const)
+        if (w[fld] === null)
+          at(f(fld), wn, ERROR, DiagnosticCodes.quantizationMismatch, `${fld} is needed for a quantized weight`);
       if (type === 'groupwise_int' && groupSize === undefined && q.group_size === undefined)
-        at(
-          valueNode(wn, 'quantization') ? propertyKey(wn, 'quantization') : wn,
-          wn,
-          ERROR,
-          DiagnosticCodes.quantizationMismatch,
-          'groupwise_int needs group_size',
-        );
+        atKey(f('quantization'), wn, ERROR, DiagnosticCodes.quantizationMismatch, 'groupwise_int needs group_size');
       if (type === 'perrow_int') {
         if (groupSize !== undefined && shape && groupSize !== cols)
           at(
@@ -241,7 +225,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
       const fromName = layerOf({ name });
       if (fromName !== undefined && fromName !== w.layer)
         at(
-          valueNode(wn, 'layer'),
+          f('layer'),
           wn,
           WARNING,
           DiagnosticCodes.modelMismatch,
@@ -256,11 +240,11 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
         if (shape[axis] !== model[key]) {
           modelSeen.add(key);
           at(
-            valueNode(modelNode, key),
-            modelNode,
+            ['model', key],
+            ['model'],
             ERROR,
             DiagnosticCodes.modelMismatch,
-            `model.${key} is ${model[key]} but ${name} has shape ${shapeStr(shape)} (line ${lines.positionAt(wn.offset).line + 1})`,
+            `model.${key} is ${model[key]} but ${name} (weights[${i}]) has shape ${shapeStr(shape)}`,
           );
         }
       }
@@ -272,10 +256,10 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
     }
 
     // Members: duplicates, existence, dtype, shape, checksums.
-    for (const f of MEMBER_FIELDS) {
-      const member = w[f];
+    for (const fld of MEMBER_FIELDS) {
+      const member = w[fld];
       if (typeof member !== 'string' || !member) continue;
-      const node = valueNode(wn, f);
+      const node = f(fld);
       const key = memberKey(member);
       const firstUse = memberUse.get(key);
       if (firstUse !== undefined && firstUse !== i)
@@ -290,7 +274,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
       if (!index) continue;
       const info = lookupMember(index, member);
       if (!info) {
-        const data: MemberMissingData = { kind: 'member', weight: i, field: f, member };
+        const data: MemberMissingData = { kind: 'member', weight: i, field: fld, member };
         at(node, wn, ERROR, DiagnosticCodes.memberMissing, `The NPZ has no member "${member}"`, data);
         continue;
       }
@@ -299,7 +283,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
         continue;
       }
       const checksums = isObject(w.checksums) ? w.checksums : undefined;
-      const expectedCrc = checksums?.[f];
+      const expectedCrc = checksums?.[fld];
       if (typeof expectedCrc === 'string' && info.crc32 !== undefined) {
         const actual = (info.crc32 >>> 0).toString(16).padStart(8, '0');
         if (actual !== expectedCrc.toLowerCase())
@@ -316,10 +300,10 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
       let wantShapes: number[][];
       if (type === 'none') {
         wantDtype = bits === 16 ? ['float16', 'bfloat16'] : bits === 32 ? ['float32'] : [...FLOAT_DTYPES];
-        wantShapes = f === 'q' ? [shape] : [];
+        wantShapes = fld === 'q' ? [shape] : [];
       } else if (quantized && bits !== undefined && QUANT_BITS.has(bits)) {
         const lead = shape.slice(0, -1);
-        if (f === 'q') {
+        if (fld === 'q') {
           wantDtype = ['uint8'];
           const packed = packedRowBytes(cols, bits);
           wantShapes = [
@@ -337,7 +321,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
             ];
           }
         }
-        if (shape.length === 0) wantShapes.push(f === 'q' ? [packedRowBytes(1, bits)] : [1]);
+        if (shape.length === 0) wantShapes.push(fld === 'q' ? [packedRowBytes(1, bits)] : [1]);
       } else continue;
       if (!wantDtype.includes(info.dtype))
         at(
@@ -345,7 +329,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
           wn,
           ERROR,
           DiagnosticCodes.dtypeMismatch,
-          `Member "${member}" is ${info.dtype}; ${f} of ${wLabel} should be ${wantDtype.join(' or ')}`,
+          `Member "${member}" is ${info.dtype}; ${fld} of ${wLabel} should be ${wantDtype.join(' or ')}`,
         );
       if (wantShapes.length && !wantShapes.some((s) => sameShape(s, info.shape)))
         at(
@@ -353,7 +337,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
           wn,
           ERROR,
           DiagnosticCodes.shapeMismatch,
-          `Member "${member}" has shape ${shapeStr(info.shape)}; ${f} of ${wLabel} should be ${shapeStr(wantShapes[0])}`,
+          `Member "${member}" has shape ${shapeStr(info.shape)}; ${fld} of ${wLabel} should be ${shapeStr(wantShapes[0])}`,
         );
     }
   }
@@ -361,13 +345,12 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
   // Layers present against model.num_layers.
   if (model && typeof model.num_layers === 'number') {
     const n = model.num_layers;
-    const numNode = valueNode(modelNode, 'num_layers');
     for (const [layer, i] of layers) {
       if (layer >= n) {
-        const wn = nodes[i];
+        const w = weights[i] as Record<string, unknown>;
         at(
-          valueNode(wn, 'layer') ?? valueNode(wn, 'name'),
-          wn,
+          ['weights', i, typeof w.layer === 'number' ? 'layer' : 'name'],
+          ['weights', i],
           ERROR,
           DiagnosticCodes.modelMismatch,
           `Layer ${layer} is outside model.num_layers ${n}`,
@@ -379,8 +362,8 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
       for (let l = 0; l < n && missing.length < 1000; l++) if (!layers.has(l)) missing.push(l);
       if (missing.length)
         at(
-          numNode,
-          modelNode,
+          ['model', 'num_layers'],
+          ['model'],
           WARNING,
           DiagnosticCodes.modelMismatch,
           `model.num_layers is ${n} but ${missing.length} layer(s) have no weights (${rangesStr(missing)})`,
@@ -396,8 +379,8 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
   ) {
     if (kProjRows * model.num_heads !== qProjRows * model.num_kv_heads)
       at(
-        valueNode(modelNode, 'num_kv_heads'),
-        modelNode,
+        ['model', 'num_kv_heads'],
+        ['model'],
         ERROR,
         DiagnosticCodes.modelMismatch,
         `num_kv_heads / num_heads = ${model.num_kv_heads}/${model.num_heads} disagrees with k_proj rows / q_proj rows = ${kProjRows}/${qProjRows} (weights[${kProjWeight}])`,
@@ -410,19 +393,21 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
     for (const k of index.members.keys()) if (!memberUse.has(k)) unused.push(k);
     if (unused.length)
       at(
-        npzNode,
-        metaNode ?? doc.root,
+        npzPath,
+        ['metadata'],
         INFO,
         DiagnosticCodes.memberUnreferenced,
         `${unused.length} NPZ member(s) are not referenced by any weight: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', …' : ''}`,
       );
   }
-  return out;
-}
 
-function propertyKey(obj: Node, key: string): Node | undefined {
-  const p = obj.children?.find((c) => c.children?.[0]?.value === key);
-  return p?.children?.[0];
+  // Place the problems.
+  const out: Diagnostic[] = [];
+  for (const p of found) {
+    const node = (p.key ? keyAt(doc, p.path) : nodeAt(doc, p.path)) ?? nodeAt(doc, p.fallback) ?? doc.root;
+    if (node) out.push(diag(doc.lines, node.offset, node.length, p.sev, p.code, p.msg, p.data));
+  }
+  return out;
 }
 
 function rangesStr(xs: number[]): string {

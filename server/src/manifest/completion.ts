@@ -50,6 +50,7 @@ function literalAt(doc: ManifestDoc, offset: number): Node | undefined {
 }
 
 export function completion(doc: ManifestDoc, offset: number, opts: CompletionOptions = {}): CompletionItem[] {
+  if (doc.unparsable) return []; // getLocation recurses like the parser: never on too-deep text
   const loc = getLocation(doc.text, offset);
   const lit = literalAt(doc, offset);
   const replace: Range = lit

@@ -51,17 +51,53 @@ export class LineIndex {
   }
 }
 
+export type JsonPath = (string | number)[];
+
 export interface ManifestDoc {
   readonly text: string;
+  /** Offset ↔ position (built on first use). */
   readonly lines: LineIndex;
-  /** The JSON tree; undefined for empty or too-deep text. */
+  /** The JSON tree (built on first use when the text is valid JSON); undefined for empty or too-deep text. */
   readonly root: Node | undefined;
-  /** The parsed value (error-tolerant when there are syntax errors); undefined when there is no tree. */
+  /** The parsed value (error-tolerant when there are syntax errors); undefined when there is none. */
   readonly value: unknown;
   /** Syntax diagnostics (code apl.syntax), at most MAX_SYNTAX_DIAGNOSTICS + 1. */
   readonly syntax: Diagnostic[];
   /** True when the document could not be parsed at all (nesting too deep). */
   readonly unparsable: boolean;
+}
+
+/**
+ * A parsed manifest. Valid JSON (the common case) is parsed by the native JSON.parse; the jsonc-parser tree, which
+ * costs an order of magnitude more, is built only when something needs offsets (a diagnostic to place, a hover).
+ */
+class Parsed implements ManifestDoc {
+  private _lines?: LineIndex;
+  private _root?: Node;
+  private _rootDone = false;
+  constructor(
+    readonly text: string,
+    readonly value: unknown,
+    readonly syntax: Diagnostic[],
+    readonly unparsable: boolean,
+    root?: Node,
+  ) {
+    if (root || unparsable) {
+      this._root = root;
+      this._rootDone = true;
+    }
+  }
+  get lines(): LineIndex {
+    if (!this._lines) this._lines = new LineIndex(this.text);
+    return this._lines;
+  }
+  get root(): Node | undefined {
+    if (!this._rootDone) {
+      this._rootDone = true;
+      this._root = parseTree(this.text, [], { disallowComments: true, allowTrailingComma: false });
+    }
+    return this._root;
+  }
 }
 
 /** Offset of the first bracket that opens nesting level `limit + 1`, or -1. Strings and comments are skipped. */
@@ -128,9 +164,9 @@ export function diag(
 
 /** Parses a manifest's text. Never throws; cost is linear in the text. */
 export function parseManifest(text: string): ManifestDoc {
-  const lines = new LineIndex(text);
   const deep = tooDeepAt(text);
   if (deep >= 0) {
+    const lines = new LineIndex(text);
     const d = diag(
       lines,
       deep,
@@ -139,10 +175,19 @@ export function parseManifest(text: string): ManifestDoc {
       DiagnosticCodes.syntax,
       `JSON nested deeper than ${MAX_DEPTH} levels; not analysed`,
     );
-    return { text, lines, root: undefined, value: undefined, syntax: [d], unparsable: true };
+    return new Parsed(text, undefined, [d], true);
+  }
+  if (text.charCodeAt(0) !== 0xfeff) {
+    try {
+      return new Parsed(text, JSON.parse(text), [], false);
+    } catch {
+      // Not valid JSON: the tolerant parser below finds every error and a best-effort value.
+    }
   }
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const doc = new Parsed(text, undefined, [], false, root);
+  const lines = doc.lines;
   const syntax: Diagnostic[] = [];
   for (const e of errors) {
     if (syntax.length >= MAX_SYNTAX_DIAGNOSTICS) {
@@ -162,17 +207,8 @@ export function parseManifest(text: string): ManifestDoc {
     const length = e.length > 0 ? e.length : Math.min(1, text.length - e.offset);
     syntax.push(diag(lines, e.offset, length, 1, DiagnosticCodes.syntax, syntaxMessages[name] ?? name));
   }
-  let value: unknown;
-  if (root) {
-    if (errors.length === 0) {
-      try {
-        value = JSON.parse(text);
-      } catch {
-        value = nodeValue(root);
-      }
-    } else value = nodeValue(root);
-  }
-  return { text, lines, root, value, syntax, unparsable: false };
+  const value = root ? nodeValue(root) : undefined;
+  return new Parsed(text, value, syntax, false, root);
 }
 
 /** Like jsonc-parser's getNodeValue, but never assigns to __proto__ and tolerates incomplete properties. */
@@ -210,8 +246,15 @@ export function valueNode(obj: Node | undefined, key: string): Node | undefined 
 }
 
 /** Node at a JSON path, or undefined. */
-export function nodeAt(doc: ManifestDoc, path: (string | number)[]): Node | undefined {
+export function nodeAt(doc: ManifestDoc, path: JsonPath): Node | undefined {
   return doc.root ? findNodeAtLocation(doc.root, path) : undefined;
+}
+
+/** The key node of the property at `path` (whose last segment is the key), or undefined. */
+export function keyAt(doc: ManifestDoc, path: JsonPath): Node | undefined {
+  if (!path.length) return undefined;
+  const obj = path.length === 1 ? doc.root : nodeAt(doc, path.slice(0, -1));
+  return propertyNode(obj, String(path[path.length - 1]))?.children?.[0];
 }
 
 export function nodeRange(doc: ManifestDoc, node: Node): Range {

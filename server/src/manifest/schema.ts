@@ -24,8 +24,16 @@ export type JsonSchema = {
 
 export const manifestSchema = schemaJson as unknown as JsonSchema;
 
+// Two validators: the manifest with `weights` only required to be an array, and one weight. The weights are then
+// validated one by one, so a hostile document with errors in every weight stops at the diagnostic limit instead of
+// making ajv collect millions of errors.
 const ajv = new Ajv2020({ allErrors: true, strict: true });
-const validateFn = ajv.compile(manifestSchema);
+const shellSchema = {
+  ...manifestSchema,
+  properties: { ...manifestSchema.properties, weights: { description: 'weights', type: 'array' } },
+};
+const validateShell = ajv.compile(shellSchema);
+const validateWeight = ajv.compile({ $defs: manifestSchema.$defs, $ref: '#/$defs/weight' });
 
 /** Data carried by an apl.schema diagnostic for a missing property: the quick fix inserts it. */
 export interface MissingPropertyData {
@@ -100,8 +108,19 @@ function messageOf(e: ErrorObject, label: string): string {
 export function schemaDiagnostics(doc: ManifestDoc, limit = Number.POSITIVE_INFINITY): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (!doc.root || doc.value === undefined) return out;
-  if (validateFn(doc.value)) return out;
-  const errors = validateFn.errors ?? [];
+  const errors: ErrorObject[] = [];
+  if (!validateShell(doc.value)) errors.push(...(validateShell.errors ?? []));
+  const weights =
+    typeof doc.value === 'object' && doc.value !== null ? (doc.value as { weights?: unknown }).weights : undefined;
+  if (Array.isArray(weights)) {
+    // Stop once enough errors are known (each error gives at most one diagnostic).
+    for (let i = 0; i < weights.length && errors.length <= limit; i++) {
+      if (validateWeight(weights[i])) continue;
+      for (const e of validateWeight.errors ?? [])
+        errors.push({ ...e, instancePath: `/weights/${i}${e.instancePath}` });
+    }
+  }
+  if (!errors.length) return out;
   // An anyOf error stands for its branches' errors at the same place.
   const anyOfAt = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
   for (const e of errors) {

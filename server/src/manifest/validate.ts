@@ -38,14 +38,13 @@ export function validateDoc(doc: ManifestDoc, opts: ValidateOptions = {}): Diagn
   out.push(...crossCheck(doc, { npz: opts.npz, report: asReportState(opts.report) }));
   out.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
   if (out.length > max) {
-    const extra = out.length - max;
     out.length = max;
     out.push({
       range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } },
       severity: 2,
       code: DiagnosticCodes.syntax,
       source: DIAGNOSTIC_SOURCE,
-      message: `${extra}${extra > max ? '+' : ''} more problems not shown`,
+      message: `More problems not shown: only the first ${max} are listed`,
     });
   }
   return out;
