@@ -2,7 +2,7 @@
 // a heat-map preview (downsampled on the host) and a virtualised grid of values that asks the host for pages of
 // 64 × 16 values as they scroll into view; a quantized member with a manifest beside it also shows its
 // dequantized values and the converter's recorded error.
-import { formatBytes, formatNumber } from '../../server/src/inspect/report';
+import { formatBytes, formatNumber, formatPercent } from '../../server/src/inspect/report';
 import type {
   HostToInspector,
   InspectorMember,
@@ -103,9 +103,9 @@ class ValueGrid {
 
   constructor(
     private readonly name: string,
-    private readonly view: InspectorView,
-    private readonly rows: number,
-    private readonly cols: number,
+    readonly view: InspectorView,
+    readonly rows: number,
+    readonly cols: number,
   ) {
     this.spacer = h('div', { class: 'grid-spacer' });
     this.layer = h('div', { class: 'grid-layer' });
@@ -339,6 +339,7 @@ function renderTensor(t: InspectorTensor) {
   ];
   const dq = t.dequant;
   let dqGrid: ValueGrid | null = null;
+  let errGrid: ValueGrid | null = null;
   if (dq) {
     const acc = dq.accuracy;
     const accText = acc
@@ -357,7 +358,14 @@ function renderTensor(t: InspectorTensor) {
         'section',
         { class: 'dequant', 'data-testid': 'dequant' },
         h('h3', {}, `Dequantized ${dq.weight} (${dq.bits}-bit, groups of ${dq.groupSize}, ${dq.rows} × ${dq.cols})`),
-        h('p', { class: 'accuracy', 'data-testid': 'accuracy' }, `Error against the float weights: ${accText}`),
+        h('p', { class: 'accuracy', 'data-testid': 'accuracy' }, `Recorded by the converter: ${accText}`),
+        h(
+          'p',
+          { class: 'accuracy', 'data-testid': 'measured' },
+          dq.source.available
+            ? `Measured against the source weights${dq.stats.sampled ? ' (on the sample)' : ''}: relative error ${formatPercent(dq.source.relError ?? null)} · max |err| ${formatNumber(dq.source.maxAbsError ?? null)} — ${dq.source.detail}`
+            : `Source weights not available: ${dq.source.detail}`,
+        ),
         h(
           'div',
           { class: 'panels' },
@@ -368,6 +376,7 @@ function renderTensor(t: InspectorTensor) {
       ),
     );
     dqGrid = new ValueGrid(t.name, 'dequant', dq.rows, dq.cols);
+    if (dq.source.available) errGrid = new ValueGrid(t.name, 'error', dq.rows, dq.cols);
   }
   const raw = new ValueGrid(t.name, 'raw', t.rows, t.cols);
   const gridHost = h('div', { class: 'grid-host' }, raw.el);
@@ -385,10 +394,19 @@ function renderTensor(t: InspectorTensor) {
           { type: 'button', 'data-view': 'dequant', onclick: (e) => switchTo(e, dqGrid!) },
           'Dequantized values',
         ),
+        errGrid
+          ? h(
+              'button',
+              { type: 'button', 'data-view': 'error', onclick: (e) => switchTo(e, errGrid!) },
+              'Error (dequantized − source)',
+            )
+          : null,
       )
     : null;
   function switchTo(e: Event, g: ValueGrid) {
     current = g;
+    const what = { raw: 'Values', dequant: 'Dequantized values', error: 'Error (dequantized − source)' }[g.view];
+    valuesTitle.textContent = `${what} (${g.rows} × ${g.cols})`;
     tabs!.querySelectorAll('button').forEach((b) => {
       b.classList.toggle('active', b === e.currentTarget);
     });
@@ -396,6 +414,7 @@ function renderTensor(t: InspectorTensor) {
     g.render();
   }
   let current = raw;
+  const valuesTitle = h('h3', {}, `Values (${t.rows} × ${t.cols})`);
   const goto = h('vscode-textfield', {
     id: 'goto',
     placeholder: 'Go to row, column',
@@ -406,7 +425,7 @@ function renderTensor(t: InspectorTensor) {
     const m = /^\s*(\d+)\s*(?:[,\s]\s*(\d+))?\s*$/.exec(goto.value);
     if (m) current.goTo(Number(m[1]), Number(m[2] ?? 0));
   });
-  parts.push(h('h3', {}, `Values (${t.rows} × ${t.cols})`), h('div', { class: 'toolbar' }, tabs, goto), gridHost);
+  parts.push(valuesTitle, h('div', { class: 'toolbar' }, tabs, goto), gridHost);
   detailEl.replaceChildren(...parts.filter((p): p is Node => p !== null));
   detailEl.setAttribute('data-state', 'ready');
   raw.render();

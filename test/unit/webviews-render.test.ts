@@ -2,12 +2,14 @@
 // content asserted, no CSP violations or script errors, screenshots under test-output/webview-render/.
 // Skips (with the reason) where /usr/bin/chromium is missing, unless CI=true.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { writeNpyFile } from '../../server/src/formats/npy';
+import { readNpyArray, writeNpyFile } from '../../server/src/formats/npy';
+import { writeSafetensors } from '../../server/src/formats/safetensors';
+import { openFileSource } from '../../server/src/formats/source';
 import { inspectorHost, loadReport } from '../../server/src/inspect/host';
 import { InspectorSession } from '../../server/src/inspect/session';
 import type { InspectorToHost } from '../../server/src/protocol';
@@ -286,8 +288,21 @@ describe('webviews rendered in Chromium', { skip }, () => {
     }
   });
 
-  test('inspector: a quantized member shows its dequantized values and recorded error', async () => {
-    const session = await InspectorSession.open(join(fixtures, 'tiny_quantized_q4.npz'));
+  test('inspector: a quantized member shows its dequantized values, recorded and measured error', async () => {
+    // The fixture archive beside a manifest that names a source checkpoint holding numpy's float weight.
+    const dir = mkdtempSync(join(tmpdir(), 'apl-render-q-'));
+    copyFileSync(join(fixtures, 'tiny_quantized_q4.npz'), join(dir, 'tiny_quantized_q4.npz'));
+    const manifest = JSON.parse(readFileSync(join(fixtures, 'tiny_manifest_q4.json'), 'utf8'));
+    manifest.model.source = join(dir, 'source');
+    writeFileSync(join(dir, 'tiny_manifest_q4.json'), JSON.stringify(manifest));
+    const src = await openFileSource(join(fixtures, 'numpy_single.npy'));
+    const weight = (await readNpyArray(src)).data as Float32Array;
+    await src.close();
+    mkdirSync(join(dir, 'source'));
+    await writeSafetensors(join(dir, 'source', 'model.safetensors'), [
+      { name: 'layers.0.q_proj.weight', dtype: 'F32', shape: [6, 10], data: new Uint8Array(weight.buffer) },
+    ]);
+    const session = await InspectorSession.open(join(dir, 'tiny_quantized_q4.npz'));
     let send: (m: unknown) => Promise<void> = async () => {};
     const host = inspectorHost(session, (m) => send(m));
     const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
@@ -315,6 +330,21 @@ describe('webviews rendered in Chromium', { skip }, () => {
       );
       const got = Number(await page.locator('[data-testid="grid-dequant"] .cell[title="[0, 1]"]').textContent());
       assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
+      assert.match(
+        await text(page, '[data-testid="measured"]'),
+        /Measured against the source weights: relative error \d+\.\d\d %/,
+      );
+      await page.locator('.tabs button[data-view="error"]').click();
+      await page.waitForFunction(
+        () => {
+          const c = document.querySelector('[data-testid="grid-error"] .cell[title="[0, 1]"]');
+          return c && c.textContent !== '…';
+        },
+        undefined,
+        { timeout: 10_000 },
+      );
+      const err = Number(await page.locator('[data-testid="grid-error"] .cell[title="[0, 1]"]').textContent());
+      assert.ok(Math.abs(err - (want - weight[1])) < 1e-5, `${err} vs ${want - weight[1]}`);
       await screenshot(page, 'inspector-dequant-dark');
       assert.deepEqual(w.problems, []);
     } finally {

@@ -104,6 +104,11 @@ test('the manifest beside the archive gives roles and the dequantized view, matc
     assert.ok(t.dequant);
     assert.deepEqual([t.dequant.rows, t.dequant.cols, t.dequant.bits, t.dequant.groupSize], [6, 10, 4, 4]);
     assert.equal(t.dequant.accuracy?.rel_error, 0.0712);
+    assert.deepEqual(t.dequant.source, { available: false, detail: 'the manifest names no source' });
+    await assert.rejects(
+      s.page('layers_0_q_proj_weight_q4.npy', 'error', 0, 1, 0, 1),
+      /source weights are not available/,
+    );
     const src = await openFileSource(join(fixtures, 'tiny_expected_dequant.npy'));
     const ref = await readNpyArray(src);
     await src.close();
