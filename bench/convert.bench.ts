@@ -270,7 +270,7 @@ async function main() {
     ] as const) {
       const speedup = numpy.seconds / c.seconds;
       console.log(
-        `convert (${label}) vs numpy: ${speedup.toFixed(1)}x faster in wall time, ${(numpy.cpu / c.cpu).toFixed(1)}x less CPU (target ≥ 10x: ${speedup >= 10 ? 'met' : 'NOT met'})`,
+        `convert (${label}) vs numpy: ${speedup.toFixed(2)}x numpy's speed in wall time, ${(numpy.cpu / c.cpu).toFixed(2)}x in CPU time (target ≥ 10x: ${speedup >= 10 ? 'met' : 'NOT met'})`,
       );
     }
   }
