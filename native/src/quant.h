@@ -190,6 +190,11 @@ struct ScalarOps {
     *sx = reduce8(a);
     *sxx = reduce8(b);
   }
+  /** minmax and sums_x in one call (SIMD variants fuse the two passes). */
+  APL_HD static void minmax_sums(const float* x, int n, float* mn, float* mx, float* sx, float* sxx) {
+    minmax(x, n, mn, mx);
+    sums_x(x, n, sx, sxx);
+  }
   APL_HD static void asym_pass(const float* x, int n, float inv, float off, float qmax, float* sq, float* sqq,
                                float* sqx) {
     float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0}, c[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -248,10 +253,8 @@ struct GroupParams {
 };
 
 template <class Ops>
-APL_HD inline bool optimize_asym(const float* x, int n, float qmax, double step, float mn, float mx,
-                                 double* outA, double* outB) {
-  float sx, sxx;
-  Ops::sums_x(x, n, &sx, &sxx);
+APL_HD inline bool optimize_asym(const float* x, int n, float qmax, double step, float mn, float mx, float sx,
+                                 float sxx, double* outA, double* outB) {
   double r = (double)mx - (double)mn;
   double bestE = INFINITY, bestA = 0, bestB = 0;
   double dn = (double)n;
@@ -289,9 +292,7 @@ APL_HD inline bool optimize_asym(const float* x, int n, float qmax, double step,
 }
 
 template <class Ops>
-APL_HD inline float optimize_sym(const float* x, int n, float half, float qmax, float s0) {
-  float sx, sxx;
-  Ops::sums_x(x, n, &sx, &sxx);
+APL_HD inline float optimize_sym(const float* x, int n, float half, float qmax, float s0, float sxx) {
   double bestE = INFINITY, bestA = s0;
   for (int k = 0; k < kOptStarts; k++) {
     double a = (double)s0 * opt_sym_factor(k);
@@ -333,13 +334,16 @@ APL_HD inline int quantize_group(const float* x, int n, const GroupParams& p, ui
     return kOk;
   }
   float qmax = (float)((1 << p.bits) - 1);
-  float mn, mx;
-  Ops::minmax(x, n, &mn, &mx);
+  float mn, mx, sx = 0.0f, sxx = 0.0f;
+  if (p.optimized)
+    Ops::minmax_sums(x, n, &mn, &mx, &sx, &sxx);
+  else
+    Ops::minmax(x, n, &mn, &mx);
   if (p.symmetric) {
     float half = (float)(1 << (p.bits - 1));
     float m = -mn > mx ? mn : mx;
     float s = m == 0.0f ? 0.0f : m / -half;
-    if (p.optimized && m != 0.0f) s = optimize_sym<Ops>(x, n, half, qmax, s);
+    if (p.optimized && m != 0.0f) s = optimize_sym<Ops>(x, n, half, qmax, s, sxx);
     float ss = Ops::round_stored(s, p.f16);
     if (!is_finite_f32(ss)) return kScaleOverflow;
     float inv = ss == 0.0f ? 0.0f : 1.0f / ss;
@@ -354,7 +358,7 @@ APL_HD inline int quantize_group(const float* x, int n, const GroupParams& p, ui
   float s = d / qmax;
   if (p.optimized && mx != mn) {
     double a, b;
-    if (optimize_asym<Ops>(x, n, qmax, opt_asym_step(p.bits), mn, mx, &a, &b)) {
+    if (optimize_asym<Ops>(x, n, qmax, opt_asym_step(p.bits), mn, mx, sx, sxx, &a, &b)) {
       s = (float)a;
       b0 = (float)b;
     }

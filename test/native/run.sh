@@ -26,22 +26,33 @@ done
 if [ "$newer" = 1 ]; then
   echo "test:native: building $bin"
   objs=()
+  pids=()
   for s in "${srcs[@]}"; do
     o="$out/$(basename "${s%.cc}").o"
     "$CXX" "${flags[@]}" -c "$s" -o "$o" &
+    pids+=($!)
     objs+=("$o")
   done
   if [ "$arch" = x86_64 ]; then
     "$CXX" "${flags[@]}" -mavx2 -mf16c -mno-fma -c native/src/cpu/avx2.cc -o "$out/avx2.o" &
+    pids+=($!)
     "$CXX" "${flags[@]}" -mavx512f -mavx512bw -mavx2 -mf16c -mno-fma -c native/src/cpu/avx512.cc -o "$out/avx512.o" &
+    pids+=($!)
     objs+=("$out/avx2.o" "$out/avx512.o")
   else
     for s in avx2 avx512; do
       "$CXX" "${flags[@]}" -c "native/src/cpu/$s.cc" -o "$out/$s.o" &
+      pids+=($!)
       objs+=("$out/$s.o")
     done
   fi
-  wait
+  failed=0
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  if [ "$failed" = 1 ]; then
+    rm -f "$bin"
+    echo "test:native: the C++ test program failed to compile" >&2
+    exit 1
+  fi
   "$CXX" "${objs[@]}" -o "$bin" "${libs[@]}"
 fi
 "$bin" "$@"

@@ -141,6 +141,38 @@ struct Ops {
     *sxx = hsum8(b);
   }
 
+  /** minmax and the lane sums Σx, Σx² in one pass. */
+  static void minmax_sums(const float* x, int n, float* mn, float* mx, float* sx, float* sxx) {
+    __m256 lo = _mm256_set1_ps(x[0]), hi = lo, a = _mm256_setzero_ps(), b = a;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 v = _mm256_loadu_ps(x + i);
+      lo = _mm256_min_ps(lo, v);
+      hi = _mm256_max_ps(hi, v);
+      a = _mm256_add_ps(a, v);
+      b = _mm256_add_ps(b, _mm256_mul_ps(v, v));
+    }
+    if (i < n) {
+      __m256i m = tail_mask(n - i);
+      __m256 v = _mm256_maskload_ps(x + i, m);
+      __m256 vm = _mm256_blendv_ps(_mm256_set1_ps(x[0]), v, _mm256_castsi256_ps(m));
+      lo = _mm256_min_ps(lo, vm);
+      hi = _mm256_max_ps(hi, vm);
+      a = _mm256_add_ps(a, v);
+      b = _mm256_add_ps(b, _mm256_mul_ps(v, v));
+    }
+    __m128 a4 = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
+    __m128 b4 = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1));
+    a4 = _mm_min_ps(a4, _mm_movehl_ps(a4, a4));
+    b4 = _mm_max_ps(b4, _mm_movehl_ps(b4, b4));
+    a4 = _mm_min_ss(a4, _mm_shuffle_ps(a4, a4, 1));
+    b4 = _mm_max_ss(b4, _mm_shuffle_ps(b4, b4, 1));
+    *mn = _mm_cvtss_f32(a4);
+    *mx = _mm_cvtss_f32(b4);
+    *sx = hsum8(a);
+    *sxx = hsum8(b);
+  }
+
   static void asym_pass(const float* x, int n, float inv, float off, float qmax, float* sq, float* sqq,
                         float* sqx) {
     const __m256 vinv = _mm256_set1_ps(inv), voff = _mm256_set1_ps(off), vmax = _mm256_set1_ps(qmax);

@@ -122,6 +122,10 @@ struct OctetOps {
     *sx = reduce(a);
     *sxx = reduce(b);
   }
+  __device__ static void minmax_sums(const float* x, int n, float* mn, float* mx, float* sx, float* sxx) {
+    minmax(x, n, mn, mx);
+    sums_x(x, n, sx, sxx);
+  }
   __device__ static void asym_pass(const float* x, int n, float inv, float off, float qmax, float* sq,
                                    float* sqq, float* sqx) {
     float a = 0, b = 0, c = 0;
