@@ -189,6 +189,12 @@ test('Hub repo id through the loopback Hub; a gated repo without a token writes 
   assert.match(manifest.model.revision, /^[0-9a-f]{40}$/);
   assert.ok(hub.requests.every((r) => r.headers.authorization === undefined));
 
+  // --offline: the same conversion from the Hugging Face cache, without a single request.
+  const seen = hub.requests.length;
+  const offline = await cli(['apl-test/tiny-llama', '--out', out, '--offline', '--force'], env);
+  assert.equal(offline.status, 0, offline.stderr);
+  assert.equal(hub.requests.length, seen);
+
   const gatedOut = join(dir, 'gated-out');
   const denied = await cli(['apl-test/gated-llama', '--out', gatedOut, '--json-progress'], env);
   assert.equal(denied.status, 1);
