@@ -170,8 +170,9 @@ test(
     const api = (await extension().activate()) as AplApi;
     const outDir = join(workspaceDir(), 'cancelled');
     const cts = new vscode.CancellationTokenSource();
-    const midway = waitForEvent(api.onDidConvertEvent, 60_000, 'the first quantize progress event', (e) => {
-      if (e.type === 'progress' && e.stage === 'quantize') {
+    // Cancel as the quantize stage begins: the whole stage is the margin before the run could finish by itself.
+    const midway = waitForEvent(api.onDidConvertEvent, 60_000, 'the quantize stage', (e) => {
+      if ((e.type === 'stage' || e.type === 'progress') && e.stage === 'quantize') {
         cts.cancel();
         return true;
       }

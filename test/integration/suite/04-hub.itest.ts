@@ -7,10 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
-import { type HubServer, startHubServer } from '../../helpers/hub-server';
+import { type HubServer, type HubServerOptions, startHubServer } from '../../helpers/hub-server';
 import { canDriveUi, extension, test, ui, waitFor, workspaceDir } from './harness';
 
 const REPO = 'apl-test/tiny-gated';
+const OPEN_REPO = 'apl-test/tiny-open';
+const SHARD = 'model-00001-of-00002.safetensors';
 const TOKEN = 'hf_itestValidToken1';
 const ENV_KEYS = ['HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HF_TOKEN', 'HF_TOKEN_PATH'] as const;
 
@@ -25,11 +27,18 @@ function logFiles(dir: string): string[] {
   return found;
 }
 
-async function withHub<T>(fn: (hub: HubServer, api: AplApi) => Promise<T>): Promise<T> {
+async function withHub<T>(
+  fn: (hub: HubServer, api: AplApi) => Promise<T>,
+  extra: Omit<HubServerOptions, 'repos' | 'token'> = {},
+): Promise<T> {
   const api = (await extension().activate()) as AplApi;
   const fixture = join(extension().extensionPath, 'test', 'fixtures', 'tiny-llama');
   const files = Object.fromEntries(readdirSync(fixture).map((f) => [f, readFileSync(join(fixture, f))]));
-  const hub = await startHubServer({ repos: { [REPO]: { files, gated: true } }, token: TOKEN });
+  const hub = await startHubServer({
+    repos: { [REPO]: { files, gated: true }, [OPEN_REPO]: { files } },
+    token: TOKEN,
+    ...extra,
+  });
   const home = mkdtempSync(join(tmpdir(), 'apl-itest-hf-'));
   const saved = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
   // The extension host's environment is what the CLI child inherits.
@@ -113,4 +122,25 @@ test(
       }
     }),
   { timeout: 120_000 },
+);
+
+test(
+  'cancelling while the download is stalled mid-file leaves no output',
+  () =>
+    withHub(
+      async (hub, api) => {
+        const outDir = join(workspaceDir(), 'cancelled-download');
+        const cts = new vscode.CancellationTokenSource();
+        const stalled = hub.stalled(SHARD, 60_000);
+        const run = api.convert({ model: OPEN_REPO, bits: 4, groupSize: 32, outDir }, cts.token);
+        await stalled;
+        cts.cancel();
+        const outcome = await run;
+        assert.equal(outcome.status, 'cancelled', `status ${outcome.status} ${JSON.stringify(outcome.error)}`);
+        const left = existsSync(outDir) ? readdirSync(outDir) : [];
+        assert.deepEqual(left, [], `left behind: ${left.join(', ')}`);
+      },
+      { stallAfterBytes: { [SHARD]: 4096 } },
+    ),
+  { timeout: 90_000 },
 );
