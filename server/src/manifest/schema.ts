@@ -107,7 +107,7 @@ function messageOf(e: ErrorObject, label: string): string {
 /** Schema diagnostics (code apl.schema) for a parsed manifest. */
 export function schemaDiagnostics(doc: ManifestDoc, limit = Number.POSITIVE_INFINITY): Diagnostic[] {
   const out: Diagnostic[] = [];
-  if (!doc.root || doc.value === undefined) return out;
+  if (doc.value === undefined) return out;
   const errors: ErrorObject[] = [];
   if (!validateShell(doc.value)) errors.push(...(validateShell.errors ?? []));
   const weights =
@@ -128,7 +128,9 @@ export function schemaDiagnostics(doc: ManifestDoc, limit = Number.POSITIVE_INFI
     if (e.keyword !== 'anyOf' && anyOfAt.has(e.instancePath) && e.schemaPath.includes('/anyOf/')) continue;
     if (e.keyword === 'if') continue;
     const segs = pointerSegments(e.instancePath);
-    const at = walk(doc.root, segs);
+    const root = doc.root; // built only now that there is something to place
+    if (!root) break;
+    const at = walk(root, segs);
     if (!at) continue;
     const label = segs.length ? pathLabel(at.path) : 'manifest';
     if (e.keyword === 'required') {

@@ -23,8 +23,8 @@ export interface ValidateOptions {
 export function validateDoc(doc: ManifestDoc, opts: ValidateOptions = {}): Diagnostic[] {
   const max = opts.maxDiagnostics ?? MAX_DIAGNOSTICS;
   const out: Diagnostic[] = [...doc.syntax];
-  if (doc.unparsable || !doc.root) {
-    if (!doc.root && !doc.unparsable && out.length === 0)
+  if (doc.unparsable || doc.value === undefined) {
+    if (!doc.unparsable && out.length === 0)
       out.push({
         range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
         severity: 1,
