@@ -15,25 +15,29 @@ export function computeStats(
   let nan = 0;
   let inf = 0;
   let n = 0;
-  let mean = 0;
-  let m2 = 0;
+  // Sums shifted by the first finite value, so the variance does not cancel catastrophically for data far from 0.
+  let shift = Number.NaN;
+  let sum = 0;
+  let sumSq = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (Number.isNaN(v)) {
-      nan++;
+    if (v - v !== 0) {
+      // NaN or ±Infinity
+      if (Number.isNaN(v)) nan++;
+      else inf++;
       continue;
     }
-    if (!Number.isFinite(v)) {
-      inf++;
-      continue;
-    }
+    if (n === 0) shift = v;
     if (v < min) min = v;
     if (v > max) max = v;
     n++;
-    const d = v - mean;
-    mean += d / n;
-    m2 += d * (v - mean);
+    const d = v - shift;
+    sum += d;
+    sumSq += d * d;
   }
+  const meanD = n ? sum / n : 0;
+  const mean = n ? shift + meanD : 0;
+  const m2 = n ? Math.max(0, sumSq / n - meanD * meanD) * n : 0;
   const counts = new Array<number>(Math.max(1, bins)).fill(0);
   if (n === 0) {
     return {
@@ -41,12 +45,13 @@ export function computeStats(
       histogram: { min: 0, max: 0, counts },
     };
   }
-  const width = (max - min) / counts.length;
+  const bins1 = counts.length;
+  const scale = max > min ? bins1 / (max - min) : 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (!Number.isFinite(v)) continue;
-    let b = width > 0 ? Math.floor((v - min) / width) : 0;
-    if (b >= counts.length) b = counts.length - 1;
+    if (v - v !== 0) continue;
+    let b = ((v - min) * scale) | 0;
+    if (b >= bins1) b = bins1 - 1;
     counts[b]++;
   }
   return {
