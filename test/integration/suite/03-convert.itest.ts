@@ -187,3 +187,17 @@ test(
   },
   { timeout: 120_000 },
 );
+
+test('Convert Model… refuses a bad options object with the field named, and a missing model folder fails cleanly', async () => {
+  const api = (await extension().activate()) as AplApi;
+  await assert.rejects(
+    Promise.resolve(vscode.commands.executeCommand('apl.convertModel', { model: tinyModel(), bits: 3 })),
+    /invalid options: bits/,
+  );
+  const outDir = join(workspaceDir(), 'missing-model');
+  const outcome = await api.convert({ model: join(workspaceDir(), 'no-such-model'), bits: 4, outDir });
+  assert.equal(outcome.status, 'failed');
+  assert.ok(outcome.error && outcome.error.code !== 'internal', JSON.stringify(outcome.error));
+  assert.match(outcome.error?.message ?? '', /no-such-model/);
+  assert.deepEqual(existsSync(outDir) ? readdirSync(outDir) : [], []);
+});
