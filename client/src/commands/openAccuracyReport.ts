@@ -3,5 +3,7 @@ import type { ClientContext } from '../context';
 
 /** `apl.openAccuracyReport [uri]`: the report webview for a report file (asks for one when none is given). */
 export default async function openAccuracyReport(ctx: ClientContext, uri?: unknown): Promise<void> {
-  await ctx.webviews.openReport(uri instanceof vscode.Uri ? uri : undefined);
+  // The language server's code lenses pass the file's URI as a string.
+  const target = uri instanceof vscode.Uri ? uri : typeof uri === 'string' ? vscode.Uri.parse(uri) : undefined;
+  await ctx.webviews.openReport(target);
 }
