@@ -76,8 +76,8 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
   }[] = [];
   const at = (path: JsonPath, fallback: JsonPath, sev: 1 | 2 | 3, code: string, msg: string, data?: unknown) =>
     found.push({ path, fallback, key: false, sev, code, msg, data });
-  const atKey = (path: JsonPath, fallback: JsonPath, sev: 1 | 2 | 3, code: string, msg: string) =>
-    found.push({ path, fallback, key: true, sev, code, msg });
+  const atKey = (path: JsonPath, fallback: JsonPath, sev: 1 | 2 | 3, code: string, msg: string, data?: unknown) =>
+    found.push({ path, fallback, key: true, sev, code, msg, data });
   const meta = isObject(root.metadata) ? root.metadata : undefined;
   const npzPath: JsonPath = meta && 'npz' in meta ? ['metadata', 'npz'] : [];
   const npz = opts.npz;
@@ -204,7 +204,11 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
         if (w[fld] === null)
           at(f(fld), wn, ERROR, DiagnosticCodes.quantizationMismatch, `${fld} is needed for a quantized weight`);
       if (type === 'groupwise_int' && groupSize === undefined && q.group_size === undefined)
-        atKey(f('quantization'), wn, ERROR, DiagnosticCodes.quantizationMismatch, 'groupwise_int needs group_size');
+        atKey(f('quantization'), wn, ERROR, DiagnosticCodes.quantizationMismatch, 'groupwise_int needs group_size', {
+          kind: 'missing',
+          path: f('quantization'),
+          property: 'group_size',
+        });
       if (type === 'perrow_int') {
         if (groupSize !== undefined && shape && groupSize !== cols)
           at(

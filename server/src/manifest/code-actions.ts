@@ -47,6 +47,13 @@ function smartDefault(doc: ManifestDoc, path: (string | number)[], property: str
     }
   }
   if (path.length === 0 && property === 'metadata') return { npz: '', created_by: 'apl-quant' };
+  if (
+    property === 'group_size' &&
+    isObject(v) &&
+    isObject(v.metadata) &&
+    typeof v.metadata.default_group_size === 'number'
+  )
+    return v.metadata.default_group_size;
   return defaultFor([...path, property]);
 }
 
@@ -117,7 +124,10 @@ export function codeActions(doc: ManifestDoc, diagnostics: Diagnostic[], opts: C
           ),
         );
       });
-    } else if (d.code === DiagnosticCodes.schema && data?.kind === 'missing') {
+    } else if (
+      (d.code === DiagnosticCodes.schema || d.code === DiagnosticCodes.quantizationMismatch) &&
+      data?.kind === 'missing'
+    ) {
       const m = data as MissingPropertyData;
       const edit = insertProperty(doc, m.path, m.property, smartDefault(doc, m.path, m.property));
       if (edit) out.push(fix(`Add missing property "${m.property}"`, opts.uri, d, [edit], true));

@@ -189,6 +189,16 @@ describe('quick fixes', () => {
     assert.deepEqual(validateManifest(fixed, { npz }), []);
     assert.match(fixed, /"q_zero_point": "model_layers_0_self_attn_q_proj_weight_q4_zero_point\.npy"/);
   });
+  it('groupwise_int without group_size: inserts the manifest default group size', () => {
+    const text = mutate((m) => {
+      delete m.weights[2].quantization.group_size;
+    });
+    const ds = only(validateManifest(text, { npz }), C.quantizationMismatch);
+    assert.equal(ds.length, 1);
+    const [a] = codeActions(parseManifest(text), ds, { uri: URI, npz });
+    assert.equal(a.title, 'Add missing property "group_size"');
+    assert.deepEqual(validateManifest(apply(text, a.edit!.changes![URI]), { npz }), []);
+  });
   it('a missing top-level block is inserted into the root object', () => {
     const text = mutate((m) => {
       delete m.format_version;
