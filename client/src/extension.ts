@@ -7,9 +7,10 @@ import { registerCommands } from './commands';
 import { OUTPUT_CHANNEL } from './commands/table';
 import type { ClientContext } from './context';
 import type { ConvertRequest } from './convert/options';
+import { currentDefaults } from './convert/picks';
 import { startLanguageClient, stopLanguageClient } from './languageClient';
 import { createBackendStatus } from './statusBar';
-import { type ConvertOutcome, stopAllConversions } from './tasks/convertTask';
+import { type ConvertOutcome, registerConvertTaskProvider, stopAllConversions } from './tasks/convertTask';
 import { type Ui, ui } from './ui';
 import { activateWebviews } from './webviews';
 
@@ -36,6 +37,12 @@ export function activate(context: vscode.ExtensionContext): AplApi {
   const refreshBackendStatus = createBackendStatus(context, log);
   const ctx: ClientContext = { extension: context, log, webviews, convertEvents, refreshBackendStatus };
   registerCommands(vscode, ctx);
+  context.subscriptions.push(
+    registerConvertTaskProvider(ctx, () => {
+      const d = currentDefaults(ctx);
+      return { bits: d.bits, groupSize: d.groupSize, symmetric: d.symmetric, backend: d.backend, outDir: d.outDir };
+    }),
+  );
   const languageClientReady = startLanguageClient(context, log).catch((e) => {
     log.error(`language client: ${(e as Error).message}`);
     return false;

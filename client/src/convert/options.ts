@@ -102,3 +102,8 @@ export function expandFolder(setting: string, workspaceFolder: string | undefine
   if (s === '~' || s.startsWith('~/')) s = home + s.slice(1);
   return s;
 }
+
+/** `${workspaceFolder}` in a tasks.json string field (VS Code substitutes variables only for shell and process tasks). */
+export function expandWorkspaceFolder(s: string, workspaceFolder: string | undefined): string {
+  return workspaceFolder ? s.split(WORKSPACE_VAR).join(workspaceFolder) : s;
+}

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { ConvertEvent } from '../../../server/src/protocol';
 import { CONVERT_TASK_TYPE, HF_TOKEN_SECRET } from '../commands/table';
 import type { ClientContext } from '../context';
-import { type ConvertRequest, cliArgs } from '../convert/options';
+import { type ConvertRequest, checkRequest, cliArgs, expandWorkspaceFolder } from '../convert/options';
 import { describeEvent, LineSplitter, ProgressTracker, parseEventLine } from './progress';
 
 export type ConvertResultEvent = Extract<ConvertEvent, { type: 'result' }>;
@@ -34,14 +34,22 @@ const OPEN_TIMEOUT_MS = 30_000;
 const KILL_AFTER_MS = 15_000;
 const STDERR_KEEP = 4000;
 
-/** Runs one conversion as a task; resolves when the child has exited (never rejects). */
-export async function runConversion(
-  ctx: ClientContext,
-  req: ConvertRequest,
-  token?: vscode.CancellationToken,
-): Promise<ConvertOutcome> {
+/** One conversion: the pseudoterminal that starts the child when it opens, and what the caller controls. */
+export interface Conversion {
+  pty: vscode.Pseudoterminal;
+  /** Settles when the child has exited (never rejects). */
+  outcome: Promise<ConvertOutcome>;
+  /** Starts the child now (idempotent; the terminal's open() calls it). */
+  start(): void;
+  readonly started: boolean;
+  cancel(): void;
+  /** A progress notification to drive with stage, percent and bytes. */
+  setProgress(p: vscode.Progress<{ message?: string; increment?: number }>): void;
+}
+
+/** The conversion behind a pseudoterminal (the task's CustomExecution). The token goes to the child as HF_TOKEN. */
+export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToken: string | undefined): Conversion {
   const cli = ctx.extension.asAbsolutePath('dist/cli.js');
-  const hfToken = await ctx.extension.secrets.get(HF_TOKEN_SECRET);
   const write = new vscode.EventEmitter<string>();
   const close = new vscode.EventEmitter<number>();
   const line = (s: string) => write.fire(`${s.replace(/\r?\n/g, '\r\n')}\r\n`);
@@ -148,12 +156,36 @@ export async function runConversion(
     open: () => start(),
     close: () => cancel(), // the user closed the terminal or terminated the task
   };
+  void outcome.then(() => setImmediate(() => write.dispose()));
+  return {
+    pty,
+    outcome,
+    start,
+    get started() {
+      return started;
+    },
+    cancel,
+    setProgress: (p) => {
+      progress = p;
+    },
+  };
+}
+
+/** Runs one conversion as a task with a progress notification; resolves when the child has exited (never rejects). */
+export async function runConversion(
+  ctx: ClientContext,
+  req: ConvertRequest,
+  token?: vscode.CancellationToken,
+): Promise<ConvertOutcome> {
+  const hfToken = await ctx.extension.secrets.get(HF_TOKEN_SECRET);
+  const conv = createConversion(ctx, req, hfToken);
+  const { outcome, cancel, start } = conv;
   const task = new vscode.Task(
     { type: CONVERT_TASK_TYPE, model: req.model, bits: req.bits },
     vscode.workspace.workspaceFolders?.[0] ?? vscode.TaskScope.Workspace,
     `convert ${req.model} (q${req.bits})`,
     'APL',
-    new vscode.CustomExecution(async () => pty),
+    new vscode.CustomExecution(async () => conv.pty),
   );
   task.presentationOptions = {
     reveal: vscode.TaskRevealKind.Always,
@@ -165,13 +197,13 @@ export async function runConversion(
   await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `APL: Converting ${req.model}`, cancellable: true },
     async (p, notificationToken) => {
-      progress = p;
+      conv.setProgress(p);
       notificationToken.onCancellationRequested(cancel);
       try {
         await vscode.tasks.executeTask(task);
         // A host whose terminal never opens must not hang the command: start without the terminal.
         const opened = setTimeout(() => {
-          if (started) return;
+          if (conv.started) return;
           ctx.log.warn('the task terminal did not open; running the converter without it');
           start();
         }, OPEN_TIMEOUT_MS);
@@ -184,6 +216,48 @@ export async function runConversion(
       await outcome;
     },
   );
-  write.dispose();
   return outcome;
+}
+
+/**
+ * Tasks of type `apl-convert` from tasks.json (`{ "type": "apl-convert", "model": "tinyllama", "bits": 4, … }`): the
+ * definition's fields over the `apl.convert.*` defaults; a bad definition runs as a task that prints the problem.
+ */
+export function registerConvertTaskProvider(
+  ctx: ClientContext,
+  defaults: () => Partial<ConvertRequest>,
+): vscode.Disposable {
+  return vscode.tasks.registerTaskProvider(CONVERT_TASK_TYPE, {
+    provideTasks: () => [],
+    resolveTask: (task) => {
+      const def = task.definition as Partial<ConvertRequest> & { type: string };
+      const folder = typeof task.scope === 'object' ? task.scope.uri.fsPath : undefined;
+      const fields = Object.fromEntries(
+        Object.entries(def)
+          .filter(([k, v]) => k !== 'type' && v !== undefined)
+          .map(([k, v]) => [k, typeof v === 'string' ? expandWorkspaceFolder(v, folder) : v]),
+      );
+      const req = { ...defaults(), ...fields } as ConvertRequest;
+      const problem = checkRequest(req);
+      const execution = new vscode.CustomExecution(async () => {
+        if (problem) return failingPty(`apl-convert task "${task.name}": ${problem}`);
+        return createConversion(ctx, req, await ctx.extension.secrets.get(HF_TOKEN_SECRET)).pty;
+      });
+      return new vscode.Task(def, task.scope ?? vscode.TaskScope.Workspace, task.name, 'APL', execution);
+    },
+  });
+}
+
+function failingPty(message: string): vscode.Pseudoterminal {
+  const write = new vscode.EventEmitter<string>();
+  const close = new vscode.EventEmitter<number>();
+  return {
+    onDidWrite: write.event,
+    onDidClose: close.event,
+    open: () => {
+      write.fire(`\x1b[31m${message}\x1b[0m\r\n`);
+      close.fire(2);
+    },
+    close: () => undefined,
+  };
 }

@@ -201,3 +201,34 @@ test('Convert Model… refuses a bad options object with the field named, and a 
   assert.match(outcome.error?.message ?? '', /no-such-model/);
   assert.deepEqual(existsSync(outDir) ? readdirSync(outDir) : [], []);
 });
+
+test(
+  'a tasks.json task of type apl-convert runs the conversion',
+  async () => {
+    const api = (await extension().activate()) as AplApi;
+    const tasks = await vscode.tasks.fetchTasks({ type: 'apl-convert' });
+    const task = tasks.find((t) => t.name === 'convert tiny model (tasks.json)');
+    assert.ok(task, `tasks: ${tasks.map((t) => t.name).join(', ')}`);
+    const outDir = join(workspaceDir(), 'from-tasks-json');
+    const result = waitForEvent(
+      api.onDidConvertEvent,
+      120_000,
+      'the task result',
+      (e) => e.type === 'result' || e.type === 'error',
+    );
+    const ended = waitForEvent(
+      vscode.tasks.onDidEndTask,
+      120_000,
+      'the task to end',
+      (e) => e.execution.task.name === task.name,
+    );
+    await vscode.tasks.executeTask(task);
+    const e = await result;
+    assert.equal(e.type, 'result', JSON.stringify(e));
+    if (e.type !== 'result') return;
+    assert.equal(e.npz, join(outDir, 'tiny-llama_quantized_q1.npz'));
+    for (const f of [e.npz, e.manifest, e.report]) assert.ok(existsSync(f), `${f} missing`);
+    await ended;
+  },
+  { timeout: 150_000 },
+);

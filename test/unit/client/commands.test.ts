@@ -30,6 +30,11 @@ test('every command activates the extension; the custom editor and the manifest 
   for (const c of COMMANDS) assert.ok(events.includes(`onCommand:${c.id}`), `missing onCommand:${c.id}`);
   assert.ok(events.includes('onLanguage:apl-manifest'));
   assert.ok(events.includes('onCustomEditor:apl.npzInspector'));
+  assert.ok(events.includes('onTaskType:apl-convert'), 'tasks.json conversions activate the task provider');
+  assert.deepEqual(
+    (pkg.contributes.taskDefinitions as { type: string }[]).map((t) => t.type),
+    ['apl-convert'],
+  );
 });
 
 test('menus refer only to contributed commands', () => {

@@ -7,6 +7,7 @@ import {
   cliArgs,
   estimateOutputBytes,
   expandFolder,
+  expandWorkspaceFolder,
   formatBytes,
   groupSizeFromSetting,
 } from '../../../client/src/convert/options';
@@ -79,6 +80,8 @@ test('groupSizeFromSetting and expandFolder', () => {
   assert.equal(expandFolder(`${ws}/out`, undefined, '/home/u'), undefined);
   assert.equal(expandFolder('~/q', '/ws', '/home/u'), '/home/u/q');
   assert.equal(expandFolder('/abs', '/ws', '/home/u'), '/abs');
+  assert.equal(expandWorkspaceFolder(`${ws}/../m`, '/w/s'), '/w/s/../m');
+  assert.equal(expandWorkspaceFolder(`${ws}/m`, undefined), `${ws}/m`);
 });
 
 test('engine info → status bar label', () => {
