@@ -28,9 +28,9 @@ export function codeLenses(summary: ManifestSummary, opts: CodeLensOptions = {})
   });
   const verdict =
     summary.verdict === 'pass'
-      ? '$(pass) accuracy: pass'
+      ? '✓ accuracy: pass'
       : summary.verdict === 'fail'
-        ? '$(error) accuracy: FAIL'
+        ? '✗ accuracy: FAIL'
         : 'accuracy: no report';
   lenses.push({ range, command: { title: verdict, ...open } });
   if (opts.reportUri) lenses.push({ range, command: { title: 'Open accuracy report', ...open } });
