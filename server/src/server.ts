@@ -127,10 +127,10 @@ export function startServer(connection: Connection = createConnection(ProposedFe
       if (!now || now.version !== st.version) continue; // edited meanwhile: take the newer text
       st.diagnostics = validateDoc(st.doc, { manifestPath: uriToPath(uri), npz: st.npz, report: st.report });
       await connection.sendDiagnostics({ uri, version: st.version, diagnostics: st.diagnostics });
-      // Build the tree (offsets) while the user pauses, so the next hover or completion finds it ready.
+      // Build the tree (offsets) once the user pauses, so the next hover or completion finds it ready.
       setTimeout(() => {
         if (states.get(uri) === st && documents.get(uri)?.version === st.version) void st.doc.root;
-      }, 50).unref();
+      }, 250).unref();
       return;
     }
     schedule(uri);
