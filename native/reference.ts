@@ -37,6 +37,9 @@ export const OPT_STARTS = 2;
 export const OPT_ITERS = 2;
 /** Grid shrink step (in levels) per start for asymmetric 2/4/8 bits, and the scale factors of symmetric starts. */
 export const OPT_ASYM_STEP: Record<number, number> = { 2: 1, 4: 1.5, 8: 8 };
+
+import { bf16ToF32, f16Lut, f16ToF32, f32ToF16 } from '../server/src/formats/dtypes';
+
 export const OPT_SYM_FACTORS = [1, 0.92, 0.84, 0.76];
 
 const fr = Math.fround;
@@ -44,56 +47,14 @@ const fr = Math.fround;
 // ---------------------------------------------------------------------------------------------------------------
 // float16 / bfloat16
 
-const cf32 = new Float32Array(1);
-const cu32 = new Uint32Array(cf32.buffer);
-
+// The conversions are the formats layer's (one implementation, round to nearest even), under the names the
+// kernels' spec uses.
 /** float32 value → float16 bits, round to nearest even (overflow → ±Inf). */
-export function f32ToF16Bits(v: number): number {
-  cf32[0] = v;
-  const x = cu32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let r = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    if (rem > half || (rem === half && r & 1)) r++;
-    return sign | r;
-  }
-  let r = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++;
-  return sign | r;
-}
-
-let f16Table: Float32Array | undefined;
-function f16Lut(): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) {
-      const s = h & 0x8000 ? -1 : 1;
-      const e = (h >> 10) & 0x1f;
-      const m = h & 0x3ff;
-      f16Table[h] =
-        e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? Number.NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
-    }
-  }
-  return f16Table;
-}
-export function f16BitsToF32(h: number): number {
-  return f16Lut()[h & 0xffff];
-}
-export function bf16BitsToF32(b: number): number {
-  cu32[0] = (b & 0xffff) << 16;
-  return cf32[0];
-}
+export const f32ToF16Bits = f32ToF16;
+/** float16 bits → float32 value. */
+export const f16BitsToF32 = f16ToF32;
+/** bfloat16 bits → float32 value. */
+export const bf16BitsToF32 = bf16ToF32;
 /** Rounds a float32 value to what the scale dtype stores. */
 function roundStored(v: number, f16: boolean): number {
   return f16 ? f16BitsToF32(f32ToF16Bits(v)) : v;

@@ -6,7 +6,7 @@ const u32 = new Uint32Array(f32.buffer);
 
 let f16Table: Float32Array | undefined;
 /** All 65536 float16 values as float32 (256 KB, built on first use). */
-function f16Lut(): Float32Array {
+export function f16Lut(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32Slow(h);
