@@ -171,17 +171,7 @@ export class RepoCache {
         );
         continue;
       }
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          clearTimeout(t);
-          reject(signal?.reason);
-        };
-        const t = setTimeout(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        }, pollMs);
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
+      await sleep(pollMs, signal);
     }
   }
 
@@ -228,4 +218,20 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await fsp.rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -11,7 +11,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
 import { listFiles, modelInfo } from '@huggingface/hub';
 import { authHelp, offlineFromEnv, resolveEndpoint, resolveToken } from './auth';
-import { COMMIT_RE, defaultCacheDir, invalidRepoId, invalidRepoPath, invalidRevision, RepoCache } from './cache';
+import { COMMIT_RE, defaultCacheDir, invalidRepoId, invalidRepoPath, invalidRevision, RepoCache, sleep } from './cache';
 
 export { resolveToken } from './auth';
 
@@ -281,21 +281,6 @@ function toHubError(ctx: Ctx, e: unknown, what: string, revision: string): HubEr
     });
   }
   return new HubError('network', `${ctx.endpoint}: network error (${what}): ${errText(e)}`, undefined, { cause: e });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
