@@ -3,6 +3,7 @@
 // (each chunk's mean and squared deviations in float64, two passes over the chunk), which stays accurate where a
 // plain sum of squares would cancel.
 import { byteswapInPlace, f8Lut, f16BytesToF32 } from './dtypes';
+import type { NpDtype } from './npy';
 
 export interface TensorStatsResult {
   /** Finite elements counted. */
@@ -16,22 +17,7 @@ export interface TensorStatsResult {
 }
 
 /** Element kinds the accumulator can decode, spelled as numpy (and ml_dtypes) spell them. */
-export type StatsDtype =
-  | 'bool'
-  | 'uint8'
-  | 'int8'
-  | 'uint16'
-  | 'int16'
-  | 'uint32'
-  | 'int32'
-  | 'uint64'
-  | 'int64'
-  | 'float16'
-  | 'bfloat16'
-  | 'float32'
-  | 'float64'
-  | 'float8_e4m3fn'
-  | 'float8_e5m2';
+export type StatsDtype = NpDtype | 'bfloat16' | 'float8_e4m3fn' | 'float8_e5m2';
 
 const ITEM: Record<StatsDtype, number> = {
   bool: 1,
