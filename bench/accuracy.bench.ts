@@ -2,41 +2,11 @@
 // error-minimising mode, on Gaussian and Student-t(4) weights (1024×4096, like the llama.cpp figures in issue 3),
 // with the bits per weight each costs (f16 scale + f16 zero per group), printed beside llama.cpp's figures.
 import * as eng from '../native/index';
+import { gaussian, studentT4 } from '../test/helpers/random';
 
 const ROWS = 1024;
 const COLS = 4096;
 const N = ROWS * COLS;
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-}
-function gaussian(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const m = Math.sqrt(-2 * Math.log(r()));
-    const a = 2 * Math.PI * r();
-    out[i] = m * Math.cos(a);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(a);
-  }
-  return out;
-}
-function studentT4(n: number, seed: number): Float32Array {
-  const z = gaussian(n * 5, seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = z[n + 4 * i] ** 2 + z[n + 4 * i + 1] ** 2 + z[n + 4 * i + 2] ** 2 + z[n + 4 * i + 3] ** 2;
-    out[i] = z[i] / Math.sqrt(c / 4);
-  }
-  return out;
-}
 
 const LLAMA: Array<[string, number, number, number, string]> = [
   ['Q8_0', 8.5, 0.53, 0.73, ''],

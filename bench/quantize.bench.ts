@@ -4,27 +4,12 @@
 import { spawnSync } from 'node:child_process';
 import * as eng from '../native/index';
 import * as ref from '../native/reference';
+import { gaussian } from '../test/helpers/random';
 
 const ROWS = 5632;
 const COLS = 2048;
 const N = ROWS * COLS;
 const GB = (N * 4) / 1e9; // f32 input gigabytes
-
-function gaussian(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const r = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 1) / 4294967297;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const m = Math.sqrt(-2 * Math.log(r()));
-    const a = 2 * Math.PI * r();
-    out[i] = m * Math.cos(a);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(a);
-  }
-  return out;
-}
 
 async function best(reps: number, fn: () => Promise<unknown> | unknown): Promise<number> {
   let b = Infinity;

@@ -1,0 +1,37 @@
+// Deterministic random tensors shared by the tests and the benchmarks: a small counter-based PRNG (no
+// Math.random), Gaussian by Box–Muller, and Student-t(4), whose heavy tails look like real LLM weights.
+
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(n: number, seed = 1, sigma = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = 1 - r();
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u)) * sigma;
+    out[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Student-t with 4 degrees of freedom: heavy tails like real LLM weights. */
+export function studentT4(n: number, seed = 2): Float32Array {
+  const z = gaussian(n * 5, seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = z[n + 4 * i] ** 2 + z[n + 4 * i + 1] ** 2 + z[n + 4 * i + 2] ** 2 + z[n + 4 * i + 3] ** 2;
+    out[i] = z[i] / Math.sqrt(c / 4);
+  }
+  return out;
+}
