@@ -91,15 +91,9 @@ export interface ConvertOptions {
   evalInputs?: number;
 }
 
-export interface ConvertResult {
-  npz: string;
-  manifest: string;
-  report: string;
-  pass: boolean;
-  bitsPerWeight: number;
-  outputBytes: number;
-  sourceBytes: number;
-  seconds: number;
+/** What the `result` progress event carries (server/src/protocol.ts), plus the whole accuracy report. */
+export type ConvertResultSummary = Omit<Extract<ConvertEvent, { type: 'result' }>, 'type'>;
+export interface ConvertResult extends ConvertResultSummary {
   accuracy: AccuracyReport;
 }
 
@@ -896,26 +890,16 @@ export async function convertModel(
       throw ioError(e, `renaming into ${outDir}`);
     }
     finished = true;
-    const result: ConvertResult = {
+    const summary: ConvertResultSummary = {
       ...paths,
       pass: report.pass,
       bitsPerWeight,
       outputBytes,
       sourceBytes,
       seconds,
-      accuracy: report,
     };
-    emit({
-      type: 'result',
-      npz: paths.npz,
-      manifest: paths.manifest,
-      report: paths.report,
-      pass: report.pass,
-      bitsPerWeight,
-      outputBytes,
-      sourceBytes,
-      seconds,
-    });
+    emit({ type: 'result', ...summary });
+    const result: ConvertResult = { ...summary, accuracy: report };
     emit({ type: 'stage', stage: 'done' });
     return result;
   } finally {
