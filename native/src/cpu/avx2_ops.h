@@ -30,6 +30,29 @@ static inline __m256 rne(__m256 t) {
 }
 
 /** Stores 8 integral floats in [0, 255] as bytes. */
+// Eight floats from x + i; past n the lanes read as 0 and *keep is 0 there (all ones elsewhere).
+static inline __m256 load8_tail(const float* x, int i, int n, __m256* keep) {
+  if (i + 8 <= n) {
+    *keep = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    return _mm256_loadu_ps(x + i);
+  }
+  __m256i m = tail_mask(n - i);
+  *keep = _mm256_castsi256_ps(m);
+  return _mm256_maskload_ps(x + i, m);
+}
+
+// Horizontal minimum and maximum of eight lanes (exact: order does not matter for min/max).
+static inline float hmin8(__m256 v) {
+  __m128 a = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_min_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_min_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+static inline float hmax8(__m256 v) {
+  __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+
 static inline void store_u8x8(__m256 q, uint8_t* dst) {
   __m256i i = _mm256_cvtps_epi32(q);
   __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
@@ -105,14 +128,8 @@ struct Ops {
       a = _mm256_min_ps(a, v);
       b = _mm256_max_ps(b, v);
     }
-    __m128 a4 = _mm_min_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    __m128 b4 = _mm_max_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
-    a4 = _mm_min_ps(a4, _mm_movehl_ps(a4, a4));
-    b4 = _mm_max_ps(b4, _mm_movehl_ps(b4, b4));
-    a4 = _mm_min_ss(a4, _mm_shuffle_ps(a4, a4, 1));
-    b4 = _mm_max_ss(b4, _mm_shuffle_ps(b4, b4, 1));
-    *mn = _mm_cvtss_f32(a4);
-    *mx = _mm_cvtss_f32(b4);
+    *mn = hmin8(a);
+    *mx = hmax8(b);
   }
 
   static float abs_sum(const float* x, int n) {
@@ -161,14 +178,8 @@ struct Ops {
       a = _mm256_add_ps(a, v);
       b = _mm256_add_ps(b, _mm256_mul_ps(v, v));
     }
-    __m128 a4 = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
-    __m128 b4 = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1));
-    a4 = _mm_min_ps(a4, _mm_movehl_ps(a4, a4));
-    b4 = _mm_max_ps(b4, _mm_movehl_ps(b4, b4));
-    a4 = _mm_min_ss(a4, _mm_shuffle_ps(a4, a4, 1));
-    b4 = _mm_max_ss(b4, _mm_shuffle_ps(b4, b4, 1));
-    *mn = _mm_cvtss_f32(a4);
-    *mx = _mm_cvtss_f32(b4);
+    *mn = hmin8(lo);
+    *mx = hmax8(hi);
     *sx = hsum8(a);
     *sxx = hsum8(b);
   }
@@ -179,15 +190,8 @@ struct Ops {
     const __m256 zero = _mm256_setzero_ps();
     __m256 a = zero, b = zero, c = zero;
     for (int i = 0; i < n; i += 8) {
-      __m256 v, keep;
-      if (i + 8 <= n) {
-        v = _mm256_loadu_ps(x + i);
-        keep = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-      } else {
-        __m256i m = tail_mask(n - i);
-        v = _mm256_maskload_ps(x + i, m);
-        keep = _mm256_castsi256_ps(m);
-      }
+      __m256 keep;
+      __m256 v = load8_tail(x, i, n, &keep);
       __m256 t = _mm256_add_ps(_mm256_mul_ps(v, vinv), voff);
       __m256 q = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(rne(t), zero), vmax), keep);
       a = _mm256_add_ps(a, q);
@@ -204,15 +208,8 @@ struct Ops {
     const __m256 zero = _mm256_setzero_ps();
     __m256 a = zero, b = zero;
     for (int i = 0; i < n; i += 8) {
-      __m256 v, keep;
-      if (i + 8 <= n) {
-        v = _mm256_loadu_ps(x + i);
-        keep = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-      } else {
-        __m256i m = tail_mask(n - i);
-        v = _mm256_maskload_ps(x + i, m);
-        keep = _mm256_castsi256_ps(m);
-      }
+      __m256 keep;
+      __m256 v = load8_tail(x, i, n, &keep);
       __m256 t = _mm256_add_ps(_mm256_mul_ps(v, vinv), vh);
       __m256 q = _mm256_min_ps(_mm256_max_ps(rne(t), zero), vmax);
       __m256 c = _mm256_and_ps(_mm256_sub_ps(q, vh), keep);
