@@ -173,21 +173,15 @@ struct OctetOps {
   }
 };
 
-__global__ void k_groups8(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t gpr,
-                          GroupParams p, uint8_t* qv, uint8_t* scales, uint8_t* zeros,
-                          unsigned long long* first_overflow, double* macc) {
-  int64_t gi = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 3;
-  if (gi >= rows * gpr) return;  // whole octets leave together (gi is the same for all eight)
-  int64_t r = gi / gpr, g = gi % gpr;
-  int64_t off = r * cols + g * group;
-  int n = (int)(cols - g * group < group ? cols - g * group : group);
-  float s, z;
-  int st = quantize_group<OctetOps>(x + off, n, p, qv + off, &s, &z);
+/**
+ * The end of an octet's group gi (elements xg[0..n), at `off` in the tensor), after quantize_group succeeded:
+ * lane 0 stores the scale and zero point, and with metrics the octet reduces its error sums into macc[gi].
+ */
+__device__ inline void finish_octet_group(const float* xg, int n, int64_t gi, int64_t off, const uint8_t* qv,
+                                          float s, float z, const GroupParams& p, uint8_t* scales,
+                                          uint8_t* zeros, double* macc) {
   int t = OctetOps::lane();
-  if (st != kOk) {
-    if (t == 0) atomicMin(first_overflow, (unsigned long long)off);
-    return;
-  }
+  unsigned mk = OctetOps::mask();
   if (t == 0) {
     if (p.f16) {
       reinterpret_cast<uint16_t*>(scales)[gi] = f32_to_f16(s);
@@ -201,9 +195,8 @@ __global__ void k_groups8(const float* x, int64_t rows, int64_t cols, int64_t gr
     MetricsAcc m;
     for (int i = t; i < n; i += 8) {
       float w = ((float)qv[off + i] - z) * s;
-      m.add(x[off + i], w);
+      m.add(xg[i], w);
     }
-    unsigned mk = OctetOps::mask();
     for (int d = 4; d >= 1; d >>= 1) {
       m.sdd += __shfl_xor_sync(mk, m.sdd, d, 8);
       m.sxx += __shfl_xor_sync(mk, m.sxx, d, 8);
@@ -221,6 +214,24 @@ __global__ void k_groups8(const float* x, int64_t rows, int64_t cols, int64_t gr
       o[4] = m.max_abs;
     }
   }
+}
+
+__global__ void k_groups8(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t gpr,
+                          GroupParams p, uint8_t* qv, uint8_t* scales, uint8_t* zeros,
+                          unsigned long long* first_overflow, double* macc) {
+  int64_t gi = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 3;
+  if (gi >= rows * gpr) return;  // whole octets leave together (gi is the same for all eight)
+  int64_t r = gi / gpr, g = gi % gpr;
+  int64_t off = r * cols + g * group;
+  int n = (int)(cols - g * group < group ? cols - g * group : group);
+  float s, z;
+  int st = quantize_group<OctetOps>(x + off, n, p, qv + off, &s, &z);
+  int t = OctetOps::lane();
+  if (st != kOk) {
+    if (t == 0) atomicMin(first_overflow, (unsigned long long)off);
+    return;
+  }
+  finish_octet_group(x + off, n, gi, off, qv, s, z, p, scales, zeros, macc);
 }
 
 /** Input element i of a raw f32/f16/bf16 buffer as float32. */
@@ -268,38 +279,7 @@ __global__ void k_groups8_staged(const uint8_t* raw, int dtype, int64_t rows, in
     if (t == 0) atomicMin(first_overflow, (unsigned long long)off);
     return;
   }
-  if (t == 0) {
-    if (p.f16) {
-      reinterpret_cast<uint16_t*>(scales)[gi] = f32_to_f16(s);
-      reinterpret_cast<uint16_t*>(zeros)[gi] = f32_to_f16(z);
-    } else {
-      reinterpret_cast<float*>(scales)[gi] = s;
-      reinterpret_cast<float*>(zeros)[gi] = z;
-    }
-  }
-  if (macc) {
-    MetricsAcc m;
-    for (int i = t; i < n; i += 8) {
-      float w = ((float)qv[off + i] - z) * s;
-      m.add(xs[i], w);
-    }
-    for (int d = 4; d >= 1; d >>= 1) {
-      m.sdd += __shfl_xor_sync(mk, m.sdd, d, 8);
-      m.sxx += __shfl_xor_sync(mk, m.sxx, d, 8);
-      m.sww += __shfl_xor_sync(mk, m.sww, d, 8);
-      m.sxw += __shfl_xor_sync(mk, m.sxw, d, 8);
-      double o = __shfl_xor_sync(mk, m.max_abs, d, 8);
-      if (o > m.max_abs) m.max_abs = o;
-    }
-    if (t == 0) {
-      double* o = macc + gi * 5;
-      o[0] = m.sdd;
-      o[1] = m.sxx;
-      o[2] = m.sww;
-      o[3] = m.sxw;
-      o[4] = m.max_abs;
-    }
-  }
+  finish_octet_group(xs, n, gi, off, qv, s, z, p, scales, zeros, macc);
 }
 
 __global__ void k_pack(const uint8_t* qv, int64_t rows, int64_t cols, int bits, int64_t row_bytes,
