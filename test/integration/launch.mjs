@@ -39,7 +39,11 @@ const node24 = join(node24Dir, 'bin', 'node');
 const chromium = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 /** Whole-run bound: the suite's own per-test timeouts are far below this. */
 const RUN_TIMEOUT_MS = Number(process.env.APL_ITEST_TIMEOUT_MS || 8 * 60_000);
-const BUILD_DEPS = ['libkrb5-dev', 'libxkbfile-dev', 'libsecret-1-dev', 'libx11-dev'];
+/** Headers code-server's native modules build against; .ci/run installs the same list up front. */
+const BUILD_DEPS = readFileSync(join(here, 'tools', 'debian-build-deps.txt'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
