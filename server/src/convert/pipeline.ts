@@ -42,7 +42,7 @@ import type { ConvertEvent } from '../protocol';
 import { findAlias, isRepoId, slugify } from './aliases';
 import { ConvertError, errorCode } from './errors';
 import { layerIndex, modelInfoFromConfig } from './families';
-import { downloadModel, type HubOptions, resolveToken } from './hub';
+import { downloadModel, type HubOptions, resolveToken } from '../hub';
 import { planModel, type TensorPlan } from './plan';
 import {
   type AccuracyReport,

@@ -4,13 +4,13 @@
 // custom editor (client/src/webviews/inspectorEditor.ts) forwards webview messages to it.
 import { stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import { defaultCacheDir } from '../convert/cache';
 import type { Manifest } from '../formats/manifest';
 import { groupsPerRow, packedRowBytes } from '../formats/manifest';
 import { type NpyHeader, parseNpyHeader } from '../formats/npy';
 import { openNpz } from '../formats/npz';
 import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
 import { openFileSource, type RandomAccessSource } from '../formats/source';
+import { defaultCacheDir } from '../hub/cache';
 import type { InspectorMember, InspectorTensor, InspectorView } from '../protocol';
 import { dequantRows, findManifestFor, memberRole, quantizedWeight } from './dequant';
 import { computeStats, downsample2d, samplePlan } from './stats';

@@ -4,9 +4,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { offlineFromEnv, resolveEndpoint, tokenFilePath } from '../../../server/src/convert/auth';
-import { defaultCacheDir, invalidRepoId } from '../../../server/src/convert/cache';
-import { downloadModel, resolveToken, selectFiles, shardsFromIndex } from '../../../server/src/convert/hub';
+import { downloadModel, resolveToken, selectFiles, shardsFromIndex } from '../../../server/src/hub';
+import { offlineFromEnv, resolveEndpoint, tokenFilePath } from '../../../server/src/hub/auth';
+import { defaultCacheDir, invalidRepoId } from '../../../server/src/hub/cache';
 import { startHubServer } from '../../helpers/hub-server';
 import { TOKEN, tempDir } from './fixtures';
 

@@ -1,6 +1,6 @@
 // Child process for the kill test: downloads a repo and prints one JSON progress line per update on stdout.
 // Usage: node --import tsx download-child.ts <endpoint> <cacheDir> <repo>
-import { downloadModel } from '../../../server/src/convert/hub';
+import { downloadModel } from '../../../server/src/hub';
 
 const [endpoint, cacheDir, repo] = process.argv.slice(2);
 downloadModel(repo, {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { downloadModel, type HubProgress } from '../../../server/src/convert/hub';
+import { downloadModel, type HubProgress } from '../../../server/src/hub';
 import { gitBlobOid, type HubServer, sha256, startHubServer } from '../../helpers/hub-server';
 import { SHARDED_NEEDED, shardedRepo, TOKEN, tempDir } from './fixtures';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { downloadModel, HubError } from '../../../server/src/convert/hub';
+import { downloadModel, HubError } from '../../../server/src/hub';
 import { type HubServer, startHubServer } from '../../helpers/hub-server';
 import { shardedRepo, TOKEN, tempDir } from './fixtures';
 

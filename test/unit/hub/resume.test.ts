@@ -7,7 +7,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSyn
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
-import { downloadModel, type HubProgress } from '../../../server/src/convert/hub';
+import { downloadModel, type HubProgress } from '../../../server/src/hub';
 import { gitBlobOid, sha256, startHubServer } from '../../helpers/hub-server';
 import { bytes, tempDir } from './fixtures';
 
