@@ -105,7 +105,7 @@ export interface WebviewRendered {
 }
 
 // Report panel. The report itself is the converter's JSON (`*_accuracy_q*.json`), sent as parsed; the webview
-// normalises it (server/src/inspect/report.ts) and tolerates missing fields.
+// normalises it (server/src/report/read.ts) and tolerates missing fields.
 export type ReportToHost =
   | { type: 'ready' }
   | WebviewRendered

@@ -1,9 +1,10 @@
 // apl-quant convert: quantize a model (alias, Hub repo id or local folder) to NPZ + manifest + accuracy report.
 import { errorCode } from '../convert/errors';
+import { type ConvertHooks, parseTolerances } from '../convert/options';
 import { type ConvertOptions, convertModel } from '../convert/pipeline';
-import { formatSummary, parseTolerances } from '../convert/report';
 import type { BitWidth, RoundingMode } from '../formats/manifest';
 import type { ConvertEvent } from '../protocol';
+import { formatSummary } from '../report/summary';
 import { CliError, parseArgs } from './common';
 
 const HELP = `usage: apl-quant convert <alias | repo-id | local-folder> --bits 1|2|4|8 [options]
@@ -175,13 +176,15 @@ export function oneLine(message: string): string {
   return out;
 }
 
-export async function run(argv: string[]): Promise<number> {
+/** `hooks`: the converter's test seam (ConvertHooks), passed through; the command line never sets it. */
+export async function run(argv: string[], hooks?: ConvertHooks): Promise<number> {
   const parsed = parseConvertArgs(argv);
   if (parsed === 'help') {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
-  const { opts, json, strict } = parsed;
+  const { json, strict } = parsed;
+  const opts = hooks ? { ...parsed.opts, hooks } : parsed.opts;
   const human = json ? undefined : humanReporter(Boolean(process.stderr.isTTY));
   const emit = (e: ConvertEvent) => {
     if (json) process.stdout.write(`${JSON.stringify(e)}\n`);

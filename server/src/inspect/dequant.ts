@@ -3,6 +3,7 @@
 // with q unpacked from uint8 (8/bits values per byte, first value in the lowest bits, rows padded to bytes).
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { isOutputManifestName } from '../convert/names';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import type { InspectorMember } from '../protocol';
@@ -25,7 +26,7 @@ export async function findManifestFor(npzPath: string): Promise<{ path: string; 
   }
   const candidates = names
     .filter((n) => /manifest.*\.json$/i.test(n))
-    .sort((a, b) => Number(/_manifest_q\d+\.json$/.test(b)) - Number(/_manifest_q\d+\.json$/.test(a)));
+    .sort((a, b) => Number(isOutputManifestName(b)) - Number(isOutputManifestName(a)));
   for (const n of candidates) {
     const p = join(dir, n);
     try {

@@ -2,6 +2,7 @@
 // panel (client/src/webviews/) and the Chromium render tests drive exactly this code.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { manifestMatchesReport } from '../convert/names';
 import type { HostToInspector, HostToReport, InspectorToHost } from '../protocol';
 import type { InspectorSession } from './session';
 
@@ -85,8 +86,6 @@ async function besideReport(reportPath: string): Promise<{ manifest: string | nu
   } catch {
     return { manifest: null, npz: null };
   }
-  const stem = base.replace(/_(accuracy|report)(_report)?(_q\d+)?\.json$/, '');
-  const bits = /_q(\d+)\.json$/.exec(base)?.[1];
   let fallback: { manifest: string; npz: string | null } | null = null;
   for (const n of names.filter((x) => /manifest.*\.json$/i.test(x))) {
     try {
@@ -95,8 +94,7 @@ async function besideReport(reportPath: string): Promise<{ manifest: string | nu
       const m = JSON.parse(await readFile(p, 'utf8')) as { metadata?: { npz?: unknown; accuracy_report?: unknown } };
       const npzName = typeof m?.metadata?.npz === 'string' ? join(dir, m.metadata.npz) : null;
       if (m?.metadata?.accuracy_report === base) return { manifest: p, npz: npzName };
-      if (!fallback && n.startsWith(stem) && (!bits || n.endsWith(`_q${bits}.json`)))
-        fallback = { manifest: p, npz: npzName };
+      if (!fallback && manifestMatchesReport(n, base)) fallback = { manifest: p, npz: npzName };
     } catch {
       // not a manifest we can read
     }

@@ -2,12 +2,13 @@
 // <name>_accuracy_q<bits>.json next to <name>_manifest_q<bits>.json). Loaded through the formats API and cached by
 // (path, size, mtime): each request re-stats, so an NPZ rewritten on disk is re-read and re-checked.
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { reportBesideManifest } from '../convert/names';
 import { openNpz } from '../formats/npz';
 import { openFileSource } from '../formats/source';
 import { isObject, type ManifestDoc } from './document';
 import { type NpzState, npzIndexFromArchive } from './npz-index';
-import { type ReportState, toAccuracyReport } from './report';
+import { type ReportState, toLoadedReport } from './report';
 
 /** A report larger than this is not read (a report is a few hundred bytes per weight). */
 const MAX_REPORT_BYTES = 64 * 1024 * 1024;
@@ -27,8 +28,7 @@ export function manifestFiles(doc: ManifestDoc, manifestPath: string): ManifestF
   const npzPath = typeof meta.npz === 'string' && meta.npz ? at(meta.npz) : undefined;
   if (typeof meta.accuracy_report === 'string' && meta.accuracy_report)
     return { npzPath, reportPath: at(meta.accuracy_report), reportNamed: true };
-  const m = /^(.*)_manifest_q(\d+)\.json$/.exec(basename(manifestPath));
-  return { npzPath, reportPath: m ? join(dir, `${m[1]}_accuracy_q${m[2]}.json`) : undefined, reportNamed: false };
+  return { npzPath, reportPath: reportBesideManifest(manifestPath), reportNamed: false };
 }
 
 /** Reads an NPZ's index (every member's dtype, shape, CRC-32); a problem instead of throwing. */
@@ -74,7 +74,7 @@ export async function loadReport(path: string, named: boolean): Promise<ReportSt
     } catch (e) {
       return { problem: 'unreadable', file: path, message: `${path}: not JSON (${(e as Error).message})` };
     }
-    const r = toAccuracyReport(value, path);
+    const r = toLoadedReport(value, path);
     return r ?? { problem: 'unreadable', file: path, message: `${path}: not an accuracy report (no "weights" array)` };
   } catch (e) {
     if (!named) return undefined;

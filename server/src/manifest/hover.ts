@@ -43,12 +43,12 @@ function describeKey(path: (string | number)[]): string | undefined {
 
 function accuracyLines(a: Partial<ReportWeight>): string[] {
   const parts: string[] = [];
-  if (a.rel_error !== undefined) parts.push(`relative error ${pct(a.rel_error)}`);
-  if (a.snr_db !== undefined) parts.push(`SNR ${a.snr_db.toFixed(1)} dB`);
-  if (a.cosine !== undefined) parts.push(`cosine ${a.cosine.toFixed(5)}`);
-  if (a.max_abs_error !== undefined) parts.push(`max abs error ${a.max_abs_error.toPrecision(3)}`);
-  if (a.output_rel_error !== undefined) parts.push(`output relative error ${pct(a.output_rel_error)}`);
-  const verdict = a.pass === undefined ? '' : a.pass ? ' — **PASS**' : ' — **FAIL**';
+  if (a.rel_error != null) parts.push(`relative error ${pct(a.rel_error)}`);
+  if (a.snr_db != null) parts.push(`SNR ${a.snr_db.toFixed(1)} dB`);
+  if (a.cosine != null) parts.push(`cosine ${a.cosine.toFixed(5)}`);
+  if (a.max_abs_error != null) parts.push(`max abs error ${a.max_abs_error.toPrecision(3)}`);
+  if (a.output_rel_error != null) parts.push(`output relative error ${pct(a.output_rel_error)}`);
+  const verdict = a.pass == null ? '' : a.pass ? ' — **PASS**' : ' — **FAIL**';
   return parts.length || verdict ? [`| accuracy | ${parts.join(', ')}${verdict} |`] : [];
 }
 

@@ -17,7 +17,7 @@ export {
   nearestMembers,
   npzIndexFromArchive,
 } from './npz-index';
-export { type AccuracyReport, type ReportProblem, type ReportState, toAccuracyReport } from './report';
+export { type LoadedReport, type ReportProblem, type ReportState, toLoadedReport } from './report';
 export { manifestSchema, schemaAt, schemaDiagnostics } from './schema';
 export { summarize, weightSize } from './summary';
 export { documentSymbols, foldingRanges } from './symbols';

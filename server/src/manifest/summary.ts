@@ -4,7 +4,7 @@ import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import type { ManifestSummary } from '../protocol';
 import { isObject, type ManifestDoc } from './document';
 import { isNpzProblem, type NpzState } from './npz-index';
-import { type AccuracyReport, isReportProblem, type ReportState } from './report';
+import { isReportProblem, type LoadedReport, type ReportState } from './report';
 
 export interface WeightSize {
   params: number;
@@ -64,7 +64,7 @@ export interface SummaryOptions {
 }
 
 /** Per-weight verdicts: the report's when there is one, else the manifest's own accuracy blocks. */
-export function verdictOf(doc: ManifestDoc, report: AccuracyReport | undefined): ManifestSummary['verdict'] {
+export function verdictOf(doc: ManifestDoc, report: LoadedReport | undefined): ManifestSummary['verdict'] {
   if (report?.pass !== undefined) return report.pass ? 'pass' : 'fail';
   const v = doc.value;
   if (!isObject(v) || !Array.isArray(v.weights)) return 'unknown';

@@ -1,5 +1,6 @@
 // apl-quant convert as a child process: JSON progress, the summary, exit codes, one-line errors, kills at chosen
-// points (APL_TEST_FAULT), injected disk-full, and the Hub path against the loopback Hub.
+// points and injected disk-full (APL_TEST_FAULT, through the converter's test seam: see fault-cli.ts), and the Hub
+// path against the loopback Hub.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -21,7 +22,11 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const clean = { ...process.env };
   for (const k of ['APL_TEST_FAULT', 'HF_TOKEN', 'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HF_HUB_OFFLINE'])
     delete clean[k];
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'server/src/cli.ts'), 'convert', ...args], {
+  // A fault runs the same command through fault-cli.ts, which passes ConvertHooks that inject it.
+  const entry = env.APL_TEST_FAULT
+    ? [join(root, 'test/unit/convert/fault-cli.ts')]
+    : [join(root, 'server/src/cli.ts'), 'convert'];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...entry, ...args], {
     cwd: root,
     env: { ...clean, APL_CLI_MAIN: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
 import { ConvertError } from '../../../server/src/convert/errors';
 import { type ConvertOptions, convertModel, outputPaths } from '../../../server/src/convert/pipeline';
-import type { AccuracyReport } from '../../../server/src/convert/report';
 import type { Manifest } from '../../../server/src/formats/manifest';
 import { openNpzFile } from '../../../server/src/formats/npz';
 import { openCheckpoint } from '../../../server/src/formats/safetensors';
 import type { ConvertEvent } from '../../../server/src/protocol';
+import type { AccuracyReport } from '../../../server/src/report';
 import { copyTiny, numpyCheck, root, snapshot, tempDir, tinyModel } from './helpers';
 
 async function convert(o: Partial<ConvertOptions> & { outDir: string }, signal?: AbortSignal) {

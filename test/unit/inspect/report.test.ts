@@ -5,10 +5,9 @@ import {
   formatBytes,
   formatNumber,
   layerHeatMap,
-  normalizeReport,
-  parseWeightName,
   sortWeights,
 } from '../../../server/src/inspect/report';
+import { normalizeReport, parseWeightName } from '../../../server/src/report/read';
 
 const sample = {
   model: 'tiny-llama',

@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  DEFAULT_TOLERANCES,
-  formatSummary,
-  judge,
-  layerAggregates,
-  parseTolerances,
-  type WeightReport,
-} from '../../../server/src/convert/report';
+import { layerAggregates } from '../../../server/src/convert/accuracy';
+import { parseTolerances } from '../../../server/src/convert/options';
+import { DEFAULT_TOLERANCES, judge, type WeightReport } from '../../../server/src/report';
+import { formatSummary } from '../../../server/src/report/summary';
 
 const w = (name: string, layer: number | null, rel: number, out = rel, bits: 4 | 8 = 4): WeightReport => ({
   name,

@@ -1,0 +1,95 @@
+// A conversion's outputs on disk: the refusal to replace an earlier result without --force, the temporary names
+// every output is written under (`.<final name>.staged-<pid>` / `.tmp-<pid>`), the commit (three renames, the
+// manifest last), and the cleanup: a failed or cancelled run removes its temporaries; temporaries of a killed run
+// (its pid gone) are removed by the next run into the same folder.
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ConvertError, ioError } from './errors';
+import type { OutputPaths } from './names';
+
+export function refuseExisting(paths: OutputPaths): void {
+  const existing = Object.values(paths).filter((p) => existsSync(p));
+  if (existing.length) {
+    throw new ConvertError('exists', `${existing[0]} already exists; pass --force to replace it`);
+  }
+}
+
+/** Removes temporaries left by a run that was killed (their pid is gone). */
+function removeStale(outDir: string, stems: string[]): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(outDir);
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const m = /^\.(.+)\.(?:tmp|staged)-(\d+)(?:\.tmp-\d+(?:-[0-9a-f]+)?)?$/.exec(f);
+    if (!m || !stems.includes(m[1])) continue;
+    const pid = Number(m[2]);
+    let alive = pid === process.pid;
+    if (!alive) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    if (!alive) {
+      try {
+        unlinkSync(join(outDir, f));
+      } catch {}
+    }
+  }
+}
+
+/** The temporary names of one run's outputs, and their commit or removal. */
+export class StagedOutputs {
+  private committed = false;
+
+  private constructor(
+    readonly outDir: string,
+    readonly paths: OutputPaths,
+    /** Where each output is written until the commit. */
+    readonly tmp: OutputPaths,
+  ) {}
+
+  /** Creates the output folder, clears a killed run's temporaries and names this run's. */
+  static prepare(outDir: string, paths: OutputPaths): StagedOutputs {
+    try {
+      mkdirSync(outDir, { recursive: true });
+      if (!statSync(outDir).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    } catch (e) {
+      throw ioError(e, `cannot create the output folder ${outDir}`);
+    }
+    const stems = [basename(paths.npz), basename(paths.manifest), basename(paths.report)];
+    removeStale(outDir, stems);
+    return new StagedOutputs(outDir, paths, {
+      npz: join(outDir, `.${stems[0]}.staged-${process.pid}`),
+      manifest: join(outDir, `.${stems[1]}.tmp-${process.pid}`),
+      report: join(outDir, `.${stems[2]}.tmp-${process.pid}`),
+    });
+  }
+
+  /** The commit point: three renames with no await between them, the manifest (the entry point) last. */
+  commit(): void {
+    try {
+      renameSync(this.tmp.npz, this.paths.npz);
+      renameSync(this.tmp.report, this.paths.report);
+      renameSync(this.tmp.manifest, this.paths.manifest);
+    } catch (e) {
+      throw ioError(e, `renaming into ${this.outDir}`);
+    }
+    this.committed = true;
+  }
+
+  /** Removes the temporaries unless committed; never throws. */
+  discard(): void {
+    if (this.committed) return;
+    for (const f of Object.values(this.tmp)) {
+      try {
+        unlinkSync(f);
+      } catch {}
+    }
+  }
+}

@@ -1,0 +1,139 @@
+// The quantize stage: every tensor of the plan, in order, into the NPZ writer: kept tensors as they are (bf16
+// widened to f32), the others through quantizeTensor; per tensor its manifest entry, its report row and progress.
+import { basename, join } from 'node:path';
+import type { Backend } from '../../../native/index';
+import { type BitWidth, memberNames, type WeightEntry } from '../formats/manifest';
+import type { NpzWriter } from '../formats/npz';
+import { type Checkpoint, toF32 } from '../formats/safetensors';
+import type { ConvertEvent } from '../protocol';
+import type { WeightReport } from '../report';
+import { type WeightSums, weightAccuracy } from './accuracy';
+import { ConvertError, cancelledError, errorCode, ioError, throwIfCancelled } from './errors';
+import { layerIndex } from './families';
+import { keptEntry, quantizedEntry } from './manifest-builder';
+import type { ConvertHooks, Settings } from './options';
+import type { TensorPlan } from './plan';
+import { ELEM_BYTES, Prefetch, type QuantPlan, quantizeTensor } from './quantize-tensor';
+
+export interface QuantizeStageInput {
+  ck: Checkpoint;
+  writer: NpzWriter;
+  plans: TensorPlan[];
+  settings: Settings;
+  /** The model folder (for messages naming a safetensors file). */
+  dir: string;
+  /** The final NPZ path (for messages: the temporary name means nothing to a user). */
+  npzPath: string;
+  backend?: Backend;
+  threads?: number;
+  emit: (e: ConvertEvent) => void;
+  signal?: AbortSignal;
+  hooks?: ConvertHooks;
+}
+
+export interface QuantizeStageResult {
+  entries: WeightEntry[];
+  weights: WeightReport[];
+  sums: Map<string, WeightSums>;
+  /** The engine backends that did the work. */
+  backends: Set<string>;
+  sourceBytes: number;
+}
+
+export async function quantizeStage(a: QuantizeStageInput): Promise<QuantizeStageResult> {
+  const { ck, writer, plans, settings, signal } = a;
+  const byName = new Map(ck.tensors.map((t) => [t.name, t]));
+  const sourceBytes = ck.tensors.reduce((n, t) => n + t.byteLength, 0);
+  const entries: WeightEntry[] = [];
+  const weights: WeightReport[] = [];
+  const sums = new Map<string, WeightSums>();
+  const backends = new Set<string>();
+  let bytesDone = 0;
+  const prefetch = new Prefetch();
+  /** Failures inside a tensor's work as the run reports them: cancelled, io naming the NPZ, or as they are. */
+  const asRunError = (e: unknown): unknown => {
+    if (signal?.aborted) return cancelledError();
+    if (e instanceof ConvertError) return e;
+    const code = errorCode(e);
+    if (code === 'io') return ioError(e, `writing ${a.npzPath}`);
+    if (code === 'cancelled') return cancelledError();
+    return e;
+  };
+  for (let i = 0; i < plans.length; i++) {
+    throwIfCancelled(signal);
+    const p = plans[i];
+    const t = byName.get(p.name)!;
+    const layer = layerIndex(p.name);
+    const progress = (done: number) =>
+      a.emit({
+        type: 'progress',
+        stage: 'quantize',
+        tensor: i,
+        tensors: plans.length,
+        name: p.name,
+        bytesDone: Math.min(sourceBytes, done),
+        bytesTotal: sourceBytes,
+      });
+    try {
+      if (p.kind === 'keep') {
+        const raw = await ck.readRaw(p.name);
+        const f = p.dtype === 'BF16' ? toF32(raw, 'BF16') : undefined;
+        const data = f ? new Uint8Array(f.buffer, f.byteOffset, f.byteLength) : raw;
+        const names = memberNames(p.name, null);
+        const { crc32 } = await writer.addArray(names.q, { dtype: p.storeDtype, shape: p.shape }, [data]);
+        entries.push(keptEntry(p, t, layer, crc32));
+      } else {
+        const rowBytes = p.cols * ELEM_BYTES[p.dtype];
+        const start = bytesDone;
+        const r = await quantizeTensor(p, {
+          ck,
+          writer,
+          backend: a.backend,
+          threads: a.threads,
+          chunkBytes: settings.chunkBytes,
+          nEval: settings.nEval,
+          scaleDtype: settings.scaleDtype,
+          file: join(a.dir, basename(t.file)),
+          signal,
+          onRows: (rowsDone) => {
+            if (p.rows > 0 && rowsDone < p.rows) progress(start + rowsDone * rowBytes);
+          },
+          backendSeen: (b) => backends.add(b),
+          prefetch,
+          next: plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize'),
+        });
+        const names = memberNames(p.name, p.bits);
+        const groups = Math.ceil(p.cols / p.groupSize);
+        const npScale = r.scaleDtype === 'f32' ? 'float32' : 'float16';
+        const s = await writer.addArray(names.q_scales!, { dtype: npScale, shape: [p.rows, groups] }, r.scales);
+        const z = await writer.addArray(names.q_zero_point!, { dtype: npScale, shape: [p.rows, groups] }, r.zeros);
+        const tolerance = settings.tolerance[p.bits as BitWidth];
+        const accuracy = weightAccuracy(r.acc, tolerance);
+        sums.set(p.name, { refSq: r.acc.refSq });
+        weights.push({
+          name: p.name,
+          bits: p.bits,
+          group_size: p.groupSize,
+          shape: p.shape,
+          params: p.rows * p.cols,
+          layer: layer ?? null,
+          ...accuracy,
+          tolerance,
+        });
+        entries.push(quantizedEntry(p, t, layer, npScale, { q: r.crcQ, scales: s.crc32, zeros: z.crc32 }, accuracy));
+      }
+    } catch (e) {
+      throw asRunError(e);
+    }
+    bytesDone += t.byteLength;
+    progress(bytesDone);
+    if (a.hooks?.afterTensor) {
+      try {
+        await a.hooks.afterTensor(i, signal);
+      } catch (e) {
+        throw asRunError(e);
+      }
+    }
+  }
+  return { entries, weights, sums, backends, sourceBytes };
+}

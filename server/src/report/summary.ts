@@ -1,0 +1,37 @@
+// The accuracy report as text: the table and verdict the CLI prints at the end of a run (no --json-progress).
+import type { OutputPaths } from '../convert/names';
+import type { AccuracyReport } from './report';
+
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+
+/** The human summary printed at the end of a CLI run (no --json-progress). */
+export function formatSummary(r: AccuracyReport, paths: OutputPaths): string {
+  const rows: string[][] = [['weight', 'bits', 'rel err', 'out err', 'SNR dB', 'tol', '']];
+  for (const w of r.weights) {
+    rows.push([
+      w.name,
+      String(w.bits),
+      pct(w.rel_error),
+      pct(w.output_rel_error),
+      w.snr_db.toFixed(1),
+      pct(w.tolerance),
+      w.pass ? 'ok' : 'FAIL',
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const lines = rows.map((row) =>
+    row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '),
+  );
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  lines.push(
+    '',
+    `model ${r.model} (${r.source}${r.revision ? ` @ ${r.revision.slice(0, 12)}` : ''}), ${r.bits} bits, group ${r.group_size}, ${r.mode}, backend ${r.backend}`,
+    `size ${mb(r.sizes.source_bytes)} → ${mb(r.sizes.output_bytes)} (${r.sizes.bits_per_weight.toFixed(2)} bits/weight, ${(r.sizes.source_bytes / Math.max(1, r.sizes.output_bytes)).toFixed(2)}x smaller) in ${r.seconds.toFixed(2)} s`,
+    `accuracy: ${r.summary.passed}/${r.summary.weights} weights within tolerance${r.summary.kept_float ? `, ${r.summary.kept_float} tensors kept as float` : ''} → ${r.pass ? 'PASS' : `FAIL (worst: ${r.summary.worst})`}`,
+    `wrote ${paths.npz}`,
+    `      ${paths.manifest}`,
+    `      ${paths.report}`,
+  );
+  return lines.join('\n');
+}
