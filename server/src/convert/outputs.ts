@@ -2,7 +2,7 @@
 // every output is written under (`.<final name>.staged-<pid>` / `.tmp-<pid>`), the commit (three renames, the
 // manifest last), and the cleanup: a failed or cancelled run removes its temporaries; temporaries of a killed run
 // (its pid gone) are removed by the next run into the same folder.
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ConvertError, ioError } from './errors';
 import type { OutputPaths } from './names';
@@ -69,6 +69,16 @@ export class StagedOutputs {
       manifest: join(outDir, `.${stems[1]}.tmp-${process.pid}`),
       report: join(outDir, `.${stems[2]}.tmp-${process.pid}`),
     });
+  }
+
+  /** Writes the report and the manifest (JSON, two-space indent) under their temporary names. */
+  writeJson(report: unknown, manifest: unknown): void {
+    try {
+      writeFileSync(this.tmp.report, `${JSON.stringify(report, null, 2)}\n`);
+      writeFileSync(this.tmp.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+    } catch (e) {
+      throw ioError(e, `writing ${this.paths.manifest}`);
+    }
   }
 
   /** The commit point: three renames with no await between them, the manifest (the entry point) last. */

@@ -3,24 +3,18 @@
 // engine into a streaming NPZ writer, so peak memory follows the largest chunk, not the model. All three outputs are
 // written under temporary names and renamed only at the very end; cancellation or any error removes the temporaries
 // and leaves an earlier result untouched. Each stage lives in a file of its own; this one only runs them in order.
-import { statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { engineInfo } from '../../../native/index';
-import type { ModelInfo } from '../formats/manifest';
-import { NpzWriter } from '../formats/npz';
 import { openCheckpoint } from '../formats/safetensors';
 import type { ConvertEvent } from '../protocol';
 import type { AccuracyReport } from '../report';
-import { ConvertError, ioError, throwIfCancelled } from './errors';
-import { modelInfoFromConfig } from './families';
+import { throwIfCancelled } from './errors';
 import { buildManifest } from './manifest-builder';
 import { outputPaths } from './names';
 import { type ConvertOptions, settingsFrom, TOOL_VERSION } from './options';
 import { refuseExisting, StagedOutputs } from './outputs';
-import { planModel } from './plan';
 import { quantizeStage } from './quantize-stage';
 import { buildReport } from './report-builder';
-import { checkSafetensors, readConfig, resolveSource } from './source';
+import { describeSource, resolveSource } from './source';
 
 export { type OutputPaths, outputPaths } from './names';
 export type { ConvertHooks, ConvertOptions } from './options';
@@ -65,38 +59,17 @@ export async function convertModel(
   throwIfCancelled(signal);
   const paths = outputPaths(outDir, res.name, o.bits);
   if (!o.force) refuseExisting(paths);
-  const model: ModelInfo = modelInfoFromConfig(readConfig(res.dir), res.name, join(res.dir, 'config.json'));
-  model.source = res.source;
-  if (res.revision) model.revision = res.revision;
-  checkSafetensors(res.dir);
+  const model = describeSource(res);
 
   // Stage 3, outputs: temporary names, a killed run's leftovers cleared.
   const out = StagedOutputs.prepare(outDir, paths);
   const ck = await openCheckpoint(res.dir);
-  let writer: NpzWriter | undefined;
   try {
-    // Stage 4, quantize: every tensor into the NPZ, with its manifest entry and accuracy.
-    const { bits, groupSize, symmetric, mode, embeddingsBits } = settings;
-    const plans = planModel(ck.tensors, { bits, groupSize, symmetric, mode, embeddingsBits });
-    const quantCount = plans.filter((p) => p.kind === 'quantize').length;
-    if (!quantCount) {
-      throw new ConvertError(
-        'unsupported',
-        `${res.dir}: No quantized data extracted: ${ck.tensors.length} tensors, none of them a 2-D float weight`,
-      );
-    }
-    const totalParams = ck.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
-    try {
-      writer = await NpzWriter.create(out.tmp.npz);
-    } catch (e) {
-      throw ioError(e, `cannot write to ${outDir}`);
-    }
-    emit({ type: 'stage', stage: 'quantize', message: `${plans.length} tensors, ${quantCount} quantized` });
+    // Stage 4, quantize: every tensor into the NPZ, with its manifest entry and accuracy; the NPZ closed.
     const q = await quantizeStage({
       ck,
-      writer,
-      plans,
       settings,
+      npzTmp: out.tmp.npz,
       dir: res.dir,
       npzPath: paths.npz,
       backend: o.backend,
@@ -105,17 +78,8 @@ export async function convertModel(
       signal,
       hooks: o.hooks,
     });
-    throwIfCancelled(signal);
 
-    // Stage 5, write: close the NPZ, then the report and the manifest that describe it.
-    emit({ type: 'stage', stage: 'write', message: paths.npz });
-    try {
-      await writer.close();
-    } catch (e) {
-      throw ioError(e, `writing ${paths.npz}`);
-    }
-    writer = undefined;
-    const outputBytes = statSync(out.tmp.npz).size;
+    // Stage 5, describe: the accuracy report and the manifest, under their temporary names.
     const report = buildReport(
       {
         source: res,
@@ -123,9 +87,9 @@ export async function convertModel(
         backend: [...q.backends].join('+') || (info.native ? 'cpu' : 'reference'),
         seconds: (performance.now() - t0) / 1000,
         sourceBytes: q.sourceBytes,
-        outputBytes,
-        totalParams,
-        keptFloat: plans.length - quantCount,
+        outputBytes: q.outputBytes,
+        totalParams: q.totalParams,
+        keptFloat: q.keptFloat,
       },
       q.weights,
       q.sums,
@@ -136,13 +100,7 @@ export async function convertModel(
       stage: 'validate',
       message: `${summary.passed}/${summary.weights} weights within tolerance${report.pass ? '' : ` (${summary.failed} over)`}`,
     });
-    const manifest = buildManifest(model, q.entries, paths, report);
-    try {
-      writeFileSync(out.tmp.report, `${JSON.stringify(report, null, 2)}\n`);
-      writeFileSync(out.tmp.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
-    } catch (e) {
-      throw ioError(e, `writing ${paths.manifest}`);
-    }
+    out.writeJson(report, buildManifest(model, q.entries, paths, report));
     await o.hooks?.beforeCommit?.(signal);
     throwIfCancelled(signal);
 
@@ -152,7 +110,7 @@ export async function convertModel(
       ...paths,
       pass: report.pass,
       bitsPerWeight: report.sizes.bits_per_weight,
-      outputBytes,
+      outputBytes: q.outputBytes,
       sourceBytes: q.sourceBytes,
       seconds: report.seconds,
     };
@@ -161,7 +119,6 @@ export async function convertModel(
     return { ...result, accuracy: report };
   } finally {
     await ck.close().catch(() => {});
-    if (writer) await writer.abort().catch(() => {});
     out.discard();
   }
 }

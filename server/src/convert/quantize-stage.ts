@@ -1,9 +1,11 @@
-// The quantize stage: every tensor of the plan, in order, into the NPZ writer: kept tensors as they are (bf16
-// widened to f32), the others through quantizeTensor; per tensor its manifest entry, its report row and progress.
+// The quantize stage: the plan for every tensor, then each in order into a new NPZ (at the temporary path): kept
+// tensors as they are (bf16 widened to f32), the others through quantizeTensor; per tensor its manifest entry, its
+// report row and progress. The NPZ is closed when all went well and aborted otherwise.
+import { statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Backend } from '../../../native/index';
 import { type BitWidth, memberNames, type WeightEntry } from '../formats/manifest';
-import type { NpzWriter } from '../formats/npz';
+import { NpzWriter } from '../formats/npz';
 import { type Checkpoint, toF32 } from '../formats/safetensors';
 import type { ConvertEvent } from '../protocol';
 import type { WeightReport } from '../report';
@@ -12,14 +14,14 @@ import { ConvertError, cancelledError, errorCode, ioError, throwIfCancelled } fr
 import { layerIndex } from './families';
 import { keptEntry, quantizedEntry } from './manifest-builder';
 import type { ConvertHooks, Settings } from './options';
-import type { TensorPlan } from './plan';
+import { planModel, type TensorPlan } from './plan';
 import { ELEM_BYTES, Prefetch, type QuantPlan, quantizeTensor } from './quantize-tensor';
 
 export interface QuantizeStageInput {
   ck: Checkpoint;
-  writer: NpzWriter;
-  plans: TensorPlan[];
   settings: Settings;
+  /** Where the NPZ is written (a temporary name). */
+  npzTmp: string;
   /** The model folder (for messages naming a safetensors file). */
   dir: string;
   /** The final NPZ path (for messages: the temporary name means nothing to a user). */
@@ -38,10 +40,52 @@ export interface QuantizeStageResult {
   /** The engine backends that did the work. */
   backends: Set<string>;
   sourceBytes: number;
+  /** Size of the closed NPZ. */
+  outputBytes: number;
+  totalParams: number;
+  plans: TensorPlan[];
+  /** Tensors stored as float. */
+  keptFloat: number;
 }
 
 export async function quantizeStage(a: QuantizeStageInput): Promise<QuantizeStageResult> {
-  const { ck, writer, plans, settings, signal } = a;
+  const { ck, settings, signal } = a;
+  const { bits, groupSize, symmetric, mode, embeddingsBits } = settings;
+  const plans = planModel(ck.tensors, { bits, groupSize, symmetric, mode, embeddingsBits });
+  const quantCount = plans.filter((p) => p.kind === 'quantize').length;
+  if (!quantCount) {
+    throw new ConvertError(
+      'unsupported',
+      `${a.dir}: No quantized data extracted: ${ck.tensors.length} tensors, none of them a 2-D float weight`,
+    );
+  }
+  const totalParams = ck.tensors.reduce((n, t) => n + t.shape.reduce((x, y) => x * y, 1), 0);
+  let writer: NpzWriter | undefined;
+  try {
+    writer = await NpzWriter.create(a.npzTmp);
+  } catch (e) {
+    throw ioError(e, `cannot write to ${settings.outDir}`);
+  }
+  try {
+    a.emit({ type: 'stage', stage: 'quantize', message: `${plans.length} tensors, ${quantCount} quantized` });
+    const r = await quantizeTensors(a, plans, writer);
+    throwIfCancelled(signal);
+    a.emit({ type: 'stage', stage: 'write', message: a.npzPath });
+    try {
+      await writer.close();
+    } catch (e) {
+      throw ioError(e, `writing ${a.npzPath}`);
+    }
+    writer = undefined;
+    const outputBytes = statSync(a.npzTmp).size;
+    return { ...r, outputBytes, totalParams, plans, keptFloat: plans.length - quantCount };
+  } finally {
+    if (writer) await writer.abort().catch(() => {});
+  }
+}
+
+async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], writer: NpzWriter) {
+  const { ck, settings, signal } = a;
   const byName = new Map(ck.tensors.map((t) => [t.name, t]));
   const sourceBytes = ck.tensors.reduce((n, t) => n + t.byteLength, 0);
   const entries: WeightEntry[] = [];

@@ -2,10 +2,12 @@
 // into the HF cache, with progress); then its config.json and the check that it has safetensors weights.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ModelInfo } from '../formats/manifest';
 import { downloadModel, resolveToken } from '../hub';
 import type { ConvertEvent } from '../protocol';
 import { findAlias, isRepoId, slugify } from './aliases';
 import { ConvertError } from './errors';
+import { modelInfoFromConfig } from './families';
 import type { ConvertOptions } from './options';
 
 export interface Resolved {
@@ -62,7 +64,7 @@ export async function resolveSource(
   return { dir: dl.dir, name, source: repo, revision: dl.revision };
 }
 
-export function readConfig(dir: string): unknown {
+function readConfig(dir: string): unknown {
   const file = join(dir, 'config.json');
   if (!existsSync(file)) {
     throw new ConvertError(
@@ -77,7 +79,7 @@ export function readConfig(dir: string): unknown {
   }
 }
 
-export function checkSafetensors(dir: string): void {
+function checkSafetensors(dir: string): void {
   const files = readdirSync(dir);
   if (files.some((f) => f.endsWith('.safetensors'))) return;
   const pickles = files.filter((f) => /\.(bin|pt|pth|ckpt)$/.test(f));
@@ -90,4 +92,13 @@ export function checkSafetensors(dir: string): void {
     );
   }
   throw new ConvertError('invalid-input', `${dir}: no .safetensors weights found`);
+}
+
+/** The manifest's model block for a resolved source (from its config.json); refuses a folder without safetensors. */
+export function describeSource(res: Resolved): ModelInfo {
+  const model = modelInfoFromConfig(readConfig(res.dir), res.name, join(res.dir, 'config.json'));
+  model.source = res.source;
+  if (res.revision) model.revision = res.revision;
+  checkSafetensors(res.dir);
+  return model;
 }
