@@ -13,12 +13,9 @@ import type { AccuracyReport } from '../report';
 import type { weightAccuracy } from './accuracy';
 import type { OutputPaths } from './names';
 import { TOOL_VERSION } from './options';
-import type { TensorPlan } from './plan';
+import type { KeepPlan, QuantPlan } from './plan';
 
 const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
-
-type KeepPlan = Extract<TensorPlan, { kind: 'keep' }>;
-type QuantPlan = Extract<TensorPlan, { kind: 'quantize' }>;
 
 /** The entry of a tensor stored as it is (float, or widened from bf16). */
 export function keptEntry(p: KeepPlan, t: CheckpointTensor, layer: number | undefined, crc: number): WeightEntry {

@@ -65,6 +65,9 @@ export type TensorPlan =
       bits: 16 | 32;
     };
 
+export type QuantPlan = Extract<TensorPlan, { kind: 'quantize' }>;
+export type KeepPlan = Extract<TensorPlan, { kind: 'keep' }>;
+
 const FLOAT = new Set(['F32', 'F16', 'BF16']);
 const KEEP: Record<string, NumpyKeepDtype> = {
   F64: 'float64',

@@ -14,8 +14,8 @@ import { ConvertError, cancelledError, errorCode, ioError, throwIfCancelled } fr
 import { layerIndex } from './families';
 import { keptEntry, quantizedEntry } from './manifest-builder';
 import type { ConvertHooks, Settings } from './options';
-import { planModel, type TensorPlan } from './plan';
-import { ELEM_BYTES, Prefetch, type QuantPlan, quantizeTensor } from './quantize-tensor';
+import { planModel, type QuantPlan, type TensorPlan } from './plan';
+import { ELEM_BYTES, Prefetch, quantizeTensor } from './quantize-tensor';
 
 export interface QuantizeStageInput {
   ck: Checkpoint;

@@ -23,13 +23,12 @@ import {
   sumSquares,
 } from './accuracy';
 import { ConvertError, inputError, isScaleOverflow, throwIfCancelled } from './errors';
-import type { TensorPlan } from './plan';
+import type { QuantPlan } from './plan';
 
 const SRC_DTYPES: Record<string, InputDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 /** Source bytes per element, by safetensors dtype. */
 export const ELEM_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 
-export type QuantPlan = Extract<TensorPlan, { kind: 'quantize' }>;
 type ChunkJob = Promise<{ raw: Buffer; res: QuantizeResult }>;
 
 function rowsPerChunkFor(p: QuantPlan, chunkBytes: number): number {
@@ -86,8 +85,8 @@ export class Prefetch {
 }
 
 /**
- * Quantizes one tensor chunk by chunk, streaming q into the NPZ; scales and zero points (small) are written after it.
- * Returns the manifest entry and the weight's accuracy.
+ * Quantizes one tensor chunk by chunk, streaming q into the NPZ. Returns q's CRC-32, the scales and zero points
+ * (small; the caller writes them after q), the scale dtype used, and the sums the weight's accuracy comes from.
  */
 export async function quantizeTensor(
   p: QuantPlan,
