@@ -5,6 +5,7 @@
   'variables': {
     'nvcc%': '<!(node find-nvcc.js)',
     'cuda_obj': '<!(node -p "require(\'path\').resolve(\'build/cuda/apl_cuda.o\')")',
+    'kquant_cuda_obj': '<!(node -p "require(\'path\').resolve(\'build/cuda/apl_kquant_cuda.o\')")',
     'common_cflags': ['-std=c++17', '-O3', '-ffp-contract=off', '-fexceptions', '-Wall', '-Wno-unused-function'],
   },
   'target_defaults': {
@@ -18,10 +19,10 @@
     {
       'target_name': 'apl_simd',
       'type': 'static_library',
-      'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc'],
+      'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc', 'src/cpu/kquant_avx2.cc'],
       'conditions': [
         ['target_arch=="x64"', {
-          'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc'],
+          'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/kquant_avx2.cc'],
           'dependencies': ['apl_avx2', 'apl_avx512'],
         }],
       ],
@@ -29,7 +30,7 @@
     {
       'target_name': 'apl_avx2',
       'type': 'static_library',
-      'sources': ['src/cpu/avx2.cc'],
+      'sources': ['src/cpu/avx2.cc', 'src/cpu/kquant_avx2.cc'],
       'cflags_cc': ['-mavx2', '-mf16c', '-mno-fma'],
     },
     {
@@ -40,7 +41,8 @@
     },
     {
       'target_name': 'apl_quant',
-      'sources': ['src/addon.cc', 'src/engine.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc'],
+      'sources': ['src/addon.cc', 'src/engine.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
+                  'src/kquant_addon.cc'],
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
       'dependencies': ['apl_simd'],
       'conditions': [
@@ -56,6 +58,15 @@
                        '-gencode', 'arch=compute_90,code=sm_90'],
             'message': 'nvcc src/cuda/quant.cu',
             # The object joins the link (and relinks the addon when it changes).
+            'process_outputs_as_sources': 1,
+          }, {
+            'action_name': 'nvcc_kquant',
+            'inputs': ['src/cuda/kquant.cu', 'src/cuda/kquant_cuda.h', 'src/kquant.h', 'src/quant.h'],
+            'outputs': ['<(kquant_cuda_obj)'],
+            'action': ['<(nvcc)', '-c', 'src/cuda/kquant.cu', '-o', '<(kquant_cuda_obj)', '-O3', '-std=c++17',
+                       '--fmad=false', '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
+                       '-gencode', 'arch=compute_90,code=sm_90'],
+            'message': 'nvcc src/cuda/kquant.cu',
             'process_outputs_as_sources': 1,
           }],
           'libraries': ['-L/usr/local/cuda/lib64', '-lcudart_static', '-ldl', '-lrt', '-lpthread'],

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "engine.h"
+#include "kquant_addon.h"
 
 namespace {
 
@@ -289,6 +290,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("qmatmul", Napi::Function::New(env, QMatmul, "qmatmul"));
   exports.Set("tensorStats", Napi::Function::New(env, TensorStats, "tensorStats"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
+  apl::kq_register(env, exports);
   return exports;
 }
 

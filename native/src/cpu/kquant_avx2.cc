@@ -1,0 +1,334 @@
+// AVX2 variant of the two-level-scale kernels (kquant.h): one group per float32 lane. A super-block is
+// transposed into xt[i·ngp + j] (element i of group j; groups padded to a multiple of 8 with zeros and masked
+// out), so every pass runs the reference's sequential per-group sums eight groups at a time, bit for bit.
+// Compiled with -mavx2 -mf16c -mno-fma and -ffp-contract=off. Also the fast dequantizer.
+#include "kquant_kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include "avx2_ops.h"
+
+namespace apl {
+
+namespace {
+
+constexpr int kMaxT = kKqMaxElems + 8 * kKqMaxGroup;  // transposed super-block, groups padded to 8
+
+struct KqAvx2Ops {
+  static const float* load_row(const QuantJob& j, int64_t r, float* dst) { return avx2::load_row(j, r, dst); }
+  static int64_t find_nonfinite(const float* x, int64_t n) { return avx2::find_nonfinite(x, n); }
+  static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) { avx2::pack(qv, cols, bits, out); }
+
+  static __m256d load4(const float* v) { return _mm256_cvtps_pd(_mm_loadu_ps(v)); }
+
+  /** kq_als_ref, four groups at a time (the same double operations; the rest by the reference). */
+  static void als(int ng, const double* dn, const float* sx, const float* sxx, const float* sq, const float* sqq,
+                  const float* sqx, bool* alive, double* ca, double* cb, double* ce) {
+    const __m256d zero = _mm256_setzero_pd(), inf = _mm256_set1_pd(INFINITY);
+    int j = 0;
+    for (; j + 4 <= ng; j += 4) {
+      int32_t al;
+      memcpy(&al, alive + j, 4);
+      if (!al) continue;
+      __m256d live = _mm256_castsi256_pd(
+          _mm256_cmpgt_epi64(_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(al)), _mm256_setzero_si256()));
+      __m256d n = _mm256_loadu_pd(dn + j), vx = load4(sx + j), vxx = load4(sxx + j), q = load4(sq + j),
+              qq = load4(sqq + j), qx = load4(sqx + j);
+      __m256d det = _mm256_sub_pd(_mm256_mul_pd(n, qq), _mm256_mul_pd(q, q));
+      __m256d na = _mm256_div_pd(_mm256_sub_pd(_mm256_mul_pd(n, qx), _mm256_mul_pd(q, vx)), det);
+      __m256d nb = _mm256_div_pd(_mm256_sub_pd(_mm256_mul_pd(qq, vx), _mm256_mul_pd(q, qx)), det);
+      __m256d ok = _mm256_and_pd(_mm256_cmp_pd(det, zero, _CMP_GT_OQ), _mm256_cmp_pd(na, zero, _CMP_GT_OQ));
+      ok = _mm256_and_pd(ok, _mm256_cmp_pd(na, inf, _CMP_LT_OQ));
+      ok = _mm256_and_pd(ok, live);
+      __m256d e = _mm256_sub_pd(_mm256_sub_pd(vxx, _mm256_mul_pd(na, qx)), _mm256_mul_pd(nb, vx));
+      _mm256_storeu_pd(ca + j, _mm256_blendv_pd(_mm256_loadu_pd(ca + j), na, ok));
+      _mm256_storeu_pd(cb + j, _mm256_blendv_pd(_mm256_loadu_pd(cb + j), nb, ok));
+      _mm256_storeu_pd(ce + j, _mm256_blendv_pd(_mm256_loadu_pd(ce + j), e, ok));
+      int m = _mm256_movemask_pd(ok);
+      for (int l = 0; l < 4; l++) alive[j + l] = (m >> l) & 1;
+    }
+    kq_als_ref(ng - j, dn + j, sx + j, sxx + j, sq + j, sqq + j, sqx + j, alive + j, ca + j, cb + j, ce + j);
+  }
+
+  /** kq_search_ref, four groups at a time. */
+  static bool search(int ng, const double* dn, float d, float dm, int smax, int mmax, const float* sx,
+                     const float* sq, const float* sqq, const float* sqx, uint8_t* sc, uint8_t* mc) {
+    bool changed = false;
+    const __m128 vd = _mm_set1_ps(d), vdm = _mm_set1_ps(dm);
+    const __m256d two = _mm256_set1_pd(2.0), m2c = _mm256_set1_pd(-2.0);
+    const __m256d lo = _mm256_setzero_pd(), shi = _mm256_set1_pd((double)smax), mhi = _mm256_set1_pd((double)mmax);
+    int j = 0;
+    for (; j + 4 <= ng; j += 4) {
+      int32_t s4, m4;
+      memcpy(&s4, sc + j, 4);
+      memcpy(&m4, mc + j, 4);
+      __m128i si = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(s4)), mi = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(m4));
+      __m256d n = _mm256_loadu_pd(dn + j), vx = load4(sx + j), q = load4(sq + j), qq = load4(sqq + j),
+              qx = load4(sqx + j);
+      __m256d es[3], ez[3], vs[3], vz[3], cs[3], cz[3];
+      for (int k = 0; k < 3; k++) {
+        __m128i dk = _mm_set1_epi32(k - 1);
+        __m128 fs = _mm_cvtepi32_ps(_mm_add_epi32(si, dk)), fz = _mm_cvtepi32_ps(_mm_add_epi32(mi, dk));
+        cs[k] = _mm256_cvtps_pd(fs);
+        cz[k] = _mm256_cvtps_pd(fz);
+        vs[k] = _mm256_cvtps_pd(_mm_mul_ps(vd, fs));
+        vz[k] = _mm256_cvtps_pd(_mm_mul_ps(vdm, fz));
+        es[k] = _mm256_mul_pd(vs[k], _mm256_sub_pd(_mm256_mul_pd(qq, vs[k]), _mm256_mul_pd(two, qx)));
+        ez[k] = _mm256_mul_pd(vz[k], _mm256_add_pd(_mm256_mul_pd(n, vz[k]), _mm256_mul_pd(two, vx)));
+      }
+      __m256d m2 = _mm256_mul_pd(m2c, q);
+      __m256d be = _mm256_set1_pd(INFINITY), bs = cs[1], bz = cz[1];
+      for (int ks = 0; ks < 3; ks++) {
+        __m256d sok = _mm256_and_pd(_mm256_cmp_pd(cs[ks], lo, _CMP_GE_OQ), _mm256_cmp_pd(cs[ks], shi, _CMP_LE_OQ));
+        __m256d t = _mm256_mul_pd(m2, vs[ks]);
+        for (int kz = 0; kz < 3; kz++) {
+          __m256d ok =
+              _mm256_and_pd(sok, _mm256_and_pd(_mm256_cmp_pd(cz[kz], lo, _CMP_GE_OQ), _mm256_cmp_pd(cz[kz], mhi, _CMP_LE_OQ)));
+          __m256d e = _mm256_add_pd(_mm256_add_pd(es[ks], ez[kz]), _mm256_mul_pd(t, vz[kz]));
+          ok = _mm256_and_pd(ok, _mm256_cmp_pd(e, be, _CMP_LT_OQ));
+          be = _mm256_blendv_pd(be, e, ok);
+          bs = _mm256_blendv_pd(bs, cs[ks], ok);
+          bz = _mm256_blendv_pd(bz, cz[kz], ok);
+        }
+      }
+      alignas(32) double os[4], oz[4];
+      _mm256_store_pd(os, bs);
+      _mm256_store_pd(oz, bz);
+      for (int l = 0; l < 4; l++) {
+        uint8_t a = (uint8_t)os[l], b = (uint8_t)oz[l];
+        if (a != sc[j + l] || b != mc[j + l]) changed = true;
+        sc[j + l] = a;
+        mc[j + l] = b;
+      }
+    }
+    if (kq_search_ref(ng - j, dn + j, d, dm, smax, mmax, sx + j, sq + j, sqq + j, sqx + j, sc + j, mc + j))
+      changed = true;
+    return changed;
+  }
+
+  int n = 0, G = 0, ng = 0, ngp = 0;
+  bool full = false;  // every group has G elements and ng % 8 == 0: no masks
+  const float* x = nullptr;  // the super-block as given
+  float* xt;
+  float* xp;  // a partial super-block padded with zeros
+  alignas(32) int32_t lens[kKqMaxGroups + 8];
+
+  KqAvx2Ops() {
+    thread_local float* bx = nullptr;
+    thread_local float* bp = nullptr;
+    if (!bx) {
+      bx = static_cast<float*>(aligned_alloc(32, sizeof(float) * kMaxT));
+      bp = static_cast<float*>(aligned_alloc(32, sizeof(float) * kMaxT));
+      if (!bx || !bp) throw std::bad_alloc();
+    }
+    xt = bx;
+    xp = bp;
+  }
+  int len(int j) const { return lens[j]; }
+
+  void load(const float* xs, int nn, int g) {
+    x = xs;
+    const float* src = xs;
+    n = nn;
+    G = g;
+    ng = (nn + g - 1) / g;
+    ngp = (ng + 7) & ~7;
+    full = nn == ng * g && ng == ngp;
+    for (int j = 0; j < ngp; j++) lens[j] = j < ng ? (n - j * G < G ? n - j * G : G) : 0;
+    if ((G & 7) == 0) {
+      if (!full) {
+        memcpy(xp, xs, sizeof(float) * (size_t)n);
+        memset(xp + n, 0, sizeof(float) * (size_t)(ngp * G - n));
+        src = xp;
+      }
+      // 8×8 block transposes: rows = 8 groups, columns = 8 elements.
+      for (int jb = 0; jb < ngp; jb += 8)
+        for (int ib = 0; ib < G; ib += 8) {
+          __m256 r[8], t[8];
+          for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (jb + k) * G + ib);
+          for (int k = 0; k < 8; k += 2) {
+            t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+            t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+          }
+          __m256 u[8];
+          u[0] = _mm256_shuffle_ps(t[0], t[2], 0x44);
+          u[1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
+          u[2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
+          u[3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
+          u[4] = _mm256_shuffle_ps(t[4], t[6], 0x44);
+          u[5] = _mm256_shuffle_ps(t[4], t[6], 0xEE);
+          u[6] = _mm256_shuffle_ps(t[5], t[7], 0x44);
+          u[7] = _mm256_shuffle_ps(t[5], t[7], 0xEE);
+          for (int k = 0; k < 4; k++) {
+            _mm256_store_ps(xt + (ib + k) * ngp + jb, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+            _mm256_store_ps(xt + (ib + k + 4) * ngp + jb, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+          }
+        }
+      return;
+    }
+    for (int j = 0; j < ngp; j++)
+      for (int i = 0; i < G; i++) xt[i * ngp + j] = i < lens[j] ? xs[j * G + i] : 0.0f;
+  }
+
+  __m256 mask(int c, int i) const {
+    __m256i l = _mm256_load_si256((const __m256i*)(lens + c));
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(l, _mm256_set1_epi32(i)));
+  }
+
+  void stats(float* mn, float* mx, float* sx, float* sxx) const {
+    alignas(32) float a[8], b[8], s[8], ss[8];
+    for (int c = 0; c < ngp; c += 8) {
+      __m256 lo = _mm256_load_ps(xt + c), hi = lo, s1 = _mm256_setzero_ps(), s2 = s1;
+      for (int i = 0; i < G; i++) {
+        __m256 v = _mm256_load_ps(xt + i * ngp + c);
+        if (full) {
+          lo = _mm256_min_ps(lo, v);
+          hi = _mm256_max_ps(hi, v);
+          s1 = _mm256_add_ps(s1, v);
+          s2 = _mm256_add_ps(s2, _mm256_mul_ps(v, v));
+        } else {
+          __m256 m = mask(c, i);
+          lo = _mm256_blendv_ps(lo, _mm256_min_ps(lo, v), m);
+          hi = _mm256_blendv_ps(hi, _mm256_max_ps(hi, v), m);
+          s1 = _mm256_blendv_ps(s1, _mm256_add_ps(s1, v), m);
+          s2 = _mm256_blendv_ps(s2, _mm256_add_ps(s2, _mm256_mul_ps(v, v)), m);
+        }
+      }
+      _mm256_store_ps(a, lo);
+      _mm256_store_ps(b, hi);
+      _mm256_store_ps(s, s1);
+      _mm256_store_ps(ss, s2);
+      for (int l = 0; l < 8 && c + l < ng; l++) {
+        mn[c + l] = a[l];
+        mx[c + l] = b[l];
+        sx[c + l] = s[l];
+        sxx[c + l] = ss[l];
+      }
+    }
+  }
+
+  void assign(const float* inv, const float* off, float qmax, uint8_t* qv) const {
+    for (int j = 0; j < ng; j++) avx2::Ops::assign(x + j * G, lens[j], inv[j], off[j], qmax, qv + j * G);
+  }
+
+  /** K chunks of eight groups from chunk c, interleaved (independent add chains; each lane's order is kept). */
+  template <int K>
+  void pass_chunks(int c, const float* inv, const float* off, __m256 vmax, float* sq, float* sqq, float* sqx) const {
+    alignas(32) float iv[8], of[8], a[8], b[8], cc[8];
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 vi[K], vo[K], s1[K], s2[K], s3[K];
+    for (int k = 0; k < K; k++) {
+      for (int l = 0; l < 8; l++) {
+        int g = c + 8 * k + l;
+        iv[l] = g < ng ? inv[g] : 0.0f;
+        of[l] = g < ng ? off[g] : 0.0f;
+      }
+      vi[k] = _mm256_load_ps(iv);
+      vo[k] = _mm256_load_ps(of);
+      s1[k] = s2[k] = s3[k] = zero;
+    }
+    for (int i = 0; i < G; i++)
+      for (int k = 0; k < K; k++) {
+        __m256 v = _mm256_load_ps(xt + i * ngp + c + 8 * k);
+        __m256 t = _mm256_add_ps(_mm256_mul_ps(v, vi[k]), vo[k]);
+        __m256 q = _mm256_min_ps(_mm256_max_ps(avx2::rne(t), zero), vmax);
+        if (!full) q = _mm256_and_ps(q, mask(c + 8 * k, i));
+        s1[k] = _mm256_add_ps(s1[k], q);
+        s2[k] = _mm256_add_ps(s2[k], _mm256_mul_ps(q, q));
+        s3[k] = _mm256_add_ps(s3[k], _mm256_mul_ps(q, v));
+      }
+    for (int k = 0; k < K; k++) {
+      _mm256_store_ps(a, s1[k]);
+      _mm256_store_ps(b, s2[k]);
+      _mm256_store_ps(cc, s3[k]);
+      for (int l = 0; l < 8 && c + 8 * k + l < ng; l++) {
+        int g = c + 8 * k + l;
+        sq[g] = a[l];
+        sqq[g] = b[l];
+        sqx[g] = cc[l];
+      }
+    }
+  }
+
+  void pass(const float* inv, const float* off, float qmax, float* sq, float* sqq, float* sqx) const {
+    const __m256 vmax = _mm256_set1_ps(qmax);
+    int c = 0;
+    for (; c + 16 <= ngp; c += 16) pass_chunks<2>(c, inv, off, vmax, sq, sqq, sqx);
+    if (c < ngp) pass_chunks<1>(c, inv, off, vmax, sq, sqq, sqx);
+  }
+};
+
+int kq_avx2_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
+  return kq_quantize_row<KqAvx2Ops>(j, r, s, m, bad);
+}
+
+/** Unpacks `count` q values starting at element c0 (c0·bits a multiple of 8) into bytes. */
+void unpack_q(const uint8_t* qr, int64_t c0, int count, int bits, uint8_t* out) {
+  const uint8_t* p = qr + c0 * bits / 8;
+  if (bits == 8) {
+    memcpy(out, p, (size_t)count);
+  } else if (bits == 4) {
+    for (int i = 0; i < count; i += 2) {
+      uint8_t b = p[i >> 1];
+      out[i] = b & 15;
+      out[i + 1] = b >> 4;
+    }
+  } else {
+    for (int i = 0; i < count; i += 4) {
+      uint8_t b = p[i >> 2];
+      out[i] = b & 3;
+      out[i + 1] = (b >> 2) & 3;
+      out[i + 2] = (b >> 4) & 3;
+      out[i + 3] = b >> 6;
+    }
+  }
+}
+
+/** kq_dequantize_row with whole-byte group starts unpacked eight at a time; other layouts use the reference. */
+void kq_avx2_dequant_row(const KqTensor& t, int64_t r, float* dst) {
+  const KqParams& p = t.p;
+  if ((p.group * p.bits) % 8 != 0) return kq_dequantize_row(t, r, dst);
+  int64_t rb = packed_row_bytes(t.cols, p.bits), cb = kq_code_row_bytes(t.cols, p);
+  int64_t nsb = kq_supers_per_row(t.cols, p.super);
+  const uint8_t* qr = t.q + r * rb;
+  const uint8_t* cr = t.codes + r * cb;
+  int w = p.sbits + p.mbits;
+  alignas(32) uint8_t qb[kKqMaxGroup + 8];
+  for (int64_t c0 = 0; c0 < t.cols; c0 += p.group) {
+    int64_t g = c0 / p.group, b = c0 / p.super;
+    uint16_t dh, mh;
+    memcpy(&dh, t.d + (r * nsb + b) * 2, 2);
+    memcpy(&mh, t.dmin + (r * nsb + b) * 2, 2);
+    float d = f16_to_f32(dh), dm = f16_to_f32(mh);
+    unsigned sc = get_bits(cr, g * w, p.sbits), mc = get_bits(cr, g * w + p.sbits, p.mbits);
+    float s = d * (float)sc;
+    float z = dm * (float)mc;
+    int n = (int)(c0 + p.group < t.cols ? p.group : t.cols - c0);
+    int nu = n;
+    if (p.bits < 8) nu = (n + 8 / p.bits - 1) / (8 / p.bits) * (8 / p.bits);  // whole bytes (the row is padded)
+    unpack_q(qr, c0, nu, p.bits, qb);
+    const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qb + i))));
+      _mm256_storeu_ps(dst + c0 + i, _mm256_sub_ps(_mm256_mul_ps(vs, q), vz));
+    }
+    for (; i < n; i++) {
+      float v = s * (float)qb[i];
+      dst[c0 + i] = v - z;
+    }
+  }
+}
+
+}  // namespace
+
+const KqKernel* kq_avx2_kernel() {
+  static const KqKernel k{"avx2", kq_avx2_row, kq_avx2_dequant_row};
+  return &k;
+}
+
+}  // namespace apl
+#else
+namespace apl {
+const KqKernel* kq_avx2_kernel() { return nullptr; }
+}  // namespace apl
+#endif

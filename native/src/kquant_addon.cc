@@ -1,0 +1,224 @@
+// N-API bindings of the two-level-scale type (kquant.h), registered by addon.cc's Init through kq_register.
+// native/kquant.ts validates every argument first; the sizes are checked again here so a bad call can never
+// read or write out of bounds. Quantization runs in an AsyncProgressWorker (progress, cancellation), like
+// quantize() in addon.cc.
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include "kquant_addon.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "kquant_engine.h"
+
+namespace apl {
+
+namespace {
+
+struct Bytes {
+  uint8_t* data;
+  size_t size;
+};
+Bytes bytes(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a typed array");
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  return Bytes{static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset(), t.ByteLength()};
+}
+int dtype_of(const Napi::Value& v) {
+  std::string s = v.As<Napi::String>().Utf8Value();
+  return s == "f32" ? kF32 : s == "f16" ? kF16 : s == "bf16" ? kBF16 : -1;
+}
+int64_t num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int64Value(); }
+
+KqParams params(const Napi::Object& o) {
+  KqParams p{(int)num(o, "bits"), (int)num(o, "group"), (int)num(o, "super"), (int)num(o, "sbits"),
+             (int)num(o, "mbits")};
+  std::string e = kq_check_params(p);
+  if (!e.empty()) throw Napi::RangeError::New(o.Env(), "kquant: " + e);
+  return p;
+}
+
+/** q, codes, d, dmin of o, checked against rows × cols under p. */
+void outputs(const Napi::Object& o, int64_t rows, int64_t cols, const KqParams& p, Bytes* q, Bytes* c, Bytes* d,
+             Bytes* m) {
+  *q = bytes(o.Get("q"), "q");
+  *c = bytes(o.Get("codes"), "codes");
+  *d = bytes(o.Get("d"), "d");
+  *m = bytes(o.Get("dmin"), "dmin");
+  size_t sb = (size_t)(rows * kq_supers_per_row(cols, p.super) * 2);
+  if (rows < 0 || cols < 1 || q->size != (size_t)(rows * packed_row_bytes(cols, p.bits)) ||
+      c->size != (size_t)(rows * kq_code_row_bytes(cols, p)) || d->size != sb || m->size != sb)
+    throw Napi::RangeError::New(o.Env(), "kquant: inconsistent sizes (call it through native/kquant.ts)");
+}
+
+Napi::Object metrics_obj(Napi::Env env, const MetricsOut& m) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("relError", m.rel_error);
+  o.Set("snrDb", m.snr_db);
+  o.Set("cosine", m.cosine);
+  o.Set("maxAbsError", m.max_abs);
+  return o;
+}
+
+class KqWorker : public Napi::AsyncProgressWorker<int64_t> {
+ public:
+  KqWorker(Napi::Env env, const Napi::Object& o, Napi::Value progress)
+      : Napi::AsyncProgressWorker<int64_t>(env, "apl.kqQuantize"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        ctl_(std::make_shared<Control>()) {
+    int dt = dtype_of(o.Get("dtype"));
+    if (dt < 0) throw Napi::TypeError::New(env, "kquant: dtype must be f32, f16 or bf16");
+    job_.p = params(o);
+    job_.dtype = dt;
+    job_.rows = num(o, "rows");
+    job_.cols = num(o, "cols");
+    Bytes data = bytes(o.Get("data"), "data"), q, c, d, m;
+    outputs(o, job_.rows, job_.cols, job_.p, &q, &c, &d, &m);
+    if (data.size != (size_t)(job_.rows * job_.cols * dtype_size(dt)))
+      throw Napi::RangeError::New(env, "kquant: data size does not match rows × cols");
+    job_.data = data.data;
+    job_.q = q.data;
+    job_.codes = c.data;
+    job_.d = d.data;
+    job_.dmin = m.data;
+    job_.metrics = o.Get("metrics").ToBoolean();
+    backend_ = (int)num(o, "gpu");
+    threads_ = (int)num(o, "threads");
+    keep_ = Napi::Persistent(o);
+    if (progress.IsFunction()) progress_ = Napi::Persistent(progress.As<Napi::Function>());
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  std::shared_ptr<Control> control() { return ctl_; }
+
+  void Execute(const ExecutionProgress& progress) override {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread t([&]() {
+      try {
+        result_ = kq_quantize(job_, backend_, threads_, ctl_.get());
+      } catch (const std::exception& e) {
+        result_.status = -1;
+        result_.error = std::string("native engine failure: ") + e.what();
+      }
+      std::lock_guard<std::mutex> g(mu);
+      done = true;
+      cv.notify_all();
+    });
+    int64_t sent = -1;
+    std::unique_lock<std::mutex> lk(mu);
+    while (!done) {
+      cv.wait_for(lk, std::chrono::milliseconds(25));
+      int64_t v = ctl_->rows_done.load();
+      if (v != sent && !done) {
+        sent = v;
+        progress.Send(&v, 1);
+      }
+    }
+    lk.unlock();
+    t.join();
+  }
+  void OnProgress(const int64_t* data, size_t count) override {
+    if (finished_ || !count || progress_.IsEmpty() || *data <= reported_) return;
+    reported_ = *data;
+    progress_.Call({Napi::Number::New(Env(), (double)*data)});
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    int64_t done = ctl_->rows_done.load();
+    if (result_.status == kOk && !progress_.IsEmpty() && done > reported_) {
+      reported_ = done;
+      progress_.Call({Napi::Number::New(env, (double)done)});
+    }
+    finished_ = true;
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("backend", result_.backend);
+    if (result_.status == kCancelled) {
+      r.Set("cancelled", true);
+      r.Set("error", "cancelled");
+    } else if (result_.status != kOk) {
+      r.Set("error", result_.error);
+      if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
+    } else if (result_.has_metrics) {
+      r.Set("metrics", metrics_obj(env, result_.metrics));
+    }
+    deferred_.Resolve(r);
+  }
+  void OnError(const Napi::Error& e) override {
+    finished_ = true;
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Control> ctl_;
+  KqJob job_{};
+  int backend_ = 0, threads_ = 0;
+  QuantStatus result_;
+  Napi::ObjectReference keep_;
+  Napi::FunctionReference progress_;
+  int64_t reported_ = 0;
+  bool finished_ = false;
+};
+
+Napi::Value Quantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "kqQuantize(options, onProgress?)");
+  auto* w = new KqWorker(env, info[0].As<Napi::Object>(), info[1]);
+  std::shared_ptr<Control> ctl = w->control();
+  Napi::Object job = Napi::Object::New(env);
+  job.Set("promise", w->promise());
+  job.Set("cancel", Napi::Function::New(env, [ctl](const Napi::CallbackInfo&) { ctl->cancel = true; }, "cancel"));
+  w->Queue();
+  return job;
+}
+
+KqTensor tensor(const Napi::Object& o) {
+  KqTensor t{};
+  t.p = params(o);
+  t.rows = num(o, "rows");
+  t.cols = num(o, "cols");
+  Bytes q, c, d, m;
+  outputs(o, t.rows, t.cols, t.p, &q, &c, &d, &m);
+  t.q = q.data;
+  t.codes = c.data;
+  t.d = d.data;
+  t.dmin = m.data;
+  return t;
+}
+
+Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+  KqTensor t = tensor(info[0].As<Napi::Object>());
+  Bytes out = bytes(info[1], "out");
+  if (out.size != (size_t)(t.rows * t.cols) * 4) throw Napi::RangeError::New(info.Env(), "kqDequantize: bad output size");
+  kq_dequantize(t, reinterpret_cast<float*>(out.data), 0);
+  return info.Env().Undefined();
+}
+
+Napi::Value ErrorMetrics(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes data = bytes(info[0], "data");
+  int dt = dtype_of(info[1]);
+  KqTensor t = tensor(info[2].As<Napi::Object>());
+  if (dt < 0 || data.size != (size_t)(t.rows * t.cols * dtype_size(dt)))
+    throw Napi::RangeError::New(env, "kqErrorMetrics: reference size or dtype does not match");
+  return metrics_obj(env, kq_error_metrics(data.data, dt, t, 0));
+}
+
+Napi::Value Kernel(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kq_select_kernel().name); }
+
+}  // namespace
+
+void kq_register(Napi::Env env, Napi::Object exports) {
+  exports.Set("kqQuantize", Napi::Function::New(env, Quantize, "kqQuantize"));
+  exports.Set("kqDequantize", Napi::Function::New(env, Dequantize, "kqDequantize"));
+  exports.Set("kqErrorMetrics", Napi::Function::New(env, ErrorMetrics, "kqErrorMetrics"));
+  exports.Set("kqKernel", Napi::Function::New(env, Kernel, "kqKernel"));
+}
+
+}  // namespace apl

@@ -1,0 +1,335 @@
+// Threaded CPU engine and backend choice for the two-level-scale type (see kquant_engine.h). Chunks of rows
+// go to threads in order; metrics are merged per chunk in chunk order, so output and metrics do not depend
+// on the thread count.
+#include "kquant_engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#ifdef APL_HAVE_CUDA
+#include "cuda/kquant_cuda.h"
+#endif
+
+namespace apl {
+
+std::string kq_check_params(const KqParams& p) {
+  char buf[200];
+  if (p.bits != 2 && p.bits != 4 && p.bits != 8) {
+    snprintf(buf, sizeof buf, "bits must be 2, 4 or 8 (got %d)", p.bits);
+    return buf;
+  }
+  if (p.group < 1 || p.group > kKqMaxGroup) {
+    snprintf(buf, sizeof buf, "group must be 1..%d (got %d)", kKqMaxGroup, p.group);
+    return buf;
+  }
+  if (p.super < p.group || p.super % p.group || p.super > kKqMaxElems || p.super / p.group > kKqMaxGroups) {
+    snprintf(buf, sizeof buf, "super must be a multiple of group, at most %d elements and %d groups (got %d)",
+             kKqMaxElems, kKqMaxGroups, p.super);
+    return buf;
+  }
+  if (p.sbits < 1 || p.sbits > 8 || p.mbits < 1 || p.mbits > 8) {
+    snprintf(buf, sizeof buf, "code widths must be 1..8 bits (got %d and %d)", p.sbits, p.mbits);
+    return buf;
+  }
+  return "";
+}
+
+namespace {
+
+template <class Fn>
+void run_chunks(int threads, int64_t nchunks, Fn fn) {
+  int t = (int)std::min<int64_t>(std::max(1, threads), std::max<int64_t>(1, nchunks));
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex mu;
+  auto worker = [&]() {
+    try {
+      for (;;) {
+        int64_t c = next.fetch_add(1);
+        if (c >= nchunks || failed.load(std::memory_order_relaxed) || !fn(c)) return;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> g(mu);
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int i = 1; i < t; i++) pool.emplace_back(worker);
+  worker();
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+int64_t chunk_rows(int64_t cols) { return std::max<int64_t>(1, (64 * 1024) / std::max<int64_t>(1, cols)); }
+
+int kq_scalar_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
+  return kq_quantize_row<KqScalarOps>(j, r, s, m, bad);
+}
+
+bool force_scalar() {
+  const char* v = std::getenv("APL_FORCE_SCALAR");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+/** A variant is used only after it reproduces the reference on a small table (once per process). */
+bool kq_agrees(const KqKernel& k) {
+  const int64_t rows = 3, cols = 1000;
+  std::vector<float> x((size_t)(rows * cols));
+  for (int64_t i = 0; i < rows * cols; i++) {
+    float v = std::sin((float)i * 0.7f) * (1.0f + (float)(i % 13));
+    if (i / cols == 1) v = v * v * v;
+    if (i / cols == 2) v = (i % 5) ? 3.0f + 0.01f * v : -0.25f;
+    x[(size_t)i] = v;
+  }
+  const KqParams table[] = {{4, 24, 1536, 5, 6}, {2, 16, 256, 4, 4}, {8, 32, 256, 6, 6}, {4, 5, 20, 3, 2}};
+  for (const KqParams& p : table) {
+    std::vector<uint8_t> out[2][4];
+    for (int w = 0; w < 2; w++) {
+      out[w][0].assign((size_t)(rows * packed_row_bytes(cols, p.bits)), 0);
+      out[w][1].assign((size_t)(rows * kq_code_row_bytes(cols, p)), 0);
+      out[w][2].assign((size_t)(rows * kq_supers_per_row(cols, p.super) * 2), 0);
+      out[w][3] = out[w][2];
+      KqJob j{reinterpret_cast<const uint8_t*>(x.data()), kF32, rows, cols, p, false,
+              out[w][0].data(), out[w][1].data(), out[w][2].data(), out[w][3].data()};
+      std::vector<float> row((size_t)cols);
+      std::vector<uint8_t> qv((size_t)cols), sc((size_t)cols), mc((size_t)cols);
+      KqScratch s{row.data(), qv.data(), sc.data(), mc.data()};
+      const KqKernel& kk = w ? k : kq_scalar_kernel();
+      for (int64_t r = 0; r < rows; r++) {
+        int64_t bad = -1;
+        if (kk.quantize_row(j, r, s, nullptr, &bad) != kOk) return false;
+      }
+    }
+    for (int a = 0; a < 4; a++)
+      if (out[0][a] != out[1][a]) return false;
+  }
+  return true;
+}
+
+std::string value_text(float v) {
+  if (std::isnan(v)) return "NaN";
+  return v > 0 ? "Infinity" : "-Infinity";
+}
+
+void describe(const KqJob& j, QuantStatus& st) {
+  char buf[256];
+  if (st.status == kNonFinite) {
+    float v = 0;
+    int64_t i = st.bad;
+    if (j.dtype == kF32) {
+      memcpy(&v, j.data + i * 4, 4);
+    } else {
+      uint16_t h;
+      memcpy(&h, j.data + i * 2, 2);
+      v = j.dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+    snprintf(buf, sizeof buf, "%s at index %lld (row %lld, column %lld)", value_text(v).c_str(), (long long)i,
+             (long long)(i / j.cols), (long long)(i % j.cols));
+    st.error = buf;
+  } else if (st.status == kScaleOverflow) {
+    snprintf(buf, sizeof buf, "the super-block at index %lld has values too large for its f16 super-scales",
+             (long long)st.bad);
+    st.error = buf;
+  } else if (st.status == kCancelled) {
+    st.error = "cancelled";
+  }
+}
+
+}  // namespace
+
+const KqKernel& kq_scalar_kernel() {
+  static const KqKernel k{"scalar", kq_scalar_row, kq_dequantize_row};
+  return k;
+}
+
+const KqKernel& kq_select_kernel() {
+  if (force_scalar()) return kq_scalar_kernel();
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && kq_avx2_kernel() &&
+                           kq_agrees(*kq_avx2_kernel());
+  if (avx2) return *kq_avx2_kernel();
+#endif
+  return kq_scalar_kernel();
+}
+
+QuantStatus kq_quantize_cpu(const KqJob& j, int threads, Control* ctl, const KqKernel* kernel) {
+  const KqKernel& k = kernel ? *kernel : kq_select_kernel();
+  QuantStatus st;
+  st.backend = std::string("cpu-") + k.name;
+  int64_t per = chunk_rows(j.cols);
+  int64_t nchunks = (j.rows + per - 1) / per;
+  std::vector<MetricsAcc> macc(j.metrics ? (size_t)nchunks : 0);
+  std::atomic<int64_t> first_bad_row{INT64_MAX};
+  std::mutex mu;
+  int bad_status = kOk;
+  int64_t bad_index = INT64_MAX;
+  std::atomic<bool> cancelled{false};
+  run_chunks(resolve_threads(threads), nchunks, [&](int64_t c) -> bool {
+    thread_local std::vector<float> row;
+    thread_local std::vector<uint8_t> qv, sc, mc;
+    if ((int64_t)row.size() < j.cols) row.resize((size_t)j.cols);
+    if ((int64_t)qv.size() < j.cols) {
+      qv.resize((size_t)j.cols);
+      sc.resize((size_t)j.cols);
+      mc.resize((size_t)j.cols);
+    }
+    KqScratch s{row.data(), qv.data(), sc.data(), mc.data()};
+    int64_t r0 = c * per, r1 = std::min(j.rows, r0 + per);
+    if (r0 > first_bad_row.load()) return false;
+    if (ctl && ctl->cancel.load(std::memory_order_relaxed)) {
+      cancelled = true;
+      return false;
+    }
+    MetricsAcc* m = j.metrics ? &macc[(size_t)c] : nullptr;
+    for (int64_t r = r0; r < r1; r++) {
+      int64_t bad = -1;
+      int rc = k.quantize_row(j, r, s, m, &bad);
+      if (rc != kOk) {
+        std::lock_guard<std::mutex> g(mu);
+        if (bad < bad_index) {
+          bad_index = bad;
+          bad_status = rc;
+        }
+        int64_t cur = first_bad_row.load();
+        while (r < cur && !first_bad_row.compare_exchange_weak(cur, r)) {
+        }
+        return false;
+      }
+    }
+    if (ctl) ctl->rows_done.fetch_add(r1 - r0);
+    return true;
+  });
+  if (bad_status != kOk) {
+    st.status = bad_status;
+    st.bad = bad_index;
+  } else if (cancelled) {
+    st.status = kCancelled;
+  }
+  if (st.status != kOk) {
+    describe(j, st);
+    return st;
+  }
+  if (j.metrics) {
+    MetricsAcc all;
+    for (auto& m : macc) all.merge(m);
+    st.has_metrics = true;
+    st.metrics = finish_metrics(all);
+  }
+  return st;
+}
+
+QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl) {
+  if (backend != 0) {
+    GpuInfo g = gpu_info();
+    if (g.available) {
+#ifdef APL_HAVE_CUDA
+      QuantStatus st;
+      st.backend = "cuda:" + g.name;
+      MetricsAcc m;
+      std::string err;
+      int rc = cuda::kq_quantize(j, j.metrics ? &m : nullptr, &st.bad, &err);
+      if (rc == kOk) {
+        // Sampled rows must match the CPU reference byte for byte.
+        int64_t picks[3] = {0, j.rows / 2, j.rows - 1};
+        int64_t rb = packed_row_bytes(j.cols, j.p.bits), cb = kq_code_row_bytes(j.cols, j.p);
+        int64_t db = kq_supers_per_row(j.cols, j.p.super) * 2;
+        std::vector<uint8_t> q((size_t)rb), c((size_t)cb), d((size_t)db), dm((size_t)db), qv((size_t)j.cols),
+            sc((size_t)j.cols), mc((size_t)j.cols);
+        std::vector<float> row((size_t)j.cols);
+        KqScratch s{row.data(), qv.data(), sc.data(), mc.data()};
+        for (int pi = 0; pi < (j.rows ? 3 : 0); pi++) {
+          int64_t r = picks[pi];
+          KqJob t = j;
+          t.data = j.data + (size_t)(r * j.cols) * dtype_size(j.dtype);
+          t.rows = 1;
+          t.metrics = false;
+          t.q = q.data();
+          t.codes = c.data();
+          t.d = d.data();
+          t.dmin = dm.data();
+          int64_t bad = -1;
+          if (kq_select_kernel().quantize_row(t, 0, s, nullptr, &bad) != kOk ||
+              memcmp(q.data(), j.q + r * rb, (size_t)rb) || memcmp(c.data(), j.codes + r * cb, (size_t)cb) ||
+              memcmp(d.data(), j.d + r * db, (size_t)db) || memcmp(dm.data(), j.dmin + r * db, (size_t)db)) {
+            rc = -1;
+            err = "the GPU result differs from the CPU reference on sampled rows";
+            break;
+          }
+        }
+      }
+      if (rc == kOk) {
+        if (ctl) ctl->rows_done.store(j.rows);
+        if (j.metrics) {
+          st.has_metrics = true;
+          st.metrics = finish_metrics(m);
+        }
+        return st;
+      }
+      if (rc > 0) {
+        st.status = rc;
+        describe(j, st);
+        return st;
+      }
+      if (backend == 1) {
+        st.status = -1;
+        st.error = "CUDA: " + err;
+        return st;
+      }
+      QuantStatus cpu = kq_quantize_cpu(j, threads, ctl);
+      cpu.backend += " (GPU not used: " + err + ")";
+      return cpu;
+#endif
+    } else if (backend == 1) {
+      QuantStatus st;
+      st.status = -1;
+      st.error = "backend 'gpu' was requested but no GPU is usable: " + g.reason;
+      return st;
+    }
+  }
+  return kq_quantize_cpu(j, threads, ctl);
+}
+
+void kq_dequantize(const KqTensor& t, float* out, int threads) {
+  const KqKernel& k = kq_select_kernel();
+  int64_t per = chunk_rows(t.cols);
+  run_chunks(resolve_threads(threads), (t.rows + per - 1) / per, [&](int64_t c) {
+    int64_t r1 = std::min(t.rows, (c + 1) * per);
+    for (int64_t r = c * per; r < r1; r++) k.dequantize_row(t, r, out + r * t.cols);
+    return true;
+  });
+}
+
+MetricsOut kq_error_metrics(const uint8_t* data, int dtype, const KqTensor& t, int threads) {
+  const KqKernel& k = kq_select_kernel();
+  int64_t per = chunk_rows(t.cols);
+  int64_t nchunks = (t.rows + per - 1) / per;
+  std::vector<MetricsAcc> acc((size_t)nchunks);
+  QuantJob j{};
+  j.data = data;
+  j.dtype = dtype;
+  j.cols = t.cols;
+  run_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
+    std::vector<float> x((size_t)t.cols), d((size_t)t.cols);
+    int64_t r1 = std::min(t.rows, (c + 1) * per);
+    for (int64_t r = c * per; r < r1; r++) {
+      const float* xr = load_row_scalar(j, r, x.data());
+      k.dequantize_row(t, r, d.data());
+      for (int64_t i = 0; i < t.cols; i++) acc[(size_t)c].add(xr[i], d[(size_t)i]);
+    }
+    return true;
+  });
+  MetricsAcc all;
+  for (auto& a : acc) all.merge(a);
+  return finish_metrics(all);
+}
+
+}  // namespace apl
