@@ -74,11 +74,15 @@ const pct = (v: number) => (v * 100).toFixed(2).padStart(8);
 
 async function main() {
   const info = eng.engineInfo();
-  console.log(`engine: ${info.native ? 'native addon' : `TypeScript reference (${info.reason})`}; kquant kernel ${kq.kqKernel()}`);
+  console.log(
+    `engine: ${info.native ? 'native addon' : `TypeScript reference (${info.reason})`}; kquant kernel ${kq.kqKernel()}`,
+  );
   console.log(`${ROWS}×${COLS} f32, one thread; bpw counts q, codes, d and dmin; GB/s from CPU time\n`);
   const g = gaussian(N, 1);
   const t = studentT4(N, 2);
-  console.log(`${'format'.padEnd(34)} ${'bpw'.padStart(6)} ${'gauss %'.padStart(8)} ${'t(4) %'.padStart(8)} ${'GB/s'.padStart(6)}`);
+  console.log(
+    `${'format'.padEnd(34)} ${'bpw'.padStart(6)} ${'gauss %'.padStart(8)} ${'t(4) %'.padStart(8)} ${'GB/s'.padStart(6)}`,
+  );
   const speed = new Map<number, number>();
   for (const [bits, group, sup, scaleBits, minBits] of CANDIDATES) {
     const f: kq.KqFormat = { bits, group, super: sup, scaleBits, minBits };
@@ -98,21 +102,29 @@ async function main() {
     const b = await oldRun(t, bits);
     oldSpeed.set(bits, a.gbs);
     const label = `existing ${bits}b g64 optimized`;
-    console.log(`${label.padEnd(34)} ${(bits + 0.5).toFixed(3).padStart(6)} ${pct(a.err)} ${pct(b.err)} ${a.gbs.toFixed(2).padStart(6)}`);
+    console.log(
+      `${label.padEnd(34)} ${(bits + 0.5).toFixed(3).padStart(6)} ${pct(a.err)} ${pct(b.err)} ${a.gbs.toFixed(2).padStart(6)}`,
+    );
   }
   console.log('\nllama.cpp (issue 3, same machine, one thread, 1024×4096):');
   for (const [n, bpw, ge, te, s] of LLAMA)
-    console.log(`${n.padEnd(34)} ${bpw.toFixed(3).padStart(6)} ${ge.toFixed(2).padStart(8)} ${te.toFixed(2).padStart(8)} ${s.padStart(10)}`);
+    console.log(
+      `${n.padEnd(34)} ${bpw.toFixed(3).padStart(6)} ${ge.toFixed(2).padStart(8)} ${te.toFixed(2).padStart(8)} ${s.padStart(10)}`,
+    );
   for (const bits of [4, 2]) {
     const k = speed.get(bits) ?? 0;
     const o = oldSpeed.get(bits) ?? 1;
-    console.log(`\n${bits}-bit chosen format: ${k.toFixed(2)} GB/s per thread, ${(k / o).toFixed(2)}× the existing optimized type in this run`);
+    console.log(
+      `\n${bits}-bit chosen format: ${k.toFixed(2)} GB/s per thread, ${(k / o).toFixed(2)}× the existing optimized type in this run`,
+    );
   }
   // Dequantize speed of the chosen 4-bit format.
   const r = (await kqRun(g, kq.KQ_PRESETS[4])).r;
   const c0 = cpu();
   for (let i = 0; i < 5; i++) kq.kdequantize(r);
-  console.log(`4-bit dequantize: ${((5 * N * 4) / (cpu() - c0) / 1e9).toFixed(2)} GB/s of f32 output (all threads' CPU time)`);
+  console.log(
+    `4-bit dequantize: ${((5 * N * 4) / (cpu() - c0) / 1e9).toFixed(2)} GB/s of f32 output (all threads' CPU time)`,
+  );
 }
 
 main().catch((e) => {

@@ -119,7 +119,8 @@ const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as
 /** Throws a one-line error when f is not a valid format (the limits of native/src/kquant.h). */
 export function checkFormat(f: KqFormat, name?: string): void {
   if (f.bits !== 2 && f.bits !== 4 && f.bits !== 8) fail(name, `bits must be 2, 4 or 8 (got ${f.bits})`);
-  if (!int(f.group, 1, ref.KQ_MAX_GROUP)) fail(name, `group must be an integer 1..${ref.KQ_MAX_GROUP} (got ${f.group})`);
+  if (!int(f.group, 1, ref.KQ_MAX_GROUP))
+    fail(name, `group must be an integer 1..${ref.KQ_MAX_GROUP} (got ${f.group})`);
   if (!int(f.super, f.group, ref.KQ_MAX_SUPER) || f.super % f.group || f.super / f.group > ref.KQ_MAX_GROUPS)
     fail(
       name,
@@ -135,7 +136,11 @@ function checkShape(rows: number, cols: number, name?: string): void {
 }
 
 /** Byte sizes of the four arrays of a rows × cols tensor. */
-export function kqSizes(rows: number, cols: number, f: KqFormat): { q: number; codes: number; d: number; dmin: number } {
+export function kqSizes(
+  rows: number,
+  cols: number,
+  f: KqFormat,
+): { q: number; codes: number; d: number; dmin: number } {
   const sb = rows * ref.supersPerRow(cols, f) * 2;
   return { q: rows * ref.packedRowBytes(cols, f.bits), codes: rows * ref.codeRowBytes(cols, f), d: sb, dmin: sb };
 }

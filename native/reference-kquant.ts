@@ -29,7 +29,7 @@ function rne(v: number): number {
   const r = Math.round(v);
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
-const clampq = (q: number, qmax: number) => (q < 0 ? 0 : q > qmax ? qmax : q);
+const clampq = (q: number, qmax: number) => (q < 0 ? 0 : Math.min(q, qmax));
 
 export const packedRowBytes = (cols: number, bits: number) => Math.ceil((cols * bits) / 8);
 export const groupsPerRow = (cols: number, f: KqFormat) => Math.ceil(cols / f.group);
@@ -270,11 +270,16 @@ export interface KqArrays {
 }
 
 /** Reads row r of an f32/f16/bf16 matrix as float32 into dst. */
-export function kqRowReader(data: Uint8Array, dtype: KqInputDType, cols: number): (r: number, dst: Float32Array) => void {
+export function kqRowReader(
+  data: Uint8Array,
+  dtype: KqInputDType,
+  cols: number,
+): (r: number, dst: Float32Array) => void {
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  if (dtype === 'f32') return (r, dst) => {
-    for (let i = 0; i < cols; i++) dst[i] = dv.getFloat32((r * cols + i) * 4, true);
-  };
+  if (dtype === 'f32')
+    return (r, dst) => {
+      for (let i = 0; i < cols; i++) dst[i] = dv.getFloat32((r * cols + i) * 4, true);
+    };
   const dec = dtype === 'f16' ? f16ToF32 : bf16ToF32;
   return (r, dst) => {
     for (let i = 0; i < cols; i++) dst[i] = dec(dv.getUint16((r * cols + i) * 2, true));

@@ -12,7 +12,8 @@
 //  1. per group, a float affine fit w ≈ a·q + b: kStarts starting grids, each refined kIters times by
 //     alternating least squares (assign q by rounding, refit a, b in closed form), least error wins;
 //  2. d = max a / (2^sbits − 1), dmin = max(−b) / (2^mbits − 1) (or min(−b) when no −b is positive), in f16;
-//  3. codes = rounded a / d, −b / dmin; then up to kRounds rounds of: assign q with the stored (s, z), and move
+//  3. codes = rounded a / d, −b / dmin; then up to kRounds rounds of: assign q with the stored (s, z), and
+//  move
 //     each group's codes to the best of their 3×3 neighbours under the exact squared error for that q (stop
 //     early when no code moves);
 //  4. q = the assignment under the final codes.
@@ -78,6 +79,23 @@ APL_HD inline void kq_als_ref(int ng, const double* dn, const float* sx, const f
 }
 
 /**
+ * The float fit's grid as pass parameters: inv = 1/f32(a), off = 0 − f32(b)·inv; a group whose inv or off is
+ * not finite dies; dead groups get 0, 0.
+ */
+APL_HD inline void kq_fit_inv_off_ref(int ng, const double* ca, const double* cb, bool* alive, float* inv,
+                                      float* off) {
+  for (int j = 0; j < ng; j++) {
+    float af = (float)ca[j];
+    float iv = 1.0f / af;
+    float bi = (float)cb[j] * iv;
+    float o = 0.0f - bi;
+    if (!is_finite_f32(iv) || !is_finite_f32(o)) alive[j] = false;
+    inv[j] = alive[j] ? iv : 0.0f;
+    off[j] = alive[j] ? o : 0.0f;
+  }
+}
+
+/**
  * The code search's objective for one group, Σ(x − (s·q − z))² − Σx², from the sums of its current q, in a
  * fixed order (double): (s·(Σqq·s − 2Σqx) + z·(n·z + 2Σx)) + (−2Σq·s)·z.
  */
@@ -89,8 +107,9 @@ APL_HD inline double kq_err_z(double z, double n, double sx) { return z * (n * z
  * the order (sc−1, mc−1), (sc−1, mc), …, (sc+1, mc+1), the first strictly smallest wins. Returns whether any
  * code moved.
  */
-APL_HD inline bool kq_search_ref(int ng, const double* dn, float d, float dm, int smax, int mmax, const float* sx,
-                                 const float* sq, const float* sqq, const float* sqx, uint8_t* sc, uint8_t* mc) {
+APL_HD inline bool kq_search_ref(int ng, const double* dn, float d, float dm, int smax, int mmax,
+                                 const float* sx, const float* sq, const float* sqq, const float* sqx,
+                                 uint8_t* sc, uint8_t* mc) {
   bool changed = false;
   for (int j = 0; j < ng; j++) {
     int bs = sc[j], bz = mc[j];
@@ -127,11 +146,18 @@ APL_HD inline bool kq_search_ref(int ng, const double* dn, float d, float dm, in
  * (j+1)·G)).
  */
 struct KqScalarOps {
-  static const float* load_row(const QuantJob& j, int64_t r, float* dst) { return load_row_scalar(j, r, dst); }
+  static const float* load_row(const QuantJob& j, int64_t r, float* dst) {
+    return load_row_scalar(j, r, dst);
+  }
   static int64_t find_nonfinite(const float* x, int64_t n) { return find_nonfinite_scalar(x, n); }
   static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) { pack_row(qv, cols, bits, out); }
+  APL_HD static void fit_inv_off(int ng, const double* ca, const double* cb, bool* alive, float* inv,
+                                 float* off) {
+    kq_fit_inv_off_ref(ng, ca, cb, alive, inv, off);
+  }
   APL_HD static void als(int ng, const double* dn, const float* sx, const float* sxx, const float* sq,
-                         const float* sqq, const float* sqx, bool* alive, double* ca, double* cb, double* ce) {
+                         const float* sqq, const float* sqx, bool* alive, double* ca, double* cb,
+                         double* ce) {
     kq_als_ref(ng, dn, sx, sxx, sq, sqq, sqx, alive, ca, cb, ce);
   }
   APL_HD static bool search(int ng, const double* dn, float d, float dm, int smax, int mmax, const float* sx,
@@ -237,15 +263,7 @@ APL_HD inline int kq_quantize_super(Ops& ops, const float* x, int n, const KqPar
       alive[j] = mx[j] != mn[j];
     }
     for (int it = 0; it < kKqIters; it++) {
-      for (int j = 0; j < ng; j++) {
-        float af = (float)ca[j];
-        float iv = 1.0f / af;
-        float bi = (float)cb[j] * iv;
-        float o = 0.0f - bi;
-        if (!is_finite_f32(iv) || !is_finite_f32(o)) alive[j] = false;
-        inv[j] = alive[j] ? iv : 0.0f;
-        off[j] = alive[j] ? o : 0.0f;
-      }
+      Ops::fit_inv_off(ng, ca, cb, alive, inv, off);
       ops.pass(inv, off, qmax, sq, sqq, sqx);
       Ops::als(ng, dn, sx, sxx, sq, sqq, sqx, alive, ca, cb, ce);
     }
@@ -321,7 +339,8 @@ APL_HD inline float kq_value(float d, float dm, unsigned sc, unsigned mc, unsign
 }
 
 /** Packs the codes of a row: group g's scale code then min code, a little-endian bit stream, zero padded. */
-inline void kq_pack_codes(const uint8_t* sc, const uint8_t* mc, int64_t groups, const KqParams& p, uint8_t* out) {
+inline void kq_pack_codes(const uint8_t* sc, const uint8_t* mc, int64_t groups, const KqParams& p,
+                          uint8_t* out) {
   uint64_t acc = 0;
   int nb = 0;
   int64_t o = 0;
@@ -346,8 +365,9 @@ struct KqScratch {
 };
 
 /**
- * Quantizes row r: kOk, kNonFinite (*bad = flat index) or kScaleOverflow (*bad = flat index of the super-block
- * start). Ops: the passes (KqScalarOps or a SIMD variant) plus static load_row, find_nonfinite and pack.
+ * Quantizes row r: kOk, kNonFinite (*bad = flat index) or kScaleOverflow (*bad = flat index of the
+ * super-block start). Ops: the passes (KqScalarOps or a SIMD variant) plus static load_row, find_nonfinite
+ * and pack.
  */
 template <class Ops>
 inline int kq_quantize_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {

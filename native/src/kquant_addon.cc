@@ -43,8 +43,8 @@ KqParams params(const Napi::Object& o) {
 }
 
 /** q, codes, d, dmin of o, checked against rows × cols under p. */
-void outputs(const Napi::Object& o, int64_t rows, int64_t cols, const KqParams& p, Bytes* q, Bytes* c, Bytes* d,
-             Bytes* m) {
+void outputs(const Napi::Object& o, int64_t rows, int64_t cols, const KqParams& p, Bytes* q, Bytes* c,
+             Bytes* d, Bytes* m) {
   *q = bytes(o.Get("q"), "q");
   *c = bytes(o.Get("codes"), "codes");
   *d = bytes(o.Get("d"), "d");
@@ -173,7 +173,8 @@ Napi::Value Quantize(const Napi::CallbackInfo& info) {
   std::shared_ptr<Control> ctl = w->control();
   Napi::Object job = Napi::Object::New(env);
   job.Set("promise", w->promise());
-  job.Set("cancel", Napi::Function::New(env, [ctl](const Napi::CallbackInfo&) { ctl->cancel = true; }, "cancel"));
+  job.Set("cancel", Napi::Function::New(
+                        env, [ctl](const Napi::CallbackInfo&) { ctl->cancel = true; }, "cancel"));
   w->Queue();
   return job;
 }
@@ -195,7 +196,8 @@ KqTensor tensor(const Napi::Object& o) {
 Napi::Value Dequantize(const Napi::CallbackInfo& info) {
   KqTensor t = tensor(info[0].As<Napi::Object>());
   Bytes out = bytes(info[1], "out");
-  if (out.size != (size_t)(t.rows * t.cols) * 4) throw Napi::RangeError::New(info.Env(), "kqDequantize: bad output size");
+  if (out.size != (size_t)(t.rows * t.cols) * 4)
+    throw Napi::RangeError::New(info.Env(), "kqDequantize: bad output size");
   kq_dequantize(t, reinterpret_cast<float*>(out.data), 0);
   return info.Env().Undefined();
 }
@@ -210,7 +212,9 @@ Napi::Value ErrorMetrics(const Napi::CallbackInfo& info) {
   return metrics_obj(env, kq_error_metrics(data.data, dt, t, 0));
 }
 
-Napi::Value Kernel(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kq_select_kernel().name); }
+Napi::Value Kernel(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), kq_select_kernel().name);
+}
 
 }  // namespace
 

@@ -98,8 +98,16 @@ bool kq_agrees(const KqKernel& k) {
       out[w][1].assign((size_t)(rows * kq_code_row_bytes(cols, p)), 0);
       out[w][2].assign((size_t)(rows * kq_supers_per_row(cols, p.super) * 2), 0);
       out[w][3] = out[w][2];
-      KqJob j{reinterpret_cast<const uint8_t*>(x.data()), kF32, rows, cols, p, false,
-              out[w][0].data(), out[w][1].data(), out[w][2].data(), out[w][3].data()};
+      KqJob j{reinterpret_cast<const uint8_t*>(x.data()),
+              kF32,
+              rows,
+              cols,
+              p,
+              false,
+              out[w][0].data(),
+              out[w][1].data(),
+              out[w][2].data(),
+              out[w][3].data()};
       std::vector<float> row((size_t)cols);
       std::vector<uint8_t> qv((size_t)cols), sc((size_t)cols), mc((size_t)cols);
       KqScratch s{row.data(), qv.data(), sc.data(), mc.data()};
@@ -154,8 +162,8 @@ const KqKernel& kq_scalar_kernel() {
 const KqKernel& kq_select_kernel() {
   if (force_scalar()) return kq_scalar_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && kq_avx2_kernel() &&
-                           kq_agrees(*kq_avx2_kernel());
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
+                           kq_avx2_kernel() && kq_agrees(*kq_avx2_kernel());
   if (avx2) return *kq_avx2_kernel();
 #endif
   return kq_scalar_kernel();

@@ -10,6 +10,8 @@ bin="$out/test_kernels"
 CXX="${CXX:-g++}"
 flags=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-maybe-uninitialized)
 srcs=(native/src/engine.cc native/src/cpu/scalar.cc native/src/cpu/dispatch.cc native/src/cpu/neon.cc test/native/test_kernels.cc)
+# The two-level-scale type's test program (test_kquant) links the same engine objects plus these.
+kq_srcs=(native/src/kquant_engine.cc test/native/test_kquant.cc)
 arch="$(uname -m)"
 # CUDA: reuse the object node-gyp built (npm run build:native) when there is one.
 cuda_obj=native/build/cuda/apl_cuda.o
@@ -46,6 +48,16 @@ if [ "$newer" = 1 ]; then
       objs+=("$out/$s.o")
     done
   fi
+  for s in "${kq_srcs[@]}"; do
+    "$CXX" "${flags[@]}" -c "$s" -o "$out/$(basename "${s%.cc}").o" &
+    pids+=($!)
+  done
+  if [ "$arch" = x86_64 ]; then
+    "$CXX" "${flags[@]}" -mavx2 -mf16c -mno-fma -c native/src/cpu/kquant_avx2.cc -o "$out/kquant_avx2.o" &
+  else
+    "$CXX" "${flags[@]}" -c native/src/cpu/kquant_avx2.cc -o "$out/kquant_avx2.o" &
+  fi
+  pids+=($!)
   failed=0
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   if [ "$failed" = 1 ]; then
@@ -54,9 +66,15 @@ if [ "$newer" = 1 ]; then
     exit 1
   fi
   "$CXX" "${objs[@]}" -o "$bin" "${libs[@]}"
+  kq_libs=("${libs[@]}")
+  [ -f native/build/cuda/apl_kquant_cuda.o ] && [ "${APL_NO_CUDA:-0}" != 1 ] && [ -f "$cuda_obj" ] &&
+    kq_libs=(native/build/cuda/apl_kquant_cuda.o "${libs[@]}")
+  "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" -o "$out/test_kquant" \
+    "${kq_libs[@]}"
 fi
 "$bin" "$@"
 APL_FORCE_SCALAR=1 "$bin" --quick >/dev/null && echo "test:native: forced-scalar run passed"
+"$out/test_kquant"
 
 if [ "${APL_SKIP_JS_TESTS:-0}" = 1 ]; then
   echo "test:native: JavaScript tests skipped (APL_SKIP_JS_TESTS=1)"

@@ -16,13 +16,37 @@ constexpr int kMaxT = kKqMaxElems + 8 * kKqMaxGroup;  // transposed super-block,
 struct KqAvx2Ops {
   static const float* load_row(const QuantJob& j, int64_t r, float* dst) { return avx2::load_row(j, r, dst); }
   static int64_t find_nonfinite(const float* x, int64_t n) { return avx2::find_nonfinite(x, n); }
-  static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) { avx2::pack(qv, cols, bits, out); }
+  static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) {
+    avx2::pack(qv, cols, bits, out);
+  }
 
   static __m256d load4(const float* v) { return _mm256_cvtps_pd(_mm_loadu_ps(v)); }
 
+  /** kq_fit_inv_off_ref, four groups at a time. */
+  static void fit_inv_off(int ng, const double* ca, const double* cb, bool* alive, float* inv, float* off) {
+    const __m128 one = _mm_set1_ps(1.0f), zero = _mm_setzero_ps();
+    const __m128i e = _mm_set1_epi32(0x7f800000);
+    int j = 0;
+    for (; j + 4 <= ng; j += 4) {
+      int32_t al;
+      memcpy(&al, alive + j, 4);
+      __m128 iv = _mm_div_ps(one, _mm256_cvtpd_ps(_mm256_loadu_pd(ca + j)));
+      __m128 o = _mm_sub_ps(zero, _mm_mul_ps(_mm256_cvtpd_ps(_mm256_loadu_pd(cb + j)), iv));
+      __m128i bad = _mm_or_si128(_mm_cmpeq_epi32(_mm_and_si128(_mm_castps_si128(iv), e), e),
+                                 _mm_cmpeq_epi32(_mm_and_si128(_mm_castps_si128(o), e), e));
+      __m128i live = _mm_andnot_si128(
+          bad, _mm_cmpgt_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(al)), _mm_setzero_si128()));
+      _mm_storeu_ps(inv + j, _mm_and_ps(iv, _mm_castsi128_ps(live)));
+      _mm_storeu_ps(off + j, _mm_and_ps(o, _mm_castsi128_ps(live)));
+      int m = _mm_movemask_ps(_mm_castsi128_ps(live));
+      for (int l = 0; l < 4; l++) alive[j + l] = (m >> l) & 1;
+    }
+    kq_fit_inv_off_ref(ng - j, ca + j, cb + j, alive + j, inv + j, off + j);
+  }
+
   /** kq_als_ref, four groups at a time (the same double operations; the rest by the reference). */
-  static void als(int ng, const double* dn, const float* sx, const float* sxx, const float* sq, const float* sqq,
-                  const float* sqx, bool* alive, double* ca, double* cb, double* ce) {
+  static void als(int ng, const double* dn, const float* sx, const float* sxx, const float* sq,
+                  const float* sqq, const float* sqx, bool* alive, double* ca, double* cb, double* ce) {
     const __m256d zero = _mm256_setzero_pd(), inf = _mm256_set1_pd(INFINITY);
     int j = 0;
     for (; j + 4 <= ng; j += 4) {
@@ -55,7 +79,8 @@ struct KqAvx2Ops {
     bool changed = false;
     const __m128 vd = _mm_set1_ps(d), vdm = _mm_set1_ps(dm);
     const __m256d two = _mm256_set1_pd(2.0), m2c = _mm256_set1_pd(-2.0);
-    const __m256d lo = _mm256_setzero_pd(), shi = _mm256_set1_pd((double)smax), mhi = _mm256_set1_pd((double)mmax);
+    const __m256d lo = _mm256_setzero_pd(), shi = _mm256_set1_pd((double)smax),
+                  mhi = _mm256_set1_pd((double)mmax);
     int j = 0;
     for (; j + 4 <= ng; j += 4) {
       int32_t s4, m4;
@@ -78,11 +103,12 @@ struct KqAvx2Ops {
       __m256d m2 = _mm256_mul_pd(m2c, q);
       __m256d be = _mm256_set1_pd(INFINITY), bs = cs[1], bz = cz[1];
       for (int ks = 0; ks < 3; ks++) {
-        __m256d sok = _mm256_and_pd(_mm256_cmp_pd(cs[ks], lo, _CMP_GE_OQ), _mm256_cmp_pd(cs[ks], shi, _CMP_LE_OQ));
+        __m256d sok =
+            _mm256_and_pd(_mm256_cmp_pd(cs[ks], lo, _CMP_GE_OQ), _mm256_cmp_pd(cs[ks], shi, _CMP_LE_OQ));
         __m256d t = _mm256_mul_pd(m2, vs[ks]);
         for (int kz = 0; kz < 3; kz++) {
-          __m256d ok =
-              _mm256_and_pd(sok, _mm256_and_pd(_mm256_cmp_pd(cz[kz], lo, _CMP_GE_OQ), _mm256_cmp_pd(cz[kz], mhi, _CMP_LE_OQ)));
+          __m256d ok = _mm256_and_pd(sok, _mm256_and_pd(_mm256_cmp_pd(cz[kz], lo, _CMP_GE_OQ),
+                                                        _mm256_cmp_pd(cz[kz], mhi, _CMP_LE_OQ)));
           __m256d e = _mm256_add_pd(_mm256_add_pd(es[ks], ez[kz]), _mm256_mul_pd(t, vz[kz]));
           ok = _mm256_and_pd(ok, _mm256_cmp_pd(e, be, _CMP_LT_OQ));
           be = _mm256_blendv_pd(be, e, ok);
@@ -106,7 +132,7 @@ struct KqAvx2Ops {
   }
 
   int n = 0, G = 0, ng = 0, ngp = 0;
-  bool full = false;  // every group has G elements and ng % 8 == 0: no masks
+  bool full = false;         // every group has G elements and ng % 8 == 0: no masks
   const float* x = nullptr;  // the super-block as given
   float* xt;
   float* xp;  // a partial super-block padded with zeros
@@ -210,20 +236,27 @@ struct KqAvx2Ops {
     for (int j = 0; j < ng; j++) avx2::Ops::assign(x + j * G, lens[j], inv[j], off[j], qmax, qv + j * G);
   }
 
-  /** K chunks of eight groups from chunk c, interleaved (independent add chains; each lane's order is kept). */
+  /** K chunks of eight groups from chunk c, interleaved (independent add chains; each lane's order is kept).
+   */
   template <int K>
-  void pass_chunks(int c, const float* inv, const float* off, __m256 vmax, float* sq, float* sqq, float* sqx) const {
+  void pass_chunks(int c, const float* inv, const float* off, __m256 vmax, float* sq, float* sqq,
+                   float* sqx) const {
     alignas(32) float iv[8], of[8], a[8], b[8], cc[8];
     const __m256 zero = _mm256_setzero_ps();
     __m256 vi[K], vo[K], s1[K], s2[K], s3[K];
     for (int k = 0; k < K; k++) {
-      for (int l = 0; l < 8; l++) {
-        int g = c + 8 * k + l;
-        iv[l] = g < ng ? inv[g] : 0.0f;
-        of[l] = g < ng ? off[g] : 0.0f;
+      if (c + 8 * k + 8 <= ng) {
+        vi[k] = _mm256_loadu_ps(inv + c + 8 * k);
+        vo[k] = _mm256_loadu_ps(off + c + 8 * k);
+      } else {
+        for (int l = 0; l < 8; l++) {
+          int g = c + 8 * k + l;
+          iv[l] = g < ng ? inv[g] : 0.0f;
+          of[l] = g < ng ? off[g] : 0.0f;
+        }
+        vi[k] = _mm256_load_ps(iv);
+        vo[k] = _mm256_load_ps(of);
       }
-      vi[k] = _mm256_load_ps(iv);
-      vo[k] = _mm256_load_ps(of);
       s1[k] = s2[k] = s3[k] = zero;
     }
     for (int i = 0; i < G; i++)
@@ -283,7 +316,8 @@ void unpack_q(const uint8_t* qr, int64_t c0, int count, int bits, uint8_t* out) 
   }
 }
 
-/** kq_dequantize_row with whole-byte group starts unpacked eight at a time; other layouts use the reference. */
+/** kq_dequantize_row with whole-byte group starts unpacked eight at a time; other layouts use the reference.
+ */
 void kq_avx2_dequant_row(const KqTensor& t, int64_t r, float* dst) {
   const KqParams& p = t.p;
   if ((p.group * p.bits) % 8 != 0) return kq_dequantize_row(t, r, dst);
@@ -304,7 +338,8 @@ void kq_avx2_dequant_row(const KqTensor& t, int64_t r, float* dst) {
     float z = dm * (float)mc;
     int n = (int)(c0 + p.group < t.cols ? p.group : t.cols - c0);
     int nu = n;
-    if (p.bits < 8) nu = (n + 8 / p.bits - 1) / (8 / p.bits) * (8 / p.bits);  // whole bytes (the row is padded)
+    if (p.bits < 8)
+      nu = (n + 8 / p.bits - 1) / (8 / p.bits) * (8 / p.bits);  // whole bytes (the row is padded)
     unpack_q(qr, c0, nu, p.bits, qb);
     const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
     int i = 0;

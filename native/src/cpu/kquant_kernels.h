@@ -1,8 +1,9 @@
 // CPU variants of the two-level-scale kernels (kquant.h): the scalar reference and AVX2, chosen at run time.
 #pragma once
 
-#include <new>
 #include <stdlib.h>
+
+#include <new>
 
 #include "../kquant.h"
 

@@ -15,7 +15,8 @@ namespace cuda {
 
 namespace {
 
-__global__ void kq_widen(const uint8_t* raw, int dtype, int64_t n, float* out, unsigned long long* first_bad) {
+__global__ void kq_widen(const uint8_t* raw, int dtype, int64_t n, float* out,
+                         unsigned long long* first_bad) {
   int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (; i < n; i += stride) {
@@ -58,7 +59,8 @@ bool ok(cudaError_t e, std::string* err, const char* what) {
 
 int kq_quantize(const KqJob& j, MetricsAcc* m, int64_t* bad, std::string* err) {
   const KqParams& p = j.p;
-  int64_t n = j.rows * j.cols, nsb = kq_supers_per_row(j.cols, p.super), gpr = kq_groups_per_row(j.cols, p.group);
+  int64_t n = j.rows * j.cols, nsb = kq_supers_per_row(j.cols, p.super),
+          gpr = kq_groups_per_row(j.cols, p.group);
   size_t in_bytes = (size_t)n * dtype_size(j.dtype);
   uint8_t *raw = nullptr, *qv = nullptr, *sc = nullptr, *mc = nullptr;
   float* x = nullptr;
@@ -71,7 +73,8 @@ int kq_quantize(const KqJob& j, MetricsAcc* m, int64_t* bad, std::string* err) {
     if (!ok(cudaMalloc(&raw, in_bytes ? in_bytes : 1), err, "cudaMalloc") ||
         !ok(cudaMalloc(&x, (size_t)(n ? n : 1) * 4), err, "cudaMalloc") ||
         !ok(cudaMalloc(&qv, (size_t)(n ? n : 1)), err, "cudaMalloc") ||
-        !ok(cudaMalloc(&sc, hs.size() + 1), err, "cudaMalloc") || !ok(cudaMalloc(&mc, hm.size() + 1), err, "cudaMalloc") ||
+        !ok(cudaMalloc(&sc, hs.size() + 1), err, "cudaMalloc") ||
+        !ok(cudaMalloc(&mc, hm.size() + 1), err, "cudaMalloc") ||
         !ok(cudaMalloc(&d, (size_t)(j.rows * nsb + 1) * 2), err, "cudaMalloc") ||
         !ok(cudaMalloc(&dm, (size_t)(j.rows * nsb + 1) * 2), err, "cudaMalloc") ||
         !ok(cudaMalloc(&flags, sizeof hf), err, "cudaMalloc"))
@@ -89,7 +92,9 @@ int kq_quantize(const KqJob& j, MetricsAcc* m, int64_t* bad, std::string* err) {
       break;
     }
     int64_t tasks = j.rows * nsb;
-    if (tasks) kq_supers<<<(unsigned)((tasks + 63) / 64), 64>>>(x, j.rows, j.cols, p, nsb, gpr, qv, sc, mc, d, dm, flags + 1);
+    if (tasks)
+      kq_supers<<<(unsigned)((tasks + 63) / 64), 64>>>(x, j.rows, j.cols, p, nsb, gpr, qv, sc, mc, d, dm,
+                                                       flags + 1);
     if (!ok(cudaGetLastError(), err, "kq_supers") || !ok(cudaDeviceSynchronize(), err, "kq_supers") ||
         !ok(cudaMemcpy(hf, flags, sizeof hf, cudaMemcpyDeviceToHost), err, "cudaMemcpy"))
       break;

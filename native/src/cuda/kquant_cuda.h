@@ -9,9 +9,9 @@ namespace apl {
 namespace cuda {
 
 /**
- * Quantizes the whole job on the GPU: one thread per super-block runs the scalar reference, so q, codes, d and
- * dmin match the CPU bit for bit. Returns kOk, kNonFinite or kScaleOverflow (with *bad), or -1 with *err for a
- * CUDA error. Fills *m (on the host) when j.metrics.
+ * Quantizes the whole job on the GPU: one thread per super-block runs the scalar reference, so q, codes, d
+ * and dmin match the CPU bit for bit. Returns kOk, kNonFinite or kScaleOverflow (with *bad), or -1 with *err
+ * for a CUDA error. Fills *m (on the host) when j.metrics.
  */
 int kq_quantize(const KqJob& j, MetricsAcc* m, int64_t* bad, std::string* err);
 

@@ -83,7 +83,14 @@ test('chosen formats: bits per weight and error on Gaussian and Student-t(4) wei
       [gaussian(rows * cols, 5), gmax],
       [studentT4(rows * cols, 6), tmax],
     ] as const) {
-      const r = await kq.kquantize({ ...kq.KQ_PRESETS[bits], data: bytesOf(x), dtype: 'f32', rows, cols, metrics: true });
+      const r = await kq.kquantize({
+        ...kq.KQ_PRESETS[bits],
+        data: bytesOf(x),
+        dtype: 'f32',
+        rows,
+        cols,
+        metrics: true,
+      });
       const e = relErr(x, kq.kdequantize(r));
       assert.ok(e < lim, `${bits}-bit error ${e}`);
       assert.ok(Math.abs((r.metrics?.relError ?? 0) - e) < 1e-6);
@@ -144,7 +151,9 @@ test('an aborted signal cancels, progress reaches every row', async () => {
   const x = gaussian(rows * cols, 3);
   const ac = new AbortController();
   ac.abort();
-  await assert.rejects(kq.kquantize({ ...kq.KQ_PRESETS[4], data: bytesOf(x), dtype: 'f32', rows, cols, signal: ac.signal }));
+  await assert.rejects(
+    kq.kquantize({ ...kq.KQ_PRESETS[4], data: bytesOf(x), dtype: 'f32', rows, cols, signal: ac.signal }),
+  );
   let last = 0;
   await kq.kquantize({
     ...kq.KQ_PRESETS[4],
