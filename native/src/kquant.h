@@ -141,6 +141,14 @@ APL_HD inline bool kq_search_ref(int ng, const double* dn, float d, float dm, in
   return changed;
 }
 
+/** One dequantized element: f32(f32(d·sc)·q − f32(dmin·mc)). */
+APL_HD inline float kq_value(float d, float dm, unsigned sc, unsigned mc, unsigned q) {
+  float s = d * (float)sc;
+  float z = dm * (float)mc;
+  float w = s * (float)q;
+  return w - z;
+}
+
 /**
  * The heavy passes over one super-block, scalar (the reference). `ng` groups; group j holds x[j·G, min(n,
  * (j+1)·G)).
@@ -151,6 +159,11 @@ struct KqScalarOps {
   }
   static int64_t find_nonfinite(const float* x, int64_t n) { return find_nonfinite_scalar(x, n); }
   static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) { pack_row(qv, cols, bits, out); }
+  /** Error of a quantized super-block x[0, n) (groups of G from its start) into m. */
+  static void metrics(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc, const uint8_t* mc,
+                      float d, float dm, MetricsAcc* m) {
+    for (int i = 0; i < n; i++) m->add(x[i], kq_value(d, dm, sc[i / G], mc[i / G], qv[i]));
+  }
   APL_HD static void fit_inv_off(int ng, const double* ca, const double* cb, bool* alive, float* inv,
                                  float* off) {
     kq_fit_inv_off_ref(ng, ca, cb, alive, inv, off);
@@ -330,14 +343,6 @@ struct KqJob {
   uint8_t* dmin;   // rows × supers, f16 bits
 };
 
-/** One dequantized element: f32(f32(d·sc)·q − f32(dmin·mc)). */
-APL_HD inline float kq_value(float d, float dm, unsigned sc, unsigned mc, unsigned q) {
-  float s = d * (float)sc;
-  float z = dm * (float)mc;
-  float w = s * (float)q;
-  return w - z;
-}
-
 /** Packs the codes of a row: group g's scale code then min code, a little-endian bit stream, zero padded. */
 inline void kq_pack_codes(const uint8_t* sc, const uint8_t* mc, int64_t groups, const KqParams& p,
                           uint8_t* out) {
@@ -397,13 +402,9 @@ inline int kq_quantize_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* 
     }
     memcpy(j.d + (r * nsb + b) * 2, &dh, 2);
     memcpy(j.dmin + (r * nsb + b) * 2, &mh, 2);
-    if (m) {
-      float d = f16_to_f32(dh), dm = f16_to_f32(mh);
-      for (int i = 0; i < n; i++) {
-        int64_t g = (off + i) / p.group;
-        m->add(row[off + i], kq_value(d, dm, s.sc[g], s.mc[g], s.qv[off + i]));
-      }
-    }
+    if (m)
+      Ops::metrics(row + off, n, p.group, s.qv + off, s.sc + g0, s.mc + g0, f16_to_f32(dh), f16_to_f32(mh),
+                   m);
   }
   kq_pack_codes(s.sc, s.mc, gpr, p, j.codes + r * kq_code_row_bytes(j.cols, p));
   Ops::pack(s.qv, j.cols, p.bits, j.q + r * packed_row_bytes(j.cols, p.bits));

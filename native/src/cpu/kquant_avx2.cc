@@ -22,6 +22,56 @@ struct KqAvx2Ops {
 
   static __m256d load4(const float* v) { return _mm256_cvtps_pd(_mm_loadu_ps(v)); }
 
+  /** Metrics of a super-block: w = s·q − z in float32 (as the reference), the sums in float64 lanes. */
+  static void metrics(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc, const uint8_t* mc,
+                      float d, float dm, MetricsAcc* m) {
+    __m256d dd = _mm256_setzero_pd(), xx = dd, ww = dd, xw = dd, mx = dd;
+    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+    for (int g0 = 0; g0 < n; g0 += G) {
+      int len = n - g0 < G ? n - g0 : G;
+      float s = d * (float)sc[g0 / G];
+      float z = dm * (float)mc[g0 / G];
+      const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+      int i = 0;
+      for (; i + 8 <= len; i += 8) {
+        __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qv + g0 + i))));
+        __m256 w = _mm256_sub_ps(_mm256_mul_ps(vs, q), vz);
+        __m256 xv = _mm256_loadu_ps(x + g0 + i);
+        for (int h = 0; h < 2; h++) {
+          __m256d xd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xv, 1) : _mm256_castps256_ps128(xv));
+          __m256d wd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
+          __m256d e = _mm256_sub_pd(xd, wd);
+          dd = _mm256_add_pd(dd, _mm256_mul_pd(e, e));
+          xx = _mm256_add_pd(xx, _mm256_mul_pd(xd, xd));
+          ww = _mm256_add_pd(ww, _mm256_mul_pd(wd, wd));
+          xw = _mm256_add_pd(xw, _mm256_mul_pd(xd, wd));
+          mx = _mm256_max_pd(mx, _mm256_and_pd(e, absmask));
+        }
+      }
+      for (; i < len; i++) m->add(x[g0 + i], kq_value(d, dm, sc[g0 / G], mc[g0 / G], qv[g0 + i]));
+    }
+    alignas(32) double a[5][4];
+    _mm256_store_pd(a[0], dd);
+    _mm256_store_pd(a[1], xx);
+    _mm256_store_pd(a[2], ww);
+    _mm256_store_pd(a[3], xw);
+    _mm256_store_pd(a[4], mx);
+    for (int k = 0; k < 4; k++) {
+      m->sdd += a[0][k];
+      m->sxx += a[1][k];
+      m->sww += a[2][k];
+      m->sxw += a[3][k];
+      if (a[4][k] > m->max_abs) m->max_abs = a[4][k];
+    }
+  }
+
+  /** Four bools from a 4-bit mask in one store (a later 4-byte load then forwards from it). */
+  static void store_alive(bool* a, int m) {
+    uint32_t v = (uint32_t)(m & 1) | (uint32_t)((m >> 1) & 1) << 8 | (uint32_t)((m >> 2) & 1) << 16 |
+                 (uint32_t)((m >> 3) & 1) << 24;
+    memcpy(a, &v, 4);
+  }
+
   /** kq_fit_inv_off_ref, four groups at a time. */
   static void fit_inv_off(int ng, const double* ca, const double* cb, bool* alive, float* inv, float* off) {
     const __m128 one = _mm_set1_ps(1.0f), zero = _mm_setzero_ps();
@@ -39,7 +89,7 @@ struct KqAvx2Ops {
       _mm_storeu_ps(inv + j, _mm_and_ps(iv, _mm_castsi128_ps(live)));
       _mm_storeu_ps(off + j, _mm_and_ps(o, _mm_castsi128_ps(live)));
       int m = _mm_movemask_ps(_mm_castsi128_ps(live));
-      for (int l = 0; l < 4; l++) alive[j + l] = (m >> l) & 1;
+      store_alive(alive + j, m);
     }
     kq_fit_inv_off_ref(ng - j, ca + j, cb + j, alive + j, inv + j, off + j);
   }
@@ -68,7 +118,7 @@ struct KqAvx2Ops {
       _mm256_storeu_pd(cb + j, _mm256_blendv_pd(_mm256_loadu_pd(cb + j), nb, ok));
       _mm256_storeu_pd(ce + j, _mm256_blendv_pd(_mm256_loadu_pd(ce + j), e, ok));
       int m = _mm256_movemask_pd(ok);
-      for (int l = 0; l < 4; l++) alive[j + l] = (m >> l) & 1;
+      store_alive(alive + j, m);
     }
     kq_als_ref(ng - j, dn + j, sx + j, sxx + j, sq + j, sqq + j, sqx + j, alive + j, ca + j, cb + j, ce + j);
   }
