@@ -21,7 +21,7 @@ export const KQ_ROUNDS = 1;
 export const KQ_MAX_GROUPS = 64;
 export const KQ_MAX_GROUP = 256;
 export const KQ_MAX_SUPER = 4096;
-const kqStep = (bits: number) => (bits === 2 ? 1 : bits === 4 ? 1.5 : 8);
+const kqStep = (bits: number) => (bits === 2 ? 1 : bits === 4 ? 0.75 : 8);
 
 const fr = Math.fround;
 const roundF16 = (v: number) => f16ToF32(f32ToF16(v));

@@ -30,7 +30,7 @@ constexpr int kKqRounds = 1;
 constexpr int kKqMaxGroups = 64;
 constexpr int kKqMaxGroup = 256;
 constexpr int kKqMaxElems = 4096;
-APL_HD inline double kq_step(int bits) { return bits == 2 ? 1.0 : bits == 4 ? 1.5 : 8.0; }
+APL_HD inline double kq_step(int bits) { return bits == 2 ? 1.0 : bits == 4 ? 0.75 : 8.0; }
 
 struct KqParams {
   int bits;   // 2, 4 or 8
