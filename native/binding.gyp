@@ -51,7 +51,7 @@
           'defines': ['APL_HAVE_CUDA'],
           'actions': [{
             'action_name': 'nvcc_quant',
-            'inputs': ['src/cuda/quant.cu', 'src/cuda/cuda.h', 'src/quant.h'],
+            'inputs': ['src/cuda/quant.cu', 'src/cuda/cuda.h', 'src/quant.h', 'src/quant_rows.h'],
             'outputs': ['<(cuda_obj)'],
             'action': ['<(nvcc)', '-c', 'src/cuda/quant.cu', '-o', '<(cuda_obj)', '-O3', '-std=c++17', '--fmad=false',
                        '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',

@@ -13,6 +13,10 @@ export type QuantParams = ref.QuantParams;
 export type Metrics = ref.Metrics;
 export type TensorStats = ref.TensorStats;
 export type StatsDType = ref.StatsDType;
+export type ElementDType = ref.ElementDType;
+export type StatsSummary = ref.StatsSummary;
+/** Element sizes and names (pure tables of the format, shared by the engine and its callers). */
+export { ELEMENT_SIZES, elementSize, isElementDType } from './reference-stats';
 
 export interface QuantizeOptions extends QuantParams {
   /** Raw little-endian input bytes: rows*cols elements of `dtype`. */
@@ -86,11 +90,24 @@ export interface Addon {
       zeros: Uint8Array;
     },
     onProgress: ((rowsDone: number) => void) | undefined,
-  ): { promise: Promise<{ backend: string; metrics?: Metrics; error?: string; badIndex?: number }>; cancel(): void };
+  ): {
+    promise: Promise<{ backend: string; metrics?: Metrics; error?: string; code?: string; badIndex?: number }>;
+    cancel(): void;
+  };
   dequantize(w: AddonQuantized, out: Float32Array): void;
   errorMetrics(data: Uint8Array, dtype: InputDType, w: AddonQuantized): Metrics;
   qmatmul(x: Float32Array, n: number, w: AddonQuantized, out: Float32Array): void;
-  tensorStats(data: Uint8Array, dtype: StatsDType, bins: number): TensorStats;
+  /** dtype: the ElementDType's index in ELEMENT_SIZES (native/src/stats.h ElemType). */
+  decode(bytes: Uint8Array, dtype: number, littleEndian: boolean, out: Float64Array, outOffset: number): number;
+  statsAdd(state: Float64Array, bytes: Uint8Array, dtype: number, littleEndian: boolean): void;
+  histogram(
+    bytes: Uint8Array,
+    dtype: number,
+    littleEndian: boolean,
+    min: number,
+    max: number,
+    counts: Float64Array,
+  ): void;
 }
 interface AddonQuantized {
   q: Uint8Array;
@@ -175,8 +192,21 @@ export function engineInfo(): EngineInfo {
 // ---------------------------------------------------------------------------------------------------------------
 // Validation
 
-function fail(name: string | undefined, msg: string): never {
-  throw new Error(name ? `${name}: ${msg}` : msg);
+/**
+ * The `code` of the error quantize() raises when a scale cannot be stored in the asked scale dtype (f16 overflow):
+ * the caller may retry with scaleDtype 'f32'. Addon and TypeScript reference alike; match the code, not the text.
+ */
+export const ERR_SCALE_OVERFLOW: ref.RangeForDtypeError['code'] = 'ERR_APL_SCALE_OVERFLOW';
+
+/** An Error from the native engine; `code` is set for errors a caller may act on (ERR_SCALE_OVERFLOW). */
+export interface NativeError extends Error {
+  code?: string;
+}
+
+function fail(name: string | undefined, msg: string, code?: string): never {
+  const e: NativeError = new Error(name ? `${name}: ${msg}` : msg);
+  if (code) e.code = code;
+  throw e;
 }
 
 const BITS = [1, 2, 4, 8];
@@ -295,7 +325,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
       const r = await job.promise;
       if (progressError !== undefined) throw progressError;
       if (o.signal?.aborted) throw abortError(o.signal);
-      if (r.error) fail(name ?? 'tensor', r.error);
+      if (r.error) fail(name ?? 'tensor', r.error, r.code);
       return { ...out, backend: r.backend, ...(r.metrics ? { metrics: r.metrics } : {}) };
     } finally {
       o.signal?.removeEventListener('abort', onAbort);
@@ -316,7 +346,8 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
         const row = Math.floor(e.index / o.cols);
         fail(name ?? 'tensor', `${e.value} at index ${e.index} (row ${row}, column ${e.index % o.cols})`);
       }
-      if (e instanceof ref.RangeForDtypeError) fail(name ?? 'tensor', `${e.message}; use scaleDtype 'f32'`);
+      if (e instanceof ref.RangeForDtypeError)
+        fail(name ?? 'tensor', `${e.message}; use scaleDtype 'f32'`, ERR_SCALE_OVERFLOW);
       throw e;
     }
     o.onProgress?.(r1);
@@ -366,16 +397,129 @@ export function qmatmul(x: Float32Array, n: number, w: Quantized): Float32Array 
   return ref.qmatmul(x, n, w);
 }
 
-const STATS_DTYPES: StatsDType[] = ['f32', 'f16', 'bf16', 'f64', 'i32', 'u32', 'i16', 'u16', 'i8', 'u8'];
-/** Min, max, mean, std of the finite values, NaN/Inf counts and a histogram (`bins` equal bins over [min, max]). */
-export function tensorStats(data: Uint8Array, dtype: StatsDType, bins = 64): TensorStats {
-  if (!STATS_DTYPES.includes(dtype)) fail('tensorStats', `unsupported dtype '${dtype}'`);
+// ---------------------------------------------------------------------------------------------------------------
+// Element decoding and statistics (native/src/stats.h; spec and fallback: native/reference-stats.ts)
+
+const ELEMENT_CODES = new Map(Object.keys(ref.ELEMENT_SIZES).map((d, i) => [d, i]));
+
+function elementCode(fn: string, dtype: string): number {
+  const c = ELEMENT_CODES.get(dtype);
+  if (c === undefined) fail(fn, `unsupported dtype '${dtype}'`);
+  return c;
+}
+
+/**
+ * Decodes the whole elements of `bytes` (numpy dtype `dtype`, either byte order) into out[outOffset, …) as float64;
+ * returns how many. int64/uint64 beyond 2^53 become the nearest double; a bool is 1 for any non-zero byte.
+ */
+export function decodeInto(
+  bytes: Uint8Array,
+  dtype: ElementDType,
+  littleEndian: boolean,
+  out: Float64Array,
+  outOffset = 0,
+): number {
+  const code = elementCode('decode', dtype);
+  const n = Math.floor(bytes.byteLength / ref.ELEMENT_SIZES[dtype]);
+  if (!Number.isSafeInteger(outOffset) || outOffset < 0 || outOffset + n > out.length)
+    fail('decode', `${n} values do not fit at ${outOffset} in an array of ${out.length}`);
+  const a = loadAddon();
+  if (a) return a.decode(bytes, code, littleEndian, out, outOffset);
+  fallbackNotice();
+  return ref.decodeInto(bytes, dtype, littleEndian, out, outOffset);
+}
+
+/** The whole elements of `bytes` as a new Float64Array. */
+export function decode(bytes: Uint8Array, dtype: ElementDType, littleEndian = true): Float64Array {
+  const size = ref.elementSize(dtype);
+  if (size === undefined) fail('decode', `unsupported dtype '${dtype}'`);
+  const out = new Float64Array(Math.floor(bytes.byteLength / size));
+  decodeInto(bytes, dtype, littleEndian, out);
+  return out;
+}
+
+function wholeElements(fn: string, bytes: Uint8Array, dtype: ElementDType): number {
+  const code = elementCode(fn, dtype);
+  if (bytes.byteLength % ref.ELEMENT_SIZES[dtype])
+    fail(fn, `${bytes.byteLength} bytes is not a whole number of ${dtype} values`);
+  return code;
+}
+
+/**
+ * Streaming statistics of the finite values (count, min, max, mean, population std) and NaN/Inf counts, fed one
+ * chunk of raw bytes at a time; memory stays bounded by the chunk. The same chunks give the same bits on the addon
+ * and on the reference.
+ */
+export class StatsAccumulator {
+  private readonly state = ref.newStatsState();
+
+  /** Adds a chunk of raw bytes of `dtype` (whole elements). */
+  add(bytes: Uint8Array, dtype: ElementDType, littleEndian = true): void {
+    const code = wholeElements('statsAdd', bytes, dtype);
+    const a = loadAddon();
+    if (a) {
+      a.statsAdd(this.state, bytes, code, littleEndian);
+      return;
+    }
+    fallbackNotice();
+    ref.statsAdd(this.state, bytes, dtype, littleEndian);
+  }
+
+  /** Adds decoded values (one chunk). */
+  addValues(v: Float64Array): void {
+    this.add(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), 'float64');
+  }
+
+  result(): StatsSummary {
+    return ref.statsResult(this.state);
+  }
+}
+
+/** Counts of the finite elements of `bytes` in `bins` equal bins over [min, max] (see reference-stats.ts). */
+export function histogram(
+  bytes: Uint8Array,
+  dtype: ElementDType,
+  littleEndian: boolean,
+  min: number,
+  max: number,
+  bins = 64,
+): number[] {
+  const code = wholeElements('histogram', bytes, dtype);
+  if (!Number.isInteger(bins) || bins < 1 || bins > 1 << 20) fail('histogram', `bins must be 1..1048576 (got ${bins})`);
+  const a = loadAddon();
+  if (a) {
+    const counts = new Float64Array(bins);
+    a.histogram(bytes, code, littleEndian, min, max, counts);
+    return Array.from(counts);
+  }
+  fallbackNotice();
+  return ref.histogram(bytes, dtype, littleEndian, min, max, bins);
+}
+
+/**
+ * Min, max, mean, std of the finite values, NaN/Inf counts and a histogram (`bins` equal bins over [min, max]) of
+ * one block of raw bytes. `dtype` is a numpy name or one of the short names ('f32', 'bf16', 'i8', …).
+ */
+export function tensorStats(
+  data: Uint8Array,
+  dtype: StatsDType | ElementDType,
+  bins = 64,
+  littleEndian = true,
+): TensorStats {
+  const d = Object.hasOwn(ref.SHORT_DTYPES, dtype) ? ref.SHORT_DTYPES[dtype as StatsDType] : (dtype as ElementDType);
+  wholeElements('tensorStats', data, d);
   if (!Number.isInteger(bins) || bins < 1 || bins > 1 << 20)
     fail('tensorStats', `bins must be 1..1048576 (got ${bins})`);
-  const bpe = ref.bytesPerElement(dtype);
-  if (data.byteLength % bpe) fail('tensorStats', `${data.byteLength} bytes is not a whole number of ${dtype} values`);
-  const a = loadAddon();
-  if (a) return a.tensorStats(data, dtype, bins);
-  fallbackNotice();
-  return ref.tensorStats(data, dtype, bins);
+  const acc = new StatsAccumulator();
+  acc.add(data, d, littleEndian);
+  const s = acc.result();
+  const counts = s.count
+    ? histogram(data, d, littleEndian, s.min as number, s.max as number, bins)
+    : new Array<number>(bins).fill(0);
+  return ref.finishTensorStats(s, counts);
+}
+
+/** tensorStats of decoded values. */
+export function valueStats(values: Float64Array, bins = 64): TensorStats {
+  return tensorStats(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 'float64', bins);
 }

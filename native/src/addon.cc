@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "kquant_addon.h"
+#include "stats.h"
 
 namespace {
 
@@ -144,6 +145,7 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
       r.Set("error", "cancelled");
     } else if (result_.status != apl::kOk) {
       r.Set("error", result_.error);
+      if (result_.status == apl::kScaleOverflow) r.Set("code", apl::kScaleOverflowCode);
       if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
     } else if (result_.has_metrics) {
       r.Set("metrics", metrics_object(env, result_.metrics));
@@ -234,35 +236,51 @@ Napi::Value QMatmul(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value TensorStats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Bytes data = bytes_of(info[0], "data");
-  std::string d = info[1].As<Napi::String>().Utf8Value();
-  static const char* names[] = {"f32", "f16", "bf16", "f64", "i32", "u32", "i16", "u16", "i8", "u8"};
-  static const int sizes[] = {4, 2, 2, 8, 4, 4, 2, 2, 1, 1};
-  int code = -1;
-  for (int i = 0; i < 10; i++)
-    if (d == names[i]) code = i;
-  if (code < 0) throw Napi::TypeError::New(env, "tensorStats: unsupported dtype " + d);
-  int bins = info[2].As<Napi::Number>().Int32Value();
-  if (bins < 1) bins = 1;
-  apl::StatsOut s = apl::tensor_stats(data.data, (int64_t)(data.size / sizes[code]), code, bins);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("count", (double)s.count);
-  o.Set("min", s.min);
-  o.Set("max", s.max);
-  o.Set("mean", s.mean);
-  o.Set("std", s.std);
-  o.Set("nan", (double)s.nan);
-  o.Set("inf", (double)s.inf);
-  Napi::Object h = Napi::Object::New(env);
-  h.Set("min", s.min);
-  h.Set("max", s.max);
-  Napi::Array counts = Napi::Array::New(env, s.counts.size());
-  for (size_t i = 0; i < s.counts.size(); i++) counts.Set((uint32_t)i, s.counts[i]);
-  h.Set("counts", counts);
-  o.Set("histogram", h);
-  return o;
+// Element decoding and statistics (stats.h). dtype is the ElemType code; native/index.ts checks sizes first.
+int elem_code(const Napi::CallbackInfo& info, int k, const char* fn) {
+  int t = info[k].As<Napi::Number>().Int32Value();
+  if (apl::elem_size(t) == 0) throw Napi::TypeError::New(info.Env(), std::string(fn) + ": bad dtype code");
+  return t;
+}
+
+/** decode(bytes, dtype, littleEndian, out: Float64Array, outOffset) → elements decoded. */
+Napi::Value Decode(const Napi::CallbackInfo& info) {
+  Bytes b = bytes_of(info[0], "bytes");
+  int t = elem_code(info, 1, "decode");
+  bool le = info[2].ToBoolean();
+  Bytes out = bytes_of(info[3], "out");
+  int64_t off = info[4].As<Napi::Number>().Int64Value();
+  int64_t n = (int64_t)b.size / apl::elem_size(t);
+  if (off < 0 || (size_t)((off + n) * 8) > out.size)
+    throw Napi::RangeError::New(info.Env(), "decode: output too small");
+  apl::decode_elems(b.data, n, t, le, reinterpret_cast<double*>(out.data) + off);
+  return Napi::Number::New(info.Env(), (double)n);
+}
+
+/** statsAdd(state: Float64Array(7), bytes, dtype, littleEndian): adds one chunk to the state in place. */
+Napi::Value StatsAdd(const Napi::CallbackInfo& info) {
+  Bytes st = bytes_of(info[0], "state");
+  Bytes b = bytes_of(info[1], "bytes");
+  int t = elem_code(info, 2, "statsAdd");
+  if (st.size != apl::kStatsLen * 8 || ((uintptr_t)st.data & 7))
+    throw Napi::RangeError::New(info.Env(), "statsAdd: state must be a Float64Array(7)");
+  apl::stats_add(reinterpret_cast<double*>(st.data), b.data, (int64_t)b.size / apl::elem_size(t), t,
+                 info[3].ToBoolean());
+  return info.Env().Undefined();
+}
+
+/** histogram(bytes, dtype, littleEndian, min, max, counts: Float64Array(bins)). */
+Napi::Value Histogram(const Napi::CallbackInfo& info) {
+  Bytes b = bytes_of(info[0], "bytes");
+  int t = elem_code(info, 1, "histogram");
+  Bytes c = bytes_of(info[5], "counts");
+  int bins = (int)(c.size / 8);
+  if (bins < 1 || ((uintptr_t)c.data & 7))
+    throw Napi::RangeError::New(info.Env(), "histogram: bad counts array");
+  apl::histogram(b.data, (int64_t)b.size / apl::elem_size(t), t, info[2].ToBoolean(),
+                 info[3].As<Napi::Number>().DoubleValue(), info[4].As<Napi::Number>().DoubleValue(), bins,
+                 reinterpret_cast<double*>(c.data));
+  return info.Env().Undefined();
 }
 
 Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
@@ -288,7 +306,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
   exports.Set("errorMetrics", Napi::Function::New(env, ErrorMetrics, "errorMetrics"));
   exports.Set("qmatmul", Napi::Function::New(env, QMatmul, "qmatmul"));
-  exports.Set("tensorStats", Napi::Function::New(env, TensorStats, "tensorStats"));
+  exports.Set("decode", Napi::Function::New(env, Decode, "decode"));
+  exports.Set("statsAdd", Napi::Function::New(env, StatsAdd, "statsAdd"));
+  exports.Set("histogram", Napi::Function::New(env, Histogram, "histogram"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
   apl::kq_register(env, exports);
   return exports;

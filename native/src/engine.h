@@ -1,6 +1,6 @@
 // The engine behind the addon, free of N-API so the plain C++ test program links it: threaded CPU
-// quantization with progress and cancellation, the CUDA path, dequantize, qmatmul, error metrics and tensor
-// statistics.
+// quantization with progress and cancellation, the CUDA path, dequantize, qmatmul and error metrics (element
+// decoding and statistics are in stats.h).
 #pragma once
 
 #include <atomic>
@@ -11,6 +11,10 @@
 #include "quant.h"
 
 namespace apl {
+
+/** The `code` of the error a scale overflow raises across the native boundary (native/index.ts exports it).
+ */
+constexpr const char* kScaleOverflowCode = "ERR_APL_SCALE_OVERFLOW";
 
 struct QuantStatus {
   int status = kOk;  // kOk, kNonFinite, kScaleOverflow, kCancelled
@@ -40,14 +44,6 @@ void dequantize(const QTensor& w, float* out, int threads);
 /** y (n × rows) = x (n × cols) · Ŵᵀ, dequantizing one row of W at a time per thread. */
 void qmatmul(const float* x, int64_t n, const QTensor& w, float* y, int threads);
 MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int threads);
-
-/** Stats dtypes: 0 f32, 1 f16, 2 bf16, 3 f64, 4 i32, 5 u32, 6 i16, 7 u16, 8 i8, 9 u8. */
-struct StatsOut {
-  int64_t count = 0, nan = 0, inf = 0;
-  double min = 0, max = 0, mean = 0, std = 0;
-  std::vector<double> counts;
-};
-StatsOut tensor_stats(const uint8_t* data, int64_t n, int dtype, int bins);
 
 struct GpuInfo {
   bool available = false;

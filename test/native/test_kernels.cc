@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../../native/src/engine.h"
+#include "../../native/src/stats.h"
 #ifdef APL_HAVE_CUDA
 #include <chrono>
 
@@ -244,6 +245,46 @@ static void test_f16_conversion() {
   CHECK(f32_to_f16(2.98e-8f) == 0x0000 || f32_to_f16(2.98e-8f) == 0x0001, "underflow");
 }
 
+// Element decoding and statistics (stats.h), against fixed values worked out by hand and numpy's conventions.
+static void test_stats() {
+  // float16 1, -inf; bfloat16 1; float8 e4m3fn 1 and NaN; e5m2 -inf; big-endian int32 -7; uint64 2^63.
+  const uint8_t f16[] = {0x00, 0x3c, 0x00, 0xfc};
+  CHECK(elem_get(f16, 0, kEF16, true) == 1.0 && elem_get(f16, 1, kEF16, true) == -INFINITY, "f16 decode");
+  CHECK(elem_get(f16, 0, kEF16, false) == f16_to_f32(0x003c), "f16 byte order");
+  const uint8_t bf[] = {0x80, 0x3f};
+  CHECK(elem_get(bf, 0, kEBF16, true) == 1.0, "bf16 decode");
+  const uint8_t f8[] = {0x38, 0x7f, 0xfc, 0x01};
+  CHECK(elem_get(f8, 0, kEF8E4M3, true) == 1.0 && std::isnan(elem_get(f8, 1, kEF8E4M3, true)),
+        "e4m3fn decode");
+  CHECK(elem_get(f8, 2, kEF8E5M2, true) == -INFINITY, "e5m2 -inf");
+  CHECK(elem_get(f8, 3, kEF8E4M3, true) == 1.0 / 512, "e4m3fn subnormal");
+  const uint8_t be[] = {0xff, 0xff, 0xff, 0xf9};
+  CHECK(elem_get(be, 0, kEI32, false) == -7.0, "big-endian int32");
+  const uint8_t u64[] = {0, 0, 0, 0, 0, 0, 0, 0x80};
+  CHECK(elem_get(u64, 0, kEU64, true) == 9223372036854775808.0, "uint64 2^63");
+  const uint8_t b[] = {0, 2, 1};
+  CHECK(elem_get(b, 1, kEBool, true) == 1.0, "bool is 1 for any non-zero byte");
+  // Statistics: 1..4 with NaN and ±Inf counted apart; the same over two chunks; the histogram.
+  const float v[] = {1, 2, NAN, 3, INFINITY, 4, -INFINITY};
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(v);
+  double s1[kStatsLen] = {0, 0, 0, INFINITY, -INFINITY, 0, 0}, s2[kStatsLen];
+  memcpy(s2, s1, sizeof s1);
+  stats_add(s1, p, 7, kEF32, true);
+  stats_add(s2, p, 3, kEF32, true);
+  stats_add(s2, p + 12, 4, kEF32, true);
+  CHECK(s1[kStCount] == 4 && s1[kStMean] == 2.5 && s1[kStM2] == 5 && s1[kStMin] == 1 && s1[kStMax] == 4,
+        "stats: count %g mean %g m2 %g", s1[kStCount], s1[kStMean], s1[kStM2]);
+  CHECK(s1[kStNan] == 1 && s1[kStInf] == 2, "stats: nan %g inf %g", s1[kStNan], s1[kStInf]);
+  for (int k = 0; k < kStatsLen; k++)
+    CHECK(s1[k] == s2[k], "stats over two chunks: [%d] %g vs %g", k, s1[k], s2[k]);
+  double counts[3];
+  histogram(p, 7, kEF32, true, 1, 4, 3, counts);
+  CHECK(counts[0] == 1 && counts[1] == 1 && counts[2] == 2, "histogram %g %g %g", counts[0], counts[1],
+        counts[2]);
+  histogram(p, 7, kEF32, true, 2, 2, 2, counts);
+  CHECK(counts[0] == 4 && counts[1] == 0, "histogram of a constant: all in bin 0");
+}
+
 #ifdef APL_HAVE_CUDA
 // CUDA against the scalar reference over the scheme table (bit-exact), then (with --gpu-bench) timings.
 static void test_gpu(bool bench) {
@@ -353,6 +394,7 @@ int main(int argc, char** argv) {
     CHECK(strcmp(select_kernel().name, "scalar") == 0, "APL_FORCE_SCALAR=1 ignored");
   printf("native kernel tests (kernel in use: %s; CPU: %s)\n", select_kernel().name, cpu_features().c_str());
   test_f16_conversion();
+  test_stats();
   test_variants_match_reference();
   test_error_limits();
   test_edges_and_errors();

@@ -1,11 +1,10 @@
-// The manifest beside an archive, and the dequantized view of a quantized member it describes:
-//   w[r, c] ≈ (q[r, c] − zero_point[r, g]) · scale[r, g],   g = floor(c / group_size)
-// with q unpacked from uint8 (8/bits values per byte, first value in the lowest bits, rows padded to bytes).
+// The manifest beside an archive, and the quantized weights it describes: which member is which part of which
+// weight, and the geometry the engine's dequantize (native/index.ts) needs for the inspector's dequantized view.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isOutputManifestName } from '../convert/names';
 import type { Manifest, WeightEntry } from '../formats/manifest';
-import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
+import { matrixView } from '../formats/manifest';
 import type { InspectorMember } from '../protocol';
 
 /** Manifests larger than this are not parsed while looking for the one beside an archive. */
@@ -91,42 +90,4 @@ export function quantizedWeight(
   const groupSize = w.quantization.group_size ?? cols;
   if (![1, 2, 4, 8].includes(bits) || !(groupSize > 0) || !(rows > 0) || !(cols > 0)) return undefined;
   return { weight: w, rows, cols, bits, groupSize };
-}
-
-/**
- * Dequantizes rows of a packed weight: `q` holds rowCount rows of packedRowBytes(cols, bits) bytes; `scales` and
- * `zeros` hold rowCount × groupsPerRow(cols, groupSize) numbers. Returns rowCount × colCount values of columns
- * [col0, col0 + colCount).
- */
-export function dequantRows(
-  q: Uint8Array,
-  scales: ArrayLike<number>,
-  zeros: ArrayLike<number>,
-  geom: { bits: number; groupSize: number; cols: number },
-  rowCount: number,
-  col0 = 0,
-  colCount = geom.cols - col0,
-): Float64Array {
-  const { bits, groupSize, cols } = geom;
-  const rowBytes = packedRowBytes(cols, bits);
-  const groups = groupsPerRow(cols, groupSize);
-  if (q.byteLength < rowCount * rowBytes)
-    throw new Error(`packed data too short: ${q.byteLength} < ${rowCount * rowBytes}`);
-  if (scales.length < rowCount * groups || zeros.length < rowCount * groups)
-    throw new Error('too few scales or zero points');
-  if (col0 < 0 || colCount < 0 || col0 + colCount > cols)
-    throw new Error(`columns ${col0}+${colCount} outside 0..${cols}`);
-  const out = new Float64Array(rowCount * colCount);
-  const perByte = 8 / bits;
-  const mask = (1 << bits) - 1;
-  for (let r = 0; r < rowCount; r++) {
-    for (let j = 0; j < colCount; j++) {
-      const c = col0 + j;
-      const byte = q[r * rowBytes + Math.floor(c / perByte)];
-      const v = (byte >> ((c % perByte) * bits)) & mask;
-      const g = r * groups + Math.floor(c / groupSize);
-      out[r * colCount + j] = (v - zeros[g]) * scales[g];
-    }
-  }
-  return out;
 }

@@ -4,6 +4,7 @@
 // custom editor (client/src/webviews/inspectorEditor.ts) forwards webview messages to it.
 import { stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import { decodeInto, dequantize, type ElementDType, elementSize } from '../../../native/index';
 import type { Manifest } from '../formats/manifest';
 import { groupsPerRow, packedRowBytes } from '../formats/manifest';
 import { type NpyHeader, parseNpyHeader } from '../formats/npy';
@@ -12,9 +13,9 @@ import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
 import { openFileSource, type RandomAccessSource } from '../formats/source';
 import { defaultCacheDir } from '../hub/cache';
 import type { InspectorMember, InspectorTensor, InspectorView } from '../protocol';
-import { dequantRows, findManifestFor, memberRole, quantizedWeight } from './dequant';
+import { findManifestFor, memberRole, quantizedWeight } from './dequant';
 import { computeStats, downsample2d, samplePlan } from './stats';
-import { decodeInto, dtypeSize, gridShape, jsonValue } from './values';
+import { gridShape, jsonValue } from './values';
 
 /** At most this many values are read for a tensor's statistics, histogram and preview. */
 export const MAX_SAMPLE_ELEMENTS = 1 << 20;
@@ -215,7 +216,7 @@ export class InspectorSession {
           const last = indices[order[to - 1]];
           const buf = await this.backing.data(name, first * size, (last - first + 1) * size);
           const tmp = new Float64Array(last - first + 1);
-          decodeInto(buf, h.dtype, h.littleEndian, tmp);
+          decodeInto(buf, h.dtype as ElementDType, h.littleEndian, tmp);
           for (let k = from; k < to; k++) out[order[k]] = tmp[indices[order[k]] - first];
         }),
       );
@@ -226,7 +227,7 @@ export class InspectorSession {
   /** Statistics, histogram and preview of a member (and of its dequantized weight when the manifest says). */
   async tensor(name: string): Promise<InspectorTensor> {
     const h = await this.header(name);
-    if (dtypeSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
+    if (elementSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
     const { rows, cols } = gridShape(h.shape);
     // A deflated member can only be read from its start: sample its first rows rather than inflating it over and
     // over to reach evenly spaced ones.
@@ -257,7 +258,7 @@ export class InspectorSession {
             reads.slice(k, k + READ_CONCURRENCY).map(async ([row, count, dst]) => {
               const n = count === 1 ? plan.colsRead : count * cols;
               const buf = await this.backing.data(name, row * cols * h.itemSize, n * h.itemSize);
-              decodeInto(buf, h.dtype, h.littleEndian, values, dst);
+              decodeInto(buf, h.dtype as ElementDType, h.littleEndian, values, dst);
             }),
           );
         }
@@ -266,7 +267,12 @@ export class InspectorSession {
       // A Fortran-order tensor too large to read whole: statistics from flat chunks, no preview.
       const flat = samplePlan(1, h.count, MAX_SAMPLE_ELEMENTS);
       values = new Float64Array(flat.colsRead);
-      decodeInto(await this.backing.data(name, 0, flat.colsRead * h.itemSize), h.dtype, h.littleEndian, values);
+      decodeInto(
+        await this.backing.data(name, 0, flat.colsRead * h.itemSize),
+        h.dtype as ElementDType,
+        h.littleEndian,
+        values,
+      );
       previewOk = false;
     }
     const { stats, histogram } = computeStats(values, undefined, plan.sampled);
@@ -302,20 +308,43 @@ export class InspectorSession {
         `${name}: expected ${qi.rows} rows of ${rowBytes} packed bytes (uint8), found ${qh.dtype} ${JSON.stringify(qh.shape)}`,
       );
     }
+    // Scales and zero points as the engine takes them: raw little-endian float16 (what the converter writes), else
+    // float32 (any other dtype is decoded and rounded to float32, the precision docs/FORMAT.md dequantizes in).
     const readGroups = async (member: string) => {
       const gh = await this.header(member);
       if (gh.count < qi.rows * groups || gh.fortranOrder) {
         throw new Error(`${member}: expected ${qi.rows} × ${groups} values, found ${JSON.stringify(gh.shape)}`);
       }
       const buf = await this.backing.data(member, row * groups * gh.itemSize, rowCount * groups * gh.itemSize);
-      const out = new Float64Array(rowCount * groups);
-      decodeInto(buf, gh.dtype, gh.littleEndian, out);
-      return out;
+      return { dtype: gh.dtype, littleEndian: gh.littleEndian || gh.itemSize === 1, buf };
+    };
+    const asF32 = (g: Awaited<ReturnType<typeof readGroups>>): Uint8Array => {
+      if (g.dtype === 'float32' && g.littleEndian) return g.buf;
+      const v = new Float64Array(rowCount * groups);
+      decodeInto(g.buf, g.dtype as ElementDType, g.littleEndian, v);
+      return new Uint8Array(Float32Array.from(v).buffer);
     };
     const q = await this.backing.data(name, row * rowBytes, rowCount * rowBytes);
-    const scales = await readGroups(weight.q_scales!);
-    const zeros = await readGroups(weight.q_zero_point!);
-    return dequantRows(q, scales, zeros, { bits, groupSize, cols }, rowCount, col, colCount);
+    const s = await readGroups(weight.q_scales!);
+    const z = await readGroups(weight.q_zero_point!);
+    const f16 = s.dtype === 'float16' && z.dtype === 'float16' && s.littleEndian && z.littleEndian;
+    const deq = dequantize({
+      q,
+      scales: f16 ? s.buf : asF32(s),
+      zeros: f16 ? z.buf : asF32(z),
+      rows: rowCount,
+      cols,
+      bits: bits as 1 | 2 | 4 | 8,
+      groupSize,
+      scaleDtype: f16 ? 'f16' : 'f32',
+      // How the weight was quantized does not change how it dequantizes.
+      symmetric: false,
+      mode: 'minmax',
+    });
+    if (col === 0 && colCount === cols) return Float64Array.from(deq);
+    const out = new Float64Array(rowCount * colCount);
+    for (let r = 0; r < rowCount; r++) out.set(deq.subarray(r * cols + col, r * cols + col + colCount), r * colCount);
+    return out;
   }
 
   private async dequantSample(name: string): Promise<InspectorTensor['dequant'] | undefined> {
@@ -390,7 +419,7 @@ export class InspectorSession {
       rows = qi.rows;
       cols = qi.cols;
     } else {
-      if (dtypeSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
+      if (elementSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
       ({ rows, cols } = gridShape(h.shape));
     }
     const ints = [row, rowCount, col, colCount];

@@ -1,62 +1,25 @@
-// Statistics, histogram and heat-map downsampling of decoded tensor values. Pure; the inspector host feeds it
-// either a whole tensor (when small enough) or an even sample of it (see samplePlan), never more than a cap.
+// Statistics, histogram and heat-map downsampling of decoded tensor values. The inspector host feeds them either a
+// whole tensor (when small enough) or an even sample of it (see samplePlan), never more than a cap. The statistics
+// and the histogram are the engine's (native/index.ts valueStats); this module shapes them for the webview.
+import { valueStats } from '../../../native/index';
 import type { InspectorHistogram, InspectorPreview, InspectorStats } from '../protocol';
 
 export const DEFAULT_BINS = 64;
 
-/** Count, min, max, mean, std (population), NaN/Inf counts and a histogram of the finite values. */
+/**
+ * Count (all values, NaN/Inf included), min, max, mean, std (population) of the finite values, NaN/Inf counts and a
+ * histogram of the finite values in `bins` equal bins over [min, max].
+ */
 export function computeStats(
   values: ArrayLike<number>,
   bins = DEFAULT_BINS,
   sampled = false,
 ): { stats: InspectorStats; histogram: InspectorHistogram } {
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  let nan = 0;
-  let inf = 0;
-  let n = 0;
-  // Sums shifted by the first finite value, so the variance does not cancel catastrophically for data far from 0.
-  let shift = Number.NaN;
-  let sum = 0;
-  let sumSq = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v - v !== 0) {
-      // NaN or ±Infinity
-      if (Number.isNaN(v)) nan++;
-      else inf++;
-      continue;
-    }
-    if (n === 0) shift = v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    n++;
-    const d = v - shift;
-    sum += d;
-    sumSq += d * d;
-  }
-  const meanD = n ? sum / n : 0;
-  const mean = n ? shift + meanD : 0;
-  const m2 = n ? Math.max(0, sumSq / n - meanD * meanD) * n : 0;
-  const counts = new Array<number>(Math.max(1, bins)).fill(0);
-  if (n === 0) {
-    return {
-      stats: { count: values.length, min: 0, max: 0, mean: 0, std: 0, nan, inf, sampled },
-      histogram: { min: 0, max: 0, counts },
-    };
-  }
-  const bins1 = counts.length;
-  const scale = max > min ? bins1 / (max - min) : 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v - v !== 0) continue;
-    let b = ((v - min) * scale) | 0;
-    if (b >= bins1) b = bins1 - 1;
-    counts[b]++;
-  }
+  const v = values instanceof Float64Array ? values : Float64Array.from(values);
+  const t = valueStats(v, Math.max(1, bins));
   return {
-    stats: { count: values.length, min, max, mean, std: Math.sqrt(m2 / n), nan, inf, sampled },
-    histogram: { min, max, counts },
+    stats: { count: v.length, min: t.min, max: t.max, mean: t.mean, std: t.std, nan: t.nan, inf: t.inf, sampled },
+    histogram: t.histogram,
   };
 }
 

@@ -34,7 +34,7 @@ test('StatsAccumulator over chunks matches a direct computation, counts NaN/Inf 
   const v = Float64Array.from({ length: 10_001 }, (_, i) => 1e6 + Math.sin(i) * 3);
   const acc = new StatsAccumulator();
   for (let o = 0; o < v.length; o += 997) acc.addValues(v.subarray(o, o + 997));
-  acc.addValues([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+  acc.addValues(Float64Array.of(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY));
   const r = acc.result();
   const mean = v.reduce((a, b) => a + b, 0) / v.length;
   const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);

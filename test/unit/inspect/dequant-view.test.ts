@@ -1,16 +1,45 @@
-// The inspector's dequantized view agrees with the native engine's own dequantize() for archives laid out as the
-// converter writes them (member names from memberNames, float16 scales and zero points), for every bit width.
+// The inspector's dequantized view of archives laid out as the converter writes them (member names from memberNames,
+// float16 scales and zero points), for every bit width, equals docs/FORMAT.md's numpy dequantize worked out here
+// independently — (q − zero) · scale with both operations rounded to float32, q unpacked low bits first — exactly,
+// and its statistics are those values' statistics. (The inspector calls the engine's dequantize: one implementation.)
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { dequantize, quantize } from '../../../native/index';
+import { f16ToF32 } from '../../../native/dtypes';
+import { quantize } from '../../../native/index';
 import { type BitWidth, groupsPerRow, memberNames, packedRowBytes } from '../../../server/src/formats/manifest';
 import { NpzWriter } from '../../../server/src/formats/npz';
 import { InspectorSession } from '../../../server/src/inspect/session';
 
-test('dequantized pages match native dequantize() at 1, 2, 4 and 8 bits', async () => {
+/** docs/FORMAT.md's dequantize in float32, element by element (f16 scales and zeros). */
+function formatDequantize(
+  q: Uint8Array,
+  scales: Uint8Array,
+  zeros: Uint8Array,
+  rows: number,
+  cols: number,
+  bits: number,
+  groupSize: number,
+): Float32Array {
+  const fr = Math.fround;
+  const out = new Float32Array(rows * cols);
+  const rowBytes = packedRowBytes(cols, bits);
+  const groups = groupsPerRow(cols, groupSize);
+  const half = (b: Uint8Array, i: number) => f16ToF32(b[2 * i] | (b[2 * i + 1] << 8));
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const bit = c * bits;
+      const v = (q[r * rowBytes + (bit >> 3)] >> (bit & 7)) & ((1 << bits) - 1);
+      const g = r * groups + Math.floor(c / groupSize);
+      out[r * cols + c] = fr(fr(v - half(zeros, g)) * half(scales, g));
+    }
+  }
+  return out;
+}
+
+test("dequantized pages equal the format's float32 dequantize at 1, 2, 4 and 8 bits", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'apl-agree-'));
   const rows = 12;
   const cols = 40; // groups of 16 leave a partial last group
@@ -25,7 +54,7 @@ test('dequantized pages match native dequantize() at 1, 2, 4 and 8 bits', async 
     const name = `model.layers.0.mlp.b${bits}.weight`;
     const params = { bits, groupSize, symmetric: false, mode: 'minmax' as const, scaleDtype: 'f16' as const };
     const r = await quantize({ ...params, data: new Uint8Array(w.buffer), dtype: 'f32', rows, cols });
-    expected.set(bits, dequantize({ ...params, q: r.q, scales: r.scales, zeros: r.zeros, rows, cols }));
+    expected.set(bits, formatDequantize(r.q, r.scales, r.zeros, rows, cols, bits, groupSize));
     const m = memberNames(name, bits);
     const groups = groupsPerRow(cols, groupSize);
     await npz.addArray(m.q, { dtype: 'uint8', shape: [rows, packedRowBytes(cols, bits)] }, [r.q]);
@@ -63,16 +92,17 @@ test('dequantized pages match native dequantize() at 1, 2, 4 and 8 bits', async 
       const want = expected.get(bits)!;
       const page = await s.page(q, 'dequant', 0, rows, 0, cols);
       assert.equal(page.values.length, rows * cols);
-      for (let i = 0; i < want.length; i++) {
-        assert.ok(
-          Math.abs((page.values[i] as number) - want[i]) <= 1e-6 * Math.max(1, Math.abs(want[i])),
-          `${bits} bits at ${i}`,
-        );
-      }
+      assert.deepEqual(page.values, Array.from(want), `${bits} bits`);
+      const cut = await s.page(q, 'dequant', 3, 2, 17, 9);
+      const wantCut: number[] = [];
+      for (let r = 3; r < 5; r++) for (let c = 17; c < 26; c++) wantCut.push(want[r * cols + c]);
+      assert.deepEqual(cut.values, wantCut, `${bits} bits, a page inside the grid`);
       const t = await s.tensor(q);
       assert.equal(t.dequant?.bits, bits);
       const mean = want.reduce((a, b) => a + b, 0) / want.length;
-      assert.ok(Math.abs(t.dequant!.stats.mean - mean) < 1e-6);
+      assert.ok(Math.abs(t.dequant!.stats.mean - mean) <= 1e-12 * Math.max(1, Math.abs(mean)));
+      assert.equal(t.dequant!.stats.min, Math.min(...want));
+      assert.equal(t.dequant!.stats.max, Math.max(...want));
     }
   } finally {
     await s.close();

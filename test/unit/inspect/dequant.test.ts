@@ -5,21 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Manifest } from '../../../server/src/formats/manifest';
-import { dequantRows, findManifestFor, memberRole, quantizedWeight } from '../../../server/src/inspect/dequant';
+import { findManifestFor, memberRole, quantizedWeight } from '../../../server/src/inspect/dequant';
+
+// How a packed weight dequantizes (low bits first, (q − zero) · scale per group) is the engine's: see
+// test/unit/native/api.test.ts; the inspector's pages of it are tested in session.test.ts.
 
 const fixtures = join(__dirname, 'fixtures');
-
-test('dequantRows unpacks low bits first and applies (q − zero) · scale per group', () => {
-  // 1 row, 6 cols, 2 bits, groups of 4: values 0 1 2 3 | 3 2 → bytes 0b11100100, 0b00001011
-  const q = Uint8Array.of(0b11100100, 0b00001011);
-  const out = dequantRows(q, [0.5, 2], [1, 2], { bits: 2, groupSize: 4, cols: 6 }, 1);
-  assert.deepEqual([...out], [-0.5, 0, 0.5, 1, 2, 0]);
-  assert.deepEqual([...dequantRows(q, [0.5, 2], [1, 2], { bits: 2, groupSize: 4, cols: 6 }, 1, 3, 2)], [1, 2]);
-  // 1 bit, zero point 0.5: ±scale/2, first value in the lowest bit
-  assert.deepEqual([...dequantRows(Uint8Array.of(0b01), [4], [0.5], { bits: 1, groupSize: 2, cols: 2 }, 1)], [2, -2]);
-  assert.throws(() => dequantRows(q, [1], [1], { bits: 2, groupSize: 4, cols: 6 }, 1), /too few scales/);
-  assert.throws(() => dequantRows(q, [1, 1], [1, 1], { bits: 2, groupSize: 4, cols: 6 }, 1, 5, 2), /outside/);
-});
 
 test('findManifestFor finds the manifest that names the archive, and skips others', async () => {
   const found = await findManifestFor(join(fixtures, 'tiny_quantized_q4.npz'));

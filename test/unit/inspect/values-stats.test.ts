@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { decode, decodeInto, elementSize } from '../../../native/index';
 import { computeStats, downsample2d, samplePlan } from '../../../server/src/inspect/stats';
-import { decode, decodeInto, dtypeSize, gridShape, jsonValue } from '../../../server/src/inspect/values';
+import { gridShape, jsonValue } from '../../../server/src/inspect/values';
 
-test('decode reads every dtype in both byte orders', () => {
+test('the engine decodes every dtype the inspector shows, in both byte orders', () => {
   const dv = new DataView(new ArrayBuffer(16));
   dv.setFloat32(0, -1.5, false);
   dv.setInt32(4, -7, true);
@@ -19,12 +20,14 @@ test('decode reads every dtype in both byte orders', () => {
   const i64 = new DataView(new ArrayBuffer(8));
   i64.setBigInt64(0, -(2n ** 40n), true);
   assert.deepEqual([...decode(new Uint8Array(i64.buffer), 'int64')], [-(2 ** 40)]);
-  assert.equal(dtypeSize('complex64'), undefined);
-  assert.throws(() => decode(Uint8Array.of(1), 'complex64'), /complex64/);
+  assert.deepEqual([...decode(Uint8Array.of(0x38, 0x7f), 'float8_e4m3fn')], [1, Number.NaN]);
+  assert.equal(elementSize('complex64'), undefined);
+  assert.throws(() => decode(Uint8Array.of(1), 'complex64' as never), /complex64/);
 });
 
-test('decodeInto refuses to read past the bytes it has', () => {
-  assert.throws(() => decodeInto(new Uint8Array(6), 'float32', true, new Float64Array(2), 0, 0, 2), /need 8 bytes/);
+test('decodeInto refuses to write past the array it is given', () => {
+  assert.equal(decodeInto(new Uint8Array(6), 'float32', true, new Float64Array(2)), 1);
+  assert.throws(() => decodeInto(new Uint8Array(8), 'float32', true, new Float64Array(2), 1), /do not fit/);
 });
 
 test('jsonValue and gridShape', () => {

@@ -33,6 +33,36 @@ describe('native engine API', () => {
       assert.ok(eng.loadNote && /TypeScript reference|APL_NO_NATIVE|forced/.test(eng.loadNote));
   });
 
+  it('rejects a scale f16 cannot hold with code ERR_SCALE_OVERFLOW, and f32 scales take it', async () => {
+    assert.equal(eng.ERR_SCALE_OVERFLOW, 'ERR_APL_SCALE_OVERFLOW');
+    const x = new Float32Array(64);
+    for (let i = 0; i < x.length; i++) x[i] = (i - 32) * 1e6;
+    for (const bits of [1, 4] as Bits[]) {
+      await assert.rejects(roundTrip(x, 1, 64, { bits }), (e: eng.NativeError) => {
+        assert.equal(e.code, eng.ERR_SCALE_OVERFLOW);
+        assert.match(e.message, /scaleDtype 'f32'/);
+        return true;
+      });
+      const { r } = await roundTrip(x, 1, 64, { bits, scaleDtype: 'f32' });
+      assert.ok(r.metrics && Number.isFinite(r.metrics.relError));
+    }
+    // Other errors carry no such code.
+    const bad = new Float32Array(64).fill(Number.NaN);
+    await assert.rejects(roundTrip(bad, 1, 64, { bits: 4 }), (e: eng.NativeError) => e.code === undefined);
+  });
+
+  it('dequantize unpacks low bits first and applies (q − zero) · scale per group (the inspector view)', () => {
+    const f32 = (...v: number[]) => new Uint8Array(Float32Array.from(v).buffer);
+    const w = { ...base, bits: 2 as const, groupSize: 4, scaleDtype: 'f32' as const, rows: 1, cols: 6 };
+    // 1 row, 6 cols, 2 bits, groups of 4: values 0 1 2 3 | 3 2 → bytes 0b11100100, 0b00001011
+    const q = Uint8Array.of(0b11100100, 0b00001011);
+    assert.deepEqual([...eng.dequantize({ ...w, q, scales: f32(0.5, 2), zeros: f32(1, 2) })], [-0.5, 0, 0.5, 1, 2, 0]);
+    // 1 bit, zero point 0.5: ±scale/2, first value in the lowest bit
+    const w1 = { ...w, bits: 1 as const, groupSize: 2, cols: 2 };
+    assert.deepEqual([...eng.dequantize({ ...w1, q: Uint8Array.of(0b01), scales: f32(4), zeros: f32(0.5) })], [2, -2]);
+    assert.throws(() => eng.dequantize({ ...w, q, scales: f32(1), zeros: f32(1) }), /scales have 4 bytes, expected 8/);
+  });
+
   it('produces the documented sizes and packing', async () => {
     const rows = 3;
     const cols = 10; // groups of 4: 4, 4, 2 (partial last group)
