@@ -2,9 +2,9 @@
 // otherwise falls back to the TypeScript port of the reference kernels (same results, slower) and says why once
 // (`loadNote`, and one line on stderr the first time the fallback is used).
 //
-// Arguments are validated here, in TypeScript, and passed to the addon as one plain options object.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+// Arguments are validated here, in TypeScript, and passed to the addon as one plain options object. This is the
+// only module callers import: quantize / dequantize / errorMetrics / qmatmul live here; addon loading and error codes
+// in load.ts; element decoding and statistics in elements.ts; the reference (spec and fallback) in reference*.ts.
 import * as ref from './reference';
 
 export type InputDType = ref.InputDType;
@@ -15,8 +15,28 @@ export type TensorStats = ref.TensorStats;
 export type StatsDType = ref.StatsDType;
 export type ElementDType = ref.ElementDType;
 export type StatsSummary = ref.StatsSummary;
+export {
+  decode,
+  decodeInto,
+  histogram,
+  StatsAccumulator,
+  tensorStats,
+  valueStats,
+} from './elements';
+export {
+  _forceReference,
+  type Addon,
+  addonCandidates,
+  type EngineInfo,
+  ERR_SCALE_OVERFLOW,
+  engineInfo,
+  loadNote,
+  type NativeError,
+} from './load';
 /** Element sizes and names (pure tables of the format, shared by the engine and its callers). */
 export { ELEMENT_SIZES, elementSize, isElementDType } from './reference-stats';
+
+import { type AddonQuantized, ERR_SCALE_OVERFLOW, fail, fallbackNotice, loadAddon, loadNote } from './load';
 
 export interface QuantizeOptions extends QuantParams {
   /** Raw little-endian input bytes: rows*cols elements of `dtype`. */
@@ -53,161 +73,9 @@ export interface Quantized extends QuantParams {
   cols: number;
 }
 
-export interface EngineInfo {
-  native: boolean;
-  reason?: string;
-  simd: string;
-  threads: number;
-  gpu: { available: boolean; name?: string; reason?: string };
-}
-
 /** The rounding mode the converter uses unless told otherwise: 'optimized' lowers error at the same size. */
 export const DEFAULT_MODE: QuantParams['mode'] = 'optimized';
 export const DEFAULT_GROUP_SIZE = 64;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Addon loading
-
-/** The addon's surface (native/src/addon.cc). Options objects are validated before they get here. */
-export interface Addon {
-  engineInfo(): EngineInfo;
-  quantize(
-    o: {
-      data: Uint8Array;
-      dtype: InputDType;
-      rows: number;
-      cols: number;
-      bits: number;
-      groupSize: number;
-      symmetric: boolean;
-      optimized: boolean;
-      f16: boolean;
-      gpu: number; // 0 cpu, 1 gpu, 2 auto
-      threads: number;
-      metrics: boolean;
-      q: Uint8Array;
-      scales: Uint8Array;
-      zeros: Uint8Array;
-    },
-    onProgress: ((rowsDone: number) => void) | undefined,
-  ): {
-    promise: Promise<{ backend: string; metrics?: Metrics; error?: string; code?: string; badIndex?: number }>;
-    cancel(): void;
-  };
-  dequantize(w: AddonQuantized, out: Float32Array): void;
-  errorMetrics(data: Uint8Array, dtype: InputDType, w: AddonQuantized): Metrics;
-  qmatmul(x: Float32Array, n: number, w: AddonQuantized, out: Float32Array): void;
-  /** dtype: the ElementDType's index in ELEMENT_SIZES (native/src/stats.h ElemType). */
-  decode(bytes: Uint8Array, dtype: number, littleEndian: boolean, out: Float64Array, outOffset: number): number;
-  statsAdd(state: Float64Array, bytes: Uint8Array, dtype: number, littleEndian: boolean): void;
-  histogram(
-    bytes: Uint8Array,
-    dtype: number,
-    littleEndian: boolean,
-    min: number,
-    max: number,
-    counts: Float64Array,
-  ): void;
-}
-interface AddonQuantized {
-  q: Uint8Array;
-  scales: Uint8Array;
-  zeros: Uint8Array;
-  rows: number;
-  cols: number;
-  bits: number;
-  groupSize: number;
-  f16: boolean;
-}
-
-let addon: Addon | null | undefined;
-/** Why the TypeScript reference is in use (undefined while the addon is in use or before the first call). */
-export let loadNote: string | undefined;
-let noteShown = false;
-
-/** Where the addon may be, relative to this file: native/ under tsx, dist/ in the esbuild bundles. */
-export function addonCandidates(dir = __dirname): string[] {
-  const names = ['build/Release/apl_quant.node', 'build/Debug/apl_quant.node'];
-  const bases = [dir, join(dir, '..', 'native'), join(dir, '..', '..', 'native')];
-  const out: string[] = [];
-  for (const b of bases) for (const n of names) out.push(join(b, n));
-  return [...new Set(out)];
-}
-
-function loadAddon(): Addon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.env.APL_NO_NATIVE === '1') {
-    loadNote = 'APL_NO_NATIVE=1 is set, so the TypeScript reference engine is used';
-    return addon;
-  }
-  const tried: string[] = [];
-  for (const p of addonCandidates()) {
-    if (!existsSync(p)) continue;
-    try {
-      // biome-ignore lint/suspicious/noExplicitAny: dynamic addon load
-      addon = (require as any)(p) as Addon;
-      loadNote = undefined;
-      return addon;
-    } catch (e) {
-      tried.push(`${p}: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  loadNote = tried.length
-    ? `the native addon failed to load (${tried.join('; ')}); using the slower TypeScript reference engine`
-    : 'the native addon is not built (run `npm run build:native`); using the slower TypeScript reference engine';
-  return addon;
-}
-
-function fallbackNotice(): void {
-  if (noteShown || !loadNote) return;
-  noteShown = true;
-  if (process.env.APL_QUIET_NATIVE !== '1') process.stderr.write(`apl-quant: ${loadNote}\n`);
-}
-
-/** For tests: use the TypeScript reference (true) or reload the addon (false). */
-export function _forceReference(on: boolean): void {
-  if (on) {
-    addon = null;
-    loadNote = 'forced by a test';
-    noteShown = true;
-  } else {
-    addon = undefined;
-    loadNote = undefined;
-  }
-}
-
-export function engineInfo(): EngineInfo {
-  const a = loadAddon();
-  if (a) return a.engineInfo();
-  return {
-    native: false,
-    reason: loadNote,
-    simd: 'none',
-    threads: 1,
-    gpu: { available: false, reason: 'the native addon is not loaded' },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Validation
-
-/**
- * The `code` of the error quantize() raises when a scale cannot be stored in the asked scale dtype (f16 overflow):
- * the caller may retry with scaleDtype 'f32'. Addon and TypeScript reference alike; match the code, not the text.
- */
-export const ERR_SCALE_OVERFLOW: ref.RangeForDtypeError['code'] = 'ERR_APL_SCALE_OVERFLOW';
-
-/** An Error from the native engine; `code` is set for errors a caller may act on (ERR_SCALE_OVERFLOW). */
-export interface NativeError extends Error {
-  code?: string;
-}
-
-function fail(name: string | undefined, msg: string, code?: string): never {
-  const e: NativeError = new Error(name ? `${name}: ${msg}` : msg);
-  if (code) e.code = code;
-  throw e;
-}
 
 const BITS = [1, 2, 4, 8];
 function checkParams(p: QuantParams, name?: string): void {
@@ -395,131 +263,4 @@ export function qmatmul(x: Float32Array, n: number, w: Quantized): Float32Array 
   }
   fallbackNotice();
   return ref.qmatmul(x, n, w);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Element decoding and statistics (native/src/stats.h; spec and fallback: native/reference-stats.ts)
-
-const ELEMENT_CODES = new Map(Object.keys(ref.ELEMENT_SIZES).map((d, i) => [d, i]));
-
-function elementCode(fn: string, dtype: string): number {
-  const c = ELEMENT_CODES.get(dtype);
-  if (c === undefined) fail(fn, `unsupported dtype '${dtype}'`);
-  return c;
-}
-
-/**
- * Decodes the whole elements of `bytes` (numpy dtype `dtype`, either byte order) into out[outOffset, …) as float64;
- * returns how many. int64/uint64 beyond 2^53 become the nearest double; a bool is 1 for any non-zero byte.
- */
-export function decodeInto(
-  bytes: Uint8Array,
-  dtype: ElementDType,
-  littleEndian: boolean,
-  out: Float64Array,
-  outOffset = 0,
-): number {
-  const code = elementCode('decode', dtype);
-  const n = Math.floor(bytes.byteLength / ref.ELEMENT_SIZES[dtype]);
-  if (!Number.isSafeInteger(outOffset) || outOffset < 0 || outOffset + n > out.length)
-    fail('decode', `${n} values do not fit at ${outOffset} in an array of ${out.length}`);
-  const a = loadAddon();
-  if (a) return a.decode(bytes, code, littleEndian, out, outOffset);
-  fallbackNotice();
-  return ref.decodeInto(bytes, dtype, littleEndian, out, outOffset);
-}
-
-/** The whole elements of `bytes` as a new Float64Array. */
-export function decode(bytes: Uint8Array, dtype: ElementDType, littleEndian = true): Float64Array {
-  const size = ref.elementSize(dtype);
-  if (size === undefined) fail('decode', `unsupported dtype '${dtype}'`);
-  const out = new Float64Array(Math.floor(bytes.byteLength / size));
-  decodeInto(bytes, dtype, littleEndian, out);
-  return out;
-}
-
-function wholeElements(fn: string, bytes: Uint8Array, dtype: ElementDType): number {
-  const code = elementCode(fn, dtype);
-  if (bytes.byteLength % ref.ELEMENT_SIZES[dtype])
-    fail(fn, `${bytes.byteLength} bytes is not a whole number of ${dtype} values`);
-  return code;
-}
-
-/**
- * Streaming statistics of the finite values (count, min, max, mean, population std) and NaN/Inf counts, fed one
- * chunk of raw bytes at a time; memory stays bounded by the chunk. The same chunks give the same bits on the addon
- * and on the reference.
- */
-export class StatsAccumulator {
-  private readonly state = ref.newStatsState();
-
-  /** Adds a chunk of raw bytes of `dtype` (whole elements). */
-  add(bytes: Uint8Array, dtype: ElementDType, littleEndian = true): void {
-    const code = wholeElements('statsAdd', bytes, dtype);
-    const a = loadAddon();
-    if (a) {
-      a.statsAdd(this.state, bytes, code, littleEndian);
-      return;
-    }
-    fallbackNotice();
-    ref.statsAdd(this.state, bytes, dtype, littleEndian);
-  }
-
-  /** Adds decoded values (one chunk). */
-  addValues(v: Float64Array): void {
-    this.add(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), 'float64');
-  }
-
-  result(): StatsSummary {
-    return ref.statsResult(this.state);
-  }
-}
-
-/** Counts of the finite elements of `bytes` in `bins` equal bins over [min, max] (see reference-stats.ts). */
-export function histogram(
-  bytes: Uint8Array,
-  dtype: ElementDType,
-  littleEndian: boolean,
-  min: number,
-  max: number,
-  bins = 64,
-): number[] {
-  const code = wholeElements('histogram', bytes, dtype);
-  if (!Number.isInteger(bins) || bins < 1 || bins > 1 << 20) fail('histogram', `bins must be 1..1048576 (got ${bins})`);
-  const a = loadAddon();
-  if (a) {
-    const counts = new Float64Array(bins);
-    a.histogram(bytes, code, littleEndian, min, max, counts);
-    return Array.from(counts);
-  }
-  fallbackNotice();
-  return ref.histogram(bytes, dtype, littleEndian, min, max, bins);
-}
-
-/**
- * Min, max, mean, std of the finite values, NaN/Inf counts and a histogram (`bins` equal bins over [min, max]) of
- * one block of raw bytes. `dtype` is a numpy name or one of the short names ('f32', 'bf16', 'i8', …).
- */
-export function tensorStats(
-  data: Uint8Array,
-  dtype: StatsDType | ElementDType,
-  bins = 64,
-  littleEndian = true,
-): TensorStats {
-  const d = Object.hasOwn(ref.SHORT_DTYPES, dtype) ? ref.SHORT_DTYPES[dtype as StatsDType] : (dtype as ElementDType);
-  wholeElements('tensorStats', data, d);
-  if (!Number.isInteger(bins) || bins < 1 || bins > 1 << 20)
-    fail('tensorStats', `bins must be 1..1048576 (got ${bins})`);
-  const acc = new StatsAccumulator();
-  acc.add(data, d, littleEndian);
-  const s = acc.result();
-  const counts = s.count
-    ? histogram(data, d, littleEndian, s.min as number, s.max as number, bins)
-    : new Array<number>(bins).fill(0);
-  return ref.finishTensorStats(s, counts);
-}
-
-/** tensorStats of decoded values. */
-export function valueStats(values: Float64Array, bins = 64): TensorStats {
-  return tensorStats(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 'float64', bins);
 }
