@@ -250,6 +250,16 @@ export function errorMetrics(r: { data: Uint8Array; dtype: InputDType }, w: Quan
   return ref.errorMetrics(r, w);
 }
 
+/** The error metrics (relError, snrDb, cosine, maxAbsError) of w against the reference x, both float32 values. */
+export function compareMetrics(x: Float32Array, w: Float32Array): Metrics {
+  if (!(x instanceof Float32Array) || !(w instanceof Float32Array) || x.length !== w.length)
+    fail('compareMetrics', 'x and w must be Float32Arrays of one length');
+  const a = loadAddon();
+  if (a) return a.compareMetrics(x, w);
+  fallbackNotice();
+  return ref.compareMetrics(x, w);
+}
+
 /** x · Ŵᵀ: x is n × cols (row-major float32), the result n × rows. Never materialises Ŵ. */
 export function qmatmul(x: Float32Array, n: number, w: Quantized): Float32Array {
   checkQuantized(w);

@@ -47,6 +47,7 @@ export interface Addon {
   };
   dequantize(w: AddonQuantized, out: Float32Array): void;
   errorMetrics(data: Uint8Array, dtype: InputDType, w: AddonQuantized): Metrics;
+  compareMetrics(x: Float32Array, w: Float32Array): Metrics;
   qmatmul(x: Float32Array, n: number, w: AddonQuantized, out: Float32Array): void;
   /** dtype: the ElementDType's index in ELEMENT_SIZES (native/src/stats.h ElemType). */
   decode(bytes: Uint8Array, dtype: number, littleEndian: boolean, out: Float64Array, outOffset: number): number;

@@ -88,3 +88,10 @@ export function qmatmul(x: Float32Array, n: number, w: QuantizedRef): Float32Arr
   }
   return y;
 }
+
+/** The error metrics of w against the reference x, both already decoded to float32 values. */
+export function compareMetrics(x: Float32Array, w: Float32Array): Metrics {
+  const acc = new MetricsAcc();
+  for (let i = 0; i < x.length; i++) acc.add(x[i], w[i]);
+  return acc.result();
+}

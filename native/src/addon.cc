@@ -224,6 +224,17 @@ Napi::Value ErrorMetrics(const Napi::CallbackInfo& info) {
   return metrics_object(env, apl::error_metrics(data.data, dt, t, 0));
 }
 
+/** compareMetrics(x: Float32Array, w: Float32Array) → metrics of w against the reference x. */
+Napi::Value CompareMetrics(const Napi::CallbackInfo& info) {
+  Bytes x = bytes_of(info[0], "x");
+  Bytes w = bytes_of(info[1], "w");
+  if (x.size != w.size || (x.size & 3) || ((uintptr_t)x.data & 3) || ((uintptr_t)w.data & 3))
+    throw Napi::RangeError::New(info.Env(), "compareMetrics: x and w must be Float32Arrays of one length");
+  return metrics_object(info.Env(),
+                        apl::compare_metrics(reinterpret_cast<const float*>(x.data),
+                                             reinterpret_cast<const float*>(w.data), (int64_t)x.size / 4));
+}
+
 Napi::Value QMatmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Bytes x = bytes_of(info[0], "x");
@@ -305,6 +316,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
   exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
   exports.Set("errorMetrics", Napi::Function::New(env, ErrorMetrics, "errorMetrics"));
+  exports.Set("compareMetrics", Napi::Function::New(env, CompareMetrics, "compareMetrics"));
   exports.Set("qmatmul", Napi::Function::New(env, QMatmul, "qmatmul"));
   exports.Set("decode", Napi::Function::New(env, Decode, "decode"));
   exports.Set("statsAdd", Napi::Function::New(env, StatsAdd, "statsAdd"));

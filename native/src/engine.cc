@@ -294,4 +294,10 @@ MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int t
   return finish_metrics(all);
 }
 
+MetricsOut compare_metrics(const float* x, const float* w, int64_t n) {
+  MetricsAcc m;
+  for (int64_t i = 0; i < n; i++) m.add(x[i], w[i]);
+  return finish_metrics(m);
+}
+
 }  // namespace apl

@@ -44,6 +44,8 @@ void dequantize(const QTensor& w, float* out, int threads);
 /** y (n × rows) = x (n × cols) · Ŵᵀ, dequantizing one row of W at a time per thread. */
 void qmatmul(const float* x, int64_t n, const QTensor& w, float* y, int threads);
 MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int threads);
+/** The same metrics between two float32 arrays already decoded: x the reference, w its approximation. */
+MetricsOut compare_metrics(const float* x, const float* w, int64_t n);
 
 struct GpuInfo {
   bool available = false;

@@ -4,7 +4,7 @@
 // custom editor (client/src/webviews/inspectorEditor.ts) forwards webview messages to it.
 import { stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import { decodeInto, dequantize, type ElementDType, elementSize } from '../../../native/index';
+import { compareMetrics, decodeInto, dequantize, type ElementDType, elementSize } from '../../../native/index';
 import type { Manifest } from '../formats/manifest';
 import { groupsPerRow, packedRowBytes } from '../formats/manifest';
 import { type NpyHeader, parseNpyHeader } from '../formats/npy';
@@ -368,21 +368,19 @@ export class InspectorSession {
     if (checkpoint && !checkpoint.tensor(srcName)) {
       source = { available: false, detail: `${srcName} is not in ${detail}` };
     } else if (checkpoint) {
-      let num = 0;
-      let den = 0;
-      let maxAbs = 0;
-      let at2 = 0;
       try {
+        const w = new Float32Array(values.length);
+        let at2 = 0;
         for (const [start, count] of plan.ranges) {
-          const w = (await this.sourceRows(srcName, start, count, 0, plan.colsRead))!;
-          for (let i = 0; i < w.length; i++, at2++) {
-            const d = values[at2] - w[i];
-            num += d * d;
-            den += w[i] * w[i];
-            if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
-          }
+          const part = (await this.sourceRows(srcName, start, count, 0, plan.colsRead))!;
+          w.set(part, at2);
+          at2 += part.length;
         }
-        source = { available: true, detail, relError: den > 0 ? Math.sqrt(num / den) : 0, maxAbsError: maxAbs };
+        // Both are float32 values (the source read as float32, the engine's float32 dequantization): exact here.
+        const m = compareMetrics(w, Float32Array.from(values));
+        // An all-zero source shows 0, as before, rather than an infinite relative error.
+        const relError = Number.isFinite(m.relError) ? m.relError : 0;
+        source = { available: true, detail, relError, maxAbsError: m.maxAbsError };
       } catch (e) {
         source = { available: false, detail: errorMessage(e) };
       }

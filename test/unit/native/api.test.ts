@@ -108,6 +108,11 @@ describe('native engine API', () => {
     assert.ok(Math.abs(m.relError - r.metrics.relError) < 1e-9);
     assert.ok(Math.abs(m.relError - relErr(x, deq)) < 1e-6);
     assert.ok(m.cosine > 0.99 && m.cosine <= 1);
+    // The same metrics from decoded values (what the inspector compares with the source weights).
+    assert.deepEqual(eng.compareMetrics(x, deq), m);
+    const same = eng.compareMetrics(Float32Array.of(1, -2), Float32Array.of(1, -2));
+    assert.deepEqual([same.relError, same.maxAbsError, same.cosine], [0, 0, 1]);
+    assert.throws(() => eng.compareMetrics(x, deq.subarray(1)), /one length/);
     assert.ok(m.snrDb > 15);
   });
 
