@@ -3,23 +3,13 @@
 // Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
+import type { ElementDType } from '../../../native/index';
 import { byteswapInPlace } from './dtypes';
 import { FormatError } from './errors';
 import type { RandomAccessSource } from './source';
 
-export type NpDtype =
-  | 'bool'
-  | 'uint8'
-  | 'int8'
-  | 'uint16'
-  | 'int16'
-  | 'uint32'
-  | 'int32'
-  | 'uint64'
-  | 'int64'
-  | 'float16'
-  | 'float32'
-  | 'float64';
+/** The dtypes a .npy holds: the engine's element types (native/index.ts) less those numpy itself lacks. */
+export type NpDtype = Exclude<ElementDType, 'bfloat16' | 'float8_e4m3fn' | 'float8_e5m2'>;
 
 export const NP_DTYPES: readonly NpDtype[] = [
   'bool',
