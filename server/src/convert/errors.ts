@@ -1,5 +1,6 @@
 // The converter's one error type: a message that names the file or model and the problem, and a stable code
 // (ConvertErrorCode in protocol.ts) that the CLI's --json-progress mode and the extension act on.
+import { ERR_SCALE_OVERFLOW } from '../../../native/index';
 import type { ConvertErrorCode } from '../protocol';
 
 export class ConvertError extends Error {
@@ -60,7 +61,7 @@ export function inputError(e: unknown, file: string, signal?: AbortSignal): unkn
 }
 
 /** The code the native engine gives an error whose scales do not fit float16 (native/index.ts and the addon). */
-export const SCALE_OVERFLOW_CODE = 'ERR_APL_SCALE_OVERFLOW';
+export const SCALE_OVERFLOW_CODE = ERR_SCALE_OVERFLOW;
 
 /**
  * True when the engine refused a tensor because its scales overflow float16 (the converter then retries with f32
