@@ -71,6 +71,24 @@ export interface ManifestSummary {
   report: string | null;
 }
 
+/**
+ * A custom request typed once: its method, params and result. Plain data (no vscode-jsonrpc import), so this file
+ * stays free of Node and editor modules; the server registers it with `onLspRequest` (server/src/server.ts) and a
+ * client sends `sendRequest(r.method, params)` typed by `LspParams` / `LspResult`.
+ */
+export interface LspRequest<P, R> {
+  readonly method: string;
+  /** Type carrier only: never set at run time. */
+  readonly types?: { params: P; result: R };
+}
+export type LspParams<T> = T extends LspRequest<infer P, unknown> ? P : never;
+export type LspResult<T> = T extends LspRequest<unknown, infer R> ? R : never;
+
+export const LspRequests = {
+  /** The manifest summary behind the code lens; null when the document is not open. */
+  manifestSummary: { method: LspMethods.manifestSummary } as LspRequest<ManifestSummaryParams, ManifestSummary | null>,
+} as const;
+
 /** Command ids the language server's code lenses and links refer to; the client registers them. */
 export const CommandIds = {
   convertModel: 'apl.convertModel',

@@ -2,9 +2,8 @@
 // report) from the command line. One line per diagnostic, `file:line:col severity code message`; exit 1 on errors.
 import { readFile, stat } from 'node:fs/promises';
 import { relative } from 'node:path';
-import { parseManifest } from '../manifest/document';
-import { FileCache, manifestFiles } from '../manifest/files';
-import { validateDoc } from '../manifest/validate';
+import { DiagnosticSeverity } from 'vscode-languageserver-types';
+import { getLanguageService, type ManifestState } from '../manifest';
 import { CliError, parseArgs } from './common';
 
 const USAGE = `usage: apl-quant validate <manifest.json> [--json]
@@ -13,7 +12,12 @@ Checks a manifest against its schema and against the NPZ (and accuracy report) i
 Prints one line per problem, file:line:col severity code message; exits 1 when there are errors.
   --json   print the diagnostics as a JSON array instead`;
 
-const SEVERITY = ['', 'error', 'warning', 'info', 'hint'];
+const SEVERITY: Record<DiagnosticSeverity, string> = {
+  [DiagnosticSeverity.Error]: 'error',
+  [DiagnosticSeverity.Warning]: 'warning',
+  [DiagnosticSeverity.Information]: 'info',
+  [DiagnosticSeverity.Hint]: 'hint',
+};
 /** Manifests larger than this are refused (the language server's hostile-input bound is far below). */
 const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
 
@@ -36,15 +40,11 @@ export async function run(argv: string[]): Promise<number> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new CliError(`${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const doc = parseManifest(text);
-  const files = manifestFiles(doc, file);
-  const cache = new FileCache();
-  const [npz, report] = await Promise.all([
-    files.npzPath ? cache.getNpz(files.npzPath) : undefined,
-    files.reportPath ? cache.getReport(files.reportPath, files.reportNamed) : undefined,
-  ]);
-  const diagnostics = validateDoc(doc, { manifestPath: file, npz, report });
-  const errors = diagnostics.filter((d) => d.severity === 1).length;
+  const service = getLanguageService();
+  const state: ManifestState = { doc: service.parseManifest(text), path: file };
+  await service.loadFiles(state);
+  const diagnostics = service.doValidation(state);
+  const errors = diagnostics.filter((d) => d.severity === DiagnosticSeverity.Error).length;
   const shown = relative(process.cwd(), file) || file;
   if (flags.has('json')) {
     const out = diagnostics.map((d) => ({
@@ -53,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
       col: d.range.start.character + 1,
       endLine: d.range.end.line + 1,
       endCol: d.range.end.character + 1,
-      severity: SEVERITY[d.severity ?? 1],
+      severity: SEVERITY[d.severity ?? DiagnosticSeverity.Error],
       code: d.code,
       message: String(d.message),
     }));
@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     const lines = diagnostics.map(
       (d) =>
-        `${shown}:${d.range.start.line + 1}:${d.range.start.character + 1} ${SEVERITY[d.severity ?? 1]} ${d.code} ${String(d.message).replace(/\s*\n\s*/g, ' ')}`,
+        `${shown}:${d.range.start.line + 1}:${d.range.start.character + 1} ${SEVERITY[d.severity ?? DiagnosticSeverity.Error]} ${d.code} ${String(d.message).replace(/\s*\n\s*/g, ' ')}`,
     );
     if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
     const warnings = diagnostics.length - errors;
