@@ -2,7 +2,7 @@
 // a heat-map preview (downsampled on the host) and a virtualised grid of values that asks the host for pages of
 // 64 × 16 values as they scroll into view; a quantized member with a manifest beside it also shows its
 // dequantized values and the converter's recorded error.
-import { formatBytes, formatNumber, formatPercent } from '../../server/src/inspect/report';
+
 import type {
   HostToInspector,
   InspectorMember,
@@ -12,6 +12,7 @@ import type {
   InspectorToHost,
   InspectorView,
 } from '../../server/src/protocol';
+import { formatBytes, formatNumber, formatPercent } from '../../server/src/shared/format';
 import './_elements';
 import { h, histogramSvg, resolveColour, rgbOf, vscodeApi } from './_dom';
 

@@ -1,20 +1,12 @@
 // Accuracy report webview (browser side): summary, relative-error chart against the tolerance line, a
 // layer × projection heat map, and a sortable, filterable table. The host posts the report JSON; the data shaping
-// is server/src/report/read.ts (the one report reader) and server/src/inspect/report.ts (pure, unit-tested).
+// is server/src/report/read.ts (the one report reader, pure) and server/src/shared/report-view.ts (pure,
+// unit-tested).
 
-import {
-  filterWeights,
-  formatBytes,
-  formatNumber,
-  formatPercent,
-  formatSeconds,
-  layerHeatMap,
-  SORT_KEYS,
-  type SortKey,
-  sortWeights,
-} from '../../server/src/inspect/report';
 import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
 import { normalizeReport, type ReportModel, type ReportWeight } from '../../server/src/report/read';
+import { formatBytes, formatNumber, formatPercent, formatSeconds } from '../../server/src/shared/format';
+import { filterWeights, layerHeatMap, SORT_KEYS, type SortKey, sortWeights } from '../../server/src/shared/report-view';
 import './_elements';
 import { h, heat, s, vscodeApi } from './_dom';
 

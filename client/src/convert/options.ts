@@ -71,17 +71,6 @@ export function paramsFromDownloadBytes(bytes: number): number {
   return bytes / 2;
 }
 
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n) || n < 0) return '?';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${i === 0 ? n.toFixed(0) : n >= 100 ? n.toFixed(0) : n.toFixed(1)} ${units[i]}`;
-}
-
 /** A group-size setting value (number; 0 means per row) as the request's form. */
 export function groupSizeFromSetting(v: unknown): number | 'row' {
   if (v === 'row' || v === 0) return 'row';

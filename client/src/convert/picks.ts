@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { BitWidth } from '../../../server/src/formats/manifest';
+import { formatBytes } from '../../../server/src/shared/format';
 import type { ClientContext } from '../context';
 import { ui } from '../ui';
 import {
@@ -15,7 +16,6 @@ import {
   type ConvertRequest,
   estimateOutputBytes,
   expandFolder,
-  formatBytes,
   groupSizeFromSetting,
   isBitWidth,
   paramsFromDownloadBytes,

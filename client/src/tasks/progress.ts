@@ -1,7 +1,7 @@
 // Turns the converter's `--json-progress` output into events and progress figures. Pure: no `vscode`, no I/O;
 // unit-tested. The event types live in server/src/protocol.ts.
 import { CommandIds, type ConvertEvent, type ConvertStage } from '../../../server/src/protocol';
-import { formatBytes } from '../convert/options';
+import { formatBytes } from '../../../server/src/shared/format';
 
 const EVENT_TYPES = new Set(['start', 'stage', 'progress', 'log', 'result', 'error']);
 

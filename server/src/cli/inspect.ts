@@ -1,6 +1,7 @@
 // apl-quant inspect FILE [--stats] [--json]: the tensors of a .npz, .npy or .safetensors file.
 import { FormatError } from '../formats/errors';
 import { type InspectResult, inspectFile } from '../formats/inspect';
+import { formatBytes } from '../shared/format';
 import { CliError, parseArgs } from './common';
 
 const HELP = `usage: apl-quant inspect FILE [--stats] [--json]
@@ -14,18 +15,6 @@ function fmtNum(v: number | null): string {
   if (v === null) return '-';
   if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
   return Number(v.toPrecision(6)).toString();
-}
-
-function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
 /** The human-readable table. */
@@ -51,7 +40,7 @@ export function formatTable(r: InspectResult, stats: boolean): string {
       .trimEnd();
   const n = r.tensors.length;
   return [
-    `${r.file}: ${r.format}, ${n} tensor${n === 1 ? '' : 's'}, ${fmtBytes(total)} of data`,
+    `${r.file}: ${r.format}, ${n} tensor${n === 1 ? '' : 's'}, ${formatBytes(total)} of data`,
     line(head),
     ...rows.map(line),
   ].join('\n');

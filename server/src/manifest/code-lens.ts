@@ -2,7 +2,7 @@
 // open the accuracy report and the NPZ inspector (command ids from protocol.ts; the argument is the file's URI).
 import type { CodeLens } from 'vscode-languageserver-types';
 import { CommandIds, type ManifestSummary } from '../protocol';
-import { formatBytes } from './summary';
+import { formatBytes } from '../shared/format';
 
 export interface CodeLensOptions {
   /** URI of the NPZ file, when it exists. */

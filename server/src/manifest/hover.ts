@@ -2,11 +2,12 @@
 // parameters, quantization, packed size against float16/float32, accuracy from the report beside the manifest).
 import { findNodeAtOffset, getNodePath } from 'jsonc-parser';
 import type { Hover } from 'vscode-languageserver-types';
+import { formatBytes } from '../shared/format';
 import { isObject, type ManifestDoc, type Node } from './document';
 import { isNpzProblem, type NpzState } from './npz-index';
 import { isReportProblem, type ReportState, type ReportWeight } from './report';
 import { schemaAt } from './schema';
-import { formatBytes, weightSize } from './summary';
+import { weightSize } from './summary';
 
 export interface HoverOptions {
   npz?: NpzState;

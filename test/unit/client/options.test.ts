@@ -8,7 +8,6 @@ import {
   estimateOutputBytes,
   expandFolder,
   expandWorkspaceFolder,
-  formatBytes,
   groupSizeFromSetting,
 } from '../../../client/src/convert/options';
 
@@ -58,15 +57,6 @@ test('estimateOutputBytes: packed bits plus 32 bits of metadata per group', () =
   assert.equal(estimateOutputBytes(1.1e9, 4, 64), 550_000_000 + 68_750_000);
   assert.equal(estimateOutputBytes(4096, 8, 'row', 4096), 4096 + 4);
   assert.ok(estimateOutputBytes(1e6, 1, 64) < estimateOutputBytes(1e6, 2, 64));
-});
-
-test('formatBytes', () => {
-  assert.equal(formatBytes(0), '0 B');
-  assert.equal(formatBytes(999), '999 B');
-  assert.equal(formatBytes(1500), '1.5 KB');
-  assert.equal(formatBytes(2.2e9), '2.2 GB');
-  assert.equal(formatBytes(145e6), '145 MB');
-  assert.equal(formatBytes(Number.NaN), '?');
 });
 
 test('groupSizeFromSetting and expandFolder', () => {

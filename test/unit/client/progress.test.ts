@@ -66,7 +66,7 @@ test('ProgressTracker: monotonic overall percent across stages, message with ten
   assert.equal(seen[1], 21); // download spans 2..40
   assert.equal(seen[2], 40);
   assert.equal(seen[4], 67); // quantize spans 40..94, half done
-  assert.equal(last, 'quantize 3/10 · 50% · 1.5 MB / 3.0 MB');
+  assert.equal(last, 'quantize 3/10 · 50% · 1.43 MiB / 2.86 MiB');
   const done = t.update({
     type: 'result',
     npz: 'a.npz',

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  filterWeights,
-  formatBytes,
-  formatNumber,
-  layerHeatMap,
-  sortWeights,
-} from '../../../server/src/inspect/report';
 import { normalizeReport, parseWeightName } from '../../../server/src/report/read';
+import { formatBytes, formatNumber } from '../../../server/src/shared/format';
+import { filterWeights, layerHeatMap, sortWeights } from '../../../server/src/shared/report-view';
 
 const sample = {
   model: 'tiny-llama',
