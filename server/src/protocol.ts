@@ -5,6 +5,12 @@
 // ---------------------------------------------------------------------------------------------------------
 // Converter progress: one JSON object per line on stdout with --json-progress.
 
+/** The engine a conversion asks for (CLI `--backend`, setting `apl.backend`); the type is the engine's own. */
+import type { Backend } from '../../native/index';
+
+export type { Backend };
+export const BACKENDS = ['auto', 'cpu', 'gpu'] as const satisfies readonly Backend[];
+
 export type ConvertStage = 'resolve' | 'download' | 'quantize' | 'write' | 'validate' | 'done';
 
 export type ConvertEvent =

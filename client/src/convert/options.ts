@@ -1,9 +1,9 @@
 // Pure helpers for the Convert Model command: the request the quick picks build, the CLI arguments it becomes,
 // and the size estimates the picks show. No `vscode` import: unit-tested under plain node.
 import type { BitWidth } from '../../../server/src/formats/manifest';
+import { BACKENDS, type Backend } from '../../../server/src/protocol';
 
-export type Backend = 'auto' | 'cpu' | 'gpu';
-export const BACKENDS: readonly Backend[] = ['auto', 'cpu', 'gpu'];
+export { BACKENDS, type Backend };
 
 /** What one conversion needs. Also the options object `apl.convertModel` accepts (tests skip the quick picks). */
 export interface ConvertRequest {

@@ -5,7 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { BitWidth } from '../../../server/src/formats/manifest';
+import { BIT_WIDTHS, type BitWidth } from '../../../server/src/formats/manifest';
 import { formatBytes } from '../../../server/src/shared/format';
 import type { ClientContext } from '../context';
 import { ui } from '../ui';
@@ -143,7 +143,7 @@ async function pickBits(d: ConvertDefaults, downloadBytes?: number): Promise<Bit
     4: 'the usual choice',
     8: 'near lossless',
   };
-  const items = ([1, 2, 4, 8] as BitWidth[]).map((bits) => ({
+  const items = BIT_WIDTHS.map((bits) => ({
     label: `${bits}-bit`,
     description: params ? `≈ ${formatBytes(estimateOutputBytes(params, bits, d.groupSize))}` : undefined,
     detail: about[bits],

@@ -2,8 +2,8 @@
 import { errorCode } from '../convert/errors';
 import { type ConvertHooks, parseTolerances } from '../convert/options';
 import { type ConvertOptions, convertModel } from '../convert/pipeline';
-import type { BitWidth, RoundingMode } from '../formats/manifest';
-import type { ConvertEvent } from '../protocol';
+import { BIT_WIDTHS_TEXT, type BitWidth, isBitWidth, type RoundingMode } from '../formats/manifest';
+import { BACKENDS, type ConvertEvent } from '../protocol';
 import { formatSummary } from '../report/summary';
 import { CliError, parseArgs } from './common';
 
@@ -56,8 +56,8 @@ const BOOLEAN = ['symmetric', 'asymmetric', 'offline', 'force', 'strict', 'json-
 function bitsArg(v: string | true | undefined, flag: string, dflt: BitWidth): BitWidth {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (![1, 2, 4, 8].includes(n)) throw new CliError(`--${flag} must be 1, 2, 4 or 8 (got ${v})`, 2);
-  return n as BitWidth;
+  if (!isBitWidth(n)) throw new CliError(`--${flag} must be ${BIT_WIDTHS_TEXT} (got ${v})`, 2);
+  return n;
 }
 
 /** Parses the command line into ConvertOptions (exported for tests). */
@@ -92,8 +92,8 @@ export function parseConvertArgs(argv: string[]): { opts: ConvertOptions; json: 
     throw new CliError(`--scale-dtype must be f16 or f32 (got ${scaleDtype})`, 2);
   }
   const backend = str('backend');
-  if (backend !== undefined && !['auto', 'cpu', 'gpu'].includes(backend)) {
-    throw new CliError(`--backend must be auto, cpu or gpu (got ${backend})`, 2);
+  if (backend !== undefined && !(BACKENDS as readonly string[]).includes(backend)) {
+    throw new CliError(`--backend must be ${BACKENDS.join(', ').replace(/, (?=[^,]*$)/, ' or ')} (got ${backend})`, 2);
   }
   const th = str('threads');
   if (th !== undefined && !(/^\d+$/.test(th) && Number(th) >= 1)) {

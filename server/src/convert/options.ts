@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { type Backend, DEFAULT_GROUP_SIZE, DEFAULT_MODE } from '../../../native/index';
 import pkg from '../../../package.json';
-import type { BitWidth, RoundingMode } from '../formats/manifest';
+import { BIT_WIDTHS_TEXT, type BitWidth, isBitWidth, type RoundingMode } from '../formats/manifest';
 import type { HubOptions } from '../hub';
 import { DEFAULT_TOLERANCES, type Tolerances } from '../report';
 import { ConvertError } from './errors';
@@ -76,10 +76,9 @@ export interface Settings {
 export function settingsFrom(o: ConvertOptions): Settings {
   const groupSize = o.groupSize ?? DEFAULT_GROUP_SIZE;
   const embeddingsBits = o.embeddingsBits ?? 8;
-  if (![1, 2, 4, 8].includes(o.bits))
-    throw new ConvertError('invalid-input', `--bits must be 1, 2, 4 or 8 (got ${o.bits})`);
-  if (![1, 2, 4, 8].includes(embeddingsBits)) {
-    throw new ConvertError('invalid-input', `--embeddings-bits must be 1, 2, 4 or 8 (got ${embeddingsBits})`);
+  if (!isBitWidth(o.bits)) throw new ConvertError('invalid-input', `--bits must be ${BIT_WIDTHS_TEXT} (got ${o.bits})`);
+  if (!isBitWidth(embeddingsBits)) {
+    throw new ConvertError('invalid-input', `--embeddings-bits must be ${BIT_WIDTHS_TEXT} (got ${embeddingsBits})`);
   }
   if (groupSize !== 'row' && !(Number.isInteger(groupSize) && groupSize >= 1)) {
     throw new ConvertError('invalid-input', `--group-size must be a positive integer or 'row' (got ${groupSize})`);

@@ -12,6 +12,11 @@ export const MANIFEST_FORMAT_VERSION = '2';
 /** Bit widths the engine produces. */
 export type BitWidth = 1 | 2 | 4 | 8;
 export const BIT_WIDTHS: readonly BitWidth[] = [1, 2, 4, 8];
+export function isBitWidth(n: unknown): n is BitWidth {
+  return (BIT_WIDTHS as readonly unknown[]).includes(n);
+}
+/** "1, 2, 4 or 8", for messages. */
+export const BIT_WIDTHS_TEXT = `${BIT_WIDTHS.slice(0, -1).join(', ')} or ${BIT_WIDTHS[BIT_WIDTHS.length - 1]}`;
 
 /** `perrow_int`: one group per row (the guide's layout); `groupwise_int`: groups of `group_size`; `none`: float. */
 export type QuantizationType = 'perrow_int' | 'groupwise_int' | 'none';

@@ -1,16 +1,14 @@
 // Checks across the manifest and the NPZ it describes, beyond what the schema can say: members exist and agree in
 // shape and dtype with shape / bit_width / group size; bit_width equals quantization.bits; quantization fields agree;
 // no duplicate names or members; the model block agrees with the weights; checksums match the NPZ.
-import type { Diagnostic } from 'vscode-languageserver-types';
-import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
+import { type Diagnostic, DiagnosticSeverity } from 'vscode-languageserver-types';
+import { groupsPerRow, isBitWidth, matrixView, packedRowBytes } from '../formats/manifest';
 import { DiagnosticCodes } from './codes';
 import { diag, isObject, type JsonPath, keyAt, layerOf, type ManifestDoc, nodeAt } from './document';
 import { isNpzProblem, lookupMember, memberKey, type NpzState } from './npz-index';
 import { isReportProblem, type ReportState } from './report';
 
-const ERROR = 1;
-const WARNING = 2;
-const INFO = 3;
+const { Error: ERROR, Warning: WARNING, Information: INFO } = DiagnosticSeverity;
 
 export const MEMBER_FIELDS = ['q', 'q_scales', 'q_zero_point'] as const;
 export type MemberField = (typeof MEMBER_FIELDS)[number];
@@ -30,7 +28,6 @@ export interface BitsMismatchData {
   bits: number;
 }
 
-const QUANT_BITS = new Set([1, 2, 4, 8]);
 const FLOAT_DTYPES = new Set(['float16', 'float32', 'float64', 'bfloat16']);
 
 function isShape(v: unknown): v is number[] {
@@ -176,7 +173,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
           'group_size is meaningless for type none',
         );
     } else if (q && quantized) {
-      if (bits !== undefined && !QUANT_BITS.has(bits))
+      if (bits !== undefined && !isBitWidth(bits))
         at(
           f('quantization', 'bits'),
           qNode,
@@ -305,7 +302,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
       if (type === 'none') {
         wantDtype = bits === 16 ? ['float16', 'bfloat16'] : bits === 32 ? ['float32'] : [...FLOAT_DTYPES];
         wantShapes = fld === 'q' ? [shape] : [];
-      } else if (quantized && bits !== undefined && QUANT_BITS.has(bits)) {
+      } else if (quantized && bits !== undefined && isBitWidth(bits)) {
         const lead = shape.slice(0, -1);
         if (fld === 'q') {
           wantDtype = ['uint8'];

@@ -1,7 +1,7 @@
 // Completion: keys from the schema (minus those present), enum values, and the NPZ's member names for q,
 // q_scales and q_zero_point (the weight's own members first).
 import { findNodeAtLocation, findNodeAtOffset, getLocation } from 'jsonc-parser';
-import type { CompletionItem, Range } from 'vscode-languageserver-types';
+import { type CompletionItem, CompletionItemKind, InsertTextFormat, type Range } from 'vscode-languageserver-types';
 import { memberStem } from '../formats/manifest';
 import { isObject, type ManifestDoc, type Node } from './document';
 import { isNpzProblem, type NpzState } from './npz-index';
@@ -10,12 +10,6 @@ import { type JsonSchema, schemaAt } from './schema';
 export interface CompletionOptions {
   npz?: NpzState;
 }
-
-const KIND_PROPERTY = 10;
-const KIND_VALUE = 12;
-const KIND_FILE = 17;
-const KIND_ENUM_MEMBER = 20;
-const SNIPPET = 2;
 
 function valueSnippet(s: JsonSchema | undefined): string {
   if (!s) return '$1';
@@ -71,11 +65,11 @@ export function completion(doc: ManifestDoc, offset: number, opts: CompletionOpt
       const resolved = schemaAt([...objPath, key]);
       items.push({
         label: key,
-        kind: KIND_PROPERTY,
+        kind: CompletionItemKind.Property,
         documentation: resolved?.description ? { kind: 'markdown', value: resolved.description } : undefined,
         detail: s.required?.includes(key) ? 'required' : undefined,
         sortText: `${s.required?.includes(key) ? '0' : '1'}${key}`,
-        insertTextFormat: SNIPPET,
+        insertTextFormat: InsertTextFormat.Snippet,
         textEdit: { range: replace, newText: `"${key}": ${valueSnippet(resolved ?? sub)}` },
         filterText: `"${key}"`,
       });
@@ -101,7 +95,7 @@ export function completion(doc: ManifestDoc, offset: number, opts: CompletionOpt
       const name = `${key}.npy`;
       items.push({
         label: name,
-        kind: KIND_FILE,
+        kind: CompletionItemKind.File,
         detail: `${info.dtype} [${info.shape.join(', ')}]`,
         sortText: `${mine && fits ? 0 : fits ? 1 : 2}${key}`,
         textEdit: { range: replace, newText: JSON.stringify(name) },
@@ -120,7 +114,7 @@ export function completion(doc: ManifestDoc, offset: number, opts: CompletionOpt
     const text = JSON.stringify(v);
     items.push({
       label: text,
-      kind: v === null || typeof v === 'boolean' ? KIND_VALUE : KIND_ENUM_MEMBER,
+      kind: v === null || typeof v === 'boolean' ? CompletionItemKind.Value : CompletionItemKind.EnumMember,
       textEdit: { range: replace, newText: text },
       filterText: text,
       documentation: s.description,

@@ -2,7 +2,7 @@
 // plain value (for ajv and the cross-checks), syntax diagnostics, and offset ↔ line/character mapping.
 // Hostile input is bounded here: nesting deeper than MAX_DEPTH is reported and never handed to a recursive parser.
 import { findNodeAtLocation, type Node, type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
-import type { Diagnostic, Position, Range } from 'vscode-languageserver-types';
+import { type Diagnostic, DiagnosticSeverity, type Position, type Range } from 'vscode-languageserver-types';
 import { DIAGNOSTIC_SOURCE, DiagnosticCodes, MAX_DEPTH } from './codes';
 
 export type { Node } from 'jsonc-parser';
@@ -152,7 +152,7 @@ export function diag(
   lines: LineIndex,
   offset: number,
   length: number,
-  severity: 1 | 2 | 3 | 4,
+  severity: DiagnosticSeverity,
   code: string,
   message: string,
   data?: unknown,
@@ -171,7 +171,7 @@ export function parseManifest(text: string): ManifestDoc {
       lines,
       deep,
       1,
-      1,
+      DiagnosticSeverity.Error,
       DiagnosticCodes.syntax,
       `JSON nested deeper than ${MAX_DEPTH} levels; not analysed`,
     );
@@ -196,7 +196,7 @@ export function parseManifest(text: string): ManifestDoc {
           lines,
           e.offset,
           e.length,
-          1,
+          DiagnosticSeverity.Error,
           DiagnosticCodes.syntax,
           `${errors.length - syntax.length} more syntax errors`,
         ),
@@ -205,7 +205,9 @@ export function parseManifest(text: string): ManifestDoc {
     }
     const name = printParseErrorCode(e.error);
     const length = e.length > 0 ? e.length : Math.min(1, text.length - e.offset);
-    syntax.push(diag(lines, e.offset, length, 1, DiagnosticCodes.syntax, syntaxMessages[name] ?? name));
+    syntax.push(
+      diag(lines, e.offset, length, DiagnosticSeverity.Error, DiagnosticCodes.syntax, syntaxMessages[name] ?? name),
+    );
   }
   const value = root ? nodeValue(root) : undefined;
   return new Parsed(text, value, syntax, false, root);

@@ -1,7 +1,7 @@
 // Schema validation (ajv, JSON Schema 2020-12) with errors mapped to exact ranges: the key for a missing or unknown
 // property, the value otherwise. Also the schema lookups that hover, completion and quick fixes share.
 import Ajv2020, { type ErrorObject } from 'ajv/dist/2020';
-import type { Diagnostic } from 'vscode-languageserver-types';
+import { type Diagnostic, DiagnosticSeverity } from 'vscode-languageserver-types';
 import schemaJson from '../../../schemas/manifest.schema.json';
 import { DiagnosticCodes } from './codes';
 import { diag, type ManifestDoc, type Node, propertyNode } from './document';
@@ -145,7 +145,7 @@ export function schemaDiagnostics(doc: ManifestDoc, limit = Number.POSITIVE_INFI
           doc.lines,
           r.offset,
           r.length,
-          1,
+          DiagnosticSeverity.Error,
           DiagnosticCodes.schema,
           `Missing property "${property}" in ${where}`,
           data,
@@ -156,14 +156,31 @@ export function schemaDiagnostics(doc: ManifestDoc, limit = Number.POSITIVE_INFI
       const keyNode = propertyNode(at.node, property)?.children?.[0];
       const r = keyNode ?? at.node;
       out.push(
-        diag(doc.lines, r.offset, r.length, 2, DiagnosticCodes.schema, `Property "${property}" is not allowed here`, {
-          kind: 'unknown',
-          path: at.path,
-          property,
-        }),
+        diag(
+          doc.lines,
+          r.offset,
+          r.length,
+          DiagnosticSeverity.Warning,
+          DiagnosticCodes.schema,
+          `Property "${property}" is not allowed here`,
+          {
+            kind: 'unknown',
+            path: at.path,
+            property,
+          },
+        ),
       );
     } else {
-      out.push(diag(doc.lines, at.node.offset, at.node.length, 1, DiagnosticCodes.schema, messageOf(e, label)));
+      out.push(
+        diag(
+          doc.lines,
+          at.node.offset,
+          at.node.length,
+          DiagnosticSeverity.Error,
+          DiagnosticCodes.schema,
+          messageOf(e, label),
+        ),
+      );
     }
   }
   return out;

@@ -1,14 +1,6 @@
 // Outline (document symbols: model, weights grouped by layer, metadata) and folding ranges.
-import type { DocumentSymbol, FoldingRange, Range } from 'vscode-languageserver-types';
+import { type DocumentSymbol, type FoldingRange, type Range, SymbolKind } from 'vscode-languageserver-types';
 import { isObject, layerOf, type ManifestDoc, type Node, nodeRange, weightNodes } from './document';
-
-const SK_FILE = 1;
-const SK_MODULE = 2;
-const SK_NAMESPACE = 3;
-const SK_PROPERTY = 7;
-const SK_FIELD = 8;
-const SK_ARRAY = 18;
-const SK_OBJECT = 19;
 
 function keyRange(doc: ManifestDoc, prop: Node): Range {
   const k = prop.children?.[0] ?? prop;
@@ -35,7 +27,7 @@ function propertySymbols(doc: ManifestDoc, obj: Node | undefined): DocumentSymbo
     const detail = v && v.type !== 'object' && v.type !== 'array' ? JSON.stringify(v.value) : undefined;
     out.push({
       name: String(k.value),
-      kind: SK_PROPERTY,
+      kind: SymbolKind.Property,
       detail,
       range: nodeRange(doc, p),
       selectionRange: keyRange(doc, p),
@@ -70,7 +62,7 @@ export function documentSymbols(doc: ManifestDoc): DocumentSymbol[] {
         const sym: DocumentSymbol = {
           name,
           detail: `${q.type === 'none' ? 'float' : `q${bits ?? '?'}`} ${shape}`.trim(),
-          kind: SK_FIELD,
+          kind: SymbolKind.Field,
           range: nodeRange(doc, n),
           selectionRange: nameNode?.children?.[1] ? nodeRange(doc, nameNode.children[1]) : nodeRange(doc, n),
         };
@@ -89,7 +81,7 @@ export function documentSymbols(doc: ManifestDoc): DocumentSymbol[] {
           return {
             name: `layer ${layer}`,
             detail: `${syms.length} weights`,
-            kind: SK_NAMESPACE,
+            kind: SymbolKind.Namespace,
             range: r,
             selectionRange: syms[0].selectionRange,
             children: syms,
@@ -99,18 +91,31 @@ export function documentSymbols(doc: ManifestDoc): DocumentSymbol[] {
       const all = [...children, ...layerSyms].sort(
         (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character,
       );
-      out.push({ name: 'weights', detail: `${nodes.length}`, kind: SK_ARRAY, range, selectionRange, children: all });
+      out.push({
+        name: 'weights',
+        detail: `${nodes.length}`,
+        kind: SymbolKind.Array,
+        range,
+        selectionRange,
+        children: all,
+      });
     } else if (key === 'model' || key === 'metadata') {
       out.push({
         name: key,
-        kind: key === 'model' ? SK_MODULE : SK_OBJECT,
+        kind: key === 'model' ? SymbolKind.Module : SymbolKind.Object,
         range,
         selectionRange,
         children: propertySymbols(doc, v),
       });
     } else {
       const detail = v && v.type !== 'object' && v.type !== 'array' ? JSON.stringify(v.value) : undefined;
-      out.push({ name: key, kind: key === 'format_version' ? SK_FILE : SK_PROPERTY, detail, range, selectionRange });
+      out.push({
+        name: key,
+        kind: key === 'format_version' ? SymbolKind.File : SymbolKind.Property,
+        detail,
+        range,
+        selectionRange,
+      });
     }
   }
   return out;

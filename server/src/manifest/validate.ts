@@ -1,6 +1,6 @@
 // validateManifest: every check of a manifest as one pure function, shared by the language server and
 // `apl-quant validate`. Syntax → schema → cross-checks with the NPZ index and the accuracy report.
-import type { Diagnostic } from 'vscode-languageserver-types';
+import { type Diagnostic, DiagnosticSeverity } from 'vscode-languageserver-types';
 import { crossCheck } from './checks';
 import { DIAGNOSTIC_SOURCE, DiagnosticCodes, MAX_DIAGNOSTICS } from './codes';
 import { type ManifestDoc, parseManifest } from './document';
@@ -27,7 +27,7 @@ export function validateDoc(doc: ManifestDoc, opts: ValidateOptions = {}): Diagn
     if (!doc.unparsable && out.length === 0)
       out.push({
         range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
-        severity: 1,
+        severity: DiagnosticSeverity.Error,
         code: DiagnosticCodes.syntax,
         source: DIAGNOSTIC_SOURCE,
         message: 'Empty document: a manifest is a JSON object',
@@ -41,7 +41,7 @@ export function validateDoc(doc: ManifestDoc, opts: ValidateOptions = {}): Diagn
     out.length = max;
     out.push({
       range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } },
-      severity: 2,
+      severity: DiagnosticSeverity.Warning,
       code: DiagnosticCodes.syntax,
       source: DIAGNOSTIC_SOURCE,
       message: `More problems not shown: only the first ${max} are listed`,
