@@ -4,13 +4,13 @@
 import * as vscode from 'vscode';
 import type { ConvertEvent } from '../../server/src/protocol';
 import { registerCommands } from './commands';
-import { OUTPUT_CHANNEL } from './commands/table';
-import type { ClientContext } from './context';
+import { OUTPUT_CHANNEL } from './constants';
+import type { ClientContext, ConvertOutcome } from './context';
 import type { ConvertRequest } from './convert/options';
 import { currentDefaults } from './convert/picks';
 import { startLanguageClient, stopLanguageClient } from './languageClient';
 import { createBackendStatus } from './statusBar';
-import { type ConvertOutcome, registerConvertTaskProvider, stopAllConversions } from './tasks/convertTask';
+import { registerConvertTaskProvider, runConversion, stopAllConversions } from './tasks/convertTask';
 import { type Ui, ui } from './ui';
 import { activateWebviews } from './webviews';
 
@@ -35,7 +35,14 @@ export function activate(context: vscode.ExtensionContext): AplApi {
   context.subscriptions.push(log, convertEvents);
   const webviews = activateWebviews(context, log);
   const refreshBackendStatus = createBackendStatus(context, log);
-  const ctx: ClientContext = { extension: context, log, webviews, convertEvents, refreshBackendStatus };
+  const ctx: ClientContext = {
+    extension: context,
+    log,
+    webviews,
+    conversions: { run: (req, token) => runConversion(ctx, req, token) },
+    convertEvents,
+    refreshBackendStatus,
+  };
   registerCommands(vscode, ctx);
   context.subscriptions.push(
     registerConvertTaskProvider(ctx, () => {

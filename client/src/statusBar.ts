@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import * as vscode from 'vscode';
 import { CommandIds } from '../../server/src/protocol';
 import { ADDON_PATHS, addonProbeScript, backendLabel, type EngineInfoLike, parseEngineInfo } from './backendInfo';
+import { onBackendSettingChange, rawBackendSetting } from './settings';
 
 export function createBackendStatus(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): () => void {
   const item = vscode.window.createStatusBarItem('apl.backend', vscode.StatusBarAlignment.Right, 100);
@@ -15,7 +16,7 @@ export function createBackendStatus(context: vscode.ExtensionContext, log: vscod
   let probing = false;
 
   const render = () => {
-    const setting = vscode.workspace.getConfiguration('apl').get<string>('backend', 'auto');
+    const setting = rawBackendSetting();
     const { text, tooltip, warning } = backendLabel(setting, info);
     item.text = `$(${warning ? 'warning' : 'chip'}) ${text}`;
     item.tooltip = `${tooltip}\nClick to choose the backend (apl.backend).`;
@@ -43,11 +44,7 @@ export function createBackendStatus(context: vscode.ExtensionContext, log: vscod
       );
     });
   };
-  context.subscriptions.push(
-    vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('apl.backend')) render();
-    }),
-  );
+  context.subscriptions.push(onBackendSettingChange(render));
   render();
   // Spawning the probe costs milliseconds of fork: keep it off the activation path.
   setImmediate(probe);

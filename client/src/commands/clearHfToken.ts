@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
+import { HF_TOKEN_SECRET } from '../constants';
 import type { ClientContext } from '../context';
-import { HF_TOKEN_SECRET } from './table';
 
 /** `apl.clearHuggingFaceToken`: removes the stored token. */
 export default async function clearHfToken(ctx: ClientContext): Promise<boolean> {

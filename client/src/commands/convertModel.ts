@@ -2,11 +2,10 @@
 // ConvertRequest-like object (tests, other extensions) it skips them. Returns the ConvertOutcome.
 import * as vscode from 'vscode';
 import { CommandIds } from '../../../server/src/protocol';
-import type { ClientContext } from '../context';
+import type { ClientContext, ConvertOutcome } from '../context';
 import { type ConvertRequest, checkRequest } from '../convert/options';
 import { currentDefaults, pickRequest, remember } from '../convert/picks';
-import { type ConvertOutcome, runConversion } from '../tasks/convertTask';
-import { fixForError } from '../tasks/progress';
+import { fixForError } from '../convert/progress';
 
 export interface ConvertCommandOptions extends Partial<ConvertRequest> {
   /** Tests: cancels the run when this token fires. */
@@ -50,7 +49,7 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
   if (!req) return undefined;
   await remember(ctx, req);
 
-  const outcome = await runConversion(ctx, req, opts?.cancellation);
+  const outcome = await ctx.conversions.run(req, opts?.cancellation);
   if (outcome.status === 'ok' && outcome.result) {
     const r = outcome.result;
     if (!opts?.noReport) await ctx.webviews.openReport(vscode.Uri.file(r.report));

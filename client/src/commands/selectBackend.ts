@@ -1,7 +1,7 @@
 // `apl.selectBackend [backend]`: auto / cpu / gpu into the `apl.backend` setting (the status bar item runs it).
-import * as vscode from 'vscode';
 import type { ClientContext } from '../context';
 import { BACKENDS, type Backend } from '../convert/options';
+import { rawBackendSetting, setBackendSetting } from '../settings';
 import { ui } from '../ui';
 
 const DESCRIPTIONS: Record<Backend, string> = {
@@ -11,10 +11,9 @@ const DESCRIPTIONS: Record<Backend, string> = {
 };
 
 export default async function selectBackend(ctx: ClientContext, given?: unknown): Promise<Backend | undefined> {
-  const config = vscode.workspace.getConfiguration('apl');
   let choice = BACKENDS.includes(given as Backend) ? (given as Backend) : undefined;
   if (!choice) {
-    const current = config.get<Backend>('backend', 'auto');
+    const current = rawBackendSetting();
     const picked = await ui.showQuickPick(
       BACKENDS.map((b) => ({ label: b, description: DESCRIPTIONS[b], picked: b === current, backend: b })),
       { title: 'APL: Quantization Backend', placeHolder: `Current: ${current}` },
@@ -22,7 +21,7 @@ export default async function selectBackend(ctx: ClientContext, given?: unknown)
     choice = picked?.backend;
   }
   if (!choice) return undefined;
-  await config.update('backend', choice, vscode.ConfigurationTarget.Global);
+  await setBackendSetting(choice);
   ctx.log.info(`backend set to ${choice}`);
   ctx.refreshBackendStatus();
   return choice;

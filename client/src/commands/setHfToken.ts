@@ -1,10 +1,10 @@
 // `apl.setHuggingFaceToken [token]`: stores the token in SecretStorage (the OS keychain), never in settings or
 // logs. The conversion task hands it to the CLI child process as HF_TOKEN.
 import * as vscode from 'vscode';
+import { HF_TOKEN_SECRET } from '../constants';
 import type { ClientContext } from '../context';
-import { maskToken } from '../tasks/progress';
+import { maskToken } from '../convert/progress';
 import { ui } from '../ui';
-import { HF_TOKEN_SECRET } from './table';
 
 export function checkToken(v: string): string | undefined {
   const t = v.trim();

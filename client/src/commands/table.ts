@@ -18,10 +18,3 @@ export const COMMANDS: readonly CommandMeta[] = [
   { id: CommandIds.selectBackend, title: 'Select Quantization Backend', category: 'APL' },
   { id: CommandIds.showOutput, title: 'Show Output', category: 'APL' },
 ];
-
-/** The name of the extension's output channel. */
-export const OUTPUT_CHANNEL = 'APL Quantizer';
-/** The SecretStorage key of the Hugging Face token. */
-export const HF_TOKEN_SECRET = 'apl.huggingFaceToken';
-/** The task type of conversions (contributed in package.json taskDefinitions). */
-export const CONVERT_TASK_TYPE = 'apl-convert';

@@ -1,6 +1,6 @@
 // Pure helpers for the Convert Model command: the request the quick picks build, the CLI arguments it becomes,
 // and the size estimates the picks show. No `vscode` import: unit-tested under plain node.
-import type { BitWidth } from '../../../server/src/formats/manifest';
+import { BIT_WIDTHS_TEXT, type BitWidth, isBitWidth } from '../../../server/src/formats/manifest';
 import { BACKENDS, type Backend } from '../../../server/src/protocol';
 
 export { BACKENDS, type Backend };
@@ -30,14 +30,12 @@ export interface ConvertDefaults {
   lastModel?: string;
 }
 
-export function isBitWidth(n: unknown): n is BitWidth {
-  return n === 1 || n === 2 || n === 4 || n === 8;
-}
+export { isBitWidth };
 
 /** Checks an options object handed to the command (from a test or another extension); returns the problem. */
 export function checkRequest(r: Partial<ConvertRequest>): string | undefined {
   if (typeof r.model !== 'string' || !r.model.trim()) return 'model: expected an alias, a repo id or a folder';
-  if (!isBitWidth(r.bits)) return `bits: expected 1, 2, 4 or 8, got ${String(r.bits)}`;
+  if (!isBitWidth(r.bits)) return `bits: expected ${BIT_WIDTHS_TEXT}, got ${String(r.bits)}`;
   if (r.groupSize !== 'row' && !(Number.isInteger(r.groupSize) && (r.groupSize as number) > 0)) {
     return `groupSize: expected a positive integer or 'row', got ${String(r.groupSize)}`;
   }

@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { BIT_WIDTHS, type BitWidth } from '../../../server/src/formats/manifest';
 import { formatBytes } from '../../../server/src/shared/format';
 import type { ClientContext } from '../context';
+import { backendSetting, convertSettings } from '../settings';
 import { ui } from '../ui';
 import {
   BACKENDS,
@@ -16,8 +17,6 @@ import {
   type ConvertRequest,
   estimateOutputBytes,
   expandFolder,
-  groupSizeFromSetting,
-  isBitWidth,
   paramsFromDownloadBytes,
 } from './options';
 
@@ -39,19 +38,13 @@ async function loadAliases(): Promise<readonly AliasLike[]> {
 
 /** Settings first, then what the user chose last time. */
 export function currentDefaults(ctx: ClientContext): ConvertDefaults {
-  const c = vscode.workspace.getConfiguration('apl');
-  const bits = c.get<number>('convert.bits', 4);
-  const backend = c.get<string>('backend', 'auto');
+  const c = convertSettings();
   const fromSettings: ConvertDefaults = {
-    bits: isBitWidth(bits) ? bits : 4,
-    groupSize: groupSizeFromSetting(c.get('convert.groupSize', 64)),
-    symmetric: c.get<boolean>('convert.symmetric', false),
-    backend: BACKENDS.includes(backend as Backend) ? (backend as Backend) : 'auto',
-    outDir: expandFolder(
-      c.get<string>('convert.outputFolder', ''),
-      vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
-      homedir(),
-    ),
+    bits: c.bits,
+    groupSize: c.groupSize,
+    symmetric: c.symmetric,
+    backend: backendSetting(),
+    outDir: expandFolder(c.outputFolder, vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, homedir()),
   };
   const last = ctx.extension.globalState.get<Partial<ConvertDefaults>>(STATE_KEY) ?? {};
   return { ...fromSettings, ...last, backend: fromSettings.backend };

@@ -4,21 +4,12 @@
 // `ctx.convertEvents`. Cancel sends SIGTERM; the CLI guarantees that nothing half-written stays behind.
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as vscode from 'vscode';
-import type { ConvertEvent } from '../../../server/src/protocol';
-import { CONVERT_TASK_TYPE, HF_TOKEN_SECRET } from '../commands/table';
-import type { ClientContext } from '../context';
+import { CONVERT_TASK_TYPE, HF_TOKEN_SECRET } from '../constants';
+import type { ClientContext, ConvertOutcome, ConvertResultEvent } from '../context';
 import { type ConvertRequest, checkRequest, cliArgs, expandWorkspaceFolder } from '../convert/options';
-import { describeEvent, LineSplitter, ProgressTracker, parseEventLine } from './progress';
+import { describeEvent, LineSplitter, ProgressTracker, parseEventLine } from '../convert/progress';
 
-export type ConvertResultEvent = Extract<ConvertEvent, { type: 'result' }>;
-
-export interface ConvertOutcome {
-  status: 'ok' | 'failed' | 'cancelled';
-  result?: ConvertResultEvent;
-  /** The CLI's error (its `error` event, else the last lines it wrote to stderr). */
-  error?: { code: string; message: string };
-  exitCode: number | null;
-}
+export type { ConvertOutcome, ConvertResultEvent } from '../context';
 
 /** Running converter children, so deactivate() can stop them (the CLI then removes its temporaries). */
 const running = new Set<ChildProcess>();

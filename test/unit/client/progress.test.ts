@@ -7,7 +7,7 @@ import {
   maskToken,
   ProgressTracker,
   parseEventLine,
-} from '../../../client/src/tasks/progress';
+} from '../../../client/src/convert/progress';
 import { CommandIds, type ConvertEvent } from '../../../server/src/protocol';
 
 test('parseEventLine accepts the converter events and nothing else', () => {
