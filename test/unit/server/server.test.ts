@@ -24,7 +24,7 @@ import type {
   MarkupContent,
 } from 'vscode-languageserver-types';
 import { DiagnosticCodes as C } from '../../../server/src/manifest/codes';
-import { CommandIds, LspMethods, type ManifestSummary } from '../../../server/src/protocol';
+import { CommandIds, LspRequests, type LspResult } from '../../../server/src/protocol';
 
 const ROOT = join(__dirname, '../../..');
 const FIX = join(ROOT, 'test/fixtures/manifests');
@@ -179,7 +179,9 @@ describe('language server over stdio', () => {
       position: positionOf(text, 'model_layers_1_mlp_up_proj_weight_q4.npy"'),
     })) as Location;
     assert.equal(loc.uri, npzUri);
-    const s = (await conn.sendRequest(LspMethods.manifestSummary, { uri })) as ManifestSummary;
+    const r = LspRequests.manifestSummary;
+    const s = (await conn.sendRequest(r.method, { uri })) as LspResult<typeof r>;
+    assert.ok(s, 'a summary for the open document');
     assert.equal(s.weights, 21);
     assert.equal(s.verdict, 'pass');
   });
