@@ -1,0 +1,81 @@
+// The inference interface (INFER-API.md): the types shared by the native forward pass (native/forward.ts), the
+// TypeScript reference forward (native/forward-reference.ts) and the model loader (server/src/run/load.ts).
+// `native/` imports nothing above it.
+
+/** One linear weight as stored in the NPZ: packed codes, not dequantized. y = x · Ŵᵀ, Ŵ[r, c] = (q − zero) · scale. */
+export interface PackedWeight {
+  kind: 'packed';
+  rows: number; // out features
+  cols: number; // in features
+  bits: 1 | 2 | 4 | 8;
+  groupSize: number; // elements of a row per scale/zero; equals cols for the per-row layout
+  q: Uint8Array; // rows * ceil(cols * bits / 8) bytes, first value in the lowest bits, rows byte-padded
+  scales: Uint8Array; // rows * ceil(cols / groupSize) little-endian values of scaleDtype
+  zeros: Uint8Array; // same layout as scales
+  scaleDtype: 'f16' | 'f32';
+}
+/** A float weight (source checkpoint or a tensor kept as float), row-major [rows, cols]. */
+export interface FloatWeight {
+  kind: 'float';
+  rows: number;
+  cols: number;
+  dtype: 'f32' | 'f16' | 'bf16';
+  data: Uint8Array; // little-endian
+}
+export type LinearWeight = PackedWeight | FloatWeight; // k14 may later add a third kind for two-level scales
+
+export type Family = 'llama' | 'mistral' | 'gemma';
+export interface ModelConfig {
+  family: Family;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling?: { type: 'linear' | 'dynamic' | 'llama3' | string; factor: number; [k: string]: unknown } | null;
+  slidingWindow?: number | null; // mistral v0.1: attend only to the last `slidingWindow` positions
+  hiddenAct: 'silu' | 'gelu_tanh';
+  embedScale: boolean; // gemma: embeddings × sqrt(hiddenSize)
+  normAddOne: boolean; // gemma: RMSNorm x̂ · (1 + w)
+  tieWordEmbeddings: boolean;
+  maxPositionEmbeddings: number;
+  bosTokenId?: number | null;
+  eosTokenId?: number | number[] | null;
+}
+export interface LayerWeights {
+  inputNorm: Float32Array; // [hidden]
+  q: LinearWeight;
+  k: LinearWeight;
+  v: LinearWeight;
+  o: LinearWeight;
+  postAttnNorm: Float32Array; // [hidden]
+  gate: LinearWeight;
+  up: LinearWeight;
+  down: LinearWeight;
+}
+export interface ModelWeights {
+  embed: LinearWeight; // [vocab, hidden]; a token's row is dequantized on lookup
+  layers: LayerWeights[];
+  finalNorm: Float32Array; // [hidden]
+  lmHead: LinearWeight; // === embed when tied
+}
+export interface RunOptions {
+  contextLength: number;
+  threads?: number;
+  backend?: 'auto' | 'cpu' | 'gpu';
+}
+/** A loaded model with its own KV cache. */
+export interface ForwardModel {
+  /** Runs `tokens` at positions pos..pos+n-1 (appending to the KV cache) and returns logits:
+   *  [n, vocab] float32 when allLogits, else [vocab] for the last token only. */
+  forward(tokens: ArrayLike<number>, pos: number, allLogits: boolean): Float32Array;
+  /** Drop the KV cache (next forward starts at pos 0). */
+  reset(): void;
+  /** What runs: 'cpu-avx2', 'cpu-avx512', 'cuda:<name>', 'ts-reference', … */
+  readonly backend: string;
+  dispose(): void;
+}
