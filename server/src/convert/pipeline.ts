@@ -7,6 +7,7 @@ import { engineInfo } from '../../../native/index';
 import { openCheckpoint } from '../formats/safetensors';
 import type { ConvertEvent } from '../protocol';
 import type { AccuracyReport } from '../report';
+import { addRunConfig, planCarry } from './carry';
 import { throwIfCancelled } from './errors';
 import { buildManifest } from './manifest-builder';
 import { outputPaths } from './names';
@@ -60,9 +61,11 @@ export async function convertModel(
   const paths = outputPaths(outDir, res.name, o.bits);
   if (!o.force) refuseExisting(paths);
   const model = describeSource(res);
+  addRunConfig(model, res.dir);
 
   // Stage 3, outputs: temporary names, a killed run's leftovers cleared.
   const out = StagedOutputs.prepare(outDir, paths);
+  const carry = planCarry(res.dir, outDir, res.name, o.bits);
   const ck = await openCheckpoint(res.dir);
   try {
     // Stage 4, quantize: every tensor into the NPZ, with its manifest entry and accuracy; the NPZ closed.
@@ -100,11 +103,15 @@ export async function convertModel(
       stage: 'validate',
       message: `${summary.passed}/${summary.weights} weights within tolerance${report.pass ? '' : ` (${summary.failed} over)`}`,
     });
-    out.writeJson(report, buildManifest(model, q.entries, paths, report));
+    const manifest = buildManifest(model, q.entries, paths, report);
+    Object.assign(manifest.metadata, carry.metadata);
+    out.writeJson(report, manifest);
+    carry.stage();
     await o.hooks?.beforeCommit?.(signal);
     throwIfCancelled(signal);
 
     // Stage 6, commit: the renames; from here on the result is the user's.
+    carry.commit();
     out.commit();
     const result: ConvertResultSummary = {
       ...paths,
@@ -120,5 +127,6 @@ export async function convertModel(
   } finally {
     await ck.close().catch(() => {});
     out.discard();
+    carry.abort();
   }
 }

@@ -91,6 +91,19 @@ export interface ModelInfo {
   num_kv_heads?: number;
   vocab_size?: number;
   tie_word_embeddings?: boolean;
+  // What the forward pass needs beyond the shape (written by convert from config.json; see docs/FORMAT.md).
+  /** Width of one attention head (config head_dim, else hidden_dim / num_heads). */
+  head_dim?: number;
+  rms_norm_eps?: number;
+  rope_theta?: number;
+  /** config.json's rope_scaling as is, e.g. {"type": "linear", "factor": 2}. */
+  rope_scaling?: Record<string, unknown>;
+  /** Attend only to the last sliding_window positions (Mistral v0.1); null when the config disables it. */
+  sliding_window?: number | null;
+  /** The MLP activation as config.json names it (silu, gelu_pytorch_tanh, …). */
+  hidden_act?: string;
+  bos_token_id?: number;
+  eos_token_id?: number | number[];
 }
 
 export interface ManifestMetadata {
@@ -108,6 +121,10 @@ export interface ManifestMetadata {
   output_bytes?: number;
   bits_per_weight?: number;
   backend?: string;
+  /** Side files convert keeps beside the manifest (names relative to its folder), when the checkpoint had them. */
+  tokenizer?: string;
+  tokenizer_config?: string;
+  generation_config?: string;
   [key: string]: unknown;
 }
 

@@ -1,0 +1,246 @@
+// Writes test/fixtures/tiny-mistral/ and test/fixtures/tiny-gemma/: small, deterministic checkpoints of the two other
+// families the forward pass runs, in the Hugging Face layout (config.json, generation_config.json, one safetensors
+// file, a word-level tokenizer with a chat template). Chosen to exercise what differs from Llama:
+//  - tiny-mistral: float16 weights, a sliding window of 8 (the golden prompt is longer), linear rope scaling, GQA;
+//  - tiny-gemma: bfloat16 weights, head_dim 48 with heads × head_dim ≠ hidden, one KV head, norms stored as w in
+//    x̂·(1 + w), GeGLU (config says "gelu"; transformers forces the tanh GELU), tied output head (no lm_head tensor).
+// Weights come from a seeded PRNG, so re-running reproduces the same bytes:  node scripts/make-tiny-families.mjs
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+
+export const MODELS = {
+  'tiny-mistral': {
+    dtype: 'F16',
+    seed: 7001,
+    normCenter: 1,
+    config: {
+      architectures: ['MistralForCausalLM'],
+      model_type: 'mistral',
+      hidden_size: 64,
+      intermediate_size: 160,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 16,
+      max_position_embeddings: 128,
+      sliding_window: 8,
+      vocab_size: 256,
+      rms_norm_eps: 1e-5,
+      rope_theta: 1000000.0,
+      rope_scaling: { type: 'linear', factor: 2.0 },
+      hidden_act: 'silu',
+      initializer_range: 0.05,
+      tie_word_embeddings: false,
+      bos_token_id: 1,
+      eos_token_id: 2,
+      torch_dtype: 'float16',
+      transformers_version: '4.40.0',
+    },
+    chat: {
+      specials: ['[INST]', '[/INST]'],
+      template:
+        "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ ' ' + message['content'] + eos_token }}{% endif %}{% endfor %}",
+    },
+  },
+  'tiny-gemma': {
+    dtype: 'BF16',
+    seed: 7002,
+    normCenter: 0,
+    config: {
+      architectures: ['GemmaForCausalLM'],
+      model_type: 'gemma',
+      hidden_size: 64,
+      intermediate_size: 128,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      head_dim: 48,
+      max_position_embeddings: 128,
+      vocab_size: 256,
+      rms_norm_eps: 1e-6,
+      rope_theta: 10000.0,
+      hidden_act: 'gelu',
+      hidden_activation: 'gelu_pytorch_tanh',
+      initializer_range: 0.12,
+      tie_word_embeddings: true,
+      bos_token_id: 2,
+      eos_token_id: 1,
+      pad_token_id: 0,
+      torch_dtype: 'bfloat16',
+      transformers_version: '4.40.0',
+    },
+    chat: {
+      specials: ['<start_of_turn>', '<end_of_turn>'],
+      template:
+        "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + (message['role'] == 'assistant' and 'model' or message['role']) + ' ' + message['content'] + ' <end_of_turn> ' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model ' }}{% endif %}",
+    },
+  },
+};
+
+function rng(seed) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+function bf16(x) {
+  f32[0] = x;
+  const b = u32[0];
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+}
+function f16(v) {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const e = ((x >>> 23) & 0xff) - 127 + 15;
+  let m = x & 0x7fffff;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    m |= 0x800000;
+    const shift = 14 - e;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (m >>> 13);
+  const rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+
+function weights(spec) {
+  const c = spec.config;
+  const normal = rng(spec.seed);
+  const enc = spec.dtype === 'F16' ? f16 : bf16;
+  const list = [];
+  const t = (name, shape, gen) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = Buffer.alloc(n * 2);
+    for (let i = 0; i < n; i++) data.writeUInt16LE(enc(gen(i)), i * 2);
+    list.push({ name, shape, data });
+  };
+  const h = c.hidden_size;
+  const hd = c.head_dim;
+  const w = () => normal() * c.initializer_range;
+  const norm = () => spec.normCenter + normal() * 0.1;
+  t('model.embed_tokens.weight', [c.vocab_size, h], () => normal() * (c.model_type === 'gemma' ? 0.03 : 0.5));
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `model.layers.${l}`;
+    t(`${p}.input_layernorm.weight`, [h], norm);
+    t(`${p}.self_attn.q_proj.weight`, [c.num_attention_heads * hd, h], () => normal() * 0.15);
+    t(`${p}.self_attn.k_proj.weight`, [c.num_key_value_heads * hd, h], () => normal() * 0.15);
+    t(`${p}.self_attn.v_proj.weight`, [c.num_key_value_heads * hd, h], w);
+    t(`${p}.self_attn.o_proj.weight`, [h, c.num_attention_heads * hd], w);
+    t(`${p}.post_attention_layernorm.weight`, [h], norm);
+    t(`${p}.mlp.gate_proj.weight`, [c.intermediate_size, h], () => normal() * 0.15);
+    t(`${p}.mlp.up_proj.weight`, [c.intermediate_size, h], w);
+    t(`${p}.mlp.down_proj.weight`, [h, c.intermediate_size], w);
+  }
+  t('model.norm.weight', [h], norm);
+  if (!c.tie_word_embeddings) t('lm_head.weight', [c.vocab_size, h], () => normal() * 0.1);
+  return list;
+}
+
+function safetensors(list, dtype) {
+  const header = { __metadata__: { format: 'pt' } };
+  let off = 0;
+  for (const t of list) {
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + t.data.length] };
+    off += t.data.length;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, Buffer.from(json, 'utf8'), ...list.map((t) => t.data)]);
+}
+
+/** Word-level vocabulary: specials at the ids the config names, letters, then two-syllable words. */
+function tokenizer(spec) {
+  const c = spec.config;
+  const ids = new Map([
+    [c.bos_token_id, c.model_type === 'gemma' ? '<bos>' : '<s>'],
+    [c.eos_token_id, c.model_type === 'gemma' ? '<eos>' : '</s>'],
+  ]);
+  ids.set(ids.has(0) ? 3 : 0, c.model_type === 'gemma' ? '<pad>' : '<unk>');
+  const specials = [];
+  for (let i = 0; i < 3; i++) specials.push(ids.get(i) ?? '<unk>');
+  specials.push(...spec.chat.specials);
+  const vocab = {};
+  let id = 0;
+  for (const s of specials) vocab[s] = id++;
+  for (const ch of 'abcdefghijklmnopqrstuvwxyz0123456789.,!?') vocab[ch] = id++;
+  const syll = ['ka', 'lo', 'mi', 'ne', 'ru', 'ta', 'vi', 'zo', 'be', 'da', 'fu', 'go', 'hi', 'ja', 'pe', 'so'];
+  for (const a of syll) for (const b of syll) if (id < c.vocab_size) vocab[a + b] = id++;
+  const unk = c.model_type === 'gemma' ? '<pad>' : '<unk>';
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: specials.map((content, i) => ({
+      id: i,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: null,
+    pre_tokenizer: { type: 'WhitespaceSplit' },
+    post_processor: null,
+    decoder: null,
+    model: { type: 'WordLevel', vocab, unk_token: unk },
+  };
+}
+
+function files(spec) {
+  const c = spec.config;
+  const tok = tokenizer(spec);
+  const byId = Object.fromEntries(Object.entries(tok.model.vocab).map(([k, v]) => [v, k]));
+  const json = (o) => `${JSON.stringify(o, null, 2)}\n`;
+  return {
+    'config.json': json(c),
+    'generation_config.json': json({
+      _from_model_config: true,
+      bos_token_id: c.bos_token_id,
+      eos_token_id: c.eos_token_id,
+      max_length: c.max_position_embeddings,
+    }),
+    'model.safetensors': safetensors(weights(spec), spec.dtype),
+    'tokenizer.json': json(tok),
+    'tokenizer_config.json': json({
+      add_bos_token: true,
+      add_eos_token: false,
+      bos_token: byId[c.bos_token_id],
+      eos_token: byId[c.eos_token_id],
+      model_max_length: c.max_position_embeddings,
+      tokenizer_class: 'PreTrainedTokenizerFast',
+      chat_template: spec.chat.template,
+    }),
+  };
+}
+
+for (const [name, spec] of Object.entries(MODELS)) {
+  const out = join(root, 'test/fixtures', name);
+  mkdirSync(out, { recursive: true });
+  for (const [file, data] of Object.entries(files(spec))) {
+    const tmp = join(out, `.${file}.tmp-${process.pid}`);
+    writeFileSync(tmp, data);
+    renameSync(tmp, join(out, file));
+  }
+  console.log(`wrote ${out}`);
+}

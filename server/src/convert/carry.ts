@@ -1,0 +1,164 @@
+// What convert carries beside the NPZ so the output folder alone runs the model (no network, no source checkpoint):
+//  - the config values the forward pass needs, added to the manifest's model block (runConfigFields);
+//  - the tokenizer (tokenizer.json, tokenizer_config.json with its chat template) and generation_config.json, copied
+//    as `<name>_tokenizer_q<bits>.json`, `<name>_tokenizer_config_q<bits>.json`, `<name>_generation_config_q<bits>.json`
+//    and named in the manifest's metadata (`tokenizer`, `tokenizer_config`, `generation_config`).
+// The side files are staged under temporary names with the rest of the outputs and renamed just before the manifest.
+import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { ModelInfo } from '../formats/manifest';
+import { processAlive } from '../hub/cache';
+import { ConvertError, ioError } from './errors';
+
+/** The manifest model block's fields for running the model (docs/FORMAT.md), from a parsed config.json. */
+export type RunConfigFields = Pick<
+  ModelInfo,
+  | 'head_dim'
+  | 'rms_norm_eps'
+  | 'rope_theta'
+  | 'rope_scaling'
+  | 'sliding_window'
+  | 'hidden_act'
+  | 'bos_token_id'
+  | 'eos_token_id'
+>;
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const int = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : undefined);
+
+/**
+ * Reads the forward pass's values from config.json, filling what it leaves out with the defaults transformers'
+ * config classes use for the family (rms_norm_eps 1e-6, rope_theta 10000, mistral's sliding_window 4096, gemma's
+ * tanh GELU, head_dim = hidden / heads).
+ */
+export function runConfigFields(config: unknown, family: string): RunConfigFields {
+  const c = (config && typeof config === 'object' ? config : {}) as Record<string, unknown>;
+  const out: RunConfigFields = {};
+  const hidden = int(c.hidden_size);
+  const heads = int(c.num_attention_heads);
+  const hd = int(c.head_dim) ?? (hidden && heads ? hidden / heads : undefined);
+  if (hd !== undefined && Number.isInteger(hd)) out.head_dim = hd;
+  out.rms_norm_eps = num(c.rms_norm_eps) ?? 1e-6;
+  out.rope_theta = num(c.rope_theta) ?? 10000;
+  const rs = c.rope_scaling;
+  if (rs && typeof rs === 'object' && !Array.isArray(rs)) out.rope_scaling = rs as Record<string, unknown>;
+  if (family === 'mistral') {
+    out.sliding_window = c.sliding_window === null ? null : (int(c.sliding_window) ?? 4096);
+  } else if (int(c.sliding_window) !== undefined && c.use_sliding_window !== false) {
+    out.sliding_window = int(c.sliding_window)!;
+  }
+  const act =
+    family === 'gemma'
+      ? 'gelu_pytorch_tanh'
+      : typeof c.hidden_act === 'string'
+        ? c.hidden_act
+        : typeof c.hidden_activation === 'string'
+          ? c.hidden_activation
+          : 'silu';
+  out.hidden_act = act;
+  const bos = int(c.bos_token_id);
+  if (bos !== undefined) out.bos_token_id = bos;
+  const eos = c.eos_token_id;
+  if (int(eos) !== undefined) out.eos_token_id = eos as number;
+  else if (Array.isArray(eos) && eos.length && eos.every((e) => int(e) !== undefined)) out.eos_token_id = eos;
+  return out;
+}
+
+/** Appends the run fields to a model block (after its existing fields, which keep their order). */
+export function addRunConfig(model: ModelInfo, dir: string): void {
+  const file = join(dir, 'config.json');
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConvertError('invalid-input', `${file}: ${(e as Error).message}`);
+  }
+  Object.assign(model, runConfigFields(config, model.family));
+}
+
+/** The files convert copies from the checkpoint folder, and the metadata key naming each copy. */
+export const CARRIED = [
+  { file: 'tokenizer.json', key: 'tokenizer', suffix: 'tokenizer' },
+  { file: 'tokenizer_config.json', key: 'tokenizer_config', suffix: 'tokenizer_config' },
+  { file: 'generation_config.json', key: 'generation_config', suffix: 'generation_config' },
+] as const;
+export type CarriedKey = (typeof CARRIED)[number]['key'];
+
+/** `<name>_<suffix>_q<bits>.json`. */
+export function carriedName(name: string, suffix: string, bits: number): string {
+  return `${name}_${suffix}_q${bits}.json`;
+}
+
+export interface Carry {
+  /** Final base names of the side files, for removeStale's stems. */
+  stems: string[];
+  /** Metadata entries (key → file name relative to the manifest) for the files the checkpoint has. */
+  metadata: Partial<Record<CarriedKey, string>>;
+  /** Copies the side files to their temporary names (call with the other temporaries). */
+  stage(): void;
+  /** Renames the staged files into place (call just before the manifest's rename). */
+  commit(): void;
+  /** Removes staged temporaries (after a failure). */
+  abort(): void;
+}
+
+/** Plans the side files of one conversion: `srcDir` the checkpoint folder, `outDir`/`name`/`bits` the outputs. */
+export function planCarry(srcDir: string, outDir: string, name: string, bits: number): Carry {
+  const present = new Set(existsSync(srcDir) ? readdirSync(srcDir) : []);
+  removeStale(
+    outDir,
+    CARRIED.map((c) => carriedName(name, c.suffix, bits)),
+  );
+  const items = CARRIED.filter((c) => present.has(c.file)).map((c) => {
+    const final = join(outDir, carriedName(name, c.suffix, bits));
+    return { ...c, src: join(srcDir, c.file), final, tmp: join(outDir, `.${basename(final)}.tmp-${process.pid}`) };
+  });
+  const staged: string[] = [];
+  return {
+    stems: CARRIED.map((c) => carriedName(name, c.suffix, bits)),
+    metadata: Object.fromEntries(items.map((i) => [i.key, basename(i.final)])),
+    stage() {
+      try {
+        for (const i of items) {
+          staged.push(i.tmp);
+          copyFileSync(i.src, i.tmp);
+        }
+      } catch (e) {
+        throw ioError(e, `writing ${outDir}`);
+      }
+    },
+    commit() {
+      try {
+        for (const i of items) renameSync(i.tmp, i.final);
+      } catch (e) {
+        throw ioError(e, `renaming into ${outDir}`);
+      }
+      staged.length = 0;
+    },
+    abort() {
+      for (const f of staged) {
+        try {
+          unlinkSync(f);
+        } catch {}
+      }
+      staged.length = 0;
+    },
+  };
+}
+
+/** Removes `.<stem>.tmp-<pid>` files of side files left by a killed run (its pid gone). */
+function removeStale(outDir: string, stems: string[]): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(outDir);
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const m = /^\.(.+)\.tmp-(\d+)$/.exec(f);
+    if (!m || !stems.includes(m[1]) || Number(m[2]) === process.pid || processAlive(Number(m[2]))) continue;
+    try {
+      unlinkSync(join(outDir, f));
+    } catch {}
+  }
+}
