@@ -171,21 +171,16 @@ function safetensors(list, dtype) {
 /** Word-level vocabulary: specials at the ids the config names, letters, then two-syllable words. */
 function tokenizer(spec) {
   const c = spec.config;
-  const ids = new Map([
-    [c.bos_token_id, c.model_type === 'gemma' ? '<bos>' : '<s>'],
-    [c.eos_token_id, c.model_type === 'gemma' ? '<eos>' : '</s>'],
-  ]);
-  ids.set(ids.has(0) ? 3 : 0, c.model_type === 'gemma' ? '<pad>' : '<unk>');
-  const specials = [];
-  for (let i = 0; i < 3; i++) specials.push(ids.get(i) ?? '<unk>');
+  const gemma = c.model_type === 'gemma';
+  const specials = gemma ? ['<pad>', '<eos>', '<bos>', '<unk>'] : ['<unk>', '<s>', '</s>'];
   specials.push(...spec.chat.specials);
+  const bos = specials[c.bos_token_id];
   const vocab = {};
   let id = 0;
   for (const s of specials) vocab[s] = id++;
   for (const ch of 'abcdefghijklmnopqrstuvwxyz0123456789.,!?') vocab[ch] = id++;
   const syll = ['ka', 'lo', 'mi', 'ne', 'ru', 'ta', 'vi', 'zo', 'be', 'da', 'fu', 'go', 'hi', 'ja', 'pe', 'so'];
   for (const a of syll) for (const b of syll) if (id < c.vocab_size) vocab[a + b] = id++;
-  const unk = c.model_type === 'gemma' ? '<pad>' : '<unk>';
   return {
     version: '1.0',
     truncation: null,
@@ -201,9 +196,19 @@ function tokenizer(spec) {
     })),
     normalizer: null,
     pre_tokenizer: { type: 'WhitespaceSplit' },
-    post_processor: null,
+    // Adds BOS in front, as Llama's and Gemma's tokenizers do.
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [
+        { SpecialToken: { id: bos, type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
+      special_tokens: { [bos]: { id: bos, ids: [c.bos_token_id], tokens: [bos] } },
+    },
     decoder: null,
-    model: { type: 'WordLevel', vocab, unk_token: unk },
+    model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
   };
 }
 
@@ -227,6 +232,8 @@ function files(spec) {
       add_eos_token: false,
       bos_token: byId[c.bos_token_id],
       eos_token: byId[c.eos_token_id],
+      unk_token: '<unk>',
+      ...(c.model_type === 'gemma' ? { pad_token: '<pad>' } : {}),
       model_max_length: c.max_position_embeddings,
       tokenizer_class: 'PreTrainedTokenizerFast',
       chat_template: spec.chat.template,

@@ -1,0 +1,295 @@
+// Loads a converted model for the forward pass: the manifest, its NPZ (tensor by tensor; quantized weights stay
+// packed) and the files convert keeps beside it (tokenizer, tokenizer config with the chat template, generation
+// config). With `float`, the source checkpoint's tensors instead (the folder or Hugging Face cache snapshot the
+// manifest names), bf16 kept as bf16. Every problem is a RunError naming the file.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { FloatWeight, LinearWeight, ModelConfig, ModelWeights } from '../../../native/forward-types';
+import { defaultCacheDir } from '../convert/cache';
+import { f16ToF32 } from '../formats/dtypes';
+import type { Manifest, WeightEntry } from '../formats/manifest';
+import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
+import { type NpzArchive, openNpzFile } from '../formats/npz';
+import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
+import { modelConfigFromManifest, RunError } from './config';
+import { TextTokenizer } from './tokenizer';
+
+export interface LoadOptions {
+  /** Run on the source checkpoint's float weights instead of the NPZ. */
+  float?: boolean;
+  /** Never touch the network (loading never does; kept for the interface). */
+  offline?: boolean;
+}
+
+export interface LoadedModel {
+  manifestPath: string;
+  manifest: Manifest;
+  config: ModelConfig;
+  weights: ModelWeights;
+  tokenizer: TextTokenizer | null;
+  chatTemplate?: string;
+  generation?: Record<string, unknown>;
+  /** Where the weights came from: the NPZ, or the source checkpoint folder. */
+  weightsFrom: string;
+}
+
+const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ');
+const errMsg = (e: unknown) => oneLine((e as Error)?.message ?? String(e));
+
+/** Reads and minimally checks a manifest (JSON, model block, weights list, metadata.npz). */
+export function readManifest(path: string): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RunError(`${path}: ${code === 'ENOENT' ? 'no such file' : errMsg(e)}`);
+  }
+  let m: Manifest;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw new RunError(`${path}: not valid JSON (${errMsg(e)})`);
+  }
+  if (!m || typeof m !== 'object' || !m.model || typeof m.model !== 'object' || !Array.isArray(m.weights)) {
+    throw new RunError(`${path}: not an apl-quant manifest (expected model and weights)`);
+  }
+  if (typeof m.metadata?.npz !== 'string' || !m.metadata.npz) throw new RunError(`${path}: metadata.npz is missing`);
+  return m;
+}
+
+/** Opens the NPZ a manifest names (beside it). */
+export async function openManifestNpz(manifestPath: string, m: Manifest): Promise<{ npz: NpzArchive; path: string }> {
+  const path = join(dirname(manifestPath), m.metadata.npz);
+  if (!existsSync(path)) throw new RunError(`${manifestPath}: its NPZ ${path} is missing`);
+  try {
+    return { npz: await openNpzFile(path), path };
+  } catch (e) {
+    throw new RunError(`${path}: ${errMsg(e)}`);
+  }
+}
+
+/** One manifest weight read from the NPZ as the forward pass wants it: packed stays packed; floats stay as stored. */
+export async function readNpzWeight(npz: NpzArchive, e: WeightEntry, file: string): Promise<LinearWeight> {
+  const { rows, cols } = matrixView(e.shape);
+  const read = async (member: string) => {
+    if (!npz.member(member)) throw new RunError(`${file}: member ${member} of ${e.name} is missing`);
+    try {
+      return await npz.readArray(member);
+    } catch (err) {
+      throw new RunError(`${file}: ${e.name}: ${errMsg(err)}`);
+    }
+  };
+  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const disagree = (what: string, got: unknown, want: unknown) =>
+    new RunError(`${file}: ${e.name}: ${what} is ${JSON.stringify(got)} but the manifest says ${JSON.stringify(want)}`);
+  const qz = e.quantization;
+  if (!qz || qz.type === 'none') {
+    const { header, data } = await read(e.q);
+    if (header.count !== rows * cols) throw disagree('shape', header.shape, e.shape);
+    if (header.dtype !== 'float16' && header.dtype !== 'float32') {
+      throw new RunError(`${file}: ${e.name}: dtype ${header.dtype} is not a float`);
+    }
+    return { kind: 'float', rows, cols, dtype: header.dtype === 'float16' ? 'f16' : 'f32', data: bytes(data) };
+  }
+  const bits = qz.bits;
+  if (bits !== 1 && bits !== 2 && bits !== 4 && bits !== 8) throw new RunError(`${file}: ${e.name}: bits ${bits}`);
+  const groupSize = qz.group_size ?? cols;
+  if (!e.q_scales || !e.q_zero_point) throw new RunError(`${file}: ${e.name}: q_scales or q_zero_point missing`);
+  const q = await read(e.q);
+  const want = [rows, packedRowBytes(cols, bits)];
+  if (q.header.dtype !== 'uint8' || q.header.count !== want[0] * want[1]) {
+    throw disagree(`packed member ${e.q}`, q.header.shape, want);
+  }
+  const s = await read(e.q_scales);
+  const z = await read(e.q_zero_point);
+  const groups = rows * groupsPerRow(cols, groupSize);
+  for (const [m, a] of [
+    [e.q_scales, s],
+    [e.q_zero_point, z],
+  ] as const) {
+    if (a.header.count !== groups) throw disagree(`member ${m}`, a.header.shape, [rows, groupsPerRow(cols, groupSize)]);
+    if (a.header.dtype !== 'float16' && a.header.dtype !== 'float32') throw disagree(`${m} dtype`, a.header.dtype, 'f');
+  }
+  return {
+    kind: 'packed',
+    rows,
+    cols,
+    bits,
+    groupSize,
+    q: bytes(q.data),
+    scales: bytes(s.data),
+    zeros: bytes(z.data),
+    scaleDtype: s.header.dtype === 'float16' ? 'f16' : 'f32',
+  };
+}
+
+/** A 1-D weight (a norm) as float32. */
+export function vectorOf(w: LinearWeight, name: string, file: string): Float32Array {
+  if (w.kind !== 'float') throw new RunError(`${file}: ${name} is quantized; a norm weight must be float`);
+  if (w.dtype === 'f32') return new Float32Array(w.data.slice().buffer);
+  if (w.dtype === 'bf16') return toF32(w.data, 'BF16', name);
+  const out = new Float32Array(w.rows * w.cols);
+  const dv = new DataView(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
+  return out;
+}
+
+/** The tensor names of the three families (they share Llama's layout). */
+export function tensorNames(numLayers: number) {
+  const layers = Array.from({ length: numLayers }, (_, l) => {
+    const p = `model.layers.${l}`;
+    return {
+      inputNorm: `${p}.input_layernorm.weight`,
+      q: `${p}.self_attn.q_proj.weight`,
+      k: `${p}.self_attn.k_proj.weight`,
+      v: `${p}.self_attn.v_proj.weight`,
+      o: `${p}.self_attn.o_proj.weight`,
+      postAttnNorm: `${p}.post_attention_layernorm.weight`,
+      gate: `${p}.mlp.gate_proj.weight`,
+      up: `${p}.mlp.up_proj.weight`,
+      down: `${p}.mlp.down_proj.weight`,
+    };
+  });
+  return { embed: 'model.embed_tokens.weight', finalNorm: 'model.norm.weight', lmHead: 'lm_head.weight', layers };
+}
+
+/** Assembles ModelWeights from a reader of named tensors (NPZ or checkpoint); `has` tells whether a tensor exists. */
+export async function assembleWeights(
+  config: ModelConfig,
+  get: (name: string) => Promise<LinearWeight>,
+  has: (name: string) => boolean,
+  file: string,
+): Promise<ModelWeights> {
+  const n = tensorNames(config.numLayers);
+  const vec = async (name: string) => vectorOf(await get(name), name, file);
+  const embed = await get(n.embed);
+  const layers = [];
+  for (const l of n.layers) {
+    layers.push({
+      inputNorm: await vec(l.inputNorm),
+      q: await get(l.q),
+      k: await get(l.k),
+      v: await get(l.v),
+      o: await get(l.o),
+      postAttnNorm: await vec(l.postAttnNorm),
+      gate: await get(l.gate),
+      up: await get(l.up),
+      down: await get(l.down),
+    });
+  }
+  const finalNorm = await vec(n.finalNorm);
+  const lmHead = has(n.lmHead) && !config.tieWordEmbeddings ? await get(n.lmHead) : embed;
+  return { embed, layers, finalNorm, lmHead };
+}
+
+/** The source checkpoint folder a manifest names: model.source as a folder, else its HF cache snapshot. */
+export function sourceCandidates(manifestPath: string, m: Manifest): string[] {
+  const source = m.model.source;
+  if (typeof source !== 'string' || !source) return [];
+  const out = [isAbsolute(source) ? source : join(dirname(manifestPath), source)];
+  const rev = m.model.revision;
+  if (/^[\w.-]+\/[\w.-]+$/.test(source) && typeof rev === 'string' && /^[0-9a-f]{40}$/.test(rev)) {
+    out.push(join(defaultCacheDir(), `models--${source.replace('/', '--')}`, 'snapshots', rev));
+  }
+  return out;
+}
+
+const ST_DTYPES: Record<string, FloatWeight['dtype']> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+
+/** A checkpoint tensor as a FloatWeight (raw bytes, dtype kept). */
+export async function checkpointWeight(ck: Checkpoint, name: string): Promise<FloatWeight> {
+  const t = ck.tensor(name);
+  if (!t) throw new RunError(`${ck.dir}: tensor ${name} is missing`);
+  const dtype = ST_DTYPES[t.dtype];
+  if (!dtype) throw new RunError(`${ck.dir}: tensor ${name} has dtype ${t.dtype}, not F32, F16 or BF16`);
+  const { rows, cols } = matrixView(t.shape);
+  const raw = await ck.readRaw(name);
+  return { kind: 'float', rows, cols, dtype, data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) };
+}
+
+function readJsonBeside(manifestPath: string, name: unknown): Record<string, unknown> | undefined {
+  if (typeof name !== 'string' || !name) return undefined;
+  const p = join(dirname(manifestPath), name);
+  try {
+    return JSON.parse(readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new RunError(`${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : errMsg(e)}`);
+  }
+}
+
+/** The tokenizer convert kept beside the manifest, or null when there is none. */
+export function loadTokenizer(manifestPath: string, m: Manifest): TextTokenizer | null {
+  const json = readJsonBeside(manifestPath, m.metadata.tokenizer);
+  if (!json) return null;
+  const cfg = readJsonBeside(manifestPath, m.metadata.tokenizer_config) ?? {};
+  try {
+    return new TextTokenizer(json, cfg);
+  } catch (e) {
+    throw new RunError(`${join(dirname(manifestPath), String(m.metadata.tokenizer))}: ${errMsg(e)}`);
+  }
+}
+
+export async function loadModel(manifestPath: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const path = resolve(manifestPath);
+  const manifest = readManifest(path);
+  const config = modelConfigFromManifest(manifest.model, path);
+  const tokenizer = loadTokenizer(path, manifest);
+  const generation = readJsonBeside(path, manifest.metadata.generation_config);
+  const byName = new Map(manifest.weights.map((w) => [w.name, w]));
+  let weights: ModelWeights;
+  let weightsFrom: string;
+  if (opts.float) {
+    const candidates = sourceCandidates(path, manifest);
+    const dir = candidates.find((d) => existsSync(d) && statSync(d).isDirectory());
+    if (!dir) {
+      throw new RunError(
+        `${path}: --float needs the source checkpoint, not found (looked in ${candidates.join(', ') || 'nothing: the manifest names no source'})`,
+      );
+    }
+    let ck: Checkpoint;
+    try {
+      ck = await openCheckpoint(dir);
+    } catch (e) {
+      throw new RunError(errMsg(e));
+    }
+    try {
+      weights = await assembleWeights(
+        config,
+        (name) => checkpointWeight(ck, name),
+        (name) => ck.tensor(name) !== undefined,
+        dir,
+      );
+    } finally {
+      await ck.close().catch(() => {});
+    }
+    weightsFrom = dir;
+  } else {
+    const { npz, path: npzPath } = await openManifestNpz(path, manifest);
+    try {
+      weights = await assembleWeights(
+        config,
+        async (name) => {
+          const e = byName.get(name);
+          if (!e) throw new RunError(`${path}: weight ${name} is missing from the manifest`);
+          return readNpzWeight(npz, e, npzPath);
+        },
+        (name) => byName.has(name),
+        path,
+      );
+    } finally {
+      await npz.close().catch(() => {});
+    }
+    weightsFrom = npzPath;
+  }
+  return {
+    manifestPath: path,
+    manifest,
+    config,
+    weights,
+    tokenizer,
+    chatTemplate: tokenizer?.chatTemplate,
+    generation,
+    weightsFrom,
+  };
+}

@@ -1,0 +1,92 @@
+// The model's tokenizer (tokenizer.json + tokenizer_config.json, as convert keeps them beside the manifest) through
+// @huggingface/tokenizers, and its chat template through @huggingface/jinja. The rendered template already holds
+// the special tokens (BOS, turn markers), so it is tokenized without adding them again.
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** A special token in tokenizer_config.json: a string or {"content": …}. */
+function tokenText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') {
+    return (v as { content: string }).content;
+  }
+  return undefined;
+}
+
+export class TextTokenizer {
+  private readonly tok: Tokenizer;
+  readonly chatTemplate: string | undefined;
+  readonly bosToken: string | undefined;
+  readonly eosToken: string | undefined;
+
+  constructor(tokenizerJson: object, tokenizerConfig: Record<string, unknown>) {
+    this.tok = new Tokenizer(tokenizerJson, tokenizerConfig);
+    const ct = tokenizerConfig.chat_template;
+    // A list of named templates (newer configs): the "default" one.
+    if (typeof ct === 'string') this.chatTemplate = ct;
+    else if (Array.isArray(ct)) {
+      const d = ct.find((t) => t && typeof t === 'object' && t.name === 'default') ?? ct[0];
+      if (d && typeof d.template === 'string') this.chatTemplate = d.template;
+    }
+    this.bosToken = tokenText(tokenizerConfig.bos_token);
+    this.eosToken = tokenText(tokenizerConfig.eos_token);
+  }
+
+  /** Token ids of `text`; `addSpecial` adds what the tokenizer's post-processor adds (BOS for Llama). */
+  encode(text: string, addSpecial = true): number[] {
+    return this.tok.encode(text, { add_special_tokens: addSpecial }).ids;
+  }
+
+  decode(ids: number[], skipSpecial = true): string {
+    return this.tok.decode(ids, { skip_special_tokens: skipSpecial });
+  }
+
+  /** The chat template rendered for `messages`, ending with the assistant's turn opened. */
+  renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
+    if (!this.chatTemplate) throw new Error('the tokenizer config has no chat_template');
+    return new Template(this.chatTemplate).render({
+      messages,
+      bos_token: this.bosToken ?? '',
+      eos_token: this.eosToken ?? '',
+      add_generation_prompt: addGenerationPrompt,
+    });
+  }
+
+  /** Token ids of a chat, the template rendered then tokenized without adding special tokens again. */
+  encodeChat(messages: ChatMessage[]): number[] {
+    return this.encode(this.renderChat(messages), false);
+  }
+}
+
+/**
+ * Turns generated ids into text as it streams: decodes the whole tail and emits what was added since, holding back
+ * while the text ends in an incomplete UTF-8 sequence (U+FFFD) that the next byte-fallback token completes.
+ */
+export class StreamDecoder {
+  private ids: number[] = [];
+  private emitted = '';
+  constructor(private readonly tok: TextTokenizer) {}
+
+  push(id: number): string {
+    this.ids.push(id);
+    const text = this.tok.decode(this.ids);
+    if (text.endsWith('\uFFFD')) return '';
+    // Decoders may strip a leading space of the first token, so only a text that extends what was emitted counts.
+    const add = text.startsWith(this.emitted) ? text.slice(this.emitted.length) : '';
+    this.emitted = text;
+    return add;
+  }
+
+  /** What is still held back (an incomplete sequence at the end). */
+  flush(): string {
+    const text = this.tok.decode(this.ids);
+    const add = text.startsWith(this.emitted) ? text.slice(this.emitted.length) : '';
+    this.emitted = text;
+    return add;
+  }
+}

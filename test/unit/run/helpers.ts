@@ -1,0 +1,78 @@
+// Shared by the forward-pass tests: the tiny checkpoints as float models, golden logits, comparisons.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelConfig, ModelWeights } from '../../../native/forward-types';
+import { runConfigFields } from '../../../server/src/convert/carry';
+import { modelInfoFromConfig } from '../../../server/src/convert/families';
+import { readNpyArray } from '../../../server/src/formats/npy';
+import { openNpzFile } from '../../../server/src/formats/npz';
+import { openCheckpoint } from '../../../server/src/formats/safetensors';
+import { openFileSource } from '../../../server/src/formats/source';
+import { modelConfigFromManifest } from '../../../server/src/run/config';
+import { assembleWeights, checkpointWeight } from '../../../server/src/run/load';
+
+export const root = join(__dirname, '../../..');
+export const fixture = (name: string) => join(root, 'test/fixtures', name);
+export const TINY = ['tiny-llama', 'tiny-mistral', 'tiny-gemma'] as const;
+
+/** A tiny checkpoint folder → ModelConfig (through the same path convert writes the manifest) + float weights. */
+export async function checkpointModel(name: string): Promise<{ config: ModelConfig; weights: ModelWeights }> {
+  const dir = fixture(name);
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const info = { ...modelInfoFromConfig(cfg, name), ...runConfigFields(cfg, cfg.model_type) };
+  const config = modelConfigFromManifest(info, join(dir, 'config.json'));
+  const ck = await openCheckpoint(dir);
+  try {
+    const weights = await assembleWeights(
+      config,
+      (n) => checkpointWeight(ck, n),
+      (n) => ck.tensor(n) !== undefined,
+      dir,
+    );
+    return { config, weights };
+  } finally {
+    await ck.close();
+  }
+}
+
+export function goldenPrompt(name: string): number[] {
+  const p = JSON.parse(readFileSync(fixture('golden/prompts.json'), 'utf8'));
+  return p.prompts[name];
+}
+
+/** A float32 .npy as { shape, data }. */
+export async function readNpyF32(path: string): Promise<{ shape: number[]; data: Float32Array }> {
+  const src = await openFileSource(path);
+  try {
+    const { header, data } = await readNpyArray(src);
+    if (header.dtype !== 'float32') throw new Error(`${path}: ${header.dtype}`);
+    return { shape: header.shape, data: data as Float32Array };
+  } finally {
+    await src.close();
+  }
+}
+
+export { openNpzFile };
+
+/** ‖a − b‖₂ / ‖b‖₂ over all elements. */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let d = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i] - b[i]) ** 2;
+    n += b[i] ** 2;
+  }
+  return Math.sqrt(d / n);
+}
+
+export function argmaxRows(x: Float32Array, rows: number): number[] {
+  const cols = x.length / rows;
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (x[r * cols + c] > x[r * cols + best]) best = c;
+    out.push(best);
+  }
+  return out;
+}
