@@ -8,6 +8,8 @@ const commands: Record<string, Sub> = {
   inspect: { summary: 'list the tensors of a .npz, .npy or .safetensors file', load: () => import('./cli/inspect') },
   convert: { summary: 'download and quantize a model to NPZ + manifest', load: () => import('./cli/convert') },
   validate: { summary: 'check a manifest against its schema and its NPZ', load: () => import('./cli/validate') },
+  run: { summary: 'generate text with a converted model (--json for events)', load: () => import('./cli/run') },
+  matmul: { summary: 'y = x · Ŵᵀ with one weight of a converted model', load: () => import('./cli/matmul') },
   lsp: { summary: 'start the manifest language server (--stdio)', load: () => import('./cli/lsp') },
 };
 

@@ -272,3 +272,29 @@ export type HostToInspector =
       values: (number | string)[];
     }
   | { type: 'error'; message: string; requestId?: number; name?: string };
+
+// ---------------------------------------------------------------------------------------------------------
+// Running a model: `apl-quant run … --json` prints one of these per line on stdout (the playground reads them).
+// Declared here once; server/src/cli/run.ts writes them.
+
+export type RunStopReason = 'eos' | 'max_tokens' | 'context' | 'interrupted';
+
+export type RunEvent =
+  /** The prompt's token ids (after the chat template, when --chat). */
+  | { type: 'prompt'; ids: number[] }
+  /** One generated token and the text it adds (may be empty while a multi-byte character is incomplete). */
+  | { type: 'token'; id: number; text: string }
+  | {
+      type: 'done';
+      prompt_tokens: number;
+      generated_tokens: number;
+      prefill_tokens_per_s: number;
+      decode_tokens_per_s: number;
+      peak_rss_bytes: number;
+      /** Why generation stopped. */
+      stop: RunStopReason;
+      /** What ran the forward pass (e.g. ts-reference, cpu-avx2). */
+      backend: string;
+    }
+  /** A failure after the run started (bad input is also reported as one line on stderr, exit code 1). */
+  | { type: 'error'; message: string };

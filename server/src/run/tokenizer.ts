@@ -43,6 +43,7 @@ export class TextTokenizer {
   }
 
   decode(ids: number[], skipSpecial = true): string {
+    if (!ids.length) return '';
     return this.tok.decode(ids, { skip_special_tokens: skipSpecial });
   }
 
@@ -84,6 +85,7 @@ export class StreamDecoder {
 
   /** What is still held back (an incomplete sequence at the end). */
   flush(): string {
+    if (!this.ids.length) return '';
     const text = this.tok.decode(this.ids);
     const add = text.startsWith(this.emitted) ? text.slice(this.emitted.length) : '';
     this.emitted = text;
