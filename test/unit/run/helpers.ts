@@ -1,9 +1,10 @@
 // Shared by the forward-pass tests: the tiny checkpoints as float models, golden logits, comparisons.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelConfig, ModelWeights } from '../../../native/forward-types';
+import type { LinearWeight, ModelConfig, ModelWeights } from '../../../native/forward-types';
 import { runConfigFields } from '../../../server/src/convert/carry';
 import { modelInfoFromConfig } from '../../../server/src/convert/families';
+import { f16ToF32 } from '../../../server/src/formats/dtypes';
 import { readNpyArray } from '../../../server/src/formats/npy';
 import { openNpzFile } from '../../../server/src/formats/npz';
 import { openCheckpoint } from '../../../server/src/formats/safetensors';
@@ -75,4 +76,40 @@ export function argmaxRows(x: Float32Array, rows: number): number[] {
     out.push(best);
   }
   return out;
+}
+
+/** Converts a tiny fixture into `outDir` (in-process, quiet) and returns the manifest path. */
+export async function convertTiny(name: string, bits: 1 | 2 | 4 | 8, outDir: string): Promise<string> {
+  const { convertModel } = await import('../../../server/src/convert/pipeline');
+  const r = await convertModel({ source: fixture(name), bits, outDir, force: true, name }, () => {});
+  return r.manifest;
+}
+
+/** Dequantizes a packed weight to a float32 FloatWeight with the formula of docs/FORMAT.md (written out here). */
+export function dequantizedCopy(w: LinearWeight): LinearWeight {
+  if (w.kind === 'float') return w;
+  const { f16ToF32 } =
+    require('../../../server/src/formats/dtypes') as typeof import('../../../server/src/formats/dtypes');
+  const out = new Float32Array(w.rows * w.cols);
+  const rowBytes = Math.ceil((w.cols * w.bits) / 8);
+  const groups = Math.ceil(w.cols / w.groupSize);
+  const sv = new DataView(w.scales.buffer, w.scales.byteOffset, w.scales.byteLength);
+  const zv = new DataView(w.zeros.buffer, w.zeros.byteOffset, w.zeros.byteLength);
+  const param = (v: DataView, i: number) =>
+    w.scaleDtype === 'f16' ? f16ToF32(v.getUint16(i * 2, true)) : v.getFloat32(i * 4, true);
+  for (let r = 0; r < w.rows; r++) {
+    for (let c = 0; c < w.cols; c++) {
+      const bit = c * w.bits;
+      const q = (w.q[r * rowBytes + (bit >> 3)] >> (bit & 7)) & ((1 << w.bits) - 1);
+      const g = r * groups + Math.floor(c / w.groupSize);
+      out[r * w.cols + c] = (q - param(zv, g)) * param(sv, g);
+    }
+  }
+  return {
+    kind: 'float' as const,
+    rows: w.rows,
+    cols: w.cols,
+    dtype: 'f32' as const,
+    data: new Uint8Array(out.buffer),
+  };
 }
