@@ -88,8 +88,6 @@ export async function convertTiny(name: string, bits: 1 | 2 | 4 | 8, outDir: str
 /** Dequantizes a packed weight to a float32 FloatWeight with the formula of docs/FORMAT.md (written out here). */
 export function dequantizedCopy(w: LinearWeight): LinearWeight {
   if (w.kind === 'float') return w;
-  const { f16ToF32 } =
-    require('../../../server/src/formats/dtypes') as typeof import('../../../server/src/formats/dtypes');
   const out = new Float32Array(w.rows * w.cols);
   const rowBytes = Math.ceil((w.cols * w.bits) / 8);
   const groups = Math.ceil(w.cols / w.groupSize);
