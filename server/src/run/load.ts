@@ -234,8 +234,6 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
   const path = resolve(manifestPath);
   const manifest = readManifest(path);
   const config = modelConfigFromManifest(manifest.model, path);
-  const tokenizer = loadTokenizer(path, manifest);
-  const generation = readJsonBeside(path, manifest.metadata.generation_config);
   const byName = new Map(manifest.weights.map((w) => [w.name, w]));
   let weights: ModelWeights;
   let weightsFrom: string;
@@ -282,6 +280,8 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
     }
     weightsFrom = npzPath;
   }
+  const tokenizer = loadTokenizer(path, manifest);
+  const generation = readJsonBeside(path, manifest.metadata.generation_config);
   return {
     manifestPath: path,
     manifest,
