@@ -387,6 +387,17 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
         `num_kv_heads / num_heads = ${model.num_kv_heads}/${model.num_heads} disagrees with k_proj rows / q_proj rows = ${kProjRows}/${qProjRows} (weights[${kProjWeight}])`,
       );
   }
+  // The forward pass's head width (docs/FORMAT.md): q_proj has num_heads × head_dim rows.
+  if (model && qProjRows && typeof model.head_dim === 'number' && typeof model.num_heads === 'number') {
+    if (model.head_dim * model.num_heads !== qProjRows)
+      at(
+        ['model', 'head_dim'],
+        ['model'],
+        ERROR,
+        DiagnosticCodes.modelMismatch,
+        `head_dim × num_heads = ${model.head_dim} × ${model.num_heads} disagrees with q_proj rows ${qProjRows}`,
+      );
+  }
 
   // Members no weight refers to.
   if (index) {

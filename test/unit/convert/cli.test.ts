@@ -94,7 +94,14 @@ test('CLI: summary table, then --json-progress events, help, exists', async (t) 
   assert.equal(human.status, 0, human.stderr);
   assert.match(human.stdout, /model\.layers\.1\.mlp\.down_proj\.weight\s+4\s+\d+\.\d\d%/);
   assert.match(human.stdout, /accuracy: 16\/16 weights within tolerance, 5 tensors kept as float → PASS/);
-  assert.deepEqual(outputs(out).sort(), ['tiny_accuracy_q4.json', 'tiny_manifest_q4.json', 'tiny_quantized_q4.npz']);
+  assert.deepEqual(outputs(out).sort(), [
+    'tiny_accuracy_q4.json',
+    'tiny_generation_config_q4.json',
+    'tiny_manifest_q4.json',
+    'tiny_quantized_q4.npz',
+    'tiny_tokenizer_config_q4.json',
+    'tiny_tokenizer_q4.json',
+  ]);
 
   const json = await cli([tinyModel, '--bits', '4', '--out', out, '--name', 'tiny', '--force', '--json-progress']);
   assert.equal(json.status, 0, json.stderr);

@@ -35,8 +35,11 @@ test('tiny model at 4 bits: every tensor in NPZ and manifest; numpy reproduces t
   const { r, events, manifest, report } = await convert({ outDir: out });
   assert.deepEqual(readdirSync(out).sort(), [
     'tiny_accuracy_q4.json',
+    'tiny_generation_config_q4.json',
     'tiny_manifest_q4.json',
     'tiny_quantized_q4.npz',
+    'tiny_tokenizer_config_q4.json',
+    'tiny_tokenizer_q4.json',
   ]);
   assert.deepEqual(r, { ...outputPaths(out, 'tiny', 4), ...r });
 
