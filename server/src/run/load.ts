@@ -5,12 +5,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FloatWeight, LinearWeight, ModelConfig, ModelWeights } from '../../../native/forward-types';
-import { defaultCacheDir } from '../convert/cache';
 import { f16ToF32 } from '../formats/dtypes';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import { type NpzArchive, openNpzFile } from '../formats/npz';
 import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
+import { defaultCacheDir } from '../hub/cache';
 import { modelConfigFromManifest, RunError } from './config';
 import { TextTokenizer } from './tokenizer';
 
