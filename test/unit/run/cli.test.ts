@@ -276,3 +276,40 @@ test('bad input: one line naming the problem, non-zero exit', async () => {
     /model\.norm\.weight has shape \[128\], not a matrix/,
   );
 });
+
+test('run: Ctrl+C (SIGINT) stops generation cleanly with a done event, exit code 130', async () => {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'server/src/cli.ts'),
+      'run',
+      llama,
+      '--prompt-tokens',
+      PROMPT.join(','),
+      '--max-tokens',
+      '240',
+      '--json',
+    ],
+    { cwd: root, env: { ...process.env, APL_CLI_MAIN: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let sent = false;
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    if (!sent && stdout.includes('"type":"token"')) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  assert.ok(sent, 'no token event arrived');
+  assert.equal(status, 130);
+  const ev = events({ status, stdout, stderr: '' });
+  const done = ev.at(-1) as Extract<RunEvent, { type: 'done' }>;
+  assert.equal(done.type, 'done');
+  assert.equal(done.stop, 'interrupted');
+  assert.ok(done.generated_tokens < 240);
+  assert.equal(ev.filter((e) => e.type === 'token').length, done.generated_tokens);
+});
