@@ -247,6 +247,12 @@ async function interactive(a: RunArgs, m: LoadedModel, model: ForwardModel, io: 
   const messages: ChatMessage[] = a.system ? [{ role: 'system', content: a.system }] : [];
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   io.err('Chat with the model; an empty line or Ctrl+D ends, Ctrl+C stops a reply.\n');
+  // On a terminal, readline receives Ctrl+C: it stops a reply, or ends the chat at the prompt.
+  let generating = false;
+  rl.on('SIGINT', () => {
+    if (generating) stopped.v = true;
+    else rl.close();
+  });
   try {
     for (;;) {
       const line = await new Promise<string | null>((r) => {
@@ -257,7 +263,10 @@ async function interactive(a: RunArgs, m: LoadedModel, model: ForwardModel, io: 
       messages.push({ role: 'user', content: line });
       stopped.v = false;
       const ids = promptIds(a, m, messages);
-      const r = await generate(a, m, model, ids, io, () => stopped.v);
+      generating = true;
+      const r = await generate(a, m, model, ids, io, () => stopped.v).finally(() => {
+        generating = false;
+      });
       messages.push({ role: 'assistant', content: r.text });
     }
   } finally {
