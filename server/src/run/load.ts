@@ -92,6 +92,9 @@ export async function readNpzWeight(npz: NpzArchive, e: WeightEntry, file: strin
     }
     return { kind: 'float', rows, cols, dtype: header.dtype === 'float16' ? 'f16' : 'f32', data: bytes(data) };
   }
+  if (qz.type !== 'groupwise_int' && qz.type !== 'perrow_int') {
+    throw new RunError(`${file}: ${e.name}: quantization type '${qz.type}' is not one the forward pass reads`);
+  }
   const bits = qz.bits;
   if (bits !== 1 && bits !== 2 && bits !== 4 && bits !== 8) throw new RunError(`${file}: ${e.name}: bits ${bits}`);
   const groupSize = qz.group_size ?? cols;
