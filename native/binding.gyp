@@ -6,6 +6,7 @@
     'nvcc%': '<!(node find-nvcc.js)',
     'cuda_obj': '<!(node -p "require(\'path\').resolve(\'build/cuda/apl_cuda.o\')")',
     'kquant_cuda_obj': '<!(node -p "require(\'path\').resolve(\'build/cuda/apl_kquant_cuda.o\')")',
+    'cuda_infer_obj': '<!(node -p "require(\'path\').resolve(\'build/cuda/apl_infer_cuda.o\')")',
     'common_cflags': ['-std=c++17', '-O3', '-ffp-contract=off', '-fexceptions', '-Wall', '-Wno-unused-function'],
   },
   'target_defaults': {
@@ -40,13 +41,38 @@
       'cflags_cc': ['-mavx512f', '-mavx512bw', '-mavx2', '-mf16c', '-mno-fma', '-Wno-maybe-uninitialized'],
     },
     {
+      # Inference kernels (src/infer/, src/cpu/infer_*.cc): the same scheme, each SIMD variant with its own flags.
+      'target_name': 'apl_infer_simd',
+      'type': 'static_library',
+      'sources': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_neon.cc'],
+      'conditions': [
+        ['target_arch=="x64"', {
+          'sources!': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc'],
+          'dependencies': ['apl_infer_avx2', 'apl_infer_vnni'],
+        }],
+      ],
+    },
+    {
+      'target_name': 'apl_infer_avx2',
+      'type': 'static_library',
+      'sources': ['src/cpu/infer_avx2.cc'],
+      'cflags_cc': ['-mavx2', '-mf16c', '-mfma'],
+    },
+    {
+      'target_name': 'apl_infer_vnni',
+      'type': 'static_library',
+      'sources': ['src/cpu/infer_vnni.cc'],
+      'cflags_cc': ['-mavx2', '-mf16c', '-mfma', '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni'],
+    },
+    {
       'target_name': 'apl_quant',
       'sources': ['src/addon.cc', 'src/engine.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
-                  'src/kquant_addon.cc'],
+                  'src/kquant_addon.cc', 'src/infer_addon.cc', 'src/infer/kernels.cc', 'src/infer/pool.cc',
+                  'src/infer/linear.cc', 'src/infer/model.cc'],
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
-      'dependencies': ['apl_simd'],
+      'dependencies': ['apl_simd', 'apl_infer_simd'],
       'conditions': [
-        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512']}],
+        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_infer_avx2', 'apl_infer_vnni']}],
         ['nvcc!=""', {
           'defines': ['APL_HAVE_CUDA'],
           'actions': [{
@@ -67,6 +93,15 @@
                        '--fmad=false', '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
                        '-gencode', 'arch=compute_90,code=sm_90'],
             'message': 'nvcc src/cuda/kquant.cu',
+            'process_outputs_as_sources': 1,
+          }, {
+            'action_name': 'nvcc_infer',
+            'inputs': ['src/cuda/infer.cu', 'src/cuda/infer.h', 'src/infer/ref.h', 'src/infer/infer.h', 'src/quant.h'],
+            'outputs': ['<(cuda_infer_obj)'],
+            'action': ['<(nvcc)', '-c', 'src/cuda/infer.cu', '-o', '<(cuda_infer_obj)', '-O3', '-std=c++17',
+                       '--fmad=false', '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
+                       '-gencode', 'arch=compute_90,code=sm_90'],
+            'message': 'nvcc src/cuda/infer.cu',
             'process_outputs_as_sources': 1,
           }],
           'libraries': ['-L/usr/local/cuda/lib64', '-lcudart_static', '-ldl', '-lrt', '-lpthread'],

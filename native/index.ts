@@ -274,3 +274,6 @@ export function qmatmul(x: Float32Array, n: number, w: Quantized): Float32Array 
   fallbackNotice();
   return ref.qmatmul(x, n, w);
 }
+
+/** The loaded addon (null when the TypeScript reference is in use), for native/forward.ts. */
+export const nativeAddon = (): unknown => loadAddon();

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "engine.h"
+#include "infer_addon.h"
 #include "kquant_addon.h"
 #include "stats.h"
 
@@ -323,6 +324,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("histogram", Napi::Function::New(env, Histogram, "histogram"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
   apl::kq_register(env, exports);
+  apl::register_infer(env, exports);
   return exports;
 }
 

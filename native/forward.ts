@@ -1,0 +1,176 @@
+// The native forward pass (INFER-API.md): createModel runs llama / mistral / gemma decoders on packed weights in
+// C++ (native/src/infer/), linear runs one layer. Packed weights run on int8-quantized activations (per weight
+// group, integer dot products); float weights in float32. Without the addon both fall back to the TypeScript
+// reference (native/forward-reference.ts) and say why once.
+import type { ForwardModel, LinearWeight, ModelConfig, ModelWeights, RunOptions } from './forward-types';
+import { loadNote, nativeAddon } from './index';
+
+export interface InferInfo {
+  /** CPU variants this machine runs, the scalar reference first. */
+  variants: string[];
+  selected: string;
+  threads: number;
+  /** Whether this build has the CUDA kernels (a GPU may still be missing). */
+  cuda: boolean;
+}
+interface NativeModel {
+  forward(tokens: Int32Array, pos: number, all: boolean, vocab: number): Float32Array;
+  reset(): void;
+  dispose(): void;
+  info(): { backend: string; threads: number; kvBytes: number; length: number };
+}
+interface InferAddon {
+  inferInfo(): InferInfo;
+  inferLinear(
+    w: LinearWeight,
+    x: Float32Array,
+    n: number,
+    threads: number,
+    variant?: string,
+    gpu?: boolean,
+  ): Float32Array;
+  InferModel: new (
+    config: ModelConfig & { contextLength: number; ropeMscale: number },
+    weights: ModelWeights,
+    invFreq: Float32Array,
+    threads: number,
+    variant?: string,
+  ) => NativeModel;
+}
+interface ReferenceModule {
+  createReferenceModel(config: ModelConfig, weights: ModelWeights, opts: RunOptions): ForwardModel;
+  referenceLinear(w: LinearWeight, x: Float32Array, n: number): Float32Array;
+}
+
+function addon(): InferAddon | null {
+  const a = nativeAddon() as Partial<InferAddon> | null;
+  return a && typeof a.inferLinear === 'function' ? (a as InferAddon) : null;
+}
+
+let noticeShown = false;
+function reference(): ReferenceModule {
+  if (!noticeShown && process.env.APL_QUIET_NATIVE !== '1') {
+    noticeShown = true;
+    const why = loadNote ?? 'the native addon has no inference kernels (rebuild it: npm run build:native)';
+    process.stderr.write(`apl-quant: ${why}; the forward pass runs on the TypeScript reference\n`);
+  }
+  try {
+    // biome-ignore lint/suspicious/noExplicitAny: optional module (the TypeScript reference forward)
+    return (require as any)('./forward-reference') as ReferenceModule;
+  } catch (e) {
+    throw new Error(`no forward pass available: the native addon is not loaded and ${(e as Error).message}`);
+  }
+}
+
+/** The inference kernels of the loaded addon (null when it is not loaded). */
+export function inferInfo(): InferInfo | null {
+  return addon()?.inferInfo() ?? null;
+}
+
+function threadsOf(t: number | undefined): number {
+  const v = t ?? 0;
+  if (!Number.isInteger(v) || v < 0 || v > 1024)
+    throw new Error(`threads must be an integer from 0 (all cores) to 1024 (got ${v})`);
+  return v;
+}
+
+/** y = x · Ŵᵀ for x [n, cols] float32: [n, rows]. `variant` picks a CPU kernel ('scalar', 'avx2', …) for tests. */
+export function linear(
+  w: LinearWeight,
+  x: Float32Array,
+  n: number,
+  opts: { threads?: number; backend?: 'auto' | 'cpu' | 'gpu'; variant?: string } = {},
+): Float32Array {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`linear: n must be a non-negative integer (got ${n})`);
+  if (!(x instanceof Float32Array) || x.length !== n * w.cols)
+    throw new Error(`linear: x must be a Float32Array of ${n}×${w.cols} values (got ${x.length})`);
+  const threads = threadsOf(opts.threads);
+  const a = addon();
+  if (!a) {
+    if (opts.backend === 'gpu') throw new Error(`linear: backend 'gpu' is not available: ${loadNote}`);
+    return reference().referenceLinear(w, x, n);
+  }
+  const gpu = opts.backend === 'gpu' || (opts.backend === 'auto' && process.env.APL_INFER_GPU === '1');
+  return a.inferLinear(w, x, n, threads, opts.variant, gpu);
+}
+
+const fr = Math.fround;
+
+/** RoPE inverse frequencies as transformers computes them in float32 (linear: ÷ factor; llama3: smoothed). */
+export function ropeFrequencies(c: ModelConfig): Float32Array {
+  const half = c.headDim / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) inv[i] = fr(1 / fr(c.ropeTheta ** fr((2 * i) / c.headDim)));
+  const sc = c.ropeScaling;
+  const kind = String(sc?.type ?? sc?.rope_type ?? 'default');
+  if (!sc || kind === 'default' || kind === '') return inv;
+  if (kind === 'linear') {
+    for (let i = 0; i < half; i++) inv[i] = fr(inv[i] / sc.factor);
+    return inv;
+  }
+  if (kind === 'llama3') {
+    const low = Number(sc.low_freq_factor ?? 1);
+    const high = Number(sc.high_freq_factor ?? 4);
+    const old = Number(sc.original_max_position_embeddings ?? 8192);
+    for (let i = 0; i < half; i++) {
+      const wave = (2 * Math.PI) / inv[i];
+      if (wave > old / low) inv[i] = fr(inv[i] / sc.factor);
+      else if (wave >= old / high) {
+        const smooth = (old / wave - low) / (high - low);
+        inv[i] = fr((1 - smooth) * (inv[i] / sc.factor) + smooth * inv[i]);
+      }
+    }
+    return inv;
+  }
+  throw new Error(`rope_scaling type '${kind}' is not supported (default, linear and llama3 are)`);
+}
+
+export function createModel(config: ModelConfig, weights: ModelWeights, opts: RunOptions): ForwardModel {
+  if (!Number.isSafeInteger(opts.contextLength) || opts.contextLength < 1)
+    throw new Error(`contextLength must be a positive integer (got ${opts.contextLength})`);
+  if (!['llama', 'mistral', 'gemma'].includes(config.family))
+    throw new Error(`model family '${config.family}' is not supported (llama, mistral, gemma)`);
+  const threads = threadsOf(opts.threads);
+  const invFreq = ropeFrequencies(config);
+  const a = addon();
+  if (!a) {
+    if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${loadNote}`);
+    return reference().createReferenceModel(config, weights, opts);
+  }
+  if (opts.backend === 'gpu')
+    throw new Error("backend 'gpu': the forward pass runs on the CPU in this build (linear() has CUDA kernels)");
+  const m = new a.InferModel(
+    { ...config, contextLength: opts.contextLength, ropeMscale: 1 },
+    weights,
+    invFreq,
+    threads,
+    process.env.APL_INFER_VARIANT || undefined,
+  );
+  const vocab = config.vocabSize;
+  const info = m.info();
+  let disposed = false;
+  return {
+    backend: info.backend,
+    forward(tokens: ArrayLike<number>, pos: number, allLogits: boolean): Float32Array {
+      if (disposed) throw new Error('forward: the model was disposed');
+      if (!Number.isSafeInteger(pos) || pos < 0)
+        throw new Error(`forward: pos must be a non-negative integer (got ${pos})`);
+      const t = new Int32Array(tokens.length);
+      for (let i = 0; i < tokens.length; i++) {
+        const v = tokens[i];
+        if (!Number.isInteger(v) || v < 0 || v >= vocab)
+          throw new Error(`forward: token ${i} is ${v}, outside the vocabulary [0, ${vocab})`);
+        t[i] = v;
+      }
+      if (t.length === 0) throw new Error('forward: no tokens');
+      return m.forward(t, pos, allLogits, vocab);
+    },
+    reset(): void {
+      if (!disposed) m.reset();
+    },
+    dispose(): void {
+      if (!disposed) m.dispose();
+      disposed = true;
+    },
+  };
+}

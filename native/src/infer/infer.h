@@ -1,0 +1,94 @@
+// Inference kernels: linear layers straight on the packed weights (and on float weights), behind one table of
+// CPU variants chosen at run time. No napi.h here.
+//
+// The int8 scheme (the spec is the scalar reference in ref.h):
+//  - activations are quantized per group of the weight's group size (the last group of a row may be shorter):
+//    dx = amax/127, xq = clamp(rne(x · 127/amax), −127, 127), xsum = Σ xq (int32);
+//  - a row's dot product sums, per group, the integer dot isum = Σ q·xq and combines in float32 exactly as
+//    term = (s·dx)·((float)isum − zp·(float)xsum), term of group g added to lane g % 8, lanes reduced as in
+//    quant.h's reduce8. The SIMD variants follow the same order, so their results are bit-exact.
+//  - float weights (f32/f16/bf16) run on float32 activations (no quantization); the SIMD variants use other
+//    summation orders (tolerance stated in the tests).
+#pragma once
+
+#include <stdint.h>
+
+#include <vector>
+
+#include "../quant.h"
+
+namespace apl {
+namespace infer {
+
+constexpr int64_t kMaxGroup = 65536;  // 255·127·65536 < 2^31: isum never overflows int32
+
+/** A linear weight: packed codes (kind 0) or float values (kind 1), row-major [rows, cols]. */
+struct Linear {
+  int kind = 0;
+  int64_t rows = 0, cols = 0;
+  // packed
+  const uint8_t* q = nullptr;
+  const uint8_t* scales = nullptr;
+  const uint8_t* zeros = nullptr;
+  int bits = 4;
+  int64_t group = 0;
+  bool f16 = true;
+  // float
+  const uint8_t* data = nullptr;
+  int dtype = kF32;
+
+  int64_t gpr() const { return groups_per_row(cols, group); }
+  int64_t row_bytes() const { return packed_row_bytes(cols, bits); }
+  /** Bytes read for one pass over the weight. */
+  int64_t bytes() const {
+    return kind == 0 ? rows * row_bytes() + 2 * rows * gpr() * (f16 ? 2 : 4)
+                     : rows * cols * dtype_size(dtype);
+  }
+};
+
+/** Quantized activations of n tokens for one weight layout (xq permuted in SIMD variants: see permuted()). */
+struct ActQ {
+  int64_t cols = 0, group = 0, gpr = 0, n = 0;
+  int64_t xstride = 0, gstride = 0;  // per token: xq bytes, dx/xsum entries
+  std::vector<int8_t> xq;
+  std::vector<float> dx;
+  std::vector<int32_t> xsum;
+  void resize(int64_t n_, int64_t cols_, int64_t group_);
+  const int8_t* xq_of(int64_t t) const { return xq.data() + t * xstride; }
+  const float* dx_of(int64_t t) const { return dx.data() + t * gstride; }
+  const int32_t* xsum_of(int64_t t) const { return xsum.data() + t * gstride; }
+};
+
+/** One CPU variant. */
+struct Kernel {
+  const char* name;
+  /** Quantizes one token's activations x[cols] (layout for weights of `bits` bits). */
+  void (*quantize_act)(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx,
+                       int32_t* xsum);
+  /** y[t·ystride + r] for rows [r0, r1) and tokens [t0, t1). */
+  void (*qrows)(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
+                int64_t ystride);
+  /** Float weights: y[t·ystride + r] = Σ w[r, c]·x[t·cols + c]. */
+  void (*frows)(const Linear& w, int64_t r0, int64_t r1, const float* x, int64_t t0, int64_t t1, float* y,
+                int64_t ystride);
+  /** Attention helpers: Σ a·b, and y += s·x. */
+  float (*dotf)(const float* a, const float* b, int64_t n);
+  void (*axpyf)(float s, const float* x, float* y, int64_t n);
+};
+
+const Kernel& scalar_kernel();
+const Kernel* avx2_kernel();    // nullptr when not compiled in
+const Kernel* vnni_kernel();    // AVX-512 VNNI (+VL) dot products on 256-bit vectors
+const Kernel* avx512_kernel();  // 512-bit vectors with VNNI
+const Kernel* neon_kernel();
+/** Every variant this CPU can run, best last (the scalar reference first). */
+std::vector<const Kernel*> available_kernels();
+/** The best variant (APL_FORCE_SCALAR=1: the scalar reference; APL_NO_AVX512=1: no AVX-512). */
+const Kernel& select_kernel();
+const Kernel* kernel_by_name(const char* name);
+
+/** Dequantizes row r of a packed or float weight into dst (float32). */
+void dequantize_row_any(const Linear& w, int64_t r, float* dst);
+
+}  // namespace infer
+}  // namespace apl

@@ -1,0 +1,122 @@
+// The scalar reference kernel and the run-time choice of a CPU variant for inference.
+#include <cstdlib>
+#include <cstring>
+
+#include "ref.h"
+
+namespace apl {
+namespace infer {
+
+void ActQ::resize(int64_t n_, int64_t cols_, int64_t group_) {
+  n = n_;
+  cols = cols_;
+  group = group_;
+  gpr = group_ > 0 ? groups_per_row(cols_, group_) : 0;
+  xstride = (cols_ + 63) / 64 * 64;
+  gstride = gpr;
+  if ((int64_t)xq.size() < n * xstride) xq.resize((size_t)(n * xstride));
+  if ((int64_t)dx.size() < n * gstride) dx.resize((size_t)(n * gstride));
+  if ((int64_t)xsum.size() < n * gstride) xsum.resize((size_t)(n * gstride));
+}
+
+void dequantize_row_any(const Linear& w, int64_t r, float* dst) {
+  if (w.kind == 0) {
+    QTensor t{w.q, w.scales, w.zeros, w.rows, w.cols, w.bits, w.group, w.f16};
+    dequantize_row(t, r, dst);
+    return;
+  }
+  const uint8_t* row = w.data + r * w.cols * dtype_size(w.dtype);
+  for (int64_t c = 0; c < w.cols; c++) dst[c] = float_at(row, c, w.dtype);
+}
+
+namespace {
+
+void scalar_quantize_act(const float* x, int64_t cols, int64_t group, int, int8_t* xq, float* dx,
+                         int32_t* xsum) {
+  act_quantize_ref(x, cols, group, xq, dx, xsum);
+}
+
+void scalar_qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
+                  int64_t ystride) {
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t t = t0; t < t1; t++)
+      y[t * ystride + r] = qdot_ref(w, r, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
+}
+
+void scalar_frows(const Linear& w, int64_t r0, int64_t r1, const float* x, int64_t t0, int64_t t1, float* y,
+                  int64_t ystride) {
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t t = t0; t < t1; t++) y[t * ystride + r] = fdot_ref(w, r, x + t * w.cols);
+}
+
+float scalar_dotf(const float* a, const float* b, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t i = 0; i < n; i++) {
+    float p = a[i] * b[i];
+    acc[i & 7] += p;
+  }
+  return reduce8(acc);
+}
+
+void scalar_axpyf(float s, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float p = s * x[i];
+    y[i] += p;
+  }
+}
+
+bool env_is(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, "1") == 0;
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+bool cpu_avx2() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+}
+bool cpu_vnni() {
+  return cpu_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
+}  // namespace
+
+const Kernel& scalar_kernel() {
+  static const Kernel k{"scalar", scalar_quantize_act, scalar_qrows, scalar_frows, scalar_dotf, scalar_axpyf};
+  return k;
+}
+
+std::vector<const Kernel*> available_kernels() {
+  std::vector<const Kernel*> v{&scalar_kernel()};
+#if defined(__x86_64__) || defined(_M_X64)
+  if (avx2_kernel() && cpu_avx2()) v.push_back(avx2_kernel());
+  if (vnni_kernel() && cpu_vnni()) v.push_back(vnni_kernel());
+  if (avx512_kernel() && cpu_vnni()) v.push_back(avx512_kernel());
+#endif
+#if defined(__aarch64__)
+  if (neon_kernel()) v.push_back(neon_kernel());
+#endif
+  return v;
+}
+
+const Kernel* kernel_by_name(const char* name) {
+  for (const Kernel* k : available_kernels())
+    if (std::strcmp(k->name, name) == 0) return k;
+  return nullptr;
+}
+
+const Kernel& select_kernel() {
+  if (env_is("APL_FORCE_SCALAR")) return scalar_kernel();
+  bool no512 = env_is("APL_NO_AVX512");
+  auto v = available_kernels();
+  for (size_t i = v.size(); i-- > 0;) {
+    if (no512 && (std::strcmp(v[i]->name, "avx512") == 0 || std::strcmp(v[i]->name, "avx512-vnni") == 0))
+      continue;
+    return *v[i];
+  }
+  return scalar_kernel();
+}
+
+}  // namespace infer
+}  // namespace apl

@@ -1,0 +1,192 @@
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace apl {
+namespace infer {
+
+namespace {
+void check_weight(const Linear& w, int64_t rows, int64_t cols, const std::string& name) {
+  const char* why = check_linear(w);
+  if (*why) throw std::runtime_error(name + ": " + why);
+  if (w.rows != rows || w.cols != cols)
+    throw std::runtime_error(name + ": shape [" + std::to_string(w.rows) + ", " + std::to_string(w.cols) +
+                             "], expected [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
+}
+}  // namespace
+
+Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Kernel& k)
+    : c_(c), w_(w), k_(k), pool_(shared_pool(threads)) {
+  if (c.hidden < 1 || c.inter < 1 || c.layers < 0 || c.heads < 1 || c.kv_heads < 1 || c.head_dim < 2 ||
+      c.head_dim % 2 || c.vocab < 1 || c.heads % c.kv_heads)
+    throw std::runtime_error("inconsistent model config (sizes, heads divisible by KV heads, even head_dim)");
+  if (c.context < 1) throw std::runtime_error("contextLength must be at least 1");
+  if ((int64_t)c.inv_freq.size() != c.head_dim / 2) throw std::runtime_error("RoPE frequencies: wrong count");
+  if ((int64_t)w.layers.size() != c.layers) throw std::runtime_error("weights: wrong number of layers");
+  const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
+  check_weight(w.embed, c.vocab, c.hidden, "embed");
+  check_weight(w.lm_head, c.vocab, c.hidden, "lmHead");
+  for (int64_t l = 0; l < c.layers; l++) {
+    const LayerWeights& L = w.layers[(size_t)l];
+    std::string p = "layers[" + std::to_string(l) + "].";
+    check_weight(L.q, qd, c.hidden, p + "q");
+    check_weight(L.k, kvd, c.hidden, p + "k");
+    check_weight(L.v, kvd, c.hidden, p + "v");
+    check_weight(L.o, c.hidden, qd, p + "o");
+    check_weight(L.gate, c.inter, c.hidden, p + "gate");
+    check_weight(L.up, c.inter, c.hidden, p + "up");
+    check_weight(L.down, c.hidden, c.inter, p + "down");
+  }
+  size_t kv = (size_t)(c.layers * c.context * kvd);
+  kcache_.assign(kv, 0.0f);
+  vcache_.assign(kv, 0.0f);
+}
+
+// LlamaRMSNorm / GemmaRMSNorm in float32: x · rsqrt(mean(x²) + eps), then × w (or × (1 + w)).
+void Model::rms_norm(const float* x, const float* w, int64_t n, float* out) {
+  const int64_t H = c_.hidden;
+  pool_.run(n, [&](int64_t t) {
+    const float* xr = x + t * H;
+    float* o = out + t * H;
+    double ss = 0;
+    for (int64_t i = 0; i < H; i++) ss += (double)xr[i] * (double)xr[i];
+    float var = (float)(ss / (double)H);
+    float r = 1.0f / std::sqrt(var + c_.eps);
+    for (int64_t i = 0; i < H; i++) {
+      float v = xr[i] * r;
+      float m = c_.norm_add_one ? 1.0f + w[i] : w[i];
+      o[i] = v * m;
+    }
+  });
+}
+
+// Rotate-half RoPE (HF layout): value i pairs with i + head_dim/2; cos/sin of (position · inv_freq) in
+// float32.
+void Model::rope(float* x, int64_t n, int64_t heads, int64_t pos) {
+  const int64_t D = c_.head_dim, half = D / 2;
+  pool_.run(n, [&](int64_t t) {
+    std::vector<float> cs((size_t)half), sn((size_t)half);
+    float p = (float)(pos + t);
+    for (int64_t i = 0; i < half; i++) {
+      float f = c_.inv_freq[(size_t)i] * p;
+      cs[(size_t)i] = std::cos(f) * c_.rope_mscale;
+      sn[(size_t)i] = std::sin(f) * c_.rope_mscale;
+    }
+    for (int64_t h = 0; h < heads; h++) {
+      float* v = x + (t * heads + h) * D;
+      for (int64_t i = 0; i < half; i++) {
+        float a = v[i], b = v[i + half];
+        float a1 = a * cs[(size_t)i], a2 = (-b) * sn[(size_t)i];
+        float b1 = b * cs[(size_t)i], b2 = a * sn[(size_t)i];
+        v[i] = a1 + a2;
+        v[i + half] = b1 + b2;
+      }
+    }
+  });
+}
+
+// Causal (optionally sliding-window) attention with grouped KV heads; softmax in float32.
+void Model::attention(int64_t layer, int64_t n, int64_t pos) {
+  const int64_t D = c_.head_dim, H = c_.heads, kvd = c_.kv_heads * D, rep = c_.heads / c_.kv_heads;
+  const float* kc = kcache_.data() + layer * c_.context * kvd;
+  const float* vc = vcache_.data() + layer * c_.context * kvd;
+  const float scale = (float)(1.0 / std::sqrt((double)D));
+  pool_.run(n * H, [&](int64_t i) {
+    int64_t t = i / H, h = i % H, p = pos + t, kvh = h / rep;
+    int64_t lo = c_.sliding_window > 0 ? std::max<int64_t>(0, p - c_.sliding_window + 1) : 0;
+    thread_local std::vector<float> sc;
+    if ((int64_t)sc.size() < p + 1) sc.resize((size_t)(p + 1));
+    const float* qv = q_.data() + (t * H + h) * D;
+    float mx = -INFINITY;
+    for (int64_t j = lo; j <= p; j++) {
+      float s = k_.dotf(qv, kc + j * kvd + kvh * D, D) * scale;
+      sc[(size_t)j] = s;
+      if (s > mx) mx = s;
+    }
+    float sum = 0;
+    for (int64_t j = lo; j <= p; j++) {
+      float e = std::exp(sc[(size_t)j] - mx);
+      sc[(size_t)j] = e;
+      sum += e;
+    }
+    float* o = att_.data() + (t * H + h) * D;
+    std::fill(o, o + D, 0.0f);
+    for (int64_t j = lo; j <= p; j++) k_.axpyf(sc[(size_t)j] / sum, vc + j * kvd + kvh * D, o, D);
+  });
+}
+
+void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, float* out) {
+  if (n < 1) throw std::runtime_error("forward needs at least one token");
+  if (pos < 0 || pos > length_)
+    throw std::runtime_error("pos " + std::to_string(pos) + " is past the cached length " +
+                             std::to_string(length_));
+  if (pos + n > c_.context)
+    throw std::runtime_error("positions up to " + std::to_string(pos + n) + " exceed contextLength " +
+                             std::to_string(c_.context));
+  for (int64_t t = 0; t < n; t++)
+    if (tokens[t] < 0 || tokens[t] >= c_.vocab)
+      throw std::runtime_error("token id " + std::to_string(tokens[t]) + " is outside the vocabulary");
+  const int64_t Hd = c_.hidden, qd = c_.heads * c_.head_dim, kvd = c_.kv_heads * c_.head_dim, I = c_.inter;
+  x_.resize((size_t)(n * Hd));
+  h_.resize((size_t)(n * Hd));
+  o_.resize((size_t)(n * Hd));
+  q_.resize((size_t)(n * qd));
+  att_.resize((size_t)(n * qd));
+  kk_.resize((size_t)(n * kvd));
+  vv_.resize((size_t)(n * kvd));
+  g_.resize((size_t)(n * I));
+  u_.resize((size_t)(n * I));
+  length_ = pos;  // a failure below leaves the cache valid up to pos
+  const float emb_scale = (float)std::sqrt((double)Hd);
+  pool_.run(n, [&](int64_t t) {
+    float* xr = x_.data() + t * Hd;
+    dequantize_row_any(w_.embed, tokens[t], xr);
+    if (c_.embed_scale)
+      for (int64_t i = 0; i < Hd; i++) xr[i] = xr[i] * emb_scale;
+  });
+  for (int64_t l = 0; l < c_.layers; l++) {
+    const LayerWeights& L = w_.layers[(size_t)l];
+    rms_norm(x_.data(), L.in_norm, n, h_.data());
+    linear(L.q, h_.data(), n, q_.data(), pool_, k_, act_);
+    linear(L.k, h_.data(), n, kk_.data(), pool_, k_, act_);
+    linear(L.v, h_.data(), n, vv_.data(), pool_, k_, act_);
+    rope(q_.data(), n, c_.heads, pos);
+    rope(kk_.data(), n, c_.kv_heads, pos);
+    float* kc = kcache_.data() + (l * c_.context + pos) * kvd;
+    float* vc = vcache_.data() + (l * c_.context + pos) * kvd;
+    std::copy(kk_.begin(), kk_.begin() + n * kvd, kc);
+    std::copy(vv_.begin(), vv_.begin() + n * kvd, vc);
+    attention(l, n, pos);
+    linear(L.o, att_.data(), n, o_.data(), pool_, k_, act_);
+    for (int64_t i = 0; i < n * Hd; i++) x_[(size_t)i] += o_[(size_t)i];
+    rms_norm(x_.data(), L.post_norm, n, h_.data());
+    linear(L.gate, h_.data(), n, g_.data(), pool_, k_, act_);
+    linear(L.up, h_.data(), n, u_.data(), pool_, k_, act_);
+    const bool gelu = c_.gelu_tanh;
+    pool_.run(n, [&](int64_t t) {
+      float* g = g_.data() + t * I;
+      const float* u = u_.data() + t * I;
+      for (int64_t i = 0; i < I; i++) {
+        float v = g[i], a;
+        if (gelu) {
+          float inner = 0.7978845608028654f * (v + 0.044715f * (v * v * v));
+          a = 0.5f * v * (1.0f + std::tanh(inner));
+        } else {
+          a = v / (1.0f + std::exp(-v));
+        }
+        g[i] = a * u[i];
+      }
+    });
+    linear(L.down, g_.data(), n, o_.data(), pool_, k_, act_);
+    for (int64_t i = 0; i < n * Hd; i++) x_[(size_t)i] += o_[(size_t)i];
+  }
+  const int64_t first = all ? 0 : n - 1, m = n - first;
+  rms_norm(x_.data() + first * Hd, w_.final_norm, m, h_.data());
+  linear(w_.lm_head, h_.data(), m, out, pool_, k_, act_);
+  length_ = pos + n;
+}
+
+}  // namespace infer
+}  // namespace apl

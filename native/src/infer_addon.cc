@@ -1,0 +1,267 @@
+// N-API bindings of the inference engine: inferInfo(), inferLinear(w, x, n, threads, variant) and the
+// InferModel class (forward / reset / dispose). native/forward.ts validates arguments first; the sizes are
+// checked again here so a bad call can never read out of bounds.
+#include "infer_addon.h"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "infer/linear.h"
+#include "infer/model.h"
+#ifdef APL_HAVE_CUDA
+#include "cuda/infer.h"
+#endif
+
+namespace apl {
+namespace {
+
+using infer::Linear;
+
+struct Keep {
+  std::vector<Napi::ObjectReference> refs;
+  void add(const Napi::Value& v) { refs.push_back(Napi::Persistent(v.As<Napi::Object>())); }
+};
+
+const uint8_t* bytes(const Napi::Value& v, size_t expect, const std::string& what, Keep* keep) {
+  if (!v.IsTypedArray()) throw std::runtime_error(what + " must be a typed array");
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  if (t.ByteLength() != expect)
+    throw std::runtime_error(what + " has " + std::to_string(t.ByteLength()) + " bytes, expected " +
+                             std::to_string(expect));
+  if (keep) keep->add(v);
+  return static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+}
+
+int64_t num(const Napi::Object& o, const char* k) {
+  Napi::Value v = o.Get(k);
+  if (!v.IsNumber()) throw std::runtime_error(std::string(k) + " must be a number");
+  return v.As<Napi::Number>().Int64Value();
+}
+
+std::string str(const Napi::Object& o, const char* k) {
+  Napi::Value v = o.Get(k);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+Linear linear_of(const Napi::Value& v, const std::string& what, Keep* keep) {
+  if (!v.IsObject()) throw std::runtime_error(what + " must be a weight object");
+  Napi::Object o = v.As<Napi::Object>();
+  Linear w;
+  w.rows = num(o, "rows");
+  w.cols = num(o, "cols");
+  if (w.rows < 1 || w.cols < 1) throw std::runtime_error(what + ": rows and cols must be positive");
+  std::string kind = str(o, "kind");
+  if (kind == "packed") {
+    w.kind = 0;
+    w.bits = (int)num(o, "bits");
+    w.group = num(o, "groupSize");
+    std::string sd = str(o, "scaleDtype");
+    if (sd != "f16" && sd != "f32") throw std::runtime_error(what + ": scaleDtype must be f16 or f32");
+    w.f16 = sd == "f16";
+    const char* why = infer::check_linear(w);
+    if (*why) throw std::runtime_error(what + ": " + why);
+    size_t pb = (size_t)(w.rows * w.gpr() * (w.f16 ? 2 : 4));
+    w.q = bytes(o.Get("q"), (size_t)(w.rows * w.row_bytes()), what + ".q", keep);
+    w.scales = bytes(o.Get("scales"), pb, what + ".scales", keep);
+    w.zeros = bytes(o.Get("zeros"), pb, what + ".zeros", keep);
+  } else if (kind == "float") {
+    w.kind = 1;
+    std::string d = str(o, "dtype");
+    w.dtype = d == "f32" ? kF32 : d == "f16" ? kF16 : d == "bf16" ? kBF16 : -1;
+    if (w.dtype < 0) throw std::runtime_error(what + ": dtype must be f32, f16 or bf16");
+    w.data = bytes(o.Get("data"), (size_t)(w.rows * w.cols * dtype_size(w.dtype)), what + ".data", keep);
+  } else {
+    throw std::runtime_error(what + ": kind must be 'packed' or 'float'");
+  }
+  return w;
+}
+
+const infer::Kernel& kernel_of(const Napi::Value& v) {
+  if (!v.IsString()) return infer::select_kernel();
+  std::string name = v.As<Napi::String>().Utf8Value();
+  const infer::Kernel* k = infer::kernel_by_name(name.c_str());
+  if (!k) throw std::runtime_error("kernel variant '" + name + "' is not available on this CPU");
+  return *k;
+}
+
+template <class F>
+Napi::Value guarded(Napi::Env env, F f) {
+  try {
+    return f();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+Napi::Value InferInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  auto v = infer::available_kernels();
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a.Set((uint32_t)i, v[i]->name);
+  o.Set("variants", a);
+  o.Set("selected", infer::select_kernel().name);
+  o.Set("threads", resolve_threads(0));
+#ifdef APL_HAVE_CUDA
+  o.Set("cuda", true);
+#else
+  o.Set("cuda", false);
+#endif
+  return o;
+}
+
+// inferLinear(w, x: Float32Array, n, threads, variant?: string, gpu?: boolean) → Float32Array (n × rows)
+Napi::Value InferLinear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Linear w = linear_of(info[0], "weight", nullptr);
+    int64_t n = info[2].As<Napi::Number>().Int64Value();
+    if (n < 0) throw std::runtime_error("n must be non-negative");
+    const float* x = reinterpret_cast<const float*>(bytes(info[1], (size_t)(n * w.cols) * 4, "x", nullptr));
+    int threads = resolve_threads(info[3].As<Napi::Number>().Int32Value());
+    Napi::Float32Array y = Napi::Float32Array::New(env, (size_t)(n * w.rows));
+    if (info.Length() > 5 && info[5].ToBoolean()) {
+#ifdef APL_HAVE_CUDA
+      std::string err;
+      if (!cuda::infer_linear(w, x, n, y.Data(), &err)) throw std::runtime_error("CUDA: " + err);
+      return y;
+#else
+      throw std::runtime_error("this build has no CUDA support");
+#endif
+    }
+    const infer::Kernel& k = kernel_of(info[4]);
+    infer::ActQ act;
+    infer::linear(w, x, n, y.Data(), infer::shared_pool(threads), k, act);
+    return y;
+  });
+}
+
+class InferModel : public Napi::ObjectWrap<InferModel> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "InferModel",
+        {InstanceMethod("forward", &InferModel::Forward), InstanceMethod("reset", &InferModel::Reset),
+         InstanceMethod("dispose", &InferModel::Dispose), InstanceMethod("info", &InferModel::Info)});
+  }
+
+  // new InferModel(config, weights, invFreq: Float32Array, threads, variant?)
+  InferModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<InferModel>(info) {
+    Napi::Env env = info.Env();
+    try {
+      Napi::Object c = info[0].As<Napi::Object>();
+      Napi::Object w = info[1].As<Napi::Object>();
+      infer::ModelConfig mc;
+      mc.hidden = num(c, "hiddenSize");
+      mc.inter = num(c, "intermediateSize");
+      mc.layers = num(c, "numLayers");
+      mc.heads = num(c, "numHeads");
+      mc.kv_heads = num(c, "numKvHeads");
+      mc.head_dim = num(c, "headDim");
+      mc.vocab = num(c, "vocabSize");
+      mc.eps = (float)c.Get("rmsNormEps").As<Napi::Number>().DoubleValue();
+      mc.gelu_tanh = str(c, "hiddenAct") == "gelu_tanh";
+      mc.embed_scale = c.Get("embedScale").ToBoolean();
+      mc.norm_add_one = c.Get("normAddOne").ToBoolean();
+      Napi::Value sw = c.Get("slidingWindow");
+      mc.sliding_window = sw.IsNumber() ? sw.As<Napi::Number>().Int64Value() : 0;
+      mc.context = num(c, "contextLength");
+      mc.rope_mscale = (float)c.Get("ropeMscale").As<Napi::Number>().DoubleValue();
+      if (!info[2].IsTypedArray()) throw std::runtime_error("invFreq must be a Float32Array");
+      Napi::Float32Array inv = info[2].As<Napi::Float32Array>();
+      mc.inv_freq.assign(inv.Data(), inv.Data() + inv.ElementLength());
+      const int64_t H = mc.hidden;
+      infer::ModelWeights mw;
+      mw.embed = linear_of(w.Get("embed"), "embed", &keep_);
+      mw.lm_head = linear_of(w.Get("lmHead"), "lmHead", &keep_);
+      mw.final_norm =
+          reinterpret_cast<const float*>(bytes(w.Get("finalNorm"), (size_t)H * 4, "finalNorm", &keep_));
+      Napi::Value lv = w.Get("layers");
+      if (!lv.IsArray()) throw std::runtime_error("weights.layers must be an array");
+      Napi::Array layers = lv.As<Napi::Array>();
+      for (uint32_t i = 0; i < layers.Length(); i++) {
+        Napi::Object L = layers.Get(i).As<Napi::Object>();
+        std::string p = "layers[" + std::to_string(i) + "].";
+        infer::LayerWeights lw;
+        lw.in_norm =
+            reinterpret_cast<const float*>(bytes(L.Get("inputNorm"), (size_t)H * 4, p + "inputNorm", &keep_));
+        lw.post_norm = reinterpret_cast<const float*>(
+            bytes(L.Get("postAttnNorm"), (size_t)H * 4, p + "postAttnNorm", &keep_));
+        lw.q = linear_of(L.Get("q"), p + "q", &keep_);
+        lw.k = linear_of(L.Get("k"), p + "k", &keep_);
+        lw.v = linear_of(L.Get("v"), p + "v", &keep_);
+        lw.o = linear_of(L.Get("o"), p + "o", &keep_);
+        lw.gate = linear_of(L.Get("gate"), p + "gate", &keep_);
+        lw.up = linear_of(L.Get("up"), p + "up", &keep_);
+        lw.down = linear_of(L.Get("down"), p + "down", &keep_);
+        mw.layers.push_back(lw);
+      }
+      int threads = resolve_threads(info[3].As<Napi::Number>().Int32Value());
+      model_.reset(new infer::Model(mc, mw, threads, kernel_of(info[4])));
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+  }
+
+ private:
+  infer::Model& model(Napi::Env env) {
+    if (!model_) throw Napi::Error::New(env, "the model was disposed");
+    return *model_;
+  }
+
+  // forward(tokens: Int32Array, pos, allLogits) → Float32Array
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    infer::Model& m = model(env);
+    return guarded(env, [&]() -> Napi::Value {
+      if (!info[0].IsTypedArray()) throw std::runtime_error("tokens must be an Int32Array");
+      Napi::Int32Array t = info[0].As<Napi::Int32Array>();
+      int64_t n = (int64_t)t.ElementLength();
+      int64_t pos = info[1].As<Napi::Number>().Int64Value();
+      bool all = info[2].ToBoolean();
+      int64_t vocab = info[3].As<Napi::Number>().Int64Value();
+      Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)((all ? n : 1) * vocab));
+      m.forward(t.Data(), n, pos, all, out.Data());
+      return out;
+    });
+  }
+  Napi::Value Reset(const Napi::CallbackInfo& info) {
+    model(info.Env()).reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    model_.reset();
+    keep_.refs.clear();
+    return info.Env().Undefined();
+  }
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    infer::Model& m = model(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("backend", std::string("cpu-") + m.kernel().name);
+    o.Set("threads", m.threads());
+    o.Set("kvBytes", (double)m.kv_bytes());
+    o.Set("length", (double)m.length());
+    return o;
+  }
+
+  std::unique_ptr<infer::Model> model_;
+  Keep keep_;
+};
+
+}  // namespace
+
+void register_infer(Napi::Env env, Napi::Object exports) {
+  exports.Set("inferInfo", Napi::Function::New(env, InferInfo, "inferInfo"));
+  exports.Set("inferLinear", Napi::Function::New(env, InferLinear, "inferLinear"));
+  exports.Set("InferModel", InferModel::Define(env));
+}
+
+}  // namespace apl

@@ -1,0 +1,163 @@
+// The inference kernels (native/forward.ts linear → native/src/infer/): every CPU variant against the scalar
+// reference (bit-exact for packed weights: integer dot products and the reference's float order), the scalar
+// reference against float64 maths on the dequantized weights (activation rounding bounded), threads, float
+// weights, and the CUDA kernels when a GPU is present.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { inferInfo, linear } from '../../../native/forward';
+import type { LinearWeight } from '../../../native/forward-types';
+import { engineInfo } from '../../../native/index';
+import { type Bits, dequant, floatWeight, gaussian, randomPacked } from './infer-data';
+
+const info = inferInfo();
+const skipNative = info ? false : 'the native addon is not built (npm run build:native): inference kernels not tested';
+const gpu = engineInfo().gpu;
+const skipGpu = !info?.cuda
+  ? 'GPU tests skipped: this build has no CUDA kernels'
+  : !gpu.available
+    ? `GPU tests skipped: no usable GPU (${gpu.reason ?? 'unknown'})`
+    : false;
+
+/** float64 y = x · Ŵᵀ and, per output, the bound of the int8 activation rounding + float32 arithmetic. */
+function exact(w: LinearWeight, x: Float32Array, n: number) {
+  const W = dequant(w);
+  const M = w.kind === 'packed' ? dequant(w, true) : W;
+  const y = new Float64Array(n * w.rows);
+  const tol = new Float64Array(n * w.rows);
+  const G = w.kind === 'packed' ? w.groupSize : w.cols;
+  const gpr = Math.ceil(w.cols / G);
+  for (let t = 0; t < n; t++) {
+    const dx: number[] = [];
+    for (let g = 0; g < gpr; g++) {
+      let m = 0;
+      for (let c = g * G; c < Math.min(w.cols, (g + 1) * G); c++) m = Math.max(m, Math.abs(x[t * w.cols + c]));
+      dx.push(m / 127);
+    }
+    for (let r = 0; r < w.rows; r++) {
+      let s = 0;
+      let act = 0;
+      let mag = 0;
+      for (let c = 0; c < w.cols; c++) {
+        const wc = W[r * w.cols + c];
+        const xc = x[t * w.cols + c];
+        s += wc * xc;
+        act += Math.abs(wc) * (dx[Math.floor(c / G)] / 2);
+        mag += Math.abs(M[r * w.cols + c]) * (Math.abs(xc) + dx[Math.floor(c / G)]);
+      }
+      y[t * w.rows + r] = s;
+      tol[t * w.rows + r] =
+        w.kind === 'packed' ? act * 1.001 + (gpr + 16) * 2 ** -22 * mag : (w.cols + 8) * 2 ** -23 * mag + 1e-30;
+    }
+  }
+  return { y, tol };
+}
+
+const SHAPES: [number, number][] = [
+  [1, 1],
+  [3, 31],
+  [17, 64],
+  [5, 100],
+  [13, 203],
+  [37, 256],
+  [9, 320],
+  [4, 1088],
+];
+const GROUPS = [7, 32, 64, 96, 128, 0]; // 0: per row (groupSize = cols)
+
+describe('inference kernels (packed weights)', { skip: skipNative }, () => {
+  const variants = info?.variants ?? [];
+  it('offers the scalar reference and the SIMD variants this CPU runs', () => {
+    assert.equal(variants[0], 'scalar');
+    assert.ok(variants.includes(info!.selected));
+  });
+
+  for (const bits of [1, 2, 4, 8] as Bits[])
+    it(`${bits}-bit: every variant equals the scalar reference bit for bit; the reference is within the int8 bound`, () => {
+      let seed = bits * 1000;
+      let cases = 0;
+      for (const [rows, cols] of SHAPES)
+        for (const g0 of GROUPS) {
+          const group = g0 || cols;
+          if (group > cols && g0 !== 96) continue;
+          for (const scaleDtype of ['f16', 'f32'] as const) {
+            const w = randomPacked(rows, cols, bits, group, scaleDtype, ++seed);
+            for (const n of [1, 3, 19]) {
+              const x = gaussian(n * cols, ++seed, 1);
+              if (n === 3) for (let i = 0; i < cols; i++) x[cols + i] = 0; // an all-zero token
+              const ref = linear(w, x, n, { variant: 'scalar', threads: 1 });
+              const { y, tol } = exact(w, x, n);
+              for (let i = 0; i < ref.length; i++)
+                assert.ok(
+                  Math.abs(ref[i] - y[i]) <= tol[i],
+                  `scalar ${rows}x${cols} g${group} ${scaleDtype} n${n} [${i}]: ${ref[i]} vs ${y[i]} (bound ${tol[i]})`,
+                );
+              for (const v of variants.slice(1)) {
+                const out = linear(w, x, n, { variant: v, threads: 1 });
+                assert.deepEqual(out, ref, `${v} ${rows}x${cols} g${group} ${scaleDtype} n${n}`);
+              }
+              cases++;
+            }
+          }
+        }
+      assert.ok(cases > 100);
+    });
+
+  it('gives the same result with 1 and 2 threads, and for each token alone', () => {
+    const w = randomPacked(301, 512, 4, 64, 'f16', 7);
+    const x = gaussian(40 * 512, 8, 1);
+    const a = linear(w, x, 40, { threads: 1 });
+    assert.deepEqual(linear(w, x, 40, { threads: 2 }), a);
+    for (const t of [0, 17, 39])
+      assert.deepEqual(linear(w, x.subarray(t * 512, (t + 1) * 512), 1), a.subarray(t * 301, (t + 1) * 301));
+  });
+
+  it('rejects bad input with one clear message', () => {
+    const w = randomPacked(4, 64, 4, 32, 'f16', 1);
+    assert.throws(() => linear(w, new Float32Array(63), 1), /x must be a Float32Array of 1×64/);
+    assert.throws(
+      () => linear({ ...w, q: w.q.subarray(1) }, new Float32Array(64), 1),
+      /weight\.q has 127 bytes, expected 128/,
+    );
+    assert.throws(() => linear(w, new Float32Array(64), 1, { variant: 'nope' }), /kernel variant 'nope'/);
+  });
+});
+
+describe('inference kernels (float weights)', { skip: skipNative }, () => {
+  for (const dtype of ['f32', 'f16', 'bf16'] as const)
+    it(`${dtype}: every variant within float32 rounding of float64 maths`, () => {
+      let seed = 77;
+      for (const [rows, cols] of SHAPES) {
+        const w = floatWeight(rows, cols, dtype, ++seed);
+        for (const n of [1, 5, 18]) {
+          const x = gaussian(n * cols, ++seed, 1);
+          const { y, tol } = exact(w, x, n);
+          for (const v of info?.variants ?? []) {
+            const out = linear(w, x, n, { variant: v });
+            for (let i = 0; i < out.length; i++)
+              assert.ok(
+                Math.abs(out[i] - y[i]) <= tol[i],
+                `${v} ${dtype} ${rows}x${cols} n${n} [${i}]: ${out[i]} vs ${y[i]}`,
+              );
+          }
+        }
+      }
+    });
+});
+
+describe('inference kernels on the GPU', { skip: skipNative || skipGpu }, () => {
+  it('CUDA equals the scalar reference (packed, bit for bit) and float maths (float weights)', () => {
+    let seed = 5;
+    for (const bits of [1, 2, 4, 8] as Bits[])
+      for (const [rows, cols] of SHAPES)
+        for (const group of [7, 64, cols]) {
+          const w = randomPacked(rows, cols, bits, group, 'f16', ++seed);
+          const x = gaussian(3 * cols, ++seed, 1);
+          assert.deepEqual(linear(w, x, 3, { backend: 'gpu' }), linear(w, x, 3, { variant: 'scalar' }));
+        }
+    const w = floatWeight(37, 256, 'bf16', 3);
+    const x = gaussian(2 * 256, 4, 1);
+    const { y, tol } = exact(w, x, 2);
+    const out = linear(w, x, 2, { backend: 'gpu' });
+    for (let i = 0; i < out.length; i++) assert.ok(Math.abs(out[i] - y[i]) <= tol[i]);
+  });
+});
