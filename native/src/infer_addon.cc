@@ -3,6 +3,8 @@
 // checked again here so a bad call can never read out of bounds.
 #include "infer_addon.h"
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -141,6 +143,39 @@ Napi::Value InferLinear(const Napi::CallbackInfo& info) {
   });
 }
 
+// inferMemRead(bytes: Uint8Array, threads) → a checksum: reads every byte once over the pool (the bandwidth
+// measurement of bench/decode.bench.ts).
+Napi::Value InferMemRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
+    Napi::TypedArray t = info[0].As<Napi::TypedArray>();
+    const uint8_t* p = static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+    const int64_t n = (int64_t)t.ByteLength() / 8, chunk = 1 << 17;
+    std::vector<uint64_t> sums((size_t)((n + chunk - 1) / chunk), 0);
+    infer::shared_pool(resolve_threads(info[1].As<Napi::Number>().Int32Value()))
+        .run((int64_t)sums.size(), [&](int64_t c) {
+          uint64_t a[4] = {0, 0, 0, 0};
+          int64_t hi = std::min(n, (c + 1) * chunk), i = c * chunk;
+          for (; i + 4 <= hi; i += 4)
+            for (int k = 0; k < 4; k++) {
+              uint64_t v;
+              memcpy(&v, p + (i + k) * 8, 8);
+              a[k] += v;
+            }
+          for (; i < hi; i++) {
+            uint64_t v;
+            memcpy(&v, p + i * 8, 8);
+            a[0] += v;
+          }
+          sums[(size_t)c] = a[0] + a[1] + a[2] + a[3];
+        });
+    uint64_t s = 0;
+    for (uint64_t v : sums) s += v;
+    return Napi::Number::New(env, (double)(s & 0xffffffffu));
+  });
+}
+
 class InferModel : public Napi::ObjectWrap<InferModel> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -261,6 +296,7 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
 void register_infer(Napi::Env env, Napi::Object exports) {
   exports.Set("inferInfo", Napi::Function::New(env, InferInfo, "inferInfo"));
   exports.Set("inferLinear", Napi::Function::New(env, InferLinear, "inferLinear"));
+  exports.Set("inferMemRead", Napi::Function::New(env, InferMemRead, "inferMemRead"));
   exports.Set("InferModel", InferModel::Define(env));
 }
 

@@ -98,11 +98,12 @@ inline __m256 load_params8(const uint8_t* base, int64_t i, bool f16) {
  * Row r · token activations. UNPACKED: full chunks come from ubuf (already unpacked in the permuted order)
  * instead of the packed bytes.
  */
-template <int BITS, bool VNNI, bool UNPACKED>
+template <int BITS, bool VNNI, bool UNPACKED, int CPG>
 inline float row_dot(const Linear& w, int64_t r, const uint8_t* ubuf, const int8_t* xq, const float* dx,
                      const int32_t* xsum) {
   constexpr bool kOffset = BITS == 8 && !VNNI;  // dot32 added Σ (q − 128)·x
-  const int64_t G = w.group, gpr = w.gpr(), full = w.cols / G, cpg = G / 32;
+  // CPG: chunks per group known at compile time (1, 2, 4), or 0 for any multiple of 32
+  const int64_t G = w.group, gpr = w.gpr(), full = w.cols / G, cpg = CPG ? CPG : G / 32;
   const uint8_t* qrow = w.q + r * w.row_bytes();
   const int64_t pbase = r * gpr;
   __m256 accv = _mm256_setzero_ps();
@@ -150,16 +151,17 @@ inline float row_dot(const Linear& w, int64_t r, const uint8_t* ubuf, const int8
   return reduce8(acc);
 }
 
-template <int BITS, bool VNNI>
-inline void qrows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
-                       float* y, int64_t ystride) {
+template <int BITS, bool VNNI, int CPG>
+inline void qrows_cpg(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
+                      float* y, int64_t ystride) {
   if (t1 - t0 == 1 || BITS == 8) {
     for (int64_t r = r0; r < r1; r++)
       for (int64_t t = t0; t < t1; t++)
-        y[t * ystride + r] = row_dot<BITS, VNNI, false>(w, r, nullptr, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
+        y[t * ystride + r] =
+            row_dot<BITS, VNNI, false, CPG>(w, r, nullptr, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
     return;
   }
-  thread_local std::vector<uint8_t> buf;
+  thread_local std::vector<uint8_t> buf;  // one row unpacked, reused across the tokens
   if ((int64_t)buf.size() < w.cols + 32) buf.resize((size_t)w.cols + 32);
   uint8_t* ub = buf.data();
   for (int64_t r = r0; r < r1; r++) {
@@ -167,7 +169,22 @@ inline void qrows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, i
     for (int64_t c = 0; c + 32 <= w.cols; c += 32)
       _mm256_storeu_si256((__m256i*)(ub + c), load_chunk<BITS>(qrow + c / 32 * (4 * BITS)));
     for (int64_t t = t0; t < t1; t++)
-      y[t * ystride + r] = row_dot<BITS, VNNI, true>(w, r, ub, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
+      y[t * ystride + r] = row_dot<BITS, VNNI, true, CPG>(w, r, ub, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
+  }
+}
+
+template <int BITS, bool VNNI>
+inline void qrows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
+                       float* y, int64_t ystride) {
+  switch (w.group) {
+    case 32:
+      return qrows_cpg<BITS, VNNI, 1>(w, r0, r1, a, t0, t1, y, ystride);
+    case 64:
+      return qrows_cpg<BITS, VNNI, 2>(w, r0, r1, a, t0, t1, y, ystride);
+    case 128:
+      return qrows_cpg<BITS, VNNI, 4>(w, r0, r1, a, t0, t1, y, ystride);
+    default:
+      return qrows_cpg<BITS, VNNI, 0>(w, r0, r1, a, t0, t1, y, ystride);
   }
 }
 
