@@ -86,7 +86,10 @@ export function reference64(c: ModelConfig, w: ModelWeights, tokens: number[]): 
   const deq = new Map<LinearWeight, Float64Array>();
   const W = (lw: LinearWeight) => {
     let d = deq.get(lw);
-    if (!d) deq.set(lw, (d = dequant(lw)));
+    if (!d) {
+      d = dequant(lw);
+      deq.set(lw, d);
+    }
     return d;
   };
   const lin = (lw: LinearWeight, x: Float64Array) => {

@@ -30,7 +30,7 @@ function argmax(a: ArrayLike<number>, off: number, n: number): number {
 function decode(c: ModelConfig, w: ModelWeights, tokens: number[], threads = 1): Float32Array {
   const m = createModel(c, w, { contextLength: 16, threads });
   const out = new Float32Array(tokens.length * c.vocabSize);
-  tokens.forEach((t, i) => out.set(m.forward([t], i, false), i * c.vocabSize));
+  for (let i = 0; i < tokens.length; i++) out.set(m.forward([tokens[i]], i, false), i * c.vocabSize);
   m.dispose();
   return out;
 }
