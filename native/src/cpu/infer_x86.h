@@ -10,6 +10,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "../infer/ref.h"
 
 namespace apl {
@@ -94,82 +96,104 @@ inline __m256 load_params8(const uint8_t* base, int64_t i, bool f16) {
   return _mm256_loadu_ps((const float*)(base + i * 4));
 }
 
+/** What every row of one weight shares (computed once per call, so no division per row). */
+struct RowShape {
+  int64_t G, gpr, full, cpg, rb;
+};
+inline RowShape row_shape(const Linear& w) {
+  return RowShape{w.group, w.gpr(), w.cols / w.group, w.group / 32, w.row_bytes()};
+}
+
+constexpr int kMaxTokens = 16;
+
 /**
- * Row r · token activations. UNPACKED: full chunks come from ubuf (already unpacked in the permuted order)
- * instead of the packed bytes.
+ * Row r · the activations of tokens [t0, t1) (at most kMaxTokens), into y. UNPACKED: full chunks come from
+ * ubuf (the row unpacked in the permuted order) instead of the packed bytes. Scales and zero points are
+ * loaded once per row for all the tokens.
  */
 template <int BITS, bool VNNI, bool UNPACKED, int CPG>
-inline float row_dot(const Linear& w, int64_t r, const uint8_t* ubuf, const int8_t* xq, const float* dx,
-                     const int32_t* xsum) {
+inline void row_dot(const Linear& w, const RowShape& sh, int64_t r, const uint8_t* ubuf, const ActQ& act,
+                    int64_t t0, int64_t t1, float* y, int64_t ystride) {
   constexpr bool kOffset = BITS == 8 && !VNNI;  // dot32 added Σ (q − 128)·x
   // CPG: chunks per group known at compile time (1, 2, 4), or 0 for any multiple of 32
-  const int64_t G = w.group, gpr = w.gpr(), full = w.cols / G, cpg = CPG ? CPG : G / 32;
-  const uint8_t* qrow = w.q + r * w.row_bytes();
+  const int64_t G = CPG ? 32 * CPG : sh.G, cpg = CPG ? CPG : sh.cpg, gpr = sh.gpr, full = sh.full;
+  const int nt = (int)(t1 - t0);
+  const uint8_t* qrow = w.q + r * sh.rb;
   const int64_t pbase = r * gpr;
-  __m256 accv = _mm256_setzero_ps();
+  __m256 accv[kMaxTokens];
+  for (int t = 0; t < nt; t++) accv[t] = _mm256_setzero_ps();
   int64_t g = 0;
   for (; g + 8 <= full; g += 8) {
-    __m256i v[8];
-    for (int k = 0; k < 8; k++) {
+    const __m256 sv = load_params8(w.scales, pbase + g, w.f16), zv = load_params8(w.zeros, pbase + g, w.f16);
+    for (int t = 0; t < nt; t++) {
+      const int8_t* xq = act.xq_of(t0 + t);
+      __m256i v[8];
+      for (int k = 0; k < 8; k++) {
+        __m256i a = _mm256_setzero_si256();
+        int64_t c = (g + k) * G;
+        for (int64_t m = 0; m < cpg; m++, c += 32) {
+          __m256i q = UNPACKED ? _mm256_loadu_si256((const __m256i*)(ubuf + c))
+                               : load_chunk<BITS>(qrow + c / 32 * (4 * BITS));
+          a = dot32<BITS, VNNI>(a, q, _mm256_loadu_si256((const __m256i*)(xq + c)));
+        }
+        v[k] = a;
+      }
+      __m256i s = reduce8x8(v);
+      __m256i xs = _mm256_loadu_si256((const __m256i*)(act.xsum_of(t0 + t) + g));
+      if (kOffset) s = _mm256_add_epi32(s, _mm256_slli_epi32(xs, 7));
+      __m256 d = _mm256_mul_ps(sv, _mm256_loadu_ps(act.dx_of(t0 + t) + g));
+      __m256 b = _mm256_mul_ps(zv, _mm256_cvtepi32_ps(xs));
+      __m256 tt = _mm256_sub_ps(_mm256_cvtepi32_ps(s), b);
+      accv[t] = _mm256_add_ps(accv[t], _mm256_mul_ps(d, tt));
+    }
+  }
+  for (int t = 0; t < nt; t++) {
+    const int8_t* xq = act.xq_of(t0 + t);
+    const float* dx = act.dx_of(t0 + t);
+    const int32_t* xsum = act.xsum_of(t0 + t);
+    float acc[8];
+    _mm256_storeu_ps(acc, accv[t]);
+    for (int64_t gg = g; gg < gpr; gg++) {
+      int64_t lo = gg * G, hi = lo + G < w.cols ? lo + G : w.cols;
       __m256i a = _mm256_setzero_si256();
-      int64_t c = (g + k) * G;
-      for (int64_t m = 0; m < cpg; m++, c += 32) {
+      int64_t c = lo;
+      for (; c + 32 <= hi; c += 32) {
         __m256i q = UNPACKED ? _mm256_loadu_si256((const __m256i*)(ubuf + c))
                              : load_chunk<BITS>(qrow + c / 32 * (4 * BITS));
         a = dot32<BITS, VNNI>(a, q, _mm256_loadu_si256((const __m256i*)(xq + c)));
       }
-      v[k] = a;
+      int32_t isum = hsum_i32(a), tail = 0;
+      for (; c < hi; c++) {
+        isum += (int32_t)packed_at(qrow, c, BITS) * (int32_t)xq[c];
+        tail += xq[c];
+      }
+      if (kOffset) isum += 128 * (xsum[gg] - tail);
+      combine_group(acc, gg, isum, load_param(w.scales, pbase + gg, w.f16),
+                    load_param(w.zeros, pbase + gg, w.f16), dx[gg], xsum[gg]);
     }
-    __m256i s = reduce8x8(v);
-    __m256i xs = _mm256_loadu_si256((const __m256i*)(xsum + g));
-    if (kOffset) s = _mm256_add_epi32(s, _mm256_slli_epi32(xs, 7));
-    __m256 d = _mm256_mul_ps(load_params8(w.scales, pbase + g, w.f16), _mm256_loadu_ps(dx + g));
-    __m256 b = _mm256_mul_ps(load_params8(w.zeros, pbase + g, w.f16), _mm256_cvtepi32_ps(xs));
-    __m256 t = _mm256_sub_ps(_mm256_cvtepi32_ps(s), b);
-    accv = _mm256_add_ps(accv, _mm256_mul_ps(d, t));
+    y[(t0 + t) * ystride + r] = reduce8(acc);
   }
-  float acc[8];
-  _mm256_storeu_ps(acc, accv);
-  for (; g < gpr; g++) {
-    int64_t lo = g * G, hi = lo + G < w.cols ? lo + G : w.cols;
-    __m256i a = _mm256_setzero_si256();
-    int64_t c = lo;
-    for (; c + 32 <= hi; c += 32) {
-      __m256i q = UNPACKED ? _mm256_loadu_si256((const __m256i*)(ubuf + c))
-                           : load_chunk<BITS>(qrow + c / 32 * (4 * BITS));
-      a = dot32<BITS, VNNI>(a, q, _mm256_loadu_si256((const __m256i*)(xq + c)));
-    }
-    int32_t isum = hsum_i32(a), tail = 0;
-    for (; c < hi; c++) {
-      isum += (int32_t)packed_at(qrow, c, BITS) * (int32_t)xq[c];
-      tail += xq[c];
-    }
-    if (kOffset) isum += 128 * (xsum[g] - tail);
-    combine_group(acc, g, isum, load_param(w.scales, pbase + g, w.f16), load_param(w.zeros, pbase + g, w.f16),
-                  dx[g], xsum[g]);
-  }
-  return reduce8(acc);
 }
 
 template <int BITS, bool VNNI, int CPG>
 inline void qrows_cpg(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
                       float* y, int64_t ystride) {
+  const RowShape sh = row_shape(w);
   if (t1 - t0 == 1 || BITS == 8) {
     for (int64_t r = r0; r < r1; r++)
-      for (int64_t t = t0; t < t1; t++)
-        y[t * ystride + r] =
-            row_dot<BITS, VNNI, false, CPG>(w, r, nullptr, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
+      for (int64_t tb = t0; tb < t1; tb += kMaxTokens)
+        row_dot<BITS, VNNI, false, CPG>(w, sh, r, nullptr, a, tb, std::min(t1, tb + kMaxTokens), y, ystride);
     return;
   }
   thread_local std::vector<uint8_t> buf;  // one row unpacked, reused across the tokens
   if ((int64_t)buf.size() < w.cols + 32) buf.resize((size_t)w.cols + 32);
   uint8_t* ub = buf.data();
   for (int64_t r = r0; r < r1; r++) {
-    const uint8_t* qrow = w.q + r * w.row_bytes();
+    const uint8_t* qrow = w.q + r * sh.rb;
     for (int64_t c = 0; c + 32 <= w.cols; c += 32)
       _mm256_storeu_si256((__m256i*)(ub + c), load_chunk<BITS>(qrow + c / 32 * (4 * BITS)));
-    for (int64_t t = t0; t < t1; t++)
-      y[t * ystride + r] = row_dot<BITS, VNNI, true, CPG>(w, r, ub, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
+    for (int64_t tb = t0; tb < t1; tb += kMaxTokens)
+      row_dot<BITS, VNNI, true, CPG>(w, sh, r, ub, a, tb, std::min(t1, tb + kMaxTokens), y, ystride);
   }
 }
 
