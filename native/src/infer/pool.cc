@@ -85,7 +85,13 @@ void Pool::run(int64_t ntasks, const std::function<void(int64_t)>& fn) {
   }
   cv_.notify_all();
   work(gen);
-  while (done_.load(std::memory_order_acquire) < ntasks) APL_PAUSE();
+  // A worker descheduled mid-task (a busy machine) should not keep this thread spinning: yield after a while.
+  for (int spin = 0; done_.load(std::memory_order_acquire) < ntasks; spin++) {
+    if (spin < 2000)
+      APL_PAUSE();
+    else
+      std::this_thread::yield();
+  }
   if (error_) std::rethrow_exception(error_);
 }
 
