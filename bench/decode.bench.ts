@@ -132,7 +132,7 @@ function main() {
     ['bf16 (--float)', 'bf16', 16],
   ];
   const ctx = 64;
-  for (const [name, kind, bpw] of kinds) {
+  for (const [name, kind, bpw] of DECODE > 0 ? kinds : []) {
     const { w, bytes } = model(c, kind);
     for (const threads of [1, 2]) {
       const m = createModel(c, w, { contextLength: ctx, threads });
