@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <stdexcept>
 
 namespace apl {
@@ -40,8 +41,13 @@ Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Ker
     check_weight(L.down, c.hidden, c.inter, p + "down");
   }
   size_t kv = (size_t)(c.layers * c.context * kvd);
-  kcache_.assign(kv, 0.0f);
-  vcache_.assign(kv, 0.0f);
+  try {
+    kcache_.assign(kv, 0.0f);
+    vcache_.assign(kv, 0.0f);
+  } catch (const std::exception&) {  // bad_alloc, or length_error past what a vector can hold
+    throw std::runtime_error("the KV cache for contextLength " + std::to_string(c.context) + " (" +
+                             std::to_string((double)kv * 8 / 1e9) + " GB) does not fit in memory");
+  }
 }
 
 // LlamaRMSNorm / GemmaRMSNorm in float32: x · rsqrt(mean(x²) + eps), then × w (or × (1 + w)).

@@ -102,6 +102,7 @@ describe('native forward pass', { skip }, () => {
     m.dispose();
     assert.throws(() => m.forward([1], 0, false), /disposed/);
     assert.throws(() => createModel(c, { ...w, layers: w.layers.slice(1) }, { contextLength: 4 }), /layers/);
+    assert.throws(() => createModel(c, w, { contextLength: 2 ** 40 }), /KV cache for contextLength .* does not fit/);
     const bad = { ...w, layers: [{ ...w.layers[0], q: w.layers[0].k }, w.layers[1]] };
     assert.throws(
       () => createModel(c, bad, { contextLength: 4 }),
