@@ -44,11 +44,11 @@
       # Inference kernels (src/infer/, src/cpu/infer_*.cc): the same scheme, each SIMD variant with its own flags.
       'target_name': 'apl_infer_simd',
       'type': 'static_library',
-      'sources': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_neon.cc'],
+      'sources': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_avx512.cc', 'src/cpu/infer_neon.cc'],
       'conditions': [
         ['target_arch=="x64"', {
-          'sources!': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc'],
-          'dependencies': ['apl_infer_avx2', 'apl_infer_vnni'],
+          'sources!': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_avx512.cc'],
+          'dependencies': ['apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512'],
         }],
       ],
     },
@@ -65,6 +65,13 @@
       'cflags_cc': ['-mavx2', '-mf16c', '-mfma', '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni'],
     },
     {
+      'target_name': 'apl_infer_avx512',
+      'type': 'static_library',
+      'sources': ['src/cpu/infer_avx512.cc'],
+      'cflags_cc': ['-mavx2', '-mf16c', '-mfma', '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni',
+                    '-Wno-maybe-uninitialized'],
+    },
+    {
       'target_name': 'apl_quant',
       'sources': ['src/addon.cc', 'src/engine.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
                   'src/kquant_addon.cc', 'src/infer_addon.cc', 'src/infer/kernels.cc', 'src/infer/pool.cc',
@@ -72,7 +79,7 @@
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
       'dependencies': ['apl_simd', 'apl_infer_simd'],
       'conditions': [
-        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_infer_avx2', 'apl_infer_vnni']}],
+        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512']}],
         ['nvcc!=""', {
           'defines': ['APL_HAVE_CUDA'],
           'actions': [{

@@ -14,7 +14,6 @@ const Kernel* vnni_kernel() {
                         x86::frows,    x86::dotf,         x86::axpyf};
   return &k;
 }
-const Kernel* avx512_kernel() { return nullptr; }
 
 }  // namespace infer
 }  // namespace apl
@@ -22,7 +21,6 @@ const Kernel* avx512_kernel() { return nullptr; }
 namespace apl {
 namespace infer {
 const Kernel* vnni_kernel() { return nullptr; }
-const Kernel* avx512_kernel() { return nullptr; }
 }  // namespace infer
 }  // namespace apl
 #endif

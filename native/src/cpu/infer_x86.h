@@ -17,8 +17,16 @@
 namespace apl {
 namespace infer {
 namespace x86 {
+// Internal linkage: each kernel file compiles this header with its own -m flags (see ref.h).
+namespace {
 
 inline bool fast_layout(int64_t group) { return group % 32 == 0; }
+/**
+ * 4 bits with groups of 64 or 128: the full groups use 64-value chunks instead, read as one 32-byte load
+ * whose low nibbles are the even values and high nibbles the odd ones (positions p < 32 ↔ value 2p, p ≥ 32 ↔
+ * 2(p−32)+1).
+ */
+inline bool pair_layout(int bits, int64_t group) { return bits == 4 && (group == 64 || group == 128); }
 
 /** Position → element of a 32-value chunk for `bits`. */
 inline void chunk_order(int bits, uint8_t* idx) {
@@ -46,10 +54,20 @@ inline void quantize_act(const float* x, int64_t cols, int64_t group, int bits, 
                          int32_t* xsum) {
   act_quantize_ref(x, cols, group, xq, dx, xsum);
   if (!fast_layout(group) || bits == 8) return;
+  int8_t tmp[64];
+  int64_t c0 = 0;
+  if (pair_layout(bits, group)) {  // full groups: 64-value chunks, even values then odd values
+    for (const int64_t end = cols / group * group; c0 + 64 <= end; c0 += 64) {
+      memcpy(tmp, xq + c0, 64);
+      for (int p = 0; p < 32; p++) {
+        xq[c0 + p] = tmp[2 * p];
+        xq[c0 + 32 + p] = tmp[2 * p + 1];
+      }
+    }
+  }
   uint8_t idx[32];
   chunk_order(bits, idx);
-  int8_t tmp[32];
-  for (int64_t c0 = 0; c0 + 32 <= cols; c0 += 32) {
+  for (; c0 + 32 <= cols; c0 += 32) {
     memcpy(tmp, xq + c0, 32);
     for (int p = 0; p < 32; p++) xq[c0 + p] = tmp[idx[p]];
   }
@@ -75,6 +93,29 @@ inline __m256i load_chunk(const uint8_t* p) {
   __m256i v = _mm256_srlv_epi32(_mm256_set1_epi32(u), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
   return _mm256_and_si256(v, _mm256_set1_epi8(0x01));
 }
+
+#if defined(APL_INFER_WIDE)
+/** 64 values: two consecutive 32-value chunks in the permuted order (4 bits: the pair layout). */
+template <int BITS>
+inline __m512i load_chunk64(const uint8_t* p) {
+  if (BITS == 8) return _mm512_loadu_si512((const void*)p);
+  if (BITS == 4) {  // the pair layout (see pair_layout): low nibbles, then high nibbles
+    const __m256i v = _mm256_loadu_si256((const __m256i*)p), mask = _mm256_set1_epi8(0x0f);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, mask)),
+                              _mm256_and_si256(_mm256_srli_epi16(v, 4), mask), 1);
+  }
+  if (BITS == 2) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i*)p));
+    v = _mm512_permutexvar_epi64(_mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0), v);
+    v = _mm512_srlv_epi64(v, _mm512_set_epi64(6, 4, 2, 0, 6, 4, 2, 0));
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x03));
+  }
+  __m512i v = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i*)p));
+  v = _mm512_permutexvar_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), v);
+  v = _mm512_srlv_epi32(v, _mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0));
+  return _mm512_and_si512(v, _mm512_set1_epi8(0x01));
+}
+#endif
 
 /** acc + Σ q·x over 32 values (u8 × s8), exact. For 8 bits without VNNI it adds Σ (q − 128)·x instead. */
 template <int BITS, bool VNNI>
@@ -106,6 +147,46 @@ inline RowShape row_shape(const Linear& w) {
 
 constexpr int kMaxTokens = 16;
 
+/** Σ q·xq over the full group starting at c (exact; for 8 bits without VNNI, Σ (q − 128)·xq). */
+template <int BITS, bool VNNI, bool UNPACKED, int CPG>
+inline __m256i group_dot(const uint8_t* qrow, const uint8_t* ubuf, const int8_t* xq, int64_t c, int64_t cpg) {
+  constexpr bool kPair = BITS == 4 && (CPG == 2 || CPG == 4);
+#if defined(APL_INFER_WIDE)
+  if (CPG == 2 || CPG == 4) {  // 64 values per instruction
+    __m512i a = _mm512_setzero_si512();
+    for (int m = 0; m < CPG / 2; m++, c += 64) {
+      __m512i q = UNPACKED ? _mm512_loadu_si512((const void*)(ubuf + c))
+                           : load_chunk64<BITS>(qrow + c / 32 * (4 * BITS));
+      a = _mm512_dpbusd_epi32(a, q, _mm512_loadu_si512((const void*)(xq + c)));
+    }
+    return _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+  }
+#endif
+  __m256i a = _mm256_setzero_si256();
+  if (kPair) {
+    for (int m = 0; m < CPG / 2; m++, c += 64) {
+      __m256i lo, hi;
+      if (UNPACKED) {
+        lo = _mm256_loadu_si256((const __m256i*)(ubuf + c));
+        hi = _mm256_loadu_si256((const __m256i*)(ubuf + c + 32));
+      } else {
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(qrow + c / 2)), mask = _mm256_set1_epi8(0x0f);
+        lo = _mm256_and_si256(v, mask);
+        hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+      }
+      a = dot32<BITS, VNNI>(a, lo, _mm256_loadu_si256((const __m256i*)(xq + c)));
+      a = dot32<BITS, VNNI>(a, hi, _mm256_loadu_si256((const __m256i*)(xq + c + 32)));
+    }
+    return a;
+  }
+  for (int64_t m = 0; m < cpg; m++, c += 32) {
+    __m256i q = UNPACKED ? _mm256_loadu_si256((const __m256i*)(ubuf + c))
+                         : load_chunk<BITS>(qrow + c / 32 * (4 * BITS));
+    a = dot32<BITS, VNNI>(a, q, _mm256_loadu_si256((const __m256i*)(xq + c)));
+  }
+  return a;
+}
+
 /**
  * Row r · the activations of tokens [t0, t1) (at most kMaxTokens), into y. UNPACKED: full chunks come from
  * ubuf (the row unpacked in the permuted order) instead of the packed bytes. Scales and zero points are
@@ -128,16 +209,8 @@ inline void row_dot(const Linear& w, const RowShape& sh, int64_t r, const uint8_
     for (int t = 0; t < nt; t++) {
       const int8_t* xq = act.xq_of(t0 + t);
       __m256i v[8];
-      for (int k = 0; k < 8; k++) {
-        __m256i a = _mm256_setzero_si256();
-        int64_t c = (g + k) * G;
-        for (int64_t m = 0; m < cpg; m++, c += 32) {
-          __m256i q = UNPACKED ? _mm256_loadu_si256((const __m256i*)(ubuf + c))
-                               : load_chunk<BITS>(qrow + c / 32 * (4 * BITS));
-          a = dot32<BITS, VNNI>(a, q, _mm256_loadu_si256((const __m256i*)(xq + c)));
-        }
-        v[k] = a;
-      }
+      for (int k = 0; k < 8; k++)
+        v[k] = group_dot<BITS, VNNI, UNPACKED, CPG>(qrow, ubuf, xq, (g + k) * G, cpg);
       __m256i s = reduce8x8(v);
       __m256i xs = _mm256_loadu_si256((const __m256i*)(act.xsum_of(t0 + t) + g));
       if (kOffset) s = _mm256_add_epi32(s, _mm256_slli_epi32(xs, 7));
@@ -157,6 +230,10 @@ inline void row_dot(const Linear& w, const RowShape& sh, int64_t r, const uint8_
       int64_t lo = gg * G, hi = lo + G < w.cols ? lo + G : w.cols;
       __m256i a = _mm256_setzero_si256();
       int64_t c = lo;
+      if (gg < full) {
+        a = group_dot<BITS, VNNI, UNPACKED, CPG>(qrow, ubuf, xq, lo, cpg);
+        c = hi;
+      }
       for (; c + 32 <= hi; c += 32) {
         __m256i q = UNPACKED ? _mm256_loadu_si256((const __m256i*)(ubuf + c))
                              : load_chunk<BITS>(qrow + c / 32 * (4 * BITS));
@@ -190,7 +267,16 @@ inline void qrows_cpg(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, in
   uint8_t* ub = buf.data();
   for (int64_t r = r0; r < r1; r++) {
     const uint8_t* qrow = w.q + r * sh.rb;
-    for (int64_t c = 0; c + 32 <= w.cols; c += 32)
+    int64_t c = 0;
+    if (BITS == 4 && (CPG == 2 || CPG == 4)) {
+      const __m256i mask = _mm256_set1_epi8(0x0f);
+      for (const int64_t end = sh.full * sh.G; c + 64 <= end; c += 64) {
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(qrow + c / 2));
+        _mm256_storeu_si256((__m256i*)(ub + c), _mm256_and_si256(v, mask));
+        _mm256_storeu_si256((__m256i*)(ub + c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), mask));
+      }
+    }
+    for (; c + 32 <= w.cols; c += 32)
       _mm256_storeu_si256((__m256i*)(ub + c), load_chunk<BITS>(qrow + c / 32 * (4 * BITS)));
     for (int64_t tb = t0; tb < t1; tb += kMaxTokens)
       row_dot<BITS, VNNI, true, CPG>(w, sh, r, ub, a, tb, std::min(t1, tb + kMaxTokens), y, ystride);
@@ -317,6 +403,7 @@ inline void axpyf(float s, const float* x, float* y, int64_t n) {
   for (; i < n; i++) y[i] += s * x[i];
 }
 
+}  // namespace
 }  // namespace x86
 }  // namespace infer
 }  // namespace apl

@@ -1,5 +1,7 @@
 // The scalar reference of the inference kernels: the spec that every SIMD and CUDA variant is tested against.
-// Compiled with -ffp-contract=off; every float32 operation is written out in order.
+// Compiled with -ffp-contract=off; every float32 operation is written out in order. Functions are static:
+// each translation unit (compiled with its own -m flags) keeps its own copy, so the linker can never hand the
+// scalar kernel a copy compiled for AVX-512.
 #pragma once
 
 #include "infer.h"
@@ -8,14 +10,14 @@ namespace apl {
 namespace infer {
 
 /** Value c of a packed row (first value in the lowest bits). */
-APL_HD inline unsigned packed_at(const uint8_t* qrow, int64_t c, int bits) {
+APL_HD static inline unsigned packed_at(const uint8_t* qrow, int64_t c, int bits) {
   if (bits == 8) return qrow[c];
   int per = 8 / bits;
   return (qrow[c / per] >> ((c % per) * bits)) & ((1u << bits) - 1);
 }
 
 /** Quantizes x[lo, hi) to int8 with one scale: writes xq[lo, hi), returns the scale, *sum = Σ xq. */
-inline float act_quantize_group_ref(const float* x, int64_t lo, int64_t hi, int8_t* xq, int32_t* sum) {
+static inline float act_quantize_group_ref(const float* x, int64_t lo, int64_t hi, int8_t* xq, int32_t* sum) {
   float amax = 0.0f;
   for (int64_t i = lo; i < hi; i++) {
     float a = fabsf(x[i]);
@@ -36,8 +38,8 @@ inline float act_quantize_group_ref(const float* x, int64_t lo, int64_t hi, int8
   return d;
 }
 
-inline void act_quantize_ref(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx,
-                             int32_t* xsum) {
+static inline void act_quantize_ref(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx,
+                                    int32_t* xsum) {
   int64_t gpr = groups_per_row(cols, group);
   for (int64_t g = 0; g < gpr; g++) {
     int64_t lo = g * group, hi = lo + group < cols ? lo + group : cols;
@@ -46,7 +48,8 @@ inline void act_quantize_ref(const float* x, int64_t cols, int64_t group, int8_t
 }
 
 /** One group's contribution, added to its lane (the order every variant keeps). */
-inline void combine_group(float* acc, int64_t g, int32_t isum, float s, float z, float dx, int32_t xsum) {
+static inline void combine_group(float* acc, int64_t g, int32_t isum, float s, float z, float dx,
+                                 int32_t xsum) {
   float d = s * dx;
   float a = (float)isum;
   float xs = (float)xsum;
@@ -57,13 +60,15 @@ inline void combine_group(float* acc, int64_t g, int32_t isum, float s, float z,
 }
 
 /** Integer dot of row r's group g with the (natural-order) activations. */
-inline int32_t group_isum_ref(const uint8_t* qrow, int64_t lo, int64_t hi, int bits, const int8_t* xq) {
+static inline int32_t group_isum_ref(const uint8_t* qrow, int64_t lo, int64_t hi, int bits,
+                                     const int8_t* xq) {
   int32_t s = 0;
   for (int64_t c = lo; c < hi; c++) s += (int32_t)packed_at(qrow, c, bits) * (int32_t)xq[c];
   return s;
 }
 
-inline float qdot_ref(const Linear& w, int64_t r, const int8_t* xq, const float* dx, const int32_t* xsum) {
+static inline float qdot_ref(const Linear& w, int64_t r, const int8_t* xq, const float* dx,
+                             const int32_t* xsum) {
   int64_t gpr = w.gpr();
   const uint8_t* qrow = w.q + r * w.row_bytes();
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -76,7 +81,7 @@ inline float qdot_ref(const Linear& w, int64_t r, const int8_t* xq, const float*
   return reduce8(acc);
 }
 
-inline float float_at(const uint8_t* p, int64_t i, int dtype) {
+static inline float float_at(const uint8_t* p, int64_t i, int dtype) {
   if (dtype == kF32) {
     float f;
     memcpy(&f, p + i * 4, 4);
@@ -87,7 +92,7 @@ inline float float_at(const uint8_t* p, int64_t i, int dtype) {
   return dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
-inline float fdot_ref(const Linear& w, int64_t r, const float* x) {
+static inline float fdot_ref(const Linear& w, int64_t r, const float* x) {
   const uint8_t* row = w.data + r * w.cols * dtype_size(w.dtype);
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t c = 0; c < w.cols; c++) {
