@@ -298,3 +298,55 @@ export type RunEvent =
     }
   /** A failure after the run started (bad input is also reported as one line on stderr, exit code 1). */
   | { type: 'error'; message: string };
+
+// ---------------------------------------------------------------------------------------------------------
+// End-to-end accuracy: `apl-quant eval --json` prints one EvalResult; the accuracy report stores the same object
+// as its `end_to_end` section. Probabilities and rates are fractions (0..1), `_se` are standard errors of the mean.
+
+/** The statistics of a quantized model against its float base over the scored tokens (llama.cpp's protocol). */
+export interface EvalSummary {
+  tokens_scored: number;
+  /** Perplexity of the quantized model and of the float base, with standard errors. */
+  ppl: number;
+  ppl_se: number;
+  ppl_float: number;
+  ppl_float_se: number;
+  /** ppl / ppl_float, and its logarithm (mean NLL difference over paired tokens) with its standard error. */
+  ppl_ratio: number;
+  ln_ppl_ratio: number;
+  ln_ppl_ratio_se: number;
+  /** KL divergence (nats) of the quantized distribution from the float one, per token. */
+  kld_mean: number;
+  kld_se: number;
+  kld_median: number;
+  kld_p90: number;
+  kld_p99: number;
+  kld_p999: number;
+  kld_max: number;
+  /** Δp = p_quant(right token) − p_float(right token): mean and root mean square. */
+  dp_mean: number;
+  dp_se: number;
+  rms_dp: number;
+  /** Share of tokens where both models rank the same token first. */
+  same_top: number;
+  same_top_se: number;
+}
+
+export interface EvalResult extends EvalSummary {
+  /** The manifest evaluated, its bits (from the manifest's quantization) and the float source it was compared to. */
+  manifest: string;
+  bits: number | null;
+  source: string;
+  /** The text: its path, sha256 of its bytes, and its length in tokens (BOS included). */
+  text: string;
+  text_sha256: string;
+  text_tokens: number;
+  /** Context per chunk, chunks evaluated and full chunks the text holds; the second half of each chunk is scored. */
+  ctx: number;
+  chunks: number;
+  chunks_available: number;
+  /** What ran each model ('ts-reference', 'cpu-avx2', …). */
+  backend: string;
+  backend_float: string;
+  seconds: number;
+}
