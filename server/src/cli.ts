@@ -7,6 +7,10 @@ type Sub = { summary: string; load: () => Promise<{ run(argv: string[]): Promise
 const commands: Record<string, Sub> = {
   inspect: { summary: 'list the tensors of a .npz, .npy or .safetensors file', load: () => import('./cli/inspect') },
   convert: { summary: 'download and quantize a model to NPZ + manifest', load: () => import('./cli/convert') },
+  eval: {
+    summary: 'end-to-end accuracy (PPL, KLD, same top) against the float model',
+    load: () => import('./cli/eval'),
+  },
   validate: { summary: 'check a manifest against its schema and its NPZ', load: () => import('./cli/validate') },
   run: { summary: 'generate text with a converted model (--json for events)', load: () => import('./cli/run') },
   matmul: { summary: 'y = x · Ŵᵀ with one weight of a converted model', load: () => import('./cli/matmul') },
