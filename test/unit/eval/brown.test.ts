@@ -16,7 +16,7 @@ const fixture = join(root, 'test/fixtures/brown-tiny');
 const ref = JSON.parse(readFileSync(join(fixture, 'reference-ppl.json'), 'utf8'));
 const CTX: number = ref.ctx;
 /** Chunks evaluated here (the committed reference has every chunk's NLL, so any prefix compares). */
-const CHUNKS = 2;
+const CHUNKS = 4;
 
 /**
  * The float model with each chunk's second-half logits cached, so its pass runs once for all four bit widths.
