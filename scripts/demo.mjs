@@ -26,7 +26,17 @@ for (const [label, extra] of [
   ['float model', ['--float']],
   ['4-bit model', []],
 ]) {
-  step(`generate (${label})`, ['run', manifest, '--prompt', prompt, '--max-tokens', '24', '--temperature', '0', ...extra]);
+  step(`generate (${label})`, [
+    'run',
+    manifest,
+    '--prompt',
+    prompt,
+    '--max-tokens',
+    '24',
+    '--temperature',
+    '0',
+    ...extra,
+  ]);
 }
 step('end-to-end accuracy against the float model', [
   'eval',
