@@ -73,7 +73,14 @@ if [ "$newer" = 1 ]; then
     "${kq_libs[@]}"
 fi
 "$bin" "$@"
-APL_FORCE_SCALAR=1 "$bin" --quick >/dev/null && echo "test:native: forced-scalar run passed"
+# The whole program again on the scalar reference. Not an `&&` list: under `set -e` a failure there would not stop
+# the script, and a failing forced-scalar pass would exit 0.
+if ! scalar_out="$(APL_FORCE_SCALAR=1 "$bin" 2>&1)"; then
+  printf '%s\n' "$scalar_out" >&2
+  echo "test:native: the forced-scalar run (APL_FORCE_SCALAR=1) FAILED" >&2
+  exit 1
+fi
+echo "test:native: forced-scalar run passed"
 "$out/test_kquant"
 
 if [ "${APL_SKIP_JS_TESTS:-0}" = 1 ]; then
