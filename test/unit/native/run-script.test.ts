@@ -35,13 +35,13 @@ function runWith(body: string) {
 }
 
 test('run.sh passes when both passes of the C++ program pass', () => {
-  const r = runWith('echo "pass (APL_FORCE_SCALAR=${APL_FORCE_SCALAR:-})"; exit 0');
+  const r = runWith('echo "pass (APL_FORCE_SCALAR=$APL_FORCE_SCALAR)"; exit 0');
   assert.equal(r.status, 0, r.out);
   assert.match(r.out, /forced-scalar run passed/);
 });
 
 test('run.sh fails when the forced-scalar pass fails, and shows its output', () => {
-  const r = runWith('if [ "${APL_FORCE_SCALAR:-}" = 1 ]; then echo "scalar check broke"; exit 1; fi; exit 0');
+  const r = runWith('if [ "$APL_FORCE_SCALAR" = 1 ]; then echo "scalar check broke"; exit 1; fi; exit 0');
   assert.notEqual(r.status, 0, r.out);
   assert.match(r.out, /scalar check broke/);
   assert.match(r.out, /forced-scalar run \(APL_FORCE_SCALAR=1\) FAILED/);
@@ -49,7 +49,7 @@ test('run.sh fails when the forced-scalar pass fails, and shows its output', () 
 });
 
 test('run.sh fails when the first pass fails', () => {
-  const r = runWith('if [ "${APL_FORCE_SCALAR:-}" = 1 ]; then exit 0; fi; exit 1');
+  const r = runWith('if [ "$APL_FORCE_SCALAR" = 1 ]; then exit 0; fi; exit 1');
   assert.notEqual(r.status, 0, r.out);
 });
 
