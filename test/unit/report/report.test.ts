@@ -30,8 +30,17 @@ test('tolerances: the guide defaults, overrides as fractions or percents, bad sp
 
 test('judge: both errors within tolerance; NaN never passes', () => {
   assert.equal(judge(0.09, 0.1, 0.1), true);
+  assert.equal(judge(0.1, 0.1, 0.1), true); // at the tolerance is within it
   assert.equal(judge(0.09, 0.11, 0.1), false);
   assert.equal(judge(Number.NaN, 0, 0.1), false);
+  assert.equal(judge(0, Number.NaN, 0.1), false);
+  assert.equal(judge(0, Number.POSITIVE_INFINITY, 0.1), false);
+});
+
+test('judge: a weight error over tolerance fails even when the output error is within it', () => {
+  assert.equal(judge(0.11, 0.05, 0.1), false);
+  assert.equal(judge(0.100001, 0.1, 0.1), false);
+  assert.equal(judge(Number.POSITIVE_INFINITY, 0, 0.1), false);
 });
 
 test('layer aggregates weigh each weight by ‖W‖²', () => {
