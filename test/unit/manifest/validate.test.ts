@@ -174,6 +174,25 @@ describe('cross-checks with the NPZ', () => {
       ds.some((d) => d.severity === 1 && d.range.start.line === rangeOf(text, '5', `"name": "${Q0}"`).start.line),
     );
   });
+  it('layer == num_layers is already outside (layers count from 0)', () => {
+    const text = mutate((m) => {
+      assert.equal(m.model.num_layers, 2);
+      m.weights[2].layer = 2;
+    });
+    const ds = only(check(text), C.modelMismatch).filter((d) => /is outside model\.num_layers/.test(d.message));
+    assert.deepEqual(
+      ds.map((d) => [d.severity, d.message, d.range.start.line]),
+      [[1, 'Layer 2 is outside model.num_layers 2', rangeOf(text, '2', `"name": "${Q0}"`).start.line]],
+    );
+    // The last real layer (num_layers − 1) is inside.
+    const last = mutate((m) => {
+      m.weights[2].layer = 1;
+    });
+    assert.deepEqual(
+      only(check(last), C.modelMismatch).filter((d) => /is outside/.test(d.message)),
+      [],
+    );
+  });
   it('quantization fields that contradict each other: apl.quantization-mismatch', () => {
     const text = mutate((m) => {
       m.weights[2].quantization.method = 'sign';
