@@ -1,15 +1,23 @@
 // The TypeScript reference (native/reference.ts) against the C++ engine over a table of every scheme: q, scales and
 // zeros must be identical bytes, for the scalar reference (APL_FORCE_SCALAR=1) and the SIMD kernel this CPU runs.
-// Skipped, saying so, when the addon is not built.
+// Skipped, saying so, when the addon is not built; under CI=true or APL_REQUIRE_NATIVE=1 a missing or unloadable
+// addon is a failure instead.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import * as eng from '../../../native/index';
 import * as ref from '../../../native/reference';
 import { encode, gaussian, studentT4 } from './data';
 
 const info = eng.engineInfo();
+const required = process.env.CI === 'true' || process.env.APL_REQUIRE_NATIVE === '1';
 const skip = info.native ? false : `native addon not loaded (${info.reason}); TypeScript-vs-C++ parity not checked`;
-if (skip) console.log(`# SKIPPED: ${skip}`);
+if (skip && !required) console.log(`# SKIPPED: ${skip}`);
+
+test('the native addon loads (required under CI=true or APL_REQUIRE_NATIVE=1)', {
+  skip: required ? false : skip,
+}, () => {
+  assert.ok(info.native, `CI=true or APL_REQUIRE_NATIVE=1, and the ${skip}`);
+});
 
 type Bits = 1 | 2 | 4 | 8;
 
