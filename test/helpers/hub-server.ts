@@ -2,7 +2,8 @@
 // API the way @huggingface/hub calls it (model info, tree listing paged by Link, paths-info, resolve with Range);
 // LFS files answer the resolve with a 302 to a second origin (a different port, like the real CDN) that serves the
 // bytes. It checks tokens (gated / private repos, 401 / 403 / 404 with X-Error-Code), records every request, and
-// injects faults: cut a file's connection after N bytes (once), stall after N bytes, or ignore Range.
+// injects faults: cut a file's connection after N bytes (once), stall after N bytes, ignore Range, or answer a Range
+// from the wrong offset.
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -18,6 +19,8 @@ export interface HubRepoSpec {
   revisions?: string[];
   /** Paths stored with LFS (served from the LFS origin). Default: *.safetensors, *.bin, *.pt, *.model, *.gguf. */
   lfs?: string[];
+  /** Non-LFS paths the tree listing describes by a Xet hash alone (no lfs block): clients can check only the size. */
+  xetOnly?: string[];
 }
 
 export interface HubServerOptions {
@@ -38,6 +41,11 @@ export interface HubServerOptions {
   stallAfterBytes?: Record<string, number>;
   /** Answer Range requests for data with 200 and the whole file (true, or the paths it applies to). */
   ignoreRange?: boolean | string[];
+  /**
+   * Paths whose first Range request is answered 206 with as many bytes as asked for but taken from the start of the
+   * file, and a Content-Range that says so (`bytes 0-…`): a proxy that loses the offset.
+   */
+  rangeFromZero?: string[];
   /** File path → HTTP statuses to answer its next `resolve` requests with, one per request (404 = EntryNotFound). */
   failWith?: Record<string, number[]>;
   /** File path → serve data with one byte flipped this many times (then the true bytes). */
@@ -77,6 +85,7 @@ interface FileEntry {
   sha256: string;
   gitOid: string;
   lfs: boolean;
+  xetOnly: boolean;
 }
 
 interface RepoState {
@@ -103,6 +112,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   const events = new EventEmitter();
   const cutDone = new Set<string>();
   const stallDone = new Set<string>();
+  const fromZeroDone = new Set<string>();
   const stallFired = new Set<string>();
   const stalledRes = new Map<string, ServerResponse>();
   const corruptLeft = new Map(Object.entries(opts.corrupt ?? {}));
@@ -115,7 +125,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     for (const [path, content] of Object.entries(spec.files)) {
       const data = Buffer.isBuffer(content) ? content : Buffer.from(content);
       const lfs = spec.lfs ? spec.lfs.includes(path) : DEFAULT_LFS.test(path);
-      const entry = { path, data, sha256: sha256(data), gitOid: gitBlobOid(data), lfs };
+      const xetOnly = !lfs && !!spec.xetOnly?.includes(path);
+      const entry = { path, data, sha256: sha256(data), gitOid: gitBlobOid(data), lfs, xetOnly };
       files.set(path, entry);
       if (lfs) byBlob.set(entry.sha256, entry);
     }
@@ -219,6 +230,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
       size: f.data.length,
       path: f.path,
       ...(f.lfs ? { lfs: { oid: f.sha256, size: f.data.length, pointerSize: 134 } } : {}),
+      ...(f.xetOnly ? { xetHash: sha256(Buffer.concat([Buffer.from('xet:'), f.data])) } : {}),
     };
   }
 
@@ -340,6 +352,11 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
         return;
       }
       status = 206;
+      if (opts.rangeFromZero?.includes(f.path) && !fromZeroDone.has(f.path) && start > 0) {
+        fromZeroDone.add(f.path);
+        end -= start;
+        start = 0;
+      }
       headers = { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}` };
     }
     let body = f.data.subarray(start, end + 1);

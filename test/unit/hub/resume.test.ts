@@ -153,6 +153,46 @@ describe('interrupted downloads', () => {
     }
   });
 
+  test('a 206 whose Content-Range does not start where asked is not appended: the file restarts from zero', async () => {
+    // A file listed by a Xet hash alone is checked by size only, so the Content-Range check is all that stands
+    // between a proxy that loses the offset and a wrong file of the right size in the cache.
+    const tmp = tempDir();
+    const f = files();
+    const TOK = 'tokenizer.json';
+    const hub = await startHubServer({
+      repos: { [REPO]: { files: f, xetOnly: [TOK] } },
+      stallAfterBytes: { [TOK]: 10_000 },
+      rangeFromZero: [TOK],
+    });
+    try {
+      let broken = false;
+      const onProgress = (p: HubProgress) => {
+        if (p.file === TOK && !broken && p.fileBytesDone >= 10_000) {
+          broken = true;
+          hub.breakStalled(TOK);
+        }
+      };
+      const m = await downloadModel(REPO, {
+        endpoint: hub.url,
+        token: '',
+        cacheDir: tmp.dir,
+        retryDelayMs: 0,
+        onProgress,
+      });
+      assert.ok(broken);
+      const reqs = hub.dataRequests(TOK);
+      assert.deepEqual(
+        reqs.map((r) => r.headers.range),
+        [undefined, 'bytes=10000-', undefined],
+        'cut, resumed (answered from offset 0), then fetched whole',
+      );
+      assert.equal(readFileSync(join(m.dir, TOK), 'utf8'), f[TOK]);
+    } finally {
+      await hub.close();
+      tmp.cleanup();
+    }
+  });
+
   test('bounded retries: a file cut on every try fails with code network, leaving the partial data', async () => {
     const tmp = tempDir();
     const hub = await startHubServer({ repos: { [REPO]: { files: files() } }, cutAfterBytes: { [SHARD]: 1000 } });
