@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { test } from 'node:test';
 
-const file = join(import.meta.dirname, 'zip64-large.test.ts');
+const file = join(__dirname, 'zip64-large.test.ts');
 
 function run(env: Record<string, string>, noNumpy: boolean) {
   const bin = mkdtempSync(join(tmpdir(), 'apl-nonumpy-'));

@@ -179,7 +179,7 @@ describe('cross-checks with the NPZ', () => {
       assert.equal(m.model.num_layers, 2);
       m.weights[2].layer = 2;
     });
-    const ds = only(check(text), C.modelMismatch).filter((d) => /is outside model\.num_layers/.test(d.message));
+    const ds = only(check(text), C.modelMismatch).filter((d) => /is outside model\.num_layers/.test(String(d.message)));
     assert.deepEqual(
       ds.map((d) => [d.severity, d.message, d.range.start.line]),
       [[1, 'Layer 2 is outside model.num_layers 2', rangeOf(text, '2', `"name": "${Q0}"`).start.line]],
@@ -189,7 +189,7 @@ describe('cross-checks with the NPZ', () => {
       m.weights[2].layer = 1;
     });
     assert.deepEqual(
-      only(check(last), C.modelMismatch).filter((d) => /is outside/.test(d.message)),
+      only(check(last), C.modelMismatch).filter((d) => /is outside/.test(String(d.message))),
       [],
     );
   });

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-const parity = join(import.meta.dirname, 'parity.test.ts');
+const parity = join(__dirname, 'parity.test.ts');
 
 function runParity(env: Record<string, string>) {
   const base = { ...process.env };
@@ -20,7 +20,12 @@ function runParity(env: Record<string, string>) {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-for (const env of [{ CI: 'true', APL_REQUIRE_NATIVE: '1' }, { CI: 'true' }, { APL_REQUIRE_NATIVE: '1' }]) {
+const cases: Record<string, string>[] = [
+  { CI: 'true', APL_REQUIRE_NATIVE: '1' },
+  { CI: 'true' },
+  { APL_REQUIRE_NATIVE: '1' },
+];
+for (const env of cases) {
   test(`without the addon the parity suite fails under ${Object.keys(env).join(' + ')}`, () => {
     const r = runParity(env);
     assert.notEqual(r.status, 0, r.out);

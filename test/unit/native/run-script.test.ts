@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-const script = join(import.meta.dirname, '../../native/run.sh');
+const script = join(__dirname, '../../native/run.sh');
 
 /** Runs a copy of run.sh whose test program is `body` (a bash script); the JavaScript tests are skipped. */
 function runWith(body: string) {
