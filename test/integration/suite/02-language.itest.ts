@@ -1,9 +1,10 @@
 // The manifest language server, through the real client: planted errors get diagnostics on their lines, a weight
 // gets a hover, and a screenshot shows the workbench with the manifest open.
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
-import { extension, openFile, screenshot, test, waitForEvent } from './harness';
+import { canDriveUi, extension, openFile, screenshot, test, waitForEvent } from './harness';
 
 const FILE = 'planted_manifest_q4.json';
 const PLANTED = ['"bit_width": 3', '"shape": "128x64"', '"type": "perrow_float"'];
@@ -64,8 +65,20 @@ test('hovering a weight shows its details', async () => {
   assert.match(text, /4[- ]?bit|bits/i, `hover text: ${text}`);
 });
 
-test('screenshot: the workbench with the manifest open', async () => {
-  await openFile(FILE);
-  await vscode.commands.executeCommand('workbench.actions.view.problems');
-  await screenshot('manifest-with-diagnostics');
-});
+test(
+  'screenshot: the workbench with the manifest open',
+  async () => {
+    const editor = await openFile(FILE);
+    await vscode.commands.executeCommand('workbench.actions.view.problems');
+    // What the picture is meant to show: the manifest in front, with its errors listed.
+    assert.equal(vscode.window.activeTextEditor?.document.uri.toString(), editor.document.uri.toString());
+    const errors = vscode.languages
+      .getDiagnostics(editor.document.uri)
+      .filter((d) => d.severity === vscode.DiagnosticSeverity.Error);
+    assert.ok(errors.length >= PLANTED.length, `${errors.length} errors on the planted manifest`);
+    const png = await screenshot('manifest-with-diagnostics');
+    assert.ok(png, 'the launcher took no screenshot');
+    assert.ok(statSync(png).size > 1000, `${png} is a PNG of ${statSync(png).size} bytes`);
+  },
+  { skip: canDriveUi() ? false : 'only the offline (code-server) launcher takes screenshots' },
+);
