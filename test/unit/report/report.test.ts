@@ -41,6 +41,20 @@ test('judge: a weight error over tolerance fails even when the output error is w
   assert.equal(judge(0.11, 0.05, 0.1), false);
   assert.equal(judge(0.100001, 0.1, 0.1), false);
   assert.equal(judge(Number.POSITIVE_INFINITY, 0, 0.1), false);
+  // Only finite errors pass, even ones that compare below the tolerance.
+  assert.equal(judge(Number.NEGATIVE_INFINITY, 0, 0.1), false);
+  assert.equal(judge(0, Number.NEGATIVE_INFINITY, 0.1), false);
+});
+
+test('tolerances: no spec keeps the base; each part must be exactly BITS=VALUE', () => {
+  const base = { 1: 0.4, 2: 0.3, 4: 0.2, 8: 0.1 };
+  assert.deepEqual(parseTolerances(undefined, base), base);
+  assert.deepEqual(parseTolerances('', base), base);
+  assert.deepEqual(parseTolerances(' 4 = 5% ,, 2=1e-1 ', base), { ...base, 4: 0.05, 2: 0.1 });
+  assert.deepEqual(parseTolerances('8=2.5e-3'), { ...DEFAULT_TOLERANCES, 8: 0.0025 });
+  assert.deepEqual(parseTolerances('8=25e12'), { ...DEFAULT_TOLERANCES, 8: 25e12 });
+  for (const bad of ['x4=0.1', '4=0.1x', '4x=0.1', '4=1ex', '4=0.1%%'])
+    assert.throws(() => parseTolerances(bad), /BITS=VALUE/, bad);
 });
 
 test('layer aggregates weigh each weight by ‖W‖²', () => {
@@ -59,31 +73,52 @@ test('layer aggregates weigh each weight by ‖W‖²', () => {
   assert.equal(layers[1].params, 256);
 });
 
+test('layer aggregates: sorted by layer; a weight with no sums or no norm counts as 0; max over the layer', () => {
+  const ws = [w('b', 3, 0.3, 0.05), w('a', 1, 0.1), w('c', 3, 0.02, 0.4), w('z', 2, 0.5)];
+  const layers = layerAggregates(ws, new Map([['b', { refSq: 0 }]]));
+  assert.deepEqual(
+    layers.map((l) => l.layer),
+    [1, 2, 3],
+  );
+  const l3 = layers[2];
+  assert.equal(l3.weights, 2);
+  assert.equal(l3.rel_error, 0, 'no ‖W‖² to weigh by: 0, not NaN');
+  assert.equal(l3.max_rel_error, 0.3);
+  assert.equal(l3.max_output_rel_error, 0.4);
+  assert.equal(l3.pass, false);
+  assert.equal(layers[0].pass, true);
+});
+
 test('the summary names failures and the verdict', () => {
   const ws = [w('a', 0, 0.05), w('b', 0, 0.15)];
-  const text = formatSummary(
-    {
-      model: 'm',
-      source: '/x',
-      revision: null,
-      bits: 4,
-      group_size: 64,
-      symmetric: false,
-      mode: 'optimized',
-      embeddings_bits: 8,
-      tool_version: '0',
-      backend: 'cpu',
-      seconds: 1,
-      sizes: { source_bytes: 2e6, output_bytes: 5e5, bits_per_weight: 4.5, params: 1e6 },
-      tolerance: { ...DEFAULT_TOLERANCES },
-      evaluation: { inputs: 4, min_outputs: 1, max_inputs: 1, rows: '', seed: 1, metric: '' },
-      pass: false,
-      summary: { weights: 2, passed: 1, failed: 1, kept_float: 0, worst: 'b' },
-      weights: ws,
-      layers: [],
-    },
-    { npz: 'o.npz', manifest: 'o.json', report: 'r.json' },
-  );
+  const report: Parameters<typeof formatSummary>[0] = {
+    model: 'm',
+    source: '/x',
+    revision: null,
+    bits: 4,
+    group_size: 64,
+    symmetric: false,
+    mode: 'optimized',
+    embeddings_bits: 8,
+    tool_version: '0',
+    backend: 'cpu',
+    seconds: 1,
+    sizes: { source_bytes: 2e6, output_bytes: 5e5, bits_per_weight: 4.5, params: 1e6 },
+    tolerance: { ...DEFAULT_TOLERANCES },
+    evaluation: { inputs: 4, min_outputs: 1, max_inputs: 1, rows: '', seed: 1, metric: '' },
+    pass: false,
+    summary: { weights: 2, passed: 1, failed: 1, kept_float: 0, worst: 'b' },
+    weights: ws,
+    layers: [],
+  };
+  const paths = { npz: 'o.npz', manifest: 'o.json', report: 'r.json' };
+  const text = formatSummary(report, paths);
+  assert.match(text, /^model m \(\/x\), 4 bits, group 64, optimized, backend cpu$/m);
+  const pinned = formatSummary({ ...report, revision: '0123456789abcdef0123' }, paths);
+  assert.match(pinned, /^model m \(\/x @ 0123456789ab\), 4 bits/m);
+  const lines = text.split('\n');
+  assert.match(lines[0], /^weight {2}bits {2}rel err {2}out err {2}SNR dB {5}tol\s*$/);
+  assert.match(lines[1], /^------ {2}---- {2}------- {2}------- {2}------ {2}------ {2}----$/);
   assert.match(text, /^a\s+4\s+5\.00%\s+5\.00%\s+26\.0\s+10\.00%\s+ok$/m);
   assert.match(text, /^b\s+4\s+15\.00%.*FAIL$/m);
   assert.match(text, /1\/2 weights within tolerance → FAIL \(worst: b\)/);
