@@ -1,0 +1,78 @@
+// Mutation testing (`npm run mutate`, not part of `npm test` or CI: too slow for two cores). Stryker mutates the
+// modules where a wrong answer costs users the most and runs, per mutant, only the unit test files that cover it.
+//
+// GROUPS is the one place that names files: when a module moves (e.g. server/src/convert/hub.ts), update its path
+// here. `mutate` takes Stryker's syntax, including line ranges (`file.ts:10-40`, or fn(file, name) for one function); `tests` are globs of test files
+// run with node's test runner through tsx (the TAP runner, one process per file, run in Stryker's sandbox).
+import { readFileSync } from 'node:fs';
+
+/** `file:start-end` for a top-level function (its first line to the closing brace at column 0), found by name. */
+function fn(file, name) {
+  const lines = readFileSync(new URL(file, import.meta.url), 'utf8').split('\n');
+  const start = lines.findIndex((l) => new RegExp(`^(export )?(async )?function ${name}\\b`).test(l));
+  const end = lines.findIndex((l, i) => i > start && l === '}');
+  if (start < 0 || end < 0) throw new Error(`stryker.config.mjs: no function ${name} in ${file}`);
+  return `${file}:${start + 1}-${end + 1}`;
+}
+
+export const GROUPS = {
+  verdict: {
+    about: 'the accuracy verdict: tolerances, judge(), layer aggregates',
+    mutate: ['server/src/convert/report.ts'],
+    tests: ['test/unit/convert/report.test.ts'],
+  },
+  'manifest-checks': {
+    about: "the language server's checks of a manifest against itself and its NPZ",
+    mutate: ['server/src/manifest/checks.ts'],
+    tests: ['test/unit/manifest/validate.test.ts', 'test/unit/manifest/features.test.ts'],
+  },
+  formats: {
+    about: 'the NPY and safetensors readers and writers (npz.ts, dtypes.ts: not yet measured, see README)',
+    mutate: ['server/src/formats/npy.ts', 'server/src/formats/safetensors.ts'],
+    tests: [
+      'test/unit/formats/npy.test.ts',
+      'test/unit/formats/safetensors.test.ts',
+      'test/unit/formats/hostile.test.ts',
+    ],
+  },
+  'convert-plan': {
+    about: 'the convert stages that decide what happens to each tensor: plan, families',
+    mutate: ['server/src/convert/plan.ts', 'server/src/convert/families.ts'],
+    tests: ['test/unit/convert/plan.test.ts', 'test/unit/convert/families.test.ts'],
+  },
+  'hub-resume-auth': {
+    about: "the Hub client's resumable, verified download (fetchBlob) and token handling",
+    mutate: [fn('server/src/convert/hub.ts', 'fetchBlob'), 'server/src/convert/auth.ts'],
+    tests: ['test/unit/hub/resume.test.ts', 'test/unit/hub/auth.test.ts'],
+  },
+};
+
+const name = process.env.APL_MUTATE_GROUP ?? 'verdict';
+const group = GROUPS[name];
+if (!group) throw new Error(`APL_MUTATE_GROUP=${name}: no such group (${Object.keys(GROUPS).join(', ')})`);
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'tap',
+  tap: {
+    testFiles: group.tests,
+    // The file runs in the runner's own process (no --test), so the coverage hook sees the mutated code.
+    nodeArgs: ['--import', 'tsx', '--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
+  },
+  mutate: group.mutate,
+  coverageAnalysis: 'perTest',
+  // Error messages are asserted by pattern where they matter; mutating every message string only adds noise.
+  mutator: { excludedMutations: ['StringLiteral'] },
+  checkers: [],
+  concurrency: Number(process.env.APL_MUTATE_CONCURRENCY ?? 1),
+  timeoutMS: 20_000,
+  timeoutFactor: 2,
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+  ignorePatterns: ['dist', '.tools', 'test-output', 'models', 'bench/out', '.vscode-test', 'reports', '*.vsix'],
+  reporters: ['clear-text', 'progress', 'json', 'html'],
+  jsonReporter: { fileName: `reports/mutation/${name}.json` },
+  htmlReporter: { fileName: `reports/mutation/${name}.html` },
+  clearTextReporter: { allowColor: false, logTests: false, reportMutants: true, reportScoreTable: true },
+  thresholds: { high: 85, low: 70, break: null },
+};
