@@ -24,16 +24,12 @@ export const GROUPS = {
   'manifest-checks': {
     about: "the language server's checks of a manifest against itself and its NPZ",
     mutate: ['server/src/manifest/checks.ts'],
-    tests: ['test/unit/manifest/validate.test.ts', 'test/unit/manifest/features.test.ts'],
+    tests: ['test/unit/manifest/validate.test.ts'],
   },
   formats: {
-    about: 'the NPY and safetensors readers and writers (npz.ts, dtypes.ts: not yet measured, see README)',
-    mutate: ['server/src/formats/npy.ts', 'server/src/formats/safetensors.ts'],
-    tests: [
-      'test/unit/formats/npy.test.ts',
-      'test/unit/formats/safetensors.test.ts',
-      'test/unit/formats/hostile.test.ts',
-    ],
+    about: 'the NPY reader and writer (npz.ts, safetensors.ts, dtypes.ts: not measured yet, too slow here)',
+    mutate: ['server/src/formats/npy.ts'],
+    tests: ['test/unit/formats/npy.test.ts', 'test/unit/formats/hostile.test.ts'],
   },
   'convert-plan': {
     about: 'the convert stages that decide what happens to each tensor: plan, families',

@@ -219,6 +219,7 @@ const run = () => {
     encoding: 'utf8',
     env: { ...process.env, APL_SKIP_JS_TESTS: '1', APL_NO_CUDA: '1', APL_FORCE_SCALAR: '' },
     timeout: Number(process.env.APL_MUTATE_TIMEOUT_S ?? 600) * 1000,
+    maxBuffer: 256 << 20, // a mutant can print thousands of FAIL lines
   });
   return { ...r, out: `${r.stdout ?? ''}${r.stderr ?? ''}`, s: (Date.now() - t0) / 1000 };
 };
@@ -246,9 +247,12 @@ try {
     const r = run();
     let result;
     let note;
-    if (r.error?.code === 'ETIMEDOUT' || r.signal) {
+    if (r.error?.code === 'ETIMEDOUT') {
       result = 'timeout';
       note = what;
+    } else if (r.signal) {
+      result = 'killed';
+      note = `${what} — run.sh ended by ${r.signal}`;
     } else if (r.status === 0) {
       result = 'SURVIVED';
       note = what;

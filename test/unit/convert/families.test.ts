@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { findAlias, isRepoId, MODEL_ALIASES, slugify } from '../../../server/src/convert/aliases';
 import { ConvertError, errorCode } from '../../../server/src/convert/errors';
-import { layerIndex, modelInfoFromConfig } from '../../../server/src/convert/families';
+import { layerIndex, modelInfoFromConfig, supportedSummary } from '../../../server/src/convert/families';
 
 const root = join(__dirname, '../../..');
 
@@ -102,4 +102,44 @@ test('layer index and error codes', () => {
   assert.equal(errorCode(Object.assign(new Error('x'), { code: 'ENOSPC' })), 'io');
   assert.equal(errorCode(Object.assign(new Error('x'), { name: 'AbortError' })), 'cancelled');
   assert.equal(errorCode(new Error('x')), 'internal');
+});
+
+test('model_type wins over architectures; non-string architectures and non-numbers are ignored', () => {
+  const m = modelInfoFromConfig(
+    { model_type: 'mistral', architectures: [7, 'LlamaForCausalLM'], hidden_size: '4096', vocab_size: 32000 },
+    'm',
+  );
+  assert.deepEqual(m, {
+    name: 'm',
+    family: 'mistral',
+    architecture: 'LlamaForCausalLM',
+    vocab_size: 32000,
+    tie_word_embeddings: false,
+  });
+  // Found by architecture alone; the family's architecture when config.json names none.
+  const g = modelInfoFromConfig({ architectures: [null, 'GemmaForCausalLM'] }, 'g');
+  assert.equal(g.family, 'gemma');
+  assert.equal(g.architecture, 'GemmaForCausalLM');
+  const l = modelInfoFromConfig({ model_type: 'llama', architectures: 'LlamaForCausalLM' }, 'l');
+  assert.equal(l.architecture, 'LlamaForCausalLM');
+  // An explicit tie_word_embeddings wins over the family default; a non-boolean does not.
+  assert.equal(modelInfoFromConfig({ model_type: 'llama', tie_word_embeddings: true }, 'x').tie_word_embeddings, true);
+  assert.equal(
+    modelInfoFromConfig({ model_type: 'gemma', tie_word_embeddings: false }, 'x').tie_word_embeddings,
+    false,
+  );
+  assert.equal(modelInfoFromConfig({ model_type: 'gemma', tie_word_embeddings: 'no' }, 'x').tie_word_embeddings, true);
+  assert.throws(() => modelInfoFromConfig(null, 'x'), /expected a JSON object/);
+  assert.throws(() => modelInfoFromConfig('llama', 'x'), /expected a JSON object/);
+});
+
+test('the supported list names each family and its architectures', () => {
+  assert.equal(supportedSummary(), 'llama (LlamaForCausalLM), mistral (MistralForCausalLM), gemma (GemmaForCausalLM)');
+});
+
+test('layer index: only a whole `layers.N.` part', () => {
+  assert.equal(layerIndex('layers.3.mlp.up_proj.weight'), 3);
+  assert.equal(layerIndex('model.xlayers.3.mlp.weight'), undefined);
+  assert.equal(layerIndex('model.layers.3'), undefined);
+  assert.equal(layerIndex('model.layers.x.mlp'), undefined);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { planModel, planTensor } from '../../../server/src/convert/plan';
+import { isEmbeddingOrHead, planModel, planTensor } from '../../../server/src/convert/plan';
 
 const opts = { bits: 4 as const, groupSize: 64, symmetric: false, mode: 'minmax' as const };
 
@@ -47,4 +47,66 @@ test('1-D norms and non-float tensors are kept; bf16 widened to float32', () => 
   const i = planTensor({ name: 'ids', dtype: 'I64', shape: [2, 8] }, opts);
   assert.deepEqual(i.kind === 'keep' && i.storeDtype, 'int64');
   assert.throws(() => planTensor({ name: 'odd', dtype: 'F8_E4M3', shape: [4] }, opts), /odd: dtype F8_E4M3/);
+});
+
+test('embeddings and head are recognised by whole name parts only', () => {
+  const heads = ['model.embed_tokens.weight', 'lm_head.weight', 'transformer.wte.weight', 'gpt_neox.embed_in.weight'];
+  const others = ['embed_out', 'model.embed_tokens_extra.weight', 'model.my_lm_head.weight', 'wte2.weight'];
+  for (const n of heads) assert.ok(isEmbeddingOrHead(n), n);
+  assert.ok(isEmbeddingOrHead(others[0]), 'a bare part counts');
+  for (const n of others.slice(1)) assert.ok(!isEmbeddingOrHead(n), n);
+  const p = planTensor({ name: 'transformer.wte.weight', dtype: 'F32', shape: [8, 8] }, opts);
+  assert.equal(p.kind === 'quantize' && p.bits, 8);
+});
+
+test('a quantize plan carries the name, shape, dtype, mode and symmetry it was given', () => {
+  const p = planTensor(
+    { name: 'model.layers.1.mlp.up_proj.weight', dtype: 'F16', shape: [4, 65] },
+    { ...opts, symmetric: true, mode: 'optimized', bits: 2 },
+  );
+  assert.deepEqual(p, {
+    kind: 'quantize',
+    name: 'model.layers.1.mlp.up_proj.weight',
+    dtype: 'F16',
+    shape: [4, 65],
+    rows: 4,
+    cols: 65,
+    bits: 2,
+    groupSize: 64,
+    type: 'groupwise_int',
+    method: 'symmetric',
+    symmetric: true,
+    mode: 'optimized',
+  });
+  // 1 bit is the sign method whatever the symmetry asked for.
+  const s = planTensor({ name: 'w', dtype: 'F32', shape: [2, 8] }, { ...opts, bits: 1, symmetric: true });
+  assert.equal(s.kind === 'quantize' && s.method, 'sign');
+});
+
+test('empty matrices and float64 are kept; every kept dtype has its numpy dtype and width', () => {
+  const empty = planTensor({ name: 'w', dtype: 'BF16', shape: [0, 64] }, opts);
+  assert.deepEqual(empty, { kind: 'keep', name: 'w', dtype: 'BF16', shape: [0, 64], storeDtype: 'float32', bits: 32 });
+  const noCols = planTensor({ name: 'w', dtype: 'F32', shape: [4, 0] }, opts);
+  assert.equal(noCols.kind, 'keep');
+  const expected: Record<string, [string, number]> = {
+    F64: ['float64', 32],
+    F32: ['float32', 32],
+    F16: ['float16', 16],
+    BF16: ['float32', 32],
+    I8: ['int8', 32],
+    U8: ['uint8', 32],
+    I16: ['int16', 16],
+    U16: ['uint16', 16],
+    I32: ['int32', 32],
+    U32: ['uint32', 32],
+    I64: ['int64', 32],
+    U64: ['uint64', 32],
+    BOOL: ['bool', 32],
+  };
+  for (const [dtype, [store, bits]] of Object.entries(expected)) {
+    const k = planTensor({ name: 't', dtype, shape: [3] }, opts);
+    assert.deepEqual(k.kind === 'keep' && [k.storeDtype, k.bits], [store, bits], dtype);
+  }
+  const f64 = planTensor({ name: 'w', dtype: 'F64', shape: [4, 4] }, opts);
+  assert.equal(f64.kind, 'keep');
 });
