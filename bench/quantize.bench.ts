@@ -134,7 +134,9 @@ async function main() {
     }
   }
   console.log('\nGB/s counts f32 input bytes (bf16 rows: the same elements, so per-element speed is comparable).');
-  console.log('The TS reference row is timed on 1/16 of the rows and multiplied by 16 (it is too slow for the whole matrix).');
+  console.log(
+    'The TS reference row is timed on 1/16 of the rows and multiplied by 16 (it is too slow for the whole matrix).',
+  );
 }
 
 main().catch((e) => {
