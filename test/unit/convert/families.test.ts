@@ -129,6 +129,22 @@ test('model_type wins over architectures; non-string architectures and non-numbe
     false,
   );
   assert.equal(modelInfoFromConfig({ model_type: 'gemma', tie_word_embeddings: 'no' }, 'x').tie_word_embeddings, true);
+  // Each family by model_type alone and by architecture alone; llama and mistral do not tie by default.
+  for (const [family, arch, tied] of [
+    ['llama', 'LlamaForCausalLM', false],
+    ['mistral', 'MistralForCausalLM', false],
+    ['gemma', 'GemmaForCausalLM', true],
+  ] as const) {
+    const byType = modelInfoFromConfig({ model_type: family }, 'x');
+    assert.deepEqual([byType.family, byType.architecture, byType.tie_word_embeddings], [family, arch, tied]);
+    const byArch = modelInfoFromConfig({ architectures: [arch] }, 'x');
+    assert.deepEqual([byArch.family, byArch.architecture, byArch.tie_word_embeddings], [family, arch, tied]);
+  }
+  // A number that is not finite is no size (configs built in code, not only parsed JSON).
+  assert.equal(
+    modelInfoFromConfig({ model_type: 'llama', hidden_size: Number.POSITIVE_INFINITY }, 'x').hidden_dim,
+    undefined,
+  );
   assert.throws(() => modelInfoFromConfig(null, 'x'), /expected a JSON object/);
   assert.throws(() => modelInfoFromConfig('llama', 'x'), /expected a JSON object/);
 });
