@@ -144,6 +144,64 @@ static void test_variants_match_reference() {
   printf("  %d combinations (dtype x bits x group x symmetric x mode x scale dtype)\n", combos);
 }
 
+/** One group of 8 quantized by hand from the spec (quant.h's header): exact values, for every kernel. */
+struct SpecExample {
+  const char* what;
+  int bits;
+  bool sym;
+  float x[8];
+  float scale, zero;
+  std::vector<uint8_t> q;  // packed, first value in the lowest bits
+};
+
+static void test_spec_examples() {
+  const SpecExample ex[] = {
+      // asymmetric: scale = (max − min)/(2^bits − 1) = 2/3, zero = −min/scale = 1.5, q = rint(x/scale + zero)
+      {"2-bit asymmetric",
+       2,
+       false,
+       {-1, -0.5f, 0, 0.25f, 0.5f, 0.75f, 1, 0.125f},
+       2.0f / 3.0f,
+       1.5f,
+       {164, 190}},
+      // symmetric: zero = 2^(bits−1) = 8, scale = m / −8 with m = max (|min| == max picks max) = −0.125
+      {"4-bit symmetric",
+       4,
+       true,
+       {-1, 1, 0.5f, -0.5f, 0.25f, 0, 0.75f, -0.75f},
+       -0.125f,
+       8.0f,
+       {15, 196, 134, 226}},
+      // 1 bit: scale = 2·mean|x| = 2, zero = 0.5, q = (x > 0)
+      {"1-bit sign", 1, false, {-1, 0, 2, -3, 0.5f, 0, 1, -0.5f}, 2.0f, 0.5f, {84}},
+      // far from zero: the guard raises the scale to max(|min|, |max|)/512 = 1000/512, so zero = −512
+      {"8-bit zero-point guard",
+       8,
+       false,
+       {1000, 1001, 1000, 1000, 1001, 1000, 1000, 1000},
+       1.953125f,
+       -512.0f,
+       {0, 1, 0, 0, 1, 0, 0, 0}},
+  };
+  std::vector<const CpuKernel*> kernels{&scalar_kernel(), &select_kernel()};
+  if (avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+    kernels.push_back(avx2_kernel());
+  if (avx512_kernel() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+    kernels.push_back(avx512_kernel());
+  for (const auto& e : ex) {
+    std::vector<uint8_t> data = encode(std::vector<float>(e.x, e.x + 8), kF32);
+    for (const CpuKernel* k : kernels) {
+      Out o = run(data, kF32, 1, 8, e.bits, 8, e.sym, false, false, k);
+      float s, z;
+      memcpy(&s, o.s.data(), 4);
+      memcpy(&z, o.z.data(), 4);
+      CHECK(o.st.status == kOk && o.q == e.q && s == e.scale && z == e.zero,
+            "%s (%s): scale %g zero %g q[0] %d, expected %g %g %d", e.what, k->name, s, z, o.q[0], e.scale,
+            e.zero, e.q[0]);
+    }
+  }
+}
+
 static void test_error_limits() {
   const int64_t rows = 64, cols = 1024;
   std::vector<float> g = gaussian((size_t)(rows * cols), 11);
@@ -396,6 +454,7 @@ int main(int argc, char** argv) {
   test_f16_conversion();
   test_stats();
   test_variants_match_reference();
+  test_spec_examples();
   test_error_limits();
   test_edges_and_errors();
   test_cancel_and_threads();
