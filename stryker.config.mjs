@@ -1,7 +1,7 @@
 // Mutation testing (`npm run mutate`, not part of `npm test` or CI: too slow for two cores). Stryker mutates the
 // modules where a wrong answer costs users the most and runs, per mutant, only the unit test files that cover it.
 //
-// GROUPS is the one place that names files: when a module moves (e.g. server/src/convert/hub.ts), update its path
+// GROUPS is the one place that names files: when a module moves (e.g. server/src/hub/resume.ts), update its path
 // here. `mutate` takes Stryker's syntax, including line ranges (`file.ts:10-40`, or fn(file, name) for one function); `tests` are globs of test files
 // run with node's test runner through tsx (the TAP runner, one process per file, run in Stryker's sandbox).
 import { readFileSync } from 'node:fs';
@@ -27,8 +27,13 @@ function between(file, from, to) {
 export const GROUPS = {
   verdict: {
     about: 'the accuracy verdict: tolerances, judge(), layer aggregates',
-    mutate: ['server/src/convert/report.ts'],
-    tests: ['test/unit/convert/report.test.ts'],
+    mutate: [
+      'server/src/report/report.ts',
+      'server/src/report/summary.ts',
+      fn('server/src/convert/options.ts', 'parseTolerances'),
+      fn('server/src/convert/accuracy.ts', 'layerAggregates'),
+    ],
+    tests: ['test/unit/report/report.test.ts'],
   },
   'manifest-checks': {
     about: "the language server's checks of the model block and layers (the rest of crossCheck: not measured yet)",
@@ -57,12 +62,12 @@ export const GROUPS = {
   },
   'hub-auth': {
     about: "the Hub client's token handling (auth.ts)",
-    mutate: ['server/src/convert/auth.ts'],
+    mutate: ['server/src/hub/auth.ts'],
     tests: ['test/unit/hub/auth.test.ts'],
   },
   'hub-resume': {
     about: "the Hub client's resumable, verified download (fetchBlob); slow: resume.test.ts takes ~1 min a run here",
-    mutate: [fn('server/src/convert/hub.ts', 'fetchBlob')],
+    mutate: [fn('server/src/hub/resume.ts', 'fetchBlob')],
     tests: ['test/unit/hub/resume.test.ts'],
   },
 };
