@@ -225,6 +225,11 @@ static void test_error_limits() {
       CHECK(e1 <= e0 * 1.0001, "%d-bit optimized %.4f worse than minmax %.4f", l.bits, e1, e0);
       CHECK(std::fabs(mm.st.metrics.rel_error - e0) < 1e-6, "metrics %.6f vs %.6f", mm.st.metrics.rel_error,
             e0);
+      std::vector<float> w = dequant(mm, rows, cols, l.bits, 64, true);
+      double max_abs = 0;
+      for (size_t i = 0; i < x.size(); i++) max_abs = std::max(max_abs, std::fabs((double)x[i] - w[i]));
+      CHECK(std::fabs(mm.st.metrics.max_abs - max_abs) <= 1e-6 * max_abs, "metrics max |error| %.6f vs %.6f",
+            mm.st.metrics.max_abs, max_abs);
       if (l.bits == 2) CHECK(e1 < 0.85 * e0, "2-bit optimized should cut error 15 %%: %.4f vs %.4f", e1, e0);
     }
   }
