@@ -193,6 +193,77 @@ describe('cross-checks with the NPZ', () => {
       [],
     );
   });
+  describe('layers with no weights: a warning on num_layers that lists them as ranges', () => {
+    /** The fixture with its 18 per-layer weights relabelled to `present` (cyclically) and num_layers = n. */
+    const missingMessage = (present: number[], n: number) => {
+      const text = mutate((m) => {
+        m.model.num_layers = n;
+        for (let k = 0; k < 18; k++) m.weights[1 + k].layer = present[k % present.length];
+      });
+      const ds = only(check(text), C.modelMismatch).filter((d) => /have no weights/.test(String(d.message)));
+      assert.ok(ds.length <= 1);
+      if (ds.length) {
+        assert.equal(ds[0].severity, 2);
+        assert.deepEqual(ds[0].range, rangeOf(text, String(n), '"num_layers"'));
+      }
+      return ds.length ? String(ds[0].message) : undefined;
+    };
+    it('one run, runs and single layers', () => {
+      assert.equal(missingMessage([0, 1], 5), 'model.num_layers is 5 but 3 layer(s) have no weights (2–4)');
+      assert.equal(missingMessage([0, 2, 5], 7), 'model.num_layers is 7 but 4 layer(s) have no weights (1, 3–4, 6)');
+      assert.equal(missingMessage([0, 1], 2), undefined);
+    });
+    it('eight parts are listed whole; more end in …', () => {
+      const evens = (k: number) => Array.from({ length: k }, (_, i) => 2 * i);
+      assert.equal(
+        missingMessage(evens(8), 16),
+        'model.num_layers is 16 but 8 layer(s) have no weights (1, 3, 5, 7, 9, 11, 13, 15)',
+      );
+      assert.equal(
+        missingMessage(evens(10), 40),
+        'model.num_layers is 40 but 30 layer(s) have no weights (1, 3, 5, 7, 9, 11, 13, 15, …)',
+      );
+    });
+    it('counts at most 1000 missing layers', () => {
+      assert.equal(missingMessage([0, 1], 5000), 'model.num_layers is 5000 but 1000 layer(s) have no weights (2–1001)');
+    });
+    it('no per-layer weights, or no model block: no layer diagnostics and no crash', () => {
+      const noLayers = mutate((m) => {
+        m.weights = [m.weights[0], m.weights[19], m.weights[20]];
+      });
+      assert.deepEqual(
+        only(check(noLayers), C.modelMismatch).filter((d) => /layer/i.test(String(d.message))),
+        [],
+      );
+      const noModel = mutate((m) => {
+        delete m.model;
+      });
+      assert.deepEqual(only(check(noModel), C.modelMismatch), []);
+    });
+    it('a layer known only from its name is flagged on the name', () => {
+      const text = mutate((m) => {
+        m.model.num_layers = 1;
+        delete m.weights[10].layer;
+      });
+      const ds = only(check(text), C.modelMismatch).filter((d) => /Layer 1 is outside/.test(String(d.message)));
+      assert.deepEqual(
+        ds.map((d) => d.range),
+        [rangeOf(text, '"model.layers.1.input_layernorm.weight"')],
+      );
+    });
+  });
+  it('num_kv_heads is checked against k_proj/q_proj only when both head counts are numbers', () => {
+    for (const key of ['num_heads', 'num_kv_heads']) {
+      const text = mutate((m) => {
+        delete m.model[key];
+      });
+      assert.deepEqual(
+        only(check(text), C.modelMismatch).filter((d) => /num_kv_heads/.test(String(d.message))),
+        [],
+        key,
+      );
+    }
+  });
   it('quantization fields that contradict each other: apl.quantization-mismatch', () => {
     const text = mutate((m) => {
       m.weights[2].quantization.method = 'sign';
