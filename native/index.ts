@@ -52,6 +52,29 @@ export interface QuantizeOptions extends QuantParams {
   metrics?: boolean;
   signal?: AbortSignal;
   onProgress?: (rowsDone: number) => void;
+  /**
+   * The converter's output check, computed by the native engine on its threads as rows are quantized (the
+   * TypeScript reference leaves it out of its result; the caller computes it then): x (n × cols float32) against
+   * the sampled rows (ascending, within this call's rows); sumSquares adds Σw² of every input element.
+   */
+  check?: OutputCheckRequest;
+  /** Where to write q (exactly rows × packed row bytes), e.g. a reused buffer; a new one when absent. */
+  qInto?: Uint8Array;
+}
+
+export interface OutputCheckRequest {
+  x: Float32Array;
+  n: number;
+  rows: Int32Array;
+  sumSquares: boolean;
+}
+
+/** Σ‖f_j‖², Σ y², Σ (y − ŷ)² of y = x · Wᵀ over the sampled rows, and Σw² (0 unless asked): see accuracy.ts. */
+export interface OutputCheck {
+  fSq: number;
+  ySq: number;
+  dySq: number;
+  refSq: number;
 }
 
 export interface QuantizeResult {
@@ -61,6 +84,8 @@ export interface QuantizeResult {
   scales: Uint8Array;
   zeros: Uint8Array;
   metrics?: Metrics;
+  /** The output check, when asked and the native engine ran. */
+  check?: OutputCheck;
   /** What ran: 'cpu-avx2', 'cpu-avx512', 'cpu-neon', 'cpu-scalar', 'cuda:<gpu name>' or 'ts-reference'. */
   backend: string;
 }
@@ -142,12 +167,25 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   const threads = o.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
     fail(name, `threads must be an integer from 0 (all cores) to 1024 (got ${threads})`);
+  if (o.check) {
+    const c = o.check;
+    if (!Number.isSafeInteger(c.n) || c.n < 0) fail(name, `check.n must be a non-negative integer (got ${c.n})`);
+    if (!(c.x instanceof Float32Array) || c.x.length !== c.n * o.cols)
+      fail(name, `check.x must be a Float32Array of ${c.n}×${o.cols} values`);
+    if (!(c.rows instanceof Int32Array)) fail(name, 'check.rows must be an Int32Array');
+    for (let i = 0; i < c.rows.length; i++)
+      if (c.rows[i] < 0 || c.rows[i] >= o.rows || (i > 0 && c.rows[i] <= c.rows[i - 1]))
+        fail(name, 'check.rows must be ascending row indices within the tensor');
+  }
   o.signal?.throwIfAborted();
 
   const sb = o.scaleDtype === 'f16' ? 2 : 4;
   const gpr = ref.groupsPerRow(o.cols, o.groupSize);
+  const qBytes = o.rows * ref.packedRowBytes(o.cols, o.bits);
+  if (o.qInto && (!(o.qInto instanceof Uint8Array) || o.qInto.byteLength !== qBytes))
+    fail(name, `qInto must be a Uint8Array of ${qBytes} bytes`);
   const out = {
-    q: new Uint8Array(o.rows * ref.packedRowBytes(o.cols, o.bits)),
+    q: o.qInto ?? new Uint8Array(qBytes),
     scales: new Uint8Array(o.rows * gpr * sb),
     zeros: new Uint8Array(o.rows * gpr * sb),
   };
@@ -182,6 +220,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
         gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2,
         threads,
         metrics: !!o.metrics,
+        ...(o.check ? { check: o.check } : {}),
         ...out,
       },
       onProgress,
@@ -194,7 +233,12 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
       if (progressError !== undefined) throw progressError;
       if (o.signal?.aborted) throw abortError(o.signal);
       if (r.error) fail(name ?? 'tensor', r.error, r.code);
-      return { ...out, backend: r.backend, ...(r.metrics ? { metrics: r.metrics } : {}) };
+      return {
+        ...out,
+        backend: r.backend,
+        ...(r.metrics ? { metrics: r.metrics } : {}),
+        ...(r.check ? { check: r.check } : {}),
+      };
     } finally {
       o.signal?.removeEventListener('abort', onAbort);
     }

@@ -36,13 +36,21 @@ export interface Addon {
       gpu: number; // 0 cpu, 1 gpu, 2 auto
       threads: number;
       metrics: boolean;
+      check?: { x: Float32Array; n: number; rows: Int32Array; sumSquares: boolean };
       q: Uint8Array;
       scales: Uint8Array;
       zeros: Uint8Array;
     },
     onProgress: ((rowsDone: number) => void) | undefined,
   ): {
-    promise: Promise<{ backend: string; metrics?: Metrics; error?: string; code?: string; badIndex?: number }>;
+    promise: Promise<{
+      backend: string;
+      metrics?: Metrics;
+      check?: { fSq: number; ySq: number; dySq: number; refSq: number };
+      error?: string;
+      code?: string;
+      badIndex?: number;
+    }>;
     cancel(): void;
   };
   dequantize(w: AddonQuantized, out: Float32Array): void;

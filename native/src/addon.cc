@@ -87,6 +87,26 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
         q.size != (size_t)(job_.rows * apl::packed_row_bytes(job_.cols, job_.bits)) || s.size != pb ||
         z.size != pb)
       throw Napi::RangeError::New(env, "quantize: inconsistent sizes (call it through native/index.ts)");
+    // The converter's output check (optional): x (n × cols float32), the sampled rows (ascending int32).
+    Napi::Value cv = o.Get("check");
+    if (cv.IsObject()) {
+      Napi::Object c = cv.As<Napi::Object>();
+      Bytes x = bytes_of(c.Get("x"), "check.x");
+      Bytes rows = bytes_of(c.Get("rows"), "check.rows");
+      check_.n = c.Get("n").As<Napi::Number>().Int64Value();
+      check_.m = (int64_t)(rows.size / 4);
+      check_.x = reinterpret_cast<const float*>(x.data);
+      check_.rows = reinterpret_cast<const int32_t*>(rows.data);
+      check_.sum_squares = c.Get("sumSquares").ToBoolean();
+      bool ok = check_.n >= 0 && x.size == (size_t)(check_.n * job_.cols) * 4 && rows.size % 4 == 0 &&
+                ((uintptr_t)x.data & 3) == 0 && ((uintptr_t)rows.data & 3) == 0;
+      for (int64_t i = 0; ok && i < check_.m; i++)
+        ok = check_.rows[i] >= 0 && check_.rows[i] < job_.rows &&
+             (i == 0 || check_.rows[i] > check_.rows[i - 1]);
+      if (!ok)
+        throw Napi::RangeError::New(env, "quantize: inconsistent check (call it through native/index.ts)");
+      has_check_ = true;
+    }
     keep_ = Napi::Persistent(o);
     if (progress.IsFunction()) progress_ = Napi::Persistent(progress.As<Napi::Function>());
   }
@@ -100,7 +120,7 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
     bool done = false;
     std::thread t([&]() {
       try {
-        result_ = apl::quantize(job_, backend_, threads_, ctl_.get());
+        result_ = apl::quantize(job_, backend_, threads_, ctl_.get(), has_check_ ? &check_ : nullptr);
       } catch (const std::exception& e) {
         result_.status = -1;
         result_.error = std::string("native engine failure: ") + e.what();
@@ -148,8 +168,16 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
       r.Set("error", result_.error);
       if (result_.status == apl::kScaleOverflow) r.Set("code", apl::kScaleOverflowCode);
       if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
-    } else if (result_.has_metrics) {
-      r.Set("metrics", metrics_object(env, result_.metrics));
+    } else {
+      if (result_.has_metrics) r.Set("metrics", metrics_object(env, result_.metrics));
+      if (result_.has_check) {
+        Napi::Object c = Napi::Object::New(env);
+        c.Set("fSq", result_.check.f_sq);
+        c.Set("ySq", result_.check.y_sq);
+        c.Set("dySq", result_.check.dy_sq);
+        c.Set("refSq", result_.check.ref_sq);
+        r.Set("check", c);
+      }
     }
     deferred_.Resolve(r);
   }
@@ -163,6 +191,8 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Control> ctl_;
   QuantJob job_{};
+  apl::CheckJob check_{};
+  bool has_check_ = false;
   int backend_ = 0, threads_ = 0;
   QuantStatus result_;
   Napi::ObjectReference keep_;

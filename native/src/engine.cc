@@ -90,12 +90,15 @@ static void describe_error(const QuantJob& j, QuantStatus& st) {
   }
 }
 
-QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const CpuKernel* kernel) {
+QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const CpuKernel* kernel,
+                         OutputCheck* check) {
   const CpuKernel& k = kernel ? *kernel : select_kernel();
   QuantStatus st;
   st.backend = std::string("cpu-") + k.name;
   int64_t per = rows_per_chunk(j.cols);
   int64_t nchunks = (j.rows + per - 1) / per;
+  // The check's independent tasks come first (the long Σ‖f‖² chain starts while the other threads quantize).
+  const int64_t extra = check ? check->tasks() : 0;
   std::vector<MetricsAcc> macc(j.metrics ? (size_t)nchunks : 0);
   std::atomic<int64_t> first_bad_row{INT64_MAX};
   std::mutex mu;
@@ -103,7 +106,12 @@ QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const Cpu
   int64_t bad_index = INT64_MAX;
   std::atomic<bool> cancelled{false};
   int t = resolve_threads(threads);
-  parallel_chunks(t, nchunks, [&](int64_t c) -> bool {
+  parallel_chunks(t, nchunks + extra, [&](int64_t c) -> bool {
+    if (c < extra) {
+      check->run_task(c);
+      return true;
+    }
+    c -= extra;
     thread_local std::vector<float> row;
     thread_local std::vector<uint8_t> qv;
     if ((int64_t)row.size() < j.cols) row.resize((size_t)j.cols);
@@ -131,6 +139,7 @@ QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const Cpu
         return false;
       }
     }
+    if (check) check->rows_done(r0, r1);
     if (ctl) ctl->rows_done.fetch_add(r1 - r0);
     return true;
   });
@@ -150,7 +159,25 @@ QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const Cpu
     st.has_metrics = true;
     st.metrics = finish_metrics(all);
   }
+  if (check) {
+    st.has_check = true;
+    st.check = check->finish();
+  }
   return st;
+}
+
+/** The output check of a job quantized elsewhere (the GPU): its tasks and every row's products, threaded. */
+static CheckOut check_after(const QuantJob& j, const CheckJob& c, int threads) {
+  OutputCheck chk(j, c);
+  int64_t per = rows_per_chunk(j.cols), nchunks = (j.rows + per - 1) / per, extra = chk.tasks();
+  parallel_chunks(resolve_threads(threads), extra + nchunks, [&](int64_t i) {
+    if (i < extra)
+      chk.run_task(i);
+    else
+      chk.rows_done((i - extra) * per, std::min(j.rows, (i - extra + 1) * per));
+    return true;
+  });
+  return chk.finish();
 }
 
 GpuInfo gpu_info() {
@@ -190,7 +217,7 @@ static bool gpu_rows_match(const QuantJob& j) {
   return true;
 }
 
-QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl) {
+QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl, const CheckJob* check) {
   if (backend != 0) {
     GpuInfo g = gpu_info();
     if (!g.available) {
@@ -218,6 +245,10 @@ QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl) 
           st.has_metrics = true;
           st.metrics = finish_metrics(m);
         }
+        if (check) {
+          st.has_check = true;
+          st.check = check_after(j, *check, threads);
+        }
         return st;
       }
       if (rc > 0) {
@@ -231,13 +262,15 @@ QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl) 
         return st;
       }
       // auto: fall through to the CPU (and say why in the backend name)
-      QuantStatus cpu = quantize_cpu(j, threads, ctl);
+      std::unique_ptr<OutputCheck> chk(check ? new OutputCheck(j, *check) : nullptr);
+      QuantStatus cpu = quantize_cpu(j, threads, ctl, nullptr, chk.get());
       cpu.backend += " (GPU not used: " + err + ")";
       return cpu;
 #endif
     }
   }
-  return quantize_cpu(j, threads, ctl);
+  std::unique_ptr<OutputCheck> chk(check ? new OutputCheck(j, *check) : nullptr);
+  return quantize_cpu(j, threads, ctl, nullptr, chk.get());
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "cpu/kernels.h"
 #include "quant.h"
 
@@ -24,6 +25,8 @@ struct QuantStatus {
   std::string error;    // set when status != kOk (without the tensor name)
   bool has_metrics = false;
   MetricsOut metrics{};
+  bool has_check = false;
+  CheckOut check{};  // the converter's output check and Σw² (when a CheckJob was given)
 };
 
 struct Control {
@@ -34,11 +37,19 @@ struct Control {
 /** 0 = all cores (hardware concurrency). */
 int resolve_threads(int threads);
 
-/** Quantizes on the CPU with `kernel` (select_kernel() by default) over `threads` threads. */
-QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const CpuKernel* kernel = nullptr);
+/**
+ * Quantizes on the CPU with `kernel` (select_kernel() by default) over `threads` threads; with `check`, its
+ * products are computed as rows are quantized and its other tasks run on the same threads.
+ */
+QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const CpuKernel* kernel = nullptr,
+                         OutputCheck* check = nullptr);
 
-/** backend: 0 cpu, 1 gpu (error when none), 2 auto (gpu when usable, else cpu). */
-QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl);
+/**
+ * backend: 0 cpu, 1 gpu (error when none), 2 auto (gpu when usable, else cpu). With `check`, the status also
+ * carries the output check (check.h).
+ */
+QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl,
+                     const CheckJob* check = nullptr);
 
 void dequantize(const QTensor& w, float* out, int threads);
 /** y (n × rows) = x (n × cols) · Ŵᵀ, dequantizing one row of W at a time per thread. */

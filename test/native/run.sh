@@ -9,7 +9,7 @@ mkdir -p "$out"
 bin="$out/test_kernels"
 CXX="${CXX:-g++}"
 flags=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-maybe-uninitialized)
-srcs=(native/src/engine.cc native/src/cpu/scalar.cc native/src/cpu/dispatch.cc native/src/cpu/neon.cc test/native/test_kernels.cc)
+srcs=(native/src/engine.cc native/src/check.cc native/src/cpu/scalar.cc native/src/cpu/dispatch.cc native/src/cpu/neon.cc test/native/test_kernels.cc)
 # The two-level-scale type's test program (test_kquant) links the same engine objects plus these.
 kq_srcs=(native/src/kquant_engine.cc test/native/test_kquant.cc)
 arch="$(uname -m)"

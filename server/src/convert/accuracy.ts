@@ -71,8 +71,21 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** Fixed standard-normal inputs, n × cols, the same for every run. */
+const inputsCache = new Map<string, Float32Array>();
+
+/** Fixed standard-normal inputs, n × cols, the same for every run (cached: read-only for callers). */
 export function evalInputs(n: number, cols: number, seed = EVAL_SEED): Float32Array {
+  const key = `${n}x${cols}x${seed}`;
+  let x = inputsCache.get(key);
+  if (!x) {
+    if (inputsCache.size >= 16) inputsCache.clear();
+    x = makeInputs(n, cols, seed);
+    inputsCache.set(key, x);
+  }
+  return x;
+}
+
+function makeInputs(n: number, cols: number, seed: number): Float32Array {
   const r = mulberry32(seed ^ cols);
   const x = new Float32Array(n * cols);
   for (let i = 0; i < x.length; i += 2) {

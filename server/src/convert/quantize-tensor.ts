@@ -5,6 +5,8 @@
 import {
   type Backend,
   type InputDType,
+  type OutputCheck,
+  type OutputCheckRequest,
   type Quantized,
   type QuantizeResult,
   qmatmul,
@@ -35,16 +37,38 @@ function rowsPerChunkFor(p: QuantPlan, chunkBytes: number): number {
   return Math.max(1, Math.min(p.rows, Math.floor(chunkBytes / (p.cols * ELEM_BYTES[p.dtype]))));
 }
 
+/** The output check the engine computes for rows [r0, r0 + count): its sampled rows, and Σw² when split. */
+function checkFor(p: QuantPlan, r0: number, count: number, nEval: number, chunkBytes: number): OutputCheckRequest {
+  const { n, sampled } = evalSample(p.rows, nEval);
+  const picked: number[] = [];
+  for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
+  return {
+    x: evalInputs(n, p.cols),
+    n,
+    rows: Int32Array.from(picked),
+    sumSquares: rowsPerChunkFor(p, chunkBytes) < p.rows,
+  };
+}
+
 /** Reads rows [r0, r0 + count) of a tensor and quantizes them (the engine works on its own threads). */
 function startChunk(
-  ctx: { ck: Checkpoint; backend?: Backend; threads?: number; signal?: AbortSignal },
+  ctx: {
+    ck: Checkpoint;
+    backend?: Backend;
+    threads?: number;
+    signal?: AbortSignal;
+    nEval: number;
+    chunkBytes: number;
+    prefetch: Prefetch;
+  },
   p: QuantPlan,
   r0: number,
   count: number,
   scaleDtype: 'f16' | 'f32',
 ): ChunkJob {
   const job = (async () => {
-    const raw = await ctx.ck.readRows(p.name, r0, count);
+    const pool = ctx.prefetch.buffers;
+    const raw = await ctx.ck.readRows(p.name, r0, count, pool.take(count * p.cols * ELEM_BYTES[p.dtype]));
     const res = await quantize({
       bits: p.bits,
       groupSize: p.groupSize,
@@ -59,6 +83,8 @@ function startChunk(
       threads: ctx.threads,
       name: p.name,
       metrics: true,
+      check: checkFor(p, r0, count, ctx.nEval, ctx.chunkBytes),
+      qInto: pool.take(count * Math.ceil((p.cols * p.bits) / 8)),
       signal: ctx.signal,
     });
     return { raw, res };
@@ -67,8 +93,30 @@ function startChunk(
   return job;
 }
 
-/** One slot: the next tensor's first chunk, started early. */
+/**
+ * Reused byte buffers (source rows, packed q): a conversion allocates a few and reads and quantizes into them
+ * again and again, instead of a fresh buffer per chunk (page faults, and garbage collections forced by external
+ * memory). A buffer is taken for the smallest free one that fits; a few are kept.
+ */
+export class BufferPool {
+  private free: ArrayBuffer[] = [];
+  take(bytes: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++)
+      if (this.free[i].byteLength >= bytes && (best < 0 || this.free[i].byteLength < this.free[best].byteLength))
+        best = i;
+    const b = best >= 0 ? this.free.splice(best, 1)[0] : Buffer.allocUnsafeSlow(Math.max(1, bytes)).buffer;
+    return new Uint8Array(b, 0, bytes);
+  }
+  give(v: Uint8Array): void {
+    if (this.free.length >= 6) this.free.sort((a, b) => b.byteLength - a.byteLength).pop();
+    this.free.push(v.buffer as ArrayBuffer);
+  }
+}
+
+/** One slot: the next tensor's first chunk, started early; and the conversion's buffer pool. */
 export class Prefetch {
+  readonly buffers = new BufferPool();
   private name?: string;
   private job?: ChunkJob;
   put(name: string, job: ChunkJob): void {
@@ -110,7 +158,6 @@ export async function quantizeTensor(
   },
 ): Promise<{ scales: Uint8Array[]; zeros: Uint8Array[]; acc: Accumulated; crcQ: number; scaleDtype: 'f16' | 'f32' }> {
   const { rows, cols, bits, groupSize } = p;
-  const rowBytes = cols * ELEM_BYTES[p.dtype];
   const rowsPerChunk = rowsPerChunkFor(p, ctx.chunkBytes);
   const { n, sampleRows, sampled } = evalSample(rows, ctx.nEval);
   const x = evalInputs(n, cols);
@@ -159,34 +206,17 @@ export async function quantizeTensor(
         );
       }
       ctx.backendSeen(res.backend);
-      // Exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from sampled rows.
-      const refSq = chunked ? sumSquares(raw, p.dtype) : 0;
-      // The sampled rows of this chunk: float product x · Wᵀ here, x · Ŵᵀ from the engine's qmatmul.
-      const picked: number[] = [];
-      for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
-      if (picked.length) {
-        const m = picked.length;
-        const sub: Quantized = {
-          ...params,
-          q: new Uint8Array(m * packed),
-          scales: new Uint8Array(m * gBytes),
-          zeros: new Uint8Array(m * gBytes),
-          rows: m,
-          cols,
-        };
-        const f = new Float32Array(m * cols);
-        picked.forEach((r, j) => {
-          sub.q.set(res.q.subarray(r * packed, (r + 1) * packed), j * packed);
-          sub.scales.set(res.scales.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
-          sub.zeros.set(res.zeros.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
-          f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), p.dtype), j * cols);
-        });
-        const yq = qmatmul(x, n, sub);
-        const e = productError(x, n, f, m, cols, yq);
-        acc.sampleSq += e.fSq;
-        acc.ySq += e.ySq;
-        acc.dySq += e.dySq;
-      }
+      // Σw², exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from the
+      // sampled rows. The engine computes it and the sampled rows' products on its threads; the TypeScript
+      // reference engine leaves them to accuracy.ts, with the same arithmetic.
+      const c =
+        res.check ??
+        checkInTs(raw, res, { ...params, dtype: p.dtype, cols, packed, gBytes }, r0, count, x, n, sampled, chunked);
+      acc.sampleSq += c.fSq;
+      acc.ySq += c.ySq;
+      acc.dySq += c.dySq;
+      const refSq = chunked ? c.refSq : 0;
+      ctx.prefetch.buffers.give(raw);
       const m = res.metrics;
       if (!m) throw new ConvertError('internal', `${p.name}: the engine returned no metrics`);
       addChunkMetrics(acc, m, refSq);
@@ -194,6 +224,7 @@ export async function quantizeTensor(
       zeros.push(res.zeros);
       ctx.onRows(r0 + count);
       yield res.q;
+      ctx.prefetch.buffers.give(res.q); // written: the writer is done with it
     }
   }
   const { crc32 } = await ctx.writer.addArray(
@@ -204,4 +235,68 @@ export async function quantizeTensor(
   // ‖W‖² for the layer aggregates: exact for split tensors and for fully sampled ones, else estimated from the sample.
   if (!chunked) acc.refSq = (acc.sampleSq * rows) / sampleRows;
   return { scales, zeros, acc, crcQ: crc32, scaleDtype: params.scaleDtype };
+}
+
+/** The output check in TypeScript (when the engine did not compute it): the sampled rows' products and Σw². */
+function checkInTs(
+  raw: Buffer,
+  res: QuantizeResult,
+  w: Omit<Quantized, 'q' | 'scales' | 'zeros' | 'rows'> & {
+    dtype: 'F32' | 'F16' | 'BF16';
+    packed: number;
+    gBytes: number;
+  },
+  r0: number,
+  count: number,
+  x: Float32Array,
+  n: number,
+  sampled: (r: number) => boolean,
+  chunked: boolean,
+): OutputCheck {
+  const { cols, packed, gBytes } = w;
+  const rowBytes = cols * ELEM_BYTES[w.dtype];
+  const refSq = chunked ? sumSquares(raw, w.dtype) : 0;
+  const picked: number[] = [];
+  for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
+  if (!picked.length) return { fSq: 0, ySq: 0, dySq: 0, refSq };
+  const m = picked.length;
+  const sub: Quantized = {
+    bits: w.bits,
+    groupSize: w.groupSize,
+    symmetric: w.symmetric,
+    mode: w.mode,
+    scaleDtype: w.scaleDtype,
+    q: new Uint8Array(m * packed),
+    scales: new Uint8Array(m * gBytes),
+    zeros: new Uint8Array(m * gBytes),
+    rows: m,
+    cols,
+  };
+  const f = new Float32Array(m * cols);
+  picked.forEach((r, j) => {
+    sub.q.set(res.q.subarray(r * packed, (r + 1) * packed), j * packed);
+    sub.scales.set(res.scales.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
+    sub.zeros.set(res.zeros.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
+    f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), w.dtype), j * cols);
+  });
+  const e = productError(x, n, f, m, cols, qmatmul(x, n, sub));
+  return { fSq: e.fSq, ySq: e.ySq, dySq: e.dySq, refSq };
+}
+
+/** For bench/convert.bench.ts: a whole tensor's output check, as the engine request and as the TypeScript path. */
+export function benchChecks(
+  p: QuantPlan,
+  raw: Buffer,
+  res: QuantizeResult,
+  s: { nEval: number; chunkBytes: number; scaleDtype: 'f16' | 'f32' },
+): { request: OutputCheckRequest; inTs: () => OutputCheck } {
+  const request = checkFor(p, 0, p.rows, s.nEval, s.chunkBytes);
+  const { sampled } = evalSample(p.rows, s.nEval);
+  const packed = Math.ceil((p.cols * p.bits) / 8);
+  const gBytes = Math.ceil(p.cols / p.groupSize) * (s.scaleDtype === 'f32' ? 4 : 2);
+  const w = { ...p, scaleDtype: s.scaleDtype, packed, gBytes };
+  return {
+    request,
+    inTs: () => checkInTs(raw, res, w, 0, p.rows, request.x, request.n, sampled, request.sumSquares),
+  };
 }

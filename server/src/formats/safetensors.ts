@@ -100,7 +100,8 @@ export interface SafetensorsFile {
   readonly dataStart: number;
   tensor(name: string): SafetensorsTensor | undefined;
   /** Raw little-endian bytes of a tensor, or of a byte range within it. */
-  readRaw(name: string, byteOffset?: number, byteLength?: number): Promise<Buffer>;
+  /** `into` (at least byteLength bytes): read into it instead of a new buffer; the result is a view of it. */
+  readRaw(name: string, byteOffset?: number, byteLength?: number, into?: Uint8Array): Promise<Buffer>;
   /** A F32/F16/BF16 tensor as float32 (into `out` when given: no allocation of the result). */
   readF32(name: string, out?: Float32Array): Promise<Float32Array>;
   close(): Promise<void>;
@@ -189,7 +190,7 @@ export async function openSafetensors(src: RandomAccessSource): Promise<Safetens
     if (!t) throw new FormatError(file, `no tensor named '${name}'`);
     return t;
   };
-  const readRaw = async (name: string, byteOffset = 0, byteLength?: number) => {
+  const readRaw = async (name: string, byteOffset = 0, byteLength?: number, into?: Uint8Array) => {
     const t = get(name);
     const len = byteLength ?? t.byteLength - byteOffset;
     if (
@@ -203,6 +204,11 @@ export async function openSafetensors(src: RandomAccessSource): Promise<Safetens
         file,
         `tensor '${name}': byte range ${byteOffset}+${len} is outside its ${t.byteLength} bytes`,
       );
+    }
+    if (into && into.byteLength >= len) {
+      const view = Buffer.from(into.buffer, into.byteOffset, len);
+      await readIntoFrom(src, view, dataStart + t.dataOffsets[0] + byteOffset);
+      return view;
     }
     return src.read(dataStart + t.dataOffsets[0] + byteOffset, len);
   };
@@ -271,8 +277,11 @@ export interface Checkpoint {
   readonly tensors: CheckpointTensor[];
   readonly metadata: Record<string, string>;
   tensor(name: string): CheckpointTensor | undefined;
-  /** Raw bytes (source dtype) of rows [rowStart, rowStart + rowCount) of the tensor's rows × cols view. */
-  readRows(name: string, rowStart: number, rowCount: number): Promise<Buffer>;
+  /**
+   * Raw bytes (source dtype) of rows [rowStart, rowStart + rowCount) of the tensor's rows × cols view; into a
+   * caller's buffer when `into` is given and large enough (the result is then a view of it).
+   */
+  readRows(name: string, rowStart: number, rowCount: number, into?: Uint8Array): Promise<Buffer>;
   readRaw(name: string, byteOffset?: number, byteLength?: number): Promise<Buffer>;
   readF32(name: string, out?: Float32Array): Promise<Float32Array>;
   close(): Promise<void>;
@@ -372,7 +381,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
     tensors,
     metadata,
     tensor: (name) => where.get(name),
-    async readRows(name, rowStart, rowCount) {
+    async readRows(name, rowStart, rowCount, into) {
       const t = get(name);
       const { rows, cols } = matrixView(t.shape);
       const rowBytes = (cols * SAFETENSORS_DTYPE_BITS[t.dtype]) / 8;
@@ -390,7 +399,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
           `tensor '${name}': rows ${rowStart}+${rowCount} are outside its ${rows} rows`,
         );
       }
-      return byFile.get(t.file)!.readRaw(name, rowStart * rowBytes, rowCount * rowBytes);
+      return byFile.get(t.file)!.readRaw(name, rowStart * rowBytes, rowCount * rowBytes, into);
     },
     readRaw: (name, o, l) => byFile.get(get(name).file)!.readRaw(name, o, l),
     readF32: (name, out) => byFile.get(get(name).file)!.readF32(name, out),

@@ -1,0 +1,165 @@
+// The output check and Σw² of a quantize job (see check.h): the float products x · Wᵀ and the quantized ones
+// x · Ŵᵀ of the sampled rows, four inputs per pass over a row, each sum a float64 chain in the TypeScript
+// order.
+#include "check.h"
+
+#include <algorithm>
+
+namespace apl {
+
+namespace {
+constexpr int64_t kSumBlock = 1 << 16;  // accuracy.ts sumSquares: bf16 summed in blocks of 65536 values
+constexpr int64_t kBlocksPerTask = 8;
+
+/** One row (decoded to float32) against a block of four inputs: the four float64 chains, lane by lane. */
+inline void dot4(const float* xb, const float* v, int64_t cols, double out[4]) {
+  double a[4] = {0, 0, 0, 0};
+  for (int64_t c = 0; c < cols; c++) {
+    const double vc = v[c];
+    const float* xv = xb + c * 4;
+    for (int t = 0; t < 4; t++) a[t] += (double)xv[t] * vc;
+  }
+  for (int t = 0; t < 4; t++) out[t] = a[t];
+}
+
+/** Σ w² of values [i0, i1) of the input as one float64 chain. */
+double chain_sq(const QuantJob& j, int64_t i0, int64_t i1) {
+  double s = 0;
+  if (j.dtype == kF32) {
+    for (int64_t i = i0; i < i1; i++) {
+      float f;
+      memcpy(&f, j.data + i * 4, 4);
+      s += (double)f * (double)f;
+    }
+  } else {
+    for (int64_t i = i0; i < i1; i++) {
+      uint16_t h;
+      memcpy(&h, j.data + i * 2, 2);
+      double f = j.dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
+      s += f * f;
+    }
+  }
+  return s;
+}
+}  // namespace
+
+OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c) : j_(j), c_(c) {
+  const int64_t cols = j.cols;
+  if (c.m > 0) {
+    nb_ = (c.n + 3) / 4;
+    xt_.assign((size_t)(nb_ * cols * 4), 0.0f);
+    for (int64_t i = 0; i < c.n; i++)
+      for (int64_t k = 0; k < cols; k++) xt_[(size_t)(((i / 4) * cols + k) * 4 + i % 4)] = c.x[i * cols + k];
+    pick_.assign((size_t)j.rows, -1);
+    for (int64_t jj = 0; jj < c.m; jj++) pick_[(size_t)c.rows[jj]] = (int32_t)jj;
+    y_.assign((size_t)(c.n * c.m), 0.0);
+    yq_.assign((size_t)(c.n * c.m), 0.0f);
+    tasks_ = 1;  // the Σ‖f‖² chain
+  }
+  if (c.sum_squares) {
+    const int64_t total = j.rows * j.cols;
+    if (j.dtype == kBF16) {
+      blocks_.assign((size_t)((total + kSumBlock - 1) / kSumBlock), 0.0);
+      block_tasks_ = ((int64_t)blocks_.size() + kBlocksPerTask - 1) / kBlocksPerTask;
+    } else {
+      blocks_.assign(1, 0.0);
+      block_tasks_ = 1;
+    }
+    tasks_ += block_tasks_;
+  }
+}
+
+void OutputCheck::run_task(int64_t t) {
+  if (c_.m > 0) {
+    if (t == 0) {
+      // Σ‖f_j‖² over the sampled rows, in order: one chain.
+      double s = 0;
+      for (int64_t jj = 0; jj < c_.m; jj++) {
+        int64_t r = c_.rows[jj];
+        if (j_.dtype == kF32) {
+          for (int64_t k = 0; k < j_.cols; k++) {
+            float f;
+            memcpy(&f, j_.data + (r * j_.cols + k) * 4, 4);
+            s += (double)f * (double)f;
+          }
+        } else {
+          for (int64_t k = 0; k < j_.cols; k++) {
+            uint16_t h;
+            memcpy(&h, j_.data + (r * j_.cols + k) * 2, 2);
+            double f = j_.dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
+            s += f * f;
+          }
+        }
+      }
+      f_sq_ = s;
+      return;
+    }
+    t -= 1;
+  }
+  const int64_t total = j_.rows * j_.cols;
+  if (j_.dtype != kBF16) {
+    blocks_[0] = chain_sq(j_, 0, total);
+    return;
+  }
+  int64_t b1 = std::min<int64_t>((int64_t)blocks_.size(), (t + 1) * kBlocksPerTask);
+  for (int64_t b = t * kBlocksPerTask; b < b1; b++)
+    blocks_[(size_t)b] = chain_sq(j_, b * kSumBlock, std::min(total, (b + 1) * kSumBlock));
+}
+
+void OutputCheck::rows_done(int64_t r0, int64_t r1) {
+  if (c_.m == 0) return;
+  for (int64_t r = r0; r < r1; r++)
+    if (pick_[(size_t)r] >= 0) row(pick_[(size_t)r]);
+}
+
+void OutputCheck::row(int64_t jj) {
+  const int64_t cols = j_.cols, m = c_.m;
+  thread_local std::vector<float> fb, db;
+  if ((int64_t)fb.size() < cols) fb.resize((size_t)cols);
+  if ((int64_t)db.size() < cols) db.resize((size_t)cols);
+  const int64_t r = c_.rows[jj];
+  const float* f = load_row_scalar(j_, r, fb.data());
+  QTensor w{j_.q, j_.scales, j_.zeros, j_.rows, cols, j_.bits, j_.group, j_.f16};
+  dequantize_row(w, r, db.data());
+  for (int64_t b = 0; b < nb_; b++) {
+    const float* xb = xt_.data() + b * cols * 4;
+    double y[4], yq[4];
+    dot4(xb, f, cols, y);
+    dot4(xb, db.data(), cols, yq);
+    for (int64_t t = 0; t < 4 && b * 4 + t < c_.n; t++) {
+      size_t at = (size_t)((b * 4 + t) * m + jj);
+      y_[at] = y[t];
+      yq_[at] = (float)yq[t];
+    }
+  }
+}
+
+CheckOut OutputCheck::finish() const {
+  CheckOut o;
+  const int64_t n = c_.n, m = c_.m;
+  if (m > 0) {
+    o.f_sq = f_sq_;
+    // productError's order: inputs in blocks of four, then rows, then the block's inputs.
+    double ys = 0, dys = 0;
+    for (int64_t i = 0; i < n; i += 4) {
+      int64_t k = std::min<int64_t>(4, n - i);
+      for (int64_t jj = 0; jj < m; jj++)
+        for (int64_t t = 0; t < k; t++) {
+          double y = y_[(size_t)((i + t) * m + jj)];
+          double d = y - (double)yq_[(size_t)((i + t) * m + jj)];
+          ys += y * y;
+          dys += d * d;
+        }
+    }
+    o.y_sq = ys;
+    o.dy_sq = dys;
+  }
+  if (c_.sum_squares) {
+    double s = 0;
+    for (double b : blocks_) s += b;
+    o.ref_sq = s;
+  }
+  return o;
+}
+
+}  // namespace apl

@@ -1,0 +1,64 @@
+// The converter's output check and Σw², computed inside a quantize job (on its threads, in the same pass as
+// the quantization where possible) with exactly the arithmetic of the TypeScript it replaces
+// (server/src/convert/accuracy.ts: productError, sumSquares), so the accuracy report is the same to the last
+// digit.
+//
+// Every float32 × float32 product is exact in float64, and each sum is a float64 chain in the TypeScript
+// order: vector lanes only ever hold different chains, never parts of one.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "quant_rows.h"
+
+namespace apl {
+
+/** What the caller asks for (pointers stay valid for the call). */
+struct CheckJob {
+  /** x: n × cols fixed inputs (row-major float32); rows: the m sampled rows of the job, ascending. */
+  const float* x = nullptr;
+  int64_t n = 0;
+  const int32_t* rows = nullptr;
+  int64_t m = 0;
+  /** Also Σw² of every input element (accuracy.ts sumSquares: 65536-element blocks for bf16). */
+  bool sum_squares = false;
+};
+
+struct CheckOut {
+  /** Σ‖f_j‖², Σ y², Σ (y − ŷ)² over the sampled rows (productError). */
+  double f_sq = 0, y_sq = 0, dy_sq = 0;
+  /** Σw² over all rows (when asked). */
+  double ref_sq = 0;
+};
+
+/**
+ * State of one job's check: per sampled row, the float and quantized products. check_row() is called for
+ * every row [r0, r1) once it is quantized (from any thread); extra tasks (the Σ‖f‖² chain and Σw² blocks) run
+ * beside the quantization; finish() combines everything in the TypeScript order.
+ */
+class OutputCheck {
+ public:
+  OutputCheck(const QuantJob& j, const CheckJob& c);
+  /** Products for the sampled rows among [r0, r1) (already quantized). */
+  void rows_done(int64_t r0, int64_t r1);
+  /** Independent tasks (no quantized data needed), numbered 0..tasks()-1. */
+  int64_t tasks() const { return tasks_; }
+  void run_task(int64_t t);
+  CheckOut finish() const;
+
+ private:
+  void row(int64_t jj);
+  const QuantJob& j_;
+  CheckJob c_;
+  int64_t nb_ = 0;              // input blocks of 4
+  std::vector<float> xt_;       // x regrouped: block b, column c, lane t at (b·cols + c)·4 + t
+  std::vector<int32_t> pick_;   // row → index among the sampled rows, or −1
+  std::vector<double> y_;       // n × m
+  std::vector<float> yq_;       // n × m
+  std::vector<double> blocks_;  // Σw² per 65536-element block (bf16) or the one chain (f32/f16)
+  double f_sq_ = 0;
+  int64_t tasks_ = 0, block_tasks_ = 0;
+};
+
+}  // namespace apl
