@@ -1,24 +1,28 @@
-// Convert benchmark: a synthetic checkpoint with TinyLlama's shapes (hidden 2048, intermediate 5632, 32 heads, 4 KV
-// heads, vocab 32000, bf16; 22 layers ≈ 2.2 GB) generated into os.tmpdir(), then in one run:
-//   - `cat` of the safetensors files (the floor: reading the bytes once),
-//   - apl-quant's convertModel at 4 bits (child process, so peak RSS is its own),
-//   - a numpy baseline quantizing the same tensors per row (vectorised per tensor) and saving an .npz,
-//   - convertModel again on a smaller layer count, to show peak memory does not grow with the model.
-// Figures are printed as ratios against the baselines measured here. Targets: ≥ 10× faster than numpy, peak RSS
-// ≤ 1.5 GB. Env: APL_BENCH_LAYERS (default 22), APL_BENCH_SMALL_LAYERS (default 4), APL_BENCH_KEEP=1 keeps the
-// checkpoints, APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline.
+// Convert benchmark, two synthetic checkpoints with TinyLlama's shapes (bench/synthetic-checkpoint.ts): the full
+// 22 layers (≈ 2.2 GB bf16) and a small one (2 layers, vocabulary 4096: ≈ 210 MB). For each, in one run:
+//   - `cat` of the safetensors files (reading the bytes once: the floor),
+//   - the quantize kernel alone on the same tensors (the converter's plan, data already in memory, no checks),
+//   - convert (the built CLI, a new process: wall with process start and addon load, CPU, peak RSS),
+//   - the numpy per-row baseline on the same tensors (a new python3 process, saving an .npz),
+//   - where the time goes, stage by stage, each measured alone over every quantized tensor: reading the rows,
+//     the kernel, the kernel with the accuracy check in the engine (now), the check in TypeScript (before),
+//     CRC-32 and writing the NPZ,
+//   - with APL_BENCH_BEFORE=<a checkout with its addon built>, that checkout's convert too (before/after).
+// Printed as ratios against the baselines measured here, with the targets of issue 13. Env: APL_BENCH_LAYERS
+// (default 22), APL_BENCH_KEEP=1 keeps the checkpoints, APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { generate } from './synthetic-checkpoint';
 
+const ROOT = resolve(__dirname, '..');
+
 const NUMPY_BASELINE = `
-import json, os, resource, sys, time, zipfile
+import json, os, sys, zipfile
 import numpy as np
 d, out = sys.argv[1], sys.argv[2]
-t0 = time.perf_counter()
 arrays = {}
 for f in sorted(x for x in os.listdir(d) if x.endswith('.safetensors')):
     path = os.path.join(d, f)
@@ -48,143 +52,164 @@ for f in sorted(x for x in os.listdir(d) if x.endswith('.safetensors')):
         arrays[stem + '_q%d_scales' % bits] = scale.astype(np.float16)
         arrays[stem + '_q%d_zero_point' % bits] = (-mn / scale).astype(np.float16)
 np.savez(out, **arrays)
-secs = time.perf_counter() - t0
-ru = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({'seconds': secs, 'cpu': ru.ru_utime + ru.ru_stime, 'peak_rss_mb': ru.ru_maxrss / 1024}))
 `;
 
-interface ConvertFigures {
-  seconds: number;
-  /** User + system CPU seconds of the whole process (all threads). */
+interface Run {
+  wall: number;
   cpu: number;
-  peakRssMb: number;
-  backend: string;
-  outputBytes: number;
-  sourceBytes: number;
-  pass: boolean;
-  worst: number;
+  rssMb: number;
 }
 
-async function child(dir: string, out: string, mode: string): Promise<void> {
-  const { convertModel } = await import('../server/src/convert/pipeline');
-  const c0 = process.cpuUsage();
-  const r = await convertModel(
-    { source: dir, bits: 4, outDir: out, name: 'bench', force: true, mode: mode as 'minmax' | 'optimized' },
-    () => {},
-  );
-  const c = process.cpuUsage(c0);
-  const worst = Math.max(...r.accuracy.weights.map((w) => w.rel_error));
-  const figures: ConvertFigures = {
-    seconds: r.seconds,
-    cpu: (c.user + c.system) / 1e6,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
-    backend: r.accuracy.backend,
-    outputBytes: r.outputBytes,
-    sourceBytes: r.sourceBytes,
-    pass: r.pass,
-    worst,
-  };
-  process.stdout.write(`FIGURES${JSON.stringify(figures)}\n`);
+/** A command's wall, CPU (user + system) and peak RSS, through /usr/bin/time (wall measured here). */
+function timed(cmd: string, args: string[], cwd = ROOT): Run {
+  const t = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', cmd, ...args], { cwd, encoding: 'utf8' });
+  const wall = (performance.now() - t) / 1000;
+  const line = r.stderr.split('\n').find((l) => l.startsWith('TIME '));
+  if (!line || (r.status !== 0 && r.status !== 3)) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const [u, s, m] = line.slice(5).split(' ').map(Number);
+  return { wall, cpu: u + s, rssMb: m / 1024 };
 }
 
-function runConvert(dir: string, out: string, mode = 'optimized'): ConvertFigures {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', dir, out, mode], {
+interface Stages {
+  read: number;
+  kernel: number;
+  engineCheck: number;
+  tsCheck: number;
+  crc: number;
+  write: number;
+  tensors: number;
+}
+
+/** Child: every stage alone over the converter's plan (4 bits, default settings). */
+async function stages(dir: string, out: string): Promise<void> {
+  const { openCheckpoint } = await import('../server/src/formats/safetensors');
+  const { planModel } = await import('../server/src/convert/plan');
+  const { settingsFrom } = await import('../server/src/convert/options');
+  const { quantize } = await import('../native/index');
+  const { crc32 } = await import('../server/src/formats/crc32');
+  const { NpzWriter } = await import('../server/src/formats/npz');
+  const { benchChecks } = await import('../server/src/convert/quantize-tensor');
+  const s = settingsFrom({ source: dir, bits: 4, outDir: out });
+  const ck = await openCheckpoint(dir);
+  const plans = planModel(ck.tensors, s).filter((p) => p.kind === 'quantize');
+  const st: Stages = { read: 0, kernel: 0, engineCheck: 0, tsCheck: 0, crc: 0, write: 0, tensors: plans.length };
+  const writer = await NpzWriter.create(join(out, 'stages.npz'));
+  const now = () => performance.now() / 1000;
+  for (const p of plans) {
+    if (p.kind !== 'quantize') continue;
+    let t = now();
+    const raw = await ck.readRows(p.name, 0, p.rows);
+    st.read += now() - t;
+    const o = {
+      bits: p.bits,
+      groupSize: p.groupSize,
+      symmetric: p.symmetric,
+      mode: p.mode,
+      scaleDtype: s.scaleDtype,
+      data: raw,
+      dtype: p.dtype.toLowerCase() as 'bf16',
+      rows: p.rows,
+      cols: p.cols,
+    };
+    t = now();
+    const res = await quantize(o);
+    st.kernel += now() - t;
+    const checks = benchChecks(p, raw, res, s);
+    t = now();
+    await quantize({ ...o, metrics: true, check: checks.request });
+    st.engineCheck += now() - t;
+    t = now();
+    checks.inTs();
+    st.tsCheck += now() - t;
+    t = now();
+    crc32(res.q);
+    st.crc += now() - t;
+    t = now();
+    await writer.addArray(p.name, { dtype: 'uint8', shape: [res.q.length] }, [res.q]);
+    st.write += now() - t;
+  }
+  const t = now();
+  await writer.close();
+  st.write += now() - t;
+  await ck.close();
+  process.stdout.write(`STAGES${JSON.stringify(st)}\n`);
+}
+
+function runStages(dir: string, out: string): Stages {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--stages', dir, out], {
+    cwd: ROOT,
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
-  const line = r.stdout.split('\n').find((l) => l.startsWith('FIGURES'));
-  if (r.status !== 0 || !line) throw new Error(`convert failed: ${r.stderr}`);
-  return JSON.parse(line.slice(7));
+  const line = r.stdout.split('\n').find((l) => l.startsWith('STAGES'));
+  if (r.status !== 0 || !line) throw new Error(`stages failed: ${r.stderr}`);
+  return JSON.parse(line.slice(6));
 }
 
-function timeIt(fn: () => void): number {
-  const t = performance.now();
-  fn();
-  return (performance.now() - t) / 1000;
+const f = (x: number, d = 2) => x.toFixed(d);
+
+function bench(label: string, dir: string, files: string[], out: string): void {
+  const gb = files.reduce((a, p) => a + statSync(p).size, 0) / 1e9;
+  const cat = timed('cat', files).wall;
+  const st = runStages(dir, out);
+  const cli = (root: string) =>
+    timed(process.execPath, [join(root, 'bin/apl-quant.js'), 'convert', dir, '--bits', '4', '--out', out, '--force']);
+  const conv = cli(ROOT);
+  const before = process.env.APL_BENCH_BEFORE ? cli(resolve(process.env.APL_BENCH_BEFORE)) : undefined;
+  const numpy = process.env.APL_BENCH_SKIP_NUMPY
+    ? undefined
+    : timed('python3', ['-c', NUMPY_BASELINE, dir, join(out, 'numpy_baseline.npz')]);
+  const floor = cat + st.kernel;
+  console.log(`\n== ${label}: ${f(gb)} GB bf16, ${st.tensors} tensors quantized (4 bits, optimized, group 64)`);
+  const row = (what: string, r: Run | undefined) =>
+    r &&
+    console.log(
+      `${what.padEnd(40)} wall ${f(r.wall).padStart(6)} s  cpu ${f(r.cpu).padStart(6)} s  peak RSS ${r.rssMb.toFixed(0).padStart(5)} MB`,
+    );
+  console.log(`${'cat (read the files once)'.padEnd(40)} wall ${f(cat).padStart(6)} s`);
+  console.log(`${'quantize kernel alone (no checks)'.padEnd(40)} wall ${f(st.kernel).padStart(6)} s`);
+  row('apl-quant convert (CLI, new process)', conv);
+  row('apl-quant convert, before (CLI)', before);
+  row('numpy per-row baseline (new process)', numpy);
+  console.log('stages, each alone over every quantized tensor (s):');
+  const stage = (what: string, v: number) =>
+    console.log(`  ${what.padEnd(44)} ${f(v, 3).padStart(7)}  (${f(v / conv.wall, 2)}× convert's wall)`);
+  stage('read the rows (readRows)', st.read);
+  stage('kernel alone', st.kernel);
+  stage('kernel + metrics + output check in the engine', st.engineCheck);
+  stage('output check in TypeScript (before)', st.tsCheck);
+  stage('CRC-32 of q', st.crc);
+  stage('NPZ write of q', st.write);
+  const ratio = conv.wall / floor;
+  console.log(
+    `convert / (cat + kernel alone) = ${f(ratio)} (target ≤ 1.5: ${ratio <= 1.5 ? 'met' : 'NOT met'}); convert / cat = ${f(conv.wall / cat, 1)}`,
+  );
+  if (before) console.log(`before / after convert wall = ${f(before.wall / conv.wall)}×`);
+  if (numpy) {
+    const sp = numpy.wall / conv.wall;
+    console.log(
+      `numpy / convert wall = ${f(sp)}× (CPU ${f(numpy.cpu / conv.cpu)}×); targets: ≥ 5× on the 2.2 GB, ≥ 3× on the small: ${sp >= (gb > 1 ? 5 : 3) ? 'met' : 'NOT met'}`,
+    );
+  }
+  console.log(`peak RSS ${conv.rssMb.toFixed(0)} MB (target ≤ 512 MB: ${conv.rssMb <= 512 ? 'met' : 'NOT met'})`);
 }
 
-async function main() {
+function main() {
   const layers = Number(process.env.APL_BENCH_LAYERS ?? 22);
-  const small = Math.min(layers, Number(process.env.APL_BENCH_SMALL_LAYERS ?? 4));
   const base = join(tmpdir(), 'apl-bench-convert');
-  const big = join(base, `tinyllama-shapes-${layers}L`);
   const out = join(base, 'out');
   mkdirSync(out, { recursive: true });
-  let files: string[] = [];
-  const gen = timeIt(() => {
-    files = generate(big, layers);
-  });
-  const gb = files.reduce((a, f) => a + statSync(f).size, 0) / 1e9;
-  console.log(
-    `synthetic TinyLlama-shaped checkpoint: ${layers} layers, ${gb.toFixed(2)} GB bf16 (${gen.toFixed(1)} s to make)`,
-  );
-
-  const cat = timeIt(() => {
-    const r = spawnSync('cat', files, { stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.status !== 0) throw new Error('cat failed');
-  });
-  const conv = runConvert(big, out);
-  const convMinmax = runConvert(big, out, 'minmax');
-  let numpy: { seconds: number; cpu: number; peak_rss_mb: number } | undefined;
-  if (!process.env.APL_BENCH_SKIP_NUMPY) {
-    const r = spawnSync('python3', ['-c', NUMPY_BASELINE, big, join(out, 'numpy_baseline.npz')], { encoding: 'utf8' });
-    if (r.status === 0) numpy = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-    else console.log(`numpy baseline failed: ${r.stderr.trim().split('\n').at(-1)}`);
-  }
-  let smallConv: ConvertFigures | undefined;
-  if (small < layers) {
-    const dir = join(base, `tinyllama-shapes-${small}L`);
-    generate(dir, small);
-    smallConv = runConvert(dir, out);
-    if (!process.env.APL_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
-  }
-
-  const mbps = (s: number) => `${((gb * 1000) / s).toFixed(0)} MB/s`;
-  const row = (label: string, secs: number, cpu: number | undefined, rss: number | undefined, extra = '') =>
-    console.log(
-      `${label.padEnd(36)} ${secs.toFixed(2).padStart(7)} s ${mbps(secs).padStart(10)}  cpu ${cpu === undefined ? '   -' : cpu.toFixed(1).padStart(5)} s  peak RSS ${rss === undefined ? '   -' : rss.toFixed(0).padStart(5)} MB ${extra}`,
-    );
-  console.log('');
-  row('cat (read the files once)', cat, undefined, undefined, '(page cache warm after generation)');
-  row('apl-quant convert --bits 4', conv.seconds, conv.cpu, conv.peakRssMb, `(optimized, group 64, ${conv.backend})`);
-  row('apl-quant convert --bits 4 --mode minmax', convMinmax.seconds, convMinmax.cpu, convMinmax.peakRssMb);
-  if (numpy)
-    row('numpy per-row baseline (4 bit)', numpy.seconds, numpy.cpu, numpy.peak_rss_mb, '(vectorised per tensor)');
-  console.log('');
-  console.log(`convert vs cat:    ${(conv.seconds / cat).toFixed(1)}x the time of reading the files`);
-  if (numpy) {
-    for (const [label, c] of [
-      ['optimized', conv],
-      ['minmax', convMinmax],
-    ] as const) {
-      const speedup = numpy.seconds / c.seconds;
-      console.log(
-        `convert (${label}) vs numpy: ${speedup.toFixed(2)}x numpy's speed in wall time, ${(numpy.cpu / c.cpu).toFixed(2)}x in CPU time (target ≥ 10x: ${speedup >= 10 ? 'met' : 'NOT met'})`,
-      );
-    }
-  }
-  console.log(
-    `peak RSS:          ${conv.peakRssMb.toFixed(0)} MB (target ≤ 1536 MB: ${conv.peakRssMb <= 1536 ? 'met' : 'NOT met'})`,
-  );
-  if (smallConv) {
-    console.log(
-      `peak RSS vs layers: ${small} layers ${smallConv.peakRssMb.toFixed(0)} MB, ${layers} layers ${conv.peakRssMb.toFixed(0)} MB (ratio ${(conv.peakRssMb / smallConv.peakRssMb).toFixed(2)} for ${(layers / small).toFixed(1)}x the layers)`,
-    );
-  }
-  console.log(
-    `output: ${(conv.outputBytes / 1e6).toFixed(0)} MB (${((conv.outputBytes * 8) / (conv.sourceBytes / 2)).toFixed(2)} bits/weight), accuracy ${conv.pass ? 'PASS' : 'FAIL'}, worst rel error ${(conv.worst * 100).toFixed(2)}%`,
-  );
+  const small = join(base, 'tinyllama-shapes-2L-v4096');
+  bench('small (2 layers, vocab 4096)', small, generate(small, 2, 4096), out);
+  const big = join(base, `tinyllama-shapes-${layers}L`);
+  bench(`TinyLlama-shaped (${layers} layers)`, big, generate(big, layers), out);
   if (!process.env.APL_BENCH_KEEP) rmSync(base, { recursive: true, force: true });
 }
 
-if (process.argv[2] === '--child') {
-  child(process.argv[3], process.argv[4], process.argv[5]).catch((e) => {
+if (process.argv[2] === '--stages') {
+  stages(process.argv[3], process.argv[4]).catch((e) => {
     console.error(e);
     process.exit(1);
   });
-} else {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+} else main();

@@ -15,10 +15,10 @@ interface T {
   shape: number[];
 }
 
-function tensorsFor(layers: number): T[][] {
+function tensorsFor(layers: number, vocab: number): T[][] {
   const kv = (HIDDEN / HEADS) * KV_HEADS;
   const shards: T[][] = [[], []];
-  shards[0].push({ name: 'model.embed_tokens.weight', shape: [VOCAB, HIDDEN] });
+  shards[0].push({ name: 'model.embed_tokens.weight', shape: [vocab, HIDDEN] });
   for (let l = 0; l < layers; l++) {
     const s = shards[l < layers / 2 ? 0 : 1];
     const p = `model.layers.${l}`;
@@ -33,7 +33,7 @@ function tensorsFor(layers: number): T[][] {
     s.push({ name: `${p}.mlp.down_proj.weight`, shape: [HIDDEN, INTER] });
   }
   shards[1].push({ name: 'model.norm.weight', shape: [HIDDEN] });
-  shards[1].push({ name: 'lm_head.weight', shape: [VOCAB, HIDDEN] });
+  shards[1].push({ name: 'lm_head.weight', shape: [vocab, HIDDEN] });
   return shards;
 }
 
@@ -57,9 +57,10 @@ function pool(): Buffer {
   return b;
 }
 
-export function generate(dir: string, layers: number): string[] {
+/** `vocab` scales the embeddings (a smaller checkpoint of the same layer shapes). */
+export function generate(dir: string, layers: number, vocab = VOCAB): string[] {
   const marker = join(dir, '.complete');
-  const shards = tensorsFor(layers);
+  const shards = tensorsFor(layers, vocab);
   const names = shards.map((_, i) => `model-0000${i + 1}-of-0000${shards.length}.safetensors`);
   if (existsSync(marker)) return names.map((n) => join(dir, n));
   rmSync(dir, { recursive: true, force: true });
@@ -107,7 +108,7 @@ export function generate(dir: string, layers: number): string[] {
     num_attention_heads: HEADS,
     num_key_value_heads: KV_HEADS,
     max_position_embeddings: 2048,
-    vocab_size: VOCAB,
+    vocab_size: vocab,
     tie_word_embeddings: false,
     torch_dtype: 'bfloat16',
   };

@@ -213,6 +213,11 @@ struct ScalarOps {
     *sqq = reduce8(b);
     *sqx = reduce8(c);
   }
+  /** asym_pass for two grids (the reference: one after the other). */
+  APL_HD static void asym_pass2(const float* x, int n, const float* inv, const float* off, float qmax,
+                                float* sq, float* sqq, float* sqx) {
+    for (int k = 0; k < 2; k++) asym_pass(x, n, inv[k], off[k], qmax, sq + k, sqq + k, sqx + k);
+  }
   APL_HD static void sym_pass(const float* x, int n, float inv, float half, float qmax, float* scc,
                               float* scx) {
     float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -252,37 +257,67 @@ struct GroupParams {
   bool f16;
 };
 
+/**
+ * The asymmetric search: kOptStarts starting grids, each refined kOptIters times. The starts are independent,
+ * so each iteration runs them side by side (asym_pass2: one pass over x for both, the same arithmetic per
+ * start as asym_pass); a start that stops keeps its last grid, exactly as when the starts ran one after the
+ * other.
+ */
 template <class Ops>
 APL_HD inline bool optimize_asym(const float* x, int n, float qmax, double step, float mn, float mx, float sx,
                                  float sxx, double* outA, double* outB) {
+  static_assert(kOptStarts == 2, "asym_pass2 runs two starts side by side");
   double r = (double)mx - (double)mn;
-  double bestE = INFINITY, bestA = 0, bestB = 0;
   double dn = (double)n;
-  for (int k = 0; k < kOptStarts; k++) {
-    double a = r / ((double)qmax + k * step);
-    double b = (double)mn + (r - a * (double)qmax) / 2;
-    double e = INFINITY;
-    for (int it = 0; it < kOptIters; it++) {
-      float af = (float)a;
-      float inv = 1.0f / af;
-      float bi = (float)b * inv;
-      float off = 0.0f - bi;
-      if (!is_finite_f32(inv) || !is_finite_f32(off)) break;
-      float sq, sqq, sqx;
-      Ops::asym_pass(x, n, inv, off, qmax, &sq, &sqq, &sqx);
-      double det = dn * (double)sqq - (double)sq * (double)sq;
-      if (!(det > 0)) break;
-      double na = (dn * (double)sqx - (double)sq * (double)sx) / det;
-      if (!(na > 0) || !isfinite(na)) break;
-      double nb = ((double)sqq * (double)sx - (double)sq * (double)sqx) / det;
-      a = na;
-      b = nb;
-      e = (double)sxx - na * (double)sqx - nb * (double)sx;
+  double A[2], B[2], E[2];
+  bool live[2];
+  for (int k = 0; k < 2; k++) {
+    A[k] = r / ((double)qmax + k * step);
+    B[k] = (double)mn + (r - A[k] * (double)qmax) / 2;
+    E[k] = INFINITY;
+    live[k] = true;
+  }
+  for (int it = 0; it < kOptIters && (live[0] || live[1]); it++) {
+    float inv[2] = {0, 0}, off[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+      if (!live[k]) continue;
+      float af = (float)A[k];
+      inv[k] = 1.0f / af;
+      float bi = (float)B[k] * inv[k];
+      off[k] = 0.0f - bi;
+      if (!is_finite_f32(inv[k]) || !is_finite_f32(off[k])) live[k] = false;
     }
-    if (e < bestE) {
-      bestE = e;
-      bestA = a;
-      bestB = b;
+    float sq[2], sqq[2], sqx[2];
+    if (live[0] && live[1]) {
+      Ops::asym_pass2(x, n, inv, off, qmax, sq, sqq, sqx);
+    } else {
+      for (int k = 0; k < 2; k++)
+        if (live[k]) Ops::asym_pass(x, n, inv[k], off[k], qmax, &sq[k], &sqq[k], &sqx[k]);
+    }
+    for (int k = 0; k < 2; k++) {
+      if (!live[k]) continue;
+      double det = dn * (double)sqq[k] - (double)sq[k] * (double)sq[k];
+      if (!(det > 0)) {
+        live[k] = false;
+        continue;
+      }
+      double na = (dn * (double)sqx[k] - (double)sq[k] * (double)sx) / det;
+      if (!(na > 0) || !isfinite(na)) {
+        live[k] = false;
+        continue;
+      }
+      double nb = ((double)sqq[k] * (double)sx - (double)sq[k] * (double)sqx[k]) / det;
+      A[k] = na;
+      B[k] = nb;
+      E[k] = (double)sxx - na * (double)sqx[k] - nb * (double)sx;
+    }
+  }
+  double bestE = INFINITY, bestA = 0, bestB = 0;
+  for (int k = 0; k < 2; k++) {
+    if (E[k] < bestE) {
+      bestE = E[k];
+      bestA = A[k];
+      bestB = B[k];
     }
   }
   if (!(bestE < INFINITY)) return false;

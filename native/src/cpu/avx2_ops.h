@@ -203,6 +203,35 @@ struct Ops {
     *sqx = hsum8(c);
   }
 
+  /** asym_pass for two grids in one pass over x: per grid the same operations, lanes and order. */
+  static void asym_pass2(const float* x, int n, const float* inv, const float* off, float qmax, float* sq,
+                         float* sqq, float* sqx) {
+    const __m256 i0 = _mm256_set1_ps(inv[0]), o0 = _mm256_set1_ps(off[0]);
+    const __m256 i1 = _mm256_set1_ps(inv[1]), o1 = _mm256_set1_ps(off[1]);
+    const __m256 vmax = _mm256_set1_ps(qmax), zero = _mm256_setzero_ps();
+    __m256 a0 = zero, b0 = zero, c0 = zero, a1 = zero, b1 = zero, c1 = zero;
+    for (int i = 0; i < n; i += 8) {
+      __m256 keep;
+      __m256 v = load8_tail(x, i, n, &keep);
+      __m256 t0 = _mm256_add_ps(_mm256_mul_ps(v, i0), o0);
+      __m256 t1 = _mm256_add_ps(_mm256_mul_ps(v, i1), o1);
+      __m256 q0 = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(rne(t0), zero), vmax), keep);
+      __m256 q1 = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(rne(t1), zero), vmax), keep);
+      a0 = _mm256_add_ps(a0, q0);
+      a1 = _mm256_add_ps(a1, q1);
+      b0 = _mm256_add_ps(b0, _mm256_mul_ps(q0, q0));
+      b1 = _mm256_add_ps(b1, _mm256_mul_ps(q1, q1));
+      c0 = _mm256_add_ps(c0, _mm256_mul_ps(q0, v));
+      c1 = _mm256_add_ps(c1, _mm256_mul_ps(q1, v));
+    }
+    sq[0] = hsum8(a0);
+    sqq[0] = hsum8(b0);
+    sqx[0] = hsum8(c0);
+    sq[1] = hsum8(a1);
+    sqq[1] = hsum8(b1);
+    sqx[1] = hsum8(c1);
+  }
+
   static void sym_pass(const float* x, int n, float inv, float half, float qmax, float* scc, float* scx) {
     const __m256 vinv = _mm256_set1_ps(inv), vh = _mm256_set1_ps(half), vmax = _mm256_set1_ps(qmax);
     const __m256 zero = _mm256_setzero_ps();

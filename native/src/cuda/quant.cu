@@ -144,6 +144,10 @@ struct OctetOps {
     *sqq = reduce(b);
     *sqx = reduce(c);
   }
+  __device__ static void asym_pass2(const float* x, int n, const float* inv, const float* off, float qmax,
+                                    float* sq, float* sqq, float* sqx) {
+    for (int k = 0; k < 2; k++) asym_pass(x, n, inv[k], off[k], qmax, sq + k, sqq + k, sqx + k);
+  }
   __device__ static void sym_pass(const float* x, int n, float inv, float half, float qmax, float* scc,
                                   float* scx) {
     float a = 0, b = 0;
