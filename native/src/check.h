@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "quant_rows.h"
+#include "quant.h"
 
 namespace apl {
 

@@ -1,0 +1,80 @@
+// The accuracy check computed in the engine (native/src/check.cc, on its threads, as rows are quantized) against
+// the TypeScript it replaced (accuracy.ts productError / sumSquares through qmatmul): the same sums to the last bit,
+// for each input dtype, with Σw² (split tensors) and without, and for a tensor with more inputs than four.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { engineInfo, quantize } from '../../../native/index';
+import type { QuantPlan } from '../../../server/src/convert/plan';
+import { benchChecks } from '../../../server/src/convert/quantize-tensor';
+import { gaussian } from '../../helpers/random';
+
+/** Raw bytes of x (values exact in every dtype: multiples of 1/1024 below 0.1). */
+function bytes(x: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Buffer {
+  if (dtype === 'F32') return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+  const out = Buffer.alloc(x.length * 2);
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0; i < x.length; i++) out.writeUInt16LE(dtype === 'BF16' ? u[i] >>> 16 : f16Bits(x[i]), i * 2);
+  return out;
+}
+
+/** float16 bits of a value that float16 holds exactly (a normal number or 0). */
+function f16Bits(v: number): number {
+  const s = v < 0 ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a === 0) return s;
+  const e = Math.floor(Math.log2(a));
+  return s | ((e + 15) << 10) | ((a / 2 ** e - 1) * 1024);
+}
+
+function exactValues(n: number, seed: number): Float32Array {
+  const g = gaussian(n, seed, 0.02);
+  for (let i = 0; i < n; i++) g[i] = Math.round(g[i] * 1024) / 1024;
+  return g;
+}
+
+const cases: Array<[string, 'F32' | 'F16' | 'BF16', number, number, number]> = [
+  ['bf16, many rows (4 inputs, sampled rows)', 'BF16', 700, 192, 1 << 30],
+  ['bf16, split into chunks (Σw² in blocks of 65536)', 'BF16', 600, 256, 64 * 1024],
+  ['f32, split (Σw² as one chain)', 'F32', 300, 128, 16 * 1024],
+  ['f16, few rows (more inputs, every row)', 'F16', 20, 136, 1 << 30],
+];
+
+for (const [label, dtype, rows, cols, chunkBytes] of cases) {
+  test(`engine output check equals the TypeScript one: ${label}`, async (t) => {
+    if (!engineInfo().native) return t.skip('native addon not built: the TypeScript path is the only one');
+    const x = exactValues(rows * cols, rows + cols);
+    const raw = bytes(x, dtype);
+    const p: QuantPlan = {
+      kind: 'quantize',
+      name: 'w',
+      dtype,
+      shape: [rows, cols],
+      rows,
+      cols,
+      bits: 4,
+      groupSize: 64,
+      symmetric: false,
+      mode: 'optimized',
+    } as unknown as QuantPlan;
+    const s = { nEval: 4, chunkBytes, scaleDtype: 'f16' as const };
+    const o = {
+      bits: 4 as const,
+      groupSize: 64,
+      symmetric: false,
+      mode: 'optimized' as const,
+      scaleDtype: 'f16' as const,
+      data: raw,
+      dtype: dtype.toLowerCase() as 'bf16',
+      rows,
+      cols,
+    };
+    const res = await quantize(o);
+    const c = benchChecks(p, raw, res, s);
+    assert.ok(c.request.rows.length > 0);
+    assert.equal(c.request.sumSquares, Math.floor(chunkBytes / (raw.length / rows)) < rows);
+    const engine = await quantize({ ...o, metrics: true, check: c.request, threads: 2 });
+    assert.deepEqual(engine.q, res.q);
+    assert.deepEqual(engine.check, c.inTs());
+    assert.ok(engine.check!.ySq > 0 && engine.check!.dySq > 0);
+  });
+}
