@@ -72,24 +72,13 @@ OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c) : j_(j), c_(c) {
 void OutputCheck::run_task(int64_t t) {
   if (c_.m > 0) {
     if (t == 0) {
-      // Σ‖f_j‖² over the sampled rows, in order: one chain.
+      // Σ‖f_j‖² over the sampled rows, in order: one chain (each row decoded first, so the loop is only the
+      // chain).
+      std::vector<float> fb((size_t)j_.cols);
       double s = 0;
       for (int64_t jj = 0; jj < c_.m; jj++) {
-        int64_t r = c_.rows[jj];
-        if (j_.dtype == kF32) {
-          for (int64_t k = 0; k < j_.cols; k++) {
-            float f;
-            memcpy(&f, j_.data + (r * j_.cols + k) * 4, 4);
-            s += (double)f * (double)f;
-          }
-        } else {
-          for (int64_t k = 0; k < j_.cols; k++) {
-            uint16_t h;
-            memcpy(&h, j_.data + (r * j_.cols + k) * 2, 2);
-            double f = j_.dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
-            s += f * f;
-          }
-        }
+        const float* f = load_row_scalar(j_, c_.rows[jj], fb.data());
+        for (int64_t k = 0; k < j_.cols; k++) s += (double)f[k] * (double)f[k];
       }
       f_sq_ = s;
       return;
