@@ -63,7 +63,12 @@ interface Run {
 /** A command's wall, CPU (user + system) and peak RSS, through /usr/bin/time (wall measured here). */
 function timed(cmd: string, args: string[], cwd = ROOT): Run {
   const t = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', cmd, ...args], { cwd, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', cmd, ...args], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+    maxBuffer: 1 << 26,
+  });
   const wall = (performance.now() - t) / 1000;
   const line = r.stderr.split('\n').find((l) => l.startsWith('TIME '));
   if (!line || (r.status !== 0 && r.status !== 3)) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
