@@ -4,7 +4,7 @@
 //
 // Per super-block (`super` elements of a row): float16 d and dmin. Per group (`group` elements): unsigned codes sc
 // (scaleBits wide) and mc (minBits wide). Per element: q (bits wide). w = f32(f32(f32(d·sc)·q) − f32(dmin·mc)).
-import { bf16ToF32, f16ToF32, f32ToF16 } from '../server/src/formats/dtypes';
+import { bf16ToF32, f16ToF32, f32ToF16 } from './dtypes';
 
 export interface KqFormat {
   bits: 2 | 4 | 8;

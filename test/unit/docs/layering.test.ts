@@ -83,14 +83,7 @@ describe('layering (docs/ARCHITECTURE.md)', () => {
   it('native/ imports nothing outside native/ (it is the bottom layer)', () => {
     const imports = all('native');
     assert.ok(imports.length > 0, 'native/ has imports to check');
-    // Known exceptions, each failing the test once its file is gone (so none outlives its file):
-    //  - native/reference.ts: issue 10 part B deletes it (the engine is the addon alone);
-    //  - native/reference-kquant.ts (the kquant reference port) borrows the f16 helpers of formats/dtypes.ts: to be
-    //    moved with part B's clean-up (the helpers into native/, or the reference out of it).
-    const pending = new Set(['native/reference.ts', 'native/reference-kquant.ts']);
-    for (const f of pending)
-      assert.ok(statSync(join(ROOT, f), { throwIfNoEntry: false }), `${f} is gone: drop it here`);
-    const bad = imports.filter((i) => i.target !== undefined && !under(i.target, 'native') && !pending.has(i.file));
+    const bad = imports.filter((i) => i.target !== undefined && !under(i.target, 'native'));
     assert.deepEqual(bad, [], show(bad));
   });
 
