@@ -1,7 +1,7 @@
 // Lists the tensors of a .npz, .npy or .safetensors file (name, numpy dtype, shape, bytes), optionally with
 // streamed statistics. Reads headers only, unless stats are asked for; then data flows through in chunks.
 import { FormatError } from './errors';
-import { parseNpyHeader } from './npy';
+import { dtypeName, isNumericHeader, parseNpyAnyHeader } from './npy';
 import { openNpz } from './npz';
 import { openSafetensors, SAFETENSORS_NUMPY_NAMES } from './safetensors';
 import { openFileSource, type RandomAccessSource, readIntoFrom } from './source';
@@ -67,14 +67,15 @@ export async function inspectSource(src: RandomAccessSource, opts: InspectOption
   const chunk = opts.chunkBytes ?? 4 << 20;
   const tensors: InspectedTensor[] = [];
   if (format === 'npy') {
-    const h = await parseNpyHeader(src);
+    const h = await parseNpyAnyHeader(src);
     const t: InspectedTensor = {
       name: basename(src.name).replace(/\.npy$/i, ''),
-      dtype: h.dtype,
+      dtype: dtypeName(h),
       shape: h.shape,
       bytes: h.dataBytes,
     };
-    if (opts.stats) {
+    if (opts.stats && !isNumericHeader(h)) t.stats = null;
+    else if (opts.stats && isNumericHeader(h)) {
       opts.onTensor?.(t.name, 0, 1);
       const step = Math.max(h.itemSize, chunk - (chunk % h.itemSize));
       t.stats = strip(await streamStats(rangeChunks(src, h.dataOffset, h.dataBytes, step), h.dtype, h.littleEndian));
@@ -83,9 +84,11 @@ export async function inspectSource(src: RandomAccessSource, opts: InspectOption
   } else if (format === 'npz') {
     const z = await openNpz(src);
     for (const [i, m] of z.members.entries()) {
-      const h = await z.readHeader(m.name);
-      const t: InspectedTensor = { name: m.key, dtype: h.dtype, shape: h.shape, bytes: h.dataBytes };
-      if (opts.stats) {
+      // A string, bytes or object member is listed (without statistics), never a reason to refuse the archive.
+      const h = await z.readAnyHeader(m.name);
+      const t: InspectedTensor = { name: m.key, dtype: dtypeName(h), shape: h.shape, bytes: h.dataBytes };
+      if (opts.stats && !isNumericHeader(h)) t.stats = null;
+      else if (opts.stats && isNumericHeader(h)) {
         opts.onTensor?.(t.name, i, z.members.length);
         t.stats = strip(await streamStats(z.dataChunks(m.name, chunk, { reuseBuffer: true }), h.dtype, h.littleEndian));
       }

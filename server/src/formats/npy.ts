@@ -80,6 +80,32 @@ export interface NpyHeader {
   version: [number, number];
 }
 
+/**
+ * A member whose elements are not numbers: fixed-width strings ('<U5': UTF-32 code points; '|S8': bytes) or
+ * Python objects ('|O': a pickle, never unpickled; its dataBytes is the rest of the member and itemSize 0).
+ */
+export interface NpyOtherHeader extends Omit<NpyHeader, 'dtype'> {
+  dtype: 'unicode' | 'bytes' | 'object';
+}
+export type NpyAnyHeader = NpyHeader | NpyOtherHeader;
+
+export function isNumericHeader(h: NpyAnyHeader): h is NpyHeader {
+  return h.dtype !== 'unicode' && h.dtype !== 'bytes' && h.dtype !== 'object';
+}
+
+/** numpy's spelling of a header's dtype: float32, uint8, ... or the descr ('<U5', '|S8', '|O') for the others. */
+export function dtypeName(h: NpyAnyHeader): string {
+  return isNumericHeader(h) ? h.dtype : h.descr;
+}
+
+function parseOtherDescr(descr: string): { dtype: NpyOtherHeader['dtype']; itemSize: number } | undefined {
+  const m = /^([<>|=]?)([USO])(\d*)$/.exec(descr);
+  if (!m) return undefined;
+  if (m[2] === 'O') return m[3] === '' || m[3] === '8' ? { dtype: 'object', itemSize: 0 } : undefined;
+  const n = m[3] === '' ? 0 : Number(m[3]);
+  return m[2] === 'U' ? { dtype: 'unicode', itemSize: 4 * n } : { dtype: 'bytes', itemSize: n };
+}
+
 /** Largest header dict accepted (numpy itself refuses more than 10 000 bytes unless told otherwise). */
 export const MAX_NPY_HEADER_BYTES = 1 << 20;
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
@@ -168,6 +194,18 @@ export async function parseNpyHeaderWith(
   size: number,
   offset = 0,
 ): Promise<NpyHeader> {
+  const h = await parseNpyAnyHeaderWith(name, read, size, offset);
+  if (!isNumericHeader(h)) throw new FormatError(name, `unsupported dtype '${h.descr}'`);
+  return h;
+}
+
+/** parseNpyHeaderWith, also accepting string, bytes and object arrays (see NpyOtherHeader). */
+export async function parseNpyAnyHeaderWith(
+  name: string,
+  read: (offset: number, length: number) => Promise<Buffer>,
+  size: number,
+  offset = 0,
+): Promise<NpyAnyHeader> {
   const fail = (why: string): never => {
     throw new FormatError(name, why);
   };
@@ -198,24 +236,25 @@ export async function parseNpyHeaderWith(
     return fail(Array.isArray(descr) ? 'structured dtypes are not supported' : "header has no 'descr' string");
   }
   const dt = parseDescr(descr);
-  if (!dt) return fail(`unsupported dtype '${descr}'`);
+  const other = dt ? undefined : parseOtherDescr(descr);
+  if (!dt && !other) return fail(`unsupported dtype '${descr}'`);
   const fortranOrder = dict.fortran_order;
   if (typeof fortranOrder !== 'boolean') fail("header has no boolean 'fortran_order'");
   const shape = dict.shape;
   if (!Array.isArray(shape)) return fail("header has no 'shape' tuple");
-  const itemSize = dtypeItemSize(dt.dtype);
+  const itemSize = dt ? dtypeItemSize(dt.dtype) : other!.itemSize;
   const count = shapeCount(name, shape, itemSize);
-  const dataBytes = count * itemSize;
   const dataOffset = offset + prefix + hlen;
+  const dataBytes = other?.dtype === 'object' ? Math.max(0, size - dataOffset) : count * itemSize;
   if (dataBytes > size - dataOffset) {
     fail(
       `shape [${shape.join(', ')}] needs ${dataBytes} bytes of data but only ${size - dataOffset} remain (truncated?)`,
     );
   }
   return {
-    dtype: dt.dtype,
+    dtype: dt ? dt.dtype : other!.dtype,
     descr,
-    littleEndian: dt.littleEndian,
+    littleEndian: dt ? dt.littleEndian : descr[0] !== '>',
     fortranOrder: fortranOrder as boolean,
     shape: shape as number[],
     headerBytes: prefix + hlen,
@@ -230,6 +269,11 @@ export async function parseNpyHeaderWith(
 /** Parses the .npy header at `offset` of a source, reading only the header. */
 export function parseNpyHeader(src: RandomAccessSource, offset = 0): Promise<NpyHeader> {
   return parseNpyHeaderWith(src.name, (o, l) => src.read(o, l), src.size, offset);
+}
+
+/** parseNpyHeader, also accepting string, bytes and object arrays. */
+export function parseNpyAnyHeader(src: RandomAccessSource, offset = 0): Promise<NpyAnyHeader> {
+  return parseNpyAnyHeaderWith(src.name, (o, l) => src.read(o, l), src.size, offset);
 }
 
 export interface NpyHeaderSpec {

@@ -6,7 +6,14 @@ import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { crc32 } from './crc32';
 import { FormatError } from './errors';
-import { type NpTypedArray, type NpyHeader, parseNpyHeaderWith, toTypedArray } from './npy';
+import {
+  isNumericHeader,
+  type NpTypedArray,
+  type NpyAnyHeader,
+  type NpyHeader,
+  parseNpyAnyHeaderWith,
+  toTypedArray,
+} from './npy';
 import { openFileSource, type RandomAccessSource, readIntoFrom } from './source';
 import {
   isUnsafeMemberName,
@@ -42,6 +49,8 @@ export interface NpzArchive {
   /** Looks a member up by zip name or by key ("x" finds "x.npy"). */
   member(name: string): NpzMember | undefined;
   readHeader(name: string): Promise<NpyHeader>;
+  /** readHeader, also for string, bytes and object members (readData then reads their raw bytes). */
+  readAnyHeader(name: string): Promise<NpyAnyHeader>;
   /** `length` bytes of the array data (after the .npy header) starting at `offset` within the data. */
   readData(name: string, offset: number, length: number): Promise<Buffer>;
   /**
@@ -66,7 +75,7 @@ const SMALL_MEMBER = 256 << 10;
 
 interface Entry extends NpzMember {
   dataStart?: number;
-  header?: NpyHeader;
+  header?: NpyAnyHeader;
 }
 
 export async function openNpz(src: RandomAccessSource): Promise<NpzArchive> {
@@ -318,6 +327,12 @@ class Archive implements NpzArchive {
   }
 
   async readHeader(name: string): Promise<NpyHeader> {
+    const h = await this.readAnyHeader(name);
+    if (!isNumericHeader(h)) this.fail(this.entry(name), `unsupported dtype '${h.descr}'`);
+    return h as NpyHeader;
+  }
+
+  async readAnyHeader(name: string): Promise<NpyAnyHeader> {
     const e = this.entry(name);
     if (e.header) return e.header;
     let prefix: Buffer | undefined;
@@ -329,7 +344,7 @@ class Archive implements NpzArchive {
       return prefix.subarray(o, o + l);
     };
     try {
-      e.header = await parseNpyHeaderWith(this.name, read, e.size, 0);
+      e.header = await parseNpyAnyHeaderWith(this.name, read, e.size, 0);
     } catch (err) {
       if (err instanceof FormatError && err.problem && !err.problem.startsWith('member ')) this.fail(e, err.problem);
       throw err;
@@ -339,7 +354,7 @@ class Archive implements NpzArchive {
 
   async readData(name: string, offset: number, length: number): Promise<Buffer> {
     const e = this.entry(name);
-    const h = await this.readHeader(name);
+    const h = await this.readAnyHeader(name);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
       this.fail(e, `invalid data range (offset ${offset}, length ${length})`);
     }

@@ -164,3 +164,27 @@ test('a bad file: exit 1 and one stderr line naming the file, no stack', async (
   assert.equal(p.stderr.trimEnd().split('\n').length, 1, p.stderr);
   assert.doesNotMatch(p.stderr, /\n\s+at /);
 });
+
+test('inspect lists string, bytes and object members beside the numbers, never refusing the archive', async (t) => {
+  if (!requireNumpy(t)) return;
+  const npz = join(dir, 'text.npz');
+  runPython(
+    `np.savez(sys.argv[1], names=np.array(['alpha', 'beta', 'gamma']), raw=np.array([b'ab', b'cdef']),
+  objs=np.array([{'a': 1}, None], dtype=object), w=np.arange(6, dtype=np.float32).reshape(2, 3))`,
+    [npz],
+  );
+  const r = await cli([npz, '--json', '--stats']);
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  const by = Object.fromEntries(j.tensors.map((x: { name: string }) => [x.name, x]));
+  assert.deepEqual(Object.keys(by).sort(), ['names', 'objs', 'raw', 'w']);
+  assert.equal(by.names.dtype, '<U5');
+  assert.deepEqual(by.names.shape, [3]);
+  assert.equal(by.names.bytes, 60);
+  assert.equal(by.names.stats, null);
+  assert.equal(by.raw.dtype, '|S4');
+  assert.equal(by.objs.dtype, '|O');
+  assert.equal(by.w.stats.max, 5);
+  const table = await cli([npz]);
+  assert.match(table.out, /names\s+<U5\s+\[3\]\s+60/);
+});
