@@ -12,6 +12,7 @@ import type {
   InspectorToHost,
   InspectorView,
 } from '../../server/src/protocol';
+import { formatCell } from '../../server/src/shared/cells';
 import { formatBytes, formatNumber, formatPercent } from '../../server/src/shared/format';
 import './_elements';
 import { h, histogramSvg, resolveColour, rgbOf, vscodeApi } from './_dom';
@@ -107,6 +108,8 @@ class ValueGrid {
     readonly view: InspectorView,
     readonly rows: number,
     readonly cols: number,
+    /** The dtype the values were stored in (how many digits they hold); 'text' for strings. */
+    private readonly dtype: string,
   ) {
     this.spacer = h('div', { class: 'grid-spacer' });
     this.layer = h('div', { class: 'grid-layer' });
@@ -205,9 +208,24 @@ class ValueGrid {
       place(h('div', { class: 'cell rowhead' }, String(r)), left, y, RHW);
       for (let c = c0; c < c1; c++) {
         const v = this.value(r, c);
-        const text = v === undefined ? '…' : typeof v === 'string' ? v : formatNumber(v, 6);
+        const text =
+          v === undefined
+            ? '…'
+            : typeof v === 'string'
+              ? this.dtype === 'text'
+                ? v
+                : formatCell(Number(v))
+              : formatCell(v, this.dtype);
         place(
-          h('div', { class: v === undefined ? 'cell loading' : 'cell', title: `[${r}, ${c}]` }, text),
+          h(
+            'div',
+            {
+              class: v === undefined ? 'cell loading' : this.dtype === 'text' ? 'cell text' : 'cell',
+              title: `[${r}, ${c}]`,
+              ...(v === undefined ? {} : { 'data-value': String(v), 'aria-label': `[${r}, ${c}] = ${v}` }),
+            },
+            text,
+          ),
           left + RHW + (c - c0) * CW,
           y,
           CW,
@@ -330,13 +348,19 @@ function renderTensor(t: InspectorTensor) {
   const fmt = (v: number) => formatNumber(v);
   const parts: (Node | null)[] = [
     h('h2', {}, t.name, h('span', { class: 'meta' }, ` ${t.dtype} ${shapeText(t.shape)}`)),
-    h(
-      'div',
-      { class: 'panels' },
-      h('div', {}, h('h3', {}, 'Statistics'), statsList(t.stats, 'stats')),
-      h('div', {}, h('h3', {}, 'Histogram'), histogramSvg(t.histogram, fmt)),
-      t.preview ? h('div', {}, h('h3', {}, 'Preview'), previewCanvas(t.preview)) : null,
-    ),
+    t.text
+      ? h(
+          'p',
+          { class: 'meta', 'data-testid': 'stats' },
+          `${t.stats.count.toLocaleString('en-US')} ${t.dtype.includes('S') ? 'byte strings' : 'strings'}: shown as text, no statistics`,
+        )
+      : h(
+          'div',
+          { class: 'panels' },
+          h('div', {}, h('h3', {}, 'Statistics'), statsList(t.stats, 'stats')),
+          h('div', {}, h('h3', {}, 'Histogram'), histogramSvg(t.histogram, fmt)),
+          t.preview ? h('div', {}, h('h3', {}, 'Preview'), previewCanvas(t.preview)) : null,
+        ),
   ];
   const dq = t.dequant;
   let dqGrid: ValueGrid | null = null;
@@ -376,10 +400,10 @@ function renderTensor(t: InspectorTensor) {
         ),
       ),
     );
-    dqGrid = new ValueGrid(t.name, 'dequant', dq.rows, dq.cols);
-    if (dq.source.available) errGrid = new ValueGrid(t.name, 'error', dq.rows, dq.cols);
+    dqGrid = new ValueGrid(t.name, 'dequant', dq.rows, dq.cols, 'float32');
+    if (dq.source.available) errGrid = new ValueGrid(t.name, 'error', dq.rows, dq.cols, 'float32');
   }
-  const raw = new ValueGrid(t.name, 'raw', t.rows, t.cols);
+  const raw = new ValueGrid(t.name, 'raw', t.rows, t.cols, t.text ? 'text' : t.dtype);
   const gridHost = h('div', { class: 'grid-host' }, raw.el);
   const tabs = dqGrid
     ? h(

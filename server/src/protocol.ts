@@ -207,6 +207,8 @@ export interface InspectorTensor {
   stats: InspectorStats;
   histogram: InspectorHistogram;
   preview: InspectorPreview | null;
+  /** A string or bytes member: no statistics (only stats.count holds), its values are shown as text. */
+  text?: boolean;
   /** For a quantized member described by the manifest beside the archive: the dequantized weight. */
   dequant?: {
     weight: string;

@@ -7,73 +7,33 @@ import { basename, dirname, isAbsolute, join } from 'node:path';
 import { compareMetrics, decodeInto, dequantize, type ElementDType, elementSize } from '../../../native/index';
 import type { Manifest } from '../formats/manifest';
 import { groupsPerRow, packedRowBytes } from '../formats/manifest';
-import { type NpyHeader, parseNpyHeader } from '../formats/npy';
-import { openNpz } from '../formats/npz';
+import { dtypeName, isNumericHeader, type NpyAnyHeader, type NpyHeader } from '../formats/npy';
 import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
-import { openFileSource, type RandomAccessSource } from '../formats/source';
 import { defaultCacheDir } from '../hub/cache';
 import type { InspectorMember, InspectorTensor, InspectorView } from '../protocol';
+import { type Backing, clampPage, MAX_PAGE_ELEMENTS, openBacking } from './backing';
+
+export { MAX_PAGE_ELEMENTS };
+
 import { findManifestFor, memberRole, quantizedWeight } from './dequant';
 import { computeStats, downsample2d, samplePlan } from './stats';
-import { gridShape, jsonValue } from './values';
+import { decodeText, gridShape, jsonValue } from './values';
 
 /** At most this many values are read for a tensor's statistics, histogram and preview. */
 export const MAX_SAMPLE_ELEMENTS = 1 << 20;
-/** At most this many values per page request. */
-export const MAX_PAGE_ELEMENTS = 1 << 16;
 /** Element runs closer than this are read as one (reading a few KiB more beats another read). */
 const COALESCE_BYTES = 4096;
 /** Reads in flight at once for a page. */
 const READ_CONCURRENCY = 16;
 
-interface Backing {
-  kind: 'npz' | 'npy';
-  names: string[];
-  info(name: string): { compressed: boolean; storedBytes: number } | undefined;
-  header(name: string): Promise<NpyHeader>;
-  /** Bytes [offset, offset + length) of the member's array data (after its .npy header). */
-  data(name: string, offset: number, length: number): Promise<Buffer>;
-  close(): Promise<void>;
-}
-
-async function openBacking(path: string): Promise<Backing> {
-  const src: RandomAccessSource = await openFileSource(path);
-  try {
-    const magic = await src.read(0, Math.min(6, src.size));
-    if (magic[0] === 0x93 && magic.subarray(1, 6).toString('latin1') === 'NUMPY') {
-      const header = await parseNpyHeader(src);
-      const name = basename(path);
-      return {
-        kind: 'npy',
-        names: [name],
-        info: (n) => (n === name ? { compressed: false, storedBytes: src.size } : undefined),
-        header: async () => header,
-        data: (_n, offset, length) => src.read(header.dataOffset + offset, length),
-        close: () => src.close(),
-      };
-    }
-    const npz = await openNpz(src);
-    return {
-      kind: 'npz',
-      names: npz.members.map((m) => m.name),
-      info: (n) => {
-        const m = npz.member(n);
-        return m && { compressed: m.compressed, storedBytes: m.compressedSize };
-      },
-      header: (n) => npz.readHeader(n),
-      data: (n, offset, length) => npz.readData(n, offset, length),
-      close: () => npz.close(),
-    };
-  } catch (e) {
-    await src.close();
-    throw e;
-  }
-}
+/** Why an object member is not shown: its data is a pickle, and unpickling runs code the file chooses. */
+export const OBJECT_REFUSAL =
+  'object array (pickled Python objects): not shown, since unpickling would run code from the file';
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class InspectorSession {
-  private readonly headers = new Map<string, NpyHeader>();
+  private readonly headers = new Map<string, NpyAnyHeader>();
   private source?: Promise<{ checkpoint: Checkpoint | null; detail: string }>;
 
   private constructor(
@@ -141,13 +101,21 @@ export class InspectorSession {
     return out;
   }
 
-  private async header(name: string): Promise<NpyHeader> {
+  private async anyHeader(name: string): Promise<NpyAnyHeader> {
     let h = this.headers.get(name);
     if (!h) {
       if (!this.backing.info(name)) throw new Error(`${basename(this.path)}: no member named ${name}`);
       h = await this.backing.header(name);
       this.headers.set(name, h);
     }
+    return h;
+  }
+
+  /** The header of a member of numbers; a string, bytes or object member is refused by name. */
+  private async header(name: string): Promise<NpyHeader> {
+    const h = await this.anyHeader(name);
+    if (!isNumericHeader(h))
+      throw new Error(`${name}: ${h.descr} holds ${h.dtype === 'object' ? 'Python objects' : 'text'}, not numbers`);
     return h;
   }
 
@@ -158,8 +126,9 @@ export class InspectorSession {
       const role = this.manifest ? memberRole(this.manifest.manifest, name) : undefined;
       const base = { name, storedBytes: info.storedBytes, compressed: info.compressed, ...(role ? { role } : {}) };
       try {
-        const h = await this.header(name);
-        return { ...base, dtype: h.dtype, shape: h.shape, elements: h.count, bytes: h.dataBytes };
+        const h = await this.anyHeader(name);
+        const row = { ...base, dtype: dtypeName(h), shape: h.shape, elements: h.count, bytes: h.dataBytes };
+        return h.dtype === 'object' ? { ...row, error: OBJECT_REFUSAL } : row;
       } catch (e) {
         return { ...base, dtype: '?', shape: [], elements: 0, bytes: 0, error: errorMessage(e) };
       }
@@ -173,7 +142,7 @@ export class InspectorSession {
   }
 
   /** Offset (in elements) of grid cell (r, c) in the member's data. */
-  private static elementIndex(h: NpyHeader, rows: number, cols: number, r: number, c: number): number {
+  private static elementIndex(h: NpyAnyHeader, rows: number, cols: number, r: number, c: number): number {
     if (!h.fortranOrder || h.shape.length < 2) return r * cols + c;
     // Fortran order: the first axes vary fastest. Row r is a C-order multi-index over shape[:-1].
     const lead = h.shape.slice(0, -1);
@@ -197,8 +166,50 @@ export class InspectorSession {
    * than COALESCE_BYTES into one), issued READ_CONCURRENCY at a time.
    */
   private async readElements(name: string, h: NpyHeader, indices: number[]): Promise<Float64Array> {
-    const size = h.itemSize;
     const out = new Float64Array(indices.length);
+    await this.readRuns(
+      name,
+      h,
+      indices,
+      (buf, first, count, put) => {
+        const tmp = new Float64Array(count);
+        decodeInto(buf, h.dtype as ElementDType, h.littleEndian, tmp);
+        put((i) => tmp[i - first]);
+      },
+      out,
+    );
+    return out;
+  }
+
+  /** The strings at `indices` of a string or bytes member (trailing NULs dropped, as numpy shows them). */
+  private async readTexts(name: string, h: NpyAnyHeader, indices: number[]): Promise<string[]> {
+    const out = new Array<string>(indices.length);
+    await this.readRuns(
+      name,
+      h,
+      indices,
+      (buf, first, _count, put) => {
+        put((i) =>
+          decodeText(
+            buf.subarray((i - first) * h.itemSize, (i - first + 1) * h.itemSize),
+            h.dtype === 'unicode',
+            h.littleEndian,
+          ),
+        );
+      },
+      out,
+    );
+    return out;
+  }
+
+  private async readRuns<T>(
+    name: string,
+    h: NpyAnyHeader,
+    indices: number[],
+    decode: (buf: Buffer, first: number, count: number, put: (at: (index: number) => T) => void) => void,
+    out: { [k: number]: T },
+  ): Promise<void> {
+    const size = Math.max(1, h.itemSize);
     const order = indices.map((_, i) => i).sort((a, b) => indices[a] - indices[b]);
     const runs: [from: number, to: number][] = []; // [i, j) positions in `order`
     const gap = Math.max(1, Math.floor(COALESCE_BYTES / size));
@@ -215,18 +226,35 @@ export class InspectorSession {
           const first = indices[order[from]];
           const last = indices[order[to - 1]];
           const buf = await this.backing.data(name, first * size, (last - first + 1) * size);
-          const tmp = new Float64Array(last - first + 1);
-          decodeInto(buf, h.dtype as ElementDType, h.littleEndian, tmp);
-          for (let k = from; k < to; k++) out[order[k]] = tmp[indices[order[k]] - first];
+          decode(buf, first, last - first + 1, (at) => {
+            for (let k = from; k < to; k++) out[order[k]] = at(indices[order[k]]);
+          });
         }),
       );
     }
-    return out;
   }
 
   /** Statistics, histogram and preview of a member (and of its dequantized weight when the manifest says). */
   async tensor(name: string): Promise<InspectorTensor> {
-    const h = await this.header(name);
+    const ah = await this.anyHeader(name);
+    if (ah.dtype === 'object') throw new Error(`${name}: ${OBJECT_REFUSAL}`);
+    if (!isNumericHeader(ah)) {
+      // Text: no statistics, the grid shows the strings.
+      const { rows, cols } = gridShape(ah.shape);
+      const stats = { count: ah.count, min: 0, max: 0, mean: 0, std: 0, nan: 0, inf: 0, sampled: false };
+      return {
+        name,
+        dtype: ah.descr,
+        shape: ah.shape,
+        rows,
+        cols,
+        text: true,
+        stats,
+        histogram: { min: 0, max: 0, counts: [] },
+        preview: null,
+      };
+    }
+    const h = ah;
     if (elementSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
     const { rows, cols } = gridShape(h.shape);
     // A deflated member can only be read from its start: sample its first rows rather than inflating it over and
@@ -410,6 +438,18 @@ export class InspectorSession {
   ): Promise<{ row: number; col: number; rowCount: number; colCount: number; values: (number | string)[] }> {
     let rows: number;
     let cols: number;
+    const ah = await this.anyHeader(name);
+    if (!isNumericHeader(ah) && view === 'raw') {
+      if (ah.dtype === 'object') throw new Error(`${name}: ${OBJECT_REFUSAL}`);
+      const g = gridShape(ah.shape);
+      const p = clampPage(g.rows, g.cols, row, rowCount, col, colCount);
+      const idx: number[] = [];
+      for (let r = p.row; r < p.row + p.rowCount; r++) {
+        for (let c = p.col; c < p.col + p.colCount; c++)
+          idx.push(InspectorSession.elementIndex(ah, g.rows, g.cols, r, c));
+      }
+      return { ...p, values: idx.length ? await this.readTexts(name, ah, idx) : [] };
+    }
     const h = await this.header(name);
     if (view === 'dequant' || view === 'error') {
       const qi = this.quantInfo(name);
@@ -420,16 +460,7 @@ export class InspectorSession {
       if (elementSize(h.dtype) === undefined) throw new Error(`${name}: cannot show values of dtype ${h.dtype}`);
       ({ rows, cols } = gridShape(h.shape));
     }
-    const ints = [row, rowCount, col, colCount];
-    if (!ints.every((x) => Number.isSafeInteger(x) && x >= 0))
-      throw new Error(`bad page request ${JSON.stringify(ints)}`);
-    row = Math.min(row, rows);
-    col = Math.min(col, cols);
-    rowCount = Math.min(rowCount, rows - row);
-    colCount = Math.min(colCount, cols - col);
-    if (rowCount * colCount > MAX_PAGE_ELEMENTS) {
-      throw new Error(`page of ${rowCount} × ${colCount} values is larger than ${MAX_PAGE_ELEMENTS}`);
-    }
+    ({ row, col, rowCount, colCount } = clampPage(rows, cols, row, rowCount, col, colCount));
     let values: Float64Array;
     if (rowCount === 0 || colCount === 0) values = new Float64Array(0);
     else if (view === 'dequant') values = await this.dequantRowsOf(name, row, rowCount, col, colCount);

@@ -15,3 +15,26 @@ export function gridShape(shape: readonly number[]): { rows: number; cols: numbe
   for (let i = 0; i < shape.length - 1; i++) rows *= shape[i];
   return { rows, cols };
 }
+
+/**
+ * One element of a numpy string ('U': UTF-32 code points in the header's byte order) or bytes ('S') array as text,
+ * trailing NULs dropped as numpy drops them; a byte outside printable ASCII in a bytes element shows as \xNN.
+ */
+export function decodeText(raw: Uint8Array, unicode: boolean, littleEndian = true): string {
+  let s = '';
+  if (unicode) {
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    for (let i = 0; i + 4 <= raw.byteLength; i += 4) {
+      const cp = dv.getUint32(i, littleEndian);
+      s += cp <= 0x10ffff ? String.fromCodePoint(cp) : '\ufffd';
+    }
+    return s.replace(/\0+$/, '');
+  }
+  let end = raw.length;
+  while (end > 0 && raw[end - 1] === 0) end--;
+  for (let i = 0; i < end; i++) {
+    const b = raw[i];
+    s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  }
+  return s;
+}

@@ -1,0 +1,94 @@
+// The inspector webview in headless Chromium on what issue 15 found wrong: grid numbers cut mid-way (exponents
+// lost), float16 shown with seven digits, a string member refusing the archive, packed bytes shown for a q member.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { inspectorHost } from '../../server/src/inspect/host';
+import { InspectorSession } from '../../server/src/inspect/session';
+import type { InspectorToHost } from '../../server/src/protocol';
+import { numpyStatus, runPython } from '../helpers/numpy';
+import { bundleWebviews, launch, openWebview, screenshot, skipReason } from '../webview-render/harness';
+
+const skip = skipReason() ?? (numpyStatus().ok ? undefined : `numpy missing: ${numpyStatus().why}`);
+// biome-ignore lint/performance/useDomNodeTextContent: the text as shown, as the other render tests read it
+const text = (page: Page, sel: string) => page.locator(sel).innerText();
+const cellText = (page: Page, grid: string, r: number, c: number) =>
+  page
+    .waitForFunction(
+      ([g, t]) => {
+        const el = document.querySelector(`[data-testid="grid-${g}"] .cell[title="${t}"]`);
+        return el && el.textContent !== '…' ? el.textContent : null;
+      },
+      [grid, `[${r}, ${c}]`] as const,
+      { timeout: 10_000 },
+    )
+    .then((h) => h.jsonValue() as Promise<string>);
+
+describe('inspector webview: numbers, text members', { skip }, () => {
+  let browser: Browser;
+  let bundle: string;
+  const dir = mkdtempSync(join(tmpdir(), 'apl-render-insp-'));
+  before(async () => {
+    bundle = await bundleWebviews();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('grid cells keep exponents whole, float16 shows four digits, a <U5 member shows its strings', async () => {
+    const file = join(dir, 'mixed.npz');
+    runPython(
+      `np.savez(sys.argv[1], names=np.array(['alpha', 'beta', 'gamma']),
+  small=np.array([[-1.52587890625e-05, 8.991360664367676e-10], [123456.789, -0.333333343267]], np.float32),
+  half=np.array([0.1234567, 3.140625], np.float16), objs=np.array([None], dtype=object))`,
+      [file],
+    );
+    const session = await InspectorSession.open(file);
+    let send: (m: unknown) => Promise<void> = async () => {};
+    const host = inspectorHost(session, (m) => send(m));
+    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
+      send = s;
+      return host(m as InspectorToHost);
+    });
+    try {
+      const { page } = w;
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      assert.equal(await page.locator('[data-testid="members"] tbody tr').count(), 4);
+      assert.match(await text(page, '[data-testid="members"]'), /names\.npy\s+<U5\s+\(3,\)/);
+      assert.match(await text(page, 'tr[data-name="objs.npy"]'), /pickled.*not shown/);
+
+      await page.locator('tr[data-name="small.npy"]').click();
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      assert.equal(await cellText(page, 'raw', 0, 0), '-1.5259e-5');
+      assert.equal(await cellText(page, 'raw', 0, 1), '8.9914e-10');
+      assert.equal(await cellText(page, 'raw', 1, 1), '-0.3333333');
+      // what the cell shows fits it: nothing is cut by the cell's width
+      const cut = await page.evaluate(
+        () =>
+          Array.from(document.querySelectorAll('[data-testid="grid-raw"] .cell[data-value]')).filter(
+            (c) => (c as HTMLElement).scrollWidth > (c as HTMLElement).clientWidth,
+          ).length,
+      );
+      assert.equal(cut, 0, 'no cell overflows');
+
+      await page.locator('tr[data-name="half.npy"]').click();
+      assert.equal(await cellText(page, 'raw', 0, 0), '0.1235');
+
+      await page.locator('tr[data-name="names.npy"]').click();
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      assert.match(await text(page, '[data-testid="stats"]'), /3 strings: shown as text/);
+      assert.equal(await cellText(page, 'raw', 2, 0), 'gamma');
+      assert.equal(await page.locator('svg.histogram').count(), 0);
+      await screenshot(page, 'inspector-text-member-dark');
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
+      await session.close();
+    }
+  });
+});
