@@ -10,12 +10,11 @@ import type {
   InspectorStats,
   InspectorTensor,
   InspectorToHost,
-  InspectorView,
 } from '../../server/src/protocol';
-import { formatCell } from '../../server/src/shared/cells';
 import { formatBytes, formatNumber, formatPercent } from '../../server/src/shared/format';
 import './_elements';
 import { h, histogramSvg, resolveColour, rgbOf, vscodeApi } from './_dom';
+import { pending, setPagePoster, ValueGrid } from './_grid';
 
 interface State {
   selected?: string;
@@ -23,6 +22,7 @@ interface State {
 }
 const vscode = vscodeApi<State>();
 const post = (m: InspectorToHost) => vscode.postMessage(m);
+setPagePoster(post);
 let state: State = vscode.getState() ?? {};
 const saveState = (patch: Partial<State>) => {
   state = { ...state, ...patch };
@@ -81,161 +81,6 @@ function previewCanvas(p: InspectorPreview) {
       `mean |value| in ${p.rows} × ${p.cols} blocks (${formatNumber(p.min)} … ${formatNumber(p.max)})`,
     ),
   );
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// Virtualised value grid
-
-const RH = 22; // row height, px
-const CW = 96; // column width, px
-const RHW = 72; // row-header width, px
-const BR = 64; // page rows
-const BC = 16; // page cols
-const MAX_PX = 8_000_000; // keep the scroll spacer under browsers' element-size limits
-
-let nextRequest = 1;
-const pending = new Map<number, (values: (number | string)[]) => void>();
-
-class ValueGrid {
-  readonly el: HTMLDivElement;
-  private readonly spacer: HTMLDivElement;
-  private readonly layer: HTMLDivElement;
-  private readonly blocks = new Map<string, (number | string)[] | 'pending'>();
-  private frame = 0;
-
-  constructor(
-    private readonly name: string,
-    readonly view: InspectorView,
-    readonly rows: number,
-    readonly cols: number,
-    /** The dtype the values were stored in (how many digits they hold); 'text' for strings. */
-    private readonly dtype: string,
-  ) {
-    this.spacer = h('div', { class: 'grid-spacer' });
-    this.layer = h('div', { class: 'grid-layer' });
-    this.el = h('div', { class: 'grid', tabindex: 0, 'data-testid': `grid-${view}` }, this.spacer, this.layer);
-    this.spacer.style.width = `${RHW + cols * CW}px`;
-    this.spacer.style.height = `${Math.min(MAX_PX, (rows + 1) * RH)}px`;
-    this.el.addEventListener('scroll', () => this.schedule());
-    new ResizeObserver(() => this.schedule()).observe(this.el);
-  }
-
-  /** Scrolls so that cell (r, c) is in view (at the top left when the grid can scroll that far). */
-  goTo(r: number, c: number) {
-    const row = Math.max(0, Math.min(this.rows - 1, r));
-    const col = Math.max(0, Math.min(this.cols - 1, c));
-    const full = (this.rows + 1) * RH;
-    if (full <= MAX_PX) this.el.scrollTop = row * RH;
-    else {
-      const visible = Math.ceil(this.el.clientHeight / RH);
-      this.el.scrollTop = Math.ceil((row / Math.max(1, this.rows - visible)) * (MAX_PX - this.el.clientHeight));
-    }
-    this.el.scrollLeft = col * CW;
-    this.render();
-  }
-
-  private schedule() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.render();
-    });
-  }
-
-  /** First visible row; proportional when the spacer had to be capped. */
-  private firstRow(visible: number): number {
-    const full = (this.rows + 1) * RH;
-    if (full <= MAX_PX) return Math.floor(this.el.scrollTop / RH);
-    const range = MAX_PX - this.el.clientHeight;
-    return Math.floor((this.el.scrollTop / Math.max(1, range)) * Math.max(0, this.rows - visible));
-  }
-
-  private value(r: number, c: number): number | string | undefined {
-    const key = `${Math.floor(r / BR)}:${Math.floor(c / BC)}`;
-    const b = this.blocks.get(key);
-    if (b === undefined) {
-      this.request(Math.floor(r / BR), Math.floor(c / BC));
-      return undefined;
-    }
-    if (b === 'pending') return undefined;
-    if (!b.length) return '⚠'; // the host could not read this page
-    const row0 = Math.floor(r / BR) * BR;
-    const col0 = Math.floor(c / BC) * BC;
-    const w = Math.min(BC, this.cols - col0);
-    return b[(r - row0) * w + (c - col0)];
-  }
-
-  private request(br: number, bc: number) {
-    const key = `${br}:${bc}`;
-    this.blocks.set(key, 'pending');
-    const requestId = nextRequest++;
-    pending.set(requestId, (values) => {
-      this.blocks.set(key, values);
-      this.schedule();
-    });
-    post({
-      type: 'page',
-      requestId,
-      name: this.name,
-      view: this.view,
-      row: br * BR,
-      rowCount: BR,
-      col: bc * BC,
-      colCount: BC,
-    });
-  }
-
-  render() {
-    const vh = this.el.clientHeight || 320;
-    const vw = this.el.clientWidth || 640;
-    const visRows = Math.ceil(vh / RH);
-    const r0 = Math.min(this.firstRow(visRows), Math.max(0, this.rows - 1));
-    const r1 = Math.min(this.rows, r0 + visRows);
-    const c0 = Math.floor(this.el.scrollLeft / CW);
-    const c1 = Math.min(this.cols, c0 + Math.ceil((vw - RHW) / CW) + 1);
-    const top = this.el.scrollTop;
-    const left = this.el.scrollLeft;
-    const cells: HTMLElement[] = [];
-    const place = (el: HTMLElement, x: number, y: number, w: number) => {
-      el.style.transform = `translate(${x}px, ${y}px)`;
-      el.style.width = `${w}px`;
-      cells.push(el);
-    };
-    for (let c = c0; c < c1; c++)
-      place(h('div', { class: 'cell head' }, String(c)), left + RHW + (c - c0) * CW, top, CW);
-    for (let r = r0; r < r1; r++) {
-      const y = top + (r - r0 + 1) * RH;
-      place(h('div', { class: 'cell rowhead' }, String(r)), left, y, RHW);
-      for (let c = c0; c < c1; c++) {
-        const v = this.value(r, c);
-        const text =
-          v === undefined
-            ? '…'
-            : typeof v === 'string'
-              ? this.dtype === 'text'
-                ? v
-                : formatCell(Number(v))
-              : formatCell(v, this.dtype);
-        place(
-          h(
-            'div',
-            {
-              class: v === undefined ? 'cell loading' : this.dtype === 'text' ? 'cell text' : 'cell',
-              title: `[${r}, ${c}]`,
-              ...(v === undefined ? {} : { 'data-value': String(v), 'aria-label': `[${r}, ${c}] = ${v}` }),
-            },
-            text,
-          ),
-          left + RHW + (c - c0) * CW,
-          y,
-          CW,
-        );
-      }
-    }
-    place(h('div', { class: 'cell corner' }, ''), left, top, RHW);
-    this.layer.replaceChildren(...cells);
-    this.el.setAttribute('data-rows', `${r0}-${r1}`);
-  }
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -346,9 +191,24 @@ function select(name: string) {
 function renderTensor(t: InspectorTensor) {
   if (t.name !== state.selected) return;
   const fmt = (v: number) => formatNumber(v);
-  const parts: (Node | null)[] = [
-    h('h2', {}, t.name, h('span', { class: 'meta' }, ` ${t.dtype} ${shapeText(t.shape)}`)),
-    t.text
+  const figures = t.codes
+    ? h(
+        'section',
+        { class: 'codes', 'data-testid': 'codes' },
+        h(
+          'h3',
+          {},
+          `Codes (unpacked from the stored bytes: 0 … ${2 ** t.codes.bits - 1}, ${t.codes.rows} × ${t.codes.cols})`,
+        ),
+        h(
+          'div',
+          { class: 'panels' },
+          h('div', {}, statsList(t.codes.stats, 'stats')),
+          h('div', {}, histogramSvg(t.codes.histogram, fmt)),
+          t.codes.preview ? h('div', {}, previewCanvas(t.codes.preview)) : null,
+        ),
+      )
+    : t.text
       ? h(
           'p',
           { class: 'meta', 'data-testid': 'stats' },
@@ -360,11 +220,14 @@ function renderTensor(t: InspectorTensor) {
           h('div', {}, h('h3', {}, 'Statistics'), statsList(t.stats, 'stats')),
           h('div', {}, h('h3', {}, 'Histogram'), histogramSvg(t.histogram, fmt)),
           t.preview ? h('div', {}, h('h3', {}, 'Preview'), previewCanvas(t.preview)) : null,
-        ),
+        );
+  const parts: (Node | null)[] = [
+    h('h2', {}, t.name, h('span', { class: 'meta' }, ` ${t.dtype} ${shapeText(t.shape)}`)),
   ];
   const dq = t.dequant;
   let dqGrid: ValueGrid | null = null;
   let errGrid: ValueGrid | null = null;
+  let codesGrid: ValueGrid | null = null;
   if (dq) {
     const acc = dq.accuracy;
     const accText = acc
@@ -401,24 +264,26 @@ function renderTensor(t: InspectorTensor) {
       ),
     );
     dqGrid = new ValueGrid(t.name, 'dequant', dq.rows, dq.cols, 'float32');
+    codesGrid = t.codes ? new ValueGrid(t.name, 'codes', dq.rows, dq.cols, 'uint8') : null;
     if (dq.source.available) errGrid = new ValueGrid(t.name, 'error', dq.rows, dq.cols, 'float32');
   }
+  parts.push(figures); // a quantized weight: its dequantized values first, then its codes
   const raw = new ValueGrid(t.name, 'raw', t.rows, t.cols, t.text ? 'text' : t.dtype);
-  const gridHost = h('div', { class: 'grid-host' }, raw.el);
+  let current = dqGrid ?? raw;
+  const gridHost = h('div', { class: 'grid-host' }, current.el);
   const tabs = dqGrid
     ? h(
         'div',
         { class: 'tabs', role: 'tablist' },
         h(
           'button',
-          { type: 'button', class: 'active', 'data-view': 'raw', onclick: (e) => switchTo(e, raw) },
-          'Stored values',
-        ),
-        h(
-          'button',
-          { type: 'button', 'data-view': 'dequant', onclick: (e) => switchTo(e, dqGrid!) },
+          { type: 'button', class: 'active', 'data-view': 'dequant', onclick: (e) => switchTo(e, dqGrid!) },
           'Dequantized values',
         ),
+        codesGrid
+          ? h('button', { type: 'button', 'data-view': 'codes', onclick: (e) => switchTo(e, codesGrid!) }, 'Codes')
+          : null,
+        h('button', { type: 'button', 'data-view': 'raw', onclick: (e) => switchTo(e, raw) }, 'Stored bytes'),
         errGrid
           ? h(
               'button',
@@ -430,7 +295,12 @@ function renderTensor(t: InspectorTensor) {
     : null;
   function switchTo(e: Event, g: ValueGrid) {
     current = g;
-    const what = { raw: 'Values', dequant: 'Dequantized values', error: 'Error (dequantized − source)' }[g.view];
+    const what = {
+      raw: 'Values',
+      codes: 'Codes',
+      dequant: 'Dequantized values',
+      error: 'Error (dequantized − source)',
+    }[g.view];
     valuesTitle.textContent = `${what} (${g.rows} × ${g.cols})`;
     tabs!.querySelectorAll('button').forEach((b) => {
       b.classList.toggle('active', b === e.currentTarget);
@@ -438,8 +308,11 @@ function renderTensor(t: InspectorTensor) {
     gridHost.replaceChildren(g.el);
     g.render();
   }
-  let current = raw;
-  const valuesTitle = h('h3', {}, `Values (${t.rows} × ${t.cols})`);
+  const valuesTitle = h(
+    'h3',
+    {},
+    current === raw ? `Values (${t.rows} × ${t.cols})` : `Dequantized values (${current.rows} × ${current.cols})`,
+  );
   const goto = h('vscode-textfield', {
     id: 'goto',
     placeholder: 'Go to row, column',
@@ -453,7 +326,7 @@ function renderTensor(t: InspectorTensor) {
   parts.push(valuesTitle, h('div', { class: 'toolbar' }, tabs, goto), gridHost);
   detailEl.replaceChildren(...parts.filter((p): p is Node => p !== null));
   detailEl.setAttribute('data-state', 'ready');
-  raw.render();
+  current.render();
   post({
     type: 'rendered',
     what: 'tensor',

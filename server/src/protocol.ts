@@ -209,6 +209,18 @@ export interface InspectorTensor {
   preview: InspectorPreview | null;
   /** A string or bytes member: no statistics (only stats.count holds), its values are shown as text. */
   text?: boolean;
+  /**
+   * For the packed `q` member of a quantized weight: its unpacked integer codes (0 … 2^bits − 1), rows × cols of
+   * the weight (the 'codes' view pages them), shown instead of the packed bytes' figures.
+   */
+  codes?: {
+    bits: number;
+    rows: number;
+    cols: number;
+    stats: InspectorStats;
+    histogram: InspectorHistogram;
+    preview: InspectorPreview | null;
+  };
   /** For a quantized member described by the manifest beside the archive: the dequantized weight. */
   dequant?: {
     weight: string;
@@ -234,8 +246,11 @@ export interface InspectorTensor {
     };
   };
 }
-/** raw: the stored values; dequant: (q − zero) · scale; error: dequantized − source float weights. */
-export type InspectorView = 'raw' | 'dequant' | 'error';
+/**
+ * raw: the stored values; codes: the unpacked integer codes of a q member; dequant: (q − zero) · scale; error:
+ * dequantized − source float weights.
+ */
+export type InspectorView = 'raw' | 'codes' | 'dequant' | 'error';
 export type InspectorToHost =
   | { type: 'ready' }
   | WebviewRendered

@@ -1,7 +1,7 @@
 // The inspector webview in headless Chromium on what issue 15 found wrong: grid numbers cut mid-way (exponents
 // lost), float16 shown with seven digits, a string member refusing the archive, packed bytes shown for a q member.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -85,6 +85,46 @@ describe('inspector webview: numbers, text members', { skip }, () => {
       assert.equal(await cellText(page, 'raw', 2, 0), 'gamma');
       assert.equal(await page.locator('svg.histogram').count(), 0);
       await screenshot(page, 'inspector-text-member-dark');
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
+      await session.close();
+    }
+  });
+  test("a q member shows its dequantized weight first, then its unpacked codes, never the packed bytes' comb", async () => {
+    const fixtures = join(__dirname, 'inspect', 'fixtures');
+    const qdir = mkdtempSync(join(dir, 'q-'));
+    for (const f of ['tiny_quantized_q4.npz', 'tiny_manifest_q4.json']) copyFileSync(join(fixtures, f), join(qdir, f));
+    const session = await InspectorSession.open(join(qdir, 'tiny_quantized_q4.npz'));
+    let send: (m: unknown) => Promise<void> = async () => {};
+    const host = inspectorHost(session, (m) => send(m));
+    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
+      send = s;
+      return host(m as InspectorToHost);
+    });
+    try {
+      const { page } = w;
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      await page.locator('tr[data-name="layers_0_q_proj_weight_q4.npy"]').click();
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"] [data-testid="codes"]', {
+        timeout: 10_000,
+      });
+      const order = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('[data-testid="dequant"], [data-testid="codes"]'), (e) =>
+          e.getAttribute('data-testid'),
+        ),
+      );
+      assert.deepEqual(order, ['dequant', 'codes'], 'the dequantized weight comes first');
+      assert.match(await text(page, '[data-testid="codes"] h3'), /0 … 15, 6 × 10/);
+      const max = Number((await text(page, '[data-testid="codes"] [data-testid="stats"]')).match(/Max\s+(\S+)/)?.[1]);
+      assert.ok(max <= 15, `codes max ${max}`);
+      // the grid opens on the dequantized values; the codes tab pages codes 0…15
+      assert.equal(await page.locator('.tabs button.active').getAttribute('data-view'), 'dequant');
+      await cellText(page, 'dequant', 0, 0);
+      await page.locator('.tabs button[data-view="codes"]').click();
+      const want = (await session.page('layers_0_q_proj_weight_q4.npy', 'codes', 0, 1, 0, 1)).values[0];
+      assert.equal(await cellText(page, 'codes', 0, 0), String(want));
+      await screenshot(page, 'inspector-quantized-weight-dark');
       assert.deepEqual(w.problems, []);
     } finally {
       await w.close();

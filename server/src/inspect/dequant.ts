@@ -1,10 +1,12 @@
 // The manifest beside an archive, and the quantized weights it describes: which member is which part of which
 // weight, and the geometry the engine's dequantize (native/index.ts) needs for the inspector's dequantized view.
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { isOutputManifestName } from '../convert/names';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { matrixView } from '../formats/manifest';
+import { type Checkpoint, openCheckpoint } from '../formats/safetensors';
+import { defaultCacheDir } from '../hub/cache';
 import type { InspectorMember } from '../protocol';
 
 /** Manifests larger than this are not parsed while looking for the one beside an archive. */
@@ -90,4 +92,29 @@ export function quantizedWeight(
   const groupSize = w.quantization.group_size ?? cols;
   if (![1, 2, 4, 8].includes(bits) || !(groupSize > 0) || !(rows > 0) || !(cols > 0)) return undefined;
   return { weight: w, rows, cols, bits, groupSize };
+}
+
+/**
+ * The source checkpoint a manifest names: model.source as a folder (absolute, or relative to the manifest), else the
+ * Hugging Face cache snapshot of model.source at model.revision; null with the reason when neither opens.
+ */
+export async function openSourceCheckpoint(
+  m: { path: string; manifest: Manifest } | null,
+): Promise<{ checkpoint: Checkpoint | null; detail: string }> {
+  const source = m?.manifest.model?.source;
+  if (!m || typeof source !== 'string' || !source) return { checkpoint: null, detail: 'the manifest names no source' };
+  const candidates = [isAbsolute(source) ? source : join(dirname(m.path), source)];
+  const rev = m.manifest.model.revision;
+  if (/^[\w.-]+\/[\w.-]+$/.test(source) && typeof rev === 'string' && /^[0-9a-f]{40}$/.test(rev)) {
+    candidates.push(join(defaultCacheDir(), `models--${source.replace('/', '--')}`, 'snapshots', rev));
+  }
+  for (const dir of candidates) {
+    try {
+      if (!(await stat(dir)).isDirectory()) continue;
+      return { checkpoint: await openCheckpoint(dir), detail: dir };
+    } catch {
+      // not there, or not a checkpoint: try the next
+    }
+  }
+  return { checkpoint: null, detail: `source ${source} not found (looked in ${candidates.join(', ')})` };
 }

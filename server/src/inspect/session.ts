@@ -3,21 +3,20 @@
 // and pages of values (raw, or dequantized with the manifest beside the archive). No vscode import: the
 // custom editor (client/src/webviews/inspectorEditor.ts) forwards webview messages to it.
 import { stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename } from 'node:path';
 import { compareMetrics, decodeInto, dequantize, type ElementDType, elementSize } from '../../../native/index';
 import type { Manifest } from '../formats/manifest';
 import { groupsPerRow, packedRowBytes } from '../formats/manifest';
 import { dtypeName, isNumericHeader, type NpyAnyHeader, type NpyHeader } from '../formats/npy';
-import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
-import { defaultCacheDir } from '../hub/cache';
+import { type Checkpoint, toF32 } from '../formats/safetensors';
 import type { InspectorMember, InspectorTensor, InspectorView } from '../protocol';
 import { type Backing, clampPage, MAX_PAGE_ELEMENTS, openBacking } from './backing';
 
 export { MAX_PAGE_ELEMENTS };
 
-import { findManifestFor, memberRole, quantizedWeight } from './dequant';
-import { computeStats, downsample2d, samplePlan } from './stats';
-import { decodeText, gridShape, jsonValue } from './values';
+import { findManifestFor, memberRole, openSourceCheckpoint, quantizedWeight } from './dequant';
+import { computeStats, DEFAULT_BINS, downsample2d, samplePlan } from './stats';
+import { cutColumns, decodeText, elementIndex, gridShape, jsonValue } from './values';
 
 /** At most this many values are read for a tensor's statistics, histogram and preview. */
 export const MAX_SAMPLE_ELEMENTS = 1 << 20;
@@ -60,31 +59,9 @@ export class InspectorSession {
     await this.backing.close();
   }
 
-  /**
-   * The source checkpoint the manifest names, opened on first use: model.source as a folder (absolute, or
-   * relative to the manifest), else the Hugging Face cache snapshot of model.source at model.revision.
-   */
+  /** The source checkpoint the manifest names (dequant.ts openSourceCheckpoint), opened on first use. */
   private sourceCheckpoint(): Promise<{ checkpoint: Checkpoint | null; detail: string }> {
-    this.source ??= (async () => {
-      const m = this.manifest;
-      const source = m?.manifest.model?.source;
-      if (!m || typeof source !== 'string' || !source)
-        return { checkpoint: null, detail: 'the manifest names no source' };
-      const candidates = [isAbsolute(source) ? source : join(dirname(m.path), source)];
-      const rev = m.manifest.model.revision;
-      if (/^[\w.-]+\/[\w.-]+$/.test(source) && typeof rev === 'string' && /^[0-9a-f]{40}$/.test(rev)) {
-        candidates.push(join(defaultCacheDir(), `models--${source.replace('/', '--')}`, 'snapshots', rev));
-      }
-      for (const dir of candidates) {
-        try {
-          if (!(await stat(dir)).isDirectory()) continue;
-          return { checkpoint: await openCheckpoint(dir), detail: dir };
-        } catch {
-          // not there, or not a checkpoint: try the next
-        }
-      }
-      return { checkpoint: null, detail: `source ${source} not found (looked in ${candidates.join(', ')})` };
-    })();
+    this.source ??= openSourceCheckpoint(this.manifest);
     return this.source;
   }
 
@@ -139,26 +116,6 @@ export class InspectorSession {
       rows.push(...(await Promise.all(names.slice(i, i + READ_CONCURRENCY).map(row))));
     }
     return rows;
-  }
-
-  /** Offset (in elements) of grid cell (r, c) in the member's data. */
-  private static elementIndex(h: NpyAnyHeader, rows: number, cols: number, r: number, c: number): number {
-    if (!h.fortranOrder || h.shape.length < 2) return r * cols + c;
-    // Fortran order: the first axes vary fastest. Row r is a C-order multi-index over shape[:-1].
-    const lead = h.shape.slice(0, -1);
-    let rem = r;
-    let off = 0;
-    let stride = 1;
-    const idx = new Array<number>(lead.length);
-    for (let k = lead.length - 1; k >= 0; k--) {
-      idx[k] = rem % lead[k];
-      rem = Math.floor(rem / lead[k]);
-    }
-    for (let k = 0; k < lead.length; k++) {
-      off += idx[k] * stride;
-      stride *= lead[k];
-    }
-    return off + c * rows;
   }
 
   /**
@@ -267,8 +224,7 @@ export class InspectorSession {
       let at = 0;
       if (h.fortranOrder) {
         const idx: number[] = [];
-        for (let r = 0; r < rows; r++)
-          for (let c = 0; c < cols; c++) idx.push(InspectorSession.elementIndex(h, rows, cols, r, c));
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) idx.push(elementIndex(h, rows, cols, r, c));
         values = await this.readElements(name, h, idx);
       } else {
         // One read per row range (or per row when rows are cut), READ_CONCURRENCY in flight.
@@ -315,7 +271,31 @@ export class InspectorSession {
       preview: previewOk && h.shape.length >= 2 ? downsample2d(values, plan.rowsRead, plan.colsRead) : null,
     };
     const dq = await this.dequantSample(name);
-    if (dq) result.dequant = dq;
+    if (dq) {
+      result.dequant = dq;
+      // The packed bytes mean nothing as numbers: statistics, histogram and heat map of the unpacked codes.
+      const plan = samplePlan(
+        dq.rows,
+        dq.cols,
+        MAX_SAMPLE_ELEMENTS,
+        this.backing.info(name)!.compressed ? 1 : undefined,
+      );
+      const codes = new Float64Array(plan.rowsRead * plan.colsRead);
+      let at = 0;
+      for (const [start, count] of plan.ranges) {
+        const part = await this.dequantRowsOf(name, start, count, 0, plan.colsRead, true);
+        codes.set(part, at);
+        at += part.length;
+      }
+      const c = computeStats(codes, Math.min(DEFAULT_BINS, 2 ** dq.bits), plan.sampled);
+      result.codes = {
+        bits: dq.bits,
+        rows: dq.rows,
+        cols: dq.cols,
+        ...c,
+        preview: downsample2d(codes, plan.rowsRead, plan.colsRead),
+      };
+    }
     return result;
   }
 
@@ -323,8 +303,18 @@ export class InspectorSession {
     return this.manifest ? quantizedWeight(this.manifest.manifest, name) : undefined;
   }
 
-  /** Dequantized rows [row, row + rowCount), columns [col, col + colCount). */
-  private async dequantRowsOf(name: string, row: number, rowCount: number, col: number, colCount: number) {
+  /**
+   * Dequantized rows [row, row + rowCount), columns [col, col + colCount); with `codes`, the unpacked integer
+   * codes instead (the engine's dequantization with scale 1 and zero point 0).
+   */
+  private async dequantRowsOf(
+    name: string,
+    row: number,
+    rowCount: number,
+    col: number,
+    colCount: number,
+    codes = false,
+  ) {
     const qi = this.quantInfo(name);
     if (!qi) throw new Error(`${name} is not a quantized weight of the manifest beside the archive`);
     const { weight, cols, bits, groupSize } = qi;
@@ -353,6 +343,22 @@ export class InspectorSession {
       return new Uint8Array(Float32Array.from(v).buffer);
     };
     const q = await this.backing.data(name, row * rowBytes, rowCount * rowBytes);
+    if (codes) {
+      const n = rowCount * groups;
+      const deq = dequantize({
+        q,
+        scales: new Uint8Array(new Float32Array(n).fill(1).buffer),
+        zeros: new Uint8Array(new Float32Array(n).buffer),
+        rows: rowCount,
+        cols,
+        bits: bits as 1 | 2 | 4 | 8,
+        groupSize,
+        scaleDtype: 'f32',
+        symmetric: false,
+        mode: 'minmax',
+      });
+      return cutColumns(deq, rowCount, cols, col, colCount);
+    }
     const s = await readGroups(weight.q_scales!);
     const z = await readGroups(weight.q_zero_point!);
     const f16 = s.dtype === 'float16' && z.dtype === 'float16' && s.littleEndian && z.littleEndian;
@@ -369,10 +375,7 @@ export class InspectorSession {
       symmetric: false,
       mode: 'minmax',
     });
-    if (col === 0 && colCount === cols) return Float64Array.from(deq);
-    const out = new Float64Array(rowCount * colCount);
-    for (let r = 0; r < rowCount; r++) out.set(deq.subarray(r * cols + col, r * cols + col + colCount), r * colCount);
-    return out;
+    return cutColumns(deq, rowCount, cols, col, colCount);
   }
 
   private async dequantSample(name: string): Promise<InspectorTensor['dequant'] | undefined> {
@@ -445,13 +448,12 @@ export class InspectorSession {
       const p = clampPage(g.rows, g.cols, row, rowCount, col, colCount);
       const idx: number[] = [];
       for (let r = p.row; r < p.row + p.rowCount; r++) {
-        for (let c = p.col; c < p.col + p.colCount; c++)
-          idx.push(InspectorSession.elementIndex(ah, g.rows, g.cols, r, c));
+        for (let c = p.col; c < p.col + p.colCount; c++) idx.push(elementIndex(ah, g.rows, g.cols, r, c));
       }
       return { ...p, values: idx.length ? await this.readTexts(name, ah, idx) : [] };
     }
     const h = await this.header(name);
-    if (view === 'dequant' || view === 'error') {
+    if (view === 'dequant' || view === 'error' || view === 'codes') {
       const qi = this.quantInfo(name);
       if (!qi) throw new Error(`${name} is not a quantized weight of the manifest beside the archive`);
       rows = qi.rows;
@@ -464,6 +466,7 @@ export class InspectorSession {
     let values: Float64Array;
     if (rowCount === 0 || colCount === 0) values = new Float64Array(0);
     else if (view === 'dequant') values = await this.dequantRowsOf(name, row, rowCount, col, colCount);
+    else if (view === 'codes') values = await this.dequantRowsOf(name, row, rowCount, col, colCount, true);
     else if (view === 'error') {
       const qi = this.quantInfo(name)!;
       const w = await this.sourceRows(qi.weight.source?.tensor ?? qi.weight.name, row, rowCount, col, colCount);
@@ -474,7 +477,7 @@ export class InspectorSession {
     } else {
       const idx: number[] = [];
       for (let r = row; r < row + rowCount; r++) {
-        for (let c = col; c < col + colCount; c++) idx.push(InspectorSession.elementIndex(h, rows, cols, r, c));
+        for (let c = col; c < col + colCount; c++) idx.push(elementIndex(h, rows, cols, r, c));
       }
       values = await this.readElements(name, h, idx);
     }

@@ -38,3 +38,37 @@ export function decodeText(raw: Uint8Array, unicode: boolean, littleEndian = tru
   }
   return s;
 }
+
+/** Offset (in elements) of grid cell (r, c) in the member's data. */
+export function elementIndex(
+  h: { shape: number[]; fortranOrder: boolean },
+  rows: number,
+  cols: number,
+  r: number,
+  c: number,
+): number {
+  if (!h.fortranOrder || h.shape.length < 2) return r * cols + c;
+  // Fortran order: the first axes vary fastest. Row r is a C-order multi-index over shape[:-1].
+  const lead = h.shape.slice(0, -1);
+  let rem = r;
+  let off = 0;
+  let stride = 1;
+  const idx = new Array<number>(lead.length);
+  for (let k = lead.length - 1; k >= 0; k--) {
+    idx[k] = rem % lead[k];
+    rem = Math.floor(rem / lead[k]);
+  }
+  for (let k = 0; k < lead.length; k++) {
+    off += idx[k] * stride;
+    stride *= lead[k];
+  }
+  return off + c * rows;
+}
+
+/** Columns [col, col + colCount) of a row-major rows × cols matrix. */
+export function cutColumns(m: Float32Array, rows: number, cols: number, col: number, colCount: number): Float64Array {
+  if (col === 0 && colCount === cols) return Float64Array.from(m);
+  const out = new Float64Array(rows * colCount);
+  for (let r = 0; r < rows; r++) out.set(m.subarray(r * cols + col, r * cols + col + colCount), r * colCount);
+  return out;
+}

@@ -103,6 +103,26 @@ test("dequantized pages equal the format's float32 dequantize at 1, 2, 4 and 8 b
       assert.ok(Math.abs(t.dequant!.stats.mean - mean) <= 1e-12 * Math.max(1, Math.abs(mean)));
       assert.equal(t.dequant!.stats.min, Math.min(...want));
       assert.equal(t.dequant!.stats.max, Math.max(...want));
+      // The q member's own figures are of its unpacked codes (low bits first), not of the packed bytes.
+      const qp = await s.page(q, 'raw', 0, rows, 0, packedRowBytes(cols, bits));
+      const codes: number[] = [];
+      const rowBytes = packedRowBytes(cols, bits);
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) {
+          const b = qp.values[r * rowBytes + ((c * bits) >> 3)] as number;
+          codes.push((b >> ((c * bits) & 7)) & ((1 << bits) - 1));
+        }
+      assert.deepEqual((await s.page(q, 'codes', 0, rows, 0, cols)).values, codes, `${bits}-bit codes`);
+      assert.ok(t.codes, 'a q member has codes');
+      assert.deepEqual([t.codes.rows, t.codes.cols, t.codes.bits], [rows, cols, bits]);
+      assert.equal(t.codes.stats.max, Math.max(...codes));
+      assert.equal(t.codes.stats.min, Math.min(...codes));
+      assert.ok(t.codes.stats.max <= 2 ** bits - 1);
+      assert.equal(
+        t.codes.histogram.counts.reduce((a, b) => a + b, 0),
+        rows * cols,
+      );
+      assert.ok(t.codes.histogram.counts.length <= 2 ** bits);
     }
   } finally {
     await s.close();
