@@ -2,7 +2,14 @@
 import { errorCode } from '../convert/errors';
 import { type ConvertHooks, parseTolerances } from '../convert/options';
 import { type ConvertOptions, convertModel } from '../convert/pipeline';
-import { BIT_WIDTHS_TEXT, type BitWidth, isBitWidth, type RoundingMode } from '../formats/manifest';
+import {
+  BIT_WIDTHS_TEXT,
+  type BitWidth,
+  isBitWidth,
+  QUANT_FORMATS,
+  type QuantFormat,
+  type RoundingMode,
+} from '../formats/manifest';
 import { BACKENDS, type ConvertEvent } from '../protocol';
 import { formatSummary } from '../report/summary';
 import { CliError, parseArgs } from './common';
@@ -24,6 +31,8 @@ options:
   --mode minmax|optimized  rounding: plain min/max, or the error-minimising search (default optimized)
   --embeddings-bits B   bits for embed_tokens and lm_head (default 8)
   --scale-dtype f16|f32 dtype of scales and zero points (default f16)
+  --format groupwise|kquant  groupwise: a float16 scale and zero point per group (default); kquant: two-level
+                        scales (integer codes under float16 super-scales), 2 and 4 bits; see docs/FORMAT.md
   --tolerance B=V,...   relative-error tolerance per bit width (default 1=0.5,2=0.2,4=0.1,8=0.02)
   --out DIR             output folder (default models)
   --name NAME           output name (default: the alias, or a slug of the repo id or folder)
@@ -43,6 +52,7 @@ const VALUED = [
   'mode',
   'embeddings-bits',
   'scale-dtype',
+  'format',
   'tolerance',
   'out',
   'name',
@@ -91,6 +101,10 @@ export function parseConvertArgs(argv: string[]): { opts: ConvertOptions; json: 
   if (scaleDtype !== undefined && scaleDtype !== 'f16' && scaleDtype !== 'f32') {
     throw new CliError(`--scale-dtype must be f16 or f32 (got ${scaleDtype})`, 2);
   }
+  const format = str('format');
+  if (format !== undefined && !(QUANT_FORMATS as readonly string[]).includes(format)) {
+    throw new CliError(`--format must be ${QUANT_FORMATS.join(' or ')} (got ${format})`, 2);
+  }
   const backend = str('backend');
   if (backend !== undefined && !(BACKENDS as readonly string[]).includes(backend)) {
     throw new CliError(`--backend must be ${BACKENDS.join(', ').replace(/, (?=[^,]*$)/, ' or ')} (got ${backend})`, 2);
@@ -113,6 +127,7 @@ export function parseConvertArgs(argv: string[]): { opts: ConvertOptions; json: 
     mode: mode as RoundingMode | undefined,
     embeddingsBits: bitsArg(flags.get('embeddings-bits'), 'embeddings-bits', 8),
     scaleDtype: scaleDtype as ConvertOptions['scaleDtype'],
+    format: format as QuantFormat | undefined,
     tolerance,
     outDir: str('out'),
     name: str('name'),

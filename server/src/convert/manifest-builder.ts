@@ -3,6 +3,7 @@
 import { basename } from 'node:path';
 import {
   MANIFEST_FORMAT_VERSION,
+  kquantMemberNames,
   type Manifest,
   type ModelInfo,
   memberNames,
@@ -62,6 +63,43 @@ export function quantizedEntry(
     source: { tensor: p.name, dtype: t.dtype, file: basename(t.file) },
     ...(layer !== undefined ? { layer } : {}),
     checksums: { q: hex(crc.q), q_scales: hex(crc.scales), q_zero_point: hex(crc.zeros) },
+    accuracy,
+  };
+}
+
+/** The entry of a kquant tensor: q, q_codes, q_d, q_dmin (q_scales / q_zero_point null, so old readers refuse it). */
+export function kquantEntry(
+  p: QuantPlan,
+  t: CheckpointTensor,
+  layer: number | undefined,
+  crc: { q: number; q_codes: number; q_d: number; q_dmin: number },
+  accuracy: ReturnType<typeof weightAccuracy>,
+): WeightEntry {
+  const kq = p.kq!;
+  const names = kquantMemberNames(p.name, p.bits);
+  return {
+    name: p.name,
+    shape: p.shape,
+    bit_width: p.bits,
+    q: names.q,
+    q_scales: null,
+    q_zero_point: null,
+    q_codes: names.q_codes,
+    q_d: names.q_d,
+    q_dmin: names.q_dmin,
+    quantization: {
+      type: 'kquant',
+      bits: p.bits,
+      method: 'asymmetric',
+      group_size: kq.group,
+      super_size: kq.super,
+      scale_bits: kq.scaleBits,
+      min_bits: kq.minBits,
+      scale_dtype: 'float16',
+    },
+    source: { tensor: p.name, dtype: t.dtype, file: basename(t.file) },
+    ...(layer !== undefined ? { layer } : {}),
+    checksums: { q: hex(crc.q), q_codes: hex(crc.q_codes), q_d: hex(crc.q_d), q_dmin: hex(crc.q_dmin) },
     accuracy,
   };
 }

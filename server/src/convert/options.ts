@@ -2,7 +2,14 @@
 import { resolve } from 'node:path';
 import { type Backend, DEFAULT_GROUP_SIZE, DEFAULT_MODE } from '../../../native/index';
 import pkg from '../../../package.json';
-import { BIT_WIDTHS_TEXT, type BitWidth, isBitWidth, type RoundingMode } from '../formats/manifest';
+import {
+  BIT_WIDTHS_TEXT,
+  type BitWidth,
+  isBitWidth,
+  QUANT_FORMATS,
+  type QuantFormat,
+  type RoundingMode,
+} from '../formats/manifest';
 import type { HubOptions } from '../hub';
 import { DEFAULT_TOLERANCES, type Tolerances } from '../report';
 import { ConvertError } from './errors';
@@ -32,6 +39,11 @@ export interface ConvertOptions {
   mode?: RoundingMode;
   /** Bits for embed_tokens and lm_head. Default 8. */
   embeddingsBits?: BitWidth;
+  /**
+   * The quantization layout (`--format`): 'groupwise' (float16 scale and zero point per group; the default) or
+   * 'kquant' (two-level scales, 2 and 4 bits only; 8-bit embeddings stay groupwise). See docs/FORMAT.md.
+   */
+  format?: QuantFormat;
   /** dtype of scales and zero points. Default f16 (a tensor whose scales overflow float16 switches to f32 by itself). */
   scaleDtype?: 'f16' | 'f32';
   /** Output folder. Default `models`. */
@@ -57,6 +69,9 @@ export interface ConvertOptions {
   hooks?: ConvertHooks;
 }
 
+/** The default `--format`: see README ("Choosing --format") for why. */
+export const DEFAULT_FORMAT: QuantFormat = 'groupwise';
+
 /** ConvertOptions checked, defaults applied. */
 export interface Settings {
   bits: BitWidth;
@@ -64,6 +79,7 @@ export interface Settings {
   mode: RoundingMode;
   symmetric: boolean;
   embeddingsBits: BitWidth;
+  format: QuantFormat;
   scaleDtype: 'f16' | 'f32';
   tolerance: Tolerances;
   chunkBytes: number;
@@ -83,8 +99,22 @@ export function settingsFrom(o: ConvertOptions): Settings {
   if (groupSize !== 'row' && !(Number.isInteger(groupSize) && groupSize >= 1)) {
     throw new ConvertError('invalid-input', `--group-size must be a positive integer or 'row' (got ${groupSize})`);
   }
+  const format = o.format ?? DEFAULT_FORMAT;
+  if (!QUANT_FORMATS.includes(format)) {
+    throw new ConvertError('invalid-input', `--format must be ${QUANT_FORMATS.join(' or ')} (got ${format})`);
+  }
+  if (format === 'kquant' && o.bits !== 2 && o.bits !== 4) {
+    throw new ConvertError('invalid-input', `--format kquant needs --bits 2 or 4 (got ${o.bits})`);
+  }
+  if (format === 'kquant' && (o.groupSize !== undefined || o.symmetric || o.scaleDtype === 'f32')) {
+    throw new ConvertError(
+      'invalid-input',
+      '--format kquant has fixed groups and float16 super-scales: --group-size, --symmetric and --scale-dtype do not apply',
+    );
+  }
   return {
     bits: o.bits,
+    format,
     groupSize,
     mode: o.mode ?? DEFAULT_MODE,
     symmetric: o.symmetric ?? false,

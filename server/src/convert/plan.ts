@@ -1,9 +1,11 @@
 // Which tensors get which treatment: 2-D (and higher) float weights are quantized; 1-D tensors (norms, biases) and
 // non-float tensors are kept as float (or their integer type) with quantization type `none`. Token embeddings and
 // the output head are the most sensitive and default to 8 bits (`--embeddings-bits`).
+import { KQ_PRESETS, type KqFormat } from '../../../native/kquant';
 import {
   type BitWidth,
   matrixView,
+  type QuantFormat,
   type QuantizationMethod,
   type QuantizationType,
   type RoundingMode,
@@ -18,6 +20,8 @@ export interface PlanOptions {
   mode: RoundingMode;
   /** Bits for embed_tokens and lm_head (default 8). */
   embeddingsBits?: BitWidth;
+  /** 'kquant': 2- and 4-bit weights get the two-level-scale type (KQ_PRESETS); other widths stay groupwise. */
+  format?: QuantFormat;
 }
 
 export interface TensorInfoLike {
@@ -54,6 +58,8 @@ export type TensorPlan =
       method: QuantizationMethod;
       symmetric: boolean;
       mode: RoundingMode;
+      /** Type kquant: its format (group, super-block, code widths). */
+      kq?: KqFormat;
     }
   | {
       kind: 'keep';
@@ -95,6 +101,24 @@ export function planTensor(t: TensorInfoLike, o: PlanOptions): TensorPlan {
   if (t.shape.length >= 2 && FLOAT.has(t.dtype) && rows > 0 && cols > 0) {
     const bits = isEmbeddingOrHead(t.name) ? (o.embeddingsBits ?? 8) : o.bits;
     const groupSize = o.groupSize === 'row' ? cols : Math.min(o.groupSize, cols);
+    if (o.format === 'kquant' && (bits === 2 || bits === 4)) {
+      const kq = KQ_PRESETS[bits];
+      return {
+        kind: 'quantize',
+        name: t.name,
+        dtype: t.dtype as 'F32' | 'F16' | 'BF16',
+        shape: t.shape,
+        rows,
+        cols,
+        bits,
+        groupSize: kq.group,
+        type: 'kquant',
+        method: 'asymmetric',
+        symmetric: false,
+        mode: o.mode,
+        kq,
+      };
+    }
     return {
       kind: 'quantize',
       name: t.name,

@@ -12,9 +12,10 @@ import type { WeightReport } from '../report';
 import { type WeightSums, weightAccuracy } from './accuracy';
 import { ConvertError, cancelledError, errorCode, ioError, throwIfCancelled } from './errors';
 import { layerIndex } from './families';
-import { keptEntry, quantizedEntry } from './manifest-builder';
+import { keptEntry, kquantEntry, quantizedEntry } from './manifest-builder';
 import type { ConvertHooks, Settings } from './options';
 import { planModel, type QuantPlan, type TensorPlan } from './plan';
+import { quantizeKquantTensor } from './quantize-kquant';
 import { ELEM_BYTES, Prefetch, quantizeTensor } from './quantize-tensor';
 
 export interface QuantizeStageInput {
@@ -50,8 +51,8 @@ export interface QuantizeStageResult {
 
 export async function quantizeStage(a: QuantizeStageInput): Promise<QuantizeStageResult> {
   const { ck, settings, signal } = a;
-  const { bits, groupSize, symmetric, mode, embeddingsBits } = settings;
-  const plans = planModel(ck.tensors, { bits, groupSize, symmetric, mode, embeddingsBits });
+  const { bits, groupSize, symmetric, mode, embeddingsBits, format } = settings;
+  const plans = planModel(ck.tensors, { bits, groupSize, symmetric, mode, embeddingsBits, format });
   const quantCount = plans.filter((p) => p.kind === 'quantize').length;
   if (!quantCount) {
     throw new ConvertError(
@@ -126,6 +127,37 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
         const names = memberNames(p.name, null);
         const { crc32 } = await writer.addArray(names.q, { dtype: p.storeDtype, shape: p.shape }, [data]);
         entries.push(keptEntry(p, t, layer, crc32));
+      } else if (p.kq) {
+        const rowBytes = p.cols * ELEM_BYTES[p.dtype];
+        const start = bytesDone;
+        const r = await quantizeKquantTensor(p, {
+          ck,
+          writer,
+          backend: a.backend,
+          threads: a.threads,
+          chunkBytes: settings.chunkBytes,
+          nEval: settings.nEval,
+          file: join(a.dir, basename(t.file)),
+          signal,
+          onRows: (rowsDone) => {
+            if (p.rows > 0 && rowsDone < p.rows) progress(start + rowsDone * rowBytes);
+          },
+          backendSeen: (b) => backends.add(b),
+        });
+        const tolerance = settings.tolerance[p.bits as BitWidth];
+        const accuracy = weightAccuracy(r.acc, tolerance);
+        sums.set(p.name, { refSq: r.acc.refSq });
+        weights.push({
+          name: p.name,
+          bits: p.bits,
+          group_size: p.groupSize,
+          shape: p.shape,
+          params: p.rows * p.cols,
+          layer: layer ?? null,
+          ...accuracy,
+          tolerance,
+        });
+        entries.push(kquantEntry(p, t, layer, r.crc, accuracy));
       } else {
         const rowBytes = p.cols * ELEM_BYTES[p.dtype];
         const start = bytesDone;
@@ -144,7 +176,7 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
           },
           backendSeen: (b) => backends.add(b),
           prefetch,
-          next: plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize'),
+          next: plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize' && !x.kq),
         });
         const names = memberNames(p.name, p.bits);
         const groups = Math.ceil(p.cols / p.groupSize);

@@ -6,6 +6,7 @@
 // where q is unpacked from `q` (uint8, 8/bits values per byte, first value in the lowest bits, each row padded
 // to whole bytes), and `q_scales` / `q_zero_point` are float16 (or float32) arrays of shape [rows, groups].
 // A tensor of more than two dimensions is quantized as rows = prod(shape[:-1]), cols = shape[-1].
+// Type `kquant` (two-level scales, docs/FORMAT.md) has no q_scales / q_zero_point (null) but q_codes, q_d, q_dmin.
 
 export const MANIFEST_FORMAT_VERSION = '2';
 
@@ -19,7 +20,11 @@ export function isBitWidth(n: unknown): n is BitWidth {
 export const BIT_WIDTHS_TEXT = `${BIT_WIDTHS.slice(0, -1).join(', ')} or ${BIT_WIDTHS[BIT_WIDTHS.length - 1]}`;
 
 /** `perrow_int`: one group per row (the guide's layout); `groupwise_int`: groups of `group_size`; `none`: float. */
-export type QuantizationType = 'perrow_int' | 'groupwise_int' | 'none';
+/** `kquant`: groups whose scale and min are small integer codes under a float16 pair per super-block. */
+export type QuantizationType = 'perrow_int' | 'groupwise_int' | 'kquant' | 'none';
+/** The layouts `--format` chooses between: `groupwise` (groupwise_int / perrow_int) or `kquant`. */
+export type QuantFormat = 'groupwise' | 'kquant';
+export const QUANT_FORMATS: readonly QuantFormat[] = ['groupwise', 'kquant'];
 /** `sign` is the 1-bit scheme (q − 0.5)·scale; `symmetric` has zero_point 2^(bits−1); `asymmetric` a free one. */
 export type QuantizationMethod = 'symmetric' | 'asymmetric' | 'sign' | 'none';
 /** `minmax`: plain min/max rounding; `optimized`: the error-minimising search (clipping / zero-point refinement). */
@@ -34,6 +39,11 @@ export interface Quantization {
   /** dtype of q_scales and q_zero_point as numpy spells it. */
   scale_dtype?: 'float16' | 'float32';
   rounding?: RoundingMode;
+  /** kquant: elements per super-block (a multiple of group_size). */
+  super_size?: number;
+  /** kquant: bits of each group's scale code and min code. */
+  scale_bits?: number;
+  min_bits?: number;
 }
 
 export interface WeightSource {
@@ -66,12 +76,25 @@ export interface WeightEntry {
   q_scales: string | null;
   /** NPZ member of the zero points, [rows, groups]; null for type none. */
   q_zero_point: string | null;
+  /** kquant only: per group the scale code then the min code, uint8 [rows, ceil(groups·(scale_bits+min_bits)/8)]. */
+  q_codes?: string;
+  /** kquant only: float16 [rows, supers], the super-scale of the scale codes. */
+  q_d?: string;
+  /** kquant only: float16 [rows, supers], the super-scale of the min codes. */
+  q_dmin?: string;
   quantization: Quantization;
   source: WeightSource;
   /** Transformer layer index, when the tensor belongs to one. */
   layer?: number;
   /** CRC-32 (8 lowercase hex digits) of each member's whole .npy file, as stored in the zip directory. */
-  checksums?: { q: string; q_scales?: string; q_zero_point?: string };
+  checksums?: {
+    q: string;
+    q_scales?: string;
+    q_zero_point?: string;
+    q_codes?: string;
+    q_d?: string;
+    q_dmin?: string;
+  };
   accuracy?: WeightAccuracy;
 }
 
@@ -149,6 +172,12 @@ export function memberNames(tensorName: string, bits: number | null) {
     q_scales: `${stem}_q${bits}_scales.npy`,
     q_zero_point: `${stem}_q${bits}_zero_point.npy`,
   };
+}
+
+/** The NPZ member names of a kquant tensor: q as for the other type, then its codes and super-scales. */
+export function kquantMemberNames(tensorName: string, bits: number) {
+  const base = `${memberStem(tensorName)}_q${bits}`;
+  return { q: `${base}.npy`, q_codes: `${base}_codes.npy`, q_d: `${base}_d.npy`, q_dmin: `${base}_dmin.npy` };
 }
 
 /** Packed bytes per row for `cols` values of `bits` bits. */
