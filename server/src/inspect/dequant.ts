@@ -3,11 +3,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { isOutputManifestName } from '../convert/names';
+import type { KqFormat } from '../../../native/kquant';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { matrixView } from '../formats/manifest';
 import { type Checkpoint, openCheckpoint } from '../formats/safetensors';
 import { defaultCacheDir } from '../hub/cache';
 import type { InspectorMember } from '../protocol';
+import { kquantFormatOfEntry } from './dequant-kquant';
 
 /** Manifests larger than this are not parsed while looking for the one beside an archive. */
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
@@ -57,11 +59,15 @@ export function memberRole(manifest: Manifest, memberName: string): InspectorMem
   const key = stripNpy(memberName);
   for (const w of manifest.weights) {
     if (!w || typeof w !== 'object') continue;
-    const quantized = w.quantization?.type !== 'none' && !!w.q_scales;
-    const parts: [string | null | undefined, 'q' | 'q_scales' | 'q_zero_point' | 'float'][] = [
+    const kquant = w.quantization?.type === 'kquant';
+    const quantized = w.quantization?.type !== 'none' && (!!w.q_scales || kquant);
+    const parts: [string | null | undefined, NonNullable<InspectorMember['role']>['part']][] = [
       [w.q, quantized ? 'q' : 'float'],
       [w.q_scales, 'q_scales'],
       [w.q_zero_point, 'q_zero_point'],
+      [w.q_codes, 'q_codes'],
+      [w.q_d, 'q_d'],
+      [w.q_dmin, 'q_dmin'],
     ];
     for (const [m, part] of parts) {
       if (typeof m === 'string' && stripNpy(m) === key) {
@@ -81,12 +87,24 @@ export function memberRole(manifest: Manifest, memberName: string): InspectorMem
 export function quantizedWeight(
   manifest: Manifest,
   memberName: string,
-): { weight: WeightEntry; rows: number; cols: number; bits: number; groupSize: number } | undefined {
+): { weight: WeightEntry; rows: number; cols: number; bits: number; groupSize: number; kq?: KqFormat } | undefined {
   const key = stripNpy(memberName);
   const w = manifest.weights.find(
-    (x) => x && typeof x.q === 'string' && stripNpy(x.q) === key && x.quantization?.type !== 'none' && !!x.q_scales,
+    (x) =>
+      x &&
+      typeof x.q === 'string' &&
+      stripNpy(x.q) === key &&
+      x.quantization?.type !== 'none' &&
+      (!!x.q_scales || x.quantization?.type === 'kquant'),
   );
-  if (!w || !Array.isArray(w.shape) || !w.q_zero_point) return undefined;
+  if (!w || !Array.isArray(w.shape)) return undefined;
+  const kq = kquantFormatOfEntry(w);
+  if (kq) {
+    const { rows, cols } = matrixView(w.shape);
+    if (!(rows > 0) || !(cols > 0)) return undefined;
+    return { weight: w, rows, cols, bits: kq.bits, groupSize: kq.group, kq };
+  }
+  if (!w.q_zero_point || !w.q_scales) return undefined;
   const { rows, cols } = matrixView(w.shape);
   const bits = w.bit_width;
   const groupSize = w.quantization.group_size ?? cols;

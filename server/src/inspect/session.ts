@@ -15,6 +15,7 @@ import { type Backing, clampPage, MAX_PAGE_ELEMENTS, openBacking } from './backi
 export { MAX_PAGE_ELEMENTS };
 
 import { findManifestFor, memberRole, openSourceCheckpoint, quantizedWeight } from './dequant';
+import { kquantMembers, kquantRows } from './dequant-kquant';
 import { computeStats, DEFAULT_BINS, downsample2d, samplePlan } from './stats';
 import { cutColumns, decodeText, elementIndex, gridShape, jsonValue } from './values';
 
@@ -318,6 +319,16 @@ export class InspectorSession {
     const qi = this.quantInfo(name);
     if (!qi) throw new Error(`${name} is not a quantized weight of the manifest beside the archive`);
     const { weight, cols, bits, groupSize } = qi;
+    if (qi.kq) {
+      const src = {
+        header: (m: string) => this.header(m),
+        data: (m: string, o: number, n: number) => this.backing.data(m, o, n),
+      };
+      const deq = await kquantRows(src, weight, qi.kq, cols, row, rowCount);
+      const out = new Float64Array(rowCount * colCount);
+      for (let r = 0; r < rowCount; r++) out.set(deq.subarray(r * cols + col, r * cols + col + colCount), r * colCount);
+      return out;
+    }
     const rowBytes = packedRowBytes(cols, bits);
     const groups = groupsPerRow(cols, groupSize);
     const qh = await this.header(name);
@@ -381,7 +392,7 @@ export class InspectorSession {
   private async dequantSample(name: string): Promise<InspectorTensor['dequant'] | undefined> {
     const qi = this.quantInfo(name);
     if (!qi) return undefined;
-    const parts = [name, qi.weight.q_scales!, qi.weight.q_zero_point!];
+    const parts = qi.kq ? kquantMembers(qi.weight) : [name, qi.weight.q_scales!, qi.weight.q_zero_point!];
     const deflated = parts.some((m) => this.backing.info(m)?.compressed);
     const plan = samplePlan(qi.rows, qi.cols, MAX_SAMPLE_ELEMENTS, deflated ? 1 : undefined);
     const values = new Float64Array(plan.rowsRead * plan.colsRead);

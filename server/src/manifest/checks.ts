@@ -5,12 +5,13 @@ import { type Diagnostic, DiagnosticSeverity } from 'vscode-languageserver-types
 import { groupsPerRow, isBitWidth, matrixView, packedRowBytes } from '../formats/manifest';
 import { DiagnosticCodes } from './codes';
 import { diag, isObject, type JsonPath, keyAt, layerOf, type ManifestDoc, nodeAt } from './document';
+import { kquantEntryProblems, kquantMemberWant } from './kquant-checks';
 import { isNpzProblem, lookupMember, memberKey, type NpzState } from './npz-index';
 import { isReportProblem, type ReportState } from './report';
 
 const { Error: ERROR, Warning: WARNING, Information: INFO } = DiagnosticSeverity;
 
-export const MEMBER_FIELDS = ['q', 'q_scales', 'q_zero_point'] as const;
+export const MEMBER_FIELDS = ['q', 'q_scales', 'q_zero_point', 'q_codes', 'q_d', 'q_dmin'] as const;
 export type MemberField = (typeof MEMBER_FIELDS)[number];
 
 /** Data of an apl.member-missing diagnostic. */
@@ -172,6 +173,8 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
           DiagnosticCodes.quantizationMismatch,
           'group_size is meaningless for type none',
         );
+    } else if (q && type === 'kquant') {
+      for (const msg of kquantEntryProblems(w, q)) at(qNode, wn, ERROR, DiagnosticCodes.quantizationMismatch, `${msg}`);
     } else if (q && quantized) {
       if (bits !== undefined && !isBitWidth(bits))
         at(
@@ -323,6 +326,11 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
           }
         }
         if (shape.length === 0) wantShapes.push(fld === 'q' ? [packedRowBytes(1, bits)] : [1]);
+      } else if (type === 'kquant') {
+        const want = kquantMemberWant(fld, q, shape);
+        if (!want) continue;
+        wantDtype = want.dtype;
+        wantShapes = want.shapes;
       } else continue;
       if (!wantDtype.includes(info.dtype))
         at(

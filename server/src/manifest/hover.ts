@@ -70,12 +70,18 @@ export function weightCard(w: Record<string, unknown>, opts: HoverOptions): stri
     (x) => typeof x === 'string',
   );
   if (size?.groupSize !== undefined && q.type !== 'none') qParts.push(`group size ${size.groupSize}`);
+  if (size?.kquant)
+    qParts.push(
+      `super-blocks of ${size.kquant.super}`,
+      `${size.kquant.scaleBits}+${size.kquant.minBits}-bit scale and min codes under float16 d and dmin`,
+    );
   if (typeof q.scale_dtype === 'string') qParts.push(`scales ${q.scale_dtype}`);
   if (typeof q.rounding === 'string') qParts.push(`${q.rounding} rounding`);
   if (qParts.length) rows.push(`| quantization | ${qParts.join(', ')} |`);
   if (size) {
     const total = size.qBytes + size.metaBytes;
-    const meta = size.metaBytes ? ` + ${formatBytes(size.metaBytes)} scales and zero points` : '';
+    const what = size.kquant ? 'codes and super-scales' : 'scales and zero points';
+    const meta = size.metaBytes ? ` + ${formatBytes(size.metaBytes)} ${what}` : '';
     rows.push(`| stored | ${formatBytes(size.qBytes)}${meta} = **${formatBytes(total)}** |`);
     if (total > 0) {
       rows.push(

@@ -3,6 +3,7 @@
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import type { ManifestSummary } from '../protocol';
 import { isObject, type ManifestDoc } from './document';
+import { kquantFormatOf } from './kquant-checks';
 import { isNpzProblem, type NpzState } from './npz-index';
 import { isReportProblem, type LoadedReport, type ReportState } from './report';
 
@@ -16,6 +17,8 @@ export interface WeightSize {
   metaBytes: number;
   bits: number;
   groupSize?: number;
+  /** Type kquant: its format (metaBytes then counts the codes and the float16 super-scales). */
+  kquant?: { super: number; scaleBits: number; minBits: number };
 }
 
 /** Sizes implied by a weight entry's shape and quantization; undefined when the entry is too broken to tell. */
@@ -30,6 +33,14 @@ export function weightSize(w: unknown): WeightSize | undefined {
   const { rows, cols } = matrixView(shape);
   const params = rows * cols;
   if (q.type === 'none' || bits >= 16) return { params, rows, cols, qBytes: (params * bits) / 8, metaBytes: 0, bits };
+  if (q.type === 'kquant') {
+    const f = kquantFormatOf(q);
+    if (typeof f === 'string') return undefined;
+    const codes = Math.ceil((groupsPerRow(cols, f.group) * (f.scaleBits + f.minBits)) / 8);
+    const supers = Math.ceil(cols / f.super);
+    const qBytes = rows * packedRowBytes(cols, bits);
+    return { params, rows, cols, qBytes, metaBytes: rows * (codes + 4 * supers), bits, groupSize: f.group, kquant: f };
+  }
   const groupSize = q.type === 'perrow_int' ? cols : typeof q.group_size === 'number' ? q.group_size : cols;
   const scaleBytes = q.scale_dtype === 'float32' ? 4 : 2;
   const groups = groupSize > 0 ? groupsPerRow(cols, groupSize) : 1;
