@@ -19,7 +19,9 @@ import type {
   PackedWeight,
   RunOptions,
 } from './forward-types';
+import { checkFormat, kqSizes } from './kquant';
 import { bf16BitsToF32, f16BitsToF32 } from './reference';
+import { dequantizeRow as kquantRow } from './reference-kquant';
 
 const fr = Math.fround;
 
@@ -27,6 +29,7 @@ const fr = Math.fround;
 export function weightRow(w: LinearWeight, r: number, dst: Float32Array): void {
   if (r < 0 || r >= w.rows || !Number.isInteger(r)) throw new RangeError(`row ${r} out of range [0, ${w.rows})`);
   if (w.kind === 'float') floatRow(w, r, dst);
+  else if (w.kind === 'kquant') kquantRow(w, r, dst);
   else packedRow(w, r, dst);
 }
 
@@ -72,6 +75,13 @@ export function checkWeight(w: LinearWeight, what: string): void {
   if (w.kind === 'float') {
     need = w.rows * w.cols * (w.dtype === 'f32' ? 4 : 2);
     have = w.data.byteLength;
+  } else if (w.kind === 'kquant') {
+    checkFormat(w, what);
+    const s = kqSizes(w.rows, w.cols, w);
+    for (const k of ['codes', 'd', 'dmin'] as const)
+      if (w[k].byteLength < s[k]) throw new Error(`${what}: ${k} holds ${w[k].byteLength} bytes, expected ${s[k]}`);
+    need = s.q;
+    have = w.q.byteLength;
   } else {
     const groups = w.rows * Math.ceil(w.cols / w.groupSize);
     const sb = w.scaleDtype === 'f16' ? 2 : 4;

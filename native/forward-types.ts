@@ -22,7 +22,25 @@ export interface FloatWeight {
   dtype: 'f32' | 'f16' | 'bf16';
   data: Uint8Array; // little-endian
 }
-export type LinearWeight = PackedWeight | FloatWeight; // k14 may later add a third kind for two-level scales
+/**
+ * A two-level-scale weight (quantization type kquant, docs/FORMAT.md): Ŵ[r, c] = d·sc·q − dmin·mc, the group codes
+ * under one float16 pair (d, dmin) per super-block. Arrays as native/kquant.ts's KqQuantized.
+ */
+export interface KquantWeight {
+  kind: 'kquant';
+  rows: number;
+  cols: number;
+  bits: 2 | 4 | 8;
+  group: number;
+  super: number;
+  scaleBits: number;
+  minBits: number;
+  q: Uint8Array; // rows * ceil(cols * bits / 8), first value in the lowest bits
+  codes: Uint8Array; // rows * ceil(groups * (scaleBits + minBits) / 8): a little-endian bit stream per row
+  d: Uint8Array; // rows * supers float16, little-endian
+  dmin: Uint8Array; // same layout as d
+}
+export type LinearWeight = PackedWeight | FloatWeight | KquantWeight;
 
 export type Family = 'llama' | 'mistral' | 'gemma';
 export interface ModelConfig {

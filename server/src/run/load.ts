@@ -4,7 +4,8 @@
 // manifest names), bf16 kept as bf16. Every problem is a RunError naming the file.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { FloatWeight, LinearWeight, ModelConfig, ModelWeights } from '../../../native/forward-types';
+import type { FloatWeight, KquantWeight, LinearWeight, ModelConfig, ModelWeights } from '../../../native/forward-types';
+import { checkFormat, kqSizes } from '../../../native/kquant';
 import { f16ToF32 } from '../formats/dtypes';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
@@ -92,6 +93,7 @@ export async function readNpzWeight(npz: NpzArchive, e: WeightEntry, file: strin
     }
     return { kind: 'float', rows, cols, dtype: header.dtype === 'float16' ? 'f16' : 'f32', data: bytes(data) };
   }
+  if (qz.type === 'kquant') return readKquantWeight(e, rows, cols, read, disagree, file);
   if (qz.type !== 'groupwise_int' && qz.type !== 'perrow_int') {
     throw new RunError(`${file}: ${e.name}: quantization type '${qz.type}' is not one the forward pass reads`);
   }
@@ -125,6 +127,48 @@ export async function readNpzWeight(npz: NpzArchive, e: WeightEntry, file: strin
     zeros: bytes(z.data),
     scaleDtype: s.header.dtype === 'float16' ? 'f16' : 'f32',
   };
+}
+
+/** A kquant weight's four members (docs/FORMAT.md), checked against its format and shape. */
+async function readKquantWeight(
+  e: WeightEntry,
+  rows: number,
+  cols: number,
+  read: (m: string) => Promise<{ header: { dtype: string; count: number; shape: number[] }; data: ArrayBufferView }>,
+  disagree: (what: string, got: unknown, want: unknown) => RunError,
+  file: string,
+): Promise<KquantWeight> {
+  const qz = e.quantization;
+  const f = {
+    bits: qz.bits as 2 | 4 | 8,
+    group: qz.group_size ?? 0,
+    super: qz.super_size ?? 0,
+    scaleBits: qz.scale_bits ?? 0,
+    minBits: qz.min_bits ?? 0,
+  };
+  try {
+    checkFormat(f, `${file}: ${e.name}`);
+  } catch (err) {
+    throw new RunError(errMsg(err));
+  }
+  if (!e.q_codes || !e.q_d || !e.q_dmin) throw new RunError(`${file}: ${e.name}: q_codes, q_d or q_dmin missing`);
+  const sizes = kqSizes(rows, cols, f);
+  const arrays: Uint8Array[] = [];
+  for (const [m, k, dtype] of [
+    [e.q, 'q', 'uint8'],
+    [e.q_codes, 'codes', 'uint8'],
+    [e.q_d, 'd', 'float16'],
+    [e.q_dmin, 'dmin', 'float16'],
+  ] as const) {
+    const a = await read(m);
+    const n = sizes[k] / (dtype === 'float16' ? 2 : 1);
+    if (a.header.dtype !== dtype || a.header.count !== n) {
+      throw disagree(`member ${m}`, `${a.header.dtype} ${JSON.stringify(a.header.shape)}`, `${dtype} of ${n} values`);
+    }
+    arrays.push(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength));
+  }
+  const [q, codes, d, dmin] = arrays;
+  return { kind: 'kquant', rows, cols, ...f, q, codes, d, dmin };
 }
 
 /** A 1-D weight (a norm) as float32. */

@@ -1,7 +1,9 @@
 // Shared by the forward-pass tests: the tiny checkpoints as float models, golden logits, comparisons.
+
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LinearWeight, ModelConfig, ModelWeights } from '../../../native/forward-types';
+import { kdequantize } from '../../../native/kquant';
 import { runConfigFields } from '../../../server/src/convert/carry';
 import { modelInfoFromConfig } from '../../../server/src/convert/families';
 import { f16ToF32 } from '../../../server/src/formats/dtypes';
@@ -79,15 +81,25 @@ export function argmaxRows(x: Float32Array, rows: number): number[] {
 }
 
 /** Converts a tiny fixture into `outDir` (in-process, quiet) and returns the manifest path. */
-export async function convertTiny(name: string, bits: 1 | 2 | 4 | 8, outDir: string): Promise<string> {
+export async function convertTiny(
+  name: string,
+  bits: 1 | 2 | 4 | 8,
+  outDir: string,
+  format?: 'groupwise' | 'kquant',
+): Promise<string> {
   const { convertModel } = await import('../../../server/src/convert/pipeline');
-  const r = await convertModel({ source: fixture(name), bits, outDir, force: true, name }, () => {});
+  const r = await convertModel({ source: fixture(name), bits, outDir, force: true, name, format }, () => {});
   return r.manifest;
 }
 
 /** Dequantizes a packed weight to a float32 FloatWeight with the formula of docs/FORMAT.md (written out here). */
 export function dequantizedCopy(w: LinearWeight): LinearWeight {
   if (w.kind === 'float') return w;
+  if (w.kind === 'kquant') {
+    // The engine's dequantization (native/kquant.ts; docs/FORMAT.md's numpy formula is tested against it).
+    const f = kdequantize(w);
+    return { kind: 'float', rows: w.rows, cols: w.cols, dtype: 'f32', data: new Uint8Array(f.buffer) };
+  }
   const out = new Float32Array(w.rows * w.cols);
   const rowBytes = Math.ceil((w.cols * w.bits) / 8);
   const groups = Math.ceil(w.cols / w.groupSize);
