@@ -3,7 +3,14 @@
 // comes from the same sums as the groupwise path (quantize-tensor.ts): the engine's per-chunk metrics, and the
 // sampled rows' product x · Ŵᵀ (Ŵ dequantized by the engine) against x · Wᵀ.
 import type { Backend } from '../../../native/index';
-import { type KqFormat, type KqInputDType, type KqQuantized, kdequantize, kqSizes, kquantize } from '../../../native/kquant';
+import {
+  type KqFormat,
+  type KqInputDType,
+  type KqQuantized,
+  kdequantize,
+  kqSizes,
+  kquantize,
+} from '../../../native/kquant';
 import { kquantMemberNames } from '../formats/manifest';
 import type { NpzWriter } from '../formats/npz';
 import { type Checkpoint, toF32 } from '../formats/safetensors';
