@@ -76,7 +76,8 @@ function model(c: ModelConfig, kind: Kind): { w: ModelWeights; bytes: number } {
   let bytes = 0;
   const W = (r: number, cc: number) => {
     const w = weight(r, cc, kind);
-    bytes += w.kind === 'packed' ? w.q.length + w.scales.length + w.zeros.length : w.data.length;
+    bytes +=
+      w.kind === 'packed' ? w.q.length + w.scales.length + w.zeros.length : w.kind === 'float' ? w.data.length : 0;
     return w;
   };
   const ones = () => new Float32Array(h).fill(1);

@@ -86,8 +86,8 @@ export function linear(
     throw new Error(`linear: x must be a Float32Array of ${n}×${w.cols} values (got ${x.length})`);
   const threads = threadsOf(opts.threads);
   const a = addon();
-  if (!a) {
-    if (opts.backend === 'gpu') throw new Error(`linear: backend 'gpu' is not available: ${loadNote}`);
+  if (!a || w.kind === 'kquant') {
+    if (opts.backend === 'gpu') throw new Error(`linear: backend 'gpu' is not available: ${a ? KQ_GAP : loadNote}`);
     return reference().referenceLinear(w, x, n);
   }
   const gpu = opts.backend === 'gpu' || (opts.backend === 'auto' && process.env.APL_INFER_GPU === '1');
@@ -125,6 +125,13 @@ export function ropeFrequencies(c: ModelConfig): Float32Array {
   throw new Error(`rope_scaling type '${kind}' is not supported (default, linear and llama3 are)`);
 }
 
+/** The native kernels read packed and float weights only: kquant weights (two-level scales) run on the reference. */
+const KQ_GAP = 'the native forward has no kquant kernels yet (kquant weights run on the TypeScript reference)';
+function hasKquant(w: ModelWeights): boolean {
+  const all = [w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])];
+  return all.some((x) => x.kind === 'kquant');
+}
+
 export function createModel(config: ModelConfig, weights: ModelWeights, opts: RunOptions): ForwardModel {
   if (!Number.isSafeInteger(opts.contextLength) || opts.contextLength < 1)
     throw new Error(`contextLength must be a positive integer (got ${opts.contextLength})`);
@@ -133,8 +140,8 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   const threads = threadsOf(opts.threads);
   const invFreq = ropeFrequencies(config);
   const a = addon();
-  if (!a) {
-    if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${loadNote}`);
+  if (!a || hasKquant(weights)) {
+    if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${a ? KQ_GAP : loadNote}`);
     return reference().createReferenceModel(config, weights, opts);
   }
   if (opts.backend === 'gpu')

@@ -1,6 +1,7 @@
 // Test weights for the inference kernels: random packed weights (every code, random padding bits, f16/f32
 // scales and zero points) and their exact dequantization, built without the quantizer.
-import type { FloatWeight, PackedWeight } from '../../../native/forward-types';
+import type { FloatWeight, LinearWeight, PackedWeight } from '../../../native/forward-types';
+import { kdequantize } from '../../../native/kquant';
 import { decoded, encode, gaussian, rng } from './data';
 
 export type Bits = 1 | 2 | 4 | 8;
@@ -57,7 +58,11 @@ function f16or_bf16(h: number, dtype: 'f16' | 'bf16'): number {
 }
 
 /** Ŵ as float64 (row-major), exactly what the weight stores; with `magnitude`, (q + |zero|)·|scale| instead. */
-export function dequant(w: PackedWeight | FloatWeight, magnitude = false): Float64Array {
+export function dequant(w: LinearWeight, magnitude = false): Float64Array {
+  if (w.kind === 'kquant') {
+    if (magnitude) throw new Error('dequant: no magnitude bound for kquant weights');
+    return Float64Array.from(kdequantize(w));
+  }
   const out = new Float64Array(w.rows * w.cols);
   if (w.kind === 'float') {
     const v = w.dtype === 'f32' ? new Float32Array(w.data.slice().buffer) : paramValues(w.data, w.dtype);
