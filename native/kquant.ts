@@ -1,6 +1,6 @@
 // The two-level-scale ("k-quant") type's public API: validates arguments, then runs the native addon's kernels
 // (native/src/kquant*.cc) or, when the addon cannot load (or predates this type), the bit-exact TypeScript port
-// (native/reference-kquant.ts). Layout and numpy formula: docs/FORMAT-KQUANT.md.
+// (native/reference-kquant.ts). Layout and numpy formula: docs/FORMAT.md.
 import { existsSync } from 'node:fs';
 import { addonCandidates } from './index';
 import * as ref from './reference-kquant';
@@ -39,7 +39,7 @@ export interface KqQuantizeOptions extends KqFormat {
   onProgress?: (rowsDone: number) => void;
 }
 
-/** A quantized tensor: the four arrays (see docs/FORMAT-KQUANT.md) and its format. */
+/** A quantized tensor: the four arrays (see docs/FORMAT.md) and its format. */
 export interface KqQuantized extends KqFormat {
   rows: number;
   cols: number;

@@ -1,6 +1,6 @@
 // TypeScript port of the two-level-scale reference (native/src/kquant.h), bit for bit: every float32 operation is
 // spelled out with Math.fround in the C++ order, the double ones in the same order. The fallback of native/kquant.ts
-// when the addon cannot load, and the spec the tests compare the addon with. Layout and formula: docs/FORMAT-KQUANT.md.
+// when the addon cannot load, and the spec the tests compare the addon with. Layout and formula: docs/FORMAT.md.
 //
 // Per super-block (`super` elements of a row): float16 d and dmin. Per group (`group` elements): unsigned codes sc
 // (scaleBits wide) and mc (minBits wide). Per element: q (bits wide). w = f32(f32(f32(d·sc)·q) − f32(dmin·mc)).

@@ -1,6 +1,6 @@
 // Two-level ("k-quant") scales: the scalar reference, i.e. the spec that the AVX2 (src/cpu/kquant_avx2.cc),
 // CUDA (src/cuda/kquant.cu) and TypeScript (native/reference-kquant.ts) versions reproduce bit for bit.
-// docs/FORMAT-KQUANT.md describes the stored layout and the numpy formula.
+// docs/FORMAT.md describes the stored layout and the numpy formula.
 //
 // A row is cut into super-blocks of `super` elements (the last may be shorter), each into groups of `group`
 // (the last group of a row may be shorter). Per super-block: two float16 values d and dmin. Per group: an
@@ -420,7 +420,7 @@ struct KqTensor {
   KqParams p;
 };
 
-/** Dequantizes row r into dst (the spec of the numpy formula in docs/FORMAT-KQUANT.md). */
+/** Dequantizes row r into dst (the spec of the numpy formula in docs/FORMAT.md). */
 inline void kq_dequantize_row(const KqTensor& t, int64_t r, float* dst) {
   const KqParams& p = t.p;
   int64_t rb = packed_row_bytes(t.cols, p.bits), cb = kq_code_row_bytes(t.cols, p);

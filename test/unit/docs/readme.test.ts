@@ -1,5 +1,5 @@
 // The README's numpy snippet is a promise to users: it must read every weight of a real conversion exactly as
-// docs/FORMAT.md's reference dequantizer does, at 1, 2, 4 and 8 bits, with groups and per-row layouts.
+// docs/FORMAT.md's reference dequantizer does, at 1, 2, 4 and 8 bits, with groups and per-row layouts, and kquant.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,11 +33,14 @@ for (const [bits, groupSize] of [
   [2, 'row'],
   [4, 64],
   [8, 32],
+  [2, 'kquant'],
+  [4, 'kquant'],
 ] as const) {
   test(`README snippet reads a ${bits}-bit (group ${groupSize}) conversion exactly like docs/FORMAT.md`, async (t) => {
     if (!requireNumpy(t)) return;
     const out = tempDir(t, 'apl-readme-');
-    const r = await convertModel({ source: tinyModel, bits, groupSize, outDir: out, name: 'tiny' }, () => {});
+    const layout = groupSize === 'kquant' ? { format: 'kquant' as const } : { groupSize };
+    const r = await convertModel({ source: tinyModel, bits, ...layout, outDir: out, name: 'tiny' }, () => {});
     // FORMAT.md's blocks end with an example that reads sys.argv; keep only its definitions (the first block).
     const formatDefs = docSnippet().split('\nmanifest, npz = load_manifest')[0];
     const code = `${formatDefs}\n${readmeSnippet()}\n${COMPARE}`;
@@ -45,5 +48,10 @@ for (const [bits, groupSize] of [
     const manifest = JSON.parse(readFileSync(r.manifest, 'utf8'));
     assert.equal(Number(count), manifest.weights.length);
     assert.equal(Number(worst), 0, 'README and FORMAT.md dequantize to identical values');
+    if (groupSize === 'kquant')
+      assert.ok(
+        manifest.weights.some((w: { quantization: { type: string } }) => w.quantization.type === 'kquant'),
+        'the conversion has kquant weights',
+      );
   });
 }
