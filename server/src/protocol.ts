@@ -170,7 +170,12 @@ export interface InspectorMember {
   storedBytes: number;
   compressed: boolean;
   /** What this member is to the manifest beside the archive, when there is one. */
-  role?: { weight: string; part: 'q' | 'q_scales' | 'q_zero_point' | 'q_codes' | 'q_d' | 'q_dmin' | 'float'; bits: number; groupSize?: number };
+  role?: {
+    weight: string;
+    part: 'q' | 'q_scales' | 'q_zero_point' | 'q_codes' | 'q_d' | 'q_dmin' | 'float';
+    bits: number;
+    groupSize?: number;
+  };
   /** Set when this member's header could not be read: the row is shown with the message. */
   error?: string;
 }

@@ -1,0 +1,53 @@
+// The forward pass on a kquant conversion (--format kquant): run/load.ts reads its weights as the third kind, and the
+// forward (server/src/run/engine.ts, the TypeScript reference) gives the same logits as the reference forward on the
+// same weights dequantized by the engine (native/kquant.ts); error against the float model shrinks from 2 to 4 bits.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createReferenceModel } from '../../../native/forward-reference';
+import type { ModelWeights } from '../../../native/forward-types';
+import { createForward } from '../../../server/src/run/engine';
+import { loadModel } from '../../../server/src/run/load';
+import { checkpointModel, convertTiny, dequantizedCopy, goldenPrompt, relError } from './helpers';
+
+function dequantizeAll(w: ModelWeights): ModelWeights {
+  const embed = dequantizedCopy(w.embed);
+  return {
+    embed,
+    finalNorm: w.finalNorm,
+    lmHead: w.lmHead === w.embed ? embed : dequantizedCopy(w.lmHead),
+    layers: w.layers.map((l) => ({
+      ...l,
+      q: dequantizedCopy(l.q),
+      k: dequantizedCopy(l.k),
+      v: dequantizedCopy(l.v),
+      o: dequantizedCopy(l.o),
+      gate: dequantizedCopy(l.gate),
+      up: dequantizedCopy(l.up),
+      down: dequantizedCopy(l.down),
+    })),
+  };
+}
+
+test('tiny-llama --format kquant: forward = reference forward on the dequantized weights', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'apl-run-kq-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const name = 'tiny-llama';
+  const ids = goldenPrompt(name);
+  const float = await checkpointModel(name);
+  const ref = createReferenceModel(float.config, float.weights, { contextLength: 64 }).forward(ids, 0, true);
+  const errs: number[] = [];
+  for (const bits of [2, 4] as const) {
+    const m = await loadModel(await convertTiny(name, bits, dir, 'kquant'));
+    assert.equal(m.weights.layers[0].q.kind, 'kquant');
+    assert.equal(m.weights.embed.kind, 'packed', '8-bit embeddings stay groupwise');
+    const out = createForward(m.config, m.weights, { contextLength: 64 }).forward(ids, 0, true);
+    const deq = createReferenceModel(m.config, dequantizeAll(m.weights), { contextLength: 64 }).forward(ids, 0, true);
+    const rel = relError(out, deq);
+    assert.ok(rel <= 1e-6, `${bits}-bit kquant: forward vs dequantized ${rel}`);
+    errs.push(relError(out, ref));
+  }
+  assert.ok(errs[0] > errs[1], `error vs float should shrink from 2 to 4 bits: ${errs}`);
+});
