@@ -1,6 +1,12 @@
 // Pure helpers for the Convert Model command: the request the quick picks build, the CLI arguments it becomes,
 // and the size estimates the picks show. No `vscode` import: unit-tested under plain node.
-import { BIT_WIDTHS_TEXT, type BitWidth, isBitWidth } from '../../../server/src/formats/manifest';
+import {
+  BIT_WIDTHS_TEXT,
+  type BitWidth,
+  isBitWidth,
+  QUANT_FORMATS,
+  type QuantFormat,
+} from '../../../server/src/formats/manifest';
 import { BACKENDS, type Backend } from '../../../server/src/protocol';
 
 export { BACKENDS, type Backend };
@@ -13,6 +19,8 @@ export interface ConvertRequest {
   /** Elements per group along a row, or 'row' for one group per row. */
   groupSize: number | 'row';
   symmetric: boolean;
+  /** `--format`: 'groupwise' when absent; 'kquant' (2 and 4 bits) ignores groupSize and symmetric. */
+  format?: QuantFormat;
   backend: Backend;
   /** Absolute output folder. */
   outDir: string;
@@ -25,6 +33,7 @@ export interface ConvertDefaults {
   bits: BitWidth;
   groupSize: number | 'row';
   symmetric: boolean;
+  format?: QuantFormat;
   backend: Backend;
   outDir?: string;
   lastModel?: string;
@@ -40,6 +49,8 @@ export function checkRequest(r: Partial<ConvertRequest>): string | undefined {
     return `groupSize: expected a positive integer or 'row', got ${String(r.groupSize)}`;
   }
   if (typeof r.symmetric !== 'boolean') return 'symmetric: expected true or false';
+  if (r.format !== undefined && !QUANT_FORMATS.includes(r.format)) return `format: expected groupwise or kquant`;
+  if (r.format === 'kquant' && r.bits !== 2 && r.bits !== 4) return 'format kquant: bits must be 2 or 4';
   if (!BACKENDS.includes(r.backend as Backend)) return `backend: expected auto, cpu or gpu, got ${String(r.backend)}`;
   if (typeof r.outDir !== 'string' || !r.outDir) return 'outDir: expected a folder';
   return undefined;
@@ -47,8 +58,9 @@ export function checkRequest(r: Partial<ConvertRequest>): string | undefined {
 
 /** The `apl-quant` arguments for a request (after the CLI script path). */
 export function cliArgs(r: ConvertRequest): string[] {
-  const a = ['convert', r.model, '--bits', String(r.bits), '--group-size', String(r.groupSize)];
-  a.push(r.symmetric ? '--symmetric' : '--asymmetric');
+  const a = ['convert', r.model, '--bits', String(r.bits)];
+  if (r.format === 'kquant') a.push('--format', 'kquant');
+  else a.push('--group-size', String(r.groupSize), r.symmetric ? '--symmetric' : '--asymmetric');
   a.push('--backend', r.backend, '--out', r.outDir, '--json-progress');
   if (r.revision) a.push('--revision', r.revision);
   if (r.force) a.push('--force');

@@ -55,6 +55,7 @@ export async function remember(ctx: ClientContext, r: ConvertRequest): Promise<v
     bits: r.bits,
     groupSize: r.groupSize,
     symmetric: r.symmetric,
+    format: r.format,
     backend: r.backend,
     outDir: r.outDir,
     lastModel: r.model,
@@ -156,7 +157,9 @@ async function pickBits(d: ConvertDefaults, downloadBytes?: number): Promise<Bit
 async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertDefaults | undefined> {
   let cur = { ...d };
   for (;;) {
-    const summary = `group ${cur.groupSize === 'row' ? 'per row' : cur.groupSize} · ${cur.symmetric ? 'symmetric' : 'asymmetric'} · backend ${cur.backend}`;
+    const kq = cur.format === 'kquant' && (cur.bits === 2 || cur.bits === 4);
+    const layout = `group ${cur.groupSize === 'row' ? 'per row' : cur.groupSize} · ${cur.symmetric ? 'symmetric' : 'asymmetric'}`;
+    const summary = `${kq ? 'kquant (two-level scales)' : layout} · backend ${cur.backend}`;
     const items: (vscode.QuickPickItem & { key: string })[] = [
       { key: 'go', label: `$(play) Convert ${model} to ${cur.bits}-bit`, detail: `${summary} → ${cur.outDir ?? '?'}` },
       { key: 'group', label: '$(symbol-numeric) Group size…', description: String(cur.groupSize) },
@@ -165,6 +168,7 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
         label: '$(symbol-operator) Symmetric / asymmetric…',
         description: cur.symmetric ? 'symmetric' : 'asymmetric',
       },
+      { key: 'format', label: '$(layers) Format…', description: kq ? 'kquant' : 'groupwise' },
       { key: 'backend', label: '$(chip) Backend…', description: cur.backend },
       { key: 'out', label: '$(folder) Output folder…', description: cur.outDir ?? 'not set' },
     ];
@@ -189,6 +193,15 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
     } else if (c.key === 'sym') {
       const s = await ui.showQuickPick(['asymmetric', 'symmetric'], { title: 'Zero point' });
       if (s) cur = { ...cur, symmetric: s === 'symmetric' };
+    } else if (c.key === 'format') {
+      const items = [
+        { label: 'groupwise', description: 'a float16 scale and zero point per group (default)' },
+        ...(cur.bits === 2 || cur.bits === 4
+          ? [{ label: 'kquant', description: 'two-level scales: integer codes under float16 super-scales' }]
+          : []),
+      ];
+      const f = await ui.showQuickPick(items, { title: 'Quantization format (--format)' });
+      if (f) cur = { ...cur, format: f.label === 'kquant' ? 'kquant' : 'groupwise' };
     } else if (c.key === 'backend') {
       const b = await ui.showQuickPick([...BACKENDS], { title: 'Backend' });
       if (b) cur = { ...cur, backend: b as Backend };
@@ -217,6 +230,7 @@ export async function pickRequest(ctx: ClientContext): Promise<ConvertRequest | 
     bits,
     groupSize: adv.groupSize,
     symmetric: adv.symmetric,
+    ...(adv.format === 'kquant' && (bits === 2 || bits === 4) ? { format: 'kquant' as const } : {}),
     backend: adv.backend,
     outDir: adv.outDir,
   };

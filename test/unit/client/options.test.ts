@@ -39,6 +39,10 @@ test('cliArgs: the apl-quant convert command line', () => {
   assert.ok(more.includes('--symmetric') && !more.includes('--asymmetric'));
   assert.deepEqual(more.slice(4, 6), ['--group-size', 'row']);
   assert.deepEqual(more.slice(-3), ['--revision', 'abc', '--force']);
+  const kq = cliArgs({ ...req, format: 'kquant' });
+  assert.deepEqual(kq.slice(0, 6), ['convert', 'tinyllama', '--bits', '4', '--format', 'kquant']);
+  assert.ok(!kq.includes('--group-size') && !kq.includes('--asymmetric'), 'kquant has fixed groups');
+  assert.match(checkRequest({ ...req, bits: 8, format: 'kquant' }) ?? '', /kquant: bits must be 2 or 4/);
 });
 
 test('checkRequest names the bad field', () => {
