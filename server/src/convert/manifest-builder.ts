@@ -2,8 +2,8 @@
 // and accuracy) and the metadata that ties the NPZ, the report and the sizes together.
 import { basename } from 'node:path';
 import {
-  MANIFEST_FORMAT_VERSION,
   kquantMemberNames,
+  MANIFEST_FORMAT_VERSION,
   type Manifest,
   type ModelInfo,
   memberNames,

@@ -2,8 +2,8 @@
 // weight, and the geometry the engine's dequantize (native/index.ts) needs for the inspector's dequantized view.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import { isOutputManifestName } from '../convert/names';
 import type { KqFormat } from '../../../native/kquant';
+import { isOutputManifestName } from '../convert/names';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { matrixView } from '../formats/manifest';
 import { type Checkpoint, openCheckpoint } from '../formats/safetensors';

@@ -1,6 +1,6 @@
 // The manifest checks of a kquant weight (two-level scales, docs/FORMAT.md): its quantization fields, and the dtype
 // and shape each of its members (q, q_codes, q_d, q_dmin) must have. checks.ts calls these for type kquant.
-import { type KqFormat, checkFormat } from '../../../native/kquant';
+import { checkFormat, type KqFormat } from '../../../native/kquant';
 import { matrixView, packedRowBytes } from '../formats/manifest';
 
 /** The kquant format of a manifest quantization block, or a one-line problem. */
