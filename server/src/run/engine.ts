@@ -1,29 +1,24 @@
-// The one place that picks the forward-pass implementation. Today the TypeScript reference
-// (native/forward-reference.ts); when native/forward.ts (the native forward) lands, switch the import below to its
-// createModel / linear (it falls back to the reference by itself when the addon is absent, and handles --backend),
-// and drop the ts-reference check in linearForward.
-import { createReferenceModel as createModel, referenceLinear as linear } from '../../../native/forward-reference';
+// The one place that picks the forward-pass implementation: the native forward (native/forward.ts), which runs
+// packed weights on int8-quantized activations (per weight group) and falls back to the TypeScript reference
+// (native/forward-reference.ts) by itself when the addon is absent. --backend and --threads go to it.
+import { createModel, linear } from '../../../native/forward';
 import type { ForwardModel, LinearWeight, ModelConfig, ModelWeights, RunOptions } from '../../../native/forward-types';
 import { RunError } from './config';
 
 type Backend = 'auto' | 'cpu' | 'gpu';
 
-/** `--backend gpu` asks for CUDA; a backend that is not CUDA refuses rather than silently running on the CPU. */
-function checkBackend(asked: Backend | undefined, running: string): void {
-  if (asked === 'gpu' && !running.startsWith('cuda')) {
-    throw new RunError(`--backend gpu: no GPU forward pass is available here (it would run on ${running})`);
-  }
+/** The engine's own errors (bad backend, threads) become RunErrors: one line, exit code 1. */
+function asRunError(e: unknown): never {
+  if (e instanceof RunError) throw e;
+  throw new RunError((e as Error).message);
 }
 
 export function createForward(config: ModelConfig, weights: ModelWeights, opts: RunOptions): ForwardModel {
-  const model = createModel(config, weights, opts);
   try {
-    checkBackend(opts.backend, model.backend);
+    return createModel(config, weights, opts);
   } catch (e) {
-    model.dispose();
-    throw e;
+    return asRunError(e);
   }
-  return model;
 }
 
 /** y = x · Ŵᵀ: [n, rows] float32. */
@@ -33,6 +28,9 @@ export function linearForward(
   n: number,
   opts: { threads?: number; backend?: Backend } = {},
 ): Float32Array {
-  checkBackend(opts.backend, 'ts-reference');
-  return linear(w, x, n);
+  try {
+    return linear(w, x, n, opts);
+  } catch (e) {
+    return asRunError(e);
+  }
 }

@@ -1,7 +1,8 @@
 // The forward pass on packed weights (what `apl-quant run` uses, through server/src/run/engine.ts) against the float
 // reference forward on the same weights dequantized (docs/FORMAT.md's formula, written out in the test). Tolerance:
-// ‖logits_packed − logits_dequantized‖₂ / ‖logits_dequantized‖₂ ≤ 2e-2, room for a native forward that quantizes
-// activations to int8 per group (the TypeScript reference needs none: it dequantizes the same values). And the
+// ‖logits_packed − logits_dequantized‖₂ / ‖logits_dequantized‖₂ ≤ PACKED_VS_DEQUANTIZED (5e-2, helpers.ts): the native
+// forward quantizes activations to int8 per weight group (the TypeScript reference fallback needs none: it
+// dequantizes the same values); one matmul is held to the exact rounding bound in cli.test.ts. And the
 // quantized model against the float checkpoint: error shrinks as bits grow.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { createReferenceModel } from '../../../native/forward-reference';
 import type { ModelWeights } from '../../../native/forward-types';
 import { createForward } from '../../../server/src/run/engine';
 import { loadModel } from '../../../server/src/run/load';
-import { checkpointModel, convertTiny, dequantizedCopy, goldenPrompt, relError } from './helpers';
+import { checkpointModel, convertTiny, dequantizedCopy, goldenPrompt, PACKED_VS_DEQUANTIZED, relError } from './helpers';
 
 function dequantizeAll(w: ModelWeights): ModelWeights {
   const embed = dequantizedCopy(w.embed);
@@ -47,7 +48,7 @@ for (const name of ['tiny-llama', 'tiny-gemma'] as const) {
       const packed = createForward(m.config, m.weights, { contextLength: 64 }).forward(ids, 0, true);
       const deq = createReferenceModel(m.config, dequantizeAll(m.weights), { contextLength: 64 }).forward(ids, 0, true);
       const rel = relError(packed, deq);
-      assert.ok(rel <= 2e-2, `${bits}-bit: packed vs dequantized ${rel}`);
+      assert.ok(rel <= PACKED_VS_DEQUANTIZED, `${bits}-bit: packed vs dequantized ${rel}`);
       errs.push(relError(packed, ref));
     }
     assert.ok(errs[0] > errs[1] && errs[1] > errs[2], `error vs float should shrink with bits: ${errs}`);
