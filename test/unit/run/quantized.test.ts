@@ -13,7 +13,14 @@ import { createReferenceModel } from '../../../native/forward-reference';
 import type { ModelWeights } from '../../../native/forward-types';
 import { createForward } from '../../../server/src/run/engine';
 import { loadModel } from '../../../server/src/run/load';
-import { checkpointModel, convertTiny, dequantizedCopy, goldenPrompt, PACKED_VS_DEQUANTIZED, relError } from './helpers';
+import {
+  checkpointModel,
+  convertTiny,
+  dequantizedCopy,
+  goldenPrompt,
+  PACKED_VS_DEQUANTIZED,
+  relError,
+} from './helpers';
 
 function dequantizeAll(w: ModelWeights): ModelWeights {
   const embed = dequantizedCopy(w.embed);
