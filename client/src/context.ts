@@ -7,6 +7,7 @@ import type { ConvertRequest } from './convert/options';
 export interface WebviewsApi {
   openReport(uri?: vscode.Uri): Promise<void>;
   inspect(uri?: vscode.Uri): Promise<void>;
+  tryModel(uri?: vscode.Uri): Promise<void>;
 }
 
 export type ConvertResultEvent = Extract<ConvertEvent, { type: 'result' }>;

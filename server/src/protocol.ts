@@ -104,6 +104,7 @@ export const CommandIds = {
   inspectNpz: 'apl.inspectNpz',
   selectBackend: 'apl.selectBackend',
   showOutput: 'apl.showOutput',
+  tryModel: 'apl.tryModel',
 } as const;
 export type CommandId = (typeof CommandIds)[keyof typeof CommandIds];
 
@@ -114,6 +115,7 @@ export type CommandId = (typeof CommandIds)[keyof typeof CommandIds];
 export const WebviewViewTypes = {
   accuracyReport: 'apl.accuracyReport',
   npzInspector: 'apl.npzInspector',
+  playground: 'apl.playground',
 } as const;
 
 /**
@@ -122,7 +124,7 @@ export const WebviewViewTypes = {
  */
 export interface WebviewRendered {
   type: 'rendered';
-  what: 'report' | 'members' | 'tensor' | 'error';
+  what: 'report' | 'members' | 'tensor' | 'error' | 'playground';
   names: string[];
   /** The report's verdict text, the selected tensor, or the error shown. */
   detail?: string;
@@ -372,3 +374,40 @@ export interface EvalResult extends EvalSummary {
   backend_float: string;
   seconds: number;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Playground webview ("APL: Try Model…"). Generation runs in child processes (`apl-quant run … --json`), never in
+// the extension host; the host forwards their RunEvents. `side` tells the quantized model from the float source.
+
+export type PlaygroundSide = 'quantized' | 'float';
+export interface PlaygroundRequest {
+  prompt: string;
+  /** 0 is greedy. */
+  temperature: number;
+  maxTokens: number;
+  /** Render the model's chat template around the prompt (`--chat`), with an optional system message. */
+  chat: boolean;
+  system?: string;
+  /** Run the same prompt through the float source checkpoint beside the quantized model. */
+  compare: boolean;
+}
+export type PlaygroundToHost =
+  | { type: 'ready' }
+  | ({ type: 'generate' } & PlaygroundRequest)
+  | { type: 'stop' }
+  | WebviewRendered;
+export type HostToPlayground =
+  | {
+      type: 'init';
+      title: string;
+      manifest: string;
+      /** The source checkpoint is at hand: the float model can run beside the quantized one. */
+      floatAvailable: boolean;
+      /** The model has a chat template (chat mode possible). */
+      chatTemplate: boolean;
+    }
+  | { type: 'started'; side: PlaygroundSide }
+  | { type: 'event'; side: PlaygroundSide; event: RunEvent }
+  /** The child process ended; `error` is its last stderr line when it failed. */
+  | { type: 'exit'; side: PlaygroundSide; code: number | null; error?: string }
+  | { type: 'error'; message: string };

@@ -12,7 +12,7 @@ import { writeSafetensors } from '../../server/src/formats/safetensors';
 import { openFileSource } from '../../server/src/formats/source';
 import { inspectorHost, loadReport } from '../../server/src/inspect/host';
 import { InspectorSession } from '../../server/src/inspect/session';
-import type { InspectorToHost } from '../../server/src/protocol';
+import type { HostToPlayground, InspectorToHost } from '../../server/src/protocol';
 import { bundleWebviews, launch, openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
 import type { ThemeName } from '../webview-render/themes';
 
@@ -350,6 +350,99 @@ describe('webviews rendered in Chromium', { skip }, () => {
     } finally {
       await w.close();
       await session.close();
+    }
+  });
+
+  test('playground: prompt, streamed output beside the float model, tokens/s, stop, in light and dark', async () => {
+    const w = await openWebview(browser, 'playground', 'light', bundle, async (m, send) => {
+      if ((m as { type: string }).type === 'ready')
+        await send({
+          type: 'init',
+          title: 'tiny-llama_manifest_q4.json',
+          manifest: '/m/tiny-llama_manifest_q4.json',
+          floatAvailable: true,
+          chatTemplate: true,
+        } satisfies HostToPlayground);
+    });
+    try {
+      const { page } = w;
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      assert.equal(await page.locator('#compare').isChecked(), true, 'the float model runs beside when at hand');
+      await page.locator('#generate').click();
+      assert.match(await text(page, '[data-testid="error"]'), /Write a prompt first/);
+      await page.fill('#prompt', 'The capital of France is');
+      await page.fill('#temperature', '0');
+      await page.fill('#max-tokens', '3');
+      await page.locator('#chat').check();
+      await page.fill('#system', 'Be brief.');
+      await page.locator('#generate').click();
+      const gen = w.posted.find((m) => (m as { type: string }).type === 'generate');
+      assert.deepEqual(gen, {
+        type: 'generate',
+        prompt: 'The capital of France is',
+        temperature: 0,
+        maxTokens: 3,
+        chat: true,
+        system: 'Be brief.',
+        compare: true,
+      });
+      assert.equal(await page.locator('#generate').isDisabled(), true);
+      const send = (m: HostToPlayground) => page.evaluate((x) => window.postMessage(x, '*'), m);
+      for (const side of ['quantized', 'float'] as const) {
+        await send({ type: 'started', side });
+        await send({ type: 'event', side, event: { type: 'prompt', ids: [1, 450, 7483] } });
+        for (const [id, t] of [
+          [338, ' Paris'],
+          [29889, side === 'float' ? '.' : ','],
+          [13, ''],
+        ] as const)
+          await send({ type: 'event', side, event: { type: 'token', id, text: t } });
+      }
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="output-float"]')?.textContent === ' Paris.',
+      );
+      assert.equal(await text(page, '[data-testid="output-quantized"]'), ' Paris,');
+      assert.match(await text(page, '[data-testid="stats-quantized"]'), /^3 tokens · /);
+      await page.locator('#stop').click();
+      assert.ok(w.posted.some((m) => (m as { type: string }).type === 'stop'));
+      for (const side of ['quantized', 'float'] as const) {
+        await send({
+          type: 'event',
+          side,
+          event: {
+            type: 'done',
+            prompt_tokens: 3,
+            generated_tokens: 3,
+            prefill_tokens_per_s: 41.2,
+            decode_tokens_per_s: side === 'float' ? 9.5 : 12.5,
+            peak_rss_bytes: 64 * 1024 * 1024,
+            stop: 'interrupted',
+            backend: 'cpu-avx2',
+          },
+        });
+        await send({ type: 'exit', side, code: 130 });
+      }
+      assert.match(
+        await text(page, '[data-testid="stats-quantized"]'),
+        /3 tokens · 12\.5 tokens\/s .*cpu-avx2.*stopped: interrupted/,
+      );
+      assert.match(await text(page, '[data-testid="stats-float"]'), /9\.5 tokens\/s/);
+      assert.equal(await page.locator('#generate').isDisabled(), false);
+      const rendered = w.posted.find((m) => (m as { type: string }).type === 'rendered');
+      assert.deepEqual(rendered, {
+        type: 'rendered',
+        what: 'playground',
+        names: ['quantized', 'float'],
+        detail: ' Paris,',
+      });
+      for (const theme of ['light', 'dark'] as const) {
+        await setTheme(page, theme);
+        assert.equal(await page.evaluate('getComputedStyle(document.body).backgroundColor'), BACKGROUNDS[theme]);
+        await screenshot(page, `playground-${theme}`);
+      }
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
     }
   });
 });

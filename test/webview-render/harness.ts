@@ -33,7 +33,7 @@ export async function bundleWebviews(): Promise<string> {
   const dir = join(OUT, 'bundle');
   mkdirSync(dir, { recursive: true });
   await build({
-    entryPoints: [join(ROOT, 'client/webview/report.ts'), join(ROOT, 'client/webview/inspector.ts')],
+    entryPoints: ['report', 'inspector', 'playground'].map((n) => join(ROOT, `client/webview/${n}.ts`)),
     outdir: dir,
     bundle: true,
     platform: 'browser',
@@ -63,12 +63,12 @@ export interface RenderedWebview {
 }
 
 /**
- * Opens webview `script` ('report' | 'inspector') under `theme`; `onMessage` plays the extension host (it may
+ * Opens webview `script` ('report' | 'inspector' | 'playground') under `theme`; `onMessage` plays the extension host (it may
  * call `send`). The page is served from a fake origin by request interception: nothing touches the network.
  */
 export async function openWebview(
   browser: Browser,
-  script: 'report' | 'inspector',
+  script: 'report' | 'inspector' | 'playground',
   theme: ThemeName,
   bundleDir: string,
   onMessage: (msg: unknown, send: (m: unknown) => Promise<void>) => void | Promise<void>,

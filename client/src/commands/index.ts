@@ -17,6 +17,7 @@ export const HANDLERS: Record<CommandId, Loader> = {
   'apl.inspectNpz': () => import('./inspectNpz'),
   'apl.selectBackend': () => import('./selectBackend'),
   'apl.showOutput': () => import('./showOutput'),
+  'apl.tryModel': () => import('./tryModel'),
 };
 
 /** Registers every command of the table. A failing command is logged and shown, then rethrown to its caller. */

@@ -17,4 +17,5 @@ export const COMMANDS: readonly CommandMeta[] = [
   { id: CommandIds.inspectNpz, title: 'Inspect NPZ Tensors', category: 'APL' },
   { id: CommandIds.selectBackend, title: 'Select Quantization Backend', category: 'APL' },
   { id: CommandIds.showOutput, title: 'Show Output', category: 'APL' },
+  { id: CommandIds.tryModel, title: 'Try Model…', category: 'APL' },
 ];

@@ -1,9 +1,11 @@
 // The webviews' entry: registers the accuracy-report panel serializer (panels come back after a reload) and the
 // read-only custom editor `apl.npzInspector` (*.npz, *.npy), and returns what the commands call.
-import { extname } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import * as vscode from 'vscode';
+import { outputName, parseOutputName } from '../../../server/src/convert/names';
 import { type WebviewRendered, WebviewViewTypes } from '../../../server/src/protocol';
 import { NpzInspectorProvider } from './inspectorEditor';
+import { PlaygroundPanels } from './playgroundPanel';
 import { ReportPanels } from './reportPanel';
 
 export type WebviewRenderedEvent = WebviewRendered & { file: string };
@@ -13,6 +15,8 @@ export interface Webviews {
   openReport(uri?: vscode.Uri): Promise<void>;
   /** Opens `uri` (default: a file picker) in the NPZ inspector. */
   inspect(uri?: vscode.Uri): Promise<void>;
+  /** Opens the playground for a manifest, or the NPZ of one (default: the active manifest, else a file picker). */
+  tryModel(uri?: vscode.Uri): Promise<void>;
   /** Fires when a webview has drawn its content (what it shows, read from its DOM). */
   onDidRender: vscode.Event<WebviewRenderedEvent>;
 }
@@ -54,6 +58,12 @@ export function activateWebviews(context: vscode.ExtensionContext, log: vscode.O
     await vscode.commands.executeCommand('vscode.openWith', target, WebviewViewTypes.npzInspector);
   };
   const reports = new ReportPanels(context.extensionUri, log, rendered, inspect);
+  const playgrounds = new PlaygroundPanels(
+    context.extensionUri,
+    context.asAbsolutePath(join('dist', 'cli.js')),
+    log,
+    rendered,
+  );
   const inspector = new NpzInspectorProvider(context.extensionUri, log, rendered);
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(WebviewViewTypes.accuracyReport, reports),
@@ -71,6 +81,21 @@ export function activateWebviews(context: vscode.ExtensionContext, log: vscode.O
       if (target) await reports.open(target);
     },
     inspect,
+    async tryModel(uri) {
+      let target = uri;
+      const active = vscode.window.activeTextEditor?.document.uri;
+      if (!target && active?.scheme === 'file' && extname(active.fsPath) === '.json') target = active;
+      target ??= await pick({ 'Manifest or NPZ': ['json', 'npz'] });
+      if (!target) return;
+      let manifest = target.fsPath;
+      if (extname(manifest) === '.npz') {
+        const o = parseOutputName(basename(manifest));
+        if (!o)
+          throw new Error(`${manifest}: not a converter output (<name>_quantized_q<bits>.npz); open its manifest`);
+        manifest = join(dirname(manifest), outputName(o.name, 'manifest', o.bits));
+      }
+      playgrounds.open(manifest);
+    },
     onDidRender: rendered.event,
   };
 }

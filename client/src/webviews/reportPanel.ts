@@ -25,7 +25,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 export function pageFor(
   webview: vscode.Webview,
   extensionUri: vscode.Uri,
-  script: 'report' | 'inspector',
+  script: 'report' | 'inspector' | 'playground',
   title: string,
 ) {
   const uri = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();

@@ -35,5 +35,7 @@ export function codeLenses(summary: ManifestSummary, opts: CodeLensOptions = {})
   lenses.push({ range, command: { title: verdict, ...open } });
   if (opts.reportUri) lenses.push({ range, command: { title: 'Open accuracy report', ...open } });
   if (opts.npzUri) lenses.push({ range, command: { title: 'Inspect NPZ', ...inspect } });
+  if (opts.npzUri)
+    lenses.push({ range, command: { title: '▶ Try model', command: CommandIds.tryModel, arguments: [opts.npzUri] } });
   return lenses;
 }

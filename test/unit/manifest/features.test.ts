@@ -136,6 +136,10 @@ describe('code lens and summary', () => {
     const cmds = lenses.map((l) => [l.command!.command, l.command!.arguments?.[0]]);
     assert.deepEqual(cmds[0], [CommandIds.inspectNpz, 'file:///m/x.npz']);
     assert.ok(cmds.some(([c, a]) => c === CommandIds.openAccuracyReport && a === 'file:///m/r.json'));
+    assert.ok(
+      cmds.some(([c, a]) => c === CommandIds.tryModel && a === 'file:///m/x.npz'),
+      'the playground lens',
+    );
   });
   it('without a report the verdict is unknown and no report command is offered', () => {
     const s = summarize(parseManifest(manifestText()), { npz });
