@@ -7,7 +7,8 @@ import type { ConvertRequest } from './convert/options';
 export interface WebviewsApi {
   openReport(uri?: vscode.Uri): Promise<void>;
   inspect(uri?: vscode.Uri): Promise<void>;
-  tryModel(uri?: vscode.Uri): Promise<void>;
+  /** `request` (from the command's second argument) fills the form and generates at once. */
+  tryModel(uri?: vscode.Uri, request?: { prompt: string; temperature?: number; maxTokens?: number }): Promise<void>;
 }
 
 export type ConvertResultEvent = Extract<ConvertEvent, { type: 'result' }>;

@@ -122,6 +122,14 @@ function render(i: Extract<HostToPlayground, { type: 'init' }>): void {
     outputs,
   );
   root.dataset.state = 'ready';
+  if (i.request) {
+    prompt.value = i.request.prompt;
+    if (i.request.temperature !== undefined) temperature.value = String(i.request.temperature);
+    if (i.request.maxTokens !== undefined) maxTokens.value = String(i.request.maxTokens);
+    if (i.request.chat !== undefined && i.chatTemplate) chat.checked = i.request.chat;
+    if (i.request.compare !== undefined && i.floatAvailable) compare.checked = i.request.compare;
+    form.requestSubmit();
+  }
 }
 
 function rate(p: Pane): string {

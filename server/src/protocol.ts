@@ -405,6 +405,8 @@ export type HostToPlayground =
       floatAvailable: boolean;
       /** The model has a chat template (chat mode possible). */
       chatTemplate: boolean;
+      /** Given to the command (`apl.tryModel(uri, { prompt, … })`): fill the form and generate at once. */
+      request?: Partial<PlaygroundRequest> & { prompt: string };
     }
   | { type: 'started'; side: PlaygroundSide }
   | { type: 'event'; side: PlaygroundSide; event: RunEvent }

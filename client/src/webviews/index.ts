@@ -3,7 +3,10 @@
 import { basename, dirname, extname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { outputName, parseOutputName } from '../../../server/src/convert/names';
-import { type WebviewRendered, WebviewViewTypes } from '../../../server/src/protocol';
+import { type HostToPlayground, type WebviewRendered, WebviewViewTypes } from '../../../server/src/protocol';
+
+type PlaygroundAutorun = Extract<HostToPlayground, { type: 'init' }>['request'];
+
 import { NpzInspectorProvider } from './inspectorEditor';
 import { PlaygroundPanels } from './playgroundPanel';
 import { ReportPanels } from './reportPanel';
@@ -16,7 +19,7 @@ export interface Webviews {
   /** Opens `uri` (default: a file picker) in the NPZ inspector. */
   inspect(uri?: vscode.Uri): Promise<void>;
   /** Opens the playground for a manifest, or the NPZ of one (default: the active manifest, else a file picker). */
-  tryModel(uri?: vscode.Uri): Promise<void>;
+  tryModel(uri?: vscode.Uri, request?: PlaygroundAutorun): Promise<void>;
   /** Fires when a webview has drawn its content (what it shows, read from its DOM). */
   onDidRender: vscode.Event<WebviewRenderedEvent>;
 }
@@ -81,7 +84,7 @@ export function activateWebviews(context: vscode.ExtensionContext, log: vscode.O
       if (target) await reports.open(target);
     },
     inspect,
-    async tryModel(uri) {
+    async tryModel(uri, request) {
       let target = uri;
       const active = vscode.window.activeTextEditor?.document.uri;
       if (!target && active?.scheme === 'file' && extname(active.fsPath) === '.json') target = active;
@@ -94,7 +97,7 @@ export function activateWebviews(context: vscode.ExtensionContext, log: vscode.O
           throw new Error(`${manifest}: not a converter output (<name>_quantized_q<bits>.npz); open its manifest`);
         manifest = join(dirname(manifest), outputName(o.name, 'manifest', o.bits));
       }
-      playgrounds.open(manifest);
+      playgrounds.open(manifest, request);
     },
     onDidRender: rendered.event,
   };

@@ -41,10 +41,12 @@ export class PlaygroundPanels {
     private readonly rendered: vscode.EventEmitter<WebviewRendered & { file: string }>,
   ) {}
 
-  open(manifest: string): vscode.WebviewPanel {
+  /** Opens (or reveals) the panel of `manifest`; with `request`, the webview fills it in and generates at once. */
+  open(manifest: string, request?: Extract<HostToPlayground, { type: 'init' }>['request']): vscode.WebviewPanel {
     const existing = this.panels.get(manifest);
     if (existing) {
       existing.reveal();
+      if (request) void existing.webview.postMessage({ ...describe(manifest), request } satisfies HostToPlayground);
       return existing;
     }
     const panel = vscode.window.createWebviewPanel(
@@ -103,7 +105,7 @@ export class PlaygroundPanels {
       try {
         switch (m?.type) {
           case 'ready':
-            post(describe(manifest));
+            post({ ...describe(manifest), request });
             break;
           case 'generate': {
             stopAll('SIGKILL');
