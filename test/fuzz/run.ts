@@ -1,0 +1,150 @@
+// `npm run fuzz -- [--seconds N] [--jobs J] [--seed S] [--ci] [target…]`: runs each fuzz target in its own worker
+// process for N seconds (default 10; --ci: the short bounded pass of about 20 s in all, run by `npm test`), J at a
+// time (default 1), and prints per target the inputs tried, findings, the slowest input and the peak memory.
+// A worker that dies (a crash of the native addon) or stops answering (a synchronous hang) is a finding too: the
+// input it was on is read from its `.current` file. Findings are written to test-output/fuzz/; exit 1 when any.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TARGETS } from './targets';
+
+const ROOT = join(__dirname, '../..');
+const OUT = join(ROOT, 'test-output/fuzz');
+
+interface Summary {
+  target: string;
+  inputs: number;
+  findings: { kind: string; message: string; input: string; seed: number; path?: string }[];
+  slowestMs?: number;
+  slowestInput?: string;
+  p50Ms?: number;
+  p99Ms?: number;
+  peakRssMB?: number;
+  extra?: Record<string, unknown>;
+}
+
+function parse(argv: string[]) {
+  let seconds = 10;
+  let jobs = 1;
+  let seed = 1;
+  let ci = false;
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--seconds') seconds = Number(argv[++i]);
+    else if (a === '--jobs') jobs = Number(argv[++i]);
+    else if (a === '--seed')
+      seed = argv[i + 1] === 'random' ? (Date.now() ^ (process.pid << 8)) >>> 0 : Number(argv[++i]);
+    else if (a === '--ci') ci = true;
+    else if (a === '--list') {
+      for (const n of Object.keys(TARGETS)) process.stdout.write(`${n}\n`);
+      process.exit(0);
+    } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
+    else names.push(a);
+    if (a === '--seed' && argv[i + 1] === 'random') i++;
+  }
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error('--seconds needs a positive number');
+  const unknown = names.filter((n) => !TARGETS[n]);
+  if (unknown.length)
+    throw new Error(`unknown target(s): ${unknown.join(', ')} (known: ${Object.keys(TARGETS).join(', ')})`);
+  const chosen = names.length ? names : Object.keys(TARGETS);
+  // The CI pass: about 20 s of fuzzing in all, two workers at a time.
+  if (ci) {
+    jobs = 2;
+    seconds = Math.max(1, Math.round((20 * jobs) / chosen.length));
+  }
+  return { seconds, jobs, seed, chosen };
+}
+
+function runOne(name: string, seconds: number, seed: number): Promise<Summary> {
+  const out = join(OUT, `${name}.json`);
+  const current = `${out}.current`;
+  for (const f of [out, current]) if (existsSync(f)) writeFileSync(f, '');
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--max-old-space-size=2048',
+        '--import',
+        'tsx',
+        join(__dirname, 'worker.ts'),
+        name,
+        String(seconds),
+        String(seed),
+        out,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, APL_FUZZ: '1' } },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr = (stderr + d).slice(-4000);
+    });
+    // Setup, the last input's time limit and shrinking get 60 s on top; past that the worker is stuck.
+    let killed = false;
+    const watchdog = setTimeout(
+      () => {
+        killed = true;
+        child.kill('SIGKILL');
+      },
+      (seconds + 60) * 1000,
+    );
+    child.on('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      const last = existsSync(current) ? readFileSync(current, 'utf8') : '';
+      let s: Summary | undefined;
+      try {
+        s = JSON.parse(readFileSync(out, 'utf8')) as Summary;
+      } catch {}
+      if (!s) {
+        const kind = killed ? 'hang' : signal ? 'crash' : 'exit';
+        const message = killed
+          ? `worker stopped answering (synchronous hang) past ${seconds + 60} s`
+          : `worker ended by ${signal ?? `exit code ${code}`}: ${stderr.trim()}`;
+        s = { target: name, inputs: -1, findings: [{ kind, message, input: last, seed }] };
+      }
+      writeFileSync(out, JSON.stringify(s, null, 1));
+      resolve(s);
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const { seconds, jobs, seed, chosen } = parse(process.argv.slice(2));
+  mkdirSync(OUT, { recursive: true });
+  process.stdout.write(`fuzz: ${chosen.length} target(s), ${seconds} s each, ${jobs} at a time, seed ${seed}\n`);
+  const queue = [...chosen];
+  const results: Summary[] = [];
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+      for (let n = queue.shift(); n; n = queue.shift()) {
+        const s = await runOne(n, seconds, seed);
+        results.push(s);
+        const extra = s.extra
+          ? ` ${Object.entries(s.extra)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')}`
+          : '';
+        process.stdout.write(
+          `${n.padEnd(14)} inputs ${String(s.inputs).padStart(8)}  findings ${s.findings.length}  ` +
+            `p50 ${(s.p50Ms ?? 0).toFixed(2)} ms  p99 ${(s.p99Ms ?? 0).toFixed(1)} ms  slowest ${(s.slowestMs ?? 0).toFixed(0)} ms  ` +
+            `peak ${s.peakRssMB ?? '?'} MB${extra}\n`,
+        );
+        for (const f of s.findings) {
+          process.stdout.write(`  ${f.kind}: ${f.message.split('\n')[0]}\n    input: ${f.input.slice(0, 300)}\n`);
+        }
+      }
+    }),
+  );
+  const total = results.reduce((a, s) => a + Math.max(0, s.inputs), 0);
+  const found = results.reduce((a, s) => a + s.findings.length, 0);
+  process.stdout.write(
+    `fuzz: ${total} inputs in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${found} finding(s); details in ${OUT}\n`,
+  );
+  process.exitCode = found ? 1 : 0;
+}
+
+main().catch((e) => {
+  process.stderr.write(`fuzz: ${(e as Error).message}\n`);
+  process.exitCode = 2;
+});

@@ -1,0 +1,15 @@
+// The fuzz targets, one per input surface, loaded on demand by name.
+import type { Target } from '../lib/target';
+
+type Loader = () => Promise<Target<unknown>>;
+
+const t =
+  // biome-ignore lint/suspicious/noExplicitAny: each target has its own input type
+    (load: () => Promise<{ target: Target<any> }>): Loader =>
+    async () =>
+      (await load()).target as unknown as Target<unknown>;
+
+export const TARGETS: Record<string, Loader> = {
+  npy: t(() => import('./npy')),
+  npz: t(() => import('./npz')),
+};
