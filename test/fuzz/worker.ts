@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     });
     if (details.failed && details.counterexample) {
       const err = details.errorInstance as Error | undefined;
-      const message = err?.message ?? String(details.error);
+      const message = err?.message ?? String(details.errorInstance);
       const sig = message
         .split('\n')[0]
         .replace(/\d+/g, 'N')

@@ -12,4 +12,6 @@ const t =
 export const TARGETS: Record<string, Loader> = {
   npy: t(() => import('./npy')),
   npz: t(() => import('./npz')),
+  safetensors: t(() => import('./safetensors')),
+  'shard-index': t(() => import('./shard-index')),
 };
