@@ -9,10 +9,18 @@ export class FormatError extends Error {
   readonly problem: string;
 
   constructor(file: string, problem: string) {
-    super(`${file}: ${problem}`);
+    super(oneLine(`${file}: ${problem}`));
     this.file = file;
     this.problem = problem;
   }
+}
+
+/**
+ * The message as one line: line breaks and other control characters (which a JSON parser's excerpt of a hostile
+ * file, or a hostile name, can carry) are shown escaped.
+ */
+export function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Wraps a non-FormatError (I/O, zlib) into a FormatError naming the file; FormatErrors pass through. */

@@ -184,3 +184,17 @@ test('readF32 of a tensor larger than its 4 MiB read step, from a file', async (
     await f.close();
   }
 });
+
+// Found by the fuzzer (test/fuzz, target safetensors): a header that is not JSON made the parser's excerpt of the
+// raw bytes, control characters and all, part of the message. The refusal must stay one line.
+test('fuzz regression: a non-JSON header with line breaks gives a one-line error', async () => {
+  const header = Buffer.from('x\r\n\u2028y', 'utf8');
+  const file = Buffer.concat([Buffer.alloc(8), header]);
+  file.writeBigUInt64LE(BigInt(header.length));
+  await assert.rejects(openSafetensors(bufferSource(file, 'bad.safetensors')), (e: Error) => {
+    assert.ok(e instanceof FormatError);
+    assert.match(e.message, /^bad\.safetensors: header is not valid JSON/);
+    assert.doesNotMatch(e.message, /[\r\n\u2028\u2029]/);
+    return true;
+  });
+});
