@@ -14,4 +14,6 @@ export const TARGETS: Record<string, Loader> = {
   npz: t(() => import('./npz')),
   safetensors: t(() => import('./safetensors')),
   'shard-index': t(() => import('./shard-index')),
+  manifest: t(() => import('./manifest')),
+  report: t(() => import('./report')),
 };
