@@ -2,6 +2,7 @@
 // into the HF cache, with progress); then its config.json and the check that it has safetensors weights.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { oneLine } from '../formats/errors';
 import type { ModelInfo } from '../formats/manifest';
 import { downloadModel, resolveToken } from '../hub';
 import type { ConvertEvent } from '../protocol';
@@ -75,7 +76,7 @@ function readConfig(dir: string): unknown {
   try {
     return JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new ConvertError('invalid-input', `${file}: not valid JSON (${(e as Error).message})`);
+    throw new ConvertError('invalid-input', oneLine(`${file}: not valid JSON (${(e as Error).message})`));
   }
 }
 

@@ -1,5 +1,7 @@
 // What a conversion fetches from a repository: config, generation config, tokenizer files and the safetensors
 // weights (the index's shards when sharded); pickle weights are named in the refusal, never fetched.
+
+import { oneLine } from '../formats/errors';
 import { invalidRepoPath } from './cache';
 import { HubError } from './errors';
 
@@ -43,7 +45,7 @@ export function shardsFromIndex(text: string, where: string): string[] {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new HubError('unsupported', `${where}: not valid JSON (${(e as Error).message})`);
+    throw new HubError('unsupported', oneLine(`${where}: not valid JSON (${(e as Error).message})`));
   }
   const map = (json as { weight_map?: unknown } | null)?.weight_map;
   if (!map || typeof map !== 'object' || Array.isArray(map)) {

@@ -3,6 +3,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { manifestMatchesReport } from '../convert/names';
+import { oneLine } from '../formats/errors';
 import type { HostToInspector, HostToReport, InspectorToHost } from '../protocol';
 import type { InspectorSession } from './session';
 
@@ -70,7 +71,7 @@ export async function loadReport(path: string): Promise<Extract<HostToReport, { 
   try {
     report = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path}: not valid JSON (${errorMessage(e)})`);
+    throw new Error(oneLine(`${path}: not valid JSON (${errorMessage(e)})`));
   }
   const { manifest, npz } = await besideReport(path);
   const model = report && typeof report === 'object' && 'model' in report ? String(report.model) : basename(path);

@@ -4,6 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { reportBesideManifest } from '../convert/names';
+import { oneLine } from '../formats/errors';
 import { openNpz } from '../formats/npz';
 import { openFileSource } from '../formats/source';
 import { isObject, type ManifestDoc } from './document';
@@ -72,7 +73,7 @@ export async function loadReport(path: string, named: boolean): Promise<ReportSt
     try {
       value = JSON.parse(text);
     } catch (e) {
-      return { problem: 'unreadable', file: path, message: `${path}: not JSON (${(e as Error).message})` };
+      return { problem: 'unreadable', file: path, message: oneLine(`${path}: not JSON (${(e as Error).message})`) };
     }
     const r = toLoadedReport(value, path);
     return r ?? { problem: 'unreadable', file: path, message: `${path}: not an accuracy report (no "weights" array)` };

@@ -158,4 +158,16 @@ test('layer index: only a whole `layers.N.` part', () => {
   assert.equal(layerIndex('model.xlayers.3.mlp.weight'), undefined);
   assert.equal(layerIndex('model.layers.3'), undefined);
   assert.equal(layerIndex('model.layers.x.mlp'), undefined);
+
+// Same pattern as the fuzzer's report finding: a config.json that is not JSON is refused on one line.
+test('fuzz regression: a config.json that is not JSON gives a one-line error', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { describeSource } = await import('../../../server/src/convert/source');
+  const dir = mkdtempSync(join(tmpdir(), 'apl-fuzzreg-'));
+  writeFileSync(join(dir, 'config.json'), ':{\n  "model_type": "llama"\n}\n');
+  assert.throws(
+    () => describeSource({ dir, name: 'x', source: dir, revision: null }),
+    (e: Error) => e instanceof ConvertError && /not valid JSON/.test(e.message) && !/[\r\n]/.test(e.message),
+  );
 });

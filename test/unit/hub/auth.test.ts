@@ -127,6 +127,11 @@ describe('file selection', () => {
       /^Error: idx\.json: not valid JSON|idx\.json: not valid JSON/,
     );
     assert.throws(() => shardsFromIndex('{}', 'idx.json'), /idx\.json: has no "weight_map"/);
+    // Same pattern as the fuzzer's report finding: the JSON parser's excerpt must not break the line.
+    assert.throws(
+      () => shardsFromIndex('{\n "weight_map":,\n}', 'idx.json'),
+      (e: Error) => !/[\r\n]/.test(e.message),
+    );
     assert.throws(() => shardsFromIndex('{"weight_map":{"a":"/abs.safetensors"}}', 'i'), /invalid shard/);
     assert.throws(() => shardsFromIndex('{"weight_map":{"a":"x.bin"}}', 'i'), /invalid shard/);
     assert.throws(() => shardsFromIndex('{"weight_map":{}}', 'i'), /empty/);

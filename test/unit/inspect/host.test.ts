@@ -77,3 +77,15 @@ test('inspectorHost answers every request once, errors included', async () => {
     await s.close();
   }
 });
+
+// Found by the fuzzer (test/fuzz, target report): the report panel's error for a non-JSON report carried the
+// parser's multi-line excerpt.
+test('fuzz regression: loadReport refuses a non-JSON report with a one-line error', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'apl-fuzzreg-')), 'tiny_accuracy_q4.json');
+  writeFileSync(file, ':{\n  "model": "tiny",\n  "weights": []\n}\n');
+  await assert.rejects(loadReport(file), (e: Error) => {
+    assert.match(e.message, /not valid JSON/);
+    assert.doesNotMatch(e.message, /[\r\n]/);
+    return true;
+  });
+});

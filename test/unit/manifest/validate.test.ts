@@ -291,3 +291,19 @@ describe('cross-checks with the NPZ', () => {
     assert.deepEqual(codes(validateManifest(manifestText(), { npz, report: r })), [C.reportMissing]);
   });
 });
+
+// Found by the fuzzer (test/fuzz, target report): a report that is not JSON gave a problem whose message carried
+// the JSON parser's excerpt of the file, line breaks included. Diagnostics and CLI lines need it on one line.
+describe('fuzz regression: report loader', () => {
+  it('a report that is not JSON gives a one-line problem', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'apl-fuzzreg-')), 'tiny_accuracy_q4.json');
+    writeFileSync(file, ':{\n  "model": "tiny",\n  "weights": []\n}\n');
+    const r = await loadReport(file, true);
+    assert.ok(r && 'problem' in r);
+    assert.match(r.message, /not JSON/);
+    assert.doesNotMatch(r.message, /[\r\n]/);
+  });
+});
