@@ -3,22 +3,9 @@
 // field by field (JSON values replaced with hostile ones, keys deleted, arrays wrapped or grown) and then by
 // keystrokes. Every feature must answer (never throw) within the time limit, with ranges inside the document.
 import fc from 'fast-check';
-import type { Range } from 'vscode-languageserver-types';
-import {
-  codeActions,
-  codeLenses,
-  completion,
-  definition,
-  documentSymbols,
-  foldingRanges,
-  hover,
-  parseManifest,
-  summarize,
-  validateDoc,
-} from '../../../server/src/manifest';
-import { loadNpzIndex } from '../../../server/src/manifest/files';
-import type { NpzState } from '../../../server/src/manifest/npz-index';
-import { MANIFEST_PATH, manifestText, NPZ_PATH, REPORT_PATH, reportText } from '../lib/fixtures';
+import type { Position, Range } from 'vscode-languageserver-types';
+import { FileCache, getLanguageService, type ManifestState } from '../../../server/src/manifest';
+import { MANIFEST_PATH, manifestText } from '../lib/fixtures';
 import { applyJsonOps, applyTextOps, jsonOp, textOp } from '../lib/mutate';
 import { Finding, type Target } from '../lib/target';
 
@@ -42,8 +29,7 @@ export const manifestInput: fc.Arbitrary<ManifestInput> = fc.record({
   offsets: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
 });
 
-let npz: NpzState | undefined;
-const report = JSON.parse(reportText());
+const service = getLanguageService({ files: new FileCache() });
 
 function checkRange(r: Range, lines: number, what: string): void {
   const ok = (p: { line: number; character: number }) =>
@@ -51,39 +37,41 @@ function checkRange(r: Range, lines: number, what: string): void {
   if (!ok(r.start) || !ok(r.end)) throw new Finding(`${what} range outside the document: ${JSON.stringify(r)}`);
 }
 
-/** Every feature of the language server on one text. */
+/** Every feature of the language service on one text, as the server calls them (positions from the client). */
 export async function allFeatures(x: ManifestInput): Promise<void> {
-  const doc = parseManifest(x.text);
+  const st: ManifestState = { doc: service.parseManifest(x.text), path: MANIFEST_PATH };
+  await service.loadFiles(st);
   const lines = x.text.split(/\r\n|\r|\n/).length;
-  const diagnostics = validateDoc(doc, { manifestPath: MANIFEST_PATH, npz, report });
+  const diagnostics = service.doValidation(st);
+  st.diagnostics = diagnostics;
   for (const d of diagnostics) {
     checkRange(d.range, lines, `diagnostic ${d.code}`);
     if (typeof d.message !== 'string' || !d.message) throw new Finding(`diagnostic ${d.code} without a message`);
   }
   const uri = 'file:///fuzz/tiny_manifest_q4.json';
-  for (const a of codeActions(doc, diagnostics, { uri, npz })) {
+  for (const a of service.getCodeActions(st, uri, diagnostics)) {
     for (const edits of Object.values(a.edit?.changes ?? {}))
       for (const e of edits) checkRange(e.range, lines, 'code action edit');
   }
   for (const o of x.offsets) {
-    const offset = o % (x.text.length + 1);
-    const h = hover(doc, offset, { npz, report: undefined });
+    // Positions as a client sends them: mostly inside the text, sometimes past a line's end or the last line.
+    const p: Position =
+      o % 5 === 0 ? { line: o % (lines + 3), character: o % 997 } : st.doc.lines.positionAt(o % (x.text.length + 1));
+    const h = service.doHover(st, p);
     if (h?.range) checkRange(h.range, lines, 'hover');
-    completion(doc, offset, { npz });
-    definition(doc, offset, { npzUri: 'file:///fuzz/x.npz', reportUri: 'file:///fuzz/r.json' });
+    service.doComplete(st, p);
+    service.findDefinition(st, p);
   }
-  for (const s of documentSymbols(doc)) checkRange(s.range, lines, 'symbol');
-  foldingRanges(doc);
-  codeLenses(summarize(doc, {}), { npzUri: 'file:///fuzz/x.npz' });
+  for (const s of service.findDocumentSymbols(st)) checkRange(s.range, lines, 'symbol');
+  service.getFoldingRanges(st);
+  service.getCodeLenses(st);
+  JSON.stringify(service.getSummary(st));
 }
 
 export const target: Target<ManifestInput> = {
   name: 'manifest',
-  describe: 'the manifest through diagnostics, hover, completion, definition, symbols, code actions and lenses',
-  async setup() {
-    npz = await loadNpzIndex(NPZ_PATH);
-    void REPORT_PATH;
-  },
+  describe:
+    'the manifest through getLanguageService: diagnostics, hover, completion, definition, symbols, code actions and lenses',
   arbitrary: () => manifestInput,
   check: allFeatures,
   serialize: (x) => JSON.stringify(x),
