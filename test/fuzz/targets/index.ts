@@ -16,4 +16,5 @@ export const TARGETS: Record<string, Loader> = {
   'shard-index': t(() => import('./shard-index')),
   manifest: t(() => import('./manifest')),
   report: t(() => import('./report')),
+  validate: t(() => import('./validate')),
 };
