@@ -17,4 +17,5 @@ export const TARGETS: Record<string, Loader> = {
   manifest: t(() => import('./manifest')),
   report: t(() => import('./report')),
   validate: t(() => import('./validate')),
+  cli: t(() => import('./cli')),
 };
