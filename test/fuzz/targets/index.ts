@@ -18,4 +18,5 @@ export const TARGETS: Record<string, Loader> = {
   report: t(() => import('./report')),
   validate: t(() => import('./validate')),
   cli: t(() => import('./cli')),
+  hub: t(() => import('./hub')),
 };
