@@ -19,4 +19,5 @@ export const TARGETS: Record<string, Loader> = {
   validate: t(() => import('./validate')),
   cli: t(() => import('./cli')),
   hub: t(() => import('./hub')),
+  webview: t(() => import('./webview')),
 };
