@@ -13,7 +13,21 @@ import { MANIFEST_PATH, NPZ_PATH } from '../lib/fixtures';
 import { hostileString } from '../lib/mutate';
 import { Finding, type Target } from '../lib/target';
 
-const COMMANDS = ['convert', 'inspect', 'validate', 'lsp', 'help', '--help', '-h', '--version', '-V', 'nope', ''];
+const COMMANDS = [
+  'convert',
+  'inspect',
+  'validate',
+  'run',
+  'matmul',
+  'lsp',
+  'help',
+  '--help',
+  '-h',
+  '--version',
+  '-V',
+  'nope',
+  '',
+];
 const OPTIONS = [
   'bits',
   'group-size',
@@ -151,8 +165,11 @@ export const target: Target<string[]> = {
     writeFileSync(join(dir, 'x.npz'), Buffer.from(await import('node:fs').then((f) => f.readFileSync(NPZ_PATH))));
     writeFileSync(join(dir, 'x.safetensors'), 'junk');
     writeFileSync(join(dir, 'm.json'), await import('node:fs').then((f) => f.readFileSync(MANIFEST_PATH)));
+    writeFileSync(join(dir, 'in.txt'), `${Array.from({ length: 16 }, (_, i) => i / 7).join(' ')}\n1 2\n`);
     cwd = process.cwd();
     process.chdir(dir);
+    // A converted model for run and matmul.
+    await runCli(['convert', 'model', '--out', 'conv']);
     process.env.HF_HUB_OFFLINE = '1';
     process.env.HF_HOME = join(dir, '.hf');
     process.env.HF_HUB_CACHE = join(dir, '.hf', 'hub');
@@ -182,7 +199,7 @@ export const target: Target<string[]> = {
       }
     } finally {
       for (const n of readdirSync(dir))
-        if (!before.has(n) && !['model', 'bad', 'empty', '.hf'].includes(n))
+        if (!before.has(n) && !['model', 'bad', 'empty', '.hf', 'conv'].includes(n))
           rmSync(join(dir, n), { recursive: true, force: true });
     }
   },
