@@ -1,12 +1,49 @@
 // The model's tokenizer (tokenizer.json + tokenizer_config.json, as convert keeps them beside the manifest) through
 // @huggingface/tokenizers, and its chat template through @huggingface/jinja. The rendered template already holds
 // the special tokens (BOS, turn markers), so it is tokenized without adding them again.
-import { Template } from '@huggingface/jinja';
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
+}
+
+/**
+ * Bounds on a chat template's work: the template comes with the model (tokenizer_config.json) and is a program.
+ * Real templates take a few dozen steps per message (a hundred-message chat: a few thousand); a hostile one
+ * (`range(10**9)`, loops nested ten deep) would otherwise hang the process or exhaust its memory.
+ */
+export const MAX_TEMPLATE_STEPS = 100_000;
+export const MAX_TEMPLATE_RANGE = 10_000;
+
+// The interpreter has no step limit of its own: count its evaluations while one of our renders runs.
+let stepsLeft: number | undefined;
+const evaluate = Interpreter.prototype.evaluate;
+Interpreter.prototype.evaluate = function (this: Interpreter, ...args: Parameters<Interpreter['evaluate']>) {
+  if (stepsLeft !== undefined && --stepsLeft < 0) {
+    throw new Error(`the chat template takes more than ${MAX_TEMPLATE_STEPS} steps (a loop that does not end?)`);
+  }
+  return evaluate.apply(this, args);
+};
+
+// The library's range() builds any length eagerly: while one of our renders runs, its globals get ours instead.
+const setGlobal = Environment.prototype.set;
+Environment.prototype.set = function (this: Environment, name: string, value: unknown) {
+  return setGlobal.call(this, name, name === 'range' && stepsLeft !== undefined ? boundedRange : value);
+};
+
+/** Python's range(), refusing more than MAX_TEMPLATE_RANGE items. */
+function boundedRange(start: number, stop?: number, step = 1): number[] {
+  if (stop === undefined) {
+    stop = start;
+    start = 0;
+  }
+  if (![start, stop, step].every(Number.isInteger)) throw new Error('range() arguments must be integers');
+  if (step === 0) throw new Error('range() step must not be zero');
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  if (n > MAX_TEMPLATE_RANGE) throw new Error(`range() of ${n} items in the chat template is too long`);
+  return Array.from({ length: n }, (_, i) => start + i * step);
 }
 
 /** A special token in tokenizer_config.json: a string or {"content": …}. */
@@ -50,12 +87,17 @@ export class TextTokenizer {
   /** The chat template rendered for `messages`, ending with the assistant's turn opened. */
   renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
     if (!this.chatTemplate) throw new Error('the tokenizer config has no chat_template');
-    return new Template(this.chatTemplate).render({
-      messages,
-      bos_token: this.bosToken ?? '',
-      eos_token: this.eosToken ?? '',
-      add_generation_prompt: addGenerationPrompt,
-    });
+    stepsLeft = MAX_TEMPLATE_STEPS;
+    try {
+      return new Template(this.chatTemplate).render({
+        messages,
+        bos_token: this.bosToken ?? '',
+        eos_token: this.eosToken ?? '',
+        add_generation_prompt: addGenerationPrompt,
+      });
+    } finally {
+      stepsLeft = undefined;
+    }
   }
 
   /** Token ids of a chat, the template rendered then tokenized without adding special tokens again. */

@@ -99,3 +99,28 @@ test('chat template: rendered with bos/eos and tokenized without a second BOS', 
   assert.equal(mistral.chatTemplate, undefined);
   assert.throws(() => mistral.renderChat(msgs), /no chat_template/);
 });
+
+// Found by the fuzzer (test/fuzz, target hf-config): a chat template is a program that comes with the model; one
+// that loops over range(10**8) hung `apl-quant run --chat` for minutes and then exhausted the memory. Templates
+// are now bounded (range length and interpreter steps) and refused with a message; real ones still render.
+test('fuzz regression: a hostile chat template is refused quickly, a real one renders', () => {
+  const tokJson = JSON.parse(readFileSync(join(root, 'test/fixtures/tiny-llama/tokenizer.json'), 'utf8'));
+  const cfg = (chat_template: string) => ({ bos_token: '<s>', eos_token: '</s>', chat_template });
+  const hostile = [
+    '{% for i in range(100000000) %}x{% endfor %}',
+    '{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}x{% endfor %}{% endfor %}{% endfor %}',
+  ];
+  for (const t of hostile) {
+    const tok = new TextTokenizer(tokJson, cfg(t));
+    const t0 = performance.now();
+    assert.throws(() => tok.renderChat([{ role: 'user', content: 'hi' }]), /too long|more than \d+ steps/);
+    assert.ok(performance.now() - t0 < 30_000, 'a hang guard, not a speed test');
+  }
+  const ok = new TextTokenizer(
+    tokJson,
+    cfg(
+      "{{ bos_token }}{% for i in range(3) %}{{ i }}{% endfor %}{% for m in messages %}[{{ m['content'] }}]{% endfor %}",
+    ),
+  );
+  assert.equal(ok.renderChat([{ role: 'user', content: 'hi' }]), '<s>012[hi]');
+});
