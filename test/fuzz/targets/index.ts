@@ -20,4 +20,5 @@ export const TARGETS: Record<string, Loader> = {
   cli: t(() => import('./cli')),
   hub: t(() => import('./hub')),
   webview: t(() => import('./webview')),
+  'hf-config': t(() => import('./hf-config')),
 };
