@@ -3,6 +3,7 @@
 // the special tokens (BOS, turn markers), so it is tokenized without adding them again.
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { RunError } from './config';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -76,7 +77,15 @@ export class TextTokenizer {
 
   /** Token ids of `text`; `addSpecial` adds what the tokenizer's post-processor adds (BOS for Llama). */
   encode(text: string, addSpecial = true): number[] {
-    return this.tok.encode(text, { add_special_tokens: addSpecial }).ids;
+    const ids = this.tok.encode(text, { add_special_tokens: addSpecial }).ids;
+    // A tokenizer.json whose vocabulary lacks a piece its model produces gives undefined ids, silently.
+    const bad = ids.findIndex((id) => !Number.isSafeInteger(id) || id < 0);
+    if (bad >= 0) {
+      throw new RunError(
+        `the tokenizer gives no valid id for token ${bad} of the text (got ${String(ids[bad])}): is tokenizer.json complete?`,
+      );
+    }
+    return ids;
   }
 
   decode(ids: number[], skipSpecial = true): string {

@@ -124,3 +124,12 @@ test('fuzz regression: a hostile chat template is refused quickly, a real one re
   );
   assert.equal(ok.renderChat([{ role: 'user', content: 'hi' }]), '<s>012[hi]');
 });
+
+// Found by the fuzzer (test/fuzz, target hf-config): a tokenizer.json whose vocabulary lacks the pieces its model
+// produces encoded text to undefined ids without a word; they reached decode (a library error) or the model.
+test('fuzz regression: a tokenizer.json without the vocabulary its model needs is refused on encode', () => {
+  const tokJson = JSON.parse(readFileSync(join(root, 'test/fixtures/tiny-llama/tokenizer.json'), 'utf8'));
+  tokJson.model.vocab = {};
+  const tok = new TextTokenizer(tokJson, {});
+  assert.throws(() => tok.encode('Hello world'), /no valid id for token \d+ of the text/);
+});
