@@ -1,0 +1,243 @@
+// The language server under load: `node --import tsx test/fuzz/lsp-load.ts <seconds> <seed> <out.json> [edits]`.
+// The real server (`apl-quant lsp --stdio`) gets a large manifest (the fixture's weights thirty times over, beside
+// the fixture NPZ and report), then up to 10,000 random edits (keystrokes, pastes, deletions) in bursts; after
+// each burst a hover and a completion request, then the diagnostics published for the burst's last version, which
+// must equal a fresh full validation of the same text in this process. Measured: request round trips, the wait
+// for diagnostics, and the server's memory (RSS from /proc). Fails on wrong diagnostics, on a request that waits
+// over 2 s (pathological; the 100 ms goal is reported, not asserted, on a shared machine) or on memory over 1 GB.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  createMessageConnection,
+  type MessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+} from 'vscode-jsonrpc/node';
+import type { Diagnostic } from 'vscode-languageserver-types';
+import { FileCache, getLanguageService } from '../../server/src/manifest';
+import { LineIndex } from '../../server/src/manifest/document';
+import { rng } from '../helpers/random';
+import { MANIFEST_PATH, NPZ_PATH, REPORT_PATH, ROOT } from './lib/fixtures';
+
+const [secondsArg, seedArg, out, editsArg] = process.argv.slice(2);
+const MAX_EDITS = Number(editsArg ?? 10_000);
+const PATHOLOGICAL_MS = 2000;
+const MEMORY_LIMIT_MB = 1024;
+
+const INSERTS = [
+  '{',
+  '}',
+  '[',
+  ']',
+  '"',
+  ',',
+  ':',
+  '\n',
+  ' ',
+  '4',
+  '-1',
+  '1e9',
+  'null',
+  'true',
+  '"x"',
+  '"bit_width": 8',
+  '"q": "nope"',
+  '\\',
+];
+
+function rssMB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const strip = (ds: Diagnostic[]) => JSON.stringify(ds.map((d) => [d.range, d.code, d.severity, d.message]));
+
+async function main(): Promise<void> {
+  const deadline = Date.now() + Number(secondsArg) * 1000;
+  const r = rng(Number(seedArg));
+  const dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-lsp-'));
+  const manifestPath = join(dir, 'tiny_manifest_q4.json');
+  const m = JSON.parse(readFileSync(MANIFEST_PATH, 'utf8'));
+  const base = m.weights;
+  for (let k = 1; k < 30; k++) for (const w of base) m.weights.push({ ...w, name: `${w.name}.copy${k}` });
+  let text = `${JSON.stringify(m, null, 2)}\n`;
+  writeFileSync(manifestPath, text);
+  copyFileSync(NPZ_PATH, join(dir, 'tiny_quantized_q4.npz'));
+  copyFileSync(REPORT_PATH, join(dir, 'tiny_accuracy_q4.json'));
+  const uri = pathToFileURL(manifestPath).href;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'server/src/cli.ts'), 'lsp', '--stdio'],
+    {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'ignore'],
+    },
+  );
+  const conn: MessageConnection = createMessageConnection(
+    new StreamMessageReader(child.stdout!),
+    new StreamMessageWriter(child.stdin!),
+  );
+  const published = new Map<number, { diagnostics: Diagnostic[]; at: number }>();
+  let onPublish: (() => void) | undefined;
+  conn.onNotification(
+    'textDocument/publishDiagnostics',
+    (p: { uri: string; version?: number; diagnostics: Diagnostic[] }) => {
+      if (p.uri === uri && p.version !== undefined)
+        published.set(p.version, { diagnostics: p.diagnostics, at: performance.now() });
+      onPublish?.();
+    },
+  );
+  conn.listen();
+  const findings: { kind: string; message: string; input: string; seed: number }[] = [];
+  const requestMs: number[] = [];
+  const diagWaitMs: number[] = [];
+  const rss: number[] = [];
+  const service = getLanguageService({ files: new FileCache() });
+  const expected = async (t: string) => {
+    const st = { doc: service.parseManifest(t), path: manifestPath };
+    await service.loadFiles(st);
+    return service.doValidation(st);
+  };
+  const waitFor = (version: number, ms: number) =>
+    new Promise<{ diagnostics: Diagnostic[]; at: number } | undefined>((resolve) => {
+      const t = setTimeout(() => resolve(undefined), ms);
+      const check = () => {
+        const p = published.get(version);
+        if (p) {
+          clearTimeout(t);
+          onPublish = undefined;
+          resolve(p);
+        }
+      };
+      onPublish = check;
+      check();
+    });
+  const timed = async <T>(what: string, f: () => Thenable<T>): Promise<T> => {
+    const t0 = performance.now();
+    const v = await f();
+    const ms = performance.now() - t0;
+    requestMs.push(ms);
+    if (ms > PATHOLOGICAL_MS)
+      findings.push({
+        kind: 'latency',
+        message: `${what} waited ${ms.toFixed(0)} ms`,
+        input: '',
+        seed: Number(seedArg),
+      });
+    return v;
+  };
+
+  await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
+  await conn.sendNotification('initialized', {});
+  let version = 1;
+  await conn.sendNotification('textDocument/didOpen', {
+    textDocument: { uri, languageId: 'apl-manifest', version, text },
+  });
+  let edits = 0;
+  let bursts = 0;
+  while (edits < MAX_EDITS && Date.now() < deadline && findings.length === 0) {
+    const burst = 1 + Math.floor(r() * 20);
+    for (let i = 0; i < burst && edits < MAX_EDITS; i++, edits++) {
+      const lines = new LineIndex(text);
+      const at = Math.floor(r() * (text.length + 1));
+      const del = r() < 0.5 ? 0 : Math.floor(r() * (r() < 0.9 ? 4 : 200));
+      const end = Math.min(text.length, at + del);
+      const ins = r() < 0.8 ? INSERTS[Math.floor(r() * INSERTS.length)] : '';
+      const range = { start: lines.positionAt(at), end: lines.positionAt(end) };
+      text = text.slice(0, at) + ins + text.slice(end);
+      version++;
+      await conn.sendNotification('textDocument/didChange', {
+        textDocument: { uri, version },
+        contentChanges: [{ range, text: ins }],
+      });
+    }
+    const pos = new LineIndex(text).positionAt(Math.floor(r() * (text.length + 1)));
+    await timed('hover', () => conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: pos }));
+    await timed('completion', () =>
+      conn.sendRequest('textDocument/completion', { textDocument: { uri }, position: pos }),
+    );
+    const t0 = performance.now();
+    const p = await waitFor(version, 10_000);
+    if (!p) {
+      findings.push({
+        kind: 'diagnostics',
+        message: `no diagnostics for version ${version} within 10 s`,
+        input: text,
+        seed: Number(seedArg),
+      });
+      break;
+    }
+    diagWaitMs.push(p.at - t0);
+    const want = await expected(text);
+    if (strip(p.diagnostics) !== strip(want)) {
+      findings.push({
+        kind: 'diagnostics',
+        message: `version ${version}: published ${p.diagnostics.length} diagnostics, a fresh validation gives ${want.length}`,
+        input: text,
+        seed: Number(seedArg),
+      });
+    }
+    for (const v of published.keys()) if (v < version) published.delete(v);
+    bursts++;
+    if (bursts % 10 === 1) rss.push(rssMB(child.pid!));
+  }
+  rss.push(rssMB(child.pid!));
+  if (Math.max(...rss) > MEMORY_LIMIT_MB)
+    findings.push({
+      kind: 'memory',
+      message: `server RSS reached ${Math.max(...rss).toFixed(0)} MB`,
+      input: '',
+      seed: Number(seedArg),
+    });
+  await conn.sendRequest('shutdown').catch(() => {});
+  await conn.sendNotification('exit').catch(() => {});
+  conn.dispose();
+  child.kill();
+  rmSync(dir, { recursive: true, force: true });
+  const q = (a: number[], p: number) => {
+    const s = [...a].sort((x, y) => x - y);
+    return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : 0;
+  };
+  writeFileSync(
+    out,
+    JSON.stringify({
+      target: 'lsp-load',
+      inputs: edits,
+      findings,
+      p50Ms: q(requestMs, 0.5),
+      p99Ms: q(requestMs, 0.99),
+      slowestMs: Math.max(0, ...requestMs),
+      peakRssMB: Math.round(Math.max(...rss)),
+      extra: {
+        bursts,
+        manifestKB: Math.round(text.length / 1024),
+        requestsOver100ms: requestMs.filter((x) => x > 100).length,
+        requests: requestMs.length,
+        diagWaitP50Ms: q(diagWaitMs, 0.5).toFixed(0),
+        diagWaitMaxMs: Math.max(0, ...diagWaitMs).toFixed(0),
+        serverRssFirstMB: Math.round(rss[0]),
+        serverRssLastMB: Math.round(rss[rss.length - 1]),
+      },
+    }),
+  );
+  process.exit(0);
+}
+
+main().catch((e) => {
+  writeFileSync(
+    out,
+    JSON.stringify({
+      target: 'lsp-load',
+      inputs: 0,
+      findings: [{ kind: 'harness', message: String((e as Error)?.stack ?? e), input: '', seed: 0 }],
+    }),
+  );
+  process.exit(1);
+});
