@@ -158,6 +158,7 @@ test('layer index: only a whole `layers.N.` part', () => {
   assert.equal(layerIndex('model.xlayers.3.mlp.weight'), undefined);
   assert.equal(layerIndex('model.layers.3'), undefined);
   assert.equal(layerIndex('model.layers.x.mlp'), undefined);
+});
 
 // Same pattern as the fuzzer's report finding: a config.json that is not JSON is refused on one line.
 test('fuzz regression: a config.json that is not JSON gives a one-line error', async () => {
