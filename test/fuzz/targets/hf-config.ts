@@ -124,8 +124,8 @@ export const target: Target<Input> = {
           } catch {}
         }
       },
+      // loadTokenizer names the file in its refusals; encode (an incomplete vocabulary) cannot, so no name is asked.
       [RunError],
-      dir,
     );
   },
   serialize: (x) => JSON.stringify(x),
