@@ -6,5 +6,6 @@ export const ui = {
   showQuickPick: vscode.window.showQuickPick as typeof vscode.window.showQuickPick,
   showInputBox: vscode.window.showInputBox as typeof vscode.window.showInputBox,
   showOpenDialog: vscode.window.showOpenDialog as typeof vscode.window.showOpenDialog,
+  showWarningMessage: vscode.window.showWarningMessage as typeof vscode.window.showWarningMessage,
 };
 export type Ui = typeof ui;

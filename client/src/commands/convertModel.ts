@@ -6,6 +6,10 @@ import type { ClientContext, ConvertOutcome } from '../context';
 import { type ConvertRequest, checkRequest } from '../convert/options';
 import { currentDefaults, pickRequest, remember } from '../convert/picks';
 import { fixForError } from '../convert/progress';
+import { ui } from '../ui';
+
+/** The button of the question asked when the output exists already. */
+export const REPLACE = 'Replace';
 
 export interface ConvertCommandOptions extends Partial<ConvertRequest> {
   /** Tests: cancels the run when this token fires. */
@@ -49,7 +53,18 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
   if (!req) return undefined;
   await remember(ctx, req);
 
-  const outcome = await ctx.conversions.run(req, opts?.cancellation);
+  let outcome = await ctx.conversions.run(req, opts?.cancellation);
+  if (outcome.status === 'failed' && outcome.error?.code === 'exists' && !req.force) {
+    // The same model and bits converted before: ask, then replace (the CLI's --force).
+    const choice = await ui.showWarningMessage(
+      `APL: a ${req.bits}-bit conversion of ${req.model} already exists in ${req.outDir}. Replace it?`,
+      { modal: true, detail: outcome.error.message },
+      REPLACE,
+    );
+    if (choice !== REPLACE) return { status: 'cancelled', exitCode: outcome.exitCode };
+    req = { ...req, force: true };
+    outcome = await ctx.conversions.run(req, opts?.cancellation);
+  }
   if (outcome.status === 'ok' && outcome.result) {
     const r = outcome.result;
     if (!opts?.noReport) await ctx.webviews.openReport(vscode.Uri.file(r.report));

@@ -1,0 +1,56 @@
+// Issue 15 (a new user's first hour): converting the same model and bits again asks and replaces; a 1-/2-bit
+// conversion that fails by design ends as a warning, not a green tick; "gpu" with no usable GPU offers auto.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { AplApi } from '../../../client/src/extension';
+import type { ConvertOutcome } from '../../../client/src/tasks/convertTask';
+import { extension, test, workspaceDir } from './harness';
+
+function tinyModel(): string {
+  return join(extension().extensionPath, 'test', 'fixtures', 'tiny-llama');
+}
+
+/** Answers the next warning messages with `answer`, recording what was asked. */
+function answerWarnings(api: AplApi, answer: string | undefined): { asked: string[]; restore(): void } {
+  const ui = api.testing.ui;
+  const original = ui.showWarningMessage;
+  const asked: string[] = [];
+  ui.showWarningMessage = (async (message: string) => {
+    asked.push(message);
+    return answer;
+  }) as unknown as typeof ui.showWarningMessage;
+  return { asked, restore: () => (ui.showWarningMessage = original) };
+}
+
+test(
+  'converting the same model and bits again asks, then replaces the earlier result',
+  async () => {
+    const api = (await extension().activate()) as AplApi;
+    const outDir = join(workspaceDir(), 'models-again');
+    const req = { model: tinyModel(), bits: 8, groupSize: 32, outDir, noReport: true };
+    const first = (await vscode.commands.executeCommand('apl.convertModel', req)) as ConvertOutcome;
+    assert.equal(first.status, 'ok', JSON.stringify(first.error));
+    const no = answerWarnings(api, undefined);
+    let declined: ConvertOutcome;
+    try {
+      declined = (await vscode.commands.executeCommand('apl.convertModel', req)) as ConvertOutcome;
+    } finally {
+      no.restore();
+    }
+    assert.equal(no.asked.length, 1, 'asked once');
+    assert.match(no.asked[0], /already exists.*Replace it\?/);
+    assert.equal(declined.status, 'cancelled');
+    const yes = answerWarnings(api, 'Replace');
+    let again: ConvertOutcome;
+    try {
+      again = (await vscode.commands.executeCommand('apl.convertModel', req)) as ConvertOutcome;
+    } finally {
+      yes.restore();
+    }
+    assert.equal(yes.asked.length, 1);
+    assert.equal(again.status, 'ok', JSON.stringify(again.error));
+    assert.equal(again.result?.manifest, first.result?.manifest);
+  },
+  { timeout: 120_000 },
+);
