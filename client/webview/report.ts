@@ -4,6 +4,7 @@
 // unit-tested).
 
 import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
+import { failureAdvice } from '../../server/src/report/advice';
 import { normalizeReport, type ReportModel, type ReportWeight } from '../../server/src/report/read';
 import { formatBytes, formatNumber, formatPercent, formatSeconds } from '../../server/src/shared/format';
 import { filterWeights, layerHeatMap, SORT_KEYS, type SortKey, sortWeights } from '../../server/src/shared/report-view';
@@ -277,6 +278,12 @@ function weightTable(r: ReportModel) {
   return h('section', {}, h('div', { class: 'toolbar' }, filter, count), table);
 }
 
+/** A failed verdict: what to try instead (server/src/report/advice.ts). */
+function adviceFor(r: ReportModel) {
+  const a = failureAdvice(r);
+  return a ? h('p', { class: 'advice', role: 'note', 'data-testid': 'advice' }, a) : '';
+}
+
 function show(msg: Extract<HostToReport, { type: 'report' }>) {
   const r = normalizeReport(msg.report);
   saveState({ file: msg.file });
@@ -284,6 +291,7 @@ function show(msg: Extract<HostToReport, { type: 'report' }>) {
   root.replaceChildren(
     h('h1', {}, `Accuracy report: ${r.model} `, verdictBadge(r.pass)),
     summary(r, msg),
+    adviceFor(r),
     r.warnings.length ? h('ul', { class: 'warnings' }, ...r.warnings.map((w) => h('li', {}, w))) : '',
     h('h2', {}, 'Relative error per weight'),
     errorChart(r),

@@ -178,6 +178,26 @@ describe('webviews rendered in Chromium', { skip }, () => {
     }
   });
 
+  test('a 2-bit report that fails by design says so and what to try instead', async () => {
+    const r = sampleReport();
+    const report = {
+      ...r,
+      bits: 2,
+      pass: false,
+      weights: r.weights.map((w) => ({ ...w, bits: 2, rel_error: 0.33, tolerance: 0.2, pass: false })),
+    };
+    const w = await openWebview(browser, 'report', 'light', bundle, async (m, send) => {
+      if ((m as { type: string }).type === 'ready') await send({ type: 'report', report, title: 'x' });
+    });
+    try {
+      await w.page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      assert.match(await text(w.page, '[data-testid="advice"]'), /fails by design\. Try 4 bits/);
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.close();
+    }
+  });
+
   test('a malformed report shows what is wrong instead of crashing', async () => {
     const w = await openWebview(browser, 'report', 'dark', bundle, async (m, send) => {
       if ((m as { type: string }).type === 'ready')

@@ -2,6 +2,8 @@
 // ConvertRequest-like object (tests, other extensions) it skips them. Returns the ConvertOutcome.
 import * as vscode from 'vscode';
 import { CommandIds } from '../../../server/src/protocol';
+import { failureAdvice } from '../../../server/src/report/advice';
+import { DEFAULT_TOLERANCES } from '../../../server/src/report/report';
 import type { ClientContext, ConvertOutcome } from '../context';
 import { type ConvertRequest, checkRequest } from '../convert/options';
 import { currentDefaults, pickRequest, remember } from '../convert/picks';
@@ -68,17 +70,23 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
   if (outcome.status === 'ok' && outcome.result) {
     const r = outcome.result;
     if (!opts?.noReport) await ctx.webviews.openReport(vscode.Uri.file(r.report));
-    void vscode.window
-      .showInformationMessage(
-        `APL: ${req.model} converted to ${req.bits}-bit (${r.bitsPerWeight.toFixed(2)} bits/weight, accuracy ${r.pass ? 'pass' : 'FAIL'}).`,
-        'Open Manifest',
-        'Reveal in Explorer',
-      )
-      .then(async (choice) => {
-        if (choice === 'Open Manifest') await vscode.window.showTextDocument(vscode.Uri.file(r.manifest));
-        if (choice === 'Reveal in Explorer')
-          await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(r.manifest));
-      });
+    const text = `APL: ${req.model} converted to ${req.bits}-bit (${r.bitsPerWeight.toFixed(2)} bits/weight, accuracy ${r.pass ? 'pass' : 'FAIL'}).`;
+    const advice = failureAdvice({
+      bits: req.bits,
+      pass: r.pass,
+      group_size: req.groupSize,
+      tolerance: DEFAULT_TOLERANCES[req.bits],
+    });
+    // A failed verdict is a warning (with what to try instead), not an info toast.
+    void (
+      r.pass
+        ? vscode.window.showInformationMessage(text, 'Open Manifest', 'Reveal in Explorer')
+        : ui.showWarningMessage(`${text} ${advice ?? ''}`.trim(), 'Open Manifest', 'Reveal in Explorer')
+    ).then(async (choice) => {
+      if (choice === 'Open Manifest') await vscode.window.showTextDocument(vscode.Uri.file(r.manifest));
+      if (choice === 'Reveal in Explorer')
+        await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(r.manifest));
+    });
   } else if (outcome.status === 'failed' && outcome.error) {
     const fix = fixForError(outcome.error.code);
     const actions = fix ? [fix.label, 'Show Output'] : ['Show Output'];

@@ -6,6 +6,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { BIT_WIDTHS, type BitWidth } from '../../../server/src/formats/manifest';
+import { bitWidthCaveat } from '../../../server/src/report/advice';
+import { DEFAULT_TOLERANCES } from '../../../server/src/report/report';
 import { formatBytes } from '../../../server/src/shared/format';
 import type { ClientContext } from '../context';
 import { backendSetting, convertSettings } from '../settings';
@@ -140,7 +142,10 @@ async function pickBits(d: ConvertDefaults, downloadBytes?: number): Promise<Bit
   const items = BIT_WIDTHS.map((bits) => ({
     label: `${bits}-bit`,
     description: params ? `≈ ${formatBytes(estimateOutputBytes(params, bits, d.groupSize))}` : undefined,
-    detail: about[bits],
+    detail: [about[bits], bitWidthCaveat(bits, DEFAULT_TOLERANCES[bits])]
+      .filter(Boolean)
+      .map((t, i) => (i ? `$(warning) ${t}` : t))
+      .join(' · '),
     picked: bits === d.bits,
     bits,
   }));

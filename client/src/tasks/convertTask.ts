@@ -135,9 +135,19 @@ export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToke
         o = { status: 'failed', error: { code: error?.code ?? 'internal', message }, exitCode: code };
       }
       ctx.log.info(`converter exited (${code ?? signal}): ${o.status}${o.error ? ` (${o.error.code})` : ''}`);
-      line(o.status === 'ok' ? 'Conversion finished.' : o.status === 'cancelled' ? 'Conversion cancelled.' : 'Failed.');
+      const failedCheck = o.status === 'ok' && !o.result?.pass;
+      line(
+        o.status === 'ok'
+          ? failedCheck
+            ? 'Conversion finished, but the accuracy check FAILED (see the report).'
+            : 'Conversion finished.'
+          : o.status === 'cancelled'
+            ? 'Conversion cancelled.'
+            : 'Failed.',
+      );
       settle(o);
-      close.fire(code ?? 1);
+      // A failed accuracy check does not end with a green tick: the task's exit status is 1.
+      close.fire(failedCheck ? 1 : (code ?? 1));
     });
   };
 

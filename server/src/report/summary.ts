@@ -1,5 +1,6 @@
 // The accuracy report as text: the table and verdict the CLI prints at the end of a run (no --json-progress).
 import type { OutputPaths } from '../convert/names';
+import { failureAdvice } from './advice';
 import type { AccuracyReport } from './report';
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
@@ -29,9 +30,22 @@ export function formatSummary(r: AccuracyReport, paths: OutputPaths): string {
     `model ${r.model} (${r.source}${r.revision ? ` @ ${r.revision.slice(0, 12)}` : ''}), ${r.bits} bits, group ${r.group_size}, ${r.mode}, backend ${r.backend}`,
     `size ${mb(r.sizes.source_bytes)} → ${mb(r.sizes.output_bytes)} (${r.sizes.bits_per_weight.toFixed(2)} bits/weight, ${(r.sizes.source_bytes / Math.max(1, r.sizes.output_bytes)).toFixed(2)}x smaller) in ${r.seconds.toFixed(2)} s`,
     `accuracy: ${r.summary.passed}/${r.summary.weights} weights within tolerance${r.summary.kept_float ? `, ${r.summary.kept_float} tensors kept as float` : ''} → ${r.pass ? 'PASS' : `FAIL (worst: ${r.summary.worst})`}`,
+    ...adviceLines(r),
     `wrote ${paths.npz}`,
     `      ${paths.manifest}`,
     `      ${paths.report}`,
   );
   return lines.join('\n');
+}
+
+/** The failed verdict's advice (what to try instead), as lines of the summary. */
+function adviceLines(r: AccuracyReport): string[] {
+  const a = failureAdvice({
+    bits: r.bits,
+    pass: r.pass,
+    group_size: r.group_size,
+    mode: r.mode,
+    tolerance: r.tolerance[r.bits] ?? null,
+  });
+  return a ? [a] : [];
 }

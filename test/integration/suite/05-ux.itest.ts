@@ -54,3 +54,30 @@ test(
   },
   { timeout: 120_000 },
 );
+
+test(
+  'a 2-bit conversion that fails by design ends with a warning that says what to try instead',
+  async () => {
+    const api = (await extension().activate()) as AplApi;
+    const outDir = join(workspaceDir(), 'models-2bit');
+    const w = answerWarnings(api, undefined);
+    let o: ConvertOutcome;
+    try {
+      o = (await vscode.commands.executeCommand('apl.convertModel', {
+        model: tinyModel(),
+        bits: 2,
+        groupSize: 64,
+        outDir,
+        noReport: true,
+        force: true,
+      })) as ConvertOutcome;
+    } finally {
+      w.restore();
+    }
+    assert.equal(o.status, 'ok', JSON.stringify(o.error));
+    assert.equal(o.result?.pass, false, 'the tiny model at 2 bits fails the 20 % tolerance');
+    assert.equal(w.asked.length, 1, 'a warning, not an info toast');
+    assert.match(w.asked[0], /accuracy FAIL.*fails by design\. Try 4 bits/);
+  },
+  { timeout: 120_000 },
+);

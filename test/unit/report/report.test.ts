@@ -122,5 +122,7 @@ test('the summary names failures and the verdict', () => {
   assert.match(text, /^a\s+4\s+5\.00%\s+5\.00%\s+26\.0\s+10\.00%\s+ok$/m);
   assert.match(text, /^b\s+4\s+15\.00%.*FAIL$/m);
   assert.match(text, /1\/2 weights within tolerance → FAIL \(worst: b\)/);
+  // A failed verdict says what to try instead (issue 15).
+  assert.match(text, /Some weights are over the tolerance\. Try a smaller group size \(--group-size 32\)/);
   assert.match(text, /2\.00 MB → 0\.50 MB \(4\.50 bits\/weight, 4\.00x smaller\)/);
 });
