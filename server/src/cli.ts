@@ -27,8 +27,9 @@ function usage(): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
+    // No arguments is a request for help, not a mistake: the usage and status 0.
     process.stdout.write(`${usage()}\n`);
-    return name ? 0 : 2;
+    return 0;
   }
   if (name === '--version' || name === '-V') {
     process.stdout.write(`${VERSION}\n`);

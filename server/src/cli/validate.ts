@@ -9,8 +9,13 @@ import { CliError, parseArgs } from './common';
 const USAGE = `usage: apl-quant validate <manifest.json> [--json]
 
 Checks a manifest against its schema and against the NPZ (and accuracy report) it names.
-Prints one line per problem, file:line:col severity code message; exits 1 when there are errors.
+Prints one line per problem, file:line:col severity code message, then a last line on stdout: "ok", or the counts,
+and the accuracy report's verdict. Exits 1 when there are errors, 3 when the accuracy report's verdict is FAIL
+(the manifest is valid, the quantized weights are not within tolerance), 0 otherwise.
   --json   print the diagnostics as a JSON array instead`;
+
+/** Exit status when the manifest is valid but its accuracy report fails (as \`apl-quant convert --strict\`). */
+export const ACCURACY_FAIL_EXIT = 3;
 
 const SEVERITY: Record<DiagnosticSeverity, string> = {
   [DiagnosticSeverity.Error]: 'error',
@@ -45,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   await service.loadFiles(state);
   const diagnostics = service.doValidation(state);
   const errors = diagnostics.filter((d) => d.severity === DiagnosticSeverity.Error).length;
+  const verdict = service.getSummary(state).verdict;
   const shown = relative(process.cwd(), file) || file;
   if (flags.has('json')) {
     const out = diagnostics.map((d) => ({
@@ -65,9 +71,10 @@ export async function run(argv: string[]): Promise<number> {
     );
     if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
     const warnings = diagnostics.length - errors;
-    process.stderr.write(
-      errors || warnings ? `${shown}: ${errors} error(s), ${warnings} warning(s) or note(s)\n` : `${shown}: ok\n`,
-    );
+    const counts = errors || warnings ? `${errors} error(s), ${warnings} warning(s) or note(s)` : '';
+    const accuracy = verdict === 'fail' ? 'accuracy report: FAIL' : verdict === 'pass' ? 'accuracy report: pass' : '';
+    const ok = !errors && verdict !== 'fail';
+    process.stdout.write(`${shown}: ${[ok && !counts ? 'ok' : counts, accuracy].filter(Boolean).join('; ')}\n`);
   }
-  return errors ? 1 : 0;
+  return errors ? 1 : verdict === 'fail' ? ACCURACY_FAIL_EXIT : 0;
 }

@@ -20,6 +20,8 @@ export interface MemberMissingData {
   weight: number;
   field: MemberField;
   member: string;
+  /** NPZ members no weight refers to (a renamed member is among them): the quick fix offers them too. */
+  unreferenced?: string[];
 }
 /** Data of an apl.bits-mismatch diagnostic. */
 export interface BitsMismatchData {
@@ -91,6 +93,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
   const weights = Array.isArray(root.weights) ? root.weights : [];
   const names = new Map<string, number>();
   const memberUse = new Map<string, number>();
+  const missingData: MemberMissingData[] = [];
   const layers = new Map<number, number>(); // layer → first weight index
   const modelSeen = new Set<string>();
   const model = isObject(root.model) ? root.model : undefined;
@@ -279,6 +282,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
       const info = lookupMember(index, member);
       if (!info) {
         const data: MemberMissingData = { kind: 'member', weight: i, field: fld, member };
+        missingData.push(data);
         at(node, wn, ERROR, DiagnosticCodes.memberMissing, `The NPZ has no member "${member}"`, data);
         continue;
       }
@@ -411,6 +415,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
   if (index) {
     const unused: string[] = [];
     for (const k of index.members.keys()) if (!memberUse.has(k)) unused.push(k);
+    for (const d of missingData) d.unreferenced = unused.slice(0, 20);
     if (unused.length)
       at(
         npzPath,

@@ -1,11 +1,11 @@
 // Quick fixes for mechanical mistakes: bit_width vs quantization.bits, a misspelled member name (the nearest
 // existing members), a missing required field (inserted with its default).
 import type { CodeAction, Diagnostic, TextEdit } from 'vscode-languageserver-types';
-import { memberNames } from '../formats/manifest';
+import { isBitWidth, memberNames } from '../formats/manifest';
 import type { BitsMismatchData, MemberMissingData } from './checks';
 import { DiagnosticCodes } from './codes';
 import { isObject, type ManifestDoc, nodeAt, nodeRange } from './document';
-import { isNpzProblem, type NpzState, nearestMembers } from './npz-index';
+import { editDistance, isNpzProblem, memberKey, type NpzState, nearestMembers } from './npz-index';
 import { defaultFor, type MissingPropertyData } from './schema';
 
 export interface CodeActionOptions {
@@ -98,7 +98,8 @@ export function codeActions(doc: ManifestDoc, diagnostics: Diagnostic[], opts: C
             true,
           ),
         );
-      if (qb)
+      // Only a value the format accepts: never "Set quantization.bits to 3".
+      if (qb && isBitWidth(b.bitWidth))
         out.push(
           fix(`Set quantization.bits to ${b.bitWidth}`, opts.uri, d, [
             { range: nodeRange(doc, qb), newText: String(b.bitWidth) },
@@ -113,7 +114,17 @@ export function codeActions(doc: ManifestDoc, diagnostics: Diagnostic[], opts: C
       const m = data as MemberMissingData;
       const node = nodeAt(doc, ['weights', m.weight, m.field]);
       if (!node) continue;
-      nearestMembers(opts.npz, m.member).forEach((name, i) => {
+      // The nearest names, then the members nothing refers to (a renamed member), nearest first.
+      const near = nearestMembers(opts.npz, m.member);
+      const withNpy = m.member.endsWith('.npy');
+      const key = memberKey(m.member);
+      const unref = (m.unreferenced ?? [])
+        .map((k) => ({ k, d: editDistance(key, k, 1 << 16) }))
+        .sort((a, b) => a.d - b.d)
+        .map((u) => (withNpy ? `${u.k}.npy` : u.k))
+        .filter((n) => !near.includes(n))
+        .slice(0, 3);
+      [...near, ...unref].forEach((name, i) => {
         out.push(
           fix(
             `Change to "${name}"`,

@@ -175,6 +175,27 @@ describe('quick fixes', () => {
     assert.equal(actions[0].isPreferred, true);
     assert.deepEqual(validateManifest(apply(text, actions[0].edit!.changes![URI]), { npz }), []);
   });
+  it('an invalid bit_width: no fix proposes it as quantization.bits (issue 15)', () => {
+    const text = mutate((m) => {
+      m.weights[2].bit_width = 3;
+    });
+    const ds = only(validateManifest(text, { npz }), C.bitsMismatch);
+    const titles = codeActions(parseManifest(text), ds, { uri: URI, npz }).map((a) => a.title);
+    assert.ok(!titles.includes('Set quantization.bits to 3'), titles.join(', '));
+    assert.ok(ds.length > 0, 'a bits mismatch');
+    assert.ok(titles.includes('Set bit_width to 4'), titles.join(', '));
+  });
+  it('a renamed member: the member nothing refers to any more is offered (issue 15)', () => {
+    const text = mutate((m) => {
+      m.weights[2].q_scales = 'renamed.npy';
+    });
+    const ds = only(validateManifest(text, { npz }), C.memberMissing);
+    const actions = codeActions(parseManifest(text), ds, { uri: URI, npz });
+    const want = 'Change to "model_layers_0_self_attn_q_proj_weight_q4_scales.npy"';
+    const a = actions.find((x) => x.title === want);
+    assert.ok(a, actions.map((x) => x.title).join(', '));
+    assert.deepEqual(validateManifest(apply(text, a.edit!.changes![URI]), { npz }), []);
+  });
   it('a missing required field: inserted with a default derived from the weight', () => {
     const text = mutate((m) => {
       delete m.weights[2].q_zero_point;
