@@ -42,6 +42,12 @@ export function backendLabel(
   return { text: `APL: ${cpu}`, tooltip, warning: !info.native };
 }
 
+/** Why the GPU backend cannot run here (the engine says no GPU), or undefined when it can or nobody knows. */
+export function gpuUnusable(backend: string, info: EngineInfoLike | undefined): string | undefined {
+  if (backend !== 'gpu' || !info || info.gpu.available) return undefined;
+  return info.gpu.reason ?? 'no usable GPU';
+}
+
 /** The native addon's locations under the extension root (native/index.ts `addonCandidates`). */
 export const ADDON_PATHS = ['native/build/Release/apl_quant.node', 'native/build/Debug/apl_quant.node'];
 

@@ -7,6 +7,20 @@ import { CommandIds } from '../../server/src/protocol';
 import { ADDON_PATHS, addonProbeScript, backendLabel, type EngineInfoLike, parseEngineInfo } from './backendInfo';
 import { onBackendSettingChange, rawBackendSetting } from './settings';
 
+let latest: EngineInfoLike | undefined;
+let probed: Promise<void> | undefined;
+let markProbed: (() => void) | undefined;
+
+/** The engine info of the last probe, waiting (at most `ms`) for the first one; undefined when unknown. */
+export async function engineInfo(ms = 20_000): Promise<EngineInfoLike | undefined> {
+  if (probed) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([probed, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  }
+  return latest;
+}
+
 export function createBackendStatus(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): () => void {
   const item = vscode.window.createStatusBarItem('apl.backend', vscode.StatusBarAlignment.Right, 100);
   item.name = 'APL Quantizer Backend';
@@ -14,6 +28,9 @@ export function createBackendStatus(context: vscode.ExtensionContext, log: vscod
   context.subscriptions.push(item);
   let info: EngineInfoLike | undefined;
   let probing = false;
+  probed = new Promise<void>((r) => {
+    markProbed = r;
+  });
 
   const render = () => {
     const setting = rawBackendSetting();
@@ -27,6 +44,8 @@ export function createBackendStatus(context: vscode.ExtensionContext, log: vscod
   const done = (found: EngineInfoLike | undefined, how: string) => {
     probing = false;
     info = found;
+    latest = found;
+    markProbed?.();
     if (info) log.info(`engine (${how}): ${JSON.stringify(info)}`);
     else log.info('engine info unavailable; the status bar shows the setting only');
     render();

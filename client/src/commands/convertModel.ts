@@ -4,12 +4,17 @@ import * as vscode from 'vscode';
 import { CommandIds } from '../../../server/src/protocol';
 import { failureAdvice } from '../../../server/src/report/advice';
 import { DEFAULT_TOLERANCES } from '../../../server/src/report/report';
+import { gpuUnusable } from '../backendInfo';
 import type { ClientContext, ConvertOutcome } from '../context';
 import { type ConvertRequest, checkRequest } from '../convert/options';
 import { currentDefaults, pickRequest, remember } from '../convert/picks';
 import { fixForError } from '../convert/progress';
+import { setBackendSetting } from '../settings';
+import { engineInfo } from '../statusBar';
 import { ui } from '../ui';
 
+export const USE_AUTO = 'Use auto';
+export const USE_AUTO_ALWAYS = 'Use auto and set apl.backend';
 /** The button of the question asked when the output exists already. */
 export const REPLACE = 'Replace';
 
@@ -53,6 +58,19 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
     req = await pickRequest(ctx);
   }
   if (!req) return undefined;
+  // "gpu" with no usable GPU would fail after the download: offer auto first.
+  const noGpu = req.backend === 'gpu' ? gpuUnusable('gpu', await engineInfo()) : undefined;
+  if (noGpu) {
+    const choice = await ui.showWarningMessage(
+      `APL: the GPU backend cannot run here (${noGpu}). Convert with backend "auto" instead?`,
+      { modal: true },
+      USE_AUTO,
+      USE_AUTO_ALWAYS,
+    );
+    if (choice !== USE_AUTO && choice !== USE_AUTO_ALWAYS) return undefined;
+    if (choice === USE_AUTO_ALWAYS) await setBackendSetting('auto');
+    req = { ...req, backend: 'auto' };
+  }
   await remember(ctx, req);
 
   let outcome = await ctx.conversions.run(req, opts?.cancellation);

@@ -24,6 +24,11 @@ const OPEN_TIMEOUT_MS = 30_000;
 /** How long a cancelled child may take to clean up after SIGTERM before it is killed. */
 const KILL_AFTER_MS = 15_000;
 const STDERR_KEEP = 4000;
+/**
+ * The least time between the terminal opening and its closing: VS Code reports a terminal that exits sooner
+ * (500 ms) as "The terminal process failed to launch", which reads as a broken extension rather than the error.
+ */
+const MIN_OPEN_MS = 1000;
 
 /** One conversion: the pseudoterminal that starts the child when it opens, and what the caller controls. */
 export interface Conversion {
@@ -49,6 +54,7 @@ export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToke
   let cancelled = false;
   let killTimer: NodeJS.Timeout | undefined;
   let started = false;
+  let startedAt = 0;
   let settle!: (o: ConvertOutcome) => void;
   const outcome = new Promise<ConvertOutcome>((r) => {
     settle = r;
@@ -73,6 +79,7 @@ export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToke
   const start = () => {
     if (started) return;
     started = true;
+    startedAt = Date.now();
     if (cancelled) {
       settle({ status: 'cancelled', exitCode: null });
       close.fire(1);
@@ -116,9 +123,16 @@ export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToke
       }
     };
     child.stdout?.setEncoding('utf8').on('data', (d: string) => out.push(d).forEach(onLine));
+    const errLines = new LineSplitter();
+    const onErrLine = (l: string) => {
+      // The CLI repeats its error event on stderr ("apl-quant convert: …"): the terminal shows it once.
+      const first = error?.message.split('\n')[0];
+      if (first && l.includes(first)) return;
+      write.fire(`\x1b[31m${l}\x1b[0m\r\n`);
+    };
     child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       stderr = (stderr + d).slice(-STDERR_KEEP);
-      write.fire(`\x1b[31m${d.replace(/\r?\n/g, '\r\n')}\x1b[0m`);
+      errLines.push(d).forEach(onErrLine);
     });
     child.once('error', (e) => {
       error ??= { code: 'internal', message: `could not start the converter: ${e.message}` };
@@ -126,6 +140,7 @@ export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToke
     child.once('close', (code, signal) => {
       running.delete(proc);
       out.flush().forEach(onLine);
+      errLines.flush().forEach(onErrLine);
       if (killTimer) clearTimeout(killTimer);
       let o: ConvertOutcome;
       if (code === 0 && result) o = { status: 'ok', result, exitCode: code };
@@ -147,7 +162,8 @@ export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToke
       );
       settle(o);
       // A failed accuracy check does not end with a green tick: the task's exit status is 1.
-      close.fire(failedCheck ? 1 : (code ?? 1));
+      const status = failedCheck ? 1 : (code ?? 1);
+      setTimeout(() => close.fire(status), Math.max(0, startedAt + MIN_OPEN_MS - Date.now()));
     });
   };
 

@@ -81,3 +81,30 @@ test(
   },
   { timeout: 120_000 },
 );
+
+test(
+  '"gpu" with no usable GPU: the command offers auto instead of failing',
+  async () => {
+    const api = (await extension().activate()) as AplApi;
+    const outDir = join(workspaceDir(), 'models-gpu');
+    const w = answerWarnings(api, 'Use auto');
+    let o: ConvertOutcome;
+    try {
+      o = (await vscode.commands.executeCommand('apl.convertModel', {
+        model: tinyModel(),
+        bits: 8,
+        groupSize: 32,
+        backend: 'gpu',
+        outDir,
+        noReport: true,
+        force: true,
+      })) as ConvertOutcome;
+    } finally {
+      w.restore();
+    }
+    // Where a GPU is usable nothing is asked and the GPU converts; elsewhere the question comes first.
+    if (w.asked.length) assert.match(w.asked[0], /GPU backend cannot run here.*"auto" instead\?/);
+    assert.equal(o.status, 'ok', JSON.stringify(o.error));
+  },
+  { timeout: 120_000 },
+);

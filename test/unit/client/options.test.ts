@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addonProbeScript, backendLabel, parseEngineInfo } from '../../../client/src/backendInfo';
+import { addonProbeScript, backendLabel, gpuUnusable, parseEngineInfo } from '../../../client/src/backendInfo';
 import {
   type ConvertRequest,
   checkRequest,
@@ -131,4 +131,13 @@ test('the addon probe prints the addon engine info, or the reference info with t
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('gpu chosen with no usable GPU: the reason, so the command offers auto; otherwise nothing (issue 15)', () => {
+  const noGpu = { native: true, simd: 'avx2', threads: 2, gpu: { available: false, reason: 'no CUDA device' } };
+  const gpu = { native: true, simd: 'avx2', threads: 2, gpu: { available: true, name: 'H200' } };
+  assert.equal(gpuUnusable('gpu', noGpu), 'no CUDA device');
+  assert.equal(gpuUnusable('gpu', gpu), undefined);
+  assert.equal(gpuUnusable('auto', noGpu), undefined);
+  assert.equal(gpuUnusable('gpu', undefined), undefined);
 });
