@@ -6,7 +6,13 @@
 import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
 import { failureAdvice } from '../../server/src/report/advice';
 import { normalizeReport, type ReportModel, type ReportWeight } from '../../server/src/report/read';
-import { formatBytes, formatNumber, formatPercent, formatSeconds } from '../../server/src/shared/format';
+import {
+  formatBitsPerWeight,
+  formatBytes,
+  formatNumber,
+  formatPercent,
+  formatSeconds,
+} from '../../server/src/shared/format';
 import { filterWeights, layerHeatMap, SORT_KEYS, type SortKey, sortWeights } from '../../server/src/shared/report-view';
 import './_elements';
 import { h, heat, s, vscodeApi } from './_dom';
@@ -55,7 +61,7 @@ function summary(r: ReportModel, extra: { manifest?: string | null; npz?: string
         ? '—'
         : `${formatBytes(r.source_bytes)} → ${formatBytes(r.output_bytes)}${ratio}`,
     ),
-    item('Bits per weight', r.bits_per_weight === null ? '—' : r.bits_per_weight.toFixed(3)),
+    item('Bits per weight', formatBitsPerWeight(r.bits_per_weight)),
     item('Time', formatSeconds(r.seconds)),
     item('Backend', r.backend ?? '—'),
     item(

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { CommandIds } from '../../../server/src/protocol';
 import { failureAdvice } from '../../../server/src/report/advice';
 import { DEFAULT_TOLERANCES } from '../../../server/src/report/report';
+import { formatBitsPerWeight } from '../../../server/src/shared/format';
 import { gpuUnusable } from '../backendInfo';
 import type { ClientContext, ConvertOutcome } from '../context';
 import { type ConvertRequest, checkRequest } from '../convert/options';
@@ -88,7 +89,7 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
   if (outcome.status === 'ok' && outcome.result) {
     const r = outcome.result;
     if (!opts?.noReport) await ctx.webviews.openReport(vscode.Uri.file(r.report));
-    const text = `APL: ${req.model} converted to ${req.bits}-bit (${r.bitsPerWeight.toFixed(2)} bits/weight, accuracy ${r.pass ? 'pass' : 'FAIL'}).`;
+    const text = `APL: ${req.model} converted to ${req.bits}-bit (${formatBitsPerWeight(r.bitsPerWeight)} bits/weight, accuracy ${r.pass ? 'pass' : 'FAIL'}).`;
     const advice = failureAdvice({
       bits: req.bits,
       pass: r.pass,

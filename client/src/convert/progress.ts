@@ -1,7 +1,7 @@
 // Turns the converter's `--json-progress` output into events and progress figures. Pure: no `vscode`, no I/O;
 // unit-tested. The event types live in server/src/protocol.ts.
 import { CommandIds, type ConvertEvent, type ConvertStage } from '../../../server/src/protocol';
-import { formatBytes } from '../../../server/src/shared/format';
+import { formatBitsPerWeight, formatBytes } from '../../../server/src/shared/format';
 
 const EVENT_TYPES = new Set(['start', 'stage', 'progress', 'log', 'result', 'error']);
 
@@ -101,7 +101,7 @@ export function describeEvent(e: ConvertEvent): string | undefined {
     case 'result':
       return [
         `Done in ${e.seconds.toFixed(1)} s: ${formatBytes(e.sourceBytes)} → ${formatBytes(e.outputBytes)}`,
-        `(${e.bitsPerWeight.toFixed(2)} bits/weight), accuracy ${e.pass ? 'PASS' : 'FAIL'}`,
+        `(${formatBitsPerWeight(e.bitsPerWeight)} bits/weight), accuracy ${e.pass ? 'PASS' : 'FAIL'}`,
         `\r\n  ${e.npz}\r\n  ${e.manifest}\r\n  ${e.report}`,
       ].join(' ');
     case 'error':

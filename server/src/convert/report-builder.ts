@@ -2,6 +2,7 @@
 // the output error was measured, the per-weight results, the per-layer aggregates and the overall verdict.
 
 import type { AccuracyReport, WeightReport } from '../report';
+import { bitsPerWeight } from '../shared/format';
 import { EVAL_MAX_INPUTS, EVAL_MIN_OUTPUTS, EVAL_SEED, layerAggregates, type WeightSums } from './accuracy';
 import type { Settings } from './options';
 import { TOOL_VERSION } from './options';
@@ -45,7 +46,7 @@ export function buildReport(
     sizes: {
       source_bytes: f.sourceBytes,
       output_bytes: f.outputBytes,
-      bits_per_weight: (f.outputBytes * 8) / Math.max(1, f.totalParams),
+      bits_per_weight: bitsPerWeight(f.outputBytes, f.totalParams) ?? 0,
       params: f.totalParams,
     },
     tolerance: s.tolerance,

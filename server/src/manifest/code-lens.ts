@@ -2,7 +2,7 @@
 // open the accuracy report and the NPZ inspector (command ids from protocol.ts; the argument is the file's URI).
 import type { CodeLens } from 'vscode-languageserver-types';
 import { CommandIds, type ManifestSummary } from '../protocol';
-import { formatBytes } from '../shared/format';
+import { formatBitsPerWeight, formatBytes } from '../shared/format';
 
 export interface CodeLensOptions {
   /** URI of the NPZ file, when it exists. */
@@ -18,7 +18,7 @@ export function codeLenses(summary: ManifestSummary, opts: CodeLensOptions = {})
   const open = opts.reportUri
     ? { command: CommandIds.openAccuracyReport, arguments: [opts.reportUri] }
     : { command: '' };
-  const bpw = summary.bitsPerWeight === null ? '' : ` · ${summary.bitsPerWeight.toFixed(2)} bits/weight`;
+  const bpw = summary.bitsPerWeight === null ? '' : ` · ${formatBitsPerWeight(summary.bitsPerWeight)} bits/weight`;
   lenses.push({
     range,
     command: {

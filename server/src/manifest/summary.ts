@@ -2,6 +2,7 @@
 // apl/manifestSummary request share.
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import type { ManifestSummary } from '../protocol';
+import { bitsPerWeight } from '../shared/format';
 import { isObject, type ManifestDoc } from './document';
 import { kquantFormatOf } from './kquant-checks';
 import { isNpzProblem, type NpzState } from './npz-index';
@@ -96,7 +97,8 @@ export function summarize(doc: ManifestDoc, opts: SummaryOptions = {}): Manifest
     weights: weights.length,
     quantized,
     totalBytes: npz?.size ?? bytes,
-    bitsPerWeight: params > 0 ? (8 * bytes) / params : null,
+    // The one computation (shared/format.ts): the NPZ's bytes when it is there, else what the entries imply.
+    bitsPerWeight: bitsPerWeight(npz?.size ?? bytes, params),
     verdict: verdictOf(doc, report),
     npz: opts.npzPath ?? null,
     report: opts.reportPath ?? null,

@@ -1,5 +1,6 @@
 // The accuracy report as text: the table and verdict the CLI prints at the end of a run (no --json-progress).
 import type { OutputPaths } from '../convert/names';
+import { formatBitsPerWeight, formatBytes } from '../shared/format';
 import { failureAdvice } from './advice';
 import type { AccuracyReport } from './report';
 
@@ -24,11 +25,10 @@ export function formatSummary(r: AccuracyReport, paths: OutputPaths): string {
     row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '),
   );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
   lines.push(
     '',
     `model ${r.model} (${r.source}${r.revision ? ` @ ${r.revision.slice(0, 12)}` : ''}), ${r.bits} bits, group ${r.group_size}, ${r.mode}, backend ${r.backend}`,
-    `size ${mb(r.sizes.source_bytes)} → ${mb(r.sizes.output_bytes)} (${r.sizes.bits_per_weight.toFixed(2)} bits/weight, ${(r.sizes.source_bytes / Math.max(1, r.sizes.output_bytes)).toFixed(2)}x smaller) in ${r.seconds.toFixed(2)} s`,
+    `size ${formatBytes(r.sizes.source_bytes)} → ${formatBytes(r.sizes.output_bytes)} (${formatBitsPerWeight(r.sizes.bits_per_weight)} bits/weight, ${(r.sizes.source_bytes / Math.max(1, r.sizes.output_bytes)).toFixed(2)}x smaller) in ${r.seconds.toFixed(2)} s`,
     `accuracy: ${r.summary.passed}/${r.summary.weights} weights within tolerance${r.summary.kept_float ? `, ${r.summary.kept_float} tensors kept as float` : ''} → ${r.pass ? 'PASS' : `FAIL (worst: ${r.summary.worst})`}`,
     ...adviceLines(r),
     `wrote ${paths.npz}`,

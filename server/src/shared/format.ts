@@ -15,6 +15,21 @@ export function formatBytes(n: number | null): string {
   return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
 }
 
+/**
+ * Bits per weight, the one computation every view shows (CLI summary, task terminal, toast, report, code lens):
+ * the NPZ file's bytes × 8 over the parameters of every tensor of the checkpoint, quantized or kept as float. It
+ * is what a parameter costs on disk: packed values, scales and zero points, float tensors and the archive's
+ * headers all count (docs/FORMAT.md). null when there are no parameters.
+ */
+export function bitsPerWeight(bytes: number, params: number): number | null {
+  return params > 0 && Number.isFinite(bytes) ? (bytes * 8) / params : null;
+}
+
+/** Bits per weight as every view writes it: two decimals ("4.52"). */
+export function formatBitsPerWeight(v: number | null): string {
+  return v === null || !Number.isFinite(v) ? '—' : v.toFixed(2);
+}
+
 /** Compact number for tables: 4 significant digits, exponent form for very small or large magnitudes. */
 export function formatNumber(v: number | null, digits = 4): string {
   if (v === null) return '—';

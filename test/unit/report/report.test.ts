@@ -124,5 +124,6 @@ test('the summary names failures and the verdict', () => {
   assert.match(text, /1\/2 weights within tolerance → FAIL \(worst: b\)/);
   // A failed verdict says what to try instead (issue 15).
   assert.match(text, /Some weights are over the tolerance\. Try a smaller group size \(--group-size 32\)/);
-  assert.match(text, /2\.00 MB → 0\.50 MB \(4\.50 bits\/weight, 4\.00x smaller\)/);
+  // One unit system (binary, shared/format.ts) and one bits-per-weight figure, two decimals (issue 15).
+  assert.match(text, /1\.91 MiB → 488 KiB \(4\.50 bits\/weight, 4\.00x smaller\)/);
 });
