@@ -1,9 +1,9 @@
 // The extension's settings (package.json `contributes.configuration`), read and written here only. Values are
 // checked: a wrong type or an unknown value reads as the default.
 import * as vscode from 'vscode';
-import type { BitWidth } from '../../server/src/formats/manifest';
+import type { BitWidth, RoundingMode } from '../../server/src/formats/manifest';
 import type { Backend } from '../../server/src/protocol';
-import { BACKENDS, groupSizeFromSetting, isBitWidth } from './convert/options';
+import { BACKENDS, type ConvertDefaults, groupSizeFromSetting, isBitWidth } from './convert/options';
 
 const SECTION = 'apl';
 
@@ -13,6 +13,31 @@ export interface ConvertSettings {
   symmetric: boolean;
   /** `apl.convert.outputFolder` as written (may hold ${workspaceFolder} or ~; expanded by the caller). */
   outputFolder: string;
+  mode: RoundingMode;
+  embeddingsBits: BitWidth;
+  /** `apl.convert.tolerance` (the CLI's --tolerance spec), '' for the guide's. */
+  tolerance: string;
+}
+
+/** The request keys whose `apl.convert.*` setting the user wrote (user, workspace or folder): they win. */
+export function explicitConvertSettings(): Set<keyof ConvertDefaults> {
+  const c = vscode.workspace.getConfiguration(SECTION);
+  const keys: [string, keyof ConvertDefaults][] = [
+    ['convert.bits', 'bits'],
+    ['convert.groupSize', 'groupSize'],
+    ['convert.symmetric', 'symmetric'],
+    ['convert.outputFolder', 'outDir'],
+    ['convert.mode', 'mode'],
+    ['convert.embeddingsBits', 'embeddingsBits'],
+    ['convert.tolerance', 'tolerance'],
+  ];
+  const out = new Set<keyof ConvertDefaults>();
+  for (const [setting, key] of keys) {
+    const i = c.inspect(setting);
+    if (i && (i.globalValue !== undefined || i.workspaceValue !== undefined || i.workspaceFolderValue !== undefined))
+      out.add(key);
+  }
+  return out;
 }
 
 /** `apl.backend`: where quantization runs. */
@@ -39,6 +64,11 @@ export function convertSettings(): ConvertSettings {
     groupSize: groupSizeFromSetting(c.get('convert.groupSize', 64)),
     symmetric: c.get<boolean>('convert.symmetric', false),
     outputFolder: c.get<string>('convert.outputFolder', ''),
+    mode: c.get<string>('convert.mode', 'optimized') === 'minmax' ? 'minmax' : 'optimized',
+    embeddingsBits: isBitWidth(c.get<number>('convert.embeddingsBits', 8))
+      ? c.get<BitWidth>('convert.embeddingsBits', 8)
+      : 8,
+    tolerance: c.get<string>('convert.tolerance', ''),
   };
 }
 

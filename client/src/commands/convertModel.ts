@@ -3,11 +3,10 @@
 import * as vscode from 'vscode';
 import { CommandIds } from '../../../server/src/protocol';
 import { failureAdvice } from '../../../server/src/report/advice';
-import { DEFAULT_TOLERANCES } from '../../../server/src/report/report';
 import { formatBitsPerWeight } from '../../../server/src/shared/format';
 import { gpuUnusable } from '../backendInfo';
 import type { ClientContext, ConvertOutcome } from '../context';
-import { type ConvertRequest, checkRequest } from '../convert/options';
+import { type ConvertRequest, checkRequest, tolerancesOf } from '../convert/options';
 import { currentDefaults, pickRequest, remember } from '../convert/picks';
 import { fixForError } from '../convert/progress';
 import { setBackendSetting } from '../settings';
@@ -41,6 +40,9 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
       symmetric: d.symmetric,
       backend: d.backend,
       outDir: d.outDir,
+      mode: d.mode,
+      embeddingsBits: d.embeddingsBits,
+      tolerance: d.tolerance || undefined,
     };
   } else if (opts?.model) {
     const d = currentDefaults(ctx);
@@ -50,6 +52,9 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
       symmetric: d.symmetric,
       backend: d.backend,
       outDir: d.outDir,
+      mode: d.mode,
+      embeddingsBits: d.embeddingsBits,
+      tolerance: d.tolerance || undefined,
       ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'cancellation')),
     };
     const problem = checkRequest(merged);
@@ -94,7 +99,7 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
       bits: req.bits,
       pass: r.pass,
       group_size: req.groupSize,
-      tolerance: DEFAULT_TOLERANCES[req.bits],
+      tolerance: tolerancesOf(req.tolerance)[req.bits],
     });
     // A failed verdict is a warning (with what to try instead), not an info toast.
     void (

@@ -3,11 +3,16 @@
 import {
   BIT_WIDTHS_TEXT,
   type BitWidth,
+  groupsPerRow,
   isBitWidth,
+  matrixView,
+  packedRowBytes,
   QUANT_FORMATS,
   type QuantFormat,
+  type RoundingMode,
 } from '../../../server/src/formats/manifest';
 import { BACKENDS, type Backend } from '../../../server/src/protocol';
+import { DEFAULT_TOLERANCES, type Tolerances } from '../../../server/src/report/report';
 
 export { BACKENDS, type Backend };
 
@@ -26,6 +31,10 @@ export interface ConvertRequest {
   outDir: string;
   force?: boolean;
   revision?: string;
+  /** The CLI's --mode, --embeddings-bits and --tolerance (absent: the CLI's defaults). */
+  mode?: RoundingMode;
+  embeddingsBits?: BitWidth;
+  tolerance?: string;
 }
 
 /** The remembered choices (globalState) and the `apl.*` defaults share this shape. */
@@ -37,6 +46,26 @@ export interface ConvertDefaults {
   backend: Backend;
   outDir?: string;
   lastModel?: string;
+  mode?: RoundingMode;
+  embeddingsBits?: BitWidth;
+  tolerance?: string;
+}
+
+/**
+ * The defaults the picks start from: a setting the user wrote (`explicit`) wins over the value remembered from the
+ * last run, which wins over a setting's default (issue 15: apl.convert.bits 1 lost to the 8 of a failed run).
+ */
+export function mergeDefaults(
+  settings: ConvertDefaults,
+  explicit: ReadonlySet<keyof ConvertDefaults>,
+  last: Partial<ConvertDefaults>,
+): ConvertDefaults {
+  const out: ConvertDefaults = { ...settings };
+  for (const [k, v] of Object.entries(last) as [keyof ConvertDefaults, unknown][]) {
+    if (v === undefined || explicit.has(k) || k === 'backend') continue;
+    (out as unknown as Record<string, unknown>)[k] = v;
+  }
+  return out;
 }
 
 export { isBitWidth };
@@ -62,6 +91,9 @@ export function cliArgs(r: ConvertRequest): string[] {
   if (r.format === 'kquant') a.push('--format', 'kquant');
   else a.push('--group-size', String(r.groupSize), r.symmetric ? '--symmetric' : '--asymmetric');
   a.push('--backend', r.backend, '--out', r.outDir, '--json-progress');
+  if (r.mode) a.push('--mode', r.mode);
+  if (r.embeddingsBits) a.push('--embeddings-bits', String(r.embeddingsBits));
+  if (r.tolerance?.trim()) a.push('--tolerance', r.tolerance.trim());
   if (r.revision) a.push('--revision', r.revision);
   if (r.force) a.push('--force');
   return a;
@@ -74,6 +106,45 @@ export function cliArgs(r: ConvertRequest): string[] {
 export function estimateOutputBytes(params: number, bits: BitWidth, groupSize: number | 'row', cols = 4096): number {
   const group = groupSize === 'row' ? cols : groupSize;
   return Math.round((params * bits) / 8 + (params / group) * 4);
+}
+
+/** Bytes an NPZ member costs beyond its data: the .npy header (128) and the ZIP local and central entries. */
+const MEMBER_OVERHEAD = 128 + 30 + 46 + 2 * 64;
+
+/**
+ * Estimated NPZ bytes for a checkpoint whose tensors are known (a local folder's safetensors headers): the
+ * converter's own plan (embeddings and head at `embeddingsBits`, 1-D tensors kept as float), packed values, f16
+ * scales and zero points, kept tensors and the members' headers. undefined when the plan refuses a tensor.
+ */
+export function estimateFromTensors(
+  tensors: readonly TensorInfoLike[],
+  o: { bits: BitWidth; groupSize: number | 'row'; symmetric: boolean; embeddingsBits?: BitWidth },
+): number {
+  let bytes = 0;
+  for (const t of tensors) {
+    const { rows, cols } = matrixView(t.shape);
+    if (t.shape.length >= 2 && FLOATS.has(t.dtype) && rows > 0 && cols > 0) {
+      // server/src/convert/plan.ts: embeddings and head at embeddingsBits; packed values, f16 scale and zero point.
+      const bits = EMBEDDING_OR_HEAD.test(t.name) ? (o.embeddingsBits ?? 8) : o.bits;
+      const group = o.groupSize === 'row' ? cols : Math.min(o.groupSize, cols);
+      bytes += rows * packedRowBytes(cols, bits) + 2 * rows * groupsPerRow(cols, group) * 2 + 3 * MEMBER_OVERHEAD;
+    } else {
+      // Kept as float (BF16 widened to float32, as numpy has no bfloat16).
+      const size = t.dtype === 'F16' ? 2 : t.dtype === 'F64' || t.dtype === 'I64' ? 8 : 4;
+      bytes += t.shape.reduce((a, b) => a * b, 1) * size + MEMBER_OVERHEAD;
+    }
+  }
+  return Math.round(bytes);
+}
+
+const FLOATS = new Set(['F32', 'F16', 'BF16']);
+const EMBEDDING_OR_HEAD = /(^|\.)(embed_tokens|lm_head|wte|embed_in|embed_out)(\.|$)/;
+
+/** A tensor as a safetensors header lists it. */
+export interface TensorInfoLike {
+  name: string;
+  dtype: string;
+  shape: number[];
 }
 
 /** Parameters of a checkpoint downloaded as bf16/f16 (2 bytes a weight). */
@@ -105,4 +176,15 @@ export function expandFolder(setting: string, workspaceFolder: string | undefine
 /** `${workspaceFolder}` in a tasks.json string field (VS Code substitutes variables only for shell and process tasks). */
 export function expandWorkspaceFolder(s: string, workspaceFolder: string | undefined): string {
   return workspaceFolder ? s.split(WORKSPACE_VAR).join(workspaceFolder) : s;
+}
+
+/** The tolerance table a request's --tolerance spec gives (the guide's where it says nothing or is malformed). */
+export function tolerancesOf(spec: string | undefined): Tolerances {
+  const out: Tolerances = { ...DEFAULT_TOLERANCES };
+  for (const part of (spec ?? '').split(',')) {
+    const m = /^\s*([1248])\s*=\s*([0-9.]+)(%?)\s*$/.exec(part);
+    const v = m ? Number(m[2]) / (m[3] ? 100 : 1) : Number.NaN;
+    if (m && v > 0) out[Number(m[1]) as BitWidth] = v;
+  }
+  return out;
 }

@@ -1,28 +1,32 @@
 // The quick picks of APL: Convert Model…: model (aliases with download sizes, a repo id, a local folder), bits
 // (with estimated output sizes) and advanced options (group size, symmetric, backend, output folder). Choices are
 // remembered in globalState; the `apl.convert.*` settings give the first defaults.
-import { readdirSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { BIT_WIDTHS, type BitWidth } from '../../../server/src/formats/manifest';
 import { bitWidthCaveat } from '../../../server/src/report/advice';
-import { DEFAULT_TOLERANCES } from '../../../server/src/report/report';
 import { formatBytes } from '../../../server/src/shared/format';
 import type { ClientContext } from '../context';
-import { backendSetting, convertSettings } from '../settings';
+import { backendSetting, convertSettings, explicitConvertSettings } from '../settings';
 import { ui } from '../ui';
 import {
   BACKENDS,
   type Backend,
   type ConvertDefaults,
   type ConvertRequest,
+  estimateFromTensors,
   estimateOutputBytes,
   expandFolder,
+  mergeDefaults,
   paramsFromDownloadBytes,
+  type TensorInfoLike,
+  tolerancesOf,
 } from './options';
 
 const STATE_KEY = 'apl.convert.last';
+const TOLERANCE_SPEC = /^\s*[1248]\s*=\s*[0-9.]+%?\s*(,\s*[1248]\s*=\s*[0-9.]+%?\s*)*$/;
 const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$/;
 
 interface AliasLike {
@@ -47,9 +51,12 @@ export function currentDefaults(ctx: ClientContext): ConvertDefaults {
     symmetric: c.symmetric,
     backend: backendSetting(),
     outDir: expandFolder(c.outputFolder, vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, homedir()),
+    mode: c.mode,
+    embeddingsBits: c.embeddingsBits,
+    tolerance: c.tolerance,
   };
   const last = ctx.extension.globalState.get<Partial<ConvertDefaults>>(STATE_KEY) ?? {};
-  return { ...fromSettings, ...last, backend: fromSettings.backend };
+  return mergeDefaults(fromSettings, explicitConvertSettings(), last);
 }
 
 export async function remember(ctx: ClientContext, r: ConvertRequest): Promise<void> {
@@ -61,8 +68,36 @@ export async function remember(ctx: ClientContext, r: ConvertRequest): Promise<v
     backend: r.backend,
     outDir: r.outDir,
     lastModel: r.model,
+    mode: r.mode,
+    embeddingsBits: r.embeddingsBits,
+    tolerance: r.tolerance,
   };
   await ctx.extension.globalState.update(STATE_KEY, d);
+}
+
+/** The tensors named by a folder's *.safetensors headers (undefined when one is unreadable): the size estimate's input. */
+export function localTensors(dir: string): TensorInfoLike[] | undefined {
+  try {
+    const out: TensorInfoLike[] = [];
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.safetensors'))) {
+      const fd = openSync(join(dir, f), 'r');
+      try {
+        const len = Buffer.alloc(8);
+        readSync(fd, len, 0, 8, 0);
+        const n = Number(len.readBigUInt64LE(0));
+        if (n > 100 << 20) return undefined;
+        const head = Buffer.alloc(n);
+        readSync(fd, head, 0, n, 8);
+        const h = JSON.parse(head.toString('utf8')) as Record<string, { dtype: string; shape: number[] }>;
+        for (const [name, t] of Object.entries(h)) if (name !== '__metadata__') out.push({ name, ...t });
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return out.length ? out : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Sum of the *.safetensors sizes in a folder (0 when unreadable): the parameter estimate of a local model. */
@@ -78,7 +113,14 @@ function localBytes(dir: string): number {
 
 type ModelItem = vscode.QuickPickItem & { pick: 'alias' | 'repo' | 'folder' | 'last'; value?: string; bytes?: number };
 
-async function pickModel(d: ConvertDefaults): Promise<{ model: string; bytes?: number } | undefined> {
+interface PickedModel {
+  model: string;
+  bytes?: number;
+  /** A local folder's tensors: the size estimate runs the converter's plan on them. */
+  tensors?: TensorInfoLike[];
+}
+
+async function pickModel(d: ConvertDefaults): Promise<PickedModel | undefined> {
   const aliases = await loadAliases();
   const items: ModelItem[] = [];
   if (d.lastModel && !aliases.some((a) => a.alias === d.lastModel)) {
@@ -128,11 +170,16 @@ async function pickModel(d: ConvertDefaults): Promise<{ model: string; bytes?: n
   });
   if (!folder?.[0]) return undefined;
   const dir = folder[0].fsPath;
-  return { model: dir, bytes: localBytes(dir) || undefined };
+  return { model: dir, bytes: localBytes(dir) || undefined, tensors: localTensors(dir) };
 }
 
-async function pickBits(d: ConvertDefaults, downloadBytes?: number): Promise<BitWidth | undefined> {
-  const params = downloadBytes ? paramsFromDownloadBytes(downloadBytes) : undefined;
+async function pickBits(d: ConvertDefaults, m: PickedModel): Promise<BitWidth | undefined> {
+  const params = m.bytes ? paramsFromDownloadBytes(m.bytes) : undefined;
+  const estimate = (bits: BitWidth) => {
+    const o = { bits, groupSize: d.groupSize, symmetric: d.symmetric, embeddingsBits: d.embeddingsBits };
+    const b = m.tensors ? estimateFromTensors(m.tensors, o) : undefined;
+    return b ?? (params ? estimateOutputBytes(params, bits, d.groupSize) : undefined);
+  };
   const about: Record<BitWidth, string> = {
     1: 'sign × scale: smallest, large error',
     2: 'very small, noticeable error',
@@ -141,8 +188,8 @@ async function pickBits(d: ConvertDefaults, downloadBytes?: number): Promise<Bit
   };
   const items = BIT_WIDTHS.map((bits) => ({
     label: `${bits}-bit`,
-    description: params ? `≈ ${formatBytes(estimateOutputBytes(params, bits, d.groupSize))}` : undefined,
-    detail: [about[bits], bitWidthCaveat(bits, DEFAULT_TOLERANCES[bits])]
+    description: estimate(bits) !== undefined ? `≈ ${formatBytes(estimate(bits) ?? null)}` : undefined,
+    detail: [about[bits], bitWidthCaveat(bits, tolerancesOf(d.tolerance)[bits])]
       .filter(Boolean)
       .map((t, i) => (i ? `$(warning) ${t}` : t))
       .join(' · '),
@@ -152,7 +199,8 @@ async function pickBits(d: ConvertDefaults, downloadBytes?: number): Promise<Bit
   items.sort((a, b) => (a.bits === d.bits ? -1 : b.bits === d.bits ? 1 : 0));
   const chosen = await ui.showQuickPick(items, {
     title: 'APL: Convert Model (2/3): bits per weight',
-    placeHolder: params ? 'Estimated output sizes (embeddings and output head stay at 8 bits)' : 'Bits per weight',
+    placeHolder:
+      params || m.tensors ? 'Estimated output sizes (embeddings and output head stay at 8 bits)' : 'Bits per weight',
     ignoreFocusOut: true,
   });
   return chosen?.bits;
@@ -164,7 +212,7 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
   for (;;) {
     const kq = cur.format === 'kquant' && (cur.bits === 2 || cur.bits === 4);
     const layout = `group ${cur.groupSize === 'row' ? 'per row' : cur.groupSize} · ${cur.symmetric ? 'symmetric' : 'asymmetric'}`;
-    const summary = `${kq ? 'kquant (two-level scales)' : layout} · backend ${cur.backend}`;
+    const summary = `${kq ? 'kquant (two-level scales)' : layout} · ${cur.mode ?? 'optimized'} · embeddings ${cur.embeddingsBits ?? 8}-bit · backend ${cur.backend}${cur.tolerance ? ` · tolerance ${cur.tolerance}` : ''}`;
     const items: (vscode.QuickPickItem & { key: string })[] = [
       { key: 'go', label: `$(play) Convert ${model} to ${cur.bits}-bit`, detail: `${summary} → ${cur.outDir ?? '?'}` },
       { key: 'group', label: '$(symbol-numeric) Group size…', description: String(cur.groupSize) },
@@ -174,6 +222,9 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
         description: cur.symmetric ? 'symmetric' : 'asymmetric',
       },
       { key: 'format', label: '$(layers) Format…', description: kq ? 'kquant' : 'groupwise' },
+      { key: 'mode', label: '$(symbol-method) Rounding mode…', description: cur.mode ?? 'optimized' },
+      { key: 'emb', label: '$(symbol-array) Embeddings and head bits…', description: `${cur.embeddingsBits ?? 8}-bit` },
+      { key: 'tol', label: '$(law) Tolerance…', description: cur.tolerance || "the guide's" },
       { key: 'backend', label: '$(chip) Backend…', description: cur.backend },
       { key: 'out', label: '$(folder) Output folder…', description: cur.outDir ?? 'not set' },
     ];
@@ -207,6 +258,24 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
       ];
       const f = await ui.showQuickPick(items, { title: 'Quantization format (--format)' });
       if (f) cur = { ...cur, format: f.label === 'kquant' ? 'kquant' : 'groupwise' };
+    } else if (c.key === 'mode') {
+      const m = await ui.showQuickPick(['optimized', 'minmax'], { title: 'Rounding mode (--mode)' });
+      if (m) cur = { ...cur, mode: m === 'minmax' ? 'minmax' : 'optimized' };
+    } else if (c.key === 'emb') {
+      const e = await ui.showQuickPick(
+        BIT_WIDTHS.map((b) => `${b}`),
+        { title: 'Bits for the token embeddings and the output head (--embeddings-bits)' },
+      );
+      if (e) cur = { ...cur, embeddingsBits: Number(e) as BitWidth };
+    } else if (c.key === 'tol') {
+      const t = await ui.showInputBox({
+        title: 'Relative-error tolerance per bit width (--tolerance)',
+        value: cur.tolerance ?? '',
+        placeHolder: "e.g. 2=0.35 (empty: the guide's 1=0.5,2=0.2,4=0.1,8=0.02)",
+        validateInput: (v) =>
+          !v.trim() || TOLERANCE_SPEC.test(v) ? undefined : 'Expected BITS=VALUE[,…], e.g. 2=0.35',
+      });
+      if (t !== undefined) cur = { ...cur, tolerance: t.trim() };
     } else if (c.key === 'backend') {
       const b = await ui.showQuickPick([...BACKENDS], { title: 'Backend' });
       if (b) cur = { ...cur, backend: b as Backend };
@@ -226,7 +295,7 @@ export async function pickRequest(ctx: ClientContext): Promise<ConvertRequest | 
   const d = currentDefaults(ctx);
   const m = await pickModel(d);
   if (!m) return undefined;
-  const bits = await pickBits(d, m.bytes);
+  const bits = await pickBits(d, m);
   if (!bits) return undefined;
   const adv = await pickAdvanced({ ...d, bits }, m.model);
   if (!adv?.outDir) return undefined;
@@ -238,5 +307,8 @@ export async function pickRequest(ctx: ClientContext): Promise<ConvertRequest | 
     ...(adv.format === 'kquant' && (bits === 2 || bits === 4) ? { format: 'kquant' as const } : {}),
     backend: adv.backend,
     outDir: adv.outDir,
+    mode: adv.mode,
+    embeddingsBits: adv.embeddingsBits,
+    tolerance: adv.tolerance || undefined,
   };
 }
