@@ -129,7 +129,12 @@ describe('code lens and summary', () => {
     assert.equal(s.weights, 21); // embeddings, 2 layers × 9, norm, head
     assert.equal(s.quantized, 16);
     assert.equal(s.verdict, 'pass');
-    assert.ok(s.bitsPerWeight! > 4 && s.bitsPerWeight! < 16);
+    // The one computation (shared/format.ts): the NPZ's bytes × 8 over the entries' parameters (issue 15).
+    const params = (JSON.parse(manifestText()).weights as { shape: number[] }[]).reduce(
+      (n, w) => n + w.shape.reduce((a, b) => a * b, 1),
+      0,
+    );
+    assert.equal(s.bitsPerWeight, (8 * (npz as { size: number }).size) / params);
     const lenses = codeLenses(s, { npzUri: 'file:///m/x.npz', reportUri: 'file:///m/r.json' });
     assert.ok(lenses.every((l) => l.range.start.line === 0));
     assert.match(lenses[0].command!.title, /^21 weights \(16 quantized\)/);
