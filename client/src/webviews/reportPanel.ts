@@ -10,7 +10,15 @@ import {
   type WebviewRendered,
   WebviewViewTypes,
 } from '../../../server/src/protocol';
+import { normalizeReport, reportTitle } from '../../../server/src/report/read';
 import { webviewPage } from './html';
+
+type ReportMessage = Extract<HostToReport, { type: 'report' }>;
+
+/** The tab title names the model and the bits (issue 15: every tab read "Accuracy: tiny-llama"). */
+export function titled(msg: ReportMessage): ReportMessage {
+  return { ...msg, title: reportTitle(normalizeReport(msg.report)) };
+}
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
   return {
@@ -89,7 +97,7 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportWebview
   private async send(panel: vscode.WebviewPanel, file: string): Promise<void> {
     let msg: HostToReport;
     try {
-      msg = await loadReport(file);
+      msg = titled(await loadReport(file));
       panel.title = msg.title;
     } catch (e) {
       msg = { type: 'error', message: errorMessage(e) };
@@ -109,7 +117,8 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportWebview
         try {
           switch (m?.type) {
             case 'ready': {
-              const msg = await loadReport(file).catch(
+              const msg = await loadReport(file).then(
+                titled,
                 (e): HostToReport => ({ type: 'error', message: errorMessage(e) }),
               );
               if (msg.type === 'report') {

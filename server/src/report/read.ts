@@ -138,3 +138,8 @@ export function normalizeReport(raw: unknown): ReportModel {
 export function looksLikeReport(raw: unknown): boolean {
   return isObject(raw) && Array.isArray(raw.weights);
 }
+
+/** A report tab's title: the model and its bit width ("Accuracy: tiny-llama q4"), so two reports tell apart. */
+export function reportTitle(r: Pick<ReportModel, 'model' | 'bits'>): string {
+  return `Accuracy: ${r.model}${r.bits === null ? '' : ` q${r.bits}`}`;
+}

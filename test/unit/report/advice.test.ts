@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bitWidthCaveat, failureAdvice } from '../../../server/src/report/advice';
+import { normalizeReport, reportTitle } from '../../../server/src/report/read';
 import { DEFAULT_TOLERANCES } from '../../../server/src/report/report';
 
 test('the bit picker warns that 1- and 2-bit fail the default tolerance by design, not 4 or 8', () => {
@@ -23,4 +24,12 @@ test('a failed 2-bit verdict says what to try instead; a passing one says nothin
     failureAdvice({ bits: 4, pass: false, group_size: 64, mode: 'minmax', tolerance: 0.1 }) ?? '',
     /--group-size 32.*--mode optimized.*8/,
   );
+});
+
+test('report tabs are titled with the model and the bits (issue 15 item 5)', () => {
+  const r4 = normalizeReport({ model: 'tiny-llama', bits: 4, weights: [] });
+  const r2 = normalizeReport({ model: 'tiny-llama', bits: 2, weights: [] });
+  assert.equal(reportTitle(r4), 'Accuracy: tiny-llama q4');
+  assert.notEqual(reportTitle(r4), reportTitle(r2));
+  assert.equal(reportTitle({ model: 'm', bits: null }), 'Accuracy: m');
 });
