@@ -3,14 +3,14 @@
 // remembered in globalState; the `apl.convert.*` settings give the first defaults.
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { BIT_WIDTHS, type BitWidth } from '../../../server/src/formats/manifest';
 import { bitWidthCaveat } from '../../../server/src/report/advice';
 import { formatBytes } from '../../../server/src/shared/format';
 import type { ClientContext } from '../context';
 import { backendSetting, convertSettings, explicitConvertSettings } from '../settings';
-import { ui } from '../ui';
+import { type PickExtras, ui } from '../ui';
 import {
   BACKENDS,
   type Backend,
@@ -111,21 +111,93 @@ function localBytes(dir: string): number {
   }
 }
 
-type ModelItem = vscode.QuickPickItem & { pick: 'alias' | 'repo' | 'folder' | 'last'; value?: string; bytes?: number };
-
 interface PickedModel {
   model: string;
   bytes?: number;
-  /** A local folder's tensors: the size estimate runs the converter's plan on them. */
+  /** A local folder's tensors: the size estimate reads their shapes. */
   tensors?: TensorInfoLike[];
+}
+
+type ModelItem = vscode.QuickPickItem & {
+  pick: 'alias' | 'repo' | 'folder' | 'last' | 'path' | 'repo-typed';
+  value?: string;
+  bytes?: number;
+};
+
+/** A folder holding a checkpoint: config.json and at least one *.safetensors. */
+export function isModelFolder(dir: string): boolean {
+  try {
+    const names = readdirSync(dir);
+    return names.includes('config.json') && names.some((n) => n.endsWith('.safetensors'));
+  } catch {
+    return false;
+  }
+}
+
+/** Model folders in the workspace (the folders themselves and two levels below; node_modules and dot folders skipped). */
+export function workspaceModelFolders(roots: readonly string[], limit = 20): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (out.length >= limit) return;
+    if (isModelFolder(dir)) out.push(dir);
+    if (depth === 0) return;
+    let subs: string[] = [];
+    try {
+      subs = readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules')
+        .map((e) => join(dir, e.name));
+    } catch {
+      return;
+    }
+    for (const d of subs.sort()) walk(d, depth - 1);
+  };
+  for (const r of roots) walk(r, 2);
+  return out;
+}
+
+/** Items for what the user typed: an existing folder path, or a Hub repo id. */
+function typedItems(v: string): ModelItem[] {
+  const path = v === '~' || v.startsWith('~/') ? homedir() + v.slice(1) : v;
+  if (/^([/.~]|[A-Za-z]:\\)/.test(v)) {
+    return isModelFolder(path)
+      ? [{ label: `$(folder) ${path}`, description: 'convert this folder', pick: 'path', value: path }]
+      : [
+          {
+            label: `$(warning) ${path}`,
+            description: 'not a model folder (config.json and *.safetensors)',
+            pick: 'path',
+          },
+        ];
+  }
+  return REPO_ID.test(v)
+    ? [{ label: `$(repo) ${v}`, description: 'Hugging Face repo', pick: 'repo-typed', value: v }]
+    : [];
 }
 
 async function pickModel(d: ConvertDefaults): Promise<PickedModel | undefined> {
   const aliases = await loadAliases();
   const items: ModelItem[] = [];
+  const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+  const found = workspaceModelFolders(roots).filter((f) => f !== d.lastModel);
   if (d.lastModel && !aliases.some((a) => a.alias === d.lastModel)) {
     items.push({ label: `$(history) ${d.lastModel}`, description: 'last converted', pick: 'last', value: d.lastModel });
   }
+  for (const f of found) {
+    items.push({
+      label: `$(folder) ${basename(f)}`,
+      description: f,
+      detail: 'model folder in the workspace',
+      pick: 'path',
+      value: f,
+    });
+  }
+  items.push({
+    label: '$(folder-opened) Local folder…',
+    description: 'a folder with config.json and safetensors (or type its path)',
+    pick: 'folder',
+  });
+  items.push({ label: '$(repo) Hugging Face repo id…', description: 'owner/name (or type it)', pick: 'repo' });
+  items.push({ label: 'download', kind: vscode.QuickPickItemKind.Separator, pick: 'repo' });
   for (const a of aliases) {
     items.push({
       label: a.label,
@@ -134,25 +206,26 @@ async function pickModel(d: ConvertDefaults): Promise<PickedModel | undefined> {
       pick: 'alias',
       value: a.alias,
       bytes: a.downloadBytes,
-      picked: a.alias === d.lastModel,
     });
   }
-  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator, pick: 'repo' });
-  items.push({ label: '$(repo) Hugging Face repo id…', description: 'owner/name', pick: 'repo' });
-  items.push({
-    label: '$(folder) Local folder…',
-    description: 'a folder with config.json and safetensors',
-    pick: 'folder',
-  });
   const chosen = await ui.showQuickPick(items, {
     title: 'APL: Convert Model (1/3): model',
-    placeHolder: 'A model to download and quantize',
+    placeHolder: 'A model folder, a path, a Hub repo id (owner/name) or a model to download',
     matchOnDescription: true,
     matchOnDetail: true,
     ignoreFocusOut: true,
-  });
+    typed: typedItems,
+  } as vscode.QuickPickOptions & PickExtras<ModelItem>);
   if (!chosen) return undefined;
-  if (chosen.pick === 'alias' || chosen.pick === 'last') return { model: chosen.value!, bytes: chosen.bytes };
+  if (chosen.pick === 'path') {
+    if (!chosen.value) return undefined;
+    return { model: chosen.value, bytes: localBytes(chosen.value) || undefined, tensors: localTensors(chosen.value) };
+  }
+  if (chosen.pick === 'repo-typed') return { model: chosen.value! };
+  if (chosen.pick === 'alias' || chosen.pick === 'last') {
+    const local = chosen.pick === 'last' && isModelFolder(chosen.value!);
+    return { model: chosen.value!, bytes: chosen.bytes, tensors: local ? localTensors(chosen.value!) : undefined };
+  }
   if (chosen.pick === 'repo') {
     const repo = await ui.showInputBox({
       title: 'APL: Convert Model: Hugging Face repo id',
@@ -163,6 +236,7 @@ async function pickModel(d: ConvertDefaults): Promise<PickedModel | undefined> {
     return repo ? { model: repo.trim() } : undefined;
   }
   const folder = await ui.showOpenDialog({
+    title: 'APL: Convert Model: the model folder (config.json and *.safetensors)',
     canSelectFolders: true,
     canSelectFiles: false,
     canSelectMany: false,
@@ -193,16 +267,18 @@ async function pickBits(d: ConvertDefaults, m: PickedModel): Promise<BitWidth | 
       .filter(Boolean)
       .map((t, i) => (i ? `$(warning) ${t}` : t))
       .join(' · '),
-    picked: bits === d.bits,
     bits,
   }));
-  items.sort((a, b) => (a.bits === d.bits ? -1 : b.bits === d.bits ? 1 : 0));
+  // In order 1, 2, 4, 8; Enter picks the default.
   const chosen = await ui.showQuickPick(items, {
     title: 'APL: Convert Model (2/3): bits per weight',
     placeHolder:
-      params || m.tensors ? 'Estimated output sizes (embeddings and output head stay at 8 bits)' : 'Bits per weight',
+      params || m.tensors
+        ? `Estimated output sizes (embeddings and output head at ${d.embeddingsBits ?? 8} bits)`
+        : 'Bits per weight',
     ignoreFocusOut: true,
-  });
+    active: items.find((i) => i.bits === d.bits),
+  } as vscode.QuickPickOptions & PickExtras<(typeof items)[number]>);
   return chosen?.bits;
 }
 
@@ -281,6 +357,7 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
       if (b) cur = { ...cur, backend: b as Backend };
     } else if (c.key === 'out') {
       const f = await ui.showOpenDialog({
+        title: 'APL: Convert Model: output folder',
         canSelectFolders: true,
         canSelectFiles: false,
         openLabel: 'Output here',

@@ -1,6 +1,7 @@
 // Issue 15 (a new user's first hour): converting the same model and bits again asks and replaces; a 1-/2-bit
 // conversion that fails by design ends as a warning, not a green tick; "gpu" with no usable GPU offers auto.
 import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
@@ -107,4 +108,37 @@ test(
     assert.equal(o.status, 'ok', JSON.stringify(o.error));
   },
   { timeout: 120_000 },
+);
+
+test(
+  'model pick: workspace model folders offered first, aliases last; bits in order 1, 2, 4, 8; explorer entry',
+  async () => {
+    const api = (await extension().activate()) as AplApi;
+    const folder = join(workspaceDir(), 'my-model');
+    cpSync(tinyModel(), folder, { recursive: true });
+    const ui = api.testing.ui;
+    const original = ui.showQuickPick;
+    const seen: { title: string; labels: string[] }[] = [];
+    ui.showQuickPick = (async (items: unknown, options?: vscode.QuickPickOptions) => {
+      const list = (await items) as vscode.QuickPickItem[];
+      seen.push({ title: options?.title ?? '', labels: list.map((i) => i.label) });
+      if (seen.length === 1) return list.find((i) => i.label.includes('my-model'));
+      if (seen.length === 2) return list.find((i) => i.label === '8-bit');
+      return undefined; // Escape at the options step: nothing is converted
+    }) as unknown as typeof ui.showQuickPick;
+    try {
+      await vscode.commands.executeCommand('apl.convertModel');
+    } finally {
+      ui.showQuickPick = original;
+    }
+    const [model, bits] = seen;
+    const mine = model.labels.findIndex((l) => l.includes('my-model'));
+    const alias = model.labels.findIndex((l) => /TinyLlama/i.test(l));
+    assert.ok(mine >= 0, `the workspace model folder is offered: ${model.labels.join(' | ')}`);
+    assert.ok(alias < 0 || mine < alias, 'before the downloads');
+    assert.deepEqual(bits.labels, ['1-bit', '2-bit', '4-bit', '8-bit']);
+    const menus = (extension().packageJSON.contributes.menus['explorer/context'] ?? []) as { command: string }[];
+    assert.ok(menus.some((m) => m.command === 'apl.convertModel'));
+  },
+  { timeout: 60_000 },
 );
