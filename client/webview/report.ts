@@ -104,23 +104,47 @@ function errorChart(r: ReportModel) {
   const top = 10;
   const W = Math.max(360, left + weights.length * bw + 10);
   const tols = weights.map((w) => w.tolerance);
-  const top1 = Math.max(...tols.map((t) => t ?? 0), ...weights.map((w) => w.rel_error!)) * 1.1 || 1;
+  const raw = Math.max(...tols.map((t) => t ?? 0), ...weights.map((w) => w.rel_error!)) * 1.1 || 1;
+  // Round ticks (1, 2 or 5 × 10^k percent), the axis top a whole number of them.
+  const step = niceStep(raw / 4);
+  const top1 = Math.ceil(raw / step - 1e-9) * step;
   const y = (v: number) => top + H - (v / top1) * H;
   const svg = s('svg', {
     class: 'chart',
-    width: W,
+    // Fills the panel's width (the viewBox scales), never narrower than its bars need.
+    width: '100%',
+    preserveAspectRatio: 'none',
     height: H + top + 24,
     viewBox: `0 0 ${W} ${H + top + 24}`,
     role: 'img',
     'aria-label': 'relative error per weight',
   });
-  for (let k = 0; k <= 4; k++) {
-    const v = (top1 * k) / 4;
+  // CSSOM, not a style attribute (the page's CSP forbids inline style attributes).
+  (svg as SVGSVGElement).style.minWidth = `${W}px`;
+  for (let k = 0; k * step <= top1 + 1e-12; k++) {
+    const v = k * step;
     svg.append(s('line', { class: 'grid', x1: left, x2: W, y1: y(v), y2: y(v) }));
     svg.append(
-      s('text', { class: 'label', x: left - 4, y: y(v) + 4, 'text-anchor': 'end' }, `${(v * 100).toFixed(1)}%`),
+      s(
+        'text',
+        { class: 'label tick', x: left - 4, y: y(v) + 4, 'text-anchor': 'end' },
+        `${Number((v * 100).toPrecision(6))}%`,
+      ),
     );
   }
+  svg.append(
+    s(
+      'text',
+      {
+        class: 'label axis',
+        x: 10,
+        y: top + H / 2,
+        transform: `rotate(-90 10 ${top + H / 2})`,
+        'text-anchor': 'middle',
+      },
+      'relative error',
+    ),
+  );
   weights.forEach((w, i) => {
     const over = w.tolerance !== null ? w.rel_error! > w.tolerance : w.pass === false;
     svg.append(
@@ -157,9 +181,22 @@ function errorChart(r: ReportModel) {
       ),
     );
   }
-  svg.append(s('text', { class: 'label', x: left, y: H + top + 18 }, `${weights.length} weights, by name`));
+  svg.append(
+    s(
+      'text',
+      { class: 'label', x: left, y: H + top + 18 },
+      `weights (${weights.length}, by name) — click a bar to show it in the table`,
+    ),
+  );
   svg.addEventListener('click', onPick);
   return h('div', { class: 'chart-scroll' }, svg);
+}
+
+/** A round tick step (1, 2 or 5 × 10^k) at least `v`. */
+function niceStep(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  const m = v / p;
+  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
 }
 
 /** Shows one weight in the table (set by weightTable): the chart's bars and the heat map's cells call it. */

@@ -135,6 +135,10 @@ describe('webviews rendered in Chromium', { skip }, () => {
       assert.equal(await page.locator('svg.chart rect.bar').count(), 16);
       assert.equal(await page.locator('svg.chart rect.bar.over').count(), 1);
       assert.equal(await page.locator('svg.chart path.tolerance').count(), 1);
+      // round ticks and an axis label; the chart fills the panel (issue 15 item 8)
+      assert.deepEqual(await page.locator('svg.chart text.tick').allTextContents(), ['0%', '5%', '10%', '15%']);
+      assert.equal(await page.locator('svg.chart text.axis').textContent(), 'relative error');
+      assert.equal(await page.locator('svg.chart').getAttribute('width'), '100%');
       // heat map: 2 layers × 7 projections, the failing cell marked
       assert.equal(await page.locator('[data-testid="heatmap"] tbody tr').count(), 2);
       assert.equal(await page.locator('[data-testid="heatmap"] tbody td').count(), 14);
