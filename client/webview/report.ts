@@ -4,8 +4,8 @@
 // unit-tested).
 
 import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
-import { failureAdvice } from '../../server/src/report/advice';
 import { normalizeReport, type ReportModel, type ReportWeight } from '../../server/src/report/read';
+import { failureAdvice } from '../../server/src/shared/advice';
 import {
   formatBitsPerWeight,
   formatBytes,
@@ -321,7 +321,7 @@ function weightTable(r: ReportModel) {
   return h('section', {}, h('div', { class: 'toolbar' }, filter, count), table);
 }
 
-/** A failed verdict: what to try instead (server/src/report/advice.ts). */
+/** A failed verdict: what to try instead (server/src/shared/advice.ts). */
 function adviceFor(r: ReportModel) {
   const a = failureAdvice(r);
   return a ? h('p', { class: 'advice', role: 'note', 'data-testid': 'advice' }, a) : '';

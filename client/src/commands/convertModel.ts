@@ -2,7 +2,7 @@
 // ConvertRequest-like object (tests, other extensions) it skips them. Returns the ConvertOutcome.
 import * as vscode from 'vscode';
 import { CommandIds } from '../../../server/src/protocol';
-import { failureAdvice } from '../../../server/src/report/advice';
+import { failureAdvice } from '../../../server/src/shared/advice';
 import { formatBitsPerWeight } from '../../../server/src/shared/format';
 import { gpuUnusable } from '../backendInfo';
 import type { ClientContext, ConvertOutcome } from '../context';

@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { BIT_WIDTHS, type BitWidth } from '../../../server/src/formats/manifest';
-import { bitWidthCaveat } from '../../../server/src/report/advice';
+import { bitWidthCaveat } from '../../../server/src/shared/advice';
 import { formatBytes } from '../../../server/src/shared/format';
 import type { ClientContext } from '../context';
 import { backendSetting, convertSettings, explicitConvertSettings } from '../settings';

@@ -1,7 +1,7 @@
 // The accuracy report as text: the table and verdict the CLI prints at the end of a run (no --json-progress).
 import type { OutputPaths } from '../convert/names';
+import { failureAdvice } from '../shared/advice';
 import { formatBitsPerWeight, formatBytes } from '../shared/format';
-import { failureAdvice } from './advice';
 import type { AccuracyReport } from './report';
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
