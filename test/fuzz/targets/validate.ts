@@ -33,6 +33,8 @@ const input: fc.Arbitrary<Input> = fc.record(
 
 let dir = '';
 const LINE = /^[^\n]+:\d+:\d+ (error|warning|info|hint) \S+ [^\n]*$/;
+/** The closing summary line: `<file>: ok` or the counts, then the accuracy report's verdict when there is one. */
+const SUMMARY = /^[^\n]+: (ok|\d+ error\(s\), \d+ warning\(s\) or note\(s\))?(; )?(accuracy report: (pass|FAIL))?$/;
 
 export const target: Target<Input> = {
   name: 'validate',
@@ -51,7 +53,7 @@ export const target: Target<Input> = {
     else copyFileSync(NPZ_PATH, join(dir, 'tiny_quantized_q4.npz'));
     writeFileSync(join(dir, 'tiny_accuracy_q4.json'), x.report ?? REPORT);
     const r = await runCli(['validate', file, ...(x.json ? ['--json'] : [])]);
-    if (r.code !== 0 && r.code !== 1) throw new Finding(`validate exited ${r.code}: ${r.stderr}`);
+    if (r.code !== 0 && r.code !== 1 && r.code !== 3) throw new Finding(`validate exited ${r.code}: ${r.stderr}`);
     if (x.json) {
       let out: unknown;
       try {
@@ -61,8 +63,10 @@ export const target: Target<Input> = {
       }
       if (!Array.isArray(out)) throw new Finding('--json output is not an array');
     } else {
-      for (const l of r.stdout.split('\n').filter(Boolean))
-        if (!LINE.test(l)) throw new Finding(`bad output line: ${JSON.stringify(l)}`);
+      const lines = r.stdout.split('\n').filter(Boolean);
+      const summary = lines.pop() ?? '';
+      if (!SUMMARY.test(summary)) throw new Finding(`bad summary line: ${JSON.stringify(summary)}`);
+      for (const l of lines) if (!LINE.test(l)) throw new Finding(`bad output line: ${JSON.stringify(l)}`);
       if (r.stderr.trim().split('\n').length !== 1)
         throw new Finding(`stderr is not one line: ${JSON.stringify(r.stderr)}`);
     }
