@@ -83,7 +83,12 @@ describe('completion', () => {
   it('enum values for quantization.type', () => {
     const text = manifestText();
     const at = offsetOf(text, '"groupwise_int"', `"name": "${Q0}"`) + 1;
-    assert.deepEqual(labels(completion(parseManifest(text), at)), ['"perrow_int"', '"groupwise_int"', '"kquant"', '"none"']);
+    assert.deepEqual(labels(completion(parseManifest(text), at)), [
+      '"perrow_int"',
+      '"groupwise_int"',
+      '"kquant"',
+      '"none"',
+    ]);
   });
   it("NPZ member names for q_scales, the weight's own first", () => {
     const text = manifestText();

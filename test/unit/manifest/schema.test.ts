@@ -37,7 +37,12 @@ describe('manifest schema', () => {
   it('agrees with server/src/formats/manifest.ts', () => {
     assert.equal(schemaAt(['format_version'])?.const, MANIFEST_FORMAT_VERSION);
     assert.deepEqual(schemaAt(['weights', 0, 'quantization', 'bits'])?.enum, [...BIT_WIDTHS, 16, 32]);
-    assert.deepEqual(schemaAt(['weights', 0, 'quantization', 'type'])?.enum, ['perrow_int', 'groupwise_int', 'kquant', 'none']);
+    assert.deepEqual(schemaAt(['weights', 0, 'quantization', 'type'])?.enum, [
+      'perrow_int',
+      'groupwise_int',
+      'kquant',
+      'none',
+    ]);
     assert.deepEqual(schemaAt(['weights', 0, 'quantization', 'method'])?.enum, [
       'symmetric',
       'asymmetric',
