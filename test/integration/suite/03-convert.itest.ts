@@ -127,6 +127,10 @@ test(
   async () => {
     const api = (await extension().activate()) as AplApi;
     const outDir = join(workspaceDir(), 'models-ui');
+    // The output folder the user set wins over the last one used (issue 15, item 9): set it, so the picks use it.
+    await vscode.workspace
+      .getConfiguration('apl')
+      .update('convert.outputFolder', outDir, vscode.ConfigurationTarget.Global);
     // A first run through the API makes the tiny model "last converted", the first item of the model pick.
     const seed = await api.convert({ model: tinyModel(), bits: 8, groupSize: 32, outDir });
     assert.equal(seed.status, 'ok', JSON.stringify(seed.error));
