@@ -160,10 +160,17 @@ export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToke
             ? 'Conversion cancelled.'
             : 'Failed.',
       );
-      settle(o);
       // A failed accuracy check does not end with a green tick: the task's exit status is 1.
       const status = failedCheck ? 1 : (code ?? 1);
-      setTimeout(() => close.fire(status), Math.max(0, startedAt + MIN_OPEN_MS - Date.now()));
+      // Settle only once the task has ended: a caller that converts the same model and bits again right away
+      // (replace after "already exists") would otherwise meet the still-active task and VS Code's "already active".
+      setTimeout(
+        () => {
+          close.fire(status);
+          settle(o);
+        },
+        Math.max(0, startedAt + MIN_OPEN_MS - Date.now()),
+      );
     });
   };
 
