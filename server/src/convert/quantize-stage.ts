@@ -127,76 +127,58 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
         const names = memberNames(p.name, null);
         const { crc32 } = await writer.addArray(names.q, { dtype: p.storeDtype, shape: p.shape }, [data]);
         entries.push(keptEntry(p, t, layer, crc32));
-      } else if (p.kq) {
-        const rowBytes = p.cols * ELEM_BYTES[p.dtype];
-        const start = bytesDone;
-        const r = await quantizeKquantTensor(p, {
-          ck,
-          writer,
-          backend: a.backend,
-          threads: a.threads,
-          chunkBytes: settings.chunkBytes,
-          nEval: settings.nEval,
-          file: join(a.dir, basename(t.file)),
-          signal,
-          onRows: (rowsDone) => {
-            if (p.rows > 0 && rowsDone < p.rows) progress(start + rowsDone * rowBytes);
-          },
-          backendSeen: (b) => backends.add(b),
-        });
-        const tolerance = settings.tolerance[p.bits as BitWidth];
-        const accuracy = weightAccuracy(r.acc, tolerance);
-        sums.set(p.name, { refSq: r.acc.refSq });
-        weights.push({
-          name: p.name,
-          bits: p.bits,
-          group_size: p.groupSize,
-          shape: p.shape,
-          params: p.rows * p.cols,
-          layer: layer ?? null,
-          ...accuracy,
-          tolerance,
-        });
-        entries.push(kquantEntry(p, t, layer, r.crc, accuracy));
       } else {
         const rowBytes = p.cols * ELEM_BYTES[p.dtype];
         const start = bytesDone;
-        const r = await quantizeTensor(p, {
+        // What both quantization types take, and what both record for the report.
+        const common = {
           ck,
           writer,
           backend: a.backend,
           threads: a.threads,
           chunkBytes: settings.chunkBytes,
           nEval: settings.nEval,
-          scaleDtype: settings.scaleDtype,
           file: join(a.dir, basename(t.file)),
           signal,
-          onRows: (rowsDone) => {
+          onRows: (rowsDone: number) => {
             if (p.rows > 0 && rowsDone < p.rows) progress(start + rowsDone * rowBytes);
           },
-          backendSeen: (b) => backends.add(b),
-          prefetch,
-          next: plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize' && !x.kq),
-        });
-        const names = memberNames(p.name, p.bits);
-        const groups = Math.ceil(p.cols / p.groupSize);
-        const npScale = r.scaleDtype === 'f32' ? 'float32' : 'float16';
-        const s = await writer.addArray(names.q_scales!, { dtype: npScale, shape: [p.rows, groups] }, r.scales);
-        const z = await writer.addArray(names.q_zero_point!, { dtype: npScale, shape: [p.rows, groups] }, r.zeros);
-        const tolerance = settings.tolerance[p.bits as BitWidth];
-        const accuracy = weightAccuracy(r.acc, tolerance);
-        sums.set(p.name, { refSq: r.acc.refSq });
-        weights.push({
-          name: p.name,
-          bits: p.bits,
-          group_size: p.groupSize,
-          shape: p.shape,
-          params: p.rows * p.cols,
-          layer: layer ?? null,
-          ...accuracy,
-          tolerance,
-        });
-        entries.push(quantizedEntry(p, t, layer, npScale, { q: r.crcQ, scales: s.crc32, zeros: z.crc32 }, accuracy));
+          backendSeen: (b: string) => backends.add(b),
+        };
+        const record = (acc: Parameters<typeof weightAccuracy>[0]) => {
+          const tolerance = settings.tolerance[p.bits as BitWidth];
+          const accuracy = weightAccuracy(acc, tolerance);
+          sums.set(p.name, { refSq: acc.refSq });
+          weights.push({
+            name: p.name,
+            bits: p.bits,
+            group_size: p.groupSize,
+            shape: p.shape,
+            params: p.rows * p.cols,
+            layer: layer ?? null,
+            ...accuracy,
+            tolerance,
+          });
+          return accuracy;
+        };
+        if (p.kq) {
+          const r = await quantizeKquantTensor(p, common);
+          entries.push(kquantEntry(p, t, layer, r.crc, record(r.acc)));
+        } else {
+          const r = await quantizeTensor(p, {
+            ...common,
+            scaleDtype: settings.scaleDtype,
+            prefetch,
+            next: plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize' && !x.kq),
+          });
+          const names = memberNames(p.name, p.bits);
+          const groups = Math.ceil(p.cols / p.groupSize);
+          const npScale = r.scaleDtype === 'f32' ? 'float32' : 'float16';
+          const s = await writer.addArray(names.q_scales!, { dtype: npScale, shape: [p.rows, groups] }, r.scales);
+          const z = await writer.addArray(names.q_zero_point!, { dtype: npScale, shape: [p.rows, groups] }, r.zeros);
+          const accuracy = record(r.acc);
+          entries.push(quantizedEntry(p, t, layer, npScale, { q: r.crcQ, scales: s.crc32, zeros: z.crc32 }, accuracy));
+        }
       }
     } catch (e) {
       throw asRunError(e);
