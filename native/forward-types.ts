@@ -84,6 +84,8 @@ export interface ModelWeights {
 export interface RunOptions {
   contextLength: number;
   threads?: number;
+  /** 'gpu': CUDA (an error naming why when no GPU is usable); 'auto': the GPU when usable, else the CPU; 'cpu' or
+   *  omitted: the CPU. */
   backend?: 'auto' | 'cpu' | 'gpu';
 }
 /** A loaded model with its own KV cache. */

@@ -3,7 +3,7 @@
 // group, integer dot products); float weights in float32. Without the addon both fall back to the TypeScript
 // reference (native/forward-reference.ts) and say why once.
 import type { ForwardModel, LinearWeight, ModelConfig, ModelWeights, RunOptions } from './forward-types';
-import { loadNote, nativeAddon } from './index';
+import { engineInfo, loadNote, nativeAddon } from './index';
 
 export interface InferInfo {
   /** CPU variants this machine runs, the scalar reference first. */
@@ -35,6 +35,7 @@ interface InferAddon {
     invFreq: Float32Array,
     threads: number,
     variant?: string,
+    gpu?: boolean,
   ) => NativeModel;
 }
 interface ReferenceModule {
@@ -132,6 +133,36 @@ function hasKquant(w: ModelWeights): boolean {
   return all.some((x) => x.kind === 'kquant');
 }
 
+/** Why the GPU forward cannot run here ('' when it can): no CUDA in this build, or no usable GPU. */
+export function gpuUnavailable(): string {
+  const a = addon();
+  if (!a) return loadNote ?? 'the native addon is not loaded';
+  if (!a.inferInfo().cuda) return 'this build has no CUDA support (nvcc was not found when the addon was built)';
+  const g = engineInfo().gpu;
+  return g.available ? '' : (g.reason ?? 'no usable GPU');
+}
+
+/**
+ * The GPU model for backend 'gpu' (or an error naming why not) and 'auto' when a GPU is usable (null, and the
+ * CPU, when it is not or the upload fails: APL_INFER_CPU=1 keeps 'auto' on the CPU); null for 'cpu'.
+ */
+function onDevice(a: InferAddon, backend: RunOptions['backend'], make: () => NativeModel): NativeModel | null {
+  if (backend !== 'gpu' && (backend !== 'auto' || process.env.APL_INFER_CPU === '1')) return null;
+  const why = gpuUnavailable();
+  if (why) {
+    if (backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${why}`);
+    return null;
+  }
+  try {
+    return make();
+  } catch (e) {
+    if (backend === 'gpu') throw e;
+    if (a && process.env.APL_QUIET_NATIVE !== '1')
+      process.stderr.write(`apl-quant: the GPU forward failed (${(e as Error).message}); running on the CPU\n`);
+    return null;
+  }
+}
+
 export function createModel(config: ModelConfig, weights: ModelWeights, opts: RunOptions): ForwardModel {
   if (!Number.isSafeInteger(opts.contextLength) || opts.contextLength < 1)
     throw new Error(`contextLength must be a positive integer (got ${opts.contextLength})`);
@@ -144,15 +175,9 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
     if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${a ? KQ_GAP : loadNote}`);
     return reference().createReferenceModel(config, weights, opts);
   }
-  if (opts.backend === 'gpu')
-    throw new Error("backend 'gpu': the forward pass runs on the CPU in this build (linear() has CUDA kernels)");
-  const m = new a.InferModel(
-    { ...config, contextLength: opts.contextLength, ropeMscale: 1 },
-    weights,
-    invFreq,
-    threads,
-    process.env.APL_INFER_VARIANT || undefined,
-  );
+  const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1 };
+  const m = onDevice(a, opts.backend, () => new a.InferModel(cfg, weights, invFreq, threads, undefined, true)) ??
+    new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined);
   const vocab = config.vocabSize;
   const info = m.info();
   let disposed = false;

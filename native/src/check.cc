@@ -101,6 +101,11 @@ void OutputCheck::rows_done(int64_t r0, int64_t r1) {
     if (pick_[(size_t)r] >= 0) row(pick_[(size_t)r]);
 }
 
+void OutputCheck::set_products(const double* y, const float* yq) {
+  std::copy(y, y + y_.size(), y_.begin());
+  std::copy(yq, yq + yq_.size(), yq_.begin());
+}
+
 void OutputCheck::row(int64_t jj) {
   const int64_t cols = j_.cols, m = c_.m;
   thread_local std::vector<float> fb, db;

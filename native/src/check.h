@@ -45,6 +45,8 @@ class OutputCheck {
   /** Independent tasks (no quantized data needed), numbered 0..tasks()-1. */
   int64_t tasks() const { return tasks_; }
   void run_task(int64_t t);
+  /** The products computed elsewhere (the GPU: cuda/check.cu), n × m each, instead of rows_done(). */
+  void set_products(const double* y, const float* yq);
   CheckOut finish() const;
 
  private:

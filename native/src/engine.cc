@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #ifdef APL_HAVE_CUDA
+#include "cuda/check_cuda.h"
 #include "cuda/cuda.h"
 #endif
 
@@ -180,6 +182,32 @@ static CheckOut check_after(const QuantJob& j, const CheckJob& c, int threads) {
   return chk.finish();
 }
 
+/**
+ * The output check of a job quantized on the GPU: its products there (cuda/check.cu, the same float64 chains),
+ * Σ‖f‖² and Σw² on the CPU threads. APL_CHECK_CPU=1, or a CUDA error (named in *note), runs it all on the CPU.
+ */
+static CheckOut check_on_gpu(const QuantJob& j, const CheckJob& c, int threads, std::string* note) {
+#ifdef APL_HAVE_CUDA
+  const char* force = std::getenv("APL_CHECK_CPU");
+  if (c.m > 0 && !(force && force[0] == '1')) {
+    std::vector<double> y((size_t)(c.n * c.m));
+    std::vector<float> yq((size_t)(c.n * c.m));
+    if (cuda::check_products(j, c, y.data(), yq.data(), note)) {
+      OutputCheck chk(j, c);
+      chk.set_products(y.data(), yq.data());
+      parallel_chunks(resolve_threads(threads), chk.tasks(), [&](int64_t i) {
+        chk.run_task(i);
+        return true;
+      });
+      return chk.finish();
+    }
+  }
+#else
+  (void)note;
+#endif
+  return check_after(j, c, threads);
+}
+
 GpuInfo gpu_info() {
   GpuInfo g;
 #ifdef APL_HAVE_CUDA
@@ -246,8 +274,10 @@ QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl, 
           st.metrics = finish_metrics(m);
         }
         if (check) {
+          std::string note;
           st.has_check = true;
-          st.check = check_after(j, *check, threads);
+          st.check = check_on_gpu(j, *check, threads, &note);
+          if (!note.empty()) st.backend += " (output check on the CPU: " + note + ")";
         }
         return st;
       }

@@ -14,6 +14,7 @@
 #include "infer/linear.h"
 #include "infer/model.h"
 #ifdef APL_HAVE_CUDA
+#include "cuda/forward.h"
 #include "cuda/infer.h"
 #endif
 
@@ -185,7 +186,7 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
          InstanceMethod("dispose", &InferModel::Dispose), InstanceMethod("info", &InferModel::Info)});
   }
 
-  // new InferModel(config, weights, invFreq: Float32Array, threads, variant?)
+  // new InferModel(config, weights, invFreq: Float32Array, threads, variant?, gpu?: boolean)
   InferModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<InferModel>(info) {
     Napi::Env env = info.Env();
     try {
@@ -236,6 +237,17 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
         lw.down = linear_of(L.Get("down"), p + "down", &keep_);
         mw.layers.push_back(lw);
       }
+      if (info.Length() > 5 && info[5].ToBoolean()) {
+#ifdef APL_HAVE_CUDA
+        std::string err;
+        gpu_.reset(cuda::GpuModel::create(mc, mw, &err));
+        if (!gpu_) throw std::runtime_error("backend 'gpu': " + err);
+        keep_.refs.clear();  // the weights live on the device now
+        return;
+#else
+        throw std::runtime_error("backend 'gpu': this build has no CUDA support (nvcc was not found when the addon was built)");
+#endif
+      }
       int threads = resolve_threads(info[3].As<Napi::Number>().Int32Value());
       model_.reset(new infer::Model(mc, mw, threads, kernel_of(info[4])));
     } catch (const Napi::Error&) {
@@ -250,10 +262,18 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
     if (!model_) throw Napi::Error::New(env, "the model was disposed");
     return *model_;
   }
+  bool on_gpu() const {
+#ifdef APL_HAVE_CUDA
+    return gpu_ != nullptr;
+#else
+    return false;
+#endif
+  }
 
   // forward(tokens: Int32Array, pos, allLogits) → Float32Array
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (on_gpu()) return ForwardGpu(info);
     infer::Model& m = model(env);
     return guarded(env, [&]() -> Napi::Value {
       if (!info[0].IsTypedArray()) throw std::runtime_error("tokens must be an Int32Array");
@@ -267,19 +287,56 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
       return out;
     });
   }
+  Napi::Value ForwardGpu(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+#ifdef APL_HAVE_CUDA
+      if (!info[0].IsTypedArray()) throw std::runtime_error("tokens must be an Int32Array");
+      Napi::Int32Array t = info[0].As<Napi::Int32Array>();
+      int64_t n = (int64_t)t.ElementLength();
+      int64_t pos = info[1].As<Napi::Number>().Int64Value();
+      bool all = info[2].ToBoolean();
+      int64_t vocab = info[3].As<Napi::Number>().Int64Value();
+      Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)((all ? n : 1) * vocab));
+      std::string err;
+      if (!gpu_->forward(t.Data(), n, pos, all, out.Data(), &err)) throw std::runtime_error(err);
+      return out;
+#else
+      throw std::runtime_error("no GPU model");
+#endif
+    });
+  }
   Napi::Value Reset(const Napi::CallbackInfo& info) {
+#ifdef APL_HAVE_CUDA
+    if (gpu_) {
+      gpu_->reset();
+      return info.Env().Undefined();
+    }
+#endif
     model(info.Env()).reset();
     return info.Env().Undefined();
   }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
+#ifdef APL_HAVE_CUDA
+    gpu_.reset();
+#endif
     model_.reset();
     keep_.refs.clear();
     return info.Env().Undefined();
   }
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    infer::Model& m = model(env);
     Napi::Object o = Napi::Object::New(env);
+#ifdef APL_HAVE_CUDA
+    if (gpu_) {
+      o.Set("backend", gpu_->name());
+      o.Set("threads", 1);
+      o.Set("kvBytes", (double)gpu_->kv_bytes());
+      o.Set("length", (double)gpu_->length());
+      return o;
+    }
+#endif
+    infer::Model& m = model(env);
     o.Set("backend", std::string("cpu-") + m.kernel().name);
     o.Set("threads", m.threads());
     o.Set("kvBytes", (double)m.kv_bytes());
@@ -288,6 +345,9 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
   }
 
   std::unique_ptr<infer::Model> model_;
+#ifdef APL_HAVE_CUDA
+  std::unique_ptr<cuda::GpuModel> gpu_;
+#endif
   Keep keep_;
 };
 

@@ -72,6 +72,42 @@ if [ "$newer" = 1 ]; then
   "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" -o "$out/test_kquant" \
     "${kq_libs[@]}"
 fi
+# The CUDA inference test program (test_gpu): the kernels' index math emulated on the CPU always; CUDA against
+# the scalar reference when a GPU is usable (it says "skipped: no usable GPU (reason)" otherwise).
+gbin="$out/test_gpu"
+gsrcs=(test/native/test_gpu.cc native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc
+  native/src/infer/model.cc native/src/cpu/infer_neon.cc)
+gflags=("${flags[@]/-DAPL_HAVE_CUDA/}")
+glibs=(-lpthread)
+cuda_gpu_objs=(native/build/cuda/apl_cuda.o native/build/cuda/apl_infer_cuda.o native/build/cuda/apl_forward_cuda.o)
+if [ "${APL_NO_CUDA:-0}" != 1 ] && ls "${cuda_gpu_objs[@]}" >/dev/null 2>&1; then
+  gflags+=(-DAPL_HAVE_CUDA)
+  glibs=("${cuda_gpu_objs[@]}" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
+fi
+gnewer=0
+[ -x "$gbin" ] || gnewer=1
+for f in "${gsrcs[@]}" native/src/infer/*.h native/src/cuda/* native/src/quant.h test/native/run.sh; do
+  [ "$f" -nt "$gbin" ] && gnewer=1
+done
+if [ "$gnewer" = 1 ]; then
+  echo "test:native: building $gbin"
+  gobjs=()
+  for s in "${gsrcs[@]}"; do
+    o="$out/g_$(basename "${s%.cc}").o"
+    "$CXX" "${gflags[@]}" -c "$s" -o "$o" || { echo "test:native: test_gpu failed to compile" >&2; exit 1; }
+    gobjs+=("$o")
+  done
+  for v in avx2:"-mavx2 -mf16c -mfma" vnni:"-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni" \
+    avx512:"-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni"; do
+    name="${v%%:*}"
+    vf=()
+    [ "$arch" = x86_64 ] && read -r -a vf <<<"${v#*:}"
+    "$CXX" "${gflags[@]}" "${vf[@]}" -c "native/src/cpu/infer_$name.cc" -o "$out/g_infer_$name.o" || exit 1
+    gobjs+=("$out/g_infer_$name.o")
+  done
+  "$CXX" "${gobjs[@]}" -o "$gbin" "${glibs[@]}" || { echo "test:native: test_gpu failed to link" >&2; exit 1; }
+fi
+
 "$bin" "$@"
 # The whole program again on the scalar reference. Not an `&&` list: under `set -e` a failure there would not stop
 # the script, and a failing forced-scalar pass would exit 0.
@@ -82,6 +118,7 @@ if ! scalar_out="$(APL_FORCE_SCALAR=1 "$bin" 2>&1)"; then
 fi
 echo "test:native: forced-scalar run passed"
 "$out/test_kquant"
+"$gbin"
 
 if [ "${APL_SKIP_JS_TESTS:-0}" = 1 ]; then
   echo "test:native: JavaScript tests skipped (APL_SKIP_JS_TESTS=1)"
