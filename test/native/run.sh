@@ -16,9 +16,10 @@ arch="$(uname -m)"
 # CUDA: reuse the object node-gyp built (npm run build:native) when there is one.
 cuda_obj=native/build/cuda/apl_cuda.o
 libs=(-lpthread)
-if [ -f "$cuda_obj" ] && [ "${APL_NO_CUDA:-0}" != 1 ]; then
+check_obj=native/build/cuda/apl_check_cuda.o
+if [ -f "$cuda_obj" ] && [ -f "$check_obj" ] && [ "${APL_NO_CUDA:-0}" != 1 ]; then
   flags+=(-DAPL_HAVE_CUDA)
-  libs=("$cuda_obj" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
+  libs=("$cuda_obj" "$check_obj" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
 fi
 newer=0
 [ -x "$bin" ] || newer=1

@@ -1,0 +1,135 @@
+// Forward pass on the CPU and on the GPU, side by side in one run, on a TinyLlama-shaped model built in memory with
+// random codes (hidden 2048, intermediate 5632, 32 heads, 4 KV heads, vocab 32000; 8/4/2/1 bits with groups of
+// 64 and f16 scales, and bf16 float weights): decode tokens/s (one token at a time after a 16-token prompt) and a
+// prompt of APL_BENCH_PROMPT tokens (512), all logits of the last token only. The CPU uses every core. Prints one
+// line per setting and the GPU/CPU ratios; without a usable GPU it says so and measures nothing (exit 0).
+// Env: APL_BENCH_LAYERS (22), APL_BENCH_DECODE (16 tokens on the GPU; the CPU gets half), APL_BENCH_PROMPT (512),
+// APL_BENCH_KINDS (e.g. "8,4,2,1,bf16").
+import { randomFillSync } from 'node:crypto';
+import { createModel, gpuUnavailable, inferInfo } from '../native/forward';
+import type { ForwardModel, LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
+
+const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
+const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
+const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
+const KINDS = (process.env.APL_BENCH_KINDS ?? '8,4,2,1,bf16').split(',');
+
+const c: ModelConfig = {
+  family: 'llama',
+  hiddenSize: 2048,
+  intermediateSize: 5632,
+  numLayers: LAYERS,
+  numHeads: 32,
+  numKvHeads: 4,
+  headDim: 64,
+  vocabSize: 32000,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10000,
+  hiddenAct: 'silu',
+  embedScale: false,
+  normAddOne: false,
+  tieWordEmbeddings: false,
+  maxPositionEmbeddings: 2048,
+};
+
+function f16(v: number): number {
+  const u = new Uint32Array(new Float32Array([v]).buffer)[0];
+  return ((u >>> 16) & 0x8000) | ((((u >>> 23) & 0xff) - 112) << 10) | ((u >>> 13) & 0x3ff);
+}
+
+function weight(rows: number, cols: number, kind: string): LinearWeight {
+  if (kind === 'bf16') {
+    const data = randomFillSync(new Uint8Array(rows * cols * 2));
+    const h = new Uint16Array(data.buffer);
+    for (let i = 0; i < h.length; i++) h[i] = (h[i] & 0x807f) | 0x3c00; // |w| in [2^-7, 2^-6)
+    return { kind: 'float', rows, cols, dtype: 'bf16', data };
+  }
+  const bits = Number(kind) as 1 | 2 | 4 | 8;
+  const g = rows * Math.ceil(cols / 64);
+  return {
+    kind: 'packed',
+    rows,
+    cols,
+    bits,
+    groupSize: 64,
+    q: randomFillSync(new Uint8Array(rows * Math.ceil((cols * bits) / 8))),
+    scales: new Uint8Array(new Uint16Array(g).fill(f16(0.002)).buffer),
+    zeros: new Uint8Array(new Uint16Array(g).fill(f16(2 ** (bits - 1) - 0.5)).buffer),
+    scaleDtype: 'f16',
+  };
+}
+
+function model(kind: string): ModelWeights {
+  const h = c.hiddenSize;
+  const kv = c.numKvHeads * c.headDim;
+  const W = (r: number, cc: number) => weight(r, cc, kind);
+  const ones = () => new Float32Array(h).fill(1);
+  const layers = [];
+  for (let l = 0; l < c.numLayers; l++)
+    layers.push({
+      inputNorm: ones(),
+      q: W(h, h),
+      k: W(kv, h),
+      v: W(kv, h),
+      o: W(h, h),
+      postAttnNorm: ones(),
+      gate: W(c.intermediateSize, h),
+      up: W(c.intermediateSize, h),
+      down: W(h, c.intermediateSize),
+    });
+  return { embed: W(c.vocabSize, h), layers, finalNorm: ones(), lmHead: W(c.vocabSize, h) };
+}
+
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const tokens = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % c.vocabSize);
+
+/** decode tokens/s (after a 16-token prompt) and prompt tokens/s. */
+function measure(m: ForwardModel, decode: number): { decode: number; prompt: number } {
+  m.forward(tokens(16), 0, false); // warm-up (and the GPU's first launches)
+  let t0 = now();
+  for (let i = 0; i < decode; i++) m.forward([(i * 31) % c.vocabSize], 16 + i, false);
+  const dec = decode / (now() - t0);
+  m.reset();
+  t0 = now();
+  m.forward(tokens(PROMPT), 0, false);
+  const pr = PROMPT / (now() - t0);
+  return { decode: dec, prompt: pr };
+}
+
+function main(): void {
+  if (!inferInfo()) {
+    console.log('gpu-forward bench: the native addon is not built (npm run build:native); nothing measured');
+    return;
+  }
+  const why = gpuUnavailable();
+  if (why) {
+    console.log(`gpu-forward bench: skipped: no usable GPU (${why})`);
+    return;
+  }
+  console.log(
+    `gpu-forward bench: ${LAYERS} layers, decode ${DECODE} tokens (CPU ${Math.max(2, DECODE >> 1)}), prompt ${PROMPT}`,
+  );
+  let failed = false;
+  for (const kind of KINDS) {
+    const w = model(kind);
+    const label = kind === 'bf16' ? 'bf16' : `${kind}-bit`;
+    try {
+      const g = createModel(c, w, { contextLength: PROMPT + 64, backend: 'gpu' });
+      const gr = measure(g, DECODE);
+      g.dispose();
+      const m = createModel(c, w, { contextLength: PROMPT + 64, backend: 'cpu' });
+      const cr = measure(m, Math.max(2, DECODE >> 1));
+      console.log(
+        `  ${label.padEnd(6)} decode  cpu ${cr.decode.toFixed(1).padStart(7)}  gpu ${gr.decode.toFixed(1).padStart(8)} tokens/s  (gpu/cpu ${(gr.decode / cr.decode).toFixed(1)}×) | ` +
+          `prompt ${PROMPT}  cpu ${cr.prompt.toFixed(0).padStart(6)}  gpu ${gr.prompt.toFixed(0).padStart(7)} tokens/s  (${(gr.prompt / cr.prompt).toFixed(1)}×)  [${m.backend} vs ${g.backend}]`,
+      );
+      m.dispose();
+    } catch (e) {
+      failed = true;
+      console.log(`  ${label}: FAILED: ${(e as Error).message}`);
+    }
+  }
+  if (failed) process.exitCode = 1;
+}
+
+main();
