@@ -176,7 +176,8 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
     return reference().createReferenceModel(config, weights, opts);
   }
   const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1 };
-  const m = onDevice(a, opts.backend, () => new a.InferModel(cfg, weights, invFreq, threads, undefined, true)) ??
+  const m =
+    onDevice(a, opts.backend, () => new a.InferModel(cfg, weights, invFreq, threads, undefined, true)) ??
     new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined);
   const vocab = config.vocabSize;
   const info = m.info();

@@ -245,7 +245,8 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
         keep_.refs.clear();  // the weights live on the device now
         return;
 #else
-        throw std::runtime_error("backend 'gpu': this build has no CUDA support (nvcc was not found when the addon was built)");
+        throw std::runtime_error(
+            "backend 'gpu': this build has no CUDA support (nvcc was not found when the addon was built)");
 #endif
       }
       int threads = resolve_threads(info[3].As<Napi::Number>().Int32Value());

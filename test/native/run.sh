@@ -78,7 +78,8 @@ fi
 gbin="$out/test_gpu"
 gsrcs=(test/native/test_gpu.cc native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc
   native/src/infer/model.cc native/src/cpu/infer_neon.cc)
-gflags=("${flags[@]/-DAPL_HAVE_CUDA/}")
+gflags=()
+for f in "${flags[@]}"; do [ "$f" = -DAPL_HAVE_CUDA ] || gflags+=("$f"); done
 glibs=(-lpthread)
 cuda_gpu_objs=(native/build/cuda/apl_cuda.o native/build/cuda/apl_infer_cuda.o native/build/cuda/apl_forward_cuda.o)
 if [ "${APL_NO_CUDA:-0}" != 1 ] && ls "${cuda_gpu_objs[@]}" >/dev/null 2>&1; then

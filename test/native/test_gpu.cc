@@ -2,10 +2,10 @@
 // operations (native/src/cuda/gpu_index.h) run in CPU loops laid out like the kernels' warps and octets —
 // k_act, k_qdot<1|8> with its shuffle order, k_fdot<1|8>, the embedding lookup, the attention window — and
 // must equal the scalar reference (infer/ref.h) bit for bit over bits × group sizes × odd shapes × token
-// counts. With a usable GPU: cuda::infer_linear equals the scalar kernel bit for bit over the same table, and the
-// GPU forward of tiny llama / mistral (sliding window) / gemma models matches the CPU model (scalar kernel)
-// within the bound forward.cu states. Otherwise it prints "skipped: no usable GPU (reason)". Built and run by
-// test/native/run.sh.
+// counts. With a usable GPU: cuda::infer_linear equals the scalar kernel bit for bit over the same table, and
+// the GPU forward of tiny llama / mistral (sliding window) / gemma models matches the CPU model (scalar
+// kernel) within the bound forward.cu states. Otherwise it prints "skipped: no usable GPU (reason)". Built
+// and run by test/native/run.sh.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -127,8 +127,10 @@ static std::vector<float> scalar_linear(const infer::Linear& w, const std::vecto
   return y;
 }
 
-/** k_act + k_qdot<T> emulated: one (token, group) per "thread", warps of 32 lanes with the kernel's shuffles. */
-static std::vector<float> emulate_packed(const infer::Linear& w, const std::vector<float>& x, int64_t n, int T) {
+/** k_act + k_qdot<T> emulated: one (token, group) per "thread", warps of 32 lanes with the kernel's shuffles.
+ */
+static std::vector<float> emulate_packed(const infer::Linear& w, const std::vector<float>& x, int64_t n,
+                                         int T) {
   const gpu::DevLinear d = dev_of(w);
   const int64_t cols = w.cols, gpr = gpu::groups(cols, w.group);
   std::vector<int8_t> xq((size_t)(n * cols));
@@ -176,7 +178,8 @@ static std::vector<float> emulate_packed(const infer::Linear& w, const std::vect
 }
 
 /** k_fdot<T> emulated: eight chains per (row, tile), reduce8. */
-static std::vector<float> emulate_float(const infer::Linear& w, const std::vector<float>& x, int64_t n, int T) {
+static std::vector<float> emulate_float(const infer::Linear& w, const std::vector<float>& x, int64_t n,
+                                        int T) {
   const gpu::DevLinear d = dev_of(w);
   std::vector<float> y((size_t)(n * w.rows), NAN);
   for (int64_t oct = 0; oct < gpu::warp_tasks(w.rows, n, T); oct++) {
@@ -220,7 +223,8 @@ static void test_emulated_kernels() {
           infer::dequantize_row_any(p.w, sh[0] - 1, row.data());
           bool eq = true;
           for (int64_t c = 0; c < sh[1]; c++) eq = eq && gpu::weight_elem(d, sh[0] - 1, c) == row[(size_t)c];
-          CHECK(eq, "weight_elem differs from dequantize_row_any: bits %d group %lld", bits, (long long)group);
+          CHECK(eq, "weight_elem differs from dequantize_row_any: bits %d group %lld", bits,
+                (long long)group);
           for (int64_t n : kTokens) {
             std::vector<float> x = randn(n * sh[1]);
             std::vector<float> ref = scalar_linear(p.w, x, n);
@@ -239,8 +243,9 @@ static void test_emulated_kernels() {
         std::vector<float> x = randn(n * sh[1]);
         std::vector<float> ref = scalar_linear(f.w, x, n);
         for (int T : {1, 8}) {
-          CHECK(same_bits(emulate_float(f.w, x, n, T), ref), "emulated k_fdot<%d> differs: dtype %d %lldx%lld n %lld",
-                T, dtype, (long long)sh[0], (long long)sh[1], (long long)n);
+          CHECK(same_bits(emulate_float(f.w, x, n, T), ref),
+                "emulated k_fdot<%d> differs: dtype %d %lldx%lld n %lld", T, dtype, (long long)sh[0],
+                (long long)sh[1], (long long)n);
           combos++;
         }
       }
@@ -249,8 +254,8 @@ static void test_emulated_kernels() {
     for (int64_t win : {0, 1, 5}) {
       int64_t lo = 0;
       while (win > 0 && p - lo >= win) lo++;
-      CHECK(gpu::attn_lo(p, win) == lo, "attn_lo(%lld, %lld) = %lld, expected %lld", (long long)p, (long long)win,
-            (long long)gpu::attn_lo(p, win), (long long)lo);
+      CHECK(gpu::attn_lo(p, win) == lo, "attn_lo(%lld, %lld) = %lld, expected %lld", (long long)p,
+            (long long)win, (long long)gpu::attn_lo(p, win), (long long)lo);
     }
   CHECK(gpu::kv_offset(2, 3, 10, 4) == (2 * 10 + 3) * 4, "kv_offset");
   printf("  emulated CUDA kernels = scalar reference on %d combinations\n", combos);
@@ -335,8 +340,9 @@ static void test_gpu_linear() {
           std::vector<float> y((size_t)(n * sh[0]));
           std::string err;
           CHECK(cuda::infer_linear(p.w, x.data(), n, y.data(), &err), "infer_linear: %s", err.c_str());
-          CHECK(same_bits(y, scalar_linear(p.w, x, n)), "CUDA linear differs: bits %d group %lld %lldx%lld n %lld",
-                bits, (long long)group, (long long)sh[0], (long long)sh[1], (long long)n);
+          CHECK(same_bits(y, scalar_linear(p.w, x, n)),
+                "CUDA linear differs: bits %d group %lld %lldx%lld n %lld", bits, (long long)group,
+                (long long)sh[0], (long long)sh[1], (long long)n);
           combos++;
         }
   for (int dtype : {kF32, kF16, kBF16})
@@ -379,8 +385,8 @@ static void test_gpu_forward() {
         CHECK(g->forward(&tok, 1, np + step, false, c2.data(), &err), "decode: %s", err.c_str());
         worst = std::max(worst, rel_l2(c2, c1));
       }
-      // Float weights: only exp/tanh and RMSNorm's sum order differ (≤ a few ulps); packed: an int8 activation
-      // may move by one step where those differ.
+      // Float weights: only exp/tanh and RMSNorm's sum order differ (≤ a few ulps); packed: an int8
+      // activation may move by one step where those differ.
       const double bound = bits == 0 ? 1e-5 : 2e-3;
       CHECK(worst <= bound, "%s %d-bit: GPU vs CPU logits rel L2 %.3g > %.0e", fam, bits, worst, bound);
       printf("  forward %s %s: rel L2 %.2e, %zu/%zu prompt logits bit-equal\n", fam,

@@ -1,7 +1,7 @@
 // The output check's products on the GPU: one thread per (sampled row, input), two float64 chains over the
-// columns in order (float32 × float32 products are exact in float64; --fmad=false keeps each add separate), the
-// float row decoded as load_row_scalar does and the quantized one as dequantize_row does. Σ‖f‖² and Σw² stay on
-// the CPU threads (single chains in the TypeScript order: check.cc).
+// columns in order (float32 × float32 products are exact in float64; --fmad=false keeps each add separate),
+// the float row decoded as load_row_scalar does and the quantized one as dequantize_row does. Σ‖f‖² and Σw²
+// stay on the CPU threads (single chains in the TypeScript order: check.cc).
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -29,9 +29,9 @@ __device__ float raw_at(const uint8_t* p, int64_t i, int dtype) {
 __device__ float param(const uint8_t* p, int64_t i, bool f16) { return raw_at(p, i, f16 ? kF16 : kF32); }
 
 // raw: m rows of input; q/sc/zr: the same m rows of the quantized tensor; x: n × cols.
-__global__ void k_products(const uint8_t* raw, int dtype, const uint8_t* q, const uint8_t* sc, const uint8_t* zr,
-                           int64_t m, int64_t cols, int bits, int64_t group, bool f16, const float* x, int64_t n,
-                           double* y, float* yq) {
+__global__ void k_products(const uint8_t* raw, int dtype, const uint8_t* q, const uint8_t* sc,
+                           const uint8_t* zr, int64_t m, int64_t cols, int bits, int64_t group, bool f16,
+                           const float* x, int64_t n, double* y, float* yq) {
   const int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= n * m) return;
   const int64_t jj = k / n, i = k % n;
@@ -79,7 +79,8 @@ bool check_products(const QuantJob& j, const CheckJob& c, double* y, float* yq, 
   const int64_t es = dtype_size(j.dtype), rb = packed_row_bytes(cols, j.bits);
   const int64_t pb = groups_per_row(cols, j.group) * (j.f16 ? 2 : 4);
   // Gather the sampled rows (input, codes, scales, zeros) into contiguous host buffers.
-  std::vector<uint8_t> raw((size_t)(m * cols * es)), q((size_t)(m * rb)), sc((size_t)(m * pb)), zr((size_t)(m * pb));
+  std::vector<uint8_t> raw((size_t)(m * cols * es)), q((size_t)(m * rb)), sc((size_t)(m * pb)),
+      zr((size_t)(m * pb));
   for (int64_t jj = 0; jj < m; jj++) {
     const int64_t r = c.rows[jj];
     memcpy(raw.data() + jj * cols * es, j.data + r * cols * es, (size_t)(cols * es));

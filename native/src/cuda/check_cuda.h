@@ -10,9 +10,9 @@ namespace cuda {
 
 /**
  * The output check's products for a job already quantized (j.q, j.scales, j.zeros filled): for input i and
- * sampled row jj, y[i·m + jj] = Σ_c x[i, c]·f[c] and yq[i·m + jj] = (float)Σ_c x[i, c]·ŵ[c], each a float64 chain
- * over c in order — OutputCheck::row's arithmetic, so the results are the CPU's bit for bit. Only the sampled
- * rows travel to the device. False with *err on a CUDA error.
+ * sampled row jj, y[i·m + jj] = Σ_c x[i, c]·f[c] and yq[i·m + jj] = (float)Σ_c x[i, c]·ŵ[c], each a float64
+ * chain over c in order — OutputCheck::row's arithmetic, so the results are the CPU's bit for bit. Only the
+ * sampled rows travel to the device. False with *err on a CUDA error.
  */
 bool check_products(const QuantJob& j, const CheckJob& c, double* y, float* yq, std::string* err);
 

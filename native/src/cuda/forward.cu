@@ -36,7 +36,8 @@ struct ExpF {
   __device__ float operator()(float v) const { return dev_exp(v); }
 };
 
-__global__ void k_embed(gpu::DevLinear e, const int32_t* tokens, int64_t hidden, bool scale, float s, float* x) {
+__global__ void k_embed(gpu::DevLinear e, const int32_t* tokens, int64_t hidden, bool scale, float s,
+                        float* x) {
   const int64_t t = blockIdx.x;
   const int64_t r = tokens[t];
   for (int64_t c = threadIdx.x; c < hidden; c += blockDim.x) {
@@ -45,7 +46,8 @@ __global__ void k_embed(gpu::DevLinear e, const int32_t* tokens, int64_t hidden,
   }
 }
 
-__global__ void k_rmsnorm(const float* x, const float* w, int64_t hidden, float eps, bool add_one, float* out) {
+__global__ void k_rmsnorm(const float* x, const float* w, int64_t hidden, float eps, bool add_one,
+                          float* out) {
   __shared__ double part[kThreads];
   __shared__ float factor;
   const float* xr = x + (int64_t)blockIdx.x * hidden;
@@ -60,7 +62,8 @@ __global__ void k_rmsnorm(const float* x, const float* w, int64_t hidden, float 
   if (threadIdx.x == 0) factor = gpu::rms_factor(part[0], hidden, eps);
   __syncthreads();
   float* o = out + (int64_t)blockIdx.x * hidden;
-  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) o[i] = gpu::rms_apply(xr[i], factor, w[i], add_one);
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x)
+    o[i] = gpu::rms_apply(xr[i], factor, w[i], add_one);
 }
 
 // x: n × heads × D; cs/sn: n × D/2 (cos/sin × mscale of position pos + t).
@@ -73,7 +76,8 @@ __global__ void k_rope(float* x, int64_t n, int64_t heads, int64_t D, const floa
   gpu::rope_pair(v + k, v + k + half, cs[t * half + k], sn[t * half + k]);
 }
 
-// One block per (token, head): scores in sc (stride `stride` per block), softmax, Σ p·v (model.cc::attention).
+// One block per (token, head): scores in sc (stride `stride` per block), softmax, Σ p·v
+// (model.cc::attention).
 __global__ void k_attention(const float* q, const float* kc, const float* vc, int64_t pos, int64_t heads,
                             int64_t rep, int64_t D, int64_t kvd, int64_t window, float scale, float* sc,
                             int64_t stride, float* att) {
@@ -92,7 +96,8 @@ __global__ void k_attention(const float* q, const float* kc, const float* vc, in
   red[threadIdx.x] = mx;
   __syncthreads();
   for (int k = blockDim.x / 2; k > 0; k >>= 1) {
-    if ((int)threadIdx.x < k && red[threadIdx.x + k] > red[threadIdx.x]) red[threadIdx.x] = red[threadIdx.x + k];
+    if ((int)threadIdx.x < k && red[threadIdx.x + k] > red[threadIdx.x])
+      red[threadIdx.x] = red[threadIdx.x + k];
     __syncthreads();
   }
   mx = red[0];
@@ -139,8 +144,8 @@ struct DevLayer {
 struct GpuModel::Impl {
   infer::ModelConfig c;
   std::string device;
-  std::vector<void*> owned;          // every device allocation (weights, cache, scratch)
-  std::map<const void*, void*> up;   // host pointer → its device copy (tied embeddings upload once)
+  std::vector<void*> owned;         // every device allocation (weights, cache, scratch)
+  std::map<const void*, void*> up;  // host pointer → its device copy (tied embeddings upload once)
   gpu::DevLinear embed, lm_head;
   std::vector<DevLayer> layers;
   const float* final_norm = nullptr;
@@ -295,15 +300,19 @@ GpuModel* GpuModel::create(const infer::ModelConfig& c, const infer::ModelWeight
 GpuModel::~GpuModel() { delete p_; }
 void GpuModel::reset() { p_->length = 0; }
 int64_t GpuModel::length() const { return p_->length; }
-int64_t GpuModel::kv_bytes() const { return 2 * p_->c.layers * p_->c.context * p_->c.kv_heads * p_->c.head_dim * 4; }
+int64_t GpuModel::kv_bytes() const {
+  return 2 * p_->c.layers * p_->c.context * p_->c.kv_heads * p_->c.head_dim * 4;
+}
 std::string GpuModel::name() const { return "cuda:" + p_->device; }
 
-bool GpuModel::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, float* out, std::string* err) {
+bool GpuModel::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, float* out,
+                       std::string* err) {
   Impl& m = *p_;
   const infer::ModelConfig& c = m.c;
   if (n < 1) return *err = "forward needs at least one token", false;
   if (pos < 0 || pos > m.length)
-    return *err = "pos " + std::to_string(pos) + " is past the cached length " + std::to_string(m.length), false;
+    return *err = "pos " + std::to_string(pos) + " is past the cached length " + std::to_string(m.length),
+           false;
   if (pos + n > c.context)
     return *err = "positions up to " + std::to_string(pos + n) + " exceed contextLength " +
                   std::to_string(c.context),
@@ -335,7 +344,8 @@ bool GpuModel::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, 
     if (e == cudaSuccess) e = cudaGetLastError();
   };
   if (e == cudaSuccess) {
-    k_embed<<<(unsigned)n, kThreads>>>(m.embed, m.tokens, Hd, c.embed_scale, (float)std::sqrt((double)Hd), m.x);
+    k_embed<<<(unsigned)n, kThreads>>>(m.embed, m.tokens, Hd, c.embed_scale, (float)std::sqrt((double)Hd),
+                                       m.x);
     check();
   }
   const float scale = (float)(1.0 / std::sqrt((double)D));
@@ -357,8 +367,8 @@ bool GpuModel::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, 
     if (e == cudaSuccess)
       e = cudaMemcpy(vc + pos * kvd, m.vv, (size_t)(n * kvd) * 4, cudaMemcpyDeviceToDevice);
     if (e != cudaSuccess) break;
-    k_attention<<<(unsigned)(n * c.heads), kThreads>>>(m.q, kc, vc, pos, c.heads, c.heads / c.kv_heads, D, kvd,
-                                                       c.sliding_window, scale, m.scores, keys, m.att);
+    k_attention<<<(unsigned)(n * c.heads), kThreads>>>(m.q, kc, vc, pos, c.heads, c.heads / c.kv_heads, D,
+                                                       kvd, c.sliding_window, scale, m.scores, keys, m.att);
     check();
     lin(L.o, m.att, n, m.o);
     if (e != cudaSuccess) break;

@@ -1,6 +1,6 @@
-// The forward pass on a GPU (forward.cu, built when nvcc is found): the CPU model's operations (infer/model.cc)
-// on device buffers. Weights are uploaded once, packed as they are (float weights as stored); the KV cache lives
-// on the device; logits come back to the host.
+// The forward pass on a GPU (forward.cu, built when nvcc is found): the CPU model's operations
+// (infer/model.cc) on device buffers. Weights are uploaded once, packed as they are (float weights as
+// stored); the KV cache lives on the device; logits come back to the host.
 #pragma once
 
 #include <string>

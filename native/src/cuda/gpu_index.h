@@ -1,9 +1,9 @@
 // The index math and per-element formulas of the CUDA inference kernels (linear.cuh, forward.cu), shared with
-// the host. The kernels compute "which element, which lane, which offset, which float32 operation" only through
-// these functions, and the plain C++ test (test/native/test_gpu.cc) runs the same functions in CPU loops laid
-// out like the kernels' threads and warps, against the scalar reference (infer/ref.h) and the CPU model, so a
-// wrong index or a changed operation order is caught on a machine with no GPU. No CUDA API here: g++ compiles
-// it (APL_HD is empty there).
+// the host. The kernels compute "which element, which lane, which offset, which float32 operation" only
+// through these functions, and the plain C++ test (test/native/test_gpu.cc) runs the same functions in CPU
+// loops laid out like the kernels' threads and warps, against the scalar reference (infer/ref.h) and the CPU
+// model, so a wrong index or a changed operation order is caught on a machine with no GPU. No CUDA API here:
+// g++ compiles it (APL_HD is empty there).
 #pragma once
 
 #include "../infer/ref.h"
@@ -50,7 +50,8 @@ APL_HD inline float float_elem(const uint8_t* p, int64_t i, int dtype) {
   return dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
-/** Ŵ[r, c] as dequantize_row_any computes it: ((float)q − z)·s for packed weights, the value for float ones. */
+/** Ŵ[r, c] as dequantize_row_any computes it: ((float)q − z)·s for packed weights, the value for float ones.
+ */
 APL_HD inline float weight_elem(const DevLinear& w, int64_t r, int64_t c) {
   if (w.kind != 0) return float_elem(w.data, r * w.cols + c, w.dtype);
   int64_t gi = r * groups(w.cols, w.group) + c / w.group;
@@ -86,9 +87,9 @@ APL_HD inline float act_group(const float* x, int64_t lo, int64_t hi, int8_t* xq
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Packed rows: one warp per (row, tile of T tokens). Lane L handles groups L, L+32, …; per chunk of 32 groups,
-// lane l < 8 (the reference's acc[l]) takes the terms of lanes src_lane(l, k), k = 0..3, in k order, so lane l
-// adds groups ≡ l (mod 8) in increasing order, as qdot_ref does.
+// Packed rows: one warp per (row, tile of T tokens). Lane L handles groups L, L+32, …; per chunk of 32
+// groups, lane l < 8 (the reference's acc[l]) takes the terms of lanes src_lane(l, k), k = 0..3, in k order,
+// so lane l adds groups ≡ l (mod 8) in increasing order, as qdot_ref does.
 
 /** Warp w's row and first token (tiles of T tokens, rows fastest). */
 APL_HD inline void warp_task(int64_t w, int64_t rows, int T, int64_t* r, int64_t* t0) {
@@ -111,10 +112,12 @@ APL_HD inline float group_term(int32_t isum, float s, float z, float dx, int32_t
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Float rows: eight threads per (row, tile of T tokens); thread k of the octet holds fdot_ref's acc[k] (columns
-// k, k+8, … in order), the octet's eight values reduce with reduce8.
+// Float rows: eight threads per (row, tile of T tokens); thread k of the octet holds fdot_ref's acc[k]
+// (columns k, k+8, … in order), the octet's eight values reduce with reduce8.
 
-APL_HD inline void octet_task(int64_t o, int64_t rows, int T, int64_t* r, int64_t* t0) { warp_task(o, rows, T, r, t0); }
+APL_HD inline void octet_task(int64_t o, int64_t rows, int T, int64_t* r, int64_t* t0) {
+  warp_task(o, rows, T, r, t0);
+}
 /** One product of lane k's chain (the caller adds it: acc += p). */
 APL_HD inline float fdot_product(const DevLinear& w, int64_t r, int64_t c, const float* xt) {
   return float_elem(w.data, r * w.cols + c, w.dtype) * xt[c];

@@ -1,7 +1,7 @@
-// CUDA versions of the inference linear layers (one call: upload, run, download). The kernels are linear.cuh's
-// (packed weights bit-exact with the scalar reference infer/ref.h; float weights bit-exact with the scalar
-// kernel's fdot_ref), compiled with --fmad=false. The forward pass on the GPU keeps its weights on the device
-// (forward.cu); this entry point serves linear(w, x, n, { backend: 'gpu' }) and the tests.
+// CUDA versions of the inference linear layers (one call: upload, run, download). The kernels are
+// linear.cuh's (packed weights bit-exact with the scalar reference infer/ref.h; float weights bit-exact with
+// the scalar kernel's fdot_ref), compiled with --fmad=false. The forward pass on the GPU keeps its weights on
+// the device (forward.cu); this entry point serves linear(w, x, n, { backend: 'gpu' }) and the tests.
 #include <cuda_runtime.h>
 
 #include <cstdio>

@@ -1,9 +1,9 @@
 // The CUDA linear-layer kernels, on device buffers: int8 activations (one thread per (token, group)), packed
-// rows (one warp per (row, tile of T tokens): the integer dot of a group is formed once per weight value for all
-// T tokens, then combined in the reference's lane order, bit-exact with infer/ref.h's qdot_ref), float rows
-// (eight threads per (row, tile of T tokens), fdot_ref's eight chains then reduce8: bit-exact with the scalar
-// kernel). T = 1 for decode, 8 for prompts. Index math and per-element operations: gpu_index.h (tested on the
-// host). Included by infer.cu and forward.cu (each gets its own copy of these kernels).
+// rows (one warp per (row, tile of T tokens): the integer dot of a group is formed once per weight value for
+// all T tokens, then combined in the reference's lane order, bit-exact with infer/ref.h's qdot_ref), float
+// rows (eight threads per (row, tile of T tokens), fdot_ref's eight chains then reduce8: bit-exact with the
+// scalar kernel). T = 1 for decode, 8 for prompts. Index math and per-element operations: gpu_index.h (tested
+// on the host). Included by infer.cu and forward.cu (each gets its own copy of these kernels).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -104,7 +104,8 @@ struct ActBuffers {
   int32_t* xsum = nullptr;
 };
 
-/** y (n × rows, device) = x (n × cols, device) · Ŵᵀ on the current stream; act holds n·cols / n·gpr entries. */
+/** y (n × rows, device) = x (n × cols, device) · Ŵᵀ on the current stream; act holds n·cols / n·gpr entries.
+ */
 inline cudaError_t launch_linear(const gpu::DevLinear& w, const float* x, int64_t n, float* y,
                                  const ActBuffers& act) {
   if (n <= 0) return cudaSuccess;
@@ -113,7 +114,7 @@ inline cudaError_t launch_linear(const gpu::DevLinear& w, const float* x, int64_
   if (w.kind == 0) {
     const int64_t gpr = gpu::groups(w.cols, w.group);
     k_act<<<(unsigned)((n * gpr + kLinThreads - 1) / kLinThreads), kLinThreads>>>(x, n, w.cols, w.group, gpr,
-                                                                                    act.xq, act.dx, act.xsum);
+                                                                                  act.xq, act.dx, act.xsum);
     const unsigned blocks = (unsigned)((tasks * 32 + kLinThreads - 1) / kLinThreads);
     if (T == 1)
       k_qdot<1><<<blocks, kLinThreads>>>(w, n, act.xq, act.dx, act.xsum, y);
