@@ -7,7 +7,9 @@
 #   3. times side by side: the same convert of a TinyLlama-shaped synthetic checkpoint (bench/synthetic-checkpoint.ts)
 #      with --backend cpu and --backend gpu (wall time; the NPZ hashes and the accuracy reports must be equal), and
 #      the forward pass on cpu vs gpu (bench/gpu-forward.bench.ts: decode tokens/s at 8/4/2/1 bits + bf16, a
-#      512-token prompt).
+#      512-token prompt); the same figures without Node from the C++ program (test_gpu --bench: the conversion's
+#      weights through the engine on cpu and gpu, outputs equal; forward tokens/s).
+# The device machine may have no Node: then the CUDA objects are compiled with nvcc alone and the C++ steps run.
 # It never stops at the first failure: every step runs (each under a time limit), a summary is printed and, when
 # $OUT is set, written to $OUT/gpu-summary.txt with the whole log in $OUT/gpu-log.txt; the exit status is 1 when
 # any step failed. Without a GPU (or nvcc, or node_modules) it runs what it can and says what it skipped.
@@ -63,19 +65,39 @@ nvcc="$(node native/find-nvcc.js 2>/dev/null || true)"
 [ -n "$nvcc" ] || nvcc="$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)"
 say "   nvcc: ${nvcc:-not found}; node + node_modules: $([ $have_node = 1 ] && echo yes || echo no)"
 
-# 1. build
+# 1. build: the addon with node-gyp where Node is there, else the CUDA objects alone with nvcc (the C++ tests and
+# benches link them; the JavaScript steps are then skipped).
+build_cuda_objects() {
+  mkdir -p native/build/cuda
+  local pids=() f o rc=0
+  for f in quant:apl_cuda kquant:apl_kquant_cuda infer:apl_infer_cuda forward:apl_forward_cuda check:apl_check_cuda; do
+    o="native/build/cuda/${f#*:}.o"
+    (cd native && "$nvcc" -c "src/cuda/${f%%:*}.cu" -o "../$o" -O3 -std=c++17 --fmad=false -Xcompiler -fPIC \
+      -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90) &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  return $rc
+}
 if [ $have_node = 1 ]; then
   step "build the addon (CUDA: ${nvcc:-none})" 400 npm run build:native
+elif [ -n "$nvcc" ]; then
+  step "compile the CUDA objects with nvcc (no Node here: no addon)" 400 build_cuda_objects
 else
-  skip "build the addon" "node or node_modules not present on this machine"
+  skip "build" "neither Node nor nvcc on this machine"
 fi
-gpu_why="$(node --import tsx -e "const f=require('./native/forward');process.stdout.write(f.inferInfo()?f.gpuUnavailable():'the native addon is not built')" 2>/dev/null || echo 'node could not load the engine')"
-[ $have_node = 1 ] || gpu_why="node or node_modules not present"
-if [ -z "$gpu_why" ]; then say "   GPU usable from the addon"; else say "   no usable GPU: $gpu_why"; fi
+if [ $have_node = 1 ]; then
+  gpu_why="$(node --import tsx -e "const f=require('./native/forward');process.stdout.write(f.inferInfo()?f.gpuUnavailable():'the native addon is not built')" 2>/dev/null || echo 'node could not load the engine')"
+elif nvidia-smi -L >/dev/null 2>&1 && [ -n "$nvcc" ]; then
+  gpu_why=""
+else
+  gpu_why="nvidia-smi finds no GPU or nvcc is missing"
+fi
+if [ -z "$gpu_why" ]; then say "   GPU usable"; else say "   no usable GPU: $gpu_why"; fi
 
 # 2. tests (they skip their GPU parts, saying why, where no GPU is usable)
 if [ -n "$nvcc" ] || [ $have_node = 1 ]; then
-  step "C++ kernel tests (CUDA parity, --gpu-bench timings) + test_gpu" 300 \
+  step "C++ tests: kernels (CUDA parity, --gpu-bench timings), kquant, test_gpu (CUDA inference)" 360 \
     env APL_SKIP_JS_TESTS=1 bash test/native/run.sh --gpu-bench
   if [ -z "$gpu_why" ]; then
     step "C++ quantize tests, one CUDA thread per group" 200 \
@@ -92,8 +114,14 @@ fi
 
 # 3. side by side
 if [ -n "$gpu_why" ]; then
-  skip "convert cpu vs gpu" "no usable GPU ($gpu_why)"
-  skip "forward cpu vs gpu" "no usable GPU ($gpu_why)"
+  skip "C++ bench: convert-like pass and forward, cpu vs gpu" "no usable GPU ($gpu_why)"
+elif [ -x native/build/test/test_gpu ]; then
+  step "C++ bench: convert-like pass ($layers layers) and forward (8/4/2/1 bits + bf16), cpu vs gpu" 300 \
+    env APL_GPU_LAYERS="$layers" native/build/test/test_gpu --bench
+fi
+if [ -n "$gpu_why" ] || [ $have_node = 0 ]; then
+  skip "convert cpu vs gpu (CLI)" "${gpu_why:-no Node here}"
+  skip "forward cpu vs gpu (node bench)" "${gpu_why:-no Node here}"
 else
   convert_side_by_side() {
     local ck="$work/ckpt" rcs=0
@@ -131,7 +159,7 @@ say ""
 say "== summary"
 for s in "${summary[@]}"; do say "   $s"; done
 # The measured figures, gathered from the log.
-grep -E 'CUDA .*GB/s|GB/s|convert --backend|NPZ sha256|accuracy reports|tokens/s|forward (llama|mistral|gemma)|emulated CUDA|CUDA linear =|CUDA \(|skipped: no usable GPU' "$log" |
+grep -E 'CUDA .*GB/s|GB/s|convert --backend|convert-like|gpu = cpu|forward +(8|4|2|1)-bit|forward bf16|NPZ sha256|accuracy reports|tokens/s|forward (llama|mistral|gemma)|emulated CUDA|CUDA linear =|CUDA \(|skipped: no usable GPU' "$log" |
   sed 's/^/   /' | tee -a "$work/figures.txt" | tee -a "$log" >/dev/null
 cat "$work/figures.txt"
 if [ -n "$out" ]; then

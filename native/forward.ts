@@ -126,8 +126,8 @@ export function ropeFrequencies(c: ModelConfig): Float32Array {
   throw new Error(`rope_scaling type '${kind}' is not supported (default, linear and llama3 are)`);
 }
 
-/** The native kernels read packed and float weights only: kquant weights (two-level scales) run on the reference. */
-const KQ_GAP = 'the native forward has no kquant kernels yet (kquant weights run on the TypeScript reference)';
+/** The CPU kernels read packed and float weights only: kquant weights run on the GPU forward or the reference. */
+const KQ_GAP = 'the native CPU forward has no kquant kernels yet (kquant weights run on the TypeScript reference)';
 function hasKquant(w: ModelWeights): boolean {
   const all = [w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])];
   return all.some((x) => x.kind === 'kquant');
@@ -171,14 +171,18 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   const threads = threadsOf(opts.threads);
   const invFreq = ropeFrequencies(config);
   const a = addon();
-  if (!a || hasKquant(weights)) {
-    if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${a ? KQ_GAP : loadNote}`);
+  if (!a) {
+    if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${loadNote}`);
     return reference().createReferenceModel(config, weights, opts);
   }
   const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1 };
-  const m =
-    onDevice(a, opts.backend, () => new a.InferModel(cfg, weights, invFreq, threads, undefined, true)) ??
-    new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined);
+  // The GPU forward reads kquant weights too (dequantized element by element); the CPU kernels do not.
+  let m = onDevice(a, opts.backend, () => new a.InferModel(cfg, weights, invFreq, threads, undefined, true));
+  if (!m && hasKquant(weights)) {
+    if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${KQ_GAP}`);
+    return reference().createReferenceModel(config, weights, opts);
+  }
+  m ??= new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined);
   const vocab = config.vocabSize;
   const info = m.info();
   let disposed = false;

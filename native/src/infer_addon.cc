@@ -49,7 +49,7 @@ std::string str(const Napi::Object& o, const char* k) {
   return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
 }
 
-Linear linear_of(const Napi::Value& v, const std::string& what, Keep* keep) {
+Linear linear_of(const Napi::Value& v, const std::string& what, Keep* keep, bool allow_kq = false) {
   if (!v.IsObject()) throw std::runtime_error(what + " must be a weight object");
   Napi::Object o = v.As<Napi::Object>();
   Linear w;
@@ -76,6 +76,26 @@ Linear linear_of(const Napi::Value& v, const std::string& what, Keep* keep) {
     w.dtype = d == "f32" ? kF32 : d == "f16" ? kF16 : d == "bf16" ? kBF16 : -1;
     if (w.dtype < 0) throw std::runtime_error(what + ": dtype must be f32, f16 or bf16");
     w.data = bytes(o.Get("data"), (size_t)(w.rows * w.cols * dtype_size(w.dtype)), what + ".data", keep);
+  } else if (kind == "kquant" && allow_kq) {  // the GPU forward only (kquant.h's layout)
+    w.kind = 2;
+    w.bits = (int)num(o, "bits");
+    w.kq_group = (int)num(o, "group");
+    w.kq_super = (int)num(o, "super");
+    w.kq_sbits = (int)num(o, "scaleBits");
+    w.kq_mbits = (int)num(o, "minBits");
+    if (w.bits != 2 && w.bits != 4 && w.bits != 8)
+      throw std::runtime_error(what + ": kquant bits must be 2, 4 or 8");
+    if (w.kq_group < 1 || w.kq_super < w.kq_group || w.kq_super % w.kq_group)
+      throw std::runtime_error(what + ": kquant super must be a positive multiple of group");
+    if (w.kq_sbits < 1 || w.kq_sbits > 8 || w.kq_mbits < 0 || w.kq_mbits > 8)
+      throw std::runtime_error(what + ": kquant scaleBits/minBits out of range");
+    const int64_t groups = (w.cols + w.kq_group - 1) / w.kq_group,
+                  supers = (w.cols + w.kq_super - 1) / w.kq_super;
+    w.q = bytes(o.Get("q"), (size_t)(w.rows * w.row_bytes()), what + ".q", keep);
+    w.codes = bytes(o.Get("codes"), (size_t)(w.rows * ((groups * (w.kq_sbits + w.kq_mbits) + 7) / 8)),
+                    what + ".codes", keep);
+    w.kd = bytes(o.Get("d"), (size_t)(w.rows * supers * 2), what + ".d", keep);
+    w.kdmin = bytes(o.Get("dmin"), (size_t)(w.rows * supers * 2), what + ".dmin", keep);
   } else {
     throw std::runtime_error(what + ": kind must be 'packed' or 'float'");
   }
@@ -192,6 +212,7 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
     try {
       Napi::Object c = info[0].As<Napi::Object>();
       Napi::Object w = info[1].As<Napi::Object>();
+      const bool gpu = info.Length() > 5 && info[5].ToBoolean();
       infer::ModelConfig mc;
       mc.hidden = num(c, "hiddenSize");
       mc.inter = num(c, "intermediateSize");
@@ -213,8 +234,8 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
       mc.inv_freq.assign(inv.Data(), inv.Data() + inv.ElementLength());
       const int64_t H = mc.hidden;
       infer::ModelWeights mw;
-      mw.embed = linear_of(w.Get("embed"), "embed", &keep_);
-      mw.lm_head = linear_of(w.Get("lmHead"), "lmHead", &keep_);
+      mw.embed = linear_of(w.Get("embed"), "embed", &keep_, gpu);
+      mw.lm_head = linear_of(w.Get("lmHead"), "lmHead", &keep_, gpu);
       mw.final_norm =
           reinterpret_cast<const float*>(bytes(w.Get("finalNorm"), (size_t)H * 4, "finalNorm", &keep_));
       Napi::Value lv = w.Get("layers");
@@ -228,16 +249,16 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
             reinterpret_cast<const float*>(bytes(L.Get("inputNorm"), (size_t)H * 4, p + "inputNorm", &keep_));
         lw.post_norm = reinterpret_cast<const float*>(
             bytes(L.Get("postAttnNorm"), (size_t)H * 4, p + "postAttnNorm", &keep_));
-        lw.q = linear_of(L.Get("q"), p + "q", &keep_);
-        lw.k = linear_of(L.Get("k"), p + "k", &keep_);
-        lw.v = linear_of(L.Get("v"), p + "v", &keep_);
-        lw.o = linear_of(L.Get("o"), p + "o", &keep_);
-        lw.gate = linear_of(L.Get("gate"), p + "gate", &keep_);
-        lw.up = linear_of(L.Get("up"), p + "up", &keep_);
-        lw.down = linear_of(L.Get("down"), p + "down", &keep_);
+        lw.q = linear_of(L.Get("q"), p + "q", &keep_, gpu);
+        lw.k = linear_of(L.Get("k"), p + "k", &keep_, gpu);
+        lw.v = linear_of(L.Get("v"), p + "v", &keep_, gpu);
+        lw.o = linear_of(L.Get("o"), p + "o", &keep_, gpu);
+        lw.gate = linear_of(L.Get("gate"), p + "gate", &keep_, gpu);
+        lw.up = linear_of(L.Get("up"), p + "up", &keep_, gpu);
+        lw.down = linear_of(L.Get("down"), p + "down", &keep_, gpu);
         mw.layers.push_back(lw);
       }
-      if (info.Length() > 5 && info[5].ToBoolean()) {
+      if (gpu) {
 #ifdef APL_HAVE_CUDA
         std::string err;
         gpu_.reset(cuda::GpuModel::create(mc, mw, &err));

@@ -76,18 +76,22 @@ fi
 # The CUDA inference test program (test_gpu): the kernels' index math emulated on the CPU always; CUDA against
 # the scalar reference when a GPU is usable (it says "skipped: no usable GPU (reason)" otherwise).
 gbin="$out/test_gpu"
-gsrcs=(test/native/test_gpu.cc native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc
+gsrcs=(test/native/test_gpu.cc test/native/test_gpu_bench.cc native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc
   native/src/infer/model.cc native/src/cpu/infer_neon.cc)
 gflags=()
 for f in "${flags[@]}"; do [ "$f" = -DAPL_HAVE_CUDA ] || gflags+=("$f"); done
 glibs=(-lpthread)
-cuda_gpu_objs=(native/build/cuda/apl_cuda.o native/build/cuda/apl_infer_cuda.o native/build/cuda/apl_forward_cuda.o)
+cuda_gpu_objs=(native/build/cuda/apl_cuda.o native/build/cuda/apl_infer_cuda.o native/build/cuda/apl_forward_cuda.o
+  native/build/cuda/apl_check_cuda.o)
 if [ "${APL_NO_CUDA:-0}" != 1 ] && ls "${cuda_gpu_objs[@]}" >/dev/null 2>&1; then
   gflags+=(-DAPL_HAVE_CUDA)
-  glibs=("${cuda_gpu_objs[@]}" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
+  # the quantize engine's objects (built above for test_kernels, with CUDA) for the gpu = cpu conversion test
+  glibs=("$out/engine.o" "$out/check.o" "$out/scalar.o" "$out/dispatch.o" "$out/neon.o" "$out/avx2.o" "$out/avx512.o"
+    "${cuda_gpu_objs[@]}" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
 fi
 gnewer=0
 [ -x "$gbin" ] || gnewer=1
+[ "$bin" -nt "$gbin" ] && gnewer=1
 for f in "${gsrcs[@]}" native/src/infer/*.h native/src/cuda/* native/src/quant.h test/native/run.sh; do
   [ "$f" -nt "$gbin" ] && gnewer=1
 done
@@ -120,7 +124,7 @@ if ! scalar_out="$(APL_FORCE_SCALAR=1 "$bin" 2>&1)"; then
 fi
 echo "test:native: forced-scalar run passed"
 "$out/test_kquant"
-"$gbin"
+"$gbin" ${APL_GPU_BENCH:+--bench}
 
 if [ "${APL_SKIP_JS_TESTS:-0}" = 1 ]; then
   echo "test:native: JavaScript tests skipped (APL_SKIP_JS_TESTS=1)"

@@ -99,6 +99,13 @@ struct Floats {
 
 static gpu::DevLinear dev_of(const infer::Linear& w) {
   gpu::DevLinear d;
+  d.codes = w.codes;
+  d.kd = w.kd;
+  d.kdmin = w.kdmin;
+  d.kq_group = w.kq_group;
+  d.kq_super = w.kq_super;
+  d.kq_sbits = w.kq_sbits;
+  d.kq_mbits = w.kq_mbits;
   d.kind = w.kind;
   d.rows = w.rows;
   d.cols = w.cols;
@@ -249,6 +256,49 @@ static void test_emulated_kernels() {
           combos++;
         }
       }
+  // kquant rows (the GPU dequantizes element by element, kq_elem): = the scalar float kernel on the row
+  // dequantized by kq_dequantize_row, bit for bit
+  const KqParams kps[] = {{4, 32, 256, 6, 6}, {2, 16, 256, 4, 4}, {8, 32, 64, 8, 0}, {4, 16, 48, 5, 3}};
+  for (const KqParams& kp : kps)
+    for (auto& sh : kShapes)
+      for (int64_t n : {(int64_t)1, (int64_t)9}) {
+        const int64_t rows = sh[0], cols = sh[1], groups = gpu::groups(cols, kp.group);
+        const int64_t supers = gpu::groups(cols, kp.super);
+        std::vector<uint8_t> q((size_t)(rows * gpu::row_bytes(cols, kp.bits))),
+            codes((size_t)(rows * ((groups * (kp.sbits + kp.mbits) + 7) / 8))),
+            d((size_t)(rows * supers * 2)), dm(d.size());
+        for (auto& b : q) b = (uint8_t)(rng() & 0xff);
+        for (auto& b : codes) b = (uint8_t)(rng() & 0xff);
+        for (size_t i = 0; i < d.size(); i += 2) {
+          uint16_t a = f32_to_f16(0.001f + 0.01f * std::fabs(gauss())),
+                   b = f32_to_f16(0.02f * std::fabs(gauss()));
+          memcpy(&d[i], &a, 2);
+          memcpy(&dm[i], &b, 2);
+        }
+        KqTensor kt{q.data(), codes.data(), d.data(), dm.data(), rows, cols, kp};
+        Floats deq(rows, cols, kF32);
+        for (int64_t r = 0; r < rows; r++) kq_dequantize_row(kt, r, (float*)deq.d.data() + r * cols);
+        infer::Linear kw;
+        kw.kind = 2;
+        kw.rows = rows;
+        kw.cols = cols;
+        kw.bits = kp.bits;
+        kw.q = q.data();
+        kw.codes = codes.data();
+        kw.kd = d.data();
+        kw.kdmin = dm.data();
+        kw.kq_group = kp.group;
+        kw.kq_super = kp.super;
+        kw.kq_sbits = kp.sbits;
+        kw.kq_mbits = kp.mbits;
+        std::vector<float> x = randn(n * cols);
+        for (int T : {1, 8}) {
+          CHECK(same_bits(emulate_float(kw, x, n, T), scalar_linear(deq.w, x, n)),
+                "emulated kquant k_fdot<%d> differs: bits %d group %d super %d %lldx%lld n %lld", T, kp.bits,
+                kp.group, kp.super, (long long)rows, (long long)cols, (long long)n);
+          combos++;
+        }
+      }
   // attention window: keys j with p − j < window
   for (int64_t p : {0, 1, 4, 5, 6, 100})
     for (int64_t win : {0, 1, 5}) {
@@ -395,7 +445,15 @@ static void test_gpu_forward() {
 }
 #endif
 
-int main() {
+#ifdef APL_HAVE_CUDA
+int test_gpu_check_and_bench(bool bench, int layers);  // test_gpu_bench.cc
+#endif
+
+int main(int argc, char** argv) {
+  bool bench = false;
+  for (int i = 1; i < argc; i++) bench = bench || strcmp(argv[i], "--bench") == 0;
+  const char* lv = getenv("APL_GPU_LAYERS");
+  const int layers = lv ? atoi(lv) : 22;
   printf("CUDA inference tests\n");
   test_emulated_kernels();
 #ifdef APL_HAVE_CUDA
@@ -404,8 +462,10 @@ int main() {
     printf("  GPU: %s\n", name.c_str());
     test_gpu_linear();
     test_gpu_forward();
+    failures += test_gpu_check_and_bench(bench, layers > 0 ? layers : 22);
   } else {
     printf("  GPU tests skipped: no usable GPU (%s)\n", reason.c_str());
+    if (bench) printf("  GPU bench skipped: no usable GPU (%s)\n", reason.c_str());
   }
 #else
   printf("  GPU tests skipped: no usable GPU (this build has no CUDA: nvcc was not found)\n");

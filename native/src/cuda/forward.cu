@@ -207,6 +207,24 @@ struct GpuModel::Impl {
       d->zeros = (const uint8_t*)p;
       return cudaSuccess;
     }
+    if (w.kind == 2) {
+      d->bits = w.bits;
+      d->kq_group = w.kq_group;
+      d->kq_super = w.kq_super;
+      d->kq_sbits = w.kq_sbits;
+      d->kq_mbits = w.kq_mbits;
+      const int64_t groups = gpu::groups(w.cols, w.kq_group), supers = gpu::groups(w.cols, w.kq_super);
+      const size_t cb = (size_t)(w.rows * ((groups * (w.kq_sbits + w.kq_mbits) + 7) / 8));
+      if ((e = upload(w.q, (size_t)(w.rows * w.row_bytes()), &p)) != cudaSuccess) return e;
+      d->q = (const uint8_t*)p;
+      if ((e = upload(w.codes, cb, &p)) != cudaSuccess) return e;
+      d->codes = (const uint8_t*)p;
+      if ((e = upload(w.kd, (size_t)(w.rows * supers * 2), &p)) != cudaSuccess) return e;
+      d->kd = (const uint8_t*)p;
+      if ((e = upload(w.kdmin, (size_t)(w.rows * supers * 2), &p)) != cudaSuccess) return e;
+      d->kdmin = (const uint8_t*)p;
+      return cudaSuccess;
+    }
     d->dtype = w.dtype;
     e = upload(w.data, (size_t)(w.rows * w.cols * dtype_size(w.dtype)), &p);
     d->data = (const uint8_t*)p;
@@ -242,12 +260,13 @@ struct GpuModel::Impl {
       if (e != cudaSuccess) return e;
       cap_n = n;
     }
-    const int64_t need = n * c.heads * keys;
-    if (need > cap_scores) {
+    if (n * c.heads * keys >
+        cap_scores) {  // room for keys up to the next multiple of 256 (decode grows by one)
+      const int64_t room = std::min(c.context, (keys + 255) / 256 * 256);
       release(scores);
       scores = nullptr;
-      if ((e = alloc((void**)&scores, (size_t)need * 4)) != cudaSuccess) return e;
-      cap_scores = need;
+      if ((e = alloc((void**)&scores, (size_t)(n * c.heads * room) * 4)) != cudaSuccess) return e;
+      cap_scores = n * c.heads * room;
     }
     return cudaSuccess;
   }
@@ -263,7 +282,18 @@ GpuModel* GpuModel::create(const infer::ModelConfig& c, const infer::ModelWeight
   try {
     infer::ModelConfig probe = c;
     probe.context = 1;
-    infer::Model check(probe, w, 1, infer::scalar_kernel());
+    infer::ModelWeights pw = w;  // kquant weights (checked when parsed) stand in as float ones for the shapes
+    auto as_float = [](infer::Linear& L) {
+      if (L.kind != 2) return;
+      L.kind = 1;
+      L.dtype = kF32;
+      L.data = L.q;
+    };
+    as_float(pw.embed);
+    as_float(pw.lm_head);
+    for (auto& L : pw.layers)
+      for (infer::Linear* x : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) as_float(*x);
+    infer::Model check(probe, pw, 1, infer::scalar_kernel());
   } catch (const std::exception& e) {
     *err = e.what();
     return nullptr;

@@ -7,13 +7,14 @@
 #pragma once
 
 #include "../infer/ref.h"
+#include "../kquant.h"
 
 namespace apl {
 namespace gpu {
 
 /** A linear weight as the kernels see it (device pointers there, host pointers in the emulation). */
 struct DevLinear {
-  int kind = 0;  // 0 packed, 1 float
+  int kind = 0;  // 0 packed, 1 float, 2 kquant
   int64_t rows = 0, cols = 0;
   const uint8_t* q = nullptr;
   const uint8_t* scales = nullptr;
@@ -23,6 +24,11 @@ struct DevLinear {
   bool f16 = true;
   const uint8_t* data = nullptr;
   int dtype = kF32;
+  // kind 2: kquant (kquant.h), dequantized element by element
+  const uint8_t* codes = nullptr;
+  const uint8_t* kd = nullptr;
+  const uint8_t* kdmin = nullptr;
+  int kq_group = 1, kq_super = 1, kq_sbits = 0, kq_mbits = 0;
 };
 
 APL_HD inline int64_t row_bytes(int64_t cols, int bits) { return (cols * bits + 7) / 8; }
@@ -50,9 +56,25 @@ APL_HD inline float float_elem(const uint8_t* p, int64_t i, int dtype) {
   return dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
-/** Ŵ[r, c] as dequantize_row_any computes it: ((float)q − z)·s for packed weights, the value for float ones.
- */
+/** Ŵ[r, c] of a kquant weight as kq_dequantize_row computes it: f32(f32(d·sc)·q − f32(dmin·mc)). */
+APL_HD inline float kq_elem(const DevLinear& w, int64_t r, int64_t c) {
+  const int cw = w.kq_sbits + w.kq_mbits;
+  const int64_t g = c / w.kq_group, b = c / w.kq_super;
+  const int64_t nsb = (w.cols + w.kq_super - 1) / w.kq_super;
+  const uint8_t* cr = w.codes + r * ((groups(w.cols, w.kq_group) * cw + 7) / 8);
+  const float d = param_at(w.kd, r * nsb + b, true), dm = param_at(w.kdmin, r * nsb + b, true);
+  const unsigned sc = get_bits(cr, g * cw, w.kq_sbits), mc = get_bits(cr, g * cw + w.kq_sbits, w.kq_mbits);
+  const unsigned q = get_bits(w.q + r * row_bytes(w.cols, w.bits), c * w.bits, w.bits);
+  float s = d * (float)sc;
+  float z = dm * (float)mc;
+  float v = s * (float)q;
+  return v - z;
+}
+
+/** Ŵ[r, c] as dequantize_row_any computes it: ((float)q − z)·s for packed weights, the value for float ones
+ * (kquant: kq_elem). */
 APL_HD inline float weight_elem(const DevLinear& w, int64_t r, int64_t c) {
+  if (w.kind == 2) return kq_elem(w, r, c);
   if (w.kind != 0) return float_elem(w.data, r * w.cols + c, w.dtype);
   int64_t gi = r * groups(w.cols, w.group) + c / w.group;
   unsigned q = infer::packed_at(w.q + r * row_bytes(w.cols, w.bits), c, w.bits);
@@ -118,9 +140,9 @@ APL_HD inline float group_term(int32_t isum, float s, float z, float dx, int32_t
 APL_HD inline void octet_task(int64_t o, int64_t rows, int T, int64_t* r, int64_t* t0) {
   warp_task(o, rows, T, r, t0);
 }
-/** One product of lane k's chain (the caller adds it: acc += p). */
+/** One product of lane k's chain (the caller adds it: acc += p); kquant weights dequantized on the fly. */
 APL_HD inline float fdot_product(const DevLinear& w, int64_t r, int64_t c, const float* xt) {
-  return float_elem(w.data, r * w.cols + c, w.dtype) * xt[c];
+  return (w.kind == 2 ? kq_elem(w, r, c) : float_elem(w.data, r * w.cols + c, w.dtype)) * xt[c];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ namespace infer {
 
 constexpr int64_t kMaxGroup = 65536;  // 255·127·65536 < 2^31: isum never overflows int32
 
-/** A linear weight: packed codes (kind 0) or float values (kind 1), row-major [rows, cols]. */
+/** A linear weight: packed codes (kind 0), float values (kind 1) or kquant (kind 2, GPU only), row-major. */
 struct Linear {
   int kind = 0;
   int64_t rows = 0, cols = 0;
@@ -36,6 +36,13 @@ struct Linear {
   // float
   const uint8_t* data = nullptr;
   int dtype = kF32;
+  // kquant (kind 2, the two-level-scale type of kquant.h: q as packed, codes, d/dmin float16 per
+  // super-block). Only the GPU forward reads it (element by element, dequantized on the fly); check_linear
+  // refuses it.
+  const uint8_t* codes = nullptr;
+  const uint8_t* kd = nullptr;
+  const uint8_t* kdmin = nullptr;
+  int kq_group = 0, kq_super = 0, kq_sbits = 0, kq_mbits = 0;
 
   int64_t gpr() const { return groups_per_row(cols, group); }
   int64_t row_bytes() const { return packed_row_bytes(cols, bits); }

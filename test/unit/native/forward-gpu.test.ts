@@ -8,8 +8,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createModel, gpuUnavailable, inferInfo } from '../../../native/forward';
-import type { ModelWeights } from '../../../native/forward-types';
+import type { LinearWeight, ModelWeights } from '../../../native/forward-types';
 import * as eng from '../../../native/index';
+import { KQ_PRESETS, kdequantize, kquantize } from '../../../native/kquant';
 import { encode, gaussian } from './data';
 import { config, f32Weight, packedMaker, weights as tinyModel } from './forward-model';
 
@@ -76,6 +77,52 @@ describe('GPU forward against the CPU model', { skip: gpuSkip }, () => {
       }
     });
   }
+
+  it('kquant weights (dequantized on the fly): GPU = CPU model on the same weights dequantized, within 1e-5', async () => {
+    for (const family of ['llama', 'gemma'] as const) {
+      const c = config(family);
+      const deq = new Map<LinearWeight, LinearWeight>();
+      const kw = await tinyModel(c, async (rows, cols, seed) => {
+        const f = (await f32Weight(rows, cols, seed)) as Extract<LinearWeight, { kind: 'float' }>;
+        const r = await kquantize({ ...KQ_PRESETS[4], group: 16, super: 64, data: f.data, dtype: 'f32', rows, cols });
+        const w: LinearWeight = { kind: 'kquant', ...r, bits: r.bits as 2 | 4 | 8 };
+        const d = kdequantize(r);
+        deq.set(w, {
+          kind: 'float',
+          rows,
+          cols,
+          dtype: 'f32',
+          data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength),
+        });
+        return w;
+      });
+      const D = (w: LinearWeight) => deq.get(w) ?? w;
+      const fw: ModelWeights = {
+        embed: D(kw.embed),
+        lmHead: D(kw.lmHead),
+        finalNorm: kw.finalNorm,
+        layers: kw.layers.map((l) => ({
+          ...l,
+          q: D(l.q),
+          k: D(l.k),
+          v: D(l.v),
+          o: D(l.o),
+          gate: D(l.gate),
+          up: D(l.up),
+          down: D(l.down),
+        })),
+      };
+      process.env.APL_INFER_VARIANT = 'scalar';
+      const cpu = createModel(c, fw, { contextLength: 32, backend: 'cpu' });
+      delete process.env.APL_INFER_VARIANT;
+      const gpu = createModel(c, kw, { contextLength: 32, backend: 'gpu' });
+      const ids = [3, 17, 42, 5, 60, 0, 11];
+      const rel = relL2(gpu.forward(ids, 0, true), cpu.forward(ids, 0, true));
+      assert.ok(rel <= 1e-5, `${family} kquant: GPU vs CPU relative L2 ${rel}`);
+      cpu.dispose();
+      gpu.dispose();
+    }
+  });
 
   const goldenHelpers = join(__dirname, '../run/helpers.ts');
   it('tiny checkpoints: GPU logits within 1e-5 of torch golden logits, same argmax', {
