@@ -98,9 +98,11 @@ done
 if [ "$gnewer" = 1 ]; then
   echo "test:native: building $gbin"
   gobjs=()
+  gpids=()
   for s in "${gsrcs[@]}"; do
     o="$out/g_$(basename "${s%.cc}").o"
-    "$CXX" "${gflags[@]}" -c "$s" -o "$o" || { echo "test:native: test_gpu failed to compile" >&2; exit 1; }
+    "$CXX" "${gflags[@]}" -c "$s" -o "$o" &
+    gpids+=($!)
     gobjs+=("$o")
   done
   for v in avx2:"-mavx2 -mf16c -mfma" vnni:"-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni" \
@@ -108,9 +110,17 @@ if [ "$gnewer" = 1 ]; then
     name="${v%%:*}"
     vf=()
     [ "$arch" = x86_64 ] && read -r -a vf <<<"${v#*:}"
-    "$CXX" "${gflags[@]}" "${vf[@]}" -c "native/src/cpu/infer_$name.cc" -o "$out/g_infer_$name.o" || exit 1
+    "$CXX" "${gflags[@]}" "${vf[@]}" -c "native/src/cpu/infer_$name.cc" -o "$out/g_infer_$name.o" &
+    gpids+=($!)
     gobjs+=("$out/g_infer_$name.o")
   done
+  gfailed=0
+  for p in "${gpids[@]}"; do wait "$p" || gfailed=1; done
+  if [ "$gfailed" = 1 ]; then
+    rm -f "$gbin"
+    echo "test:native: test_gpu failed to compile" >&2
+    exit 1
+  fi
   "$CXX" "${gobjs[@]}" -o "$gbin" "${glibs[@]}" || { echo "test:native: test_gpu failed to link" >&2; exit 1; }
 fi
 

@@ -23,6 +23,9 @@ function runWith(body: string) {
     const kquant = join(root, 'native/build/test/test_kquant'); // the two-level-scale program: a passing stand-in
     writeFileSync(kquant, '#!/usr/bin/env bash\nexit 0\n');
     chmodSync(kquant, 0o755);
+    const gpu = join(root, 'native/build/test/test_gpu'); // the CUDA inference program: a passing stand-in, written last
+    writeFileSync(gpu, '#!/usr/bin/env bash\nexit 0\n');
+    chmodSync(gpu, 0o755);
     const r = spawnSync('bash', [join(root, 'test/native/run.sh')], {
       encoding: 'utf8',
       env: { ...process.env, APL_SKIP_JS_TESTS: '1', APL_FORCE_SCALAR: '' },
