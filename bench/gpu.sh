@@ -97,7 +97,7 @@ if [ -z "$gpu_why" ]; then say "   GPU usable"; else say "   no usable GPU: $gpu
 
 # 2. tests (they skip their GPU parts, saying why, where no GPU is usable)
 if [ -n "$nvcc" ] || [ $have_node = 1 ]; then
-  step "C++ tests: kernels (CUDA parity, --gpu-bench timings), kquant, test_gpu (CUDA inference)" 360 \
+  step "C++ tests: kernels (CUDA parity, --gpu-bench timings), kquant, test_gpu (CUDA inference)" 480 \
     env APL_SKIP_JS_TESTS=1 bash test/native/run.sh --gpu-bench
   if [ -z "$gpu_why" ]; then
     step "C++ quantize tests, one CUDA thread per group" 200 \
