@@ -13,7 +13,8 @@
 # It never stops at the first failure: every step runs (each under a time limit), a summary is printed and, when
 # $OUT is set, written to $OUT/gpu-summary.txt with the whole log in $OUT/gpu-log.txt; the exit status is 1 when
 # any step failed. Without a GPU (or nvcc, or node_modules) it runs what it can and says what it skipped.
-# Usage: bash bench/gpu.sh   Env: APL_GPU_LAYERS (22: layers of the convert and forward models).
+# Usage: bash bench/gpu.sh   Env: APL_GPU_LAYERS (22: layers of the convert and forward models), APL_GPU_NO_NODE=1
+# (behave as on a machine without Node).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -61,6 +62,7 @@ nvidia-smi -L 2>&1 | tee -a "$log" || true
 lscpu 2>/dev/null | grep -E 'Model name|^CPU\(s\)' | tee -a "$log" || true
 have_node=0
 command -v node >/dev/null && [ -d node_modules/node-addon-api ] && [ -d node_modules/tsx ] && have_node=1
+[ "${APL_GPU_NO_NODE:-0}" = 1 ] && have_node=0 # what a machine without Node runs (for a dry run)
 nvcc="$(node native/find-nvcc.js 2>/dev/null || true)"
 [ -n "$nvcc" ] || nvcc="$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)"
 say "   nvcc: ${nvcc:-not found}; node + node_modules: $([ $have_node = 1 ] && echo yes || echo no)"
