@@ -3,6 +3,7 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include "avx2_ops.h"
+#include "batched_rows.h"
 
 namespace apl {
 
@@ -13,7 +14,7 @@ struct RowOps : avx2::Ops {
   }
 };
 int avx2_row(const QuantJob& j, int64_t r, RowScratch& s, MetricsAcc* m, int64_t* bad) {
-  return quantize_row<RowOps>(j, r, s, m, bad, avx2::load_row, avx2::find_nonfinite);
+  return quantize_row_batched<RowOps>(j, r, s, m, bad, avx2::load_row, avx2::find_nonfinite);
 }
 }  // namespace
 
