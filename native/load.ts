@@ -22,6 +22,8 @@ export interface EngineInfo {
 /** The addon's surface (native/src/addon.cc). Options objects are validated before they get here. */
 export interface Addon {
   engineInfo(): EngineInfo;
+  /** Optional: an addon built before it lacks it. */
+  adviseHugePages?(bytes: Uint8Array): boolean;
   quantize(
     o: {
       data: Uint8Array;

@@ -46,6 +46,48 @@ struct Ops512 : avx2::Ops {
   }
 
   /**
+   * metrics (avx2_ops.h) with the float64 products 8 at a time: each of the four float64 lanes still adds the
+   * same products in the same order (the low four of each eight, then the high four), so the sums are the
+   * same.
+   */
+  static void metrics(const float* x, const uint8_t* qv, int n, float s, float z, MetricsAcc* m) {
+    const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+    __m256d dd = _mm256_setzero_pd(), xx = dd, ww = dd, xw = dd;
+    __m512d mx = _mm512_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qv + i))));
+      __m256 w = _mm256_mul_ps(_mm256_sub_ps(q, vz), vs);
+      const __m512d xd = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), wd = _mm512_cvtps_pd(w);
+      const __m512d d = _mm512_sub_pd(xd, wd);
+      const __m512d pdd = _mm512_mul_pd(d, d), pxx = _mm512_mul_pd(xd, xd);
+      const __m512d pww = _mm512_mul_pd(wd, wd), pxw = _mm512_mul_pd(xd, wd);
+      dd = _mm256_add_pd(_mm256_add_pd(dd, _mm512_castpd512_pd256(pdd)), _mm512_extractf64x4_pd(pdd, 1));
+      xx = _mm256_add_pd(_mm256_add_pd(xx, _mm512_castpd512_pd256(pxx)), _mm512_extractf64x4_pd(pxx, 1));
+      ww = _mm256_add_pd(_mm256_add_pd(ww, _mm512_castpd512_pd256(pww)), _mm512_extractf64x4_pd(pww, 1));
+      xw = _mm256_add_pd(_mm256_add_pd(xw, _mm512_castpd512_pd256(pxw)), _mm512_extractf64x4_pd(pxw, 1));
+      mx = _mm512_max_pd(mx, _mm512_abs_pd(d));
+    }
+    alignas(32) double a[4][4];
+    _mm256_store_pd(a[0], dd);
+    _mm256_store_pd(a[1], xx);
+    _mm256_store_pd(a[2], ww);
+    _mm256_store_pd(a[3], xw);
+    const double mxa = _mm512_reduce_max_pd(mx);
+    for (int k = 0; k < 4; k++) {
+      m->sdd += a[0][k];
+      m->sxx += a[1][k];
+      m->sww += a[2][k];
+      m->sxw += a[3][k];
+    }
+    if (mxa > m->max_abs) m->max_abs = mxa;
+    for (; i < n; i++) {
+      float w = ((float)qv[i] - z) * s;
+      m->add(x[i], w);
+    }
+  }
+
+  /**
    * True when Σq and Σq² of a group are exact in float32 whatever the order: q are integers in [0, qmax], so
    * every partial sum is an integer ≤ n·qmax² and float32 holds those exactly up to 2^24. Then only Σq·x
    * keeps the reference's 8 lanes and order; the rest may run 16 wide.

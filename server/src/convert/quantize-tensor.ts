@@ -3,6 +3,7 @@
 // next chunk, or the next tensor's first chunk (a one-slot prefetch), is started before the current one is checked
 // and written, so the engine stays busy. A tensor whose scales overflow float16 switches to float32 scales.
 import {
+  adviseHugePages,
   type Backend,
   type InputDType,
   type OutputCheck,
@@ -30,6 +31,9 @@ import type { QuantPlan } from './plan';
 const SRC_DTYPES: Record<string, InputDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 /** Source bytes per element, by safetensors dtype. */
 export const ELEM_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/** Huge page size (Linux x86-64 and most arm64): buffers this large or larger are rounded up to it. */
+const HUGE = 2 * 1024 * 1024;
 
 type ChunkJob = Promise<{ raw: Buffer; res: QuantizeResult }>;
 
@@ -105,8 +109,18 @@ export class BufferPool {
     for (let i = 0; i < this.free.length; i++)
       if (this.free[i].byteLength >= bytes && (best < 0 || this.free[i].byteLength < this.free[best].byteLength))
         best = i;
-    const b = best >= 0 ? this.free.splice(best, 1)[0] : Buffer.allocUnsafeSlow(Math.max(1, bytes)).buffer;
+    const b = best >= 0 ? this.free.splice(best, 1)[0] : BufferPool.fresh(bytes);
     return new Uint8Array(b, 0, bytes);
+  }
+  /**
+   * A new buffer: large ones rounded up to whole 2 MiB (so later, slightly larger chunks still fit) and backed by
+   * huge pages where the system allows, since touching fresh memory page by page costs more than reading it.
+   */
+  private static fresh(bytes: number): ArrayBuffer {
+    const size = bytes >= HUGE ? Math.ceil(bytes / HUGE) * HUGE : Math.max(1, bytes);
+    const b = Buffer.allocUnsafeSlow(size);
+    if (size >= HUGE) adviseHugePages(b);
+    return b.buffer;
   }
   give(v: Uint8Array): void {
     if (this.free.length >= 6) this.free.sort((a, b) => b.byteLength - a.byteLength).pop();
