@@ -94,7 +94,9 @@ async function stages(dir: string, out: string): Promise<void> {
   const { quantize } = await import('../native/index');
   const { crc32 } = await import('../server/src/formats/crc32');
   const { NpzWriter } = await import('../server/src/formats/npz');
-  const { benchChecks } = await import('../server/src/convert/quantize-tensor');
+  const { benchChecks, BufferPool, ELEM_BYTES } = await import('../server/src/convert/quantize-tensor');
+  // Reused buffers, as the converter reads and quantizes (a fresh buffer per tensor measures page faults instead).
+  const pool = new BufferPool();
   const s = settingsFrom({ source: dir, bits: 4, outDir: out });
   const ck = await openCheckpoint(dir);
   const plans = planModel(ck.tensors, s).filter((p) => p.kind === 'quantize');
@@ -104,7 +106,7 @@ async function stages(dir: string, out: string): Promise<void> {
   for (const p of plans) {
     if (p.kind !== 'quantize') continue;
     let t = now();
-    const raw = await ck.readRows(p.name, 0, p.rows);
+    const raw = await ck.readRows(p.name, 0, p.rows, pool.take(p.rows * p.cols * ELEM_BYTES[p.dtype]));
     st.read += now() - t;
     const o = {
       bits: p.bits,
@@ -118,7 +120,8 @@ async function stages(dir: string, out: string): Promise<void> {
       cols: p.cols,
     };
     t = now();
-    const res = await quantize(o);
+    const qInto = pool.take(p.rows * Math.ceil((p.cols * p.bits) / 8));
+    const res = await quantize({ ...o, qInto });
     st.kernel += now() - t;
     const checks = benchChecks(p, raw, res, s);
     t = now();
@@ -133,6 +136,8 @@ async function stages(dir: string, out: string): Promise<void> {
     t = now();
     await writer.addArray(p.name, { dtype: 'uint8', shape: [res.q.length] }, [res.q]);
     st.write += now() - t;
+    pool.give(raw);
+    pool.give(qInto);
   }
   const t = now();
   await writer.close();

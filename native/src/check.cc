@@ -11,15 +11,26 @@ namespace {
 constexpr int64_t kSumBlock = 1 << 16;  // accuracy.ts sumSquares: bf16 summed in blocks of 65536 values
 constexpr int64_t kBlocksPerTask = 8;
 
-/** One row (decoded to float32) against a block of four inputs: the four float64 chains, lane by lane. */
-inline void dot4(const float* xb, const float* v, int64_t cols, double out[4]) {
-  double a[4] = {0, 0, 0, 0};
+/**
+ * Two rows (decoded to float32: the float row f and its dequantized d) against a block of four inputs in one
+ * pass: per input one float64 chain for each row, element by element (the four inputs' chains sit side by
+ * side in vector lanes; no chain is split).
+ */
+inline void dot4x2(const float* xb, const float* f, const float* d, int64_t cols, double y[4], double yq[4]) {
+  double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
   for (int64_t c = 0; c < cols; c++) {
-    const double vc = v[c];
+    const double fc = f[c], dc = d[c];
     const float* xv = xb + c * 4;
-    for (int t = 0; t < 4; t++) a[t] += (double)xv[t] * vc;
+    for (int t = 0; t < 4; t++) {
+      const double xt = xv[t];
+      a[t] += xt * fc;
+      b[t] += xt * dc;
+    }
   }
-  for (int t = 0; t < 4; t++) out[t] = a[t];
+  for (int t = 0; t < 4; t++) {
+    y[t] = a[t];
+    yq[t] = b[t];
+  }
 }
 
 /** Σ w² of values [i0, i1) of the input as one float64 chain. */
@@ -118,8 +129,7 @@ void OutputCheck::row(int64_t jj) {
   for (int64_t b = 0; b < nb_; b++) {
     const float* xb = xt_.data() + b * cols * 4;
     double y[4], yq[4];
-    dot4(xb, f, cols, y);
-    dot4(xb, db.data(), cols, yq);
+    dot4x2(xb, f, db.data(), cols, y, yq);
     for (int64_t t = 0; t < 4 && b * 4 + t < c_.n; t++) {
       size_t at = (size_t)((b * 4 + t) * m + jj);
       y_[at] = y[t];

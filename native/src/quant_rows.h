@@ -132,14 +132,16 @@ inline void dequantize_row(const QTensor& w, int64_t r, float* dst) {
   int64_t rb = packed_row_bytes(w.cols, w.bits);
   int64_t gpr = groups_per_row(w.cols, w.group);
   const uint8_t* qr = w.q + r * rb;
-  int per = 8 / w.bits;
+  // 8 / bits values per byte (a power of two): value c is in byte c >> lg, at bit (c & (per − 1)) · bits.
+  const int lg = w.bits == 8 ? 0 : w.bits == 4 ? 1 : w.bits == 2 ? 2 : 3;
+  const int64_t per = (int64_t)1 << lg;
   unsigned mask = (1u << w.bits) - 1;
   for (int64_t g = 0; g < gpr; g++) {
     float s = load_param(w.scales, r * gpr + g, w.f16);
     float z = load_param(w.zeros, r * gpr + g, w.f16);
     int64_t end = (g + 1) * w.group < w.cols ? (g + 1) * w.group : w.cols;
     for (int64_t c = g * w.group; c < end; c++) {
-      unsigned q = (qr[c / per] >> ((c % per) * w.bits)) & mask;
+      unsigned q = (qr[c >> lg] >> ((c & (per - 1)) * w.bits)) & mask;
       float t = (float)q - z;
       dst[c] = t * s;
     }
