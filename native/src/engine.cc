@@ -125,7 +125,11 @@ QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const Cpu
       cancelled = true;
       return false;
     }
-    MetricsAcc* m = j.metrics ? &macc[(size_t)c] : nullptr;
+    // The chunk's metrics add up in a local (the same sums in the same order) and are stored once:
+    // neighbouring chunks' entries share cache lines, and other threads update those group after group (false
+    // sharing).
+    MetricsAcc local;
+    MetricsAcc* m = j.metrics ? &local : nullptr;
     for (int64_t r = r0; r < r1; r++) {
       int64_t bad = -1;
       int rc = k.quantize_row(j, r, s, m, &bad);
@@ -141,6 +145,7 @@ QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const Cpu
         return false;
       }
     }
+    if (j.metrics) macc[(size_t)c] = local;
     if (check) check->rows_done(r0, r1);
     if (ctl) ctl->rows_done.fetch_add(r1 - r0);
     return true;
@@ -346,11 +351,13 @@ MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int t
   parallel_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
     std::vector<float> x((size_t)w.cols), d((size_t)w.cols);
     int64_t r1 = std::min(w.rows, (c + 1) * per);
+    MetricsAcc a;  // stored once: neighbouring chunks' entries share cache lines
     for (int64_t r = c * per; r < r1; r++) {
       const float* xr = load_row_scalar(j, r, x.data());
       dequantize_row(w, r, d.data());
-      for (int64_t k = 0; k < w.cols; k++) acc[(size_t)c].add(xr[k], d[(size_t)k]);
+      for (int64_t k = 0; k < w.cols; k++) a.add(xr[k], d[(size_t)k]);
     }
+    acc[(size_t)c] = a;
     return true;
   });
   MetricsAcc all;

@@ -197,7 +197,8 @@ QuantStatus kq_quantize_cpu(const KqJob& j, int threads, Control* ctl, const KqK
       cancelled = true;
       return false;
     }
-    MetricsAcc* m = j.metrics ? &macc[(size_t)c] : nullptr;
+    MetricsAcc local;  // stored once at the end: neighbouring chunks' entries share cache lines
+    MetricsAcc* m = j.metrics ? &local : nullptr;
     for (int64_t r = r0; r < r1; r++) {
       int64_t bad = -1;
       int rc = k.quantize_row(j, r, s, m, &bad);
@@ -213,6 +214,7 @@ QuantStatus kq_quantize_cpu(const KqJob& j, int threads, Control* ctl, const KqK
         return false;
       }
     }
+    if (j.metrics) macc[(size_t)c] = local;
     if (ctl) ctl->rows_done.fetch_add(r1 - r0);
     return true;
   });
@@ -328,11 +330,13 @@ MetricsOut kq_error_metrics(const uint8_t* data, int dtype, const KqTensor& t, i
   run_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
     std::vector<float> x((size_t)t.cols), d((size_t)t.cols);
     int64_t r1 = std::min(t.rows, (c + 1) * per);
+    MetricsAcc a;  // stored once: neighbouring chunks' entries share cache lines
     for (int64_t r = c * per; r < r1; r++) {
       const float* xr = load_row_scalar(j, r, x.data());
       k.dequantize_row(t, r, d.data());
-      for (int64_t i = 0; i < t.cols; i++) acc[(size_t)c].add(xr[i], d[(size_t)i]);
+      for (int64_t i = 0; i < t.cols; i++) a.add(xr[i], d[(size_t)i]);
     }
+    acc[(size_t)c] = a;
     return true;
   });
   MetricsAcc all;
