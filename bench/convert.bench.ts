@@ -87,14 +87,21 @@ interface Stages {
 }
 
 /** Child: every stage alone over the converter's plan (4 bits, default settings). */
-async function stages(dir: string, out: string): Promise<void> {
-  const { openCheckpoint } = await import('../server/src/formats/safetensors');
-  const { planModel } = await import('../server/src/convert/plan');
-  const { settingsFrom } = await import('../server/src/convert/options');
-  const { quantize } = await import('../native/index');
-  const { crc32 } = await import('../server/src/formats/crc32');
-  const { NpzWriter } = await import('../server/src/formats/npz');
-  const { benchChecks, BufferPool, ELEM_BYTES } = await import('../server/src/convert/quantize-tensor');
+async function stages(dir: string, out: string, root: string): Promise<void> {
+  const m = (p: string) => join(root, p);
+  const { openCheckpoint }: typeof import('../server/src/formats/safetensors') = await import(
+    m('server/src/formats/safetensors')
+  );
+  const { planModel }: typeof import('../server/src/convert/plan') = await import(m('server/src/convert/plan'));
+  const { settingsFrom }: typeof import('../server/src/convert/options') = await import(
+    m('server/src/convert/options')
+  );
+  const { quantize }: typeof import('../native/index') = await import(m('native/index'));
+  const { crc32 }: typeof import('../server/src/formats/crc32') = await import(m('server/src/formats/crc32'));
+  const { NpzWriter }: typeof import('../server/src/formats/npz') = await import(m('server/src/formats/npz'));
+  const { benchChecks, BufferPool, ELEM_BYTES }: typeof import('../server/src/convert/quantize-tensor') = await import(
+    m('server/src/convert/quantize-tensor')
+  );
   // Reused buffers, as the converter reads and quantizes (a fresh buffer per tensor measures page faults instead).
   const pool = new BufferPool();
   const s = settingsFrom({ source: dir, bits: 4, outDir: out });
@@ -146,8 +153,9 @@ async function stages(dir: string, out: string): Promise<void> {
   process.stdout.write(`STAGES${JSON.stringify(st)}\n`);
 }
 
-function runStages(dir: string, out: string): Stages {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--stages', dir, out], {
+/** The stages in a child, with the modules (and addon) of the checkout at `root`. */
+function runStages(dir: string, out: string, root = ROOT): Stages {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--stages', dir, out, root], {
     cwd: ROOT,
     encoding: 'utf8',
     maxBuffer: 1 << 24,
@@ -163,6 +171,8 @@ function bench(label: string, dir: string, files: string[], out: string): void {
   const gb = files.reduce((a, p) => a + statSync(p).size, 0) / 1e9;
   const cat = timed('cat', files).wall;
   const st = runStages(dir, out);
+  const beforeRoot = process.env.APL_BENCH_BEFORE ? resolve(process.env.APL_BENCH_BEFORE) : undefined;
+  const stBefore = beforeRoot ? runStages(dir, out, beforeRoot) : undefined;
   const cli = (root: string) =>
     timed(process.execPath, [join(root, 'bin/apl-quant.js'), 'convert', dir, '--bits', '4', '--out', out, '--force']);
   const conv = cli(ROOT);
@@ -182,20 +192,27 @@ function bench(label: string, dir: string, files: string[], out: string): void {
   row('apl-quant convert (CLI, new process)', conv);
   row('apl-quant convert, before (CLI)', before);
   row('numpy per-row baseline (new process)', numpy);
-  console.log('stages, each alone over every quantized tensor (s):');
-  const stage = (what: string, v: number) =>
-    console.log(`  ${what.padEnd(44)} ${f(v, 3).padStart(7)}  (${f(v / conv.wall, 2)}× convert's wall)`);
-  stage('read the rows (readRows)', st.read);
-  stage('kernel alone', st.kernel);
-  stage('kernel + metrics + output check in the engine', st.engineCheck);
-  stage('output check in TypeScript (before)', st.tsCheck);
-  stage('CRC-32 of q', st.crc);
-  stage('NPZ write of q', st.write);
+  console.log(
+    `stages, each alone over every quantized tensor (s)${stBefore ? '; before: the same stages with the APL_BENCH_BEFORE checkout' : ''}:`,
+  );
+  const stage = (what: string, k: keyof Stages) =>
+    console.log(
+      `  ${what.padEnd(44)} ${f(st[k], 3).padStart(7)}  (${f(st[k] / conv.wall, 2)}× convert's wall)` +
+        (stBefore ? `   before ${f(stBefore[k], 3).padStart(7)}  (${f(stBefore[k] / st[k], 2)}× now)` : ''),
+    );
+  stage('read the rows (readRows)', 'read');
+  stage('kernel alone', 'kernel');
+  stage('kernel + metrics + output check in the engine', 'engineCheck');
+  stage('output check in TypeScript (before)', 'tsCheck');
+  stage('CRC-32 of q', 'crc');
+  stage('NPZ write of q', 'write');
+  if (stBefore) console.log(`kernel alone, before / now = ${f(stBefore.kernel / st.kernel)}× (same tensors, same run)`);
   const ratio = conv.wall / floor;
   console.log(
     `convert / (cat + kernel alone) = ${f(ratio)} (target ≤ 1.5: ${ratio <= 1.5 ? 'met' : 'NOT met'}); convert / cat = ${f(conv.wall / cat, 1)}`,
   );
-  if (before) console.log(`before / after convert wall = ${f(before.wall / conv.wall)}×`);
+  if (before)
+    console.log(`before / after convert: wall ${f(before.wall / conv.wall)}×, CPU ${f(before.cpu / conv.cpu)}×`);
   if (numpy) {
     const sp = numpy.wall / conv.wall;
     console.log(
@@ -218,7 +235,7 @@ function main() {
 }
 
 if (process.argv[2] === '--stages') {
-  stages(process.argv[3], process.argv[4]).catch((e) => {
+  stages(process.argv[3], process.argv[4], process.argv[5] ?? ROOT).catch((e) => {
     console.error(e);
     process.exit(1);
   });
