@@ -11,7 +11,7 @@ import type { Backend } from '../../native/index';
 export type { Backend };
 export const BACKENDS = ['auto', 'cpu', 'gpu'] as const satisfies readonly Backend[];
 
-export type ConvertStage = 'resolve' | 'download' | 'quantize' | 'write' | 'validate' | 'done';
+export type ConvertStage = 'resolve' | 'download' | 'quantize' | 'write' | 'validate' | 'evaluate' | 'done';
 
 export type ConvertEvent =
   | { type: 'start'; model: string; bits: number; out: string; backend: string; version: string }
@@ -75,6 +75,22 @@ export interface ManifestSummary {
   verdict: 'pass' | 'fail' | 'unknown';
   npz: string | null;
   report: string | null;
+  /** The report's end-to-end figures (convert --eval), when it has them. */
+  endToEnd?: EndToEndBrief | null;
+}
+
+/** The few end-to-end figures the code lens and hover show (from the report's `end_to_end`). */
+export interface EndToEndBrief {
+  kld_mean: number | null;
+  same_top: number | null;
+  ppl: number | null;
+  ppl_float: number | null;
+  ppl_ratio: number | null;
+  ctx: number | null;
+  chunks: number | null;
+  pass: boolean | null;
+  /** Why there are no figures: the evaluation failed (its one-line error). */
+  error: string | null;
 }
 
 /**
@@ -354,6 +370,19 @@ export interface EvalSummary {
   /** Share of tokens where both models rank the same token first. */
   same_top: number;
   same_top_se: number;
+  /** Per-token KLD counted in log-spaced bins (see KldHistogram). */
+  kld_histogram: KldHistogram;
+}
+
+/**
+ * Per-token KLD (nats) in log-spaced bins: counts[i] tokens have edges[i] ≤ KLD < edges[i+1]; `below` counts those
+ * under edges[0] (zero included), `above` those at or over the last edge.
+ */
+export interface KldHistogram {
+  edges: number[];
+  counts: number[];
+  below: number;
+  above: number;
 }
 
 export interface EvalResult extends EvalSummary {

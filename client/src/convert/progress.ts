@@ -45,6 +45,8 @@ const STAGE_SPAN: Record<ConvertStage, [number, number]> = {
   quantize: [40, 94],
   write: [94, 97],
   validate: [97, 100],
+  // convert --eval: after the outputs are written; the chunks' progress (bytesDone/bytesTotal count chunks).
+  evaluate: [97, 100],
   done: [100, 100],
 };
 

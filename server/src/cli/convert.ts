@@ -43,6 +43,13 @@ options:
   --offline             use the Hugging Face cache only, no network
   --force               replace an existing result
   --strict              exit with status 3 when the accuracy check fails
+  --eval                after converting, run the quantized model beside the float checkpoint over a text
+                        (llama.cpp's KLD protocol, as apl-quant eval) and add the figures (KLD, same top, PPL)
+                        to the report's end_to_end section and its verdict; a failed evaluation keeps the outputs,
+                        is noted in the report and exits 1
+  --eval-text FILE      the text (default: heldout.txt in the model folder, if it ships one)
+  --eval-ctx N          tokens per chunk (default 256, or the model's context when shorter)
+  --eval-chunks N       chunks to score (default 16: a quick check; the report says ctx and chunks)
   --json-progress       one JSON event per line on stdout (for the VS Code task)
   -h, --help            this text`;
 
@@ -60,8 +67,11 @@ const VALUED = [
   'threads',
   'revision',
   'token',
+  'eval-text',
+  'eval-ctx',
+  'eval-chunks',
 ];
-const BOOLEAN = ['symmetric', 'asymmetric', 'offline', 'force', 'strict', 'json-progress', 'help'];
+const BOOLEAN = ['symmetric', 'asymmetric', 'offline', 'force', 'strict', 'eval', 'json-progress', 'help'];
 
 function bitsArg(v: string | true | undefined, flag: string, dflt: BitWidth): BitWidth {
   if (v === undefined) return dflt;
@@ -119,6 +129,18 @@ export function parseConvertArgs(argv: string[]): { opts: ConvertOptions; json: 
   } catch (e) {
     throw new CliError((e as Error).message, 2);
   }
+  const evalInt = (k: string) => {
+    const v = str(k);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliError(`--${k} must be a positive integer (got ${v})`, 2);
+    return Number(v);
+  };
+  const evalText = str('eval-text');
+  const evalCtx = evalInt('eval-ctx');
+  const evalChunks = evalInt('eval-chunks');
+  if (!flags.has('eval') && (evalText !== undefined || evalCtx !== undefined || evalChunks !== undefined)) {
+    throw new CliError('--eval-text, --eval-ctx and --eval-chunks need --eval', 2);
+  }
   const opts: ConvertOptions = {
     source: positionals[0],
     bits: bitsArg(flags.get('bits'), 'bits', 4),
@@ -137,6 +159,7 @@ export function parseConvertArgs(argv: string[]): { opts: ConvertOptions; json: 
     token: str('token'),
     offline: flags.has('offline') || undefined,
     force: flags.has('force'),
+    eval: flags.has('eval') ? { text: evalText, ctx: evalCtx, chunks: evalChunks } : undefined,
   };
   if (opts.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(opts.name)) {
     throw new CliError(`--name may hold letters, digits, '.', '_' and '-' only (got ${opts.name})`, 2);
@@ -202,6 +225,12 @@ export async function run(argv: string[], hooks?: ConvertHooks): Promise<number>
   const opts = hooks ? { ...parsed.opts, hooks } : parsed.opts;
   const human = json ? undefined : humanReporter(Boolean(process.stderr.isTTY));
   const emit = (e: ConvertEvent) => {
+    // The end-to-end stage runs synchronously after the outputs are committed: no handler could run during it,
+    // so a signal takes its default action (the process ends; the committed outputs stay, the report unchanged).
+    if (e.type === 'stage' && e.stage === 'evaluate') {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
     else human?.event(e);
   };

@@ -65,6 +65,12 @@ export interface ConvertOptions {
   chunkBytes?: number;
   /** Rows of random input for the quantized matrix product check. Default 4. */
   evalInputs?: number;
+  /**
+   * `--eval`: after the conversion, compare the quantized model with the float source over a text and add the
+   * figures to the report's `end_to_end` section (convert/eval-stage.ts). `text` defaults to the source folder's
+   * heldout.txt; ctx and chunks to a quick check (256 tokens, 16 chunks).
+   */
+  eval?: { text?: string; ctx?: number; chunks?: number };
   /** Test seam: see ConvertHooks. */
   hooks?: ConvertHooks;
 }

@@ -9,6 +9,7 @@ import type { ConvertEvent } from '../protocol';
 import type { AccuracyReport } from '../report';
 import { addRunConfig, planCarry } from './carry';
 import { throwIfCancelled } from './errors';
+import { evalStage, evalTextFor } from './eval-stage';
 import { buildManifest } from './manifest-builder';
 import { outputPaths } from './names';
 import { type ConvertOptions, settingsFrom, TOOL_VERSION } from './options';
@@ -62,6 +63,8 @@ export async function convertModel(
   if (!o.force) refuseExisting(paths);
   const model = describeSource(res);
   addRunConfig(model, res.dir);
+  // --eval: its text is checked now, before any work, so a missing one costs nothing.
+  const evalText = o.eval ? evalTextFor(o.eval, res.dir) : undefined;
 
   // Stage 3, outputs: temporary names, a killed run's leftovers cleared.
   const out = StagedOutputs.prepare(outDir, paths);
@@ -113,14 +116,34 @@ export async function convertModel(
     // Stage 6, commit: the renames; from here on the result is the user's.
     carry.commit();
     out.commit();
-    const result: ConvertResultSummary = {
+    const resultOf = (r: AccuracyReport): ConvertResultSummary => ({
       ...paths,
-      pass: report.pass,
-      bitsPerWeight: report.sizes.bits_per_weight,
+      pass: r.pass,
+      bitsPerWeight: r.sizes.bits_per_weight,
       outputBytes: q.outputBytes,
       sourceBytes: q.sourceBytes,
-      seconds: report.seconds,
-    };
+      seconds: r.seconds,
+    });
+    // Stage 7 (--eval), end to end: the committed model against the checkpoint just read; the report is rewritten
+    // with its figures. A failure is recorded in the report and thrown; the outputs stay.
+    if (o.eval && evalText) {
+      try {
+        await evalStage({
+          report,
+          paths,
+          sourceDir: res.dir,
+          text: evalText,
+          req: o.eval,
+          threads: o.threads,
+          backend: o.backend,
+          emit,
+        });
+      } catch (e) {
+        emit({ type: 'result', ...resultOf(report) });
+        throw e;
+      }
+    }
+    const result = resultOf(report);
     emit({ type: 'result', ...result });
     emit({ type: 'stage', stage: 'done' });
     return { ...result, accuracy: report };

@@ -1,7 +1,7 @@
 // The accuracy report a conversion writes (the shape lives in server/src/report): the run's settings, sizes, how
 // the output error was measured, the per-weight results, the per-layer aggregates and the overall verdict.
 
-import type { AccuracyReport, WeightReport } from '../report';
+import { type AccuracyReport, verdictBasis, type WeightReport } from '../report';
 import { bitsPerWeight } from '../shared/format';
 import { EVAL_MAX_INPUTS, EVAL_MIN_OUTPUTS, EVAL_SEED, layerAggregates, type WeightSums } from './accuracy';
 import type { Settings } from './options';
@@ -31,7 +31,7 @@ export function buildReport(
     (m, w) => (!m || w.rel_error / w.tolerance > m.rel_error / m.tolerance ? w : m),
     null,
   );
-  return {
+  const report: AccuracyReport = {
     model: f.source.name,
     source: f.source.source,
     revision: f.source.revision,
@@ -59,6 +59,7 @@ export function buildReport(
       metric: 'output_rel_error = ‖x·Ŵᵀ − x·Wᵀ‖ / ‖x·Wᵀ‖, x ~ N(0, 1) fixed; rel_error = ‖W − Ŵ‖ / ‖W‖',
     },
     pass: failed.length === 0,
+    verdict_basis: '',
     summary: {
       weights: weights.length,
       passed: weights.length - failed.length,
@@ -69,4 +70,6 @@ export function buildReport(
     weights,
     layers: layerAggregates(weights, sums),
   };
+  report.verdict_basis = verdictBasis(report);
+  return report;
 }

@@ -3,9 +3,43 @@
 // Δp = p_q(right token) − p_base(right token); plus both perplexities. Log-softmax runs in float64 on the float32
 // logits. Only running sums and one float64 per token (its KLD, for the percentiles) are kept, so memory grows by
 // 8 bytes per scored token, never with the vocabulary.
-import type { EvalSummary } from '../protocol';
+import type { EvalSummary, KldHistogram } from '../protocol';
 
-export type { EvalSummary };
+export type { EvalSummary, KldHistogram };
+
+/** The KLD histogram's bins: 4 per decade from 1e-6 to 100 nats (32 bins). */
+export const KLD_HIST_LO = 1e-6;
+export const KLD_HIST_PER_DECADE = 4;
+export const KLD_HIST_DECADES = 8;
+
+/** Counts per-token KLDs into log-spaced bins (KLD_HIST_*): see KldHistogram. */
+export function kldHistogram(klds: ArrayLike<number>): KldHistogram {
+  const n = KLD_HIST_PER_DECADE * KLD_HIST_DECADES;
+  const edges = Array.from({ length: n + 1 }, (_, i) =>
+    Number((KLD_HIST_LO * 10 ** (i / KLD_HIST_PER_DECADE)).toPrecision(6)),
+  );
+  const counts = new Array<number>(n).fill(0);
+  let below = 0;
+  let above = 0;
+  for (let i = 0; i < klds.length; i++) {
+    const k = klds[i];
+    if (k >= edges[n]) {
+      above++;
+      continue;
+    }
+    if (!(k >= edges[0])) {
+      below++;
+      continue;
+    }
+    let b = Math.floor(Math.log10(k / KLD_HIST_LO) * KLD_HIST_PER_DECADE);
+    b = Math.min(Math.max(b, 0), n - 1);
+    // Rounding of the logarithm: keep edges[b] ≤ k < edges[b + 1].
+    while (b > 0 && k < edges[b]) b--;
+    while (b < n - 1 && k >= edges[b + 1]) b++;
+    counts[b]++;
+  }
+  return { edges, counts, below, above };
+}
 
 /** The per-token figures. */
 export interface TokenScore {
@@ -159,6 +193,7 @@ export class EvalAccumulator {
       rms_dp: n ? Math.sqrt(this.dpSum2 / n) : Number.NaN,
       same_top: same,
       same_top_se: n > 1 ? Math.sqrt((same * (1 - same)) / (n - 1)) : 0,
+      kld_histogram: kldHistogram(sorted),
     };
   }
 }

@@ -4,8 +4,15 @@ export { looksLikeReport, normalizeReport, parseWeightName, type ReportModel, ty
 export {
   type AccuracyReport,
   DEFAULT_TOLERANCES,
+  E2E_THRESHOLDS,
+  type EndToEndFailure,
+  type EndToEndReport,
+  type EndToEndThresholds,
+  isEndToEndFailure,
   judge,
+  judgeEndToEnd,
   type LayerReport,
   type Tolerances,
+  verdictBasis,
   type WeightReport,
 } from './report';

@@ -2,7 +2,7 @@
 import type { OutputPaths } from '../convert/names';
 import { failureAdvice } from '../shared/advice';
 import { formatBitsPerWeight, formatBytes } from '../shared/format';
-import type { AccuracyReport } from './report';
+import { type AccuracyReport, isEndToEndFailure } from './report';
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 
@@ -30,6 +30,7 @@ export function formatSummary(r: AccuracyReport, paths: OutputPaths): string {
     `model ${r.model} (${r.source}${r.revision ? ` @ ${r.revision.slice(0, 12)}` : ''}), ${r.bits} bits, group ${r.group_size}, ${r.mode}, backend ${r.backend}`,
     `size ${formatBytes(r.sizes.source_bytes)} → ${formatBytes(r.sizes.output_bytes)} (${formatBitsPerWeight(r.sizes.bits_per_weight)} bits/weight, ${(r.sizes.source_bytes / Math.max(1, r.sizes.output_bytes)).toFixed(2)}x smaller) in ${r.seconds.toFixed(2)} s`,
     `accuracy: ${r.summary.passed}/${r.summary.weights} weights within tolerance${r.summary.kept_float ? `, ${r.summary.kept_float} tensors kept as float` : ''} → ${r.pass ? 'PASS' : `FAIL (worst: ${r.summary.worst})`}`,
+    ...endToEndLines(r),
     ...adviceLines(r),
     `wrote ${paths.npz}`,
     `      ${paths.manifest}`,
@@ -48,4 +49,15 @@ function adviceLines(r: AccuracyReport): string[] {
     tolerance: r.tolerance[r.bits] ?? null,
   });
   return a ? [a] : [];
+}
+
+/** The end-to-end figures (convert --eval), when the report has them. */
+function endToEndLines(r: AccuracyReport): string[] {
+  const e = r.end_to_end;
+  if (!e) return [];
+  if (isEndToEndFailure(e)) return [`end to end: not measured (${e.error})`];
+  return [
+    `end to end: PPL ${e.ppl.toFixed(3)} vs float ${e.ppl_float.toFixed(3)} (ratio ${e.ppl_ratio.toFixed(4)}), mean KLD ${e.kld_mean.toPrecision(3)} (≤ ${e.thresholds.kld_mean}), same top ${(100 * e.same_top).toFixed(2)}% (≥ ${(100 * e.thresholds.same_top).toFixed(0)}%) over ${e.tokens_scored} tokens of ${e.text.name} (ctx ${e.ctx}, ${e.chunks} chunks) → ${e.pass ? 'pass' : 'FAIL'}`,
+    `verdict ${r.pass ? 'PASS' : 'FAIL'}, based on: ${r.verdict_basis}`,
+  ];
 }

@@ -20,6 +20,8 @@ export interface LoadOptions {
   float?: boolean;
   /** Never touch the network (loading never does; kept for the interface). */
   offline?: boolean;
+  /** With `float`: the source checkpoint folder to read (default: the one the manifest names, sourceCandidates). */
+  sourceDir?: string;
 }
 
 export interface LoadedModel {
@@ -285,7 +287,7 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
   let weights: ModelWeights;
   let weightsFrom: string;
   if (opts.float) {
-    const candidates = sourceCandidates(path, manifest);
+    const candidates = opts.sourceDir ? [opts.sourceDir] : sourceCandidates(path, manifest);
     const dir = candidates.find((d) => existsSync(d) && statSync(d).isDirectory());
     if (!dir) {
       throw new RunError(

@@ -107,6 +107,7 @@ test('the summary names failures and the verdict', () => {
     tolerance: { ...DEFAULT_TOLERANCES },
     evaluation: { inputs: 4, min_outputs: 1, max_inputs: 1, rows: '', seed: 1, metric: '' },
     pass: false,
+    verdict_basis: '',
     summary: { weights: 2, passed: 1, failed: 1, kept_float: 0, worst: 'b' },
     weights: ws,
     layers: [],
