@@ -21,6 +21,36 @@ export interface ReportWeight {
   projection: string | null;
 }
 
+/** The report's end_to_end section (convert --eval), every figure null when absent or of the wrong type. */
+export interface EndToEndModel {
+  ppl: number | null;
+  ppl_float: number | null;
+  ppl_ratio: number | null;
+  kld_mean: number | null;
+  kld_se: number | null;
+  kld_median: number | null;
+  kld_p90: number | null;
+  kld_p99: number | null;
+  kld_p999: number | null;
+  kld_max: number | null;
+  same_top: number | null;
+  same_top_se: number | null;
+  dp_mean: number | null;
+  rms_dp: number | null;
+  tokens_scored: number | null;
+  ctx: number | null;
+  chunks: number | null;
+  text: string | null;
+  text_sha256: string | null;
+  seconds: number | null;
+  /** Log-spaced bins of per-token KLD; null when absent or malformed. */
+  histogram: { edges: number[]; counts: number[]; below: number; above: number } | null;
+  thresholds: { kld_mean: number; same_top: number } | null;
+  pass: boolean | null;
+  /** The evaluation was asked for and failed: its one-line error (the figures are then all null). */
+  error: string | null;
+}
+
 export interface ReportModel {
   model: string;
   source: string | null;
@@ -44,6 +74,10 @@ export interface ReportModel {
   pass: boolean | null;
   /** The report's own verdict as written (null when it has none): what the language server trusts. */
   verdict: boolean | null;
+  /** What the verdict rests on, as the converter wrote it (null in older reports). */
+  verdict_basis: string | null;
+  /** End-to-end figures (convert --eval); null when the report has none. */
+  end_to_end: EndToEndModel | null;
   weights: ReportWeight[];
   /** Problems found while reading the report (wrong types, missing weights), shown in the page. */
   warnings: string[];
@@ -63,6 +97,56 @@ export function parseWeightName(name: string): { layer: number | null; projectio
   const l = LAYER_RE.exec(name);
   const p = PROJ_RE.exec(name);
   return { layer: l ? Number(l[1]) : null, projection: p ? p[1] : null };
+}
+
+const numArray = (v: unknown): number[] | null =>
+  Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as number[]) : null;
+
+function readHistogram(v: unknown): EndToEndModel['histogram'] {
+  if (!isObject(v)) return null;
+  const edges = numArray(v.edges);
+  const counts = numArray(v.counts);
+  if (!edges || !counts || edges.length !== counts.length + 1 || !counts.length) return null;
+  return { edges, counts, below: num(v.below) ?? 0, above: num(v.above) ?? 0 };
+}
+
+/** The end_to_end section, leniently; null when there is none. */
+export function readEndToEnd(v: unknown, warnings: string[] = []): EndToEndModel | null {
+  if (v === undefined || v === null) return null;
+  if (!isObject(v)) {
+    warnings.push('end_to_end is not an object; ignored.');
+    return null;
+  }
+  const text = isObject(v.text) ? v.text : {};
+  const t = isObject(v.thresholds) ? v.thresholds : {};
+  const tk = num(t.kld_mean);
+  const ts = num(t.same_top);
+  return {
+    ppl: num(v.ppl),
+    ppl_float: num(v.ppl_float),
+    ppl_ratio: num(v.ppl_ratio),
+    kld_mean: num(v.kld_mean),
+    kld_se: num(v.kld_se),
+    kld_median: num(v.kld_median),
+    kld_p90: num(v.kld_p90),
+    kld_p99: num(v.kld_p99),
+    kld_p999: num(v.kld_p999),
+    kld_max: num(v.kld_max),
+    same_top: num(v.same_top),
+    same_top_se: num(v.same_top_se),
+    dp_mean: num(v.dp_mean),
+    rms_dp: num(v.rms_dp),
+    tokens_scored: num(v.tokens_scored),
+    ctx: num(v.ctx),
+    chunks: num(v.chunks),
+    text: str(text.name) ?? str(v.text),
+    text_sha256: str(text.sha256) ?? str(v.text_sha256),
+    seconds: num(v.seconds),
+    histogram: readHistogram(v.kld_histogram),
+    thresholds: tk !== null && ts !== null ? { kld_mean: tk, same_top: ts } : null,
+    pass: bool(v.pass),
+    error: str(v.error),
+  };
 }
 
 /** Reads whatever the converter wrote into a ReportModel; never throws. */
@@ -129,6 +213,8 @@ export function normalizeReport(raw: unknown): ReportModel {
     params: num(sizes.params) ?? num(r.params),
     pass,
     verdict,
+    verdict_basis: str(r.verdict_basis),
+    end_to_end: readEndToEnd(r.end_to_end, warnings),
     weights,
     warnings,
   };
