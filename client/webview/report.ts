@@ -16,6 +16,7 @@ import {
 import { filterWeights, layerHeatMap, SORT_KEYS, type SortKey, sortWeights } from '../../server/src/shared/report-view';
 import './_elements';
 import { h, heat, s, vscodeApi } from './_dom';
+import { endToEndSection, explanation } from './report-e2e';
 
 const vscode = vscodeApi<ReportWebviewState>();
 const post = (m: ReportToHost) => vscode.postMessage(m);
@@ -76,6 +77,15 @@ function summary(r: ReportModel, extra: { manifest?: string | null; npz?: string
     r.embeddings_bits !== null ? item('Embeddings / head', `${r.embeddings_bits} bits`) : [],
     r.params !== null ? item('Parameters', r.params.toLocaleString('en-US')) : [],
     item('Verdict', h('span', {}, verdictBadge(r.pass), ` ${passed} of ${judged} weights within tolerance`)),
+    item(
+      'Based on',
+      h(
+        'span',
+        { 'data-testid': 'verdict-basis' },
+        r.verdict_basis ??
+          (r.end_to_end ? 'the weights and the end-to-end figures' : 'the per-weight errors against the tolerance'),
+      ),
+    ),
     r.tool_version ? item('Tool version', r.tool_version) : [],
   ].flat();
   const buttons = h(
@@ -259,7 +269,7 @@ function weightTable(r: ReportModel) {
   const filter = h('vscode-textfield', {
     type: 'search',
     id: 'filter',
-    placeholder: 'Filter: name, fail, bits:4, layer:3, err>0.1',
+    placeholder: 'Filter: name, fail, bits:4, layer:3, err>8.35 (%)',
     value: state.filter ?? '',
     'aria-label': 'Filter weights',
   });
@@ -336,6 +346,8 @@ function show(msg: Extract<HostToReport, { type: 'report' }>) {
     summary(r, msg),
     adviceFor(r),
     r.warnings.length ? h('ul', { class: 'warnings' }, ...r.warnings.map((w) => h('li', {}, w))) : '',
+    explanation(r),
+    endToEndSection(r),
     h('h2', {}, 'Relative error per weight'),
     errorChart(r),
     h('h2', {}, 'Layer × projection (relative error, %; colour: share of the tolerance)'),

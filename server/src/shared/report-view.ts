@@ -83,8 +83,22 @@ export function sortWeights(weights: readonly ReportWeight[], key: SortKey, desc
 }
 
 /**
+ * An `err>` / `err<` threshold as a fraction. Percent as the table shows it (`8.35`, `8.35%`); a value under 1
+ * without `%` keeps its old meaning, a fraction (`0.1` is 10 %), since a relative error of 1 % or more is written
+ * ≥ 1 in percent and a threshold under 1 % can say so with `%`. null when not a number.
+ */
+export function errThreshold(value: string): number | null {
+  const m = /^([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)(%?)$/.exec(value);
+  if (!m) return null;
+  const x = Number(m[1]);
+  if (!Number.isFinite(x)) return null;
+  return m[2] || x >= 1 ? x / 100 : x;
+}
+
+/**
  * Filter text: words that must all match. A plain word matches the name (case-insensitive); `fail` / `pass`
- * match the verdict; `bits:4` the bit width; `layer:3` the layer; `err>0.1` / `err<0.05` the relative error.
+ * match the verdict; `bits:4` the bit width; `layer:3` the layer; `err>8.35` / `err<5%` the relative error in
+ * percent (`err>0.1`, under 1 without %, is the older fraction form: 10 %; see errThreshold).
  */
 export function filterWeights(weights: readonly ReportWeight[], query: string): ReportWeight[] {
   const terms = query.trim().toLowerCase().split(/\s+/).filter(Boolean);
@@ -102,9 +116,9 @@ export function filterWeights(weights: readonly ReportWeight[], query: string): 
       const l = Number(m[1]);
       return (w) => w.layer === l;
     }
-    m = /^err([<>])([0-9.e+-]+)$/.exec(t);
-    if (m && Number.isFinite(Number(m[2]))) {
-      const x = Number(m[2]);
+    m = /^err([<>])(.+)$/.exec(t);
+    const x = m ? errThreshold(m[2]) : null;
+    if (m && x !== null) {
       return m[1] === '>'
         ? (w) => w.rel_error !== null && w.rel_error > x
         : (w) => w.rel_error !== null && w.rel_error < x;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { normalizeReport, parseWeightName } from '../../../server/src/report/read';
 import { formatBytes, formatNumber } from '../../../server/src/shared/format';
-import { filterWeights, layerHeatMap, sortWeights } from '../../../server/src/shared/report-view';
+import { errThreshold, filterWeights, layerHeatMap, sortWeights } from '../../../server/src/shared/report-view';
 
 const sample = {
   model: 'tiny-llama',
@@ -93,6 +93,24 @@ test('filterWeights: words, verdicts, bits, layer and error bounds', () => {
     [0.08, 0.12],
   );
   assert.equal(filterWeights(w, '   ').length, w.length);
+  // Percent as the table shows it (issue 15 item 8); the old fraction form still works below 1.
+  for (const q of ['err>7', 'err>7%', 'err>7.0', 'err>0.07']) {
+    assert.deepEqual(
+      filterWeights(w, q).map((x) => x.rel_error),
+      [0.08, 0.12],
+      q,
+    );
+  }
+  assert.deepEqual(
+    filterWeights(w, 'err<8.5 err>6').map((x) => x.rel_error),
+    [0.08],
+  );
+  assert.ok(Math.abs((errThreshold('8.35') ?? 0) - 0.0835) < 1e-15);
+  assert.ok(Math.abs((errThreshold('8.35%') ?? 0) - 0.0835) < 1e-15);
+  assert.ok(Math.abs((errThreshold('0.5%') ?? 0) - 0.005) < 1e-15);
+  assert.equal(errThreshold('0.1'), 0.1);
+  assert.equal(errThreshold('x'), null);
+  assert.equal(filterWeights(w, 'err>x').length, 0, 'not a number: a name word');
 });
 
 test('formatters', () => {
