@@ -3,6 +3,7 @@
 import type { CodeLens } from 'vscode-languageserver-types';
 import { CommandIds, type ManifestSummary } from '../protocol';
 import { formatBitsPerWeight, formatBytes } from '../shared/format';
+import { endToEndPhrase } from './summary';
 
 export interface CodeLensOptions {
   /** URI of the NPZ file, when it exists. */
@@ -32,7 +33,9 @@ export function codeLenses(summary: ManifestSummary, opts: CodeLensOptions = {})
       : summary.verdict === 'fail'
         ? '✗ accuracy: FAIL'
         : 'accuracy: no report';
-  lenses.push({ range, command: { title: verdict, ...open } });
+  // The verdict's basis in brief: the end-to-end figures when the report has them (convert --eval).
+  const basis = summary.verdict === 'unknown' ? '' : ` · ${endToEndPhrase(summary.endToEnd)}`;
+  lenses.push({ range, command: { title: verdict + basis, ...open } });
   if (opts.reportUri) lenses.push({ range, command: { title: 'Open accuracy report', ...open } });
   if (opts.npzUri) lenses.push({ range, command: { title: 'Inspect NPZ', ...inspect } });
   if (opts.npzUri)

@@ -116,6 +116,10 @@ export function hover(doc: ManifestDoc, offset: number, opts: HoverOptions = {})
     const w = root.weights[path[1]];
     if (isObject(w)) return { contents: { kind: 'markdown', value: weightCard(w, opts) }, range };
   }
+  if (path[0] === 'metadata' && (path[1] === 'accuracy_report' || path[1] === 'accuracy_pass') && path.length === 2) {
+    const md = verdictCard(opts.report);
+    if (md) return { contents: { kind: 'markdown', value: md }, range };
+  }
   if (path[0] === 'metadata' && path[1] === 'npz' && path.length === 2 && opts.npz) {
     const md = isNpzProblem(opts.npz)
       ? opts.npz.message
@@ -123,4 +127,30 @@ export function hover(doc: ManifestDoc, offset: number, opts: HoverOptions = {})
     return { contents: { kind: 'markdown', value: md }, range };
   }
   return null;
+}
+
+/** The report's verdict, its basis and the end-to-end figures (on metadata.accuracy_report / accuracy_pass). */
+export function verdictCard(report: ReportState | undefined): string | undefined {
+  if (!report) return undefined;
+  if (isReportProblem(report)) return report.message;
+  const lines = [`**Accuracy: ${report.pass === undefined ? 'no verdict' : report.pass ? 'PASS' : 'FAIL'}**`];
+  if (report.basis) lines.push('', `Based on ${report.basis}.`);
+  const e = report.endToEnd;
+  if (!e) {
+    lines.push('', 'No end-to-end figures: `apl-quant convert … --eval` adds them (KLD, same top, perplexity).');
+  } else if (e.error) {
+    lines.push('', `End-to-end check failed to run: ${e.error}`);
+  } else {
+    const f = (x: number | null, d = 3) => (x === null ? '—' : x.toPrecision(d));
+    lines.push(
+      '',
+      '| end to end | |',
+      '|---|---|',
+      `| mean KLD | ${f(e.kld_mean)} |`,
+      `| same top | ${e.same_top === null ? '—' : pct(e.same_top)} |`,
+      `| perplexity | ${f(e.ppl, 5)} quantized vs ${f(e.ppl_float, 5)} float (ratio ${f(e.ppl_ratio, 5)}) |`,
+      `| measured | ctx ${e.ctx ?? '—'}, ${e.chunks ?? '—'} chunks — ${e.pass === null ? 'no verdict' : e.pass ? 'pass' : 'FAIL'} |`,
+    );
+  }
+  return lines.join('\n');
 }

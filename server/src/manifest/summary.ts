@@ -1,7 +1,7 @@
 // Sizes and the manifest summary (weights, bytes, bits per weight, verdict) that hover, code lens and the
 // apl/manifestSummary request share.
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
-import type { ManifestSummary } from '../protocol';
+import type { EndToEndBrief, ManifestSummary } from '../protocol';
 import { bitsPerWeight } from '../shared/format';
 import { isObject, type ManifestDoc } from './document';
 import { kquantFormatOf } from './kquant-checks';
@@ -102,5 +102,15 @@ export function summarize(doc: ManifestDoc, opts: SummaryOptions = {}): Manifest
     verdict: verdictOf(doc, report),
     npz: opts.npzPath ?? null,
     report: opts.reportPath ?? null,
+    endToEnd: report?.endToEnd ?? null,
   };
+}
+
+/** The end-to-end figures in one short phrase (code lens, hover): "end to end: KLD 0.000111, same top 98.11 %". */
+export function endToEndPhrase(e: EndToEndBrief | null | undefined): string {
+  if (!e) return 'no end-to-end check';
+  if (e.error) return 'end-to-end check failed to run';
+  const kld = e.kld_mean === null ? '—' : e.kld_mean.toPrecision(3);
+  const top = e.same_top === null ? '—' : `${(100 * e.same_top).toFixed(2)} %`;
+  return `end to end: KLD ${kld}, same top ${top}${e.pass === false ? ' (over threshold)' : ''}`;
 }
