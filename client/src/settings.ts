@@ -17,6 +17,10 @@ export interface ConvertSettings {
   embeddingsBits: BitWidth;
   /** `apl.convert.tolerance` (the CLI's --tolerance spec), '' for the guide's. */
   tolerance: string;
+  /** `apl.convert.eval`: run the end-to-end check after converting (the CLI's --eval). */
+  eval: boolean;
+  /** `apl.convert.evalText` as written ('' for the model folder's heldout.txt; ${workspaceFolder}/~ unexpanded). */
+  evalText: string;
 }
 
 /** The request keys whose `apl.convert.*` setting the user wrote (user, workspace or folder): they win. */
@@ -30,6 +34,7 @@ export function explicitConvertSettings(): Set<keyof ConvertDefaults> {
     ['convert.mode', 'mode'],
     ['convert.embeddingsBits', 'embeddingsBits'],
     ['convert.tolerance', 'tolerance'],
+    ['convert.eval', 'eval'],
   ];
   const out = new Set<keyof ConvertDefaults>();
   for (const [setting, key] of keys) {
@@ -69,6 +74,8 @@ export function convertSettings(): ConvertSettings {
       ? c.get<BitWidth>('convert.embeddingsBits', 8)
       : 8,
     tolerance: c.get<string>('convert.tolerance', ''),
+    eval: c.get<boolean>('convert.eval', false) === true,
+    evalText: c.get<string>('convert.evalText', ''),
   };
 }
 

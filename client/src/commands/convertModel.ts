@@ -43,6 +43,7 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
       mode: d.mode,
       embeddingsBits: d.embeddingsBits,
       tolerance: d.tolerance || undefined,
+      ...(d.eval ? { eval: true, evalText: d.evalText } : {}),
     };
   } else if (opts?.model) {
     const d = currentDefaults(ctx);
@@ -55,6 +56,7 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
       mode: d.mode,
       embeddingsBits: d.embeddingsBits,
       tolerance: d.tolerance || undefined,
+      ...(d.eval ? { eval: true, evalText: d.evalText } : {}),
       ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'cancellation')),
     };
     const problem = checkRequest(merged);

@@ -35,6 +35,9 @@ export interface ConvertRequest {
   mode?: RoundingMode;
   embeddingsBits?: BitWidth;
   tolerance?: string;
+  /** `--eval`: the end-to-end check after converting; `evalText` its `--eval-text` (absent: the model's heldout.txt). */
+  eval?: boolean;
+  evalText?: string;
 }
 
 /** The remembered choices (globalState) and the `apl.*` defaults share this shape. */
@@ -49,6 +52,8 @@ export interface ConvertDefaults {
   mode?: RoundingMode;
   embeddingsBits?: BitWidth;
   tolerance?: string;
+  eval?: boolean;
+  evalText?: string;
 }
 
 /**
@@ -96,6 +101,10 @@ export function cliArgs(r: ConvertRequest): string[] {
   if (r.tolerance?.trim()) a.push('--tolerance', r.tolerance.trim());
   if (r.revision) a.push('--revision', r.revision);
   if (r.force) a.push('--force');
+  if (r.eval) {
+    a.push('--eval');
+    if (r.evalText?.trim()) a.push('--eval-text', r.evalText.trim());
+  }
   return a;
 }
 

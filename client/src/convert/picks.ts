@@ -54,6 +54,10 @@ export function currentDefaults(ctx: ClientContext): ConvertDefaults {
     mode: c.mode,
     embeddingsBits: c.embeddingsBits,
     tolerance: c.tolerance,
+    eval: c.eval,
+    evalText: c.evalText
+      ? expandFolder(c.evalText, vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, homedir())
+      : undefined,
   };
   const last = ctx.extension.globalState.get<Partial<ConvertDefaults>>(STATE_KEY) ?? {};
   return mergeDefaults(fromSettings, explicitConvertSettings(), last);
@@ -71,6 +75,7 @@ export async function remember(ctx: ClientContext, r: ConvertRequest): Promise<v
     mode: r.mode,
     embeddingsBits: r.embeddingsBits,
     tolerance: r.tolerance,
+    eval: r.eval,
   };
   await ctx.extension.globalState.update(STATE_KEY, d);
 }
@@ -288,7 +293,7 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
   for (;;) {
     const kq = cur.format === 'kquant' && (cur.bits === 2 || cur.bits === 4);
     const layout = `group ${cur.groupSize === 'row' ? 'per row' : cur.groupSize} · ${cur.symmetric ? 'symmetric' : 'asymmetric'}`;
-    const summary = `${kq ? 'kquant (two-level scales)' : layout} · ${cur.mode ?? 'optimized'} · embeddings ${cur.embeddingsBits ?? 8}-bit · backend ${cur.backend}${cur.tolerance ? ` · tolerance ${cur.tolerance}` : ''}`;
+    const summary = `${kq ? 'kquant (two-level scales)' : layout} · ${cur.mode ?? 'optimized'} · embeddings ${cur.embeddingsBits ?? 8}-bit · backend ${cur.backend}${cur.tolerance ? ` · tolerance ${cur.tolerance}` : ''}${cur.eval ? ' · end-to-end check' : ''}`;
     const items: (vscode.QuickPickItem & { key: string })[] = [
       { key: 'go', label: `$(play) Convert ${model} to ${cur.bits}-bit`, detail: `${summary} → ${cur.outDir ?? '?'}` },
       { key: 'group', label: '$(symbol-numeric) Group size…', description: String(cur.groupSize) },
@@ -301,6 +306,12 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
       { key: 'mode', label: '$(symbol-method) Rounding mode…', description: cur.mode ?? 'optimized' },
       { key: 'emb', label: '$(symbol-array) Embeddings and head bits…', description: `${cur.embeddingsBits ?? 8}-bit` },
       { key: 'tol', label: '$(law) Tolerance…', description: cur.tolerance || "the guide's" },
+      {
+        key: 'eval',
+        label: '$(beaker) End-to-end check (--eval)',
+        description: cur.eval ? `on · ${cur.evalText ?? "the model's heldout.txt"}` : 'off',
+        detail: 'After converting, run the quantized and the float model over a text: KLD, same top, perplexity',
+      },
       { key: 'backend', label: '$(chip) Backend…', description: cur.backend },
       { key: 'out', label: '$(folder) Output folder…', description: cur.outDir ?? 'not set' },
     ];
@@ -352,6 +363,8 @@ async function pickAdvanced(d: ConvertDefaults, model: string): Promise<ConvertD
           !v.trim() || TOLERANCE_SPEC.test(v) ? undefined : 'Expected BITS=VALUE[,…], e.g. 2=0.35',
       });
       if (t !== undefined) cur = { ...cur, tolerance: t.trim() };
+    } else if (c.key === 'eval') {
+      cur = { ...cur, eval: !cur.eval };
     } else if (c.key === 'backend') {
       const b = await ui.showQuickPick([...BACKENDS], { title: 'Backend' });
       if (b) cur = { ...cur, backend: b as Backend };
@@ -387,5 +400,6 @@ export async function pickRequest(ctx: ClientContext): Promise<ConvertRequest | 
     mode: adv.mode,
     embeddingsBits: adv.embeddingsBits,
     tolerance: adv.tolerance || undefined,
+    ...(adv.eval ? { eval: true, evalText: adv.evalText } : {}),
   };
 }

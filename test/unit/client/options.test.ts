@@ -43,6 +43,14 @@ test('cliArgs: the apl-quant convert command line', () => {
   assert.deepEqual(kq.slice(0, 6), ['convert', 'tinyllama', '--bits', '4', '--format', 'kquant']);
   assert.ok(!kq.includes('--group-size') && !kq.includes('--asymmetric'), 'kquant has fixed groups');
   assert.match(checkRequest({ ...req, bits: 8, format: 'kquant' }) ?? '', /kquant: bits must be 2 or 4/);
+  // apl.convert.eval / evalText (issue 12): --eval, with --eval-text when a text is set.
+  assert.deepEqual(cliArgs({ ...req, eval: true }).slice(-1), ['--eval']);
+  assert.deepEqual(cliArgs({ ...req, eval: true, evalText: '/w/t.txt' }).slice(-3), [
+    '--eval',
+    '--eval-text',
+    '/w/t.txt',
+  ]);
+  assert.ok(!cliArgs({ ...req, eval: false, evalText: '/w/t.txt' }).includes('--eval'));
 });
 
 test('checkRequest names the bad field', () => {
