@@ -29,8 +29,28 @@ for (const bits of [8, 4, 2, 1]) {
     const name = `brown-tiny-g${group}`;
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join(root, 'server/src/cli.ts'), 'convert', model, '--bits', String(bits), '--group-size', group,
-        '--name', name, '--out', out, '--force', '--eval', '--eval-ctx', ctx, '--eval-chunks', chunks, '--json-progress'],
+      [
+        '--import',
+        'tsx',
+        join(root, 'server/src/cli.ts'),
+        'convert',
+        model,
+        '--bits',
+        String(bits),
+        '--group-size',
+        group,
+        '--name',
+        name,
+        '--out',
+        out,
+        '--force',
+        '--eval',
+        '--eval-ctx',
+        ctx,
+        '--eval-chunks',
+        chunks,
+        '--json-progress',
+      ],
       { cwd: root, encoding: 'utf8', env: { ...process.env, APL_CLI_MAIN: '1' } },
     );
     if (r.status !== 0) {
@@ -40,7 +60,9 @@ for (const bits of [8, 4, 2, 1]) {
     const rep = JSON.parse(readFileSync(join(out, `${name}_accuracy_q${bits}.json`), 'utf8'));
     const e = rep.end_to_end;
     rows.push({ bits, group, rep, e });
-    process.stderr.write(`${bits} bits, group ${group}: KLD ${e.kld_mean.toPrecision(3)}, same top ${(100 * e.same_top).toFixed(2)} %\n`);
+    process.stderr.write(
+      `${bits} bits, group ${group}: KLD ${e.kld_mean.toPrecision(3)}, same top ${(100 * e.same_top).toFixed(2)} %\n`,
+    );
   }
 }
 
