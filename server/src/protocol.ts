@@ -140,7 +140,7 @@ export const WebviewViewTypes = {
  */
 export interface WebviewRendered {
   type: 'rendered';
-  what: 'report' | 'members' | 'tensor' | 'error' | 'playground';
+  what: 'report' | 'members' | 'tensor' | 'error' | 'playground' | 'slice' | 'comparison';
   names: string[];
   /** The report's verdict text, the selected tensor, or the error shown. */
   detail?: string;
@@ -196,6 +196,8 @@ export interface InspectorMember {
   };
   /** Set when this member's header could not be read: the row is shown with the message. */
   error?: string;
+  /** The shard file holding the tensor, in a sharded safetensors checkpoint. */
+  shard?: string;
 }
 export interface InspectorHistogram {
   min: number;
@@ -266,39 +268,98 @@ export interface InspectorTensor {
       detail: string;
       relError?: number;
       maxAbsError?: number;
+      /** The error (dequantized − source) on the same sample: its statistics, histogram and heat map. */
+      error?: { stats: InspectorStats; histogram: InspectorHistogram; preview: InspectorPreview | null };
     };
   };
+}
+/**
+ * A 2-D slice of an N-d tensor: `rowAxis` down, `colAxis` across, every other axis k fixed at `index[k]` (the
+ * entries at rowAxis and colAxis are ignored). Pages of a slice read only the elements they show.
+ */
+export interface InspectorSlice {
+  rowAxis: number;
+  colAxis: number;
+  index: number[];
+}
+/** One side of a comparison: a member of the open file, or of another file (fs path). */
+export interface InspectorOperand {
+  name: string;
+  file?: string;
+}
+/**
+ * Two tensors of one shape compared value by value (a quantized member stands for its dequantized weight): the
+ * difference d = b − a on the same sample of both, its statistics, histogram and heat map; relError ‖a − b‖/‖a‖,
+ * cosine and SNR as the engine measures conversion accuracy (native compareMetrics, float32).
+ */
+export interface InspectorComparison {
+  a: InspectorOperand & { dtype: string; shape: number[] };
+  b: InspectorOperand & { dtype: string; shape: number[] };
+  rows: number;
+  cols: number;
+  sampled: boolean;
+  count: number;
+  maxAbs: number;
+  rms: number;
+  relError: number;
+  cosine: number;
+  snrDb: number;
+  diff: { stats: InspectorStats; histogram: InspectorHistogram; preview: InspectorPreview | null };
 }
 /**
  * raw: the stored values; codes: the unpacked integer codes of a q member; dequant: (q − zero) · scale; error:
  * dequantized − source float weights.
  */
-export type InspectorView = 'raw' | 'codes' | 'dequant' | 'error';
+export type InspectorView = 'raw' | 'codes' | 'dequant' | 'error' | 'diff';
+export type InspectorKind = 'npz' | 'npy' | 'safetensors';
 export type InspectorToHost =
   | { type: 'ready' }
   | WebviewRendered
   | { type: 'selectTensor'; name: string }
+  /** Statistics, histogram and heat map of one 2-D slice of an N-d member (answered by a 'slice'). */
+  | { type: 'slice'; name: string; slice: InspectorSlice }
+  /** Compare member `a` of the open file with `b` (answered by a 'comparison'). */
+  | { type: 'compare'; a: string; b: InspectorOperand }
+  /** Ask the user for another file, then compare `name` with the same tensor there. */
+  | { type: 'pickCompareFile'; name: string }
   | {
       type: 'page';
       requestId: number;
       name: string;
+      /** 'diff': values of `compare` minus those of `name`, on the grid of both. */
       view: InspectorView;
       row: number;
       rowCount: number;
       col: number;
       colCount: number;
+      /** Page the 2-D slice instead of the rows × cols grid (raw view). */
+      slice?: InspectorSlice;
+      compare?: InspectorOperand;
     };
 export type HostToInspector =
   | {
       type: 'members';
       file: string;
-      kind: 'npz' | 'npy';
+      kind: InspectorKind;
       fileBytes: number;
       members: InspectorMember[];
       /** The manifest beside the archive that names it, when found. */
       manifest: string | null;
     }
   | { type: 'tensor'; tensor: InspectorTensor }
+  | {
+      type: 'slice';
+      name: string;
+      slice: InspectorSlice;
+      rows: number;
+      cols: number;
+      stats: InspectorStats;
+      histogram: InspectorHistogram;
+      preview: InspectorPreview | null;
+    }
+  | { type: 'comparison'; comparison: InspectorComparison }
+  /** Select this member (go to definition from a manifest). */
+  | { type: 'select'; name: string }
   | {
       type: 'page';
       requestId: number;
@@ -311,7 +372,8 @@ export type HostToInspector =
       /** Row-major rowCount × colCount; non-finite values as the strings 'NaN', 'Infinity', '-Infinity'. */
       values: (number | string)[];
     }
-  | { type: 'error'; message: string; requestId?: number; name?: string };
+  /** `what`: 'compare' when a comparison failed (shown in the comparison section, not instead of the tensor). */
+  | { type: 'error'; message: string; requestId?: number; name?: string; what?: 'compare' | 'slice' };
 
 // ---------------------------------------------------------------------------------------------------------
 // Running a model: `apl-quant run … --json` prints one of these per line on stdout (the playground reads them).

@@ -1,12 +1,13 @@
 // safetensors: an 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__},
 // then the tensor bytes. Every dtype of the format is recognised; F32/F16/BF16 convert to f32. Sharded checkpoints
 // are read through model.safetensors.index.json. https://github.com/huggingface/safetensors#format
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bf16BytesToF32, f16BytesToF32 } from './dtypes';
 import { FormatError } from './errors';
 import { matrixView } from './manifest';
 import { shapeCount } from './npy';
+import { readSafetensorsIndex } from './safetensors-index';
 import { openFileSource, type RandomAccessSource, readIntoFrom } from './source';
 
 export type SafetensorsDtype =
@@ -303,29 +304,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
       () => false,
     );
   if (await exists(indexPath)) {
-    let idx: unknown;
-    try {
-      idx = JSON.parse(await readFile(indexPath, 'utf8'));
-    } catch (e) {
-      throw new FormatError(indexPath, `not valid JSON (${(e as Error).message})`);
-    }
-    const wm = (idx as { weight_map?: unknown })?.weight_map;
-    if (!wm || typeof wm !== 'object' || Array.isArray(wm))
-      throw new FormatError(indexPath, 'has no weight_map object');
-    weightMap = new Map();
-    for (const [t, f] of Object.entries(wm as Record<string, unknown>)) {
-      if (
-        typeof f !== 'string' ||
-        !f.endsWith('.safetensors') ||
-        f.includes('/') ||
-        f.includes('\\') ||
-        f.startsWith('.')
-      ) {
-        throw new FormatError(indexPath, `weight_map entry '${t}' names an invalid file ${JSON.stringify(f)}`);
-      }
-      weightMap.set(t, f);
-    }
-    files = [...new Set(weightMap.values())].sort();
+    ({ weightMap, files } = await readSafetensorsIndex(indexPath));
   } else if (await exists(join(dir, 'model.safetensors'))) {
     files = ['model.safetensors'];
   } else {

@@ -1,24 +1,43 @@
-// What the inspector session reads through: one .npy file, or the members of a .npz (headers of any dtype,
-// byte ranges of data), and the page requests it accepts.
+// What the inspector session reads through: one .npy file, the members of a .npz, or the tensors of a safetensors
+// checkpoint (backing-safetensors.ts) — headers of any dtype, byte ranges of data — and the page requests it accepts.
 import { basename } from 'node:path';
-import { type NpyAnyHeader, parseNpyAnyHeader } from '../formats/npy';
+import { type NpyHeader, type NpyOtherHeader, parseNpyAnyHeader } from '../formats/npy';
 import { openNpz } from '../formats/npz';
 import { openFileSource, type RandomAccessSource } from '../formats/source';
+import { isSafetensorsIndex, openSafetensorsBacking, openShardedBacking } from './backing-safetensors';
+
+/**
+ * A member of numbers: a .npy header, or a safetensors tensor's described the same way. Its dtype may be one numpy
+ * lacks (bfloat16, float8_e4m3fn: the engine decodes them) or one the engine cannot decode (refused when read).
+ */
+export interface TensorHeader extends Omit<NpyHeader, 'dtype'> {
+  dtype: string;
+}
+export type MemberHeader = TensorHeader | NpyOtherHeader;
+const OTHER = new Set(['unicode', 'bytes', 'object']);
+/** A string, bytes or object member (not numbers). */
+export const isOther = (h: MemberHeader): h is NpyOtherHeader => OTHER.has(h.dtype);
+export type BackingKind = 'npz' | 'npy' | 'safetensors';
 
 /** At most this many values per page request. */
 export const MAX_PAGE_ELEMENTS = 1 << 16;
 
 export interface Backing {
-  kind: 'npz' | 'npy';
+  kind: BackingKind;
   names: string[];
-  info(name: string): { compressed: boolean; storedBytes: number } | undefined;
-  header(name: string): Promise<NpyAnyHeader>;
+  /** Bytes on disk when more than the opened file (a sharded checkpoint: the index and its shards). */
+  diskBytes?: number;
+  /** `shard`: the file holding the tensor, in a sharded checkpoint. */
+  info(name: string): { compressed: boolean; storedBytes: number; shard?: string } | undefined;
+  header(name: string): Promise<MemberHeader>;
   /** Bytes [offset, offset + length) of the member's array data (after its .npy header). */
   data(name: string, offset: number, length: number): Promise<Buffer>;
   close(): Promise<void>;
 }
 
 export async function openBacking(path: string): Promise<Backing> {
+  if (isSafetensorsIndex(path)) return openShardedBacking(path);
+  if (/\.safetensors$/i.test(path)) return openSafetensorsBacking(path);
   const src: RandomAccessSource = await openFileSource(path);
   try {
     const magic = await src.read(0, Math.min(6, src.size));

@@ -54,6 +54,16 @@ test('measured error equals the converter’s recorded error for every quantized
         Math.abs(dq.source.relError! - recorded!) <= 1e-6 * recorded! + 1e-9,
         `${m.name}: ${dq.source.relError} vs ${recorded}`,
       );
+      // The error view's figures: the same sample, so its largest |error| is the measured max |err|.
+      const e = dq.source.error!;
+      assert.equal(e.stats.count, dq.stats.count);
+      const maxAbs = Math.max(Math.abs(e.stats.min), Math.abs(e.stats.max));
+      assert.ok(Math.abs(maxAbs - dq.source.maxAbsError!) <= 1e-6 * maxAbs, `${m.name}: ${maxAbs}`);
+      assert.equal(
+        e.histogram.counts.reduce((a, b) => a + b, 0),
+        e.stats.count - e.stats.nan - e.stats.inf,
+      );
+      assert.ok(e.preview && e.preview.values.length > 0);
       const page = await s.page(m.name, 'error', 0, 2, 0, 8);
       assert.ok(page.values.every((v) => typeof v === 'number' && Math.abs(v) <= dq.source.maxAbsError! + 1e-12));
     }
