@@ -32,6 +32,20 @@ export async function startLanguageClient(
         { language: MANIFEST_LANGUAGE, scheme: 'untitled' },
       ],
       outputChannel: log,
+      middleware: {
+        // Go to definition on a member name opens the archive in the inspector; select that member there.
+        async provideDefinition(doc, pos, token, next) {
+          const result = await next(doc, pos, token);
+          const target = Array.isArray(result) ? result[0] : result;
+          const uri = target && ('targetUri' in target ? target.targetUri : target.uri);
+          const word = doc.getWordRangeAtPosition(pos, /"[^"\\]*"/);
+          if (uri && word && /\.(npz|safetensors)$/i.test(uri.fsPath)) {
+            const { revealMember } = await import('./webviews/inspectorReveal');
+            revealMember(uri, doc.getText(word).slice(1, -1));
+          }
+          return result;
+        },
+      },
     },
   );
   try {

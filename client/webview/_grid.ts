@@ -1,6 +1,6 @@
 // The inspector's virtualised value grid: asks the host for pages of 64 × 16 values as they scroll into view and
 // writes each value to fit its cell (server/src/shared/cells.ts), text members as their strings.
-import type { InspectorToHost, InspectorView } from '../../server/src/protocol';
+import type { InspectorOperand, InspectorSlice, InspectorToHost, InspectorView } from '../../server/src/protocol';
 import { formatCell } from '../../server/src/shared/cells';
 import { h } from './_dom';
 
@@ -37,6 +37,8 @@ export class ValueGrid {
     readonly cols: number,
     /** The dtype the values were stored in (how many digits they hold); 'text' for strings. */
     private readonly dtype: string,
+    /** A 2-D slice of an N-d member to page instead of its rows × cols grid; the other tensor of a 'diff'. */
+    private readonly extra: { slice?: InspectorSlice; compare?: InspectorOperand } = {},
   ) {
     this.spacer = h('div', { class: 'grid-spacer' });
     this.layer = h('div', { class: 'grid-layer' });
@@ -109,6 +111,8 @@ export class ValueGrid {
       rowCount: BR,
       col: bc * BC,
       colCount: BC,
+      ...(this.extra.slice ? { slice: this.extra.slice } : {}),
+      ...(this.extra.compare ? { compare: this.extra.compare } : {}),
     });
   }
 

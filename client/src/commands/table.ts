@@ -14,7 +14,7 @@ export const COMMANDS: readonly CommandMeta[] = [
   { id: CommandIds.setHfToken, title: 'Set Hugging Face Token', category: 'APL' },
   { id: CommandIds.clearHfToken, title: 'Clear Hugging Face Token', category: 'APL' },
   { id: CommandIds.openAccuracyReport, title: 'Open Accuracy Report', category: 'APL' },
-  { id: CommandIds.inspectNpz, title: 'Inspect NPZ Tensors', category: 'APL' },
+  { id: CommandIds.inspectNpz, title: 'Inspect Tensors', category: 'APL' },
   { id: CommandIds.selectBackend, title: 'Select Quantization Backend', category: 'APL' },
   { id: CommandIds.showOutput, title: 'Show Output', category: 'APL' },
   { id: CommandIds.tryModel, title: 'Try Model…', category: 'APL' },

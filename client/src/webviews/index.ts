@@ -1,5 +1,5 @@
 // The webviews' entry: registers the accuracy-report panel serializer (panels come back after a reload) and the
-// read-only custom editor `apl.npzInspector` (*.npz, *.npy), and returns what the commands call.
+// read-only custom editor `apl.npzInspector` (*.npz, *.npy, *.safetensors, *.safetensors.index.json), and returns what the commands call.
 import { basename, dirname, extname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { outputName, parseOutputName } from '../../../server/src/convert/names';
@@ -56,7 +56,7 @@ export function activateWebviews(context: vscode.ExtensionContext, log: vscode.O
     (await vscode.window.showOpenDialog({ canSelectMany: false, filters }))?.[0];
 
   const inspect = async (uri?: vscode.Uri) => {
-    const target = uri ?? (await pick({ 'NumPy arrays': ['npz', 'npy'] }));
+    const target = uri ?? (await pick({ 'Tensor files': ['npz', 'npy', 'safetensors', 'json'] }));
     if (!target) return;
     await vscode.commands.executeCommand('vscode.openWith', target, WebviewViewTypes.npzInspector);
   };
