@@ -39,6 +39,7 @@ export function sliceControls(shape: number[], initial: InspectorSlice, onChange
     };
     rows.addEventListener('change', pickAxes);
     cols.addEventListener('change', pickAxes);
+    const text = h('span', { class: 'meta', 'data-testid': 'slice-text' }, ` slice ${sliceText(cur)}`);
     const sliders = shape.flatMap((n, k) => {
       if (k === cur.rowAxis || k === cur.colAxis) return [];
       const label = h('span', { class: 'slice-index', 'data-testid': `slice-index-label-${k}` }, `${cur.index[k]}`);
@@ -56,16 +57,12 @@ export function sliceControls(shape: number[], initial: InspectorSlice, onChange
       });
       range.addEventListener('change', () => {
         cur = { ...cur, index: cur.index.map((v, j) => (j === k ? Number(range.value) : v)) };
+        text.textContent = ` slice ${sliceText(cur)}`;
         onChange(cur);
       });
       return [h('label', { class: 'slider' }, `axis ${k} (0 … ${n - 1}) `, range, ' ', label)];
     });
-    el.replaceChildren(
-      h('label', {}, 'Rows: ', rows),
-      h('label', {}, 'Columns: ', cols),
-      ...sliders,
-      h('span', { class: 'meta', 'data-testid': 'slice-text' }, ` slice ${sliceText(cur)}`),
-    );
+    el.replaceChildren(h('label', {}, 'Rows: ', rows), h('label', {}, 'Columns: ', cols), ...sliders, text);
   };
   draw();
   return el;

@@ -134,7 +134,12 @@ function renderTensor(t: InspectorTensor) {
   }
   parts.push(figures); // a quantized weight: its dequantized values first, then its codes
   const nd = !t.text && !dq && t.shape.length >= 3;
-  let raw = new ValueGrid(t.name, 'raw', t.rows, t.cols, t.text ? 'text' : t.dtype);
+  // An N-d tensor pages its first slice, never its flattened rows.
+  const s0 = nd ? defaultSlice(t.shape) : null;
+  let raw = s0
+    ? new ValueGrid(t.name, 'raw', t.shape[s0.rowAxis], t.shape[s0.colAxis], t.dtype, { slice: s0 })
+    : new ValueGrid(t.name, 'raw', t.rows, t.cols, t.text ? 'text' : t.dtype);
+  currentSlice = s0;
   let current = dqGrid ?? raw;
   const gridHost = h('div', { class: 'grid-host' }, current.el);
   const what = {
@@ -167,12 +172,12 @@ function renderTensor(t: InspectorTensor) {
         'section',
         { class: 'slice', 'data-testid': 'slice' },
         h('h3', {}, `Slice (${t.shape.length}-d: two axes on screen, an index for the others)`),
-        sliceControls(t.shape, defaultSlice(t.shape), showSlice),
+        sliceControls(t.shape, s0!, showSlice),
         sliceFigures,
       ),
     );
-    queueMicrotask(() => showSlice(defaultSlice(t.shape)));
-  } else currentSlice = null;
+    post({ type: 'slice', name: t.name, slice: s0! });
+  }
   const tabs = dqGrid
     ? h(
         'div',
