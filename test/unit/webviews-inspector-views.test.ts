@@ -161,7 +161,10 @@ describe('inspector webview: safetensors, slices, comparisons, grouping, error f
       const { page } = w;
       const group = page.locator('tr.group[data-weight="layers.0.q_proj.weight"]');
       assert.equal(await group.count(), 1);
-      assert.match(await group.innerText(), /4-bit, groups of 4\s+3 members/);
+      assert.match(
+        await text(page, 'tr.group[data-weight="layers.0.q_proj.weight"]'),
+        /4-bit, groups of 4\s+3 members/,
+      );
       // the weight's members follow its row: q, scales, zero point
       const order = await page.evaluate(() =>
         Array.from(document.querySelectorAll('[data-testid="members"] tbody tr'), (tr) =>
