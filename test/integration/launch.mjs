@@ -313,6 +313,20 @@ async function main() {
       }
     };
 
+    // The frame (a webview's content is two iframes deep) holding a visible element matching `selector`: webview steps
+    // act inside the extension's webviews as a user would. Polled until `timeout`.
+    const webviewFrame = async (selector, timeout) => {
+      const end = Date.now() + timeout;
+      for (;;) {
+        for (const f of page.frames()) {
+          const el = await f.$(selector).catch(() => null);
+          if (el && (await el.isVisible().catch(() => false))) return f;
+        }
+        if (Date.now() > end) throw new Error(`no webview shows ${selector}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+
     // Keyboard and DOM steps the suite asks for (suite/harness.ts `ui()`): the answer is a file the suite waits for.
     let uiQueue = Promise.resolve();
     const runUiSteps = async (id, json) => {
@@ -327,6 +341,12 @@ async function main() {
           else if (step.click) await page.click(step.click, { timeout });
           else if (step.waitFor) await page.waitForSelector(step.waitFor, { state: step.state ?? 'visible', timeout });
           else if (step.waitForText) await page.getByText(step.waitForText).first().waitFor({ timeout });
+          else if (step.webviewClick) await (await webviewFrame(step.webviewClick, timeout)).click(step.webviewClick);
+          else if (step.webviewSelect)
+            await (await webviewFrame(step.webviewSelect, timeout)).selectOption(step.webviewSelect, step.value);
+          else if (step.webviewFill)
+            await (await webviewFrame(step.webviewFill, timeout)).fill(step.webviewFill, step.value);
+          else if (step.webviewWaitFor) await webviewFrame(step.webviewWaitFor, timeout);
           else throw new Error(`unknown ui step ${JSON.stringify(step)}`);
         }
       } catch (e) {
@@ -376,7 +396,7 @@ async function main() {
       ['skipWelcome', 'true'],
     ];
     const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    await page.goto(url);
+    await page.goto(url, { timeout: 120_000 }); // a loaded machine takes more than the default 30 s
     log('workbench loaded; running the suite in the extension host');
     let timer;
     const timeout = new Promise((r) => {

@@ -130,7 +130,12 @@ export type UiStep =
   | { type: string } // text typed into the focused element
   | { click: string } // a CSS selector
   | { waitFor: string; state?: 'visible' | 'hidden' | 'attached' } // a CSS selector
-  | { waitForText: string };
+  | { waitForText: string }
+  // The same inside the extension's webviews (the first frame showing the selector)
+  | { webviewClick: string }
+  | { webviewSelect: string; value: string }
+  | { webviewFill: string; value: string }
+  | { webviewWaitFor: string };
 
 /** True where the launcher can drive the workbench page (the offline launcher); tests skip UI steps elsewhere. */
 export const canDriveUi = (): boolean => !!process.env.APL_ITEST_SCREENSHOTS;
