@@ -69,11 +69,11 @@ test(
     const first = nextRendered((e) => e.what === 'slice' && e.file === file, 45_000, 'the first slice');
     await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(file));
     const e = await first;
-    assert.match(e.detail ?? '', /^\[0, :, :\].*Min\s*0.*Max\s*55/s);
+    assert.match(e.detail ?? '', /^\[0, :, :\].*Min\s*0.*Max\s*45/s);
     if (canDriveUi()) {
       const next = nextRendered((x) => x.what === 'slice' && x.file === file, 30_000, 'slice [3, :, :]');
       await ui([{ webviewFill: '[data-testid="slice-index-0"]', value: '3' }]);
-      assert.match((await next).detail ?? '', /^\[3, :, :\].*Min\s*300.*Max\s*355/s);
+      assert.match((await next).detail ?? '', /^\[3, :, :\].*Min\s*300.*Max\s*345/s);
     }
     await screenshot('inspector-slice-3d');
   },
@@ -120,7 +120,7 @@ test(
     const doc = await vscode.workspace.openTextDocument(join(dir, 'tiny_manifest_q4.json'));
     const editor = await vscode.window.showTextDocument(doc);
     assert.equal(await api.languageClientReady, true, 'the language client started');
-    const member = 'layers_0_q_proj_weight_q4_scales.npy';
+    const member = 'layers_0_q_proj_weight_q4.npy'; // the q member: the inspector on a quantized weight
     const at = doc.positionAt(doc.getText().indexOf(`"${member}"`) + 3);
     editor.selection = new vscode.Selection(at, at);
     const npz = join(dir, 'tiny_quantized_q4.npz');
@@ -141,7 +141,8 @@ test(
     await vscode.commands.executeCommand('editor.action.revealDefinition');
     await selected;
     assert.equal(activeViewType(), 'apl.npzInspector');
-    await screenshot('inspector-definition-selects-member');
+    if (canDriveUi()) await ui([{ webviewWaitFor: '[data-testid="dequant"] canvas' }]);
+    await screenshot('inspector-quantized-weight-by-definition');
   },
   { timeout: 90_000 },
 );
