@@ -73,7 +73,8 @@ function groupRow(g: { group: string; parts: InspectorMember[] }) {
   const stored = g.parts.reduce((a, p) => a + p.storedBytes, 0);
   return h(
     'tr',
-    { class: 'group', 'data-weight': g.group, 'data-name': q.name, tabindex: 0 },
+    // Picking the weight's row selects its q member (data-select; data-name stays one row per member).
+    { class: 'group', 'data-weight': g.group, 'data-select': q.name, tabindex: 0 },
     h('td', {}, g.group),
     h('td', {}, `${r.bits}-bit${r.groupSize ? `, groups of ${r.groupSize}` : ''}`),
     h('td', { class: 'num' }, `${g.parts.length} members`),
@@ -120,7 +121,8 @@ export function renderMembers(el: HTMLElement, v: MembersView) {
     render();
   });
   const pick = (e: Event) => {
-    const name = (e.target as Element).closest('tr')?.getAttribute('data-name');
+    const tr = (e.target as Element).closest('tr');
+    const name = tr?.getAttribute('data-name') ?? tr?.getAttribute('data-select');
     if (name) v.onSelect(name);
   };
   tbody.addEventListener('click', pick);

@@ -122,7 +122,7 @@ function renderTensor(t: InspectorTensor) {
           ? h(
               'div',
               { class: 'error-figures', 'data-testid': 'error-figures' },
-              h('h3', {}, 'Error (dequantized − source)'),
+              h('h4', {}, 'Error (dequantized − source)'),
               figurePanels(err, 'error-stats', { what: 'mean |error|' }),
             )
           : null,

@@ -337,7 +337,11 @@ describe('webviews rendered in Chromium', { skip }, () => {
       const { page } = w;
       await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
       assert.match(await text(page, '[data-testid="meta"]'), /manifest: tiny_manifest_q4\.json/);
-      assert.match(await text(page, '[data-testid="members"]'), /q of layers\.0\.q_proj\.weight/);
+      // grouped by weight: the weight's row, then its q member
+      assert.match(
+        await text(page, '[data-testid="members"]'),
+        /layers\.0\.q_proj\.weight\t4-bit.*quantized weight\nlayers_0_q_proj_weight_q4\.npy\t.*\tq\n/,
+      );
       await page.locator('tr[data-name="layers_0_q_proj_weight_q4.npy"]').click();
       await page.waitForSelector('[data-testid="dequant"]', { timeout: 10_000 });
       assert.match(await text(page, '[data-testid="accuracy"]'), /relative error 7\.12 %.*pass/);
