@@ -71,7 +71,11 @@ test(
     const e = await first;
     assert.match(e.detail ?? '', /^\[0, :, :\].*Min\s*0.*Max\s*45/s);
     if (canDriveUi()) {
-      const next = nextRendered((x) => x.what === 'slice' && x.file === file, 30_000, 'slice [3, :, :]');
+      const next = nextRendered(
+        (x) => x.what === 'slice' && x.file === file && !!x.detail?.startsWith('[3, :, :]'),
+        30_000,
+        'slice [3, :, :]',
+      );
       await ui([{ webviewFill: '[data-testid="slice-index-0"]', value: '3' }]);
       assert.match((await next).detail ?? '', /^\[3, :, :\].*Min\s*300.*Max\s*345/s);
     }
