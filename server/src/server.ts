@@ -19,6 +19,10 @@ import { DirWatchers } from './lsp/watchers';
 import { FileCache, getLanguageService } from './manifest';
 import { type LspParams, type LspRequest, LspRequests, type LspResult } from './protocol';
 
+/** Validation waits for this pause in the edits (at most 1 s), so a burst of changes is validated once (the JSON
+ * language server of VS Code waits 300 ms). */
+const VALIDATION_QUIET_MS = 200;
+
 /** Registers a handler for a custom request declared in protocol.ts, typed by its declaration. */
 function onLspRequest<T extends LspRequest<unknown, unknown>>(
   connection: Connection,
@@ -34,8 +38,10 @@ export function startServer(connection: Connection = createConnection(ProposedFe
   const files = new FileCache();
   const service = getLanguageService({ files });
   const states = new DocumentCache(service, (uri) => documents.get(uri));
-  const debouncer = new Debouncer(validate, (uri, e) =>
-    connection.console.error(`validation of ${uri} failed: ${(e as Error).stack ?? e}`),
+  const debouncer = new Debouncer(
+    validate,
+    (uri, e) => connection.console.error(`validation of ${uri} failed: ${(e as Error).stack ?? e}`),
+    VALIDATION_QUIET_MS,
   );
   const watchers = new DirWatchers((dir, name) => {
     if (!name) return revalidateAll();

@@ -85,7 +85,7 @@ function runOne(name: string, seconds: number, seed: number): Promise<Summary> {
     child.stderr.on('data', (d) => {
       stderr = (stderr + d).slice(-4000);
     });
-    // Setup, the last input's time limit and shrinking get 60 s on top (the language server's start-up under tsx,
+    // Setup, the last input's time limit and shrinking get 300 s on top (a niced worker on a shared machine) (the language server's start-up under tsx,
     // 240 s: it took 35 s on a machine loaded 18 times over its cores); past that the worker is stuck.
     let killed = false;
     const watchdog = setTimeout(
@@ -93,7 +93,7 @@ function runOne(name: string, seconds: number, seed: number): Promise<Summary> {
         killed = true;
         child.kill('SIGKILL');
       },
-      (seconds + (SCRIPTS[name] ? 240 : 60)) * 1000,
+      (seconds + (SCRIPTS[name] ? 240 : 300)) * 1000,
     );
     child.on('exit', (code, signal) => {
       clearTimeout(watchdog);
@@ -105,7 +105,7 @@ function runOne(name: string, seconds: number, seed: number): Promise<Summary> {
       if (!s) {
         const kind = killed ? 'hang' : signal ? 'crash' : 'exit';
         const message = killed
-          ? `worker stopped answering (synchronous hang) past ${seconds + (SCRIPTS[name] ? 240 : 60)} s`
+          ? `worker stopped answering (synchronous hang) past ${seconds + (SCRIPTS[name] ? 240 : 300)} s`
           : `worker ended by ${signal ?? `exit code ${code}`}: ${stderr.trim()}`;
         s = { target: name, inputs: -1, findings: [{ kind, message, input: last, seed }] };
       }

@@ -1,9 +1,9 @@
 // The language server's parts without a connection: the language service over a manifest on disk, the document
-// cache (one parse per version) and the debouncer (one run per key per turn, errors reported).
+// cache (one parse per version) and the debouncer (one run per key per turn or per quiet period, errors reported).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { DiagnosticSeverity } from 'vscode-languageserver-types';
 import { Debouncer } from '../../../server/src/lsp/debouncer';
@@ -100,5 +100,38 @@ describe('debouncer', () => {
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(runs, ['a', 'b', 'bad', 'a']);
+  });
+
+  // Regression (test/fuzz/lsp-load.ts): the connection hands over one message per turn of the event loop, so a burst
+  // of 20 didChange notifications validated all 20 versions of a 470 KB manifest and a hover sent after the burst
+  // waited seconds behind them. With a quiet period the burst is validated once, and steady typing still gets
+  // diagnostics at least once per maxWait.
+  it('with a quiet period: a burst spread over many turns runs once; steady scheduling runs once per maxWait', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    try {
+      const runs: number[] = [];
+      const d = new Debouncer(
+        async () => {
+          runs.push(Date.now());
+        },
+        () => {},
+        200,
+        1000,
+      );
+      for (let i = 0; i < 20; i++) {
+        d.schedule('doc');
+        mock.timers.tick(10); // one message every 10 ms: never quiet for 200 ms
+      }
+      assert.deepEqual(runs, [], 'nothing runs while the edits keep coming');
+      mock.timers.tick(200);
+      assert.equal(runs.length, 1, 'the burst is validated once, 200 ms after its last edit');
+      for (let i = 0; i < 250; i++) {
+        d.schedule('doc');
+        mock.timers.tick(10); // 2.5 s of steady typing
+      }
+      assert.ok(runs.length >= 3 && runs.length <= 4, `steady typing still validates once per second: ${runs}`);
+    } finally {
+      mock.timers.reset();
+    }
   });
 });
