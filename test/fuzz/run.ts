@@ -1,12 +1,15 @@
-// `npm run fuzz -- [--seconds N] [--jobs J] [--seed S] [--ci] [target…]`: runs each fuzz target in its own worker
-// process for N seconds (default 10; --ci: the short bounded pass of about 20 s in all, run by `npm test`), J at a
-// time (default 1), and prints per target the inputs tried, findings, the slowest input and the peak memory.
+// `npm run fuzz -- [--seconds N] [--jobs J] [--seed S] [--ci] [--coverage] [target…]`: runs each fuzz target in its
+// own worker process for N seconds (default 10; --ci: the short bounded pass of about 20 s in all, run by
+// `npm test`), J at a time (default 1), and prints per target the inputs tried, findings, the slowest input and the
+// peak memory; with --coverage also the lines and functions covered in the target's modules (COVERS), from Node's
+// V8 coverage (test/fuzz/lib/coverage.ts; per module in test-output/fuzz/<target>.json).
 // A worker that dies (a crash of the native addon) or stops answering (a synchronous hang) is a finding too: the
 // input it was on is read from its `.current` file. Findings are written to test-output/fuzz/; exit 1 when any.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TARGETS } from './targets';
+import { type CoverageSummary, coverageLine, summarizeCoverage } from './lib/coverage';
+import { COVERS, TARGETS } from './targets';
 
 /** Not a fast-check target: the language server under load has its own driver. */
 const SCRIPTS: Record<string, string> = { 'lsp-load': 'lsp-load.ts' };
@@ -25,6 +28,7 @@ interface Summary {
   p99Ms?: number;
   peakRssMB?: number;
   extra?: Record<string, unknown>;
+  coverage?: CoverageSummary;
 }
 
 function parse(argv: string[]) {
@@ -32,6 +36,7 @@ function parse(argv: string[]) {
   let jobs = 1;
   let seed = 1;
   let ci = false;
+  let coverage = false;
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -40,6 +45,7 @@ function parse(argv: string[]) {
     else if (a === '--seed')
       seed = argv[i + 1] === 'random' ? (Date.now() ^ (process.pid << 8)) >>> 0 : Number(argv[++i]);
     else if (a === '--ci') ci = true;
+    else if (a === '--coverage') coverage = true;
     else if (a === '--list') {
       for (const n of ALL) process.stdout.write(`${n}\n`);
       process.exit(0);
@@ -57,13 +63,20 @@ function parse(argv: string[]) {
     jobs = 2;
     seconds = Math.max(1, Math.round((20 * jobs) / chosen.length));
   }
-  return { seconds, jobs, seed, chosen };
+  return { seconds, jobs, seed, chosen, coverage };
 }
 
-function runOne(name: string, seconds: number, seed: number): Promise<Summary> {
+function runOne(name: string, seconds: number, seed: number, coverage: boolean): Promise<Summary> {
   const out = join(OUT, `${name}.json`);
   const current = `${out}.current`;
   for (const f of [out, current]) if (existsSync(f)) writeFileSync(f, '');
+  // Every process and thread of the worker writes its V8 coverage here when it exits.
+  const covDir = join(OUT, 'coverage', name);
+  if (coverage) {
+    rmSync(covDir, { recursive: true, force: true });
+    mkdirSync(covDir, { recursive: true });
+  }
+  const env = { ...process.env, APL_FUZZ: '1', ...(coverage ? { NODE_V8_COVERAGE: covDir } : {}) };
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
@@ -79,7 +92,7 @@ function runOne(name: string, seconds: number, seed: number): Promise<Summary> {
             String(seed),
             out,
           ],
-      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, APL_FUZZ: '1' } },
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env },
     );
     let stderr = '';
     child.stderr.on('data', (d) => {
@@ -109,6 +122,10 @@ function runOne(name: string, seconds: number, seed: number): Promise<Summary> {
           : `worker ended by ${signal ?? `exit code ${code}`}: ${stderr.trim()}`;
         s = { target: name, inputs: -1, findings: [{ kind, message, input: last, seed }] };
       }
+      if (coverage) {
+        const covers = COVERS[name] ?? ['server/src/'];
+        s.coverage = summarizeCoverage(covDir, ROOT, (p) => covers.some((c) => p.startsWith(c)));
+      }
       writeFileSync(out, JSON.stringify(s, null, 1));
       resolve(s);
     });
@@ -116,7 +133,7 @@ function runOne(name: string, seconds: number, seed: number): Promise<Summary> {
 }
 
 async function main(): Promise<void> {
-  const { seconds, jobs, seed, chosen } = parse(process.argv.slice(2));
+  const { seconds, jobs, seed, chosen, coverage } = parse(process.argv.slice(2));
   mkdirSync(OUT, { recursive: true });
   process.stdout.write(`fuzz: ${chosen.length} target(s), ${seconds} s each, ${jobs} at a time, seed ${seed}\n`);
   const queue = [...chosen];
@@ -125,7 +142,7 @@ async function main(): Promise<void> {
   await Promise.all(
     Array.from({ length: Math.min(jobs, queue.length) }, async () => {
       for (let n = queue.shift(); n; n = queue.shift()) {
-        const s = await runOne(n, seconds, seed);
+        const s = await runOne(n, seconds, seed, coverage);
         results.push(s);
         const extra = s.extra
           ? ` ${Object.entries(s.extra)
@@ -137,6 +154,7 @@ async function main(): Promise<void> {
             `p50 ${(s.p50Ms ?? 0).toFixed(2)} ms  p99 ${(s.p99Ms ?? 0).toFixed(1)} ms  slowest ${(s.slowestMs ?? 0).toFixed(0)} ms  ` +
             `peak ${s.peakRssMB ?? '?'} MB${extra}\n`,
         );
+        if (s.coverage) process.stdout.write(`  coverage: ${coverageLine(s.coverage)}\n`);
         for (const f of s.findings) {
           process.stdout.write(`  ${f.kind}: ${f.message.split('\n')[0]}\n    input: ${f.input.slice(0, 300)}\n`);
         }
