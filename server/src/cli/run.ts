@@ -88,7 +88,10 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
   if (pt !== undefined) {
     const parts = pt.split(/[,\s]+/).filter(Boolean);
     if (!parts.length || parts.some((p) => !/^\d+$/.test(p))) {
-      throw new CliError(`--prompt-tokens must be comma-separated non-negative integers (got ${pt})`, 2);
+      throw new CliError(
+        `--prompt-tokens must be comma-separated non-negative integers (got ${JSON.stringify(pt)})`,
+        2,
+      );
     }
     promptTokens = parts.map(Number);
     if (flags.has('chat')) throw new CliError('--chat needs a text --prompt, not --prompt-tokens', 2);

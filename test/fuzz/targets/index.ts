@@ -21,6 +21,7 @@ export const TARGETS: Record<string, Loader> = {
   hub: t(() => import('./hub')),
   webview: t(() => import('./webview')),
   'hf-config': t(() => import('./hf-config')),
+  'run-inputs': t(() => import('./run-inputs')),
 };
 
 /** The modules each target's coverage is measured over (`npm run fuzz -- --coverage`): path prefixes from the root. */
@@ -39,6 +40,13 @@ export const COVERS: Record<string, readonly string[]> = {
     'server/src/convert/source.ts',
     'server/src/run/config.ts',
     'server/src/run/load.ts',
+    'server/src/run/tokenizer.ts',
+  ],
+  'run-inputs': [
+    'server/src/cli/matmul.ts',
+    'server/src/cli/run.ts',
+    'server/src/cli/eval.ts',
+    'server/src/eval/chunks.ts',
     'server/src/run/tokenizer.ts',
   ],
   'lsp-load': ['server/src/server.ts', 'server/src/lsp/', 'server/src/manifest/'],
