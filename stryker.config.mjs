@@ -42,7 +42,7 @@ export const GROUPS = {
       between('server/src/manifest/checks.ts', '// Layers present against model.num_layers.', '// Members no weight'),
       fn('server/src/manifest/checks.ts', 'rangesStr'),
     ],
-    tests: ['test/unit/manifest/validate.test.ts'],
+    tests: ['test/unit/manifest/validate.test.ts', 'test/unit/manifest/model-checks.test.ts'],
   },
   formats: {
     about: 'the NPY header parser (the rest of npy.ts, npz.ts, safetensors.ts, dtypes.ts: not measured yet)',
@@ -54,6 +54,29 @@ export const GROUPS = {
       fn('server/src/formats/npy.ts', 'parseNpyHeaderWith'),
     ],
     tests: ['test/unit/formats/npy.test.ts', 'test/unit/formats/hostile.test.ts'],
+  },
+  'formats-safetensors': {
+    about: 'the safetensors header parser and the dtype conversion a checkpoint is read through',
+    mutate: [
+      fn('server/src/formats/safetensors.ts', 'openSafetensors'),
+      fn('server/src/formats/safetensors.ts', 'toF32Into'),
+    ],
+    tests: ['test/unit/formats/safetensors.test.ts', 'test/unit/formats/hostile.test.ts'],
+  },
+  'formats-npz': {
+    about: 'the NPZ/ZIP central directory reader (openNpz)',
+    mutate: [fn('server/src/formats/npz.ts', 'openNpz')],
+    tests: ['test/unit/formats/npz.test.ts', 'test/unit/formats/hostile.test.ts'],
+  },
+  'formats-dtypes': {
+    about: 'bf16/f16 → f32 and back (every checkpoint weight goes through them)',
+    mutate: ['server/src/formats/dtypes.ts'],
+    tests: ['test/unit/formats/dtypes.test.ts'],
+  },
+  'eval-stats': {
+    about: "the evaluation statistics (PPL, KLD, Δp, same-top) and llama.cpp's chunk protocol",
+    mutate: ['server/src/eval/stats.ts', 'server/src/eval/chunks.ts'],
+    tests: ['test/unit/eval/stats.test.ts'],
   },
   'convert-plan': {
     about: 'the convert stages that decide what happens to each tensor: plan, families',
@@ -92,7 +115,7 @@ export default {
   concurrency: Number(process.env.APL_MUTATE_CONCURRENCY ?? 1),
   timeoutMS: 20_000,
   timeoutFactor: 2,
-  tempDirName: '.stryker-tmp',
+  tempDirName: `.stryker-tmp/${name}`, // one per group, so that groups can run side by side
   cleanTempDir: true,
   ignorePatterns: ['dist', '.tools', 'test-output', 'models', 'bench/out', '.vscode-test', 'reports', '*.vsix'],
   reporters: ['clear-text', 'progress', 'json', 'html'],
