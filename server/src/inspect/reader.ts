@@ -34,7 +34,8 @@ export class MemberReader {
   async anyHeader(name: string): Promise<MemberHeader> {
     let h = this.headers.get(name);
     if (!h) {
-      if (!this.backing.info(name)) throw new Error(`${basename(this.path)}: no member named ${name}`);
+      if (!this.backing.info(name))
+        throw new Error(`${basename(this.path)}: no member named ${JSON.stringify(name).slice(1, -1)}`);
       h = await this.backing.header(name);
       this.headers.set(name, h);
     }
