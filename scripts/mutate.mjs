@@ -3,6 +3,7 @@
 // of `npm test` or CI. Reports land in reports/mutation/ (ignored); Stryker's sandbox is .stryker-tmp/ (ignored).
 //   APL_MUTATE_CONCURRENCY=2   test processes at once (default 1)
 //   --summary                  print the table from the existing reports only
+//   --survivors                also list each surviving (and uncovered) mutant: file:line, mutator, replacement
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ const root = new URL('..', import.meta.url).pathname;
 const { GROUPS } = await import(join(root, 'stryker.config.mjs'));
 const args = process.argv.slice(2);
 const summaryOnly = args.includes('--summary');
+const listSurvivors = args.includes('--survivors');
 const names = args.filter((a) => !a.startsWith('--'));
 for (const n of names) {
   if (!GROUPS[n]) {
@@ -65,6 +67,19 @@ for (const g of chosen) {
       String(errors),
       den ? `${((100 * (k + t)) / den).toFixed(1)} %` : 'n/a',
     ]);
+  }
+}
+if (listSurvivors) {
+  for (const g of chosen) {
+    if (!existsSync(reportOf(g))) continue;
+    const report = JSON.parse(readFileSync(reportOf(g), 'utf8'));
+    for (const [file, { mutants }] of Object.entries(report.files)) {
+      for (const m of mutants.filter((x) => x.status === 'Survived' || x.status === 'NoCoverage')) {
+        const at = `${file}:${m.location.start.line}:${m.location.start.column}`;
+        const repl = (m.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100);
+        console.log(`${g}  ${m.status === 'Survived' ? 'survived' : 'no cover'}  ${at}  ${m.mutatorName}: ${repl}`);
+      }
+    }
   }
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
