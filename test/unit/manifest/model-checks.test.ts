@@ -88,3 +88,33 @@ describe('num_kv_heads against k_proj / q_proj (k_proj 8 rows, q_proj 16)', () =
     );
   });
 });
+
+// Survivors of `npm run mutate -- manifest-checks`: the guards that keep a check quiet when one side is absent.
+describe('the model checks stay quiet when one side is missing', () => {
+  const dropWeights = (re: RegExp, model: Record<string, unknown> = {}) =>
+    mutate((m) => {
+      m.weights = m.weights.filter((w: { name: string }) => !re.test(w.name));
+      Object.assign(m.model, model);
+    });
+  it('no k_proj weights: no num_kv_heads check', () => {
+    assert.deepEqual(
+      mismatches(dropWeights(/k_proj/, { num_kv_heads: 4 })).filter((d) => /num_kv_heads/.test(d.message)),
+      [],
+    );
+  });
+  it('no q_proj weights: neither the num_kv_heads nor the head_dim check', () => {
+    assert.deepEqual(
+      mismatches(dropWeights(/q_proj/, { num_kv_heads: 4, head_dim: 8 })).filter((d) =>
+        /num_kv_heads|head_dim/.test(d.message),
+      ),
+      [],
+    );
+  });
+  it('num_layers as a string ("1"): the schema says so; no layer is called outside it', () => {
+    const text = mutate((m) => {
+      m.model.num_layers = '1';
+    });
+    assert.deepEqual(mismatches(text), []);
+    assert.ok(only(validateManifest(text, { manifestPath: MANIFEST_PATH, npz }), C.schema).length >= 1);
+  });
+});
