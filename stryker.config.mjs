@@ -76,7 +76,7 @@ export const GROUPS = {
   'eval-stats': {
     about: "the evaluation statistics (PPL, KLD, Δp, same-top) and llama.cpp's chunk protocol",
     mutate: ['server/src/eval/stats.ts', 'server/src/eval/chunks.ts'],
-    tests: ['test/unit/eval/stats.test.ts'],
+    tests: ['test/unit/eval/stats.test.ts', 'test/unit/eval/stats-edges.test.ts'],
   },
   'convert-plan': {
     about: 'the convert stages that decide what happens to each tensor: plan, families',
@@ -117,7 +117,7 @@ export default {
   timeoutFactor: 2,
   tempDirName: `.stryker-tmp/${name}`, // one per group, so that groups can run side by side
   cleanTempDir: true,
-  ignorePatterns: ['dist', '.tools', 'test-output', 'models', 'bench/out', '.vscode-test', 'reports', '*.vsix'],
+  ignorePatterns: ['.stryker-tmp', 'dist', '.tools', 'test-output', 'models', 'bench/out', '.vscode-test', 'reports', '*.vsix'],
   reporters: ['clear-text', 'progress', 'json', 'html'],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   htmlReporter: { fileName: `reports/mutation/${name}.html` },
