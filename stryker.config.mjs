@@ -117,7 +117,17 @@ export default {
   timeoutFactor: 2,
   tempDirName: `.stryker-tmp/${name}`, // one per group, so that groups can run side by side
   cleanTempDir: true,
-  ignorePatterns: ['.stryker-tmp', 'dist', '.tools', 'test-output', 'models', 'bench/out', '.vscode-test', 'reports', '*.vsix'],
+  ignorePatterns: [
+    '.stryker-tmp',
+    'dist',
+    '.tools',
+    'test-output',
+    'models',
+    'bench/out',
+    '.vscode-test',
+    'reports',
+    '*.vsix',
+  ],
   reporters: ['clear-text', 'progress', 'json', 'html'],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   htmlReporter: { fileName: `reports/mutation/${name}.html` },
