@@ -86,7 +86,7 @@ export const GROUPS = {
   'hub-auth': {
     about: "the Hub client's token handling (auth.ts)",
     mutate: ['server/src/hub/auth.ts'],
-    tests: ['test/unit/hub/auth.test.ts'],
+    tests: ['test/unit/hub/auth.test.ts', 'test/unit/hub/auth-edges.test.ts'],
   },
   'hub-resume': {
     about: "the Hub client's resumable, verified download (fetchBlob); slow: resume.test.ts takes ~1 min a run here",
