@@ -71,7 +71,7 @@ export const GROUPS = {
   'formats-dtypes': {
     about: 'bf16/f16 → f32 and back (every checkpoint weight goes through them)',
     mutate: ['server/src/formats/dtypes.ts'],
-    tests: ['test/unit/formats/dtypes.test.ts'],
+    tests: ['test/unit/formats/dtypes.test.ts', 'test/unit/formats/bf16-edges.test.ts'],
   },
   'eval-stats': {
     about: "the evaluation statistics (PPL, KLD, Δp, same-top) and llama.cpp's chunk protocol",

@@ -1,0 +1,59 @@
+// bf16 → f32 over every shape of input the readers hand it (mutation testing, group formats-dtypes, found the
+// block, chunk and alignment arithmetic unpinned): lengths around the 8-value blocks and the 512-value switch to
+// the WebAssembly kernel, more than one 1 MiB chunk, odd lengths, and views at every byte offset, against a plain
+// reference (bf16 is the top half of an f32, so the conversion is exact).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { bf16BytesToF32, bf16BytesToF32Scalar } from '../../../server/src/formats/dtypes';
+
+/** bf16 bytes with a value per index that differs in both bytes (so swapped or shifted bytes show). */
+function bytes(n: number, offset: number): Uint8Array {
+  const buf = new Uint8Array(offset + 2 * n + 4);
+  for (let i = 0; i < n; i++) {
+    buf[offset + 2 * i] = (i * 37 + 11) & 0xff;
+    buf[offset + 2 * i + 1] = ((i >> 3) * 13 + 0x3f) & 0x7f;
+  }
+  return buf.subarray(offset, offset + 2 * n);
+}
+
+function reference(raw: Uint8Array): Float32Array {
+  const n = raw.byteLength >> 1;
+  const u = new Uint32Array(n);
+  for (let i = 0; i < n; i++) u[i] = (raw[2 * i] | (raw[2 * i + 1] << 8)) << 16;
+  return new Float32Array(u.buffer);
+}
+
+const same = (a: Float32Array, b: Float32Array, what: string) => {
+  assert.equal(a.length, b.length, what);
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: value ${i}: ${a[i]} vs ${b[i]}`);
+};
+
+test('bf16 → f32 equals the reference for every length around blocks, the kernel switch and the 1 MiB chunks', () => {
+  const lengths = [0, 1, 2, 7, 8, 9, 15, 16, 17, 511, 512, 513, 519, 520, 1000, (1 << 19) - 1, (1 << 19) + 9, 3 << 18];
+  for (const n of lengths) {
+    const raw = bytes(n, 0);
+    same(bf16BytesToF32(raw), reference(raw), `n=${n}`);
+    same(bf16BytesToF32Scalar(raw), reference(raw), `scalar n=${n}`);
+  }
+});
+
+test('bf16 → f32 from views at every byte offset, into an output view, odd lengths included', () => {
+  for (const n of [1, 3, 8, 9, 600, 1025]) {
+    for (let offset = 0; offset < 4; offset++) {
+      const raw = bytes(n, offset);
+      const want = reference(raw);
+      same(bf16BytesToF32(raw), want, `n=${n} offset=${offset}`);
+      same(bf16BytesToF32Scalar(raw), want, `scalar n=${n} offset=${offset}`);
+      // Into a view of a larger buffer: nothing outside the view is written.
+      const big = new Float32Array(n + 2).fill(-1);
+      const out = new Float32Array(big.buffer, 4, n);
+      bf16BytesToF32Scalar(raw, out);
+      same(out, want, `scalar into a view n=${n} offset=${offset}`);
+      assert.deepEqual([big[0], big[n + 1]], [-1, -1], 'the neighbours of the view are untouched');
+      big.fill(-1);
+      bf16BytesToF32(raw, out);
+      same(out, want, `into a view n=${n} offset=${offset}`);
+      assert.deepEqual([big[0], big[n + 1]], [-1, -1], 'the neighbours of the view are untouched');
+    }
+  }
+});
