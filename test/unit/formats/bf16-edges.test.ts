@@ -4,7 +4,7 @@
 // reference (bf16 is the top half of an f32, so the conversion is exact).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bf16BytesToF32, bf16BytesToF32Scalar } from '../../../server/src/formats/dtypes';
+import { bf16BytesToF32, bf16BytesToF32Scalar, f32ToBf16Bytes } from '../../../server/src/formats/dtypes';
 
 /** bf16 bytes with a value per index that differs in both bytes (so swapped or shifted bytes show). */
 function bytes(n: number, offset: number): Uint8Array {
@@ -56,4 +56,10 @@ test('bf16 → f32 from views at every byte offset, into an output view, odd len
       assert.deepEqual([big[0], big[n + 1]], [-1, -1], 'the neighbours of the view are untouched');
     }
   }
+});
+
+test('f32 → bf16 bytes: values bf16 holds exactly come back unchanged', () => {
+  const v = Float32Array.from([1, -2, 0.5, 3.25, -0, 65536]);
+  same(bf16BytesToF32(f32ToBf16Bytes(v)), v, 'round trip');
+  assert.equal(f32ToBf16Bytes(v).byteLength, 2 * v.length);
 });
