@@ -46,10 +46,12 @@
       # Inference kernels (src/infer/, src/cpu/infer_*.cc): the same scheme, each SIMD variant with its own flags.
       'target_name': 'apl_infer_simd',
       'type': 'static_library',
-      'sources': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_avx512.cc', 'src/cpu/infer_neon.cc'],
+      'sources': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_avx512.cc', 'src/cpu/infer_neon.cc',
+                  'src/cpu/infer_kquant_avx2.cc', 'src/cpu/infer_kquant_vnni.cc', 'src/cpu/infer_kquant_neon.cc'],
       'conditions': [
         ['target_arch=="x64"', {
-          'sources!': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_avx512.cc'],
+          'sources!': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_avx512.cc',
+                       'src/cpu/infer_kquant_avx2.cc', 'src/cpu/infer_kquant_vnni.cc'],
           'dependencies': ['apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512'],
         }],
       ],
@@ -57,13 +59,13 @@
     {
       'target_name': 'apl_infer_avx2',
       'type': 'static_library',
-      'sources': ['src/cpu/infer_avx2.cc'],
+      'sources': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_kquant_avx2.cc'],
       'cflags_cc': ['-mavx2', '-mf16c', '-mfma'],
     },
     {
       'target_name': 'apl_infer_vnni',
       'type': 'static_library',
-      'sources': ['src/cpu/infer_vnni.cc'],
+      'sources': ['src/cpu/infer_vnni.cc', 'src/cpu/infer_kquant_vnni.cc'],
       'cflags_cc': ['-mavx2', '-mf16c', '-mfma', '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni'],
     },
     {
@@ -77,7 +79,7 @@
       'target_name': 'apl_quant',
       'sources': ['src/addon.cc', 'src/engine.cc', 'src/check.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
                   'src/kquant_addon.cc', 'src/infer_addon.cc', 'src/infer/kernels.cc', 'src/infer/pool.cc',
-                  'src/infer/linear.cc', 'src/infer/model.cc'],
+                  'src/infer/linear.cc', 'src/infer/model.cc', 'src/infer/kquant_linear.cc'],
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
       'dependencies': ['apl_simd', 'apl_infer_simd'],
       'conditions': [

@@ -1,6 +1,6 @@
 // The native forward pass (INFER-API.md): createModel runs llama / mistral / gemma decoders on packed weights in
-// C++ (native/src/infer/), linear runs one layer. Packed weights run on int8-quantized activations (per weight
-// group, integer dot products); float weights in float32. Without the addon both fall back to the TypeScript
+// C++ (native/src/infer/), linear runs one layer. Packed and kquant weights run on int8-quantized activations (per
+// weight group, integer dot products); float weights in float32. Without the addon both fall back to the TypeScript
 // reference (native/forward-reference.ts) and say why once.
 import type { ForwardModel, LinearWeight, ModelConfig, ModelWeights, RunOptions } from './forward-types';
 import { engineInfo, loadNote, nativeAddon } from './index';
@@ -87,10 +87,11 @@ export function linear(
     throw new Error(`linear: x must be a Float32Array of ${n}×${w.cols} values (got ${x.length})`);
   const threads = threadsOf(opts.threads);
   const a = addon();
-  if (!a || w.kind === 'kquant') {
-    if (opts.backend === 'gpu') throw new Error(`linear: backend 'gpu' is not available: ${a ? KQ_GAP : loadNote}`);
+  if (!a) {
+    if (opts.backend === 'gpu') throw new Error(`linear: backend 'gpu' is not available: ${loadNote}`);
     return reference().referenceLinear(w, x, n);
   }
+  if (w.kind === 'kquant' && opts.backend === 'gpu') throw new Error(`linear: backend 'gpu': ${KQ_GPU_GAP}`);
   const gpu = opts.backend === 'gpu' || (opts.backend === 'auto' && process.env.APL_INFER_GPU === '1');
   return a.inferLinear(w, x, n, threads, opts.variant, gpu);
 }
@@ -126,12 +127,8 @@ export function ropeFrequencies(c: ModelConfig): Float32Array {
   throw new Error(`rope_scaling type '${kind}' is not supported (default, linear and llama3 are)`);
 }
 
-/** The CPU kernels read packed and float weights only: kquant weights run on the GPU forward or the reference. */
-const KQ_GAP = 'the native CPU forward has no kquant kernels yet (kquant weights run on the TypeScript reference)';
-function hasKquant(w: ModelWeights): boolean {
-  const all = [w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])];
-  return all.some((x) => x.kind === 'kquant');
-}
+/** linear() on the GPU (cuda/infer.cu) reads packed and float weights; kquant runs there in the GPU forward only. */
+const KQ_GPU_GAP = 'the CUDA inference kernels do not read kquant weights yet (use the CPU)';
 
 /** Why the GPU forward cannot run here ('' when it can): no CUDA in this build, or no usable GPU. */
 export function gpuUnavailable(): string {
@@ -176,12 +173,8 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
     return reference().createReferenceModel(config, weights, opts);
   }
   const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1 };
-  // The GPU forward reads kquant weights too (dequantized element by element); the CPU kernels do not.
+  // Both the GPU forward and the CPU kernels read kquant weights (kquant_ref.h is the CPU spec).
   let m = onDevice(a, opts.backend, () => new a.InferModel(cfg, weights, invFreq, threads, undefined, true));
-  if (!m && hasKquant(weights)) {
-    if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${KQ_GAP}`);
-    return reference().createReferenceModel(config, weights, opts);
-  }
   m ??= new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined);
   const vocab = config.vocabSize;
   const info = m.info();

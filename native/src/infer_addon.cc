@@ -76,28 +76,24 @@ Linear linear_of(const Napi::Value& v, const std::string& what, Keep* keep, bool
     w.dtype = d == "f32" ? kF32 : d == "f16" ? kF16 : d == "bf16" ? kBF16 : -1;
     if (w.dtype < 0) throw std::runtime_error(what + ": dtype must be f32, f16 or bf16");
     w.data = bytes(o.Get("data"), (size_t)(w.rows * w.cols * dtype_size(w.dtype)), what + ".data", keep);
-  } else if (kind == "kquant" && allow_kq) {  // the GPU forward only (kquant.h's layout)
+  } else if (kind == "kquant") {  // the CPU kernels (infer/kquant_ref.h) and the GPU forward
     w.kind = 2;
     w.bits = (int)num(o, "bits");
     w.kq_group = (int)num(o, "group");
+    w.group = w.kq_group;
     w.kq_super = (int)num(o, "super");
     w.kq_sbits = (int)num(o, "scaleBits");
     w.kq_mbits = (int)num(o, "minBits");
-    if (w.bits != 2 && w.bits != 4 && w.bits != 8)
-      throw std::runtime_error(what + ": kquant bits must be 2, 4 or 8");
-    if (w.kq_group < 1 || w.kq_super < w.kq_group || w.kq_super % w.kq_group)
-      throw std::runtime_error(what + ": kquant super must be a positive multiple of group");
-    if (w.kq_sbits < 1 || w.kq_sbits > 8 || w.kq_mbits < 0 || w.kq_mbits > 8)
-      throw std::runtime_error(what + ": kquant scaleBits/minBits out of range");
-    const int64_t groups = (w.cols + w.kq_group - 1) / w.kq_group,
-                  supers = (w.cols + w.kq_super - 1) / w.kq_super;
+    const char* why = infer::check_linear(w);
+    if (*why) throw std::runtime_error(what + ": " + why);
+    size_t sb = (size_t)(w.rows * ((w.cols + w.kq_super - 1) / w.kq_super) * 2);
     w.q = bytes(o.Get("q"), (size_t)(w.rows * w.row_bytes()), what + ".q", keep);
-    w.codes = bytes(o.Get("codes"), (size_t)(w.rows * ((groups * (w.kq_sbits + w.kq_mbits) + 7) / 8)),
+    w.codes = bytes(o.Get("codes"), (size_t)(w.rows * ((w.gpr() * (w.kq_sbits + w.kq_mbits) + 7) / 8)),
                     what + ".codes", keep);
-    w.kd = bytes(o.Get("d"), (size_t)(w.rows * supers * 2), what + ".d", keep);
-    w.kdmin = bytes(o.Get("dmin"), (size_t)(w.rows * supers * 2), what + ".dmin", keep);
+    w.kd = bytes(o.Get("d"), sb, what + ".d", keep);
+    w.kdmin = bytes(o.Get("dmin"), sb, what + ".dmin", keep);
   } else {
-    throw std::runtime_error(what + ": kind must be 'packed' or 'float'");
+    throw std::runtime_error(what + ": kind must be 'packed', 'float' or 'kquant'");
   }
   return w;
 }
@@ -149,6 +145,7 @@ Napi::Value InferLinear(const Napi::CallbackInfo& info) {
     int threads = resolve_threads(info[3].As<Napi::Number>().Int32Value());
     Napi::Float32Array y = Napi::Float32Array::New(env, (size_t)(n * w.rows));
     if (info.Length() > 5 && info[5].ToBoolean()) {
+      if (w.kind == 2) throw std::runtime_error("the CUDA inference kernels do not read kquant weights yet");
 #ifdef APL_HAVE_CUDA
       std::string err;
       if (!cuda::infer_linear(w, x, n, y.Data(), &err)) throw std::runtime_error("CUDA: " + err);

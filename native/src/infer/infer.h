@@ -22,7 +22,11 @@ namespace infer {
 
 constexpr int64_t kMaxGroup = 65536;  // 255·127·65536 < 2^31: isum never overflows int32
 
-/** A linear weight: packed codes (kind 0), float values (kind 1) or kquant (kind 2, GPU only), row-major. */
+/**
+ * A linear weight: packed codes (kind 0), float values (kind 1) or two-level scales (kind 2, type kquant: q,
+ * bits and group as packed, plus codes/kd/kdmin/super/sbits/mbits; the spec is kquant_ref.h), row-major
+ * [rows, cols].
+ */
 struct Linear {
   int kind = 0;
   int64_t rows = 0, cols = 0;
@@ -36,9 +40,8 @@ struct Linear {
   // float
   const uint8_t* data = nullptr;
   int dtype = kF32;
-  // kquant (kind 2, the two-level-scale type of kquant.h: q as packed, codes, d/dmin float16 per
-  // super-block). Only the GPU forward reads it (element by element, dequantized on the fly); check_linear
-  // refuses it.
+  // kquant (kind 2, the two-level-scale type of kquant.h: q as packed, codes, d/dmin float16 per super-block;
+  // group = kq_group). The CPU kernels (kquant_ref.h, the spec) and the GPU forward read it.
   const uint8_t* codes = nullptr;
   const uint8_t* kd = nullptr;
   const uint8_t* kdmin = nullptr;
@@ -48,6 +51,9 @@ struct Linear {
   int64_t row_bytes() const { return packed_row_bytes(cols, bits); }
   /** Bytes read for one pass over the weight. */
   int64_t bytes() const {
+    if (kind == 2)
+      return rows *
+             (row_bytes() + (gpr() * (kq_sbits + kq_mbits) + 7) / 8 + 4 * ((cols + kq_super - 1) / kq_super));
     return kind == 0 ? rows * row_bytes() + 2 * rows * gpr() * (f16 ? 2 : 4)
                      : rows * cols * dtype_size(dtype);
   }

@@ -2,7 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "ref.h"
+#include "kquant_ref.h"
 
 namespace apl {
 namespace infer {
@@ -20,6 +20,7 @@ void ActQ::resize(int64_t n_, int64_t cols_, int64_t group_) {
 }
 
 void dequantize_row_any(const Linear& w, int64_t r, float* dst) {
+  if (w.kind == 2) return kq_dequantize_row_ref(w, r, dst);
   if (w.kind == 0) {
     QTensor t{w.q, w.scales, w.zeros, w.rows, w.cols, w.bits, w.group, w.f16};
     dequantize_row(t, r, dst);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kquant_linear.h"
+
 namespace apl {
 namespace infer {
 
@@ -11,6 +13,8 @@ const char* check_linear(const Linear& w) {
     if (w.bits != 1 && w.bits != 2 && w.bits != 4 && w.bits != 8) return "bits must be 1, 2, 4 or 8";
     if (w.group < 1) return "groupSize must be positive";
     if (std::min(w.group, w.cols) > kMaxGroup) return "groups longer than 65536 values are not supported";
+  } else if (w.kind == 2) {
+    return kq_check_linear(w);
   } else if (w.kind == 1) {
     if (w.dtype != kF32 && w.dtype != kF16 && w.dtype != kBF16) return "dtype must be f32, f16 or bf16";
   } else {
@@ -21,6 +25,7 @@ const char* check_linear(const Linear& w) {
 
 void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act) {
   if (n <= 0) return;
+  if (w.kind == 2) return kq_linear(w, x, n, y, pool, kq_kernel_for(k), act);
   const int threads = pool.threads();
   // Tokens in blocks (activations of a block stay in cache while a chunk of rows is reused across them).
   const int64_t tb = n == 1 ? 1 : 16;

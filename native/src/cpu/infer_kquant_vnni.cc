@@ -1,0 +1,24 @@
+// AVX-512 VNNI (vpdpbusd on 256-bit vectors) inference kernel for kquant weights (see infer_kquant_x86.h).
+#include "../infer/kquant_linear.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define APL_INFER_VNNI 1
+#include "infer_kquant_x86.h"
+
+namespace apl {
+namespace infer {
+
+const KqKernel* kq_vnni_kernel() {
+  static const KqKernel k{"avx512-vnni", kqx86::quantize_act, kqx86::qrows};
+  return &k;
+}
+
+}  // namespace infer
+}  // namespace apl
+#else
+namespace apl {
+namespace infer {
+const KqKernel* kq_vnni_kernel() { return nullptr; }
+}  // namespace infer
+}  // namespace apl
+#endif

@@ -1,0 +1,40 @@
+// Linear layers on two-level-scale weights (type kquant, Linear kind 2): a kernel table of their own beside
+// infer.h's (kept apart from the groupwise kernels), chosen to match the groupwise variant in use. The spec
+// is the scalar reference in kquant_ref.h.
+#pragma once
+
+#include "infer.h"
+#include "pool.h"
+
+namespace apl {
+namespace infer {
+
+/** One CPU variant for kquant weights. */
+struct KqKernel {
+  const char* name;
+  /**
+   * Quantizes one token's activations x[cols] per group of `group` in natural order (act_quantize_ref), and
+   * zeros xq[cols, round_up(cols, 32)).
+   */
+  void (*quantize_act)(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx, int32_t* xsum);
+  /** y[t·ystride + r] for rows [r0, r1) and tokens [t0, t1) (activations from quantize_act). */
+  void (*qrows)(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
+                int64_t ystride);
+};
+
+const KqKernel& kq_scalar_kernel();
+const KqKernel* kq_avx2_kernel();  // nullptr when not compiled in
+const KqKernel* kq_vnni_kernel();  // AVX-512 VNNI (+VL) on 256-bit vectors
+const KqKernel* kq_neon_kernel();  // nullptr until arm64 has one
+/** The kquant variant that goes with a groupwise kernel (by name; the scalar reference when none). */
+const KqKernel& kq_kernel_for(const Kernel& k);
+
+/** Why a kquant weight cannot run (empty when it can). */
+const char* kq_check_linear(const Linear& w);
+
+/** y[t·rows + r] for t < n: x quantized per group to int8 (into act), integer dot products. */
+void kq_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const KqKernel& k,
+               ActQ& act);
+
+}  // namespace infer
+}  // namespace apl
