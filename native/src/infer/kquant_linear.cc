@@ -62,6 +62,11 @@ void kq_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool,
   const int64_t rc = n == 1 ? std::max<int64_t>(4, w.rows / (threads * 8)) : 16;
   const int64_t nrc = (w.rows + rc - 1) / rc;
   act.resize(n, w.cols, w.group);
+  const int64_t stride = (std::max(w.cols, kq_blocked_len(w.cols, w.group)) + 63) / 64 * 64;
+  if (stride > act.xstride) {
+    act.xstride = stride;
+    if ((int64_t)act.xq.size() < n * stride) act.xq.resize((size_t)(n * stride));
+  }
   auto quant = [&](int64_t t) {
     k.quantize_act(x + t * w.cols, w.cols, w.group, act.xq.data() + t * act.xstride,
                    act.dx.data() + t * act.gstride, act.xsum.data() + t * act.gstride);
