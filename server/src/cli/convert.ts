@@ -31,8 +31,9 @@ options:
   --mode minmax|optimized  rounding: plain min/max, or the error-minimising search (default optimized)
   --embeddings-bits B   bits for embed_tokens and lm_head (default 8)
   --scale-dtype f16|f32 dtype of scales and zero points (default f16)
-  --format groupwise|kquant  groupwise: a float16 scale and zero point per group (default); kquant: two-level
-                        scales (integer codes under float16 super-scales), 2 and 4 bits; see docs/FORMAT.md
+  --format groupwise|kquant  kquant: two-level scales (integer codes under float16 super-scales), 2 and 4 bits
+                        (the default there); groupwise: a float16 scale and zero point per group (the default at
+                        1 and 8 bits and with --group-size, --symmetric or --scale-dtype f32); see docs/FORMAT.md
   --tolerance B=V,...   relative-error tolerance per bit width (default 1=0.5,2=0.2,4=0.1,8=0.02)
   --out DIR             output folder (default models)
   --name NAME           output name (default: the alias, or a slug of the repo id or folder)

@@ -40,8 +40,8 @@ export interface ConvertOptions {
   /** Bits for embed_tokens and lm_head. Default 8. */
   embeddingsBits?: BitWidth;
   /**
-   * The quantization layout (`--format`): 'groupwise' (float16 scale and zero point per group; the default) or
-   * 'kquant' (two-level scales, 2 and 4 bits only; 8-bit embeddings stay groupwise). See docs/FORMAT.md.
+   * The quantization layout (`--format`): 'kquant' (two-level scales, 2 and 4 bits only; 8-bit embeddings stay
+   * groupwise) or 'groupwise' (float16 scale and zero point per group). Absent: see defaultFormat. docs/FORMAT.md.
    */
   format?: QuantFormat;
   /** dtype of scales and zero points. Default f16 (a tensor whose scales overflow float16 switches to f32 by itself). */
@@ -75,8 +75,21 @@ export interface ConvertOptions {
   hooks?: ConvertHooks;
 }
 
-/** The default `--format`: see README ("Choosing --format") for why. */
-export const DEFAULT_FORMAT: QuantFormat = 'groupwise';
+/**
+ * The default `--format` where it applies (2 and 4 bits, no groupwise-only flag): kquant had the lower end-to-end
+ * KLD at the same size on the trained model (README "Choosing --format", scripts/kquant-vs-groupwise.ts).
+ */
+export const DEFAULT_FORMAT: QuantFormat = 'kquant';
+
+/**
+ * The format used when `--format` is absent: DEFAULT_FORMAT, except groupwise at 1 and 8 bits (kquant has no such
+ * widths) and when --group-size, --symmetric or --scale-dtype f32 asks for the groupwise layout.
+ */
+export function defaultFormat(o: Pick<ConvertOptions, 'bits' | 'groupSize' | 'symmetric' | 'scaleDtype'>): QuantFormat {
+  if (DEFAULT_FORMAT !== 'kquant') return DEFAULT_FORMAT;
+  const groupwiseOnly = o.groupSize !== undefined || o.symmetric === true || o.scaleDtype === 'f32';
+  return (o.bits === 2 || o.bits === 4) && !groupwiseOnly ? 'kquant' : 'groupwise';
+}
 
 /** ConvertOptions checked, defaults applied. */
 export interface Settings {
@@ -105,7 +118,7 @@ export function settingsFrom(o: ConvertOptions): Settings {
   if (groupSize !== 'row' && !(Number.isInteger(groupSize) && groupSize >= 1)) {
     throw new ConvertError('invalid-input', `--group-size must be a positive integer or 'row' (got ${groupSize})`);
   }
-  const format = o.format ?? DEFAULT_FORMAT;
+  const format = o.format ?? defaultFormat(o);
   if (!QUANT_FORMATS.includes(format)) {
     throw new ConvertError('invalid-input', `--format must be ${QUANT_FORMATS.join(' or ')} (got ${format})`);
   }

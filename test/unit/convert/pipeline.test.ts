@@ -30,9 +30,9 @@ async function rejectsWith(p: Promise<unknown>, code: string, re?: RegExp) {
   });
 }
 
-test('tiny model at 4 bits: every tensor in NPZ and manifest; numpy reproduces the reported errors', async (t) => {
+test('tiny model at 4 bits, groupwise: every tensor in NPZ and manifest; numpy reproduces the reported errors', async (t) => {
   const out = tempDir(t);
-  const { r, events, manifest, report } = await convert({ outDir: out });
+  const { r, events, manifest, report } = await convert({ outDir: out, format: 'groupwise' });
   assert.deepEqual(readdirSync(out).sort(), [
     'tiny_accuracy_q4.json',
     'tiny_generation_config_q4.json',

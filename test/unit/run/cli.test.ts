@@ -69,8 +69,8 @@ const PROMPT = [1, 45, 300, 17, 88, 129];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'apl-run-cli-'));
-  llama = await convertTiny('tiny-llama', 4, dir);
-  mistral = await convertTiny('tiny-mistral', 4, dir);
+  llama = await convertTiny('tiny-llama', 4, dir, 'groupwise');
+  mistral = await convertTiny('tiny-mistral', 4, dir, 'groupwise');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -50,7 +50,7 @@ for (const name of ['tiny-llama', 'tiny-gemma'] as const) {
     const ref = createReferenceModel(float.config, float.weights, { contextLength: 64 }).forward(ids, 0, true);
     const errs: number[] = [];
     for (const bits of [2, 4, 8] as const) {
-      const m = await loadModel(await convertTiny(name, bits, dir));
+      const m = await loadModel(await convertTiny(name, bits, dir, 'groupwise'));
       assert.equal(m.weights.layers[0].q.kind, 'packed');
       const packed = createForward(m.config, m.weights, { contextLength: 64 }).forward(ids, 0, true);
       const deq = createReferenceModel(m.config, dequantizeAll(m.weights), { contextLength: 64 }).forward(ids, 0, true);
