@@ -152,7 +152,7 @@ async function main(): Promise<void> {
 
     // 2 + 3. Same-size candidates: only the linear layers differ.
     const cands: [string, 2 | 4, Layout][] = [
-      ['groupwise g64 (convert default)', 4, { kind: 'groupwise', group: 64 }],
+      ['groupwise g64 (convert --format groupwise)', 4, { kind: 'groupwise', group: 64 }],
       ['groupwise g48', 4, { kind: 'groupwise', group: 48 }],
       [
         'kquant g24/1536 5+6 (convert preset)',
