@@ -102,13 +102,20 @@ static double rel_err(const std::vector<float>& a, const std::vector<float>& b) 
   return std::sqrt(d / n);
 }
 
-static void test_variants_match_reference() {
-  std::vector<const CpuKernel*> variants;
-  if (avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
-    variants.push_back(avx2_kernel());
+/** The SIMD variants compiled in that this CPU runs (__builtin_cpu_supports exists on x86 only). */
+static std::vector<const CpuKernel*> simd_variants() {
+  std::vector<const CpuKernel*> v;
+#if defined(__x86_64__) || defined(_M_X64)
+  if (avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) v.push_back(avx2_kernel());
   if (avx512_kernel() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
-    variants.push_back(avx512_kernel());
-  if (neon_kernel()) variants.push_back(neon_kernel());
+    v.push_back(avx512_kernel());
+#endif
+  if (neon_kernel()) v.push_back(neon_kernel());
+  return v;
+}
+
+static void test_variants_match_reference() {
+  std::vector<const CpuKernel*> variants = simd_variants();
   printf("variants tested against the scalar reference:");
   for (auto* v : variants) printf(" %s", v->name);
   printf("%s\n", variants.empty() ? " none (this CPU has no SIMD variant)" : "");
@@ -184,10 +191,7 @@ static void test_spec_examples() {
        {0, 1, 0, 0, 1, 0, 0, 0}},
   };
   std::vector<const CpuKernel*> kernels{&scalar_kernel(), &select_kernel()};
-  if (avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
-    kernels.push_back(avx2_kernel());
-  if (avx512_kernel() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
-    kernels.push_back(avx512_kernel());
+  for (const CpuKernel* k : simd_variants()) kernels.push_back(k);
   for (const auto& e : ex) {
     std::vector<uint8_t> data = encode(std::vector<float>(e.x, e.x + 8), kF32);
     for (const CpuKernel* k : kernels) {
@@ -452,6 +456,8 @@ static void test_gpu(bool bench) {
 #endif
 
 int main(int argc, char** argv) {
+  (void)argc;  // read only with CUDA (--gpu-bench)
+  (void)argv;
   const char* fs = getenv("APL_FORCE_SCALAR");
   if (fs && strcmp(fs, "1") == 0)
     CHECK(strcmp(select_kernel().name, "scalar") == 0, "APL_FORCE_SCALAR=1 ignored");

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Cross-builds the plain C++ kernel tests (test/native/*.cc: no Node) for arm64 with aarch64-linux-gnu-g++ and
+# runs them under qemu-aarch64, twice: as built (the NEON kernels) and with APL_FORCE_SCALAR=1. Two builds:
+# baseline armv8-a (NEON; the inference kernel's vmull/vpadal path) and armv8.2-a+dotprod (its vdotq_s32 path).
+# Called by `npm run test:native:arm64`. Output goes to native/build/arm64/ (ignored).
+#
+# Without the cross compiler or qemu it says so and exits 0 ("skipped"); install them with
+#   apt-get install -y g++-aarch64-linux-gnu qemu-user
+# APL_REQUIRE_ARM64=1 turns the skip into a failure. Any failed check fails the script (exit 1).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+CXX="${CXX_ARM64:-aarch64-linux-gnu-g++}"
+QEMU="${QEMU_ARM64:-qemu-aarch64}"
+sysroot="${ARM64_SYSROOT:-/usr/aarch64-linux-gnu}"
+if ! command -v "$CXX" >/dev/null || ! command -v "$QEMU" >/dev/null || [ ! -d "$sysroot" ]; then
+  msg="test:native:arm64: skipped: no aarch64 cross compiler / qemu ($CXX, $QEMU, $sysroot; apt-get install -y g++-aarch64-linux-gnu qemu-user)"
+  if [ "${APL_REQUIRE_ARM64:-0}" = 1 ]; then
+    echo "$msg; APL_REQUIRE_ARM64=1 makes this a failure" >&2
+    exit 1
+  fi
+  echo "$msg"
+  exit 0
+fi
+
+base=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-maybe-uninitialized -Werror)
+engine=(native/src/engine.cc native/src/check.cc native/src/cpu/scalar.cc native/src/cpu/dispatch.cc
+  native/src/cpu/neon.cc native/src/cpu/avx2.cc native/src/cpu/avx512.cc)
+kquant=(native/src/kquant_engine.cc native/src/cpu/kquant_avx2.cc native/src/cpu/kquant_neon.cc)
+infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc native/src/infer/model.cc
+  native/src/cpu/infer_avx2.cc native/src/cpu/infer_vnni.cc native/src/cpu/infer_avx512.cc
+  native/src/cpu/infer_neon.cc)
+
+# build VARIANT MARCH: objects of every source with -march=MARCH, then the three test programs.
+build() {
+  local variant=$1 march=$2 out=native/build/arm64/$1
+  mkdir -p "$out"
+  local stamp="$out/.built" newer=0
+  [ -f "$stamp" ] || newer=1
+  for f in native/src/*.h native/src/*.cc native/src/cpu/* native/src/infer/* test/native/*.cc test/native/run-arm64.sh; do
+    [ -e "$f" ] && [ "$f" -nt "$stamp" ] && newer=1
+  done
+  [ "$newer" = 1 ] || return 0
+  echo "test:native:arm64: building $variant (-march=$march)"
+  local pids=() failed=0 s
+  for s in "${engine[@]}" "${kquant[@]}" "${infer[@]}" test/native/test_kernels.cc test/native/test_kquant.cc \
+    test/native/test_infer.cc; do
+    [ -e "$s" ] || continue
+    "$CXX" "${base[@]}" -march="$march" -c "$s" -o "$out/$(basename "${s%.cc}").o" &
+    pids+=($!)
+    # two compiles at a time: the machine is shared
+    if ((${#pids[@]} >= 2)); then
+      wait "${pids[0]}" || failed=1
+      pids=("${pids[@]:1}")
+    fi
+  done
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  if [ "$failed" = 1 ]; then
+    rm -f "$stamp"
+    echo "test:native:arm64: compiling for arm64 FAILED ($variant)" >&2
+    exit 1
+  fi
+  local eo=() ko=() io=()
+  for s in "${engine[@]}"; do eo+=("$out/$(basename "${s%.cc}").o"); done
+  for s in "${kquant[@]}"; do [ -e "$s" ] && ko+=("$out/$(basename "${s%.cc}").o"); done
+  for s in "${infer[@]}"; do io+=("$out/$(basename "${s%.cc}").o"); done
+  "$CXX" "${eo[@]}" "$out/test_kernels.o" -o "$out/test_kernels" -lpthread
+  "$CXX" "${eo[@]}" "${ko[@]}" "$out/test_kquant.o" -o "$out/test_kquant" -lpthread
+  "$CXX" "${eo[@]}" "${io[@]}" "$out/test_infer.o" -o "$out/test_infer" -lpthread
+  touch "$stamp"
+}
+
+# run VARIANT PROGRAM: as built, then forced scalar; a failure of either fails the script.
+run() {
+  local bin=native/build/arm64/$1/$2
+  echo "test:native:arm64: $1 $2"
+  if ! "$QEMU" -L "$sysroot" "$bin"; then
+    echo "test:native:arm64: $1 $2 FAILED" >&2
+    exit 1
+  fi
+  local o
+  if ! o="$(APL_FORCE_SCALAR=1 "$QEMU" -L "$sysroot" "$bin" 2>&1)"; then
+    printf '%s\n' "$o" >&2
+    echo "test:native:arm64: $1 $2 FAILED in the forced-scalar run (APL_FORCE_SCALAR=1)" >&2
+    exit 1
+  fi
+  echo "test:native:arm64: $1 $2 forced-scalar run passed"
+}
+
+t0=$SECONDS
+build neon armv8-a
+build dotprod armv8.2-a+dotprod
+for p in test_kernels test_kquant test_infer; do run neon "$p"; done
+# The dot-product build differs in the inference kernel only.
+run dotprod test_infer
+echo "test:native:arm64: all passed ($((SECONDS - t0)) s)"

@@ -1,0 +1,296 @@
+// Plain C++ tests of the inference kernels (no Node), so that arm64 builds can run them under qemu
+// (test/native/run-arm64.sh): every variant this CPU runs against the scalar reference over the table of
+// test/unit/native/infer-kernels.test.ts (bits × group sizes × odd shapes × f16/f32 scales × 1/3/19 tokens):
+// packed weights bit for bit, the reference within the int8-rounding bound of float64 maths; float weights
+// (f32/f16/bf16), dotf and axpyf (bit for bit for the NEON kernel, which keeps the reference's order; within a
+// float32 bound for the x86 ones); threads; and the forward pass with a float16 KV cache against float32.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../../native/src/infer/linear.h"
+#include "../../native/src/infer/model.h"
+#include "../../native/src/infer/ref.h"
+
+using namespace apl;
+using namespace apl::infer;
+
+static int failures = 0, checks = 0;
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    checks++;                                              \
+    if (!(cond)) {                                         \
+      failures++;                                          \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                        \
+      fprintf(stderr, "\n");                               \
+    }                                                      \
+  } while (0)
+
+static std::vector<float> gaussian(size_t n, unsigned seed, float sigma = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> x(n);
+  for (auto& v : x) v = d(g);
+  return x;
+}
+
+static std::vector<uint8_t> encode(const std::vector<float>& x, int dtype) {
+  std::vector<uint8_t> b(x.size() * dtype_size(dtype));
+  for (size_t i = 0; i < x.size(); i++) {
+    if (dtype == kF32) {
+      memcpy(&b[i * 4], &x[i], 4);
+    } else {
+      uint16_t h = dtype == kF16 ? f32_to_f16(x[i]) : (uint16_t)(f32_bits(x[i]) >> 16);
+      memcpy(&b[i * 2], &h, 2);
+    }
+  }
+  return b;
+}
+
+/** A packed weight with its storage: random codes (and padding bits), scales ~ N(0, 0.05²), zeros in range. */
+struct Packed {
+  std::vector<uint8_t> q, s, z;
+  Linear w;
+};
+static Packed random_packed(int64_t rows, int64_t cols, int bits, int64_t group, bool f16, unsigned seed) {
+  Packed p;
+  std::mt19937 g(seed);
+  p.q.resize((size_t)(rows * packed_row_bytes(cols, bits)));
+  for (auto& b : p.q) b = (uint8_t)(g() & 255);
+  const int64_t n = rows * groups_per_row(cols, group);
+  std::vector<float> s = gaussian((size_t)n, seed + 1, 0.05f), z((size_t)n);
+  const int qmax = (1 << bits) - 1;
+  for (auto& v : z) v = bits == 1 ? 0.5f : (float)(g() % (unsigned)(qmax * 4 + 1)) / 4.0f;
+  p.s = encode(s, f16 ? kF16 : kF32);
+  p.z = encode(z, f16 ? kF16 : kF32);
+  p.w.kind = 0;
+  p.w.rows = rows;
+  p.w.cols = cols;
+  p.w.bits = bits;
+  p.w.group = group;
+  p.w.f16 = f16;
+  p.w.q = p.q.data();
+  p.w.scales = p.s.data();
+  p.w.zeros = p.z.data();
+  return p;
+}
+
+struct Floats {
+  std::vector<uint8_t> data;
+  Linear w;
+};
+static Floats random_float(int64_t rows, int64_t cols, int dtype, unsigned seed) {
+  Floats f;
+  f.data = encode(gaussian((size_t)(rows * cols), seed, 0.05f), dtype);
+  f.w.kind = 1;
+  f.w.rows = rows;
+  f.w.cols = cols;
+  f.w.dtype = dtype;
+  f.w.data = f.data.data();
+  return f;
+}
+
+static std::vector<float> run_linear(const Linear& w, const std::vector<float>& x, int64_t n, const Kernel& k,
+                                     int threads = 1) {
+  std::vector<float> y((size_t)(n * w.rows), -12345.0f);
+  ActQ act;
+  linear(w, x.data(), n, y.data(), shared_pool(threads), k, act);
+  return y;
+}
+
+static bool same_bits(const std::vector<float>& a, const std::vector<float>& b, size_t* at) {
+  for (size_t i = 0; i < a.size(); i++)
+    if (f32_bits(a[i]) != f32_bits(b[i])) {
+      *at = i;
+      return false;
+    }
+  return true;
+}
+
+/**
+ * |y − float64 y| bound (as infer-kernels.test.ts): packed weights, the int8 rounding of the activations
+ * (Σ|Ŵ|·dx/2) plus float32 arithmetic on (q + |z|)·|s|·(|x| + dx); float weights, float32 arithmetic.
+ */
+static void check_exact(const Linear& w, const std::vector<float>& x, int64_t n, const std::vector<float>& y,
+                        const std::string& what) {
+  const int64_t G = w.kind == 0 ? w.group : w.cols, gpr = groups_per_row(w.cols, G);
+  std::vector<float> row((size_t)w.cols);
+  int bad = 0;
+  for (int64_t t = 0; t < n; t++) {
+    std::vector<double> dx((size_t)gpr);
+    for (int64_t g = 0; g < gpr; g++) {
+      double m = 0;
+      for (int64_t c = g * G; c < std::min(w.cols, (g + 1) * G); c++) m = std::max(m, (double)std::fabs(x[t * w.cols + c]));
+      dx[(size_t)g] = m / 127;
+    }
+    for (int64_t r = 0; r < w.rows; r++) {
+      dequantize_row_any(w, r, row.data());
+      double s = 0, act = 0, mag = 0;
+      for (int64_t c = 0; c < w.cols; c++) {
+        double wc = row[(size_t)c], xc = x[t * w.cols + c], d = dx[(size_t)(c / G)], m = std::fabs(wc);
+        if (w.kind == 0) {
+          const int64_t gi = r * gpr + c / G;
+          m = ((double)packed_at(w.q + r * w.row_bytes(), c, w.bits) + std::fabs(load_param(w.zeros, gi, w.f16))) *
+              std::fabs(load_param(w.scales, gi, w.f16));
+        }
+        s += wc * xc;
+        act += std::fabs(wc) * (d / 2);
+        mag += m * (std::fabs(xc) + d);
+      }
+      double tol = w.kind == 0 ? act * 1.001 + (double)(gpr + 16) * std::ldexp(1.0, -22) * mag
+                               : (double)(w.cols + 8) * std::ldexp(1.0, -23) * mag + 1e-30;
+      double v = y[(size_t)(t * w.rows + r)];
+      if (!(std::fabs(v - s) <= tol) && bad++ < 3)
+        CHECK(false, "%s: y[%lld, %lld] = %.9g, float64 %.9g (bound %.3g)", what.c_str(), (long long)t,
+              (long long)r, v, s, tol);
+    }
+  }
+  CHECK(bad == 0, "%s: %d outputs outside the bound", what.c_str(), bad);
+}
+
+static const int64_t kShapes[][2] = {{1, 1}, {3, 31}, {17, 64}, {5, 100}, {13, 203}, {37, 256}, {9, 320}, {4, 1088}};
+static const int64_t kGroups[] = {7, 32, 64, 96, 128, 0};  // 0: per row
+
+static void test_packed() {
+  auto variants = available_kernels();
+  printf("inference variants (best last):");
+  for (auto* v : variants) printf(" %s", v->name);
+  printf("; selected %s\n", select_kernel().name);
+  unsigned seed = 1;
+  int cases = 0;
+  for (int bits : {1, 2, 4, 8})
+    for (auto& sh : kShapes)
+      for (int64_t g0 : kGroups) {
+        const int64_t rows = sh[0], cols = sh[1], group = g0 ? g0 : cols;
+        if (group > cols && g0 != 96) continue;
+        for (bool f16 : {true, false}) {
+          Packed p = random_packed(rows, cols, bits, group, f16, ++seed);
+          for (int64_t n : {1, 3, 19}) {
+            std::vector<float> x = gaussian((size_t)(n * cols), ++seed);
+            if (n == 3) std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);  // an all-zero token
+            char what[128];
+            snprintf(what, sizeof what, "%d-bit %lldx%lld g%lld %s n%lld", bits, (long long)rows, (long long)cols,
+                     (long long)group, f16 ? "f16" : "f32", (long long)n);
+            std::vector<float> ref = run_linear(p.w, x, n, scalar_kernel());
+            check_exact(p.w, x, n, ref, std::string("scalar ") + what);
+            for (size_t i = 1; i < variants.size(); i++) {
+              size_t at = 0;
+              std::vector<float> out = run_linear(p.w, x, n, *variants[i]);
+              CHECK(same_bits(out, ref, &at), "%s %s: [%zu] %.9g, the reference %.9g", variants[i]->name, what, at,
+                    out[at], ref[at]);
+            }
+            cases++;
+          }
+        }
+      }
+  CHECK(cases > 300, "only %d cases", cases);
+  printf("  packed weights: %d cases (bits x shape x group x scale dtype x tokens), %zu variants\n", cases,
+         variants.size());
+}
+
+static bool is_neon(const Kernel* k) { return strncmp(k->name, "neon", 4) == 0; }
+
+/** Float paths: bit for bit for the NEON kernel; within (n + 8)·2^-23·Σ|a·b| for the others. */
+static void check_float(const Kernel* k, const std::vector<float>& out, const std::vector<float>& ref,
+                        const std::vector<double>& mag, const char* what) {
+  if (is_neon(k)) {
+    size_t at = 0;
+    CHECK(same_bits(out, ref, &at), "%s %s: [%zu] %.9g, the reference %.9g", k->name, what, at, out[at], ref[at]);
+    return;
+  }
+  for (size_t i = 0; i < out.size(); i++)
+    if (!(std::fabs((double)out[i] - ref[i]) <= mag[i])) {
+      CHECK(false, "%s %s: [%zu] %.9g, the reference %.9g (bound %.3g)", k->name, what, i, out[i], ref[i], mag[i]);
+      return;
+    }
+}
+
+static void test_float() {
+  auto variants = available_kernels();
+  unsigned seed = 5000;
+  int cases = 0;
+  for (int dtype : {kF32, kF16, kBF16})
+    for (auto& sh : kShapes) {
+      const int64_t rows = sh[0], cols = sh[1];
+      Floats f = random_float(rows, cols, dtype, ++seed);
+      for (int64_t n : {1, 3, 19}) {
+        std::vector<float> x = gaussian((size_t)(n * cols), ++seed);
+        std::vector<float> ref = run_linear(f.w, x, n, scalar_kernel());
+        char what[96];
+        snprintf(what, sizeof what, "float dtype %d %lldx%lld n%lld", dtype, (long long)rows, (long long)cols,
+                 (long long)n);
+        check_exact(f.w, x, n, ref, std::string("scalar ") + what);
+        std::vector<double> mag(ref.size());
+        std::vector<float> row((size_t)cols);
+        for (int64_t t = 0; t < n; t++)
+          for (int64_t r = 0; r < rows; r++) {
+            dequantize_row_any(f.w, r, row.data());
+            double m = 0;
+            for (int64_t c = 0; c < cols; c++) m += std::fabs((double)row[(size_t)c] * x[t * cols + c]);
+            mag[(size_t)(t * rows + r)] = (double)(cols + 8) * std::ldexp(1.0, -22) * m + 1e-30;
+          }
+        for (size_t i = 1; i < variants.size(); i++)
+          check_float(variants[i], run_linear(f.w, x, n, *variants[i]), ref, mag, what);
+        cases++;
+      }
+    }
+  for (int64_t len : {1, 7, 8, 9, 64, 100, 257}) {
+    std::vector<float> a = gaussian((size_t)len, 77 + (unsigned)len), b = gaussian((size_t)len, 78 + (unsigned)len);
+    std::vector<float> y0 = gaussian((size_t)len, 79 + (unsigned)len);
+    float ref = scalar_kernel().dotf(a.data(), b.data(), len);
+    std::vector<float> yr = y0;
+    scalar_kernel().axpyf(0.37f, a.data(), yr.data(), len);
+    double m = 0;
+    for (int64_t i = 0; i < len; i++) m += std::fabs((double)a[(size_t)i] * b[(size_t)i]);
+    std::vector<double> mag{(double)(len + 8) * std::ldexp(1.0, -22) * m + 1e-30};
+    std::vector<double> amag((size_t)len, 0.0);
+    for (int64_t i = 0; i < len; i++)
+      amag[(size_t)i] = std::ldexp(1.0, -22) * (std::fabs(y0[(size_t)i]) + std::fabs(0.37 * a[(size_t)i]));
+    for (size_t i = 1; i < variants.size(); i++) {
+      char what[48];
+      snprintf(what, sizeof what, "dotf/axpyf n%lld", (long long)len);
+      check_float(variants[i], {variants[i]->dotf(a.data(), b.data(), len)}, {ref}, mag, what);
+      std::vector<float> yv = y0;
+      variants[i]->axpyf(0.37f, a.data(), yv.data(), len);
+      check_float(variants[i], yv, yr, amag, what);
+    }
+  }
+  printf("  float weights: %d cases (dtype x shape x tokens); dotf, axpyf\n", cases);
+}
+
+static void test_threads() {
+  Packed p = random_packed(301, 512, 4, 64, true, 7);
+  std::vector<float> x = gaussian(40 * 512, 8);
+  const Kernel& k = select_kernel();
+  std::vector<float> a = run_linear(p.w, x, 40, k, 1), b = run_linear(p.w, x, 40, k, 2);
+  size_t at = 0;
+  CHECK(same_bits(a, b, &at), "1 and 2 threads differ at %zu", at);
+  for (int64_t t : {0, 17, 39}) {
+    std::vector<float> xt(x.begin() + t * 512, x.begin() + (t + 1) * 512);
+    std::vector<float> one = run_linear(p.w, xt, 1, k);
+    std::vector<float> part(a.begin() + t * 301, a.begin() + (t + 1) * 301);
+    CHECK(same_bits(one, part, &at), "token %lld alone differs at %zu", (long long)t, at);
+  }
+}
+
+int main() {
+  const char* fs = getenv("APL_FORCE_SCALAR");
+  if (fs && strcmp(fs, "1") == 0)
+    CHECK(strcmp(select_kernel().name, "scalar") == 0, "APL_FORCE_SCALAR=1 ignored");
+  printf("inference kernel tests (kernel in use: %s)\n", select_kernel().name);
+#if defined(__aarch64__)
+  CHECK(neon_kernel() != nullptr && (fs && strcmp(fs, "1") == 0 ? true : is_neon(&select_kernel())),
+        "arm64 does not use the NEON kernel (%s)", select_kernel().name);
+#endif
+  test_packed();
+  test_float();
+  test_threads();
+  printf("%d checks, %d failures\n", checks, failures);
+  return failures ? 1 : 0;
+}
