@@ -87,6 +87,9 @@ export interface RunOptions {
   /** 'gpu': CUDA (an error naming why when no GPU is usable); 'auto': the GPU when usable, else the CPU; 'cpu' or
    *  omitted: the CPU. */
   backend?: 'auto' | 'cpu' | 'gpu';
+  /** The native forward's KV cache: float16 (default; attention reads it in float32) or float32. The TypeScript
+   *  reference keeps float32. */
+  kvCache?: 'f16' | 'f32';
 }
 /** A loaded model with its own KV cache. */
 export interface ForwardModel {
@@ -97,5 +100,7 @@ export interface ForwardModel {
   reset(): void;
   /** What runs: 'cpu-avx2', 'cpu-avx512', 'cuda:<name>', 'ts-reference', … */
   readonly backend: string;
+  /** Bytes held by the KV cache (the native forward; absent on the TypeScript reference). */
+  readonly kvBytes?: number;
   dispose(): void;
 }

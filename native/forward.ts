@@ -30,7 +30,7 @@ interface InferAddon {
     gpu?: boolean,
   ): Float32Array;
   InferModel: new (
-    config: ModelConfig & { contextLength: number; ropeMscale: number },
+    config: ModelConfig & { contextLength: number; ropeMscale: number; kvCache: 'f16' | 'f32' },
     weights: ModelWeights,
     invFreq: Float32Array,
     threads: number,
@@ -166,13 +166,16 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   if (!['llama', 'mistral', 'gemma'].includes(config.family))
     throw new Error(`model family '${config.family}' is not supported (llama, mistral, gemma)`);
   const threads = threadsOf(opts.threads);
+  const kvCache = opts.kvCache ?? 'f16';
+  if (kvCache !== 'f16' && kvCache !== 'f32')
+    throw new Error(`kvCache must be 'f16' or 'f32' (got ${String(kvCache)})`);
   const invFreq = ropeFrequencies(config);
   const a = addon();
   if (!a) {
     if (opts.backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${loadNote}`);
     return reference().createReferenceModel(config, weights, opts);
   }
-  const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1 };
+  const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1, kvCache };
   // Both the GPU forward and the CPU kernels read kquant weights (kquant_ref.h is the CPU spec).
   let m = onDevice(a, opts.backend, () => new a.InferModel(cfg, weights, invFreq, threads, undefined, true));
   m ??= new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined);
@@ -181,6 +184,7 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   let disposed = false;
   return {
     backend: info.backend,
+    kvBytes: info.kvBytes,
     forward(tokens: ArrayLike<number>, pos: number, allLogits: boolean): Float32Array {
       if (disposed) throw new Error('forward: the model was disposed');
       if (!Number.isSafeInteger(pos) || pos < 0)

@@ -225,6 +225,7 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
       Napi::Value sw = c.Get("slidingWindow");
       mc.sliding_window = sw.IsNumber() ? sw.As<Napi::Number>().Int64Value() : 0;
       mc.context = num(c, "contextLength");
+      mc.kv_f16 = str(c, "kvCache") != "f32";  // float16 unless asked for float32
       mc.rope_mscale = (float)c.Get("ropeMscale").As<Napi::Number>().DoubleValue();
       if (!info[2].IsTypedArray()) throw std::runtime_error("invFreq must be a Float32Array");
       Napi::Float32Array inv = info[2].As<Napi::Float32Array>();

@@ -28,6 +28,7 @@ engine=(native/src/engine.cc native/src/check.cc native/src/cpu/scalar.cc native
   native/src/cpu/neon.cc native/src/cpu/avx2.cc native/src/cpu/avx512.cc)
 kquant=(native/src/kquant_engine.cc native/src/cpu/kquant_avx2.cc native/src/cpu/kquant_neon.cc)
 infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc native/src/infer/model.cc
+  native/src/infer/kv.cc
   native/src/cpu/infer_avx2.cc native/src/cpu/infer_vnni.cc native/src/cpu/infer_avx512.cc
   native/src/cpu/infer_neon.cc)
 

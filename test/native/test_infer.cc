@@ -2,8 +2,8 @@
 // (test/native/run-arm64.sh): every variant this CPU runs against the scalar reference over the table of
 // test/unit/native/infer-kernels.test.ts (bits × group sizes × odd shapes × f16/f32 scales × 1/3/19 tokens):
 // packed weights bit for bit, the reference within the int8-rounding bound of float64 maths; float weights
-// (f32/f16/bf16), dotf and axpyf (bit for bit for the NEON kernel, which keeps the reference's order; within a
-// float32 bound for the x86 ones); threads; and the forward pass with a float16 KV cache against float32.
+// (f32/f16/bf16), dotf and axpyf (bit for bit for the NEON kernel, which keeps the reference's order; within
+// a float32 bound for the x86 ones); threads; and the forward pass with a float16 KV cache against float32.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../../native/src/infer/linear.h"
@@ -53,7 +54,8 @@ static std::vector<uint8_t> encode(const std::vector<float>& x, int dtype) {
   return b;
 }
 
-/** A packed weight with its storage: random codes (and padding bits), scales ~ N(0, 0.05²), zeros in range. */
+/** A packed weight with its storage: random codes (and padding bits), scales ~ N(0, 0.05²), zeros in range.
+ */
 struct Packed {
   std::vector<uint8_t> q, s, z;
   Linear w;
@@ -126,7 +128,8 @@ static void check_exact(const Linear& w, const std::vector<float>& x, int64_t n,
     std::vector<double> dx((size_t)gpr);
     for (int64_t g = 0; g < gpr; g++) {
       double m = 0;
-      for (int64_t c = g * G; c < std::min(w.cols, (g + 1) * G); c++) m = std::max(m, (double)std::fabs(x[t * w.cols + c]));
+      for (int64_t c = g * G; c < std::min(w.cols, (g + 1) * G); c++)
+        m = std::max(m, (double)std::fabs(x[t * w.cols + c]));
       dx[(size_t)g] = m / 127;
     }
     for (int64_t r = 0; r < w.rows; r++) {
@@ -136,7 +139,8 @@ static void check_exact(const Linear& w, const std::vector<float>& x, int64_t n,
         double wc = row[(size_t)c], xc = x[t * w.cols + c], d = dx[(size_t)(c / G)], m = std::fabs(wc);
         if (w.kind == 0) {
           const int64_t gi = r * gpr + c / G;
-          m = ((double)packed_at(w.q + r * w.row_bytes(), c, w.bits) + std::fabs(load_param(w.zeros, gi, w.f16))) *
+          m = ((double)packed_at(w.q + r * w.row_bytes(), c, w.bits) +
+               std::fabs(load_param(w.zeros, gi, w.f16))) *
               std::fabs(load_param(w.scales, gi, w.f16));
         }
         s += wc * xc;
@@ -154,7 +158,8 @@ static void check_exact(const Linear& w, const std::vector<float>& x, int64_t n,
   CHECK(bad == 0, "%s: %d outputs outside the bound", what.c_str(), bad);
 }
 
-static const int64_t kShapes[][2] = {{1, 1}, {3, 31}, {17, 64}, {5, 100}, {13, 203}, {37, 256}, {9, 320}, {4, 1088}};
+static const int64_t kShapes[][2] = {{1, 1},    {3, 31},   {17, 64}, {5, 100},
+                                     {13, 203}, {37, 256}, {9, 320}, {4, 1088}};
 static const int64_t kGroups[] = {7, 32, 64, 96, 128, 0};  // 0: per row
 
 static void test_packed() {
@@ -175,15 +180,15 @@ static void test_packed() {
             std::vector<float> x = gaussian((size_t)(n * cols), ++seed);
             if (n == 3) std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);  // an all-zero token
             char what[128];
-            snprintf(what, sizeof what, "%d-bit %lldx%lld g%lld %s n%lld", bits, (long long)rows, (long long)cols,
-                     (long long)group, f16 ? "f16" : "f32", (long long)n);
+            snprintf(what, sizeof what, "%d-bit %lldx%lld g%lld %s n%lld", bits, (long long)rows,
+                     (long long)cols, (long long)group, f16 ? "f16" : "f32", (long long)n);
             std::vector<float> ref = run_linear(p.w, x, n, scalar_kernel());
             check_exact(p.w, x, n, ref, std::string("scalar ") + what);
             for (size_t i = 1; i < variants.size(); i++) {
               size_t at = 0;
               std::vector<float> out = run_linear(p.w, x, n, *variants[i]);
-              CHECK(same_bits(out, ref, &at), "%s %s: [%zu] %.9g, the reference %.9g", variants[i]->name, what, at,
-                    out[at], ref[at]);
+              CHECK(same_bits(out, ref, &at), "%s %s: [%zu] %.9g, the reference %.9g", variants[i]->name,
+                    what, at, out[at], ref[at]);
             }
             cases++;
           }
@@ -201,12 +206,14 @@ static void check_float(const Kernel* k, const std::vector<float>& out, const st
                         const std::vector<double>& mag, const char* what) {
   if (is_neon(k)) {
     size_t at = 0;
-    CHECK(same_bits(out, ref, &at), "%s %s: [%zu] %.9g, the reference %.9g", k->name, what, at, out[at], ref[at]);
+    CHECK(same_bits(out, ref, &at), "%s %s: [%zu] %.9g, the reference %.9g", k->name, what, at, out[at],
+          ref[at]);
     return;
   }
   for (size_t i = 0; i < out.size(); i++)
     if (!(std::fabs((double)out[i] - ref[i]) <= mag[i])) {
-      CHECK(false, "%s %s: [%zu] %.9g, the reference %.9g (bound %.3g)", k->name, what, i, out[i], ref[i], mag[i]);
+      CHECK(false, "%s %s: [%zu] %.9g, the reference %.9g (bound %.3g)", k->name, what, i, out[i], ref[i],
+            mag[i]);
       return;
     }
 }
@@ -241,7 +248,8 @@ static void test_float() {
       }
     }
   for (int64_t len : {1, 7, 8, 9, 64, 100, 257}) {
-    std::vector<float> a = gaussian((size_t)len, 77 + (unsigned)len), b = gaussian((size_t)len, 78 + (unsigned)len);
+    std::vector<float> a = gaussian((size_t)len, 77 + (unsigned)len),
+                       b = gaussian((size_t)len, 78 + (unsigned)len);
     std::vector<float> y0 = gaussian((size_t)len, 79 + (unsigned)len);
     float ref = scalar_kernel().dotf(a.data(), b.data(), len);
     std::vector<float> yr = y0;
@@ -279,6 +287,117 @@ static void test_threads() {
   }
 }
 
+/** A tiny random model (4-bit groups of 32, GQA 4:2) over the forward pass. */
+struct TinyModel {
+  ModelConfig c;
+  std::vector<Packed> packed;
+  std::vector<float> ones;
+  ModelWeights w;
+  TinyModel() {
+    c.hidden = 64;
+    c.inter = 96;
+    c.layers = 2;
+    c.heads = 4;
+    c.kv_heads = 2;
+    c.head_dim = 16;
+    c.vocab = 50;
+    c.eps = 1e-5f;
+    c.context = 24;
+    for (int64_t i = 0; i < c.head_dim / 2; i++)
+      c.inv_freq.push_back((float)(1.0 / std::pow(10000.0, (double)(2 * i) / (double)c.head_dim)));
+    ones.assign((size_t)c.hidden, 1.0f);
+    unsigned seed = 900;
+    auto add = [&](int64_t rows, int64_t cols) {
+      packed.push_back(random_packed(rows, cols, 4, 32, true, ++seed));
+      return packed.size() - 1;
+    };
+    const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
+    std::vector<size_t> ids{add(c.vocab, c.hidden), add(c.vocab, c.hidden)};
+    for (int64_t l = 0; l < c.layers; l++)
+      for (auto rc :
+           {std::make_pair(qd, c.hidden), std::make_pair(kvd, c.hidden), std::make_pair(kvd, c.hidden),
+            std::make_pair(c.hidden, qd), std::make_pair(c.inter, c.hidden),
+            std::make_pair(c.inter, c.hidden), std::make_pair(c.hidden, c.inter)})
+        ids.push_back(add(rc.first, rc.second));
+    // pointers once every weight is in place (the vector no longer moves)
+    size_t i = 0;
+    w.embed = packed[ids[i++]].w;
+    w.lm_head = packed[ids[i++]].w;
+    w.final_norm = ones.data();
+    for (int64_t l = 0; l < c.layers; l++) {
+      LayerWeights L;
+      L.in_norm = L.post_norm = ones.data();
+      L.q = packed[ids[i++]].w;
+      L.k = packed[ids[i++]].w;
+      L.v = packed[ids[i++]].w;
+      L.o = packed[ids[i++]].w;
+      L.gate = packed[ids[i++]].w;
+      L.up = packed[ids[i++]].w;
+      L.down = packed[ids[i++]].w;
+      w.layers.push_back(L);
+    }
+  }
+  /** All logits of tokens at positions 0..n−1 in one call, or the last one of each call token by token. */
+  std::vector<float> run(const Kernel& k, bool f16, bool one_by_one, int64_t* kv_bytes = nullptr) {
+    ModelConfig cc = c;
+    cc.kv_f16 = f16;
+    Model m(cc, w, 2, k);
+    if (kv_bytes) *kv_bytes = m.kv_bytes();
+    const int32_t toks[] = {1, 7, 49, 3, 3, 12, 0, 31, 8, 22, 40, 5, 17, 2, 9, 30, 11, 44, 6, 25};
+    const int64_t n = 20;
+    std::vector<float> out((size_t)(n * c.vocab));
+    if (!one_by_one) {
+      m.forward(toks, n, 0, true, out.data());
+    } else {
+      for (int64_t t = 0; t < n; t++) m.forward(toks + t, 1, t, false, out.data() + t * c.vocab);
+    }
+    return out;
+  }
+};
+
+static void test_kv_cache() {
+  TinyModel tm;
+  int64_t b16 = 0, b32 = 0;
+  std::vector<float> a32 = tm.run(scalar_kernel(), false, false, &b32);
+  std::vector<float> a16 = tm.run(scalar_kernel(), true, false, &b16);
+  const int64_t expect = 2 * tm.c.layers * tm.c.context * tm.c.kv_heads * tm.c.head_dim;  // K and V values
+  CHECK(b32 == expect * 4 && b16 == expect * 2, "KV bytes f32 %lld, f16 %lld, expected %lld and %lld",
+        (long long)b32, (long long)b16, (long long)(expect * 4), (long long)(expect * 2));
+  double mx = 0, diff = 0;
+  for (size_t i = 0; i < a32.size(); i++) {
+    mx = std::max(mx, (double)std::fabs(a32[i]));
+    diff = std::max(diff, (double)std::fabs(a16[i] - a32[i]));
+  }
+  // float16 K/V round each value by at most 2^-11 relative: the logits move by a few 2^-11 of their scale.
+  CHECK(diff > 0 && diff <= 4e-3 * mx, "f16 vs f32 KV: max |Δlogit| %.3g, max |logit| %.3g", diff, mx);
+  printf(
+      "  forward: f16 vs f32 KV cache max |dlogit| %.3g (max |logit| %.3g, bound 4e-3 of it); KV %lld vs "
+      "%lld bytes\n",
+      diff, mx, (long long)b16, (long long)b32);
+  for (bool f16 : {true, false}) {
+    std::vector<float> ref = f16 ? a16 : a32;
+    size_t at = 0;
+    std::vector<float> inc = tm.run(scalar_kernel(), f16, true);
+    CHECK(same_bits(inc, ref, &at),
+          "kv %s: token by token differs from the prompt at once at %zu (%.9g vs %.9g)", f16 ? "f16" : "f32",
+          at, inc[at], ref[at]);
+    for (const Kernel* k : available_kernels()) {
+      if (k == &scalar_kernel()) continue;
+      std::vector<float> o = tm.run(*k, f16, false);
+      if (is_neon(k)) {  // every NEON path keeps the reference's order
+        CHECK(same_bits(o, ref, &at),
+              "%s kv %s forward differs from the scalar reference at %zu (%.9g vs %.9g)", k->name,
+              f16 ? "f16" : "f32", at, o[at], ref[at]);
+      } else {
+        double d = 0;
+        for (size_t i = 0; i < o.size(); i++) d = std::max(d, (double)std::fabs(o[i] - ref[i]));
+        CHECK(d <= 1e-3 * mx, "%s kv %s forward: max |Δ| %.3g from the scalar reference", k->name,
+              f16 ? "f16" : "f32", d);
+      }
+    }
+  }
+}
+
 int main() {
   const char* fs = getenv("APL_FORCE_SCALAR");
   if (fs && strcmp(fs, "1") == 0)
@@ -291,6 +410,7 @@ int main() {
   test_packed();
   test_float();
   test_threads();
+  test_kv_cache();
   printf("%d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }

@@ -106,7 +106,8 @@ static double rel_err(const std::vector<float>& a, const std::vector<float>& b) 
 static std::vector<const CpuKernel*> simd_variants() {
   std::vector<const CpuKernel*> v;
 #if defined(__x86_64__) || defined(_M_X64)
-  if (avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) v.push_back(avx2_kernel());
+  if (avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+    v.push_back(avx2_kernel());
   if (avx512_kernel() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
     v.push_back(avx512_kernel());
 #endif

@@ -3,15 +3,15 @@
 // -march=armv8.2-a+dotprod), else vmull_s8 + vmlal_high_s8 + vpadalq_s16 (plain armv8-a). Compiled with
 // -ffp-contract=off: every float multiply and add stays separate, in the reference's order.
 //
-// Packed rows whose group size is a multiple of 32 run 32 values at a time; other group sizes use the reference.
-// A 32-value chunk of a b-bit row is 4b bytes; shifting every byte right by k·b and masking gives values
-// k, k+per, k+2·per, … (per = 8/b): the chunk unpacks in a fixed permuted order (position k·4b + j holds value
-// per·j + k, the order of ../cpu/infer_x86.h), and the activations of full chunks are stored in that order once
-// per token, so no shuffle is needed per weight row. 8 bits: natural order, codes stored as q − 128 (int8) and
-// 128·Σx added back. Prompts unpack a row once and reuse it for up to 16 tokens.
+// Packed rows whose group size is a multiple of 32 run 32 values at a time; other group sizes use the
+// reference. A 32-value chunk of a b-bit row is 4b bytes; shifting every byte right by k·b and masking gives
+// values k, k+per, k+2·per, … (per = 8/b): the chunk unpacks in a fixed permuted order (position k·4b + j
+// holds value per·j + k, the order of ../cpu/infer_x86.h), and the activations of full chunks are stored in
+// that order once per token, so no shuffle is needed per weight row. 8 bits: natural order, codes stored as q
+// − 128 (int8) and 128·Σx added back. Prompts unpack a row once and reuse it for up to 16 tokens.
 //
-// Float weights (f32/f16/bf16), dotf and axpyf keep the reference's order too (eight lanes, lane c % 8), so they
-// are bit-exact as well.
+// Float weights (f32/f16/bf16), dotf and axpyf keep the reference's order too (eight lanes, lane c % 8), so
+// they are bit-exact as well.
 #include "../infer/infer.h"
 
 #if defined(__aarch64__)
@@ -34,7 +34,8 @@ inline void chunk_order(int bits, uint8_t* idx) {
     for (int j = 0; j < nb; j++) idx[k * nb + j] = (uint8_t)(per * j + k);
 }
 
-void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx, int32_t* xsum) {
+void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx,
+                  int32_t* xsum) {
   act_quantize_ref(x, cols, group, xq, dx, xsum);
   if (!fast_layout(group) || bits == 8) return;
   uint8_t idx[32];
@@ -55,7 +56,8 @@ template <int BITS>
 inline Q32 load_chunk(const uint8_t* p) {
   if (BITS == 8) {
     const uint8x16_t o = vdupq_n_u8(0x80);
-    return {vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p), o)), vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p + 16), o))};
+    return {vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p), o)),
+            vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p + 16), o))};
   }
   if (BITS == 4) {
     const uint8x16_t v = vld1q_u8(p);
@@ -72,7 +74,8 @@ inline Q32 load_chunk(const uint8_t* p) {
   const uint8x16_t v = vreinterpretq_u8_u32(vdupq_n_u32(u)), one = vdupq_n_u8(1);  // bytes 0–3, four times
   const int8x16_t s0 = {0, 0, 0, 0, -1, -1, -1, -1, -2, -2, -2, -2, -3, -3, -3, -3};
   const int8x16_t s1 = {-4, -4, -4, -4, -5, -5, -5, -5, -6, -6, -6, -6, -7, -7, -7, -7};
-  return {vreinterpretq_s8_u8(vandq_u8(vshlq_u8(v, s0), one)), vreinterpretq_s8_u8(vandq_u8(vshlq_u8(v, s1), one))};
+  return {vreinterpretq_s8_u8(vandq_u8(vshlq_u8(v, s0), one)),
+          vreinterpretq_s8_u8(vandq_u8(vshlq_u8(v, s1), one))};
 }
 
 /** acc + Σ q·x over 16 int8 pairs, exact (|q| ≤ 128, |x| ≤ 127: two products fit int16). */
@@ -99,7 +102,8 @@ inline Q32 chunk_at(const uint8_t* qrow, const int8_t* ubuf, int64_t c) {
 
 /** Σ q·xq over the full group starting at c (exact; for 8 bits, Σ (q − 128)·xq). */
 template <int BITS, bool UNPACKED>
-inline int32x4_t group_dot(const uint8_t* qrow, const int8_t* ubuf, const int8_t* xq, int64_t c, int64_t cpg) {
+inline int32x4_t group_dot(const uint8_t* qrow, const int8_t* ubuf, const int8_t* xq, int64_t c,
+                           int64_t cpg) {
   int32x4_t a = vdupq_n_s32(0);
   for (int64_t m = 0; m < cpg; m++, c += 32) a = dot32(a, chunk_at<BITS, UNPACKED>(qrow, ubuf, c), xq + c);
   return a;
@@ -114,8 +118,8 @@ constexpr int kMaxTokens = 16;
 
 /** Row r · the activations of tokens [t0, t1) (at most kMaxTokens), into y (see infer_x86.h's row_dot). */
 template <int BITS, bool UNPACKED>
-void row_dot(const Linear& w, int64_t r, const int8_t* ubuf, const ActQ& act, int64_t t0, int64_t t1, float* y,
-             int64_t ystride) {
+void row_dot(const Linear& w, int64_t r, const int8_t* ubuf, const ActQ& act, int64_t t0, int64_t t1,
+             float* y, int64_t ystride) {
   constexpr bool kOffset = BITS == 8;  // the dot products summed (q − 128)·x
   const int64_t G = w.group, cpg = G / 32, gpr = w.gpr(), full = w.cols / G;
   const int nt = (int)(t1 - t0);
@@ -125,8 +129,10 @@ void row_dot(const Linear& w, int64_t r, const int8_t* ubuf, const ActQ& act, in
   for (int t = 0; t < nt; t++) acc0[t] = acc1[t] = vdupq_n_f32(0.0f);
   int64_t g = 0;
   for (; g + 8 <= full; g += 8) {
-    const float32x4_t s0 = load_params4(w.scales, pbase + g, w.f16), s1 = load_params4(w.scales, pbase + g + 4, w.f16);
-    const float32x4_t z0 = load_params4(w.zeros, pbase + g, w.f16), z1 = load_params4(w.zeros, pbase + g + 4, w.f16);
+    const float32x4_t s0 = load_params4(w.scales, pbase + g, w.f16),
+                      s1 = load_params4(w.scales, pbase + g + 4, w.f16);
+    const float32x4_t z0 = load_params4(w.zeros, pbase + g, w.f16),
+                      z1 = load_params4(w.zeros, pbase + g + 4, w.f16);
     for (int t = 0; t < nt; t++) {
       const int8_t* xq = act.xq_of(t0 + t);
       int32x4_t v[8];
@@ -166,8 +172,8 @@ void row_dot(const Linear& w, int64_t r, const int8_t* ubuf, const ActQ& act, in
         tail += xq[c];
       }
       if (kOffset) isum += 128 * (xsum[gg] - tail);
-      combine_group(acc, gg, isum, load_param(w.scales, pbase + gg, w.f16), load_param(w.zeros, pbase + gg, w.f16),
-                    dx[gg], xsum[gg]);
+      combine_group(acc, gg, isum, load_param(w.scales, pbase + gg, w.f16),
+                    load_param(w.zeros, pbase + gg, w.f16), dx[gg], xsum[gg]);
     }
     y[(t0 + t) * ystride + r] = reduce8(acc);
   }
@@ -200,7 +206,8 @@ void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, i
            int64_t ystride) {
   if (!fast_layout(w.group)) {
     for (int64_t r = r0; r < r1; r++)
-      for (int64_t t = t0; t < t1; t++) y[t * ystride + r] = qdot_ref(w, r, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
+      for (int64_t t = t0; t < t1; t++)
+        y[t * ystride + r] = qdot_ref(w, r, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
     return;
   }
   switch (w.bits) {
@@ -270,7 +277,8 @@ void frows_dt(const Linear& w, int64_t r0, int64_t r1, const float* x, int64_t t
     const float* xt = x + t * w.cols;
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
-      const uint8_t* rows[4] = {w.data + r * rb, w.data + (r + 1) * rb, w.data + (r + 2) * rb, w.data + (r + 3) * rb};
+      const uint8_t* rows[4] = {w.data + r * rb, w.data + (r + 1) * rb, w.data + (r + 2) * rb,
+                                w.data + (r + 3) * rb};
       float o[4];
       fdot_rows<DT, 4>(rows, xt, w.cols, o);
       for (int i = 0; i < 4; i++) y[t * ystride + r + i] = o[i];

@@ -19,7 +19,7 @@ void check_weight(const Linear& w, int64_t rows, int64_t cols, const std::string
 }  // namespace
 
 Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Kernel& k)
-    : c_(c), w_(w), k_(k), pool_(shared_pool(threads)) {
+    : c_(c), w_(w), k_(k), pool_(shared_pool(threads)), kv_(kv_ops(&k != &scalar_kernel())) {
   if (c.hidden < 1 || c.inter < 1 || c.layers < 0 || c.heads < 1 || c.kv_heads < 1 || c.head_dim < 2 ||
       c.head_dim % 2 || c.vocab < 1 || c.heads % c.kv_heads)
     throw std::runtime_error("inconsistent model config (sizes, heads divisible by KV heads, even head_dim)");
@@ -40,13 +40,20 @@ Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Ker
     check_weight(L.up, c.inter, c.hidden, p + "up");
     check_weight(L.down, c.hidden, c.inter, p + "down");
   }
+  // Sized to the context asked for: layers × contextLength × KV width, for K and for V.
   size_t kv = (size_t)(c.layers * c.context * kvd);
   try {
-    kcache_.assign(kv, 0.0f);
-    vcache_.assign(kv, 0.0f);
+    if (c.kv_f16) {
+      kcache16_.assign(kv, 0);
+      vcache16_.assign(kv, 0);
+    } else {
+      kcache_.assign(kv, 0.0f);
+      vcache_.assign(kv, 0.0f);
+    }
   } catch (const std::exception&) {  // bad_alloc, or length_error past what a vector can hold
     throw std::runtime_error("the KV cache for contextLength " + std::to_string(c.context) + " (" +
-                             std::to_string((double)kv * 8 / 1e9) + " GB) does not fit in memory");
+                             std::to_string((double)kv * (c.kv_f16 ? 4 : 8) / 1e9) +
+                             " GB) does not fit in memory");
   }
 }
 
@@ -93,11 +100,15 @@ void Model::rope(float* x, int64_t n, int64_t heads, int64_t pos) {
   });
 }
 
-// Causal (optionally sliding-window) attention with grouped KV heads; softmax in float32.
+// Causal (optionally sliding-window) attention with grouped KV heads; softmax in float32. A float16 cache is
+// read with float32 arithmetic (kv.h).
 void Model::attention(int64_t layer, int64_t n, int64_t pos) {
   const int64_t D = c_.head_dim, H = c_.heads, kvd = c_.kv_heads * D, rep = c_.heads / c_.kv_heads;
-  const float* kc = kcache_.data() + layer * c_.context * kvd;
-  const float* vc = vcache_.data() + layer * c_.context * kvd;
+  const bool f16 = c_.kv_f16;
+  const float* kc = f16 ? nullptr : kcache_.data() + layer * c_.context * kvd;
+  const float* vc = f16 ? nullptr : vcache_.data() + layer * c_.context * kvd;
+  const uint16_t* kc16 = f16 ? kcache16_.data() + layer * c_.context * kvd : nullptr;
+  const uint16_t* vc16 = f16 ? vcache16_.data() + layer * c_.context * kvd : nullptr;
   const float scale = (float)(1.0 / std::sqrt((double)D));
   pool_.run(n * H, [&](int64_t i) {
     int64_t t = i / H, h = i % H, p = pos + t, kvh = h / rep;
@@ -107,7 +118,8 @@ void Model::attention(int64_t layer, int64_t n, int64_t pos) {
     const float* qv = q_.data() + (t * H + h) * D;
     float mx = -INFINITY;
     for (int64_t j = lo; j <= p; j++) {
-      float s = k_.dotf(qv, kc + j * kvd + kvh * D, D) * scale;
+      const int64_t at = j * kvd + kvh * D;
+      float s = (f16 ? kv_.dot(qv, kc16 + at, D) : k_.dotf(qv, kc + at, D)) * scale;
       sc[(size_t)j] = s;
       if (s > mx) mx = s;
     }
@@ -119,7 +131,13 @@ void Model::attention(int64_t layer, int64_t n, int64_t pos) {
     }
     float* o = att_.data() + (t * H + h) * D;
     std::fill(o, o + D, 0.0f);
-    for (int64_t j = lo; j <= p; j++) k_.axpyf(sc[(size_t)j] / sum, vc + j * kvd + kvh * D, o, D);
+    for (int64_t j = lo; j <= p; j++) {
+      const int64_t at = j * kvd + kvh * D;
+      if (f16)
+        kv_.axpy(sc[(size_t)j] / sum, vc16 + at, o, D);
+      else
+        k_.axpyf(sc[(size_t)j] / sum, vc + at, o, D);
+    }
   });
 }
 
@@ -160,10 +178,14 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
     linear(L.v, h_.data(), n, vv_.data(), pool_, k_, act_);
     rope(q_.data(), n, c_.heads, pos);
     rope(kk_.data(), n, c_.kv_heads, pos);
-    float* kc = kcache_.data() + (l * c_.context + pos) * kvd;
-    float* vc = vcache_.data() + (l * c_.context + pos) * kvd;
-    std::copy(kk_.begin(), kk_.begin() + n * kvd, kc);
-    std::copy(vv_.begin(), vv_.begin() + n * kvd, vc);
+    const int64_t at = (l * c_.context + pos) * kvd;
+    if (c_.kv_f16) {
+      kv_.store(kk_.data(), kcache16_.data() + at, n * kvd);
+      kv_.store(vv_.data(), vcache16_.data() + at, n * kvd);
+    } else {
+      std::copy(kk_.begin(), kk_.begin() + n * kvd, kcache_.data() + at);
+      std::copy(vv_.begin(), vv_.begin() + n * kvd, vcache_.data() + at);
+    }
     attention(l, n, pos);
     linear(L.o, att_.data(), n, o_.data(), pool_, k_, act_);
     for (int64_t i = 0; i < n * Hd; i++) x_[(size_t)i] += o_[(size_t)i];

@@ -1,12 +1,13 @@
 // The forward pass of llama / mistral / gemma decoder-only models on packed (or float) weights, float32
-// activations, a float32 KV cache sized to the context asked for. Every step follows transformers'
-// modeling_llama.py / modeling_mistral.py / modeling_gemma.py (see model.cc).
+// activations, a KV cache sized to the context asked for (float16 by default, float32 on request). Every step
+// follows transformers' modeling_llama.py / modeling_mistral.py / modeling_gemma.py (see model.cc).
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "kv.h"
 #include "linear.h"
 
 namespace apl {
@@ -20,6 +21,7 @@ struct ModelConfig {
   bool norm_add_one = false;   // RMSNorm x̂ · (1 + w) (gemma)
   int64_t sliding_window = 0;  // 0: none; else attend to keys j with i − j < window
   int64_t context = 0;
+  bool kv_f16 = true;  // KV cache in float16 (attention reads it with float32 arithmetic); false: float32
   std::vector<float> inv_freq;  // head_dim / 2 RoPE inverse frequencies (scaling already applied)
   float rope_mscale = 1.0f;     // cos/sin factor (1 for default / linear scaling)
 };
@@ -48,7 +50,10 @@ class Model {
   int64_t length() const { return length_; }
   const Kernel& kernel() const { return k_; }
   int threads() const { return pool_.threads(); }
-  int64_t kv_bytes() const { return (int64_t)(kcache_.size() + vcache_.size()) * 4; }
+  int64_t kv_bytes() const {
+    return (int64_t)(kcache_.size() + vcache_.size()) * 4 +
+           (int64_t)(kcache16_.size() + vcache16_.size()) * 2;
+  }
 
  private:
   void rms_norm(const float* x, const float* w, int64_t n, float* out);
@@ -60,7 +65,9 @@ class Model {
   Pool& pool_;
   ActQ act_;
   int64_t length_ = 0;
-  std::vector<float> kcache_, vcache_;
+  const KvOps& kv_;
+  std::vector<float> kcache_, vcache_;         // float32 cache (kv_f16 false)
+  std::vector<uint16_t> kcache16_, vcache16_;  // float16 cache (kv_f16 true)
   std::vector<float> x_, h_, q_, kk_, vv_, att_, o_, g_, u_;
 };
 

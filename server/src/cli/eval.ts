@@ -20,6 +20,7 @@ chunks of N tokens, BOS starts each chunk, and the second half of each chunk is 
   --chunks N     evaluate at most N chunks (default: all full chunks of the text)
   --threads N    threads for the forward pass
   --backend B    auto | cpu | gpu (default auto)
+  --kv f16|f32   KV cache storage of both models (default f16: half the memory; attention reads it in float32)
   --offline      never touch the network (eval reads local files only; the flag is accepted for symmetry)
   --json         print one JSON object (ppl, ppl_float, kld_mean, kld_median, kld_p99, kld_max, same_top,
                  rms_dp, tokens_scored, …) instead of the table`;
@@ -54,7 +55,7 @@ export function formatResult(r: EvalResult): string {
 export async function run(argv: string[]): Promise<number> {
   const { positionals, flags } = parseArgs(
     argv,
-    ['text', 'ctx', 'chunks', 'threads', 'backend'],
+    ['text', 'ctx', 'chunks', 'threads', 'backend', 'kv'],
     ['json', 'offline', 'help'],
   );
   if (flags.has('help')) {
@@ -68,6 +69,8 @@ export async function run(argv: string[]): Promise<number> {
   if (backend !== 'auto' && backend !== 'cpu' && backend !== 'gpu') {
     throw new CliError(`--backend must be auto, cpu or gpu (got ${backend})`, 2);
   }
+  const kv = flags.get('kv') ?? 'f16';
+  if (kv !== 'f16' && kv !== 'f32') throw new CliError(`--kv must be f16 or f32 (got ${kv})`, 2);
   const json = flags.has('json');
   const tty = process.stderr.isTTY && !json;
   try {
@@ -77,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       chunks: intFlag(flags, 'chunks'),
       threads: intFlag(flags, 'threads'),
       backend,
+      kv,
       onChunk: tty ? (d, n) => process.stderr.write(`\rchunk ${d}/${n}${d === n ? '\n' : ''}`) : undefined,
     });
     process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${formatResult(r)}\n`);

@@ -24,6 +24,9 @@ Runs the quantized model the manifest describes (the NPZ and the tokenizer files
   --float                run the source checkpoint's float weights instead (found from the manifest)
   --backend auto|cpu|gpu where the forward pass runs (default auto)
   --threads T            CPU threads
+  --ctx N                KV cache positions (default: prompt + --max-tokens; interactive chat: the model's
+                         context length); at most the model's context length
+  --kv f16|f32           KV cache storage (default f16: half the memory; attention reads it in float32)
   --dump-logits FILE.npy write float32 logits [prompt tokens, vocab] of every prompt position
   --json                 one JSON event per line: prompt, token…, done
 Streams the text as it is generated; Ctrl+C stops cleanly. Prints prompt and decode tokens/s at the end.`;
@@ -39,6 +42,8 @@ const VALUED = [
   'backend',
   'threads',
   'dump-logits',
+  'ctx',
+  'kv',
 ];
 const BOOLEAN = ['chat', 'float', 'json', 'help'];
 
@@ -57,6 +62,9 @@ export interface RunArgs {
   threads?: number;
   dumpLogits?: string;
   json: boolean;
+  /** KV cache positions (--ctx); undefined: what the prompt and --max-tokens need. */
+  ctx?: number;
+  kv: 'f16' | 'f32';
 }
 
 function numberArg(v: string | undefined, flag: string, ok: (n: number) => boolean, what: string): number | undefined {
@@ -99,6 +107,8 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
   const backend = str('backend') ?? 'auto';
   if (!['auto', 'cpu', 'gpu'].includes(backend))
     throw new CliError(`--backend must be auto, cpu or gpu (got ${backend})`, 2);
+  const kv = str('kv') ?? 'f16';
+  if (kv !== 'f16' && kv !== 'f32') throw new CliError(`--kv must be f16 or f32 (got ${kv})`, 2);
   const dump = str('dump-logits');
   if (dump !== undefined && !dump.endsWith('.npy')) throw new CliError(`--dump-logits must name a .npy file`, 2);
   return {
@@ -116,6 +126,8 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
     threads: numberArg(str('threads'), 'threads', (n) => Number.isInteger(n) && n >= 1, 'a positive integer'),
     dumpLogits: dump,
     json: flags.has('json'),
+    ctx: numberArg(str('ctx'), 'ctx', (n) => Number.isInteger(n) && n >= 1, 'a positive integer'),
+    kv,
   };
 }
 
@@ -170,10 +182,11 @@ export async function generate(
   io: Io,
   stopped: () => boolean,
 ): Promise<{ text: string; stop: RunStopReason }> {
-  const ctx = m.config.maxPositionEmbeddings;
+  const ctx = Math.min(m.config.maxPositionEmbeddings, a.ctx ?? Number.POSITIVE_INFINITY);
   if (ids.length === 0) throw new RunError('the prompt is empty (no tokens)');
   if (ids.length > ctx) {
-    throw new RunError(`the prompt has ${ids.length} tokens, longer than the model's context of ${ctx}`);
+    const whose = ctx < m.config.maxPositionEmbeddings ? '--ctx' : "the model's context";
+    throw new RunError(`the prompt has ${ids.length} tokens, longer than ${whose} of ${ctx}`);
   }
   const emit = (e: RunEvent) => io.out(`${JSON.stringify(e)}\n`);
   if (a.json) emit({ type: 'prompt', ids });
@@ -302,27 +315,38 @@ export async function run(
   try {
     let m: LoadedModel;
     let model: ForwardModel;
+    let once: { ids: number[] } | { error: unknown } | undefined;
     try {
       m = await loadModel(a.manifest, { float: a.float, offline: true });
-      model = createForward(m.config, m.weights, {
-        contextLength: m.config.maxPositionEmbeddings,
-        threads: a.threads,
-        backend: a.backend,
-      });
-    } catch (e) {
-      throw new CliError(((e as Error).message ?? String(e)).replace(/\s*\n\s*/g, ' '), 1);
-    }
-    try {
-      if (interactiveChat) await interactive(a, m, model, io, stopped);
-      else {
+      const maxPos = m.config.maxPositionEmbeddings;
+      if (!interactiveChat) {
         const messages: ChatMessage[] | undefined = a.chat
           ? [
               ...(a.system ? [{ role: 'system' as const, content: a.system }] : []),
               { role: 'user', content: a.prompt! },
             ]
           : undefined;
-        await generate(a, m, model, promptIds(a, m, messages), io, () => stopped.v);
+        try {
+          once = { ids: promptIds(a, m, messages) };
+        } catch (error) {
+          once = { error }; // reported below, as every generation error is (a JSON error event with --json)
+        }
       }
+      // The KV cache holds what this run needs, not the model's whole context (max_position_embeddings).
+      const need = a.ctx ?? (!once ? maxPos : 'ids' in once ? Math.max(1, once.ids.length + a.maxTokens) : 1);
+      model = createForward(m.config, m.weights, {
+        contextLength: Math.min(maxPos, need),
+        threads: a.threads,
+        backend: a.backend,
+        kvCache: a.kv,
+      });
+    } catch (e) {
+      throw new CliError(((e as Error).message ?? String(e)).replace(/\s*\n\s*/g, ' '), 1);
+    }
+    try {
+      if (!once) await interactive(a, m, model, io, stopped);
+      else if ('error' in once) throw once.error;
+      else await generate(a, m, model, once.ids, io, () => stopped.v);
     } catch (e) {
       const msg = ((e as Error).message ?? String(e)).replace(/\s*\n\s*/g, ' ');
       if (a.json) io.out(`${JSON.stringify({ type: 'error', message: msg } satisfies RunEvent)}\n`);

@@ -46,6 +46,8 @@ export interface EvalOptions {
   chunks?: number;
   threads?: number;
   backend?: 'auto' | 'cpu' | 'gpu';
+  /** KV cache storage of both forwards (default f16). */
+  kv?: 'f16' | 'f32';
   /** The float source checkpoint folder (default: the one the manifest names). */
   sourceDir?: string;
   onChunk?: (done: number, total: number) => void;
@@ -129,7 +131,7 @@ async function evaluate(manifestPath: string, o: EvalOptions): Promise<EvalResul
       `${float.weightsFrom}: the float model's vocabulary (${float.config.vocabSize}) differs from ${V}`,
     );
   }
-  const run = { contextLength: ctx, threads: o.threads, backend: o.backend };
+  const run = { contextLength: ctx, threads: o.threads, backend: o.backend, kvCache: o.kv };
   const models: ForwardModel[] = [];
   try {
     const qm = createForward(quant.config, quant.weights, run);
