@@ -368,10 +368,12 @@ static void test_kv_cache() {
     mx = std::max(mx, (double)std::fabs(a32[i]));
     diff = std::max(diff, (double)std::fabs(a16[i] - a32[i]));
   }
-  // float16 K/V round each value by at most 2^-11 relative: the logits move by a few 2^-11 of their scale.
-  CHECK(diff > 0 && diff <= 4e-3 * mx, "f16 vs f32 KV: max |Δlogit| %.3g, max |logit| %.3g", diff, mx);
+  // float16 K/V round each value by at most 2^-11 relative, but the next layers' int8 activations then round
+  // some values the other way: the logits move by the int8-activation error itself (measured 1.6e-2 of the
+  // largest logit here; 5e-2 bounds packed against float forwards in the JavaScript tests too).
+  CHECK(diff > 0 && diff <= 5e-2 * mx, "f16 vs f32 KV: max |Δlogit| %.3g, max |logit| %.3g", diff, mx);
   printf(
-      "  forward: f16 vs f32 KV cache max |dlogit| %.3g (max |logit| %.3g, bound 4e-3 of it); KV %lld vs "
+      "  forward: f16 vs f32 KV cache max |dlogit| %.3g (max |logit| %.3g, bound 5e-2 of it); KV %lld vs "
       "%lld bytes\n",
       diff, mx, (long long)b16, (long long)b32);
   for (bool f16 : {true, false}) {
