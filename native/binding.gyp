@@ -17,6 +17,14 @@
     'cflags_cc': ['<@(common_cflags)'],
     'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_ADDON_API_CPP_EXCEPTIONS_ALL'],
     'xcode_settings': {'GCC_ENABLE_CPP_EXCEPTIONS': 'YES', 'OTHER_CPLUSPLUSFLAGS': ['-ffp-contract=off']},
+    'conditions': [
+      # arm64: the x86 kernel libraries still build (their sources compile to stubs off x86) but without their
+      # -m flags, which an arm64 compiler rejects; the NEON kernels need no flag (NEON is baseline on aarch64).
+      ['target_arch=="arm64"', {
+        'cflags_cc!': ['-mavx2', '-mf16c', '-mfma', '-mno-fma', '-mavx512f', '-mavx512bw', '-mavx512vl',
+                       '-mavx512vnni'],
+      }],
+    ],
   },
   'targets': [
     {
