@@ -12,7 +12,8 @@ namespace apl {
 namespace infer {
 
 const Kernel* avx512_kernel() {
-  static const Kernel k{"avx512", x86::quantize_act, x86::qrows<true>, x86::frows, x86::dotf, x86::axpyf};
+  static const Kernel k{"avx512",  x86::quantize_act_wide, x86::qrows<true>, x86::frows, x86::dotf,
+                        x86::axpyf};
   return &k;
 }
 

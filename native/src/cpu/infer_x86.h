@@ -50,12 +50,10 @@ inline __m256i reduce8x8(const __m256i* v) {
   return _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20), _mm256_permute2x128_si256(t0, t1, 0x31));
 }
 
-inline void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx,
-                         int32_t* xsum) {
-  act_quantize_ref(x, cols, group, xq, dx, xsum);
+/** Puts natural-order activations xq[c0, cols) into the 256-bit layout (c0: a multiple of 64). */
+inline void act_layout(int8_t* xq, int64_t cols, int64_t group, int bits, int64_t c0) {
   if (!fast_layout(group) || bits == 8) return;
   int8_t tmp[64];
-  int64_t c0 = 0;
   if (pair_layout(bits, group)) {  // full groups: 64-value chunks, even values then odd values
     for (const int64_t end = cols / group * group; c0 + 64 <= end; c0 += 64) {
       memcpy(tmp, xq + c0, 64);
@@ -71,6 +69,12 @@ inline void quantize_act(const float* x, int64_t cols, int64_t group, int bits, 
     memcpy(tmp, xq + c0, 32);
     for (int p = 0; p < 32; p++) xq[c0 + p] = tmp[idx[p]];
   }
+}
+
+inline void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx,
+                         int32_t* xsum) {
+  act_quantize_ref(x, cols, group, xq, dx, xsum);
+  act_layout(xq, cols, group, bits, 0);
 }
 
 /** 32 values of a packed chunk, in the permuted order. */
@@ -187,6 +191,41 @@ inline __m256i group_dot(const uint8_t* qrow, const uint8_t* ubuf, const int8_t*
   return a;
 }
 
+/** Groups [g, gpr) of row r for token t, added to the lanes acc (the reference's order). */
+template <int BITS, bool VNNI, bool UNPACKED, int CPG>
+inline void tail_groups(const Linear& w, const RowShape& sh, int64_t r, const uint8_t* ubuf, const ActQ& act,
+                        int64_t t, int64_t g, float* acc) {
+  constexpr bool kOffset = BITS == 8 && !VNNI;  // dot32 added Σ (q − 128)·x
+  const int64_t G = CPG ? 32 * CPG : sh.G, cpg = CPG ? CPG : sh.cpg, gpr = sh.gpr, full = sh.full;
+  const uint8_t* qrow = w.q + r * sh.rb;
+  const int64_t pbase = r * gpr;
+  const int8_t* xq = act.xq_of(t);
+  const float* dx = act.dx_of(t);
+  const int32_t* xsum = act.xsum_of(t);
+  for (int64_t gg = g; gg < gpr; gg++) {
+    int64_t lo = gg * G, hi = lo + G < w.cols ? lo + G : w.cols;
+    __m256i a = _mm256_setzero_si256();
+    int64_t c = lo;
+    if (gg < full) {
+      a = group_dot<BITS, VNNI, UNPACKED, CPG>(qrow, ubuf, xq, lo, cpg);
+      c = hi;
+    }
+    for (; c + 32 <= hi; c += 32) {
+      __m256i q = UNPACKED ? _mm256_loadu_si256((const __m256i*)(ubuf + c))
+                           : load_chunk<BITS>(qrow + c / 32 * (4 * BITS));
+      a = dot32<BITS, VNNI>(a, q, _mm256_loadu_si256((const __m256i*)(xq + c)));
+    }
+    int32_t isum = hsum_i32(a), tl = 0;
+    for (; c < hi; c++) {
+      isum += (int32_t)packed_at(qrow, c, BITS) * (int32_t)xq[c];
+      tl += xq[c];
+    }
+    if (kOffset) isum += 128 * (xsum[gg] - tl);
+    combine_group(acc, gg, isum, load_param(w.scales, pbase + gg, w.f16),
+                  load_param(w.zeros, pbase + gg, w.f16), dx[gg], xsum[gg]);
+  }
+}
+
 /**
  * Row r · the activations of tokens [t0, t1) (at most kMaxTokens), into y. UNPACKED: full chunks come from
  * ubuf (the row unpacked in the permuted order) instead of the packed bytes. Scales and zero points are
@@ -221,36 +260,16 @@ inline void row_dot(const Linear& w, const RowShape& sh, int64_t r, const uint8_
     }
   }
   for (int t = 0; t < nt; t++) {
-    const int8_t* xq = act.xq_of(t0 + t);
-    const float* dx = act.dx_of(t0 + t);
-    const int32_t* xsum = act.xsum_of(t0 + t);
     float acc[8];
     _mm256_storeu_ps(acc, accv[t]);
-    for (int64_t gg = g; gg < gpr; gg++) {
-      int64_t lo = gg * G, hi = lo + G < w.cols ? lo + G : w.cols;
-      __m256i a = _mm256_setzero_si256();
-      int64_t c = lo;
-      if (gg < full) {
-        a = group_dot<BITS, VNNI, UNPACKED, CPG>(qrow, ubuf, xq, lo, cpg);
-        c = hi;
-      }
-      for (; c + 32 <= hi; c += 32) {
-        __m256i q = UNPACKED ? _mm256_loadu_si256((const __m256i*)(ubuf + c))
-                             : load_chunk<BITS>(qrow + c / 32 * (4 * BITS));
-        a = dot32<BITS, VNNI>(a, q, _mm256_loadu_si256((const __m256i*)(xq + c)));
-      }
-      int32_t isum = hsum_i32(a), tail = 0;
-      for (; c < hi; c++) {
-        isum += (int32_t)packed_at(qrow, c, BITS) * (int32_t)xq[c];
-        tail += xq[c];
-      }
-      if (kOffset) isum += 128 * (xsum[gg] - tail);
-      combine_group(acc, gg, isum, load_param(w.scales, pbase + gg, w.f16),
-                    load_param(w.zeros, pbase + gg, w.f16), dx[gg], xsum[gg]);
-    }
+    tail_groups<BITS, VNNI, UNPACKED, CPG>(w, sh, r, ubuf, act, t0 + t, g, acc);
     y[(t0 + t) * ystride + r] = reduce8(acc);
   }
 }
+
+#if defined(APL_INFER_WIDE)
+#include "infer_wide.h"
+#endif
 
 template <int BITS, bool VNNI, int CPG>
 inline void qrows_cpg(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
@@ -307,6 +326,9 @@ inline void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_
         y[t * ystride + r] = qdot_ref(w, r, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
     return;
   }
+#if defined(APL_INFER_WIDE)
+  if (wide_qrows(w, r0, r1, a, t0, t1, y, ystride)) return;
+#endif
   switch (w.bits) {
     case 1:
       return qrows_bits<1, VNNI>(w, r0, r1, a, t0, t1, y, ystride);

@@ -63,11 +63,15 @@ struct Linear {
 struct ActQ {
   int64_t cols = 0, group = 0, gpr = 0, n = 0;
   int64_t xstride = 0, gstride = 0;  // per token: xq bytes, dx/xsum entries
-  std::vector<int8_t> xq;
+  std::vector<int8_t> xq;  // 64 bytes more than used: xq_of(0) is 64-byte aligned (whole-line vector loads)
   std::vector<float> dx;
   std::vector<int32_t> xsum;
   void resize(int64_t n_, int64_t cols_, int64_t group_);
-  const int8_t* xq_of(int64_t t) const { return xq.data() + t * xstride; }
+  int8_t* xq_at(int64_t t) {
+    return reinterpret_cast<int8_t*>((reinterpret_cast<uintptr_t>(xq.data()) + 63) & ~(uintptr_t)63) +
+           t * xstride;
+  }
+  const int8_t* xq_of(int64_t t) const { return const_cast<ActQ*>(this)->xq_at(t); }
   const float* dx_of(int64_t t) const { return dx.data() + t * gstride; }
   const int32_t* xsum_of(int64_t t) const { return xsum.data() + t * gstride; }
 };

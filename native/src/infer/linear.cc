@@ -35,8 +35,8 @@ void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, co
   if (w.kind == 0) {
     act.resize(n, w.cols, w.group);
     auto quant = [&](int64_t t) {
-      k.quantize_act(x + t * w.cols, w.cols, w.group, w.bits, act.xq.data() + t * act.xstride,
-                     act.dx.data() + t * act.gstride, act.xsum.data() + t * act.gstride);
+      k.quantize_act(x + t * w.cols, w.cols, w.group, w.bits, act.xq_at(t), act.dx.data() + t * act.gstride,
+                     act.xsum.data() + t * act.gstride);
     };
     if (n == 1)
       quant(0);
