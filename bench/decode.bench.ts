@@ -4,20 +4,28 @@
 // figure, the memory bound measured right before it: bytes read per token (weights + KV cache) ÷ the read
 // bandwidth of one pass over a 512 MB buffer with the same thread count. On a shared machine both are the best of
 // several tries (a token's time, a pass's time), and tokens per CPU-second (1 thread) are printed too: they move
-// less with the load. The peer figures are llama.cpp's on this machine (Q4_0: decode 29 / 31 tokens/s with 1 / 2
-// threads, a 128-token prompt at 72 / 140 tokens/s).
+// less with the load. The peer is llama.cpp (node-llama-cpp, a devDependency): the same synthetic weights written
+// as a GGUF (bench/gguf.ts: 4-bit → Q4_0, 8-bit → Q8_0, bf16 → F16) and timed the same way in the same run
+// (bench/llama-peer.ts); without node-llama-cpp the bench says so and quotes earlier figures (Q4_0: decode 29 /
+// 31 tokens/s with 1 / 2 threads, a 128-token prompt at 72 / 140 tokens/s). Last, the peak RSS of a 4-bit run
+// (a child process) against the packed size.
 //
-// APL_BENCH_LAYERS (22), APL_BENCH_DECODE (16 tokens), APL_BENCH_PROMPT (512 tokens), APL_BENCH_PROMPT_LAYERS (4).
+// APL_BENCH_LAYERS (22), APL_BENCH_DECODE (16 tokens), APL_BENCH_PROMPT (512 tokens), APL_BENCH_PROMPT_LAYERS (4),
+// APL_BENCH_KINDS (8,4,2,1,bf16), APL_BENCH_PEER=0 (skip llama.cpp).
+import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createModel, inferInfo } from '../native/forward';
 import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
 import { nativeAddon } from '../native/index';
+import { peer, peerModel } from './llama-peer';
 
 const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
 const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
 const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
 const PROMPT_LAYERS = Number(process.env.APL_BENCH_PROMPT_LAYERS ?? 4);
-const PEER = { decode: [29, 31], prompt: [72, 140] };
+const KINDS = (process.env.APL_BENCH_KINDS ?? '8,4,2,1,bf16').split(',');
+const QUOTED = { decode: [29, 31], prompt: [72, 140] }; // llama.cpp Q4_0 here, measured earlier (no peer in the run)
 
 function cfg(layers: number): ModelConfig {
   return {
@@ -115,7 +123,10 @@ function bandwidth(threads: number): number {
   return buf.length / best;
 }
 
-function main() {
+const peerName = (k: Kind) => (k === 'bf16' ? 'F16' : k.bits === 4 ? 'Q4_0' : k.bits === 8 ? 'Q8_0' : '');
+const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)} %`;
+
+async function main() {
   const info = inferInfo();
   if (!info) {
     console.log('decode bench: the native addon is not built (npm run build:native); nothing measured');
@@ -124,17 +135,24 @@ function main() {
   console.log(
     `kernel ${info.selected} (variants: ${info.variants.join(', ')}), ${LAYERS} layers, ${DECODE} decoded tokens`,
   );
+  const llama = process.env.APL_BENCH_PEER === '0' ? null : await peer();
   const c = cfg(LAYERS);
-  const kinds: [string, Kind, number][] = [
-    ['8-bit g64', { bits: 8 }, 8.5],
-    ['4-bit g64', { bits: 4 }, 4.5],
-    ['2-bit g64', { bits: 2 }, 2.5],
-    ['1-bit g64', { bits: 1 }, 1.5],
-    ['bf16 (--float)', 'bf16', 16],
-  ];
+  const kinds: [string, Kind, number][] = (
+    [
+      ['8-bit g64', { bits: 8 }, 8.5],
+      ['4-bit g64', { bits: 4 }, 4.5],
+      ['2-bit g64', { bits: 2 }, 2.5],
+      ['1-bit g64', { bits: 1 }, 1.5],
+      ['bf16 (--float)', 'bf16', 16],
+    ] as [string, Kind, number][]
+  ).filter(([, k]) => KINDS.includes(k === 'bf16' ? 'bf16' : String(k.bits)));
   const ctx = 64;
+  const kvBytes = c.numLayers * 2 * (c.numKvHeads * c.headDim) * 4 * (4 + DECODE);
+  const summary: { name: string; tps: number[]; pct: number[] }[] = [];
+  const peerDecode: Record<string, number[]> = {};
   for (const [name, kind, bpw] of DECODE > 0 ? kinds : []) {
     const { w, bytes } = model(c, kind);
+    const row = { name, tps: [0, 0], pct: [0, 0] };
     for (const threads of [1, 2]) {
       const m = createModel(c, w, { contextLength: ctx, threads });
       m.forward([1, 2, 3, 4], 0, false);
@@ -151,24 +169,73 @@ function main() {
       times.sort((a, b) => a - b);
       const tps = 1 / times[0];
       const median = 1 / times[times.length >> 1];
-      const kvBytes = c.numLayers * 2 * (c.numKvHeads * c.headDim) * 4 * (4 + DECODE);
       const bound = bw / (bytes + kvBytes);
-      const peer = bits(kind) === 4 ? `; ${(tps / PEER.decode[threads - 1]).toFixed(2)}× llama.cpp Q4_0` : '';
       const perCpu = threads === 1 ? `, ${cpuTps.toFixed(1)} tok per CPU-s` : '';
+      row.tps[threads - 1] = tps;
+      row.pct[threads - 1] = (100 * tps) / bound;
       console.log(
         `decode ${name} (${bpw} bpw, ${(bytes / 1e9).toFixed(2)} GB/token), ${threads} thread${threads > 1 ? 's' : ''}: ` +
-          `best ${tps.toFixed(1)} tok/s (median ${median.toFixed(1)}${perCpu}) = ${((100 * tps) / bound).toFixed(0)} % ` +
-          `of the memory bound (${bound.toFixed(1)} tok/s at ${(bw / 1e9).toFixed(1)} GB/s)${peer}`,
+          `best ${tps.toFixed(1)} tok/s (median ${median.toFixed(1)}${perCpu}) = ${pct(tps, bound)} ` +
+          `of the memory bound (${bound.toFixed(1)} tok/s at ${(bw / 1e9).toFixed(1)} GB/s)`,
       );
       m.dispose();
     }
+    summary.push(row);
+    const pn = peerName(kind);
+    if (llama && pn) {
+      const p = await peerModel(llama, c, w);
+      peerDecode[pn] = [];
+      for (const threads of [1, 2]) {
+        await p.decode(threads, 2); // warm: the GGUF's pages
+        const bw = bandwidth(threads);
+        const r = await p.decode(threads, DECODE);
+        const bound = bw / (p.bytes + kvBytes);
+        peerDecode[pn].push(r.best);
+        console.log(
+          `  llama.cpp ${pn} (${((8 * p.bytes) / (bytes / (bpw / 8)) / 1).toFixed(2)} bpw read), ${threads} thread${threads > 1 ? 's' : ''}: ` +
+            `best ${r.best.toFixed(1)} tok/s (median ${r.median.toFixed(1)}) = ${pct(r.best, bound)} of the memory bound; ` +
+            `ours ${name} / llama.cpp ${pn}: ${(row.tps[threads - 1] / r.best).toFixed(2)}×`,
+        );
+      }
+      await p.close();
+    }
     (globalThis as { gc?: () => void }).gc?.();
   }
-  // Prompt processing: compute-bound, so a fraction of the layers gives tokens/s of the whole model by scaling.
+  const q4 = peerDecode.Q4_0 ?? QUOTED.decode;
+  const src = peerDecode.Q4_0 ? 'measured in this run' : 'quoted, not measured in this run';
+  const f = summary.find((r) => r.name.startsWith('bf16'));
+  if (summary.length) {
+    console.log(
+      `\ndecode summary (best tok/s, 1 / 2 threads; llama.cpp Q4_0 ${src}: ${q4.map((v) => v.toFixed(1)).join(' / ')})`,
+    );
+    for (const r of summary) {
+      const vsF = f
+        ? `; vs bf16 ${r.tps.map((v, i) => (v / f.tps[i]).toFixed(2)).join(' / ')}×, vs float32 ≈ ${r.tps.map((v, i) => ((2 * v) / f.tps[i]).toFixed(1)).join(' / ')}× (float32 reads 2× bf16's bytes)`
+        : '';
+      console.log(
+        `  ${r.name.padEnd(15)} ${r.tps.map((v) => v.toFixed(1)).join(' / ')} tok/s, ${r.pct.map((v) => v.toFixed(0)).join(' / ')} % of bound, ` +
+          `${r.tps.map((v, i) => (v / q4[i]).toFixed(2)).join(' / ')}× llama.cpp Q4_0${vsF}`,
+      );
+    }
+  }
+  await promptBench(llama);
+  rss();
+}
+
+// Prompt processing: compute-bound, so a fraction of the layers gives tokens/s of the whole model by scaling
+// (both engines measured on the same PROMPT_LAYERS-layer model).
+async function promptBench(llama: Awaited<ReturnType<typeof peer>>) {
   const pc = cfg(PROMPT_LAYERS);
-  for (const [name, kind] of kinds.filter((k) => k[0].startsWith('4-bit') || k[0].startsWith('8-bit'))) {
+  const scale = LAYERS / PROMPT_LAYERS;
+  const tokens = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31000));
+  for (const [name, kind] of (
+    [
+      ['8-bit g64', { bits: 8 }],
+      ['4-bit g64', { bits: 4 }],
+    ] as [string, Kind][]
+  ).filter(([, k]) => KINDS.includes(String(k === 'bf16' ? 'bf16' : k.bits)))) {
     const { w } = model(pc, kind);
-    const tokens = Array.from({ length: PROMPT }, (_, i) => (i * 7919) % 32000);
+    const ours: number[] = [];
     for (const threads of [1, 2]) {
       const m = createModel(pc, w, { contextLength: PROMPT, threads });
       let sec = Infinity;
@@ -181,24 +248,81 @@ function main() {
       }
       const cpu = process.cpuUsage(c0);
       const cpuSec = (cpu.user + cpu.system) / 1e6 / 2;
-      // Scale to the whole model: compute-bound, so time grows with the layers (the head runs once, a small part).
-      const full = sec * (LAYERS / PROMPT_LAYERS);
-      const tps = PROMPT / full;
-      const peer =
-        bits(kind) === 4 ? `, ${(tps / PEER.prompt[threads - 1]).toFixed(2)}× llama.cpp Q4_0 (128-token prompt)` : '';
+      const tps = PROMPT / (sec * scale);
+      ours.push(tps);
       console.log(
         `prompt ${PROMPT} tokens, ${name}, ${threads} thread${threads > 1 ? 's' : ''} (measured on ${PROMPT_LAYERS} layers, ` +
           `scaled to ${LAYERS}): ${tps.toFixed(1)} tok/s` +
-          (threads === 1 ? ` (${(PROMPT / (cpuSec * (LAYERS / PROMPT_LAYERS))).toFixed(1)} tok per CPU-s)` : '') +
-          peer,
+          (threads === 1 ? ` (${(PROMPT / (cpuSec * scale)).toFixed(1)} tok per CPU-s)` : ''),
       );
       m.dispose();
     }
+    const pn = peerName(kind);
+    if (llama && pn) {
+      const p = await peerModel(llama, pc, w);
+      for (const threads of [1, 2]) {
+        const tps = PROMPT / ((await p.prompt(threads, tokens)) * scale);
+        console.log(
+          `  llama.cpp ${pn}, ${PROMPT} tokens, ${threads} thread${threads > 1 ? 's' : ''} (same method): ${tps.toFixed(1)} tok/s; ` +
+            `ours / llama.cpp: ${(ours[threads - 1] / tps).toFixed(2)}×`,
+        );
+      }
+      await p.close();
+    } else if (pn === 'Q4_0')
+      console.log(
+        `  vs llama.cpp Q4_0 quoted (128-token prompt, not this run): ${ours.map((v, i) => (v / QUOTED.prompt[i]).toFixed(2)).join(' / ')}×`,
+      );
   }
 }
 
-function bits(k: Kind): number {
-  return k === 'bf16' ? 16 : k.bits;
+/** Peak RSS of a 4-bit decode run (a child process running only that) against the packed size. */
+function rss() {
+  if (!KINDS.includes('4')) return;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename], {
+    env: { ...process.env, APL_BENCH_RSS_CHILD: '1' },
+    encoding: 'utf8',
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+  if (!line) {
+    console.log(`peak RSS: the child run failed (${r.stderr.split('\n')[0]})`);
+    return;
+  }
+  const { base, peak, packed } = JSON.parse(line) as { base: number; peak: number; packed: number };
+  console.log(
+    `peak RSS of a 4-bit decode run (${LAYERS} layers, context ${64}): ${(peak / 1e9).toFixed(2)} GB; packed weights ` +
+      `${(packed / 1e9).toFixed(2)} GB (with the embedding table); node alone ${(base / 1e6).toFixed(0)} MB; ` +
+      `RSS − node = ${((peak - base) / packed).toFixed(2)}× the packed size`,
+  );
 }
 
-main();
+function rssChild() {
+  const base = process.memoryUsage().rss;
+  const c = cfg(LAYERS);
+  const { w, bytes } = model(c, { bits: 4 });
+  const e = w.embed.kind === 'packed' ? w.embed.q.length + w.embed.scales.length + w.embed.zeros.length : 0;
+  const m = createModel(c, w, { contextLength: 64, threads: 1 });
+  m.forward([1, 2, 3, 4], 0, false);
+  for (let i = 0; i < 4; i++) m.forward([5 + i], 4 + i, false);
+  console.log(JSON.stringify({ base, peak: peakRss(), packed: bytes + e }));
+}
+
+/** This process's peak RSS: VmHWM (getrusage's maxRSS carries the parent's peak over fork on Linux). */
+function peakRss(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+if (process.env.APL_BENCH_RSS_CHILD === '1') rssChild();
+else
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
