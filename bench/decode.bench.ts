@@ -148,11 +148,11 @@ async function main() {
   ).filter(([, k]) => KINDS.includes(k === 'bf16' ? 'bf16' : String(k.bits)));
   const ctx = 64;
   const kvBytes = c.numLayers * 2 * (c.numKvHeads * c.headDim) * 4 * (4 + DECODE);
-  const summary: { name: string; tps: number[]; pct: number[] }[] = [];
+  const summary: { name: string; tps: number[]; pct: number[]; perCpu: number }[] = [];
   const peerDecode: Record<string, number[]> = {};
   for (const [name, kind, bpw] of DECODE > 0 ? kinds : []) {
     const { w, bytes } = model(c, kind);
-    const row = { name, tps: [0, 0], pct: [0, 0] };
+    const row = { name, tps: [0, 0], pct: [0, 0], perCpu: 0 };
     for (const threads of [1, 2]) {
       const m = createModel(c, w, { contextLength: ctx, threads });
       m.forward([1, 2, 3, 4], 0, false);
@@ -172,6 +172,7 @@ async function main() {
       const bound = bw / (bytes + kvBytes);
       const perCpu = threads === 1 ? `, ${cpuTps.toFixed(1)} tok per CPU-s` : '';
       row.tps[threads - 1] = tps;
+      if (threads === 1) row.perCpu = cpuTps;
       row.pct[threads - 1] = (100 * tps) / bound;
       console.log(
         `decode ${name} (${bpw} bpw, ${(bytes / 1e9).toFixed(2)} GB/token), ${threads} thread${threads > 1 ? 's' : ''}: ` +
@@ -193,8 +194,11 @@ async function main() {
         peerDecode[pn].push(r.best);
         console.log(
           `  llama.cpp ${pn} (${((8 * p.bytes) / (bytes / (bpw / 8)) / 1).toFixed(2)} bpw read), ${threads} thread${threads > 1 ? 's' : ''}: ` +
-            `best ${r.best.toFixed(1)} tok/s (median ${r.median.toFixed(1)}) = ${pct(r.best, bound)} of the memory bound; ` +
-            `ours ${name} / llama.cpp ${pn}: ${(row.tps[threads - 1] / r.best).toFixed(2)}×`,
+            `best ${r.best.toFixed(1)} tok/s (median ${r.median.toFixed(1)}` +
+            (threads === 1 ? `, ${r.perCpu.toFixed(1)} tok per CPU-s` : '') +
+            `) = ${pct(r.best, bound)} of the memory bound; ours ${name} / llama.cpp ${pn}: ` +
+            `${(row.tps[threads - 1] / r.best).toFixed(2)}×` +
+            (threads === 1 ? ` (per CPU-s ${(row.perCpu / r.perCpu).toFixed(2)}×)` : ''),
         );
       }
       await p.close();

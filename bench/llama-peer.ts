@@ -46,7 +46,8 @@ export function peer(): Promise<Llama | null> {
 export interface PeerRun {
   /** Bytes of the GGUF's tensors read per decoded token (all but the embedding table). */
   bytes: number;
-  decode(threads: number, tokens: number): Promise<{ best: number; median: number }>;
+  /** Best and median tokens/s, and tokens per CPU-second of this process (moves less with the load). */
+  decode(threads: number, tokens: number): Promise<{ best: number; median: number; perCpu: number }>;
   prompt(threads: number, tokens: number[]): Promise<number>;
   close(): Promise<void>;
 }
@@ -74,15 +75,17 @@ export async function peerModel(l: Llama, c: ModelConfig, w: ModelWeights): Prom
       await seq.evaluateWithoutGeneratingNewTokens([1, 2, 3, 4]);
       const gen = seq.evaluate([5], { temperature: 0, yieldEogToken: true });
       const times: number[] = [];
+      const c0 = process.cpuUsage();
       for (let i = 0; i < n; i++) {
         const t0 = now();
         await gen.next();
         times.push(now() - t0);
       }
+      const cpu = process.cpuUsage(c0);
       await gen.return(undefined);
       await ctx.dispose();
       times.sort((a, b) => a - b);
-      return { best: 1 / times[0], median: 1 / times[times.length >> 1] };
+      return { best: 1 / times[0], median: 1 / times[times.length >> 1], perCpu: n / ((cpu.user + cpu.system) / 1e6) };
     },
     async prompt(threads, tokens) {
       let best = Infinity;

@@ -61,6 +61,7 @@ const SHAPES: [number, number][] = [
   [37, 256],
   [9, 320],
   [4, 1088],
+  [6, 2112], // several blocks of 8 groups for the AVX-512 wide path at every group size, then tail groups
 ];
 const GROUPS = [7, 32, 64, 96, 128, 0]; // 0: per row (groupSize = cols)
 
