@@ -168,11 +168,17 @@ inline void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, 
         for (int t = 0; t < nt; t++) {
           const int8_t* x = act.xq_of(tb + t) + b * ublk;
           __m512i s;
-          if (many)
+          if (many) {
             s = pairsum(W::template block<true>(ua + b * ublk, x), W::template block<true>(ub + b * ublk, x));
-          else
+          } else {
+            // the same block of the next row pair (a stream the hardware prefetcher sees late)
+            for (int i = 0; i < W::BLOCK_BYTES; i += 64) {
+              _mm_prefetch((const char*)(qa + 2 * sh.rb + b * W::BLOCK_BYTES + i), _MM_HINT_T0);
+              _mm_prefetch((const char*)(qb + 2 * sh.rb + b * W::BLOCK_BYTES + i), _MM_HINT_T0);
+            }
             s = pairsum(W::template block<false>(qa + b * W::BLOCK_BYTES, x),
                         W::template block<false>(qb + b * W::BLOCK_BYTES, x));
+          }
           // combine_group, 16 lanes: d = s·dx, t = isum − z·xsum, acc += d·t
           const __m512 d = _mm512_mul_ps(sv, dup8f(act.dx_of(tb + t) + g));
           const __m512 bz = _mm512_mul_ps(zv, _mm512_cvtepi32_ps(dup8i(act.xsum_of(tb + t) + g)));

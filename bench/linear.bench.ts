@@ -1,0 +1,56 @@
+// One linear layer (5632 × 2048, TinyLlama's gate/up shape) on one token, one thread, with each CPU kernel
+// variant side by side in one run: best of many calls, alternating variants, so a loaded machine disturbs every
+// variant alike. Prints GMAC/s and each variant's speed over the 256-bit VNNI kernel (the default before the
+// 512-bit wide path). APL_BENCH_ROWS (5632), APL_BENCH_REPS (300), APL_BENCH_BITS (4,2,1,8).
+import { randomFillSync } from 'node:crypto';
+import { inferInfo, linear } from '../native/forward';
+import type { LinearWeight } from '../native/forward-types';
+
+const ROWS = Number(process.env.APL_BENCH_ROWS ?? 5632);
+const COLS = 2048;
+const REPS = Number(process.env.APL_BENCH_REPS ?? 300);
+const BITS = (process.env.APL_BENCH_BITS ?? '4,2,1,8').split(',').map(Number) as (1 | 2 | 4 | 8)[];
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+function packed(bits: 1 | 2 | 4 | 8): LinearWeight {
+  const g = ROWS * (COLS / 64);
+  return {
+    kind: 'packed',
+    rows: ROWS,
+    cols: COLS,
+    bits,
+    groupSize: 64,
+    q: randomFillSync(new Uint8Array((ROWS * COLS * bits) / 8)),
+    scales: new Uint8Array(new Uint16Array(g).fill(0x1818).buffer), // f16 ≈ 0.002
+    zeros: new Uint8Array(new Uint16Array(g).fill(0x4780).buffer), // f16 7.5
+    scaleDtype: 'f16',
+  };
+}
+
+const info = inferInfo();
+if (!info) console.log('linear bench: the native addon is not built (npm run build:native); nothing measured');
+else {
+  const variants = info.variants.filter((v) => v !== 'scalar');
+  console.log(`${ROWS} × ${COLS}, 1 token, 1 thread, best of ${REPS}; variants ${variants.join(', ')}`);
+  const x = new Float32Array(COLS).map((_, i) => Math.sin(i));
+  for (const bits of BITS) {
+    const w = packed(bits);
+    const best = new Map(variants.map((v) => [v, Infinity]));
+    for (let i = 0; i < REPS; i++)
+      for (const v of variants) {
+        const t0 = now();
+        linear(w, x, 1, { threads: 1, variant: v });
+        best.set(v, Math.min(best.get(v)!, now() - t0));
+      }
+    const base = best.get('avx512-vnni') ?? best.get(variants[0])!;
+    console.log(
+      `${bits}-bit g64: ` +
+        variants
+          .map((v) => {
+            const s = best.get(v)!;
+            return `${v} ${(s * 1e3).toFixed(3)} ms (${((ROWS * COLS) / s / 1e9).toFixed(1)} GMAC/s, ${(base / s).toFixed(2)}×)`;
+          })
+          .join('; '),
+    );
+  }
+}
