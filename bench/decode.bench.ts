@@ -4,7 +4,7 @@
 // figure, the memory bound measured right before it: bytes read per token (weights + KV cache) ÷ the read
 // bandwidth of one pass over a 512 MB buffer with the same thread count. On a shared machine both are the best of
 // several tries (a token's time, a pass's time), and tokens per CPU-second (1 thread) are printed too: they move
-// less with the load. The peer is llama.cpp (node-llama-cpp, a devDependency): the same synthetic weights written
+// less with the load. The peer is llama.cpp (node-llama-cpp 3.21.1, `npm run bench:peer-install`): the same synthetic weights written
 // as a GGUF (bench/gguf.ts: 4-bit → Q4_0, 8-bit → Q8_0, bf16 → F16) and timed the same way in the same run
 // (bench/llama-peer.ts); without node-llama-cpp the bench says so and quotes earlier figures (Q4_0: decode 29 /
 // 31 tokens/s with 1 / 2 threads, a 128-token prompt at 72 / 140 tokens/s). Last, the peak RSS of a 4-bit run

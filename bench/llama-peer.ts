@@ -1,9 +1,11 @@
-// llama.cpp beside us in the decode bench, through node-llama-cpp (a devDependency with llama.cpp's prebuilt CPU
-// build): loads a GGUF of the bench's synthetic weights (bench/gguf.ts), then times decode and prompt the way the
+// llama.cpp beside us in the decode bench, through node-llama-cpp 3.21.1 (llama.cpp's prebuilt CPU build), installed
+// on demand by `npm run bench:peer-install` into .tools/llama-peer (not a devDependency: its optional GPU prebuilds
+// weigh ~680 MB, which every `npm ci` and CI would download for a benchmark they never run). Loads a GGUF of the bench's synthetic weights (bench/gguf.ts), then times decode and prompt the way the
 // bench times our engine. When node-llama-cpp is absent or cannot load, peer() says why once and returns null.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ModelConfig, ModelWeights } from '../native/forward-types';
 import { ggufTensors, writeGguf } from './gguf';
 
@@ -32,8 +34,9 @@ let llama: Promise<Llama | null> | undefined;
 export function peer(): Promise<Llama | null> {
   llama ??= (async () => {
     try {
-      const name = 'node-llama-cpp';
-      const m = (await import(name)) as { getLlama(o: object): Promise<Llama> };
+      const local = resolve(__dirname, '..', '.tools', 'llama-peer', 'node_modules', 'node-llama-cpp');
+      if (!existsSync(local)) throw new Error('node-llama-cpp is not installed (npm run bench:peer-install)');
+      const m = (await import(pathToFileURL(join(local, 'dist', 'index.js')).href)) as { getLlama(o: object): Promise<Llama> };
       return await m.getLlama({ gpu: false, build: 'never', logLevel: 'error', progressLogs: false, maxThreads: 0 });
     } catch (e) {
       console.log(`llama.cpp peer skipped: ${String((e as Error).message ?? e).split('\n')[0]}`);
