@@ -1,7 +1,7 @@
 // The extension's settings (package.json `contributes.configuration`), read and written here only. Values are
 // checked: a wrong type or an unknown value reads as the default.
 import * as vscode from 'vscode';
-import type { BitWidth, RoundingMode } from '../../server/src/formats/manifest';
+import { type BitWidth, QUANT_FORMATS, type QuantFormat, type RoundingMode } from '../../server/src/formats/manifest';
 import type { Backend } from '../../server/src/protocol';
 import { BACKENDS, type ConvertDefaults, groupSizeFromSetting, isBitWidth } from './convert/options';
 
@@ -11,6 +11,8 @@ export interface ConvertSettings {
   bits: BitWidth;
   groupSize: number | 'row';
   symmetric: boolean;
+  /** `apl.convert.format` (kquant applies at 2 and 4 bits only). */
+  format: QuantFormat;
   /** `apl.convert.outputFolder` as written (may hold ${workspaceFolder} or ~; expanded by the caller). */
   outputFolder: string;
   mode: RoundingMode;
@@ -30,6 +32,7 @@ export function explicitConvertSettings(): Set<keyof ConvertDefaults> {
     ['convert.bits', 'bits'],
     ['convert.groupSize', 'groupSize'],
     ['convert.symmetric', 'symmetric'],
+    ['convert.format', 'format'],
     ['convert.outputFolder', 'outDir'],
     ['convert.mode', 'mode'],
     ['convert.embeddingsBits', 'embeddingsBits'],
@@ -68,6 +71,9 @@ export function convertSettings(): ConvertSettings {
     bits: isBitWidth(bits) ? bits : 4,
     groupSize: groupSizeFromSetting(c.get('convert.groupSize', 64)),
     symmetric: c.get<boolean>('convert.symmetric', false),
+    format: QUANT_FORMATS.includes(c.get<string>('convert.format', 'kquant') as QuantFormat)
+      ? c.get<QuantFormat>('convert.format', 'kquant')
+      : 'kquant',
     outputFolder: c.get<string>('convert.outputFolder', ''),
     mode: c.get<string>('convert.mode', 'optimized') === 'minmax' ? 'minmax' : 'optimized',
     embeddingsBits: isBitWidth(c.get<number>('convert.embeddingsBits', 8))

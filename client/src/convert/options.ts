@@ -73,6 +73,15 @@ export function mergeDefaults(
   return out;
 }
 
+/**
+ * The format the picks start from: `apl.convert.format`, except that a group size or symmetric setting the user
+ * wrote (without writing the format too) asks for groupwise, as `--group-size`/`--symmetric` do on the CLI.
+ */
+export function settingsFormat(format: QuantFormat, explicit: ReadonlySet<keyof ConvertDefaults>): QuantFormat {
+  if (explicit.has('format')) return format;
+  return explicit.has('groupSize') || explicit.has('symmetric') ? 'groupwise' : format;
+}
+
 export { isBitWidth };
 
 /** Checks an options object handed to the command (from a test or another extension); returns the problem. */

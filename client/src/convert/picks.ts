@@ -21,6 +21,7 @@ import {
   expandFolder,
   mergeDefaults,
   paramsFromDownloadBytes,
+  settingsFormat,
   type TensorInfoLike,
   tolerancesOf,
 } from './options';
@@ -45,10 +46,12 @@ async function loadAliases(): Promise<readonly AliasLike[]> {
 /** Settings first, then what the user chose last time. */
 export function currentDefaults(ctx: ClientContext): ConvertDefaults {
   const c = convertSettings();
+  const explicit = explicitConvertSettings();
   const fromSettings: ConvertDefaults = {
     bits: c.bits,
     groupSize: c.groupSize,
     symmetric: c.symmetric,
+    format: settingsFormat(c.format, explicit),
     backend: backendSetting(),
     outDir: expandFolder(c.outputFolder, vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, homedir()),
     mode: c.mode,
@@ -60,7 +63,7 @@ export function currentDefaults(ctx: ClientContext): ConvertDefaults {
       : undefined,
   };
   const last = ctx.extension.globalState.get<Partial<ConvertDefaults>>(STATE_KEY) ?? {};
-  return mergeDefaults(fromSettings, explicitConvertSettings(), last);
+  return mergeDefaults(fromSettings, explicit, last);
 }
 
 export async function remember(ctx: ClientContext, r: ConvertRequest): Promise<void> {

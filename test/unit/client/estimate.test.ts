@@ -9,6 +9,7 @@ import {
   cliArgs,
   estimateFromTensors,
   mergeDefaults,
+  settingsFormat,
   type TensorInfoLike,
   tolerancesOf,
 } from '../../../client/src/convert/options';
@@ -24,6 +25,25 @@ test('a setting the user wrote wins over the last value used; unset ones take th
   assert.equal(d.mode, 'minmax');
   assert.equal(d.backend, 'auto', 'the backend is always the setting');
   assert.equal(d.lastModel, 'x');
+});
+
+test('the picks start from apl.convert.format (kquant, the CLI default) unless a written group size or symmetric asks for groupwise', () => {
+  assert.equal(settingsFormat('kquant', new Set()), 'kquant');
+  assert.equal(settingsFormat('kquant', new Set(['groupSize'])), 'groupwise');
+  assert.equal(settingsFormat('kquant', new Set(['symmetric'])), 'groupwise');
+  assert.equal(settingsFormat('kquant', new Set(['groupSize', 'format'])), 'kquant', 'a written format wins');
+  assert.equal(settingsFormat('groupwise', new Set(['format'])), 'groupwise');
+  const kq = cliArgs({
+    model: 'm',
+    bits: 4,
+    groupSize: 64,
+    symmetric: false,
+    format: 'kquant',
+    backend: 'auto',
+    outDir: 'o',
+  });
+  assert.deepEqual(kq.slice(kq.indexOf('--format'), kq.indexOf('--format') + 2), ['--format', 'kquant']);
+  assert.ok(!kq.includes('--group-size'), 'kquant sends no group size (it would select groupwise)');
 });
 
 test('--mode, --embeddings-bits and --tolerance reach the CLI; tolerancesOf reads the spec', () => {
