@@ -36,7 +36,9 @@ export function peer(): Promise<Llama | null> {
     try {
       const local = resolve(__dirname, '..', '.tools', 'llama-peer', 'node_modules', 'node-llama-cpp');
       if (!existsSync(local)) throw new Error('node-llama-cpp is not installed (npm run bench:peer-install)');
-      const m = (await import(pathToFileURL(join(local, 'dist', 'index.js')).href)) as { getLlama(o: object): Promise<Llama> };
+      const m = (await import(pathToFileURL(join(local, 'dist', 'index.js')).href)) as {
+        getLlama(o: object): Promise<Llama>;
+      };
       return await m.getLlama({ gpu: false, build: 'never', logLevel: 'error', progressLogs: false, maxThreads: 0 });
     } catch (e) {
       console.log(`llama.cpp peer skipped: ${String((e as Error).message ?? e).split('\n')[0]}`);
