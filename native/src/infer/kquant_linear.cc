@@ -65,10 +65,11 @@ void kq_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool,
   const int64_t stride = (std::max(w.cols, kq_blocked_len(w.cols, w.group)) + 63) / 64 * 64;
   if (stride > act.xstride) {
     act.xstride = stride;
-    if ((int64_t)act.xq.size() < n * stride) act.xq.resize((size_t)(n * stride));
+    // 64 bytes more than used: readers take xq_of(t), which starts at the first 64-byte boundary of xq.
+    if ((int64_t)act.xq.size() < n * stride + 64) act.xq.resize((size_t)(n * stride + 64));
   }
   auto quant = [&](int64_t t) {
-    k.quantize_act(x + t * w.cols, w.cols, w.group, act.xq.data() + t * act.xstride,
+    k.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t),
                    act.dx.data() + t * act.gstride, act.xsum.data() + t * act.gstride);
   };
   if (n == 1)
