@@ -69,8 +69,8 @@ void kq_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool,
     if ((int64_t)act.xq.size() < n * stride + 64) act.xq.resize((size_t)(n * stride + 64));
   }
   auto quant = [&](int64_t t) {
-    k.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t),
-                   act.dx.data() + t * act.gstride, act.xsum.data() + t * act.gstride);
+    k.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t), act.dx.data() + t * act.gstride,
+                   act.xsum.data() + t * act.gstride);
   };
   if (n == 1)
     quant(0);
