@@ -77,7 +77,8 @@ fi
 # the scalar reference when a GPU is usable (it says "skipped: no usable GPU (reason)" otherwise).
 gbin="$out/test_gpu"
 gsrcs=(test/native/test_gpu.cc test/native/test_gpu_bench.cc native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc
-  native/src/infer/model.cc native/src/cpu/infer_neon.cc)
+  native/src/infer/model.cc native/src/infer/kquant_linear.cc native/src/infer/kv.cc native/src/cpu/infer_neon.cc
+  native/src/cpu/infer_kquant_neon.cc)
 gflags=()
 for f in "${flags[@]}"; do [ "$f" = -DAPL_HAVE_CUDA ] || gflags+=("$f"); done
 glibs=(-lpthread)
@@ -92,7 +93,7 @@ fi
 gnewer=0
 [ -x "$gbin" ] || gnewer=1
 [ "$bin" -nt "$gbin" ] && gnewer=1
-for f in "${gsrcs[@]}" native/src/infer/*.h native/src/cuda/* native/src/quant.h test/native/run.sh; do
+for f in "${gsrcs[@]}" native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cuda/* native/src/quant.h test/native/run.sh; do
   [ "$f" -nt "$gbin" ] && gnewer=1
 done
 if [ "$gnewer" = 1 ]; then
@@ -113,6 +114,11 @@ if [ "$gnewer" = 1 ]; then
     "$CXX" "${gflags[@]}" "${vf[@]}" -c "native/src/cpu/infer_$name.cc" -o "$out/g_infer_$name.o" &
     gpids+=($!)
     gobjs+=("$out/g_infer_$name.o")
+    if [ -f "native/src/cpu/infer_kquant_$name.cc" ]; then # the kquant kernels of the same variant
+      "$CXX" "${gflags[@]}" "${vf[@]}" -c "native/src/cpu/infer_kquant_$name.cc" -o "$out/g_infer_kquant_$name.o" &
+      gpids+=($!)
+      gobjs+=("$out/g_infer_kquant_$name.o")
+    fi
   done
   gfailed=0
   for p in "${gpids[@]}"; do wait "$p" || gfailed=1; done
