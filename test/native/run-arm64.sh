@@ -28,9 +28,10 @@ engine=(native/src/engine.cc native/src/check.cc native/src/cpu/scalar.cc native
   native/src/cpu/neon.cc native/src/cpu/avx2.cc native/src/cpu/avx512.cc)
 kquant=(native/src/kquant_engine.cc native/src/cpu/kquant_avx2.cc native/src/cpu/kquant_neon.cc)
 infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc native/src/infer/model.cc
-  native/src/infer/kv.cc
+  native/src/infer/kv.cc native/src/infer/kquant_linear.cc
   native/src/cpu/infer_avx2.cc native/src/cpu/infer_vnni.cc native/src/cpu/infer_avx512.cc
-  native/src/cpu/infer_neon.cc)
+  native/src/cpu/infer_neon.cc native/src/cpu/infer_kquant_avx2.cc native/src/cpu/infer_kquant_vnni.cc
+  native/src/cpu/infer_kquant_neon.cc)
 
 # stale OBJECT SOURCE: the object is missing or older than its source, a header or this script.
 stale() {
