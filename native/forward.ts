@@ -18,6 +18,8 @@ interface NativeModel {
   reset(): void;
   dispose(): void;
   info(): { backend: string; threads: number; kvBytes: number; length: number };
+  /** Why construction failed, '' when it did not (the native constructor never throws: see infer_addon.cc). */
+  constructionError?(): string;
 }
 interface InferAddon {
   inferInfo(): InferInfo;
@@ -143,6 +145,16 @@ export function gpuUnavailable(): string {
  * The GPU model for backend 'gpu' (or an error naming why not) and 'auto' when a GPU is usable (null, and the
  * CPU, when it is not or the upload fails: APL_INFER_CPU=1 keeps 'auto' on the CPU); null for 'cpu'.
  */
+/** A native model, or the reason it could not be made thrown here. */
+function built(m: NativeModel): NativeModel {
+  const err = m.constructionError?.();
+  if (err) {
+    m.dispose();
+    throw new Error(err);
+  }
+  return m;
+}
+
 function onDevice(a: InferAddon, backend: RunOptions['backend'], make: () => NativeModel): NativeModel | null {
   if (backend !== 'gpu' && (backend !== 'auto' || process.env.APL_INFER_CPU === '1')) return null;
   const why = gpuUnavailable();
@@ -177,8 +189,8 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   }
   const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1, kvCache };
   // Both the GPU forward and the CPU kernels read kquant weights (kquant_ref.h is the CPU spec).
-  let m = onDevice(a, opts.backend, () => new a.InferModel(cfg, weights, invFreq, threads, undefined, true));
-  m ??= new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined);
+  let m = onDevice(a, opts.backend, () => built(new a.InferModel(cfg, weights, invFreq, threads, undefined, true)));
+  m ??= built(new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined));
   const vocab = config.vocabSize;
   const info = m.info();
   let disposed = false;

@@ -200,7 +200,8 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
     return DefineClass(
         env, "InferModel",
         {InstanceMethod("forward", &InferModel::Forward), InstanceMethod("reset", &InferModel::Reset),
-         InstanceMethod("dispose", &InferModel::Dispose), InstanceMethod("info", &InferModel::Info)});
+         InstanceMethod("dispose", &InferModel::Dispose),
+         InstanceMethod("constructionError", &InferModel::ConstructionError), InstanceMethod("info", &InferModel::Info)});
   }
 
   // new InferModel(config, weights, invFreq: Float32Array, threads, variant?, gpu?: boolean)
@@ -270,10 +271,10 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
       }
       int threads = resolve_threads(info[3].As<Napi::Number>().Int32Value());
       model_.reset(new infer::Model(mc, mw, threads, kernel_of(info[4])));
-    } catch (const Napi::Error&) {
-      throw;
+    } catch (const Napi::Error& e) {
+      fail(e.Message());
     } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
+      fail(e.what());
     }
   }
 
@@ -336,6 +337,10 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
     model(info.Env()).reset();
     return info.Env().Undefined();
   }
+  // Why construction failed ('' when it did not). The constructor never throws: a C++ exception out of an ObjectWrap
+  // constructor leaves V8 a finalizer for the unwound instance, and a later GC may run it on freed memory (a rare,
+  // timing-dependent crash). forward.ts reads this right after `new` and throws in JavaScript instead.
+  Napi::Value ConstructionError(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), error_); }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
 #ifdef APL_HAVE_CUDA
     gpu_.reset();
@@ -364,6 +369,16 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
     return o;
   }
 
+  void fail(const std::string& why) {
+    error_ = why.empty() ? std::string("the model could not be created") : why;
+#ifdef APL_HAVE_CUDA
+    gpu_.reset();
+#endif
+    model_.reset();
+    keep_.refs.clear();
+  }
+
+  std::string error_;
   std::unique_ptr<infer::Model> model_;
 #ifdef APL_HAVE_CUDA
   std::unique_ptr<cuda::GpuModel> gpu_;
