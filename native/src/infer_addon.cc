@@ -201,7 +201,8 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
         env, "InferModel",
         {InstanceMethod("forward", &InferModel::Forward), InstanceMethod("reset", &InferModel::Reset),
          InstanceMethod("dispose", &InferModel::Dispose),
-         InstanceMethod("constructionError", &InferModel::ConstructionError), InstanceMethod("info", &InferModel::Info)});
+         InstanceMethod("constructionError", &InferModel::ConstructionError),
+         InstanceMethod("info", &InferModel::Info)});
   }
 
   // new InferModel(config, weights, invFreq: Float32Array, threads, variant?, gpu?: boolean)
@@ -337,10 +338,13 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
     model(info.Env()).reset();
     return info.Env().Undefined();
   }
-  // Why construction failed ('' when it did not). The constructor never throws: a C++ exception out of an ObjectWrap
-  // constructor leaves V8 a finalizer for the unwound instance, and a later GC may run it on freed memory (a rare,
-  // timing-dependent crash). forward.ts reads this right after `new` and throws in JavaScript instead.
-  Napi::Value ConstructionError(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), error_); }
+  // Why construction failed ('' when it did not). The constructor never throws: a C++ exception out of an
+  // ObjectWrap constructor leaves V8 a finalizer for the unwound instance, and a later GC may run it on freed
+  // memory (a rare, timing-dependent crash). forward.ts reads this right after `new` and throws in JavaScript
+  // instead.
+  Napi::Value ConstructionError(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), error_);
+  }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
 #ifdef APL_HAVE_CUDA
     gpu_.reset();
