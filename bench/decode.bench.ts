@@ -19,6 +19,7 @@ import { createModel, inferInfo } from '../native/forward';
 import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
 import { nativeAddon } from '../native/index';
 import { peer, peerModel } from './llama-peer';
+import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
 
 const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
 const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
@@ -26,32 +27,6 @@ const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
 const PROMPT_LAYERS = Number(process.env.APL_BENCH_PROMPT_LAYERS ?? 4);
 const KINDS = (process.env.APL_BENCH_KINDS ?? '8,4,2,1,bf16').split(',');
 const QUOTED = { decode: [29, 31], prompt: [72, 140] }; // llama.cpp Q4_0 here, measured earlier (no peer in the run)
-
-function cfg(layers: number): ModelConfig {
-  return {
-    family: 'llama',
-    hiddenSize: 2048,
-    intermediateSize: 5632,
-    numLayers: layers,
-    numHeads: 32,
-    numKvHeads: 4,
-    headDim: 64,
-    vocabSize: 32000,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    hiddenAct: 'silu',
-    embedScale: false,
-    normAddOne: false,
-    tieWordEmbeddings: false,
-    maxPositionEmbeddings: 2048,
-  };
-}
-
-function f16(v: number): number {
-  const f = new Float32Array([v]);
-  const u = new Uint32Array(f.buffer)[0];
-  return ((u >>> 16) & 0x8000) | ((((u >>> 23) & 0xff) - 112) << 10) | ((u >>> 13) & 0x3ff);
-}
 
 type Kind = { bits: 1 | 2 | 4 | 8 } | 'bf16';
 function weight(rows: number, cols: number, kind: Kind): LinearWeight {
@@ -63,8 +38,8 @@ function weight(rows: number, cols: number, kind: Kind): LinearWeight {
   }
   const { bits } = kind;
   const g = rows * Math.ceil(cols / 64);
-  const scales = new Uint16Array(g).fill(f16(0.002));
-  const zeros = new Uint16Array(g).fill(f16(2 ** (bits - 1) - 0.5));
+  const scales = new Uint16Array(g).fill(f16Bits(0.002));
+  const zeros = new Uint16Array(g).fill(f16Bits(2 ** (bits - 1) - 0.5));
   return {
     kind: 'packed',
     rows,
@@ -136,7 +111,7 @@ async function main() {
     `kernel ${info.selected} (variants: ${info.variants.join(', ')}), ${LAYERS} layers, ${DECODE} decoded tokens`,
   );
   const llama = process.env.APL_BENCH_PEER === '0' ? null : await peer();
-  const c = cfg(LAYERS);
+  const c = tinyLlamaConfig(LAYERS);
   const kinds: [string, Kind, number][] = (
     [
       ['8-bit g64', { bits: 8 }, 8.5],
@@ -229,7 +204,7 @@ async function main() {
 // Prompt processing: compute-bound, so a fraction of the layers gives tokens/s of the whole model by scaling
 // (both engines measured on the same PROMPT_LAYERS-layer model).
 async function promptBench(llama: Awaited<ReturnType<typeof peer>>) {
-  const pc = cfg(PROMPT_LAYERS);
+  const pc = tinyLlamaConfig(PROMPT_LAYERS);
   const scale = LAYERS / PROMPT_LAYERS;
   const tokens = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31000));
   for (const [name, kind] of (
@@ -301,7 +276,7 @@ function rss() {
 
 function rssChild() {
   const base = process.memoryUsage().rss;
-  const c = cfg(LAYERS);
+  const c = tinyLlamaConfig(LAYERS);
   const { w, bytes } = model(c, { bits: 4 });
   const e = w.embed.kind === 'packed' ? w.embed.q.length + w.embed.scales.length + w.embed.zeros.length : 0;
   const m = createModel(c, w, { contextLength: 64, threads: 1 });

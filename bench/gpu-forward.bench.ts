@@ -7,35 +7,14 @@
 // APL_BENCH_KINDS (e.g. "8,4,2,1,bf16").
 import { randomFillSync } from 'node:crypto';
 import { createModel, gpuUnavailable, inferInfo } from '../native/forward';
-import type { ForwardModel, LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
+import type { ForwardModel, LinearWeight, ModelWeights } from '../native/forward-types';
+import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
 
 const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
 const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
 const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
+const c = tinyLlamaConfig(LAYERS);
 const KINDS = (process.env.APL_BENCH_KINDS ?? '8,4,2,1,bf16').split(',');
-
-const c: ModelConfig = {
-  family: 'llama',
-  hiddenSize: 2048,
-  intermediateSize: 5632,
-  numLayers: LAYERS,
-  numHeads: 32,
-  numKvHeads: 4,
-  headDim: 64,
-  vocabSize: 32000,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  hiddenAct: 'silu',
-  embedScale: false,
-  normAddOne: false,
-  tieWordEmbeddings: false,
-  maxPositionEmbeddings: 2048,
-};
-
-function f16(v: number): number {
-  const u = new Uint32Array(new Float32Array([v]).buffer)[0];
-  return ((u >>> 16) & 0x8000) | ((((u >>> 23) & 0xff) - 112) << 10) | ((u >>> 13) & 0x3ff);
-}
 
 function weight(rows: number, cols: number, kind: string): LinearWeight {
   if (kind === 'bf16') {
@@ -53,8 +32,8 @@ function weight(rows: number, cols: number, kind: string): LinearWeight {
     bits,
     groupSize: 64,
     q: randomFillSync(new Uint8Array(rows * Math.ceil((cols * bits) / 8))),
-    scales: new Uint8Array(new Uint16Array(g).fill(f16(0.002)).buffer),
-    zeros: new Uint8Array(new Uint16Array(g).fill(f16(2 ** (bits - 1) - 0.5)).buffer),
+    scales: new Uint8Array(new Uint16Array(g).fill(f16Bits(0.002)).buffer),
+    zeros: new Uint8Array(new Uint16Array(g).fill(f16Bits(2 ** (bits - 1) - 0.5)).buffer),
     scaleDtype: 'f16',
   };
 }

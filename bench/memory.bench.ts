@@ -8,30 +8,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { createModel, inferInfo } from '../native/forward';
-import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
+import type { LinearWeight, ModelWeights } from '../native/forward-types';
+import { tinyLlamaConfig } from './tiny-llama-shape';
 
 const LAYERS = Number(process.env.APL_BENCH_MEM_LAYERS ?? 22);
 const MB = 1e6;
-
-function cfg(): ModelConfig {
-  return {
-    family: 'llama',
-    hiddenSize: 2048,
-    intermediateSize: 5632,
-    numLayers: LAYERS,
-    numHeads: 32,
-    numKvHeads: 4,
-    headDim: 64,
-    vocabSize: 32000,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    hiddenAct: 'silu',
-    embedScale: false,
-    normAddOne: false,
-    tieWordEmbeddings: false,
-    maxPositionEmbeddings: 2048,
-  };
-}
 
 function packed(rows: number, cols: number): LinearWeight {
   const g = rows * Math.ceil(cols / 64);
@@ -49,7 +30,7 @@ function packed(rows: number, cols: number): LinearWeight {
 }
 
 function child(kv: 'f16' | 'f32', ctx: number): void {
-  const c = cfg();
+  const c = tinyLlamaConfig(LAYERS);
   const h = c.hiddenSize;
   const kvd = c.numKvHeads * c.headDim;
   let bytes = 0;
