@@ -1,7 +1,8 @@
 // The inspector's virtualised value grid: asks the host for pages of 64 × 16 values as they scroll into view and
-// writes each value to fit its cell (server/src/shared/cells.ts), text members as their strings.
+// writes each value to fit its cell (server/src/common/cells.ts), text members as their strings.
+
+import { formatCell } from '../../server/src/common/cells';
 import type { InspectorOperand, InspectorSlice, InspectorToHost, InspectorView } from '../../server/src/protocol';
-import { formatCell } from '../../server/src/shared/cells';
 import { h } from './_dom';
 
 let postPage: (m: InspectorToHost) => void = () => {};

@@ -1,8 +1,9 @@
 // The comparison section: pick another member of the file (or the same tensor in another file, through the host's
 // file dialog), then see the difference b − a: max |d|, RMS, relative error ‖a − b‖/‖a‖, cosine, SNR, its
 // histogram and heat map, and a grid of its values.
+
+import { formatNumber, formatPercent } from '../../server/src/common/format';
 import type { InspectorComparison, InspectorMember, InspectorToHost } from '../../server/src/protocol';
-import { formatNumber, formatPercent } from '../../server/src/shared/format';
 import { h } from './_dom';
 import { ValueGrid } from './_grid';
 import { figurePanels, shapeText } from './_insp-figures';

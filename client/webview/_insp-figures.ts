@@ -1,6 +1,7 @@
 // The inspector's figures: a statistics list, a histogram and a heat map (downsampled on the host), side by side.
+
+import { formatNumber } from '../../server/src/common/format';
 import type { InspectorHistogram, InspectorPreview, InspectorStats } from '../../server/src/protocol';
-import { formatNumber } from '../../server/src/shared/format';
 import { h, histogramSvg, resolveColour, rgbOf } from './_dom';
 
 export const shapeText = (shape: number[]) => `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;

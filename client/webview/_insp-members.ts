@@ -1,8 +1,9 @@
 // The inspector's member table: a quantized archive grouped by weight (its q, scales and zero point — or codes and
 // super-block scales — under one row naming the weight), other members in the file's order. The table scrolls and
 // can be resized taller by its handle; the filter matches member and weight names.
+
+import { formatBytes } from '../../server/src/common/format';
 import type { InspectorMember } from '../../server/src/protocol';
-import { formatBytes } from '../../server/src/shared/format';
 import { h } from './_dom';
 import { shapeText } from './_insp-figures';
 

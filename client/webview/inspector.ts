@@ -4,6 +4,7 @@
 // quantized member with a manifest beside it shows its dequantized values, the converter's recorded error and the
 // measured error's figures; any tensor can be compared with another (_insp-compare.ts).
 
+import { formatNumber, formatPercent } from '../../server/src/common/format';
 import type {
   HostToInspector,
   InspectorMember,
@@ -11,7 +12,6 @@ import type {
   InspectorTensor,
   InspectorToHost,
 } from '../../server/src/protocol';
-import { formatNumber, formatPercent } from '../../server/src/shared/format';
 import './_elements';
 import { h, vscodeApi } from './_dom';
 import { pending, setPagePoster, ValueGrid } from './_grid';

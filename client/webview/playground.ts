@@ -2,8 +2,9 @@
 // the output streamed token by token with the live tokens/s — the quantized model, and the float source beside it
 // when the host says it is at hand. The host runs `apl-quant run … --json` in child processes and forwards the
 // RunEvents (server/src/protocol.ts); Stop asks it to interrupt them.
+
+import { formatBytes } from '../../server/src/common/format';
 import type { HostToPlayground, PlaygroundSide, PlaygroundToHost, RunEvent } from '../../server/src/protocol';
-import { formatBytes } from '../../server/src/shared/format';
 import { h, vscodeApi } from './_dom';
 
 const vscode = vscodeApi<unknown>();

@@ -1,8 +1,9 @@
 // The report webview's end-to-end section (convert --eval): perplexity float vs quantized, the same-top rate, the
 // KLD figures and their distribution (a histogram over log-spaced bins), against the thresholds the verdict used;
 // and the panel's "what these numbers mean". Browser side; the data comes from the one reader (report/read.ts).
+
+import { formatNumber, formatPercent, formatSeconds } from '../../server/src/common/format';
 import type { EndToEndModel, ReportModel } from '../../server/src/report/read';
-import { formatNumber, formatPercent, formatSeconds } from '../../server/src/shared/format';
 import { h, s } from './_dom';
 
 const item = (k: string, v: string | Node) => [h('dt', {}, k), h('dd', {}, v)];

@@ -1,19 +1,19 @@
 // Accuracy report webview (browser side): summary, relative-error chart against the tolerance line, a
 // layer × projection heat map, and a sortable, filterable table. The host posts the report JSON; the data shaping
-// is server/src/report/read.ts (the one report reader, pure) and server/src/shared/report-view.ts (pure,
+// is server/src/report/read.ts (the one report reader, pure) and server/src/common/report-view.ts (pure,
 // unit-tested).
 
-import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
-import { normalizeReport, type ReportModel, type ReportWeight } from '../../server/src/report/read';
-import { failureAdvice } from '../../server/src/shared/advice';
+import { failureAdvice } from '../../server/src/common/advice';
 import {
   formatBitsPerWeight,
   formatBytes,
   formatNumber,
   formatPercent,
   formatSeconds,
-} from '../../server/src/shared/format';
-import { filterWeights, layerHeatMap, SORT_KEYS, type SortKey, sortWeights } from '../../server/src/shared/report-view';
+} from '../../server/src/common/format';
+import { filterWeights, layerHeatMap, SORT_KEYS, type SortKey, sortWeights } from '../../server/src/common/report-view';
+import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
+import { normalizeReport, type ReportModel, type ReportWeight } from '../../server/src/report/read';
 import './_elements';
 import { h, heat, s, vscodeApi } from './_dom';
 import { endToEndSection, explanation } from './report-e2e';
@@ -331,7 +331,7 @@ function weightTable(r: ReportModel) {
   return h('section', {}, h('div', { class: 'toolbar' }, filter, count), table);
 }
 
-/** A failed verdict: what to try instead (server/src/shared/advice.ts). */
+/** A failed verdict: what to try instead (server/src/common/advice.ts). */
 function adviceFor(r: ReportModel) {
   const a = failureAdvice(r);
   return a ? h('p', { class: 'advice', role: 'note', 'data-testid': 'advice' }, a) : '';

@@ -1,9 +1,9 @@
 // `apl.convertModel [options]`: APL: Convert Model…. With no argument it asks through quick picks; with a
 // ConvertRequest-like object (tests, other extensions) it skips them. Returns the ConvertOutcome.
 import * as vscode from 'vscode';
+import { failureAdvice } from '../../../server/src/common/advice';
+import { formatBitsPerWeight } from '../../../server/src/common/format';
 import { CommandIds } from '../../../server/src/protocol';
-import { failureAdvice } from '../../../server/src/shared/advice';
-import { formatBitsPerWeight } from '../../../server/src/shared/format';
 import { gpuUnusable } from '../backendInfo';
 import type { ClientContext, ConvertOutcome } from '../context';
 import { type ConvertRequest, checkRequest, tolerancesOf } from '../convert/options';

@@ -1,7 +1,8 @@
 // Turns the converter's `--json-progress` output into events and progress figures. Pure: no `vscode`, no I/O;
 // unit-tested. The event types live in server/src/protocol.ts.
+
+import { formatBitsPerWeight, formatBytes } from '../../../server/src/common/format';
 import { CommandIds, type ConvertEvent, type ConvertStage } from '../../../server/src/protocol';
-import { formatBitsPerWeight, formatBytes } from '../../../server/src/shared/format';
 
 const EVENT_TYPES = new Set(['start', 'stage', 'progress', 'log', 'result', 'error']);
 

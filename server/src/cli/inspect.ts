@@ -1,7 +1,8 @@
 // apl-quant inspect FILE [--stats] [--json]: the tensors of a .npz, .npy or .safetensors file.
+
+import { formatBytes } from '../common/format';
 import { FormatError } from '../formats/errors';
 import { type InspectResult, inspectFile } from '../formats/inspect';
-import { formatBytes } from '../shared/format';
 import { CliError, parseArgs } from './common';
 
 const HELP = `usage: apl-quant inspect FILE [--stats] [--json]

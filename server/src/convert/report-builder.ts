@@ -1,8 +1,8 @@
 // The accuracy report a conversion writes (the shape lives in server/src/report): the run's settings, sizes, how
 // the output error was measured, the per-weight results, the per-layer aggregates and the overall verdict.
 
+import { bitsPerWeight } from '../common/format';
 import { type AccuracyReport, verdictBasis, type WeightReport } from '../report';
-import { bitsPerWeight } from '../shared/format';
 import { EVAL_MAX_INPUTS, EVAL_MIN_OUTPUTS, EVAL_SEED, layerAggregates, type WeightSums } from './accuracy';
 import type { Settings } from './options';
 import { TOOL_VERSION } from './options';

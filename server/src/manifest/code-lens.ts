@@ -1,8 +1,8 @@
 // Code lenses at the top of a manifest: weights, size, bits per weight, the accuracy verdict, and the actions that
 // open the accuracy report and the NPZ inspector (command ids from protocol.ts; the argument is the file's URI).
 import type { CodeLens } from 'vscode-languageserver-types';
+import { formatBitsPerWeight, formatBytes } from '../common/format';
 import { CommandIds, type ManifestSummary } from '../protocol';
-import { formatBitsPerWeight, formatBytes } from '../shared/format';
 import { endToEndPhrase } from './summary';
 
 export interface CodeLensOptions {

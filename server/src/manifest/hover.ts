@@ -2,7 +2,7 @@
 // parameters, quantization, packed size against float16/float32, accuracy from the report beside the manifest).
 import { findNodeAtOffset, getNodePath } from 'jsonc-parser';
 import type { Hover } from 'vscode-languageserver-types';
-import { formatBytes } from '../shared/format';
+import { formatBytes } from '../common/format';
 import { isObject, type ManifestDoc, type Node } from './document';
 import { isNpzProblem, type NpzState } from './npz-index';
 import { isReportProblem, type ReportState, type ReportWeight } from './report';

@@ -1,8 +1,9 @@
 // Sizes and the manifest summary (weights, bytes, bits per weight, verdict) that hover, code lens and the
 // apl/manifestSummary request share.
+
+import { bitsPerWeight } from '../common/format';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import type { EndToEndBrief, ManifestSummary } from '../protocol';
-import { bitsPerWeight } from '../shared/format';
 import { isObject, type ManifestDoc } from './document';
 import { kquantFormatOf } from './kquant-checks';
 import { isNpzProblem, type NpzState } from './npz-index';
@@ -97,7 +98,7 @@ export function summarize(doc: ManifestDoc, opts: SummaryOptions = {}): Manifest
     weights: weights.length,
     quantized,
     totalBytes: npz?.size ?? bytes,
-    // The one computation (shared/format.ts): the NPZ's bytes when it is there, else what the entries imply.
+    // The one computation (common/format.ts): the NPZ's bytes when it is there, else what the entries imply.
     bitsPerWeight: bitsPerWeight(npz?.size ?? bytes, params),
     verdict: verdictOf(doc, report),
     npz: opts.npzPath ?? null,

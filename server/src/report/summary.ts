@@ -1,7 +1,8 @@
 // The accuracy report as text: the table and verdict the CLI prints at the end of a run (no --json-progress).
+
+import { failureAdvice } from '../common/advice';
+import { formatBitsPerWeight, formatBytes } from '../common/format';
 import type { OutputPaths } from '../convert/names';
-import { failureAdvice } from '../shared/advice';
-import { formatBitsPerWeight, formatBytes } from '../shared/format';
 import { type AccuracyReport, isEndToEndFailure } from './report';
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;

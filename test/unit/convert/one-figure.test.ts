@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { describeEvent } from '../../../client/src/convert/progress';
+import { formatBitsPerWeight, formatBytes } from '../../../server/src/common/format';
 import { convertModel } from '../../../server/src/convert/pipeline';
 import { getLanguageService } from '../../../server/src/manifest';
 import type { ConvertEvent } from '../../../server/src/protocol';
 import type { AccuracyReport } from '../../../server/src/report';
 import { formatSummary } from '../../../server/src/report/summary';
-import { formatBitsPerWeight, formatBytes } from '../../../server/src/shared/format';
 import { tempDir, tinyModel } from './helpers';
 
 test('report, CLI summary, task terminal and code lens: the same bits per weight and sizes', async (t) => {

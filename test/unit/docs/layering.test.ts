@@ -99,7 +99,7 @@ describe('layering (docs/ARCHITECTURE.md)', () => {
     assert.deepEqual(bad, [], show(bad));
   });
 
-  it('webviews import only protocol.ts, server/src/shared/, the report reader, their own files and their element library', () => {
+  it('webviews import only protocol.ts, server/src/common/, the report reader, their own files and their element library', () => {
     const imports = all('client/webview');
     assert.ok(
       imports.some((i) => i.target === 'server/src/protocol'),
@@ -110,15 +110,15 @@ describe('layering (docs/ARCHITECTURE.md)', () => {
         ? under(i.target, 'client/webview') ||
           i.target === 'server/src/protocol' ||
           i.target === REPORT_READER ||
-          under(i.target, 'server/src/shared')
+          under(i.target, 'server/src/common')
         : i.spec.startsWith('@vscode-elements/');
     const bad = imports.filter((i) => !allowed(i));
     assert.deepEqual(bad, [], show(bad));
   });
 
-  it('server/src/shared/ is pure: at run time it imports nothing outside itself (no Node, editor or package)', () => {
-    const imports = all('server/src/shared');
-    const bad = imports.filter((i) => !i.typeOnly && !under(i.target, 'server/src/shared'));
+  it('server/src/common/ is pure: at run time it imports nothing outside itself (no Node, editor or package)', () => {
+    const imports = all('server/src/common');
+    const bad = imports.filter((i) => !i.typeOnly && !under(i.target, 'server/src/common'));
     assert.deepEqual(bad, [], show(bad));
   });
 

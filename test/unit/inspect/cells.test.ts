@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatCell, significantDigits } from '../../../server/src/shared/cells';
+import { formatCell, significantDigits } from '../../../server/src/common/cells';
 
 test('formatCell keeps the exponent whole and fits ten characters', () => {
   assert.equal(formatCell(-1.52587890625e-5, 'float32'), '-1.5259e-5');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { bitWidthCaveat, failureAdvice } from '../../../server/src/common/advice';
 import { normalizeReport, reportTitle } from '../../../server/src/report/read';
 import { DEFAULT_TOLERANCES } from '../../../server/src/report/report';
-import { bitWidthCaveat, failureAdvice } from '../../../server/src/shared/advice';
 
 test('the bit picker warns that 1- and 2-bit fail the default tolerance by design, not 4 or 8', () => {
   assert.match(bitWidthCaveat(1, DEFAULT_TOLERANCES[1]) ?? '', /fails by design: about 60 % error, above the 50 %/);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { formatBytes, formatNumber } from '../../../server/src/common/format';
+import { errThreshold, filterWeights, layerHeatMap, sortWeights } from '../../../server/src/common/report-view';
 import { normalizeReport, parseWeightName } from '../../../server/src/report/read';
-import { formatBytes, formatNumber } from '../../../server/src/shared/format';
-import { errThreshold, filterWeights, layerHeatMap, sortWeights } from '../../../server/src/shared/report-view';
 
 const sample = {
   model: 'tiny-llama',

@@ -1,7 +1,7 @@
 // The one byte formatter (binary units) every view uses: webviews, pickers and progress, hover, CLI.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, formatPercent, formatSeconds } from '../../../server/src/shared/format';
+import { formatBytes, formatPercent, formatSeconds } from '../../../server/src/common/format';
 
 test('formatBytes: binary units, 0-2 decimals by magnitude, a dash for nothing', () => {
   assert.equal(formatBytes(0), '0 B');
