@@ -65,6 +65,19 @@
       ],
     },
     {
+      # The NEON kernel again with the dot-product extension (vdotq_s32), chosen at run time only where the CPU has
+      # it (src/infer/kernels.cc); the plain one above runs on every arm64 CPU. Off arm64 it compiles to a stub.
+      'target_name': 'apl_infer_dotprod',
+      'type': 'static_library',
+      'sources': ['src/cpu/infer_neon_dotprod.cc'],
+      'conditions': [
+        ['target_arch=="arm64"', {
+          'cflags_cc': ['-march=armv8.2-a+dotprod'],
+          'xcode_settings': {'OTHER_CPLUSPLUSFLAGS': ['-ffp-contract=off', '-march=armv8.2-a+dotprod']},
+        }],
+      ],
+    },
+    {
       'target_name': 'apl_infer_avx2',
       'type': 'static_library',
       'sources': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_kquant_avx2.cc'],
@@ -90,7 +103,7 @@
                   'src/infer/linear.cc', 'src/infer/model.cc', 'src/infer/kquant_linear.cc',
                   'src/infer/kv.cc'],
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
-      'dependencies': ['apl_simd', 'apl_infer_simd'],
+      'dependencies': ['apl_simd', 'apl_infer_simd', 'apl_infer_dotprod'],
       'conditions': [
         ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512']}],
         ['nvcc!=""', {

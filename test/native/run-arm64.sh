@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Cross-builds the plain C++ kernel tests (test/native/*.cc: no Node) for arm64 with aarch64-linux-gnu-g++ and
-# runs them under qemu-aarch64, twice: as built (the NEON kernels) and with APL_FORCE_SCALAR=1. Two builds:
-# baseline armv8-a (NEON; the inference kernel's vmull/vpadal path) and armv8.2-a+dotprod (its vdotq_s32 path).
+# runs them under qemu-aarch64, twice: as built (the NEON kernels) and with APL_FORCE_SCALAR=1. One build, as the
+# addon is built: baseline armv8-a, except infer_neon_dotprod.cc (armv8.2-a+dotprod, the vdotq_s32 kernel, chosen
+# at run time). The inference tests then run on emulated CPUs with the dot-product extension (qemu's `max`: both
+# NEON kernels checked against the reference, `neon-dotprod` chosen) and without it (Cortex-A72: `neon` chosen, and
+# no instruction of the extension may run: qemu would stop the program with SIGILL).
 # Called by `npm run test:native:arm64`. Output goes to native/build/arm64/ (ignored).
 #
 # Without the cross compiler or qemu it says so and exits 0 ("skipped"); install them with
@@ -30,7 +33,7 @@ kquant=(native/src/kquant_engine.cc native/src/cpu/kquant_avx2.cc native/src/cpu
 infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc native/src/infer/model.cc
   native/src/infer/kv.cc native/src/infer/kquant_linear.cc
   native/src/cpu/infer_avx2.cc native/src/cpu/infer_vnni.cc native/src/cpu/infer_avx512.cc
-  native/src/cpu/infer_neon.cc native/src/cpu/infer_kquant_avx2.cc native/src/cpu/infer_kquant_vnni.cc
+  native/src/cpu/infer_neon.cc native/src/cpu/infer_neon_dotprod.cc native/src/cpu/infer_kquant_avx2.cc native/src/cpu/infer_kquant_vnni.cc
   native/src/cpu/infer_kquant_neon.cc)
 
 # stale OBJECT SOURCE: the object is missing or older than its source, a header or this script.
@@ -55,7 +58,9 @@ build() {
     stale "$o" "$s" || continue
     ((n++ == 0)) && echo "test:native:arm64: building $variant (-march=$march)"
     rm -f "$o"
-    "$CXX" "${base[@]}" -march="$march" -c "$s" -o "$o" &
+    local m=$march
+    [ "$s" = native/src/cpu/infer_neon_dotprod.cc ] && m=armv8.2-a+dotprod
+    "$CXX" "${base[@]}" -march="$m" -c "$s" -o "$o" &
     pids+=($!)
     # two compiles at a time: the machine is shared
     if ((${#pids[@]} >= 2)); then
@@ -77,16 +82,16 @@ build() {
   "$CXX" "${eo[@]}" "${io[@]}" "$out/test_infer.o" -o "$out/test_infer" -lpthread
 }
 
-# run VARIANT PROGRAM: as built, then forced scalar; a failure of either fails the script.
+# run VARIANT PROGRAM [QEMU_CPU EXPECTED_KERNEL]: as built, then forced scalar; a failure of either fails the script.
 run() {
-  local bin=native/build/arm64/$1/$2
-  echo "test:native:arm64: $1 $2"
-  if ! "$QEMU" -L "$sysroot" "$bin"; then
-    echo "test:native:arm64: $1 $2 FAILED" >&2
+  local bin=native/build/arm64/$1/$2 cpu=(${3:+-cpu "$3"}) expect=${4:-}
+  echo "test:native:arm64: $1 $2${3:+ on $3}"
+  if ! APL_EXPECT_KERNEL="$expect" "$QEMU" "${cpu[@]}" -L "$sysroot" "$bin"; then
+    echo "test:native:arm64: $1 $2${3:+ on $3} FAILED" >&2
     exit 1
   fi
   local o
-  if ! o="$(APL_FORCE_SCALAR=1 "$QEMU" -L "$sysroot" "$bin" 2>&1)"; then
+  if ! o="$(APL_FORCE_SCALAR=1 "$QEMU" "${cpu[@]}" -L "$sysroot" "$bin" 2>&1)"; then
     printf '%s\n' "$o" >&2
     echo "test:native:arm64: $1 $2 FAILED in the forced-scalar run (APL_FORCE_SCALAR=1)" >&2
     exit 1
@@ -95,9 +100,12 @@ run() {
 }
 
 t0=$SECONDS
+# a stale two-build layout (before the run-time choice) is removed
+rm -rf native/build/arm64/dotprod
 build neon armv8-a
-build dotprod armv8.2-a+dotprod
-for p in test_kernels test_kquant test_infer; do run neon "$p"; done
-# The dot-product build differs in the inference kernel only.
-run dotprod test_infer
+for p in test_kernels test_kquant; do run neon "$p"; done
+# The inference kernels: with the dot-product extension both NEON kernels are listed (and checked against the
+# reference) and the vdotq_s32 one is chosen; without it only the plain one is listed, chosen, and run.
+run neon test_infer max neon-dotprod
+run neon test_infer cortex-a72 neon
 echo "test:native:arm64: all passed ($((SECONDS - t0)) s)"

@@ -409,6 +409,12 @@ int main() {
   CHECK(neon_kernel() != nullptr && (fs && strcmp(fs, "1") == 0 ? true : is_neon(&select_kernel())),
         "arm64 does not use the NEON kernel (%s)", select_kernel().name);
 #endif
+  // The run-time choice: test/native/run-arm64.sh runs this program on emulated CPUs with and without the
+  // dot-product extension and names the kernel each must choose.
+  const char* want = getenv("APL_EXPECT_KERNEL");
+  if (want && *want)
+    CHECK(strcmp(select_kernel().name, want) == 0, "the kernel chosen is %s, expected %s on this CPU",
+          select_kernel().name, want);
   test_packed();
   test_float();
   test_threads();

@@ -94,13 +94,15 @@ struct Kernel {
 };
 
 const Kernel& scalar_kernel();
-const Kernel* avx2_kernel();    // nullptr when not compiled in
-const Kernel* vnni_kernel();    // AVX-512 VNNI (+VL) dot products on 256-bit vectors
-const Kernel* avx512_kernel();  // 512-bit vectors with VNNI
-const Kernel* neon_kernel();
+const Kernel* avx2_kernel();          // nullptr when not compiled in
+const Kernel* vnni_kernel();          // AVX-512 VNNI (+VL) dot products on 256-bit vectors
+const Kernel* avx512_kernel();        // 512-bit vectors with VNNI
+const Kernel* neon_kernel();          // plain armv8-a
+const Kernel* neon_dotprod_kernel();  // armv8.2-a dot product (vdotq_s32); listed only where the CPU has it
 /** Every variant this CPU can run, best last (the scalar reference first). */
 std::vector<const Kernel*> available_kernels();
-/** The best variant (APL_FORCE_SCALAR=1: the scalar reference; APL_NO_AVX512=1: no AVX-512). */
+/** The best variant (APL_FORCE_SCALAR=1: the scalar reference; APL_NO_AVX512=1: no AVX-512; APL_NO_DOTPROD=1:
+ * no arm64 dot-product kernel). */
 const Kernel& select_kernel();
 const Kernel* kernel_by_name(const char* name);
 

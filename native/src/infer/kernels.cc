@@ -2,6 +2,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 #include "kquant_ref.h"
 
 namespace apl {
@@ -81,6 +87,24 @@ bool cpu_vnni() {
 }
 #endif
 
+#if defined(__aarch64__)
+// The dot-product extension (SDOT/UDOT, FEAT_DotProd): optional in armv8.2-a, absent on e.g. Cortex-A53/A72.
+bool cpu_dotprod() {
+#if defined(__linux__)
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+  int v = 0;
+  size_t n = sizeof v;
+  return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &n, nullptr, 0) == 0 && v != 0;
+#else
+  return false;
+#endif
+}
+#endif
+
 }  // namespace
 
 const Kernel& scalar_kernel() {
@@ -99,6 +123,11 @@ std::vector<const Kernel*> available_kernels() {
 #endif
 #if defined(__aarch64__)
   if (neon_kernel()) v.push_back(neon_kernel());
+  // A compiler that targets the extension everywhere (Apple's arm64 default) builds the plain file with it
+  // too: then both files hold the same kernel, listed once.
+  const Kernel* dp = neon_dotprod_kernel();
+  if (dp && cpu_dotprod() && !(neon_kernel() && std::strcmp(neon_kernel()->name, dp->name) == 0))
+    v.push_back(dp);
 #endif
   return v;
 }
@@ -112,10 +141,12 @@ const Kernel* kernel_by_name(const char* name) {
 const Kernel& select_kernel() {
   if (env_is("APL_FORCE_SCALAR")) return scalar_kernel();
   bool no512 = env_is("APL_NO_AVX512");
+  bool nodp = env_is("APL_NO_DOTPROD");
   auto v = available_kernels();
   for (size_t i = v.size(); i-- > 0;) {
     if (no512 && (std::strcmp(v[i]->name, "avx512") == 0 || std::strcmp(v[i]->name, "avx512-vnni") == 0))
       continue;
+    if (nodp && std::strcmp(v[i]->name, "neon-dotprod") == 0) continue;
     return *v[i];
   }
   return scalar_kernel();

@@ -37,7 +37,7 @@ const KqKernel& kq_kernel_for(const Kernel& k) {
     v = kq_avx2_kernel();
   else if (std::strcmp(k.name, "avx512-vnni") == 0 || std::strcmp(k.name, "avx512") == 0)
     v = kq_vnni_kernel();
-  else if (std::strcmp(k.name, "neon") == 0)
+  else if (std::strcmp(k.name, "neon") == 0 || std::strcmp(k.name, "neon-dotprod") == 0)
     v = kq_neon_kernel();
   return v ? *v : kq_scalar_kernel();
 }
