@@ -6,6 +6,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #define APL_INFER_VNNI 1
 #define APL_INFER_WIDE 1
+#include "infer_gemm.h"
 #include "infer_x86.h"
 
 namespace apl {
@@ -17,12 +18,20 @@ const Kernel* avx512_kernel() {
   return &k;
 }
 
+const Kernel* gemm_kernel() {
+  static const Gemm g{gemm512::fits, gemm512::quantize_act, gemm512::rows};
+  static const Kernel k{"avx512-gemm", x86::quantize_act_wide, x86::qrows<true>, x86::frows, x86::dotf,
+                        x86::axpyf,    &g};
+  return &k;
+}
+
 }  // namespace infer
 }  // namespace apl
 #else
 namespace apl {
 namespace infer {
 const Kernel* avx512_kernel() { return nullptr; }
+const Kernel* gemm_kernel() { return nullptr; }
 }  // namespace infer
 }  // namespace apl
 #endif

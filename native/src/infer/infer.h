@@ -76,6 +76,18 @@ struct ActQ {
   const int32_t* xsum_of(int64_t t) const { return xsum.data() + t * gstride; }
 };
 
+/**
+ * The prompt path of a variant (matrix × matrix, its own natural-order activations), for the weights and token
+ * counts fits() accepts.
+ */
+struct Gemm {
+  bool (*fits)(const Linear& w, int64_t n);
+  void (*quantize_act)(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx, int32_t* xsum);
+  /** y[t·ystride + r] for rows [r0, r1) and tokens [t0, t1). */
+  void (*rows)(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
+               int64_t ystride);
+};
+
 /** One CPU variant. */
 struct Kernel {
   const char* name;
@@ -91,12 +103,15 @@ struct Kernel {
   /** Attention helpers: Σ a·b, and y += s·x. */
   float (*dotf)(const float* a, const float* b, int64_t n);
   void (*axpyf)(float s, const float* x, float* y, int64_t n);
+  /** The prompt path (nullptr: qrows for every token count). */
+  const Gemm* gemm = nullptr;
 };
 
 const Kernel& scalar_kernel();
 const Kernel* avx2_kernel();          // nullptr when not compiled in
 const Kernel* vnni_kernel();          // AVX-512 VNNI (+VL) dot products on 256-bit vectors
 const Kernel* avx512_kernel();        // 512-bit vectors with VNNI
+const Kernel* gemm_kernel();          // avx512 with the row-interleaved prompt path (cpu/infer_gemm.h)
 const Kernel* neon_kernel();          // plain armv8-a
 const Kernel* neon_dotprod_kernel();  // armv8.2-a dot product (vdotq_s32); listed only where the CPU has it
 /** Every variant this CPU can run, best last (the scalar reference first). */

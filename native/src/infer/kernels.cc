@@ -120,6 +120,8 @@ std::vector<const Kernel*> available_kernels() {
   // 1.3-2× the 256-bit one on 4/2/1-bit decode here (Zen 5); 8 bits keep the 256-bit layout.
   if (vnni_kernel() && cpu_vnni()) v.push_back(vnni_kernel());
   if (avx512_kernel() && cpu_vnni()) v.push_back(avx512_kernel());
+  // avx512 with the row-interleaved prompt path (infer_gemm.h) for 8 tokens or more: the default.
+  if (gemm_kernel() && cpu_vnni()) v.push_back(gemm_kernel());
 #endif
 #if defined(__aarch64__)
   if (neon_kernel()) v.push_back(neon_kernel());
@@ -144,7 +146,7 @@ const Kernel& select_kernel() {
   bool nodp = env_is("APL_NO_DOTPROD");
   auto v = available_kernels();
   for (size_t i = v.size(); i-- > 0;) {
-    if (no512 && (std::strcmp(v[i]->name, "avx512") == 0 || std::strcmp(v[i]->name, "avx512-vnni") == 0))
+    if (no512 && std::strncmp(v[i]->name, "avx512", 6) == 0)
       continue;
     if (nodp && std::strcmp(v[i]->name, "neon-dotprod") == 0) continue;
     return *v[i];

@@ -35,7 +35,7 @@ const KqKernel& kq_kernel_for(const Kernel& k) {
   const KqKernel* v = nullptr;
   if (std::strcmp(k.name, "avx2") == 0)
     v = kq_avx2_kernel();
-  else if (std::strcmp(k.name, "avx512-vnni") == 0 || std::strcmp(k.name, "avx512") == 0)
+  else if (std::strncmp(k.name, "avx512", 6) == 0)
     v = kq_vnni_kernel();
   else if (std::strcmp(k.name, "neon") == 0 || std::strcmp(k.name, "neon-dotprod") == 0)
     v = kq_neon_kernel();

@@ -103,6 +103,40 @@ describe('inference kernels (packed weights)', { skip: skipNative }, () => {
       assert.ok(cases > 100);
     });
 
+  it('prompt shapes (8 tokens or more: the row-interleaved path) equal the scalar reference bit for bit', () => {
+    // rows not a multiple of 16, groups of 32/64/96/128 and per row, a short last group, token counts around the
+    // tiles of 8 and the blocks of 64; extreme activations (a huge value, tiny values) and an all-zero token
+    let seed = 77;
+    let cases = 0;
+    const shapes: [number, number][] = [
+      [16, 64],
+      [17, 128],
+      [33, 200],
+      [40, 1088],
+      [5, 2112],
+    ];
+    for (const bits of [1, 2, 4, 8] as Bits[])
+      for (const [rows, cols] of shapes)
+        for (const g0 of [32, 64, 96, 128, 0]) {
+          const group = g0 || cols;
+          if (group > cols) continue;
+          const w = randomPacked(rows, cols, bits, group, seed % 2 ? 'f16' : 'f32', ++seed);
+          for (const n of cols > 1000 ? [8, 17, 70] : [8, 16, 17, 33, 65]) {
+            const x = gaussian(n * cols, ++seed, 1);
+            for (let i = 0; i < cols; i++) x[2 * cols + i] = 0;
+            x[3 * cols + 5] = 1e6;
+            for (let i = 0; i < cols; i++) x[4 * cols + i] *= 1e-30;
+            const ref = linear(w, x, n, { variant: 'scalar', threads: 1 });
+            for (const v of variants.slice(1)) {
+              const out = linear(w, x, n, { variant: v, threads: 1 });
+              assert.deepEqual(out, ref, `${v} ${bits}-bit ${rows}x${cols} g${group} n${n}`);
+            }
+            cases++;
+          }
+        }
+    assert.ok(cases > 80);
+  });
+
   it('gives the same result with 1 and 2 threads, and for each token alone', () => {
     const w = randomPacked(301, 512, 4, 64, 'f16', 7);
     const x = gaussian(40 * 512, 8, 1);

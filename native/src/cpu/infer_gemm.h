@@ -1,0 +1,237 @@
+// The prompt (matrix × matrix) path of the AVX-512 VNNI kernel for packed rows (included by infer_avx512.cc):
+// one vector lane per (row, token), so no horizontal reduction.
+//
+// A block of 16 rows is unpacked once per block of tokens into a row-interleaved buffer: 64 bytes per 4
+// values of a group (4 codes of row 0, 4 of row 1, …, 4 of row 15), i.e. the transpose of the 16 unpacked rows
+// seen as 32-bit words. One vpdpbusd multiplies those 64 codes by 4 activation bytes of one token broadcast to
+// every lane, so a lane accumulates the exact integer sum of its row's group. Activations stay in natural order
+// (quantized by gemm_quantize_act, bit-exact with act_quantize_ref). The float combine is the reference's
+// (combine_group: term = (s·dx)·((float)isum − z·(float)xsum) added to lane g % 8, then reduce8), done for 16
+// rows at once: groups are visited lane by lane (g = k, k + 8, …), so only one float accumulator per token is
+// live, and the 8 lanes are reduced vertically in reduce8's order. Results are bit-exact with the scalar
+// reference. Groups must be a multiple of 4 values (a group's words then never straddle two groups; the last
+// group of a row may be shorter: its missing codes unpack as zeros).
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../infer/ref.h"
+
+namespace apl {
+namespace infer {
+namespace gemm512 {
+namespace {  // internal linkage: see ref.h
+
+constexpr int kRows = 16;   // rows per block (one 512-bit lane each)
+constexpr int kTile = 8;    // tokens per micro-kernel call (integer + float accumulators in registers)
+constexpr int kMinTokens = 8;  // below this many tokens the dot-product path (qrows) is as fast
+
+inline bool fits(const Linear& w, int64_t n) {
+  return w.kind == 0 && n >= kMinTokens && w.group % 4 == 0 && (w.bits == 4 || w.bits == 8 || w.bits == 2);
+}
+
+/** Natural-order activations, bit-exact with act_quantize_ref (same float operations per value). */
+inline void quantize_act(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx, int32_t* xsum) {
+  const int64_t gpr = groups_per_row(cols, group);
+  const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+  for (int64_t g = 0; g < gpr; g++) {
+    const int64_t c0 = g * group, c1 = std::min(cols, c0 + group);
+    __m512 m = _mm512_setzero_ps();
+    for (int64_t c = c0; c < c1; c += 16) {
+      const __mmask16 k = c + 16 <= c1 ? (__mmask16)0xffff : (__mmask16)((1u << (c1 - c)) - 1);
+      // max(|x|, m) keeps m where x is NaN, as the reference's `if (a > amax)` does
+      m = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c)), m);
+    }
+    const float amax = _mm512_reduce_max_ps(m);
+    dx[g] = amax / 127.0f;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    __m512i s = _mm512_setzero_si512();
+    for (int64_t c = c0; c < c1; c += 16) {
+      const __mmask16 k = c + 16 <= c1 ? (__mmask16)0xffff : (__mmask16)((1u << (c1 - c)) - 1);
+      __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + c), vinv);
+      t = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      t = _mm512_max_ps(lo, _mm512_min_ps(hi, t));  // NaN stays NaN, as in the reference
+      const __m512i v = _mm512_maskz_mov_epi32(k, _mm512_cvttps_epi32(t));
+      _mm_mask_storeu_epi8(xq + c, k, _mm512_cvtepi32_epi8(v));
+      s = _mm512_add_epi32(s, v);
+    }
+    xsum[g] = _mm512_reduce_add_epi32(s);
+  }
+}
+
+/** 64 values [c, c + 64) of a packed row in natural order (zeros past cols). */
+template <int BITS>
+inline __m512i row64(const uint8_t* qrow, int64_t c, int64_t cols) {
+  if (c + 64 <= cols) {
+    if (BITS == 8) return _mm512_loadu_si512((const void*)(qrow + c));
+    if (BITS == 4) {  // byte b → values 2b (low nibble), 2b + 1 (high nibble)
+      const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(qrow + c / 2)));
+      return _mm512_and_si512(_mm512_or_si512(w, _mm512_slli_epi16(w, 4)), _mm512_set1_epi16(0x0f0f));
+    }
+    if (BITS == 2) {  // byte b → values 4b .. 4b + 3
+      const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(qrow + c / 4)));
+      const __m512i v = _mm512_or_si512(
+          _mm512_or_si512(w, _mm512_slli_epi32(w, 6)), _mm512_or_si512(_mm512_slli_epi32(w, 12), _mm512_slli_epi32(w, 18)));
+      return _mm512_and_si512(v, _mm512_set1_epi32(0x03030303));
+    }
+  }
+  alignas(64) uint8_t tmp[64] = {0};
+  for (int64_t i = 0; i < 64 && c + i < cols; i++) tmp[i] = (uint8_t)packed_at(qrow, c + i, BITS);
+  return _mm512_load_si512((const void*)tmp);
+}
+
+/** In place: r[i] word j ↔ r[j] word i (a 16 × 16 transpose of 32-bit words). */
+inline void transpose16(__m512i* r) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4q + m], lane L: words 4L + m of rows 4q .. 4q + 3
+  for (int q = 0; q < 4; q++) {
+    u[4 * q] = _mm512_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+    u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+    u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+    u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+  }
+  for (int m = 0; m < 4; m++) {
+    const __m512i a = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), b = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
+    const __m512i c = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88),
+                  d = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
+    r[m] = _mm512_shuffle_i32x4(a, c, 0x88);       // words 0..3 → lane 0
+    r[8 + m] = _mm512_shuffle_i32x4(a, c, 0xdd);   // lane 2
+    r[4 + m] = _mm512_shuffle_i32x4(b, d, 0x88);   // lane 1
+    r[12 + m] = _mm512_shuffle_i32x4(b, d, 0xdd);  // lane 3
+  }
+}
+
+/** A block of rows [r0, r0 + 16) unpacked: codes (word k of every row side by side), scales, zero points. */
+struct Block {
+  std::vector<uint8_t> codes;  // (cols/4 rounded up to 16) × 64 bytes
+  std::vector<float> s, z;     // gpr × 16
+};
+
+template <int BITS>
+inline void unpack(const Linear& w, int64_t r0, int64_t r1, Block& b) {
+  const int64_t words = (w.cols + 3) / 4, tiles = (words + 15) / 16, gpr = w.gpr(), rb = w.row_bytes();
+  if ((int64_t)b.codes.size() < tiles * 1024 + 64) b.codes.resize((size_t)(tiles * 1024 + 64));
+  if ((int64_t)b.s.size() < gpr * kRows) {
+    b.s.resize((size_t)(gpr * kRows));
+    b.z.resize((size_t)(gpr * kRows));
+  }
+  const int nr = (int)(r1 - r0);
+  for (int64_t tl = 0; tl < tiles; tl++) {
+    __m512i v[16];
+    for (int i = 0; i < 16; i++)
+      v[i] = i < nr ? row64<BITS>(w.q + (r0 + i) * rb, tl * 64, w.cols) : _mm512_setzero_si512();
+    transpose16(v);
+    for (int i = 0; i < 16; i++) _mm512_storeu_si512((void*)(b.codes.data() + (tl * 16 + i) * 64), v[i]);
+  }
+  for (int i = 0; i < kRows; i++)
+    for (int64_t g = 0; g < gpr; g++) {
+      b.s[(size_t)(g * kRows + i)] = i < nr ? load_param(w.scales, (r0 + i) * gpr + g, w.f16) : 0.0f;
+      b.z[(size_t)(g * kRows + i)] = i < nr ? load_param(w.zeros, (r0 + i) * gpr + g, w.f16) : 0.0f;
+    }
+}
+
+/** The 16 rows of block b × tokens [t0, t0 + NT), into y (rows past r1 not written). */
+template <int NT>
+inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, float* y,
+                 int64_t ystride) {
+  const int64_t G = w.group, gpr = w.gpr(), wpg = G / 4;  // words per group
+  const int8_t* x[NT];
+  for (int t = 0; t < NT; t++) x[t] = a.xq_of(t0 + t);
+  __m512 lane[8][NT];
+  for (int k = 0; k < 8; k++) {
+    __m512 acc[NT];
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t g = k; g < gpr; g += 8) {
+      const int64_t nw = std::min(wpg, (w.cols - g * G + 3) / 4);
+      const uint8_t* wq = b.codes.data() + g * wpg * 64;
+      __m512i is[NT];
+      for (int t = 0; t < NT; t++) is[t] = _mm512_setzero_si512();
+      for (int64_t j = 0; j < nw; j++) {
+        const __m512i q = _mm512_loadu_si512((const void*)(wq + j * 64));
+        for (int t = 0; t < NT; t++) {
+          int32_t xv;
+          memcpy(&xv, x[t] + g * G + 4 * j, 4);
+          is[t] = _mm512_dpbusd_epi32(is[t], q, _mm512_set1_epi32(xv));
+        }
+      }
+      const __m512 sv = _mm512_loadu_ps(b.s.data() + g * kRows), zv = _mm512_loadu_ps(b.z.data() + g * kRows);
+      for (int t = 0; t < NT; t++) {
+        const __m512 d = _mm512_mul_ps(sv, _mm512_set1_ps(a.dx_of(t0 + t)[g]));
+        const __m512 bz = _mm512_mul_ps(zv, _mm512_set1_ps((float)a.xsum_of(t0 + t)[g]));
+        const __m512 tt = _mm512_sub_ps(_mm512_cvtepi32_ps(is[t]), bz);
+        acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, tt));
+      }
+    }
+    for (int t = 0; t < NT; t++) lane[k][t] = acc[t];
+  }
+  const __mmask16 keep = r1 - r0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (r1 - r0)) - 1);
+  for (int t = 0; t < NT; t++) {
+    // reduce8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))
+    const __m512 e = _mm512_add_ps(_mm512_add_ps(lane[0][t], lane[4][t]), _mm512_add_ps(lane[2][t], lane[6][t]));
+    const __m512 o = _mm512_add_ps(_mm512_add_ps(lane[1][t], lane[5][t]), _mm512_add_ps(lane[3][t], lane[7][t]));
+    _mm512_mask_storeu_ps(y + (t0 + t) * ystride + r0, keep, _mm512_add_ps(e, o));
+  }
+}
+
+template <int BITS>
+inline void rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
+                      int64_t ystride) {
+  thread_local Block b;
+  for (int64_t rb = r0; rb < r1; rb += kRows) {
+    const int64_t re = std::min(r1, rb + kRows);
+    unpack<BITS>(w, rb, re, b);
+    int64_t t = t0;
+    for (; t + kTile <= t1; t += kTile) tile<kTile>(w, b, rb, re, a, t, y, ystride);
+    switch (t1 - t) {
+      case 7:
+        tile<7>(w, b, rb, re, a, t, y, ystride);
+        break;
+      case 6:
+        tile<6>(w, b, rb, re, a, t, y, ystride);
+        break;
+      case 5:
+        tile<5>(w, b, rb, re, a, t, y, ystride);
+        break;
+      case 4:
+        tile<4>(w, b, rb, re, a, t, y, ystride);
+        break;
+      case 3:
+        tile<3>(w, b, rb, re, a, t, y, ystride);
+        break;
+      case 2:
+        tile<2>(w, b, rb, re, a, t, y, ystride);
+        break;
+      case 1:
+        tile<1>(w, b, rb, re, a, t, y, ystride);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** Rows [r0, r1) × tokens [t0, t1) of a weight that fits(); activations from quantize_act. */
+inline void rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
+                 int64_t ystride) {
+  switch (w.bits) {
+    case 8:
+      return rows_bits<8>(w, r0, r1, a, t0, t1, y, ystride);
+    case 2:
+      return rows_bits<2>(w, r0, r1, a, t0, t1, y, ystride);
+    default:
+      return rows_bits<4>(w, r0, r1, a, t0, t1, y, ystride);
+  }
+}
+
+}  // namespace
+}  // namespace gemm512
+}  // namespace infer
+}  // namespace apl
