@@ -138,34 +138,51 @@ inline void unpack(const Linear& w, int64_t r0, int64_t r1, Block& b) {
     }
 }
 
-/** The 16 rows of block b × tokens [t0, t0 + NT), into y (rows past r1 not written). */
-template <int NT>
+/** is[t] += the integer dots of nw words of codes (wq) with token t's activations from x[t] + c. */
+template <int NT, int NW>
+inline void group_dots(const uint8_t* wq, const int8_t* const* x, int64_t c, int64_t nw, __m512i* is) {
+  const int64_t n = NW ? NW : nw;
+#pragma GCC unroll 32
+  for (int64_t j = 0; j < n; j++) {
+    const __m512i q = _mm512_loadu_si512((const void*)(wq + j * 64));
+    for (int t = 0; t < NT; t++) {
+      int32_t xv;
+      memcpy(&xv, x[t] + c + 4 * j, 4);
+      is[t] = _mm512_dpbusd_epi32(is[t], q, _mm512_set1_epi32(xv));
+    }
+  }
+}
+
+/** The 16 rows of block b × tokens [t0, t0 + NT), into y (rows past r1 not written). WPG: G / 4, or 0. */
+template <int NT, int WPG>
 inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, float* y,
                  int64_t ystride) {
   const int64_t G = w.group, gpr = w.gpr(), wpg = G / 4;  // words per group
+  const int64_t full = w.cols / G;                        // groups of G values
   const int8_t* x[NT];
-  for (int t = 0; t < NT; t++) x[t] = a.xq_of(t0 + t);
+  const float* dx[NT];
+  const int32_t* xs[NT];
+  for (int t = 0; t < NT; t++) {
+    x[t] = a.xq_of(t0 + t);
+    dx[t] = a.dx_of(t0 + t);
+    xs[t] = a.xsum_of(t0 + t);
+  }
   __m512 lane[8][NT];
   for (int k = 0; k < 8; k++) {
     __m512 acc[NT];
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t g = k; g < gpr; g += 8) {
-      const int64_t nw = std::min(wpg, (w.cols - g * G + 3) / 4);
       const uint8_t* wq = b.codes.data() + g * wpg * 64;
       __m512i is[NT];
       for (int t = 0; t < NT; t++) is[t] = _mm512_setzero_si512();
-      for (int64_t j = 0; j < nw; j++) {
-        const __m512i q = _mm512_loadu_si512((const void*)(wq + j * 64));
-        for (int t = 0; t < NT; t++) {
-          int32_t xv;
-          memcpy(&xv, x[t] + g * G + 4 * j, 4);
-          is[t] = _mm512_dpbusd_epi32(is[t], q, _mm512_set1_epi32(xv));
-        }
-      }
+      if (WPG && g < full)
+        group_dots<NT, WPG>(wq, x, g * G, WPG, is);
+      else
+        group_dots<NT, 0>(wq, x, g * G, std::min(wpg, (w.cols - g * G + 3) / 4), is);
       const __m512 sv = _mm512_loadu_ps(b.s.data() + g * kRows), zv = _mm512_loadu_ps(b.z.data() + g * kRows);
       for (int t = 0; t < NT; t++) {
-        const __m512 d = _mm512_mul_ps(sv, _mm512_set1_ps(a.dx_of(t0 + t)[g]));
-        const __m512 bz = _mm512_mul_ps(zv, _mm512_set1_ps((float)a.xsum_of(t0 + t)[g]));
+        const __m512 d = _mm512_mul_ps(sv, _mm512_set1_ps(dx[t][g]));
+        const __m512 bz = _mm512_mul_ps(zv, _mm512_set1_ps((float)xs[t][g]));
         const __m512 tt = _mm512_sub_ps(_mm512_cvtepi32_ps(is[t]), bz);
         acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, tt));
       }
@@ -181,6 +198,32 @@ inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const 
   }
 }
 
+/** Tokens [t0, t1) of one block, kTile at a time. */
+template <int WPG>
+inline void tiles(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
+                  float* y, int64_t ystride) {
+  int64_t t = t0;
+  for (; t + kTile <= t1; t += kTile) tile<kTile, WPG>(w, b, r0, r1, a, t, y, ystride);
+  switch (t1 - t) {
+    case 7:
+      return tile<7, WPG>(w, b, r0, r1, a, t, y, ystride);
+    case 6:
+      return tile<6, WPG>(w, b, r0, r1, a, t, y, ystride);
+    case 5:
+      return tile<5, WPG>(w, b, r0, r1, a, t, y, ystride);
+    case 4:
+      return tile<4, WPG>(w, b, r0, r1, a, t, y, ystride);
+    case 3:
+      return tile<3, WPG>(w, b, r0, r1, a, t, y, ystride);
+    case 2:
+      return tile<2, WPG>(w, b, r0, r1, a, t, y, ystride);
+    case 1:
+      return tile<1, WPG>(w, b, r0, r1, a, t, y, ystride);
+    default:
+      return;
+  }
+}
+
 template <int BITS>
 inline void rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
                       int64_t ystride) {
@@ -188,32 +231,18 @@ inline void rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, in
   for (int64_t rb = r0; rb < r1; rb += kRows) {
     const int64_t re = std::min(r1, rb + kRows);
     unpack<BITS>(w, rb, re, b);
-    int64_t t = t0;
-    for (; t + kTile <= t1; t += kTile) tile<kTile>(w, b, rb, re, a, t, y, ystride);
-    switch (t1 - t) {
-      case 7:
-        tile<7>(w, b, rb, re, a, t, y, ystride);
+    switch (w.group) {
+      case 32:
+        tiles<8>(w, b, rb, re, a, t0, t1, y, ystride);
         break;
-      case 6:
-        tile<6>(w, b, rb, re, a, t, y, ystride);
+      case 64:
+        tiles<16>(w, b, rb, re, a, t0, t1, y, ystride);
         break;
-      case 5:
-        tile<5>(w, b, rb, re, a, t, y, ystride);
-        break;
-      case 4:
-        tile<4>(w, b, rb, re, a, t, y, ystride);
-        break;
-      case 3:
-        tile<3>(w, b, rb, re, a, t, y, ystride);
-        break;
-      case 2:
-        tile<2>(w, b, rb, re, a, t, y, ystride);
-        break;
-      case 1:
-        tile<1>(w, b, rb, re, a, t, y, ystride);
+      case 128:
+        tiles<32>(w, b, rb, re, a, t0, t1, y, ystride);
         break;
       default:
-        break;
+        tiles<0>(w, b, rb, re, a, t0, t1, y, ystride);
     }
   }
 }
