@@ -72,19 +72,25 @@ function prompt() {
   for (const bits of BITS) {
     const w = packed(bits);
     const best = new Map(variants.map((v) => [v, Infinity]));
+    const cpu = new Map(variants.map((v) => [v, Infinity])); // CPU seconds: moves less with the machine's load
     for (let i = 0; i < REPS; i++)
       for (const v of variants) {
+        const c0 = process.cpuUsage();
         const t0 = now();
         linear(w, x, TOKENS, { threads: THREADS, variant: v });
         best.set(v, Math.min(best.get(v)!, now() - t0));
+        const c = process.cpuUsage(c0);
+        cpu.set(v, Math.min(cpu.get(v)!, (c.user + c.system) / 1e6));
       }
     const base = best.get(variants[0])!;
+    const cbase = cpu.get(variants[0])!;
     console.log(
       `${bits}-bit: ` +
         variants
           .map((v) => {
             const s = best.get(v)!;
-            return `${v} ${(s * 1e3).toFixed(2)} ms (${((ROWS * COLS * TOKENS) / s / 1e9).toFixed(1)} GMAC/s, ${(base / s).toFixed(2)}×)`;
+            const c = cpu.get(v)!;
+            return `${v} ${(s * 1e3).toFixed(2)} ms (${((ROWS * COLS * TOKENS) / s / 1e9).toFixed(1)} GMAC/s, ${(base / s).toFixed(2)}×; CPU ${(c * 1e3).toFixed(0)} ms, ${(cbase / c).toFixed(2)}×)`;
           })
           .join('; '),
     );

@@ -20,8 +20,8 @@ const Kernel* avx512_kernel() {
 
 const Kernel* gemm_kernel() {
   static const Gemm g{gemm512::fits, gemm512::quantize_act, gemm512::rows};
-  static const Kernel k{"avx512-gemm", x86::quantize_act_wide, x86::qrows<true>, x86::frows, x86::dotf,
-                        x86::axpyf,    &g};
+  static const Kernel k{
+      "avx512-gemm", x86::quantize_act_wide, x86::qrows<true>, x86::frows, x86::dotf, x86::axpyf, &g};
   return &k;
 }
 

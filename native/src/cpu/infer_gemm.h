@@ -2,15 +2,15 @@
 // one vector lane per (row, token), so no horizontal reduction.
 //
 // A block of 16 rows is unpacked once per block of tokens into a row-interleaved buffer: 64 bytes per 4
-// values of a group (4 codes of row 0, 4 of row 1, …, 4 of row 15), i.e. the transpose of the 16 unpacked rows
-// seen as 32-bit words. One vpdpbusd multiplies those 64 codes by 4 activation bytes of one token broadcast to
-// every lane, so a lane accumulates the exact integer sum of its row's group. Activations stay in natural order
-// (quantized by gemm_quantize_act, bit-exact with act_quantize_ref). The float combine is the reference's
-// (combine_group: term = (s·dx)·((float)isum − z·(float)xsum) added to lane g % 8, then reduce8), done for 16
-// rows at once: groups are visited lane by lane (g = k, k + 8, …), so only one float accumulator per token is
-// live, and the 8 lanes are reduced vertically in reduce8's order. Results are bit-exact with the scalar
-// reference. Groups must be a multiple of 4 values (a group's words then never straddle two groups; the last
-// group of a row may be shorter: its missing codes unpack as zeros).
+// values of a group (4 codes of row 0, 4 of row 1, …, 4 of row 15), i.e. the transpose of the 16 unpacked
+// rows seen as 32-bit words. One vpdpbusd multiplies those 64 codes by 4 activation bytes of one token
+// broadcast to every lane, so a lane accumulates the exact integer sum of its row's group. Activations stay
+// in natural order (quantized by gemm_quantize_act, bit-exact with act_quantize_ref). The float combine is
+// the reference's (combine_group: term = (s·dx)·((float)isum − z·(float)xsum) added to lane g % 8, then
+// reduce8), done for 16 rows at once: groups are visited lane by lane (g = k, k + 8, …), so only one float
+// accumulator per token is live, and the 8 lanes are reduced vertically in reduce8's order. Results are
+// bit-exact with the scalar reference. Groups must be a multiple of 4 values (a group's words then never
+// straddle two groups; the last group of a row may be shorter: its missing codes unpack as zeros).
 #pragma once
 
 #include <immintrin.h>
@@ -25,8 +25,8 @@ namespace infer {
 namespace gemm512 {
 namespace {  // internal linkage: see ref.h
 
-constexpr int kRows = 16;   // rows per block (one 512-bit lane each)
-constexpr int kTile = 8;    // tokens per micro-kernel call (integer + float accumulators in registers)
+constexpr int kRows = 16;      // rows per block (one 512-bit lane each)
+constexpr int kTile = 8;       // tokens per micro-kernel call (integer + float accumulators in registers)
 constexpr int kMinTokens = 8;  // below this many tokens the dot-product path (qrows) is as fast
 
 inline bool fits(const Linear& w, int64_t n) {
@@ -74,8 +74,8 @@ inline __m512i row64(const uint8_t* qrow, int64_t c, int64_t cols) {
     }
     if (BITS == 2) {  // byte b → values 4b .. 4b + 3
       const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(qrow + c / 4)));
-      const __m512i v = _mm512_or_si512(
-          _mm512_or_si512(w, _mm512_slli_epi32(w, 6)), _mm512_or_si512(_mm512_slli_epi32(w, 12), _mm512_slli_epi32(w, 18)));
+      const __m512i v = _mm512_or_si512(_mm512_or_si512(w, _mm512_slli_epi32(w, 6)),
+                                        _mm512_or_si512(_mm512_slli_epi32(w, 12), _mm512_slli_epi32(w, 18)));
       return _mm512_and_si512(v, _mm512_set1_epi32(0x03030303));
     }
   }
@@ -99,7 +99,8 @@ inline void transpose16(__m512i* r) {
     u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
   }
   for (int m = 0; m < 4; m++) {
-    const __m512i a = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), b = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
+    const __m512i a = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88),
+                  b = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
     const __m512i c = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88),
                   d = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
     r[m] = _mm512_shuffle_i32x4(a, c, 0x88);       // words 0..3 → lane 0
@@ -192,16 +193,18 @@ inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const 
   const __mmask16 keep = r1 - r0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (r1 - r0)) - 1);
   for (int t = 0; t < NT; t++) {
     // reduce8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))
-    const __m512 e = _mm512_add_ps(_mm512_add_ps(lane[0][t], lane[4][t]), _mm512_add_ps(lane[2][t], lane[6][t]));
-    const __m512 o = _mm512_add_ps(_mm512_add_ps(lane[1][t], lane[5][t]), _mm512_add_ps(lane[3][t], lane[7][t]));
+    const __m512 e =
+        _mm512_add_ps(_mm512_add_ps(lane[0][t], lane[4][t]), _mm512_add_ps(lane[2][t], lane[6][t]));
+    const __m512 o =
+        _mm512_add_ps(_mm512_add_ps(lane[1][t], lane[5][t]), _mm512_add_ps(lane[3][t], lane[7][t]));
     _mm512_mask_storeu_ps(y + (t0 + t) * ystride + r0, keep, _mm512_add_ps(e, o));
   }
 }
 
 /** Tokens [t0, t1) of one block, kTile at a time. */
 template <int WPG>
-inline void tiles(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
-                  float* y, int64_t ystride) {
+inline void tiles(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0,
+                  int64_t t1, float* y, int64_t ystride) {
   int64_t t = t0;
   for (; t + kTile <= t1; t += kTile) tile<kTile, WPG>(w, b, r0, r1, a, t, y, ystride);
   switch (t1 - t) {
@@ -225,8 +228,8 @@ inline void tiles(const Linear& w, const Block& b, int64_t r0, int64_t r1, const
 }
 
 template <int BITS>
-inline void rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
-                      int64_t ystride) {
+inline void rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
+                      float* y, int64_t ystride) {
   thread_local Block b;
   for (int64_t rb = r0; rb < r1; rb += kRows) {
     const int64_t re = std::min(r1, rb + kRows);

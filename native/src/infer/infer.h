@@ -77,8 +77,8 @@ struct ActQ {
 };
 
 /**
- * The prompt path of a variant (matrix × matrix, its own natural-order activations), for the weights and token
- * counts fits() accepts.
+ * The prompt path of a variant (matrix × matrix, its own natural-order activations), for the weights and
+ * token counts fits() accepts.
  */
 struct Gemm {
   bool (*fits)(const Linear& w, int64_t n);

@@ -146,8 +146,7 @@ const Kernel& select_kernel() {
   bool nodp = env_is("APL_NO_DOTPROD");
   auto v = available_kernels();
   for (size_t i = v.size(); i-- > 0;) {
-    if (no512 && std::strncmp(v[i]->name, "avx512", 6) == 0)
-      continue;
+    if (no512 && std::strncmp(v[i]->name, "avx512", 6) == 0) continue;
     if (nodp && std::strcmp(v[i]->name, "neon-dotprod") == 0) continue;
     return *v[i];
   }

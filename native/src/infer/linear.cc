@@ -25,8 +25,10 @@ const char* check_linear(const Linear& w) {
 
 namespace {
 
-/** The prompt path: blocks of 16 rows × blocks of tokens, token blocks outermost (activations stay cached). */
-void gemm_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Gemm& gm, ActQ& act) {
+/** The prompt path: blocks of 16 rows × blocks of tokens, token blocks outermost (activations stay cached).
+ */
+void gemm_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Gemm& gm,
+                 ActQ& act) {
   act.resize(n, w.cols, w.group);
   pool.run(n, [&](int64_t t) {
     gm.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t), act.dx.data() + t * act.gstride,
