@@ -132,11 +132,27 @@ inline void unpack(const Linear& w, int64_t r0, int64_t r1, Block& b) {
     transpose16(v);
     for (int i = 0; i < 16; i++) _mm512_storeu_si512((void*)(b.codes.data() + (tl * 16 + i) * 64), v[i]);
   }
-  for (int i = 0; i < kRows; i++)
-    for (int64_t g = 0; g < gpr; g++) {
-      b.s[(size_t)(g * kRows + i)] = i < nr ? load_param(w.scales, (r0 + i) * gpr + g, w.f16) : 0.0f;
-      b.z[(size_t)(g * kRows + i)] = i < nr ? load_param(w.zeros, (r0 + i) * gpr + g, w.f16) : 0.0f;
+  // scales and zero points: 16 groups × 16 rows at a time, transposed the same way (float32 words)
+  for (int p = 0; p < 2; p++) {
+    const uint8_t* src = p ? w.zeros : w.scales;
+    float* dst = p ? b.z.data() : b.s.data();
+    for (int64_t g0 = 0; g0 < gpr; g0 += 16) {
+      const int m = (int)std::min<int64_t>(16, gpr - g0);
+      const __mmask16 k = (__mmask16)((1u << m) - 1);
+      __m512i v[16];
+      for (int i = 0; i < 16; i++) {
+        const int64_t at = (r0 + i) * gpr + g0;
+        if (i >= nr)
+          v[i] = _mm512_setzero_si512();
+        else if (w.f16)
+          v[i] = _mm512_castps_si512(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, src + at * 2)));
+        else
+          v[i] = _mm512_maskz_loadu_epi32(k, src + at * 4);
+      }
+      transpose16(v);
+      for (int j = 0; j < m; j++) _mm512_storeu_si512((void*)(dst + (g0 + j) * kRows), v[j]);
     }
+  }
 }
 
 /** is[t] += the integer dots of nw words of codes (wq) with token t's activations from x[t] + c. */

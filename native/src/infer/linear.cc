@@ -34,7 +34,7 @@ void gemm_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& poo
     gm.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t), act.dx.data() + t * act.gstride,
                     act.xsum.data() + t * act.gstride);
   });
-  const int64_t tb = 64, nb = (n + tb - 1) / tb, rc = 16, nrc = (w.rows + rc - 1) / rc;
+  const int64_t tb = 128, nb = (n + tb - 1) / tb, rc = 16, nrc = (w.rows + rc - 1) / rc;
   pool.run(nrc * nb, [&](int64_t i) {
     int64_t r0 = (i % nrc) * rc, t0 = (i / nrc) * tb;
     gm.rows(w, r0, std::min(w.rows, r0 + rc), act, t0, std::min(n, t0 + tb), y, w.rows);
