@@ -30,7 +30,7 @@ constexpr int kTile = 8;       // tokens per micro-kernel call (integer + float 
 constexpr int kMinTokens = 8;  // below this many tokens the dot-product path (qrows) is as fast
 
 inline bool fits(const Linear& w, int64_t n) {
-  return w.kind == 0 && n >= kMinTokens && w.group % 4 == 0 && (w.bits == 4 || w.bits == 8 || w.bits == 2);
+  return w.kind == 0 && n >= kMinTokens && w.group % 4 == 0;
 }
 
 /** Natural-order activations, bit-exact with act_quantize_ref (same float operations per value). */
@@ -77,6 +77,11 @@ inline __m512i row64(const uint8_t* qrow, int64_t c, int64_t cols) {
       const __m512i v = _mm512_or_si512(_mm512_or_si512(w, _mm512_slli_epi32(w, 6)),
                                         _mm512_or_si512(_mm512_slli_epi32(w, 12), _mm512_slli_epi32(w, 18)));
       return _mm512_and_si512(v, _mm512_set1_epi32(0x03030303));
+    }
+    if (BITS == 1) {  // bit c of the little-endian word → value c
+      uint64_t u;
+      memcpy(&u, qrow + c / 8, 8);
+      return _mm512_maskz_set1_epi8((__mmask64)u, 1);
     }
   }
   alignas(64) uint8_t tmp[64] = {0};
@@ -274,6 +279,8 @@ inline void rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t
       return rows_bits<8>(w, r0, r1, a, t0, t1, y, ystride);
     case 2:
       return rows_bits<2>(w, r0, r1, a, t0, t1, y, ystride);
+    case 1:
+      return rows_bits<1>(w, r0, r1, a, t0, t1, y, ystride);
     default:
       return rows_bits<4>(w, r0, r1, a, t0, t1, y, ystride);
   }
