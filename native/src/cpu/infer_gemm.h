@@ -29,9 +29,7 @@ constexpr int kRows = 16;      // rows per block (one 512-bit lane each)
 constexpr int kTile = 8;       // tokens per micro-kernel call (integer + float accumulators in registers)
 constexpr int kMinTokens = 8;  // below this many tokens the dot-product path (qrows) is as fast
 
-inline bool fits(const Linear& w, int64_t n) {
-  return w.kind == 0 && n >= kMinTokens && w.group % 4 == 0;
-}
+inline bool fits(const Linear& w, int64_t n) { return w.kind == 0 && n >= kMinTokens && w.group % 4 == 0; }
 
 /** Natural-order activations, bit-exact with act_quantize_ref (same float operations per value). */
 inline void quantize_act(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx, int32_t* xsum) {
