@@ -105,7 +105,7 @@ describe('inference kernels (packed weights)', { skip: skipNative }, () => {
 
   it('prompt shapes (8 tokens or more: the row-interleaved path) equal the scalar reference bit for bit', () => {
     // rows not a multiple of 16, groups of 32/64/96/128 and per row, a short last group, token counts around the
-    // tiles of 8 and the blocks of 64; extreme activations (a huge value, tiny values) and an all-zero token
+    // tiles of 8 and the blocks of 128; extreme activations (a huge value, tiny values) and an all-zero token
     let seed = 77;
     let cases = 0;
     const shapes: [number, number][] = [
@@ -121,7 +121,7 @@ describe('inference kernels (packed weights)', { skip: skipNative }, () => {
           const group = g0 || cols;
           if (group > cols) continue;
           const w = randomPacked(rows, cols, bits, group, seed % 2 ? 'f16' : 'f32', ++seed);
-          for (const n of cols > 1000 ? [8, 17, 70] : [8, 16, 17, 33, 65]) {
+          for (const n of cols > 1000 ? [8, 17, 70] : [8, 16, 17, 33, 65, 131]) {
             const x = gaussian(n * cols, ++seed, 1);
             for (let i = 0; i < cols; i++) x[2 * cols + i] = 0;
             x[3 * cols + 5] = 1e6;
