@@ -1,12 +1,23 @@
-// The forward pass's linear layers on kquant weights (native/src/infer/kquant_ref.h and its SIMD variants) beside
-// groupwise g64 on the same matrix (1024×4096 Gaussian, 4 and 2 bits): decode (1 token) and prompt (16 tokens),
-// milliseconds per call on one thread, best of 5 runs of ~0.3 s, every CPU variant; the ratio kquant / groupwise is
-// measured side by side in one run (the machine is shared: quote ratios, not times).
-import { inferInfo, linear } from '../native/forward';
-import type { LinearWeight } from '../native/forward-types';
+// The forward pass on kquant weights (the format convert writes by default at 2 and 4 bits; kernels in
+// native/src/cpu/infer_kquant_*, spec native/src/infer/kquant_ref.h) beside groupwise 4-bit g64, in one run:
+//  1. the linear layers alone (1024×4096 Gaussian, 4 and 2 bits, kquant against groupwise g64 of the same bits):
+//     decode (1 token) and prompt (16 tokens), milliseconds per call on one thread, best of 5 runs of ~0.3 s, every
+//     CPU variant (avx2 keeps the 8-group transposed kernel; avx512-vnni and avx512 take the 512-bit kernel of
+//     infer_kquant_wide.h);
+//  2. the whole forward pass on a TinyLlama-shaped synthetic model (as bench/decode.bench.ts: random codes, the
+//     best kernel): decode tok/s at 1 and 2 threads (best token of APL_BENCH_DECODE) and a prompt of
+//     APL_BENCH_PROMPT tokens on APL_BENCH_PROMPT_LAYERS layers scaled to APL_BENCH_LAYERS, for groupwise 4-bit g64
+//     (g4), kquant 4-bit g24/1536 (k4) and kquant 2-bit g16/256 (k2), with the ratio kquant / g64.
+// Knobs: APL_BENCH_LAYERS (22), APL_BENCH_DECODE (16), APL_BENCH_PROMPT (512), APL_BENCH_PROMPT_LAYERS (4),
+// APL_BENCH_KINDS (g4,k4,k2), APL_BENCH_KERNELS=0 (skip part 1), APL_BENCH_MODEL=0 (skip part 2). The machine is
+// shared: quote the ratios measured side by side, not the times.
+import { randomFillSync } from 'node:crypto';
+import { createModel, inferInfo, linear } from '../native/forward';
+import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
 import * as eng from '../native/index';
 import { KQ_PRESETS, kquantize } from '../native/kquant';
 import { gaussian } from '../test/helpers/random';
+import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
 
 const ROWS = 1024;
 const COLS = 4096;
@@ -25,7 +36,7 @@ function time(w: LinearWeight, x: Float32Array, n: number, variant: string): num
   return best;
 }
 
-async function main() {
+async function kernels() {
   const info = inferInfo();
   if (!info) {
     console.log('kquant-infer: the native addon is not built; nothing to measure');
@@ -52,6 +63,132 @@ async function main() {
       }
     }
   }
+}
+
+const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
+const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
+const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
+const PROMPT_LAYERS = Number(process.env.APL_BENCH_PROMPT_LAYERS ?? 4);
+const KINDS = (process.env.APL_BENCH_KINDS ?? 'g4,k4,k2').split(',');
+const NAMES: Record<string, string> = { g4: '4-bit g64', k4: 'kquant 4-bit g24', k2: 'kquant 2-bit g16' };
+
+/** A synthetic weight of the kind: random codes, fixed float16 scales (as decode.bench.ts). */
+function synth(rows: number, cols: number, kind: string): LinearWeight {
+  const rand = (n: number) => randomFillSync(new Uint8Array(n));
+  if (kind === 'g4') {
+    const g = rows * Math.ceil(cols / 64);
+    return {
+      kind: 'packed',
+      rows,
+      cols,
+      bits: 4,
+      groupSize: 64,
+      q: rand(rows * Math.ceil(cols / 2)),
+      scales: new Uint8Array(new Uint16Array(g).fill(f16Bits(0.002)).buffer),
+      zeros: new Uint8Array(new Uint16Array(g).fill(f16Bits(7.5)).buffer),
+      scaleDtype: 'f16',
+    };
+  }
+  const f = KQ_PRESETS[kind === 'k4' ? 4 : 2];
+  const supers = rows * Math.ceil(cols / f.super);
+  const half = (v: number) => new Uint8Array(new Uint16Array(supers).fill(f16Bits(v)).buffer);
+  return {
+    kind: 'kquant',
+    rows,
+    cols,
+    ...f,
+    q: rand(rows * Math.ceil((cols * f.bits) / 8)),
+    codes: rand(rows * Math.ceil((Math.ceil(cols / f.group) * (f.scaleBits + f.minBits)) / 8)),
+    d: half(0.002 / 2 ** f.scaleBits),
+    dmin: half(0.03 / 2 ** f.minBits),
+  };
+}
+
+function synthModel(c: ModelConfig, kind: string): ModelWeights {
+  const h = c.hiddenSize;
+  const kv = c.numKvHeads * c.headDim;
+  const ones = () => new Float32Array(h).fill(1);
+  const layers = [];
+  for (let l = 0; l < c.numLayers; l++)
+    layers.push({
+      inputNorm: ones(),
+      q: synth(h, h, kind),
+      k: synth(kv, h, kind),
+      v: synth(kv, h, kind),
+      o: synth(h, h, kind),
+      postAttnNorm: ones(),
+      gate: synth(c.intermediateSize, h, kind),
+      up: synth(c.intermediateSize, h, kind),
+      down: synth(h, c.intermediateSize, kind),
+    });
+  // the embedding table stays groupwise (one row read per token), as convert keeps it 8-bit groupwise
+  return { embed: synth(c.vocabSize, h, 'g4'), layers, finalNorm: ones(), lmHead: synth(c.vocabSize, h, kind) };
+}
+
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+function modelBench() {
+  const info = inferInfo();
+  console.log(
+    `\nforward pass, TinyLlama shape, kernel ${info?.selected}: decode (${LAYERS} layers, best of ${DECODE} tokens) ` +
+      `and a ${PROMPT}-token prompt (${PROMPT_LAYERS} layers, scaled to ${LAYERS}), tok/s at 1 / 2 threads`,
+  );
+  const res: Record<string, { decode: number[]; prompt: number[] }> = {};
+  const tokens = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31000));
+  for (const kind of KINDS) {
+    const r = { decode: [0, 0], prompt: [0, 0] };
+    if (DECODE > 0) {
+      const c = tinyLlamaConfig(LAYERS);
+      const w = synthModel(c, kind);
+      for (const threads of [1, 2]) {
+        const m = createModel(c, w, { contextLength: 64, threads });
+        m.forward([1, 2, 3, 4], 0, false);
+        let best = Infinity;
+        for (let i = 0; i < DECODE; i++) {
+          const t0 = now();
+          m.forward([5 + i], 4 + i, false);
+          best = Math.min(best, now() - t0);
+        }
+        r.decode[threads - 1] = 1 / best;
+        m.dispose();
+      }
+    }
+    (globalThis as { gc?: () => void }).gc?.();
+    if (PROMPT > 0) {
+      const c = tinyLlamaConfig(PROMPT_LAYERS);
+      const w = synthModel(c, kind);
+      for (const threads of [1, 2]) {
+        const m = createModel(c, w, { contextLength: PROMPT, threads });
+        let sec = Infinity;
+        for (let rep = 0; rep < 2; rep++) {
+          m.reset();
+          const t0 = now();
+          m.forward(tokens, 0, false);
+          sec = Math.min(sec, now() - t0);
+        }
+        r.prompt[threads - 1] = PROMPT / ((sec * LAYERS) / PROMPT_LAYERS);
+        m.dispose();
+      }
+    }
+    (globalThis as { gc?: () => void }).gc?.();
+    res[kind] = r;
+    const base = res.g4;
+    const vs = (a: number[], b: number[] | undefined) =>
+      b && kind !== 'g4' ? ` (${a.map((v, i) => (v / b[i]).toFixed(2)).join(' / ')}× g64)` : '';
+    console.log(
+      `  ${(NAMES[kind] ?? kind).padEnd(18)} decode ${r.decode.map((v) => v.toFixed(1)).join(' / ')}${vs(r.decode, base?.decode)}` +
+        `   prompt ${r.prompt.map((v) => v.toFixed(1)).join(' / ')}${vs(r.prompt, base?.prompt)}`,
+    );
+  }
+}
+
+async function main() {
+  if (!inferInfo()) {
+    console.log('kquant-infer: the native addon is not built; nothing to measure');
+    return;
+  }
+  if (process.env.APL_BENCH_KERNELS !== '0') await kernels();
+  if (process.env.APL_BENCH_MODEL !== '0') modelBench();
 }
 
 main().catch((e) => {

@@ -2,6 +2,8 @@
 #include "../infer/kquant_linear.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
+// GCC's AVX-512 intrinsics (cvtph, broadcast) start from an undefined vector it then reports
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define APL_INFER_VNNI 1
 #include "infer_kquant_x86.h"
 

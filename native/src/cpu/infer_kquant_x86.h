@@ -10,7 +10,8 @@
 // and lane j is the reference's lane (g0 + j) % 8: the combine runs in that vector with the reference's
 // float32 operations in its order (no FMA: -ffp-contract=off). The last, partial block is combined in scalar
 // code. Other group sizes keep natural order and the reference's code; 8 bits on AVX2 (maddubs would
-// saturate) sum the transposed units in scalar code.
+// saturate) sum the transposed units in scalar code. With APL_INFER_VNNI, 2- and 4-bit rows whose groups are
+// whole 4-byte lanes of codes (the presets convert writes) take the 512-bit path of infer_kquant_wide.h.
 #pragma once
 
 #include <immintrin.h>
@@ -51,7 +52,13 @@ void transpose_units(const uint8_t* nat, int64_t len, int64_t group, uint8_t* ou
   }
 }
 
-void quantize_act(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx, int32_t* xsum) {
+#ifdef APL_INFER_VNNI
+void decode_sz(const Linear& w, int64_t r, float* s, float* z);
+#include "infer_kquant_wide.h"
+#endif
+
+void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx,
+                  int32_t* xsum) {
   if (!transposed(group)) {
     act_quantize_ref(x, cols, group, xq, dx, xsum);
     for (int64_t c = cols; c % 32; c++) xq[c] = 0;
@@ -62,6 +69,11 @@ void quantize_act(const float* x, int64_t cols, int64_t group, int8_t* xq, float
   nat.resize((size_t)len);
   act_quantize_ref(x, cols, group, nat.data(), dx, xsum);
   std::memset(nat.data() + cols, 0, (size_t)(len - cols));
+#ifdef APL_INFER_VNNI
+  if (wide_lanes(bits, group)) return wide_act_layout(nat.data(), len, group, bits, xq);
+#else
+  (void)bits;
+#endif
   transpose_units((const uint8_t*)nat.data(), len, group, (uint8_t*)xq);
 }
 
@@ -156,6 +168,9 @@ struct Scratch {
 
 void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
            int64_t ystride) {
+#ifdef APL_INFER_VNNI
+  if (wide_qrows(w, r0, r1, a, t0, t1, y, ystride)) return;
+#endif
   if (!transposed(w.group)) {
     for (int64_t r = r0; r < r1; r++)
       for (int64_t t = t0; t < t1; t++)

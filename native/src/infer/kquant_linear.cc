@@ -11,7 +11,7 @@ namespace infer {
 
 namespace {
 
-void kq_scalar_quantize_act(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx,
+void kq_scalar_quantize_act(const float* x, int64_t cols, int64_t group, int, int8_t* xq, float* dx,
                             int32_t* xsum) {
   act_quantize_ref(x, cols, group, xq, dx, xsum);
   for (int64_t c = cols; c % 32; c++) xq[c] = 0;
@@ -69,7 +69,7 @@ void kq_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool,
     if ((int64_t)act.xq.size() < n * stride + 64) act.xq.resize((size_t)(n * stride + 64));
   }
   auto quant = [&](int64_t t) {
-    k.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t), act.dx.data() + t * act.gstride,
+    k.quantize_act(x + t * w.cols, w.cols, w.group, w.bits, act.xq_at(t), act.dx.data() + t * act.gstride,
                    act.xsum.data() + t * act.gstride);
   };
   if (n == 1)

@@ -13,20 +13,21 @@ namespace infer {
 struct KqKernel {
   const char* name;
   /**
-   * Quantizes one token's activations x[cols] per group of `group` (act_quantize_ref's values; the scalar
-   * kernel in natural order with xq[cols, round_up(cols, 32)) zeroed, a SIMD variant in its own order within
-   * max(round_up(cols, 32), kq_blocked_len) bytes).
+   * Quantizes one token's activations x[cols] per group of `group` for weights of `bits` bits
+   * (act_quantize_ref's values; the scalar kernel in natural order with xq[cols, round_up(cols, 32)) zeroed,
+   * a SIMD variant in its own order within max(round_up(cols, 32), kq_blocked_len) bytes).
    */
-  void (*quantize_act)(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx, int32_t* xsum);
+  void (*quantize_act)(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx,
+                       int32_t* xsum);
   /** y[t·ystride + r] for rows [r0, r1) and tokens [t0, t1) (activations from quantize_act). */
   void (*qrows)(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
                 int64_t ystride);
 };
 
-/** Activation bytes per token a SIMD variant may use: whole blocks of 8 groups (see cpu/infer_kquant_x86.h).
- */
+/** Activation bytes per token a SIMD variant may use: whole blocks of 16 groups (cpu/infer_kquant_x86.h uses
+ * blocks of 8, cpu/infer_kquant_wide.h blocks of 16). */
 inline int64_t kq_blocked_len(int64_t cols, int64_t group) {
-  return (groups_per_row(cols, group) + 7) / 8 * 8 * group;
+  return (groups_per_row(cols, group) + 15) / 16 * 16 * group;
 }
 
 const KqKernel& kq_scalar_kernel();

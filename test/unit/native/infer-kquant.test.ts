@@ -1,6 +1,7 @@
 // The inference kernels on kquant weights (two-level scales; spec native/src/infer/kquant_ref.h): every CPU variant
 // against the scalar reference bit for bit, over bits {2, 4, 8} × the layouts convert writes (KQ_PRESETS) and
-// others (groups not a multiple of 4, 32, one super-block per row) × odd shapes × 1, 3 and 19 tokens; the scalar
+// others (groups not a multiple of 4, 32, one super-block per row, the 512-bit path's shapes) × odd shapes × 1, 3, 17
+// and 19 tokens (17: a last tile of one token); the scalar
 // reference within the int8-activation bound of float64 maths on the dequantized weights; threads; bad input.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -21,6 +22,14 @@ const LAYOUTS: Layout[] = [
   { bits: 4, group: 32, super: 256, scaleBits: 6, minBits: 6 },
   { bits: 2, group: 24, super: 96, scaleBits: 4, minBits: 5 },
   { bits: 4, group: 7, super: 63, scaleBits: 5, minBits: 3 }, // groups not a multiple of 4: scalar in every variant
+  // the 512-bit path (infer_kquant_wide.h) takes groups of 1-4 whole 4-byte lanes of codes: 2 lanes a group, a
+  // super-block change inside a block of 16 groups (g24/192: 8 groups a super-block), 16-bit code fields, 3 and 4
+  // lanes at 2 bits, and super-blocks of a group count not a multiple of 8 (s and z decoded by the scalar code)
+  { bits: 4, group: 16, super: 512, scaleBits: 6, minBits: 4 },
+  { bits: 4, group: 24, super: 192, scaleBits: 8, minBits: 8 },
+  { bits: 2, group: 48, super: 384, scaleBits: 3, minBits: 7 },
+  { bits: 2, group: 64, super: 1024, scaleBits: 5, minBits: 5 },
+  { bits: 4, group: 8, super: 40, scaleBits: 4, minBits: 4 },
   { bits: 8, group: 16, super: 128, scaleBits: 6, minBits: 6 },
   { bits: 8, group: 64, super: 256, scaleBits: 8, minBits: 8 },
 ];
@@ -33,6 +42,8 @@ const SHAPES: [number, number][] = [
   [9, 320],
   [4, 1088],
   [3, 1600],
+  [7, 384], // whole blocks of 16 groups at g24
+  [2, 4096], // TinyLlama's hidden size: several super-blocks, a partial last block at g24
 ];
 
 /** f16 bits of a positive value v (normal range), rounded down. */
@@ -139,7 +150,7 @@ describe('inference kernels (kquant weights)', { skip }, () => {
       let cases = 0;
       for (const [rows, cols] of SHAPES) {
         const w = randomKquant(rows, cols, f, ++seed);
-        for (const n of [1, 3, 19]) {
+        for (const n of [1, 3, 17, 19]) {
           const x = gaussian(n * cols, ++seed, 1);
           if (n === 3) for (let i = 0; i < cols; i++) x[cols + i] = 0; // an all-zero token
           const ref = linear(w, x, n, { variant: 'scalar', threads: 1 });
@@ -154,7 +165,7 @@ describe('inference kernels (kquant weights)', { skip }, () => {
           cases++;
         }
       }
-      assert.equal(cases, SHAPES.length * 3);
+      assert.equal(cases, SHAPES.length * 4);
     });
 
   it('quantized by the engine (both presets): variants = scalar, and close to the float product', async () => {
