@@ -86,11 +86,25 @@ struct KqWide {
     return _mm512_and_si512(k ? _mm512_srli_epi16(v, (unsigned)(k * BITS)) : v, mask);
   }
 
-  /** The 16 groups' integer sums of the packed block at p with one token's block of activations x. */
+  /**
+   * The 16 groups' integer sums of the packed block at p with one token's block of activations x. 4 bits: the
+   * high nibbles are multiplied in place (16·q, at most 240) into their own sum, divided by 16 at the end
+   * (exact).
+   */
   static inline __m512i isum_packed(const uint8_t* p, const int8_t* x) {
     __m512i a[L];
     gather(p, a);
     __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+    if (BITS == 4) {
+      const __m512i lo = _mm512_set1_epi8(0x0f), hi = _mm512_set1_epi8((char)0xf0);
+      for (int i = 0; i < L; i++) {
+        s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(a[i], lo),
+                                 _mm512_load_si512((const void*)(x + 128 * i)));
+        s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(a[i], hi),
+                                 _mm512_load_si512((const void*)(x + 128 * i + 64)));
+      }
+      return _mm512_add_epi32(s0, _mm512_srai_epi32(s1, 4));
+    }
     for (int i = 0; i < L; i++)
       for (int k = 0; k < PER; k++) {
         const int v = i * PER + k;
@@ -129,7 +143,8 @@ struct KqWide {
 struct WideCodes {
   __m512i shuf, shift, smask, mmask;
   __m128i sbits;
-  bool fast = false;  // groups per super-block % 8 == 0
+  bool fast = false;     // groups per super-block % 8 == 0
+  bool uniform = false;  // … % 16 == 0: one super-block per block
   std::vector<int32_t> half_super;
 };
 
@@ -137,6 +152,7 @@ inline void wide_codes_init(const Linear& w, int64_t nblk, WideCodes& c) {
   const int width = w.kq_sbits + w.kq_mbits;
   const int64_t gps = w.kq_super / w.group, nsb = kq_supers(w);
   c.fast = gps % 8 == 0;
+  c.uniform = gps % 16 == 0;
   alignas(64) uint8_t sh[64];
   alignas(64) int32_t sf[16];
   for (int l = 0; l < 4; l++)
@@ -164,6 +180,62 @@ inline __m512 halves(float lo, float hi) {
       _mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(lo)), _mm256_castps_pd(_mm256_set1_ps(hi)), 1));
 }
 
+/** One row's codes for the fast decode: its code bytes and its d, dmin in float32. */
+struct RowCodes {
+  const uint8_t* cr;
+  int64_t cb;
+  int width;
+  const float* dv;
+  const float* mv;
+};
+
+/** Row r's d and dmin converted (f16 → f32 is exact: the values f16_to_f32 gives) into scratch `slot`. */
+inline RowCodes row_codes(const Linear& w, int64_t r, int slot = 0) {
+  const int64_t nsb = kq_supers(w), cb = kq_codes_row_bytes(w);
+  thread_local std::vector<float> tls[4];
+  std::vector<float>& dv = tls[2 * slot];
+  std::vector<float>& mv = tls[2 * slot + 1];
+  if ((int64_t)dv.size() < nsb + 16) {
+    dv.resize((size_t)(nsb + 16));
+    mv.resize((size_t)(nsb + 16));
+  }
+  for (int64_t b = 0; b < nsb; b += 16) {
+    const __mmask16 k = (__mmask16)(nsb - b >= 16 ? 0xffff : (1u << (nsb - b)) - 1);
+    _mm512_storeu_ps(dv.data() + b, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w.kd + (r * nsb + b) * 2)));
+    _mm512_storeu_ps(mv.data() + b,
+                     _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w.kdmin + (r * nsb + b) * 2)));
+  }
+  return RowCodes{w.codes + r * cb, cb, w.kq_sbits + w.kq_mbits, dv.data(), mv.data()};
+}
+
+/** s and z of block b's 16 groups (c.fast; lanes past the row are don't-care). */
+inline void block_sz(const WideCodes& c, const RowCodes& rc, int64_t b, __m512& s, __m512& z) {
+  const int64_t off = b * 2 * rc.width;
+  __m128i lo, hi;
+  if (off + rc.width + 16 <= rc.cb) {
+    lo = _mm_loadu_si128((const __m128i*)(rc.cr + off));
+    hi = _mm_loadu_si128((const __m128i*)(rc.cr + off + rc.width));
+  } else {
+    alignas(16) uint8_t tmp[48] = {};
+    if (rc.cb > off) std::memcpy(tmp, rc.cr + off, (size_t)std::min<int64_t>(rc.cb - off, 48));
+    lo = _mm_loadu_si128((const __m128i*)tmp);
+    hi = _mm_loadu_si128((const __m128i*)(tmp + rc.width));
+  }
+  const __m512i bytes = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(lo), 0xff00, hi);
+  const __m512i v = _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, c.shuf), c.shift);
+  const __m512 sc = _mm512_cvtepi32_ps(_mm512_and_si512(v, c.smask));
+  const __m512 mc = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(v, c.sbits), c.mmask));
+  const int32_t a = c.half_super[(size_t)(2 * b)];
+  if (c.uniform) {
+    s = _mm512_mul_ps(_mm512_set1_ps(rc.dv[a]), sc);
+    z = _mm512_mul_ps(_mm512_set1_ps(rc.mv[a]), mc);
+  } else {
+    const int32_t e = c.half_super[(size_t)(2 * b + 1)];
+    s = _mm512_mul_ps(halves(rc.dv[a], rc.dv[e]), sc);
+    z = _mm512_mul_ps(halves(rc.mv[a], rc.mv[e]), mc);
+  }
+}
+
 /** Row r's s and z for blocks [0, nblk) (16 per block; lanes past the row are don't-care). */
 inline void wide_decode_sz(const Linear& w, const WideCodes& c, int64_t r, int64_t nblk, float* s, float* z) {
   if (!c.fast) {
@@ -171,50 +243,22 @@ inline void wide_decode_sz(const Linear& w, const WideCodes& c, int64_t r, int64
     for (int64_t g = w.gpr(); g < nblk * 16; g++) s[g] = z[g] = 0.0f;
     return;
   }
-  const int64_t nsb = kq_supers(w), cb = kq_codes_row_bytes(w);
-  const int width = w.kq_sbits + w.kq_mbits;
-  thread_local std::vector<float> dv, mv;
-  if ((int64_t)dv.size() < nsb + 16) {
-    dv.resize((size_t)(nsb + 16));
-    mv.resize((size_t)(nsb + 16));
-  }
-  for (int64_t b = 0; b < nsb; b += 16) {  // f16 → f32 is exact: the values f16_to_f32 gives
-    const __mmask16 k = (__mmask16)(nsb - b >= 16 ? 0xffff : (1u << (nsb - b)) - 1);
-    _mm512_storeu_ps(dv.data() + b, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w.kd + (r * nsb + b) * 2)));
-    _mm512_storeu_ps(mv.data() + b,
-                     _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w.kdmin + (r * nsb + b) * 2)));
-  }
-  const uint8_t* cr = w.codes + r * cb;
-  const int32_t* hs = c.half_super.data();
+  const RowCodes rc = row_codes(w, r);
   for (int64_t b = 0; b < nblk; b++) {
-    const int64_t off = b * 2 * width;
-    __m128i lo, hi;
-    if (off + width + 16 <= cb) {
-      lo = _mm_loadu_si128((const __m128i*)(cr + off));
-      hi = _mm_loadu_si128((const __m128i*)(cr + off + width));
-    } else {
-      alignas(16) uint8_t tmp[48] = {};
-      if (cb > off) std::memcpy(tmp, cr + off, (size_t)std::min<int64_t>(cb - off, 48));
-      lo = _mm_loadu_si128((const __m128i*)tmp);
-      hi = _mm_loadu_si128((const __m128i*)(tmp + width));
-    }
-    const __m512i bytes = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(lo), 0xff00, hi);
-    const __m512i v = _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, c.shuf), c.shift);
-    const __m512 sc = _mm512_cvtepi32_ps(_mm512_and_si512(v, c.smask));
-    const __m512 mc = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(v, c.sbits), c.mmask));
-    const int32_t a = hs[2 * b], e = hs[2 * b + 1];
-    _mm512_storeu_ps(s + 16 * b, _mm512_mul_ps(halves(dv[a], dv[e]), sc));
-    _mm512_storeu_ps(z + 16 * b, _mm512_mul_ps(halves(mv[a], mv[e]), mc));
+    __m512 sv, zv;
+    block_sz(c, rc, b, sv, zv);
+    _mm512_storeu_ps(s + 16 * b, sv);
+    _mm512_storeu_ps(z + 16 * b, zv);
   }
 }
 
 /** kq_combine_group for the 16 groups of a block (lanes k only), into the 8 reference lanes acc. */
-inline __m256 wide_combine(__m256 acc, __m512i isum, const float* s, const float* z, const float* dx,
-                           const int32_t* xs, __mmask16 k) {
+inline __m256 wide_combine(__m256 acc, __m512i isum, __m512 s, __m512 z, const float* dx, const int32_t* xs,
+                           __mmask16 k) {
   const __m512 a = _mm512_cvtepi32_ps(isum);
   const __m512 xv = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, xs));
-  const __m512 u = _mm512_mul_ps(_mm512_loadu_ps(s), a);
-  const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(z), xv);
+  const __m512 u = _mm512_mul_ps(s, a);
+  const __m512 v = _mm512_mul_ps(z, xv);
   const __m512 term = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, dx), _mm512_sub_ps(u, v));
   acc = _mm256_mask_add_ps(acc, (__mmask8)k, acc, _mm512_castps512_ps256(term));
   const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(term), 1));
@@ -225,7 +269,7 @@ inline __m256 wide_combine(__m256 acc, __m512i isum, const float* s, const float
 struct WideScratch {
   std::vector<float> s, z;
   std::vector<uint8_t> u;  // prompts: the row's planes (64-byte aligned from u_at)
-  alignas(64) uint8_t tail[256];
+  alignas(64) uint8_t tail[256], tail2[256];
   uint8_t* u_at() { return (uint8_t*)(((uintptr_t)u.data() + 63) & ~(uintptr_t)63); }
 };
 
@@ -237,9 +281,11 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
   const int64_t ublk = 64 * K::NV, qfull = rb / bbytes;  // blocks [0, qfull) lie inside the row
   const __mmask16 klast = (__mmask16)(gpr % 16 ? (1u << (gpr % 16)) - 1 : 0xffff);
   const bool many = t1 - t0 > 1;
-  thread_local WideScratch sc;
-  thread_local WideCodes wc;
-  wide_codes_init(w, nblk, wc);
+  thread_local WideScratch tls_sc;
+  thread_local WideCodes tls_wc;
+  WideScratch& sc = tls_sc;  // one thread_local lookup per call, not one per use in the loops
+  const WideCodes& wc = tls_wc;
+  wide_codes_init(w, nblk, tls_wc);
   if ((int64_t)sc.s.size() < nblk * 16) {
     sc.s.resize((size_t)(nblk * 16));
     sc.z.resize((size_t)(nblk * 16));
@@ -248,9 +294,58 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
   float* s = sc.s.data();
   float* z = sc.z.data();
   uint8_t* ub = sc.u_at();
+  if (!many && wc.fast) {  // decode: two rows side by side, s and z computed block by block
+    const int8_t* x = act.xq_of(t0);
+    const float* dx = act.dx_of(t0);
+    const int32_t* xs = act.xsum_of(t0);
+    for (int64_t r = r0; r < r1; r += 2) {
+      const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
+      const uint8_t* qa = w.q + r * rb;
+      const uint8_t* qb = w.q + r2 * rb;
+      const RowCodes ca = row_codes(w, r, 0), cb = row_codes(w, r2, 1);
+      if (qfull < nblk) {
+        std::memset(sc.tail, 0, sizeof sc.tail);
+        std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
+        std::memset(sc.tail2, 0, sizeof sc.tail2);
+        std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
+      }
+      const uint8_t* next = r + 2 < r1 ? qa + 2 * rb : nullptr;
+      __m256 aa = _mm256_setzero_ps(), ab = aa;
+      for (int64_t b = 0; b < nblk; b++) {
+        if (next && b < qfull)  // the same block of the next row pair
+          for (int i = 0; i < L; i++) {
+            _mm_prefetch((const char*)(next + b * bbytes + 64 * i), _MM_HINT_T0);
+            _mm_prefetch((const char*)(next + rb + b * bbytes + 64 * i), _MM_HINT_T0);
+          }
+        const __mmask16 k = b + 1 < nblk ? (__mmask16)0xffff : klast;
+        const int8_t* xb = x + b * ublk;
+        __m512 sa, za, sb, zb;
+        block_sz(wc, ca, b, sa, za);
+        block_sz(wc, cb, b, sb, zb);
+        const bool in = b < qfull;
+        const __m512i ia = K::isum_packed(in ? qa + b * bbytes : sc.tail, xb);
+        const __m512i ib = K::isum_packed(in ? qb + b * bbytes : sc.tail2, xb);
+        aa = wide_combine(aa, ia, sa, za, dx + 16 * b, xs + 16 * b, k);
+        ab = wide_combine(ab, ib, sb, zb, dx + 16 * b, xs + 16 * b, k);
+      }
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, aa);
+      y[t0 * ystride + r] = reduce8(lanes);
+      if (r2 != r) {
+        _mm256_store_ps(lanes, ab);
+        y[t0 * ystride + r2] = reduce8(lanes);
+      }
+    }
+    return;
+  }
   for (int64_t r = r0; r < r1; r++) {
     const uint8_t* qrow = w.q + r * rb;
-    wide_decode_sz(w, wc, r, nblk, s, z);
+    const bool fused = !many && wc.fast;  // decode: s and z computed block by block beside the dot products
+    RowCodes rc{};
+    if (fused)
+      rc = row_codes(w, r);
+    else
+      wide_decode_sz(w, wc, r, nblk, s, z);
     if (qfull < nblk) {
       std::memset(sc.tail, 0, sizeof sc.tail);
       std::memcpy(sc.tail, qrow + qfull * bbytes, (size_t)(rb - qfull * bbytes));
@@ -266,8 +361,14 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
         if (next && b < qfull)
           for (int i = 0; i < L; i++) _mm_prefetch((const char*)(next + b * bbytes + 64 * i), _MM_HINT_T0);
         const __mmask16 k = b + 1 < nblk ? (__mmask16)0xffff : klast;
-        acc = wide_combine(acc, K::isum_packed(block(b), x + b * ublk), s + 16 * b, z + 16 * b, dx + 16 * b,
-                           xs + 16 * b, k);
+        __m512 sv, zv;
+        if (fused) {
+          block_sz(wc, rc, b, sv, zv);
+        } else {
+          sv = _mm512_loadu_ps(s + 16 * b);
+          zv = _mm512_loadu_ps(z + 16 * b);
+        }
+        acc = wide_combine(acc, K::isum_packed(block(b), x + b * ublk), sv, zv, dx + 16 * b, xs + 16 * b, k);
       }
       alignas(32) float lanes[8];
       _mm256_store_ps(lanes, acc);
@@ -282,9 +383,10 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
       for (int64_t b = 0; b < nblk; b++) {
         const __mmask16 k = b + 1 < nblk ? (__mmask16)0xffff : klast;
         const uint8_t* u = ub + b * ublk;
+        const __m512 sv = _mm512_loadu_ps(s + 16 * b), zv = _mm512_loadu_ps(z + 16 * b);
         for (int t = 0; t < nt; t++)
-          acc[t] = wide_combine(acc[t], K::isum_unpacked(u, act.xq_of(tb + t) + b * ublk), s + 16 * b,
-                                z + 16 * b, act.dx_of(tb + t) + 16 * b, act.xsum_of(tb + t) + 16 * b, k);
+          acc[t] = wide_combine(acc[t], K::isum_unpacked(u, act.xq_of(tb + t) + b * ublk), sv, zv,
+                                act.dx_of(tb + t) + 16 * b, act.xsum_of(tb + t) + 16 * b, k);
       }
       for (int t = 0; t < nt; t++) {
         alignas(32) float lanes[8];
