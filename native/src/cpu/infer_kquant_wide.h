@@ -286,11 +286,11 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
   WideScratch& sc = tls_sc;  // one thread_local lookup per call, not one per use in the loops
   const WideCodes& wc = tls_wc;
   wide_codes_init(w, nblk, tls_wc);
-  if ((int64_t)sc.s.size() < nblk * 16) {
-    sc.s.resize((size_t)(nblk * 16));
-    sc.z.resize((size_t)(nblk * 16));
+  if ((int64_t)sc.s.size() < 2 * nblk * 16) {
+    sc.s.resize((size_t)(2 * nblk * 16));
+    sc.z.resize((size_t)(2 * nblk * 16));
   }
-  if (many && (int64_t)sc.u.size() < nblk * ublk + 64) sc.u.resize((size_t)(nblk * ublk + 64));
+  if ((int64_t)sc.u.size() < 2 * nblk * ublk + 64) sc.u.resize((size_t)(2 * nblk * ublk + 64));
   float* s = sc.s.data();
   float* z = sc.z.data();
   uint8_t* ub = sc.u_at();
@@ -338,60 +338,47 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
     }
     return;
   }
-  for (int64_t r = r0; r < r1; r++) {
-    const uint8_t* qrow = w.q + r * rb;
-    const bool fused = !many && wc.fast;  // decode: s and z computed block by block beside the dot products
-    RowCodes rc{};
-    if (fused)
-      rc = row_codes(w, r);
-    else
-      wide_decode_sz(w, wc, r, nblk, s, z);
+  // prompts (and rows whose s and z need the scalar decode): two rows at a time, their planes unpacked once
+  // for every token, each token's activations read once for both rows
+  float* s2 = s + nblk * 16;
+  float* z2 = z + nblk * 16;
+  uint8_t* ub2 = ub + nblk * ublk;
+  for (int64_t r = r0; r < r1; r += 2) {
+    const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
+    const uint8_t* qa = w.q + r * rb;
+    const uint8_t* qb = w.q + r2 * rb;
+    wide_decode_sz(w, wc, r, nblk, s, z);
+    wide_decode_sz(w, wc, r2, nblk, s2, z2);
     if (qfull < nblk) {
       std::memset(sc.tail, 0, sizeof sc.tail);
-      std::memcpy(sc.tail, qrow + qfull * bbytes, (size_t)(rb - qfull * bbytes));
+      std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
+      std::memset(sc.tail2, 0, sizeof sc.tail2);
+      std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
     }
-    auto block = [&](int64_t b) -> const uint8_t* { return b < qfull ? qrow + b * bbytes : sc.tail; };
-    if (!many) {
-      const int8_t* x = act.xq_of(t0);
-      const float* dx = act.dx_of(t0);
-      const int32_t* xs = act.xsum_of(t0);
-      const uint8_t* next = r + 1 < r1 ? qrow + rb : nullptr;
-      __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nblk; b++) {
+      K::unpack(b < qfull ? qa + b * bbytes : sc.tail, ub + b * ublk);
+      K::unpack(b < qfull ? qb + b * bbytes : sc.tail2, ub2 + b * ublk);
+    }
+    for (int64_t t = t0; t < t1; t++) {
+      const int8_t* x = act.xq_of(t);
+      const float* dx = act.dx_of(t);
+      const int32_t* xs = act.xsum_of(t);
+      __m256 aa = _mm256_setzero_ps(), ab = aa;
       for (int64_t b = 0; b < nblk; b++) {
-        if (next && b < qfull)
-          for (int i = 0; i < L; i++) _mm_prefetch((const char*)(next + b * bbytes + 64 * i), _MM_HINT_T0);
         const __mmask16 k = b + 1 < nblk ? (__mmask16)0xffff : klast;
-        __m512 sv, zv;
-        if (fused) {
-          block_sz(wc, rc, b, sv, zv);
-        } else {
-          sv = _mm512_loadu_ps(s + 16 * b);
-          zv = _mm512_loadu_ps(z + 16 * b);
-        }
-        acc = wide_combine(acc, K::isum_packed(block(b), x + b * ublk), sv, zv, dx + 16 * b, xs + 16 * b, k);
+        const int8_t* xb = x + b * ublk;
+        const __m512i ia = K::isum_unpacked(ub + b * ublk, xb), ib = K::isum_unpacked(ub2 + b * ublk, xb);
+        aa = wide_combine(aa, ia, _mm512_loadu_ps(s + 16 * b), _mm512_loadu_ps(z + 16 * b), dx + 16 * b,
+                          xs + 16 * b, k);
+        ab = wide_combine(ab, ib, _mm512_loadu_ps(s2 + 16 * b), _mm512_loadu_ps(z2 + 16 * b), dx + 16 * b,
+                          xs + 16 * b, k);
       }
       alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, acc);
-      y[t0 * ystride + r] = reduce8(lanes);
-      continue;
-    }
-    for (int64_t b = 0; b < nblk; b++) K::unpack(block(b), ub + b * ublk);
-    for (int64_t tb = t0; tb < t1; tb += 16) {
-      const int nt = (int)std::min<int64_t>(16, t1 - tb);
-      __m256 acc[16];
-      for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
-      for (int64_t b = 0; b < nblk; b++) {
-        const __mmask16 k = b + 1 < nblk ? (__mmask16)0xffff : klast;
-        const uint8_t* u = ub + b * ublk;
-        const __m512 sv = _mm512_loadu_ps(s + 16 * b), zv = _mm512_loadu_ps(z + 16 * b);
-        for (int t = 0; t < nt; t++)
-          acc[t] = wide_combine(acc[t], K::isum_unpacked(u, act.xq_of(tb + t) + b * ublk), sv, zv,
-                                act.dx_of(tb + t) + 16 * b, act.xsum_of(tb + t) + 16 * b, k);
-      }
-      for (int t = 0; t < nt; t++) {
-        alignas(32) float lanes[8];
-        _mm256_store_ps(lanes, acc[t]);
-        y[(tb + t) * ystride + r] = reduce8(lanes);
+      _mm256_store_ps(lanes, aa);
+      y[t * ystride + r] = reduce8(lanes);
+      if (r2 != r) {
+        _mm256_store_ps(lanes, ab);
+        y[t * ystride + r2] = reduce8(lanes);
       }
     }
   }
