@@ -3,12 +3,14 @@
 // architecture metadata, a SentencePiece-style vocabulary llama.cpp accepts (<unk>, <s>, </s>, the 256 byte
 // tokens <0x00>…<0xFF>, then "▁t<i>" fillers up to the model's vocabulary size), and F32 / F16 / Q4_0 / Q8_0
 // tensors. Q4_0: blocks of 32 values, f16 d then 16 bytes (byte j: value j low nibble, value j + 16 high), x =
-// (q − 8)·d. Q8_0: f16 d then 32 int8, x = q·d.
+// (q − 8)·d. Q8_0: f16 d then 32 int8, x = q·d. Q4_K / Q2_K (llama.cpp's k-quants, for the bench's kquant
+// weights): blocks of 256 values, Q4_K = f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of codes;
+// Q2_K = 16 bytes of 4-bit scales and mins, 64 bytes of codes, f16 d, f16 dmin (ggml-common.h).
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
 
-export type GgufType = 'F32' | 'F16' | 'Q4_0' | 'Q8_0';
-const TYPE_ID: Record<GgufType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 };
+export type GgufType = 'F32' | 'F16' | 'Q4_0' | 'Q8_0' | 'Q2_K' | 'Q4_K';
+const TYPE_ID: Record<GgufType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q2_K: 10, Q4_K: 12 };
 const ALIGN = 32;
 
 export interface Tensor {
@@ -23,6 +25,7 @@ export interface Tensor {
 function rowBytes(type: GgufType, cols: number): number {
   if (type === 'F32') return cols * 4;
   if (type === 'F16') return cols * 2;
+  if (type === 'Q4_K' || type === 'Q2_K') return (cols / 256) * (type === 'Q4_K' ? 144 : 84);
   return (cols / 32) * (type === 'Q4_0' ? 18 : 34);
 }
 
@@ -212,6 +215,7 @@ function bf16Table(): Uint16Array {
  */
 export function ggufWeight(name: string, w: LinearWeight): Tensor {
   const { rows, cols } = w;
+  if (w.kind === 'kquant') return kquantWeight(name, w);
   if (w.kind === 'float' && w.dtype === 'bf16')
     return {
       name,
@@ -256,6 +260,45 @@ export function ggufWeight(name: string, w: LinearWeight): Tensor {
               out[o + 2 + j] = lo | (hi << 4);
             }
           } else for (let j = 0; j < 32; j++) out[o + 2 + j] = (w.q[base + j] - 128) & 0xff;
+        }
+      return out;
+    },
+  };
+}
+
+/**
+ * A kquant weight (2 or 4 bits, rows of a multiple of 256) → llama.cpp's k-quant of the same bit width (Q2_K /
+ * Q4_K) for speed comparisons: the same code bytes in each block (llama.cpp orders a block's values otherwise, so
+ * the values differ), fixed sub-block scales and mins, d = 2^-10 and dmin = 2^-8.
+ */
+function kquantWeight(name: string, w: LinearWeight & { kind: 'kquant' }): Tensor {
+  const { rows, cols } = w;
+  if ((w.bits !== 2 && w.bits !== 4) || cols % 256)
+    throw new Error(`gguf: ${name}: kquant needs 2/4 bits, cols % 256 == 0`);
+  const q4 = w.bits === 4;
+  const type: GgufType = q4 ? 'Q4_K' : 'Q2_K';
+  return {
+    name,
+    bytes: rowBytes(type, cols) * rows,
+    rows,
+    cols,
+    type,
+    data: () => {
+      const bpb = q4 ? 144 : 84;
+      const qb = q4 ? 128 : 64;
+      const out = new Uint8Array(rows * (cols / 256) * bpb);
+      const dv = new DataView(out.buffer);
+      const rb = (cols * w.bits) / 8;
+      let o = 0;
+      for (let r = 0; r < rows; r++)
+        for (let b = 0; b < cols / 256; b++, o += bpb) {
+          const d = q4 ? o : o + 80;
+          const sc = q4 ? o + 4 : o;
+          const qs = q4 ? o + 16 : o + 16;
+          dv.setUint16(d, 0x1400, true); // 2^-10
+          dv.setUint16(d + 2, 0x1c00, true); // 2^-8
+          out.fill(0x21, sc, sc + (q4 ? 12 : 16));
+          out.set(w.q.subarray(r * rb + b * qb, r * rb + (b + 1) * qb), qs);
         }
       return out;
     },

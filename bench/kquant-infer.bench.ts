@@ -9,7 +9,9 @@
 //     APL_BENCH_PROMPT tokens on APL_BENCH_PROMPT_LAYERS layers scaled to APL_BENCH_LAYERS, for groupwise 4-bit g64
 //     (g4), kquant 4-bit g24/1536 (k4) and kquant 2-bit g16/256 (k2), with the ratio kquant / g64.
 // Knobs: APL_BENCH_LAYERS (22), APL_BENCH_DECODE (16), APL_BENCH_PROMPT (512), APL_BENCH_PROMPT_LAYERS (4),
-// APL_BENCH_KINDS (g4,k4,k2), APL_BENCH_KERNELS=0 (skip part 1), APL_BENCH_MODEL=0 (skip part 2). The machine is
+// APL_BENCH_KINDS (g4,k4,k2), APL_BENCH_KERNELS=0 (skip part 1), APL_BENCH_MODEL=0 (skip part 2),
+// APL_BENCH_PEER=0 (skip llama.cpp: with node-llama-cpp installed, `npm run bench:peer-install`, each kind also
+// runs in llama.cpp in the same run, written by bench/gguf.ts as Q4_0 / Q4_K / Q2_K). The machine is
 // shared: quote the ratios measured side by side, not the times.
 import { randomFillSync } from 'node:crypto';
 import { createModel, inferInfo, linear } from '../native/forward';
@@ -17,6 +19,7 @@ import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-
 import * as eng from '../native/index';
 import { KQ_PRESETS, kquantize } from '../native/kquant';
 import { gaussian } from '../test/helpers/random';
+import { peer, peerModel } from './llama-peer';
 import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
 
 const ROWS = 1024;
@@ -127,7 +130,10 @@ function synthModel(c: ModelConfig, kind: string): ModelWeights {
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
-function modelBench() {
+const PEER: Record<string, string> = { g4: 'Q4_0', k4: 'Q4_K', k2: 'Q2_K' };
+
+async function modelBench() {
+  const llama = process.env.APL_BENCH_PEER === '0' ? null : await peer();
   const info = inferInfo();
   console.log(
     `\nforward pass, TinyLlama shape, kernel ${info?.selected}: decode (${LAYERS} layers, best of ${DECODE} tokens) ` +
@@ -137,6 +143,7 @@ function modelBench() {
   const tokens = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31000));
   for (const kind of KINDS) {
     const r = { decode: [0, 0], prompt: [0, 0] };
+    const pr = { decode: [0, 0], prompt: [0, 0] };
     if (DECODE > 0) {
       const c = tinyLlamaConfig(LAYERS);
       const w = synthModel(c, kind);
@@ -151,6 +158,14 @@ function modelBench() {
         }
         r.decode[threads - 1] = 1 / best;
         m.dispose();
+      }
+      if (llama) {
+        const p = await peerModel(llama, c, w);
+        for (const threads of [1, 2]) {
+          await p.decode(threads, 2); // warm: the GGUF's pages
+          pr.decode[threads - 1] = (await p.decode(threads, DECODE)).best;
+        }
+        await p.close();
       }
     }
     (globalThis as { gc?: () => void }).gc?.();
@@ -169,6 +184,12 @@ function modelBench() {
         r.prompt[threads - 1] = PROMPT / ((sec * LAYERS) / PROMPT_LAYERS);
         m.dispose();
       }
+      if (llama) {
+        const p = await peerModel(llama, c, w);
+        for (const threads of [1, 2])
+          pr.prompt[threads - 1] = PROMPT / (((await p.prompt(threads, tokens)) * LAYERS) / PROMPT_LAYERS);
+        await p.close();
+      }
     }
     (globalThis as { gc?: () => void }).gc?.();
     res[kind] = r;
@@ -179,6 +200,14 @@ function modelBench() {
       `  ${(NAMES[kind] ?? kind).padEnd(18)} decode ${r.decode.map((v) => v.toFixed(1)).join(' / ')}${vs(r.decode, base?.decode)}` +
         `   prompt ${r.prompt.map((v) => v.toFixed(1)).join(' / ')}${vs(r.prompt, base?.prompt)}`,
     );
+    if (llama) {
+      const ratio = (a: number[], b: number[]) => a.map((v, i) => (v / b[i]).toFixed(2)).join(' / ');
+      console.log(
+        `    llama.cpp ${PEER[kind]} (same run): decode ${pr.decode.map((v) => v.toFixed(1)).join(' / ')}   prompt ` +
+          `${pr.prompt.map((v) => v.toFixed(1)).join(' / ')}; ours / llama.cpp: decode ${ratio(r.decode, pr.decode)}, ` +
+          `prompt ${ratio(r.prompt, pr.prompt)}`,
+      );
+    }
   }
 }
 
@@ -188,7 +217,7 @@ async function main() {
     return;
   }
   if (process.env.APL_BENCH_KERNELS !== '0') await kernels();
-  if (process.env.APL_BENCH_MODEL !== '0') modelBench();
+  if (process.env.APL_BENCH_MODEL !== '0') await modelBench();
 }
 
 main().catch((e) => {
