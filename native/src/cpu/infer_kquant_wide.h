@@ -211,18 +211,23 @@ inline RowCodes row_codes(const Linear& w, int64_t r, int slot = 0) {
 /** s and z of block b's 16 groups (c.fast; lanes past the row are don't-care). */
 inline void block_sz(const WideCodes& c, const RowCodes& rc, int64_t b, __m512& s, __m512& z) {
   const int64_t off = b * 2 * rc.width;
-  __m128i lo, hi;
-  if (off + rc.width + 16 <= rc.cb) {
-    lo = _mm_loadu_si128((const __m128i*)(rc.cr + off));
-    hi = _mm_loadu_si128((const __m128i*)(rc.cr + off + rc.width));
+  __m512i v;
+  if (rc.width == 8 && off + 16 <= rc.cb) {  // one byte per group (the 2-bit preset's 4 + 4)
+    v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(rc.cr + off)));
   } else {
-    alignas(16) uint8_t tmp[48] = {};
-    if (rc.cb > off) std::memcpy(tmp, rc.cr + off, (size_t)std::min<int64_t>(rc.cb - off, 48));
-    lo = _mm_loadu_si128((const __m128i*)tmp);
-    hi = _mm_loadu_si128((const __m128i*)(tmp + rc.width));
+    __m128i lo, hi;
+    if (off + rc.width + 16 <= rc.cb) {
+      lo = _mm_loadu_si128((const __m128i*)(rc.cr + off));
+      hi = _mm_loadu_si128((const __m128i*)(rc.cr + off + rc.width));
+    } else {
+      alignas(16) uint8_t tmp[48] = {};
+      if (rc.cb > off) std::memcpy(tmp, rc.cr + off, (size_t)std::min<int64_t>(rc.cb - off, 48));
+      lo = _mm_loadu_si128((const __m128i*)tmp);
+      hi = _mm_loadu_si128((const __m128i*)(tmp + rc.width));
+    }
+    const __m512i bytes = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(lo), 0xff00, hi);
+    v = _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, c.shuf), c.shift);
   }
-  const __m512i bytes = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(lo), 0xff00, hi);
-  const __m512i v = _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, c.shuf), c.shift);
   const __m512 sc = _mm512_cvtepi32_ps(_mm512_and_si512(v, c.smask));
   const __m512 mc = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(v, c.sbits), c.mmask));
   const int32_t a = c.half_super[(size_t)(2 * b)];
