@@ -4,6 +4,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 // GCC's AVX-512 intrinsics (cvtph, broadcast) start from an undefined vector it then reports
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #define APL_INFER_VNNI 1
 #include "infer_kquant_x86.h"
 
