@@ -4,9 +4,10 @@
 //   - the quantize kernel alone on the same tensors (the converter's plan, data already in memory, no checks),
 //   - convert (the built CLI, a new process: wall with process start and addon load, CPU, peak RSS),
 //   - the numpy per-row baseline on the same tensors (a new python3 process, saving an .npz),
-//   - where the time goes, stage by stage, each measured alone over every quantized tensor: reading the rows,
-//     the kernel, the kernel with the accuracy check in the engine (now), the check in TypeScript (before),
-//     CRC-32 and writing the NPZ,
+//   - where the time goes, stage by stage, each measured alone over every quantized tensor with the engine of its
+//     type (kquant, the default, and groupwise for the 8-bit embeddings and head): reading the rows, the kernel,
+//     the kernel with the accuracy check in the engine (now), the check in TypeScript (before), CRC-32 and
+//     writing the NPZ,
 //   - with APL_BENCH_BEFORE=<a checkout with its addon built>, that checkout's convert too (before/after).
 // Printed as ratios against the baselines measured here, with the targets of issue 13. Env: APL_BENCH_LAYERS
 // (default 22), APL_BENCH_KEEP=1 keeps the checkpoints, APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline.
@@ -86,7 +87,12 @@ interface Stages {
   tensors: number;
 }
 
-/** Child: every stage alone over the converter's plan (4 bits, default settings). */
+/**
+ * Child: every stage alone over the converter's plan (4 bits, default settings), each tensor through the engine of
+ * its type: kquant (the default at 2 and 4 bits) or groupwise (8-bit embeddings and head). A checkout without the
+ * kquant output check in the engine (APL_BENCH_BEFORE older than issue 13's kquant work) reports its kquant check
+ * stages as -1 (not measurable there).
+ */
 async function stages(dir: string, out: string, root: string): Promise<void> {
   const m = (p: string) => join(root, p);
   const { openCheckpoint }: typeof import('../server/src/formats/safetensors') = await import(
@@ -97,10 +103,14 @@ async function stages(dir: string, out: string, root: string): Promise<void> {
     m('server/src/convert/options')
   );
   const { quantize }: typeof import('../native/index') = await import(m('native/index'));
+  const { kquantize, kqSizes }: typeof import('../native/kquant') = await import(m('native/kquant'));
   const { crc32 }: typeof import('../server/src/formats/crc32') = await import(m('server/src/formats/crc32'));
   const { NpzWriter }: typeof import('../server/src/formats/npz') = await import(m('server/src/formats/npz'));
   const { benchChecks, BufferPool, ELEM_BYTES }: typeof import('../server/src/convert/quantize-tensor') = await import(
     m('server/src/convert/quantize-tensor')
+  );
+  const kqMod: Partial<typeof import('../server/src/convert/quantize-kquant')> = await import(
+    m('server/src/convert/quantize-kquant')
   );
   // Reused buffers, as the converter reads and quantizes (a fresh buffer per tensor measures page faults instead).
   const pool = new BufferPool();
@@ -115,36 +125,60 @@ async function stages(dir: string, out: string, root: string): Promise<void> {
     let t = now();
     const raw = await ck.readRows(p.name, 0, p.rows, pool.take(p.rows * p.cols * ELEM_BYTES[p.dtype]));
     st.read += now() - t;
-    const o = {
-      bits: p.bits,
-      groupSize: p.groupSize,
-      symmetric: p.symmetric,
-      mode: p.mode,
-      scaleDtype: s.scaleDtype,
-      data: raw,
-      dtype: p.dtype.toLowerCase() as 'bf16',
-      rows: p.rows,
-      cols: p.cols,
-    };
+    const dtype = p.dtype.toLowerCase() as 'bf16';
+    let q: Uint8Array;
+    if (p.kq) {
+      const o = { ...p.kq, data: raw, dtype, rows: p.rows, cols: p.cols };
+      const qInto = pool.take(kqSizes(p.rows, p.cols, p.kq).q);
+      t = now();
+      const res = await kquantize({ ...o, qInto });
+      st.kernel += now() - t;
+      q = res.q;
+      if (kqMod.benchKqChecks) {
+        const checks = kqMod.benchKqChecks(p, raw, res, s);
+        t = now();
+        await kquantize({ ...o, metrics: true, check: checks.request });
+        st.engineCheck += now() - t;
+        t = now();
+        checks.inTs();
+        st.tsCheck += now() - t;
+      } else {
+        st.engineCheck = -1;
+        st.tsCheck = -1;
+      }
+    } else {
+      const o = {
+        bits: p.bits,
+        groupSize: p.groupSize,
+        symmetric: p.symmetric,
+        mode: p.mode,
+        scaleDtype: s.scaleDtype,
+        data: raw,
+        dtype,
+        rows: p.rows,
+        cols: p.cols,
+      };
+      t = now();
+      const qInto = pool.take(p.rows * Math.ceil((p.cols * p.bits) / 8));
+      const res = await quantize({ ...o, qInto });
+      st.kernel += now() - t;
+      q = res.q;
+      const checks = benchChecks(p, raw, res, s);
+      t = now();
+      await quantize({ ...o, metrics: true, check: checks.request });
+      if (st.engineCheck >= 0) st.engineCheck += now() - t;
+      t = now();
+      checks.inTs();
+      if (st.tsCheck >= 0) st.tsCheck += now() - t;
+    }
     t = now();
-    const qInto = pool.take(p.rows * Math.ceil((p.cols * p.bits) / 8));
-    const res = await quantize({ ...o, qInto });
-    st.kernel += now() - t;
-    const checks = benchChecks(p, raw, res, s);
-    t = now();
-    await quantize({ ...o, metrics: true, check: checks.request });
-    st.engineCheck += now() - t;
-    t = now();
-    checks.inTs();
-    st.tsCheck += now() - t;
-    t = now();
-    crc32(res.q);
+    crc32(q);
     st.crc += now() - t;
     t = now();
-    await writer.addArray(p.name, { dtype: 'uint8', shape: [res.q.length] }, [res.q]);
+    await writer.addArray(p.name, { dtype: 'uint8', shape: [q.length] }, [q]);
     st.write += now() - t;
     pool.give(raw);
-    pool.give(qInto);
+    pool.give(q);
   }
   const t = now();
   await writer.close();
@@ -181,7 +215,9 @@ function bench(label: string, dir: string, files: string[], out: string): void {
     ? undefined
     : timed('python3', ['-c', NUMPY_BASELINE, dir, join(out, 'numpy_baseline.npz')]);
   const floor = cat + st.kernel;
-  console.log(`\n== ${label}: ${f(gb)} GB bf16, ${st.tensors} tensors quantized (4 bits, optimized, group 64)`);
+  console.log(
+    `\n== ${label}: ${f(gb)} GB bf16, ${st.tensors} tensors quantized (--bits 4, default settings: kquant, 8-bit groupwise embeddings and head)`,
+  );
   const row = (what: string, r: Run | undefined) =>
     r &&
     console.log(
@@ -198,7 +234,11 @@ function bench(label: string, dir: string, files: string[], out: string): void {
   const stage = (what: string, k: keyof Stages) =>
     console.log(
       `  ${what.padEnd(44)} ${f(st[k], 3).padStart(7)}  (${f(st[k] / conv.wall, 2)}× convert's wall)` +
-        (stBefore ? `   before ${f(stBefore[k], 3).padStart(7)}  (${f(stBefore[k] / st[k], 2)}× now)` : ''),
+        (stBefore
+          ? stBefore[k] < 0
+            ? '   before n/a (that checkout has no such stage)'
+            : `   before ${f(stBefore[k], 3).padStart(7)}  (${f(stBefore[k] / st[k], 2)}× now)`
+          : ''),
     );
   stage('read the rows (readRows)', 'read');
   stage('kernel alone', 'kernel');

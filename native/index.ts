@@ -62,6 +62,17 @@ export interface QuantizeOptions extends QuantParams {
   qInto?: Uint8Array;
 }
 
+/** Throws a one-line error when an output check request does not fit a rows × cols call (both quantize types). */
+export function validateCheck(c: OutputCheckRequest, rows: number, cols: number, name?: string): void {
+  if (!Number.isSafeInteger(c.n) || c.n < 0) fail(name, `check.n must be a non-negative integer (got ${c.n})`);
+  if (!(c.x instanceof Float32Array) || c.x.length !== c.n * cols)
+    fail(name, `check.x must be a Float32Array of ${c.n}×${cols} values`);
+  if (!(c.rows instanceof Int32Array)) fail(name, 'check.rows must be an Int32Array');
+  for (let i = 0; i < c.rows.length; i++)
+    if (c.rows[i] < 0 || c.rows[i] >= rows || (i > 0 && c.rows[i] <= c.rows[i - 1]))
+      fail(name, 'check.rows must be ascending row indices within the tensor');
+}
+
 export interface OutputCheckRequest {
   x: Float32Array;
   n: number;
@@ -167,16 +178,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   const threads = o.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
     fail(name, `threads must be an integer from 0 (all cores) to 1024 (got ${threads})`);
-  if (o.check) {
-    const c = o.check;
-    if (!Number.isSafeInteger(c.n) || c.n < 0) fail(name, `check.n must be a non-negative integer (got ${c.n})`);
-    if (!(c.x instanceof Float32Array) || c.x.length !== c.n * o.cols)
-      fail(name, `check.x must be a Float32Array of ${c.n}×${o.cols} values`);
-    if (!(c.rows instanceof Int32Array)) fail(name, 'check.rows must be an Int32Array');
-    for (let i = 0; i < c.rows.length; i++)
-      if (c.rows[i] < 0 || c.rows[i] >= o.rows || (i > 0 && c.rows[i] <= c.rows[i - 1]))
-        fail(name, 'check.rows must be ascending row indices within the tensor');
-  }
+  if (o.check) validateCheck(o.check, o.rows, o.cols, name);
   o.signal?.throwIfAborted();
 
   const sb = o.scaleDtype === 'f16' ? 2 : 4;

@@ -2,7 +2,7 @@
 // (native/src/kquant*.cc) or, when the addon cannot load (or predates this type), the bit-exact TypeScript port
 // (native/reference-kquant.ts). Layout and numpy formula: docs/FORMAT.md.
 import { existsSync } from 'node:fs';
-import { addonCandidates } from './index';
+import { addonCandidates, type OutputCheck, type OutputCheckRequest, validateCheck } from './index';
 import * as ref from './reference-kquant';
 
 export type KqFormat = ref.KqFormat;
@@ -35,6 +35,13 @@ export interface KqQuantizeOptions extends KqFormat {
   /** Tensor name for error messages. */
   name?: string;
   metrics?: boolean;
+  /**
+   * The converter's output check (native/index.ts OutputCheckRequest), computed by the engine on its threads as
+   * rows are quantized; the TypeScript reference leaves it out of its result (the caller computes it then).
+   */
+  check?: OutputCheckRequest;
+  /** Where to write q (exactly rows × packed row bytes), e.g. a reused buffer; a new one when absent. */
+  qInto?: Uint8Array;
   signal?: AbortSignal;
   onProgress?: (rowsDone: number) => void;
 }
@@ -54,6 +61,8 @@ export interface KqQuantized extends KqFormat {
 
 export interface KqQuantizeResult extends KqQuantized {
   metrics?: KqMetrics;
+  /** The output check, when asked and the native engine ran. */
+  check?: OutputCheck;
   /** 'cpu-avx2', 'cpu-scalar', 'cuda:<name>' or 'ts-reference'. */
   backend: string;
 }
@@ -62,7 +71,10 @@ interface KqAddon {
   kqQuantize(
     o: Record<string, unknown>,
     onProgress?: (n: number) => void,
-  ): { promise: Promise<{ backend: string; metrics?: KqMetrics; error?: string }>; cancel(): void };
+  ): {
+    promise: Promise<{ backend: string; metrics?: KqMetrics; check?: OutputCheck; error?: string }>;
+    cancel(): void;
+  };
   kqDequantize(w: Record<string, unknown>, out: Float32Array): void;
   kqErrorMetrics(data: Uint8Array, dtype: KqInputDType, w: Record<string, unknown>): KqMetrics;
   kqKernel(): string;
@@ -202,11 +214,14 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
     fail(name, `backend must be 'auto', 'cpu' or 'gpu' (got ${backend})`);
   const threads = o.threads ?? 0;
   if (!int(threads, 0, 1024)) fail(name, `threads must be an integer from 0 (all cores) to 1024 (got ${threads})`);
+  if (o.check) validateCheck(o.check, o.rows, o.cols, name);
   o.signal?.throwIfAborted();
   const f = formatOf(o);
   const s = kqSizes(o.rows, o.cols, f);
+  if (o.qInto && (!(o.qInto instanceof Uint8Array) || o.qInto.byteLength !== s.q))
+    fail(name, `qInto must be a Uint8Array of ${s.q} bytes`);
   const out = {
-    q: new Uint8Array(s.q),
+    q: o.qInto ?? new Uint8Array(s.q),
     codes: new Uint8Array(s.codes),
     d: new Uint8Array(s.d),
     dmin: new Uint8Array(s.dmin),
@@ -236,6 +251,7 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
         gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2,
         threads,
         metrics: !!o.metrics,
+        ...(o.check ? { check: o.check } : {}),
       },
       onProgress,
     );
@@ -247,7 +263,12 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
       if (progressError !== undefined) throw progressError;
       if (o.signal?.aborted) throw abortError(o.signal);
       if (r.error) fail(name ?? 'tensor', r.error);
-      return { ...base, backend: r.backend, ...(r.metrics ? { metrics: r.metrics } : {}) };
+      return {
+        ...base,
+        backend: r.backend,
+        ...(r.metrics ? { metrics: r.metrics } : {}),
+        ...(r.check ? { check: r.check } : {}),
+      };
     } finally {
       o.signal?.removeEventListener('abort', onAbort);
     }

@@ -22,6 +22,44 @@
 #include "kquant_addon.h"
 #include "stats.h"
 
+namespace apl {
+
+bool read_check(const Napi::Object& o, int64_t rows, int64_t cols, CheckJob* out) {
+  Napi::Value cv = o.Get("check");
+  if (!cv.IsObject()) return false;
+  Napi::Object c = cv.As<Napi::Object>();
+  Napi::Value xv = c.Get("x"), rv = c.Get("rows");
+  if (!xv.IsTypedArray() || !rv.IsTypedArray())
+    throw Napi::TypeError::New(o.Env(), "check.x and check.rows must be typed arrays");
+  Napi::TypedArray xt = xv.As<Napi::TypedArray>(), rt = rv.As<Napi::TypedArray>();
+  const uint8_t* x = static_cast<const uint8_t*>(xt.ArrayBuffer().Data()) + xt.ByteOffset();
+  const uint8_t* r = static_cast<const uint8_t*>(rt.ArrayBuffer().Data()) + rt.ByteOffset();
+  size_t xs = xt.ByteLength(), rs = rt.ByteLength();
+  out->n = c.Get("n").As<Napi::Number>().Int64Value();
+  out->m = (int64_t)(rs / 4);
+  out->x = reinterpret_cast<const float*>(x);
+  out->rows = reinterpret_cast<const int32_t*>(r);
+  out->sum_squares = c.Get("sumSquares").ToBoolean();
+  bool ok = out->n >= 0 && xs == (size_t)(out->n * cols) * 4 && rs % 4 == 0 && ((uintptr_t)x & 3) == 0 &&
+            ((uintptr_t)r & 3) == 0;
+  for (int64_t i = 0; ok && i < out->m; i++)
+    ok = out->rows[i] >= 0 && out->rows[i] < rows && (i == 0 || out->rows[i] > out->rows[i - 1]);
+  if (!ok)
+    throw Napi::RangeError::New(o.Env(), "quantize: inconsistent check (call it through native/index.ts)");
+  return true;
+}
+
+Napi::Object check_object(Napi::Env env, const CheckOut& k) {
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("fSq", k.f_sq);
+  c.Set("ySq", k.y_sq);
+  c.Set("dySq", k.dy_sq);
+  c.Set("refSq", k.ref_sq);
+  return c;
+}
+
+}  // namespace apl
+
 namespace {
 
 using apl::Control;
@@ -91,26 +129,7 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
         q.size != (size_t)(job_.rows * apl::packed_row_bytes(job_.cols, job_.bits)) || s.size != pb ||
         z.size != pb)
       throw Napi::RangeError::New(env, "quantize: inconsistent sizes (call it through native/index.ts)");
-    // The converter's output check (optional): x (n × cols float32), the sampled rows (ascending int32).
-    Napi::Value cv = o.Get("check");
-    if (cv.IsObject()) {
-      Napi::Object c = cv.As<Napi::Object>();
-      Bytes x = bytes_of(c.Get("x"), "check.x");
-      Bytes rows = bytes_of(c.Get("rows"), "check.rows");
-      check_.n = c.Get("n").As<Napi::Number>().Int64Value();
-      check_.m = (int64_t)(rows.size / 4);
-      check_.x = reinterpret_cast<const float*>(x.data);
-      check_.rows = reinterpret_cast<const int32_t*>(rows.data);
-      check_.sum_squares = c.Get("sumSquares").ToBoolean();
-      bool ok = check_.n >= 0 && x.size == (size_t)(check_.n * job_.cols) * 4 && rows.size % 4 == 0 &&
-                ((uintptr_t)x.data & 3) == 0 && ((uintptr_t)rows.data & 3) == 0;
-      for (int64_t i = 0; ok && i < check_.m; i++)
-        ok = check_.rows[i] >= 0 && check_.rows[i] < job_.rows &&
-             (i == 0 || check_.rows[i] > check_.rows[i - 1]);
-      if (!ok)
-        throw Napi::RangeError::New(env, "quantize: inconsistent check (call it through native/index.ts)");
-      has_check_ = true;
-    }
+    has_check_ = apl::read_check(o, job_.rows, job_.cols, &check_);
     keep_ = Napi::Persistent(o);
     if (progress.IsFunction()) progress_ = Napi::Persistent(progress.As<Napi::Function>());
   }
@@ -174,14 +193,7 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
       if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
     } else {
       if (result_.has_metrics) r.Set("metrics", metrics_object(env, result_.metrics));
-      if (result_.has_check) {
-        Napi::Object c = Napi::Object::New(env);
-        c.Set("fSq", result_.check.f_sq);
-        c.Set("ySq", result_.check.y_sq);
-        c.Set("dySq", result_.check.dy_sq);
-        c.Set("refSq", result_.check.ref_sq);
-        r.Set("check", c);
-      }
+      if (result_.has_check) r.Set("check", apl::check_object(env, result_.check));
     }
     deferred_.Resolve(r);
   }

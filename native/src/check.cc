@@ -4,6 +4,7 @@
 #include "check.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace apl {
 
@@ -54,7 +55,8 @@ double chain_sq(const QuantJob& j, int64_t i0, int64_t i1) {
 }
 }  // namespace
 
-OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c) : j_(j), c_(c) {
+OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequant)
+    : j_(j), c_(c), dequant_(std::move(dequant)) {
   const int64_t cols = j.cols;
   if (c.m > 0) {
     nb_ = (c.n + 3) / 4;
@@ -124,8 +126,12 @@ void OutputCheck::row(int64_t jj) {
   if ((int64_t)db.size() < cols) db.resize((size_t)cols);
   const int64_t r = c_.rows[jj];
   const float* f = load_row_scalar(j_, r, fb.data());
-  QTensor w{j_.q, j_.scales, j_.zeros, j_.rows, cols, j_.bits, j_.group, j_.f16};
-  dequantize_row(w, r, db.data());
+  if (dequant_) {
+    dequant_(r, db.data());
+  } else {
+    QTensor w{j_.q, j_.scales, j_.zeros, j_.rows, cols, j_.bits, j_.group, j_.f16};
+    dequantize_row(w, r, db.data());
+  }
   for (int64_t b = 0; b < nb_; b++) {
     const float* xb = xt_.data() + b * cols * 4;
     double y[4], yq[4];

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "quant.h"
@@ -39,7 +40,13 @@ struct CheckOut {
  */
 class OutputCheck {
  public:
-  OutputCheck(const QuantJob& j, const CheckJob& c);
+  /** Row r of the quantized job, dequantized to float32 (cols values). */
+  using RowDequant = std::function<void(int64_t r, float* dst)>;
+  /**
+   * j: the input (data, dtype, rows, cols) and, when `dequant` is empty, the groupwise output it is
+   * dequantized from; other types (kquant) pass their own row dequantizer.
+   */
+  OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequant = {});
   /** Products for the sampled rows among [r0, r1) (already quantized). */
   void rows_done(int64_t r0, int64_t r1);
   /** Independent tasks (no quantized data needed), numbered 0..tasks()-1. */
@@ -51,8 +58,9 @@ class OutputCheck {
 
  private:
   void row(int64_t jj);
-  const QuantJob& j_;
+  const QuantJob j_;
   CheckJob c_;
+  RowDequant dequant_;
   int64_t nb_ = 0;              // input blocks of 4
   std::vector<float> xt_;       // x regrouped: block b, column c, lane t at (b·cols + c)·4 + t
   std::vector<int32_t> pick_;   // row → index among the sampled rows, or −1

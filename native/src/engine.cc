@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -23,43 +22,6 @@ int resolve_threads(int threads) {
   if (threads > 0) return threads;
   unsigned h = std::thread::hardware_concurrency();
   return h ? (int)h : 1;
-}
-
-/**
- * Runs fn(chunk) for chunk in [0, nchunks) over `threads` threads (the caller's thread is one of them). fn
- * returns false to stop its thread. An exception in any thread (e.g. bad_alloc) stops the others and is
- * rethrown here.
- */
-template <class Fn>
-static void parallel_chunks(int threads, int64_t nchunks, Fn fn) {
-  int t = (int)std::min<int64_t>(std::max(1, threads), std::max<int64_t>(1, nchunks));
-  std::atomic<int64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::mutex mu;
-  auto worker = [&]() {
-    try {
-      for (;;) {
-        int64_t c = next.fetch_add(1);
-        if (c >= nchunks || failed.load(std::memory_order_relaxed) || !fn(c)) return;
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> g(mu);
-      if (!error) error = std::current_exception();
-      failed = true;
-    }
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(t - 1);
-  for (int i = 1; i < t; i++) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
-}
-
-/** Rows per work item: about 64K elements, so progress and cancellation are prompt and threads balance. */
-static int64_t rows_per_chunk(int64_t cols) {
-  return std::max<int64_t>(1, (64 * 1024) / std::max<int64_t>(1, cols));
 }
 
 static std::string value_text(float v) {

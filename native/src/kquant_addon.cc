@@ -86,6 +86,7 @@ class KqWorker : public Napi::AsyncProgressWorker<int64_t> {
     job_.d = d.data;
     job_.dmin = m.data;
     job_.metrics = o.Get("metrics").ToBoolean();
+    has_check_ = read_check(o, job_.rows, job_.cols, &check_);
     backend_ = (int)num(o, "gpu");
     threads_ = (int)num(o, "threads");
     keep_ = Napi::Persistent(o);
@@ -100,7 +101,7 @@ class KqWorker : public Napi::AsyncProgressWorker<int64_t> {
     bool done = false;
     std::thread t([&]() {
       try {
-        result_ = kq_quantize(job_, backend_, threads_, ctl_.get());
+        result_ = kq_quantize(job_, backend_, threads_, ctl_.get(), has_check_ ? &check_ : nullptr);
       } catch (const std::exception& e) {
         result_.status = -1;
         result_.error = std::string("native engine failure: ") + e.what();
@@ -144,8 +145,9 @@ class KqWorker : public Napi::AsyncProgressWorker<int64_t> {
     } else if (result_.status != kOk) {
       r.Set("error", result_.error);
       if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
-    } else if (result_.has_metrics) {
-      r.Set("metrics", metrics_obj(env, result_.metrics));
+    } else {
+      if (result_.has_metrics) r.Set("metrics", metrics_obj(env, result_.metrics));
+      if (result_.has_check) r.Set("check", check_object(env, result_.check));
     }
     deferred_.Resolve(r);
   }
@@ -158,6 +160,8 @@ class KqWorker : public Napi::AsyncProgressWorker<int64_t> {
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Control> ctl_;
   KqJob job_{};
+  CheckJob check_{};
+  bool has_check_ = false;
   int backend_ = 0, threads_ = 0;
   QuantStatus result_;
   Napi::ObjectReference keep_;

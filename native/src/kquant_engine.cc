@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -43,33 +43,38 @@ std::string kq_check_params(const KqParams& p) {
 
 namespace {
 
-template <class Fn>
-void run_chunks(int threads, int64_t nchunks, Fn fn) {
-  int t = (int)std::min<int64_t>(std::max(1, threads), std::max<int64_t>(1, nchunks));
-  std::atomic<int64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::mutex mu;
-  auto worker = [&]() {
-    try {
-      for (;;) {
-        int64_t c = next.fetch_add(1);
-        if (c >= nchunks || failed.load(std::memory_order_relaxed) || !fn(c)) return;
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> g(mu);
-      if (!error) error = std::current_exception();
-      failed = true;
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int i = 1; i < t; i++) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
+/** The input part of a job (data, dtype, rows, cols), as the output check reads it. */
+QuantJob input_of(const KqJob& j) {
+  QuantJob q{};
+  q.data = j.data;
+  q.dtype = j.dtype;
+  q.rows = j.rows;
+  q.cols = j.cols;
+  return q;
 }
 
-int64_t chunk_rows(int64_t cols) { return std::max<int64_t>(1, (64 * 1024) / std::max<int64_t>(1, cols)); }
+/** The output check of a kquant job: the sampled rows dequantized by the selected kernel. */
+std::unique_ptr<OutputCheck> kq_check(const KqJob& j, const CheckJob* c) {
+  if (!c) return nullptr;
+  KqTensor t{j.q, j.codes, j.d, j.dmin, j.rows, j.cols, j.p};
+  const KqKernel* k = &kq_select_kernel();
+  return std::unique_ptr<OutputCheck>(
+      new OutputCheck(input_of(j), *c, [t, k](int64_t r, float* dst) { k->dequantize_row(t, r, dst); }));
+}
+
+/** The output check of a job quantized elsewhere (the GPU): its tasks and every row's products, threaded. */
+CheckOut kq_check_after(const KqJob& j, const CheckJob& c, int threads) {
+  std::unique_ptr<OutputCheck> chk = kq_check(j, &c);
+  int64_t per = rows_per_chunk(j.cols), nchunks = (j.rows + per - 1) / per, extra = chk->tasks();
+  parallel_chunks(resolve_threads(threads), extra + nchunks, [&](int64_t i) {
+    if (i < extra)
+      chk->run_task(i);
+    else
+      chk->rows_done((i - extra) * per, std::min(j.rows, (i - extra + 1) * per));
+    return true;
+  });
+  return chk->finish();
+}
 
 int kq_scalar_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
   return kq_quantize_row<KqScalarOps>(j, r, s, m, bad);
@@ -169,19 +174,27 @@ const KqKernel& kq_select_kernel() {
   return kq_scalar_kernel();
 }
 
-QuantStatus kq_quantize_cpu(const KqJob& j, int threads, Control* ctl, const KqKernel* kernel) {
+QuantStatus kq_quantize_cpu(const KqJob& j, int threads, Control* ctl, const KqKernel* kernel,
+                            OutputCheck* check) {
   const KqKernel& k = kernel ? *kernel : kq_select_kernel();
   QuantStatus st;
   st.backend = std::string("cpu-") + k.name;
-  int64_t per = chunk_rows(j.cols);
+  int64_t per = rows_per_chunk(j.cols);
   int64_t nchunks = (j.rows + per - 1) / per;
+  // The check's independent tasks come first (the long Σ‖f‖² chain starts while the other threads quantize).
+  const int64_t extra = check ? check->tasks() : 0;
   std::vector<MetricsAcc> macc(j.metrics ? (size_t)nchunks : 0);
   std::atomic<int64_t> first_bad_row{INT64_MAX};
   std::mutex mu;
   int bad_status = kOk;
   int64_t bad_index = INT64_MAX;
   std::atomic<bool> cancelled{false};
-  run_chunks(resolve_threads(threads), nchunks, [&](int64_t c) -> bool {
+  parallel_chunks(resolve_threads(threads), nchunks + extra, [&](int64_t c) -> bool {
+    if (c < extra) {
+      check->run_task(c);
+      return true;
+    }
+    c -= extra;
     thread_local std::vector<float> row;
     thread_local std::vector<uint8_t> qv, sc, mc;
     if ((int64_t)row.size() < j.cols) row.resize((size_t)j.cols);
@@ -215,6 +228,7 @@ QuantStatus kq_quantize_cpu(const KqJob& j, int threads, Control* ctl, const KqK
       }
     }
     if (j.metrics) macc[(size_t)c] = local;
+    if (check) check->rows_done(r0, r1);
     if (ctl) ctl->rows_done.fetch_add(r1 - r0);
     return true;
   });
@@ -234,10 +248,14 @@ QuantStatus kq_quantize_cpu(const KqJob& j, int threads, Control* ctl, const KqK
     st.has_metrics = true;
     st.metrics = finish_metrics(all);
   }
+  if (check) {
+    st.has_check = true;
+    st.check = check->finish();
+  }
   return st;
 }
 
-QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl) {
+QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl, const CheckJob* check) {
   if (backend != 0) {
     GpuInfo g = gpu_info();
     if (g.available) {
@@ -282,6 +300,11 @@ QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl) 
           st.has_metrics = true;
           st.metrics = finish_metrics(m);
         }
+        if (check) {
+          // The check's products on the CPU threads (cuda/check.cu computes the groupwise type's only).
+          st.has_check = true;
+          st.check = kq_check_after(j, *check, threads);
+        }
         return st;
       }
       if (rc > 0) {
@@ -294,7 +317,8 @@ QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl) 
         st.error = "CUDA: " + err;
         return st;
       }
-      QuantStatus cpu = kq_quantize_cpu(j, threads, ctl);
+      std::unique_ptr<OutputCheck> chk = kq_check(j, check);
+      QuantStatus cpu = kq_quantize_cpu(j, threads, ctl, nullptr, chk.get());
       cpu.backend += " (GPU not used: " + err + ")";
       return cpu;
 #endif
@@ -305,13 +329,14 @@ QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl) 
       return st;
     }
   }
-  return kq_quantize_cpu(j, threads, ctl);
+  std::unique_ptr<OutputCheck> chk = kq_check(j, check);
+  return kq_quantize_cpu(j, threads, ctl, nullptr, chk.get());
 }
 
 void kq_dequantize(const KqTensor& t, float* out, int threads) {
   const KqKernel& k = kq_select_kernel();
-  int64_t per = chunk_rows(t.cols);
-  run_chunks(resolve_threads(threads), (t.rows + per - 1) / per, [&](int64_t c) {
+  int64_t per = rows_per_chunk(t.cols);
+  parallel_chunks(resolve_threads(threads), (t.rows + per - 1) / per, [&](int64_t c) {
     int64_t r1 = std::min(t.rows, (c + 1) * per);
     for (int64_t r = c * per; r < r1; r++) k.dequantize_row(t, r, out + r * t.cols);
     return true;
@@ -320,14 +345,14 @@ void kq_dequantize(const KqTensor& t, float* out, int threads) {
 
 MetricsOut kq_error_metrics(const uint8_t* data, int dtype, const KqTensor& t, int threads) {
   const KqKernel& k = kq_select_kernel();
-  int64_t per = chunk_rows(t.cols);
+  int64_t per = rows_per_chunk(t.cols);
   int64_t nchunks = (t.rows + per - 1) / per;
   std::vector<MetricsAcc> acc((size_t)nchunks);
   QuantJob j{};
   j.data = data;
   j.dtype = dtype;
   j.cols = t.cols;
-  run_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
+  parallel_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
     std::vector<float> x((size_t)t.cols), d((size_t)t.cols);
     int64_t r1 = std::min(t.rows, (c + 1) * per);
     MetricsAcc a;  // stored once: neighbouring chunks' entries share cache lines

@@ -1,12 +1,15 @@
-// One tensor of type kquant (two-level scales, docs/FORMAT.md) through native/kquant.ts: read in row chunks,
-// quantized, q streamed into the NPZ while the codes and super-scales are collected (written after q). The accuracy
-// comes from the same sums as the groupwise path (quantize-tensor.ts): the engine's per-chunk metrics, and the
-// sampled rows' product x · Ŵᵀ (Ŵ dequantized by the engine) against x · Wᵀ.
-import type { Backend } from '../../../native/index';
+// One tensor of type kquant (two-level scales, docs/FORMAT.md) through native/kquant.ts, the way the groupwise path
+// runs (quantize-tensor.ts): read in row chunks into reused buffers, quantized on the engine's threads with the
+// output check fused in (the sampled rows' x · Ŵᵀ against x · Wᵀ, and Σw²), q streamed into the NPZ while the codes
+// and super-scales are collected (written after q). The next chunk, or the next kquant tensor's first chunk, is
+// started before the current one is written, so reading, quantizing and writing overlap. The TypeScript reference
+// engine (no addon) leaves the check to this file, with the same arithmetic.
+import type { Backend, OutputCheck } from '../../../native/index';
 import {
   type KqFormat,
   type KqInputDType,
   type KqQuantized,
+  type KqQuantizeResult,
   kdequantize,
   kqSizes,
   kquantize,
@@ -25,7 +28,7 @@ import {
 } from './accuracy';
 import { ConvertError, inputError, throwIfCancelled } from './errors';
 import type { QuantPlan } from './plan';
-import { ELEM_BYTES } from './quantize-tensor';
+import { checkFor, ELEM_BYTES, type Prefetch, rowsPerChunkFor } from './quantize-tensor';
 
 const SRC_DTYPES: Record<string, KqInputDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 
@@ -49,92 +52,96 @@ function matmulT(x: Float32Array, n: number, w: Float32Array, m: number, cols: n
   return y;
 }
 
+type KqChunkJob = Promise<{ raw: Uint8Array; res: KqQuantizeResult }>;
+
+interface KqContext {
+  ck: Checkpoint;
+  writer: NpzWriter;
+  backend?: Backend;
+  threads?: number;
+  chunkBytes: number;
+  nEval: number;
+  /** The safetensors file holding the tensor, for messages. */
+  file: string;
+  signal?: AbortSignal;
+  onRows: (rowsDone: number) => void;
+  backendSeen: (b: string) => void;
+  /** Shared one-slot prefetch and buffer pool (quantize-tensor.ts). */
+  prefetch: Prefetch;
+  /** The next tensor to quantize when it is a kquant one: its first chunk starts while this one is written. */
+  next?: QuantPlan;
+}
+
+/** Reads rows [r0, r0 + count) of a kquant tensor into a reused buffer and quantizes them (with the check). */
+function startChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number): KqChunkJob {
+  const kq = p.kq as KqFormat;
+  const job = (async () => {
+    const pool = ctx.prefetch.buffers;
+    const raw = await ctx.ck.readRows(p.name, r0, count, pool.take(count * p.cols * ELEM_BYTES[p.dtype]));
+    const res = await kquantize({
+      ...kq,
+      data: raw,
+      dtype: SRC_DTYPES[p.dtype],
+      rows: count,
+      cols: p.cols,
+      backend: ctx.backend,
+      threads: ctx.threads,
+      name: p.name,
+      metrics: true,
+      check: checkFor(p, r0, count, ctx.nEval, ctx.chunkBytes),
+      qInto: pool.take(kqSizes(count, p.cols, kq).q),
+      signal: ctx.signal,
+    }).catch((e) => {
+      throw inputError(e, ctx.file, ctx.signal);
+    });
+    return { raw, res };
+  })();
+  job.catch(() => {}); // a prefetch nobody awaits (cancelled run) must not become an unhandled rejection
+  return job;
+}
+
 /** Quantizes one kquant tensor into the NPZ (members q, q_codes, q_d, q_dmin); returns their CRC-32s and the sums. */
-export async function quantizeKquantTensor(
-  p: QuantPlan,
-  ctx: {
-    ck: Checkpoint;
-    writer: NpzWriter;
-    backend?: Backend;
-    threads?: number;
-    chunkBytes: number;
-    nEval: number;
-    /** The safetensors file holding the tensor, for messages. */
-    file: string;
-    signal?: AbortSignal;
-    onRows: (rowsDone: number) => void;
-    backendSeen: (b: string) => void;
-  },
-): Promise<KquantTensorResult> {
+export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promise<KquantTensorResult> {
   if (!p.kq) throw new ConvertError('internal', `${p.name}: not a kquant plan`);
   const kq: KqFormat = p.kq;
   const { rows, cols } = p;
-  const rowBytes = cols * ELEM_BYTES[p.dtype];
-  const rowsPerChunk = Math.max(1, Math.min(rows, Math.floor(ctx.chunkBytes / rowBytes)));
+  const rowsPerChunk = rowsPerChunkFor(p, ctx.chunkBytes);
   const chunked = rowsPerChunk < rows;
   const { n, sampleRows, sampled } = evalSample(rows, ctx.nEval);
-  const x = evalInputs(n, cols);
-  const per = kqSizes(1, cols, kq);
   const acc = emptyAccumulated();
   const codes: Uint8Array[] = [];
   const d: Uint8Array[] = [];
   const dmin: Uint8Array[] = [];
+  let job = ctx.prefetch.take<Awaited<KqChunkJob>>(p.name) ?? startChunk(ctx, p, 0, Math.min(rowsPerChunk, rows));
   async function* chunks(): AsyncGenerator<Uint8Array> {
     for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
       throwIfCancelled(ctx.signal);
       const count = Math.min(rowsPerChunk, rows - r0);
-      const raw = await ctx.ck.readRows(p.name, r0, count);
-      const res = await kquantize({
-        ...kq,
-        data: raw,
-        dtype: SRC_DTYPES[p.dtype],
-        rows: count,
-        cols,
-        backend: ctx.backend,
-        threads: ctx.threads,
-        name: p.name,
-        metrics: true,
-        signal: ctx.signal,
-      }).catch((e) => {
-        throw inputError(e, ctx.file, ctx.signal);
-      });
-      ctx.backendSeen(res.backend);
-      const refSq = chunked ? sumSquares(raw, p.dtype) : 0;
-      const picked: number[] = [];
-      for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
-      if (picked.length) {
-        const m = picked.length;
-        const sub: KqQuantized = {
-          ...kq,
-          rows: m,
-          cols,
-          q: new Uint8Array(m * per.q),
-          codes: new Uint8Array(m * per.codes),
-          d: new Uint8Array(m * per.d),
-          dmin: new Uint8Array(m * per.dmin),
-        };
-        const f = new Float32Array(m * cols);
-        picked.forEach((r, j) => {
-          for (const k of ['q', 'codes', 'd', 'dmin'] as const) {
-            sub[k].set(res[k].subarray(r * per[k], (r + 1) * per[k]), j * per[k]);
-          }
-          f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), p.dtype), j * cols);
-        });
-        const yq = matmulT(x, n, kdequantize(sub), m, cols);
-        const e = productError(x, n, f, m, cols, yq);
-        acc.sampleSq += e.fSq;
-        acc.ySq += e.ySq;
-        acc.dySq += e.dySq;
+      const { raw, res } = await job;
+      // Keep the engine busy while this chunk is written: start the next chunk (or kquant tensor) now.
+      const nr0 = r0 + rowsPerChunk;
+      if (nr0 < rows) job = startChunk(ctx, p, nr0, Math.min(rowsPerChunk, rows - nr0));
+      else if (ctx.next?.kq) {
+        const nx = ctx.next;
+        ctx.prefetch.put(nx.name, startChunk(ctx, nx, 0, Math.min(rowsPerChunkFor(nx, ctx.chunkBytes), nx.rows)));
       }
+      ctx.backendSeen(res.backend);
+      const c = res.check ?? checkInTs(p, raw, res, r0, count, n, sampled, chunked);
+      acc.sampleSq += c.fSq;
+      acc.ySq += c.ySq;
+      acc.dySq += c.dySq;
+      ctx.prefetch.buffers.give(raw);
       if (!res.metrics) throw new ConvertError('internal', `${p.name}: the engine returned no metrics`);
-      addChunkMetrics(acc, res.metrics, refSq);
+      addChunkMetrics(acc, res.metrics, chunked ? c.refSq : 0);
       codes.push(res.codes);
       d.push(res.d);
       dmin.push(res.dmin);
       ctx.onRows(r0 + count);
       yield res.q;
+      ctx.prefetch.buffers.give(res.q); // written: the writer is done with it
     }
   }
+  const per = kqSizes(1, cols, kq);
   const names = kquantMemberNames(p.name, p.bits);
   const groups = Math.ceil(cols / kq.group);
   const supers = Math.ceil(cols / kq.super);
@@ -148,4 +155,57 @@ export async function quantizeKquantTensor(
   const dm = await ctx.writer.addArray(names.q_dmin, { dtype: 'float16', shape: [rows, supers] }, dmin);
   if (!chunked) acc.refSq = (acc.sampleSq * rows) / sampleRows;
   return { acc, crc: { q: q.crc32, q_codes: c.crc32, q_d: dd.crc32, q_dmin: dm.crc32 } };
+}
+
+/** The output check in TypeScript (the reference engine gives none): the sampled rows' products and Σw². */
+function checkInTs(
+  p: QuantPlan,
+  raw: Uint8Array,
+  res: KqQuantized,
+  r0: number,
+  count: number,
+  n: number,
+  sampled: (r: number) => boolean,
+  chunked: boolean,
+): OutputCheck {
+  const kq = p.kq as KqFormat;
+  const { cols } = p;
+  const rowBytes = cols * ELEM_BYTES[p.dtype];
+  const per = kqSizes(1, cols, kq);
+  const refSq = chunked ? sumSquares(raw, p.dtype) : 0;
+  const picked: number[] = [];
+  for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
+  if (!picked.length) return { fSq: 0, ySq: 0, dySq: 0, refSq };
+  const m = picked.length;
+  const sub: KqQuantized = {
+    ...kq,
+    rows: m,
+    cols,
+    q: new Uint8Array(m * per.q),
+    codes: new Uint8Array(m * per.codes),
+    d: new Uint8Array(m * per.d),
+    dmin: new Uint8Array(m * per.dmin),
+  };
+  const f = new Float32Array(m * cols);
+  picked.forEach((r, j) => {
+    for (const k of ['q', 'codes', 'd', 'dmin'] as const) {
+      sub[k].set(res[k].subarray(r * per[k], (r + 1) * per[k]), j * per[k]);
+    }
+    f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), p.dtype), j * cols);
+  });
+  const x = evalInputs(n, cols);
+  const e = productError(x, n, f, m, cols, matmulT(x, n, kdequantize(sub), m, cols));
+  return { fSq: e.fSq, ySq: e.ySq, dySq: e.dySq, refSq };
+}
+
+/** For bench/convert.bench.ts: a whole kquant tensor's output check, as the engine request and as the TypeScript path. */
+export function benchKqChecks(
+  p: QuantPlan,
+  raw: Uint8Array,
+  res: KqQuantized,
+  s: { nEval: number; chunkBytes: number },
+): { request: ReturnType<typeof checkFor>; inTs: () => OutputCheck } {
+  const request = checkFor(p, 0, p.rows, s.nEval, s.chunkBytes);
+  const { sampled } = evalSample(p.rows, s.nEval);
+  return { request, inTs: () => checkInTs(p, raw, res, 0, p.rows, request.n, sampled, request.sumSquares) };
 }

@@ -130,6 +130,8 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
       } else {
         const rowBytes = p.cols * ELEM_BYTES[p.dtype];
         const start = bytesDone;
+        // The next tensor to quantize: its first chunk is started early when it is of the same type.
+        const next = plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize');
         // What both quantization types take, and what both record for the report.
         const common = {
           ck,
@@ -162,14 +164,14 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
           return accuracy;
         };
         if (p.kq) {
-          const r = await quantizeKquantTensor(p, common);
+          const r = await quantizeKquantTensor(p, { ...common, prefetch, next });
           entries.push(kquantEntry(p, t, layer, r.crc, record(r.acc)));
         } else {
           const r = await quantizeTensor(p, {
             ...common,
             scaleDtype: settings.scaleDtype,
             prefetch,
-            next: plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize' && !x.kq),
+            next: next && !next.kq ? next : undefined,
           });
           const names = memberNames(p.name, p.bits);
           const groups = Math.ceil(p.cols / p.groupSize);

@@ -37,12 +37,18 @@ const HUGE = 2 * 1024 * 1024;
 
 type ChunkJob = Promise<{ raw: Buffer; res: QuantizeResult }>;
 
-function rowsPerChunkFor(p: QuantPlan, chunkBytes: number): number {
+export function rowsPerChunkFor(p: QuantPlan, chunkBytes: number): number {
   return Math.max(1, Math.min(p.rows, Math.floor(chunkBytes / (p.cols * ELEM_BYTES[p.dtype]))));
 }
 
 /** The output check the engine computes for rows [r0, r0 + count): its sampled rows, and Σw² when split. */
-function checkFor(p: QuantPlan, r0: number, count: number, nEval: number, chunkBytes: number): OutputCheckRequest {
+export function checkFor(
+  p: QuantPlan,
+  r0: number,
+  count: number,
+  nEval: number,
+  chunkBytes: number,
+): OutputCheckRequest {
   const { n, sampled } = evalSample(p.rows, nEval);
   const picked: number[] = [];
   for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
@@ -128,18 +134,21 @@ export class BufferPool {
   }
 }
 
-/** One slot: the next tensor's first chunk, started early; and the conversion's buffer pool. */
+/**
+ * One slot: the next tensor's first chunk, started early (by either quantization type: the taker names the job's
+ * type); and the conversion's buffer pool.
+ */
 export class Prefetch {
   readonly buffers = new BufferPool();
   private name?: string;
-  private job?: ChunkJob;
-  put(name: string, job: ChunkJob): void {
+  private job?: Promise<unknown>;
+  put(name: string, job: Promise<unknown>): void {
     this.name = name;
     this.job = job;
   }
-  take(name: string): ChunkJob | undefined {
+  take<T>(name: string): Promise<T> | undefined {
     if (this.name !== name) return undefined;
-    const j = this.job;
+    const j = this.job as Promise<T> | undefined;
     this.name = undefined;
     this.job = undefined;
     return j;
@@ -189,7 +198,9 @@ export async function quantizeTensor(
     mode: p.mode,
     scaleDtype: ctx.scaleDtype,
   };
-  let job = ctx.prefetch.take(p.name) ?? startChunk(ctx, p, 0, Math.min(rowsPerChunk, rows), params.scaleDtype);
+  let job =
+    ctx.prefetch.take<Awaited<ChunkJob>>(p.name) ??
+    startChunk(ctx, p, 0, Math.min(rowsPerChunk, rows), params.scaleDtype);
   async function* chunks(): AsyncGenerator<Uint8Array> {
     for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
       throwIfCancelled(ctx.signal);
