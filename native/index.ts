@@ -36,7 +36,16 @@ export {
 /** Element sizes and names (pure tables of the format, shared by the engine and its callers). */
 export { ELEMENT_SIZES, elementSize, isElementDType } from './reference-stats';
 
-import { type AddonQuantized, ERR_SCALE_OVERFLOW, fail, fallbackNotice, loadAddon, loadNote } from './load';
+import {
+  type AddonQuantized,
+  abortError,
+  ERR_SCALE_OVERFLOW,
+  fail,
+  fallbackNotice,
+  loadAddon,
+  loadNote,
+  runJob,
+} from './load';
 
 export interface QuantizeOptions extends QuantParams {
   /** Raw little-endian input bytes: rows*cols elements of `dtype`. */
@@ -156,10 +165,6 @@ function toAddonQ(w: Quantized): AddonQuantized {
   };
 }
 
-function abortError(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // API
 
@@ -193,57 +198,37 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   };
   const a = loadAddon();
   if (a) {
-    // A throwing onProgress must not escape into the addon's callback: keep the first error, cancel, rethrow.
-    let progressError: unknown;
-    let cancel = () => {};
-    const user = o.onProgress;
-    const onProgress = user
-      ? (n: number) => {
-          if (progressError !== undefined) return;
-          try {
-            user(n);
-          } catch (e) {
-            progressError = e ?? new Error('onProgress threw');
-            cancel();
-          }
-        }
-      : undefined;
-    const job = a.quantize(
-      {
-        data: o.data,
-        dtype: o.dtype,
-        rows: o.rows,
-        cols: o.cols,
-        bits: o.bits,
-        groupSize: o.groupSize,
-        symmetric: o.symmetric,
-        optimized: o.mode === 'optimized',
-        f16: o.scaleDtype === 'f16',
-        gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2,
-        threads,
-        metrics: !!o.metrics,
-        ...(o.check ? { check: o.check } : {}),
-        ...out,
-      },
-      onProgress,
+    const r = await runJob(
+      (onProgress) =>
+        a.quantize(
+          {
+            data: o.data,
+            dtype: o.dtype,
+            rows: o.rows,
+            cols: o.cols,
+            bits: o.bits,
+            groupSize: o.groupSize,
+            symmetric: o.symmetric,
+            optimized: o.mode === 'optimized',
+            f16: o.scaleDtype === 'f16',
+            gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2,
+            threads,
+            metrics: !!o.metrics,
+            ...(o.check ? { check: o.check } : {}),
+            ...out,
+          },
+          onProgress,
+        ),
+      o.onProgress,
+      o.signal,
     );
-    cancel = () => job.cancel();
-    const onAbort = () => job.cancel();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const r = await job.promise;
-      if (progressError !== undefined) throw progressError;
-      if (o.signal?.aborted) throw abortError(o.signal);
-      if (r.error) fail(name ?? 'tensor', r.error, r.code);
-      return {
-        ...out,
-        backend: r.backend,
-        ...(r.metrics ? { metrics: r.metrics } : {}),
-        ...(r.check ? { check: r.check } : {}),
-      };
-    } finally {
-      o.signal?.removeEventListener('abort', onAbort);
-    }
+    if (r.error) fail(name ?? 'tensor', r.error, r.code);
+    return {
+      ...out,
+      backend: r.backend,
+      ...(r.metrics ? { metrics: r.metrics } : {}),
+      ...(r.check ? { check: r.check } : {}),
+    };
   }
   if (backend === 'gpu') fail(name, `backend 'gpu' is not available: ${loadNote}`);
   fallbackNotice();

@@ -3,6 +3,7 @@
 // (native/reference-kquant.ts). Layout and numpy formula: docs/FORMAT.md.
 import { existsSync } from 'node:fs';
 import { addonCandidates, type OutputCheck, type OutputCheckRequest, validateCheck } from './index';
+import { abortError, runJob } from './load';
 import * as ref from './reference-kquant';
 
 export type KqFormat = ref.KqFormat;
@@ -194,10 +195,6 @@ function checkQuantized(w: KqQuantized): void {
   }
 }
 
-function abortError(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
-}
-
 /** Quantizes a rows × cols matrix (f32/f16/bf16 bytes) to the two-level-scale type. */
 export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult> {
   const name = o.name;
@@ -229,49 +226,30 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
   const base = { ...f, rows: o.rows, cols: o.cols, ...out };
   const a = loadAddon();
   if (a) {
-    let progressError: unknown;
-    let cancel = () => {};
-    const user = o.onProgress;
-    const onProgress = user
-      ? (n: number) => {
-          if (progressError !== undefined) return;
-          try {
-            user(n);
-          } catch (e) {
-            progressError = e ?? new Error('onProgress threw');
-            cancel();
-          }
-        }
-      : undefined;
-    const job = a.kqQuantize(
-      {
-        ...addonTensor(base),
-        data: o.data,
-        dtype: o.dtype,
-        gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2,
-        threads,
-        metrics: !!o.metrics,
-        ...(o.check ? { check: o.check } : {}),
-      },
-      onProgress,
+    const r = await runJob(
+      (onProgress) =>
+        a.kqQuantize(
+          {
+            ...addonTensor(base),
+            data: o.data,
+            dtype: o.dtype,
+            gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2,
+            threads,
+            metrics: !!o.metrics,
+            ...(o.check ? { check: o.check } : {}),
+          },
+          onProgress,
+        ),
+      o.onProgress,
+      o.signal,
     );
-    cancel = () => job.cancel();
-    const onAbort = () => job.cancel();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const r = await job.promise;
-      if (progressError !== undefined) throw progressError;
-      if (o.signal?.aborted) throw abortError(o.signal);
-      if (r.error) fail(name ?? 'tensor', r.error);
-      return {
-        ...base,
-        backend: r.backend,
-        ...(r.metrics ? { metrics: r.metrics } : {}),
-        ...(r.check ? { check: r.check } : {}),
-      };
-    } finally {
-      o.signal?.removeEventListener('abort', onAbort);
-    }
+    if (r.error) fail(name ?? 'tensor', r.error);
+    return {
+      ...base,
+      backend: r.backend,
+      ...(r.metrics ? { metrics: r.metrics } : {}),
+      ...(r.check ? { check: r.check } : {}),
+    };
   }
   if (backend === 'gpu') fail(name, `backend 'gpu' is not available: ${kqLoadNote}`);
   const read = ref.kqRowReader(o.data, o.dtype, o.cols);

@@ -170,3 +170,51 @@ export function fail(name: string | undefined, msg: string, code?: string): neve
   if (code) e.code = code;
   throw e;
 }
+
+/** What a signal's abort rejects with: its reason, or an AbortError. */
+export function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
+}
+
+/** A quantize job as the addon starts it (both quantization types). */
+export interface AddonJob<R> {
+  promise: Promise<R>;
+  cancel(): void;
+}
+
+/**
+ * Runs an addon job with the caller's progress callback and abort signal (both quantization types): a throwing
+ * onProgress must not escape into the addon's callback, so its first error cancels the job and is rethrown; an
+ * abort cancels the job and rejects with the signal's reason.
+ */
+export async function runJob<R>(
+  start: (onProgress?: (rowsDone: number) => void) => AddonJob<R>,
+  user: ((rowsDone: number) => void) | undefined,
+  signal: AbortSignal | undefined,
+): Promise<R> {
+  let progressError: unknown;
+  let cancel = () => {};
+  const onProgress = user
+    ? (n: number) => {
+        if (progressError !== undefined) return;
+        try {
+          user(n);
+        } catch (e) {
+          progressError = e ?? new Error('onProgress threw');
+          cancel();
+        }
+      }
+    : undefined;
+  const job = start(onProgress);
+  cancel = () => job.cancel();
+  const onAbort = () => job.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const r = await job.promise;
+    if (progressError !== undefined) throw progressError;
+    if (signal?.aborted) throw abortError(signal);
+    return r;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
