@@ -1,5 +1,7 @@
 // Language server for APL manifests: LSP wiring only. The features are the language service (manifest/service.ts);
-// the open documents, folder watchers and the validation debouncer are ./lsp modules. This file connects them.
+// the open documents, folder watchers, the validation debouncer and the validation runs are ./lsp modules. This file
+// connects them. Parsing and validation run in slices of a few milliseconds (lsp/slices.ts), so a request never
+// waits behind more than one slice of them, however large the manifest.
 // Run as `node dist/server.js --stdio` (or --node-ipc), or `apl-quant lsp --stdio`.
 import { basename, dirname } from 'node:path';
 import {
@@ -15,6 +17,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { Debouncer } from './lsp/debouncer';
 import { type DocState, DocumentCache, uriToPath } from './lsp/document-cache';
+import { Validator } from './lsp/validation';
 import { DirWatchers } from './lsp/watchers';
 import { FileCache, getLanguageService } from './manifest';
 import { type LspParams, type LspRequest, LspRequests, type LspResult } from './protocol';
@@ -38,8 +41,15 @@ export function startServer(connection: Connection = createConnection(ProposedFe
   const files = new FileCache();
   const service = getLanguageService({ files });
   const states = new DocumentCache(service, (uri) => documents.get(uri));
+  const validator = new Validator({
+    service,
+    states,
+    open: (uri) => documents.get(uri),
+    loadFiles,
+    publish: (uri, version, diagnostics) => connection.sendDiagnostics({ uri, version, diagnostics }),
+  });
   const debouncer = new Debouncer(
-    validate,
+    (uri) => validator.validate(uri),
     (uri, e) => connection.console.error(`validation of ${uri} failed: ${(e as Error).stack ?? e}`),
     VALIDATION_QUIET_MS,
   );
@@ -62,31 +72,13 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     for (const p of await service.loadFiles(st)) watchers.watch(dirname(p));
   }
 
-  async function validate(uri: string): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const st = states.get(uri);
-      if (!st) return;
-      await loadFiles(st);
-      const now = documents.get(uri);
-      if (!now || now.version !== st.version) continue; // edited meanwhile: take the newer text
-      st.diagnostics = service.doValidation(st);
-      await connection.sendDiagnostics({ uri, version: st.version, diagnostics: st.diagnostics });
-      // Build the tree (offsets) once the user pauses, so the next hover or completion finds it ready.
-      setTimeout(() => {
-        if (states.isCurrent(uri, st)) void st.doc.root;
-      }, 250).unref();
-      return;
-    }
-    debouncer.schedule(uri);
-  }
-
   function revalidateAll() {
     for (const uri of states.uris()) debouncer.schedule(uri);
   }
 
   /** The document's state with its files loaded (for the features that show them). */
   async function withFiles(uri: string): Promise<DocState | undefined> {
-    const st = states.get(uri);
+    const st = await states.ready(uri);
     if (st && !st.files) await loadFiles(st);
     return st;
   }
@@ -113,6 +105,7 @@ export function startServer(connection: Connection = createConnection(ProposedFe
   documents.onDidClose((e: DocEvent) => {
     states.delete(e.document.uri);
     debouncer.cancel(e.document.uri);
+    validator.cancel(e.document.uri);
     void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
   });
   connection.onDidChangeWatchedFiles((e: DidChangeWatchedFilesParams) => {
@@ -123,32 +116,33 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     revalidateAll();
   });
 
-  connection.onHover((p) => {
-    const st = states.get(p.textDocument.uri);
+  // Each request answers from the parse of the version current when it arrived (parsed in slices if not yet).
+  connection.onHover(async (p) => {
+    const st = await states.ready(p.textDocument.uri);
     return st ? service.doHover(st, p.position) : null;
   });
-  connection.onCompletion((p) => {
-    const st = states.get(p.textDocument.uri);
+  connection.onCompletion(async (p) => {
+    const st = await states.ready(p.textDocument.uri);
     return st ? service.doComplete(st, p.position) : [];
   });
-  connection.onDocumentSymbol((p) => {
-    const st = states.get(p.textDocument.uri);
+  connection.onDocumentSymbol(async (p) => {
+    const st = await states.ready(p.textDocument.uri);
     return st ? service.findDocumentSymbols(st) : [];
   });
-  connection.onFoldingRanges((p) => {
-    const st = states.get(p.textDocument.uri);
+  connection.onFoldingRanges(async (p) => {
+    const st = await states.ready(p.textDocument.uri);
     return st ? service.getFoldingRanges(st) : [];
   });
   connection.onCodeLens(async (p) => {
     const st = await withFiles(p.textDocument.uri);
     return st ? service.getCodeLenses(st) : [];
   });
-  connection.onCodeAction((p) => {
-    const st = states.get(p.textDocument.uri);
+  connection.onCodeAction(async (p) => {
+    const st = await states.ready(p.textDocument.uri);
     return st ? service.getCodeActions(st, p.textDocument.uri, p.context.diagnostics) : [];
   });
-  connection.onDefinition((p) => {
-    const st = states.get(p.textDocument.uri);
+  connection.onDefinition(async (p) => {
+    const st = await states.ready(p.textDocument.uri);
     return st ? service.findDefinition(st, p.position) : null;
   });
   onLspRequest(connection, LspRequests.manifestSummary, async (p) => {

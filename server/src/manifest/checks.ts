@@ -8,6 +8,7 @@ import { diag, isObject, type JsonPath, keyAt, layerOf, type ManifestDoc, nodeAt
 import { kquantEntryProblems, kquantMemberWant } from './kquant-checks';
 import { isNpzProblem, lookupMember, memberKey, type NpzState } from './npz-index';
 import { isReportProblem, type ReportState } from './report';
+import { drain, type Steps } from './steps';
 
 const { Error: ERROR, Warning: WARNING, Information: INFO } = DiagnosticSeverity;
 
@@ -62,6 +63,11 @@ export interface CheckOptions {
 
 /** Cross-checks of a parsed manifest. `doc.value` must be the parsed object. */
 export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
+  return drain(crossCheckSteps(doc, opts));
+}
+
+/** crossCheck as steps: one per weight, one per problem placed. */
+export function* crossCheckSteps(doc: ManifestDoc, opts: CheckOptions): Steps<Diagnostic[]> {
   const root = doc.value;
   if (!isObject(root)) return [];
   // Problems are collected by JSON path and placed at the end: the tree (offsets) is only built when there are any.
@@ -102,6 +108,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
   let kProjWeight = -1;
 
   for (let i = 0; i < weights.length; i++) {
+    yield;
     const w = weights[i];
     if (!isObject(w)) continue;
     const wn: JsonPath = ['weights', i];
@@ -429,6 +436,7 @@ export function crossCheck(doc: ManifestDoc, opts: CheckOptions): Diagnostic[] {
   // Place the problems.
   const out: Diagnostic[] = [];
   for (const p of found) {
+    yield;
     const node = (p.key ? keyAt(doc, p.path) : nodeAt(doc, p.path)) ?? nodeAt(doc, p.fallback) ?? doc.root;
     if (node) out.push(diag(doc.lines, node.offset, node.length, p.sev, p.code, p.msg, p.data));
   }

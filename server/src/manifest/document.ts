@@ -1,26 +1,43 @@
 // Parsing a manifest's text once into what every feature needs: the JSON tree with offsets (jsonc-parser), the
 // plain value (for ajv and the cross-checks), syntax diagnostics, and offset ↔ line/character mapping.
 // Hostile input is bounded here: nesting deeper than MAX_DEPTH is reported and never handed to a recursive parser.
-import { findNodeAtLocation, type Node, type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
+// Every pass over the whole text also exists as steps (./steps.ts), which the language server runs in slices.
+import { findNodeAtLocation, type Node, type ParseError, printParseErrorCode } from 'jsonc-parser';
 import { type Diagnostic, DiagnosticSeverity, type Position, type Range } from 'vscode-languageserver-types';
 import { DIAGNOSTIC_SOURCE, DiagnosticCodes, MAX_DEPTH } from './codes';
+import { drain, type Steps } from './steps';
+import { nodeValueSteps, parseTreeSteps } from './tree';
 
 export type { Node } from 'jsonc-parser';
 
 const MAX_SYNTAX_DIAGNOSTICS = 100;
 
+/** The offsets where lines start, as steps (one per 64 K characters). */
+function* lineStartsSteps(text: string): Steps<number[]> {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    if ((i & 0xffff) === 0xffff) yield;
+    const c = text.charCodeAt(i);
+    if (c === 10) starts.push(i + 1);
+    else if (c === 13) {
+      if (text.charCodeAt(i + 1) === 10) i++;
+      starts.push(i + 1);
+    }
+  }
+  return starts;
+}
+
 /** Offset ↔ position for one text (UTF-16 offsets, as LSP and JavaScript strings count). */
 export class LineIndex {
-  private readonly starts: number[] = [0];
-  constructor(readonly text: string) {
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 10) this.starts.push(i + 1);
-      else if (c === 13) {
-        if (text.charCodeAt(i + 1) === 10) i++;
-        this.starts.push(i + 1);
-      }
-    }
+  private readonly starts: number[];
+  constructor(
+    readonly text: string,
+    starts?: number[],
+  ) {
+    this.starts = starts ?? drain(lineStartsSteps(text));
+  }
+  static *build(text: string): Steps<LineIndex> {
+    return new LineIndex(text, yield* lineStartsSteps(text));
   }
   get lineCount(): number {
     return this.starts.length;
@@ -75,28 +92,58 @@ class Parsed implements ManifestDoc {
   private _lines?: LineIndex;
   private _root?: Node;
   private _rootDone = false;
+  /** The tree being built in steps (shared: whoever needs it next continues it). */
+  private _building?: Steps<void>;
   constructor(
     readonly text: string,
     readonly value: unknown,
     readonly syntax: Diagnostic[],
     readonly unparsable: boolean,
     root?: Node,
+    lines?: LineIndex,
   ) {
     if (root || unparsable) {
       this._root = root;
       this._rootDone = true;
     }
+    this._lines = lines;
   }
   get lines(): LineIndex {
     if (!this._lines) this._lines = new LineIndex(this.text);
     return this._lines;
   }
   get root(): Node | undefined {
-    if (!this._rootDone) {
-      this._rootDone = true;
-      this._root = parseTree(this.text, [], { disallowComments: true, allowTrailingComma: false });
-    }
+    if (!this._rootDone) drain(this.treeSteps());
     return this._root;
+  }
+  /** Builds the tree in steps, continuing a build already under way (by another caller). */
+  *treeSteps(): Steps<void> {
+    if (this._rootDone) return;
+    this._building ??= this.build();
+    while (!this._rootDone && !this._building.next().done) yield;
+  }
+  /** Builds the tree and the line index in steps. */
+  *warmSteps(): Steps<void> {
+    yield* this.treeSteps();
+    if (!this._lines) {
+      const lines = yield* LineIndex.build(this.text);
+      this._lines ??= lines;
+    }
+  }
+  private *build(): Steps<void> {
+    const root = yield* parseTreeSteps(this.text, []);
+    this._root = root;
+    this._rootDone = true;
+    this._building = undefined;
+  }
+}
+
+/** Builds what positions need (the tree, the line index) in steps; afterwards `doc.root` and `doc.lines` cost nothing. */
+export function* warmSteps(doc: ManifestDoc): Steps<void> {
+  if (doc instanceof Parsed) yield* doc.warmSteps();
+  else {
+    void doc.root;
+    void doc.lines;
   }
 }
 
@@ -164,6 +211,11 @@ export function diag(
 
 /** Parses a manifest's text. Never throws; cost is linear in the text. */
 export function parseManifest(text: string): ManifestDoc {
+  return drain(parseManifestSteps(text));
+}
+
+/** parseManifest as steps. */
+export function* parseManifestSteps(text: string): Steps<ManifestDoc> {
   const deep = tooDeepAt(text);
   if (deep >= 0) {
     const lines = new LineIndex(text);
@@ -185,9 +237,8 @@ export function parseManifest(text: string): ManifestDoc {
     }
   }
   const errors: ParseError[] = [];
-  const root = parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
-  const doc = new Parsed(text, undefined, [], false, root);
-  const lines = doc.lines;
+  const root = yield* parseTreeSteps(text, errors);
+  const lines = yield* LineIndex.build(text);
   const syntax: Diagnostic[] = [];
   for (const e of errors) {
     if (syntax.length >= MAX_SYNTAX_DIAGNOSTICS) {
@@ -209,27 +260,13 @@ export function parseManifest(text: string): ManifestDoc {
       diag(lines, e.offset, length, DiagnosticSeverity.Error, DiagnosticCodes.syntax, syntaxMessages[name] ?? name),
     );
   }
-  const value = root ? nodeValue(root) : undefined;
-  return new Parsed(text, value, syntax, false, root);
+  const value = root ? yield* nodeValueSteps(root) : undefined;
+  return new Parsed(text, value, syntax, false, root, lines);
 }
 
 /** Like jsonc-parser's getNodeValue, but never assigns to __proto__ and tolerates incomplete properties. */
 export function nodeValue(node: Node): unknown {
-  switch (node.type) {
-    case 'object': {
-      const obj: Record<string, unknown> = Object.create(null);
-      for (const p of node.children ?? []) {
-        const [k, v] = p.children ?? [];
-        if (k && v)
-          Object.defineProperty(obj, String(k.value), { value: nodeValue(v), enumerable: true, writable: true });
-      }
-      return Object.setPrototypeOf(obj, Object.prototype);
-    }
-    case 'array':
-      return (node.children ?? []).map(nodeValue);
-    default:
-      return node.value;
-  }
+  return drain(nodeValueSteps(node));
 }
 
 /** The property node `key` of an object node (the last one when duplicated, as JSON.parse keeps). */

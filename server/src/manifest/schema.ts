@@ -5,6 +5,7 @@ import { type Diagnostic, DiagnosticSeverity } from 'vscode-languageserver-types
 import schemaJson from '../../../schemas/manifest.schema.json';
 import { DiagnosticCodes } from './codes';
 import { diag, type ManifestDoc, type Node, propertyNode } from './document';
+import { drain, type Steps } from './steps';
 
 export type JsonSchema = {
   $ref?: string;
@@ -106,6 +107,11 @@ function messageOf(e: ErrorObject, label: string): string {
 
 /** Schema diagnostics (code apl.schema) for a parsed manifest. */
 export function schemaDiagnostics(doc: ManifestDoc, limit = Number.POSITIVE_INFINITY): Diagnostic[] {
+  return drain(schemaDiagnosticsSteps(doc, limit));
+}
+
+/** schemaDiagnostics as steps: one per weight validated, one per error placed. */
+export function* schemaDiagnosticsSteps(doc: ManifestDoc, limit = Number.POSITIVE_INFINITY): Steps<Diagnostic[]> {
   const out: Diagnostic[] = [];
   if (doc.value === undefined) return out;
   const errors: ErrorObject[] = [];
@@ -115,6 +121,7 @@ export function schemaDiagnostics(doc: ManifestDoc, limit = Number.POSITIVE_INFI
   if (Array.isArray(weights)) {
     // Stop once enough errors are known (each error gives at most one diagnostic).
     for (let i = 0; i < weights.length && errors.length <= limit; i++) {
+      yield;
       if (validateWeight(weights[i])) continue;
       for (const e of validateWeight.errors ?? [])
         errors.push({ ...e, instancePath: `/weights/${i}${e.instancePath}` });
@@ -124,6 +131,7 @@ export function schemaDiagnostics(doc: ManifestDoc, limit = Number.POSITIVE_INFI
   // An anyOf error stands for its branches' errors at the same place.
   const anyOfAt = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
   for (const e of errors) {
+    yield;
     if (out.length >= limit) break;
     if (e.keyword !== 'anyOf' && anyOfAt.has(e.instancePath) && e.schemaPath.includes('/anyOf/')) continue;
     if (e.keyword === 'if') continue;

@@ -18,14 +18,15 @@ import { codeActions } from './code-actions';
 import { codeLenses } from './code-lens';
 import { completion } from './completion';
 import { definition } from './definition';
-import { type ManifestDoc, parseManifest } from './document';
+import { type ManifestDoc, parseManifest, parseManifestSteps, warmSteps } from './document';
 import { FileCache, type ManifestFiles, manifestFiles } from './files';
 import { hover } from './hover';
 import type { NpzState } from './npz-index';
 import type { ReportState } from './report';
+import type { Steps } from './steps';
 import { summarize } from './summary';
 import { documentSymbols, foldingRanges } from './symbols';
-import { validateDoc } from './validate';
+import { validateDoc, validateDocSteps } from './validate';
 
 /** What the service knows of one manifest: its parse and the NPZ and report beside it (once loaded). */
 export interface ManifestState {
@@ -46,9 +47,13 @@ export interface LanguageServiceDeps {
 
 export interface ManifestLanguageService {
   parseManifest(text: string): ManifestDoc;
+  /** parseManifest in steps (to run in slices), with the tree and line index that positions need built too. */
+  parseSteps(text: string): Steps<ManifestDoc>;
   /** Loads the NPZ and report beside the manifest into the state; returns the paths read (to watch). */
   loadFiles(state: ManifestState): Promise<string[]>;
   doValidation(state: ManifestState): Diagnostic[];
+  /** doValidation in steps (to run in slices): the same diagnostics. */
+  validationSteps(state: ManifestState): Steps<Diagnostic[]>;
   doHover(state: ManifestState, position: Position): Hover | null;
   doComplete(state: ManifestState, position: Position): CompletionItem[];
   findDocumentSymbols(state: ManifestState): DocumentSymbol[];
@@ -105,7 +110,16 @@ export function getLanguageService(deps: LanguageServiceDeps = {}): ManifestLang
       st.report = report;
       return [f.npzPath, f.reportPath].filter((p): p is string => !!p);
     },
+    *parseSteps(text) {
+      const doc = yield* parseManifestSteps(text);
+      yield* warmSteps(doc);
+      return doc;
+    },
     doValidation: (st) => validateDoc(st.doc, { manifestPath: st.path, npz: st.npz, report: st.report }),
+    *validationSteps(st) {
+      yield* warmSteps(st.doc);
+      return yield* validateDocSteps(st.doc, { manifestPath: st.path, npz: st.npz, report: st.report });
+    },
     doHover: (st, p) => hover(st.doc, offset(st, p), { npz: st.npz, report: st.report }),
     doComplete: (st, p) => completion(st.doc, offset(st, p), { npz: st.npz }),
     findDocumentSymbols: (st) => documentSymbols(st.doc),

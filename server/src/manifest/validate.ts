@@ -1,12 +1,13 @@
 // validateManifest: every check of a manifest as one pure function, shared by the language server and
 // `apl-quant validate`. Syntax → schema → cross-checks with the NPZ index and the accuracy report.
 import { type Diagnostic, DiagnosticSeverity } from 'vscode-languageserver-types';
-import { crossCheck } from './checks';
+import { crossCheckSteps } from './checks';
 import { DIAGNOSTIC_SOURCE, DiagnosticCodes, MAX_DIAGNOSTICS } from './codes';
 import { type ManifestDoc, parseManifest } from './document';
 import type { NpzState } from './npz-index';
 import { asReportState } from './report';
-import { schemaDiagnostics } from './schema';
+import { schemaDiagnosticsSteps } from './schema';
+import { drain, type Steps } from './steps';
 
 export interface ValidateOptions {
   /** The manifest's path, for messages; the caller resolves and loads the NPZ and report. */
@@ -21,6 +22,11 @@ export interface ValidateOptions {
 
 /** Validates a parsed manifest. */
 export function validateDoc(doc: ManifestDoc, opts: ValidateOptions = {}): Diagnostic[] {
+  return drain(validateDocSteps(doc, opts));
+}
+
+/** validateDoc as steps (one per weight checked, per diagnostic placed). */
+export function* validateDocSteps(doc: ManifestDoc, opts: ValidateOptions = {}): Steps<Diagnostic[]> {
   const max = opts.maxDiagnostics ?? MAX_DIAGNOSTICS;
   const out: Diagnostic[] = [...doc.syntax];
   if (doc.unparsable || doc.value === undefined) {
@@ -34,8 +40,8 @@ export function validateDoc(doc: ManifestDoc, opts: ValidateOptions = {}): Diagn
       });
     return out;
   }
-  out.push(...schemaDiagnostics(doc, max + 1));
-  out.push(...crossCheck(doc, { npz: opts.npz, report: asReportState(opts.report) }));
+  out.push(...(yield* schemaDiagnosticsSteps(doc, max + 1)));
+  out.push(...(yield* crossCheckSteps(doc, { npz: opts.npz, report: asReportState(opts.report) })));
   out.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
   if (out.length > max) {
     out.length = max;
