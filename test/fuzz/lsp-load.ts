@@ -231,6 +231,7 @@ async function main(): Promise<void> {
       input: '',
       seed: Number(seedArg),
     });
+  const slices = await conn.sendRequest<{ slices: number; longestMs: number; longestCpuMs: number }>('aplFuzz/slices');
   await conn.sendRequest('shutdown').catch(() => {});
   await conn.sendNotification('exit').catch(() => {});
   conn.dispose();
@@ -258,7 +259,11 @@ async function main(): Promise<void> {
         heapMaxMB: Math.max(...heapMB).toFixed(1),
         heapAfterMB: heapLast.toFixed(1),
         serverCpuPerRequestP50Ms: q(serverCpuMs, 0.5).toFixed(1),
+        serverCpuPerRequestP99Ms: q(serverCpuMs, 0.99).toFixed(1),
         serverCpuPerRequestMaxMs: Math.max(0, ...serverCpuMs).toFixed(1),
+        slices: slices.slices,
+        longestSliceMs: slices.longestMs.toFixed(1),
+        longestSliceCpuMs: slices.longestCpuMs.toFixed(1),
         requestsOver100msServerCpu: serverCpuMs.filter((x) => x > 100).length,
         manifestKB: Math.round(text.length / 1024),
         requestsOver100ms: requestMs.filter((x) => x > 100).length,

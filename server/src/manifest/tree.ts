@@ -315,15 +315,19 @@ export function* nodeValueSteps(node: Node): Steps<unknown> {
     if (++count % CONTAINERS_PER_STEP === 0) yield;
     switch (n.type) {
       case 'object': {
-        const obj: Record<string, unknown> = Object.create(null);
+        // A plain object, as JSON.parse makes; a "__proto__" key becomes an own property, never the prototype.
+        const obj: Record<string, unknown> = {};
         for (const p of n.children ?? []) {
           const [k, v] = p.children ?? [];
           if (k && v) {
             const x = v.type === 'object' || v.type === 'array' ? yield* value(v) : v.value;
-            Object.defineProperty(obj, String(k.value), { value: x, enumerable: true, writable: true });
+            const key = String(k.value);
+            if (key === '__proto__')
+              Object.defineProperty(obj, key, { value: x, enumerable: true, writable: true, configurable: true });
+            else obj[key] = x;
           }
         }
-        return Object.setPrototypeOf(obj, Object.prototype);
+        return obj;
       }
       case 'array': {
         const out: unknown[] = [];

@@ -91,6 +91,24 @@ describe('parseTreeSteps', () => {
     }
   });
 
+  it('the value of a broken document is what JSON.parse gives for the same text without the error', () => {
+    const cases: [string, string][] = [
+      ['{"__proto__": {"x": 1}, "a": [1, {"b": 2}],}', '{"__proto__": {"x": 1}, "a": [1, {"b": 2}]}'],
+      ['{"a": 1, "b": 2, "a": 3,}', '{"a": 1, "b": 2, "a": 3}'],
+      ['[{"1": 1, "0": 0, "k": null},]', '[{"1": 1, "0": 0, "k": null}]'],
+    ];
+    for (const [broken, valid] of cases) {
+      const doc = parseManifest(broken);
+      assert.ok(doc.syntax.length > 0, broken);
+      assert.deepStrictEqual(doc.value, JSON.parse(valid));
+      assert.deepEqual(Object.keys(doc.value as object), Object.keys(JSON.parse(valid)));
+    }
+    const proto = parseManifest(cases[0][0]).value as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(proto), Object.prototype);
+    assert.ok(Object.hasOwn(proto, '__proto__'));
+    assert.equal(({} as Record<string, unknown>).x, undefined, 'no prototype polluted');
+  });
+
   it('takes many steps on a large document, and nodeValueSteps gives nodeValue', () => {
     const m = JSON.parse(MANIFEST);
     for (let k = 1; k < 20; k++)
