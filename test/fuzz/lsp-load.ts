@@ -111,6 +111,9 @@ async function main(): Promise<void> {
   const requestMs: number[] = [];
   const diagWaitMs: number[] = [];
   const serverCpuMs: number[] = [];
+  // Per kind: the hover is the first request for the burst's last version (it parses that version, in slices);
+  // the completion comes after it, for the same version: its server CPU is what it waited behind, and its own work.
+  const cpuByKind: Record<string, number[]> = { hover: [], completion: [] };
   const heapMB: number[] = [];
   const rss: number[] = [];
   const heap = async () => heapMB.push((await conn.sendRequest<number>('aplFuzz/heap')) / 2 ** 20);
@@ -143,6 +146,7 @@ async function main(): Promise<void> {
     const cpu = cpuMs(child.pid!) - c0;
     requestMs.push(ms);
     serverCpuMs.push(cpu);
+    cpuByKind[what]?.push(cpu);
     if (cpu > PATHOLOGICAL_MS)
       findings.push({
         kind: 'latency',
@@ -265,6 +269,12 @@ async function main(): Promise<void> {
         longestSliceMs: slices.longestMs.toFixed(1),
         longestSliceCpuMs: slices.longestCpuMs.toFixed(1),
         requestsOver100msServerCpu: serverCpuMs.filter((x) => x > 100).length,
+        hoverCpuP50Ms: q(cpuByKind.hover, 0.5).toFixed(1),
+        hoverCpuMaxMs: Math.max(0, ...cpuByKind.hover).toFixed(1),
+        hoversOver100msServerCpu: cpuByKind.hover.filter((x) => x > 100).length,
+        completionCpuP50Ms: q(cpuByKind.completion, 0.5).toFixed(1),
+        completionCpuMaxMs: Math.max(0, ...cpuByKind.completion).toFixed(1),
+        completionsOver100msServerCpu: cpuByKind.completion.filter((x) => x > 100).length,
         manifestKB: Math.round(text.length / 1024),
         requestsOver100ms: requestMs.filter((x) => x > 100).length,
         requests: requestMs.length,
