@@ -45,15 +45,20 @@ export const GROUPS = {
     tests: ['test/unit/manifest/validate.test.ts', 'test/unit/manifest/model-checks.test.ts'],
   },
   formats: {
-    about: 'the NPY header parser (the rest of npy.ts, npz.ts, safetensors.ts, dtypes.ts: not measured yet)',
-    // The NPY header parser: what hostile or foreign files reach first.
+    about: 'the NPY header parser (descr, the Python literal, shape, the prefix and the data size)',
+    // The NPY header parser: what hostile or foreign files reach first. parseNpyAnyHeaderWith holds the checks
+    // (parseNpyHeaderWith only refuses the non-numeric dtypes it returns).
     mutate: [
       fn('server/src/formats/npy.ts', 'parseDescr'),
+      fn('server/src/formats/npy.ts', 'parseOtherDescr'),
       fn('server/src/formats/npy.ts', 'parsePyLiteral'),
       fn('server/src/formats/npy.ts', 'shapeCount'),
       fn('server/src/formats/npy.ts', 'parseNpyHeaderWith'),
+      fn('server/src/formats/npy.ts', 'parseNpyAnyHeaderWith'),
     ],
-    tests: ['test/unit/formats/npy.test.ts', 'test/unit/formats/hostile.test.ts'],
+    // In memory, hand-made headers (seconds a run); npy.test.ts (numpy round trips) and hostile.test.ts cover the
+    // same parser through files and stay out of the mutant loop.
+    tests: ['test/unit/formats/npy-mutants.test.ts'],
   },
   'formats-safetensors': {
     about: 'the safetensors header parser and the dtype conversion a checkpoint is read through',
@@ -89,9 +94,11 @@ export const GROUPS = {
     tests: ['test/unit/hub/auth.test.ts', 'test/unit/hub/auth-edges.test.ts'],
   },
   'hub-resume': {
-    about: "the Hub client's resumable, verified download (fetchBlob); slow: resume.test.ts takes ~1 min a run here",
+    about: "the Hub client's resumable, verified download (fetchBlob)",
     mutate: [fn('server/src/hub/resume.ts', 'fetchBlob')],
-    tests: ['test/unit/hub/resume.test.ts'],
+    // fetchBlob driven through a scripted fetch (seconds a run); resume.test.ts (a real server, a killed child
+    // process: about a minute a run here) covers the same paths end to end and stays out of the mutant loop.
+    tests: ['test/unit/hub/resume-mutants.test.ts'],
   },
 };
 
