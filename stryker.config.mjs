@@ -93,6 +93,22 @@ export const GROUPS = {
     mutate: ['server/src/convert/plan.ts', 'server/src/convert/families.ts'],
     tests: ['test/unit/convert/plan.test.ts', 'test/unit/convert/families.test.ts'],
   },
+  'convert-stages': {
+    about: 'the convert stages that quantize each tensor and write the outputs (not measured yet: see docs/TESTING.md)',
+    mutate: [
+      'server/src/convert/quantize-stage.ts',
+      'server/src/convert/quantize-tensor.ts',
+      'server/src/convert/quantize-kquant.ts',
+      'server/src/convert/outputs.ts',
+    ],
+    // These stages are reached through the whole pipeline (a tiny model converted by the native engine), so each
+    // mutant costs a conversion: slow. output-check.test.ts calls benchChecks directly.
+    tests: [
+      'test/unit/convert/output-check.test.ts',
+      'test/unit/convert/pipeline.test.ts',
+      'test/unit/convert/carry.test.ts',
+    ],
+  },
   'hub-auth': {
     about: "the Hub client's token handling (auth.ts)",
     mutate: ['server/src/hub/auth.ts'],
