@@ -5,6 +5,8 @@
 // tree is never touched. Prints one row per mutant: killed (the tests failed), survived (they passed), build error
 // (the mutant does not compile: not a kill) or timeout. Slow (a full rebuild per mutant); never part of CI.
 //   node scripts/mutate-native.mjs [ID...]    only the mutants named
+//   APL_MUTATE_TIMEOUT_S=600                   limit per build and run (a full rebuild took over 10 min on a loaded
+//                                              2-core machine: raise it there)
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -229,6 +231,12 @@ let survived = 0;
 try {
   copy();
   const base = run();
+  if (base.error?.code === 'ETIMEDOUT') {
+    console.error(
+      `mutate-native: the unmutated build and tests took over ${base.s.toFixed(0)} s (raise APL_MUTATE_TIMEOUT_S)`,
+    );
+    process.exit(1);
+  }
   if (base.status !== 0) {
     console.error(`mutate-native: the unmutated tests fail in the copy:\n${base.out}`);
     process.exit(1);

@@ -83,6 +83,23 @@ test('versions 2.0 and 3.0: a 4-byte length, 12-byte prefix; 3.0 reads the heade
   assert.equal((await parse(as2)).headerBytes, 12 + b.length);
 });
 
+test('version 3.0 decodes the header as UTF-8, 2.0 as latin-1: two invalid UTF-8 keys collide only in 3.0', async () => {
+  const text = Buffer.concat([
+    Buffer.from("{'"),
+    Buffer.from([0xff]),
+    Buffer.from("': 1, '"),
+    Buffer.from([0xfe]),
+    Buffer.from("': 2, 'descr': '<f4', 'fortran_order': False, 'shape': ()}"),
+  ]);
+  const file = (major: number) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(text.length);
+    return Buffer.concat([Buffer.from([...MAGIC, major, 0]), len, text, Buffer.alloc(4)]);
+  };
+  assert.equal((await parse(file(2))).count, 1);
+  await refused(parse(file(3)), "duplicate key '\ufffd' in header");
+});
+
 test('descr: byte orders, every numeric code, and what is not numeric', () => {
   assert.deepEqual(parseDescr('<f4'), { dtype: 'float32', littleEndian: true });
   assert.deepEqual(parseDescr('>f4'), { dtype: 'float32', littleEndian: false });
