@@ -282,3 +282,13 @@ test('ZIP64 refusals: each with its message', async () => {
   // The locator's record offset exactly at its limit is accepted.
   assert.equal((await open(zip(m, { zip64: { offset: n } }))).members.length, 1);
 });
+
+test('a ZIP64 locator at the very start of the file (no room for its record) is refused', async () => {
+  const loc = Buffer.alloc(20);
+  loc.writeUInt32LE(0x07064b50, 0);
+  await refused(open(Buffer.concat([loc, zip([], { data: 0 })])), 'ZIP64 end record offset 0 is out of range');
+});
+
+test('an entry of exactly 46 bytes ending the directory is read (its empty name is then refused as unsafe)', async () => {
+  await refused(open(zip([{ name: '', csize: 0 }])), "member name '' is unsafe (absolute or contains '..')");
+});
