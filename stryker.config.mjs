@@ -81,7 +81,11 @@ export const GROUPS = {
     about: 'bf16/f16 → f32 and back (every checkpoint weight goes through them)',
     mutate: ['server/src/formats/dtypes.ts'],
     // dtypes.test.ts (all 65 536 float16 values against numpy: ~25 s a run here) stays out of the mutant loop.
-    tests: ['test/unit/formats/dtypes-edges.test.ts', 'test/unit/formats/bf16-edges.test.ts'],
+    tests: [
+      'test/unit/formats/dtypes-edges.test.ts',
+      'test/unit/formats/bf16-edges.test.ts',
+      'test/unit/formats/bf16-nowasm-edges.test.ts',
+    ],
   },
   'eval-stats': {
     about: "the evaluation statistics (PPL, KLD, Δp, same-top) and llama.cpp's chunk protocol",

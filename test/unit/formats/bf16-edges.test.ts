@@ -29,7 +29,28 @@ const same = (a: Float32Array, b: Float32Array, what: string) => {
 };
 
 test('bf16 → f32 equals the reference for every length around blocks, the kernel switch and the 1 MiB chunks', () => {
-  const lengths = [0, 1, 2, 7, 8, 9, 15, 16, 17, 511, 512, 513, 519, 520, 1000, (1 << 19) - 1, (1 << 19) + 9, 3 << 18];
+  const lengths = [
+    0,
+    1,
+    2,
+    7,
+    8,
+    9,
+    15,
+    16,
+    17,
+    511,
+    512,
+    513,
+    519,
+    520,
+    1000,
+    (1 << 19) - 1,
+    1 << 19,
+    (1 << 19) + 9,
+    3 << 18,
+    1 << 20,
+  ];
   for (const n of lengths) {
     const raw = bytes(n, 0);
     same(bf16BytesToF32(raw), reference(raw), `n=${n}`);
