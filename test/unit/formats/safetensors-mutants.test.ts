@@ -106,6 +106,8 @@ test('each bad tensor entry is refused by name', async () => {
     [entry('F32', 4, [0, 4]), "tensor 'w': shape is not an array"],
     [entry('F32', [2, -1], [0, 4]), "tensor 'w': invalid shape dimension -1 in [2, -1]"],
     [entry('F32', [2 ** 30, 2 ** 30], [0, 4]), "tensor 'w': shape [1073741824, 1073741824] overflows"],
+    // A safe element count whose bits are not: 2^50 F64 values.
+    [entry('F64', [2 ** 50], [0, 4]), "tensor 'w': shape [1125899906842624] overflows"],
     [entry('F4', [3], [0, 2]), "tensor 'w': 3 elements of F4 are not a whole number of bytes"],
     [entry('F6_E2M3', [2], [0, 2]), "tensor 'w': 2 elements of F6_E2M3 are not a whole number of bytes"],
     [entry('F32', [1], [0]), "tensor 'w': data_offsets must be two non-negative integers"],
@@ -207,6 +209,10 @@ test('readF32: F32, F16 and BF16 in 2 MiB pieces, into a larger output, refusals
   assert.equal(got.buffer, out.buffer);
   assert.deepEqual(got, vals);
   assert.deepEqual(Array.from(out.subarray(n)), [9, 9, 9]);
+  const exact = new Float32Array(n);
+  const whole = await f.readF32('b', exact);
+  assert.equal(whole.buffer, exact.buffer, 'an output of exactly n values is used');
+  assert.deepEqual(exact, vals);
   await assert.rejects(f.readF32('b', new Float32Array(n - 1)), {
     message: `m.safetensors: tensor 'b': output holds ${n - 1} values, needs ${n}`,
   });

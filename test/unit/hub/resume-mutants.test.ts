@@ -420,3 +420,42 @@ test('cancelled mid-body: code cancelled, the bytes received kept in the .incomp
   assert.equal(s.calls.length, 1);
   assert.equal(readFileSync(s.cache.incompletePath(f.etag)).length, 300);
 });
+
+test('a Content-Range with text before or after the expected form is not trusted: restart from zero', async () => {
+  for (const cr of ['xbytes 500-999/1000', 'bytes 500-999/1000x']) {
+    const f = lfs(DATA);
+    const s = setup([() => body([DATA.subarray(500)], 206, { 'content-range': cr }), honest(DATA)]);
+    part(s, f, DATA.subarray(0, 500));
+    await run(s, f);
+    assert.deepEqual(
+      s.calls.map((c) => c.range),
+      ['bytes=500-', null],
+      cr,
+    );
+    tmp.cleanup();
+    tmp = tempDir('apl-resume-mut-');
+  }
+});
+
+test('an answer without a body: "empty answer" once the tries run out', async () => {
+  const f = lfs(DATA);
+  const s = setup(() => new Response(null, { status: 200 }), { retries: 0 });
+  await rejects(run(s, f), 'network', /download failed after 1 tries: model\.safetensors: empty answer$/);
+});
+
+test('a socket error (syscall, no path) is retried, not reported as a file-system error; so is a bare throw', async () => {
+  const f = lfs(DATA);
+  const sock = () => {
+    throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' });
+  };
+  const s = setup([sock, honest(DATA)]);
+  await run(s, f);
+  assert.equal(s.calls.length, 2);
+  const s2 = setup(
+    () => {
+      throw null;
+    },
+    { retries: 0 },
+  );
+  await rejects(run(s2, f), 'network', /download failed after 1 tries: null$/);
+});
