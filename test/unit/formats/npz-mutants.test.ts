@@ -93,7 +93,7 @@ function x64(...vals: number[]): Buffer {
   const b = Buffer.alloc(4 + 8 * vals.length);
   b.writeUInt16LE(1, 0);
   b.writeUInt16LE(8 * vals.length, 2);
-  vals.forEach((v, i) => b.writeBigUInt64LE(BigInt(v), 4 + 8 * i));
+  for (const [i, v] of vals.entries()) b.writeBigUInt64LE(BigInt(v), 4 + 8 * i);
   return b;
 }
 
