@@ -90,7 +90,8 @@ export function bf16BytesToF32Scalar(
   out: Float32Array = new Float32Array(raw.byteLength >> 1),
 ): Float32Array {
   const n = raw.byteLength >> 1;
-  if (raw.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
+  // (A Float32Array's byteOffset is always a multiple of 4: only the input's alignment decides.)
+  if (raw.byteOffset % 4 === 0) {
     // Two bf16 values per 32-bit load: the low one shifted up, the high one masked in place.
     const pairs = n >> 1;
     const s = new Int32Array(raw.buffer, raw.byteOffset, pairs);

@@ -84,3 +84,15 @@ test('f32 → bf16 bytes: values bf16 holds exactly come back unchanged', () => 
   same(bf16BytesToF32(f32ToBf16Bytes(v)), v, 'round trip');
   assert.equal(f32ToBf16Bytes(v).byteLength, 2 * v.length);
 });
+
+test('bf16 → f32 into a longer output writes the first n values and leaves the rest as they were', () => {
+  // Both paths (the kernel from 512 values, with a tail of n % 8; the scalar loop below) and reused buffers.
+  for (const n of [0, 1, 7, 511, 512, 515, 4099]) {
+    const raw = new Uint8Array(2 * n);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i * 29 + 11) & 0xff;
+    const out = new Float32Array(n + 3).fill(-7);
+    bf16BytesToF32(raw, out);
+    assert.deepEqual(out.subarray(0, n), bf16BytesToF32Scalar(raw), `n=${n}`);
+    assert.deepEqual(Array.from(out.subarray(n)), [-7, -7, -7], `n=${n}: values past n changed`);
+  }
+});

@@ -54,3 +54,14 @@ test('f32 → f16 and bf16 bytes: little-endian, rounded to nearest even, one va
 test('the bf16 backend is WebAssembly SIMD on Node 20 (the scalar loop only where it is missing)', () => {
   assert.equal(bf16Backend(), 'wasm-simd');
 });
+
+test('f16 → f32 into a longer output writes the first n values and leaves the rest as they were', () => {
+  // Callers reuse buffers (a chunk's rows into a pooled array): nothing past the n values may change.
+  for (const n of [0, 1, 5, 64]) {
+    const raw = f16Bytes(n, 0);
+    const out = new Float32Array(n + 3).fill(-7);
+    f16BytesToF32(raw, out);
+    for (let i = 0; i < n; i++) assert.equal(out[i], f16ToF32(raw[2 * i] | (raw[2 * i + 1] << 8)), `n=${n} [${i}]`);
+    assert.deepEqual(Array.from(out.subarray(n)), [-7, -7, -7], `n=${n}: values past n changed`);
+  }
+});
