@@ -197,7 +197,7 @@ async function main() {
       );
     }
   }
-  await promptBench(llama);
+  if (PROMPT > 0) await promptBench(llama);
   rss();
 }
 

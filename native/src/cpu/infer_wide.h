@@ -134,6 +134,21 @@ inline __m512i dup8i(const int32_t* p) {
   return _mm512_shuffle_i32x4(v, v, 0x44);
 }
 
+/**
+ * Decode reads each row pair's blocks with the same blocks of a row pair ~6 KB further on prefetched: one pair
+ * ahead (the distance before) left 4-bit rows of 2048 values (a 2 KB pair) at 0.75× the speed with weights in
+ * DRAM (bench/linear.bench.ts, DRAM mode); 3 pairs (6 KB) ran best for them, 1 pair for rows of 5632 values
+ * (5.6 KB), 6 for 2-bit rows of 2048 (APL_WIDE_PF=<pairs> overrides, for that A/B).
+ */
+inline int64_t wide_prefetch_distance(int64_t row_bytes) {
+  static const int forced = []() {
+    const char* v = std::getenv("APL_WIDE_PF");
+    return v ? std::atoi(v) : 0;
+  }();
+  const int64_t pairs = forced > 0 ? forced : std::min<int64_t>(8, std::max<int64_t>(1, 6144 / (2 * row_bytes)));
+  return 2 * pairs * row_bytes;
+}
+
 /** Rows [r0, r1) × tokens [t0, t1), two rows at a time; prompts unpack the two rows once for every token. */
 template <int BITS, int G>
 inline void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0, int64_t t1,
@@ -143,6 +158,7 @@ inline void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, 
   const RowShape sh = row_shape(w);
   const int64_t nblk = wide_end(BITS, G, w.cols) / (8 * G), gpr = sh.gpr;
   const bool many = t1 - t0 > 1;
+  const int64_t pfd = wide_prefetch_distance(sh.rb);
   thread_local std::vector<uint8_t> buf;
   const int64_t ublk = (int64_t)W::UNITS * 64;  // unpacked bytes per block
   if (many && (int64_t)buf.size() < 2 * nblk * ublk) buf.resize((size_t)(2 * nblk * ublk));
@@ -171,11 +187,12 @@ inline void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, 
           if (many) {
             s = pairsum(W::template block<true>(ua + b * ublk, x), W::template block<true>(ub + b * ublk, x));
           } else {
-            // the same block of the next row pair (a stream the hardware prefetcher sees late)
+            // the same block of a row pair ahead (a stream the hardware prefetcher sees late)
             for (int i = 0; i < W::BLOCK_BYTES; i += 64) {
-              _mm_prefetch((const char*)(qa + 2 * sh.rb + b * W::BLOCK_BYTES + i), _MM_HINT_T0);
-              _mm_prefetch((const char*)(qb + 2 * sh.rb + b * W::BLOCK_BYTES + i), _MM_HINT_T0);
+              _mm_prefetch((const char*)(qa + pfd + b * W::BLOCK_BYTES + i), _MM_HINT_T0);
+              _mm_prefetch((const char*)(qb + pfd + b * W::BLOCK_BYTES + i), _MM_HINT_T0);
             }
+
             s = pairsum(W::template block<false>(qa + b * W::BLOCK_BYTES, x),
                         W::template block<false>(qb + b * W::BLOCK_BYTES, x));
           }

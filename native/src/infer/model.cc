@@ -1,7 +1,10 @@
 #include "model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <new>
 #include <stdexcept>
 
@@ -16,7 +19,51 @@ void check_weight(const Linear& w, int64_t rows, int64_t cols, const std::string
     throw std::runtime_error(name + ": shape [" + std::to_string(w.rows) + ", " + std::to_string(w.cols) +
                              "], expected [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
 }
+
+// The steps of a decoded token timed by APL_PROFILE=1 (quant: an extra quantization of one hidden-size and
+// one intermediate-size activation per token, scaled to the count a token runs; it is part of the linear
+// steps).
+enum Step {
+  kEmbed,
+  kNorm,
+  kQkv,
+  kRope,
+  kKvStore,
+  kAttn,
+  kO,
+  kResid,
+  kGateUp,
+  kGlu,
+  kDown,
+  kHeadNorm,
+  kHead,
+  kQuant,
+  kSteps
+};
+const char* const kStepNames[kSteps] = {"embedding",      "rms norm",
+                                        "q/k/v linear",   "rope",
+                                        "kv store",       "attention",
+                                        "o linear",       "residual adds",
+                                        "gate/up linear", "swiglu",
+                                        "down linear",    "final norm",
+                                        "lm head",        "(act. quantization, est.)"};
+double now_ns() {
+  return (double)std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 }  // namespace
+
+Model::~Model() {
+  if (!prof_.on || prof_.tokens == 0) return;
+  double total = 0;
+  for (int i = 0; i < kQuant; i++) total += prof_.ns[i];
+  std::fprintf(stderr, "APL_PROFILE %s, %d thread(s), %lld decoded tokens: %.3f ms per token\n", k_.name,
+               threads(), (long long)prof_.tokens, total / 1e6 / (double)prof_.tokens);
+  for (int i = 0; i < kSteps; i++)
+    std::fprintf(stderr, "APL_PROFILE   %-26s %8.3f ms %5.1f %%\n", kStepNames[i],
+                 prof_.ns[i] / 1e6 / (double)prof_.tokens, 100.0 * prof_.ns[i] / total);
+}
 
 Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Kernel& k)
     : c_(c), w_(w), k_(k), pool_(shared_pool(threads)), kv_(kv_ops(&k != &scalar_kernel())) {
@@ -24,6 +71,8 @@ Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Ker
       c.head_dim % 2 || c.vocab < 1 || c.heads % c.kv_heads)
     throw std::runtime_error("inconsistent model config (sizes, heads divisible by KV heads, even head_dim)");
   if (c.context < 1) throw std::runtime_error("contextLength must be at least 1");
+  const char* pv = std::getenv("APL_PROFILE");
+  prof_.on = pv && pv[0] == '1';
   if ((int64_t)c.inv_freq.size() != c.head_dim / 2) throw std::runtime_error("RoPE frequencies: wrong count");
   if ((int64_t)w.layers.size() != c.layers) throw std::runtime_error("weights: wrong number of layers");
   const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
@@ -163,6 +212,14 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
   g_.resize((size_t)(n * I));
   u_.resize((size_t)(n * I));
   length_ = pos;  // a failure below leaves the cache valid up to pos
+  const bool prof = prof_.on && n == 1;
+  double last = prof ? now_ns() : 0;
+  auto tick = [&](int step) {
+    if (!prof) return;
+    double t = now_ns();
+    prof_.ns[step] += t - last;
+    last = t;
+  };
   const float emb_scale = (float)std::sqrt((double)Hd);
   pool_.run(n, [&](int64_t t) {
     float* xr = x_.data() + t * Hd;
@@ -170,14 +227,18 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
     if (c_.embed_scale)
       for (int64_t i = 0; i < Hd; i++) xr[i] = xr[i] * emb_scale;
   });
+  tick(kEmbed);
   for (int64_t l = 0; l < c_.layers; l++) {
     const LayerWeights& L = w_.layers[(size_t)l];
     rms_norm(x_.data(), L.in_norm, n, h_.data());
+    tick(kNorm);
     linear(L.q, h_.data(), n, q_.data(), pool_, k_, act_);
     linear(L.k, h_.data(), n, kk_.data(), pool_, k_, act_);
     linear(L.v, h_.data(), n, vv_.data(), pool_, k_, act_);
+    tick(kQkv);
     rope(q_.data(), n, c_.heads, pos);
     rope(kk_.data(), n, c_.kv_heads, pos);
+    tick(kRope);
     const int64_t at = (l * c_.context + pos) * kvd;
     if (c_.kv_f16) {
       kv_.store(kk_.data(), kcache16_.data() + at, n * kvd);
@@ -186,12 +247,18 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
       std::copy(kk_.begin(), kk_.begin() + n * kvd, kcache_.data() + at);
       std::copy(vv_.begin(), vv_.begin() + n * kvd, vcache_.data() + at);
     }
+    tick(kKvStore);
     attention(l, n, pos);
+    tick(kAttn);
     linear(L.o, att_.data(), n, o_.data(), pool_, k_, act_);
+    tick(kO);
     for (int64_t i = 0; i < n * Hd; i++) x_[(size_t)i] += o_[(size_t)i];
+    tick(kResid);
     rms_norm(x_.data(), L.post_norm, n, h_.data());
+    tick(kNorm);
     linear(L.gate, h_.data(), n, g_.data(), pool_, k_, act_);
     linear(L.up, h_.data(), n, u_.data(), pool_, k_, act_);
+    tick(kGateUp);
     const bool gelu = c_.gelu_tanh;
     pool_.run(n, [&](int64_t t) {
       float* g = g_.data() + t * I;
@@ -207,12 +274,32 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
         g[i] = a * u[i];
       }
     });
+    tick(kGlu);
     linear(L.down, g_.data(), n, o_.data(), pool_, k_, act_);
+    tick(kDown);
     for (int64_t i = 0; i < n * Hd; i++) x_[(size_t)i] += o_[(size_t)i];
+    tick(kResid);
   }
   const int64_t first = all ? 0 : n - 1, m = n - first;
   rms_norm(x_.data() + first * Hd, w_.final_norm, m, h_.data());
+  tick(kHeadNorm);
   linear(w_.lm_head, h_.data(), m, out, pool_, k_, act_);
+  tick(kHead);
+  if (prof) {
+    prof_.tokens++;
+    // one quantization of each activation size, timed apart (not counted in the total)
+    const Linear& q = w_.layers.empty() ? w_.lm_head : w_.layers[0].q;
+    if (q.kind == 0) {
+      ActQ a;
+      a.resize(1, I, q.group);
+      double t0 = now_ns();
+      k_.quantize_act(h_.data(), Hd, q.group, q.bits, a.xq_at(0), a.dx.data(), a.xsum.data());
+      double t1 = now_ns();
+      k_.quantize_act(g_.data(), I, q.group, q.bits, a.xq_at(0), a.dx.data(), a.xsum.data());
+      double t2 = now_ns();
+      prof_.ns[kQuant] += (t1 - t0) * (double)(6 * c_.layers + 1) + (t2 - t1) * (double)c_.layers;
+    }
+  }
   length_ = pos + n;
 }
 

@@ -44,6 +44,7 @@ class Model {
  public:
   /** Throws std::runtime_error naming the first inconsistency. */
   Model(const ModelConfig& c, const ModelWeights& w, int threads, const Kernel& k);
+  ~Model();
   /** Runs tokens at positions pos..pos+n−1; out: n × vocab (all) or vocab (last token) float32. */
   void forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, float* out);
   void reset() { length_ = 0; }
@@ -69,6 +70,12 @@ class Model {
   std::vector<float> kcache_, vcache_;         // float32 cache (kv_f16 false)
   std::vector<uint16_t> kcache16_, vcache16_;  // float16 cache (kv_f16 true)
   std::vector<float> x_, h_, q_, kk_, vv_, att_, o_, g_, u_;
+  // APL_PROFILE=1: wall time per step of decoded tokens (n = 1), printed to stderr when the model is freed
+  struct Profile {
+    bool on = false;
+    int64_t tokens = 0;
+    double ns[16] = {};
+  } prof_;
 };
 
 }  // namespace infer
