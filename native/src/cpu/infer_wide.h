@@ -135,17 +135,18 @@ inline __m512i dup8i(const int32_t* p) {
 }
 
 /**
- * Decode reads each row pair's blocks with the same blocks of a row pair ~6 KB further on prefetched: one pair
- * ahead (the distance before) left 4-bit rows of 2048 values (a 2 KB pair) at 0.75× the speed with weights in
- * DRAM (bench/linear.bench.ts, DRAM mode); 3 pairs (6 KB) ran best for them, 1 pair for rows of 5632 values
- * (5.6 KB), 6 for 2-bit rows of 2048 (APL_WIDE_PF=<pairs> overrides, for that A/B).
+ * Decode reads each row pair's blocks with the same blocks of a row pair ~6 KB further on prefetched: one
+ * pair ahead (the distance before) left 4-bit rows of 2048 values (a 2 KB pair) at 0.75× the speed with
+ * weights in DRAM (bench/linear.bench.ts, DRAM mode); 3 pairs (6 KB) ran best for them, 1 pair for rows of
+ * 5632 values (5.6 KB), 6 for 2-bit rows of 2048 (APL_WIDE_PF=<pairs> overrides, for that A/B).
  */
 inline int64_t wide_prefetch_distance(int64_t row_bytes) {
   static const int forced = []() {
     const char* v = std::getenv("APL_WIDE_PF");
     return v ? std::atoi(v) : 0;
   }();
-  const int64_t pairs = forced > 0 ? forced : std::min<int64_t>(8, std::max<int64_t>(1, 6144 / (2 * row_bytes)));
+  const int64_t pairs =
+      forced > 0 ? forced : std::min<int64_t>(8, std::max<int64_t>(1, 6144 / (2 * row_bytes)));
   return 2 * pairs * row_bytes;
 }
 
