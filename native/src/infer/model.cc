@@ -291,7 +291,7 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
     const Linear& q = w_.layers.empty() ? w_.lm_head : w_.layers[0].q;
     if (q.kind == 0) {
       ActQ a;
-      a.resize(1, I, q.group);
+      a.resize(1, std::max(Hd, I), q.group);
       double t0 = now_ns();
       k_.quantize_act(h_.data(), Hd, q.group, q.bits, a.xq_at(0), a.dx.data(), a.xsum.data());
       double t1 = now_ns();
