@@ -190,7 +190,7 @@ test('the central directory: bounds, size limit, member count, each corrupt entr
   await refused(open(zip([], { cdBytes: bad, count: 1 })), 'corrupt central directory at entry 0');
   const two = Buffer.concat([central(m[0]), Buffer.alloc(46)]);
   await refused(open(zip([], { cdBytes: two, count: 2 })), 'corrupt central directory at entry 1');
-  // A directory read from before the 128 KiB tail (a big archive): same result.
+  // A big archive (the 128 KiB tail starts past 0) whose directory lies inside the tail: same result.
   const big = await open(zip([{ name: 'a.npy', csize: 199_000 }], { data: 200_000 }));
   assert.equal(big.members[0].size, 199_000);
 });
@@ -291,4 +291,87 @@ test('a ZIP64 locator at the very start of the file (no room for its record) is 
 
 test('an entry of exactly 46 bytes ending the directory is read (its empty name is then refused as unsafe)', async () => {
   await refused(open(zip([{ name: '', csize: 0 }])), "member name '' is unsafe (absolute or contains '..')");
+});
+
+test('a file comment on a member that is not the last: the next entry is found after it', async () => {
+  const z = await open(
+    zip([
+      { name: 'a.npy', comment: 'hi' },
+      { name: 'b.npy', lho: 40 },
+    ]),
+  );
+  assert.deepEqual(
+    z.members.map((m) => m.name),
+    ['a.npy', 'b.npy'],
+  );
+});
+
+test('an entry whose fixed 46 bytes run past the directory is refused, not read past its end', async () => {
+  // Entry 0 (51 bytes) is whole; entry 1 has its signature but only 44 of its 46 fixed bytes.
+  const cdBytes = Buffer.concat([central({ name: 'a.npy' }), central({ name: 'b.npy' }).subarray(0, 44)]);
+  await refused(open(zip([], { cdBytes, count: 2 })), 'corrupt central directory at entry 1');
+});
+
+/** data bytes, the directory of `members`, `gap` bytes, the end record pointing back at offset `data`. */
+function zipWithGap(members: Member[], data: number, gap: number): Buffer {
+  const cd = Buffer.concat(members.map(central));
+  const e = Buffer.alloc(22);
+  e.writeUInt32LE(0x06054b50, 0);
+  e.writeUInt16LE(members.length, 10);
+  e.writeUInt32LE(cd.length, 12);
+  e.writeUInt32LE(data, 16);
+  return Buffer.concat([Buffer.alloc(data), cd, Buffer.alloc(gap), e]);
+}
+
+test('a directory that starts before the 128 KiB tail is read from the file', async () => {
+  // 140 000 bytes between the directory and its end record: the directory lies before the tail read.
+  const z = await open(
+    zipWithGap(
+      [
+        { name: 'a.npy', csize: 20 },
+        { name: 'b.npy', lho: 50 },
+      ],
+      100,
+      140_000,
+    ),
+  );
+  assert.deepEqual(
+    z.members.map((m) => [m.name, m.size]),
+    [
+      ['a.npy', 20],
+      ['b.npy', 10],
+    ],
+  );
+});
+
+test('in a big archive, a directory inside the tail is cut at its declared size', async () => {
+  // The entry needs 51 bytes but the end record declares 46: refused, even with more bytes after it in the tail.
+  await refused(
+    open(zip([{ name: 'a.npy', csize: 199_000 }], { data: 200_000, cdSize: 46 })),
+    'corrupt central directory at entry 0',
+  );
+});
+
+/** A source of `size` bytes, zeros except the end record (empty directory of cdSize bytes at 0) at its end. */
+function hugeDirectory(cdSize: number) {
+  const size = cdSize + 22;
+  const e = Buffer.alloc(22);
+  e.writeUInt32LE(0x06054b50, 0);
+  e.writeUInt32LE(cdSize, 12);
+  return {
+    name: 'q.npz',
+    size,
+    async read(offset: number, length: number) {
+      const b = Buffer.alloc(length);
+      if (offset + length === size) e.copy(b, length - 22);
+      return b;
+    },
+    async close() {},
+  };
+}
+
+test('the central directory size limit (256 MiB): over it refused, exactly it read', async () => {
+  const MAX = 256 << 20;
+  await refused(openNpz(hugeDirectory(MAX + 1)), `central directory of ${MAX + 1} bytes exceeds the limit`);
+  assert.deepEqual((await openNpz(hugeDirectory(MAX))).members, []);
 });
