@@ -246,3 +246,31 @@ test('toF32Into: each dtype into a view; F32 copies only the values the output h
   assert.deepEqual(Array.from(toF32(new Uint8Array(v.buffer), 'F32')), [1.5, -2, 3]);
   assert.deepEqual(Array.from(toF32(f32ToF16Bytes(v), 'F16')), [1.5, -2, 3]);
 });
+
+test('a dtype that is not a string is refused even when it would name a dtype as a property key', async () => {
+  // As an object key, ["F32"] would read "F32".
+  await refused(open(one(entry(['F32'], [1], [0, 4]))), `tensor 'w': unknown dtype ["F32"]`);
+});
+
+test('the span message counts the bytes between the offsets (not from 0)', async () => {
+  await refused(
+    open(one(entry('F32', [1], [8, 20]))),
+    "tensor 'w': data_offsets span 12 bytes but shape [1] of F32 needs 4",
+  );
+});
+
+test('close() closes the source', async () => {
+  let closed = 0;
+  const src = bufferSource(one(entry('F32', [1], [0, 4])), 'm.safetensors');
+  const f = await openSafetensors({
+    name: src.name,
+    size: src.size,
+    read: (o, n) => src.read(o, n),
+    close: async () => {
+      closed++;
+    },
+  });
+  assert.equal(closed, 0);
+  await f.close();
+  assert.equal(closed, 1);
+});
