@@ -224,3 +224,22 @@ test('shapeCount: the product, with every bad dimension and an overflow refused 
   assert.equal(shapeCount('f', [Number.MAX_SAFE_INTEGER], 1), Number.MAX_SAFE_INTEGER);
   assert.throws(() => shapeCount('f', [Number.MAX_SAFE_INTEGER], 2), /overflows/);
 });
+
+test('string and bytes descrs: without a byte-order mark accepted, with text before or after refused', async () => {
+  const s = await parseAny(npy(dict('S3', '(2,)'), 6));
+  assert.deepEqual([s.dtype, s.itemSize, s.dataBytes], ['bytes', 3, 6]);
+  for (const bad of ['x<U5', '<U5x', '<<S2', 'UU2']) {
+    await refused(parseAny(npy(dict(bad, '(1,)'), 40)), `unsupported dtype '${bad}'`);
+  }
+});
+
+test('None is neither True nor False: a fortran_order of None is refused', async () => {
+  await refused(parse(npy(dict('<f4', '(1,)', 'None'), 4)), "header has no boolean 'fortran_order'");
+});
+
+test('a bare word is refused where it stands, even with True later in the header', async () => {
+  await refused(
+    parse(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), 'a': zzzz, 'b': True}", 4)),
+    /^w\.npy: unexpected text in header at character 59$/,
+  );
+});
