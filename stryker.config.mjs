@@ -102,7 +102,11 @@ export const GROUPS = {
     about: 'the convert stage that runs each tensor and the atomic writing of the outputs (quantize-stage, outputs)',
     mutate: ['server/src/convert/quantize-stage.ts', 'server/src/convert/outputs.ts'],
     // Reached through the whole pipeline (a tiny model converted by the native engine): slow.
-    tests: ['test/unit/convert/pipeline.test.ts', 'test/unit/convert/carry.test.ts'],
+    tests: [
+      'test/unit/convert/pipeline.test.ts',
+      'test/unit/convert/carry.test.ts',
+      'test/unit/convert/outputs-mutants.test.ts',
+    ],
   },
   'convert-quantize': {
     about: 'the per-tensor quantize stages, groupwise and kquant (quantize-tensor, quantize-kquant)',
