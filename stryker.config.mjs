@@ -106,6 +106,7 @@ export const GROUPS = {
       'test/unit/convert/pipeline.test.ts',
       'test/unit/convert/carry.test.ts',
       'test/unit/convert/outputs-mutants.test.ts',
+      'test/unit/convert/quantize-stage-mutants.test.ts',
     ],
   },
   'convert-quantize': {

@@ -56,16 +56,23 @@ test('stage and progress events, and the counts returned', async (t) => {
     stages.map((e) => (e as { message?: string }).message),
     [`${r.plans.length} tensors, ${quant} quantized`, npzPath],
   );
-  const prog = events.filter((e) => e.type === 'progress') as Extract<ConvertEvent, { type: 'progress' }>[];
+  const prog = events.filter((e) => e.type === 'progress') as unknown as {
+    tensor: number;
+    tensors: number;
+    name: string;
+    bytesDone: number;
+    bytesTotal: number;
+  }[];
   let last = 0;
   let within = 0;
   const byName = new Map(ck.tensors.map((x) => [x.name, x]));
   let start = 0;
   let prevTensor = -1;
+  const ends = new Map<number, number>();
   for (const e of prog) {
     assert.equal(e.tensors, r.plans.length);
     assert.equal(e.bytesTotal, total);
-    assert.equal(e.name, r.plans[e.tensor].name);
+    assert.equal(e.name, r.plans[e.tensor]?.name);
     assert.ok(e.bytesDone >= last, `progress goes forward (${e.bytesDone} after ${last})`);
     if (e.tensor !== prevTensor) {
       start = last;
@@ -75,10 +82,20 @@ test('stage and progress events, and the counts returned', async (t) => {
     assert.ok(e.bytesDone > start || size === 0, 'progress within a tensor is past its start');
     assert.ok(e.bytesDone <= start + size, `${e.name}: ${e.bytesDone} > ${start} + ${size}`);
     if (e.bytesDone < start + size) within++;
+    else ends.set(e.tensor, (ends.get(e.tensor) ?? 0) + 1);
+    // Row progress lands on whole rows of the source tensor.
+    const rows = byName.get(e.name)!.shape[0] ?? 1;
+    assert.equal((e.bytesDone - start) % (size / rows), 0, `${e.name}: ${e.bytesDone - start} not whole rows`);
     last = e.bytesDone;
   }
   assert.equal(last, total);
   assert.ok(within > 0, 'row progress inside a tensor');
+  assert.deepEqual(
+    [...ends.values()],
+    r.plans.map(() => 1),
+    'one progress event at the end of each tensor',
+  );
+  for (const w of r.weights) assert.equal(w.params, w.shape[0] * w.shape[1]);
   assert.ok(existsSync(npzTmp));
   assert.ok(r.outputBytes > 0);
 });
@@ -120,6 +137,8 @@ test('an abort error, or any error once aborted, is the one cancelled error', as
 test('our own errors and other errors pass as they are', async (t) => {
   const mine = new ConvertError('invalid-input', 'x.safetensors: bad');
   assert.equal(await failWith(t, mine), mine);
+  const cancelledMine = new ConvertError('cancelled', 'stopped by the hook');
+  assert.equal(await failWith(t, cancelledMine), cancelledMine);
   const other = new TypeError('boom');
   assert.equal(await failWith(t, other), other);
 });
@@ -143,4 +162,25 @@ test('a checkpoint without a 2-D float weight is unsupported, naming the folder'
       e.code === 'unsupported' &&
       e.message === '/models/x: No quantized data extracted: 1 tensors, none of them a 2-D float weight',
   );
+});
+
+test('an abort stops the run at the next tensor, or before the NPZ is closed', async (t) => {
+  const ck = await openCheckpoint(tinyModel);
+  const last = ck.tensors.length - 1;
+  await ck.close();
+  for (const at of ['first', 'last'] as const) {
+    const ac = new AbortController();
+    const calls: number[] = [];
+    const { p, npzTmp } = await run(t, {
+      signal: ac.signal,
+      afterTensor: (i) => {
+        calls.push(i);
+        if (at === 'first' || i === last) ac.abort();
+      },
+    });
+    await assert.rejects(p, (e: unknown) => e instanceof ConvertError && e.code === 'cancelled');
+    assert.ok(!existsSync(npzTmp), 'the partial NPZ is removed');
+    if (at === 'first') assert.deepEqual(calls, [0]);
+    else assert.equal(calls.length, last + 1);
+  }
 });
