@@ -23,7 +23,7 @@ function removeStale(outDir: string, stems: string[]): void {
     return;
   }
   for (const f of names) {
-    const m = /^\.(.+)\.(?:tmp|staged)-(\d+)(?:\.tmp-\d+(?:-[0-9a-f]+)?)?$/.exec(f);
+    const m = /^\.(.+?)\.(?:tmp|staged)-(\d+)(?:\.tmp-\d+(?:-[0-9a-f]+)?)?$/.exec(f);
     if (!m || !stems.includes(m[1])) continue;
     const pid = Number(m[2]);
     let alive = pid === process.pid;

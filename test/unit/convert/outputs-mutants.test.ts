@@ -120,6 +120,7 @@ test('prepare sweeps temporaries of a killed run of these outputs, and only thos
     `.m_quantized_q4.npz.staged-${DEAD}.tmp-12345-0a9f3c`, // the NPZ writer's own temporary
     `.m_quantized_q4.npz.staged-${DEAD}.tmp-12345-01234567`,
     `.m_manifest_q4.json.tmp-${DEAD}.tmp-77-ff`,
+    `.m_quantized_q4.npz.staged-${DEAD}.tmp-12345`, // no hex suffix: the stem is still the NPZ's (a lazy stem)
   ];
   const kept = [
     `.m_quantized_q4.npz.staged-${pid}`, // this process
