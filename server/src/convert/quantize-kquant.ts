@@ -7,7 +7,6 @@
 import type { Backend, OutputCheck } from '../../../native/index';
 import {
   type KqFormat,
-  type KqInputDType,
   type KqQuantized,
   type KqQuantizeResult,
   kdequantize,
@@ -28,9 +27,7 @@ import {
 } from './accuracy';
 import { ConvertError, inputError, throwIfCancelled } from './errors';
 import type { QuantPlan } from './plan';
-import { checkFor, ELEM_BYTES, type Prefetch, rowsPerChunkFor } from './quantize-tensor';
-
-const SRC_DTYPES: Record<string, KqInputDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+import { checkFor, ELEM_BYTES, type Prefetch, readChunk, rowsPerChunkFor } from './quantize-tensor';
 
 export interface KquantTensorResult {
   acc: Accumulated;
@@ -76,21 +73,11 @@ interface KqContext {
 function startChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number): KqChunkJob {
   const kq = p.kq as KqFormat;
   const job = (async () => {
-    const pool = ctx.prefetch.buffers;
-    const raw = await ctx.ck.readRows(p.name, r0, count, pool.take(count * p.cols * ELEM_BYTES[p.dtype]));
+    const { raw, options } = await readChunk(ctx, p, r0, count);
     const res = await kquantize({
       ...kq,
-      data: raw,
-      dtype: SRC_DTYPES[p.dtype],
-      rows: count,
-      cols: p.cols,
-      backend: ctx.backend,
-      threads: ctx.threads,
-      name: p.name,
-      metrics: true,
-      check: checkFor(p, r0, count, ctx.nEval, ctx.chunkBytes),
-      qInto: pool.take(kqSizes(count, p.cols, kq).q),
-      signal: ctx.signal,
+      ...options,
+      qInto: ctx.prefetch.buffers.take(kqSizes(count, p.cols, kq).q),
     }).catch((e) => {
       throw inputError(e, ctx.file, ctx.signal);
     });

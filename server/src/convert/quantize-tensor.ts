@@ -60,42 +60,50 @@ export function checkFor(
   };
 }
 
+/** What a chunk job needs from the stage, for either engine. */
+export interface ChunkSource {
+  ck: Checkpoint;
+  backend?: Backend;
+  threads?: number;
+  signal?: AbortSignal;
+  nEval: number;
+  chunkBytes: number;
+  prefetch: Prefetch;
+}
+
+/**
+ * Reads rows [r0, r0 + count) of a tensor into a pooled buffer, with the job options both engines (groupwise and
+ * kquant) take for them: the rows, threads, metrics, the fused output check and cancellation.
+ */
+export async function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number) {
+  const raw = await ctx.ck.readRows(p.name, r0, count, ctx.prefetch.buffers.take(count * p.cols * ELEM_BYTES[p.dtype]));
+  const options = {
+    data: raw,
+    dtype: SRC_DTYPES[p.dtype],
+    rows: count,
+    cols: p.cols,
+    backend: ctx.backend,
+    threads: ctx.threads,
+    name: p.name,
+    metrics: true,
+    check: checkFor(p, r0, count, ctx.nEval, ctx.chunkBytes),
+    signal: ctx.signal,
+  };
+  return { raw, options };
+}
+
 /** Reads rows [r0, r0 + count) of a tensor and quantizes them (the engine works on its own threads). */
-function startChunk(
-  ctx: {
-    ck: Checkpoint;
-    backend?: Backend;
-    threads?: number;
-    signal?: AbortSignal;
-    nEval: number;
-    chunkBytes: number;
-    prefetch: Prefetch;
-  },
-  p: QuantPlan,
-  r0: number,
-  count: number,
-  scaleDtype: 'f16' | 'f32',
-): ChunkJob {
+function startChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, scaleDtype: 'f16' | 'f32'): ChunkJob {
   const job = (async () => {
-    const pool = ctx.prefetch.buffers;
-    const raw = await ctx.ck.readRows(p.name, r0, count, pool.take(count * p.cols * ELEM_BYTES[p.dtype]));
+    const { raw, options } = await readChunk(ctx, p, r0, count);
     const res = await quantize({
+      ...options,
       bits: p.bits,
       groupSize: p.groupSize,
       symmetric: p.symmetric,
       mode: p.mode,
       scaleDtype,
-      data: raw,
-      dtype: SRC_DTYPES[p.dtype],
-      rows: count,
-      cols: p.cols,
-      backend: ctx.backend,
-      threads: ctx.threads,
-      name: p.name,
-      metrics: true,
-      check: checkFor(p, r0, count, ctx.nEval, ctx.chunkBytes),
-      qInto: pool.take(count * Math.ceil((p.cols * p.bits) / 8)),
-      signal: ctx.signal,
+      qInto: ctx.prefetch.buffers.take(count * Math.ceil((p.cols * p.bits) / 8)),
     });
     return { raw, res };
   })();
