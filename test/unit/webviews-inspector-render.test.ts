@@ -5,27 +5,12 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { inspectorHost } from '../../server/src/inspect/host';
-import { InspectorSession } from '../../server/src/inspect/session';
-import type { InspectorToHost } from '../../server/src/protocol';
+import type { Browser } from 'playwright-core';
 import { numpyStatus, runPython } from '../helpers/numpy';
-import { bundleWebviews, launch, openWebview, screenshot, skipReason } from '../webview-render/harness';
+import { bundleWebviews, launch, screenshot, skipReason } from '../webview-render/harness';
+import { cellText, openInspector, text } from '../webview-render/inspector';
 
 const skip = skipReason() ?? (numpyStatus().ok ? undefined : `numpy missing: ${numpyStatus().why}`);
-// biome-ignore lint/performance/useDomNodeTextContent: the text as shown, as the other render tests read it
-const text = (page: Page, sel: string) => page.locator(sel).innerText();
-const cellText = (page: Page, grid: string, r: number, c: number) =>
-  page
-    .waitForFunction(
-      ([g, t]) => {
-        const el = document.querySelector(`[data-testid="grid-${g}"] .cell[title="${t}"]`);
-        return el && el.textContent !== '…' ? el.textContent : null;
-      },
-      [grid, `[${r}, ${c}]`] as const,
-      { timeout: 10_000 },
-    )
-    .then((h) => h.jsonValue() as Promise<string>);
 
 describe('inspector webview: numbers, text members', { skip }, () => {
   let browser: Browser;
@@ -48,16 +33,9 @@ describe('inspector webview: numbers, text members', { skip }, () => {
   half=np.array([0.1234567, 3.140625], np.float16), objs=np.array([None], dtype=object))`,
       [file],
     );
-    const session = await InspectorSession.open(file);
-    let send: (m: unknown) => Promise<void> = async () => {};
-    const host = inspectorHost(session, (m) => send(m));
-    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
-      send = s;
-      return host(m as InspectorToHost);
-    });
+    const w = await openInspector(browser, bundle, file, { ready: '#root[data-state="ready"]' });
     try {
       const { page } = w;
-      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
       assert.equal(await page.locator('[data-testid="members"] tbody tr').count(), 4);
       assert.match(await text(page, '[data-testid="members"]'), /names\.npy\s+<U5\s+\(3,\)/);
       assert.match(await text(page, 'tr[data-name="objs.npy"]'), /pickled.*not shown/);
@@ -88,23 +66,17 @@ describe('inspector webview: numbers, text members', { skip }, () => {
       assert.deepEqual(w.problems, []);
     } finally {
       await w.close();
-      await session.close();
     }
   });
   test("a q member shows its dequantized weight first, then its unpacked codes, never the packed bytes' comb", async () => {
     const fixtures = join(__dirname, 'inspect', 'fixtures');
     const qdir = mkdtempSync(join(dir, 'q-'));
     for (const f of ['tiny_quantized_q4.npz', 'tiny_manifest_q4.json']) copyFileSync(join(fixtures, f), join(qdir, f));
-    const session = await InspectorSession.open(join(qdir, 'tiny_quantized_q4.npz'));
-    let send: (m: unknown) => Promise<void> = async () => {};
-    const host = inspectorHost(session, (m) => send(m));
-    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
-      send = s;
-      return host(m as InspectorToHost);
+    const w = await openInspector(browser, bundle, join(qdir, 'tiny_quantized_q4.npz'), {
+      ready: '#root[data-state="ready"]',
     });
     try {
       const { page } = w;
-      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
       await page.locator('tr[data-name="layers_0_q_proj_weight_q4.npy"]').click();
       await page.waitForSelector('[data-testid="detail"][data-state="ready"] [data-testid="codes"]', {
         timeout: 10_000,
@@ -122,13 +94,12 @@ describe('inspector webview: numbers, text members', { skip }, () => {
       assert.equal(await page.locator('.tabs button.active').getAttribute('data-view'), 'dequant');
       await cellText(page, 'dequant', 0, 0);
       await page.locator('.tabs button[data-view="codes"]').click();
-      const want = (await session.page('layers_0_q_proj_weight_q4.npy', 'codes', 0, 1, 0, 1)).values[0];
+      const want = (await w.session.page('layers_0_q_proj_weight_q4.npy', 'codes', 0, 1, 0, 1)).values[0];
       assert.equal(await cellText(page, 'codes', 0, 0), String(want));
       await screenshot(page, 'inspector-quantized-weight-dark');
       assert.deepEqual(w.problems, []);
     } finally {
       await w.close();
-      await session.close();
     }
   });
 });

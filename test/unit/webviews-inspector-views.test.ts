@@ -6,32 +6,18 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { readNpyArray } from '../../server/src/formats/npy';
 import { writeSafetensors } from '../../server/src/formats/safetensors';
 import { openFileSource } from '../../server/src/formats/source';
-import { inspectorHost } from '../../server/src/inspect/host';
-import { InspectorSession } from '../../server/src/inspect/session';
 import type { InspectorToHost } from '../../server/src/protocol';
 import { numpyStatus, runPython } from '../helpers/numpy';
-import { bundleWebviews, launch, openWebview, screenshot, skipReason } from '../webview-render/harness';
+import { bundleWebviews, launch, screenshot, skipReason } from '../webview-render/harness';
+import { cellText, openInspector, text } from '../webview-render/inspector';
 
 const skip = skipReason();
 const fixtures = join(__dirname, '..', 'fixtures', 'inspector');
 const qfixtures = join(__dirname, 'inspect', 'fixtures');
-// biome-ignore lint/performance/useDomNodeTextContent: the text as shown, as the other render tests read it
-const text = (page: Page, sel: string) => page.locator(sel).innerText();
-const cellText = (page: Page, grid: string, r: number, c: number) =>
-  page
-    .waitForFunction(
-      ([g, t]) => {
-        const el = document.querySelector(`[data-testid="grid-${g}"] .cell[title="${t}"]`);
-        return el && el.textContent !== '…' ? el.textContent : null;
-      },
-      [grid, `[${r}, ${c}]`] as const,
-      { timeout: 10_000 },
-    )
-    .then((h) => h.jsonValue() as Promise<string>);
 
 describe('inspector webview: safetensors, slices, comparisons, grouping, error figures', { skip }, () => {
   let browser: Browser;
@@ -46,25 +32,7 @@ describe('inspector webview: safetensors, slices, comparisons, grouping, error f
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function open(file: string) {
-    const session = await InspectorSession.open(file);
-    let send: (m: unknown) => Promise<void> = async () => {};
-    const host = inspectorHost(session, (m) => send(m));
-    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
-      send = s;
-      return host(m as InspectorToHost);
-    });
-    await w.page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
-    return {
-      ...w,
-      session,
-      async close() {
-        await w.close();
-        await host.dispose();
-        await session.close();
-      },
-    };
-  }
+  const open = (file: string) => openInspector(browser, bundle, file, { ready: '#root[data-state="ready"]' });
 
   test('a sharded safetensors checkpoint lists its tensors with their shards; two members compare', async () => {
     const w = await open(join(fixtures, 'sharded', 'model.safetensors.index.json'));

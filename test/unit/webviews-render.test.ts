@@ -6,14 +6,14 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { readNpyArray, writeNpyFile } from '../../server/src/formats/npy';
 import { writeSafetensors } from '../../server/src/formats/safetensors';
 import { openFileSource } from '../../server/src/formats/source';
-import { inspectorHost, loadReport } from '../../server/src/inspect/host';
-import { InspectorSession } from '../../server/src/inspect/session';
+import { loadReport } from '../../server/src/inspect/host';
 import type { HostToPlayground, InspectorToHost } from '../../server/src/protocol';
 import { bundleWebviews, launch, openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
+import { openInspector, text } from '../webview-render/inspector';
 import type { ThemeName } from '../webview-render/themes';
 
 const skip = skipReason();
@@ -90,9 +90,6 @@ function sampleReport() {
     layers: [],
   };
 }
-
-// biome-ignore lint/performance/useDomNodeTextContent: the rendered text (each dl row on its own line) is what a user reads
-const text = (page: Page, sel: string) => page.locator(sel).innerText();
 
 describe('webviews rendered in Chromium', { skip }, () => {
   let browser: Browser;
@@ -218,13 +215,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
   });
 
   test('NPZ inspector on a numpy-written archive, in every theme', async () => {
-    const session = await InspectorSession.open(join(fixtures, 'numpy_deflated.npz'));
-    let send: (m: unknown) => Promise<void> = async () => {};
-    const host = inspectorHost(session, (m) => send(m));
-    const w = await openWebview(browser, 'inspector', 'light', bundle, (m, s) => {
-      send = s;
-      return host(m as InspectorToHost);
-    });
+    const w = await openInspector(browser, bundle, join(fixtures, 'numpy_deflated.npz'), { theme: 'light' });
     try {
       const { page } = w;
       await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
@@ -239,7 +230,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
       assert.equal(await page.locator('svg.histogram rect.bar').count(), 64);
       assert.equal(await page.locator('canvas.preview').count(), 1);
       // the grid pages values in from the host: cell [0, 0] equals numpy's value
-      const first = (await session.page('weight.npy', 'raw', 0, 1, 0, 1)).values[0] as number;
+      const first = (await w.session.page('weight.npy', 'raw', 0, 1, 0, 1)).values[0] as number;
       const cell = page.locator('[data-testid="grid-raw"] .cell[title="[0, 0]"]');
       await page.waitForFunction(
         () => document.querySelector('[data-testid="grid-raw"] .cell[title="[0, 0]"]')?.textContent !== '…',
@@ -267,7 +258,6 @@ describe('webviews rendered in Chromium', { skip }, () => {
       assert.deepEqual(w.problems, []);
     } finally {
       await w.close();
-      await session.close();
     }
   });
 
@@ -279,13 +269,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
     for (let i = 0; i < data.length; i++) data[i] = Math.floor(i / cols) + (i % cols) / 1000; // row.col
     const file = join(dir, 'big.npy');
     await writeNpyFile(file, 'float32', [rows, cols], data);
-    const session = await InspectorSession.open(file);
-    let send: (m: unknown) => Promise<void> = async () => {};
-    const host = inspectorHost(session, (m) => send(m));
-    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
-      send = s;
-      return host(m as InspectorToHost);
-    });
+    const w = await openInspector(browser, bundle, file);
     try {
       const { page } = w;
       // a single member is selected at once
@@ -308,7 +292,6 @@ describe('webviews rendered in Chromium', { skip }, () => {
       assert.deepEqual(w.problems, []);
     } finally {
       await w.close();
-      await session.close();
     }
   });
 
@@ -326,13 +309,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
     await writeSafetensors(join(dir, 'source', 'model.safetensors'), [
       { name: 'layers.0.q_proj.weight', dtype: 'F32', shape: [6, 10], data: new Uint8Array(weight.buffer) },
     ]);
-    const session = await InspectorSession.open(join(dir, 'tiny_quantized_q4.npz'));
-    let send: (m: unknown) => Promise<void> = async () => {};
-    const host = inspectorHost(session, (m) => send(m));
-    const w = await openWebview(browser, 'inspector', 'dark', bundle, (m, s) => {
-      send = s;
-      return host(m as InspectorToHost);
-    });
+    const w = await openInspector(browser, bundle, join(dir, 'tiny_quantized_q4.npz'));
     try {
       const { page } = w;
       await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
@@ -347,7 +324,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
       assert.match(await text(page, '[data-testid="accuracy"]'), /relative error 7\.12 %.*pass/);
       assert.match(await text(page, '[data-testid="dequant"] h3'), /4-bit, groups of 4, 6 × 10/);
       await page.locator('.tabs button[data-view="dequant"]').click();
-      const want = (await session.page('layers_0_q_proj_weight_q4.npy', 'dequant', 0, 1, 1, 1)).values[0] as number;
+      const want = (await w.session.page('layers_0_q_proj_weight_q4.npy', 'dequant', 0, 1, 1, 1)).values[0] as number;
       await page.waitForFunction(
         () => {
           const c = document.querySelector('[data-testid="grid-dequant"] .cell[title="[0, 1]"]');
@@ -377,7 +354,6 @@ describe('webviews rendered in Chromium', { skip }, () => {
       assert.deepEqual(w.problems, []);
     } finally {
       await w.close();
-      await session.close();
     }
   });
 

@@ -3,9 +3,10 @@
 // percent (issue 15 item 8). Screenshots under test-output/webview-render/. Skips where /usr/bin/chromium is missing.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { kldHistogram } from '../../server/src/eval/stats';
 import { bundleWebviews, launch, openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
+import { text } from '../webview-render/inspector';
 
 const skip = skipReason();
 
@@ -71,9 +72,6 @@ function report(endToEnd?: unknown) {
     ...(endToEnd === null ? {} : { end_to_end: e2e }),
   };
 }
-
-// biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a user reads
-const text = (page: Page, sel: string) => page.locator(sel).innerText();
 
 describe('report webview: end-to-end section', { skip }, () => {
   let browser: Browser;
