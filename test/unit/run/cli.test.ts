@@ -14,7 +14,15 @@ import { writeNpyFile } from '../../../server/src/formats/npy';
 import type { RunEvent } from '../../../server/src/protocol';
 import { loadModel } from '../../../server/src/run/load';
 import { argmax } from '../../../server/src/run/sampler';
-import { convertTiny, dequantizedCopy, PACKED_VS_DEQUANTIZED, readNpyF32, relError, root } from './helpers';
+import {
+  convertTiny,
+  dequantizeAll,
+  dequantizedCopy,
+  PACKED_VS_DEQUANTIZED,
+  readNpyF32,
+  relError,
+  root,
+} from './helpers';
 
 interface Run {
   status: number | null;
@@ -85,21 +93,7 @@ test('run --prompt-tokens --dump-logits --max-tokens 0: logits of every prompt p
   // The reference forward on the same weights, dequantized (tolerance: see quantized.test.ts).
   const m = await loadModel(llama);
   const w = m.weights;
-  const deq = {
-    ...w,
-    embed: dequantizedCopy(w.embed),
-    lmHead: dequantizedCopy(w.lmHead),
-    layers: w.layers.map((l) => ({
-      ...l,
-      q: dequantizedCopy(l.q),
-      k: dequantizedCopy(l.k),
-      v: dequantizedCopy(l.v),
-      o: dequantizedCopy(l.o),
-      gate: dequantizedCopy(l.gate),
-      up: dequantizedCopy(l.up),
-      down: dequantizedCopy(l.down),
-    })),
-  };
+  const deq = dequantizeAll(w);
   const want = createReferenceModel(m.config, deq, { contextLength: 64 }).forward(PROMPT, 0, true);
   assert.ok(relError(got.data, want) <= PACKED_VS_DEQUANTIZED, `rel ${relError(got.data, want)}`);
   // --float runs the source checkpoint: close to, but not the same as, the 4-bit logits.

@@ -131,3 +131,23 @@ export function dequantizedCopy(w: LinearWeight): LinearWeight {
     data: new Uint8Array(out.buffer),
   };
 }
+
+/** Every linear weight of `w` dequantized to float (the float forward on these is the packed forward's reference). */
+export function dequantizeAll(w: ModelWeights): ModelWeights {
+  const embed = dequantizedCopy(w.embed);
+  return {
+    embed,
+    finalNorm: w.finalNorm,
+    lmHead: w.lmHead === w.embed ? embed : dequantizedCopy(w.lmHead),
+    layers: w.layers.map((l) => ({
+      ...l,
+      q: dequantizedCopy(l.q),
+      k: dequantizedCopy(l.k),
+      v: dequantizedCopy(l.v),
+      o: dequantizedCopy(l.o),
+      gate: dequantizedCopy(l.gate),
+      up: dequantizedCopy(l.up),
+      down: dequantizedCopy(l.down),
+    })),
+  };
+}

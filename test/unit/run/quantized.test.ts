@@ -10,36 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createReferenceModel } from '../../../native/forward-reference';
-import type { ModelWeights } from '../../../native/forward-types';
 import { createForward } from '../../../server/src/run/engine';
 import { loadModel } from '../../../server/src/run/load';
-import {
-  checkpointModel,
-  convertTiny,
-  dequantizedCopy,
-  goldenPrompt,
-  PACKED_VS_DEQUANTIZED,
-  relError,
-} from './helpers';
-
-function dequantizeAll(w: ModelWeights): ModelWeights {
-  const embed = dequantizedCopy(w.embed);
-  return {
-    embed,
-    finalNorm: w.finalNorm,
-    lmHead: w.lmHead === w.embed ? embed : dequantizedCopy(w.lmHead),
-    layers: w.layers.map((l) => ({
-      ...l,
-      q: dequantizedCopy(l.q),
-      k: dequantizedCopy(l.k),
-      v: dequantizedCopy(l.v),
-      o: dequantizedCopy(l.o),
-      gate: dequantizedCopy(l.gate),
-      up: dequantizedCopy(l.up),
-      down: dequantizedCopy(l.down),
-    })),
-  };
-}
+import { checkpointModel, convertTiny, dequantizeAll, goldenPrompt, PACKED_VS_DEQUANTIZED, relError } from './helpers';
 
 for (const name of ['tiny-llama', 'tiny-gemma'] as const) {
   test(`${name}: packed forward = float forward on dequantized weights; error vs float shrinks with bits`, async (t) => {
