@@ -5,6 +5,7 @@
 // Per super-block (`super` elements of a row): float16 d and dmin. Per group (`group` elements): unsigned codes sc
 // (scaleBits wide) and mc (minBits wide). Per element: q (bits wide). w = f32(f32(f32(d·sc)·q) − f32(dmin·mc)).
 import { bf16ToF32, f16ToF32, f32ToF16 } from './dtypes';
+import { MetricsAcc } from './reference-core';
 
 export interface KqFormat {
   bits: 2 | 4 | 8;
@@ -286,32 +287,8 @@ export function kqRowReader(
   };
 }
 
-/** Float64 sums of the error metrics (the same as the other type's). */
-export class KqMetricsAcc {
-  sdd = 0;
-  sxx = 0;
-  sww = 0;
-  sxw = 0;
-  maxAbs = 0;
-  add(x: number, w: number) {
-    const e = x - w;
-    this.sdd += e * e;
-    this.sxx += x * x;
-    this.sww += w * w;
-    this.sxw += x * w;
-    const m = Math.abs(e);
-    if (m > this.maxAbs) this.maxAbs = m;
-  }
-  result(): { relError: number; snrDb: number; cosine: number; maxAbsError: number } {
-    const { sdd, sxx, sww, sxw } = this;
-    return {
-      relError: sxx > 0 ? Math.sqrt(sdd / sxx) : sdd > 0 ? Infinity : 0,
-      snrDb: sdd > 0 ? (sxx > 0 ? 10 * Math.log10(sxx / sdd) : -Infinity) : Infinity,
-      cosine: sxx > 0 && sww > 0 ? sxw / Math.sqrt(sxx * sww) : sxx === 0 && sww === 0 ? 1 : 0,
-      maxAbsError: this.maxAbs,
-    };
-  }
-}
+/** The error metrics' float64 sums: the groupwise reference's accumulator, shared. */
+export { MetricsAcc as KqMetricsAcc };
 
 /** Quantizes rows [r0, r1) into out (whole-tensor arrays); metrics, when given, accumulate over them. */
 export function quantizeRows(
@@ -321,7 +298,7 @@ export function quantizeRows(
   r0: number,
   r1: number,
   out: KqArrays,
-  metrics?: KqMetricsAcc,
+  metrics?: MetricsAcc,
 ): void {
   const row = new Float32Array(cols);
   const qv = new Uint8Array(cols);
