@@ -2,7 +2,7 @@
 // commit that renames them into place, the cleanup after a failure, the refusal to replace an earlier result, and
 // the sweep of a killed run's temporaries (which names it removes and which it must leave alone).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConvertError } from '../../../server/src/convert/errors';
@@ -161,4 +161,37 @@ test('the sweep handles pids of every length', (t) => {
   const left = ls(dir);
   assert.ok(!left.includes('.m_manifest_q4.json.tmp-4194305'));
   assert.ok(!left.includes('.m_manifest_q4.json.tmp-123456789'));
+});
+
+test('writeJson into a folder that went away is an io error naming the manifest', (t) => {
+  const dir = join(tempDir(t), 'out');
+  const paths = outputPaths(dir, 'm', 4);
+  const s = StagedOutputs.prepare(dir, paths);
+  rmSync(dir, { recursive: true });
+  assert.throws(
+    () => s.writeJson({}, {}),
+    (e: unknown) => e instanceof ConvertError && e.code === 'io' && e.message.startsWith(`writing ${paths.manifest}: `),
+  );
+});
+
+test("the sweep keeps another user's run (EPERM: alive, not ours to signal) and removes a dead one's", (t) => {
+  // As root every process may be signalled, so EPERM is simulated: pid OTHER belongs to another user.
+  const OTHER = 99999998;
+  const kill = process.kill;
+  const asked: number[] = [];
+  process.kill = ((p: number, sig?: string | number) => {
+    if (p === OTHER) throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+    if (p === DEAD) throw Object.assign(new Error('kill ESRCH'), { code: 'ESRCH' });
+    asked.push(p);
+    return kill.call(process, p, sig);
+  }) as typeof process.kill;
+  t.after(() => {
+    process.kill = kill;
+  });
+  const dir = tempDir(t);
+  for (const p of [OTHER, DEAD]) writeFileSync(join(dir, `.m_quantized_q4.npz.staged-${p}`), '');
+  StagedOutputs.prepare(dir, outputPaths(dir, 'm', 4));
+  process.kill = kill;
+  assert.deepEqual(ls(dir), [`.m_quantized_q4.npz.staged-${OTHER}`]);
+  assert.deepEqual(asked, []);
 });
