@@ -229,7 +229,13 @@ for (const [format, scaleDtype] of [
       assert.deepEqual(e.source, { tensor: e.name, dtype: 'BF16', file: src.file.split('/').pop() });
       const layer = /layers\.(\d+)\./.exec(e.name)?.[1];
       assert.equal(e.layer, layer === undefined ? undefined : Number(layer), e.name);
-      // Every member the entry names is in the NPZ with the CRC-32 the entry records.
+      // The members of its type, each in the NPZ with the CRC-32 the entry records.
+      const kind = e.quantization.type === 'kquant' ? 'kquant' : e.quantization.type === 'none' ? 'none' : 'groupwise';
+      assert.deepEqual(
+        Object.keys(e.checksums ?? {}),
+        { none: ['q'], groupwise: ['q', 'q_scales', 'q_zero_point'], kquant: ['q', 'q_codes', 'q_d', 'q_dmin'] }[kind],
+        e.name,
+      );
       for (const [k, crc] of Object.entries(e.checksums ?? {})) {
         const name = (e as unknown as Record<string, string>)[k];
         const m = npz.member(name);
