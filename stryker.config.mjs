@@ -102,7 +102,7 @@ export const GROUPS = {
     about: 'the convert stage that runs each tensor and the atomic writing of the outputs (quantize-stage, outputs)',
     mutate: ['server/src/convert/quantize-stage.ts', 'server/src/convert/outputs.ts'],
     // In process only, seconds a run: the stage on the tiny model (groupwise, kquant, f32 scales, a float32/float16
-    // checkpoint; 4 KiB chunks) and the outputs in a temp folder (10 minutes for the group here, loaded). Left out:
+    // checkpoint; 4 KiB chunks) and the outputs in a temp folder (4.5 to 10 minutes for the group here, loaded). Left out:
     // pipeline.test.ts and carry.test.ts, which reach these two modules only through whole conversions (the tiny
     // model converted several times, numpy run on it: ~45 min for the group with them), for paths the -mutants
     // files take directly; cli.test.ts and kquant-cli.test.ts spawn the CLI, where Stryker's mutants are not active.
