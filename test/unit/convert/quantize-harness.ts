@@ -22,6 +22,8 @@ export interface Read {
   count: number;
   /** Whether the rows went into the caller's buffer (given, and large enough). */
   pooled: boolean;
+  /** The buffer the rows went into (the caller's, or a new one). */
+  buffer: ArrayBufferLike;
 }
 
 /** A checkpoint over in-memory tensors; `reads` lists every readRows call in order. */
@@ -42,13 +44,15 @@ export function memCheckpoint(tensors: MemTensor[]): { ck: Checkpoint; reads: Re
       const rowBytes = t.raw.length / t.rows;
       const src = t.raw.subarray(r0 * rowBytes, (r0 + count) * rowBytes);
       const pooled = !!into && into.byteLength >= src.length;
-      reads.push({ name, r0, count, pooled });
       if (pooled && into) {
         const out = Buffer.from(into.buffer, into.byteOffset, src.length);
         out.set(src);
+        reads.push({ name, r0, count, pooled, buffer: into.buffer });
         return out;
       }
-      return Buffer.from(src);
+      const out = Buffer.from(Uint8Array.prototype.slice.call(src).buffer);
+      reads.push({ name, r0, count, pooled, buffer: out.buffer });
+      return out;
     },
     readRaw: () => Promise.reject(new Error('not used')),
     readF32: () => Promise.reject(new Error('not used')),
@@ -62,6 +66,8 @@ export interface Written {
   bytes: Buffer;
   chunks: number;
   crc32: number;
+  /** The distinct buffers the chunks came in. */
+  buffers: Set<ArrayBufferLike>;
 }
 
 /** A writer that copies each chunk as it arrives; `arrays` by member name. */
@@ -75,10 +81,15 @@ export function memWriter() {
       data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
     ) {
       const parts: Buffer[] = [];
-      if (data instanceof Uint8Array) parts.push(Buffer.from(data));
-      else for await (const c of data as AsyncIterable<Uint8Array>) parts.push(Buffer.from(c)); // a copy, now
+      const buffers = new Set<ArrayBufferLike>();
+      const add = (c: Uint8Array) => {
+        buffers.add(c.buffer);
+        parts.push(Buffer.from(c)); // a copy, now
+      };
+      if (data instanceof Uint8Array) add(data);
+      else for await (const c of data as AsyncIterable<Uint8Array>) add(c);
       const bytes = Buffer.concat(parts);
-      const w = { header, bytes, chunks: parts.length, crc32: crc32(bytes) };
+      const w = { header, bytes, chunks: parts.length, crc32: crc32(bytes), buffers };
       arrays.set(name, w);
       return { crc32: w.crc32, size: bytes.length };
     },

@@ -173,6 +173,12 @@ for (const [label, chunkBytes, expectRows] of sizes) {
     sameSums(results[0], ref, p, expectRows.length);
     readOnce(reads, t, expectRows[0]);
     assert.deepEqual([...backends], [ref.res.backend]);
+    // Buffers come back to the pool once read and once written: at most 3 source buffers (this chunk, the next one
+    // read ahead, the one just given back) and 2 q buffers, not a new pair per chunk.
+    const rawBufs = new Set(reads.map((x) => x.buffer));
+    const qBufs = arrays.get('w_q4.npy')!.buffers;
+    assert.ok(rawBufs.size <= 3, `${expectRows.length} chunks read into ${rawBufs.size} buffers (at most 3)`);
+    assert.ok(qBufs.size <= 2, `${expectRows.length} chunks of q in ${qBufs.size} buffers (at most 2)`);
   });
 }
 
