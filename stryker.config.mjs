@@ -111,11 +111,15 @@ export const GROUPS = {
   'convert-quantize': {
     about: 'the per-tensor quantize stages, groupwise and kquant (quantize-tensor, quantize-kquant)',
     mutate: ['server/src/convert/quantize-tensor.ts', 'server/src/convert/quantize-kquant.ts'],
-    // output-check.test.ts calls benchChecks directly; the pipeline tests reach the rest.
+    // In process, hand-made tensors through the engine (seconds a run): the two *-mutants files drive quantizeTensor /
+    // quantizeKquantTensor against an in-memory checkpoint and writer (quantize-harness.ts); output-check.test.ts
+    // calls benchChecks / benchKqChecks. pipeline.test.ts and carry.test.ts (a tiny model converted per mutant,
+    // ~7 s each here; the group took 20 minutes with them) reach the same code only through a whole conversion and
+    // stay out of the mutant loop: the in-process files assert everything they could see (bytes, scales, sums).
     tests: [
       'test/unit/convert/output-check.test.ts',
-      'test/unit/convert/pipeline.test.ts',
-      'test/unit/convert/carry.test.ts',
+      'test/unit/convert/quantize-tensor-mutants.test.ts',
+      'test/unit/convert/quantize-kquant-mutants.test.ts',
     ],
   },
   'hub-auth': {

@@ -1,0 +1,344 @@
+// quantizeKquantTensor (the two-level-scale per-tensor stage) in process, with hand-made tensors and the engine, so
+// mutation testing reaches it: a tensor read in chunks of any size gives the four arrays one whole-tensor kquantize
+// call gives (q streamed; codes, d and dmin after it; each member's shape and CRC), progress on whole rows, each row
+// read once, the next kquant tensor's first chunk prefetched and taken (a groupwise one not), refusals naming the
+// file; the accuracy sums against an independent computation, with the addon and with the TypeScript engine.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { _kqForceReference, KQ_PRESETS, kqSizes, kquantize } from '../../../native/kquant';
+import { evalSample, sumSquares } from '../../../server/src/convert/accuracy';
+import { ConvertError } from '../../../server/src/convert/errors';
+import type { QuantPlan } from '../../../server/src/convert/plan';
+import { benchKqChecks, quantizeKquantTensor } from '../../../server/src/convert/quantize-kquant';
+import { Prefetch } from '../../../server/src/convert/quantize-tensor';
+import { kquantMemberNames } from '../../../server/src/formats/manifest';
+import { type MemTensor, memCheckpoint, memWriter, near, type Read, tensor } from './quantize-harness';
+
+const FILE = '/models/m/model-00001-of-00002.safetensors';
+
+function planOf(t: MemTensor, bits: 2 | 4 = 4): QuantPlan {
+  const kq = KQ_PRESETS[bits];
+  return {
+    kind: 'quantize',
+    name: t.name,
+    dtype: t.dtype,
+    shape: [t.rows, t.cols],
+    rows: t.rows,
+    cols: t.cols,
+    bits,
+    groupSize: kq.group,
+    symmetric: false,
+    mode: 'optimized',
+    kq,
+  } as unknown as QuantPlan;
+}
+
+async function reference(t: MemTensor, p: QuantPlan, nEval = 4) {
+  const kq = p.kq!;
+  const res = await kquantize({
+    ...kq,
+    data: t.raw,
+    dtype: t.dtype.toLowerCase() as 'bf16',
+    rows: t.rows,
+    cols: t.cols,
+    metrics: true,
+  });
+  const check = benchKqChecks(p, t.raw, res, { nEval, chunkBytes: 1 << 30 }).inTs();
+  return { res, check, refSq: sumSquares(t.raw, t.dtype) };
+}
+type Ref = Awaited<ReturnType<typeof reference>>;
+
+interface RunOpts {
+  chunkBytes: number;
+  nEval?: number;
+  signal?: AbortSignal;
+  onRows?: (name: string, r: number) => void;
+}
+
+async function runAll(tensors: MemTensor[], plans: QuantPlan[], o: RunOpts) {
+  const { ck, reads } = memCheckpoint(tensors);
+  const { writer, arrays } = memWriter();
+  const prefetch = new Prefetch();
+  const rows = new Map<string, number[]>();
+  const backends = new Set<string>();
+  const results = [];
+  for (let i = 0; i < plans.length; i++) {
+    const p = plans[i];
+    rows.set(p.name, []);
+    const readsBefore = reads.length;
+    const r = await quantizeKquantTensor(p, {
+      ck,
+      writer,
+      threads: 2,
+      chunkBytes: o.chunkBytes,
+      nEval: o.nEval ?? 4,
+      file: FILE,
+      signal: o.signal,
+      onRows: (n) => {
+        rows.get(p.name)!.push(n);
+        o.onRows?.(p.name, n);
+      },
+      backendSeen: (b) => backends.add(b),
+      prefetch,
+      next: plans[i + 1],
+    });
+    results.push({ ...r, readsDuring: reads.slice(readsBefore) });
+  }
+  return { results, reads, arrays, rows, backends };
+}
+type Result = Omit<Awaited<ReturnType<typeof runAll>>['results'][number], 'readsDuring'>;
+
+function readOnce(reads: Read[], t: MemTensor, perRead: number): void {
+  const mine = reads.filter((r) => r.name === t.name);
+  let next = 0;
+  for (const r of mine) {
+    assert.equal(r.r0, next, `${t.name}: rows read in order, once (${JSON.stringify(mine)})`);
+    assert.ok(r.count >= 1 && r.count <= perRead, `${t.name}: a read of ${r.count} rows (at most ${perRead})`);
+    assert.ok(r.pooled, `${t.name}: rows ${r.r0}+${r.count} read into a pooled buffer of their size`);
+    next += r.count;
+  }
+  assert.equal(next, t.rows, `${t.name}: every row read (${JSON.stringify(mine)})`);
+}
+
+/** The four members equal the whole-tensor call's arrays, with their shapes, dtypes and CRCs. */
+function sameArrays(r: Result, arrays: ReturnType<typeof memWriter>['arrays'], p: QuantPlan, ref: Ref, chunks: number) {
+  const kq = p.kq!;
+  const names = kquantMemberNames(p.name, p.bits);
+  const per = kqSizes(1, p.cols, kq);
+  const supers = Math.ceil(p.cols / kq.super);
+  const want = {
+    q: { dtype: 'uint8', shape: [p.rows, per.q], bytes: ref.res.q, crc: r.crc.q },
+    q_codes: {
+      dtype: 'uint8',
+      shape: [p.rows, Math.ceil((Math.ceil(p.cols / kq.group) * (kq.scaleBits + kq.minBits)) / 8)],
+      bytes: ref.res.codes,
+      crc: r.crc.q_codes,
+    },
+    q_d: { dtype: 'float16', shape: [p.rows, supers], bytes: ref.res.d, crc: r.crc.q_d },
+    q_dmin: { dtype: 'float16', shape: [p.rows, supers], bytes: ref.res.dmin, crc: r.crc.q_dmin },
+  };
+  assert.equal(want.q_codes.shape[1], per.codes, 'codes per row as the engine sizes them');
+  for (const [k, w] of Object.entries(want)) {
+    const got = arrays.get(names[k as keyof typeof names]);
+    assert.ok(got, `${p.name}: ${k} written`);
+    assert.deepEqual(got.header, { dtype: w.dtype, shape: w.shape }, `${p.name}: ${k} header`);
+    assert.ok(Buffer.from(w.bytes).equals(got.bytes), `${p.name}: ${k} equals the whole-tensor call's`);
+    assert.equal(w.crc, got.crc32, `${p.name}: ${k}'s CRC-32`);
+    assert.equal(got.chunks, chunks, `${p.name}: ${k} in one piece per chunk`);
+  }
+}
+
+function sameSums(r: Result, ref: Ref, p: QuantPlan, chunks: number, nEval = 4): void {
+  const a = r.acc;
+  const m = ref.res.metrics!;
+  assert.equal(a.chunks, chunks, `${p.name}: chunks`);
+  assert.equal(a.maxAbs, m.maxAbsError, `${p.name}: max |error|`);
+  near(a.sampleSq, ref.check.fSq, 1e-6, `${p.name} sampleSq`);
+  near(a.ySq, ref.check.ySq, 1e-6, `${p.name} ySq`);
+  near(a.dySq, ref.check.dySq, 1e-5, `${p.name} dySq`);
+  assert.ok(a.dySq > 0 && a.ySq > a.dySq);
+  if (chunks > 1) {
+    near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (exact when split)`);
+    near(a.errSq, m.relError * m.relError * ref.refSq, 1e-4, `${p.name} errSq`);
+    near(a.cosW, m.cosine * ref.refSq, 1e-5, `${p.name} cosW`);
+  } else {
+    assert.equal(a.errSq, 0);
+    assert.deepEqual(a.first, m);
+    // One chunk: ‖W‖² estimated from the sampled rows (Σ over them × rows / sampled).
+    const { sampleRows } = evalSample(p.rows, nEval);
+    near(a.refSq, (ref.check.fSq * p.rows) / sampleRows, 1e-6, `${p.name} refSq (estimated)`);
+    if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
+  }
+}
+
+// 7 × 96 bf16 (4-bit: 4 groups, one ragged super-block); a row is 192 bytes.
+const ROW = 96 * 2;
+const sizes: Array<[string, number, number[]]> = [
+  ['a chunk smaller than one row', 50, [1, 2, 3, 4, 5, 6, 7]],
+  ['exactly one row', ROW, [1, 2, 3, 4, 5, 6, 7]],
+  ['3 rows, 7 not a multiple', 3 * ROW, [3, 6, 7]],
+  ['a byte short of 3 rows', 3 * ROW - 1, [2, 4, 6, 7]],
+  ['the whole tensor exactly', 7 * ROW, [7]],
+  ['more than the tensor', 1 << 20, [7]],
+];
+
+for (const [label, chunkBytes, expectRows] of sizes) {
+  test(`kquant chunk size: ${label}: the same four arrays and sums as one call`, async () => {
+    const t = tensor('w', 'BF16', 7, 96, 211);
+    const p = planOf(t);
+    const ref = await reference(t, p);
+    const { results, arrays, rows, reads, backends } = await runAll([t], [p], { chunkBytes });
+    assert.deepEqual(rows.get('w'), expectRows);
+    sameArrays(results[0], arrays, p, ref, expectRows.length);
+    sameSums(results[0], ref, p, expectRows.length);
+    readOnce(reads, t, expectRows[0]);
+    assert.deepEqual([...backends], [ref.res.backend]);
+    // Buffers come back to the pool once read and once written: at most 3 source buffers (this chunk, the next one
+    // read ahead, the one just given back) and 2 q buffers, not a new pair per chunk.
+    const rawBufs = new Set(reads.map((x) => x.buffer));
+    const qBufs = arrays.get('w_q4.npy')!.buffers;
+    assert.ok(rawBufs.size <= 3, `${expectRows.length} chunks read into ${rawBufs.size} buffers (at most 3)`);
+    assert.ok(qBufs.size <= 2, `${expectRows.length} chunks of q in ${qBufs.size} buffers (at most 2)`);
+  });
+}
+
+test('kquant 2-bit, f32 and f16 sources, ragged groups and super-blocks', async () => {
+  const a = tensor('a', 'F32', 5, 272, 221);
+  const b = tensor('b', 'F16', 1, 40, 222);
+  const pa = planOf(a, 2);
+  const pb = planOf(b, 2);
+  const refA = await reference(a, pa);
+  const refB = await reference(b, pb);
+  const { results, arrays, rows, reads } = await runAll([a, b], [pa, pb], { chunkBytes: 2 * 272 * 4 });
+  assert.deepEqual(rows.get('a'), [2, 4, 5]);
+  assert.deepEqual(rows.get('b'), [1]);
+  sameArrays(results[0], arrays, pa, refA, 3);
+  sameArrays(results[1], arrays, pb, refB, 1);
+  sameSums(results[0], refA, pa, 3);
+  sameSums(results[1], refB, pb, 1);
+  readOnce(reads, a, 2);
+  readOnce(reads, b, 1);
+});
+
+test("the next kquant tensor's first chunk is started early and taken; a groupwise next is left alone", async () => {
+  const a = tensor('a', 'BF16', 6, 96, 231);
+  const b = tensor('b', 'BF16', 9, 48, 232);
+  const g = tensor('g', 'BF16', 4, 96, 233);
+  const pa = planOf(a);
+  const pb = planOf(b);
+  const pg = { ...planOf(g), kq: undefined } as QuantPlan;
+  const refA = await reference(a, pa);
+  const refB = await reference(b, pb);
+  const { ck, reads } = memCheckpoint([a, b, g]);
+  const { writer, arrays } = memWriter();
+  const prefetch = new Prefetch();
+  const rowsSeen: number[] = [];
+  const ctx = {
+    ck,
+    writer,
+    threads: 2,
+    chunkBytes: 4 * 96 * 2, // a: 4 rows a chunk; b: 8
+    nEval: 4,
+    file: FILE,
+    onRows: (n: number) => rowsSeen.push(n),
+    backendSeen: () => {},
+    prefetch,
+  };
+  const ra = await quantizeKquantTensor(pa, { ...ctx, next: pb });
+  assert.deepEqual(
+    reads.map((r) => [r.name, r.r0, r.count]),
+    [
+      ['a', 0, 4],
+      ['a', 4, 2],
+      ['b', 0, 8],
+    ],
+    "b's first chunk read during a's run",
+  );
+  const rb = await quantizeKquantTensor(pb, { ...ctx, next: pg });
+  assert.deepEqual(
+    reads.slice(3).map((r) => [r.name, r.r0, r.count]),
+    [['b', 8, 1]],
+    "b's first chunk taken from the slot; the groupwise g not started",
+  );
+  assert.deepEqual(rowsSeen, [4, 6, 8, 9]);
+  sameArrays(ra, arrays, pa, refA, 2);
+  sameArrays(rb, arrays, pb, refB, 2);
+  sameSums(ra, refA, pa, 2);
+  sameSums(rb, refB, pb, 2);
+  assert.equal(prefetch.take('g'), undefined);
+});
+
+test('a plan without a kquant format is refused as an internal error', async () => {
+  const t = tensor('w', 'BF16', 2, 48, 241);
+  const { ck } = memCheckpoint([t]);
+  const { writer } = memWriter();
+  await assert.rejects(
+    quantizeKquantTensor({ ...planOf(t), kq: undefined } as QuantPlan, {
+      ck,
+      writer,
+      chunkBytes: 1 << 20,
+      nEval: 4,
+      file: FILE,
+      onRows: () => {},
+      backendSeen: () => {},
+      prefetch: new Prefetch(),
+    }),
+    (e) => e instanceof ConvertError && e.code === 'internal' && e.message === 'w: not a kquant plan',
+  );
+});
+
+for (const [label, at, chunkBytes] of [
+  ['in the first chunk', 70, 1 << 20],
+  ['in a later chunk', 3 * 96 + 5, 2 * 96 * 2],
+] as const) {
+  test(`kquant: a NaN ${label} is refused as invalid input naming the file`, async () => {
+    const t = tensor('nan', 'BF16', 4, 96, 251, (x) => {
+      x[at] = Number.NaN;
+    });
+    const err = await runAll([t], [planOf(t)], { chunkBytes }).then(
+      () => assert.fail('no error'),
+      (e) => e,
+    );
+    assert.ok(err instanceof ConvertError, String(err));
+    assert.equal(err.code, 'invalid-input');
+    assert.match(err.message, new RegExp(`^${FILE}: nan: .*NaN`));
+  });
+}
+
+test('kquant: cancelled between chunks gives the cancelled error', async () => {
+  const t = tensor('w', 'BF16', 6, 96, 261);
+  const ac = new AbortController();
+  const seen: number[] = [];
+  const err = await runAll([t], [planOf(t)], {
+    chunkBytes: 2 * ROW,
+    signal: ac.signal,
+    onRows: (_n, r) => {
+      seen.push(r);
+      if (r === 2) ac.abort();
+    },
+  }).then(
+    () => assert.fail('no error'),
+    (e) => e,
+  );
+  assert.ok(err instanceof ConvertError && err.code === 'cancelled', String(err));
+  assert.deepEqual(seen, [2]);
+});
+
+test('kquant with the TypeScript engine (no addon): the check computed in TypeScript, the same sums', async (t) => {
+  _kqForceReference(true);
+  t.after(() => _kqForceReference(false));
+  const w = tensor('w', 'BF16', 9, 96, 271);
+  const pw = planOf(w);
+  const refW = await reference(w, pw);
+  assert.equal(refW.res.backend, 'ts-reference');
+  assert.equal(refW.res.check, undefined);
+  const split = await runAll([w], [pw], { chunkBytes: 4 * ROW });
+  assert.deepEqual([...split.backends], ['ts-reference']);
+  sameArrays(split.results[0], split.arrays, pw, refW, 3);
+  sameSums(split.results[0], refW, pw, 3);
+  const f = tensor('f', 'F16', 3, 40, 272);
+  const pf = planOf(f, 2);
+  const refF = await reference(f, pf);
+  const whole = await runAll([f], [pf], { chunkBytes: 1 << 20 });
+  sameArrays(whole.results[0], whole.arrays, pf, refF, 1);
+  sameSums(whole.results[0], refF, pf, 1);
+  near(whole.results[0].acc.refSq, refF.refSq, 1e-6, 'refSq of a fully sampled tensor');
+});
+
+for (const engine of ['native', 'TypeScript'] as const) {
+  test(`kquant, ${engine} engine: 32 of 700 rows sampled (64 inputs), chunks with no sampled row, and one chunk`, async (t) => {
+    if (engine === 'TypeScript') {
+      _kqForceReference(true);
+      t.after(() => _kqForceReference(false));
+    }
+    const big = tensor('big', 'BF16', 700, 16, 273);
+    const pbig = planOf(big, 2);
+    const refB = await reference(big, pbig, 64);
+    assert.equal(evalSample(700, 64).sampleRows, 32);
+    const split = await runAll([big], [pbig], { chunkBytes: 10 * 16 * 2, nEval: 64 });
+    sameArrays(split.results[0], split.arrays, pbig, refB, 70);
+    sameSums(split.results[0], refB, pbig, 70, 64);
+    const whole = await runAll([big], [pbig], { chunkBytes: 1 << 20, nEval: 64 });
+    sameSums(whole.results[0], refB, pbig, 1, 64);
+  });
+}

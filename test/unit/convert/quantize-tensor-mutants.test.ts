@@ -1,0 +1,537 @@
+// quantizeTensor (the groupwise per-tensor stage) in process, with hand-made tensors and the engine, so mutation
+// testing reaches it: a tensor read in chunks of any size gives the bytes one whole-tensor quantize call gives (q
+// streamed, scales and zero points, q's CRC), progress on whole rows, each row read once, the next tensor's first
+// chunk prefetched and taken, scales that overflow float16 switching the tensor to float32 scales, refusals naming
+// the file; the accuracy sums against an independent computation; the buffer pool's contract.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { _forceReference, type QuantizeResult, quantize } from '../../../native/index';
+import { evalSample, sumSquares } from '../../../server/src/convert/accuracy';
+import { ConvertError } from '../../../server/src/convert/errors';
+import type { QuantPlan } from '../../../server/src/convert/plan';
+import { BufferPool, benchChecks, Prefetch, quantizeTensor } from '../../../server/src/convert/quantize-tensor';
+import { memberNames } from '../../../server/src/formats/manifest';
+import { type MemTensor, memCheckpoint, memWriter, near, type Read, tensor } from './quantize-harness';
+
+const FILE = '/models/m/model.safetensors';
+
+function planOf(t: MemTensor, over: Partial<QuantPlan> = {}): QuantPlan {
+  return {
+    kind: 'quantize',
+    name: t.name,
+    dtype: t.dtype,
+    shape: [t.rows, t.cols],
+    rows: t.rows,
+    cols: t.cols,
+    bits: 4,
+    groupSize: 32,
+    symmetric: false,
+    mode: 'optimized',
+    ...over,
+  } as unknown as QuantPlan;
+}
+
+/** The whole tensor quantized in one call, with its output check and Σw² computed independently. */
+async function reference(t: MemTensor, p: QuantPlan, scaleDtype: 'f16' | 'f32', nEval = 4) {
+  const res = await quantize({
+    data: t.raw,
+    dtype: t.dtype.toLowerCase() as 'bf16',
+    rows: t.rows,
+    cols: t.cols,
+    bits: p.bits as 4,
+    groupSize: p.groupSize,
+    symmetric: p.symmetric,
+    mode: p.mode,
+    scaleDtype,
+    metrics: true,
+  });
+  const check = benchChecks(p, t.raw, res, { nEval, chunkBytes: 1 << 30, scaleDtype }).inTs();
+  return { res, check, refSq: sumSquares(t.raw, t.dtype) };
+}
+
+interface RunOpts {
+  chunkBytes: number;
+  scaleDtype?: 'f16' | 'f32';
+  nEval?: number;
+  signal?: AbortSignal;
+  onRows?: (name: string, r: number) => void;
+}
+
+/** Runs plans in order through one prefetch slot, one checkpoint and one writer, as the quantize stage does. */
+async function runAll(tensors: MemTensor[], plans: QuantPlan[], o: RunOpts) {
+  const { ck, reads } = memCheckpoint(tensors);
+  const { writer, arrays } = memWriter();
+  const prefetch = new Prefetch();
+  const rows = new Map<string, number[]>();
+  const backends = new Set<string>();
+  const results = [];
+  for (let i = 0; i < plans.length; i++) {
+    const p = plans[i];
+    rows.set(p.name, []);
+    const readsBefore = reads.length;
+    const r = await quantizeTensor(p, {
+      ck,
+      writer,
+      threads: 2,
+      chunkBytes: o.chunkBytes,
+      nEval: o.nEval ?? 4,
+      scaleDtype: o.scaleDtype ?? 'f16',
+      file: FILE,
+      signal: o.signal,
+      onRows: (n) => {
+        rows.get(p.name)!.push(n);
+        o.onRows?.(p.name, n);
+      },
+      backendSeen: (b) => backends.add(b),
+      prefetch,
+      next: plans[i + 1],
+    });
+    results.push({ ...r, readsDuring: reads.slice(readsBefore) });
+  }
+  return { results, reads, arrays, rows, backends };
+}
+
+/** Each row of each tensor read exactly once, in order, in reads of at most `perRead` rows. */
+function readOnce(reads: Read[], t: MemTensor, perRead: number): void {
+  const mine = reads.filter((r) => r.name === t.name);
+  let next = 0;
+  for (const r of mine) {
+    assert.equal(r.r0, next, `${t.name}: rows read in order, once (${JSON.stringify(mine)})`);
+    assert.ok(r.count >= 1 && r.count <= perRead, `${t.name}: a read of ${r.count} rows (at most ${perRead})`);
+    assert.ok(r.pooled, `${t.name}: rows ${r.r0}+${r.count} read into a pooled buffer of their size`);
+    next += r.count;
+  }
+  assert.equal(next, t.rows, `${t.name}: every row read (${JSON.stringify(mine)})`);
+}
+
+type Result = Omit<Awaited<ReturnType<typeof runAll>>['results'][number], 'readsDuring'>;
+
+/** The tensor's streamed q, scales and zero points equal the whole-tensor call's, byte for byte. */
+function sameBytes(r: Result, arrays: ReturnType<typeof memWriter>['arrays'], p: QuantPlan, ref: QuantizeResult) {
+  const q = arrays.get(memberNames(p.name, p.bits).q);
+  assert.ok(q, `${p.name}: q written`);
+  assert.deepEqual(q.header, { dtype: 'uint8', shape: [p.rows, Math.ceil((p.cols * p.bits) / 8)] });
+  assert.ok(Buffer.from(ref.q).equals(q.bytes), `${p.name}: q equals the whole-tensor q`);
+  assert.equal(r.crcQ, q.crc32, `${p.name}: crcQ is q's CRC-32`);
+  assert.ok(Buffer.from(ref.scales).equals(Buffer.concat(r.scales)), `${p.name}: scales`);
+  assert.ok(Buffer.from(ref.zeros).equals(Buffer.concat(r.zeros)), `${p.name}: zero points`);
+}
+
+/** The accuracy sums: Σ over chunks equals the whole tensor's (sampled rows' products, Σw², error, max). */
+function sameSums(
+  r: Result,
+  ref: Awaited<ReturnType<typeof reference>>,
+  p: QuantPlan,
+  chunks: number,
+  nEval = 4,
+): void {
+  const a = r.acc;
+  const m = ref.res.metrics!;
+  assert.equal(a.chunks, chunks, `${p.name}: chunks`);
+  assert.equal(a.maxAbs, m.maxAbsError, `${p.name}: max |error| over the chunks is the whole tensor's`);
+  near(a.sampleSq, ref.check.fSq, 1e-6, `${p.name} sampleSq`);
+  near(a.ySq, ref.check.ySq, 1e-6, `${p.name} ySq`);
+  near(a.dySq, ref.check.dySq, 1e-5, `${p.name} dySq`);
+  assert.ok(a.dySq > 0 && a.ySq > a.dySq);
+  if (chunks > 1) {
+    near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (exact when split)`);
+    near(a.errSq, m.relError * m.relError * ref.refSq, 1e-4, `${p.name} errSq`);
+    near(a.cosW, m.cosine * ref.refSq, 1e-5, `${p.name} cosW`);
+  } else {
+    // One chunk: Σw² estimated from the sampled rows (exact here when every row is sampled).
+    assert.equal(a.errSq, 0);
+    assert.deepEqual(a.first, m);
+    // One chunk: ‖W‖² estimated from the sampled rows (Σ over them × rows / sampled).
+    const { sampleRows } = evalSample(p.rows, nEval);
+    near(a.refSq, (ref.check.fSq * p.rows) / sampleRows, 1e-6, `${p.name} refSq (estimated)`);
+    if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
+  }
+}
+
+// Rows × cols 7 × 96 bf16: a row is 192 bytes.
+const ROW = 96 * 2;
+const sizes: Array<[string, number, number[]]> = [
+  ['a chunk smaller than one row (1 row a chunk)', 100, [1, 2, 3, 4, 5, 6, 7]],
+  ['exactly one row', ROW, [1, 2, 3, 4, 5, 6, 7]],
+  ['3 rows, 7 not a multiple', 3 * ROW, [3, 6, 7]],
+  ['a byte short of 3 rows (2 rows a chunk)', 3 * ROW - 1, [2, 4, 6, 7]],
+  ['a byte short of the tensor (6 rows, then 1)', 7 * ROW - 1, [6, 7]],
+  ['the whole tensor exactly (one chunk)', 7 * ROW, [7]],
+  ['more than the tensor (one chunk)', 100 * ROW, [7]],
+];
+
+for (const [label, chunkBytes, expectRows] of sizes) {
+  test(`chunk size: ${label}: the same bytes and sums as one call, progress on whole rows`, async () => {
+    const t = tensor('w', 'BF16', 7, 96, 11);
+    const p = planOf(t);
+    const ref = await reference(t, p, 'f16');
+    const { results, arrays, rows, reads, backends } = await runAll([t], [p], { chunkBytes });
+    const r = results[0];
+    assert.deepEqual(rows.get('w'), expectRows);
+    assert.equal(r.scaleDtype, 'f16');
+    sameBytes(r, arrays, p, ref.res);
+    sameSums(r, ref, p, expectRows.length);
+    readOnce(reads, t, expectRows[0]);
+    assert.equal(arrays.get('w_q4.npy')?.chunks, expectRows.length, 'q streamed one chunk at a time');
+    // Buffers come back to the pool once read and once written: at most 3 source buffers (this chunk, the next one
+    // read ahead, the one just given back) and 2 q buffers, not a new pair per chunk.
+    const rawBufs = new Set(reads.map((x) => x.buffer));
+    const qBufs = arrays.get('w_q4.npy')!.buffers;
+    assert.ok(rawBufs.size <= 3, `${expectRows.length} chunks read into ${rawBufs.size} buffers (at most 3)`);
+    assert.ok(qBufs.size <= 2, `${expectRows.length} chunks of q in ${qBufs.size} buffers (at most 2)`);
+    assert.deepEqual([...backends], [ref.res.backend]);
+  });
+}
+
+test('a one-row tensor, and an f32 source with symmetric 8-bit minmax and float32 scales', async () => {
+  const one = tensor('one', 'BF16', 1, 40, 3);
+  const f = tensor('f', 'F32', 5, 72, 4);
+  const pOne = planOf(one, { bits: 2, groupSize: 16 } as Partial<QuantPlan>);
+  const pF = planOf(f, { bits: 8, groupSize: 24, symmetric: true, mode: 'minmax' } as Partial<QuantPlan>);
+  const refOne = await reference(one, pOne, 'f32');
+  const refF = await reference(f, pF, 'f32');
+  const { results, arrays, rows, reads } = await runAll([one, f], [pOne, pF], {
+    chunkBytes: 2 * 72 * 4,
+    scaleDtype: 'f32',
+  });
+  assert.deepEqual(rows.get('one'), [1]);
+  assert.deepEqual(rows.get('f'), [2, 4, 5]);
+  for (const r of results) assert.equal(r.scaleDtype, 'f32');
+  assert.equal(results[0].scales[0].length, 3 * 4, 'float32 scales: 4 bytes a group');
+  sameBytes(results[0], arrays, pOne, refOne.res);
+  sameBytes(results[1], arrays, pF, refF.res);
+  sameSums(results[0], refOne, pOne, 1);
+  sameSums(results[1], refF, pF, 3);
+  readOnce(reads, one, 1);
+  readOnce(reads, f, 2);
+});
+
+test("the next tensor's first chunk is started while this one is written, and taken (not read again)", async () => {
+  // Different widths, so the next tensor's chunk has its own row count (rows per chunk from its own row size).
+  const a = tensor('a', 'BF16', 6, 64, 21);
+  const b = tensor('b', 'BF16', 9, 32, 22);
+  const c = tensor('c', 'F32', 4, 64, 23);
+  const plans = [planOf(a), planOf(b), planOf(c)];
+  const refs = [
+    await reference(a, plans[0], 'f16'),
+    await reference(b, plans[1], 'f16'),
+    await reference(c, plans[2], 'f16'),
+  ];
+  const chunkBytes = 4 * 64 * 2; // a: 4 rows a chunk; b: 8; c: 2
+  const { results, arrays, rows, reads } = await runAll([a, b, c], plans, { chunkBytes });
+  assert.deepEqual(rows.get('a'), [4, 6]);
+  assert.deepEqual(rows.get('b'), [8, 9]);
+  assert.deepEqual(rows.get('c'), [2, 4]);
+  for (let i = 0; i < 3; i++) {
+    sameBytes(results[i], arrays, plans[i], refs[i].res);
+    sameSums(results[i], refs[i], plans[i], 2);
+  }
+  readOnce(reads, a, 4);
+  readOnce(reads, b, 8);
+  readOnce(reads, c, 2);
+  // b's first chunk (8 rows) was read during a's run; c's during b's; nothing after c.
+  assert.deepEqual(
+    results[0].readsDuring.filter((r) => r.name === 'b').map((r) => [r.r0, r.count]),
+    [[0, 8]],
+  );
+  assert.deepEqual(
+    results[1].readsDuring.filter((r) => r.name === 'c').map((r) => [r.r0, r.count]),
+    [[0, 2]],
+  );
+  assert.deepEqual(
+    results[2].readsDuring.map((r) => r.name),
+    ['c'],
+  );
+});
+
+test('a prefetch for another tensor is not taken: the tensor asked for is read itself', async () => {
+  const a = tensor('a', 'BF16', 3, 64, 31);
+  const b = tensor('b', 'BF16', 3, 64, 32);
+  const pa = planOf(a);
+  const pb = planOf(b);
+  const ref = await reference(b, pb, 'f16');
+  const { ck, reads } = memCheckpoint([a, b]);
+  const { writer, arrays } = memWriter();
+  const prefetch = new Prefetch();
+  const ctx = {
+    ck,
+    writer,
+    threads: 2,
+    chunkBytes: 1 << 20,
+    nEval: 4,
+    scaleDtype: 'f16' as const,
+    file: FILE,
+    onRows: () => {},
+    backendSeen: () => {},
+    prefetch,
+  };
+  await quantizeTensor(pa, { ...ctx, next: pa }); // announces "a" as next (a rerun): the slot holds a's chunk
+  const r = await quantizeTensor(pb, ctx);
+  sameBytes(r, arrays, pb, ref.res);
+  assert.deepEqual(
+    reads.map((x) => x.name),
+    ['a', 'a', 'b'],
+  );
+  assert.ok(prefetch.take('a'), "a's prefetched chunk is still in the slot");
+});
+
+// 4-bit asymmetric scales are (max − min) / 15: values of ±2e6 give scales past float16's 65504.
+const huge = (x: Float32Array, from = 0, to = x.length) => {
+  for (let i = from; i < to; i++) x[i] = (i % 2 ? 2e6 : -2e6) * (1 + (i % 7) / 7);
+};
+
+test('scales that overflow float16 switch the tensor to float32 scales (its values right), chunked', async () => {
+  const t = tensor('big', 'F32', 5, 64, 41, (x) => huge(x));
+  const p = planOf(t);
+  const ref = await reference(t, p, 'f32');
+  await assert.rejects(reference(t, p, 'f16'), /scaleDtype 'f32'/, 'these scales do overflow float16');
+  const { results, arrays, rows, reads } = await runAll([t], [p], { chunkBytes: 2 * 64 * 4 });
+  const r = results[0];
+  assert.equal(r.scaleDtype, 'f32');
+  assert.deepEqual(rows.get('big'), [2, 4, 5]);
+  assert.deepEqual(
+    r.scales.map((s) => s.length),
+    [2 * 2 * 4, 2 * 2 * 4, 2 * 4],
+    'float32 scales in every chunk',
+  );
+  sameBytes(r, arrays, p, ref.res);
+  sameSums(r, ref, p, 3);
+  // The first chunk is read twice (float16 refused, then float32); the rest once.
+  assert.deepEqual(
+    reads.map((x) => [x.r0, x.count]),
+    [
+      [0, 2],
+      [0, 2],
+      [2, 2],
+      [4, 1],
+    ],
+  );
+});
+
+test('an overflowing tensor after a normal one: its prefetched float16 chunk is redone in float32; the next is float16 again', async () => {
+  const a = tensor('a', 'BF16', 2, 64, 51);
+  const big = tensor('big', 'F32', 2, 64, 52, (x) => huge(x));
+  const c = tensor('c', 'BF16', 2, 64, 53);
+  const plans = [planOf(a), planOf(big), planOf(c)];
+  const refs = [
+    await reference(a, plans[0], 'f16'),
+    await reference(big, plans[1], 'f32'),
+    await reference(c, plans[2], 'f16'),
+  ];
+  const { results, arrays } = await runAll([a, big, c], plans, { chunkBytes: 1 << 20 });
+  assert.deepEqual(
+    results.map((r) => r.scaleDtype),
+    ['f16', 'f32', 'f16'],
+  );
+  for (let i = 0; i < 3; i++) {
+    sameBytes(results[i], arrays, plans[i], refs[i].res);
+    sameSums(results[i], refs[i], plans[i], 1);
+  }
+});
+
+test('scales overflowing float16 after a chunk was written: an invalid-input error naming the file', async () => {
+  const t = tensor('late', 'F32', 4, 64, 61, (x) => huge(x, 2 * 64));
+  const p = planOf(t);
+  const err = await runAll([t], [p], { chunkBytes: 2 * 64 * 4 }).then(
+    () => assert.fail('no error'),
+    (e) => e,
+  );
+  assert.ok(err instanceof ConvertError, String(err));
+  assert.equal(err.code, 'invalid-input');
+  assert.match(err.message, new RegExp(`^${FILE}: late: .*scaleDtype 'f32'`));
+});
+
+test('with float32 scales asked, an overflow is not retried: values that overflow even float32 are refused', async () => {
+  const t = tensor('inf', 'F32', 2, 64, 71, (x) => {
+    x[5] = 3e38;
+    x[6] = -3e38;
+  });
+  const p = planOf(t);
+  for (const scaleDtype of ['f16', 'f32'] as const) {
+    const { ck, reads } = memCheckpoint([t]);
+    const { writer } = memWriter();
+    const err = await quantizeTensor(p, {
+      ck,
+      writer,
+      threads: 2,
+      chunkBytes: 1 << 20,
+      nEval: 4,
+      scaleDtype,
+      file: FILE,
+      onRows: () => {},
+      backendSeen: () => {},
+      prefetch: new Prefetch(),
+    }).then(
+      () => assert.fail('no error'),
+      (e) => e,
+    );
+    assert.ok(err instanceof ConvertError, String(err));
+    assert.equal(err.code, 'invalid-input');
+    assert.match(err.message, new RegExp(`^${FILE}: inf: `));
+    // f16: refused, retried once in f32 (refused again); f32: refused, no retry.
+    assert.equal(reads.length, scaleDtype === 'f16' ? 2 : 1, scaleDtype);
+  }
+});
+
+test('a NaN is refused with the file named, and not retried as a scale overflow', async () => {
+  const t = tensor('nan', 'BF16', 3, 64, 81, (x) => {
+    x[70] = Number.NaN;
+  });
+  const p = planOf(t);
+  const { ck, reads } = memCheckpoint([t]);
+  const { writer } = memWriter();
+  const err = await quantizeTensor(p, {
+    ck,
+    writer,
+    threads: 2,
+    chunkBytes: 1 << 20,
+    nEval: 4,
+    scaleDtype: 'f16',
+    file: FILE,
+    onRows: () => {},
+    backendSeen: () => {},
+    prefetch: new Prefetch(),
+  }).then(
+    () => assert.fail('no error'),
+    (e) => e,
+  );
+  assert.ok(err instanceof ConvertError, String(err));
+  assert.equal(err.code, 'invalid-input');
+  assert.match(err.message, new RegExp(`^${FILE}: nan: NaN at index 70 \\(row 1, column 6\\)`));
+  assert.equal(reads.length, 1, 'read once: not retried');
+});
+
+test('cancelled between chunks: the cancelled error, no further chunk written', async () => {
+  const t = tensor('w', 'BF16', 6, 64, 91);
+  const ac = new AbortController();
+  const seen: number[] = [];
+  const err = await runAll([t], [planOf(t)], {
+    chunkBytes: 2 * 64 * 2,
+    signal: ac.signal,
+    onRows: (_n, r) => {
+      seen.push(r);
+      if (r === 2) ac.abort();
+    },
+  }).then(
+    () => assert.fail('no error'),
+    (e) => e,
+  );
+  assert.ok(err instanceof ConvertError && err.code === 'cancelled', String(err));
+  assert.deepEqual(seen, [2]);
+});
+
+test('the TypeScript reference engine (no addon): the output check is computed in TypeScript, with the same sums', async (t) => {
+  _forceReference(true);
+  t.after(() => _forceReference(false));
+  const w = tensor('w', 'BF16', 9, 96, 101);
+  const f = tensor('f', 'F16', 4, 48, 102);
+  const pw = planOf(w);
+  const pf = planOf(f, { groupSize: 16 } as Partial<QuantPlan>);
+  const refW = await reference(w, pw, 'f16');
+  const refF = await reference(f, pf, 'f32');
+  assert.equal(refW.res.backend, 'ts-reference');
+  assert.equal(refW.res.check, undefined);
+  const split = await runAll([w], [pw], { chunkBytes: 4 * ROW });
+  assert.deepEqual(split.rows.get('w'), [4, 8, 9]);
+  assert.deepEqual([...split.backends], ['ts-reference']);
+  sameBytes(split.results[0], split.arrays, pw, refW.res);
+  sameSums(split.results[0], refW, pw, 3);
+  const whole = await runAll([f], [pf], { chunkBytes: 1 << 20, scaleDtype: 'f32' });
+  sameBytes(whole.results[0], whole.arrays, pf, refF.res);
+  sameSums(whole.results[0], refF, pf, 1);
+  near(whole.results[0].acc.refSq, refF.refSq, 1e-6, 'refSq of a fully sampled tensor');
+  // Scales past float16: the switch to float32 scales also reaches the TypeScript check (4 bytes a group).
+  const big = tensor('big', 'F32', 5, 64, 104, (x) => huge(x));
+  const pb = planOf(big);
+  const refB = await reference(big, pb, 'f32');
+  const over = await runAll([big], [pb], { chunkBytes: 2 * 64 * 4 });
+  assert.equal(over.results[0].scaleDtype, 'f32');
+  sameBytes(over.results[0], over.arrays, pb, refB.res);
+  sameSums(over.results[0], refB, pb, 3);
+});
+
+for (const engine of ['native', 'TypeScript'] as const) {
+  test(`${engine} engine: 32 of 700 rows sampled (64 inputs), chunks with no sampled row, and one chunk`, async (t) => {
+    if (engine === 'TypeScript') {
+      _forceReference(true);
+      t.after(() => _forceReference(false));
+    }
+    const big = tensor('big', 'BF16', 700, 16, 103);
+    const pb = planOf(big, { groupSize: 16 } as Partial<QuantPlan>);
+    const refB = await reference(big, pb, 'f16', 64);
+    assert.equal(evalSample(700, 64).sampleRows, 32);
+    const split = await runAll([big], [pb], { chunkBytes: 10 * 16 * 2, nEval: 64 });
+    sameBytes(split.results[0], split.arrays, pb, refB.res);
+    sameSums(split.results[0], refB, pb, 70, 64);
+    const whole = await runAll([big], [pb], { chunkBytes: 1 << 20, nEval: 64 });
+    sameSums(whole.results[0], refB, pb, 1, 64);
+  });
+}
+
+test('the buffer pool: a buffer of the size asked, never one in use, the smallest free one that fits', () => {
+  const pool = new BufferPool();
+  const a = pool.take(100);
+  const b = pool.take(100);
+  assert.equal(a.byteLength, 100);
+  assert.equal(a.byteOffset, 0);
+  assert.notEqual(a.buffer, b.buffer, 'two live buffers are distinct');
+  const z = pool.take(0);
+  assert.equal(z.byteLength, 0);
+  pool.give(a);
+  const big = pool.take(101);
+  assert.notEqual(big.buffer, a.buffer, 'a free buffer too small is not handed out');
+  assert.equal(big.byteLength, 101);
+  const a2 = pool.take(60);
+  assert.equal(a2.buffer, a.buffer, 'a free buffer that fits is reused');
+  assert.equal(a2.byteLength, 60);
+  assert.notEqual(pool.take(60).buffer, a.buffer, 'and then it is in use');
+  // Of the free ones that fit, the smallest.
+  pool.give(big);
+  pool.give(b);
+  const c = pool.take(90);
+  assert.equal(c.buffer, b.buffer);
+  const d = pool.take(90);
+  assert.equal(d.buffer, big.buffer);
+  // An exact fit is taken.
+  pool.give(d);
+  assert.equal(pool.take(101).buffer, big.buffer);
+});
+
+test('the buffer pool: large buffers rounded up to whole 2 MiB, so a slightly larger request reuses them', () => {
+  const HUGE = 2 * 1024 * 1024;
+  const pool = new BufferPool();
+  const small = pool.take(5000);
+  assert.equal(small.buffer.byteLength, 5000, 'small buffers are not rounded');
+  const exact = pool.take(HUGE);
+  assert.equal(exact.buffer.byteLength, HUGE);
+  const x = pool.take(HUGE + 1);
+  assert.equal(x.byteLength, HUGE + 1);
+  assert.equal(x.buffer.byteLength, 2 * HUGE);
+  pool.give(x);
+  const y = pool.take(2 * HUGE);
+  assert.equal(y.buffer, x.buffer, 'the rounded-up buffer serves 4 MiB');
+  assert.equal(pool.take(1).buffer.byteLength, 1);
+});
+
+test('the buffer pool keeps six free buffers, dropping the smallest', () => {
+  const pool = new BufferPool();
+  const bufs = [10, 20, 30, 40, 50, 60, 70].map((n) => pool.take(n));
+  for (const b of bufs) pool.give(b);
+  // 10 was dropped: six takes of 1 byte get 20…70, smallest first, and the seventh a new buffer.
+  const got = Array.from({ length: 7 }, () => pool.take(1).buffer);
+  assert.deepEqual(
+    got.slice(0, 6),
+    bufs.slice(1).map((b) => b.buffer),
+  );
+  assert.ok(!bufs.some((b) => b.buffer === got[6]));
+});
+
+test('the prefetch slot hands a job only to the tensor it was started for, once', () => {
+  const s = new Prefetch();
+  const j = Promise.resolve(1);
+  assert.equal(s.take('a'), undefined);
+  s.put('a', j);
+  assert.equal(s.take('b'), undefined);
+  assert.equal(s.take('a'), j);
+  assert.equal(s.take('a'), undefined);
+});
