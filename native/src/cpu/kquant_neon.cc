@@ -17,6 +17,7 @@ namespace apl {
 namespace {
 
 constexpr int kMaxT = kKqMaxElems + 4 * kKqMaxGroup;  // transposed super-block, groups padded to 4
+static_assert(kKqMaxGroups % 4 == 0, "groups padded to 4 fit the per-group arrays");
 
 /** Four bytes (q values or codes) as float32 lanes. */
 inline float32x4_t u8x4_f32(const uint8_t* p) {
@@ -214,20 +215,23 @@ struct KqNeonOps {
   uint32x4_t mask(int c, int i) const { return vcgtq_s32(vld1q_s32(lens + c), vdupq_n_s32(i)); }
 
   /** min, max, Σx, Σx² of K chunks of four groups from chunk c (the reference's compares and order). */
-  template <int K>
+  template <int K, bool Full>
   void stats_chunks(int c, float* mn, float* mx, float* sx, float* sxx) const {
     float32x4_t lo[K], hi[K], s1[K], s2[K];
+#pragma GCC unroll 4
     for (int k = 0; k < K; k++) {
       lo[k] = hi[k] = vld1q_f32(xt + c + 4 * k);
       s1[k] = s2[k] = vdupq_n_f32(0.0f);
     }
-    for (int i = 0; i < G; i++)
+    const float* px = xt + c;
+    for (int i = 0; i < G; i++, px += ngp) {
+#pragma GCC unroll 4
       for (int k = 0; k < K; k++) {
-        float32x4_t v = vld1q_f32(xt + i * ngp + c + 4 * k);
+        float32x4_t v = vld1q_f32(px + 4 * k);
         // if (t < a) a = t; if (t > b) b = t; (vminq/vmaxq would order −0 below +0, the reference does not)
         uint32x4_t lt = vcltq_f32(v, lo[k]), gt = vcgtq_f32(v, hi[k]);
         float32x4_t n1 = vaddq_f32(s1[k], v), n2 = vaddq_f32(s2[k], vmulq_f32(v, v));
-        if (!full) {
+        if (!Full) {
           uint32x4_t m = mask(c + 4 * k, i);
           lt = vandq_u32(lt, m);
           gt = vandq_u32(gt, m);
@@ -239,27 +243,30 @@ struct KqNeonOps {
         s1[k] = n1;
         s2[k] = n2;
       }
-    alignas(16) float a[4], b[4], s[4], ss[4];
+    }
+    // Whole vectors: the per-group arrays hold kKqMaxGroups entries (kq_quantize_super), ngp ≤ kKqMaxGroups,
+    // and the padding lanes past ng are never read.
+#pragma GCC unroll 4
     for (int k = 0; k < K; k++) {
-      vst1q_f32(a, lo[k]);
-      vst1q_f32(b, hi[k]);
-      vst1q_f32(s, s1[k]);
-      vst1q_f32(ss, s2[k]);
-      for (int l = 0; l < 4 && c + 4 * k + l < ng; l++) {
-        int g = c + 4 * k + l;
-        mn[g] = a[l];
-        mx[g] = b[l];
-        sx[g] = s[l];
-        sxx[g] = ss[l];
-      }
+      vst1q_f32(mn + c + 4 * k, lo[k]);
+      vst1q_f32(mx + c + 4 * k, hi[k]);
+      vst1q_f32(sx + c + 4 * k, s1[k]);
+      vst1q_f32(sxx + c + 4 * k, s2[k]);
     }
   }
 
-  void stats(float* mn, float* mx, float* sx, float* sxx) const {
+  template <bool Full>
+  void stats_all(float* mn, float* mx, float* sx, float* sxx) const {
     int c = 0;
-    for (; c + 16 <= ngp; c += 16) stats_chunks<4>(c, mn, mx, sx, sxx);
-    for (; c + 8 <= ngp; c += 8) stats_chunks<2>(c, mn, mx, sx, sxx);
-    if (c < ngp) stats_chunks<1>(c, mn, mx, sx, sxx);
+    for (; c + 16 <= ngp; c += 16) stats_chunks<4, Full>(c, mn, mx, sx, sxx);
+    for (; c + 8 <= ngp; c += 8) stats_chunks<2, Full>(c, mn, mx, sx, sxx);
+    if (c < ngp) stats_chunks<1, Full>(c, mn, mx, sx, sxx);
+  }
+  void stats(float* mn, float* mx, float* sx, float* sxx) const {
+    if (full)
+      stats_all<true>(mn, mx, sx, sxx);
+    else
+      stats_all<false>(mn, mx, sx, sxx);
   }
 
   /** q = clamp(rne(x·inv + off)) per element, written in place (each element on its own: any order). */
@@ -282,37 +289,36 @@ struct KqNeonOps {
    * Σq, Σq², Σq·x of K chunks of four groups from chunk c, interleaved (independent add chains; each lane's
    * order is the reference's). A clamped −0 becomes +0 here: no sum changes (they start at +0).
    */
-  template <int K>
+  template <int K, bool Full>
   void pass_chunks(int c, const float* inv, const float* off, float32x4_t vmax, float* sq, float* sqq,
                    float* sqx) const {
     const float32x4_t zero = vdupq_n_f32(0.0f);
     float32x4_t vi[K], vo[K], s1[K], s2[K], s3[K];
+#pragma GCC unroll 4
     for (int k = 0; k < K; k++) {
       vi[k] = vld1q_f32(inv + c + 4 * k);
       vo[k] = vld1q_f32(off + c + 4 * k);
       s1[k] = s2[k] = s3[k] = zero;
     }
-    for (int i = 0; i < G; i++)
+    const float* px = xt + c;
+    for (int i = 0; i < G; i++, px += ngp) {
+#pragma GCC unroll 4
       for (int k = 0; k < K; k++) {
-        float32x4_t v = vld1q_f32(xt + i * ngp + c + 4 * k);
+        float32x4_t v = vld1q_f32(px + 4 * k);
         float32x4_t t = vaddq_f32(vmulq_f32(v, vi[k]), vo[k]);
         float32x4_t q = vminq_f32(vmaxq_f32(vrndnq_f32(t), zero), vmax);
-        if (!full) q = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(q), mask(c + 4 * k, i)));
+        if (!Full) q = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(q), mask(c + 4 * k, i)));
         s1[k] = vaddq_f32(s1[k], q);
         s2[k] = vaddq_f32(s2[k], vmulq_f32(q, q));
         s3[k] = vaddq_f32(s3[k], vmulq_f32(q, v));
       }
-    alignas(16) float a[4], b[4], cc[4];
+    }
+    // whole vectors, as in stats_chunks
+#pragma GCC unroll 4
     for (int k = 0; k < K; k++) {
-      vst1q_f32(a, s1[k]);
-      vst1q_f32(b, s2[k]);
-      vst1q_f32(cc, s3[k]);
-      for (int l = 0; l < 4 && c + 4 * k + l < ng; l++) {
-        int g = c + 4 * k + l;
-        sq[g] = a[l];
-        sqq[g] = b[l];
-        sqx[g] = cc[l];
-      }
+      vst1q_f32(sq + c + 4 * k, s1[k]);
+      vst1q_f32(sqq + c + 4 * k, s2[k]);
+      vst1q_f32(sqx + c + 4 * k, s3[k]);
     }
   }
 
@@ -328,11 +334,18 @@ struct KqNeonOps {
       pi = iv;
       po = of;
     }
+    if (full)
+      pass_all<true>(pi, po, qmax, sq, sqq, sqx);
+    else
+      pass_all<false>(pi, po, qmax, sq, sqq, sqx);
+  }
+  template <bool Full>
+  void pass_all(const float* inv, const float* off, float qmax, float* sq, float* sqq, float* sqx) const {
     const float32x4_t vmax = vdupq_n_f32(qmax);
     int c = 0;
-    for (; c + 16 <= ngp; c += 16) pass_chunks<4>(c, pi, po, vmax, sq, sqq, sqx);
-    for (; c + 8 <= ngp; c += 8) pass_chunks<2>(c, pi, po, vmax, sq, sqq, sqx);
-    if (c < ngp) pass_chunks<1>(c, pi, po, vmax, sq, sqq, sqx);
+    for (; c + 16 <= ngp; c += 16) pass_chunks<4, Full>(c, inv, off, vmax, sq, sqq, sqx);
+    for (; c + 8 <= ngp; c += 8) pass_chunks<2, Full>(c, inv, off, vmax, sq, sqq, sqx);
+    if (c < ngp) pass_chunks<1, Full>(c, inv, off, vmax, sq, sqq, sqx);
   }
 };
 
