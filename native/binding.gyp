@@ -30,7 +30,8 @@
     {
       'target_name': 'apl_simd',
       'type': 'static_library',
-      'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc', 'src/cpu/kquant_avx2.cc'],
+      'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc', 'src/cpu/kquant_avx2.cc',
+                  'src/cpu/kquant_neon.cc'],
       'conditions': [
         ['target_arch=="x64"', {
           'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/kquant_avx2.cc'],

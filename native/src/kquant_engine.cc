@@ -171,6 +171,10 @@ const KqKernel& kq_select_kernel() {
                            kq_avx2_kernel() && kq_agrees(*kq_avx2_kernel());
   if (avx2) return *kq_avx2_kernel();
 #endif
+#if defined(__aarch64__)
+  static const bool neon = kq_neon_kernel() && kq_agrees(*kq_neon_kernel());
+  if (neon) return *kq_neon_kernel();
+#endif
   return kq_scalar_kernel();
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds the plain C++ kernel tests (test/native/*.cc: no Node) for arm64 with aarch64-linux-gnu-g++ and
-# runs them under qemu-aarch64, twice: as built (the NEON kernels) and with APL_FORCE_SCALAR=1. One build, as the
+# runs them under qemu-aarch64, twice: as built (the NEON kernels; test_kquant must choose the kquant NEON variant,
+# kquant_neon.cc, and prints "kquant kernel: NAME") and with APL_FORCE_SCALAR=1 (the reference). One build, as the
 # addon is built: baseline armv8-a, except infer_neon_dotprod.cc (armv8.2-a+dotprod, the vdotq_s32 kernel, chosen
 # at run time). The inference tests then run on emulated CPUs with the dot-product extension (qemu's `max`: both
 # NEON kernels checked against the reference, `neon-dotprod` chosen) and without it (Cortex-A72: `neon` chosen, and
@@ -96,14 +97,19 @@ run() {
     echo "test:native:arm64: $1 $2 FAILED in the forced-scalar run (APL_FORCE_SCALAR=1)" >&2
     exit 1
   fi
-  echo "test:native:arm64: $1 $2 forced-scalar run passed"
+  local k
+  k="$(printf '%s\n' "$o" | grep -m1 -o 'kquant kernel: [a-z0-9-]*' || true)"
+  echo "test:native:arm64: $1 $2 forced-scalar run passed${k:+ ($k)}"
 }
 
 t0=$SECONDS
 # a stale two-build layout (before the run-time choice) is removed
 rm -rf native/build/arm64/dotprod
 build neon armv8-a
-for p in test_kernels test_kquant; do run neon "$p"; done
+run neon test_kernels
+# kquant (convert's default format): the NEON variant against the reference over test_kquant's tables, and chosen
+# (APL_EXPECT_KERNEL; kq_select_kernel falls back to the reference when it disagrees, which fails this run).
+run neon test_kquant "" neon
 # The inference kernels: with the dot-product extension both NEON kernels are listed (and checked against the
 # reference) and the vdotq_s32 one is chosen; without it only the plain one is listed, chosen, and run.
 run neon test_infer max neon-dotprod

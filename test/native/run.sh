@@ -11,7 +11,7 @@ CXX="${CXX:-g++}"
 flags=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-maybe-uninitialized)
 srcs=(native/src/engine.cc native/src/check.cc native/src/cpu/scalar.cc native/src/cpu/dispatch.cc native/src/cpu/neon.cc test/native/test_kernels.cc)
 # The two-level-scale type's test program (test_kquant) links the same engine objects plus these.
-kq_srcs=(native/src/kquant_engine.cc test/native/test_kquant.cc)
+kq_srcs=(native/src/kquant_engine.cc native/src/cpu/kquant_neon.cc test/native/test_kquant.cc)  # kquant_neon: a stub off arm64
 arch="$(uname -m)"
 # CUDA: reuse the object node-gyp built (npm run build:native) when there is one.
 cuda_obj=native/build/cuda/apl_cuda.o
@@ -70,7 +70,7 @@ if [ "$newer" = 1 ]; then
   kq_libs=("${libs[@]}")
   [ -f native/build/cuda/apl_kquant_cuda.o ] && [ "${APL_NO_CUDA:-0}" != 1 ] && [ -f "$cuda_obj" ] &&
     kq_libs=(native/build/cuda/apl_kquant_cuda.o "${libs[@]}")
-  "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" -o "$out/test_kquant" \
+  "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" "$out/kquant_neon.o" -o "$out/test_kquant" \
     "${kq_libs[@]}"
 fi
 # The CUDA inference test program (test_gpu): the kernels' index math emulated on the CPU always; CUDA against

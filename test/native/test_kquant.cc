@@ -1,9 +1,13 @@
-// Plain C++ tests of the two-level-scale kernels (kquant.h): the AVX2 variant against the scalar reference
-// (q, codes, d, dmin bit-exact) over a table of formats, dtypes and shapes; the fast dequantizer against the
-// reference; error limits; metrics; threads; NaN/overflow errors; edge cases; the CUDA path when a GPU is
-// present. Built and run by test/native/run.sh.
+// Plain C++ tests of the two-level-scale kernels (kquant.h): each SIMD variant this CPU runs (AVX2 on x86-64,
+// NEON on arm64) against the scalar reference (status, q, codes, d, dmin bit-exact; NEON's metrics too) over
+// a table of formats, dtypes and shapes and over edge inputs (tails, zeros, subnormals, huge, NaN/inf); each
+// variant's dequantizer against the reference; the kernel kq_select_kernel chooses; error limits; metrics;
+// threads; NaN/overflow errors; edge cases; the CUDA path when a GPU is present. Built and run by
+// test/native/run.sh (x86-64) and test/native/run-arm64.sh (arm64, under qemu).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -98,38 +102,161 @@ static const KqParams kFormats[] = {{4, 24, 1536, 5, 6}, {4, 32, 256, 6, 6},   {
                                     {8, 32, 256, 6, 6},  {4, 16, 512, 5, 4},   {2, 24, 96, 3, 5},
                                     {8, 5, 15, 2, 3},    {4, 256, 4096, 8, 8}, {2, 1, 64, 1, 1}};
 
+/** The SIMD variants this CPU runs (each checked against the reference whatever kq_select_kernel chose). */
+static std::vector<const KqKernel*> simd_variants() {
+  std::vector<const KqKernel*> v;
+#if defined(__x86_64__) || defined(_M_X64)
+  if (kq_avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+    v.push_back(kq_avx2_kernel());
+#endif
+  if (kq_neon_kernel()) v.push_back(kq_neon_kernel());  // NEON is baseline on aarch64 (nullptr elsewhere)
+  return v;
+}
+
+static bool same_metrics(const MetricsOut& a, const MetricsOut& b) {
+  return memcmp(&a.rel_error, &b.rel_error, 8) == 0 && memcmp(&a.snr_db, &b.snr_db, 8) == 0 &&
+         memcmp(&a.cosine, &b.cosine, 8) == 0 && memcmp(&a.max_abs, &b.max_abs, 8) == 0;
+}
+
+/** Every element of a tensor dequantized by k's dequantize_row equals the reference's, bit for bit. */
+static bool same_dequant(const KOut& o, int64_t rows, int64_t cols, const KqParams& p, const KqKernel& k) {
+  KqTensor t = o.tensor(rows, cols, p);
+  std::vector<float> a((size_t)cols), b((size_t)cols);
+  for (int64_t r = 0; r < rows; r++) {
+    kq_dequantize_row(t, r, a.data());
+    std::fill(b.begin(), b.end(), -1.0f);
+    k.dequantize_row(t, r, b.data());
+    if (memcmp(a.data(), b.data(), a.size() * 4) != 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The variant against the reference on one input: status, bad index, error text, q, codes, d, dmin, and the
+ * metrics (bit-exact for NEON, whose float64 sums run in the reference's order; within 1e-9 for AVX2, whose
+ * sums run per lane); then its dequantizer on the reference's output.
+ */
+static void compare(const KqKernel& k, const std::vector<float>& x, int dtype, int64_t rows, int64_t cols,
+                    const KqParams& p, const char* what) {
+  auto data = encode(x, dtype);
+  KOut a = run(data, dtype, rows, cols, p, &kq_scalar_kernel());
+  KOut b = run(data, dtype, rows, cols, p, &k, 2);
+  char ctx[200];
+  snprintf(ctx, sizeof ctx, "%s differs (%s): bits %d G %d S %d codes %d/%d shape %lldx%lld dtype %d", k.name,
+           what, p.bits, p.group, p.super, p.sbits, p.mbits, (long long)rows, (long long)cols, dtype);
+  CHECK(a.st.status == b.st.status && a.st.bad == b.st.bad && a.st.error == b.st.error,
+        "%s: status %d/%d bad %lld/%lld", ctx, a.st.status, b.st.status, (long long)a.st.bad,
+        (long long)b.st.bad);
+  if (a.st.status != kOk) return;  // the outputs are partial; where they stop depends on threads
+  CHECK(a.q == b.q, "%s: q", ctx);
+  CHECK(a.c == b.c, "%s: codes", ctx);
+  CHECK(a.d == b.d && a.m == b.m, "%s: d/dmin", ctx);
+  if (strcmp(k.name, "neon") == 0)
+    CHECK(same_metrics(a.st.metrics, b.st.metrics),
+          "%s: metrics not bit-exact (rel %.17g / %.17g, max %.17g / %.17g)", ctx, a.st.metrics.rel_error,
+          b.st.metrics.rel_error, a.st.metrics.max_abs, b.st.metrics.max_abs);
+  else
+    CHECK(std::fabs(a.st.metrics.rel_error - b.st.metrics.rel_error) <= 1e-9 * a.st.metrics.rel_error,
+          "%s: metrics", ctx);
+  CHECK(same_dequant(a, rows, cols, p, k), "%s: dequantize_row", ctx);
+}
+
 static void test_variants_match_reference() {
-  const KqKernel* simd = kq_avx2_kernel();
+  auto variants = simd_variants();
   const KqKernel& sel = kq_select_kernel();
-  if (!simd || &sel == &kq_scalar_kernel()) {
-    printf("kquant: no SIMD variant runs here (%s); only the reference is tested\n", sel.name);
+  const char* force = getenv("APL_FORCE_SCALAR");
+  if (force && strcmp(force, "1") == 0) {
+    CHECK(&sel == &kq_scalar_kernel(), "APL_FORCE_SCALAR=1 chose %s", sel.name);
+  } else if (!variants.empty()) {
+    // a variant this CPU runs that reproduces the reference (kq_agrees) is chosen: a failing one falls back
+    CHECK(&sel == variants[0], "kq_select_kernel chose %s, not %s: it disagrees with the reference", sel.name,
+          variants[0]->name);
+  }
+  const char* want = getenv("APL_EXPECT_KERNEL");  // test/native/run-arm64.sh names the kernel to choose
+  if (want && *want)
+    CHECK(strcmp(sel.name, want) == 0, "the kquant kernel chosen is %s, expected %s", sel.name, want);
+  if (variants.empty()) {
+    printf("kquant: no SIMD variant runs here; only the reference is tested\n");
     return;
   }
   const int64_t shapes[][2] = {{5, 1536}, {3, 1000}, {4, 37}, {2, 4096}, {1, 1}, {2, 3100}};
   auto heavy = student_t4(5 * 4096, 7);
-  for (const KqParams& p : kFormats)
-    for (auto& sh : shapes)
-      for (int dtype : {kF32, kF16, kBF16}) {
-        int64_t rows = sh[0], cols = sh[1];
-        std::vector<float> x(heavy.begin(), heavy.begin() + rows * cols);
-        if (rows > 2)
-          for (int64_t i = 2 * cols; i < 3 * cols; i++) x[(size_t)i] = 5.0f + 0.001f * x[(size_t)i];  // far
-        if (rows > 3)
-          for (int64_t i = 3 * cols; i < 4 * cols; i++)
-            x[(size_t)i] = (i % 7) ? 0.0f : x[(size_t)i];  // sparse
-        auto data = encode(x, dtype);
-        KOut a = run(data, dtype, rows, cols, p, &kq_scalar_kernel());
-        KOut b = run(data, dtype, rows, cols, p, simd, 2);
-        bool same = a.q == b.q && a.c == b.c && a.d == b.d && a.m == b.m;
-        CHECK(a.st.status == kOk && b.st.status == kOk, "status %d %d", a.st.status, b.st.status);
-        CHECK(same, "avx2 differs: bits %d G %d S %d codes %d/%d shape %lldx%lld dtype %d", p.bits, p.group,
-              p.super, p.sbits, p.mbits, (long long)rows, (long long)cols, dtype);
-        CHECK(std::fabs(a.st.metrics.rel_error - b.st.metrics.rel_error) <= 1e-9 * a.st.metrics.rel_error,
-              "metrics differ");
-        auto w0 = dequant(a, rows, cols, p, false), w1 = dequant(a, rows, cols, p, true);
-        CHECK(memcmp(w0.data(), w1.data(), w0.size() * 4) == 0, "fast dequantize differs (G %d bits %d)",
-              p.group, p.bits);
+  for (const KqKernel* k : variants) {
+    int before = failures;
+    for (const KqParams& p : kFormats)
+      for (auto& sh : shapes)
+        for (int dtype : {kF32, kF16, kBF16}) {
+          int64_t rows = sh[0], cols = sh[1];
+          std::vector<float> x(heavy.begin(), heavy.begin() + rows * cols);
+          if (rows > 2)
+            for (int64_t i = 2 * cols; i < 3 * cols; i++) x[(size_t)i] = 5.0f + 0.001f * x[(size_t)i];  // far
+          if (rows > 3)
+            for (int64_t i = 3 * cols; i < 4 * cols; i++)
+              x[(size_t)i] = (i % 7) ? 0.0f : x[(size_t)i];  // sparse
+          compare(*k, x, dtype, rows, cols, p, "table");
+        }
+    printf("kquant: %s matches the reference over %zu formats x %zu shapes x 3 dtypes%s\n", k->name,
+           sizeof kFormats / sizeof kFormats[0], sizeof shapes / sizeof shapes[0],
+           failures == before ? "" : " -- NO, see the failures above");
+  }
+}
+
+/**
+ * The variants on the inputs at the edges of the reference's definition: odd sizes and every tail length
+ * (cols around the vector widths and group ends), zeros of both signs, constant groups, subnormals, huge
+ * values (still in range, and past the f16 super-scales: kScaleOverflow), NaN and ±inf (kNonFinite, first
+ * bad index, in the vector body and the tail, through the f16/bf16 decoders too).
+ */
+static void test_variant_edges() {
+  auto variants = simd_variants();
+  if (variants.empty()) return;
+  const KqParams formats[] = {{4, 24, 1536, 5, 6}, {2, 16, 256, 4, 4}, {8, 32, 256, 6, 6},
+                              {4, 5, 20, 3, 2},    {2, 1, 64, 1, 1},   {4, 12, 48, 6, 6}};
+  for (const KqKernel* k : variants) {
+    int before = failures;
+    for (const KqParams& p : formats) {
+      // every tail: cols 1..70, then around a super-block and its groups
+      auto g = gaussian(3 * 1600, 11);
+      for (int64_t cols : {1,  2,  3,  4,  5,  7,  8,  9,   15,  16,   17,   23,  24,
+                           25, 31, 33, 47, 63, 65, 70, 255, 257, 1535, 1537, 1599}) {
+        std::vector<float> x(g.begin(), g.begin() + 3 * cols);
+        compare(*k, x, kF32, 3, cols, p, "tail");
       }
+      const int64_t cols = 203;
+      std::vector<float> x((size_t)(4 * cols));
+      for (int64_t i = 0; i < 4 * cols; i++) {
+        float v = std::sin((float)i * 0.37f);
+        if (i / cols == 0) v = (i % 3) ? ((i % 2) ? 0.0f : -0.0f) : v;  // zeros of both signs
+        if (i / cols == 1) v = (i % 40 < 20) ? -0.0f : 1.5f;            // constant groups, -0 runs
+        if (i / cols == 2) v = v * 1e-39f;                              // subnormal
+        if (i / cols == 3) v = v * 3e6f;                                // huge, still in the f16 range
+        x[(size_t)i] = v;
+      }
+      for (int dtype : {kF32, kF16, kBF16})
+        compare(*k, x, dtype, 4, cols, p, "zeros/constant/subnormal/huge");
+      std::vector<float> zero((size_t)(2 * cols), -0.0f);
+      compare(*k, zero, kF32, 2, cols, p, "all -0");
+      // past the f16 super-scales: kScaleOverflow at the same super-block
+      std::vector<float> big(x.begin(), x.begin() + 2 * cols);
+      for (int64_t i = cols + 100; i < 2 * cols; i++) big[(size_t)i] = (i % 2 ? 3e9f : -3e9f);
+      compare(*k, big, kF32, 2, cols, p, "overflow");
+      std::vector<float> fmax(x.begin(), x.begin() + cols);
+      fmax[7] = 3.4e38f;
+      fmax[8] = -3.4e38f;
+      compare(*k, fmax, kF32, 1, cols, p, "float max");
+      // non-finite values in the body and the tail, the first wins; through each decoder
+      for (int64_t at : {(int64_t)0, (int64_t)5, (int64_t)17, cols - 1}) {
+        for (float bad : {NAN, INFINITY, -INFINITY}) {
+          std::vector<float> y(x.begin(), x.begin() + 3 * cols);
+          y[(size_t)(cols + at)] = bad;
+          y[(size_t)(2 * cols + 1)] = NAN;  // a later row: not the first
+          for (int dtype : {kF32, kF16, kBF16}) compare(*k, y, dtype, 3, cols, p, "non-finite");
+        }
+      }
+    }
+    printf("kquant: %s matches the reference on tails, zeros, subnormals, huge and non-finite input%s\n",
+           k->name, failures == before ? "" : " -- NO, see the failures above");
+  }
 }
 
 static void test_error_limits() {
@@ -237,6 +364,7 @@ static void test_gpu() {
 int main() {
   printf("kquant kernel: %s\n", kq_select_kernel().name);
   test_variants_match_reference();
+  test_variant_edges();
   test_error_limits();
   test_edges_and_errors();
   test_gpu();

@@ -1,4 +1,5 @@
-// CPU variants of the two-level-scale kernels (kquant.h): the scalar reference and AVX2, chosen at run time.
+// CPU variants of the two-level-scale kernels (kquant.h): the scalar reference, AVX2 (x86-64) and NEON
+// (arm64), chosen at run time.
 #pragma once
 
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct KqKernel {
 const KqKernel& kq_scalar_kernel();
 /** nullptr when not compiled in (other architectures). */
 const KqKernel* kq_avx2_kernel();
+const KqKernel* kq_neon_kernel();
 /** The best variant this CPU runs that reproduces the reference; APL_FORCE_SCALAR=1 forces the reference. */
 const KqKernel& kq_select_kernel();
 
