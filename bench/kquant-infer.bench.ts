@@ -1,14 +1,15 @@
 // The forward pass on kquant weights (the format convert writes by default at 2 and 4 bits; kernels in
 // native/src/cpu/infer_kquant_*, spec native/src/infer/kquant_ref.h) beside groupwise 4-bit g64, in one run:
 //  1. the linear layers alone (1024×4096 Gaussian, 4 and 2 bits, kquant against groupwise g64 of the same bits):
-//     decode (1 token) and prompt (16 tokens), milliseconds per call on one thread, best of 5 runs of ~0.3 s, every
-//     CPU variant (avx2 keeps the 8-group transposed kernel; avx512-vnni and avx512 take the 512-bit kernel of
-//     infer_kquant_wide.h);
+//     decode (1 token) and prompts (APL_BENCH_TOKENS, default 1,16,128), milliseconds per call on one thread, best
+//     of 5 runs of ~0.3 s, every CPU variant (avx512-vnni and avx512 take the 512-bit kernel of infer_kquant_wide.h,
+//     avx512-gemm its row-interleaved GEMM for 8 tokens or more, infer_kquant_gemm.h);
 //  2. the whole forward pass on a TinyLlama-shaped synthetic model (as bench/decode.bench.ts: random codes, the
 //     best kernel): decode tok/s at 1 and 2 threads (best token of APL_BENCH_DECODE) and a prompt of
 //     APL_BENCH_PROMPT tokens on APL_BENCH_PROMPT_LAYERS layers scaled to APL_BENCH_LAYERS, for groupwise 4-bit g64
 //     (g4), kquant 4-bit g24/1536 (k4) and kquant 2-bit g16/256 (k2), with the ratio kquant / g64.
-// Knobs: APL_BENCH_LAYERS (22), APL_BENCH_DECODE (16), APL_BENCH_PROMPT (512), APL_BENCH_PROMPT_LAYERS (4),
+// Knobs: APL_BENCH_TOKENS (part 1's token counts), APL_BENCH_VARIANTS (part 1's variants, default all),
+// APL_BENCH_LAYERS (22), APL_BENCH_DECODE (16), APL_BENCH_PROMPT (512), APL_BENCH_PROMPT_LAYERS (4),
 // APL_BENCH_KINDS (g4,k4,k2), APL_BENCH_KERNELS=0 (skip part 1), APL_BENCH_MODEL=0 (skip part 2),
 // APL_BENCH_PEER=0 (skip llama.cpp: with node-llama-cpp installed, `npm run bench:peer-install`, each kind also
 // runs in llama.cpp in the same run, written by bench/gguf.ts as Q4_0 / Q4_K / Q2_K). The machine is
@@ -24,6 +25,8 @@ import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
 
 const ROWS = 1024;
 const COLS = 4096;
+const TOKENS = (process.env.APL_BENCH_TOKENS ?? '1,16,128').split(',').map(Number);
+const VARIANTS = process.env.APL_BENCH_VARIANTS?.split(',');
 
 function time(w: LinearWeight, x: Float32Array, n: number, variant: string): number {
   let best = Infinity;
@@ -55,9 +58,9 @@ async function kernels() {
     const p = { bits, groupSize: 64, symmetric: false, mode: 'optimized' as const, scaleDtype: 'f16' as const };
     const g = await eng.quantize({ ...p, data: bytes, dtype: 'f32', rows: ROWS, cols: COLS });
     const gw: LinearWeight = { kind: 'packed', rows: ROWS, cols: COLS, ...p, q: g.q, scales: g.scales, zeros: g.zeros };
-    for (const n of [1, 16]) {
+    for (const n of TOKENS) {
       const x = gaussian(n * COLS, 2, 1);
-      for (const v of info.variants) {
+      for (const v of info.variants.filter((v) => !VARIANTS || VARIANTS.includes(v))) {
         const a = time(kw, x, n, v);
         const b = time(gw, x, n, v);
         console.log(

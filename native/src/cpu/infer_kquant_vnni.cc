@@ -16,12 +16,19 @@ const KqKernel* kq_vnni_kernel() {
   return &k;
 }
 
+const KqKernel* kq_gemm_kernel() {
+  static const KqGemm g{kqx86::kqgemm::fits, gemm512::quantize_act, kqx86::kqgemm::rows};
+  static const KqKernel k{"avx512-gemm", kqx86::quantize_act, kqx86::qrows, &g};
+  return &k;
+}
+
 }  // namespace infer
 }  // namespace apl
 #else
 namespace apl {
 namespace infer {
 const KqKernel* kq_vnni_kernel() { return nullptr; }
+const KqKernel* kq_gemm_kernel() { return nullptr; }
 }  // namespace infer
 }  // namespace apl
 #endif

@@ -17,11 +17,15 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "../infer/kquant_linear.h"
 #include "../infer/kquant_ref.h"
+#ifdef APL_INFER_VNNI
+#include "infer_gemm.h"
+#endif
 
 namespace apl {
 namespace infer {
@@ -55,6 +59,20 @@ void transpose_units(const uint8_t* nat, int64_t len, int64_t group, uint8_t* ou
 #ifdef APL_INFER_VNNI
 void decode_sz(const Linear& w, int64_t r, float* s, float* z);
 #include "infer_kquant_wide.h"
+// after the wide kernel: the GEMM decodes s and z with it
+#include "infer_kquant_gemm.h"
+#else
+void decode_sz(const Linear& w, int64_t r, float* s, float* z);
+#include "infer_kquant_wide2.h"
+/** APL_KQ_AVX2_TRANSPOSED=1 (benchmarks only: the before of bench/kquant-infer.bench.ts): the avx2 variant
+ * runs the transposed kernel below for every layout (read once per process). */
+inline bool old_kernel() {
+  static const bool v = [] {
+    const char* e = std::getenv("APL_KQ_AVX2_TRANSPOSED");
+    return e && std::strcmp(e, "1") == 0;
+  }();
+  return v;
+}
 #endif
 
 void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx,
@@ -72,7 +90,7 @@ void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t*
 #ifdef APL_INFER_VNNI
   if (wide_lanes(bits, group)) return wide_act_layout(nat.data(), len, group, bits, xq);
 #else
-  (void)bits;
+  if (!old_kernel() && wide2_lanes(bits, group)) return wide2_act_layout(nat.data(), len, group, bits, xq);
 #endif
   transpose_units((const uint8_t*)nat.data(), len, group, (uint8_t*)xq);
 }
@@ -170,6 +188,8 @@ void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, i
            int64_t ystride) {
 #ifdef APL_INFER_VNNI
   if (wide_qrows(w, r0, r1, a, t0, t1, y, ystride)) return;
+#else
+  if (!old_kernel() && wide2_qrows(w, r0, r1, a, t0, t1, y, ystride)) return;
 #endif
   if (!transposed(w.group)) {
     for (int64_t r = r0; r < r1; r++)

@@ -9,6 +9,18 @@
 namespace apl {
 namespace infer {
 
+/**
+ * The prompt path of a kquant variant (matrix × matrix, natural-order activations as act_quantize_ref), for
+ * the weights and token counts fits() accepts (cpu/infer_kquant_gemm.h).
+ */
+struct KqGemm {
+  bool (*fits)(const Linear& w, int64_t n);
+  void (*quantize_act)(const float* x, int64_t cols, int64_t group, int8_t* xq, float* dx, int32_t* xsum);
+  /** y[t·ystride + r] for rows [r0, r1) and tokens [t0, t1). */
+  void (*rows)(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
+               int64_t ystride);
+};
+
 /** One CPU variant for kquant weights. */
 struct KqKernel {
   const char* name;
@@ -22,6 +34,8 @@ struct KqKernel {
   /** y[t·ystride + r] for rows [r0, r1) and tokens [t0, t1) (activations from quantize_act). */
   void (*qrows)(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
                 int64_t ystride);
+  /** The prompt path (nullptr: qrows for every token count). */
+  const KqGemm* gemm = nullptr;
 };
 
 /** Activation bytes per token a SIMD variant may use: whole blocks of 16 groups (cpu/infer_kquant_x86.h uses
@@ -32,9 +46,11 @@ inline int64_t kq_blocked_len(int64_t cols, int64_t group) {
 
 const KqKernel& kq_scalar_kernel();
 const KqKernel* kq_avx2_kernel();  // nullptr when not compiled in
-const KqKernel* kq_vnni_kernel();  // AVX-512 VNNI (+VL) on 256-bit vectors
+const KqKernel* kq_vnni_kernel();  // AVX-512 VNNI: the 512-bit kernel of cpu/infer_kquant_wide.h
+const KqKernel* kq_gemm_kernel();  // the same with the row-interleaved prompt path (cpu/infer_kquant_gemm.h)
 const KqKernel* kq_neon_kernel();  // nullptr until arm64 has one
-/** The kquant variant that goes with a groupwise kernel (by name; the scalar reference when none). */
+/** The kquant variant that goes with a groupwise kernel (by name: avx512-gemm → kq_gemm_kernel, the other
+ * avx512* → kq_vnni_kernel; the scalar reference when none). */
 const KqKernel& kq_kernel_for(const Kernel& k);
 
 /** Why a kquant weight cannot run (empty when it can). */

@@ -1,7 +1,8 @@
 // The inference kernels on kquant weights (two-level scales; spec native/src/infer/kquant_ref.h): every CPU variant
 // against the scalar reference bit for bit, over bits {2, 4, 8} × the layouts convert writes (KQ_PRESETS) and
 // others (groups not a multiple of 4, 32, one super-block per row, the 512-bit path's shapes) × odd shapes × 1, 3, 17
-// and 19 tokens (17: a last tile of one token); the scalar
+// and 19 tokens (17: a last tile of one token); prompt shapes (8..131 tokens: avx512-gemm's row-interleaved GEMM,
+// cpu/infer_kquant_gemm.h) with odd row counts, short last groups, an all-zero token, 1e6 and tiny values; the scalar
 // reference within the int8-activation bound of float64 maths on the dequantized weights; threads; bad input.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -22,7 +23,7 @@ const LAYOUTS: Layout[] = [
   { bits: 4, group: 32, super: 256, scaleBits: 6, minBits: 6 },
   { bits: 2, group: 24, super: 96, scaleBits: 4, minBits: 5 },
   { bits: 4, group: 7, super: 63, scaleBits: 5, minBits: 3 }, // groups not a multiple of 4: scalar in every variant
-  // the 512-bit path (infer_kquant_wide.h) takes groups of 1-4 whole 4-byte lanes of codes: 2 lanes a group, a
+  // the 512-bit path (infer_kquant_wide.h; infer_kquant_wide2.h on AVX2, blocks of 8 groups) takes groups of 1-4 whole 4-byte lanes of codes: 2 lanes a group, a
   // super-block change inside a block of 16 groups (g24/192: 8 groups a super-block), 16-bit code fields, 3 and 4
   // lanes at 2 bits, and super-blocks of a group count not a multiple of 8 (s and z decoded by the scalar code)
   { bits: 4, group: 16, super: 512, scaleBits: 6, minBits: 4 },
@@ -167,6 +168,48 @@ describe('inference kernels (kquant weights)', { skip }, () => {
       }
       assert.equal(cases, SHAPES.length * 4);
     });
+
+  it('prompt shapes (8 tokens or more: the row-interleaved path of avx512-gemm) equal the scalar reference bit for bit', () => {
+    // rows not a multiple of 16, short last groups, a partial last block of 16 groups, token counts around the tiles
+    // of 8 and the blocks of 128; extreme activations (a huge value, tiny values) and an all-zero token
+    const layouts: Layout[] = [
+      KQ_PRESETS[4],
+      KQ_PRESETS[2],
+      { bits: 4, group: 32, super: 256, scaleBits: 6, minBits: 6 },
+      { bits: 2, group: 24, super: 96, scaleBits: 4, minBits: 5 }, // s and z by the scalar decode
+      { bits: 4, group: 8, super: 40, scaleBits: 4, minBits: 4 },
+      { bits: 8, group: 64, super: 256, scaleBits: 8, minBits: 8 },
+      { bits: 4, group: 7, super: 63, scaleBits: 5, minBits: 3 }, // not a multiple of 4: qrows
+    ];
+    const shapes: [number, number][] = [
+      [16, 96],
+      [17, 200],
+      [33, 390],
+      [5, 1600],
+      [40, 1088],
+    ];
+    let seed = 91;
+    let cases = 0;
+    for (const f of layouts)
+      for (const [rows, cols] of shapes) {
+        const w = randomKquant(rows, cols, f, ++seed);
+        for (const n of cols > 1000 ? [8, 17, 70] : [8, 9, 16, 17, 33, 65, 131]) {
+          const x = gaussian(n * cols, ++seed, 1);
+          for (let i = 0; i < cols; i++) x[2 * cols + i] = 0;
+          x[3 * cols + 5] = 1e6;
+          for (let i = 0; i < cols; i++) x[4 * cols + i] *= 1e-30;
+          const ref = linear(w, x, n, { variant: 'scalar', threads: 1 });
+          for (const v of variants.slice(1))
+            assert.deepEqual(
+              linear(w, x, n, { variant: v, threads: 1 }),
+              ref,
+              `${v} ${f.bits}-bit g${f.group}/${f.super} ${rows}x${cols} n${n}`,
+            );
+          cases++;
+        }
+      }
+    assert.equal(cases, layouts.length * (3 * 7 + 2 * 3));
+  });
 
   it('quantized by the engine (both presets): variants = scalar, and close to the float product', async () => {
     for (const bits of [2, 4] as const) {
