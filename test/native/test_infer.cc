@@ -287,6 +287,72 @@ static void test_threads() {
   }
 }
 
+/**
+ * linears(): q/k/v- and gate/up-like weights in one decode dispatch (rows end to end, tasks across weight
+ * boundaries) give each weight's linear() bit for bit, every variant, 1–3 threads; mixed bits fall back.
+ */
+static void test_linears() {
+  std::vector<int64_t> b;
+  for (int64_t total : {1, 3, 4, 5, 7, 64, 301, 2560, 11264, 32000})
+    for (int threads : {1, 2, 3, 4}) {
+      decode_split(total, threads, b);
+      CHECK(b.front() == 0 && b.back() == total, "decode_split(%lld, %d): ends %lld, %lld", (long long)total,
+            threads, (long long)b.front(), (long long)b.back());
+      for (size_t i = 1; i < b.size(); i++) {
+        CHECK(b[i] > b[i - 1], "decode_split(%lld, %d): empty task %zu", (long long)total, threads, i);
+        CHECK(i + 1 == b.size() || b[i] % 2 == 0, "decode_split(%lld, %d): odd boundary %lld",
+              (long long)total, threads, (long long)b[i]);
+      }
+      if (threads == 1)
+        CHECK(b.size() == 2, "decode_split(%lld, 1): %zu tasks", (long long)total, b.size() - 1);
+      if (threads > 1 && total >= 64) {
+        // the first `threads` parts are the big ones: equal, 90 % of the rows together
+        CHECK(b.size() > (size_t)threads + 1, "decode_split(%lld, %d): no small parts", (long long)total,
+              threads);
+        for (int i = 1; i <= threads; i++)
+          CHECK(b[(size_t)i] - b[(size_t)i - 1] == b[1], "decode_split(%lld, %d): unequal big parts",
+                (long long)total, threads);
+        CHECK(b[(size_t)threads] * 10 >= total * 9 - 20 * threads && b[(size_t)threads] * 10 <= total * 9,
+              "decode_split(%lld, %d): big parts end at %lld", (long long)total, threads,
+              (long long)b[(size_t)threads]);
+      }
+    }
+  const std::vector<float> x = gaussian(512, 31);
+  int cases = 0;
+  for (int bits : {4, 2, 8, 1}) {
+    std::vector<Packed> ps;
+    unsigned seed = 40 + (unsigned)bits;
+    for (int64_t rows : {301, 33, 46}) ps.push_back(random_packed(rows, 512, bits, 64, true, ++seed));
+    if (bits == 8) ps[1] = random_packed(33, 512, 4, 64, true, 99);  // mixed bits: one linear each
+    std::vector<Floats> fs;
+    for (int64_t rows : {75, 9}) fs.push_back(random_float(rows, 512, kBF16, ++seed));
+    for (const Kernel* k : available_kernels())
+      for (int threads : {1, 2, 3}) {
+        for (bool fl : {false, true}) {
+          const size_t count = fl ? fs.size() : ps.size();
+          std::vector<std::vector<float>> ys(count);
+          std::vector<LinearOut> outs;
+          for (size_t i = 0; i < count; i++) {
+            const Linear& w = fl ? fs[i].w : ps[i].w;
+            ys[i].assign((size_t)w.rows, -12345.0f);
+            outs.push_back({&w, ys[i].data()});
+          }
+          ActQ act;
+          linears(outs.data(), (int)count, x.data(), 1, shared_pool(threads), *k, act);
+          for (size_t i = 0; i < count; i++) {
+            std::vector<float> want = run_linear(*outs[i].w, x, 1, *k, 1);
+            size_t at = 0;
+            CHECK(same_bits(ys[i], want, &at),
+                  "%s linears %s%d-bit, %d threads: weight %zu differs at row %zu", k->name,
+                  fl ? "bf16 " : "", fl ? 16 : bits, threads, i, at);
+            cases++;
+          }
+        }
+      }
+  }
+  printf("  linears (one decode dispatch): %d weight cases, decode_split over 40 sizes x threads\n", cases);
+}
+
 /** A tiny random model (4-bit groups of 32, GQA 4:2) over the forward pass. */
 struct TinyModel {
   ModelConfig c;
@@ -418,6 +484,7 @@ int main() {
   test_packed();
   test_float();
   test_threads();
+  test_linears();
   test_kv_cache();
   printf("%d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;

@@ -1,6 +1,9 @@
 #include "linear.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
 
 #include "kquant_linear.h"
 
@@ -41,10 +44,9 @@ void gemm_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& poo
   });
 }
 
-}  // namespace
-
-void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act) {
-  if (n <= 0) return;
+/** Rows in chunks over the pool, every token count (main's only path before the decode split below). */
+void linear_chunked(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k,
+                    ActQ& act) {
   if (w.kind == 2) return kq_linear(w, x, n, y, pool, kq_kernel_for(k), act);
   const int threads = pool.threads();
   // Tokens in blocks (activations of a block stay in cache while a chunk of rows is reused across them).
@@ -73,6 +75,80 @@ void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, co
       k.frows(w, r0, std::min(w.rows, r0 + rc), x, t0, std::min(n, t0 + tb), y, w.rows);
     });
   }
+}
+
+/** APL_DEC_SPLIT=0 (read once): decode runs main's chunking before this split, one dispatch per weight. */
+bool old_split() {
+  static const bool old = []() {
+    const char* v = std::getenv("APL_DEC_SPLIT");
+    return v && std::strcmp(v, "0") == 0;
+  }();
+  return old;
+}
+
+}  // namespace
+
+void decode_split(int64_t total, int threads, std::vector<int64_t>& b) {
+  b.assign(1, 0);
+  if (threads > 1 && total > 2 * threads) {
+    // one big part per thread (90 % of the rows), then 8 small ones per thread
+    const int64_t big = total * 9 / 10 / threads / 2 * 2;
+    for (int i = 1; i <= threads; i++) b.push_back(big * i);
+    const int64_t start = b.back(), small = 8 * threads;
+    for (int64_t i = 1; i < small; i++) {
+      const int64_t v = std::min(total, (start + (total - start) * i / small) / 2 * 2);
+      if (v > b.back()) b.push_back(v);
+    }
+  }
+  if (b.back() != total) b.push_back(total);
+}
+
+void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& pool, const Kernel& k,
+             ActQ& act) {
+  if (n <= 0 || count <= 0) return;
+  const Linear& w0 = *outs[0].w;
+  bool one = n == 1 && (w0.kind == 0 || w0.kind == 1) && !old_split();
+  for (int i = 1; i < count && one; i++) {
+    const Linear& w = *outs[i].w;
+    one =
+        w.kind == w0.kind && w.cols == w0.cols && (w.kind == 1 || (w.bits == w0.bits && w.group == w0.group));
+  }
+  if (!one) {
+    for (int i = 0; i < count; i++) linear_chunked(*outs[i].w, x, n, outs[i].y, pool, k, act);
+    return;
+  }
+  if (w0.kind == 0) {  // the activations quantized once for all the weights
+    act.resize(1, w0.cols, w0.group);
+    k.quantize_act(x, w0.cols, w0.group, w0.bits, act.xq_at(0), act.dx.data(), act.xsum.data());
+  }
+  int64_t total = 0;
+  for (int i = 0; i < count; i++) total += outs[i].w->rows;
+  thread_local std::vector<int64_t> split;
+  decode_split(total, pool.threads(), split);
+  const std::vector<int64_t>& b = split;  // the caller's (a worker naming `split` would find its own)
+  // Task i: rows [b[i], b[i+1]) of the weights' rows end to end (a task may span two weights).
+  pool.run((int64_t)b.size() - 1, [&](int64_t task) {
+    int64_t lo = b[(size_t)task], hi = b[(size_t)task + 1], base = 0;
+    for (int i = 0; i < count && lo < hi; base += outs[i].w->rows, i++) {
+      const Linear& w = *outs[i].w;
+      if (lo >= base + w.rows) continue;
+      const int64_t r0 = lo - base, r1 = std::min(w.rows, hi - base);
+      if (w.kind == 0)
+        k.qrows(w, r0, r1, act, 0, 1, outs[i].y, w.rows);
+      else
+        k.frows(w, r0, r1, x, 0, 1, outs[i].y, w.rows);
+      lo = base + r1;
+    }
+  });
+}
+
+void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act) {
+  if (n <= 0) return;
+  if (n == 1) {
+    const LinearOut o{&w, y};
+    return linears(&o, 1, x, n, pool, k, act);
+  }
+  linear_chunked(w, x, n, y, pool, k, act);
 }
 
 }  // namespace infer

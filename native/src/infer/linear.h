@@ -1,6 +1,8 @@
 // Linear layers over the thread pool: y (n × rows) = x (n × cols) · Ŵᵀ.
 #pragma once
 
+#include <vector>
+
 #include "infer.h"
 #include "pool.h"
 
@@ -15,6 +17,24 @@ const char* check_linear(const Linear& w);
  * products; float weights run in float32.
  */
 void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act);
+
+struct LinearOut {
+  const Linear* w;
+  float* y;
+};
+/**
+ * Linears of the same input x (q/k/v, gate/up): outs[i].y = x · Ŵᵢᵀ. Decode (n = 1, packed weights of one
+ * bits / group / cols, or float weights of one cols) quantizes x once and runs the weights' rows end to end
+ * in one dispatch over the pool (decode_split); otherwise one linear() each.
+ */
+void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& pool, const Kernel& k,
+             ActQ& act);
+/**
+ * The decode tasks over `total` rows (boundaries b[0] = 0 < … < b.back() = total, even): with 2+ threads, one
+ * part of 90 % / threads of the rows per thread, then 8 · threads small parts that whichever thread is ahead
+ * takes, so neither waits long at the end; one task with one thread.
+ */
+void decode_split(int64_t total, int threads, std::vector<int64_t>& b);
 
 }  // namespace infer
 }  // namespace apl

@@ -232,9 +232,8 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
     const LayerWeights& L = w_.layers[(size_t)l];
     rms_norm(x_.data(), L.in_norm, n, h_.data());
     tick(kNorm);
-    linear(L.q, h_.data(), n, q_.data(), pool_, k_, act_);
-    linear(L.k, h_.data(), n, kk_.data(), pool_, k_, act_);
-    linear(L.v, h_.data(), n, vv_.data(), pool_, k_, act_);
+    const LinearOut qkv[3] = {{&L.q, q_.data()}, {&L.k, kk_.data()}, {&L.v, vv_.data()}};
+    linears(qkv, 3, h_.data(), n, pool_, k_, act_);
     tick(kQkv);
     rope(q_.data(), n, c_.heads, pos);
     rope(kk_.data(), n, c_.kv_heads, pos);
@@ -256,8 +255,8 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
     tick(kResid);
     rms_norm(x_.data(), L.post_norm, n, h_.data());
     tick(kNorm);
-    linear(L.gate, h_.data(), n, g_.data(), pool_, k_, act_);
-    linear(L.up, h_.data(), n, u_.data(), pool_, k_, act_);
+    const LinearOut gu[2] = {{&L.gate, g_.data()}, {&L.up, u_.data()}};
+    linears(gu, 2, h_.data(), n, pool_, k_, act_);
     tick(kGateUp);
     const bool gelu = c_.gelu_tanh;
     pool_.run(n, [&](int64_t t) {
