@@ -1,7 +1,8 @@
 // Plain C++ tests of the two-level-scale kernels (kquant.h): the AVX2 variant against the scalar reference
 // (q, codes, d, dmin bit-exact) over a table of formats, dtypes and shapes; the fast dequantizer against the
 // reference; error limits; metrics; threads; NaN/overflow errors; edge cases; the CUDA path when a GPU is
-// present. Built and run by test/native/run.sh.
+// present, and the GPU output check's products (kquant_check.h) run on the CPU against the CPU check. Built
+// and run by test/native/run.sh.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../../native/src/kquant_check.h"
 #include "../../native/src/kquant_engine.h"
 
 using namespace apl;
@@ -205,6 +207,79 @@ static void test_edges_and_errors() {
   CHECK(kq_quantize_cpu(j, 2, &ctl).status == kCancelled, "cancel");
 }
 
+/** Sampled rows and inputs for an output check: every third row from 1, n inputs (fixed normal values). */
+struct CheckIn {
+  std::vector<float> x;
+  std::vector<int32_t> rows;
+  CheckJob job;
+  CheckIn(int64_t rows_, int64_t cols, int64_t n, bool sum_squares) {
+    x = gaussian((size_t)(n * cols), 77);
+    for (int32_t r = 1; r < rows_; r += 3) rows.push_back(r);
+    job.x = x.data();
+    job.n = n;
+    job.rows = rows.data();
+    job.m = (int64_t)rows.size();
+    job.sum_squares = sum_squares;
+  }
+};
+
+static bool same(const CheckOut& a, const CheckOut& b) {
+  return a.f_sq == b.f_sq && a.y_sq == b.y_sq && a.dy_sq == b.dy_sq && a.ref_sq == b.ref_sq;
+}
+
+/**
+ * The GPU path's output check without a GPU: the sampled rows gathered (kq_gather) and every (row, input)
+ * pair's products by kq_check_pair, the function cuda/check.cu's kernel runs, then OutputCheck with those
+ * products must give the CPU check (products fused into the quantization, the selected kernel's dequantizer)
+ * bit for bit.
+ */
+static void test_gpu_check_host() {
+  const int dtypes[] = {kF32, kF16, kBF16};
+  for (const KqParams& p : kFormats)
+    for (int dt : dtypes) {
+      const int64_t rows = 29, cols = 1000 + p.group * 3 + 1, n = 5;
+      auto data = encode(student_t4((size_t)(rows * cols), 21), dt);
+      KOut o;
+      o.q.assign((size_t)(rows * packed_row_bytes(cols, p.bits)), 0);
+      o.c.assign((size_t)(rows * kq_code_row_bytes(cols, p)), 0);
+      o.d.assign((size_t)(rows * kq_supers_per_row(cols, p.super) * 2), 0);
+      o.m = o.d;
+      KqJob j{data.data(), dt, rows, cols, p, true, o.q.data(), o.c.data(), o.d.data(), o.m.data()};
+      CheckIn in(rows, cols, n, true);
+      QuantJob input{};
+      input.data = j.data;
+      input.dtype = dt;
+      input.rows = rows;
+      input.cols = cols;
+      KqTensor t = o.tensor(rows, cols, p);
+      const KqKernel* k = &kq_select_kernel();
+      OutputCheck fused(input, in.job, [t, k](int64_t r, float* dst) { k->dequantize_row(t, r, dst); });
+      o.st = kq_quantize_cpu(j, 2, nullptr, nullptr, &fused);
+      CHECK(o.st.status == kOk && o.st.has_check, "quantize with check: %s", o.st.error.c_str());
+      // What the GPU path does, on the CPU.
+      KqGathered g = kq_gather(j, in.job);
+      KqTensor gt = g.tensor(j, in.job.m);
+      std::vector<double> y((size_t)(n * in.job.m));
+      std::vector<float> yq(y.size());
+      for (int64_t jj = 0; jj < in.job.m; jj++) {
+        std::vector<float> want((size_t)cols), got((size_t)cols);
+        kq_dequantize_row(t, in.rows[(size_t)jj], want.data());
+        kq_dequantize_row(gt, jj, got.data());
+        CHECK(want == got, "gathered row %lld dequantizes as its source row", (long long)jj);
+        for (int64_t i = 0; i < n; i++)
+          kq_check_pair(g.raw.data(), dt, gt, jj, in.x.data() + i * cols, &y[(size_t)(i * in.job.m + jj)],
+                        &yq[(size_t)(i * in.job.m + jj)]);
+      }
+      OutputCheck after(input, in.job, [](int64_t, float*) {});
+      after.set_products(y.data(), yq.data());
+      for (int64_t i = 0; i < after.tasks(); i++) after.run_task(i);
+      CheckOut a = o.st.check, b = after.finish();
+      CHECK(same(a, b), "GPU-path check on the CPU differs (bits %d G %d dtype %d): dy² %.17g vs %.17g",
+            p.bits, p.group, dt, a.dy_sq, b.dy_sq);
+      CHECK(a.y_sq > 0 && a.dy_sq > 0 && a.f_sq > 0 && a.ref_sq > 0, "check sums are filled");
+    }
+}
+
 static void test_gpu() {
 #ifdef APL_HAVE_CUDA
   GpuInfo g = gpu_info();
@@ -228,6 +303,28 @@ static void test_gpu() {
     CHECK(a.q == b.q && a.c == b.c && a.d == b.d && a.m == b.m, "GPU differs (bits %d G %d)", p.bits,
           p.group);
   }
+  // The output check with its products on the GPU equals the CPU's, bit for bit.
+  for (const KqParams& p : kFormats) {
+    const int64_t rows = 41, cols = 2100, n = 6;
+    auto data = encode(gaussian((size_t)(rows * cols), 5), kBF16);
+    CheckIn in(rows, cols, n, true);
+    CheckOut out[2];
+    for (int gpu = 0; gpu < 2; gpu++) {
+      KOut o;
+      o.q.assign((size_t)(rows * packed_row_bytes(cols, p.bits)), 0);
+      o.c.assign((size_t)(rows * kq_code_row_bytes(cols, p)), 0);
+      o.d.assign((size_t)(rows * kq_supers_per_row(cols, p.super) * 2), 0);
+      o.m = o.d;
+      KqJob j{data.data(), kBF16, rows, cols, p, true, o.q.data(), o.c.data(), o.d.data(), o.m.data()};
+      QuantStatus st = kq_quantize(j, gpu ? 1 : 0, 2, nullptr, &in.job);
+      CHECK(st.status == kOk && st.has_check, "check (gpu %d): %s", gpu, st.error.c_str());
+      CHECK(!gpu || st.backend.find("output check on the CPU") == std::string::npos,
+            "check ran on the GPU: %s", st.backend.c_str());
+      out[gpu] = st.check;
+    }
+    CHECK(same(out[0], out[1]), "GPU output check differs (bits %d G %d): dy² %.17g vs %.17g", p.bits,
+          p.group, out[0].dy_sq, out[1].dy_sq);
+  }
   printf("kquant: GPU test ran on %s\n", g.name.c_str());
 #else
   printf("kquant: GPU test SKIPPED: this build has no CUDA (nvcc not found)\n");
@@ -239,6 +336,7 @@ int main() {
   test_variants_match_reference();
   test_error_limits();
   test_edges_and_errors();
+  test_gpu_check_host();
   test_gpu();
   printf("kquant: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
