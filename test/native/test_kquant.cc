@@ -3,6 +3,7 @@
 // reference; error limits; metrics; threads; NaN/overflow errors; edge cases; the CUDA path when a GPU is
 // present, and the GPU output check's products (kquant_check.h) run on the CPU against the CPU check. Built
 // and run by test/native/run.sh.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -280,6 +281,41 @@ static void test_gpu_check_host() {
     }
 }
 
+/**
+ * Σw² of a split bf16 tensor (OutputCheck's block tasks: four blocks' chains advanced together) against the
+ * plain definition, accuracy.ts sumSquares: one float64 chain per 65536-value block in element order, the
+ * blocks summed in order. 11 whole blocks and a partial one (tasks of 8 blocks: a group of four, a group of
+ * four and the rest).
+ */
+static void test_sum_squares_blocks() {
+  for (int64_t rows : {177, 64, 3}) {
+    const int64_t cols = 4096, total = rows * cols;
+    auto data = encode(student_t4((size_t)total, (unsigned)rows), kBF16);
+    QuantJob input{};
+    input.data = data.data();
+    input.dtype = kBF16;
+    input.rows = rows;
+    input.cols = cols;
+    CheckJob cj;
+    cj.sum_squares = true;
+    OutputCheck chk(input, cj, [](int64_t, float*) {});
+    for (int64_t t = 0; t < chk.tasks(); t++) chk.run_task(t);
+    double want = 0;
+    for (int64_t b0 = 0; b0 < total; b0 += 65536) {
+      double s = 0;
+      for (int64_t i = b0; i < std::min(total, b0 + 65536); i++) {
+        uint16_t h;
+        memcpy(&h, data.data() + i * 2, 2);
+        double f = bf16_to_f32(h);
+        s += f * f;
+      }
+      want += s;
+    }
+    CHECK(chk.finish().ref_sq == want, "Σw² of %lld bf16 values: %.17g, want %.17g", (long long)total,
+          chk.finish().ref_sq, want);
+  }
+}
+
 static void test_gpu() {
 #ifdef APL_HAVE_CUDA
   GpuInfo g = gpu_info();
@@ -337,6 +373,7 @@ int main() {
   test_error_limits();
   test_edges_and_errors();
   test_gpu_check_host();
+  test_sum_squares_blocks();
   test_gpu();
   printf("kquant: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
