@@ -1,7 +1,8 @@
-// What this machine charges for the things a 2-thread quantize call does besides arithmetic (issue 13's 2-thread
-// question; bench/vm-probe.bench.ts compiles and runs it): an ALU loop and a DRAM read at 1 and 2 threads, and
-// first-touch page faults — 4 KiB pages at 1 and 2 threads, and the same bytes on 2 MiB pages (MADV_HUGEPAGE).
-// Each figure is the best of several repetitions; 1 and 2 threads alternate so both see the same load.
+// What this machine charges for the things a 2-thread quantize call does besides arithmetic (issue 13's
+// 2-thread question; bench/vm-probe.bench.ts compiles and runs it): an ALU loop and a DRAM read at 1 and 2
+// threads, and first-touch page faults — 4 KiB pages at 1 and 2 threads, and the same bytes on 2 MiB pages
+// (MADV_HUGEPAGE). Each figure is the best of several repetitions; 1 and 2 threads alternate so both see the
+// same load.
 #include <sys/mman.h>
 
 #include <chrono>
@@ -13,7 +14,9 @@
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 /** Runs fn(part) for part 0..t-1 on t threads (the caller is one); returns the wall seconds. */
 template <class Fn>
@@ -46,7 +49,8 @@ int main() {
   scaling("ALU loop (2^28 steps in all)", 5, [&](int t) {
     return on_threads(t, [&](int) {
       uint64_t x = 1;
-      for (uint64_t i = 0; i < (1ull << 28) / (uint64_t)t; i++) x = x * 6364136223846793005ull + 1442695040888963407ull;
+      for (uint64_t i = 0; i < (1ull << 28) / (uint64_t)t; i++)
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
       sink = sink + x;
     });
   });
@@ -87,7 +91,8 @@ int main() {
     if (a < b4) b4 = a;
     if (b < b2) b2 = b;
   }
-  printf("one 4 KiB page fault: %.1f us (%.2f GB/s of fresh memory); on 2 MiB pages %.2f GB/s (%.0f× faster)\n",
-         b4 * 1e6 / (double)(S / pg), S / b4 / 1e9, S / b2 / 1e9, b4 / b2);
+  printf(
+      "one 4 KiB page fault: %.1f us (%.2f GB/s of fresh memory); on 2 MiB pages %.2f GB/s (%.0f× faster)\n",
+      b4 * 1e6 / (double)(S / pg), S / b4 / 1e9, S / b2 / 1e9, b4 / b2);
   return sink == 42 ? 1 : 0;
 }
