@@ -72,18 +72,26 @@ int main() {
   });
   // First touch: 64 MiB of fresh anonymous memory, one write per page.
   const size_t S = 64u << 20, H = 2u << 20, pg = 4096;
-  auto touch = [&](int t, bool huge) {
+  // interleave = 0: each thread its own half; else threads alternate in blocks of that many bytes (as the
+  // kernels' threads take 32-row chunks of one output from a shared counter).
+  auto touch = [&](int t, bool huge, size_t interleave = 0) {
     char* raw = (char*)mmap(nullptr, S + H, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return 1e9;
     char* m = (char*)(((uintptr_t)raw + H - 1) & ~(uintptr_t)(H - 1));
     if (huge) madvise(m, S, MADV_HUGEPAGE);
     double dt = on_threads(t, [&](int k) {
-      for (size_t i = S / t * k; i < S / t * (k + 1); i += pg) m[i] = 1;
+      if (interleave)
+        for (size_t b = interleave * (size_t)k; b < S; b += interleave * (size_t)t)
+          for (size_t i = b; i < b + interleave; i += pg) m[i] = 1;
+      else
+        for (size_t i = S / t * k; i < S / t * (k + 1); i += pg) m[i] = 1;
     });
     munmap(raw, S + H);
     return dt;
   };
   scaling("first touch, 64 MiB on 4 KiB pages", 3, [&](int t) { return touch(t, false); });
+  scaling("first touch, 4 KiB pages, 32 KiB interleave", 3,
+          [&](int t) { return touch(t, false, 32u << 10); });
   scaling("first touch, 64 MiB on 2 MiB pages", 5, [&](int t) { return touch(t, true); });
   double b4 = 1e9, b2 = 1e9;
   for (int r = 0; r < 3; r++) {
