@@ -136,9 +136,11 @@ async function stages(dir: string, out: string, root: string): Promise<void> {
       q = res.q;
       if (kqMod.benchKqChecks) {
         const checks = kqMod.benchKqChecks(p, raw, res, s);
+        const qCheck = pool.take(kqSizes(p.rows, p.cols, p.kq).q); // reused, as the kernel-alone stage (no page faults)
         t = now();
-        await kquantize({ ...o, metrics: true, check: checks.request });
+        await kquantize({ ...o, metrics: true, check: checks.request, qInto: qCheck });
         st.engineCheck += now() - t;
+        pool.give(qCheck);
         t = now();
         checks.inTs();
         st.tsCheck += now() - t;
@@ -164,9 +166,11 @@ async function stages(dir: string, out: string, root: string): Promise<void> {
       st.kernel += now() - t;
       q = res.q;
       const checks = benchChecks(p, raw, res, s);
+      const qCheck = pool.take(p.rows * Math.ceil((p.cols * p.bits) / 8));
       t = now();
-      await quantize({ ...o, metrics: true, check: checks.request });
+      await quantize({ ...o, metrics: true, check: checks.request, qInto: qCheck });
       if (st.engineCheck >= 0) st.engineCheck += now() - t;
+      pool.give(qCheck);
       t = now();
       checks.inTs();
       if (st.tsCheck >= 0) st.tsCheck += now() - t;

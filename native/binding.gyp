@@ -152,7 +152,7 @@
           }, {
             'action_name': 'nvcc_check',
             'inputs': ['src/cuda/check.cu', 'src/cuda/check_cuda.h', 'src/check.h', 'src/quant.h',
-                       'src/quant_rows.h'],
+                       'src/quant_rows.h', 'src/kquant.h', 'src/kquant_check.h'],
             'outputs': ['<(cuda_check_obj)'],
             'action': ['<(nvcc)', '-c', 'src/cuda/check.cu', '-o', '<(cuda_check_obj)', '-O3', '-std=c++17',
                        '--fmad=false', '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',

@@ -53,6 +53,38 @@ double chain_sq(const QuantJob& j, int64_t i0, int64_t i1) {
   }
   return s;
 }
+/** w² of bf16 value i at p, in float64 (bf16_to_f32, then the exact float64 square). */
+inline double bf16_sq(const uint8_t* p, int64_t i) {
+  uint16_t h;
+  memcpy(&h, p + i * 2, 2);
+  const double f = bf16_to_f32(h);
+  return f * f;
+}
+
+/**
+ * Σw² of bf16 blocks [b0, b1) into out[b]: one float64 chain per block, in element order (chain_sq's sums).
+ * Four whole blocks' chains advance together: independent chains, so the adds overlap instead of waiting on
+ * each other, and each chain is still the TypeScript order.
+ */
+void bf16_blocks_sq(const QuantJob& j, int64_t b0, int64_t b1, double* out) {
+  const int64_t total = j.rows * j.cols;
+  int64_t b = b0;
+  for (; b + 4 <= b1 && (b + 4) * kSumBlock <= total; b += 4) {
+    const uint8_t* p = j.data + b * kSumBlock * 2;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t i = 0; i < kSumBlock; i++) {
+      s0 += bf16_sq(p, i);
+      s1 += bf16_sq(p, kSumBlock + i);
+      s2 += bf16_sq(p, 2 * kSumBlock + i);
+      s3 += bf16_sq(p, 3 * kSumBlock + i);
+    }
+    out[b] = s0;
+    out[b + 1] = s1;
+    out[b + 2] = s2;
+    out[b + 3] = s3;
+  }
+  for (; b < b1; b++) out[b] = chain_sq(j, b * kSumBlock, std::min(total, (b + 1) * kSumBlock));
+}
 }  // namespace
 
 OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequant)
@@ -104,8 +136,7 @@ void OutputCheck::run_task(int64_t t) {
     return;
   }
   int64_t b1 = std::min<int64_t>((int64_t)blocks_.size(), (t + 1) * kBlocksPerTask);
-  for (int64_t b = t * kBlocksPerTask; b < b1; b++)
-    blocks_[(size_t)b] = chain_sq(j_, b * kSumBlock, std::min(total, (b + 1) * kSumBlock));
+  bf16_blocks_sq(j_, t * kBlocksPerTask, b1, blocks_.data());
 }
 
 void OutputCheck::rows_done(int64_t r0, int64_t r1) {

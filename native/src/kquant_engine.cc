@@ -14,6 +14,7 @@
 #include <vector>
 
 #ifdef APL_HAVE_CUDA
+#include "cuda/check_cuda.h"
 #include "cuda/kquant_cuda.h"
 #endif
 
@@ -74,6 +75,33 @@ CheckOut kq_check_after(const KqJob& j, const CheckJob& c, int threads) {
     return true;
   });
   return chk->finish();
+}
+
+/**
+ * The output check of a job quantized on the GPU: its products there (cuda/check.cu, kquant_check.h's
+ * kq_check_pair: the CPU's float64 chains), Σ‖f‖² and Σw² on the CPU threads. APL_CHECK_CPU=1, or a CUDA
+ * error (named in *note), runs it all on the CPU.
+ */
+CheckOut kq_check_on_gpu(const KqJob& j, const CheckJob& c, int threads, std::string* note) {
+#ifdef APL_HAVE_CUDA
+  const char* force = std::getenv("APL_CHECK_CPU");
+  if (c.m > 0 && !(force && force[0] == '1')) {
+    std::vector<double> y((size_t)(c.n * c.m));
+    std::vector<float> yq((size_t)(c.n * c.m));
+    if (cuda::kq_check_products(j, c, y.data(), yq.data(), note)) {
+      std::unique_ptr<OutputCheck> chk = kq_check(j, &c);
+      chk->set_products(y.data(), yq.data());
+      parallel_chunks(resolve_threads(threads), chk->tasks(), [&](int64_t i) {
+        chk->run_task(i);
+        return true;
+      });
+      return chk->finish();
+    }
+  }
+#else
+  (void)note;
+#endif
+  return kq_check_after(j, c, threads);
 }
 
 int kq_scalar_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
@@ -305,9 +333,10 @@ QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl, 
           st.metrics = finish_metrics(m);
         }
         if (check) {
-          // The check's products on the CPU threads (cuda/check.cu computes the groupwise type's only).
+          std::string note;
           st.has_check = true;
-          st.check = kq_check_after(j, *check, threads);
+          st.check = kq_check_on_gpu(j, *check, threads, &note);
+          if (!note.empty()) st.backend += " (output check on the CPU: " + note + ")";
         }
         return st;
       }

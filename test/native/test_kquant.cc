@@ -2,7 +2,8 @@
 // NEON on arm64) against the scalar reference (status, q, codes, d, dmin bit-exact; NEON's metrics too) over
 // a table of formats, dtypes and shapes and over edge inputs (tails, zeros, subnormals, huge, NaN/inf); each
 // variant's dequantizer against the reference; the kernel kq_select_kernel chooses; error limits; metrics;
-// threads; NaN/overflow errors; edge cases; the CUDA path when a GPU is present. Built and run by
+// threads; NaN/overflow errors; edge cases; the CUDA path when a GPU is present, and the GPU output check's
+// products (kquant_check.h) run on the CPU against the CPU check. Built and run by
 // test/native/run.sh (x86-64) and test/native/run-arm64.sh (arm64, under qemu).
 #include <algorithm>
 #include <cmath>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../../native/src/kquant_check.h"
 #include "../../native/src/kquant_engine.h"
 
 using namespace apl;
@@ -332,6 +334,114 @@ static void test_edges_and_errors() {
   CHECK(kq_quantize_cpu(j, 2, &ctl).status == kCancelled, "cancel");
 }
 
+/** Sampled rows and inputs for an output check: every third row from 1, n inputs (fixed normal values). */
+struct CheckIn {
+  std::vector<float> x;
+  std::vector<int32_t> rows;
+  CheckJob job;
+  CheckIn(int64_t rows_, int64_t cols, int64_t n, bool sum_squares) {
+    x = gaussian((size_t)(n * cols), 77);
+    for (int32_t r = 1; r < rows_; r += 3) rows.push_back(r);
+    job.x = x.data();
+    job.n = n;
+    job.rows = rows.data();
+    job.m = (int64_t)rows.size();
+    job.sum_squares = sum_squares;
+  }
+};
+
+static bool same(const CheckOut& a, const CheckOut& b) {
+  return a.f_sq == b.f_sq && a.y_sq == b.y_sq && a.dy_sq == b.dy_sq && a.ref_sq == b.ref_sq;
+}
+
+/**
+ * The GPU path's output check without a GPU: the sampled rows gathered (kq_gather) and every (row, input)
+ * pair's products by kq_check_pair, the function cuda/check.cu's kernel runs, then OutputCheck with those
+ * products must give the CPU check (products fused into the quantization, the selected kernel's dequantizer)
+ * bit for bit.
+ */
+static void test_gpu_check_host() {
+  const int dtypes[] = {kF32, kF16, kBF16};
+  for (const KqParams& p : kFormats)
+    for (int dt : dtypes) {
+      const int64_t rows = 29, cols = 1000 + p.group * 3 + 1, n = 5;
+      auto data = encode(student_t4((size_t)(rows * cols), 21), dt);
+      KOut o;
+      o.q.assign((size_t)(rows * packed_row_bytes(cols, p.bits)), 0);
+      o.c.assign((size_t)(rows * kq_code_row_bytes(cols, p)), 0);
+      o.d.assign((size_t)(rows * kq_supers_per_row(cols, p.super) * 2), 0);
+      o.m = o.d;
+      KqJob j{data.data(), dt, rows, cols, p, true, o.q.data(), o.c.data(), o.d.data(), o.m.data()};
+      CheckIn in(rows, cols, n, true);
+      QuantJob input{};
+      input.data = j.data;
+      input.dtype = dt;
+      input.rows = rows;
+      input.cols = cols;
+      KqTensor t = o.tensor(rows, cols, p);
+      const KqKernel* k = &kq_select_kernel();
+      OutputCheck fused(input, in.job, [t, k](int64_t r, float* dst) { k->dequantize_row(t, r, dst); });
+      o.st = kq_quantize_cpu(j, 2, nullptr, nullptr, &fused);
+      CHECK(o.st.status == kOk && o.st.has_check, "quantize with check: %s", o.st.error.c_str());
+      // What the GPU path does, on the CPU.
+      KqGathered g = kq_gather(j, in.job);
+      KqTensor gt = g.tensor(j, in.job.m);
+      std::vector<double> y((size_t)(n * in.job.m));
+      std::vector<float> yq(y.size());
+      for (int64_t jj = 0; jj < in.job.m; jj++) {
+        std::vector<float> want((size_t)cols), got((size_t)cols);
+        kq_dequantize_row(t, in.rows[(size_t)jj], want.data());
+        kq_dequantize_row(gt, jj, got.data());
+        CHECK(want == got, "gathered row %lld dequantizes as its source row", (long long)jj);
+        for (int64_t i = 0; i < n; i++)
+          kq_check_pair(g.raw.data(), dt, gt, jj, in.x.data() + i * cols, &y[(size_t)(i * in.job.m + jj)],
+                        &yq[(size_t)(i * in.job.m + jj)]);
+      }
+      OutputCheck after(input, in.job, [](int64_t, float*) {});
+      after.set_products(y.data(), yq.data());
+      for (int64_t i = 0; i < after.tasks(); i++) after.run_task(i);
+      CheckOut a = o.st.check, b = after.finish();
+      CHECK(same(a, b), "GPU-path check on the CPU differs (bits %d G %d dtype %d): dy² %.17g vs %.17g",
+            p.bits, p.group, dt, a.dy_sq, b.dy_sq);
+      CHECK(a.y_sq > 0 && a.dy_sq > 0 && a.f_sq > 0 && a.ref_sq > 0, "check sums are filled");
+    }
+}
+
+/**
+ * Σw² of a split bf16 tensor (OutputCheck's block tasks: four blocks' chains advanced together) against the
+ * plain definition, accuracy.ts sumSquares: one float64 chain per 65536-value block in element order, the
+ * blocks summed in order. 11 whole blocks and a partial one (tasks of 8 blocks: a group of four, a group of
+ * four and the rest).
+ */
+static void test_sum_squares_blocks() {
+  for (int64_t rows : {177, 64, 3}) {
+    const int64_t cols = 4096, total = rows * cols;
+    auto data = encode(student_t4((size_t)total, (unsigned)rows), kBF16);
+    QuantJob input{};
+    input.data = data.data();
+    input.dtype = kBF16;
+    input.rows = rows;
+    input.cols = cols;
+    CheckJob cj;
+    cj.sum_squares = true;
+    OutputCheck chk(input, cj, [](int64_t, float*) {});
+    for (int64_t t = 0; t < chk.tasks(); t++) chk.run_task(t);
+    double want = 0;
+    for (int64_t b0 = 0; b0 < total; b0 += 65536) {
+      double s = 0;
+      for (int64_t i = b0; i < std::min(total, b0 + 65536); i++) {
+        uint16_t h;
+        memcpy(&h, data.data() + i * 2, 2);
+        double f = bf16_to_f32(h);
+        s += f * f;
+      }
+      want += s;
+    }
+    CHECK(chk.finish().ref_sq == want, "Σw² of %lld bf16 values: %.17g, want %.17g", (long long)total,
+          chk.finish().ref_sq, want);
+  }
+}
+
 static void test_gpu() {
 #ifdef APL_HAVE_CUDA
   GpuInfo g = gpu_info();
@@ -355,6 +465,28 @@ static void test_gpu() {
     CHECK(a.q == b.q && a.c == b.c && a.d == b.d && a.m == b.m, "GPU differs (bits %d G %d)", p.bits,
           p.group);
   }
+  // The output check with its products on the GPU equals the CPU's, bit for bit.
+  for (const KqParams& p : kFormats) {
+    const int64_t rows = 41, cols = 2100, n = 6;
+    auto data = encode(gaussian((size_t)(rows * cols), 5), kBF16);
+    CheckIn in(rows, cols, n, true);
+    CheckOut out[2];
+    for (int gpu = 0; gpu < 2; gpu++) {
+      KOut o;
+      o.q.assign((size_t)(rows * packed_row_bytes(cols, p.bits)), 0);
+      o.c.assign((size_t)(rows * kq_code_row_bytes(cols, p)), 0);
+      o.d.assign((size_t)(rows * kq_supers_per_row(cols, p.super) * 2), 0);
+      o.m = o.d;
+      KqJob j{data.data(), kBF16, rows, cols, p, true, o.q.data(), o.c.data(), o.d.data(), o.m.data()};
+      QuantStatus st = kq_quantize(j, gpu ? 1 : 0, 2, nullptr, &in.job);
+      CHECK(st.status == kOk && st.has_check, "check (gpu %d): %s", gpu, st.error.c_str());
+      CHECK(!gpu || st.backend.find("output check on the CPU") == std::string::npos,
+            "check ran on the GPU: %s", st.backend.c_str());
+      out[gpu] = st.check;
+    }
+    CHECK(same(out[0], out[1]), "GPU output check differs (bits %d G %d): dy² %.17g vs %.17g", p.bits,
+          p.group, out[0].dy_sq, out[1].dy_sq);
+  }
   printf("kquant: GPU test ran on %s\n", g.name.c_str());
 #else
   printf("kquant: GPU test SKIPPED: this build has no CUDA (nvcc not found)\n");
@@ -367,6 +499,8 @@ int main() {
   test_variant_edges();
   test_error_limits();
   test_edges_and_errors();
+  test_gpu_check_host();
+  test_sum_squares_blocks();
   test_gpu();
   printf("kquant: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;

@@ -1,13 +1,15 @@
 // The output check's products on the GPU: one thread per (sampled row, input), two float64 chains over the
 // columns in order (float32 × float32 products are exact in float64; --fmad=false keeps each add separate),
 // the float row decoded as load_row_scalar does and the quantized one as dequantize_row does. Σ‖f‖² and Σw²
-// stay on the CPU threads (single chains in the TypeScript order: check.cc).
+// stay on the CPU threads (single chains in the TypeScript order: check.cc). The two-level-scale type's
+// products (kq_check_products) run kquant_check.h's kq_check_pair, the function the CPU test runs too.
 #include <cuda_runtime.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "../kquant_check.h"
 #include "../quant.h"
 #include "check_cuda.h"
 
@@ -56,6 +58,19 @@ __global__ void k_products(const uint8_t* raw, int dtype, const uint8_t* q, cons
   }
   y[i * m + jj] = a;
   yq[i * m + jj] = (float)aq;
+}
+
+// raw: m sampled rows of input; t: the same m rows of the quantized tensor (device pointers); x: n × cols.
+__global__ void k_kq_products(const uint8_t* raw, int dtype, KqTensor t, const float* x, int64_t n, double* y,
+                              float* yq) {
+  const int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= n * t.rows) return;
+  const int64_t jj = k / n, i = k % n;
+  double a;
+  float aq;
+  kq_check_pair(raw, dtype, t, jj, x + i * t.cols, &a, &aq);
+  y[i * t.rows + jj] = a;
+  yq[i * t.rows + jj] = aq;
 }
 
 struct Dev {
@@ -107,6 +122,39 @@ bool check_products(const QuantJob& j, const CheckJob& c, double* y, float* yq, 
     k_products<<<(unsigned)((n * m + threads - 1) / threads), threads>>>(
         (const uint8_t*)draw, j.dtype, (const uint8_t*)dq, (const uint8_t*)dsc, (const uint8_t*)dzr, m, cols,
         j.bits, j.group, j.f16, (const float*)dx, n, (double*)dy, (float*)dyq);
+    e = cudaGetLastError();
+  }
+  if (e == cudaSuccess) e = cudaDeviceSynchronize();
+  if (e == cudaSuccess) e = cudaMemcpy(y, dy, (size_t)(n * m) * 8, cudaMemcpyDeviceToHost);
+  if (e == cudaSuccess) e = cudaMemcpy(yq, dyq, (size_t)(n * m) * 4, cudaMemcpyDeviceToHost);
+  if (e != cudaSuccess) {
+    *err = std::string("output check on the GPU: ") + cudaGetErrorString(e);
+    return false;
+  }
+  return true;
+}
+
+bool kq_check_products(const KqJob& j, const CheckJob& c, double* y, float* yq, std::string* err) {
+  const int64_t m = c.m, n = c.n, cols = j.cols;
+  if (m == 0 || n == 0) return true;
+  const KqGathered g = kq_gather(j, c);
+  cudaError_t e = cudaSuccess;
+  Dev d;
+  auto up = [&](const std::vector<uint8_t>& v) {
+    void* p = d.get(v.size(), &e);
+    if (e == cudaSuccess && !v.empty()) e = cudaMemcpy(p, v.data(), v.size(), cudaMemcpyHostToDevice);
+    return (const uint8_t*)p;
+  };
+  const uint8_t* draw = up(g.raw);
+  KqTensor t{up(g.q), up(g.codes), up(g.d), up(g.dmin), m, cols, j.p};
+  void* dx = d.get((size_t)(n * cols) * 4, &e);
+  void* dy = d.get((size_t)(n * m) * 8, &e);
+  void* dyq = d.get((size_t)(n * m) * 4, &e);
+  if (e == cudaSuccess) e = cudaMemcpy(dx, c.x, (size_t)(n * cols) * 4, cudaMemcpyHostToDevice);
+  if (e == cudaSuccess) {
+    const int threads = 128;
+    k_kq_products<<<(unsigned)((n * m + threads - 1) / threads), threads>>>(
+        draw, j.dtype, t, (const float*)dx, n, (double*)dy, (float*)dyq);
     e = cudaGetLastError();
   }
   if (e == cudaSuccess) e = cudaDeviceSynchronize();

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "../check.h"
+#include "../kquant.h"
 
 namespace apl {
 namespace cuda {
@@ -15,6 +16,12 @@ namespace cuda {
  * sampled rows travel to the device. False with *err on a CUDA error.
  */
 bool check_products(const QuantJob& j, const CheckJob& c, double* y, float* yq, std::string* err);
+
+/**
+ * The same products for a two-level-scale job already quantized (j.q, codes, d, dmin filled): one thread per
+ * (sampled row, input) runs kq_check_pair (kquant_check.h), so the results are the CPU check's bit for bit.
+ */
+bool kq_check_products(const KqJob& j, const CheckJob& c, double* y, float* yq, std::string* err);
 
 }  // namespace cuda
 }  // namespace apl
