@@ -97,7 +97,7 @@ export const GROUPS = {
     mutate: ['server/src/convert/plan.ts', 'server/src/convert/families.ts'],
     tests: ['test/unit/convert/plan.test.ts', 'test/unit/convert/families.test.ts'],
   },
-  // The convert stages, in two groups (each mutant costs a conversion of a tiny model, ~7 s here).
+  // The convert stages, in two groups; each runs in-process test files only (a whole conversion per mutant cost ~7 s).
   'convert-write': {
     about: 'the convert stage that runs each tensor and the atomic writing of the outputs (quantize-stage, outputs)',
     mutate: ['server/src/convert/quantize-stage.ts', 'server/src/convert/outputs.ts'],
