@@ -344,28 +344,6 @@ int kq_avx2_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t*
   return kq_quantize_row<KqAvx2Ops>(j, r, s, m, bad);
 }
 
-/** Unpacks `count` q values starting at element c0 (c0·bits a multiple of 8) into bytes. */
-void unpack_q(const uint8_t* qr, int64_t c0, int count, int bits, uint8_t* out) {
-  const uint8_t* p = qr + c0 * bits / 8;
-  if (bits == 8) {
-    memcpy(out, p, (size_t)count);
-  } else if (bits == 4) {
-    for (int i = 0; i < count; i += 2) {
-      uint8_t b = p[i >> 1];
-      out[i] = b & 15;
-      out[i + 1] = b >> 4;
-    }
-  } else {
-    for (int i = 0; i < count; i += 4) {
-      uint8_t b = p[i >> 2];
-      out[i] = b & 3;
-      out[i + 1] = (b >> 2) & 3;
-      out[i + 2] = (b >> 4) & 3;
-      out[i + 3] = b >> 6;
-    }
-  }
-}
-
 /** kq_dequantize_row with whole-byte group starts unpacked eight at a time; other layouts use the reference.
  */
 void kq_avx2_dequant_row(const KqTensor& t, int64_t r, float* dst) {
@@ -390,7 +368,7 @@ void kq_avx2_dequant_row(const KqTensor& t, int64_t r, float* dst) {
     int nu = n;
     if (p.bits < 8)
       nu = (n + 8 / p.bits - 1) / (8 / p.bits) * (8 / p.bits);  // whole bytes (the row is padded)
-    unpack_q(qr, c0, nu, p.bits, qb);
+    kq_unpack_q(qr, c0, nu, p.bits, qb);
     const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
     int i = 0;
     for (; i + 8 <= n; i += 8) {

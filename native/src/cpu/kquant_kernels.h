@@ -2,7 +2,9 @@
 // (arm64), chosen at run time.
 #pragma once
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <new>
 
@@ -17,6 +19,28 @@ struct KqKernel {
   /** Dequantizes row r (same values as kq_dequantize_row). */
   void (*dequantize_row)(const KqTensor& t, int64_t r, float* dst);
 };
+
+/** Unpacks `count` q values starting at element c0 (c0·bits a multiple of 8) into bytes. */
+inline void kq_unpack_q(const uint8_t* qr, int64_t c0, int count, int bits, uint8_t* out) {
+  const uint8_t* p = qr + c0 * bits / 8;
+  if (bits == 8) {
+    memcpy(out, p, (size_t)count);
+  } else if (bits == 4) {
+    for (int i = 0; i < count; i += 2) {
+      uint8_t b = p[i >> 1];
+      out[i] = b & 15;
+      out[i + 1] = b >> 4;
+    }
+  } else {
+    for (int i = 0; i < count; i += 4) {
+      uint8_t b = p[i >> 2];
+      out[i] = b & 3;
+      out[i + 1] = (b >> 2) & 3;
+      out[i + 2] = (b >> 4) & 3;
+      out[i + 3] = b >> 6;
+    }
+  }
+}
 
 const KqKernel& kq_scalar_kernel();
 /** nullptr when not compiled in (other architectures). */

@@ -353,28 +353,6 @@ int kq_neon_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t*
   return kq_quantize_row<KqNeonOps>(j, r, s, m, bad);
 }
 
-/** Unpacks `count` q values starting at element c0 (c0·bits a multiple of 8) into bytes. */
-void unpack_q(const uint8_t* qr, int64_t c0, int count, int bits, uint8_t* out) {
-  const uint8_t* p = qr + c0 * bits / 8;
-  if (bits == 8) {
-    memcpy(out, p, (size_t)count);
-  } else if (bits == 4) {
-    for (int i = 0; i < count; i += 2) {
-      uint8_t b = p[i >> 1];
-      out[i] = b & 15;
-      out[i + 1] = b >> 4;
-    }
-  } else {
-    for (int i = 0; i < count; i += 4) {
-      uint8_t b = p[i >> 2];
-      out[i] = b & 3;
-      out[i + 1] = (b >> 2) & 3;
-      out[i + 2] = (b >> 4) & 3;
-      out[i + 3] = b >> 6;
-    }
-  }
-}
-
 /** kq_dequantize_row with whole-byte group starts converted four at a time; other layouts use the reference.
  */
 void kq_neon_dequant_row(const KqTensor& t, int64_t r, float* dst) {
@@ -399,7 +377,7 @@ void kq_neon_dequant_row(const KqTensor& t, int64_t r, float* dst) {
     int nu = n;
     if (p.bits < 8)
       nu = (n + 8 / p.bits - 1) / (8 / p.bits) * (8 / p.bits);  // whole bytes (the row is padded)
-    unpack_q(qr, c0, nu, p.bits, qb);
+    kq_unpack_q(qr, c0, nu, p.bits, qb);
     const float32x4_t vs = vdupq_n_f32(s), vz = vdupq_n_f32(z);
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(dst + c0 + i, vsubq_f32(vmulq_f32(vs, u8x4_f32(qb + i)), vz));
