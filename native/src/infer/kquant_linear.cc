@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kquant_ref.h"
+#include "linear.h"
 
 namespace apl {
 namespace infer {
@@ -22,22 +23,6 @@ void kq_scalar_qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int
   for (int64_t r = r0; r < r1; r++)
     for (int64_t t = t0; t < t1; t++)
       y[t * ystride + r] = kq_qdot_ref(w, r, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
-}
-
-/** The prompt path: blocks of 16 rows × blocks of 128 tokens, token blocks outermost (as linear.cc's
- * gemm_linear). */
-void kq_gemm_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const KqGemm& gm,
-                    ActQ& act) {
-  act.resize(n, w.cols, w.group);
-  pool.run(n, [&](int64_t t) {
-    gm.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t), act.dx.data() + t * act.gstride,
-                    act.xsum.data() + t * act.gstride);
-  });
-  const int64_t tb = 128, nb = (n + tb - 1) / tb, rc = 16, nrc = (w.rows + rc - 1) / rc;
-  pool.run(nrc * nb, [&](int64_t i) {
-    int64_t r0 = (i % nrc) * rc, t0 = (i / nrc) * tb;
-    gm.rows(w, r0, std::min(w.rows, r0 + rc), act, t0, std::min(n, t0 + tb), y, w.rows);
-  });
 }
 
 }  // namespace
@@ -74,7 +59,7 @@ const char* kq_check_linear(const Linear& w) {
 void kq_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const KqKernel& k,
                ActQ& act) {
   if (n <= 0) return;
-  if (k.gemm && k.gemm->fits(w, n)) return kq_gemm_linear(w, x, n, y, pool, *k.gemm, act);
+  if (k.gemm && k.gemm->fits(w, n)) return gemm_schedule(w, x, n, y, pool, *k.gemm, act);
   const int threads = pool.threads();
   const int64_t tb = n == 1 ? 1 : 16;
   const int64_t nb = (n + tb - 1) / tb;

@@ -28,22 +28,6 @@ const char* check_linear(const Linear& w) {
 
 namespace {
 
-/** The prompt path: blocks of 16 rows × blocks of tokens, token blocks outermost (activations stay cached).
- */
-void gemm_linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Gemm& gm,
-                 ActQ& act) {
-  act.resize(n, w.cols, w.group);
-  pool.run(n, [&](int64_t t) {
-    gm.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t), act.dx.data() + t * act.gstride,
-                    act.xsum.data() + t * act.gstride);
-  });
-  const int64_t tb = 128, nb = (n + tb - 1) / tb, rc = 16, nrc = (w.rows + rc - 1) / rc;
-  pool.run(nrc * nb, [&](int64_t i) {
-    int64_t r0 = (i % nrc) * rc, t0 = (i / nrc) * tb;
-    gm.rows(w, r0, std::min(w.rows, r0 + rc), act, t0, std::min(n, t0 + tb), y, w.rows);
-  });
-}
-
 /** Rows in chunks over the pool, every token count (main's only path before the decode split below). */
 void linear_chunked(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k,
                     ActQ& act) {
@@ -52,7 +36,7 @@ void linear_chunked(const Linear& w, const float* x, int64_t n, float* y, Pool& 
   // Tokens in blocks (activations of a block stay in cache while a chunk of rows is reused across them).
   const int64_t tb = n == 1 ? 1 : 16;
   const int64_t nb = (n + tb - 1) / tb;
-  if (k.gemm && k.gemm->fits(w, n)) return gemm_linear(w, x, n, y, pool, *k.gemm, act);
+  if (k.gemm && k.gemm->fits(w, n)) return gemm_schedule(w, x, n, y, pool, *k.gemm, act);
   int64_t rc = n == 1 ? std::max<int64_t>(4, w.rows / (threads * 8)) : 16;
   const int64_t nrc = (w.rows + rc - 1) / rc;
   if (w.kind == 0) {

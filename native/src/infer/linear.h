@@ -1,6 +1,7 @@
 // Linear layers over the thread pool: y (n × rows) = x (n × cols) · Ŵᵀ.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "infer.h"
@@ -17,6 +18,25 @@ const char* check_linear(const Linear& w);
  * products; float weights run in float32.
  */
 void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act);
+
+/**
+ * The prompt schedule of a row-interleaved GEMM (groupwise `Gemm`, kquant `KqGemm`: both give quantize_act
+ * and rows): x quantized per token over the pool, then blocks of 16 rows × 128 tokens, token blocks outermost
+ * so a block's activations stay cached.
+ */
+template <class G>
+void gemm_schedule(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const G& gm, ActQ& act) {
+  act.resize(n, w.cols, w.group);
+  pool.run(n, [&](int64_t t) {
+    gm.quantize_act(x + t * w.cols, w.cols, w.group, act.xq_at(t), act.dx.data() + t * act.gstride,
+                    act.xsum.data() + t * act.gstride);
+  });
+  const int64_t tb = 128, nb = (n + tb - 1) / tb, rc = 16, nrc = (w.rows + rc - 1) / rc;
+  pool.run(nrc * nb, [&](int64_t i) {
+    int64_t r0 = (i % nrc) * rc, t0 = (i / nrc) * tb;
+    gm.rows(w, r0, std::min(w.rows, r0 + rc), act, t0, std::min(n, t0 + tb), y, w.rows);
+  });
+}
 
 struct LinearOut {
   const Linear* w;
