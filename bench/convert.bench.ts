@@ -7,7 +7,9 @@
 //   - where the time goes, stage by stage, each measured alone over every quantized tensor with the engine of its
 //     type (kquant, the default, and groupwise for the 8-bit embeddings and head): reading the rows, the kernel,
 //     the kernel with the accuracy check in the engine (now), the check in TypeScript (before), CRC-32 and
-//     writing the NPZ,
+//     writing the NPZ (the writer's default: O_DIRECT through the addon's DirectFile; and through Node's page
+//     cache, as before),
+//   - convert again with APL_NPZ_DIRECT=0 (the NPZ through Node's page-cache writes: the write path alone),
 //   - with APL_BENCH_BEFORE=<a checkout with its addon built>, that checkout's convert too (before/after).
 // Printed as ratios against the baselines measured here, with the targets of issue 13. Env: APL_BENCH_LAYERS
 // (default 22), APL_BENCH_KEEP=1 keeps the checkpoints, APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline.
@@ -62,10 +64,11 @@ interface Run {
 }
 
 /** A command's wall, CPU (user + system) and peak RSS, through /usr/bin/time (wall measured here). */
-function timed(cmd: string, args: string[], cwd = ROOT): Run {
+function timed(cmd: string, args: string[], cwd = ROOT, env: Record<string, string> = {}): Run {
   const t = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', cmd, ...args], {
     cwd,
+    env: { ...process.env, ...env },
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'pipe'],
     maxBuffer: 1 << 26,
@@ -84,6 +87,10 @@ interface Stages {
   tsCheck: number;
   crc: number;
   write: number;
+  /** The same writes through Node's page cache (-1: a checkout whose writer has no such choice). */
+  writeNode: number;
+  /** How the default writer wrote: o_direct, buffered (O_DIRECT refused) or node. */
+  writeMode: string;
   tensors: number;
 }
 
@@ -117,8 +124,22 @@ async function stages(dir: string, out: string, root: string): Promise<void> {
   const s = settingsFrom({ source: dir, bits: 4, outDir: out });
   const ck = await openCheckpoint(dir);
   const plans = planModel(ck.tensors, s).filter((p) => p.kind === 'quantize');
-  const st: Stages = { read: 0, kernel: 0, engineCheck: 0, tsCheck: 0, crc: 0, write: 0, tensors: plans.length };
+  const st: Stages = {
+    read: 0,
+    kernel: 0,
+    engineCheck: 0,
+    tsCheck: 0,
+    crc: 0,
+    write: 0,
+    writeNode: 0,
+    writeMode: 'node',
+    tensors: plans.length,
+  };
   const writer = await NpzWriter.create(join(out, 'stages.npz'));
+  // The same bytes through Node's page-cache writes, alternating with the default writer tensor by tensor.
+  const nodeWriter = await NpzWriter.create(join(out, 'stages-node.npz'), { direct: false });
+  const hasModes = 'writeMode' in writer;
+  if (!hasModes) st.writeNode = -1;
   const now = () => performance.now() / 1000;
   for (const p of plans) {
     if (p.kind !== 'quantize') continue;
@@ -181,12 +202,22 @@ async function stages(dir: string, out: string, root: string): Promise<void> {
     t = now();
     await writer.addArray(p.name, { dtype: 'uint8', shape: [q.length] }, [q]);
     st.write += now() - t;
+    if (hasModes) {
+      t = now();
+      await nodeWriter.addArray(p.name, { dtype: 'uint8', shape: [q.length] }, [q]);
+      st.writeNode += now() - t;
+    }
     pool.give(raw);
     pool.give(q);
   }
-  const t = now();
+  let t = now();
   await writer.close();
   st.write += now() - t;
+  st.writeMode = (writer as { writeMode?: string }).writeMode ?? 'node';
+  t = now();
+  if (hasModes) await nodeWriter.close();
+  else await nodeWriter.abort();
+  if (st.writeNode >= 0) st.writeNode += now() - t;
   await ck.close();
   process.stdout.write(`STAGES${JSON.stringify(st)}\n`);
 }
@@ -211,9 +242,15 @@ function bench(label: string, dir: string, files: string[], out: string): void {
   const st = runStages(dir, out);
   const beforeRoot = process.env.APL_BENCH_BEFORE ? resolve(process.env.APL_BENCH_BEFORE) : undefined;
   const stBefore = beforeRoot ? runStages(dir, out, beforeRoot) : undefined;
-  const cli = (root: string) =>
-    timed(process.execPath, [join(root, 'bin/apl-quant.js'), 'convert', dir, '--bits', '4', '--out', out, '--force']);
+  const cli = (root: string, env: Record<string, string> = {}) =>
+    timed(
+      process.execPath,
+      [join(root, 'bin/apl-quant.js'), 'convert', dir, '--bits', '4', '--out', out, '--force'],
+      ROOT,
+      env,
+    );
   const conv = cli(ROOT);
+  const convNode = cli(ROOT, { APL_NPZ_DIRECT: '0' });
   const before = process.env.APL_BENCH_BEFORE ? cli(resolve(process.env.APL_BENCH_BEFORE)) : undefined;
   const numpy = process.env.APL_BENCH_SKIP_NUMPY
     ? undefined
@@ -229,17 +266,18 @@ function bench(label: string, dir: string, files: string[], out: string): void {
     );
   console.log(`${'cat (read the files once)'.padEnd(40)} wall ${f(cat).padStart(6)} s`);
   console.log(`${'quantize kernel alone (no checks)'.padEnd(40)} wall ${f(st.kernel).padStart(6)} s`);
-  row('apl-quant convert (CLI, new process)', conv);
+  row(`apl-quant convert (CLI, new process)`, conv);
+  row('  the same, APL_NPZ_DIRECT=0 (Node writes)', convNode);
   row('apl-quant convert, before (CLI)', before);
   row('numpy per-row baseline (new process)', numpy);
   console.log(
     `stages, each alone over every quantized tensor (s)${stBefore ? '; before: the same stages with the APL_BENCH_BEFORE checkout' : ''}:`,
   );
-  const stage = (what: string, k: keyof Stages) =>
+  const stage = (what: string, k: Exclude<keyof Stages, 'writeMode'>) =>
     console.log(
       `  ${what.padEnd(44)} ${f(st[k], 3).padStart(7)}  (${f(st[k] / conv.wall, 2)}× convert's wall)` +
         (stBefore
-          ? stBefore[k] < 0
+          ? !(stBefore[k] >= 0)
             ? '   before n/a (that checkout has no such stage)'
             : `   before ${f(stBefore[k], 3).padStart(7)}  (${f(stBefore[k] / st[k], 2)}× now)`
           : ''),
@@ -249,11 +287,15 @@ function bench(label: string, dir: string, files: string[], out: string): void {
   stage('kernel + metrics + output check in the engine', 'engineCheck');
   stage('output check in TypeScript (before)', 'tsCheck');
   stage('CRC-32 of q', 'crc');
-  stage('NPZ write of q', 'write');
+  stage(`NPZ write of q (${st.writeMode})`, 'write');
+  if (st.writeNode >= 0) stage('NPZ write of q through Node (page cache)', 'writeNode');
   if (stBefore) console.log(`kernel alone, before / now = ${f(stBefore.kernel / st.kernel)}× (same tensors, same run)`);
   const ratio = conv.wall / floor;
   console.log(
     `convert / (cat + kernel alone) = ${f(ratio)} (target ≤ 1.5: ${ratio <= 1.5 ? 'met' : 'NOT met'}); convert / cat = ${f(conv.wall / cat, 1)}`,
+  );
+  console.log(
+    `Node writes / ${st.writeMode} convert: wall ${f(convNode.wall / conv.wall)}×, CPU ${f(convNode.cpu / conv.cpu)}×`,
   );
   if (before)
     console.log(`before / after convert: wall ${f(before.wall / conv.wall)}×, CPU ${f(before.cpu / conv.cpu)}×`);

@@ -100,7 +100,7 @@
     {
       'target_name': 'apl_quant',
       'sources': ['src/addon.cc', 'src/engine.cc', 'src/check.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
-                  'src/kquant_addon.cc', 'src/infer_addon.cc', 'src/infer/kernels.cc', 'src/infer/pool.cc',
+                  'src/kquant_addon.cc', 'src/infer_addon.cc', 'src/io.cc', 'src/infer/kernels.cc', 'src/infer/pool.cc',
                   'src/infer/linear.cc', 'src/infer/model.cc', 'src/infer/kquant_linear.cc',
                   'src/infer/kv.cc'],
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],

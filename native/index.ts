@@ -37,6 +37,7 @@ export {
 export { ELEMENT_SIZES, elementSize, isElementDType } from './reference-stats';
 
 import {
+  type AddonDirectFile,
   type AddonQuantized,
   abortError,
   ERR_SCALE_OVERFLOW,
@@ -313,6 +314,21 @@ export function qmatmul(x: Float32Array, n: number, w: Quantized): Float32Array 
 export function adviseHugePages(bytes: Uint8Array): boolean {
   const a = loadAddon();
   return a?.adviseHugePages ? a.adviseHugePages(bytes) : false;
+}
+
+/** An append-only output file in native code: O_DIRECT from aligned staging buffers (native/src/io.cc). */
+export type DirectFile = AddonDirectFile;
+
+/**
+ * Creates (truncates) `path` as a DirectFile: written with O_DIRECT where the file system takes it (`direct()` says
+ * whether it did; one that refuses it gets ordinary writes of the same bytes), by a writer thread of its own.
+ * Returns null without the addon (or an addon without it): the caller writes the file itself. Throws an Error with
+ * the errno name as `code` and a message naming the file when the file cannot be created.
+ */
+export function openDirectFile(path: string, o: { bufferBytes?: number; buffers?: number } = {}): DirectFile | null {
+  const a = loadAddon();
+  if (!a?.DirectFile) return null;
+  return new a.DirectFile(path, { direct: true, ...o });
 }
 
 /** The loaded addon (null when the TypeScript reference is in use), for native/forward.ts. */

@@ -24,6 +24,11 @@ export interface Addon {
   engineInfo(): EngineInfo;
   /** Optional: an addon built before it lacks it. */
   adviseHugePages?(bytes: Uint8Array): boolean;
+  /** The O_DIRECT output file (native/src/io.cc); optional: an addon built before it, or on Windows, lacks it. */
+  DirectFile?: new (
+    path: string,
+    o: { direct: boolean; bufferBytes?: number; buffers?: number },
+  ) => AddonDirectFile;
   quantize(
     o: {
       data: Uint8Array;
@@ -70,6 +75,14 @@ export interface Addon {
     max: number,
     counts: Float64Array,
   ): void;
+}
+/** See native/src/io.cc. Errors carry `code` (the errno name) and a message naming the file. */
+export interface AddonDirectFile {
+  write(bytes: Uint8Array): Promise<void>;
+  patch(at: number, bytes: Uint8Array): void;
+  close(): Promise<void>;
+  abort(): void;
+  direct(): boolean;
 }
 export interface AddonQuantized {
   q: Uint8Array;

@@ -19,6 +19,7 @@
 
 #include "engine.h"
 #include "infer_addon.h"
+#include "io.h"
 #include "kquant_addon.h"
 #include "stats.h"
 
@@ -390,6 +391,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages, "adviseHugePages"));
   apl::kq_register(env, exports);
   apl::register_infer(env, exports);
+  apl::register_io(env, exports);
   return exports;
 }
 

@@ -1,7 +1,11 @@
 // numpy .npz writer: streams one member at a time (stored), with CRC-32, ZIP64 when needed, fixed timestamps
 // (deterministic bytes) and an atomic rename (temp file, then rename; a failed write leaves no partial output).
+// The bytes go to the file through a sink: the native DirectFile where the addon has it (O_DIRECT from reused,
+// aligned staging buffers, written by a thread of its own: no fresh page-cache pages for the cores to fault in;
+// docs/PERFORMANCE.md "The NPZ write stage: O_DIRECT"), else a Node file handle. Both write the same bytes.
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { type DirectFile, openDirectFile } from '../../../native/index';
 import { crc32 } from './crc32';
 import { dtypeItemSize, encodeNpyHeader, type NpyHeaderSpec, resolveSpec, shapeCount } from './npy';
 import { isUnsafeMemberName, SIG_CENTRAL, SIG_EOCD, SIG_EOCD64, SIG_LOC64, SIG_LOCAL, U16_MAX, U32_MAX } from './zip';
@@ -22,6 +26,90 @@ interface Written {
 export interface NpzWriterOptions {
   /** Write ZIP64 records even for small archives (for tests); default only when needed. */
   forceZip64?: boolean;
+  /**
+   * Write through the native DirectFile (O_DIRECT where the file system takes it) when the addon has it; default
+   * true unless APL_NPZ_DIRECT=0. False: a Node file handle (the path used without the addon).
+   */
+  direct?: boolean;
+  /** The DirectFile's staging: buffer size (default 8 MiB) and count (default 3); for tests. */
+  staging?: { bufferBytes?: number; buffers?: number };
+}
+
+/** How the bytes reach the file: O_DIRECT, the DirectFile's ordinary writes (O_DIRECT refused), or Node's. */
+export type NpzWriteMode = 'o_direct' | 'buffered' | 'node';
+
+/** Where the writer's bytes go: appended in order, and patched in place (a member's CRC-32). */
+interface Sink {
+  /** Appends b; resolves once b may be reused. */
+  append(b: Uint8Array): Promise<void>;
+  /** Overwrites bytes already appended. */
+  patch(at: number, b: Uint8Array): Promise<void>;
+  /** Everything on the file, the file closed. */
+  close(): Promise<void>;
+  /** Closed, never throws (the caller removes the file). */
+  abort(): Promise<void>;
+  mode(): NpzWriteMode;
+}
+
+class NodeSink implements Sink {
+  private pos = 0;
+  constructor(private readonly fh: FileHandle) {}
+  async append(b: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < b.length) {
+      const { bytesWritten } = await this.fh.write(b, done, b.length - done, this.pos + done);
+      done += bytesWritten;
+    }
+    this.pos += b.length;
+  }
+  async patch(at: number, b: Uint8Array): Promise<void> {
+    await this.fh.write(b, 0, b.length, at);
+  }
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+  async abort(): Promise<void> {
+    await this.fh.close().catch(() => {});
+  }
+  mode(): NpzWriteMode {
+    return 'node';
+  }
+}
+
+class DirectSink implements Sink {
+  constructor(private readonly f: DirectFile) {}
+  append(b: Uint8Array): Promise<void> {
+    return this.f.write(b);
+  }
+  async patch(at: number, b: Uint8Array): Promise<void> {
+    this.f.patch(at, b);
+  }
+  close(): Promise<void> {
+    return this.f.close();
+  }
+  async abort(): Promise<void> {
+    try {
+      this.f.abort();
+    } catch {}
+  }
+  mode(): NpzWriteMode {
+    return this.f.direct() ? 'o_direct' : 'buffered';
+  }
+}
+
+async function openSink(tmp: string, opts: NpzWriterOptions): Promise<Sink> {
+  const want = opts.direct ?? process.env.APL_NPZ_DIRECT !== '0';
+  if (want) {
+    let f: DirectFile | null;
+    try {
+      f = openDirectFile(tmp, opts.staging);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+    if (f) return new DirectSink(f);
+  }
+  return new NodeSink(await open(tmp, 'w'));
 }
 
 /** Raw little-endian bytes, whole or in chunks (any typed array is taken as its bytes). */
@@ -39,14 +127,19 @@ export class NpzWriter {
   private constructor(
     readonly path: string,
     readonly tmpPath: string,
-    private readonly fh: FileHandle,
+    private readonly sink: Sink,
     private readonly opts: NpzWriterOptions,
   ) {}
 
   static async create(path: string, opts: NpzWriterOptions = {}): Promise<NpzWriter> {
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const fh = await open(tmp, 'w');
-    return new NpzWriter(path, tmp, fh, opts);
+    return new NpzWriter(path, tmp, await openSink(tmp, opts), opts);
+  }
+
+  /** How the bytes reach the file (o_direct can turn into buffered at the first write on a file system that
+   * accepts O_DIRECT at open but not in writes). */
+  get writeMode(): NpzWriteMode {
+    return this.sink.mode();
   }
 
   /** Bytes written so far (the archive's size if it were closed now, minus the directory). */
@@ -56,19 +149,14 @@ export class NpzWriter {
 
   private async flush(): Promise<void> {
     if (!this.bufLen) return;
-    const at = this.pos - this.bufLen;
-    await this.fh.write(this.buf, 0, this.bufLen, at);
+    await this.sink.append(this.buf.subarray(0, this.bufLen));
     this.bufLen = 0;
   }
 
   private async put(b: Uint8Array): Promise<void> {
     if (b.length >= BUF_SIZE / 4) {
       await this.flush();
-      let done = 0;
-      while (done < b.length) {
-        const { bytesWritten } = await this.fh.write(b, done, b.length - done, this.pos + done);
-        done += bytesWritten;
-      }
+      await this.sink.append(b);
       this.pos += b.length;
       return;
     }
@@ -85,7 +173,7 @@ export class NpzWriter {
     else {
       const b = Buffer.alloc(4);
       b.writeUInt32LE(value);
-      await this.fh.write(b, 0, 4, at);
+      await this.sink.patch(at, b);
     }
   }
 
@@ -234,7 +322,7 @@ export class NpzWriter {
       e.writeUInt32LE(z64 ? U32_MAX : cdStart, 16);
       await this.put(e);
       await this.flush();
-      await this.fh.close();
+      await this.sink.close();
       await rename(this.tmpPath, this.path);
       this.state = 'closed';
     } catch (err) {
@@ -248,7 +336,7 @@ export class NpzWriter {
   async abort(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'failed';
-    await this.fh.close().catch(() => {});
+    await this.sink.abort();
     await unlink(this.tmpPath).catch(() => {});
   }
 }
