@@ -83,6 +83,8 @@ export async function convertModel(
       emit,
       signal,
       hooks: o.hooks,
+      // --eval reads the NPZ right after: written through the page cache, it is read from there.
+      npzDirect: !o.eval,
     });
 
     // Stage 5, describe: the accuracy report and the manifest, under their temporary names.

@@ -32,6 +32,11 @@ export interface QuantizeStageInput {
   emit: (e: ConvertEvent) => void;
   signal?: AbortSignal;
   hooks?: ConvertHooks;
+  /**
+   * Write the NPZ with O_DIRECT (the writer's default where the addon has it). False when the run reads the NPZ
+   * back at once (--eval): through the page cache the reader finds it there instead of reading the disk.
+   */
+  npzDirect?: boolean;
 }
 
 export interface QuantizeStageResult {
@@ -63,7 +68,7 @@ export async function quantizeStage(a: QuantizeStageInput): Promise<QuantizeStag
   const totalParams = ck.tensors.reduce((n, t) => n + t.shape.reduce((x, y) => x * y, 1), 0);
   let writer: NpzWriter | undefined;
   try {
-    writer = await NpzWriter.create(a.npzTmp);
+    writer = await NpzWriter.create(a.npzTmp, a.npzDirect === false ? { direct: false } : {});
   } catch (e) {
     throw ioError(e, `cannot write to ${settings.outDir}`);
   }
