@@ -2,7 +2,7 @@
 // (deterministic bytes) and an atomic rename (temp file, then rename; a failed write leaves no partial output).
 // The bytes go to the file through a sink: the native DirectFile where the addon has it (O_DIRECT from reused,
 // aligned staging buffers, written by a thread of its own: no fresh page-cache pages for the cores to fault in;
-// docs/PERFORMANCE.md "The NPZ write stage: O_DIRECT"), else a Node file handle. Both write the same bytes.
+// docs/PERFORMANCE.md "The NPZ write stage with O_DIRECT"), else a Node file handle. Both write the same bytes.
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { type DirectFile, openDirectFile } from '../../../native/index';
@@ -136,8 +136,10 @@ export class NpzWriter {
     return new NpzWriter(path, tmp, await openSink(tmp, opts), opts);
   }
 
-  /** How the bytes reach the file (o_direct can turn into buffered at the first write on a file system that
-   * accepts O_DIRECT at open but not in writes). */
+  /**
+   * How the bytes reach the file (o_direct turns into buffered at the first write on a file system that accepts
+   * O_DIRECT at open but not in writes).
+   */
   get writeMode(): NpzWriteMode {
     return this.sink.mode();
   }
