@@ -90,10 +90,14 @@ if [ "${APL_NO_CUDA:-0}" != 1 ] && ls "${cuda_gpu_objs[@]}" >/dev/null 2>&1; the
   glibs=("$out/engine.o" "$out/check.o" "$out/scalar.o" "$out/dispatch.o" "$out/neon.o" "$out/avx2.o" "$out/avx512.o"
     "${cuda_gpu_objs[@]}" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
 fi
+# The inference kernel tests without Node (test_infer, also run for arm64 by run-arm64.sh): the same inference
+# objects as test_gpu (its two test files left out) and the same libraries.
+ibin="$out/test_infer"
 gnewer=0
 [ -x "$gbin" ] || gnewer=1
+[ -x "$ibin" ] || gnewer=1
 [ "$bin" -nt "$gbin" ] && gnewer=1
-for f in "${gsrcs[@]}" native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cuda/* native/src/quant.h test/native/run.sh; do
+for f in "${gsrcs[@]}" test/native/test_infer.cc native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cuda/* native/src/quant.h test/native/run.sh; do
   [ "$f" -nt "$gbin" ] && gnewer=1
 done
 if [ "$gnewer" = 1 ]; then
@@ -120,6 +124,8 @@ if [ "$gnewer" = 1 ]; then
       gobjs+=("$out/g_infer_kquant_$name.o")
     fi
   done
+  "$CXX" "${gflags[@]}" -c test/native/test_infer.cc -o "$out/g_test_infer.o" &
+  gpids+=($!)
   gfailed=0
   for p in "${gpids[@]}"; do wait "$p" || gfailed=1; done
   if [ "$gfailed" = 1 ]; then
@@ -128,6 +134,11 @@ if [ "$gnewer" = 1 ]; then
     exit 1
   fi
   "$CXX" "${gobjs[@]}" -o "$gbin" "${glibs[@]}" || { echo "test:native: test_gpu failed to link" >&2; exit 1; }
+  iobjs=("$out/g_test_infer.o")
+  for o in "${gobjs[@]}"; do
+    case "$o" in */g_test_gpu.o | */g_test_gpu_bench.o) ;; *) iobjs+=("$o") ;; esac
+  done
+  "$CXX" "${iobjs[@]}" -o "$ibin" "${glibs[@]}" || { echo "test:native: test_infer failed to link" >&2; exit 1; }
 fi
 
 "$bin" "$@"
@@ -141,6 +152,32 @@ fi
 echo "test:native: forced-scalar run passed"
 "$out/test_kquant"
 "$gbin" ${APL_GPU_BENCH:+--bench}
+
+# test_infer checks every inference variant this CPU runs against the scalar reference in one run; it runs once per
+# choice the engine can make here, each asserting which kernel it chose (APL_EXPECT_KERNEL): the default (the
+# best variant), without AVX-512 (APL_NO_AVX512=1: avx2) and forced scalar.
+cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
+runs=()
+if [ "$arch" = x86_64 ] && cpu_has avx2 && cpu_has fma && cpu_has f16c; then
+  if cpu_has avx512f && cpu_has avx512bw && cpu_has avx512vl && cpu_has avx512_vnni; then
+    runs+=("avx512-gemm:")
+  fi
+  runs+=("avx2:APL_NO_AVX512=1")
+else
+  runs+=(":")  # another CPU: the default choice, unchecked
+fi
+runs+=("scalar:APL_FORCE_SCALAR=1")
+for r in "${runs[@]}"; do
+  want="${r%%:*}"
+  envs=()
+  [ -n "${r#*:}" ] && envs=("${r#*:}")
+  if ! iout="$(env "${envs[@]}" APL_EXPECT_KERNEL="$want" "$ibin" 2>&1)"; then
+    printf '%s\n' "$iout" >&2
+    echo "test:native: test_infer FAILED (${envs[*]:-default choice}${want:+, expected kernel $want})" >&2
+    exit 1
+  fi
+  echo "test:native: test_infer passed (${envs[*]:-default choice}): $(printf '%s\n' "$iout" | grep -m1 'inference variants') $(printf '%s\n' "$iout" | tail -1)"
+done
 
 if [ "${APL_SKIP_JS_TESTS:-0}" = 1 ]; then
   echo "test:native: JavaScript tests skipped (APL_SKIP_JS_TESTS=1)"

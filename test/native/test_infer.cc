@@ -275,15 +275,16 @@ static void test_float() {
 static void test_threads() {
   Packed p = random_packed(301, 512, 4, 64, true, 7);
   std::vector<float> x = gaussian(40 * 512, 8);
-  const Kernel& k = select_kernel();
-  std::vector<float> a = run_linear(p.w, x, 40, k, 1), b = run_linear(p.w, x, 40, k, 2);
-  size_t at = 0;
-  CHECK(same_bits(a, b, &at), "1 and 2 threads differ at %zu", at);
-  for (int64_t t : {0, 17, 39}) {
-    std::vector<float> xt(x.begin() + t * 512, x.begin() + (t + 1) * 512);
-    std::vector<float> one = run_linear(p.w, xt, 1, k);
-    std::vector<float> part(a.begin() + t * 301, a.begin() + (t + 1) * 301);
-    CHECK(same_bits(one, part, &at), "token %lld alone differs at %zu", (long long)t, at);
+  for (const Kernel* k : available_kernels()) {
+    std::vector<float> a = run_linear(p.w, x, 40, *k, 1), b = run_linear(p.w, x, 40, *k, 2);
+    size_t at = 0;
+    CHECK(same_bits(a, b, &at), "%s: 1 and 2 threads differ at %zu", k->name, at);
+    for (int64_t t : {0, 17, 39}) {
+      std::vector<float> xt(x.begin() + t * 512, x.begin() + (t + 1) * 512);
+      std::vector<float> one = run_linear(p.w, xt, 1, *k);
+      std::vector<float> part(a.begin() + t * 301, a.begin() + (t + 1) * 301);
+      CHECK(same_bits(one, part, &at), "%s: token %lld alone differs at %zu", k->name, (long long)t, at);
+    }
   }
 }
 
