@@ -24,7 +24,7 @@ struct Block {
   std::vector<uint8_t> codes;
   std::vector<float> s, z, rs, rz;  // rs, rz: 16 rows × (16 · blocks of 16 groups), row-major
   std::vector<float> xsf;           // the tokens' group sums as float (tokens × gpr)
-  WideCodes wc;
+  WideCodes<Wide512> wc;
 };
 
 inline bool fits(const Linear& w, int64_t n) { return n >= gemm512::kMinTokens && w.group % 4 == 0; }

@@ -17,30 +17,11 @@
 // runs the reference's float32 operations per group on 16 lanes; group g0 + j (j < 8) and then g0 + 8 + j are
 // added to lane j (the reference's lane g % 8, in its order); the last block's lanes past the row are masked.
 // The last block's packed codes and code bytes may lie past the row (or the buffer): they are read from a
-// zero-padded copy.
+// zero-padded copy. The row loops, the s and z decode and the combine are infer_kquant_wide_rows.h's, on the
+// traits Wide512 below.
 #pragma once
 
-/** 4-byte lanes of packed codes per group, or 0 when the wide path does not take the shape. */
-inline int wide_lanes(int bits, int64_t group) {
-  if (bits != 2 && bits != 4) return 0;
-  if (group * bits % 32) return 0;
-  const int64_t l = group * bits / 32;
-  return l <= 4 ? (int)l : 0;
-}
-
-/** Natural-order activations → the wide layout, block by block (len: whole blocks of 16 groups). */
-inline void wide_act_layout(const int8_t* nat, int64_t len, int64_t group, int bits, int8_t* xq) {
-  const int L = wide_lanes(bits, group), per = 8 / bits, vpl = 4 * per;  // values per packed lane
-  const int64_t blk = 16 * group;
-  for (int64_t b0 = 0; b0 < len; b0 += blk) {
-    const int8_t* src = nat + b0;
-    int8_t* dst = xq + b0;
-    for (int i = 0; i < L; i++)
-      for (int k = 0; k < per; k++, dst += 64)
-        for (int j = 0; j < 16; j++)
-          for (int m = 0; m < 4; m++) dst[4 * j + m] = src[(j * L + i) * vpl + m * per + k];
-  }
-}
+#include "infer_kquant_wide_rows.h"
 
 template <int BITS, int L>
 struct KqWide {
@@ -139,82 +120,44 @@ struct KqWide {
   }
 };
 
-/** Per call: the code-field tables and the super-block of each half block. */
-struct WideCodes {
-  __m512i shuf, shift, smask, mmask;
-  __m128i sbits;
-  bool fast = false;     // groups per super-block % 8 == 0
-  bool uniform = false;  // … % 16 == 0: one super-block per block
-  std::vector<int32_t> half_super;
-};
-
-inline void wide_codes_init(const Linear& w, int64_t nblk, WideCodes& c) {
-  const int width = w.kq_sbits + w.kq_mbits;
-  const int64_t gps = w.kq_super / w.group, nsb = kq_supers(w);
-  c.fast = gps % 8 == 0;
-  c.uniform = gps % 16 == 0;
-  alignas(64) uint8_t sh[64];
-  alignas(64) int32_t sf[16];
-  for (int l = 0; l < 4; l++)
-    for (int m = 0; m < 4; m++) {
-      const int p = ((l & 1) * 4 + m) * width;
-      sf[4 * l + m] = p & 7;
-      for (int e = 0; e < 4; e++) {
-        const int b = (p >> 3) + e;
-        sh[16 * l + 4 * m + e] = (uint8_t)(b < 16 ? b : 0x80);
-      }
-    }
-  c.shuf = _mm512_load_si512((const void*)sh);
-  c.shift = _mm512_load_si512((const void*)sf);
-  c.smask = _mm512_set1_epi32((1 << w.kq_sbits) - 1);
-  c.mmask = _mm512_set1_epi32((1 << w.kq_mbits) - 1);
-  c.sbits = _mm_cvtsi32_si128(w.kq_sbits);
-  if (!c.fast) return;
-  c.half_super.resize((size_t)(2 * nblk));
-  for (int64_t h = 0; h < 2 * nblk; h++) c.half_super[(size_t)h] = (int32_t)std::min(nsb - 1, h * 8 / gps);
-}
-
 /** Two floats in the two halves of a vector. */
 inline __m512 halves(float lo, float hi) {
   return _mm512_castpd_ps(
       _mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(lo)), _mm256_castps_pd(_mm256_set1_ps(hi)), 1));
 }
 
-/** One row's codes for the fast decode: its code bytes and its d, dmin in float32. */
-struct RowCodes {
-  const uint8_t* cr;
-  int64_t cb;
-  int width;
-  const float* dv;
-  const float* mv;
-};
+/** The 512-bit lane width of infer_kquant_wide_rows.h: blocks of 16 groups. */
+struct Wide512 {
+  static constexpr int B = 16, VB = 64;
+  static constexpr bool kPrefetch = true;
+  using I = __m512i;
+  using F = __m512;
+  template <int BITS, int L>
+  using Kern = KqWide<BITS, L>;
 
-/** Row r's d and dmin converted (f16 → f32 is exact: the values f16_to_f32 gives) into scratch `slot`. */
-inline RowCodes row_codes(const Linear& w, int64_t r, int slot = 0) {
-  const int64_t nsb = kq_supers(w), cb = kq_codes_row_bytes(w);
-  thread_local std::vector<float> tls[4];
-  std::vector<float>& dv = tls[2 * slot];
-  std::vector<float>& mv = tls[2 * slot + 1];
-  if ((int64_t)dv.size() < nsb + 16) {
-    dv.resize((size_t)(nsb + 16));
-    mv.resize((size_t)(nsb + 16));
-  }
-  for (int64_t b = 0; b < nsb; b += 16) {
-    const __mmask16 k = (__mmask16)(nsb - b >= 16 ? 0xffff : (1u << (nsb - b)) - 1);
-    _mm512_storeu_ps(dv.data() + b, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w.kd + (r * nsb + b) * 2)));
-    _mm512_storeu_ps(mv.data() + b,
-                     _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w.kdmin + (r * nsb + b) * 2)));
-  }
-  return RowCodes{w.codes + r * cb, cb, w.kq_sbits + w.kq_mbits, dv.data(), mv.data()};
-}
+  static inline I load_i(const void* p) { return _mm512_load_si512(p); }
+  static inline I set1_i(int v) { return _mm512_set1_epi32(v); }
+  static inline I and_i(I a, I b) { return _mm512_and_si512(a, b); }
+  static inline I srl(I a, __m128i n) { return _mm512_srl_epi32(a, n); }
+  static inline F cvt(I a) { return _mm512_cvtepi32_ps(a); }
+  static inline F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static inline F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static inline F loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static inline void storeu(float* p, F v) { _mm512_storeu_ps(p, v); }
 
-/** s and z of block b's 16 groups (c.fast; lanes past the row are don't-care). */
-inline void block_sz(const WideCodes& c, const RowCodes& rc, int64_t b, __m512& s, __m512& z) {
-  const int64_t off = b * 2 * rc.width;
-  __m512i v;
-  if (rc.width == 8 && off + 16 <= rc.cb) {  // one byte per group (the 2-bit preset's 4 + 4)
-    v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(rc.cr + off)));
-  } else {
+  static inline void f16_to_f32(const uint8_t* d, const uint8_t* m, int64_t n, float* dv, float* mv) {
+    for (int64_t b = 0; b < n; b += 16) {
+      const __mmask16 k = (__mmask16)(n - b >= 16 ? 0xffff : (1u << (n - b)) - 1);
+      _mm512_storeu_ps(dv + b, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, d + b * 2)));
+      _mm512_storeu_ps(mv + b, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, m + b * 2)));
+    }
+  }
+
+  /** Block b's code fields: two runs of 8 groups (`width` bytes each), 128-bit lanes 0-1 and 2-3. */
+  static inline I fields(const WideCodes<Wide512>& c, const RowCodes& rc, int64_t b) {
+    const int64_t off = b * 2 * rc.width;
+    if (rc.width == 8 && off + 16 <= rc.cb)  // one byte per group (the 2-bit preset's 4 + 4)
+      return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(rc.cr + off)));
     __m128i lo, hi;
     if (off + rc.width + 16 <= rc.cb) {
       lo = _mm_loadu_si128((const __m128i*)(rc.cr + off));
@@ -226,184 +169,43 @@ inline void block_sz(const WideCodes& c, const RowCodes& rc, int64_t b, __m512& 
       hi = _mm_loadu_si128((const __m128i*)(tmp + rc.width));
     }
     const __m512i bytes = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(lo), 0xff00, hi);
-    v = _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, c.shuf), c.shift);
+    return _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, c.shuf), c.shift);
   }
-  const __m512 sc = _mm512_cvtepi32_ps(_mm512_and_si512(v, c.smask));
-  const __m512 mc = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(v, c.sbits), c.mmask));
-  const int32_t a = c.half_super[(size_t)(2 * b)];
-  if (c.uniform) {
-    s = _mm512_mul_ps(_mm512_set1_ps(rc.dv[a]), sc);
-    z = _mm512_mul_ps(_mm512_set1_ps(rc.mv[a]), mc);
-  } else {
-    const int32_t e = c.half_super[(size_t)(2 * b + 1)];
-    s = _mm512_mul_ps(halves(rc.dv[a], rc.dv[e]), sc);
-    z = _mm512_mul_ps(halves(rc.mv[a], rc.mv[e]), mc);
+  /** d and dmin per half block (one super-block per block when c.uniform). */
+  static inline void supers(const WideCodes<Wide512>& c, const RowCodes& rc, int64_t b, F& d, F& m) {
+    const int32_t a = c.super[(size_t)(2 * b)];
+    if (c.uniform) {
+      d = _mm512_set1_ps(rc.dv[a]);
+      m = _mm512_set1_ps(rc.mv[a]);
+    } else {
+      const int32_t e = c.super[(size_t)(2 * b + 1)];
+      d = halves(rc.dv[a], rc.dv[e]);
+      m = halves(rc.mv[a], rc.mv[e]);
+    }
   }
-}
 
-/** Row r's s and z for blocks [0, nblk) (16 per block; lanes past the row are don't-care). */
-inline void wide_decode_sz(const Linear& w, const WideCodes& c, int64_t r, int64_t nblk, float* s, float* z) {
-  if (!c.fast) {
-    decode_sz(w, r, s, z);
-    for (int64_t g = w.gpr(); g < nblk * 16; g++) s[g] = z[g] = 0.0f;
-    return;
+  /** The last block's lanes past the row: masked loads and adds. */
+  struct Edge {
+    __mmask16 klast;
+  };
+  static inline Edge edge(int64_t gpr) {
+    return Edge{(__mmask16)(gpr % 16 ? (1u << (gpr % 16)) - 1 : 0xffff)};
   }
-  const RowCodes rc = row_codes(w, r);
-  for (int64_t b = 0; b < nblk; b++) {
-    __m512 sv, zv;
-    block_sz(c, rc, b, sv, zv);
-    _mm512_storeu_ps(s + 16 * b, sv);
-    _mm512_storeu_ps(z + 16 * b, zv);
+  static inline void edge_token(Edge&, const float*, const int32_t*, int64_t, int64_t) {}
+  struct At {
+    const float* dx;
+    const int32_t* xs;
+    __mmask16 k;
+  };
+  static inline At at(const Edge& e, const float* dx, const int32_t* xs, int64_t b, int64_t nblk) {
+    return At{dx + 16 * b, xs + 16 * b, b + 1 < nblk ? (__mmask16)0xffff : e.klast};
   }
-}
-
-/** kq_combine_group for the 16 groups of a block (lanes k only), into the 8 reference lanes acc. */
-inline __m256 wide_combine(__m256 acc, __m512i isum, __m512 s, __m512 z, const float* dx, const int32_t* xs,
-                           __mmask16 k) {
-  const __m512 a = _mm512_cvtepi32_ps(isum);
-  const __m512 xv = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, xs));
-  const __m512 u = _mm512_mul_ps(s, a);
-  const __m512 v = _mm512_mul_ps(z, xv);
-  const __m512 term = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, dx), _mm512_sub_ps(u, v));
-  acc = _mm256_mask_add_ps(acc, (__mmask8)k, acc, _mm512_castps512_ps256(term));
-  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(term), 1));
-  return _mm256_mask_add_ps(acc, (__mmask8)(k >> 8), acc, hi);
-}
-
-/** Per-row scratch of one thread (wide path). */
-struct WideScratch {
-  std::vector<float> s, z;
-  std::vector<uint8_t> u;  // prompts: the row's planes (64-byte aligned from u_at)
-  alignas(64) uint8_t tail[256], tail2[256];
-  uint8_t* u_at() { return (uint8_t*)(((uintptr_t)u.data() + 63) & ~(uintptr_t)63); }
+  static inline F load_dx(const At& a) { return _mm512_maskz_loadu_ps(a.k, a.dx); }
+  static inline I load_xs(const At& a) { return _mm512_maskz_loadu_epi32(a.k, a.xs); }
+  /** Group g0 + j (j < 8) and then g0 + 8 + j added to lane j (the reference's lane g % 8, in its order). */
+  static inline __m256 fold(__m256 acc, F term, const At& a, const Edge&) {
+    acc = _mm256_mask_add_ps(acc, (__mmask8)a.k, acc, _mm512_castps512_ps256(term));
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(term), 1));
+    return _mm256_mask_add_ps(acc, (__mmask8)(a.k >> 8), acc, hi);
+  }
 };
-
-template <int BITS, int L>
-void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0, int64_t t1, float* y,
-               int64_t ystride) {
-  using K = KqWide<BITS, L>;
-  const int64_t gpr = w.gpr(), nblk = (gpr + 15) / 16, rb = w.row_bytes(), bbytes = 64 * L;
-  const int64_t ublk = 64 * K::NV, qfull = rb / bbytes;  // blocks [0, qfull) lie inside the row
-  const __mmask16 klast = (__mmask16)(gpr % 16 ? (1u << (gpr % 16)) - 1 : 0xffff);
-  const bool many = t1 - t0 > 1;
-  thread_local WideScratch tls_sc;
-  thread_local WideCodes tls_wc;
-  WideScratch& sc = tls_sc;  // one thread_local lookup per call, not one per use in the loops
-  const WideCodes& wc = tls_wc;
-  wide_codes_init(w, nblk, tls_wc);
-  if ((int64_t)sc.s.size() < 2 * nblk * 16) {
-    sc.s.resize((size_t)(2 * nblk * 16));
-    sc.z.resize((size_t)(2 * nblk * 16));
-  }
-  if ((int64_t)sc.u.size() < 2 * nblk * ublk + 64) sc.u.resize((size_t)(2 * nblk * ublk + 64));
-  float* s = sc.s.data();
-  float* z = sc.z.data();
-  uint8_t* ub = sc.u_at();
-  if (!many && wc.fast) {  // decode: two rows side by side, s and z computed block by block
-    const int8_t* x = act.xq_of(t0);
-    const float* dx = act.dx_of(t0);
-    const int32_t* xs = act.xsum_of(t0);
-    for (int64_t r = r0; r < r1; r += 2) {
-      const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
-      const uint8_t* qa = w.q + r * rb;
-      const uint8_t* qb = w.q + r2 * rb;
-      const RowCodes ca = row_codes(w, r, 0), cb = row_codes(w, r2, 1);
-      if (qfull < nblk) {
-        std::memset(sc.tail, 0, sizeof sc.tail);
-        std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-        std::memset(sc.tail2, 0, sizeof sc.tail2);
-        std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-      }
-      const uint8_t* next = r + 2 < r1 ? qa + 2 * rb : nullptr;
-      __m256 aa = _mm256_setzero_ps(), ab = aa;
-      for (int64_t b = 0; b < nblk; b++) {
-        if (next && b < qfull)  // the same block of the next row pair
-          for (int i = 0; i < L; i++) {
-            _mm_prefetch((const char*)(next + b * bbytes + 64 * i), _MM_HINT_T0);
-            _mm_prefetch((const char*)(next + rb + b * bbytes + 64 * i), _MM_HINT_T0);
-          }
-        const __mmask16 k = b + 1 < nblk ? (__mmask16)0xffff : klast;
-        const int8_t* xb = x + b * ublk;
-        __m512 sa, za, sb, zb;
-        block_sz(wc, ca, b, sa, za);
-        block_sz(wc, cb, b, sb, zb);
-        const bool in = b < qfull;
-        const __m512i ia = K::isum_packed(in ? qa + b * bbytes : sc.tail, xb);
-        const __m512i ib = K::isum_packed(in ? qb + b * bbytes : sc.tail2, xb);
-        aa = wide_combine(aa, ia, sa, za, dx + 16 * b, xs + 16 * b, k);
-        ab = wide_combine(ab, ib, sb, zb, dx + 16 * b, xs + 16 * b, k);
-      }
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, aa);
-      y[t0 * ystride + r] = reduce8(lanes);
-      if (r2 != r) {
-        _mm256_store_ps(lanes, ab);
-        y[t0 * ystride + r2] = reduce8(lanes);
-      }
-    }
-    return;
-  }
-  // prompts (and rows whose s and z need the scalar decode): two rows at a time, their planes unpacked once
-  // for every token, each token's activations read once for both rows
-  float* s2 = s + nblk * 16;
-  float* z2 = z + nblk * 16;
-  uint8_t* ub2 = ub + nblk * ublk;
-  for (int64_t r = r0; r < r1; r += 2) {
-    const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
-    const uint8_t* qa = w.q + r * rb;
-    const uint8_t* qb = w.q + r2 * rb;
-    wide_decode_sz(w, wc, r, nblk, s, z);
-    wide_decode_sz(w, wc, r2, nblk, s2, z2);
-    if (qfull < nblk) {
-      std::memset(sc.tail, 0, sizeof sc.tail);
-      std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-      std::memset(sc.tail2, 0, sizeof sc.tail2);
-      std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-    }
-    for (int64_t b = 0; b < nblk; b++) {
-      K::unpack(b < qfull ? qa + b * bbytes : sc.tail, ub + b * ublk);
-      K::unpack(b < qfull ? qb + b * bbytes : sc.tail2, ub2 + b * ublk);
-    }
-    for (int64_t t = t0; t < t1; t++) {
-      const int8_t* x = act.xq_of(t);
-      const float* dx = act.dx_of(t);
-      const int32_t* xs = act.xsum_of(t);
-      __m256 aa = _mm256_setzero_ps(), ab = aa;
-      for (int64_t b = 0; b < nblk; b++) {
-        const __mmask16 k = b + 1 < nblk ? (__mmask16)0xffff : klast;
-        const int8_t* xb = x + b * ublk;
-        const __m512i ia = K::isum_unpacked(ub + b * ublk, xb), ib = K::isum_unpacked(ub2 + b * ublk, xb);
-        aa = wide_combine(aa, ia, _mm512_loadu_ps(s + 16 * b), _mm512_loadu_ps(z + 16 * b), dx + 16 * b,
-                          xs + 16 * b, k);
-        ab = wide_combine(ab, ib, _mm512_loadu_ps(s2 + 16 * b), _mm512_loadu_ps(z2 + 16 * b), dx + 16 * b,
-                          xs + 16 * b, k);
-      }
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, aa);
-      y[t * ystride + r] = reduce8(lanes);
-      if (r2 != r) {
-        _mm256_store_ps(lanes, ab);
-        y[t * ystride + r2] = reduce8(lanes);
-      }
-    }
-  }
-}
-
-/** The wide path when it applies (see wide_lanes); false otherwise. */
-inline bool wide_qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
-                       float* y, int64_t ystride) {
-  const int L = wide_lanes(w.bits, w.group);
-  if (!L) return false;
-  if (w.bits == 4) {
-    if (L == 1) wide_rows<4, 1>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 2) wide_rows<4, 2>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 3) wide_rows<4, 3>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 4) wide_rows<4, 4>(w, r0, r1, a, t0, t1, y, ystride);
-  } else {
-    if (L == 1) wide_rows<2, 1>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 2) wide_rows<2, 2>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 3) wide_rows<2, 3>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 4) wide_rows<2, 4>(w, r0, r1, a, t0, t1, y, ystride);
-  }
-  return true;
-}

@@ -19,30 +19,11 @@
 // exact) are those of the block's super-block (the fast decode needs groups-per-super-block % 8 == 0, else
 // the row's s and z come from decode_sz). The combine runs the reference's float32 operations per group on 8
 // lanes; the last block's lanes past the row keep their value (blend). The last block's packed codes and code
-// bytes may lie past the row (or the buffer): they are read from a zero-padded copy.
+// bytes may lie past the row (or the buffer): they are read from a zero-padded copy. The row loops, the s and
+// z decode and the combine are infer_kquant_wide_rows.h's, on the traits Wide256 below.
 #pragma once
 
-/** 4-byte lanes of packed codes per group, or 0 when the wide path does not take the shape. */
-inline int wide2_lanes(int bits, int64_t group) {
-  if (bits != 2 && bits != 4) return 0;
-  if (group * bits % 32) return 0;
-  const int64_t l = group * bits / 32;
-  return l <= 4 ? (int)l : 0;
-}
-
-/** Natural-order activations → the wide layout, block by block (len: whole blocks of 8 groups). */
-inline void wide2_act_layout(const int8_t* nat, int64_t len, int64_t group, int bits, int8_t* xq) {
-  const int L = wide2_lanes(bits, group), per = 8 / bits, vpl = 4 * per;  // values per packed lane
-  const int64_t blk = 8 * group;
-  for (int64_t b0 = 0; b0 < len; b0 += blk) {
-    const int8_t* src = nat + b0;
-    int8_t* dst = xq + b0;
-    for (int i = 0; i < L; i++)
-      for (int k = 0; k < per; k++, dst += 32)
-        for (int j = 0; j < 8; j++)
-          for (int m = 0; m < 4; m++) dst[4 * j + m] = src[(j * L + i) * vpl + m * per + k];
-  }
-}
+#include "infer_kquant_wide_rows.h"
 
 template <int BITS, int L>
 struct KqWide2 {
@@ -129,81 +110,45 @@ struct KqWide2 {
   }
 };
 
-/** Per call: the code-field tables and the super-block of each block of 8 groups. */
-struct Wide2Codes {
-  __m256i shuf, shift, smask, mmask;
-  __m128i sbits;
-  bool fast = false;  // groups per super-block % 8 == 0
-  std::vector<int32_t> super;
-};
+/** The 256-bit lane width of infer_kquant_wide_rows.h: blocks of 8 groups. */
+struct Wide256 {
+  static constexpr int B = 8, VB = 32;
+  static constexpr bool kPrefetch = false;
+  using I = __m256i;
+  using F = __m256;
+  template <int BITS, int L>
+  using Kern = KqWide2<BITS, L>;
 
-inline void wide2_codes_init(const Linear& w, int64_t nblk, Wide2Codes& c) {
-  const int width = w.kq_sbits + w.kq_mbits;
-  const int64_t gps = w.kq_super / w.group, nsb = kq_supers(w);
-  c.fast = gps % 8 == 0;
-  alignas(32) uint8_t sh[32];
-  alignas(32) int32_t sf[8];
-  for (int j = 0; j < 8; j++) {
-    const int p = j * width;
-    sf[j] = p & 7;
-    for (int e = 0; e < 4; e++) {
-      const int b = (p >> 3) + e;
-      sh[4 * j + e] = (uint8_t)(b < 16 ? b : 0x80);
+  static inline I load_i(const void* p) { return _mm256_load_si256((const __m256i*)p); }
+  static inline I set1_i(int v) { return _mm256_set1_epi32(v); }
+  static inline I and_i(I a, I b) { return _mm256_and_si256(a, b); }
+  static inline I srl(I a, __m128i n) { return _mm256_srl_epi32(a, n); }
+  static inline F cvt(I a) { return _mm256_cvtepi32_ps(a); }
+  static inline F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static inline F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static inline F loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static inline void storeu(float* p, F v) { _mm256_storeu_ps(p, v); }
+
+  static inline void f16_to_f32(const uint8_t* d, const uint8_t* m, int64_t n, float* dv, float* mv) {
+    int64_t b = 0;
+    for (; b + 8 <= n; b += 8) {
+      _mm256_storeu_ps(dv + b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(d + b * 2))));
+      _mm256_storeu_ps(mv + b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(m + b * 2))));
+    }
+    if (b < n) {
+      alignas(16) uint16_t td[8] = {}, tm[8] = {};
+      std::memcpy(td, d + b * 2, (size_t)(n - b) * 2);
+      std::memcpy(tm, m + b * 2, (size_t)(n - b) * 2);
+      _mm256_storeu_ps(dv + b, _mm256_cvtph_ps(_mm_load_si128((const __m128i*)td)));
+      _mm256_storeu_ps(mv + b, _mm256_cvtph_ps(_mm_load_si128((const __m128i*)tm)));
     }
   }
-  c.shuf = _mm256_load_si256((const __m256i*)sh);
-  c.shift = _mm256_load_si256((const __m256i*)sf);
-  c.smask = _mm256_set1_epi32((1 << w.kq_sbits) - 1);
-  c.mmask = _mm256_set1_epi32((1 << w.kq_mbits) - 1);
-  c.sbits = _mm_cvtsi32_si128(w.kq_sbits);
-  if (!c.fast) return;
-  c.super.resize((size_t)nblk);
-  for (int64_t b = 0; b < nblk; b++) c.super[(size_t)b] = (int32_t)std::min(nsb - 1, b * 8 / gps);
-}
 
-/** One row's codes for the fast decode: its code bytes and its d, dmin in float32. */
-struct Row2Codes {
-  const uint8_t* cr;
-  int64_t cb;
-  int width;
-  const float* dv;
-  const float* mv;
-};
-
-/** Row r's d and dmin converted (f16 → f32 is exact: the values f16_to_f32 gives) into scratch `slot`. */
-inline Row2Codes row2_codes(const Linear& w, int64_t r, int slot = 0) {
-  const int64_t nsb = kq_supers(w), cb = kq_codes_row_bytes(w);
-  thread_local std::vector<float> tls[4];
-  std::vector<float>& dv = tls[2 * slot];
-  std::vector<float>& mv = tls[2 * slot + 1];
-  if ((int64_t)dv.size() < nsb + 8) {
-    dv.resize((size_t)(nsb + 8));
-    mv.resize((size_t)(nsb + 8));
-  }
-  int64_t b = 0;
-  for (; b + 8 <= nsb; b += 8) {
-    _mm256_storeu_ps(dv.data() + b,
-                     _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w.kd + (r * nsb + b) * 2))));
-    _mm256_storeu_ps(mv.data() + b,
-                     _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w.kdmin + (r * nsb + b) * 2))));
-  }
-  if (b < nsb) {
-    alignas(16) uint16_t td[8] = {}, tm[8] = {};
-    std::memcpy(td, w.kd + (r * nsb + b) * 2, (size_t)(nsb - b) * 2);
-    std::memcpy(tm, w.kdmin + (r * nsb + b) * 2, (size_t)(nsb - b) * 2);
-    _mm256_storeu_ps(dv.data() + b, _mm256_cvtph_ps(_mm_load_si128((const __m128i*)td)));
-    _mm256_storeu_ps(mv.data() + b, _mm256_cvtph_ps(_mm_load_si128((const __m128i*)tm)));
-  }
-  return Row2Codes{w.codes + r * cb, cb, w.kq_sbits + w.kq_mbits, dv.data(), mv.data()};
-}
-
-/** s and z of block b's 8 groups (c.fast; lanes past the row are don't-care). */
-inline void block2_sz(const Wide2Codes& c, const Row2Codes& rc, int64_t b, __m256& s, __m256& z) {
-  const int64_t off = b * rc.width;
-  __m256i v;
-  if (rc.width == 8 && off + 8 <= rc.cb) {  // one byte per group (the 2-bit preset's 4 + 4)
-    v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(rc.cr + off)));
-  } else {
+  /** Block b's code fields: one run of 8 groups (`width` bytes). */
+  static inline I fields(const WideCodes<Wide256>& c, const RowCodes& rc, int64_t b) {
+    const int64_t off = b * rc.width;
+    if (rc.width == 8 && off + 8 <= rc.cb)  // one byte per group (the 2-bit preset's 4 + 4)
+      return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(rc.cr + off)));
     __m128i lo;
     if (off + 16 <= rc.cb) {
       lo = _mm_loadu_si128((const __m128i*)(rc.cr + off));
@@ -214,191 +159,52 @@ inline void block2_sz(const Wide2Codes& c, const Row2Codes& rc, int64_t b, __m25
     }
     const __m256i bytes = _mm256_broadcastsi128_si256(lo);
     // vpshufb is per 128-bit half: the table's bytes index the broadcast copy of the same 16 bytes
-    v = _mm256_srlv_epi32(_mm256_shuffle_epi8(bytes, c.shuf), c.shift);
+    return _mm256_srlv_epi32(_mm256_shuffle_epi8(bytes, c.shuf), c.shift);
   }
-  const __m256 sc = _mm256_cvtepi32_ps(_mm256_and_si256(v, c.smask));
-  const __m256 mc = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(v, c.sbits), c.mmask));
-  const int32_t a = c.super[(size_t)b];
-  s = _mm256_mul_ps(_mm256_set1_ps(rc.dv[a]), sc);
-  z = _mm256_mul_ps(_mm256_set1_ps(rc.mv[a]), mc);
-}
-
-/** Row r's s and z for blocks [0, nblk) (8 per block; lanes past the row are don't-care). */
-inline void wide2_decode_sz(const Linear& w, const Wide2Codes& c, int64_t r, int64_t nblk, float* s,
-                            float* z) {
-  if (!c.fast) {
-    decode_sz(w, r, s, z);
-    for (int64_t g = w.gpr(); g < nblk * 8; g++) s[g] = z[g] = 0.0f;
-    return;
+  /** d and dmin of the block's super-block. */
+  static inline void supers(const WideCodes<Wide256>& c, const RowCodes& rc, int64_t b, F& d, F& m) {
+    const int32_t a = c.super[(size_t)b];
+    d = _mm256_set1_ps(rc.dv[a]);
+    m = _mm256_set1_ps(rc.mv[a]);
   }
-  const Row2Codes rc = row2_codes(w, r);
-  for (int64_t b = 0; b < nblk; b++) {
-    __m256 sv, zv;
-    block2_sz(c, rc, b, sv, zv);
-    _mm256_storeu_ps(s + 8 * b, sv);
-    _mm256_storeu_ps(z + 8 * b, zv);
+
+  /** The last block's lanes past the row: dx and xsum read from a padded copy, the sum blended. */
+  struct Edge {
+    __m256 keep;
+    int rem;
+    alignas(32) float dx[8];
+    alignas(32) int32_t xs[8];
+  };
+  static inline Edge edge(int64_t gpr) {
+    Edge e;
+    e.rem = (int)(gpr % 8);
+    alignas(32) int32_t km[8];
+    for (int j = 0; j < 8; j++) km[j] = !e.rem || j < e.rem ? -1 : 0;
+    e.keep = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)km));
+    return e;
   }
-}
-
-/** kq_combine_group for the 8 groups of a block (lanes in `keep` only; dx, xs read from a padded tail). */
-inline __m256 wide2_combine(__m256 acc, __m256i isum, __m256 s, __m256 z, const float* dx, const int32_t* xs,
-                            __m256 keep, bool all) {
-  const __m256 a = _mm256_cvtepi32_ps(isum);
-  const __m256 xv = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i*)xs));
-  const __m256 u = _mm256_mul_ps(s, a);
-  const __m256 v = _mm256_mul_ps(z, xv);
-  const __m256 term = _mm256_mul_ps(_mm256_loadu_ps(dx), _mm256_sub_ps(u, v));
-  const __m256 sum = _mm256_add_ps(acc, term);
-  return all ? sum : _mm256_blendv_ps(acc, sum, keep);
-}
-
-/** Per-row scratch of one thread (wide path). */
-struct Wide2Scratch {
-  std::vector<float> s, z;
-  std::vector<uint8_t> u;  // prompts: the row's planes (32-byte aligned from u_at)
-  alignas(32) uint8_t tail[128], tail2[128];
-  alignas(32) float dx[8];
-  alignas(32) int32_t xs[8];
-  uint8_t* u_at() { return (uint8_t*)(((uintptr_t)u.data() + 31) & ~(uintptr_t)31); }
-};
-
-template <int BITS, int L>
-void wide2_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0, int64_t t1, float* y,
-                int64_t ystride) {
-  using K = KqWide2<BITS, L>;
-  const int64_t gpr = w.gpr(), nblk = (gpr + 7) / 8, rb = w.row_bytes(), bbytes = 32 * L;
-  const int64_t ublk = 32 * K::NV, qfull = rb / bbytes;  // blocks [0, qfull) lie inside the row
-  const int rem = (int)(gpr % 8);
-  alignas(32) int32_t km[8];
-  for (int j = 0; j < 8; j++) km[j] = !rem || j < rem ? -1 : 0;
-  const __m256 keep = _mm256_castsi256_ps(_mm256_load_si256((const __m256i*)km));
-  const bool many = t1 - t0 > 1;
-  thread_local Wide2Scratch tls_sc;
-  thread_local Wide2Codes tls_wc;
-  Wide2Scratch& sc = tls_sc;
-  const Wide2Codes& wc = tls_wc;
-  wide2_codes_init(w, nblk, tls_wc);
-  if ((int64_t)sc.s.size() < 2 * nblk * 8) {
-    sc.s.resize((size_t)(2 * nblk * 8));
-    sc.z.resize((size_t)(2 * nblk * 8));
-  }
-  if ((int64_t)sc.u.size() < 2 * nblk * ublk + 32) sc.u.resize((size_t)(2 * nblk * ublk + 32));
-  float* s = sc.s.data();
-  float* z = sc.z.data();
-  uint8_t* ub = sc.u_at();
-  // the last block's dx and xsum past the row: a padded copy (the row's arrays end at gpr)
-  auto tails = [&](const float* dx, const int32_t* xs) {
+  /** The last block's dx and xsum past the row (the row's arrays end at gpr). */
+  static inline void edge_token(Edge& e, const float* dx, const int32_t* xs, int64_t gpr, int64_t nblk) {
     for (int j = 0; j < 8; j++) {
       const int64_t g = (nblk - 1) * 8 + j;
-      sc.dx[j] = g < gpr ? dx[g] : 0.0f;
-      sc.xs[j] = g < gpr ? xs[g] : 0;
+      e.dx[j] = g < gpr ? dx[g] : 0.0f;
+      e.xs[j] = g < gpr ? xs[g] : 0;
     }
+  }
+  struct At {
+    const float* dx;
+    const int32_t* xs;
+    bool all;
   };
-  if (!many && wc.fast) {  // decode: two rows side by side, s and z computed block by block
-    const int8_t* x = act.xq_of(t0);
-    const float* dx = act.dx_of(t0);
-    const int32_t* xs = act.xsum_of(t0);
-    tails(dx, xs);
-    for (int64_t r = r0; r < r1; r += 2) {
-      const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
-      const uint8_t* qa = w.q + r * rb;
-      const uint8_t* qb = w.q + r2 * rb;
-      const Row2Codes ca = row2_codes(w, r, 0), cb = row2_codes(w, r2, 1);
-      if (qfull < nblk) {
-        std::memset(sc.tail, 0, sizeof sc.tail);
-        std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-        std::memset(sc.tail2, 0, sizeof sc.tail2);
-        std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-      }
-      __m256 aa = _mm256_setzero_ps(), ab = aa;
-      for (int64_t b = 0; b < nblk; b++) {
-        const bool last = b + 1 == nblk;
-        const float* dxb = last ? sc.dx : dx + 8 * b;
-        const int32_t* xsb = last ? sc.xs : xs + 8 * b;
-        const int8_t* xb = x + b * ublk;
-        __m256 sa, za, sb, zb;
-        block2_sz(wc, ca, b, sa, za);
-        block2_sz(wc, cb, b, sb, zb);
-        const bool in = b < qfull;
-        const __m256i ia = K::isum_packed(in ? qa + b * bbytes : sc.tail, xb);
-        const __m256i ib = K::isum_packed(in ? qb + b * bbytes : sc.tail2, xb);
-        aa = wide2_combine(aa, ia, sa, za, dxb, xsb, keep, !last || !rem);
-        ab = wide2_combine(ab, ib, sb, zb, dxb, xsb, keep, !last || !rem);
-      }
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, aa);
-      y[t0 * ystride + r] = reduce8(lanes);
-      if (r2 != r) {
-        _mm256_store_ps(lanes, ab);
-        y[t0 * ystride + r2] = reduce8(lanes);
-      }
-    }
-    return;
+  static inline At at(const Edge& e, const float* dx, const int32_t* xs, int64_t b, int64_t nblk) {
+    const bool last = b + 1 == nblk;
+    return At{last ? e.dx : dx + 8 * b, last ? e.xs : xs + 8 * b, !last || !e.rem};
   }
-  // prompts (and rows whose s and z need the scalar decode): two rows at a time, their planes unpacked once
-  // for every token, each token's activations read once for both rows
-  float* s2 = s + nblk * 8;
-  float* z2 = z + nblk * 8;
-  uint8_t* ub2 = ub + nblk * ublk;
-  for (int64_t r = r0; r < r1; r += 2) {
-    const int64_t r2 = r + 1 < r1 ? r + 1 : r;
-    const uint8_t* qa = w.q + r * rb;
-    const uint8_t* qb = w.q + r2 * rb;
-    wide2_decode_sz(w, wc, r, nblk, s, z);
-    wide2_decode_sz(w, wc, r2, nblk, s2, z2);
-    if (qfull < nblk) {
-      std::memset(sc.tail, 0, sizeof sc.tail);
-      std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-      std::memset(sc.tail2, 0, sizeof sc.tail2);
-      std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-    }
-    for (int64_t b = 0; b < nblk; b++) {
-      K::unpack(b < qfull ? qa + b * bbytes : sc.tail, ub + b * ublk);
-      K::unpack(b < qfull ? qb + b * bbytes : sc.tail2, ub2 + b * ublk);
-    }
-    for (int64_t t = t0; t < t1; t++) {
-      const int8_t* x = act.xq_of(t);
-      const float* dx = act.dx_of(t);
-      const int32_t* xs = act.xsum_of(t);
-      tails(dx, xs);
-      __m256 aa = _mm256_setzero_ps(), ab = aa;
-      for (int64_t b = 0; b < nblk; b++) {
-        const bool last = b + 1 == nblk;
-        const float* dxb = last ? sc.dx : dx + 8 * b;
-        const int32_t* xsb = last ? sc.xs : xs + 8 * b;
-        const int8_t* xb = x + b * ublk;
-        const __m256i ia = K::isum_unpacked(ub + b * ublk, xb), ib = K::isum_unpacked(ub2 + b * ublk, xb);
-        aa = wide2_combine(aa, ia, _mm256_loadu_ps(s + 8 * b), _mm256_loadu_ps(z + 8 * b), dxb, xsb, keep,
-                           !last || !rem);
-        ab = wide2_combine(ab, ib, _mm256_loadu_ps(s2 + 8 * b), _mm256_loadu_ps(z2 + 8 * b), dxb, xsb, keep,
-                           !last || !rem);
-      }
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, aa);
-      y[t * ystride + r] = reduce8(lanes);
-      if (r2 != r) {
-        _mm256_store_ps(lanes, ab);
-        y[t * ystride + r2] = reduce8(lanes);
-      }
-    }
+  static inline F load_dx(const At& a) { return _mm256_loadu_ps(a.dx); }
+  static inline I load_xs(const At& a) { return _mm256_loadu_si256((const __m256i*)a.xs); }
+  /** Group g0 + j added to lane j, the reference's lane (g0 + j) % 8. */
+  static inline __m256 fold(__m256 acc, F term, const At& a, const Edge& e) {
+    const __m256 sum = _mm256_add_ps(acc, term);
+    return a.all ? sum : _mm256_blendv_ps(acc, sum, e.keep);
   }
-}
-
-/** The wide path when it applies (see wide2_lanes); false otherwise. */
-inline bool wide2_qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1,
-                        float* y, int64_t ystride) {
-  const int L = wide2_lanes(w.bits, w.group);
-  if (!L) return false;
-  if (w.bits == 4) {
-    if (L == 1) wide2_rows<4, 1>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 2) wide2_rows<4, 2>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 3) wide2_rows<4, 3>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 4) wide2_rows<4, 4>(w, r0, r1, a, t0, t1, y, ystride);
-  } else {
-    if (L == 1) wide2_rows<2, 1>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 2) wide2_rows<2, 2>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 3) wide2_rows<2, 3>(w, r0, r1, a, t0, t1, y, ystride);
-    if (L == 4) wide2_rows<2, 4>(w, r0, r1, a, t0, t1, y, ystride);
-  }
-  return true;
-}
+};

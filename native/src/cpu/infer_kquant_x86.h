@@ -88,9 +88,10 @@ void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t*
   act_quantize_ref(x, cols, group, nat.data(), dx, xsum);
   std::memset(nat.data() + cols, 0, (size_t)(len - cols));
 #ifdef APL_INFER_VNNI
-  if (wide_lanes(bits, group)) return wide_act_layout(nat.data(), len, group, bits, xq);
+  if (wide_lanes(bits, group)) return wide_act_layout<Wide512>(nat.data(), len, group, bits, xq);
 #else
-  if (!old_kernel() && wide2_lanes(bits, group)) return wide2_act_layout(nat.data(), len, group, bits, xq);
+  if (!old_kernel() && wide_lanes(bits, group))
+    return wide_act_layout<Wide256>(nat.data(), len, group, bits, xq);
 #endif
   transpose_units((const uint8_t*)nat.data(), len, group, (uint8_t*)xq);
 }
@@ -187,9 +188,9 @@ struct Scratch {
 void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
            int64_t ystride) {
 #ifdef APL_INFER_VNNI
-  if (wide_qrows(w, r0, r1, a, t0, t1, y, ystride)) return;
+  if (wide_qrows<Wide512>(w, r0, r1, a, t0, t1, y, ystride)) return;
 #else
-  if (!old_kernel() && wide2_qrows(w, r0, r1, a, t0, t1, y, ystride)) return;
+  if (!old_kernel() && wide_qrows<Wide256>(w, r0, r1, a, t0, t1, y, ystride)) return;
 #endif
   if (!transposed(w.group)) {
     for (int64_t r = r0; r < r1; r++)
