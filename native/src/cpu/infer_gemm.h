@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "../infer/ref.h"
@@ -173,39 +174,32 @@ inline void group_dots(const uint8_t* wq, const int8_t* const* x, int64_t c, int
   }
 }
 
-/** The 16 rows of block b × tokens [t0, t0 + NT), into y (rows past r1 not written). WPG: G / 4, or 0. */
-template <int NT, int WPG>
-inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, float* y,
-                 int64_t ystride) {
+/**
+ * The scheduling tail of a tile, shared with the kquant GEMM (infer_kquant_gemm.h): the 16 rows of a block
+ * (codes in the row-interleaved layout) × NT tokens (activations x[t]). Groups are visited lane class by lane
+ * class (g = k, k + 8, …: the reference's lane g % 8); for each, the NT tokens' exact integer sums `is` of
+ * the 16 rows go to combine(g, is, acc), which adds the group's float terms to acc (one accumulator per
+ * token). The 8 lanes are then reduced vertically in reduce8's order and stored to y (rows past r1 not
+ * written). WPG: G / 4, or 0.
+ */
+template <int NT, int WPG, class Combine>
+inline void tile_lanes(const Linear& w, const uint8_t* codes, const int8_t* const* x, int64_t r0, int64_t r1,
+                       int64_t t0, float* y, int64_t ystride, Combine combine) {
   const int64_t G = w.group, gpr = w.gpr(), wpg = G / 4;  // words per group
   const int64_t full = w.cols / G;                        // groups of G values
-  const int8_t* x[NT];
-  const float* dx[NT];
-  const int32_t* xs[NT];
-  for (int t = 0; t < NT; t++) {
-    x[t] = a.xq_of(t0 + t);
-    dx[t] = a.dx_of(t0 + t);
-    xs[t] = a.xsum_of(t0 + t);
-  }
   __m512 lane[8][NT];
   for (int k = 0; k < 8; k++) {
     __m512 acc[NT];
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t g = k; g < gpr; g += 8) {
-      const uint8_t* wq = b.codes.data() + g * wpg * 64;
+      const uint8_t* wq = codes + g * wpg * 64;
       __m512i is[NT];
       for (int t = 0; t < NT; t++) is[t] = _mm512_setzero_si512();
       if (WPG && g < full)
         group_dots<NT, WPG>(wq, x, g * G, WPG, is);
       else
         group_dots<NT, 0>(wq, x, g * G, std::min(wpg, (w.cols - g * G + 3) / 4), is);
-      const __m512 sv = _mm512_loadu_ps(b.s.data() + g * kRows), zv = _mm512_loadu_ps(b.z.data() + g * kRows);
-      for (int t = 0; t < NT; t++) {
-        const __m512 d = _mm512_mul_ps(sv, _mm512_set1_ps(dx[t][g]));
-        const __m512 bz = _mm512_mul_ps(zv, _mm512_set1_ps((float)xs[t][g]));
-        const __m512 tt = _mm512_sub_ps(_mm512_cvtepi32_ps(is[t]), bz);
-        acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, tt));
-      }
+      combine(g, is, acc);
     }
     for (int t = 0; t < NT; t++) lane[k][t] = acc[t];
   }
@@ -220,30 +214,63 @@ inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const 
   }
 }
 
+/** Tokens [t0, t1) kTile at a time, the rest in one call: tile(std::integral_constant<int, NT>, t) (NT ≤
+ * kTile). */
+template <class Tile>
+inline void for_tiles(int64_t t0, int64_t t1, Tile tile) {
+  int64_t t = t0;
+  for (; t + kTile <= t1; t += kTile) tile(std::integral_constant<int, kTile>{}, t);
+  switch (t1 - t) {
+    case 7:
+      return tile(std::integral_constant<int, 7>{}, t);
+    case 6:
+      return tile(std::integral_constant<int, 6>{}, t);
+    case 5:
+      return tile(std::integral_constant<int, 5>{}, t);
+    case 4:
+      return tile(std::integral_constant<int, 4>{}, t);
+    case 3:
+      return tile(std::integral_constant<int, 3>{}, t);
+    case 2:
+      return tile(std::integral_constant<int, 2>{}, t);
+    case 1:
+      return tile(std::integral_constant<int, 1>{}, t);
+    default:
+      return;
+  }
+}
+
+/** The 16 rows of block b × tokens [t0, t0 + NT), into y (rows past r1 not written). WPG: G / 4, or 0. */
+template <int NT, int WPG>
+inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, float* y,
+                 int64_t ystride) {
+  const int8_t* x[NT];
+  const float* dx[NT];
+  const int32_t* xs[NT];
+  for (int t = 0; t < NT; t++) {
+    x[t] = a.xq_of(t0 + t);
+    dx[t] = a.dx_of(t0 + t);
+    xs[t] = a.xsum_of(t0 + t);
+  }
+  tile_lanes<NT, WPG>(w, b.codes.data(), x, r0, r1, t0, y, ystride,
+                      [&](int64_t g, const __m512i* is, __m512* acc) {
+                        const __m512 sv = _mm512_loadu_ps(b.s.data() + g * kRows),
+                                     zv = _mm512_loadu_ps(b.z.data() + g * kRows);
+                        for (int t = 0; t < NT; t++) {
+                          const __m512 d = _mm512_mul_ps(sv, _mm512_set1_ps(dx[t][g]));
+                          const __m512 bz = _mm512_mul_ps(zv, _mm512_set1_ps((float)xs[t][g]));
+                          const __m512 tt = _mm512_sub_ps(_mm512_cvtepi32_ps(is[t]), bz);
+                          acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, tt));
+                        }
+                      });
+}
+
 /** Tokens [t0, t1) of one block, kTile at a time. */
 template <int WPG>
 inline void tiles(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0,
                   int64_t t1, float* y, int64_t ystride) {
-  int64_t t = t0;
-  for (; t + kTile <= t1; t += kTile) tile<kTile, WPG>(w, b, r0, r1, a, t, y, ystride);
-  switch (t1 - t) {
-    case 7:
-      return tile<7, WPG>(w, b, r0, r1, a, t, y, ystride);
-    case 6:
-      return tile<6, WPG>(w, b, r0, r1, a, t, y, ystride);
-    case 5:
-      return tile<5, WPG>(w, b, r0, r1, a, t, y, ystride);
-    case 4:
-      return tile<4, WPG>(w, b, r0, r1, a, t, y, ystride);
-    case 3:
-      return tile<3, WPG>(w, b, r0, r1, a, t, y, ystride);
-    case 2:
-      return tile<2, WPG>(w, b, r0, r1, a, t, y, ystride);
-    case 1:
-      return tile<1, WPG>(w, b, r0, r1, a, t, y, ystride);
-    default:
-      return;
-  }
+  for_tiles(t0, t1,
+            [&](auto nt, int64_t t) { tile<decltype(nt)::value, WPG>(w, b, r0, r1, a, t, y, ystride); });
 }
 
 template <int BITS>

@@ -69,8 +69,7 @@ inline void unpack(const Linear& w, int64_t r0, int64_t r1, Block& b) {
 template <int NT, int WPG>
 inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0,
                  int64_t tb0, float* y, int64_t ystride) {
-  const int64_t G = w.group, gpr = w.gpr(), wpg = G / 4;
-  const int64_t full = w.cols / G;
+  const int64_t gpr = w.gpr();
   const int8_t* x[NT];
   const float* dx[NT];
   const float* xs[NT];
@@ -79,62 +78,23 @@ inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const 
     dx[t] = a.dx_of(t0 + t);
     xs[t] = b.xsf.data() + (t0 + t - tb0) * gpr;
   }
-  __m512 lane[8][NT];
-  for (int k = 0; k < 8; k++) {
-    __m512 acc[NT];
-    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
-    for (int64_t g = k; g < gpr; g += 8) {
-      const uint8_t* wq = b.codes.data() + g * wpg * 64;
-      __m512i is[NT];
-      for (int t = 0; t < NT; t++) is[t] = _mm512_setzero_si512();
-      if (WPG && g < full)
-        gemm512::group_dots<NT, WPG>(wq, x, g * G, WPG, is);
-      else
-        gemm512::group_dots<NT, 0>(wq, x, g * G, std::min(wpg, (w.cols - g * G + 3) / 4), is);
-      const __m512 sv = _mm512_loadu_ps(b.s.data() + g * 16), zv = _mm512_loadu_ps(b.z.data() + g * 16);
-      for (int t = 0; t < NT; t++) {
-        const __m512 u = _mm512_mul_ps(sv, _mm512_cvtepi32_ps(is[t]));
-        const __m512 v = _mm512_mul_ps(zv, _mm512_set1_ps(xs[t][g]));
-        acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_set1_ps(dx[t][g]), _mm512_sub_ps(u, v)));
-      }
-    }
-    for (int t = 0; t < NT; t++) lane[k][t] = acc[t];
-  }
-  const __mmask16 keep = r1 - r0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (r1 - r0)) - 1);
-  for (int t = 0; t < NT; t++) {
-    // reduce8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))
-    const __m512 e =
-        _mm512_add_ps(_mm512_add_ps(lane[0][t], lane[4][t]), _mm512_add_ps(lane[2][t], lane[6][t]));
-    const __m512 o =
-        _mm512_add_ps(_mm512_add_ps(lane[1][t], lane[5][t]), _mm512_add_ps(lane[3][t], lane[7][t]));
-    _mm512_mask_storeu_ps(y + (t0 + t) * ystride + r0, keep, _mm512_add_ps(e, o));
-  }
+  gemm512::tile_lanes<NT, WPG>(
+      w, b.codes.data(), x, r0, r1, t0, y, ystride, [&](int64_t g, const __m512i* is, __m512* acc) {
+        const __m512 sv = _mm512_loadu_ps(b.s.data() + g * 16), zv = _mm512_loadu_ps(b.z.data() + g * 16);
+        for (int t = 0; t < NT; t++) {
+          const __m512 u = _mm512_mul_ps(sv, _mm512_cvtepi32_ps(is[t]));
+          const __m512 v = _mm512_mul_ps(zv, _mm512_set1_ps(xs[t][g]));
+          acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_set1_ps(dx[t][g]), _mm512_sub_ps(u, v)));
+        }
+      });
 }
 
 template <int WPG>
 inline void tiles(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0,
                   int64_t t1, float* y, int64_t ystride) {
-  constexpr int T = gemm512::kTile;
-  int64_t t = t0;
-  for (; t + T <= t1; t += T) tile<T, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
-  switch (t1 - t) {
-    case 7:
-      return tile<7, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
-    case 6:
-      return tile<6, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
-    case 5:
-      return tile<5, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
-    case 4:
-      return tile<4, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
-    case 3:
-      return tile<3, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
-    case 2:
-      return tile<2, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
-    case 1:
-      return tile<1, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
-    default:
-      return;
-  }
+  gemm512::for_tiles(t0, t1, [&](auto nt, int64_t t) {
+    tile<decltype(nt)::value, WPG>(w, b, r0, r1, a, t, t0, y, ystride);
+  });
 }
 
 template <int BITS>
