@@ -2,7 +2,12 @@
 // that they run in process (mutation testing reaches them there; a spawned CLI it does not): a checkpoint that
 // serves rows from hand-made bytes and logs each read, and an NPZ writer that keeps a copy of every array's bytes as
 // it is streamed (as the real writer writes each chunk out before it pulls the next).
+import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
+import { type Accumulated, evalSample } from '../../../server/src/convert/accuracy';
+import type { QuantPlan } from '../../../server/src/convert/plan';
+import { Prefetch } from '../../../server/src/convert/quantize-tensor';
+import type { NpzWriter } from '../../../server/src/formats/npz';
 import type { Checkpoint } from '../../../server/src/formats/safetensors';
 import { gaussian } from '../../helpers/random';
 
@@ -94,7 +99,7 @@ export function memWriter() {
       return { crc32: w.crc32, size: bytes.length };
     },
   };
-  return { writer: writer as unknown as import('../../../server/src/formats/npz').NpzWriter, arrays };
+  return { writer: writer as unknown as NpzWriter, arrays };
 }
 
 /** A float16's bits for a value float16 holds exactly (a normal number or 0). */
@@ -136,4 +141,146 @@ export function tensor(
 export function near(actual: number, expected: number, rel = 1e-6, what = ''): void {
   const ok = Math.abs(actual - expected) <= rel * Math.max(Math.abs(expected), 1e-30);
   if (!ok) throw new Error(`${what}: ${actual} is not within ${rel} of ${expected}`);
+}
+
+/** What both per-tensor stages take (quantizeTensor adds scaleDtype). */
+export interface StageCtx {
+  ck: Checkpoint;
+  writer: NpzWriter;
+  threads?: number;
+  chunkBytes: number;
+  nEval: number;
+  file: string;
+  signal?: AbortSignal;
+  onRows: (rowsDone: number) => void;
+  backendSeen: (b: string) => void;
+  prefetch: Prefetch;
+  next?: QuantPlan;
+}
+
+/** A context for one direct stage call: 2 threads, chunks of 1 MiB, 4 eval inputs, no progress; `over` replaces. */
+export function stageCtx(file: string, ck: Checkpoint, writer: NpzWriter, over: Partial<StageCtx> = {}): StageCtx {
+  return {
+    ck,
+    writer,
+    threads: 2,
+    chunkBytes: 1 << 20,
+    nEval: 4,
+    file,
+    onRows: () => {},
+    backendSeen: () => {},
+    prefetch: new Prefetch(),
+    ...over,
+  };
+}
+
+export interface RunOpts {
+  chunkBytes: number;
+  nEval?: number;
+  signal?: AbortSignal;
+  onRows?: (name: string, r: number) => void;
+}
+
+/**
+ * Runs plans in order through one prefetch slot, one checkpoint and one writer, as the quantize stage does: each
+ * result with the reads made during its run, the rows reported per tensor, the backends seen.
+ */
+export async function runPlans<R>(
+  stage: (p: QuantPlan, ctx: StageCtx) => Promise<R>,
+  file: string,
+  tensors: MemTensor[],
+  plans: QuantPlan[],
+  o: RunOpts,
+) {
+  const { ck, reads } = memCheckpoint(tensors);
+  const { writer, arrays } = memWriter();
+  const prefetch = new Prefetch();
+  const rows = new Map<string, number[]>();
+  const backends = new Set<string>();
+  const results = [];
+  for (let i = 0; i < plans.length; i++) {
+    const p = plans[i];
+    rows.set(p.name, []);
+    const readsBefore = reads.length;
+    const r = await stage(p, {
+      ck,
+      writer,
+      threads: 2,
+      chunkBytes: o.chunkBytes,
+      nEval: o.nEval ?? 4,
+      file,
+      signal: o.signal,
+      onRows: (n) => {
+        rows.get(p.name)!.push(n);
+        o.onRows?.(p.name, n);
+      },
+      backendSeen: (b) => backends.add(b),
+      prefetch,
+      next: plans[i + 1],
+    });
+    results.push({ ...r, readsDuring: reads.slice(readsBefore) });
+  }
+  return { results, reads, arrays, rows, backends };
+}
+
+/** The error a promise rejects with (an assertion failure when it resolves). */
+export function errorOf(run: Promise<unknown>): Promise<unknown> {
+  return run.then(
+    () => assert.fail('no error'),
+    (e) => e,
+  );
+}
+
+/** Each row of each tensor read exactly once, in order, in reads of at most `perRead` rows. */
+export function readOnce(reads: Read[], t: MemTensor, perRead: number): void {
+  const mine = reads.filter((r) => r.name === t.name);
+  let next = 0;
+  for (const r of mine) {
+    assert.equal(r.r0, next, `${t.name}: rows read in order, once (${JSON.stringify(mine)})`);
+    assert.ok(r.count >= 1 && r.count <= perRead, `${t.name}: a read of ${r.count} rows (at most ${perRead})`);
+    assert.ok(r.pooled, `${t.name}: rows ${r.r0}+${r.count} read into a pooled buffer of their size`);
+    next += r.count;
+  }
+  assert.equal(next, t.rows, `${t.name}: every row read (${JSON.stringify(mine)})`);
+}
+
+/**
+ * Buffers come back to the pool once read and once written: at most 3 source buffers (this chunk, the next one read
+ * ahead, the one just given back) and 2 buffers of the member q streamed from, not a new pair per chunk.
+ */
+export function pooledBuffers(reads: Read[], q: Written, chunks: number): void {
+  const rawBufs = new Set(reads.map((x) => x.buffer));
+  assert.ok(rawBufs.size <= 3, `${chunks} chunks read into ${rawBufs.size} buffers (at most 3)`);
+  assert.ok(q.buffers.size <= 2, `${chunks} chunks of q in ${q.buffers.size} buffers (at most 2)`);
+}
+
+/** The whole-tensor call's figures the accuracy sums are checked against. */
+export interface SumsRef {
+  res: { metrics?: { maxAbsError: number; relError: number; cosine: number } };
+  check: { fSq: number; ySq: number; dySq: number };
+  refSq: number;
+}
+
+/** The accuracy sums: Σ over chunks equals the whole tensor's (sampled rows' products, Σw², error, max). */
+export function sameSums(r: { acc: Accumulated }, ref: SumsRef, p: QuantPlan, chunks: number, nEval = 4): void {
+  const a = r.acc;
+  const m = ref.res.metrics!;
+  assert.equal(a.chunks, chunks, `${p.name}: chunks`);
+  assert.equal(a.maxAbs, m.maxAbsError, `${p.name}: max |error| over the chunks is the whole tensor's`);
+  near(a.sampleSq, ref.check.fSq, 1e-6, `${p.name} sampleSq`);
+  near(a.ySq, ref.check.ySq, 1e-6, `${p.name} ySq`);
+  near(a.dySq, ref.check.dySq, 1e-5, `${p.name} dySq`);
+  assert.ok(a.dySq > 0 && a.ySq > a.dySq);
+  if (chunks > 1) {
+    near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (exact when split)`);
+    near(a.errSq, m.relError * m.relError * ref.refSq, 1e-4, `${p.name} errSq`);
+    near(a.cosW, m.cosine * ref.refSq, 1e-5, `${p.name} cosW`);
+  } else {
+    assert.equal(a.errSq, 0);
+    assert.deepEqual(a.first, m);
+    // One chunk: ‖W‖² estimated from the sampled rows (Σ over them × rows / sampled; exact when every row is).
+    const { sampleRows } = evalSample(p.rows, nEval);
+    near(a.refSq, (ref.check.fSq * p.rows) / sampleRows, 1e-6, `${p.name} refSq (estimated)`);
+    if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
+  }
 }

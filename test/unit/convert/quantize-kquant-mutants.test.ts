@@ -12,7 +12,20 @@ import type { QuantPlan } from '../../../server/src/convert/plan';
 import { benchKqChecks, quantizeKquantTensor } from '../../../server/src/convert/quantize-kquant';
 import { Prefetch } from '../../../server/src/convert/quantize-tensor';
 import { kquantMemberNames } from '../../../server/src/formats/manifest';
-import { type MemTensor, memCheckpoint, memWriter, near, type Read, tensor } from './quantize-harness';
+import {
+  errorOf,
+  type MemTensor,
+  memCheckpoint,
+  memWriter,
+  near,
+  pooledBuffers,
+  type RunOpts,
+  readOnce,
+  runPlans,
+  sameSums,
+  stageCtx,
+  tensor,
+} from './quantize-harness';
 
 const FILE = '/models/m/model-00001-of-00002.safetensors';
 
@@ -48,57 +61,10 @@ async function reference(t: MemTensor, p: QuantPlan, nEval = 4) {
 }
 type Ref = Awaited<ReturnType<typeof reference>>;
 
-interface RunOpts {
-  chunkBytes: number;
-  nEval?: number;
-  signal?: AbortSignal;
-  onRows?: (name: string, r: number) => void;
-}
-
-async function runAll(tensors: MemTensor[], plans: QuantPlan[], o: RunOpts) {
-  const { ck, reads } = memCheckpoint(tensors);
-  const { writer, arrays } = memWriter();
-  const prefetch = new Prefetch();
-  const rows = new Map<string, number[]>();
-  const backends = new Set<string>();
-  const results = [];
-  for (let i = 0; i < plans.length; i++) {
-    const p = plans[i];
-    rows.set(p.name, []);
-    const readsBefore = reads.length;
-    const r = await quantizeKquantTensor(p, {
-      ck,
-      writer,
-      threads: 2,
-      chunkBytes: o.chunkBytes,
-      nEval: o.nEval ?? 4,
-      file: FILE,
-      signal: o.signal,
-      onRows: (n) => {
-        rows.get(p.name)!.push(n);
-        o.onRows?.(p.name, n);
-      },
-      backendSeen: (b) => backends.add(b),
-      prefetch,
-      next: plans[i + 1],
-    });
-    results.push({ ...r, readsDuring: reads.slice(readsBefore) });
-  }
-  return { results, reads, arrays, rows, backends };
+function runAll(tensors: MemTensor[], plans: QuantPlan[], o: RunOpts) {
+  return runPlans(quantizeKquantTensor, FILE, tensors, plans, o);
 }
 type Result = Omit<Awaited<ReturnType<typeof runAll>>['results'][number], 'readsDuring'>;
-
-function readOnce(reads: Read[], t: MemTensor, perRead: number): void {
-  const mine = reads.filter((r) => r.name === t.name);
-  let next = 0;
-  for (const r of mine) {
-    assert.equal(r.r0, next, `${t.name}: rows read in order, once (${JSON.stringify(mine)})`);
-    assert.ok(r.count >= 1 && r.count <= perRead, `${t.name}: a read of ${r.count} rows (at most ${perRead})`);
-    assert.ok(r.pooled, `${t.name}: rows ${r.r0}+${r.count} read into a pooled buffer of their size`);
-    next += r.count;
-  }
-  assert.equal(next, t.rows, `${t.name}: every row read (${JSON.stringify(mine)})`);
-}
 
 /** The four members equal the whole-tensor call's arrays, with their shapes, dtypes and CRCs. */
 function sameArrays(r: Result, arrays: ReturnType<typeof memWriter>['arrays'], p: QuantPlan, ref: Ref, chunks: number) {
@@ -128,29 +94,6 @@ function sameArrays(r: Result, arrays: ReturnType<typeof memWriter>['arrays'], p
   }
 }
 
-function sameSums(r: Result, ref: Ref, p: QuantPlan, chunks: number, nEval = 4): void {
-  const a = r.acc;
-  const m = ref.res.metrics!;
-  assert.equal(a.chunks, chunks, `${p.name}: chunks`);
-  assert.equal(a.maxAbs, m.maxAbsError, `${p.name}: max |error|`);
-  near(a.sampleSq, ref.check.fSq, 1e-6, `${p.name} sampleSq`);
-  near(a.ySq, ref.check.ySq, 1e-6, `${p.name} ySq`);
-  near(a.dySq, ref.check.dySq, 1e-5, `${p.name} dySq`);
-  assert.ok(a.dySq > 0 && a.ySq > a.dySq);
-  if (chunks > 1) {
-    near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (exact when split)`);
-    near(a.errSq, m.relError * m.relError * ref.refSq, 1e-4, `${p.name} errSq`);
-    near(a.cosW, m.cosine * ref.refSq, 1e-5, `${p.name} cosW`);
-  } else {
-    assert.equal(a.errSq, 0);
-    assert.deepEqual(a.first, m);
-    // One chunk: ‖W‖² estimated from the sampled rows (Σ over them × rows / sampled).
-    const { sampleRows } = evalSample(p.rows, nEval);
-    near(a.refSq, (ref.check.fSq * p.rows) / sampleRows, 1e-6, `${p.name} refSq (estimated)`);
-    if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
-  }
-}
-
 // 7 × 96 bf16 (4-bit: 4 groups, one ragged super-block); a row is 192 bytes.
 const ROW = 96 * 2;
 const sizes: Array<[string, number, number[]]> = [
@@ -173,12 +116,7 @@ for (const [label, chunkBytes, expectRows] of sizes) {
     sameSums(results[0], ref, p, expectRows.length);
     readOnce(reads, t, expectRows[0]);
     assert.deepEqual([...backends], [ref.res.backend]);
-    // Buffers come back to the pool once read and once written: at most 3 source buffers (this chunk, the next one
-    // read ahead, the one just given back) and 2 q buffers, not a new pair per chunk.
-    const rawBufs = new Set(reads.map((x) => x.buffer));
-    const qBufs = arrays.get('w_q4.npy')!.buffers;
-    assert.ok(rawBufs.size <= 3, `${expectRows.length} chunks read into ${rawBufs.size} buffers (at most 3)`);
-    assert.ok(qBufs.size <= 2, `${expectRows.length} chunks of q in ${qBufs.size} buffers (at most 2)`);
+    pooledBuffers(reads, arrays.get('w_q4.npy')!, expectRows.length);
   });
 }
 
@@ -213,17 +151,11 @@ test("the next kquant tensor's first chunk is started early and taken; a groupwi
   const { writer, arrays } = memWriter();
   const prefetch = new Prefetch();
   const rowsSeen: number[] = [];
-  const ctx = {
-    ck,
-    writer,
-    threads: 2,
+  const ctx = stageCtx(FILE, ck, writer, {
     chunkBytes: 4 * 96 * 2, // a: 4 rows a chunk; b: 8
-    nEval: 4,
-    file: FILE,
     onRows: (n: number) => rowsSeen.push(n),
-    backendSeen: () => {},
     prefetch,
-  };
+  });
   const ra = await quantizeKquantTensor(pa, { ...ctx, next: pb });
   assert.deepEqual(
     reads.map((r) => [r.name, r.r0, r.count]),
@@ -253,16 +185,7 @@ test('a plan without a kquant format is refused as an internal error', async () 
   const { ck } = memCheckpoint([t]);
   const { writer } = memWriter();
   await assert.rejects(
-    quantizeKquantTensor({ ...planOf(t), kq: undefined } as QuantPlan, {
-      ck,
-      writer,
-      chunkBytes: 1 << 20,
-      nEval: 4,
-      file: FILE,
-      onRows: () => {},
-      backendSeen: () => {},
-      prefetch: new Prefetch(),
-    }),
+    quantizeKquantTensor({ ...planOf(t), kq: undefined } as QuantPlan, stageCtx(FILE, ck, writer)),
     (e) => e instanceof ConvertError && e.code === 'internal' && e.message === 'w: not a kquant plan',
   );
 });
@@ -275,10 +198,7 @@ for (const [label, at, chunkBytes] of [
     const t = tensor('nan', 'BF16', 4, 96, 251, (x) => {
       x[at] = Number.NaN;
     });
-    const err = await runAll([t], [planOf(t)], { chunkBytes }).then(
-      () => assert.fail('no error'),
-      (e) => e,
-    );
+    const err = await errorOf(runAll([t], [planOf(t)], { chunkBytes }));
     assert.ok(err instanceof ConvertError, String(err));
     assert.equal(err.code, 'invalid-input');
     assert.match(err.message, new RegExp(`^${FILE}: nan: .*NaN`));
@@ -289,16 +209,15 @@ test('kquant: cancelled between chunks gives the cancelled error', async () => {
   const t = tensor('w', 'BF16', 6, 96, 261);
   const ac = new AbortController();
   const seen: number[] = [];
-  const err = await runAll([t], [planOf(t)], {
-    chunkBytes: 2 * ROW,
-    signal: ac.signal,
-    onRows: (_n, r) => {
-      seen.push(r);
-      if (r === 2) ac.abort();
-    },
-  }).then(
-    () => assert.fail('no error'),
-    (e) => e,
+  const err = await errorOf(
+    runAll([t], [planOf(t)], {
+      chunkBytes: 2 * ROW,
+      signal: ac.signal,
+      onRows: (_n, r) => {
+        seen.push(r);
+        if (r === 2) ac.abort();
+      },
+    }),
   );
   assert.ok(err instanceof ConvertError && err.code === 'cancelled', String(err));
   assert.deepEqual(seen, [2]);

@@ -11,7 +11,20 @@ import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { BufferPool, benchChecks, Prefetch, quantizeTensor } from '../../../server/src/convert/quantize-tensor';
 import { memberNames } from '../../../server/src/formats/manifest';
-import { type MemTensor, memCheckpoint, memWriter, near, type Read, tensor } from './quantize-harness';
+import {
+  errorOf,
+  type MemTensor,
+  memCheckpoint,
+  memWriter,
+  near,
+  pooledBuffers,
+  type RunOpts,
+  readOnce,
+  runPlans,
+  sameSums,
+  stageCtx,
+  tensor,
+} from './quantize-harness';
 
 const FILE = '/models/m/model.safetensors';
 
@@ -49,59 +62,15 @@ async function reference(t: MemTensor, p: QuantPlan, scaleDtype: 'f16' | 'f32', 
   return { res, check, refSq: sumSquares(t.raw, t.dtype) };
 }
 
-interface RunOpts {
-  chunkBytes: number;
-  scaleDtype?: 'f16' | 'f32';
-  nEval?: number;
-  signal?: AbortSignal;
-  onRows?: (name: string, r: number) => void;
-}
-
 /** Runs plans in order through one prefetch slot, one checkpoint and one writer, as the quantize stage does. */
-async function runAll(tensors: MemTensor[], plans: QuantPlan[], o: RunOpts) {
-  const { ck, reads } = memCheckpoint(tensors);
-  const { writer, arrays } = memWriter();
-  const prefetch = new Prefetch();
-  const rows = new Map<string, number[]>();
-  const backends = new Set<string>();
-  const results = [];
-  for (let i = 0; i < plans.length; i++) {
-    const p = plans[i];
-    rows.set(p.name, []);
-    const readsBefore = reads.length;
-    const r = await quantizeTensor(p, {
-      ck,
-      writer,
-      threads: 2,
-      chunkBytes: o.chunkBytes,
-      nEval: o.nEval ?? 4,
-      scaleDtype: o.scaleDtype ?? 'f16',
-      file: FILE,
-      signal: o.signal,
-      onRows: (n) => {
-        rows.get(p.name)!.push(n);
-        o.onRows?.(p.name, n);
-      },
-      backendSeen: (b) => backends.add(b),
-      prefetch,
-      next: plans[i + 1],
-    });
-    results.push({ ...r, readsDuring: reads.slice(readsBefore) });
-  }
-  return { results, reads, arrays, rows, backends };
-}
-
-/** Each row of each tensor read exactly once, in order, in reads of at most `perRead` rows. */
-function readOnce(reads: Read[], t: MemTensor, perRead: number): void {
-  const mine = reads.filter((r) => r.name === t.name);
-  let next = 0;
-  for (const r of mine) {
-    assert.equal(r.r0, next, `${t.name}: rows read in order, once (${JSON.stringify(mine)})`);
-    assert.ok(r.count >= 1 && r.count <= perRead, `${t.name}: a read of ${r.count} rows (at most ${perRead})`);
-    assert.ok(r.pooled, `${t.name}: rows ${r.r0}+${r.count} read into a pooled buffer of their size`);
-    next += r.count;
-  }
-  assert.equal(next, t.rows, `${t.name}: every row read (${JSON.stringify(mine)})`);
+function runAll(tensors: MemTensor[], plans: QuantPlan[], o: RunOpts & { scaleDtype?: 'f16' | 'f32' }) {
+  return runPlans(
+    (p, ctx) => quantizeTensor(p, { ...ctx, scaleDtype: o.scaleDtype ?? 'f16' }),
+    FILE,
+    tensors,
+    plans,
+    o,
+  );
 }
 
 type Result = Omit<Awaited<ReturnType<typeof runAll>>['results'][number], 'readsDuring'>;
@@ -115,37 +84,6 @@ function sameBytes(r: Result, arrays: ReturnType<typeof memWriter>['arrays'], p:
   assert.equal(r.crcQ, q.crc32, `${p.name}: crcQ is q's CRC-32`);
   assert.ok(Buffer.from(ref.scales).equals(Buffer.concat(r.scales)), `${p.name}: scales`);
   assert.ok(Buffer.from(ref.zeros).equals(Buffer.concat(r.zeros)), `${p.name}: zero points`);
-}
-
-/** The accuracy sums: Σ over chunks equals the whole tensor's (sampled rows' products, Σw², error, max). */
-function sameSums(
-  r: Result,
-  ref: Awaited<ReturnType<typeof reference>>,
-  p: QuantPlan,
-  chunks: number,
-  nEval = 4,
-): void {
-  const a = r.acc;
-  const m = ref.res.metrics!;
-  assert.equal(a.chunks, chunks, `${p.name}: chunks`);
-  assert.equal(a.maxAbs, m.maxAbsError, `${p.name}: max |error| over the chunks is the whole tensor's`);
-  near(a.sampleSq, ref.check.fSq, 1e-6, `${p.name} sampleSq`);
-  near(a.ySq, ref.check.ySq, 1e-6, `${p.name} ySq`);
-  near(a.dySq, ref.check.dySq, 1e-5, `${p.name} dySq`);
-  assert.ok(a.dySq > 0 && a.ySq > a.dySq);
-  if (chunks > 1) {
-    near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (exact when split)`);
-    near(a.errSq, m.relError * m.relError * ref.refSq, 1e-4, `${p.name} errSq`);
-    near(a.cosW, m.cosine * ref.refSq, 1e-5, `${p.name} cosW`);
-  } else {
-    // One chunk: Σw² estimated from the sampled rows (exact here when every row is sampled).
-    assert.equal(a.errSq, 0);
-    assert.deepEqual(a.first, m);
-    // One chunk: ‖W‖² estimated from the sampled rows (Σ over them × rows / sampled).
-    const { sampleRows } = evalSample(p.rows, nEval);
-    near(a.refSq, (ref.check.fSq * p.rows) / sampleRows, 1e-6, `${p.name} refSq (estimated)`);
-    if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
-  }
 }
 
 // Rows × cols 7 × 96 bf16: a row is 192 bytes.
@@ -173,12 +111,7 @@ for (const [label, chunkBytes, expectRows] of sizes) {
     sameSums(r, ref, p, expectRows.length);
     readOnce(reads, t, expectRows[0]);
     assert.equal(arrays.get('w_q4.npy')?.chunks, expectRows.length, 'q streamed one chunk at a time');
-    // Buffers come back to the pool once read and once written: at most 3 source buffers (this chunk, the next one
-    // read ahead, the one just given back) and 2 q buffers, not a new pair per chunk.
-    const rawBufs = new Set(reads.map((x) => x.buffer));
-    const qBufs = arrays.get('w_q4.npy')!.buffers;
-    assert.ok(rawBufs.size <= 3, `${expectRows.length} chunks read into ${rawBufs.size} buffers (at most 3)`);
-    assert.ok(qBufs.size <= 2, `${expectRows.length} chunks of q in ${qBufs.size} buffers (at most 2)`);
+    pooledBuffers(reads, arrays.get('w_q4.npy')!, expectRows.length);
     assert.deepEqual([...backends], [ref.res.backend]);
   });
 }
@@ -253,18 +186,7 @@ test('a prefetch for another tensor is not taken: the tensor asked for is read i
   const { ck, reads } = memCheckpoint([a, b]);
   const { writer, arrays } = memWriter();
   const prefetch = new Prefetch();
-  const ctx = {
-    ck,
-    writer,
-    threads: 2,
-    chunkBytes: 1 << 20,
-    nEval: 4,
-    scaleDtype: 'f16' as const,
-    file: FILE,
-    onRows: () => {},
-    backendSeen: () => {},
-    prefetch,
-  };
+  const ctx = { ...stageCtx(FILE, ck, writer, { prefetch }), scaleDtype: 'f16' as const };
   await quantizeTensor(pa, { ...ctx, next: pa }); // announces "a" as next (a rerun): the slot holds a's chunk
   const r = await quantizeTensor(pb, ctx);
   sameBytes(r, arrays, pb, ref.res);
@@ -332,10 +254,7 @@ test('an overflowing tensor after a normal one: its prefetched float16 chunk is 
 test('scales overflowing float16 after a chunk was written: an invalid-input error naming the file', async () => {
   const t = tensor('late', 'F32', 4, 64, 61, (x) => huge(x, 2 * 64));
   const p = planOf(t);
-  const err = await runAll([t], [p], { chunkBytes: 2 * 64 * 4 }).then(
-    () => assert.fail('no error'),
-    (e) => e,
-  );
+  const err = await errorOf(runAll([t], [p], { chunkBytes: 2 * 64 * 4 }));
   assert.ok(err instanceof ConvertError, String(err));
   assert.equal(err.code, 'invalid-input');
   assert.match(err.message, new RegExp(`^${FILE}: late: .*scaleDtype 'f32'`));
@@ -350,21 +269,7 @@ test('with float32 scales asked, an overflow is not retried: values that overflo
   for (const scaleDtype of ['f16', 'f32'] as const) {
     const { ck, reads } = memCheckpoint([t]);
     const { writer } = memWriter();
-    const err = await quantizeTensor(p, {
-      ck,
-      writer,
-      threads: 2,
-      chunkBytes: 1 << 20,
-      nEval: 4,
-      scaleDtype,
-      file: FILE,
-      onRows: () => {},
-      backendSeen: () => {},
-      prefetch: new Prefetch(),
-    }).then(
-      () => assert.fail('no error'),
-      (e) => e,
-    );
+    const err = await errorOf(quantizeTensor(p, { ...stageCtx(FILE, ck, writer), scaleDtype }));
     assert.ok(err instanceof ConvertError, String(err));
     assert.equal(err.code, 'invalid-input');
     assert.match(err.message, new RegExp(`^${FILE}: inf: `));
@@ -380,21 +285,7 @@ test('a NaN is refused with the file named, and not retried as a scale overflow'
   const p = planOf(t);
   const { ck, reads } = memCheckpoint([t]);
   const { writer } = memWriter();
-  const err = await quantizeTensor(p, {
-    ck,
-    writer,
-    threads: 2,
-    chunkBytes: 1 << 20,
-    nEval: 4,
-    scaleDtype: 'f16',
-    file: FILE,
-    onRows: () => {},
-    backendSeen: () => {},
-    prefetch: new Prefetch(),
-  }).then(
-    () => assert.fail('no error'),
-    (e) => e,
-  );
+  const err = await errorOf(quantizeTensor(p, { ...stageCtx(FILE, ck, writer), scaleDtype: 'f16' }));
   assert.ok(err instanceof ConvertError, String(err));
   assert.equal(err.code, 'invalid-input');
   assert.match(err.message, new RegExp(`^${FILE}: nan: NaN at index 70 \\(row 1, column 6\\)`));
@@ -405,16 +296,15 @@ test('cancelled between chunks: the cancelled error, no further chunk written', 
   const t = tensor('w', 'BF16', 6, 64, 91);
   const ac = new AbortController();
   const seen: number[] = [];
-  const err = await runAll([t], [planOf(t)], {
-    chunkBytes: 2 * 64 * 2,
-    signal: ac.signal,
-    onRows: (_n, r) => {
-      seen.push(r);
-      if (r === 2) ac.abort();
-    },
-  }).then(
-    () => assert.fail('no error'),
-    (e) => e,
+  const err = await errorOf(
+    runAll([t], [planOf(t)], {
+      chunkBytes: 2 * 64 * 2,
+      signal: ac.signal,
+      onRows: (_n, r) => {
+        seen.push(r);
+        if (r === 2) ac.abort();
+      },
+    }),
   );
   assert.ok(err instanceof ConvertError && err.code === 'cancelled', String(err));
   assert.deepEqual(seen, [2]);
