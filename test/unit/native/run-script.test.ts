@@ -9,8 +9,11 @@ import { test } from 'node:test';
 
 const script = join(__dirname, '../../native/run.sh');
 
-/** Runs a copy of run.sh whose test program is `body` (a bash script); the JavaScript tests are skipped. */
-function runWith(body: string) {
+/**
+ * Runs a copy of run.sh whose test program is `body` (a bash script) and whose inference test program is `infer`
+ * (passing by default); the JavaScript tests are skipped.
+ */
+function runWith(body: string, infer = 'exit 0') {
   const root = mkdtempSync(join(tmpdir(), 'apl-runsh-'));
   try {
     mkdirSync(join(root, 'test/native'), { recursive: true });
@@ -26,6 +29,9 @@ function runWith(body: string) {
     const gpu = join(root, 'native/build/test/test_gpu'); // the CUDA inference program: a passing stand-in, written last
     writeFileSync(gpu, '#!/usr/bin/env bash\nexit 0\n');
     chmodSync(gpu, 0o755);
+    const inferBin = join(root, 'native/build/test/test_infer'); // the inference kernel program, written with test_gpu
+    writeFileSync(inferBin, `#!/usr/bin/env bash\n${infer}\n`);
+    chmodSync(inferBin, 0o755);
     const r = spawnSync('bash', [join(root, 'test/native/run.sh')], {
       encoding: 'utf8',
       env: { ...process.env, APL_SKIP_JS_TESTS: '1', APL_FORCE_SCALAR: '' },
@@ -59,4 +65,17 @@ test('run.sh fails when the first pass fails', () => {
 test('run.sh passes no flag the program does not read', () => {
   const r = runWith('for a in "$@"; do echo "unknown flag $a"; exit 1; done; exit 0');
   assert.equal(r.status, 0, r.out);
+});
+
+test('run.sh runs test_infer forced scalar (and fails when that run fails, naming it and showing its output)', () => {
+  const ok = runWith('exit 0', 'echo "inference variants: kernel $APL_EXPECT_KERNEL"; echo "1 checks, 0 failures"');
+  assert.equal(ok.status, 0, ok.out);
+  assert.match(
+    ok.out,
+    /test_infer passed \(APL_FORCE_SCALAR=1\): inference variants: kernel scalar 1 checks, 0 failures/,
+  );
+  const r = runWith('exit 0', 'if [ "$APL_FORCE_SCALAR" = 1 ]; then echo "infer broke"; exit 1; fi; exit 0');
+  assert.notEqual(r.status, 0, r.out);
+  assert.match(r.out, /infer broke/);
+  assert.match(r.out, /test_infer FAILED \(APL_FORCE_SCALAR=1, expected kernel scalar\)/);
 });
