@@ -21,6 +21,7 @@
 #include "infer_addon.h"
 #include "io.h"
 #include "kquant_addon.h"
+#include "quant_worker.h"
 #include "stats.h"
 
 namespace apl {
@@ -85,21 +86,12 @@ Bytes bytes_of(const Napi::Value& v, const char* what) {
   return Bytes{base + t.ByteOffset(), t.ByteLength()};
 }
 
-Napi::Object metrics_object(Napi::Env env, const apl::MetricsOut& m) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("relError", m.rel_error);
-  o.Set("snrDb", m.snr_db);
-  o.Set("cosine", m.cosine);
-  o.Set("maxAbsError", m.max_abs);
-  return o;
-}
+using apl::metrics_object;
 
-class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
+class QuantWorker : public apl::EngineWorker<QuantJob, &apl::quantize, true> {
  public:
   QuantWorker(Napi::Env env, const Napi::Object& o, Napi::Value progress)
-      : Napi::AsyncProgressWorker<int64_t>(env, "apl.quantize"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        ctl_(std::make_shared<Control>()) {
+      : EngineWorker(env, "apl.quantize") {
     int dt = dtype_code(o.Get("dtype").As<Napi::String>().Utf8Value());
     if (dt < 0) throw Napi::TypeError::New(env, "dtype must be f32, f16 or bf16");
     Bytes data = bytes_of(o.Get("data"), "data");
@@ -134,101 +126,12 @@ class QuantWorker : public Napi::AsyncProgressWorker<int64_t> {
     keep_ = Napi::Persistent(o);
     if (progress.IsFunction()) progress_ = Napi::Persistent(progress.As<Napi::Function>());
   }
-
-  Napi::Promise promise() { return deferred_.Promise(); }
-  std::shared_ptr<Control> control() { return ctl_; }
-
-  void Execute(const ExecutionProgress& progress) override {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::thread t([&]() {
-      try {
-        result_ = apl::quantize(job_, backend_, threads_, ctl_.get(), has_check_ ? &check_ : nullptr);
-      } catch (const std::exception& e) {
-        result_.status = -1;
-        result_.error = std::string("native engine failure: ") + e.what();
-      }
-      std::lock_guard<std::mutex> g(mu);
-      done = true;
-      cv.notify_all();
-    });
-    int64_t sent = -1;
-    std::unique_lock<std::mutex> lk(mu);
-    while (!done) {
-      cv.wait_for(lk, std::chrono::milliseconds(25));
-      int64_t v = ctl_->rows_done.load();
-      if (v != sent && !done) {
-        sent = v;
-        progress.Send(&v, 1);
-      }
-    }
-    lk.unlock();
-    t.join();
-  }
-
-  void OnProgress(const int64_t* data, size_t count) override {
-    if (finished_ || !count || progress_.IsEmpty()) return;
-    if (*data <= reported_) return;
-    reported_ = *data;
-    progress_.Call({Napi::Number::New(Env(), (double)*data)});
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    int64_t done = ctl_->rows_done.load();
-    if (result_.status == apl::kOk && !progress_.IsEmpty() && done > reported_) {
-      reported_ = done;
-      progress_.Call({Napi::Number::New(env, (double)done)});
-    }
-    finished_ = true;
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("backend", result_.backend);
-    if (result_.status == apl::kCancelled) {
-      r.Set("cancelled", true);
-      r.Set("error", "cancelled");
-    } else if (result_.status != apl::kOk) {
-      r.Set("error", result_.error);
-      if (result_.status == apl::kScaleOverflow) r.Set("code", apl::kScaleOverflowCode);
-      if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
-    } else {
-      if (result_.has_metrics) r.Set("metrics", metrics_object(env, result_.metrics));
-      if (result_.has_check) r.Set("check", apl::check_object(env, result_.check));
-    }
-    deferred_.Resolve(r);
-  }
-
-  void OnError(const Napi::Error& e) override {
-    finished_ = true;
-    deferred_.Reject(e.Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<Control> ctl_;
-  QuantJob job_{};
-  apl::CheckJob check_{};
-  bool has_check_ = false;
-  int backend_ = 0, threads_ = 0;
-  QuantStatus result_;
-  Napi::ObjectReference keep_;
-  Napi::FunctionReference progress_;
-  int64_t reported_ = 0;
-  bool finished_ = false;
 };
 
 Napi::Value Quantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "quantize(options, onProgress?)");
-  auto* w = new QuantWorker(env, info[0].As<Napi::Object>(), info[1]);
-  std::shared_ptr<Control> ctl = w->control();
-  Napi::Object job = Napi::Object::New(env);
-  job.Set("promise", w->promise());
-  job.Set("cancel", Napi::Function::New(
-                        env, [ctl](const Napi::CallbackInfo&) { ctl->cancel = true; }, "cancel"));
-  w->Queue();
-  return job;
+  return apl::queue_worker(env, new QuantWorker(env, info[0].As<Napi::Object>(), info[1]));
 }
 
 apl::QTensor qtensor(const Napi::Object& w) {

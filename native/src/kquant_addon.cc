@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "kquant_engine.h"
+#include "quant_worker.h"
 
 namespace apl {
 
@@ -55,21 +56,10 @@ void outputs(const Napi::Object& o, int64_t rows, int64_t cols, const KqParams& 
     throw Napi::RangeError::New(o.Env(), "kquant: inconsistent sizes (call it through native/kquant.ts)");
 }
 
-Napi::Object metrics_obj(Napi::Env env, const MetricsOut& m) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("relError", m.rel_error);
-  o.Set("snrDb", m.snr_db);
-  o.Set("cosine", m.cosine);
-  o.Set("maxAbsError", m.max_abs);
-  return o;
-}
-
-class KqWorker : public Napi::AsyncProgressWorker<int64_t> {
+// kquant's result carries no `code` for a scale overflow (the groupwise one does).
+class KqWorker : public EngineWorker<KqJob, &kq_quantize, false> {
  public:
-  KqWorker(Napi::Env env, const Napi::Object& o, Napi::Value progress)
-      : Napi::AsyncProgressWorker<int64_t>(env, "apl.kqQuantize"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        ctl_(std::make_shared<Control>()) {
+  KqWorker(Napi::Env env, const Napi::Object& o, Napi::Value progress) : EngineWorker(env, "apl.kqQuantize") {
     int dt = dtype_of(o.Get("dtype"));
     if (dt < 0) throw Napi::TypeError::New(env, "kquant: dtype must be f32, f16 or bf16");
     job_.p = params(o);
@@ -92,95 +82,12 @@ class KqWorker : public Napi::AsyncProgressWorker<int64_t> {
     keep_ = Napi::Persistent(o);
     if (progress.IsFunction()) progress_ = Napi::Persistent(progress.As<Napi::Function>());
   }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  std::shared_ptr<Control> control() { return ctl_; }
-
-  void Execute(const ExecutionProgress& progress) override {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::thread t([&]() {
-      try {
-        result_ = kq_quantize(job_, backend_, threads_, ctl_.get(), has_check_ ? &check_ : nullptr);
-      } catch (const std::exception& e) {
-        result_.status = -1;
-        result_.error = std::string("native engine failure: ") + e.what();
-      }
-      std::lock_guard<std::mutex> g(mu);
-      done = true;
-      cv.notify_all();
-    });
-    int64_t sent = -1;
-    std::unique_lock<std::mutex> lk(mu);
-    while (!done) {
-      cv.wait_for(lk, std::chrono::milliseconds(25));
-      int64_t v = ctl_->rows_done.load();
-      if (v != sent && !done) {
-        sent = v;
-        progress.Send(&v, 1);
-      }
-    }
-    lk.unlock();
-    t.join();
-  }
-  void OnProgress(const int64_t* data, size_t count) override {
-    if (finished_ || !count || progress_.IsEmpty() || *data <= reported_) return;
-    reported_ = *data;
-    progress_.Call({Napi::Number::New(Env(), (double)*data)});
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    int64_t done = ctl_->rows_done.load();
-    if (result_.status == kOk && !progress_.IsEmpty() && done > reported_) {
-      reported_ = done;
-      progress_.Call({Napi::Number::New(env, (double)done)});
-    }
-    finished_ = true;
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("backend", result_.backend);
-    if (result_.status == kCancelled) {
-      r.Set("cancelled", true);
-      r.Set("error", "cancelled");
-    } else if (result_.status != kOk) {
-      r.Set("error", result_.error);
-      if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
-    } else {
-      if (result_.has_metrics) r.Set("metrics", metrics_obj(env, result_.metrics));
-      if (result_.has_check) r.Set("check", check_object(env, result_.check));
-    }
-    deferred_.Resolve(r);
-  }
-  void OnError(const Napi::Error& e) override {
-    finished_ = true;
-    deferred_.Reject(e.Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<Control> ctl_;
-  KqJob job_{};
-  CheckJob check_{};
-  bool has_check_ = false;
-  int backend_ = 0, threads_ = 0;
-  QuantStatus result_;
-  Napi::ObjectReference keep_;
-  Napi::FunctionReference progress_;
-  int64_t reported_ = 0;
-  bool finished_ = false;
 };
 
 Napi::Value Quantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "kqQuantize(options, onProgress?)");
-  auto* w = new KqWorker(env, info[0].As<Napi::Object>(), info[1]);
-  std::shared_ptr<Control> ctl = w->control();
-  Napi::Object job = Napi::Object::New(env);
-  job.Set("promise", w->promise());
-  job.Set("cancel", Napi::Function::New(
-                        env, [ctl](const Napi::CallbackInfo&) { ctl->cancel = true; }, "cancel"));
-  w->Queue();
-  return job;
+  return queue_worker(env, new KqWorker(env, info[0].As<Napi::Object>(), info[1]));
 }
 
 KqTensor tensor(const Napi::Object& o) {
@@ -213,7 +120,7 @@ Napi::Value ErrorMetrics(const Napi::CallbackInfo& info) {
   KqTensor t = tensor(info[2].As<Napi::Object>());
   if (dt < 0 || data.size != (size_t)(t.rows * t.cols * dtype_size(dt)))
     throw Napi::RangeError::New(env, "kqErrorMetrics: reference size or dtype does not match");
-  return metrics_obj(env, kq_error_metrics(data.data, dt, t, 0));
+  return metrics_object(env, kq_error_metrics(data.data, dt, t, 0));
 }
 
 Napi::Value Kernel(const Napi::CallbackInfo& info) {
