@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
 import { type Accumulated, evalSample } from '../../../server/src/convert/accuracy';
+import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { Prefetch } from '../../../server/src/convert/quantize-tensor';
 import type { NpzWriter } from '../../../server/src/formats/npz';
@@ -283,4 +284,25 @@ export function sameSums(r: { acc: Accumulated }, ref: SumsRef, p: QuantPlan, ch
     near(a.refSq, (ref.check.fSq * p.rows) / sampleRows, 1e-6, `${p.name} refSq (estimated)`);
     if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
   }
+}
+
+/**
+ * A run cancelled when it reports its first 2 rows (chunks of 2 rows): the cancelled error, and no progress after
+ * (no further chunk written).
+ */
+export async function cancelledAfterFirstChunk(run: (o: RunOpts) => Promise<unknown>, chunkBytes: number) {
+  const ac = new AbortController();
+  const seen: number[] = [];
+  const err = await errorOf(
+    run({
+      chunkBytes,
+      signal: ac.signal,
+      onRows: (_n, r) => {
+        seen.push(r);
+        if (r === 2) ac.abort();
+      },
+    }),
+  );
+  assert.ok(err instanceof ConvertError && err.code === 'cancelled', String(err));
+  assert.deepEqual(seen, [2]);
 }
