@@ -59,79 +59,17 @@ QuantStatus quantize_cpu(const QuantJob& j, int threads, Control* ctl, const Cpu
   const CpuKernel& k = kernel ? *kernel : select_kernel();
   QuantStatus st;
   st.backend = std::string("cpu-") + k.name;
-  int64_t per = rows_per_chunk(j.cols);
-  int64_t nchunks = (j.rows + per - 1) / per;
-  // The check's independent tasks come first (the long Σ‖f‖² chain starts while the other threads quantize).
-  const int64_t extra = check ? check->tasks() : 0;
-  std::vector<MetricsAcc> macc(j.metrics ? (size_t)nchunks : 0);
-  std::atomic<int64_t> first_bad_row{INT64_MAX};
-  std::mutex mu;
-  int bad_status = kOk;
-  int64_t bad_index = INT64_MAX;
-  std::atomic<bool> cancelled{false};
-  int t = resolve_threads(threads);
-  parallel_chunks(t, nchunks + extra, [&](int64_t c) -> bool {
-    if (c < extra) {
-      check->run_task(c);
-      return true;
-    }
-    c -= extra;
-    thread_local std::vector<float> row;
-    thread_local std::vector<uint8_t> qv;
-    if ((int64_t)row.size() < j.cols) row.resize((size_t)j.cols);
-    if ((int64_t)qv.size() < j.cols) qv.resize((size_t)j.cols);
-    RowScratch s{row.data(), qv.data()};
-    int64_t r0 = c * per, r1 = std::min(j.rows, r0 + per);
-    if (r0 > first_bad_row.load()) return false;
-    if (ctl && ctl->cancel.load(std::memory_order_relaxed)) {
-      cancelled = true;
-      return false;
-    }
-    // The chunk's metrics add up in a local (the same sums in the same order) and are stored once:
-    // neighbouring chunks' entries share cache lines, and other threads update those group after group (false
-    // sharing).
-    MetricsAcc local;
-    MetricsAcc* m = j.metrics ? &local : nullptr;
-    for (int64_t r = r0; r < r1; r++) {
-      int64_t bad = -1;
-      int rc = k.quantize_row(j, r, s, m, &bad);
-      if (rc != kOk) {
-        std::lock_guard<std::mutex> g(mu);
-        if (bad < bad_index) {
-          bad_index = bad;
-          bad_status = rc;
-        }
-        int64_t cur = first_bad_row.load();
-        while (r < cur && !first_bad_row.compare_exchange_weak(cur, r)) {
-        }
-        return false;
-      }
-    }
-    if (j.metrics) macc[(size_t)c] = local;
-    if (check) check->rows_done(r0, r1);
-    if (ctl) ctl->rows_done.fetch_add(r1 - r0);
-    return true;
-  });
-  if (bad_status != kOk) {
-    st.status = bad_status;
-    st.bad = bad_index;
-  } else if (cancelled) {
-    st.status = kCancelled;
-  }
-  if (st.status != kOk) {
-    describe_error(j, st);
-    return st;
-  }
-  if (j.metrics) {
-    MetricsAcc all;
-    for (auto& m : macc) all.merge(m);
-    st.has_metrics = true;
-    st.metrics = finish_metrics(all);
-  }
-  if (check) {
-    st.has_check = true;
-    st.check = check->finish();
-  }
+  st = run_rows(
+      j, threads, ctl, check, std::move(st),
+      [&] {
+        thread_local std::vector<float> row;
+        thread_local std::vector<uint8_t> qv;
+        if ((int64_t)row.size() < j.cols) row.resize((size_t)j.cols);
+        if ((int64_t)qv.size() < j.cols) qv.resize((size_t)j.cols);
+        return RowScratch{row.data(), qv.data()};
+      },
+      [&](int64_t r, RowScratch& s, MetricsAcc* m, int64_t* bad) { return k.quantize_row(j, r, s, m, bad); });
+  if (st.status != kOk) describe_error(j, st);
   return st;
 }
 

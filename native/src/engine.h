@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -76,6 +77,85 @@ void parallel_chunks(int threads, int64_t nchunks, Fn fn) {
 /** Rows per work item: about 64K elements, so progress and cancellation are prompt and threads balance. */
 inline int64_t rows_per_chunk(int64_t cols) {
   return std::max<int64_t>(1, (64 * 1024) / std::max<int64_t>(1, cols));
+}
+
+/**
+ * The CPU row loop both quantizers run (quantize_cpu; kq_quantize_cpu in kquant_engine.cc): rows in chunks of
+ * rows_per_chunk(cols) over parallel_chunks, the output check's independent tasks first (the long Σ‖f‖² chain
+ * starts while the other threads quantize). Per chunk, scratch = prepare() (the caller's thread-local
+ * buffers); per row, row(r, scratch, metrics, &bad) returns kOk or the row's error status. The first bad row
+ * (and, among the rows that fail, the lowest bad index) stops the chunks after it; cancellation is checked
+ * between chunks. Returns `st` with the error status (the caller describes it), or with the metrics and the
+ * check.
+ */
+template <class Job, class Prepare, class Row>
+QuantStatus run_rows(const Job& j, int threads, Control* ctl, OutputCheck* check, QuantStatus st,
+                     Prepare prepare, Row row) {
+  int64_t per = rows_per_chunk(j.cols);
+  int64_t nchunks = (j.rows + per - 1) / per;
+  const int64_t extra = check ? check->tasks() : 0;
+  std::vector<MetricsAcc> macc(j.metrics ? (size_t)nchunks : 0);
+  std::atomic<int64_t> first_bad_row{INT64_MAX};
+  std::mutex mu;
+  int bad_status = kOk;
+  int64_t bad_index = INT64_MAX;
+  std::atomic<bool> cancelled{false};
+  parallel_chunks(resolve_threads(threads), nchunks + extra, [&](int64_t c) -> bool {
+    if (c < extra) {
+      check->run_task(c);
+      return true;
+    }
+    c -= extra;
+    auto s = prepare();
+    int64_t r0 = c * per, r1 = std::min(j.rows, r0 + per);
+    if (r0 > first_bad_row.load()) return false;
+    if (ctl && ctl->cancel.load(std::memory_order_relaxed)) {
+      cancelled = true;
+      return false;
+    }
+    // The chunk's metrics add up in a local (the same sums in the same order) and are stored once:
+    // neighbouring chunks' entries share cache lines, and other threads update those group after group (false
+    // sharing).
+    MetricsAcc local;
+    MetricsAcc* m = j.metrics ? &local : nullptr;
+    for (int64_t r = r0; r < r1; r++) {
+      int64_t bad = -1;
+      int rc = row(r, s, m, &bad);
+      if (rc != kOk) {
+        std::lock_guard<std::mutex> g(mu);
+        if (bad < bad_index) {
+          bad_index = bad;
+          bad_status = rc;
+        }
+        int64_t cur = first_bad_row.load();
+        while (r < cur && !first_bad_row.compare_exchange_weak(cur, r)) {
+        }
+        return false;
+      }
+    }
+    if (j.metrics) macc[(size_t)c] = local;
+    if (check) check->rows_done(r0, r1);
+    if (ctl) ctl->rows_done.fetch_add(r1 - r0);
+    return true;
+  });
+  if (bad_status != kOk) {
+    st.status = bad_status;
+    st.bad = bad_index;
+  } else if (cancelled) {
+    st.status = kCancelled;
+  }
+  if (st.status != kOk) return st;
+  if (j.metrics) {
+    MetricsAcc all;
+    for (auto& m : macc) all.merge(m);
+    st.has_metrics = true;
+    st.metrics = finish_metrics(all);
+  }
+  if (check) {
+    st.has_check = true;
+    st.check = check->finish();
+  }
+  return st;
 }
 
 /**

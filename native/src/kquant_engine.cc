@@ -211,79 +211,21 @@ QuantStatus kq_quantize_cpu(const KqJob& j, int threads, Control* ctl, const KqK
   const KqKernel& k = kernel ? *kernel : kq_select_kernel();
   QuantStatus st;
   st.backend = std::string("cpu-") + k.name;
-  int64_t per = rows_per_chunk(j.cols);
-  int64_t nchunks = (j.rows + per - 1) / per;
-  // The check's independent tasks come first (the long Σ‖f‖² chain starts while the other threads quantize).
-  const int64_t extra = check ? check->tasks() : 0;
-  std::vector<MetricsAcc> macc(j.metrics ? (size_t)nchunks : 0);
-  std::atomic<int64_t> first_bad_row{INT64_MAX};
-  std::mutex mu;
-  int bad_status = kOk;
-  int64_t bad_index = INT64_MAX;
-  std::atomic<bool> cancelled{false};
-  parallel_chunks(resolve_threads(threads), nchunks + extra, [&](int64_t c) -> bool {
-    if (c < extra) {
-      check->run_task(c);
-      return true;
-    }
-    c -= extra;
-    thread_local std::vector<float> row;
-    thread_local std::vector<uint8_t> qv, sc, mc;
-    if ((int64_t)row.size() < j.cols) row.resize((size_t)j.cols);
-    if ((int64_t)qv.size() < j.cols) {
-      qv.resize((size_t)j.cols);
-      sc.resize((size_t)j.cols);
-      mc.resize((size_t)j.cols);
-    }
-    KqScratch s{row.data(), qv.data(), sc.data(), mc.data()};
-    int64_t r0 = c * per, r1 = std::min(j.rows, r0 + per);
-    if (r0 > first_bad_row.load()) return false;
-    if (ctl && ctl->cancel.load(std::memory_order_relaxed)) {
-      cancelled = true;
-      return false;
-    }
-    MetricsAcc local;  // stored once at the end: neighbouring chunks' entries share cache lines
-    MetricsAcc* m = j.metrics ? &local : nullptr;
-    for (int64_t r = r0; r < r1; r++) {
-      int64_t bad = -1;
-      int rc = k.quantize_row(j, r, s, m, &bad);
-      if (rc != kOk) {
-        std::lock_guard<std::mutex> g(mu);
-        if (bad < bad_index) {
-          bad_index = bad;
-          bad_status = rc;
+  st = run_rows(
+      j, threads, ctl, check, std::move(st),
+      [&] {
+        thread_local std::vector<float> row;
+        thread_local std::vector<uint8_t> qv, sc, mc;
+        if ((int64_t)row.size() < j.cols) row.resize((size_t)j.cols);
+        if ((int64_t)qv.size() < j.cols) {
+          qv.resize((size_t)j.cols);
+          sc.resize((size_t)j.cols);
+          mc.resize((size_t)j.cols);
         }
-        int64_t cur = first_bad_row.load();
-        while (r < cur && !first_bad_row.compare_exchange_weak(cur, r)) {
-        }
-        return false;
-      }
-    }
-    if (j.metrics) macc[(size_t)c] = local;
-    if (check) check->rows_done(r0, r1);
-    if (ctl) ctl->rows_done.fetch_add(r1 - r0);
-    return true;
-  });
-  if (bad_status != kOk) {
-    st.status = bad_status;
-    st.bad = bad_index;
-  } else if (cancelled) {
-    st.status = kCancelled;
-  }
-  if (st.status != kOk) {
-    describe(j, st);
-    return st;
-  }
-  if (j.metrics) {
-    MetricsAcc all;
-    for (auto& m : macc) all.merge(m);
-    st.has_metrics = true;
-    st.metrics = finish_metrics(all);
-  }
-  if (check) {
-    st.has_check = true;
-    st.check = check->finish();
-  }
+        return KqScratch{row.data(), qv.data(), sc.data(), mc.data()};
+      },
+      [&](int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) { return k.quantize_row(j, r, s, m, bad); });
+  if (st.status != kOk) describe(j, st);
   return st;
 }
 
