@@ -240,6 +240,16 @@ inline void for_tiles(int64_t t0, int64_t t1, Tile tile) {
   }
 }
 
+/**
+ * f(std::integral_constant<int, G / 4>) for the group size G of Gs (the sizes unrolled) that `group` is, else
+ * f(std::integral_constant<int, 0>) (the loop over any group's words).
+ */
+template <int... Gs, class F>
+inline void with_wpg(int64_t group, F f) {
+  if (!((group == Gs && (f(std::integral_constant<int, Gs / 4>{}), true)) || ...))
+    f(std::integral_constant<int, 0>{});
+}
+
 /** The 16 rows of block b × tokens [t0, t0 + NT), into y (rows past r1 not written). WPG: G / 4, or 0. */
 template <int NT, int WPG>
 inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, float* y,
@@ -280,19 +290,8 @@ inline void rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, in
   for (int64_t rb = r0; rb < r1; rb += kRows) {
     const int64_t re = std::min(r1, rb + kRows);
     unpack<BITS>(w, rb, re, b);
-    switch (w.group) {
-      case 32:
-        tiles<8>(w, b, rb, re, a, t0, t1, y, ystride);
-        break;
-      case 64:
-        tiles<16>(w, b, rb, re, a, t0, t1, y, ystride);
-        break;
-      case 128:
-        tiles<32>(w, b, rb, re, a, t0, t1, y, ystride);
-        break;
-      default:
-        tiles<0>(w, b, rb, re, a, t0, t1, y, ystride);
-    }
+    with_wpg<32, 64, 128>(
+        w.group, [&](auto wpg) { tiles<decltype(wpg)::value>(w, b, rb, re, a, t0, t1, y, ystride); });
   }
 }
 

@@ -114,22 +114,9 @@ inline void rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, in
   for (int64_t rb = r0; rb < r1; rb += 16) {
     const int64_t re = std::min(r1, rb + 16);
     unpack<BITS>(w, rb, re, b);
-    switch (w.group) {  // the presets (g24 at 4 bits, g16 at 2) and the usual groupwise sizes unrolled
-      case 16:
-        tiles<4>(w, b, rb, re, a, t0, t1, y, ystride);
-        break;
-      case 24:
-        tiles<6>(w, b, rb, re, a, t0, t1, y, ystride);
-        break;
-      case 32:
-        tiles<8>(w, b, rb, re, a, t0, t1, y, ystride);
-        break;
-      case 64:
-        tiles<16>(w, b, rb, re, a, t0, t1, y, ystride);
-        break;
-      default:
-        tiles<0>(w, b, rb, re, a, t0, t1, y, ystride);
-    }
+    // the presets (g24 at 4 bits, g16 at 2) and the usual groupwise sizes unrolled
+    gemm512::with_wpg<16, 24, 32, 64>(
+        w.group, [&](auto wpg) { tiles<decltype(wpg)::value>(w, b, rb, re, a, t0, t1, y, ystride); });
   }
 }
 
