@@ -158,8 +158,11 @@ static void check_exact(const Linear& w, const std::vector<float>& x, int64_t n,
   CHECK(bad == 0, "%s: %d outputs outside the bound", what.c_str(), bad);
 }
 
-static const int64_t kShapes[][2] = {{1, 1},    {3, 31},   {17, 64}, {5, 100},
-                                     {13, 203}, {37, 256}, {9, 320}, {4, 1088}};
+// {6, 2112}: several blocks of 8 groups of the AVX-512 wide path at every group size, then tail groups; {3,
+// 4673}: its decode in memory order (wide_rows_seq), 18 blocks of groups of 32 (runs of 16 + 2), odd rows,
+// tails
+static const int64_t kShapes[][2] = {{1, 1},    {3, 31},  {17, 64},  {5, 100},  {13, 203},
+                                     {37, 256}, {9, 320}, {4, 1088}, {6, 2112}, {3, 4673}};
 static const int64_t kGroups[] = {7, 32, 64, 96, 128, 0};  // 0: per row
 
 static void test_packed() {

@@ -11,6 +11,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "../infer/ref.h"
 

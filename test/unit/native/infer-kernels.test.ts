@@ -62,6 +62,7 @@ const SHAPES: [number, number][] = [
   [9, 320],
   [4, 1088],
   [6, 2112], // several blocks of 8 groups for the AVX-512 wide path at every group size, then tail groups
+  [3, 4673], // decode in memory order (wide_rows_seq): 18 blocks of groups of 32 (its runs of 16 + 2), odd rows, tails
 ];
 const GROUPS = [7, 32, 64, 96, 128, 0]; // 0: per row (groupSize = cols)
 
