@@ -66,11 +66,12 @@
       ],
     },
     {
-      # The NEON kernel again with the dot-product extension (vdotq_s32), chosen at run time only where the CPU has
-      # it (src/infer/kernels.cc); the plain one above runs on every arm64 CPU. Off arm64 it compiles to a stub.
+      # The NEON kernels again with the dot-product extension (vdotq_s32; groupwise and kquant), chosen at run time
+      # only where the CPU has it (src/infer/kernels.cc); the plain ones above run on every arm64 CPU. Off arm64 they
+      # compile to stubs.
       'target_name': 'apl_infer_dotprod',
       'type': 'static_library',
-      'sources': ['src/cpu/infer_neon_dotprod.cc'],
+      'sources': ['src/cpu/infer_neon_dotprod.cc', 'src/cpu/infer_kquant_neon_dotprod.cc'],
       'conditions': [
         ['target_arch=="arm64"', {
           'cflags_cc': ['-march=armv8.2-a+dotprod'],

@@ -2,10 +2,11 @@
 # Cross-builds the plain C++ kernel tests (test/native/*.cc: no Node) for arm64 with aarch64-linux-gnu-g++ and
 # runs them under qemu-aarch64, twice: as built (the NEON kernels; test_kquant must choose the kquant NEON variant,
 # kquant_neon.cc, and prints "kquant kernel: NAME") and with APL_FORCE_SCALAR=1 (the reference). One build, as the
-# addon is built: baseline armv8-a, except infer_neon_dotprod.cc (armv8.2-a+dotprod, the vdotq_s32 kernel, chosen
-# at run time). The inference tests then run on emulated CPUs with the dot-product extension (qemu's `max`: both
-# NEON kernels checked against the reference, `neon-dotprod` chosen) and without it (Cortex-A72: `neon` chosen, and
-# no instruction of the extension may run: qemu would stop the program with SIGILL).
+# addon is built: baseline armv8-a, except infer_neon_dotprod.cc and infer_kquant_neon_dotprod.cc
+# (armv8.2-a+dotprod, the vdotq_s32 kernels, chosen at run time). The inference tests then run on emulated CPUs
+# with the dot-product extension (qemu's `max`: both NEON kernels, groupwise and kquant, checked against the
+# reference, `neon-dotprod` chosen for both) and without it (Cortex-A72: `neon` chosen, and no instruction of the
+# extension may run: qemu would stop the program with SIGILL). test_infer prints "kquant kernel: NAME" too.
 # Called by `npm run test:native:arm64`. Output goes to native/build/arm64/ (ignored).
 #
 # Without the cross compiler or qemu it says so and exits 0 ("skipped"); install them with
@@ -35,7 +36,7 @@ infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/lin
   native/src/infer/kv.cc native/src/infer/kquant_linear.cc
   native/src/cpu/infer_avx2.cc native/src/cpu/infer_vnni.cc native/src/cpu/infer_avx512.cc
   native/src/cpu/infer_neon.cc native/src/cpu/infer_neon_dotprod.cc native/src/cpu/infer_kquant_avx2.cc native/src/cpu/infer_kquant_vnni.cc
-  native/src/cpu/infer_kquant_neon.cc)
+  native/src/cpu/infer_kquant_neon.cc native/src/cpu/infer_kquant_neon_dotprod.cc)
 
 # stale OBJECT SOURCE: the object is missing or older than its source, a header or this script.
 stale() {
@@ -60,7 +61,7 @@ build() {
     ((n++ == 0)) && echo "test:native:arm64: building $variant (-march=$march)"
     rm -f "$o"
     local m=$march
-    [ "$s" = native/src/cpu/infer_neon_dotprod.cc ] && m=armv8.2-a+dotprod
+    case "$s" in native/src/cpu/infer_neon_dotprod.cc | native/src/cpu/infer_kquant_neon_dotprod.cc) m=armv8.2-a+dotprod ;; esac
     "$CXX" "${base[@]}" -march="$m" -c "$s" -o "$o" &
     pids+=($!)
     # two compiles at a time: the machine is shared
@@ -111,7 +112,9 @@ run neon test_kernels
 # (APL_EXPECT_KERNEL; kq_select_kernel falls back to the reference when it disagrees, which fails this run).
 run neon test_kquant "" neon
 # The inference kernels: with the dot-product extension both NEON kernels are listed (and checked against the
-# reference) and the vdotq_s32 one is chosen; without it only the plain one is listed, chosen, and run.
+# reference) and the vdotq_s32 one is chosen; without it only the plain one is listed, chosen, and run. The
+# kquant inference kernel follows (kq_kernel_for: the NEON kquant variant of the same name, after its
+# self-check); APL_EXPECT_KERNEL names both.
 run neon test_infer max neon-dotprod
 run neon test_infer cortex-a72 neon
 echo "test:native:arm64: all passed ($((SECONDS - t0)) s)"

@@ -78,7 +78,7 @@ fi
 gbin="$out/test_gpu"
 gsrcs=(test/native/test_gpu.cc test/native/test_gpu_bench.cc native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc
   native/src/infer/model.cc native/src/infer/kquant_linear.cc native/src/infer/kv.cc native/src/cpu/infer_neon.cc
-  native/src/cpu/infer_neon_dotprod.cc native/src/cpu/infer_kquant_neon.cc)
+  native/src/cpu/infer_neon_dotprod.cc native/src/cpu/infer_kquant_neon.cc native/src/cpu/infer_kquant_neon_dotprod.cc)
 gflags=()
 for f in "${flags[@]}"; do [ "$f" = -DAPL_HAVE_CUDA ] || gflags+=("$f"); done
 glibs=(-lpthread)

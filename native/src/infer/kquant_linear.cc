@@ -40,8 +40,10 @@ const KqKernel& kq_kernel_for(const Kernel& k) {
     v = kq_gemm_kernel();
   else if (std::strncmp(k.name, "avx512", 6) == 0)
     v = kq_vnni_kernel();
-  else if (std::strcmp(k.name, "neon") == 0 || std::strcmp(k.name, "neon-dotprod") == 0)
+  else if (std::strcmp(k.name, "neon") == 0)
     v = kq_neon_kernel();
+  else if (std::strcmp(k.name, "neon-dotprod") == 0)
+    v = kq_neon_dotprod_kernel();
   return v ? *v : kq_scalar_kernel();
 }
 
