@@ -51,6 +51,9 @@ namespace infer {
 // Internal linkage: the two files compile this header with different -march flags.
 namespace {
 
+// The block helpers are inlined into the row loops (GCC otherwise keeps the decode lambda out of line).
+#define APL_KQN_INLINE inline __attribute__((always_inline))
+
 #if defined(__ARM_FEATURE_DOTPROD)
 constexpr const char* kKqNeonName = "neon-dotprod";
 #else
@@ -98,16 +101,16 @@ void quantize_act(const float* x, int64_t cols, int64_t group, int bits, int8_t*
 struct ISum {
 #if defined(__ARM_FEATURE_DOTPROD)
   int32x4_t s = vdupq_n_s32(0);
-  inline void add(uint8x16_t q, int8x16_t x) { s = vdotq_s32(s, vreinterpretq_s8_u8(q), x); }
-  inline int32x4_t sums() const { return s; }
+  APL_KQN_INLINE void add(uint8x16_t q, int8x16_t x) { s = vdotq_s32(s, vreinterpretq_s8_u8(q), x); }
+  APL_KQN_INLINE int32x4_t sums() const { return s; }
 #else
   int16x8_t lo = vdupq_n_s16(0), hi = vdupq_n_s16(0);
-  inline void add(uint8x16_t q, int8x16_t x) {
+  APL_KQN_INLINE void add(uint8x16_t q, int8x16_t x) {
     const int8x16_t qs = vreinterpretq_s8_u8(q);
     lo = vmlal_s8(lo, vget_low_s8(qs), vget_low_s8(x));
     hi = vmlal_high_s8(hi, qs, x);
   }
-  inline int32x4_t sums() const { return vpaddlq_s16(vpaddq_s16(lo, hi)); }
+  APL_KQN_INLINE int32x4_t sums() const { return vpaddlq_s16(vpaddq_s16(lo, hi)); }
 #endif
 };
 
@@ -129,22 +132,28 @@ struct KqBlk {
   static constexpr int PER = 8 / BITS;
   static constexpr int NV = L * PER;  // 16-byte vectors per block
 
-  static inline void gather(const uint8_t* p, const Gather& gi, uint8x16_t* a) {
+  static APL_KQN_INLINE void gather(const uint8_t* p, const Gather& gi, uint8x16_t* a) {
     if constexpr (L == 1) {
       a[0] = vld1q_u8(p);
     } else if constexpr (L == 2) {
-      const uint8x16x2_t t = {{vld1q_u8(p), vld1q_u8(p + 16)}};
-      for (int i = 0; i < L; i++) a[i] = vqtbl2q_u8(t, gi.idx[i]);
+      const uint8x16x2_t t = vld1q_u8_x2(p);  // a register tuple loaded in place (no copy through the stack)
+      a[0] = vqtbl2q_u8(t, gi.idx[0]);
+      a[1] = vqtbl2q_u8(t, gi.idx[1]);
     } else if constexpr (L == 3) {
-      const uint8x16x3_t t = {{vld1q_u8(p), vld1q_u8(p + 16), vld1q_u8(p + 32)}};
-      for (int i = 0; i < L; i++) a[i] = vqtbl3q_u8(t, gi.idx[i]);
+      const uint8x16x3_t t = vld1q_u8_x3(p);
+      a[0] = vqtbl3q_u8(t, gi.idx[0]);
+      a[1] = vqtbl3q_u8(t, gi.idx[1]);
+      a[2] = vqtbl3q_u8(t, gi.idx[2]);
     } else {
-      const uint8x16x4_t t = {{vld1q_u8(p), vld1q_u8(p + 16), vld1q_u8(p + 32), vld1q_u8(p + 48)}};
-      for (int i = 0; i < L; i++) a[i] = vqtbl4q_u8(t, gi.idx[i]);
+      const uint8x16x4_t t = vld1q_u8_x4(p);
+      a[0] = vqtbl4q_u8(t, gi.idx[0]);
+      a[1] = vqtbl4q_u8(t, gi.idx[1]);
+      a[2] = vqtbl4q_u8(t, gi.idx[2]);
+      a[3] = vqtbl4q_u8(t, gi.idx[3]);
     }
   }
 
-  static inline uint8x16_t plane(uint8x16_t v, int k) {
+  static APL_KQN_INLINE uint8x16_t plane(uint8x16_t v, int k) {
     if constexpr (BITS == 4) return k == 0 ? vandq_u8(v, vdupq_n_u8(0x0f)) : vshrq_n_u8(v, 4);
     switch (k) {
       case 0:
@@ -159,13 +168,15 @@ struct KqBlk {
   }
 
   /** Two rows' blocks (packed codes at pa, pb) against one token's block of activations x. */
-  static inline void isum_packed2(const uint8_t* pa, const uint8_t* pb, const Gather& gi, const int8_t* x,
-                                  int32x4_t& ia, int32x4_t& ib) {
+  static APL_KQN_INLINE void isum_packed2(const uint8_t* pa, const uint8_t* pb, const Gather& gi,
+                                          const int8_t* x, int32x4_t& ia, int32x4_t& ib) {
     uint8x16_t a[L], b[L];
     gather(pa, gi, a);
     gather(pb, gi, b);
     ISum sa, sb;
+#pragma GCC unroll 16
     for (int i = 0; i < L; i++)
+#pragma GCC unroll 16
       for (int k = 0; k < PER; k++) {
         const int8x16_t xv = vld1q_s8(x + 16 * (i * PER + k));
         sa.add(plane(a[i], k), xv);
@@ -176,16 +187,19 @@ struct KqBlk {
   }
 
   /** The block's planes, NV × 16 bytes (the activations' layout). */
-  static inline void unpack(const uint8_t* p, const Gather& gi, uint8_t* u) {
+  static APL_KQN_INLINE void unpack(const uint8_t* p, const Gather& gi, uint8_t* u) {
     uint8x16_t a[L];
     gather(p, gi, a);
+#pragma GCC unroll 16
     for (int i = 0; i < L; i++)
+#pragma GCC unroll 16
       for (int k = 0; k < PER; k++) vst1q_u8(u + 16 * (i * PER + k), plane(a[i], k));
   }
 
-  static inline void isum_unpacked2(const uint8_t* ua, const uint8_t* ub, const int8_t* x, int32x4_t& ia,
-                                    int32x4_t& ib) {
+  static APL_KQN_INLINE void isum_unpacked2(const uint8_t* ua, const uint8_t* ub, const int8_t* x,
+                                            int32x4_t& ia, int32x4_t& ib) {
     ISum sa, sb;
+#pragma GCC unroll 16
     for (int v = 0; v < NV; v++) {
       const int8x16_t xv = vld1q_s8(x + 16 * v);
       sa.add(vld1q_u8(ua + 16 * v), xv);
@@ -272,16 +286,27 @@ inline RowD kqn_row_d(const Linear& w, const KqnCodes& c, int64_t r, int slot) {
 }
 
 /** s and z of block b's 4 groups (c.fast; lanes past the row are don't-care) in super-block sb. */
-inline void kqn_block_sz(const KqnCodes& c, const RowD& rd, int64_t b, int64_t sb, float32x4_t& s,
-                         float32x4_t& z) {
-  const int64_t bit = b * 4 * c.width, off = bit >> 3;
-  uint64_t u = 0;
-  if (off + 8 <= c.cb)
-    std::memcpy(&u, rd.cr + off, 8);
-  else
-    std::memcpy(&u, rd.cr + off, (size_t)(c.cb - off));  // the block's first field lies in the row
-  const uint64x2_t v = vdupq_n_u64(u >> (bit & 7));
-  const uint32x4_t f = vcombine_u32(vmovn_u64(vshlq_u64(v, c.sh01)), vmovn_u64(vshlq_u64(v, c.sh23)));
+APL_KQN_INLINE void kqn_block_sz(const KqnCodes& c, const RowD& rd, int64_t b, int64_t sb, float32x4_t& s,
+                                 float32x4_t& z) {
+  uint32x4_t f;
+  if (c.width == 8) {  // one byte a group (the 2-bit preset's 4 + 4)
+    const int64_t off = b * 4;
+    uint32_t u = 0;
+    if (off + 4 <= c.cb)
+      std::memcpy(&u, rd.cr + off, 4);
+    else
+      std::memcpy(&u, rd.cr + off, (size_t)(c.cb - off));  // the block's first field lies in the row
+    f = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(u)))));
+  } else {
+    const int64_t bit = b * 4 * c.width, off = bit >> 3;
+    uint64_t u = 0;
+    if (off + 8 <= c.cb)
+      std::memcpy(&u, rd.cr + off, 8);
+    else
+      std::memcpy(&u, rd.cr + off, (size_t)(c.cb - off));
+    const uint64x2_t v = vdupq_n_u64(u >> (bit & 7));
+    f = vcombine_u32(vmovn_u64(vshlq_u64(v, c.sh01)), vmovn_u64(vshlq_u64(v, c.sh23)));
+  }
   const float32x4_t sc = vcvtq_f32_u32(vandq_u32(f, c.smask));
   const float32x4_t mc = vcvtq_f32_u32(vandq_u32(vshlq_u32(f, c.nsbits), c.mmask));
   s = vmulq_f32(vdupq_n_f32(rd.dv[sb]), sc);
@@ -310,8 +335,8 @@ inline void kqn_decode_sz(const Linear& w, const KqnCodes& c, int64_t r, int64_t
 }
 
 /** kq_combine_group for a block's 4 groups, in the reference's order. */
-inline float32x4_t kqn_combine(float32x4_t acc, int32x4_t isum, float32x4_t s, float32x4_t z, const float* dx,
-                               const int32_t* xs) {
+APL_KQN_INLINE float32x4_t kqn_combine(float32x4_t acc, int32x4_t isum, float32x4_t s, float32x4_t z,
+                                       const float* dx, const int32_t* xs) {
   const float32x4_t a = vcvtq_f32_s32(isum);
   const float32x4_t xv = vcvtq_f32_s32(vld1q_s32(xs));
   const float32x4_t u = vmulq_f32(s, a);
@@ -375,11 +400,12 @@ void kqn_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t 
       const uint8_t* qb = w.q + r2 * rb;
       const RowD da = kqn_row_d(w, c, r, 0), db = kqn_row_d(w, c, r2, 1);
       tails(qa, qb);
-      float32x4_t aa[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)}, ab[2] = {aa[0], aa[0]};
+      // named accumulators (block b adds to lanes 4(b % 2) + j): blocks two at a time
+      float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, b0 = a0, b1 = a0;
       int32x4_t ia = vdupq_n_s32(0), ib = ia;
-      float32x4_t sa = vdupq_n_f32(0.0f), za = sa, sb = sa, zb = sa;
+      float32x4_t sa = a0, za = a0, sb = a0, zb = a0;
       int64_t sup = 0, inb = 0;
-      for (int64_t b = 0; b < nblk; b++) {
+      auto block = [&](int64_t b) __attribute__((always_inline)) {
         kqn_block_sz(c, da, b, sup, sa, za);
         kqn_block_sz(c, db, b, sup, sb, zb);
         if (++inb == c.bps) {
@@ -389,13 +415,25 @@ void kqn_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t 
         const bool in = b < qfull;
         K::isum_packed2(in ? qa + b * bbytes : sc.tail, in ? qb + b * bbytes : sc.tail2, gi, x + b * ublk, ia,
                         ib);
-        if (b < full) {
-          aa[b & 1] = kqn_combine(aa[b & 1], ia, sa, za, dx + 4 * b, xs + 4 * b);
-          ab[b & 1] = kqn_combine(ab[b & 1], ib, sb, zb, dx + 4 * b, xs + 4 * b);
-        }
+      };
+      int64_t b = 0;
+      for (; b + 2 <= full; b += 2) {
+        block(b);
+        a0 = kqn_combine(a0, ia, sa, za, dx + 4 * b, xs + 4 * b);
+        b0 = kqn_combine(b0, ib, sb, zb, dx + 4 * b, xs + 4 * b);
+        block(b + 1);
+        a1 = kqn_combine(a1, ia, sa, za, dx + 4 * b + 4, xs + 4 * b + 4);
+        b1 = kqn_combine(b1, ib, sb, zb, dx + 4 * b + 4, xs + 4 * b + 4);
       }
-      y[t0 * ystride + r] = kqn_finish(aa[0], aa[1], full, rem, ia, sa, za, dx, xs);
-      if (r2 != r) y[t0 * ystride + r2] = kqn_finish(ab[0], ab[1], full, rem, ib, sb, zb, dx, xs);
+      if (b < full) {  // b is even
+        block(b);
+        a0 = kqn_combine(a0, ia, sa, za, dx + 4 * b, xs + 4 * b);
+        b0 = kqn_combine(b0, ib, sb, zb, dx + 4 * b, xs + 4 * b);
+        b++;
+      }
+      if (b < nblk) block(b);  // the partial block: combined in kqn_finish
+      y[t0 * ystride + r] = kqn_finish(a0, a1, full, rem, ia, sa, za, dx, xs);
+      if (r2 != r) y[t0 * ystride + r2] = kqn_finish(b0, b1, full, rem, ib, sb, zb, dx, xs);
     }
     return;
   }
@@ -423,22 +461,25 @@ void kqn_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t 
       const int8_t* x = act.xq_of(t);
       const float* dx = act.dx_of(t);
       const int32_t* xs = act.xsum_of(t);
-      float32x4_t aa[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)}, ab[2] = {aa[0], aa[0]};
+      float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, b0 = a0, b1 = a0;
       int32x4_t ia = vdupq_n_s32(0), ib = ia;
-      for (int64_t b = 0; b < nblk; b++) {
+      auto comb = [&](int64_t b, float32x4_t & pa, float32x4_t & pb) __attribute__((always_inline)) {
         K::isum_unpacked2(ua + b * ublk, ub + b * ublk, x + b * ublk, ia, ib);
-        if (b < full) {
-          aa[b & 1] =
-              kqn_combine(aa[b & 1], ia, vld1q_f32(s + 4 * b), vld1q_f32(z + 4 * b), dx + 4 * b, xs + 4 * b);
-          ab[b & 1] = kqn_combine(ab[b & 1], ib, vld1q_f32(s2 + 4 * b), vld1q_f32(z2 + 4 * b), dx + 4 * b,
-                                  xs + 4 * b);
-        }
+        pa = kqn_combine(pa, ia, vld1q_f32(s + 4 * b), vld1q_f32(z + 4 * b), dx + 4 * b, xs + 4 * b);
+        pb = kqn_combine(pb, ib, vld1q_f32(s2 + 4 * b), vld1q_f32(z2 + 4 * b), dx + 4 * b, xs + 4 * b);
+      };
+      int64_t b = 0;
+      for (; b + 2 <= full; b += 2) {
+        comb(b, a0, b0);
+        comb(b + 1, a1, b1);
       }
+      if (b < full) comb(b++, a0, b0);  // b is even
+      if (b < nblk) K::isum_unpacked2(ua + b * ublk, ub + b * ublk, x + b * ublk, ia, ib);
       const int64_t lb = full * 4;  // the partial block's s and z (zero past the row when rem is 0: unused)
-      y[t * ystride + r] = kqn_finish(aa[0], aa[1], full, rem, ia, vld1q_f32(s + (rem ? lb : 0)),
+      y[t * ystride + r] = kqn_finish(a0, a1, full, rem, ia, vld1q_f32(s + (rem ? lb : 0)),
                                       vld1q_f32(z + (rem ? lb : 0)), dx, xs);
       if (r2 != r)
-        y[t * ystride + r2] = kqn_finish(ab[0], ab[1], full, rem, ib, vld1q_f32(s2 + (rem ? lb : 0)),
+        y[t * ystride + r2] = kqn_finish(b0, b1, full, rem, ib, vld1q_f32(s2 + (rem ? lb : 0)),
                                          vld1q_f32(z2 + (rem ? lb : 0)), dx, xs);
     }
   }
