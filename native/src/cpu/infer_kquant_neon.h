@@ -261,14 +261,18 @@ struct KqnCodes {
   }
 };
 
-/** Row r's d and dmin in float32, one pair per super-block (scratch `slot`). */
+/** Row r's d and dmin in float32, one pair per super-block, and its last code bytes zero padded (scratch
+ * `slot`), so that a block's read past the row's code bytes needs no call. */
 struct RowD {
   const uint8_t* cr;
   const float* dv;
   const float* mv;
+  const uint8_t* ctail;  // bytes [cstart, cb) of the row's codes, then zeros (24 bytes)
+  int64_t cstart;
 };
 inline RowD kqn_row_d(const Linear& w, const KqnCodes& c, int64_t r, int slot) {
   thread_local std::vector<float> tls[4];
+  thread_local uint8_t tail[2][24];
   std::vector<float>& dv = tls[2 * slot];
   std::vector<float>& mv = tls[2 * slot + 1];
   if ((int64_t)dv.size() < c.nsb) {
@@ -282,7 +286,11 @@ inline RowD kqn_row_d(const Linear& w, const KqnCodes& c, int64_t r, int slot) {
     dv[(size_t)b] = f16_to_f32(dh);
     mv[(size_t)b] = f16_to_f32(mh);
   }
-  return RowD{w.codes + r * c.cb, dv.data(), mv.data()};
+  const uint8_t* cr = w.codes + r * c.cb;
+  const int64_t cstart = c.cb > 16 ? c.cb - 16 : 0;
+  std::memset(tail[slot], 0, sizeof tail[slot]);
+  std::memcpy(tail[slot], cr + cstart, (size_t)(c.cb - cstart));
+  return RowD{cr, dv.data(), mv.data(), tail[slot], cstart};
 }
 
 /** s and z of block b's 4 groups (c.fast; lanes past the row are don't-care) in super-block sb. */
@@ -291,19 +299,14 @@ APL_KQN_INLINE void kqn_block_sz(const KqnCodes& c, const RowD& rd, int64_t b, i
   uint32x4_t f;
   if (c.width == 8) {  // one byte a group (the 2-bit preset's 4 + 4)
     const int64_t off = b * 4;
-    uint32_t u = 0;
-    if (off + 4 <= c.cb)
-      std::memcpy(&u, rd.cr + off, 4);
-    else
-      std::memcpy(&u, rd.cr + off, (size_t)(c.cb - off));  // the block's first field lies in the row
+    uint32_t u;
+    // the block's first field lies in the row (off < cb); past cb - 4, the padded copy (off − cstart ≤ 19)
+    std::memcpy(&u, off + 4 <= c.cb ? rd.cr + off : rd.ctail + (off - rd.cstart), 4);
     f = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(u)))));
   } else {
     const int64_t bit = b * 4 * c.width, off = bit >> 3;
-    uint64_t u = 0;
-    if (off + 8 <= c.cb)
-      std::memcpy(&u, rd.cr + off, 8);
-    else
-      std::memcpy(&u, rd.cr + off, (size_t)(c.cb - off));
+    uint64_t u;
+    std::memcpy(&u, off + 8 <= c.cb ? rd.cr + off : rd.ctail + (off - rd.cstart), 8);  // off − cstart ≤ 16
     const uint64x2_t v = vdupq_n_u64(u >> (bit & 7));
     f = vcombine_u32(vmovn_u64(vshlq_u64(v, c.sh01)), vmovn_u64(vshlq_u64(v, c.sh23)));
   }
