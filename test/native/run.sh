@@ -185,8 +185,9 @@ if [ "${APL_SKIP_JS_TESTS:-0}" = 1 ]; then
 fi
 # The addon's JavaScript tests (they say plainly when the addon is not built and they fall back).
 node --import tsx --test test/unit/native/*.test.ts
-# The AVX-512 decode kernel in its block-by-block order too (APL_WIDE_SEQ=0; the default reads a row pair in memory
-# order, infer_wide.h): both must equal the scalar reference bit for bit.
-APL_WIDE_SEQ=0 node --import tsx --test test/unit/native/infer-kernels.test.ts
+# The AVX-512 decode kernel and the kquant wide decode (AVX-512 and AVX2) in their block-by-block order too
+# (APL_WIDE_SEQ=0; the default reads a row pair in memory order, infer_wide.h, infer_kquant_wide_rows.h): both
+# must equal the scalar reference bit for bit.
+APL_WIDE_SEQ=0 node --import tsx --test test/unit/native/infer-kernels.test.ts test/unit/native/infer-kquant.test.ts
 # The same API tests on the TypeScript reference alone (the fallback users get without a compiler).
 APL_NO_NATIVE=1 APL_QUIET_NATIVE=1 node --import tsx --test test/unit/native/api.test.ts

@@ -162,6 +162,75 @@ struct WideScratch {
   uint8_t* u_at() { return (uint8_t*)(((uintptr_t)u.data() + (T::VB - 1)) & ~(uintptr_t)(T::VB - 1)); }
 };
 
+/**
+ * Decode (one token; x, dx, xs its activations, edge set for it) on rows [r0, r1), two rows at a time, each
+ * pair's codes read in memory order: the integer sums of up to kChunk blocks of row a, then of the same
+ * blocks of row b (the next bytes of q), so a thread's rows are one sequential stream instead of two
+ * interleaved ones. The exact int32 sums wait on the stack; s, z and the float combine then run block by
+ * block as in the block-by-block loop of wide_rows (the same operations in the same order), so y is the same
+ * bit for bit.
+ */
+template <class T, int BITS, int L>
+void wide_rows_seq(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& sc, const typename T::Edge& edge,
+                   const int8_t* x, const float* dx, const int32_t* xs, int64_t r0, int64_t r1, float* y) {
+  using K = typename T::template Kern<BITS, L>;
+  using F = typename T::F;
+  using I = typename T::I;
+  constexpr int kChunk =
+      16;  // blocks of one row read before the other's (3 KB of g24 4-bit codes on AVX-512)
+  const int64_t gpr = w.gpr(), nblk = (gpr + T::B - 1) / T::B, rb = w.row_bytes(), bbytes = T::VB * L;
+  const int64_t ublk = T::VB * K::NV, qfull = rb / bbytes;  // blocks [0, qfull) lie inside the row
+  I ia[kChunk], ib[kChunk];
+  for (int64_t r = r0; r < r1; r += 2) {
+    const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
+    const uint8_t* qa = w.q + r * rb;
+    const uint8_t* qb = w.q + r2 * rb;
+    const RowCodes ca = wide_row_codes<T>(w, r, 0), cb = wide_row_codes<T>(w, r2, 1);
+    if (qfull < nblk) {
+      std::memset(sc.tail, 0, sizeof sc.tail);
+      std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
+      std::memset(sc.tail2, 0, sizeof sc.tail2);
+      std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
+    }
+    // the next row pair's bytes, two rows ahead of the ones read (prefetched where the kernel does)
+    const bool pf = T::kPrefetch && r + 2 < r1;
+    __m256 aa = _mm256_setzero_ps(), ab = aa;
+    for (int64_t b0 = 0; b0 < nblk; b0 += kChunk) {
+      const int nb = (int)std::min<int64_t>(kChunk, nblk - b0);
+      for (int i = 0; i < nb; i++) {
+        const int64_t b = b0 + i;
+        if (pf && b < qfull)
+          for (int j = 0; j < L; j++)
+            _mm_prefetch((const char*)(qa + 2 * rb + b * bbytes + 64 * j), _MM_HINT_T0);
+        ia[i] = K::isum_packed(b < qfull ? qa + b * bbytes : sc.tail, x + b * ublk);
+      }
+      for (int i = 0; i < nb; i++) {
+        const int64_t b = b0 + i;
+        if (pf && b < qfull)
+          for (int j = 0; j < L; j++)
+            _mm_prefetch((const char*)(qb + 2 * rb + b * bbytes + 64 * j), _MM_HINT_T0);
+        ib[i] = K::isum_packed(b < qfull ? qb + b * bbytes : sc.tail2, x + b * ublk);
+      }
+      for (int i = 0; i < nb; i++) {
+        const int64_t b = b0 + i;
+        const typename T::At at = T::at(edge, dx, xs, b, nblk);
+        F sa, za, sb, zb;
+        wide_block_sz(wc, ca, b, sa, za);
+        wide_block_sz(wc, cb, b, sb, zb);
+        aa = wide_combine<T>(aa, ia[i], sa, za, at, edge);
+        ab = wide_combine<T>(ab, ib[i], sb, zb, at, edge);
+      }
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, aa);
+    y[r] = reduce8(lanes);
+    if (r2 != r) {
+      _mm256_store_ps(lanes, ab);
+      y[r2] = reduce8(lanes);
+    }
+  }
+}
+
 template <class T, int BITS, int L>
 void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0, int64_t t1, float* y,
                int64_t ystride) {
@@ -191,6 +260,7 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
     const float* dx = act.dx_of(t0);
     const int32_t* xs = act.xsum_of(t0);
     T::edge_token(edge, dx, xs, gpr, nblk);
+    if (kq_wide_seq()) return wide_rows_seq<T, BITS, L>(w, wc, sc, edge, x, dx, xs, r0, r1, y + t0 * ystride);
     for (int64_t r = r0; r < r1; r += 2) {
       const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
       const uint8_t* qa = w.q + r * rb;

@@ -2,6 +2,7 @@
 #include "kquant_linear.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "kquant_ref.h"
@@ -30,6 +31,14 @@ void kq_scalar_qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int
 const KqKernel& kq_scalar_kernel() {
   static const KqKernel k{"scalar", kq_scalar_quantize_act, kq_scalar_qrows};
   return k;
+}
+
+bool& kq_wide_seq() {
+  static bool on = [] {
+    const char* v = std::getenv("APL_WIDE_SEQ");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
 }
 
 const KqKernel& kq_kernel_for(const Kernel& k) {

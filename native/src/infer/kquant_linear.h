@@ -55,6 +55,13 @@ const KqKernel* kq_neon_dotprod_kernel();  // the same with vdotq_s32 (armv8.2-a
  * reference when none, or when a NEON kernel failed its self-check). */
 const KqKernel& kq_kernel_for(const Kernel& k);
 
+/**
+ * Whether the wide decode (cpu/infer_kquant_wide_rows.h) reads a row pair's codes in memory order (the
+ * default) or block by block, block b of row a then block b of row b (the order before): APL_WIDE_SEQ=0, read
+ * once, the switch of the groupwise kernel too. For A/B runs; bench/native/kq-stream.cc flips it per call.
+ */
+bool& kq_wide_seq();
+
 /** Why a kquant weight cannot run (empty when it can). */
 const char* kq_check_linear(const Linear& w);
 

@@ -45,6 +45,7 @@ const SHAPES: [number, number][] = [
   [3, 1600],
   [7, 384], // whole blocks of 16 groups at g24
   [2, 4096], // TinyLlama's hidden size: several super-blocks, a partial last block at g24
+  [3, 13000], // decode in memory order: 16 blocks of a row at a time, so several chunks and a partial last one
 ];
 
 /** f16 bits of a positive value v (normal range), rounded down. */
