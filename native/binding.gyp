@@ -103,7 +103,7 @@
       'sources': ['src/addon.cc', 'src/engine.cc', 'src/check.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
                   'src/kquant_addon.cc', 'src/infer_addon.cc', 'src/io.cc', 'src/infer/kernels.cc', 'src/infer/pool.cc',
                   'src/infer/linear.cc', 'src/infer/model.cc', 'src/infer/kquant_linear.cc',
-                  'src/infer/kv.cc'],
+                  'src/infer/kv.cc', 'src/infer/attention.cc'],
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
       'dependencies': ['apl_simd', 'apl_infer_simd', 'apl_infer_dotprod'],
       'conditions': [

@@ -33,7 +33,7 @@ engine=(native/src/engine.cc native/src/check.cc native/src/cpu/scalar.cc native
   native/src/cpu/neon.cc native/src/cpu/avx2.cc native/src/cpu/avx512.cc)
 kquant=(native/src/kquant_engine.cc native/src/cpu/kquant_avx2.cc native/src/cpu/kquant_neon.cc)
 infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc native/src/infer/model.cc
-  native/src/infer/kv.cc native/src/infer/kquant_linear.cc
+  native/src/infer/kv.cc native/src/infer/attention.cc native/src/infer/kquant_linear.cc
   native/src/cpu/infer_avx2.cc native/src/cpu/infer_vnni.cc native/src/cpu/infer_avx512.cc
   native/src/cpu/infer_neon.cc native/src/cpu/infer_neon_dotprod.cc native/src/cpu/infer_kquant_avx2.cc native/src/cpu/infer_kquant_vnni.cc
   native/src/cpu/infer_kquant_neon.cc native/src/cpu/infer_kquant_neon_dotprod.cc)
@@ -54,7 +54,7 @@ build() {
   mkdir -p "$out"
   local pids=() failed=0 s o n=0
   for s in "${engine[@]}" "${kquant[@]}" "${infer[@]}" test/native/test_kernels.cc test/native/test_kquant.cc \
-    test/native/test_infer.cc; do
+    test/native/test_infer.cc test/native/test_attention.cc; do
     [ -e "$s" ] || continue
     o="$out/$(basename "${s%.cc}").o"
     stale "$o" "$s" || continue
@@ -82,6 +82,7 @@ build() {
   "$CXX" "${eo[@]}" "$out/test_kernels.o" -o "$out/test_kernels" -lpthread
   "$CXX" "${eo[@]}" "${ko[@]}" "$out/test_kquant.o" -o "$out/test_kquant" -lpthread
   "$CXX" "${eo[@]}" "${io[@]}" "$out/test_infer.o" -o "$out/test_infer" -lpthread
+  "$CXX" "$out/attention.o" "$out/kv.o" "$out/pool.o" "$out/test_attention.o" -o "$out/test_attention" -lpthread
 }
 
 # run VARIANT PROGRAM [QEMU_CPU EXPECTED_KERNEL]: as built, then forced scalar; a failure of either fails the script.
@@ -117,4 +118,5 @@ run neon test_kquant "" neon
 # self-check); APL_EXPECT_KERNEL names both.
 run neon test_infer max neon-dotprod
 run neon test_infer cortex-a72 neon
+run neon test_attention
 echo "test:native:arm64: all passed ($((SECONDS - t0)) s)"

@@ -77,7 +77,7 @@ fi
 # the scalar reference when a GPU is usable (it says "skipped: no usable GPU (reason)" otherwise).
 gbin="$out/test_gpu"
 gsrcs=(test/native/test_gpu.cc test/native/test_gpu_bench.cc native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc
-  native/src/infer/model.cc native/src/infer/kquant_linear.cc native/src/infer/kv.cc native/src/cpu/infer_neon.cc
+  native/src/infer/model.cc native/src/infer/kquant_linear.cc native/src/infer/kv.cc native/src/infer/attention.cc native/src/cpu/infer_neon.cc
   native/src/cpu/infer_neon_dotprod.cc native/src/cpu/infer_kquant_neon.cc native/src/cpu/infer_kquant_neon_dotprod.cc)
 gflags=()
 for f in "${flags[@]}"; do [ "$f" = -DAPL_HAVE_CUDA ] || gflags+=("$f"); done
@@ -141,6 +141,21 @@ if [ "$gnewer" = 1 ]; then
   "$CXX" "${iobjs[@]}" -o "$ibin" "${glibs[@]}" || { echo "test:native: test_infer failed to link" >&2; exit 1; }
 fi
 
+# The attention test program (test_attention): the blocked attention against the reference form (no CUDA).
+abin="$out/test_attention"
+asrcs=(test/native/test_attention.cc native/src/infer/attention.cc native/src/infer/kv.cc native/src/infer/pool.cc)
+anewer=0
+[ -x "$abin" ] || anewer=1
+for f in "${asrcs[@]}" native/src/infer/*.h native/src/quant.h test/native/run.sh; do
+  [ "$f" -nt "$abin" ] && anewer=1
+done
+if [ "$anewer" = 1 ]; then
+  echo "test:native: building $abin"
+  aflags=()
+  for f in "${flags[@]}"; do [ "$f" = -DAPL_HAVE_CUDA ] || aflags+=("$f"); done
+  "$CXX" "${aflags[@]}" "${asrcs[@]}" -o "$abin" -lpthread || { echo "test:native: test_attention failed to build" >&2; exit 1; }
+fi
+
 "$bin" "$@"
 # The whole program again on the scalar reference. Not an `&&` list: under `set -e` a failure there would not stop
 # the script, and a failing forced-scalar pass would exit 0.
@@ -151,6 +166,8 @@ if ! scalar_out="$(APL_FORCE_SCALAR=1 "$bin" 2>&1)"; then
 fi
 echo "test:native: forced-scalar run passed"
 "$out/test_kquant"
+"$abin"
+APL_FORCE_SCALAR=1 "$abin" >/dev/null || { echo "test:native: test_attention FAILED under APL_FORCE_SCALAR=1" >&2; exit 1; }
 "$gbin" ${APL_GPU_BENCH:+--bench}
 
 # test_infer checks every inference variant this CPU runs against the scalar reference in one run; it runs once per

@@ -55,24 +55,37 @@ double now_ns() {
 }  // namespace
 
 Model::~Model() {
-  if (!prof_.on || prof_.tokens == 0) return;
-  double total = 0;
-  for (int i = 0; i < kQuant; i++) total += prof_.ns[i];
-  std::fprintf(stderr, "APL_PROFILE %s, %d thread(s), %lld decoded tokens: %.3f ms per token\n", k_.name,
-               threads(), (long long)prof_.tokens, total / 1e6 / (double)prof_.tokens);
-  for (int i = 0; i < kSteps; i++)
-    std::fprintf(stderr, "APL_PROFILE   %-26s %8.3f ms %5.1f %%\n", kStepNames[i],
-                 prof_.ns[i] / 1e6 / (double)prof_.tokens, 100.0 * prof_.ns[i] / total);
+  for (const Profile* pr : {&prof_, &prof_prompt_}) {
+    if (!prof_.on || pr->tokens == 0) continue;
+    double total = 0;
+    for (int i = 0; i < kQuant; i++) total += pr->ns[i];
+    std::fprintf(stderr, "APL_PROFILE %s, attention %s%s, %d thread(s), %lld %s tokens: %.3f ms per token\n",
+                 k_.name, attn_ref_ ? "reference" : "blocked ", attn_ref_ ? "" : attn_.name, threads(),
+                 (long long)pr->tokens, pr == &prof_ ? "decoded" : "prompt",
+                 total / 1e6 / (double)pr->tokens);
+    for (int i = 0; i < kSteps; i++) {
+      if (i == kQuant && pr != &prof_) continue;  // estimated for decoded tokens only
+      std::fprintf(stderr, "APL_PROFILE   %-26s %8.3f ms %5.1f %%\n", kStepNames[i],
+                   pr->ns[i] / 1e6 / (double)pr->tokens, 100.0 * pr->ns[i] / total);
+    }
+  }
 }
 
 Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Kernel& k)
-    : c_(c), w_(w), k_(k), pool_(shared_pool(threads)), kv_(kv_ops(&k != &scalar_kernel())) {
+    : c_(c),
+      w_(w),
+      k_(k),
+      pool_(shared_pool(threads)),
+      kv_(kv_ops(&k != &scalar_kernel())),
+      attn_(attn_select(attn_order(kv_))) {
   if (c.hidden < 1 || c.inter < 1 || c.layers < 0 || c.heads < 1 || c.kv_heads < 1 || c.head_dim < 2 ||
       c.head_dim % 2 || c.vocab < 1 || c.heads % c.kv_heads)
     throw std::runtime_error("inconsistent model config (sizes, heads divisible by KV heads, even head_dim)");
   if (c.context < 1) throw std::runtime_error("contextLength must be at least 1");
   const char* pv = std::getenv("APL_PROFILE");
   prof_.on = pv && pv[0] == '1';
+  const char* av = std::getenv("APL_ATTN");
+  attn_ref_ = av && std::string(av) == "ref";
   if ((int64_t)c.inv_freq.size() != c.head_dim / 2) throw std::runtime_error("RoPE frequencies: wrong count");
   if ((int64_t)w.layers.size() != c.layers) throw std::runtime_error("weights: wrong number of layers");
   const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
@@ -149,45 +162,31 @@ void Model::rope(float* x, int64_t n, int64_t heads, int64_t pos) {
   });
 }
 
-// Causal (optionally sliding-window) attention with grouped KV heads; softmax in float32. A float16 cache is
-// read with float32 arithmetic (kv.h).
+// Causal (optionally sliding-window) attention with grouped KV heads; softmax in float32 (attention.h). The
+// blocked form keeps the float order of kv_ (float16 cache) or of the kernel's dotf / axpyf (float32 cache;
+// the x86 kernels share the x86 kv order, the scalar and NEON ones the scalar order).
 void Model::attention(int64_t layer, int64_t n, int64_t pos) {
-  const int64_t D = c_.head_dim, H = c_.heads, kvd = c_.kv_heads * D, rep = c_.heads / c_.kv_heads;
-  const bool f16 = c_.kv_f16;
-  const float* kc = f16 ? nullptr : kcache_.data() + layer * c_.context * kvd;
-  const float* vc = f16 ? nullptr : vcache_.data() + layer * c_.context * kvd;
-  const uint16_t* kc16 = f16 ? kcache16_.data() + layer * c_.context * kvd : nullptr;
-  const uint16_t* vc16 = f16 ? vcache16_.data() + layer * c_.context * kvd : nullptr;
-  const float scale = (float)(1.0 / std::sqrt((double)D));
-  pool_.run(n * H, [&](int64_t i) {
-    int64_t t = i / H, h = i % H, p = pos + t, kvh = h / rep;
-    int64_t lo = c_.sliding_window > 0 ? std::max<int64_t>(0, p - c_.sliding_window + 1) : 0;
-    thread_local std::vector<float> sc;
-    if ((int64_t)sc.size() < p + 1) sc.resize((size_t)(p + 1));
-    const float* qv = q_.data() + (t * H + h) * D;
-    float mx = -INFINITY;
-    for (int64_t j = lo; j <= p; j++) {
-      const int64_t at = j * kvd + kvh * D;
-      float s = (f16 ? kv_.dot(qv, kc16 + at, D) : k_.dotf(qv, kc + at, D)) * scale;
-      sc[(size_t)j] = s;
-      if (s > mx) mx = s;
-    }
-    float sum = 0;
-    for (int64_t j = lo; j <= p; j++) {
-      float e = std::exp(sc[(size_t)j] - mx);
-      sc[(size_t)j] = e;
-      sum += e;
-    }
-    float* o = att_.data() + (t * H + h) * D;
-    std::fill(o, o + D, 0.0f);
-    for (int64_t j = lo; j <= p; j++) {
-      const int64_t at = j * kvd + kvh * D;
-      if (f16)
-        kv_.axpy(sc[(size_t)j] / sum, vc16 + at, o, D);
-      else
-        k_.axpyf(sc[(size_t)j] / sum, vc + at, o, D);
-    }
-  });
+  const int64_t kvd = c_.kv_heads * c_.head_dim;
+  AttnArgs a;
+  a.heads = c_.heads;
+  a.kv_heads = c_.kv_heads;
+  a.head_dim = c_.head_dim;
+  a.window = c_.sliding_window;
+  a.n = n;
+  a.pos = pos;
+  a.q = q_.data();
+  a.out = att_.data();
+  if (c_.kv_f16) {
+    a.k16 = kcache16_.data() + layer * c_.context * kvd;
+    a.v16 = vcache16_.data() + layer * c_.context * kvd;
+  } else {
+    a.k32 = kcache_.data() + layer * c_.context * kvd;
+    a.v32 = vcache_.data() + layer * c_.context * kvd;
+  }
+  if (attn_ref_)
+    attention_reference(a, kv_, k_, pool_);
+  else
+    attention_blocked(a, attn_, pool_);
 }
 
 void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, float* out) {
@@ -212,12 +211,13 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
   g_.resize((size_t)(n * I));
   u_.resize((size_t)(n * I));
   length_ = pos;  // a failure below leaves the cache valid up to pos
-  const bool prof = prof_.on && n == 1;
+  const bool prof = prof_.on;
+  Profile& pr = n == 1 ? prof_ : prof_prompt_;
   double last = prof ? now_ns() : 0;
   auto tick = [&](int step) {
     if (!prof) return;
     double t = now_ns();
-    prof_.ns[step] += t - last;
+    pr.ns[step] += t - last;
     last = t;
   };
   const float emb_scale = (float)std::sqrt((double)Hd);
@@ -284,7 +284,8 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
   tick(kHeadNorm);
   linear(w_.lm_head, h_.data(), m, out, pool_, k_, act_);
   tick(kHead);
-  if (prof) {
+  if (prof && n > 1) prof_prompt_.tokens += n;
+  if (prof && n == 1) {
     prof_.tokens++;
     // one quantization of each activation size, timed apart (not counted in the total)
     const Linear& q = w_.layers.empty() ? w_.lm_head : w_.layers[0].q;

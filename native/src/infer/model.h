@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "attention.h"
 #include "kv.h"
 #include "linear.h"
 
@@ -67,15 +68,18 @@ class Model {
   ActQ act_;
   int64_t length_ = 0;
   const KvOps& kv_;
+  AttnImpl attn_;          // the blocked attention (attention.h) in the order of kv_ / the kernel's dotf
+  bool attn_ref_ = false;  // APL_ATTN=ref: the reference form (A/B)
   std::vector<float> kcache_, vcache_;         // float32 cache (kv_f16 false)
   std::vector<uint16_t> kcache16_, vcache16_;  // float16 cache (kv_f16 true)
   std::vector<float> x_, h_, q_, kk_, vv_, att_, o_, g_, u_;
-  // APL_PROFILE=1: wall time per step of decoded tokens (n = 1), printed to stderr when the model is freed
+  // APL_PROFILE=1: wall time per step, for decoded tokens (n = 1) and for prompts (n > 1) apart, printed to
+  // stderr when the model is freed
   struct Profile {
     bool on = false;
     int64_t tokens = 0;
     double ns[16] = {};
-  } prof_;
+  } prof_, prof_prompt_;
 };
 
 }  // namespace infer

@@ -26,6 +26,9 @@ function runWith(body: string, infer = 'exit 0') {
     const kquant = join(root, 'native/build/test/test_kquant'); // the two-level-scale program: a passing stand-in
     writeFileSync(kquant, '#!/usr/bin/env bash\nexit 0\n');
     chmodSync(kquant, 0o755);
+    const attention = join(root, 'native/build/test/test_attention'); // the attention program: a passing stand-in
+    writeFileSync(attention, '#!/usr/bin/env bash\nexit 0\n');
+    chmodSync(attention, 0o755);
     const gpu = join(root, 'native/build/test/test_gpu'); // the CUDA inference program: a passing stand-in, written last
     writeFileSync(gpu, '#!/usr/bin/env bash\nexit 0\n');
     chmodSync(gpu, 0o755);
