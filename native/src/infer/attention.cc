@@ -131,6 +131,119 @@ APL_ATTN_AVX2 float dot_fma16_avx2(const float* a, const float* b, int64_t n) {
   return r;
 }
 
+/** attn_exp on 8 lanes, bit-exact with the scalar one. */
+APL_ATTN_AVX2 inline __m256 exp8(__m256 x) {
+  const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);  // a NaN stays NaN (min returns its second operand)
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(kC1)));
+  r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(kC2)));
+  const __m256 z = _mm256_mul_ps(r, r);
+  __m256 p = _mm256_set1_ps(kP0);
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP1));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP2));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP3));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP4));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP5));
+  __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  return _mm256_andnot_ps(under, y);
+}
+
+/** The softmax of 16 lanes (rows) over nk keys, on two 8-lane halves. */
+APL_ATTN_AVX2 void softmax_avx2(float* S, int64_t nk) {
+  for (int h = 0; h < 16; h += 8) {
+    __m256 mx = _mm256_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < nk; j++) mx = _mm256_max_ps(_mm256_loadu_ps(S + j * kRows + h), mx);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < nk; j++) {
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(S + j * kRows + h), mx));
+      _mm256_storeu_ps(S + j * kRows + h, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    for (int64_t j = 0; j < nk; j++)
+      _mm256_storeu_ps(S + j * kRows + h, _mm256_div_ps(_mm256_loadu_ps(S + j * kRows + h), sum));
+  }
+}
+
+/** dot_fma16_avx2 on float16 keys (the kv dot's code). */
+APL_ATTN_AVX2 float dot_fma16_f16(const float* q, const uint16_t* k, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(k + i))),
+                         a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8),
+                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(k + i + 8))), a1);
+  }
+  for (; i + 8 <= n; i += 8)
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(k + i))),
+                         a0);
+  a0 = _mm256_add_ps(a0, a1);
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  float r = _mm_cvtss_f32(s);
+  for (; i < n; i++) {
+    float p = q[i] * f16_to_f32(k[i]);
+    r += p;
+  }
+  return r;
+}
+
+/**
+ * One query row straight from the cache (no conversion, no block): the blocked form's result for the row bit
+ * for bit (same dot, attn_exp, sum and multiply-add order). Decode with one or two rows per KV head (no GQA).
+ */
+APL_ATTN_AVX2 void row_fma16(const AttnArgs& a, int64_t g, int64_t t, int64_t h, int64_t lo, float scale,
+                             float* sc, bool std_exp) {
+  const int64_t D = a.head_dim, kvd = a.kv_heads * D, p = a.pos + t;
+  const float* qv = a.q + (t * a.heads + h) * D;
+  float mx = -INFINITY;
+  for (int64_t j = lo; j <= p; j++) {
+    const int64_t at = j * kvd + g * D;
+    float s = (a.k16 ? dot_fma16_f16(qv, a.k16 + at, D) : dot_fma16_avx2(qv, a.k32 + at, D)) * scale;
+    sc[j - lo] = s;
+    if (s > mx) mx = s;
+  }
+  const int64_t nk = p - lo + 1;
+  int64_t j = 0;
+  if (!std_exp)
+    for (const __m256 m = _mm256_set1_ps(mx); j + 8 <= nk; j += 8)
+      _mm256_storeu_ps(sc + j, exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), m)));
+  for (; j < nk; j++) sc[j] = std_exp ? std::exp(sc[j] - mx) : attn_exp(sc[j] - mx);
+  float sum = 0;
+  for (j = 0; j < nk; j++) sum += sc[j];
+  float* o = a.out + (t * a.heads + h) * D;
+  std::fill(o, o + D, 0.0f);
+  for (int64_t j = lo; j <= p; j++) {
+    const int64_t at = j * kvd + g * D;
+    const float w = sc[j - lo] / sum;
+    const __m256 vs = _mm256_set1_ps(w);
+    int64_t i = 0;
+    if (a.v16) {
+      const uint16_t* v = a.v16 + at;
+      for (; i + 8 <= D; i += 8)
+        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(vs, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(v + i))),
+                                                _mm256_loadu_ps(o + i)));
+      for (; i < D; i++) {
+        float pr = w * f16_to_f32(v[i]);
+        o[i] += pr;
+      }
+    } else {
+      const float* v = a.v32 + at;
+      for (; i + 8 <= D; i += 8)
+        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(vs, _mm256_loadu_ps(v + i), _mm256_loadu_ps(o + i)));
+      for (; i < D; i++) {
+        float pr = w * v[i];
+        o[i] += pr;
+      }
+    }
+  }
+}
+
 APL_ATTN_AVX2 void scores_avx2(const float* Q, int64_t nq, const float* K, int64_t nk, int64_t D, float scale,
                                float* S) {
   for (int64_t j = 0; j < nk; j++)
@@ -491,6 +604,16 @@ void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool
     const int64_t klo = lo_of(a.pos + r0 / rep), khi = a.pos + (r0 + nr - 1) / rep;
     const int64_t nk = khi - klo + 1, nk4 = (nk + 3) / 4 * 4;
     thread_local std::vector<float> Qb, Kf, Vf, S;
+#if APL_ATTN_X86
+    if (nr <= 2 && impl.isa >= 1) {  // one or two rows: straight from the cache, as the block would
+      if (S.size() < (size_t)nk) S.resize((size_t)nk);
+      for (int64_t r = 0; r < nr; r++) {
+        const int64_t t = (r0 + r) / rep;
+        row_fma16(a, g, t, g * rep + (r0 + r) % rep, lo_of(a.pos + t), scale, S.data(), std_exp);
+      }
+      return;
+    }
+#endif
     if (Qb.size() < (size_t)(kRows * D)) Qb.resize((size_t)(kRows * D));
     if (Kf.size() < (size_t)(nk4 * D)) Kf.resize((size_t)(nk4 * D));
     if (Vf.size() < (size_t)(nk4 * D)) Vf.resize((size_t)(nk4 * D));
@@ -554,6 +677,8 @@ void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool
 #if APL_ATTN_X86
       if (impl.isa == 2)
         softmax_avx512(s, nk);
+      else if (impl.isa == 1)
+        softmax_avx2(s, nk);
       else
 #endif
         softmax_scalar<false>(s, nk, nr);
