@@ -244,24 +244,109 @@ APL_ATTN_AVX2 void row_fma16(const AttnArgs& a, int64_t g, int64_t t, int64_t h,
   }
 }
 
-APL_ATTN_AVX2 void scores_avx2(const float* Q, int64_t nq, const float* K, int64_t nk, int64_t D, float scale,
-                               float* S) {
-  for (int64_t j = 0; j < nk; j++)
-    for (int64_t r = 0; r < nq; r++) S[j * kRows + r] = dot_fma16_avx2(Q + r * D, K + j * D, D) * scale;
+APL_ATTN_AVX2 inline float hsum8(__m256 a0) {  // dot_fma16_avx2's reduction
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
 }
 
-APL_ATTN_AVX2 void pv_avx2(const float* P, const float* V, int64_t D, int64_t j0, int64_t j1, float* out) {
-  std::fill(out, out + D, 0.0f);
-  for (int64_t j = j0; j <= j1; j++) {
-    const __m256 s = _mm256_set1_ps(P[j * kRows]);
-    const float* v = V + j * D;
-    int64_t i = 0;
-    for (; i + 8 <= D; i += 8)
-      _mm256_storeu_ps(out + i, _mm256_fmadd_ps(s, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
-    for (; i < D; i++) {
-      float p = P[j * kRows] * v[i];
-      out[i] += p;
+/** S[j·16 + r] for 2 rows × 2 keys at a time (each Q and K load used twice), then the odd row / key alone. */
+APL_ATTN_AVX2 void scores_avx2(const float* Q, int64_t nq, const float* K, int64_t nk, int64_t D, float scale,
+                               float* S) {
+  const int64_t d16 = D / 16 * 16, d8 = D / 8 * 8;
+  int64_t r = 0;
+  for (; r + 2 <= nq; r += 2) {
+    const float *q0 = Q + r * D, *q1 = q0 + D;
+    int64_t j = 0;
+    for (; j + 2 <= nk; j += 2) {
+      const float *k0 = K + j * D, *k1 = k0 + D;
+      __m256 a00 = _mm256_setzero_ps(), b00 = a00, a01 = a00, b01 = a00, a10 = a00, b10 = a00, a11 = a00,
+             b11 = a00;
+      int64_t i = 0;
+      for (; i < d16; i += 16) {
+        const __m256 x0 = _mm256_loadu_ps(q0 + i), y0 = _mm256_loadu_ps(q0 + i + 8);
+        const __m256 x1 = _mm256_loadu_ps(q1 + i), y1 = _mm256_loadu_ps(q1 + i + 8);
+        const __m256 u0 = _mm256_loadu_ps(k0 + i), v0 = _mm256_loadu_ps(k0 + i + 8);
+        const __m256 u1 = _mm256_loadu_ps(k1 + i), v1 = _mm256_loadu_ps(k1 + i + 8);
+        a00 = _mm256_fmadd_ps(x0, u0, a00), b00 = _mm256_fmadd_ps(y0, v0, b00);
+        a01 = _mm256_fmadd_ps(x0, u1, a01), b01 = _mm256_fmadd_ps(y0, v1, b01);
+        a10 = _mm256_fmadd_ps(x1, u0, a10), b10 = _mm256_fmadd_ps(y1, v0, b10);
+        a11 = _mm256_fmadd_ps(x1, u1, a11), b11 = _mm256_fmadd_ps(y1, v1, b11);
+      }
+      if (i < d8) {
+        const __m256 x0 = _mm256_loadu_ps(q0 + i), x1 = _mm256_loadu_ps(q1 + i);
+        const __m256 u0 = _mm256_loadu_ps(k0 + i), u1 = _mm256_loadu_ps(k1 + i);
+        a00 = _mm256_fmadd_ps(x0, u0, a00), a01 = _mm256_fmadd_ps(x0, u1, a01);
+        a10 = _mm256_fmadd_ps(x1, u0, a10), a11 = _mm256_fmadd_ps(x1, u1, a11);
+      }
+      float s00 = hsum8(_mm256_add_ps(a00, b00)), s01 = hsum8(_mm256_add_ps(a01, b01));
+      float s10 = hsum8(_mm256_add_ps(a10, b10)), s11 = hsum8(_mm256_add_ps(a11, b11));
+      for (i = d8; i < D; i++) {
+        float p00 = q0[i] * k0[i], p01 = q0[i] * k1[i], p10 = q1[i] * k0[i], p11 = q1[i] * k1[i];
+        s00 += p00, s01 += p01, s10 += p10, s11 += p11;
+      }
+      S[j * kRows + r] = s00 * scale, S[(j + 1) * kRows + r] = s01 * scale;
+      S[j * kRows + r + 1] = s10 * scale, S[(j + 1) * kRows + r + 1] = s11 * scale;
     }
+    for (; j < nk; j++) {
+      S[j * kRows + r] = dot_fma16_avx2(q0, K + j * D, D) * scale;
+      S[j * kRows + r + 1] = dot_fma16_avx2(q1, K + j * D, D) * scale;
+    }
+  }
+  for (; r < nq; r++)
+    for (int64_t j = 0; j < nk; j++) S[j * kRows + r] = dot_fma16_avx2(Q + r * D, K + j * D, D) * scale;
+}
+
+/** NR rows × NC blocks of 8 columns in registers over keys j0..j1 (the reference axpy's fused blocks). */
+template <int NR, int NC>
+APL_ATTN_AVX2 inline void pv_cols8(const float* P, const float* V, int64_t D, int64_t j0, int64_t j1,
+                                   float* const* out, int64_t col) {
+  __m256 o[NR][NC];
+  for (int r = 0; r < NR; r++)
+    for (int c = 0; c < NC; c++) o[r][c] = _mm256_setzero_ps();
+  for (int64_t j = j0; j <= j1; j++) {
+    const float* v = V + j * D + col;
+    if (NR == 1) {
+      const __m256 s = _mm256_set1_ps(P[j * kRows]);
+      for (int c = 0; c < NC; c++) o[0][c] = _mm256_fmadd_ps(s, _mm256_loadu_ps(v + c * 8), o[0][c]);
+    } else {
+      __m256 vv[NC];
+      for (int c = 0; c < NC; c++) vv[c] = _mm256_loadu_ps(v + c * 8);
+      for (int r = 0; r < NR; r++) {
+        const __m256 s = _mm256_set1_ps(P[j * kRows + r]);
+        for (int c = 0; c < NC; c++) o[r][c] = _mm256_fmadd_ps(s, vv[c], o[r][c]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; r++)
+    for (int c = 0; c < NC; c++) _mm256_storeu_ps(out[r] + col + c * 8, o[r][c]);
+}
+
+/** Rows P + 0..nr−1 with the key range j0..j1: two rows × 4 blocks of 8 columns, or one row × 8. */
+APL_ATTN_AVX2 void pv_avx2(const float* P, const float* V, int64_t D, int64_t j0, int64_t j1,
+                           float* const* out, int64_t nr) {
+  const int64_t blocks = D / 8;
+  int64_t r = 0;
+  for (; r + 2 <= nr; r += 2) {
+    int64_t c = 0;
+    for (; c + 4 <= blocks; c += 4) pv_cols8<2, 4>(P + r, V, D, j0, j1, out + r, c * 8);
+    for (; c < blocks; c++) pv_cols8<2, 1>(P + r, V, D, j0, j1, out + r, c * 8);
+  }
+  for (; r < nr; r++) {
+    int64_t c = 0;
+    for (; c + 8 <= blocks; c += 8) pv_cols8<1, 8>(P + r, V, D, j0, j1, out + r, c * 8);
+    for (; c < blocks; c++) pv_cols8<1, 1>(P + r, V, D, j0, j1, out + r, c * 8);
+  }
+  if (blocks * 8 == D) return;
+  for (r = 0; r < nr; r++) {  // the unfused rest (as the reference's axpy)
+    float rest[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t j = j0; j <= j1; j++)
+      for (int64_t i = blocks * 8; i < D; i++) {
+        float p = P[j * kRows + r] * V[j * D + i];
+        rest[i - blocks * 8] += p;
+      }
+    for (int64_t i = blocks * 8; i < D; i++) out[r][i] = rest[i - blocks * 8];
   }
 }
 
@@ -696,15 +781,13 @@ void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool
         continue;
       }
 #endif
-      for (int64_t i = r; i < r1; i++) {
 #if APL_ATTN_X86
-        if (impl.isa == 1) {
-          pv_avx2(s + i, Vf.data(), D, jlo[i], jhi[i], outs[i]);
-          continue;
-        }
-#endif
-        pv_scalar(impl.order, s + i, Vf.data(), D, jlo[i], jhi[i], outs[i]);
+      if (impl.isa == 1) {
+        pv_avx2(s + r, Vf.data(), D, jlo[r], jhi[r], outs + r, r1 - r);
+        continue;
       }
+#endif
+      for (int64_t i = r; i < r1; i++) pv_scalar(impl.order, s + i, Vf.data(), D, jlo[i], jhi[i], outs[i]);
     }
   });
 }
