@@ -9,7 +9,9 @@
 //  of
 //    the reference;
 //  - a prompt in one call = the same queries in pieces (the decode path), bit for bit;
-//  - attn_exp within 2 ulp of std::exp on [−87, 0], 0 below.
+//  - attn_exp within 2 ulp of std::exp on [−87, 0], 0 below; silu_mul's SIMD forms = its scalar one, within 4
+//  ulp
+//    of float64.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -57,7 +59,49 @@ static void test_exp() {
   CHECK(attn_exp(0.0f) == 1.0f && attn_exp(-87.5f) == 0.0f && attn_exp(-INFINITY) == 0.0f,
         "attn_exp(0) %.9g, (−87.5) %.9g, (−inf) %.9g", attn_exp(0.0f), attn_exp(-87.5f), attn_exp(-INFINITY));
   CHECK(std::isnan(attn_exp(NAN)), "attn_exp(NaN) is not NaN");
+  CHECK(std::isinf(attn_exp(88.5f)) && std::fabs(attn_exp(88.0f) / std::exp(88.0) - 1) < 3e-7,
+        "attn_exp(88.5) %.9g, (88) %.9g", attn_exp(88.5f), attn_exp(88.0f));
   printf("  attn_exp: max relative error %.3g of exp on [-87, 0] (at %.6g)\n", worst, at);
+}
+
+static void test_silu() {
+  std::vector<float> x;
+  for (int i = -4000; i <= 4000; i++) x.push_back((float)i * 0.025f);  // −100 … 100
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 87.0f, -87.0f, 88.5f, -88.5f, 1e30f, -1e30f}) x.push_back(v);
+  std::vector<float> u(x.size());
+  std::mt19937 g(77);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& v : u) v = nd(g);
+  std::vector<float> want = x;
+  silu_mul(want.data(), u.data(), (int64_t)want.size(), 0);
+  double worst = 0, tiny = 0;
+  for (size_t i = 0; i < x.size(); i++) {
+    const double v = x[i], e = v / (1.0 + std::exp(-v)) * (double)u[i];
+    const double d = std::fabs((double)want[i] - e);
+    if (v >= -80.0 && std::fabs(v) < 1e29)
+      worst = std::max(worst, d / std::max(std::fabs(e), 1e-300));
+    else if (v < -80.0)
+      tiny = std::max(tiny, d);  // results below 1e-33 in magnitude (exp(−v) = inf past 88: −0)
+  }
+  // v / (1 + exp(−v)) then × u: each rounding ≤ ½ ulp, exp ≤ 2 ulp (scaled by ≤ 1 in the denominator's error)
+  CHECK(worst <= 4.0 * 1.1920929e-7, "silu_mul: relative error %.3g against float64 (bound 4 ulp)", worst);
+  CHECK(tiny <= 1e-33, "silu_mul below −80: |error| %.3g", tiny);
+  CHECK(want[x.size() - 2] == 1e30f * u[x.size() - 2], "silu_mul(1e30) is not 1e30");
+  for (int isa = 1; isa <= 2; isa++) {
+    AttnImpl v[3];
+    const int n = attn_available(AttnOrder::kFma16, v);
+    bool have = false;
+    for (int i = 0; i < n; i++) have = have || v[i].isa == isa;
+    if (!have) continue;
+    for (size_t len : {x.size(), (size_t)1, (size_t)7, (size_t)17, (size_t)33}) {
+      std::vector<float> got(x.begin(), x.begin() + (long)len), ref(want.begin(), want.begin() + (long)len);
+      silu_mul(got.data(), u.data(), (int64_t)len, isa);
+      size_t at = 0;
+      CHECK(same_bits(got, ref, &at), "silu_mul isa %d (length %zu) differs from the scalar one at %zu", isa,
+            len, at);
+    }
+  }
+  printf("  silu_mul: max relative error %.3g against float64\n", worst);
 }
 
 struct Case {
@@ -190,6 +234,7 @@ static void test_case(const Case& c, const KvOps& kv, bool f16, double* worst) {
 
 int main() {
   test_exp();
+  test_silu();
   const Case cases[] = {
       {1, 1, 64, 1, 0, 0},  {1, 1, 64, 37, 0, 0},  {2, 1, 64, 19, 3, 0}, {3, 1, 64, 23, 0, 0},
       {4, 1, 64, 17, 5, 0}, {5, 1, 64, 9, 0, 0},   {6, 2, 64, 21, 2, 0}, {7, 1, 64, 11, 0, 0},

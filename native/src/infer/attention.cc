@@ -134,6 +134,7 @@ APL_ATTN_AVX2 float dot_fma16_avx2(const float* a, const float* b, int64_t n) {
 /** attn_exp on 8 lanes, bit-exact with the scalar one. */
 APL_ATTN_AVX2 inline __m256 exp8(__m256 x) {
   const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+  const __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.0f), _CMP_GT_OQ);
   x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);  // a NaN stays NaN (min returns its second operand)
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -149,7 +150,7 @@ APL_ATTN_AVX2 inline __m256 exp8(__m256 x) {
   __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1.0f));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-  return _mm256_andnot_ps(under, y);
+  return _mm256_blendv_ps(_mm256_andnot_ps(under, y), _mm256_set1_ps(INFINITY), over);
 }
 
 /** The softmax of 16 lanes (rows) over nk keys, on two 8-lane halves. */
@@ -165,6 +166,20 @@ APL_ATTN_AVX2 void softmax_avx2(float* S, int64_t nk) {
     }
     for (int64_t j = 0; j < nk; j++)
       _mm256_storeu_ps(S + j * kRows + h, _mm256_div_ps(_mm256_loadu_ps(S + j * kRows + h), sum));
+  }
+}
+
+APL_ATTN_AVX2 void silu_mul_avx2(float* g, const float* u, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(g + i);
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; i++) {
+    const float v = g[i], a = v / (1.0f + attn_exp(-v));
+    g[i] = a * u[i];
   }
 }
 
@@ -379,6 +394,7 @@ APL_ATTN_AVX512 void convert_avx512(const uint16_t* src, int64_t stride, int64_t
 /** attn_exp on 16 lanes, bit-exact with the scalar one. */
 APL_ATTN_AVX512 inline __m512 exp16(__m512 x) {
   const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
+  const __mmask16 over = _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.0f), _CMP_GT_OQ);
   x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);  // a NaN stays NaN (min returns its second operand)
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -394,7 +410,7 @@ APL_ATTN_AVX512 inline __m512 exp16(__m512 x) {
   __m512 y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, z), r), _mm512_set1_ps(1.0f));
   const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
   y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
-  return _mm512_maskz_mov_ps((__mmask16)~under, y);
+  return _mm512_mask_mov_ps(_mm512_maskz_mov_ps((__mmask16)~under, y), over, _mm512_set1_ps(INFINITY));
 }
 
 APL_ATTN_AVX512 void softmax_avx512(float* S, int64_t nk) {
@@ -408,6 +424,20 @@ APL_ATTN_AVX512 void softmax_avx512(float* S, int64_t nk) {
   }
   for (int64_t j = 0; j < nk; j++)
     _mm512_storeu_ps(S + j * kRows, _mm512_div_ps(_mm512_loadu_ps(S + j * kRows), sum));
+}
+
+APL_ATTN_AVX512 void silu_mul_avx512(float* g, const float* u, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(g + i);
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
+    _mm512_storeu_ps(g + i, _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i)));
+  }
+  for (; i < n; i++) {
+    const float v = g[i], a = v / (1.0f + attn_exp(-v));
+    g[i] = a * u[i];
+  }
 }
 
 /**
@@ -601,7 +631,7 @@ bool cpu_avx512() {
 float attn_exp(float x) {
   if (x < -87.0f) return 0.0f;
   if (x != x) return x;
-  if (x > 88.0f) x = 88.0f;
+  if (x > 88.0f) return INFINITY;
   const float n = std::nearbyint(x * kLog2e);
   float r = x - n * kC1;
   r = r - n * kC2;
@@ -617,6 +647,21 @@ float attn_exp(float x) {
   y = y + 1.0f;
   const uint32_t e = (uint32_t)((int32_t)n + 127) << 23;
   return y * bits_f32(e);
+}
+
+void silu_mul(float* g, const float* u, int64_t n, int isa) {
+#if APL_ATTN_X86
+  static const int best = cpu_avx512() ? 2 : cpu_avx2() ? 1 : 0;
+  if (isa < 0) isa = best;
+  if (isa == 2) return silu_mul_avx512(g, u, n);
+  if (isa == 1) return silu_mul_avx2(g, u, n);
+#else
+  (void)isa;
+#endif
+  for (int64_t i = 0; i < n; i++) {
+    const float v = g[i], a = v / (1.0f + attn_exp(-v));
+    g[i] = a * u[i];
+  }
 }
 
 AttnOrder attn_order(const KvOps& kv) {

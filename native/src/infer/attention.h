@@ -58,8 +58,15 @@ AttnOrder attn_order(const KvOps& kv);
 void attention_reference(const AttnArgs& a, const KvOps& kv, const Kernel& k, Pool& pool);
 void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool std_exp = false);
 
-/** exp for the blocked softmax: 0 below −87, Cody–Waite reduction and the Cephes expf polynomial. */
+/** exp for the blocked softmax: 0 below −87, +inf above 88, Cody–Waite reduction and the Cephes expf
+ * polynomial. */
 float attn_exp(float x);
+
+/**
+ * SwiGLU's elementwise step on the same exp: g[i] = v / (1 + attn_exp(−v)) · u[i] with v = g[i]. isa: −1 the
+ * best this CPU runs, 0 scalar (the spec), 1 AVX2, 2 AVX-512 (all bit-exact with the scalar one).
+ */
+void silu_mul(float* g, const float* u, int64_t n, int isa = -1);
 
 }  // namespace infer
 }  // namespace apl

@@ -262,14 +262,11 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
     pool_.run(n, [&](int64_t t) {
       float* g = g_.data() + t * I;
       const float* u = u_.data() + t * I;
+      if (!gelu) return silu_mul(g, u, I);  // v / (1 + exp(−v)) · u on attention.h's exp (vectorised)
       for (int64_t i = 0; i < I; i++) {
-        float v = g[i], a;
-        if (gelu) {
-          float inner = 0.7978845608028654f * (v + 0.044715f * (v * v * v));
-          a = 0.5f * v * (1.0f + std::tanh(inner));
-        } else {
-          a = v / (1.0f + std::exp(-v));
-        }
+        float v = g[i];
+        float inner = 0.7978845608028654f * (v + 0.044715f * (v * v * v));
+        float a = 0.5f * v * (1.0f + std::tanh(inner));
         g[i] = a * u[i];
       }
     });
