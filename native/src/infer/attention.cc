@@ -12,8 +12,10 @@
 #include "../quant.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
+#if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 reports _mm512_shuffle_f32x4's own undefined operand as maybe uninitialized
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #define APL_ATTN_X86 1
 #define APL_ATTN_AVX2 __attribute__((target("avx2,f16c,fma")))
