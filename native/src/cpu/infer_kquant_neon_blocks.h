@@ -153,33 +153,6 @@ struct KqBlk {
   }
 };
 
-/** Row r's s and z per group (the values kq_group_sz gives), the code bit stream read sequentially. */
-void kqn_decode_sz_scalar(const Linear& w, int64_t r, float* s, float* z) {
-  const int64_t gpr = w.gpr(), nsb = kq_supers(w), gps = w.kq_super / w.group;
-  const uint8_t* cr = w.codes + r * kq_codes_row_bytes(w);
-  const int width = w.kq_sbits + w.kq_mbits, sbits = w.kq_sbits;
-  const uint32_t smask = (1u << w.kq_sbits) - 1, mmask = (1u << w.kq_mbits) - 1;
-  uint64_t acc = 0;
-  int nb = 0;
-  for (int64_t b = 0; b < nsb; b++) {
-    uint16_t dh, mh;
-    std::memcpy(&dh, w.kd + (r * nsb + b) * 2, 2);
-    std::memcpy(&mh, w.kdmin + (r * nsb + b) * 2, 2);
-    const float d = f16_to_f32(dh), dm = f16_to_f32(mh);
-    for (int64_t g = b * gps, ge = std::min(gpr, g + gps); g < ge; g++) {
-      while (nb < width) {
-        acc |= (uint64_t)*cr++ << nb;
-        nb += 8;
-      }
-      const uint32_t v = (uint32_t)acc;
-      acc >>= width;
-      nb -= width;
-      s[g] = d * (float)(v & smask);
-      z[g] = dm * (float)((v >> sbits) & mmask);
-    }
-  }
-}
-
 /** Per call: the code fields' shifts and masks, and whether the block decode applies. */
 struct KqnCodes {
   int width = 0;
@@ -262,7 +235,7 @@ APL_KQN_INLINE void kqn_block_sz(const KqnCodes& c, const RowD& rd, int64_t b, i
 /** Row r's s and z for blocks [0, nblk) (4 per block; entries past the row are zero or don't-care). */
 inline void kqn_decode_sz(const Linear& w, const KqnCodes& c, int64_t r, int64_t nblk, float* s, float* z) {
   if (!c.fast) {
-    kqn_decode_sz_scalar(w, r, s, z);
+    kq_row_sz(w, r, s, z);
     for (int64_t g = w.gpr(); g < nblk * 4; g++) s[g] = z[g] = 0.0f;
     return;
   }

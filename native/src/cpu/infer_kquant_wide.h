@@ -13,7 +13,7 @@
 // s and z of a row are decoded once per row 16 groups at a time: the code bit stream of 8 groups is `width`
 // bytes (width = sbits + mbits), so each half block starts on a byte; a vpshufb puts the 3 bytes of group j's
 // field in dword j and a variable shift aligns it; d and dmin (f16 → f32 exactly) are per half block (the
-// fast decode needs groups-per-super-block % 8 == 0, else the row's s and z come from decode_sz). The combine
+// fast decode needs groups-per-super-block % 8 == 0, else the row's s and z come from kq_row_sz). The combine
 // runs the reference's float32 operations per group on 16 lanes; group g0 + j (j < 8) and then g0 + 8 + j are
 // added to lane j (the reference's lane g % 8, in its order); the last block's lanes past the row are masked.
 // The last block's packed codes and code bytes may lie past the row (or the buffer): they are read from a

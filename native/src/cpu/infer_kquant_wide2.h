@@ -17,7 +17,7 @@
 // s and z of 8 groups (the code bit stream of 8 groups is `width` bytes, width = sbits + mbits): a vpshufb
 // puts the 3 bytes of group j's field in dword j and a variable shift aligns it; d and dmin (f16 → f32,
 // exact) are those of the block's super-block (the fast decode needs groups-per-super-block % 8 == 0, else
-// the row's s and z come from decode_sz). The combine runs the reference's float32 operations per group on 8
+// the row's s and z come from kq_row_sz). The combine runs the reference's float32 operations per group on 8
 // lanes; the last block's lanes past the row keep their value (blend). The last block's packed codes and code
 // bytes may lie past the row (or the buffer): they are read from a zero-padded copy. The row loops, the s and
 // z decode and the combine are infer_kquant_wide_rows.h's, on the traits Wide256 below.

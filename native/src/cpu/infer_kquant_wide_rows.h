@@ -124,7 +124,7 @@ template <class T>
 inline void wide_decode_sz(const Linear& w, const WideCodes<T>& c, int64_t r, int64_t nblk, float* s,
                            float* z) {
   if (!c.fast) {
-    decode_sz(w, r, s, z);
+    kq_row_sz(w, r, s, z);
     for (int64_t g = w.gpr(); g < nblk * T::B; g++) s[g] = z[g] = 0.0f;
     return;
   }

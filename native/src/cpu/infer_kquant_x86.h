@@ -57,12 +57,10 @@ void transpose_units(const uint8_t* nat, int64_t len, int64_t group, uint8_t* ou
 }
 
 #ifdef APL_INFER_VNNI
-void decode_sz(const Linear& w, int64_t r, float* s, float* z);
 #include "infer_kquant_wide.h"
 // after the wide kernel: the GEMM decodes s and z with it
 #include "infer_kquant_gemm.h"
 #else
-void decode_sz(const Linear& w, int64_t r, float* s, float* z);
 #include "infer_kquant_wide2.h"
 /** APL_KQ_AVX2_TRANSPOSED=1 (benchmarks only: the before of bench/kquant-infer.bench.ts): the avx2 variant
  * runs the transposed kernel below for every layout (read once per process). */
@@ -127,34 +125,6 @@ void unpack_row(const Linear& w, int64_t r, uint8_t* dst, int64_t len) {
   for (; c < len; c++) dst[c] = 0;
 }
 
-/** Row r's s and z per group (the values kq_group_sz gives): d and dmin converted once per super-block, the
- * code bit stream read sequentially. */
-void decode_sz(const Linear& w, int64_t r, float* s, float* z) {
-  const int64_t gpr = w.gpr(), nsb = kq_supers(w), gps = w.kq_super / w.group;
-  const uint8_t* cr = w.codes + r * kq_codes_row_bytes(w);
-  const int width = w.kq_sbits + w.kq_mbits, sbits = w.kq_sbits;
-  const uint32_t smask = (1u << w.kq_sbits) - 1, mmask = (1u << w.kq_mbits) - 1;
-  uint64_t acc = 0;
-  int nb = 0;
-  for (int64_t b = 0; b < nsb; b++) {
-    uint16_t dh, mh;
-    std::memcpy(&dh, w.kd + (r * nsb + b) * 2, 2);
-    std::memcpy(&mh, w.kdmin + (r * nsb + b) * 2, 2);
-    const float d = f16_to_f32(dh), dm = f16_to_f32(mh);
-    for (int64_t g = b * gps, ge = std::min(gpr, g + gps); g < ge; g++) {
-      while (nb < width) {
-        acc |= (uint64_t)*cr++ << nb;
-        nb += 8;
-      }
-      const uint32_t v = (uint32_t)acc;
-      acc >>= width;
-      nb -= width;
-      s[g] = d * (float)(v & smask);
-      z[g] = dm * (float)((v >> sbits) & mmask);
-    }
-  }
-}
-
 /** Adds to acc, per lane k, the products 4k..4k+3 of 32 unsigned values and 32 int8 activations. */
 inline __m256i dot4_acc(__m256i acc, const uint8_t* q, const int8_t* x) {
   __m256i a = _mm256_loadu_si256((const __m256i*)q), b = _mm256_loadu_si256((const __m256i*)x);
@@ -207,7 +177,7 @@ void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, i
   sc.s.resize((size_t)gpr);
   sc.z.resize((size_t)gpr);
   for (int64_t r = r0; r < r1; r++) {
-    decode_sz(w, r, sc.s.data(), sc.z.data());
+    kq_row_sz(w, r, sc.s.data(), sc.z.data());
     unpack_row(w, r, sc.nat.data(), len);
     transpose_units(sc.nat.data(), len, G, sc.qt.data());
     const uint8_t* qt = sc.qt.data();

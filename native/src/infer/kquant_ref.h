@@ -42,6 +42,36 @@ APL_HD static inline void kq_group_sz(const Linear& w, int64_t r, int64_t g, flo
   *z = dm * (float)mc;
 }
 
+/** Row r's s and z for every group (the values kq_group_sz gives): d and dmin converted once per super-block,
+ * the code bit stream read sequentially. The SIMD kernels' path for layouts their block decoders do not take.
+ */
+static inline void kq_row_sz(const Linear& w, int64_t r, float* s, float* z) {
+  const int64_t gpr = w.gpr(), nsb = kq_supers(w), gps = w.kq_super / w.group;
+  const uint8_t* cr = w.codes + r * kq_codes_row_bytes(w);
+  const int width = w.kq_sbits + w.kq_mbits, sbits = w.kq_sbits;
+  const uint32_t smask = (1u << w.kq_sbits) - 1, mmask = (1u << w.kq_mbits) - 1;
+  uint64_t acc = 0;
+  int nb = 0;
+  for (int64_t b = 0; b < nsb; b++) {
+    uint16_t dh, mh;
+    memcpy(&dh, w.kd + (r * nsb + b) * 2, 2);
+    memcpy(&mh, w.kdmin + (r * nsb + b) * 2, 2);
+    const float d = f16_to_f32(dh), dm = f16_to_f32(mh);
+    const int64_t ge = (b + 1) * gps < gpr ? (b + 1) * gps : gpr;
+    for (int64_t g = b * gps; g < ge; g++) {
+      while (nb < width) {
+        acc |= (uint64_t)*cr++ << nb;
+        nb += 8;
+      }
+      const uint32_t v = (uint32_t)acc;
+      acc >>= width;
+      nb -= width;
+      s[g] = d * (float)(v & smask);
+      z[g] = dm * (float)((v >> sbits) & mmask);
+    }
+  }
+}
+
 /** One group's contribution, added to its lane (the order every variant keeps). */
 APL_HD static inline void kq_combine_group(float* acc, int64_t g, int32_t isum, float s, float z, float dx,
                                            int32_t xsum) {
