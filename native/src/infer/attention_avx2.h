@@ -77,31 +77,6 @@ APL_ATTN_AVX2 void silu_mul_avx2(float* g, const float* u, int64_t n) {
   }
 }
 
-/** dot_fma16_avx2 on float16 keys (the kv dot's code). */
-APL_ATTN_AVX2 float dot_fma16_f16(const float* q, const uint16_t* k, int64_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(k + i))),
-                         a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8),
-                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(k + i + 8))), a1);
-  }
-  for (; i + 8 <= n; i += 8)
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(k + i))),
-                         a0);
-  a0 = _mm256_add_ps(a0, a1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  float r = _mm_cvtss_f32(s);
-  for (; i < n; i++) {
-    float p = q[i] * f16_to_f32(k[i]);
-    r += p;
-  }
-  return r;
-}
-
 /**
  * One query row straight from the cache (no conversion, no block): the blocked form's result for the row bit
  * for bit (same dot, attn_exp, sum and multiply-add order). Decode with one or two rows per KV head (no GQA).
@@ -110,10 +85,11 @@ APL_ATTN_AVX2 void row_fma16(const AttnArgs& a, int64_t g, int64_t t, int64_t h,
                              float* sc, bool std_exp) {
   const int64_t D = a.head_dim, kvd = a.kv_heads * D, p = a.pos + t;
   const float* qv = a.q + (t * a.heads + h) * D;
+  const auto dot16 = kv_ops(true).dot;  // the kv cache's AVX2 dot (this order runs only where it is chosen)
   float mx = -INFINITY;
   for (int64_t j = lo; j <= p; j++) {
     const int64_t at = j * kvd + g * D;
-    float s = (a.k16 ? dot_fma16_f16(qv, a.k16 + at, D) : dot_fma16_avx2(qv, a.k32 + at, D)) * scale;
+    float s = (a.k16 ? dot16(qv, a.k16 + at, D) : dot_fma16_avx2(qv, a.k32 + at, D)) * scale;
     sc[j - lo] = s;
     if (s > mx) mx = s;
   }
