@@ -142,7 +142,7 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     return st ? service.getCodeActions(st, p.textDocument.uri, p.context.diagnostics) : [];
   });
   connection.onDefinition(async (p) => {
-    const st = await states.ready(p.textDocument.uri);
+    const st = await withFiles(p.textDocument.uri); // the NPZ and report exist only once their files are read
     return st ? service.findDefinition(st, p.position) : null;
   });
   onLspRequest(connection, LspRequests.manifestSummary, async (p) => {

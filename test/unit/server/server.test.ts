@@ -186,6 +186,27 @@ describe('language server over stdio', () => {
     assert.equal(s.verdict, 'pass');
   });
 
+  it('definition right after didOpen (nothing else asked first) already points at the NPZ', async () => {
+    // A second folder with its own copy, so the server has read nothing of it yet: the definition must load the
+    // manifest's files itself rather than find them only after validation or a code lens did.
+    const dir2 = mkdtempSync(join(tmpdir(), 'apl-lsp-def-'));
+    try {
+      for (const f of ['tiny_manifest_q4.json', 'tiny_quantized_q4.npz']) copyFileSync(join(FIX, f), join(dir2, f));
+      const uri2 = pathToFileURL(join(dir2, 'tiny_manifest_q4.json')).href;
+      await conn.sendNotification('textDocument/didOpen', {
+        textDocument: { uri: uri2, languageId: 'apl-manifest', version: 1, text },
+      });
+      const loc = (await conn.sendRequest('textDocument/definition', {
+        textDocument: { uri: uri2 },
+        position: positionOf(text, 'model_layers_1_mlp_up_proj_weight_q4.npy"'),
+      })) as Location | null;
+      assert.equal(loc?.uri, pathToFileURL(join(dir2, 'tiny_quantized_q4.npz')).href);
+      await conn.sendNotification('textDocument/didClose', { textDocument: { uri: uri2 } });
+    } finally {
+      rmSync(dir2, { recursive: true, force: true });
+    }
+  });
+
   it('re-checks when the NPZ disappears from disk', async () => {
     const from = published.length;
     unlinkSync(join(dir, 'tiny_quantized_q4.npz'));
