@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <stdexcept>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -14,6 +15,11 @@
 
 namespace apl {
 namespace infer {
+
+namespace {
+// The index of a closed generation: at least any task count, so nothing of it can be claimed.
+constexpr uint64_t kClosed = 0xffffffffu;
+}  // namespace
 
 Pool::Pool(int threads) {
   for (int i = 1; i < threads; i++) workers_.emplace_back([this]() { worker(); });
@@ -34,7 +40,7 @@ bool Pool::work(uint64_t gen) {
     uint64_t v = counter_.load(std::memory_order_acquire);
     if ((v >> 32) != gen) return false;
     int64_t i = (int64_t)(v & 0xffffffffu);
-    if (i >= ntasks_) return true;
+    if (i >= ntasks_.load(std::memory_order_acquire)) return true;
     if (!counter_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
     try {
       (*fn_)(i);
@@ -69,6 +75,7 @@ void Pool::worker() {
 
 void Pool::run(int64_t ntasks, const std::function<void(int64_t)>& fn) {
   if (ntasks <= 0) return;
+  if (ntasks >= (int64_t)kClosed) throw std::length_error("Pool::run: too many tasks");
   if (workers_.empty() || ntasks == 1) {
     for (int64_t i = 0; i < ntasks; i++) fn(i);
     return;
@@ -76,11 +83,15 @@ void Pool::run(int64_t ntasks, const std::function<void(int64_t)>& fn) {
   uint64_t gen;
   {
     std::lock_guard<std::mutex> g(mu_);
+    gen = (counter_.load() >> 32) + 1;
+    // Close the last generation first: a worker that loaded its counter value (an index below the new count)
+    // and then reads the new count below would otherwise claim a task of the finished run and call its dead
+    // fn_.
+    counter_.store(((gen - 1) << 32) | kClosed, std::memory_order_seq_cst);
     fn_ = &fn;
-    ntasks_ = ntasks;
     done_.store(0);
     error_ = nullptr;
-    gen = (counter_.load() >> 32) + 1;
+    ntasks_.store(ntasks, std::memory_order_release);
     counter_.store(gen << 32, std::memory_order_release);
   }
   cv_.notify_all();

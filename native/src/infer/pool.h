@@ -35,7 +35,10 @@ class Pool {
   // high 32 bits: generation, low 32 bits: next task index
   std::atomic<uint64_t> counter_{0};
   std::atomic<int64_t> done_{0};
-  int64_t ntasks_ = 0;
+  // Read by workers before they claim (acquire), written after the last generation is closed (release): a
+  // worker holding a stale counter value that sees the new count then finds the counter closed, so its claim
+  // fails.
+  std::atomic<int64_t> ntasks_{0};
   const std::function<void(int64_t)>* fn_ = nullptr;
   std::exception_ptr error_;
   std::mutex error_mu_;
