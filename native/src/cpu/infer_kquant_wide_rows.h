@@ -170,6 +170,26 @@ struct WideScratch {
  * block as in the block-by-block loop of wide_rows (the same operations in the same order), so y is the same
  * bit for bit.
  */
+/** Row pair (r, r2) of the row loops: r2 = r + 1, or r itself for an odd last row (computed twice, written
+ * once); their packed codes, with each row's last, partial block copied into sc's zero-padded tails. */
+struct WidePair {
+  int64_t r2;
+  const uint8_t *qa, *qb;
+};
+template <class S>
+inline WidePair wide_pair(const Linear& w, S& sc, int64_t r, int64_t r1, int64_t rb, int64_t qfull,
+                          int64_t nblk, int64_t bbytes) {
+  const int64_t r2 = r + 1 < r1 ? r + 1 : r;
+  const WidePair p{r2, w.q + r * rb, w.q + r2 * rb};
+  if (qfull < nblk) {
+    std::memset(sc.tail, 0, sizeof sc.tail);
+    std::memcpy(sc.tail, p.qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
+    std::memset(sc.tail2, 0, sizeof sc.tail2);
+    std::memcpy(sc.tail2, p.qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
+  }
+  return p;
+}
+
 template <class T, int BITS, int L>
 void wide_rows_seq(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& sc, const typename T::Edge& edge,
                    const int8_t* x, const float* dx, const int32_t* xs, int64_t r0, int64_t r1, float* y) {
@@ -182,16 +202,10 @@ void wide_rows_seq(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& sc, 
   const int64_t ublk = T::VB * K::NV, qfull = rb / bbytes;  // blocks [0, qfull) lie inside the row
   I ia[kChunk], ib[kChunk];
   for (int64_t r = r0; r < r1; r += 2) {
-    const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
-    const uint8_t* qa = w.q + r * rb;
-    const uint8_t* qb = w.q + r2 * rb;
+    const WidePair pr = wide_pair(w, sc, r, r1, rb, qfull, nblk, bbytes);
+    const int64_t r2 = pr.r2;
+    const uint8_t *qa = pr.qa, *qb = pr.qb;
     const RowCodes ca = wide_row_codes<T>(w, r, 0), cb = wide_row_codes<T>(w, r2, 1);
-    if (qfull < nblk) {
-      std::memset(sc.tail, 0, sizeof sc.tail);
-      std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-      std::memset(sc.tail2, 0, sizeof sc.tail2);
-      std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-    }
     // the next row pair's bytes, two rows ahead of the ones read (prefetched where the kernel does)
     const bool pf = T::kPrefetch && r + 2 < r1;
     __m256 aa = _mm256_setzero_ps(), ab = aa;
@@ -262,16 +276,10 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
     T::edge_token(edge, dx, xs, gpr, nblk);
     if (kq_wide_seq()) return wide_rows_seq<T, BITS, L>(w, wc, sc, edge, x, dx, xs, r0, r1, y + t0 * ystride);
     for (int64_t r = r0; r < r1; r += 2) {
-      const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
-      const uint8_t* qa = w.q + r * rb;
-      const uint8_t* qb = w.q + r2 * rb;
+      const WidePair pr = wide_pair(w, sc, r, r1, rb, qfull, nblk, bbytes);
+      const int64_t r2 = pr.r2;
+      const uint8_t *qa = pr.qa, *qb = pr.qb;
       const RowCodes ca = wide_row_codes<T>(w, r, 0), cb = wide_row_codes<T>(w, r2, 1);
-      if (qfull < nblk) {
-        std::memset(sc.tail, 0, sizeof sc.tail);
-        std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-        std::memset(sc.tail2, 0, sizeof sc.tail2);
-        std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-      }
       const uint8_t* next = T::kPrefetch && r + 2 < r1 ? qa + 2 * rb : nullptr;
       __m256 aa = _mm256_setzero_ps(), ab = aa;
       for (int64_t b = 0; b < nblk; b++) {
@@ -307,17 +315,11 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
   float* z2 = z + nblk * B;
   uint8_t* ub2 = ub + nblk * ublk;
   for (int64_t r = r0; r < r1; r += 2) {
-    const int64_t r2 = r + 1 < r1 ? r + 1 : r;  // an odd row count: the last row twice, written once
-    const uint8_t* qa = w.q + r * rb;
-    const uint8_t* qb = w.q + r2 * rb;
+    const WidePair pr = wide_pair(w, sc, r, r1, rb, qfull, nblk, bbytes);
+    const int64_t r2 = pr.r2;
+    const uint8_t *qa = pr.qa, *qb = pr.qb;
     wide_decode_sz(w, wc, r, nblk, s, z);
     wide_decode_sz(w, wc, r2, nblk, s2, z2);
-    if (qfull < nblk) {
-      std::memset(sc.tail, 0, sizeof sc.tail);
-      std::memcpy(sc.tail, qa + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-      std::memset(sc.tail2, 0, sizeof sc.tail2);
-      std::memcpy(sc.tail2, qb + qfull * bbytes, (size_t)(rb - qfull * bbytes));
-    }
     for (int64_t b = 0; b < nblk; b++) {
       K::unpack(b < qfull ? qa + b * bbytes : sc.tail, ub + b * ublk);
       K::unpack(b < qfull ? qb + b * bbytes : sc.tail2, ub2 + b * ublk);
