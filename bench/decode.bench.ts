@@ -88,9 +88,14 @@ function model(c: ModelConfig, kind: Kind): { w: ModelWeights; bytes: number } {
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 let bwBuf: Uint8Array | undefined;
+let bwPages = '';
 function bandwidth(threads: number): number {
-  const a = nativeAddon() as { inferMemRead(b: Uint8Array, t: number): number };
-  bwBuf ??= randomFillSync(new Uint8Array(1 << 29));
+  const a = nativeAddon() as { inferMemRead(b: Uint8Array, t: number): number; inferHugePages?(b: Uint8Array): number };
+  if (!bwBuf) {
+    bwBuf = randomFillSync(new Uint8Array(1 << 29));
+    // in 2 MiB pages as the model's weights are (APL_HUGE=0: 4 KiB pages for both), so the bound is the same kind
+    bwPages = (a.inferHugePages?.(bwBuf) ?? 0) > bwBuf.length / 2 ? '2 MiB pages' : '4 KiB pages';
+  }
   const buf = bwBuf;
   let best = Infinity;
   for (let i = 0; i < 5; i++) {
@@ -168,7 +173,7 @@ async function main() {
       console.log(
         `decode ${name} (${bpw} bpw, ${(bytes / 1e9).toFixed(2)} GB/token), ${threads} thread${threads > 1 ? 's' : ''}: ` +
           `best ${tps.toFixed(1)} tok/s (median ${median.toFixed(1)}${perCpu}) = ${pct(tps, bound)} ` +
-          `of the memory bound (${bound.toFixed(1)} tok/s at ${(bw / 1e9).toFixed(1)} GB/s)`,
+          `of the memory bound (${bound.toFixed(1)} tok/s at ${(bw / 1e9).toFixed(1)} GB/s, ${bwPages})`,
       );
       m.dispose();
       if (p) {
@@ -307,7 +312,69 @@ function peakRss(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/**
+ * APL_BENCH_HUGE_AB=1: the 4-bit decode with the weights in 4 KiB pages (A, a model built with APL_HUGE=0) and in
+ * 2 MiB pages (B, the default; native/src/infer/hugepages.h) side by side in one process: two copies of the same
+ * weights, one token of A then one of B, 1 and 2 threads. Best and median tok/s and B / A; the logits must agree.
+ */
+async function hugeAb() {
+  const c = tinyLlamaConfig(LAYERS);
+  const { w } = model(c, { bits: 4 });
+  const copy = (x: LinearWeight): LinearWeight =>
+    x.kind === 'packed' ? { ...x, q: x.q.slice(), scales: x.scales.slice(), zeros: x.zeros.slice() } : x;
+  const w2: ModelWeights = {
+    ...w,
+    layers: w.layers.map((L) => ({
+      ...L,
+      ...Object.fromEntries(['q', 'k', 'v', 'o', 'gate', 'up', 'down'].map((k) => [k, copy(L[k as 'q'])])),
+    })) as ModelWeights['layers'],
+    lmHead: copy(w.lmHead),
+  };
+  const n = Math.max(8, DECODE);
+  for (const threads of [1, 2]) {
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    process.env.APL_HUGE = '0';
+    const a = createModel(c, w, { contextLength: n + 8, threads });
+    delete process.env.APL_HUGE;
+    const b = createModel(c, w2, { contextLength: n + 8, threads });
+    const ta: number[] = [];
+    const tb: number[] = [];
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      const t0 = now();
+      const la = a.forward([5 + i], i, false);
+      const t1 = now();
+      const lb = b.forward([5 + i], i, false);
+      const t2 = now();
+      ta.push(t1 - t0);
+      tb.push(t2 - t1);
+      same &&= la.length === lb.length && la.every((v, j) => Object.is(v, lb[j]));
+    }
+    const stat = (t: number[]) => {
+      const s = [...t].sort((x, y) => x - y);
+      return [1 / s[0], 1 / s[s.length >> 1]];
+    };
+    const [ab, am] = stat(ta);
+    const [bb, bm] = stat(tb);
+    console.log(
+      `huge-page A/B, 4-bit g64, ${threads} thread${threads > 1 ? 's' : ''} (load ${load}): 4 KiB pages best ${ab.toFixed(1)} ` +
+        `tok/s (median ${am.toFixed(1)}), 2 MiB pages best ${bb.toFixed(1)} (median ${bm.toFixed(1)}); ` +
+        `B / A best ${(bb / ab).toFixed(2)}×, median ${(bm / am).toFixed(2)}×; logits ${same ? 'identical' : 'DIFFER'}`,
+    );
+    a.dispose();
+    b.dispose();
+  }
+}
+
 if (process.env.APL_BENCH_RSS_CHILD === '1') rssChild();
+else if (process.env.APL_BENCH_HUGE_AB === '1')
+  hugeAb().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 else
   main().then(
     () => process.exit(0),

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "infer/hugepages.h"
 #include "infer/linear.h"
 #include "infer/model.h"
 #ifdef APL_HAVE_CUDA
@@ -158,6 +159,18 @@ Napi::Value InferLinear(const Napi::CallbackInfo& info) {
     infer::ActQ act;
     infer::linear(w, x, n, y.Data(), infer::shared_pool(threads), k, act);
     return y;
+  });
+}
+
+// inferHugePages(bytes: Uint8Array) → the bytes of it now in 2 MiB pages (infer/hugepages.h; the same advice
+// the model gives its weights, so the bench's bandwidth pass reads memory as the weights are read).
+Napi::Value InferHugePages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
+    Napi::TypedArray t = info[0].As<Napi::TypedArray>();
+    const uintptr_t p = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
+    return Napi::Number::New(env, (double)infer::advise_huge_pages({{p, p + t.ByteLength()}}));
   });
 }
 
@@ -395,6 +408,7 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
 void register_infer(Napi::Env env, Napi::Object exports) {
   exports.Set("inferInfo", Napi::Function::New(env, InferInfo, "inferInfo"));
   exports.Set("inferLinear", Napi::Function::New(env, InferLinear, "inferLinear"));
+  exports.Set("inferHugePages", Napi::Function::New(env, InferHugePages, "inferHugePages"));
   exports.Set("inferMemRead", Napi::Function::New(env, InferMemRead, "inferMemRead"));
   exports.Set("InferModel", InferModel::Define(env));
 }

@@ -156,6 +156,15 @@ if [ "$anewer" = 1 ]; then
   "$CXX" "${aflags[@]}" "${asrcs[@]}" -o "$abin" -lpthread || { echo "test:native: test_attention failed to build" >&2; exit 1; }
 fi
 
+# The huge-page advice for the weights (test_hugepages: header only, no CUDA).
+hbin="$out/test_hugepages"
+if [ ! -x "$hbin" ] || [ test/native/test_hugepages.cc -nt "$hbin" ] || [ native/src/infer/hugepages.h -nt "$hbin" ] ||
+  [ native/src/infer/infer.h -nt "$hbin" ]; then
+  echo "test:native: building $hbin"
+  "$CXX" -std=c++17 -O2 -Wall -Wextra test/native/test_hugepages.cc -o "$hbin" ||
+    { echo "test:native: test_hugepages failed to build" >&2; exit 1; }
+fi
+
 "$bin" "$@"
 # The whole program again on the scalar reference. Not an `&&` list: under `set -e` a failure there would not stop
 # the script, and a failing forced-scalar pass would exit 0.
@@ -167,6 +176,7 @@ fi
 echo "test:native: forced-scalar run passed"
 "$out/test_kquant"
 "$abin"
+"$hbin"
 APL_FORCE_SCALAR=1 "$abin" >/dev/null || { echo "test:native: test_attention FAILED under APL_FORCE_SCALAR=1" >&2; exit 1; }
 "$gbin" ${APL_GPU_BENCH:+--bench}
 

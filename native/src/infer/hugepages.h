@@ -1,0 +1,101 @@
+// Transparent huge pages for a model's weights (Linux): decode streams ~0.6 GB of packed codes per token, and
+// in 4 KiB pages that is ~150 000 TLB misses per token, each a page walk (two-dimensional under a hypervisor)
+// that the hardware prefetcher does not run ahead of. The weights are the callers' buffers (JS ArrayBuffers
+// read from the NPZ), so they are not re-allocated: their pages are advised MADV_HUGEPAGE and collapsed in
+// place (MADV_COLLAPSE, Linux 6.1+), which keeps every byte where and as it is (only the page tables change).
+// Best effort: where the kernel refuses (no THP, an older kernel, no free 2 MiB pages) nothing changes but
+// the speed. APL_HUGE=0 leaves the pages as they are (for A/B runs).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "infer.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace apl {
+namespace infer {
+
+struct ByteSpan {
+  uintptr_t lo = 0, hi = 0;
+};
+
+/** Spans closer than this are merged (an allocator's header and a page's slack lie between two buffers). */
+constexpr uintptr_t kHugeGap = 64 << 10;
+constexpr uintptr_t kHugePage = 2 << 20;
+
+/** Sorted, merged spans (gaps up to kHugeGap bridged): the ranges advise_huge_pages works on. */
+inline std::vector<ByteSpan> merge_spans(std::vector<ByteSpan> s) {
+  s.erase(std::remove_if(s.begin(), s.end(), [](const ByteSpan& b) { return b.hi <= b.lo; }), s.end());
+  std::sort(s.begin(), s.end(), [](const ByteSpan& a, const ByteSpan& b) { return a.lo < b.lo; });
+  std::vector<ByteSpan> m;
+  for (const ByteSpan& b : s)
+    if (!m.empty() && b.lo <= m.back().hi + kHugeGap)
+      m.back().hi = std::max(m.back().hi, b.hi);
+    else
+      m.push_back(b);
+  return m;
+}
+
+/** The whole 2 MiB pages inside [lo, hi): [first, last) (empty when first ≥ last). */
+inline ByteSpan huge_interior(ByteSpan s) {
+  const uintptr_t a = (s.lo + kHugePage - 1) & ~(kHugePage - 1), e = s.hi & ~(kHugePage - 1);
+  return {a, std::max(a, e)};
+}
+
+/** APL_HUGE=0: leave the weights' pages alone. */
+inline bool huge_pages_wanted() {
+  const char* v = std::getenv("APL_HUGE");
+  return !(v && std::strcmp(v, "0") == 0);
+}
+
+/**
+ * Advises the spans' pages MADV_HUGEPAGE and collapses the whole 2 MiB pages inside each merged span. Returns
+ * the bytes the kernel collapsed (0 off Linux, with APL_HUGE=0, or where it refused).
+ */
+inline int64_t advise_huge_pages(const std::vector<ByteSpan>& spans) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (!huge_pages_wanted()) return 0;
+  constexpr int kCollapse = 25;  // MADV_COLLAPSE (Linux 6.1); older headers lack the name
+  int64_t done = 0;
+  for (const ByteSpan& s : merge_spans(spans)) {
+    const ByteSpan in = huge_interior(s);
+    if (in.hi <= in.lo) continue;                         // shorter than a 2 MiB page once aligned
+    madvise((void*)in.lo, in.hi - in.lo, MADV_HUGEPAGE);  // ENOMEM over a hole still advises the rest
+    for (uintptr_t p = in.lo; p < in.hi; p += kHugePage)  // page by page: one refusal does not stop the rest
+      if (madvise((void*)p, kHugePage, kCollapse) == 0) done += (int64_t)kHugePage;
+  }
+  return done;
+#else
+  (void)spans;
+  return 0;
+#endif
+}
+
+/** The bytes a weight's kernels stream (packed codes and their parameters, or the float data). */
+inline void weight_spans(const Linear& w, std::vector<ByteSpan>& out) {
+  auto add = [&](const uint8_t* p, int64_t n) {
+    if (p && n > 0) out.push_back({(uintptr_t)p, (uintptr_t)p + (uintptr_t)n});
+  };
+  if (w.kind == 1) return add(w.data, w.rows * w.cols * dtype_size(w.dtype));
+  add(w.q, w.rows * w.row_bytes());
+  if (w.kind == 0) {
+    const int64_t pb = w.rows * w.gpr() * (w.f16 ? 2 : 4);
+    add(w.scales, pb);
+    add(w.zeros, pb);
+  } else if (w.kind == 2 && w.kq_super > 0) {
+    const int64_t sb = w.rows * ((w.cols + w.kq_super - 1) / w.kq_super) * 2;
+    add(w.codes, w.rows * ((w.gpr() * (w.kq_sbits + w.kq_mbits) + 7) / 8));
+    add(w.kd, sb);
+    add(w.kdmin, sb);
+  }
+}
+
+}  // namespace infer
+}  // namespace apl

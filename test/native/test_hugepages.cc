@@ -1,0 +1,100 @@
+// The huge-page advice for a model's weights (native/src/infer/hugepages.h): which spans are merged, which
+// 2 MiB pages lie inside them, and that advising and collapsing a buffer keeps every byte of it. Whether the
+// kernel grants 2 MiB pages depends on the machine (THP setting, free memory), so that part is printed, not
+// asserted; the bytes must be the same either way.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "../../native/src/infer/hugepages.h"
+
+using namespace apl::infer;
+
+static int failures = 0, checks = 0;
+#define CHECK(cond, ...)                 \
+  do {                                   \
+    checks++;                            \
+    if (!(cond)) {                       \
+      failures++;                        \
+      std::fprintf(stderr, "FAIL: ");    \
+      std::fprintf(stderr, __VA_ARGS__); \
+      std::fprintf(stderr, "\n");        \
+    }                                    \
+  } while (0)
+
+static void test_merge() {
+  const uintptr_t M = 1 << 20;
+  // unsorted; an empty span; a gap of exactly kHugeGap (bridged) and one byte more (not); an overlap
+  const std::vector<ByteSpan> in = {{10 * M, 11 * M},        {3 * M, 4 * M},
+                                    {5 * M, 5 * M},          {4 * M + kHugeGap, 6 * M},
+                                    {20 * M, 21 * M},        {11 * M + kHugeGap + 1, 12 * M},
+                                    {20 * M + 5, 20 * M + 9}};
+  const std::vector<ByteSpan> m = merge_spans(in);
+  const std::vector<ByteSpan> want = {
+      {3 * M, 6 * M}, {10 * M, 11 * M}, {11 * M + kHugeGap + 1, 12 * M}, {20 * M, 21 * M}};
+  CHECK(m.size() == want.size(), "merge_spans: %zu spans, expected %zu", m.size(), want.size());
+  for (size_t i = 0; i < m.size() && i < want.size(); i++)
+    CHECK(m[i].lo == want[i].lo && m[i].hi == want[i].hi,
+          "merge_spans[%zu] = [%#zx, %#zx), expected [%#zx, %#zx)", i, (size_t)m[i].lo, (size_t)m[i].hi,
+          (size_t)want[i].lo, (size_t)want[i].hi);
+  CHECK(merge_spans({}).empty(), "merge_spans of nothing is not empty");
+}
+
+static void test_interior() {
+  const uintptr_t P = kHugePage;
+  struct Case {
+    ByteSpan s, want;
+  } cases[] = {
+      {{P, 3 * P}, {P, 3 * P}},                // aligned both ends
+      {{P + 1, 3 * P}, {2 * P, 3 * P}},        // start rounds up
+      {{P, 3 * P - 1}, {P, 2 * P}},            // end rounds down
+      {{P + 1, 2 * P + 5}, {2 * P, 2 * P}},    // no whole page: empty
+      {{16, P - 1}, {P, P}},                   // shorter than a page
+      {{P - 4096, 4 * P + 4096}, {P, 4 * P}},  // an allocator's page either side
+  };
+  for (const Case& c : cases) {
+    const ByteSpan got = huge_interior(c.s);
+    CHECK(got.lo == c.want.lo && got.hi == c.want.hi,
+          "huge_interior([%#zx, %#zx)) = [%#zx, %#zx), expected [%#zx, %#zx)", (size_t)c.s.lo, (size_t)c.s.hi,
+          (size_t)got.lo, (size_t)got.hi, (size_t)c.want.lo, (size_t)c.want.hi);
+  }
+}
+
+static void test_advise() {
+  // three buffers (as a model's weights: one allocation each), 5 MiB + a few bytes so the ends are not
+  // aligned
+  const size_t n = (5 << 20) + 77;
+  std::vector<std::vector<uint8_t>> bufs(3, std::vector<uint8_t>(n));
+  std::vector<ByteSpan> spans;
+  for (size_t b = 0; b < bufs.size(); b++) {
+    for (size_t i = 0; i < n; i++) bufs[b][i] = (uint8_t)(i * 131 + b * 7 + (i >> 12));
+    spans.push_back({(uintptr_t)bufs[b].data(), (uintptr_t)bufs[b].data() + n});
+  }
+  uintptr_t inside = 0;
+  for (const ByteSpan& s : merge_spans(spans)) {
+    const ByteSpan in = huge_interior(s);
+    inside += in.hi - in.lo;
+  }
+  setenv("APL_HUGE", "0", 1);
+  CHECK(advise_huge_pages(spans) == 0, "APL_HUGE=0: pages were collapsed");
+  unsetenv("APL_HUGE");
+  const int64_t done = advise_huge_pages(spans);
+  CHECK(done >= 0 && done % (int64_t)kHugePage == 0 && (uintptr_t)done <= inside,
+        "advise_huge_pages: %lld bytes collapsed, %zu inside whole 2 MiB pages", (long long)done,
+        (size_t)inside);
+  int bad = 0;
+  for (size_t b = 0; b < bufs.size(); b++)
+    for (size_t i = 0; i < n; i++) bad += bufs[b][i] != (uint8_t)(i * 131 + b * 7 + (i >> 12));
+  CHECK(bad == 0, "advise_huge_pages changed %d bytes", bad);
+  std::printf("test_hugepages: %.1f of %.1f MiB inside whole 2 MiB pages collapsed (the kernel's choice)\n",
+              (double)done / (1 << 20), (double)inside / (1 << 20));
+}
+
+int main() {
+  test_merge();
+  test_interior();
+  test_advise();
+  std::printf("test_hugepages: %d checks, %d failures\n", checks, failures);
+  return failures ? 1 : 0;
+}
