@@ -29,6 +29,9 @@ const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
 const PROMPT_LAYERS = Number(process.env.APL_BENCH_PROMPT_LAYERS ?? 4);
 const KINDS = (process.env.APL_BENCH_KINDS ?? '8,4,2,1,bf16').split(',');
 const ROUNDS = Number(process.env.APL_BENCH_ROUNDS ?? 4);
+// the weights' 2 MiB pages (native/src/infer/hugepages.h) collapsed before a model is timed, not in the background
+// while it runs: the bench measures the steady state (APL_HUGE=0 from outside keeps 4 KiB pages, for A/B runs)
+process.env.APL_HUGE ??= 'sync';
 const QUOTED = { decode: [29, 31], prompt: [72, 140] }; // llama.cpp Q4_0 here, measured earlier (no peer in the run)
 
 type Kind = { bits: 1 | 2 | 4 | 8 } | 'bf16';
@@ -335,7 +338,7 @@ async function hugeAb() {
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     process.env.APL_HUGE = '0';
     const a = createModel(c, w, { contextLength: n + 8, threads });
-    delete process.env.APL_HUGE;
+    process.env.APL_HUGE = 'sync';
     const b = createModel(c, w2, { contextLength: n + 8, threads });
     const ta: number[] = [];
     const tb: number[] = [];
@@ -364,6 +367,7 @@ async function hugeAb() {
     a.dispose();
     b.dispose();
   }
+  delete process.env.APL_HUGE;
 }
 
 if (process.env.APL_BENCH_RSS_CHILD === '1') rssChild();

@@ -83,6 +83,17 @@ static void test_advise() {
   CHECK(done >= 0 && done % (int64_t)kHugePage == 0 && (uintptr_t)done <= inside,
         "advise_huge_pages: %lld bytes collapsed, %zu inside whole 2 MiB pages", (long long)done,
         (size_t)inside);
+  const std::vector<ByteSpan> ranges = huge_ranges(spans);
+  uintptr_t in_ranges = 0;
+  for (const ByteSpan& r : ranges) {
+    CHECK(r.lo % kHugePage == 0 && r.hi % kHugePage == 0 && r.hi > r.lo,
+          "huge_ranges: [%#zx, %#zx) not whole pages", (size_t)r.lo, (size_t)r.hi);
+    in_ranges += r.hi - r.lo;
+  }
+  CHECK(in_ranges == inside, "huge_ranges: %zu bytes, %zu inside whole pages", (size_t)in_ranges,
+        (size_t)inside);
+  const std::atomic<bool> stop{true};
+  CHECK(collapse_huge(ranges, &stop) == 0, "collapse_huge went on after stop");
   int bad = 0;
   for (size_t b = 0; b < bufs.size(); b++)
     for (size_t i = 0; i < n; i++) bad += bufs[b][i] != (uint8_t)(i * 131 + b * 7 + (i >> 12));

@@ -4,10 +4,13 @@
 // read from the NPZ), so they are not re-allocated: their pages are advised MADV_HUGEPAGE and collapsed in
 // place (MADV_COLLAPSE, Linux 6.1+), which keeps every byte where and as it is (only the page tables change).
 // Best effort: where the kernel refuses (no THP, an older kernel, no free 2 MiB pages) nothing changes but
-// the speed. APL_HUGE=0 leaves the pages as they are (for A/B runs).
+// the speed. Collapsing costs ~1.2 s per 0.6 GB on a quiet machine here (a VM: fresh guest memory), so the
+// model does it in a background thread and is usable at once. APL_HUGE=0 leaves the pages as they are (for
+// A/B runs); APL_HUGE=sync collapses before the model is returned (benchmarks of the steady state).
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -49,33 +52,52 @@ inline ByteSpan huge_interior(ByteSpan s) {
   return {a, std::max(a, e)};
 }
 
-/** APL_HUGE=0: leave the weights' pages alone. */
-inline bool huge_pages_wanted() {
+/** APL_HUGE: 0 leaves the weights' pages alone; sync collapses them before the model is returned; otherwise
+ * in the background. */
+enum class HugeMode { kOff, kSync, kBackground };
+inline HugeMode huge_mode() {
   const char* v = std::getenv("APL_HUGE");
-  return !(v && std::strcmp(v, "0") == 0);
+  if (v && std::strcmp(v, "0") == 0) return HugeMode::kOff;
+  if (v && std::strcmp(v, "sync") == 0) return HugeMode::kSync;
+  return HugeMode::kBackground;
+}
+
+/** The whole 2 MiB pages inside the merged spans: what collapse_huge works on (empty: nothing to do). */
+inline std::vector<ByteSpan> huge_ranges(const std::vector<ByteSpan>& spans) {
+  std::vector<ByteSpan> r;
+  for (const ByteSpan& s : merge_spans(spans)) {
+    const ByteSpan in = huge_interior(s);
+    if (in.hi > in.lo) r.push_back(in);
+  }
+  return r;
 }
 
 /**
- * Advises the spans' pages MADV_HUGEPAGE and collapses the whole 2 MiB pages inside each merged span. Returns
- * the bytes the kernel collapsed (0 off Linux, with APL_HUGE=0, or where it refused).
+ * Advises the ranges MADV_HUGEPAGE and collapses them 2 MiB page by page (one refusal does not stop the rest;
+ * stop, when set, is read before each page). Returns the bytes the kernel collapsed (0 off Linux or where it
+ * refused).
  */
-inline int64_t advise_huge_pages(const std::vector<ByteSpan>& spans) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (!huge_pages_wanted()) return 0;
-  constexpr int kCollapse = 25;  // MADV_COLLAPSE (Linux 6.1); older headers lack the name
+inline int64_t collapse_huge(const std::vector<ByteSpan>& ranges, const std::atomic<bool>* stop = nullptr) {
   int64_t done = 0;
-  for (const ByteSpan& s : merge_spans(spans)) {
-    const ByteSpan in = huge_interior(s);
-    if (in.hi <= in.lo) continue;                         // shorter than a 2 MiB page once aligned
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr int kCollapse = 25;  // MADV_COLLAPSE (Linux 6.1); older headers lack the name
+  for (const ByteSpan& in : ranges) {
     madvise((void*)in.lo, in.hi - in.lo, MADV_HUGEPAGE);  // ENOMEM over a hole still advises the rest
-    for (uintptr_t p = in.lo; p < in.hi; p += kHugePage)  // page by page: one refusal does not stop the rest
+    for (uintptr_t p = in.lo; p < in.hi; p += kHugePage) {
+      if (stop && stop->load(std::memory_order_relaxed)) return done;
       if (madvise((void*)p, kHugePage, kCollapse) == 0) done += (int64_t)kHugePage;
+    }
   }
-  return done;
 #else
-  (void)spans;
-  return 0;
+  (void)ranges;
+  (void)stop;
 #endif
+  return done;
+}
+
+/** huge_ranges then collapse_huge, now (0 with APL_HUGE=0). */
+inline int64_t advise_huge_pages(const std::vector<ByteSpan>& spans) {
+  return huge_mode() == HugeMode::kOff ? 0 : collapse_huge(huge_ranges(spans));
 }
 
 /** The bytes a weight's kernels stream (packed codes and their parameters, or the float data). */

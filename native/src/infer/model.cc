@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <new>
 #include <stdexcept>
+#include <system_error>
 
 #include "hugepages.h"
 
@@ -57,6 +58,8 @@ double now_ns() {
 }  // namespace
 
 Model::~Model() {
+  huge_stop_ = true;
+  if (huge_.joinable()) huge_.join();
   for (const Profile* pr : {&prof_, &prof_prompt_}) {
     if (!prof_.on || pr->tokens == 0) continue;
     double total = 0;
@@ -104,18 +107,6 @@ Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Ker
     check_weight(L.up, c.inter, c.hidden, p + "up");
     check_weight(L.down, c.hidden, c.inter, p + "down");
   }
-  {  // the weights every decoded token streams, in 2 MiB pages where the kernel agrees (hugepages.h)
-    const auto h0 = std::chrono::steady_clock::now();
-    std::vector<ByteSpan> spans;
-    for (const LayerWeights& L : w.layers)
-      for (const Linear* x : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) weight_spans(*x, spans);
-    weight_spans(w.lm_head, spans);
-    const int64_t huge = advise_huge_pages(spans);
-    if (prof_.on)
-      std::fprintf(stderr, "APL_PROFILE huge pages: %.1f MB of the weights collapsed in %.3f s\n",
-                   (double)huge / 1e6,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count());
-  }
   // Sized to the context asked for: layers × contextLength × KV width, for K and for V.
   size_t kv = (size_t)(c.layers * c.context * kvd);
   try {
@@ -130,6 +121,30 @@ Model::Model(const ModelConfig& c, const ModelWeights& w, int threads, const Ker
     throw std::runtime_error("the KV cache for contextLength " + std::to_string(c.context) + " (" +
                              std::to_string((double)kv * (c.kv_f16 ? 4 : 8) / 1e9) +
                              " GB) does not fit in memory");
+  }
+  // Last in the constructor: once huge_ runs, nothing may throw (a joinable std::thread would terminate).
+  std::vector<ByteSpan> spans;  // the weights every decoded token streams, in 2 MiB pages (hugepages.h)
+  for (const LayerWeights& L : w.layers)
+    for (const Linear* x : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) weight_spans(*x, spans);
+  weight_spans(w.lm_head, spans);
+  const HugeMode hm = huge_mode();
+  std::vector<ByteSpan> ranges = hm == HugeMode::kOff ? std::vector<ByteSpan>() : huge_ranges(spans);
+  if (ranges.empty()) return;
+  auto collapse = [this](std::vector<ByteSpan> r) {
+    const auto h0 = std::chrono::steady_clock::now();
+    const int64_t done = collapse_huge(r, &huge_stop_);
+    if (prof_.on)
+      std::fprintf(stderr, "APL_PROFILE huge pages: %.1f MB of the weights collapsed in %.3f s\n",
+                   (double)done / 1e6,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count());
+  };
+  if (hm == HugeMode::kSync) {
+    collapse(std::move(ranges));
+    return;
+  }
+  try {
+    huge_ = std::thread(collapse, std::move(ranges));
+  } catch (const std::system_error&) {  // no thread: the pages stay as they are
   }
 }
 

@@ -3,8 +3,10 @@
 // follows transformers' modeling_llama.py / modeling_mistral.py / modeling_gemma.py (see model.cc).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "attention.h"
@@ -80,6 +82,9 @@ class Model {
     int64_t tokens = 0;
     double ns[16] = {};
   } prof_, prof_prompt_;
+  // the weights' pages collapsed to 2 MiB pages in the background (hugepages.h); stopped and joined by ~Model
+  std::atomic<bool> huge_stop_{false};
+  std::thread huge_;
 };
 
 }  // namespace infer
