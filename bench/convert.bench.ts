@@ -10,14 +10,18 @@
 //     writing the NPZ (the writer's default: O_DIRECT through the addon's DirectFile; and through Node's page
 //     cache, as before),
 //   - convert again with APL_NPZ_DIRECT=0 (the NPZ through Node's page-cache writes: the write path alone),
-//   - with APL_BENCH_BEFORE=<a checkout with its addon built>, that checkout's convert too (before/after).
+//   - with APL_BENCH_BEFORE=<a checkout with its addon built>, that checkout's convert too (before/after),
+//   - the timeline of the convert runs (bench/convert-trace.ts): each stage's busy time beside the wall, so the
+//     overlap of reading, the kernel and writing shows, and what runs alone (the start, the kernel's idle gaps,
+//     the tail).
 // Printed as ratios against the baselines measured here, with the targets of issue 13. Env: APL_BENCH_LAYERS
 // (default 22), APL_BENCH_KEEP=1 keeps the checkpoints, APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { describe, summarise } from './convert-trace';
 import { generate } from './synthetic-checkpoint';
 
 const ROOT = resolve(__dirname, '..');
@@ -249,9 +253,17 @@ function bench(label: string, dir: string, files: string[], out: string): void {
       ROOT,
       env,
     );
-  const conv = cli(ROOT);
+  // Each convert records its timeline (a checkout without server/src/convert/trace.ts ignores the variable).
+  const trace = (who: string) => {
+    const file = join(out, `trace-${who}.json`);
+    rmSync(file, { force: true });
+    return { file, env: { APL_CONVERT_TRACE: file } };
+  };
+  const tNow = trace('now');
+  const conv = cli(ROOT, tNow.env);
   const convNode = cli(ROOT, { APL_NPZ_DIRECT: '0' });
-  const before = process.env.APL_BENCH_BEFORE ? cli(resolve(process.env.APL_BENCH_BEFORE)) : undefined;
+  const tBefore = trace('before');
+  const before = process.env.APL_BENCH_BEFORE ? cli(resolve(process.env.APL_BENCH_BEFORE), tBefore.env) : undefined;
   const numpy = process.env.APL_BENCH_SKIP_NUMPY
     ? undefined
     : timed('python3', ['-c', NUMPY_BASELINE, dir, join(out, 'numpy_baseline.npz')]);
@@ -290,6 +302,15 @@ function bench(label: string, dir: string, files: string[], out: string): void {
   stage(`NPZ write of q (${st.writeMode})`, 'write');
   if (st.writeNode >= 0) stage('NPZ write of q through Node (page cache)', 'writeNode');
   if (stBefore) console.log(`kernel alone, before / now = ${f(stBefore.kernel / st.kernel)}× (same tensors, same run)`);
+  // The timeline of the convert runs above: what overlapped, what ran alone.
+  for (const [who, t] of [
+    ['now', tNow],
+    ['before', tBefore],
+  ] as const) {
+    if (!existsSync(t.file)) continue;
+    console.log(`timeline of the convert run (${who}, APL_CONVERT_TRACE):`);
+    for (const line of describe(summarise(t.file))) console.log(line);
+  }
   const ratio = conv.wall / floor;
   console.log(
     `convert / (cat + kernel alone) = ${f(ratio)} (target ≤ 1.5: ${ratio <= 1.5 ? 'met' : 'NOT met'}); convert / cat = ${f(conv.wall / cat, 1)}`,

@@ -17,6 +17,7 @@ import { refuseExisting, StagedOutputs } from './outputs';
 import { quantizeStage } from './quantize-stage';
 import { buildReport } from './report-builder';
 import { describeSource, resolveSource } from './source';
+import { flushTrace, span } from './trace';
 
 export { type OutputPaths, outputPaths } from './names';
 export type { ConvertHooks, ConvertOptions } from './options';
@@ -34,6 +35,7 @@ export async function convertModel(
   signal?: AbortSignal,
 ): Promise<ConvertResult> {
   const t0 = performance.now();
+  span('start', 0); // process start, module and addon load, argument parsing
   // Stage 1, options: checked, defaults applied.
   const settings = settingsFrom(o);
   const { outDir } = settings;
@@ -69,7 +71,11 @@ export async function convertModel(
   // Stage 3, outputs: temporary names, a killed run's leftovers cleared.
   const out = StagedOutputs.prepare(outDir, paths);
   const carry = planCarry(res.dir, outDir, res.name, o.bits);
+  span('setup', t0);
+  const tOpen = performance.now();
   const ck = await openCheckpoint(res.dir);
+  span('open', tOpen);
+  let tReport = 0;
   try {
     // Stage 4, quantize: every tensor into the NPZ, with its manifest entry and accuracy; the NPZ closed.
     const q = await quantizeStage({
@@ -88,6 +94,7 @@ export async function convertModel(
     });
 
     // Stage 5, describe: the accuracy report and the manifest, under their temporary names.
+    tReport = performance.now();
     const report = buildReport(
       {
         source: res,
@@ -146,6 +153,7 @@ export async function convertModel(
       }
     }
     const result = resultOf(report);
+    span('report', tReport);
     emit({ type: 'result', ...result });
     emit({ type: 'stage', stage: 'done' });
     return { ...result, accuracy: report };
@@ -153,5 +161,6 @@ export async function convertModel(
     await ck.close().catch(() => {});
     out.discard();
     carry.abort();
+    flushTrace();
   }
 }

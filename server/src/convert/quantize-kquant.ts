@@ -28,6 +28,7 @@ import {
 import { ConvertError, inputError, throwIfCancelled } from './errors';
 import type { QuantPlan } from './plan';
 import { checkFor, ELEM_BYTES, type Prefetch, readChunk, rowsPerChunkFor } from './quantize-tensor';
+import { span } from './trace';
 
 export interface KquantTensorResult {
   acc: Accumulated;
@@ -67,13 +68,16 @@ interface KqContext {
   prefetch: Prefetch;
   /** The next tensor to quantize when it is a kquant one: its first chunk starts while this one is written. */
   next?: QuantPlan;
+  /** The next tensor to quantize, of either type, started through prefetch.startFirst (the stage's way). */
+  following?: QuantPlan;
 }
 
 /** Reads rows [r0, r0 + count) of a kquant tensor into a reused buffer and quantizes them (with the check). */
-function startChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number): KqChunkJob {
+export function startKqChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number): KqChunkJob {
   const kq = p.kq as KqFormat;
   const job = (async () => {
     const { raw, options } = await readChunk(ctx, p, r0, count);
+    const t0 = performance.now();
     const res = await kquantize({
       ...kq,
       ...options,
@@ -81,6 +85,7 @@ function startChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number): Kq
     }).catch((e) => {
       throw inputError(e, ctx.file, ctx.signal);
     });
+    span('kernel', t0, p.name);
     return { raw, res };
   })();
   job.catch(() => {}); // a prefetch nobody awaits (cancelled run) must not become an unhandled rejection
@@ -99,7 +104,7 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
   const codes: Uint8Array[] = [];
   const d: Uint8Array[] = [];
   const dmin: Uint8Array[] = [];
-  let job = ctx.prefetch.take<Awaited<KqChunkJob>>(p.name) ?? startChunk(ctx, p, 0, Math.min(rowsPerChunk, rows));
+  let job = ctx.prefetch.take<Awaited<KqChunkJob>>(p.name) ?? startKqChunk(ctx, p, 0, Math.min(rowsPerChunk, rows));
   async function* chunks(): AsyncGenerator<Uint8Array> {
     for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
       throwIfCancelled(ctx.signal);
@@ -107,10 +112,12 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
       const { raw, res } = await job;
       // Keep the engine busy while this chunk is written: start the next chunk (or kquant tensor) now.
       const nr0 = r0 + rowsPerChunk;
-      if (nr0 < rows) job = startChunk(ctx, p, nr0, Math.min(rowsPerChunk, rows - nr0));
+      if (nr0 < rows) job = startKqChunk(ctx, p, nr0, Math.min(rowsPerChunk, rows - nr0));
       else if (ctx.next?.kq) {
         const nx = ctx.next;
-        ctx.prefetch.put(nx.name, startChunk(ctx, nx, 0, Math.min(rowsPerChunkFor(nx, ctx.chunkBytes), nx.rows)));
+        ctx.prefetch.put(nx.name, startKqChunk(ctx, nx, 0, Math.min(rowsPerChunkFor(nx, ctx.chunkBytes), nx.rows)));
+      } else if (ctx.following && ctx.prefetch.startFirst) {
+        ctx.prefetch.put(ctx.following.name, ctx.prefetch.startFirst(ctx.following));
       }
       ctx.backendSeen(res.backend);
       const c = res.check ?? checkInTs(p, raw, res, r0, count, n, sampled, chunked);
@@ -124,7 +131,9 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
       d.push(res.d);
       dmin.push(res.dmin);
       ctx.onRows(r0 + count);
+      const tw = performance.now();
       yield res.q;
+      span('write', tw, p.name);
       ctx.prefetch.buffers.give(res.q); // written: the writer is done with it
     }
   }
@@ -133,6 +142,7 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
   const groups = Math.ceil(cols / kq.group);
   const supers = Math.ceil(cols / kq.super);
   const q = await ctx.writer.addArray(names.q, { dtype: 'uint8', shape: [rows, per.q] }, chunks());
+  const tw = performance.now();
   const c = await ctx.writer.addArray(
     names.q_codes,
     { dtype: 'uint8', shape: [rows, Math.ceil((groups * (kq.scaleBits + kq.minBits)) / 8)] },
@@ -140,6 +150,7 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
   );
   const dd = await ctx.writer.addArray(names.q_d, { dtype: 'float16', shape: [rows, supers] }, d);
   const dm = await ctx.writer.addArray(names.q_dmin, { dtype: 'float16', shape: [rows, supers] }, dmin);
+  span('write', tw, p.name);
   if (!chunked) acc.refSq = (acc.sampleSq * rows) / sampleRows;
   return { acc, crc: { q: q.crc32, q_codes: c.crc32, q_d: dd.crc32, q_dmin: dm.crc32 } };
 }

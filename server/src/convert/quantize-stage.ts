@@ -15,8 +15,10 @@ import { layerIndex } from './families';
 import { keptEntry, kquantEntry, quantizedEntry } from './manifest-builder';
 import type { ConvertHooks, Settings } from './options';
 import { planModel, type QuantPlan, type TensorPlan } from './plan';
-import { quantizeKquantTensor } from './quantize-kquant';
-import { ELEM_BYTES, Prefetch, quantizeTensor } from './quantize-tensor';
+import { quantizeKquantTensor, startKqChunk } from './quantize-kquant';
+import { ELEM_BYTES, Prefetch, quantizeTensor, rowsPerChunkFor, startChunk } from './quantize-tensor';
+import { ReadAhead } from './read-ahead';
+import { span, traced } from './trace';
 
 export interface QuantizeStageInput {
   ck: Checkpoint;
@@ -78,7 +80,7 @@ export async function quantizeStage(a: QuantizeStageInput): Promise<QuantizeStag
     throwIfCancelled(signal);
     a.emit({ type: 'stage', stage: 'write', message: a.npzPath });
     try {
-      await writer.close();
+      await traced('close', undefined, () => writer!.close());
     } catch (e) {
       throw ioError(e, `writing ${a.npzPath}`);
     }
@@ -100,6 +102,35 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
   const backends = new Set<string>();
   let bytesDone = 0;
   const prefetch = new Prefetch();
+  const quantized = plans.filter((x): x is QuantPlan => x.kind === 'quantize');
+  // Source rows read ahead while the kernel runs: the chunk being quantized and those read ahead together within
+  // 1.5 chunks' bytes (a chunk is at most chunkBytes unless one row is larger), so memory stays bounded.
+  prefetch.readAhead = new ReadAhead(
+    ck,
+    ReadAhead.chunksOf(
+      quantized,
+      (p) => rowsPerChunkFor(p, settings.chunkBytes),
+      (p) => ELEM_BYTES[p.dtype],
+    ),
+    (bytes) => prefetch.buffers.take(bytes),
+    settings.chunkBytes * 1.5,
+  );
+  const chunkSource = {
+    ck,
+    backend: a.backend,
+    threads: a.threads,
+    chunkBytes: settings.chunkBytes,
+    nEval: settings.nEval,
+    signal,
+    prefetch,
+  };
+  // The next tensor's first chunk, of either type, with its own engine and file (for messages).
+  prefetch.startFirst = (p: QuantPlan) => {
+    const count = Math.min(rowsPerChunkFor(p, settings.chunkBytes), p.rows);
+    if (!p.kq) return startChunk(chunkSource, p, 0, count, settings.scaleDtype);
+    const file = join(a.dir, basename(byName.get(p.name)!.file));
+    return startKqChunk({ ...chunkSource, file, writer, onRows: () => {}, backendSeen: () => {} }, p, 0, count);
+  };
   /** Failures inside a tensor's work as the run reports them: cancelled, io naming the NPZ, or as they are. */
   const asRunError = (e: unknown): unknown => {
     if (signal?.aborted) return cancelledError();
@@ -126,17 +157,19 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
       });
     try {
       if (p.kind === 'keep') {
+        const tk = performance.now();
         const raw = await ck.readRaw(p.name);
         const f = p.dtype === 'BF16' ? toF32(raw, 'BF16') : undefined;
         const data = f ? new Uint8Array(f.buffer, f.byteOffset, f.byteLength) : raw;
         const names = memberNames(p.name, null);
         const { crc32 } = await writer.addArray(names.q, { dtype: p.storeDtype, shape: p.shape }, [data]);
         entries.push(keptEntry(p, t, layer, crc32));
+        span('keep', tk, p.name);
       } else {
         const rowBytes = p.cols * ELEM_BYTES[p.dtype];
         const start = bytesDone;
-        // The next tensor to quantize: its first chunk is started early when it is of the same type.
-        const next = plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize');
+        // The next tensor to quantize: its first chunk is started while this one is checked and written.
+        const following = plans.slice(i + 1).find((x): x is QuantPlan => x.kind === 'quantize');
         // What both quantization types take, and what both record for the report.
         const common = {
           ck,
@@ -169,20 +202,22 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
           return accuracy;
         };
         if (p.kq) {
-          const r = await quantizeKquantTensor(p, { ...common, prefetch, next });
+          const r = await quantizeKquantTensor(p, { ...common, prefetch, following });
           entries.push(kquantEntry(p, t, layer, r.crc, record(r.acc)));
         } else {
           const r = await quantizeTensor(p, {
             ...common,
             scaleDtype: settings.scaleDtype,
             prefetch,
-            next: next && !next.kq ? next : undefined,
+            following,
           });
           const names = memberNames(p.name, p.bits);
           const groups = Math.ceil(p.cols / p.groupSize);
           const npScale = r.scaleDtype === 'f32' ? 'float32' : 'float16';
+          const tw = performance.now();
           const s = await writer.addArray(names.q_scales!, { dtype: npScale, shape: [p.rows, groups] }, r.scales);
           const z = await writer.addArray(names.q_zero_point!, { dtype: npScale, shape: [p.rows, groups] }, r.zeros);
+          span('write', tw, p.name);
           const accuracy = record(r.acc);
           entries.push(quantizedEntry(p, t, layer, npScale, { q: r.crcQ, scales: s.crc32, zeros: z.crc32 }, accuracy));
         }

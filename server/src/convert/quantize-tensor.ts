@@ -27,6 +27,8 @@ import {
 } from './accuracy';
 import { ConvertError, inputError, isScaleOverflow, throwIfCancelled } from './errors';
 import type { QuantPlan } from './plan';
+import type { ReadAhead } from './read-ahead';
+import { span, traced } from './trace';
 
 const SRC_DTYPES: Record<string, InputDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 /** Source bytes per element, by safetensors dtype. */
@@ -76,7 +78,10 @@ export interface ChunkSource {
  * kquant) take for them: the rows, threads, metrics, the fused output check and cancellation.
  */
 export async function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number) {
-  const raw = await ctx.ck.readRows(p.name, r0, count, ctx.prefetch.buffers.take(count * p.cols * ELEM_BYTES[p.dtype]));
+  const raw = await (ctx.prefetch.readAhead?.read(p.name, r0, count) ??
+    traced('read', p.name, () =>
+      ctx.ck.readRows(p.name, r0, count, ctx.prefetch.buffers.take(count * p.cols * ELEM_BYTES[p.dtype])),
+    ));
   const options = {
     data: raw,
     dtype: SRC_DTYPES[p.dtype],
@@ -93,9 +98,16 @@ export async function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, coun
 }
 
 /** Reads rows [r0, r0 + count) of a tensor and quantizes them (the engine works on its own threads). */
-function startChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, scaleDtype: 'f16' | 'f32'): ChunkJob {
+export function startChunk(
+  ctx: ChunkSource,
+  p: QuantPlan,
+  r0: number,
+  count: number,
+  scaleDtype: 'f16' | 'f32',
+): ChunkJob {
   const job = (async () => {
     const { raw, options } = await readChunk(ctx, p, r0, count);
+    const t0 = performance.now();
     const res = await quantize({
       ...options,
       bits: p.bits,
@@ -105,6 +117,7 @@ function startChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, s
       scaleDtype,
       qInto: ctx.prefetch.buffers.take(count * Math.ceil((p.cols * p.bits) / 8)),
     });
+    span('kernel', t0, p.name);
     return { raw, res };
   })();
   job.catch(() => {}); // a prefetch nobody awaits (cancelled run) must not become an unhandled rejection
@@ -148,6 +161,13 @@ export class BufferPool {
  */
 export class Prefetch {
   readonly buffers = new BufferPool();
+  /** The stage's read-ahead (read-ahead.ts); without one every chunk is read when its job starts. */
+  readAhead?: ReadAhead;
+  /**
+   * Starts the first chunk of a tensor of either quantization type (set by the stage, which knows both engines):
+   * the last chunk of a tensor starts the next tensor's first one with it when the types differ.
+   */
+  startFirst?: (p: QuantPlan) => Promise<unknown>;
   private name?: string;
   private job?: Promise<unknown>;
   put(name: string, job: Promise<unknown>): void {
@@ -186,6 +206,8 @@ export async function quantizeTensor(
     prefetch: Prefetch;
     /** The next tensor to quantize, if any. */
     next?: QuantPlan;
+    /** The next tensor to quantize, of either type, started through prefetch.startFirst (the stage's way). */
+    following?: QuantPlan;
   },
 ): Promise<{ scales: Uint8Array[]; zeros: Uint8Array[]; acc: Accumulated; crcQ: number; scaleDtype: 'f16' | 'f32' }> {
   const { rows, cols, bits, groupSize } = p;
@@ -237,6 +259,8 @@ export async function quantizeTensor(
           nx.name,
           startChunk(ctx, nx, 0, Math.min(rowsPerChunkFor(nx, ctx.chunkBytes), nx.rows), ctx.scaleDtype),
         );
+      } else if (ctx.following && ctx.prefetch.startFirst) {
+        ctx.prefetch.put(ctx.following.name, ctx.prefetch.startFirst(ctx.following));
       }
       ctx.backendSeen(res.backend);
       // Σw², exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from the
@@ -256,7 +280,9 @@ export async function quantizeTensor(
       scales.push(res.scales);
       zeros.push(res.zeros);
       ctx.onRows(r0 + count);
+      const tw = performance.now();
       yield res.q;
+      span('write', tw, p.name);
       ctx.prefetch.buffers.give(res.q); // written: the writer is done with it
     }
   }

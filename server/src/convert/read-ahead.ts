@@ -1,0 +1,97 @@
+// Read-ahead for the quantize stage (issue 13): the source rows of the chunks after the one being quantized are read
+// while the kernel runs, so reading no longer waits for the kernel nor the kernel for reading. The stage knows every
+// chunk in the order the tensors take them (each quantized tensor's rows in chunks of rowsPerChunkFor); a read asked
+// for in that order is taken from here, started earlier if it was not yet. Reads run one at a time, in order, into
+// the conversion's pooled buffers; how far ahead is bounded by bytes (the chunk being quantized and those read
+// ahead), so peak memory stays bounded whatever the model. A read asked out of order (a chunk read again after a
+// float16 scale overflow, a tensor run on its own in a test) is made directly, as before.
+import type { Checkpoint } from '../formats/safetensors';
+import type { QuantPlan } from './plan';
+import { span } from './trace';
+
+/** One chunk of a quantized tensor: rows [r0, r0 + count) and their bytes in the checkpoint. */
+export interface ChunkRef {
+  name: string;
+  r0: number;
+  count: number;
+  bytes: number;
+}
+
+/** Chunks read ahead of the one asked for, at most (besides the byte bound). */
+const MAX_AHEAD = 2;
+
+export class ReadAhead {
+  /** Index of the next chunk to be asked for. */
+  private next = 0;
+  /** Index of the next chunk to start reading. */
+  private started = 0;
+  private reads = new Map<number, Promise<Buffer>>();
+  /** The read chain: each read starts when the one before it ended (failed or not). */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /**
+   * @param take gives the buffer a chunk of `bytes` is read into (the conversion's pool).
+   * @param budget bytes of the chunk being quantized plus those read ahead; a chunk over it waits for its turn.
+   */
+  constructor(
+    private readonly ck: Checkpoint,
+    private readonly chunks: ChunkRef[],
+    private readonly take: (bytes: number) => Uint8Array,
+    private readonly budget: number,
+  ) {}
+
+  /** The chunks of the quantized plans in the order the stage takes them (rowsPerChunk: rows per chunk of a plan). */
+  static chunksOf(plans: QuantPlan[], rowsPerChunk: (p: QuantPlan) => number, elemBytes: (p: QuantPlan) => number) {
+    const out: ChunkRef[] = [];
+    for (const p of plans) {
+      const per = rowsPerChunk(p);
+      for (let r0 = 0; r0 < p.rows; r0 += per) {
+        const count = Math.min(per, p.rows - r0);
+        out.push({ name: p.name, r0, count, bytes: count * p.cols * elemBytes(p) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Rows [r0, r0 + count) of tensor `name`: the read started ahead when this is the chunk expected next, else
+   * undefined (the caller reads it itself). Reads ahead what the budget allows.
+   */
+  read(name: string, r0: number, count: number): Promise<Buffer> | undefined {
+    const c = this.chunks[this.next];
+    if (!c || c.name !== name || c.r0 !== r0 || c.count !== count) return undefined;
+    const i = this.next++;
+    if (this.started <= i) this.start(); // its turn, whatever its size
+    const job = this.reads.get(i)!;
+    this.reads.delete(i);
+    this.ahead(i);
+    return job;
+  }
+
+  /** Starts reads after chunk i (the one now quantized) while they fit the budget together with it. */
+  private ahead(i: number): void {
+    let bytes = 0;
+    for (let k = i; k < this.started; k++) bytes += this.chunks[k].bytes;
+    while (this.started < this.chunks.length && this.started - i <= MAX_AHEAD) {
+      const b = this.chunks[this.started].bytes;
+      if (bytes + b > this.budget) break;
+      bytes += b;
+      this.start();
+    }
+  }
+
+  private start(): void {
+    const i = this.started++;
+    const c = this.chunks[i];
+    const into = this.take(c.bytes);
+    const job = this.chain.then(async () => {
+      const t0 = performance.now();
+      const raw = await this.ck.readRows(c.name, c.r0, c.count, into);
+      span('read', t0, c.name);
+      return raw;
+    });
+    job.catch(() => {}); // a read-ahead nobody takes (a cancelled or failed run) is no unhandled rejection
+    this.chain = job.catch(() => {});
+    this.reads.set(i, job);
+  }
+}

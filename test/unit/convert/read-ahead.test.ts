@@ -1,0 +1,205 @@
+// The quantize stage's read-ahead (server/src/convert/read-ahead.ts) and the next tensor started across types: the
+// chunks after the one asked for are read while it is quantized, one read at a time and in order, no further ahead
+// than the byte budget and two chunks allow; a chunk asked out of order is left to the caller; a failed read fails
+// only its own taker. The last chunk of a kquant tensor starts a groupwise successor's first chunk (and the other
+// way round) through the stage's startFirst, and the pipeline's outputs do not change (scripts/output-hashes.ts).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { KQ_PRESETS } from '../../../native/kquant';
+import type { QuantPlan } from '../../../server/src/convert/plan';
+import { quantizeKquantTensor, startKqChunk } from '../../../server/src/convert/quantize-kquant';
+import { Prefetch, quantizeTensor, startChunk } from '../../../server/src/convert/quantize-tensor';
+import { type ChunkRef, ReadAhead } from '../../../server/src/convert/read-ahead';
+import type { Checkpoint } from '../../../server/src/formats/safetensors';
+import { type MemTensor, memCheckpoint, memWriter, stageCtx, tensor } from './quantize-harness';
+
+/** Lets promise chains move on (reads start a few microtasks after they are chained). */
+async function settle() {
+  for (let i = 0; i < 8; i++) await Promise.resolve();
+}
+
+/** A checkpoint whose reads wait until the test lets them finish (or fail), logging when each started. */
+function gatedCheckpoint() {
+  const started: string[] = [];
+  const pending: { key: string; done: (b: Buffer) => void; fail: (e: Error) => void }[] = [];
+  const ck = {
+    readRows(name: string, r0: number, count: number, into?: Uint8Array) {
+      const key = `${name}@${r0}+${count}`;
+      started.push(key);
+      return new Promise<Buffer>((done, fail) =>
+        pending.push({ key, done: () => done(Buffer.from(into?.buffer ?? new ArrayBuffer(0))), fail }),
+      );
+    },
+  } as unknown as Checkpoint;
+  /** Finishes the oldest read in flight (failing it with `e` if given) and lets the chain move on. */
+  const finish = async (e?: Error) => {
+    await settle();
+    const p = pending.shift();
+    assert.ok(p, 'a read in flight');
+    if (e) p.fail(e);
+    else p.done(Buffer.alloc(0));
+    await settle();
+    return p.key;
+  };
+  return { ck, started, pending, finish };
+}
+
+const chunk = (name: string, r0: number, count: number, bytes: number): ChunkRef => ({ name, r0, count, bytes });
+
+test('chunks are read ahead in order, one read at a time, at most two beyond the one asked for', async () => {
+  const chunks = [chunk('a', 0, 4, 100), chunk('a', 4, 2, 50), chunk('b', 0, 8, 100), chunk('c', 0, 1, 10)];
+  const { ck, started, pending, finish } = gatedCheckpoint();
+  const taken: number[] = [];
+  const ra = new ReadAhead(
+    ck,
+    chunks,
+    (n) => {
+      taken.push(n);
+      return new Uint8Array(n);
+    },
+    1000,
+  );
+  const a0 = ra.read('a', 0, 4);
+  assert.ok(a0, 'the expected chunk comes from the read-ahead');
+  await settle();
+  assert.deepEqual(started, ['a@0+4'], 'one read at a time');
+  assert.deepEqual(taken, [100, 50, 100], 'buffers for a@0, a@4 and b@0 (two ahead), not c yet');
+  assert.equal(await finish(), 'a@0+4');
+  assert.deepEqual(started, ['a@0+4', 'a@4+2'], 'the next read starts when the one before it ended');
+  await a0;
+  await finish();
+  assert.deepEqual(started, ['a@0+4', 'a@4+2', 'b@0+8']);
+  const a1 = ra.read('a', 4, 2);
+  assert.ok(a1);
+  assert.deepEqual(taken, [100, 50, 100, 10], 'asking for a@4 lets c be read ahead');
+  await finish();
+  await finish();
+  assert.deepEqual(started, ['a@0+4', 'a@4+2', 'b@0+8', 'c@0+1']);
+  assert.equal(pending.length, 0);
+  assert.ok(ra.read('b', 0, 8));
+  assert.ok(ra.read('c', 0, 1));
+  assert.equal(ra.read('c', 0, 1), undefined, 'past the last chunk: the caller reads');
+});
+
+test('the byte budget bounds the read-ahead; a chunk over it is read when its turn comes', async () => {
+  const chunks = [chunk('a', 0, 1, 60), chunk('b', 0, 1, 50), chunk('c', 0, 1, 200), chunk('d', 0, 1, 10)];
+  const { ck, started, finish } = gatedCheckpoint();
+  const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 120);
+  ra.read('a', 0, 1);
+  await finish();
+  await finish().catch(() => {});
+  assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'a (60) + b (50) fit 120; c (200) does not');
+  ra.read('b', 0, 1);
+  assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'b (50) + c (200) is over the budget: c waits');
+  const c = ra.read('c', 0, 1);
+  assert.ok(c, 'c is read when asked for, over the budget or not');
+  await settle();
+  assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1'], 'only c: c (200) + d (10) is over the budget too');
+  await finish();
+  await c;
+  ra.read('d', 0, 1);
+  await settle();
+  assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1', 'd@0+1']);
+});
+
+test('a chunk asked out of order is left to the caller and starts nothing', async () => {
+  const chunks = [chunk('a', 0, 4, 100), chunk('b', 0, 8, 100)];
+  const { ck, started } = gatedCheckpoint();
+  const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 1000);
+  assert.equal(ra.read('b', 0, 8), undefined, 'b is not next');
+  assert.equal(ra.read('a', 0, 2), undefined, 'other rows of a are not the chunk');
+  await settle();
+  assert.deepEqual(started, []);
+  assert.ok(ra.read('a', 0, 4));
+});
+
+test('a failed read fails its own taker only; the reads after it still run', async () => {
+  const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10)];
+  const { ck, started, finish } = gatedCheckpoint();
+  const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 1000);
+  const a = ra.read('a', 0, 1)!;
+  await finish(new Error('disk says no'));
+  await assert.rejects(a, /disk says no/);
+  assert.deepEqual(started, ['a@0+1', 'b@0+1']);
+  const b = ra.read('b', 0, 1)!;
+  await finish();
+  await b;
+});
+
+test('ReadAhead.chunksOf lists each plan in chunks of its rows, with their bytes', () => {
+  const p = (name: string, rows: number, cols: number) => ({ name, rows, cols, dtype: 'BF16' }) as QuantPlan;
+  const chunks = ReadAhead.chunksOf(
+    [p('a', 5, 4), p('b', 2, 8)],
+    (x) => (x.name === 'a' ? 2 : 8),
+    () => 2,
+  );
+  assert.deepEqual(chunks, [chunk('a', 0, 2, 16), chunk('a', 2, 2, 16), chunk('a', 4, 1, 8), chunk('b', 0, 2, 32)]);
+});
+
+function kqPlan(t: MemTensor): QuantPlan {
+  const kq = KQ_PRESETS[4];
+  const shape = [t.rows, t.cols];
+  return {
+    kind: 'quantize',
+    name: t.name,
+    dtype: t.dtype,
+    shape,
+    rows: t.rows,
+    cols: t.cols,
+    bits: 4,
+    groupSize: kq.group,
+    symmetric: false,
+    mode: 'optimized',
+    kq,
+  } as unknown as QuantPlan;
+}
+function gwPlan(t: MemTensor): QuantPlan {
+  const shape = [t.rows, t.cols];
+  return {
+    kind: 'quantize',
+    name: t.name,
+    dtype: t.dtype,
+    shape,
+    rows: t.rows,
+    cols: t.cols,
+    bits: 8,
+    groupSize: 32,
+    symmetric: false,
+    mode: 'optimized',
+  } as unknown as QuantPlan;
+}
+
+test("a tensor's last chunk starts the following tensor of the other type through startFirst, and it is taken", async () => {
+  const k = tensor('k', 'BF16', 6, 96, 301);
+  const g = tensor('g', 'BF16', 4, 64, 302);
+  const k2 = tensor('k2', 'BF16', 3, 96, 303);
+  const pk = kqPlan(k);
+  const pg = gwPlan(g);
+  const pk2 = kqPlan(k2);
+  const { ck, reads } = memCheckpoint([k, g, k2]);
+  const { writer } = memWriter();
+  const prefetch = new Prefetch();
+  const asked: string[] = [];
+  const ctx = stageCtx('/m/model.safetensors', ck, writer, { chunkBytes: 4 * 96 * 2, prefetch });
+  prefetch.startFirst = (p) => {
+    asked.push(p.name);
+    return p.kq ? startKqChunk(ctx, p, 0, p.rows) : startChunk(ctx, p, 0, p.rows, 'f16');
+  };
+  await quantizeKquantTensor(pk, { ...ctx, following: pg });
+  assert.deepEqual(asked, ['g'], "k's last chunk started g");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(
+    reads.map((r) => `${r.name}@${r.r0}`),
+    ['k@0', 'k@4', 'g@0'],
+    "g's rows read during k's run",
+  );
+  await quantizeTensor(pg, { ...ctx, scaleDtype: 'f16', following: pk2 });
+  assert.deepEqual(asked, ['g', 'k2'], "g's last chunk started k2");
+  assert.deepEqual(
+    reads.map((r) => `${r.name}@${r.r0}`),
+    ['k@0', 'k@4', 'g@0', 'k2@0'],
+    'g taken from the slot (not read again)',
+  );
+  await quantizeKquantTensor(pk2, ctx);
+  assert.equal(reads.length, 4, 'k2 taken from the slot');
+});
