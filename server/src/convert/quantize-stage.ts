@@ -104,7 +104,8 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
   const prefetch = new Prefetch();
   const quantized = plans.filter((x): x is QuantPlan => x.kind === 'quantize');
   // Source rows read ahead while the kernel runs: the chunk being quantized and those read ahead together within
-  // 1.5 chunks' bytes (a chunk is at most chunkBytes unless one row is larger), so memory stays bounded.
+  // chunkBytes (a chunk is at most chunkBytes unless one row is larger), so the source rows in memory stay within
+  // what they were without the read-ahead (the chunk quantized and the one checked: two chunks at most).
   prefetch.readAhead = new ReadAhead(
     ck,
     ReadAhead.chunksOf(
@@ -113,7 +114,7 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
       (p) => ELEM_BYTES[p.dtype],
     ),
     (bytes) => prefetch.buffers.take(bytes),
-    settings.chunkBytes * 1.5,
+    settings.chunkBytes,
   );
   const chunkSource = {
     ck,

@@ -133,9 +133,13 @@ export class BufferPool {
   private free: ArrayBuffer[] = [];
   take(bytes: number): Uint8Array {
     let best = -1;
-    for (let i = 0; i < this.free.length; i++)
-      if (this.free[i].byteLength >= bytes && (best < 0 || this.free[i].byteLength < this.free[best].byteLength))
-        best = i;
+    // At most twice the size asked for, or 32 MiB more: the largest buffers (an embedding's rows) lent for a small
+    // request would be missing when the head's rows are asked for, which would cost a fresh one as large.
+    const most = Math.max(2 * bytes, bytes + 16 * HUGE);
+    for (let i = 0; i < this.free.length; i++) {
+      const n = this.free[i].byteLength;
+      if (n >= bytes && n <= most && (best < 0 || n < this.free[best].byteLength)) best = i;
+    }
     const b = best >= 0 ? this.free.splice(best, 1)[0] : BufferPool.fresh(bytes);
     return new Uint8Array(b, 0, bytes);
   }

@@ -404,6 +404,20 @@ test('the buffer pool keeps six free buffers, dropping the smallest', () => {
   assert.ok(!bufs.some((b) => b.buffer === got[6]));
 });
 
+test('the buffer pool lends a free buffer at most twice the size asked, or 32 MiB more', () => {
+  const MiB = 1024 * 1024;
+  const pool = new BufferPool();
+  const head = pool.take(132 * MiB); // an embedding's rows, say
+  const mid = pool.take(23 * MiB);
+  pool.give(head);
+  pool.give(mid);
+  const q = pool.take(2 * MiB);
+  assert.equal(q.buffer, mid.buffer, '23 MiB is within 2 MiB + 32 MiB: lent');
+  const other = pool.take(2 * MiB);
+  assert.notEqual(other.buffer, head.buffer, '132 MiB is kept for a large request: a fresh one instead');
+  assert.equal(pool.take(70 * MiB).buffer, head.buffer, 'twice 70 MiB covers it');
+});
+
 test('the prefetch slot hands a job only to the tensor it was started for, once', () => {
   const s = new Prefetch();
   const j = Promise.resolve(1);
