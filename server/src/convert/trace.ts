@@ -37,8 +37,12 @@ export async function traced<T>(s: string, n: string | undefined, f: () => Promi
   }
 }
 
-/** Writes the spans recorded so far (and clears them); a no-op when not tracing. */
+/** Writes the spans recorded so far (and clears them); a no-op when not tracing. Profiling never fails a run. */
 export function flushTrace(): void {
   if (!file) return;
-  writeFileSync(file, JSON.stringify({ spans: spans.splice(0), end: performance.now() }));
+  try {
+    writeFileSync(file, JSON.stringify({ spans: spans.splice(0), end: performance.now() }));
+  } catch {
+    // an unwritable trace file loses the trace, not the conversion
+  }
 }
