@@ -1,6 +1,7 @@
 // apl-quant: the command line. Each subcommand lives in server/src/cli/<name>.ts and exports
 // `run(argv: string[]): Promise<number>` (the exit code). This file only dispatches.
-import { CliError, VERSION } from './cli/common';
+import { VERSION } from './cli/common';
+import { runAsMain, runSubcommand } from './cli/dispatch';
 
 type Sub = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
@@ -40,29 +41,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`apl-quant: unknown command '${name}'\n\n${usage()}\n`);
     return 2;
   }
-  try {
-    const mod = await sub.load();
-    return await mod.run(rest);
-  } catch (e) {
-    if (e instanceof CliError) {
-      process.stderr.write(`apl-quant ${name}: ${e.message}\n`);
-      return e.exitCode;
-    }
-    const err = e as Error;
-    process.stderr.write(`apl-quant ${name}: ${err?.message ?? String(e)}\n`);
-    if (process.env.APL_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
-    return 1;
-  }
+  return runSubcommand(name, sub.load, rest);
 }
 
 if (require.main === module || process.env.APL_CLI_MAIN === '1' || /apl-quant(\.js)?$/.test(process.argv[1] ?? '')) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e) => {
-      process.stderr.write(`apl-quant: ${(e as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runAsMain(main, process.argv.slice(2));
 }
