@@ -14,15 +14,18 @@
 //   - the timeline of the convert runs (bench/convert-trace.ts): each stage's busy time beside the wall, so the
 //     overlap of reading, the kernel and writing shows, and what runs alone (the start, the kernel's idle gaps,
 //     the tail).
-// Printed as ratios against the baselines measured here, with the targets of issue 13. Env: APL_BENCH_LAYERS
-// (default 22), APL_BENCH_KEEP=1 keeps the checkpoints, APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline.
+// Printed as ratios against the baselines measured here, with the targets of issue 13. Then peak memory at a larger
+// size: 2 layers of Llama 2 7B's shapes (1.3 GB; the embeddings and head are 262 MB each, so the 128 MiB chunk bound
+// is what limits the rows in memory), convert's wall, CPU and peak RSS against the 512 MB target (and the
+// APL_BENCH_BEFORE checkout's). Env: APL_BENCH_LAYERS (default 22), APL_BENCH_KEEP=1 keeps the checkpoints,
+// APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline, APL_BENCH_7B=0 skips the 7B-shaped run.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { describe, summarise } from './convert-trace';
-import { generate } from './synthetic-checkpoint';
+import { generate, LLAMA2_7B } from './synthetic-checkpoint';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -329,6 +332,22 @@ function bench(label: string, dir: string, files: string[], out: string): void {
   console.log(`peak RSS ${conv.rssMb.toFixed(0)} MB (target ≤ 512 MB: ${conv.rssMb <= 512 ? 'met' : 'NOT met'})`);
 }
 
+/** Peak RSS of convert on a checkpoint with a 7B model's tensors (2 layers): the 512 MB target at that size. */
+function memory7b(dir: string, out: string): void {
+  const files = generate(dir, 2, 32000, LLAMA2_7B);
+  const gb = files.reduce((a, p) => a + statSync(p).size, 0) / 1e9;
+  const cli = (root: string) =>
+    timed(process.execPath, [join(root, 'bin/apl-quant.js'), 'convert', dir, '--bits', '4', '--out', out, '--force']);
+  const before = process.env.APL_BENCH_BEFORE ? resolve(process.env.APL_BENCH_BEFORE) : undefined;
+  console.log(`\n== Llama-2-7B-shaped (2 layers): ${f(gb)} GB bf16, --bits 4, default settings`);
+  for (const [what, root] of [['now', ROOT], ...(before ? [['before', before]] : [])] as const) {
+    const r = cli(root);
+    console.log(
+      `apl-quant convert, ${what.padEnd(6)} wall ${f(r.wall).padStart(6)} s  cpu ${f(r.cpu).padStart(6)} s  peak RSS ${r.rssMb.toFixed(0).padStart(5)} MB (target ≤ 512 MB: ${r.rssMb <= 512 ? 'met' : 'NOT met'})`,
+    );
+  }
+}
+
 function main() {
   const layers = Number(process.env.APL_BENCH_LAYERS ?? 22);
   const base = join(tmpdir(), 'apl-bench-convert');
@@ -338,6 +357,7 @@ function main() {
   bench('small (2 layers, vocab 4096)', small, generate(small, 2, 4096), out);
   const big = join(base, `tinyllama-shapes-${layers}L`);
   bench(`TinyLlama-shaped (${layers} layers)`, big, generate(big, layers), out);
+  if (process.env.APL_BENCH_7B !== '0') memory7b(join(base, 'llama2-7b-shapes-2L'), out);
   if (!process.env.APL_BENCH_KEEP) rmSync(base, { recursive: true, force: true });
 }
 

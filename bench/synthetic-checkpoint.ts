@@ -4,10 +4,16 @@
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-const HIDDEN = 2048;
-const INTER = 5632;
-const HEADS = 32;
-const KV_HEADS = 4;
+/** A model's shape; TinyLlama's by default. */
+export interface Shape {
+  hidden: number;
+  inter: number;
+  heads: number;
+  kvHeads: number;
+}
+export const TINYLLAMA: Shape = { hidden: 2048, inter: 5632, heads: 32, kvHeads: 4 };
+/** Llama 2 7B's layer shapes (with 2 layers: a 1.3 GB checkpoint whose tensors are a 7B model's). */
+export const LLAMA2_7B: Shape = { hidden: 4096, inter: 11008, heads: 32, kvHeads: 32 };
 const VOCAB = 32000;
 
 interface T {
@@ -15,25 +21,26 @@ interface T {
   shape: number[];
 }
 
-function tensorsFor(layers: number, vocab: number): T[][] {
-  const kv = (HIDDEN / HEADS) * KV_HEADS;
+function tensorsFor(layers: number, vocab: number, shape: Shape): T[][] {
+  const { hidden, inter } = shape;
+  const kv = (hidden / shape.heads) * shape.kvHeads;
   const shards: T[][] = [[], []];
-  shards[0].push({ name: 'model.embed_tokens.weight', shape: [vocab, HIDDEN] });
+  shards[0].push({ name: 'model.embed_tokens.weight', shape: [vocab, hidden] });
   for (let l = 0; l < layers; l++) {
     const s = shards[l < layers / 2 ? 0 : 1];
     const p = `model.layers.${l}`;
-    s.push({ name: `${p}.input_layernorm.weight`, shape: [HIDDEN] });
-    s.push({ name: `${p}.self_attn.q_proj.weight`, shape: [HIDDEN, HIDDEN] });
-    s.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kv, HIDDEN] });
-    s.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kv, HIDDEN] });
-    s.push({ name: `${p}.self_attn.o_proj.weight`, shape: [HIDDEN, HIDDEN] });
-    s.push({ name: `${p}.post_attention_layernorm.weight`, shape: [HIDDEN] });
-    s.push({ name: `${p}.mlp.gate_proj.weight`, shape: [INTER, HIDDEN] });
-    s.push({ name: `${p}.mlp.up_proj.weight`, shape: [INTER, HIDDEN] });
-    s.push({ name: `${p}.mlp.down_proj.weight`, shape: [HIDDEN, INTER] });
+    s.push({ name: `${p}.input_layernorm.weight`, shape: [hidden] });
+    s.push({ name: `${p}.self_attn.q_proj.weight`, shape: [hidden, hidden] });
+    s.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kv, hidden] });
+    s.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kv, hidden] });
+    s.push({ name: `${p}.self_attn.o_proj.weight`, shape: [hidden, hidden] });
+    s.push({ name: `${p}.post_attention_layernorm.weight`, shape: [hidden] });
+    s.push({ name: `${p}.mlp.gate_proj.weight`, shape: [inter, hidden] });
+    s.push({ name: `${p}.mlp.up_proj.weight`, shape: [inter, hidden] });
+    s.push({ name: `${p}.mlp.down_proj.weight`, shape: [hidden, inter] });
   }
-  shards[1].push({ name: 'model.norm.weight', shape: [HIDDEN] });
-  shards[1].push({ name: 'lm_head.weight', shape: [vocab, HIDDEN] });
+  shards[1].push({ name: 'model.norm.weight', shape: [hidden] });
+  shards[1].push({ name: 'lm_head.weight', shape: [vocab, hidden] });
   return shards;
 }
 
@@ -57,10 +64,10 @@ function pool(): Buffer {
   return b;
 }
 
-/** `vocab` scales the embeddings (a smaller checkpoint of the same layer shapes). */
-export function generate(dir: string, layers: number, vocab = VOCAB): string[] {
+/** `vocab` scales the embeddings (a smaller checkpoint of the same layer shapes); `shape` the layers. */
+export function generate(dir: string, layers: number, vocab = VOCAB, shape = TINYLLAMA): string[] {
   const marker = join(dir, '.complete');
-  const shards = tensorsFor(layers, vocab);
+  const shards = tensorsFor(layers, vocab, shape);
   const names = shards.map((_, i) => `model-0000${i + 1}-of-0000${shards.length}.safetensors`);
   if (existsSync(marker)) return names.map((n) => join(dir, n));
   rmSync(dir, { recursive: true, force: true });
@@ -102,11 +109,11 @@ export function generate(dir: string, layers: number, vocab = VOCAB): string[] {
   const config = {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
-    hidden_size: HIDDEN,
-    intermediate_size: INTER,
+    hidden_size: shape.hidden,
+    intermediate_size: shape.inter,
     num_hidden_layers: layers,
-    num_attention_heads: HEADS,
-    num_key_value_heads: KV_HEADS,
+    num_attention_heads: shape.heads,
+    num_key_value_heads: shape.kvHeads,
     max_position_embeddings: 2048,
     vocab_size: vocab,
     tie_word_embeddings: false,

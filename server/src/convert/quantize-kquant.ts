@@ -110,6 +110,10 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
       throwIfCancelled(ctx.signal);
       const count = Math.min(rowsPerChunk, rows - r0);
       const { raw, res } = await job;
+      const c = res.check ?? checkInTs(p, raw, res, r0, count, n, sampled, chunked);
+      // The source rows are done with before the next chunk is read: it can take their buffer, so a tensor split
+      // in chunks holds one chunk of rows, not two (peak RSS: issue 13's 512 MB at 7B shapes).
+      ctx.prefetch.buffers.give(raw);
       // Keep the engine busy while this chunk is written: start the next chunk (or kquant tensor) now.
       const nr0 = r0 + rowsPerChunk;
       if (nr0 < rows) job = startKqChunk(ctx, p, nr0, Math.min(rowsPerChunk, rows - nr0));
@@ -120,11 +124,9 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
         ctx.prefetch.put(ctx.following.name, ctx.prefetch.startFirst(ctx.following));
       }
       ctx.backendSeen(res.backend);
-      const c = res.check ?? checkInTs(p, raw, res, r0, count, n, sampled, chunked);
       acc.sampleSq += c.fSq;
       acc.ySq += c.ySq;
       acc.dySq += c.dySq;
-      ctx.prefetch.buffers.give(raw);
       if (!res.metrics) throw new ConvertError('internal', `${p.name}: the engine returned no metrics`);
       addChunkMetrics(acc, res.metrics, chunked ? c.refSq : 0);
       codes.push(res.codes);

@@ -254,7 +254,20 @@ export async function quantizeTensor(
           throw inputError(e2, ctx.file, ctx.signal);
         }));
       }
-      // Keep the engine busy while this chunk is checked and written: start the next chunk (or tensor) now.
+      // Σw², exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from the
+      // sampled rows. The engine computes it and the sampled rows' products on its threads; the TypeScript
+      // reference engine leaves them to accuracy.ts, with the same arithmetic.
+      const c =
+        res.check ??
+        checkInTs(raw, res, { ...params, dtype: p.dtype, cols, packed, gBytes }, r0, count, x, n, sampled, chunked);
+      acc.sampleSq += c.fSq;
+      acc.ySq += c.ySq;
+      acc.dySq += c.dySq;
+      const refSq = chunked ? c.refSq : 0;
+      // The source rows are done with before the next chunk is read: it can take their buffer, so a tensor split
+      // in chunks holds one chunk of rows, not two (peak RSS: issue 13's 512 MB at 7B shapes).
+      ctx.prefetch.buffers.give(raw);
+      // Keep the engine busy while this chunk is written: start the next chunk (or tensor) now.
       const nr0 = r0 + rowsPerChunk;
       if (nr0 < rows) job = startChunk(ctx, p, nr0, Math.min(rowsPerChunk, rows - nr0), params.scaleDtype);
       else if (ctx.next) {
@@ -267,17 +280,6 @@ export async function quantizeTensor(
         ctx.prefetch.put(ctx.following.name, ctx.prefetch.startFirst(ctx.following));
       }
       ctx.backendSeen(res.backend);
-      // Σw², exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from the
-      // sampled rows. The engine computes it and the sampled rows' products on its threads; the TypeScript
-      // reference engine leaves them to accuracy.ts, with the same arithmetic.
-      const c =
-        res.check ??
-        checkInTs(raw, res, { ...params, dtype: p.dtype, cols, packed, gBytes }, r0, count, x, n, sampled, chunked);
-      acc.sampleSq += c.fSq;
-      acc.ySq += c.ySq;
-      acc.dySq += c.dySq;
-      const refSq = chunked ? c.refSq : 0;
-      ctx.prefetch.buffers.give(raw);
       const m = res.metrics;
       if (!m) throw new ConvertError('internal', `${p.name}: the engine returned no metrics`);
       addChunkMetrics(acc, m, refSq);

@@ -246,12 +246,13 @@ export function readOnce(reads: Read[], t: MemTensor, perRead: number): void {
 }
 
 /**
- * Buffers come back to the pool once read and once written: at most 3 source buffers (this chunk, the next one read
- * ahead, the one just given back) and 2 buffers of the member q streamed from, not a new pair per chunk.
+ * Buffers come back to the pool once read and once written: one source buffer (a chunk's rows are given back before
+ * the next chunk is read, so a split tensor holds one chunk of rows; no read-ahead here) and 2 buffers of the member
+ * q streamed from (one written while the next is quantized), not a new pair per chunk.
  */
 export function pooledBuffers(reads: Read[], q: Written, chunks: number): void {
   const rawBufs = new Set(reads.map((x) => x.buffer));
-  assert.ok(rawBufs.size <= 3, `${chunks} chunks read into ${rawBufs.size} buffers (at most 3)`);
+  assert.ok(rawBufs.size <= 1, `${chunks} chunks read into ${rawBufs.size} buffers (at most 1)`);
   assert.ok(q.buffers.size <= 2, `${chunks} chunks of q in ${q.buffers.size} buffers (at most 2)`);
 }
 
