@@ -1,7 +1,7 @@
 // The conversion as a VS Code task: a CustomExecution whose Pseudoterminal drives a child process of the CLI
-// (`dist/cli.js convert … --json-progress`, run by the extension host's own Node with ELECTRON_RUN_AS_NODE=1), so
-// the extension host never blocks. Events go to the terminal, a cancellable progress notification and
-// `ctx.convertEvents`. Cancel sends SIGTERM; the CLI guarantees that nothing half-written stays behind.
+// (`dist/cli-convert.js convert … --json-progress`, convert's own bundle, run by the extension host's own Node with
+// ELECTRON_RUN_AS_NODE=1), so the extension host never blocks. Events go to the terminal, a cancellable progress
+// notification and `ctx.convertEvents`. Cancel sends SIGTERM; the CLI guarantees that nothing half-written stays behind.
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as vscode from 'vscode';
 import { CONVERT_TASK_TYPE, HF_TOKEN_SECRET } from '../constants';
@@ -45,7 +45,8 @@ export interface Conversion {
 
 /** The conversion behind a pseudoterminal (the task's CustomExecution). The token goes to the child as HF_TOKEN. */
 export function createConversion(ctx: ClientContext, req: ConvertRequest, hfToken: string | undefined): Conversion {
-  const cli = ctx.extension.asAbsolutePath('dist/cli.js');
+  // Convert's own bundle (bin/apl-quant.js takes it too): the process starts without compiling the other commands.
+  const cli = ctx.extension.asAbsolutePath('dist/cli-convert.js');
   const write = new vscode.EventEmitter<string>();
   const close = new vscode.EventEmitter<number>();
   const line = (s: string) => write.fire(`${s.replace(/\r?\n/g, '\r\n')}\r\n`);
