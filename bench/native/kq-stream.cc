@@ -1,6 +1,7 @@
-// A/B of the kquant wide decode's two reading orders on weights read from DRAM: a row pair block by block
-// (block b of row a, then block b of row b: the order before) against memory order (wide_rows_seq in
-// native/src/cpu/infer_kquant_wide_rows.h: up to 16 blocks of row a, then the same of row b). APL_KS_WEIGHTS
+// A/B of the kquant wide decode's two kernels on weights read from DRAM: a row pair block by block (block b of
+// row a, then block b of row b: wide_rows in native/src/cpu/infer_kquant_wide_rows.h, APL_WIDE_SEQ=0) against
+// memory order (wide_rows_dec in native/src/cpu/infer_kquant_wide_dec.h: one row at a time; APL_KS_ONLY=1 runs
+// it alone, for perf record). APL_KS_WEIGHTS
 // (12) distinct kquant weights of APL_KS_ROWS × APL_KS_COLS (5632 × 2048) in convert's preset of APL_KS_BITS
 // (4: g24/1536, codes 5+6; 2: g16/256, codes 4+4), random codes and f16 d/dmin, each call on the weight used
 // longest ago, the two orders alternating call by call, 1 and 2 threads, through kq_linear (the decode split
@@ -45,6 +46,7 @@ int main() {
   const int64_t rows = env("APL_KS_ROWS", 5632), cols = env("APL_KS_COLS", 2048);
   const int bits = (int)env("APL_KS_BITS", 4);
   const int nw = (int)env("APL_KS_WEIGHTS", 12), reps = (int)env("APL_KS_REPS", 200);
+  const bool only = env("APL_KS_ONLY", 0) == 1;
   const char* kname = std::getenv("APL_KS_KERNEL") ? std::getenv("APL_KS_KERNEL") : "vnni";
   const KqKernel* k = std::strcmp(kname, "avx2") == 0 ? kq_avx2_kernel() : kq_vnni_kernel();
   if (!k) {
@@ -94,14 +96,14 @@ int main() {
     bool same = true;
     int call = 0;
     for (int i = 0; i < reps; i++)
-      for (int order = 0; order < 2; order++) {
+      for (int order = only ? 1 : 0; order < 2; order++) {
         const Linear& w = ws[(size_t)(call++ % nw)].w;
         kq_wide_seq() = order == 1;
         const auto c0 = std::chrono::steady_clock::now();
         kq_linear(w, x.data(), 1, order ? yb.data() : ya.data(), pool, *k, act);
         (order ? tb : ta)
             .push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count());
-        if (order) {  // the same weight in the order before (not timed)
+        if (order && !only) {  // the same weight in the order before (not timed)
           kq_wide_seq() = false;
           kq_linear(w, x.data(), 1, ya.data(), pool, *k, act);
           same = same && std::memcmp(ya.data(), yb.data(), ya.size() * 4) == 0;
@@ -111,6 +113,10 @@ int main() {
       std::sort(v.begin(), v.end());
       return bytes / v[(size_t)(q * (double)(v.size() - 1))] / 1e9;
     };
+    if (only) {
+      std::printf("%d thread(s): memory order best %.1f GB/s, median %.1f\n", threads, gbs(tb, 0), gbs(tb, 0.5));
+      continue;
+    }
     std::printf(
         "%d thread(s): block by block best %.1f GB/s, median %.1f; memory order best %.1f, median %.1f; "
         "ratio best %.2f, median %.2f; outputs %s\n",

@@ -559,8 +559,10 @@ static void test_kquant() {
       {4, 8, 32, 8, 6},
       {2, 32, 128, 8, 7},
   };
-  static const int64_t shapes[][2] = {{1, 1},   {3, 31},   {17, 64},  {5, 100}, {13, 203},
-                                      {9, 320}, {4, 1088}, {3, 1600}, {7, 384}, {2, 4096}};
+  // {37, 2050}: the wide decode (infer_kquant_wide_dec.h) on many rows, split into chunks of 4 (1 thread) and
+  // across 2 threads: the last blocks of a row read in place past its end, the weight's last row from a copy
+  static const int64_t shapes[][2] = {{1, 1},    {3, 31},   {17, 64}, {5, 100},  {13, 203}, {9, 320},
+                                      {4, 1088}, {3, 1600}, {7, 384}, {2, 4096}, {37, 2050}};
   auto variants = kq_variants();
   printf("  kquant variants:");
   for (auto* v : variants) printf(" %s", v->name);
@@ -611,7 +613,7 @@ static void test_kquant() {
           std::vector<float> out = run_kquant(p.w, x, n, *variants[i]);
           CHECK(same_bits(out, ref, &at), "%s %s: [%zu] %.9g, the reference %.9g", variants[i]->name, what,
                 at, out[at], ref[at]);
-          if (n == 19 && rows >= 9) {  // threads: rows and token tiles split across 2 workers
+          if ((n == 19 || n == 1) && rows >= 9) {  // threads: rows and token tiles split across 2 workers
             out = run_kquant(p.w, x, n, *variants[i], 2);
             CHECK(same_bits(out, ref, &at), "%s %s, 2 threads: [%zu] %.9g, the reference %.9g",
                   variants[i]->name, what, at, out[at], ref[at]);

@@ -42,7 +42,7 @@ struct KqWide {
   }
 
   /** A_i of the block at p (64·L packed bytes). */
-  static inline void gather(const uint8_t* p, __m512i* a) {
+  APL_KQW_INLINE static void gather(const uint8_t* p, __m512i* a) {
     __m512i z[L];
     for (int s = 0; s < L; s++) z[s] = _mm512_loadu_si512((const void*)(p + 64 * s));
     if (L == 1) {
@@ -72,7 +72,7 @@ struct KqWide {
    * high nibbles are multiplied in place (16·q, at most 240) into their own sum, divided by 16 at the end
    * (exact).
    */
-  static inline __m512i isum_packed(const uint8_t* p, const int8_t* x) {
+  APL_KQW_INLINE static __m512i isum_packed(const uint8_t* p, const int8_t* x) {
     __m512i a[L];
     gather(p, a);
     __m512i s0 = _mm512_setzero_si512(), s1 = s0;
@@ -154,12 +154,12 @@ struct Wide512 {
   }
 
   /** Block b's code fields: two runs of 8 groups (`width` bytes each), 128-bit lanes 0-1 and 2-3. */
-  static inline I fields(const WideCodes<Wide512>& c, const RowCodes& rc, int64_t b) {
+  APL_KQW_INLINE static I fields(const WideCodes<Wide512>& c, const RowCodes& rc, int64_t b) {
     const int64_t off = b * 2 * rc.width;
-    if (rc.width == 8 && off + 16 <= rc.cb)  // one byte per group (the 2-bit preset's 4 + 4)
+    if (rc.width == 8 && off + 16 <= rc.avail)  // one byte per group (the 2-bit preset's 4 + 4)
       return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(rc.cr + off)));
     __m128i lo, hi;
-    if (off + rc.width + 16 <= rc.cb) {
+    if (off + rc.width + 16 <= rc.avail) {
       lo = _mm_loadu_si128((const __m128i*)(rc.cr + off));
       hi = _mm_loadu_si128((const __m128i*)(rc.cr + off + rc.width));
     } else {
@@ -170,6 +170,20 @@ struct Wide512 {
     }
     const __m512i bytes = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(lo), 0xff00, hi);
     return _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, c.shuf), c.shift);
+  }
+  /**
+   * s and z of block b for 4-bit scale and min codes with one super-block per block (c.uniform; sbits = mbits
+   * = 4): table lookups (vpermps: the low 4 bits of each field) in tables of f32(d·k) and f32(dmin·k), k <
+   * 16: the reference's d·(float)sc and dmin·(float)mc exactly.
+   */
+  static constexpr bool kLut = true;
+  APL_KQW_INLINE static void block_sz_lut(const WideCodes<Wide512>& c, const RowCodes& rc, int64_t b, F& s,
+                                          F& z) {
+    const I v = fields(c, rc, b);
+    const int32_t a = c.super[(size_t)(2 * b)];
+    const F k = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    s = _mm512_permutexvar_ps(v, _mm512_mul_ps(_mm512_set1_ps(rc.dv[a]), k));
+    z = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), _mm512_mul_ps(_mm512_set1_ps(rc.mv[a]), k));
   }
   /** d and dmin per half block (one super-block per block when c.uniform). */
   static inline void supers(const WideCodes<Wide512>& c, const RowCodes& rc, int64_t b, F& d, F& m) {
@@ -202,6 +216,11 @@ struct Wide512 {
   }
   static inline F load_dx(const At& a) { return _mm512_maskz_loadu_ps(a.k, a.dx); }
   static inline I load_xs(const At& a) { return _mm512_maskz_loadu_epi32(a.k, a.xs); }
+  /** fold for a block with all 16 groups inside the row. */
+  static inline __m256 fold_full(__m256 acc, F term) {
+    acc = _mm256_add_ps(acc, _mm512_castps512_ps256(term));
+    return _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(term), 1)));
+  }
   /** Group g0 + j (j < 8) and then g0 + 8 + j added to lane j (the reference's lane g % 8, in its order). */
   static inline __m256 fold(__m256 acc, F term, const At& a, const Edge&) {
     acc = _mm256_mask_add_ps(acc, (__mmask8)a.k, acc, _mm512_castps512_ps256(term));

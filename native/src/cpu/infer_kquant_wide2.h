@@ -63,7 +63,7 @@ struct KqWide2 {
   }
 
   /** A_i of the block at p (32·L packed bytes). */
-  static inline void gather(const uint8_t* p, __m256i* a) {
+  APL_KQW_INLINE static void gather(const uint8_t* p, __m256i* a) {
     __m256i z[L];
     for (int s = 0; s < L; s++) z[s] = _mm256_loadu_si256((const __m256i*)(p + 32 * s));
     if (L == 1) {
@@ -79,7 +79,7 @@ struct KqWide2 {
   }
 
   /** The 8 groups' integer sums of the packed block at p with one token's block of activations x. */
-  static inline __m256i isum_packed(const uint8_t* p, const int8_t* x) {
+  APL_KQW_INLINE static __m256i isum_packed(const uint8_t* p, const int8_t* x) {
     __m256i a[L];
     gather(p, a);
     __m256i s = _mm256_setzero_si256();
@@ -114,6 +114,7 @@ struct KqWide2 {
 struct Wide256 {
   static constexpr int B = 8, VB = 32;
   static constexpr bool kPrefetch = false;
+  static constexpr bool kLut = false;  // no table lookup (wide_rows_dec)
   using I = __m256i;
   using F = __m256;
   template <int BITS, int L>
@@ -145,12 +146,12 @@ struct Wide256 {
   }
 
   /** Block b's code fields: one run of 8 groups (`width` bytes). */
-  static inline I fields(const WideCodes<Wide256>& c, const RowCodes& rc, int64_t b) {
+  APL_KQW_INLINE static I fields(const WideCodes<Wide256>& c, const RowCodes& rc, int64_t b) {
     const int64_t off = b * rc.width;
-    if (rc.width == 8 && off + 8 <= rc.cb)  // one byte per group (the 2-bit preset's 4 + 4)
+    if (rc.width == 8 && off + 8 <= rc.avail)  // one byte per group (the 2-bit preset's 4 + 4)
       return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(rc.cr + off)));
     __m128i lo;
-    if (off + 16 <= rc.cb) {
+    if (off + 16 <= rc.avail) {
       lo = _mm_loadu_si128((const __m128i*)(rc.cr + off));
     } else {
       alignas(16) uint8_t tmp[16] = {};
@@ -202,6 +203,8 @@ struct Wide256 {
   }
   static inline F load_dx(const At& a) { return _mm256_loadu_ps(a.dx); }
   static inline I load_xs(const At& a) { return _mm256_loadu_si256((const __m256i*)a.xs); }
+  /** fold for a block with all 8 groups inside the row. */
+  static inline __m256 fold_full(__m256 acc, F term) { return _mm256_add_ps(acc, term); }
   /** Group g0 + j added to lane j, the reference's lane (g0 + j) % 8. */
   static inline __m256 fold(__m256 acc, F term, const At& a, const Edge& e) {
     const __m256 sum = _mm256_add_ps(acc, term);

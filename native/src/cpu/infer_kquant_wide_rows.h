@@ -16,6 +16,8 @@
 // reference's float32 operations in its order (bit-exact with kquant_ref.h).
 #pragma once
 
+#define APL_KQW_INLINE inline __attribute__((always_inline))
+
 /** 4-byte lanes of packed codes per group, or 0 when the wide path does not take the shape. */
 inline int wide_lanes(int bits, int64_t group) {
   if (bits != 2 && bits != 4) return 0;
@@ -89,6 +91,9 @@ struct RowCodes {
   int width;
   const float* dv;
   const float* mv;
+  /** Bytes of cr a 16-byte load may read: to the end of the weight's codes (the bytes past the row belong to
+   * the next rows and only reach the lanes of groups past the row, which are masked). */
+  int64_t avail;
 };
 
 /** Row r's d and dmin converted (f16 → f32 is exact: the values f16_to_f32 gives) into scratch `slot`. */
@@ -103,13 +108,13 @@ inline RowCodes wide_row_codes(const Linear& w, int64_t r, int slot = 0) {
     mv.resize((size_t)(nsb + T::B));
   }
   T::f16_to_f32(w.kd + r * nsb * 2, w.kdmin + r * nsb * 2, nsb, dv.data(), mv.data());
-  return RowCodes{w.codes + r * cb, cb, w.kq_sbits + w.kq_mbits, dv.data(), mv.data()};
+  return RowCodes{w.codes + r * cb, cb, w.kq_sbits + w.kq_mbits, dv.data(), mv.data(), (w.rows - r) * cb};
 }
 
 /** s and z of block b's B groups (c.fast; lanes past the row are don't-care). */
 template <class T>
-inline void wide_block_sz(const WideCodes<T>& c, const RowCodes& rc, int64_t b, typename T::F& s,
-                          typename T::F& z) {
+APL_KQW_INLINE void wide_block_sz(const WideCodes<T>& c, const RowCodes& rc, int64_t b, typename T::F& s,
+                                  typename T::F& z) {
   const typename T::I v = T::fields(c, rc, b);
   const typename T::F sc = T::cvt(T::and_i(v, c.smask));
   const typename T::F mc = T::cvt(T::and_i(T::srl(v, c.sbits), c.mmask));
@@ -143,8 +148,8 @@ inline void wide_decode_sz(const Linear& w, const WideCodes<T>& c, int64_t r, in
  * out).
  */
 template <class T>
-inline __m256 wide_combine(__m256 acc, typename T::I isum, typename T::F s, typename T::F z,
-                           const typename T::At& at, const typename T::Edge& e) {
+APL_KQW_INLINE __m256 wide_combine(__m256 acc, typename T::I isum, typename T::F s, typename T::F z,
+                                   const typename T::At& at, const typename T::Edge& e) {
   const typename T::F a = T::cvt(isum);
   const typename T::F xv = T::cvt(T::load_xs(at));
   const typename T::F u = T::mul(s, a);
@@ -157,19 +162,12 @@ inline __m256 wide_combine(__m256 acc, typename T::I isum, typename T::F s, type
 template <class T>
 struct WideScratch {
   std::vector<float> s, z;
-  std::vector<uint8_t> u;  // prompts: the row's planes (VB-byte aligned from u_at)
+  std::vector<float> xf, dv, mv;  // decode: the token's (float)xsum, a row's d and dmin in float32
+  std::vector<uint8_t> u;         // prompts: the row's planes (VB-byte aligned from u_at)
   alignas(T::VB) uint8_t tail[16 * T::B], tail2[16 * T::B];
   uint8_t* u_at() { return (uint8_t*)(((uintptr_t)u.data() + (T::VB - 1)) & ~(uintptr_t)(T::VB - 1)); }
 };
 
-/**
- * Decode (one token; x, dx, xs its activations, edge set for it) on rows [r0, r1), two rows at a time, each
- * pair's codes read in memory order: the integer sums of up to kChunk blocks of row a, then of the same
- * blocks of row b (the next bytes of q), so a thread's rows are one sequential stream instead of two
- * interleaved ones. The exact int32 sums wait on the stack; s, z and the float combine then run block by
- * block as in the block-by-block loop of wide_rows (the same operations in the same order), so y is the same
- * bit for bit.
- */
 /** Row pair (r, r2) of the row loops: r2 = r + 1, or r itself for an odd last row (computed twice, written
  * once); their packed codes, with each row's last, partial block copied into sc's zero-padded tails. */
 struct WidePair {
@@ -190,60 +188,7 @@ inline WidePair wide_pair(const Linear& w, S& sc, int64_t r, int64_t r1, int64_t
   return p;
 }
 
-template <class T, int BITS, int L>
-void wide_rows_seq(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& sc, const typename T::Edge& edge,
-                   const int8_t* x, const float* dx, const int32_t* xs, int64_t r0, int64_t r1, float* y) {
-  using K = typename T::template Kern<BITS, L>;
-  using F = typename T::F;
-  using I = typename T::I;
-  constexpr int kChunk =
-      16;  // blocks of one row read before the other's (3 KB of g24 4-bit codes on AVX-512)
-  const int64_t gpr = w.gpr(), nblk = (gpr + T::B - 1) / T::B, rb = w.row_bytes(), bbytes = T::VB * L;
-  const int64_t ublk = T::VB * K::NV, qfull = rb / bbytes;  // blocks [0, qfull) lie inside the row
-  I ia[kChunk], ib[kChunk];
-  for (int64_t r = r0; r < r1; r += 2) {
-    const WidePair pr = wide_pair(w, sc, r, r1, rb, qfull, nblk, bbytes);
-    const int64_t r2 = pr.r2;
-    const uint8_t *qa = pr.qa, *qb = pr.qb;
-    const RowCodes ca = wide_row_codes<T>(w, r, 0), cb = wide_row_codes<T>(w, r2, 1);
-    // the next row pair's bytes, two rows ahead of the ones read (prefetched where the kernel does)
-    const bool pf = T::kPrefetch && r + 2 < r1;
-    __m256 aa = _mm256_setzero_ps(), ab = aa;
-    for (int64_t b0 = 0; b0 < nblk; b0 += kChunk) {
-      const int nb = (int)std::min<int64_t>(kChunk, nblk - b0);
-      for (int i = 0; i < nb; i++) {
-        const int64_t b = b0 + i;
-        if (pf && b < qfull)
-          for (int j = 0; j < L; j++)
-            _mm_prefetch((const char*)(qa + 2 * rb + b * bbytes + 64 * j), _MM_HINT_T0);
-        ia[i] = K::isum_packed(b < qfull ? qa + b * bbytes : sc.tail, x + b * ublk);
-      }
-      for (int i = 0; i < nb; i++) {
-        const int64_t b = b0 + i;
-        if (pf && b < qfull)
-          for (int j = 0; j < L; j++)
-            _mm_prefetch((const char*)(qb + 2 * rb + b * bbytes + 64 * j), _MM_HINT_T0);
-        ib[i] = K::isum_packed(b < qfull ? qb + b * bbytes : sc.tail2, x + b * ublk);
-      }
-      for (int i = 0; i < nb; i++) {
-        const int64_t b = b0 + i;
-        const typename T::At at = T::at(edge, dx, xs, b, nblk);
-        F sa, za, sb, zb;
-        wide_block_sz(wc, ca, b, sa, za);
-        wide_block_sz(wc, cb, b, sb, zb);
-        aa = wide_combine<T>(aa, ia[i], sa, za, at, edge);
-        ab = wide_combine<T>(ab, ib[i], sb, zb, at, edge);
-      }
-    }
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, aa);
-    y[r] = reduce8(lanes);
-    if (r2 != r) {
-      _mm256_store_ps(lanes, ab);
-      y[r2] = reduce8(lanes);
-    }
-  }
-}
+#include "infer_kquant_wide_dec.h"
 
 template <class T, int BITS, int L>
 void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0, int64_t t1, float* y,
@@ -274,7 +219,7 @@ void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t
     const float* dx = act.dx_of(t0);
     const int32_t* xs = act.xsum_of(t0);
     T::edge_token(edge, dx, xs, gpr, nblk);
-    if (kq_wide_seq()) return wide_rows_seq<T, BITS, L>(w, wc, sc, edge, x, dx, xs, r0, r1, y + t0 * ystride);
+    if (kq_wide_seq()) return wide_rows_dec<T, BITS, L>(w, wc, sc, edge, x, dx, xs, r0, r1, y + t0 * ystride);
     for (int64_t r = r0; r < r1; r += 2) {
       const WidePair pr = wide_pair(w, sc, r, r1, rb, qfull, nblk, bbytes);
       const int64_t r2 = pr.r2;

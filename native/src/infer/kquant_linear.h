@@ -56,9 +56,10 @@ const KqKernel* kq_neon_dotprod_kernel();  // the same with vdotq_s32 (armv8.2-a
 const KqKernel& kq_kernel_for(const Kernel& k);
 
 /**
- * Whether the wide decode (cpu/infer_kquant_wide_rows.h) reads a row pair's codes in memory order (the
- * default) or block by block, block b of row a then block b of row b (the order before): APL_WIDE_SEQ=0, read
- * once, the switch of the groupwise kernel too. For A/B runs; bench/native/kq-stream.cc flips it per call.
+ * Whether the wide decode runs cpu/infer_kquant_wide_dec.h (the default: one row at a time in memory order)
+ * or the row-pair loop of cpu/infer_kquant_wide_rows.h, block b of row a then block b of row b (the kernel
+ * before): APL_WIDE_SEQ=0, read once, the switch of the groupwise kernel too. For A/B runs;
+ * bench/native/kq-stream.cc flips it per call.
  */
 bool& kq_wide_seq();
 
