@@ -72,6 +72,9 @@ async function kernels() {
 }
 
 const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
+// as bench/decode.bench.ts: the weights' 2 MiB pages (native/src/infer/hugepages.h) collapsed before a model is
+// timed, not in the background while it decodes (APL_HUGE=0 from outside keeps 4 KiB pages, for A/B runs)
+process.env.APL_HUGE ??= 'sync';
 const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
 const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
 const PROMPT_LAYERS = Number(process.env.APL_BENCH_PROMPT_LAYERS ?? 4);
