@@ -558,6 +558,12 @@ static void test_kquant() {
       {2, 16, 192, 6, 6},
       {4, 8, 32, 8, 6},
       {2, 32, 128, 8, 7},
+      // NEON's natural-order path: 8 bits with groups not a multiple of 16 (and the largest group), groups of
+      // 5 lanes, 5 values at 2 bits
+      {8, 24, 96, 5, 6},
+      {8, 256, 4096, 6, 6},
+      {4, 40, 160, 6, 5},
+      {2, 5, 20, 3, 3},
   };
   static const int64_t shapes[][2] = {{1, 1},   {3, 31},   {17, 64},  {5, 100}, {13, 203},
                                       {9, 320}, {4, 1088}, {3, 1600}, {7, 384}, {2, 4096}};
@@ -626,6 +632,8 @@ static void test_kquant() {
 }
 
 int main() {
+  // a NEON path whose self-check fails aborts instead of falling back to the reference silently
+  setenv("APL_REQUIRE_SELF_CHECK", "1", 1);
   const char* fs = getenv("APL_FORCE_SCALAR");
   if (fs && strcmp(fs, "1") == 0)
     CHECK(strcmp(select_kernel().name, "scalar") == 0, "APL_FORCE_SCALAR=1 ignored");
