@@ -118,5 +118,6 @@ run neon test_kquant "" neon
 # self-check); APL_EXPECT_KERNEL names both.
 run neon test_infer max neon-dotprod
 run neon test_infer cortex-a72 neon
-run neon test_attention
+run neon test_attention max
+run neon test_attention cortex-a72
 echo "test:native:arm64: all passed ($((SECONDS - t0)) s)"

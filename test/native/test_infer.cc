@@ -558,6 +558,12 @@ static void test_kquant() {
       {2, 16, 192, 6, 6},
       {4, 8, 32, 8, 6},
       {2, 32, 128, 8, 7},
+      // NEON's natural-order path: 8 bits with groups not a multiple of 16 (and the largest group), groups of
+      // 5 lanes, 5 values at 2 bits
+      {8, 24, 96, 5, 6},
+      {8, 256, 4096, 6, 6},
+      {4, 40, 160, 6, 5},
+      {2, 5, 20, 3, 3},
   };
   // {37, 2050}: the wide decode (infer_kquant_wide_dec.h) on many rows, split into chunks of 4 (1 thread) and
   // across 2 threads: the last blocks of a row read in place past its end, the weight's last row from a copy
@@ -628,6 +634,8 @@ static void test_kquant() {
 }
 
 int main() {
+  // a NEON path whose self-check fails aborts instead of falling back to the reference silently
+  setenv("APL_REQUIRE_SELF_CHECK", "1", 1);
   const char* fs = getenv("APL_FORCE_SCALAR");
   if (fs && strcmp(fs, "1") == 0)
     CHECK(strcmp(select_kernel().name, "scalar") == 0, "APL_FORCE_SCALAR=1 ignored");

@@ -30,8 +30,11 @@
 // groups in the row) is combined in scalar code (kq_combine_group), and the packed codes of a block that
 // runs past the row are read from a zero-padded copy (their activations are zero). Decode (one token) runs
 // two rows side by side on the packed codes, each activation vector loaded once for both; prompts unpack two
-// rows' planes once and reuse them for every token. Other layouts (8 bits, groups that are not whole lanes
-// of codes: 2-bit g24, g7) run the reference's code on natural-order activations.
+// rows' planes once and reuse them for every token of the tile, two tokens at a time (a 2 × 2 register tile:
+// each plane and activation vector loaded once for two integer sums, each row's s and z once for both
+// tokens; with the dot-product extension only). Other layouts (8 bits, groups that are not whole lanes of
+// codes: 2-bit g24, g7) take the natural-order path of infer_kquant_neon_generic.h (rows unpacked to a byte a
+// value, groups summed 16 values at a time).
 #ifndef APL_KQ_NEON_KERNEL_FN
 #error "define APL_KQ_NEON_KERNEL_FN before including infer_kquant_neon.h"
 #endif
@@ -56,12 +59,18 @@ namespace {
 
 #if defined(__ARM_FEATURE_DOTPROD)
 constexpr const char* kKqNeonName = "neon-dotprod";
+constexpr bool kKqnTile2 = true;  // prompts: 2 rows × 2 tokens (4 int32x4 sums)
 #else
 constexpr const char* kKqNeonName = "neon";
+// 2 × 2 needs 8 int16x8 sums here: more instructions than token by token under qemu (0.57 against 0.53 per
+// weight-token at 4 bits, 16 tokens), so the plain kernel keeps the one-token loop
+constexpr bool kKqnTile2 = false;
 #endif
 
 // The block helpers (a private part of this header, see its first lines).
 #include "infer_kquant_neon_blocks.h"
+// The natural-order path for the other layouts (8 bits, groups that are not whole lanes).
+#include "infer_kquant_neon_generic.h"
 
 template <int BITS, int L>
 void kqn_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0, int64_t t1, float* y,
@@ -129,7 +138,7 @@ void kqn_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t 
     return;
   }
   // prompts (and rows whose s and z need the scalar decode): two rows at a time, their planes unpacked once
-  // for every token, each token's activations read once for both rows
+  // for every token, tokens two at a time (then the last one alone)
   if ((int64_t)sc.s.size() < 2 * nblk * 4) {
     sc.s.resize((size_t)(2 * nblk * 4));
     sc.z.resize((size_t)(2 * nblk * 4));
@@ -148,7 +157,43 @@ void kqn_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t 
       K::unpack(b < qfull ? qa + b * bbytes : sc.tail, gi, ua + b * ublk);
       K::unpack(b < qfull ? qb + b * bbytes : sc.tail2, gi, ub + b * ublk);
     }
-    for (int64_t t = t0; t < t1; t++) {
+    const int64_t lb = full * 4;  // the partial block's s and z (zero past the row when rem is 0: unused)
+    const float32x4_t sla = vld1q_f32(s + (rem ? lb : 0)), zla = vld1q_f32(z + (rem ? lb : 0));
+    const float32x4_t slb = vld1q_f32(s2 + (rem ? lb : 0)), zlb = vld1q_f32(z2 + (rem ? lb : 0));
+    int64_t t = t0;
+    for (; kKqnTile2 && t + 2 <= t1;
+         t += 2) {  // 2 rows × 2 tokens: each plane and activation vector loaded once
+      const int8_t *x = act.xq_of(t), *x2 = act.xq_of(t + 1);
+      const float *dx = act.dx_of(t), *dx2 = act.dx_of(t + 1);
+      const int32_t *xs = act.xsum_of(t), *xs2 = act.xsum_of(t + 1);
+      float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+      int32x4_t ia = vdupq_n_s32(0), ib = ia, ic = ia, ie = ia;
+      auto comb = [&](int64_t b, float32x4_t & pa, float32x4_t & pb, float32x4_t & pc, float32x4_t & pe)
+          __attribute__((always_inline)) {
+        K::isum_unpacked22(ua + b * ublk, ub + b * ublk, x + b * ublk, x2 + b * ublk, ia, ib, ic, ie);
+        const float32x4_t sa = vld1q_f32(s + 4 * b), za = vld1q_f32(z + 4 * b);
+        const float32x4_t sb = vld1q_f32(s2 + 4 * b), zb = vld1q_f32(z2 + 4 * b);
+        pa = kqn_combine(pa, ia, sa, za, dx + 4 * b, xs + 4 * b);
+        pb = kqn_combine(pb, ib, sb, zb, dx + 4 * b, xs + 4 * b);
+        pc = kqn_combine(pc, ic, sa, za, dx2 + 4 * b, xs2 + 4 * b);
+        pe = kqn_combine(pe, ie, sb, zb, dx2 + 4 * b, xs2 + 4 * b);
+      };
+      int64_t b = 0;
+      for (; b + 2 <= full; b += 2) {
+        comb(b, a0, b0, c0, e0);
+        comb(b + 1, a1, b1, c1, e1);
+      }
+      if (b < full) comb(b++, a0, b0, c0, e0);  // b is even
+      if (b < nblk)
+        K::isum_unpacked22(ua + b * ublk, ub + b * ublk, x + b * ublk, x2 + b * ublk, ia, ib, ic, ie);
+      y[t * ystride + r] = kqn_finish(a0, a1, full, rem, ia, sla, zla, dx, xs);
+      y[(t + 1) * ystride + r] = kqn_finish(c0, c1, full, rem, ic, sla, zla, dx2, xs2);
+      if (r2 != r) {
+        y[t * ystride + r2] = kqn_finish(b0, b1, full, rem, ib, slb, zlb, dx, xs);
+        y[(t + 1) * ystride + r2] = kqn_finish(e0, e1, full, rem, ie, slb, zlb, dx2, xs2);
+      }
+    }
+    for (; t < t1; t++) {  // the last token of an odd count
       const int8_t* x = act.xq_of(t);
       const float* dx = act.dx_of(t);
       const int32_t* xs = act.xsum_of(t);
@@ -166,12 +211,8 @@ void kqn_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t 
       }
       if (b < full) comb(b++, a0, b0);  // b is even
       if (b < nblk) K::isum_unpacked2(ua + b * ublk, ub + b * ublk, x + b * ublk, ia, ib);
-      const int64_t lb = full * 4;  // the partial block's s and z (zero past the row when rem is 0: unused)
-      y[t * ystride + r] = kqn_finish(a0, a1, full, rem, ia, vld1q_f32(s + (rem ? lb : 0)),
-                                      vld1q_f32(z + (rem ? lb : 0)), dx, xs);
-      if (r2 != r)
-        y[t * ystride + r2] = kqn_finish(b0, b1, full, rem, ib, vld1q_f32(s2 + (rem ? lb : 0)),
-                                         vld1q_f32(z2 + (rem ? lb : 0)), dx, xs);
+      y[t * ystride + r] = kqn_finish(a0, a1, full, rem, ia, sla, zla, dx, xs);
+      if (r2 != r) y[t * ystride + r2] = kqn_finish(b0, b1, full, rem, ib, slb, zlb, dx, xs);
     }
   }
 }
@@ -190,9 +231,7 @@ void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, i
     if (L == 3) return kqn_rows<2, 3>(w, r0, r1, a, t0, t1, y, ystride);
     if (L == 4) return kqn_rows<2, 4>(w, r0, r1, a, t0, t1, y, ystride);
   }
-  for (int64_t r = r0; r < r1; r++)
-    for (int64_t t = t0; t < t1; t++)
-      y[t * ystride + r] = kq_qdot_ref(w, r, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
+  kqg_rows(w, r0, r1, a, t0, t1, y, ystride);
 }
 
 /**
@@ -206,7 +245,13 @@ bool kqn_self_check(const KqKernel& k) {
     int64_t rows, cols;
   };
   static const Case cases[] = {
-      {4, 24, 1536, 5, 6, 3, 1600}, {2, 16, 256, 4, 4, 5, 300}, {4, 32, 96, 6, 6, 3, 203}};
+      {4, 24, 1536, 5, 6, 3, 1600},
+      {2, 16, 256, 4, 4, 5, 300},
+      {4, 32, 96, 6, 6, 3, 203},
+      // the natural-order path: 8 bits (short last group), groups that are not whole lanes
+      {8, 24, 96, 5, 6, 3, 203},
+      {2, 24, 96, 4, 5, 2, 150},
+      {4, 7, 63, 5, 3, 3, 75}};
   uint32_t st = 12345u;
   auto rnd = [&st]() {
     st = st * 1664525u + 1013904223u;

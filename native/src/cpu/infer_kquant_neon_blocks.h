@@ -151,6 +151,26 @@ struct KqBlk {
     ia = sa.sums();
     ib = sb.sums();
   }
+
+  /** Two rows' planes × two tokens' activations (x, x2): each plane and activation load used twice. */
+  static APL_KQN_INLINE void isum_unpacked22(const uint8_t* ua, const uint8_t* ub, const int8_t* x,
+                                             const int8_t* x2, int32x4_t& ia, int32x4_t& ib, int32x4_t& ia2,
+                                             int32x4_t& ib2) {
+    ISum sa, sb, sa2, sb2;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; v++) {
+      const int8x16_t xv = vld1q_s8(x + 16 * v), xv2 = vld1q_s8(x2 + 16 * v);
+      const uint8x16_t pa = vld1q_u8(ua + 16 * v), pb = vld1q_u8(ub + 16 * v);
+      sa.add(pa, xv);
+      sb.add(pb, xv);
+      sa2.add(pa, xv2);
+      sb2.add(pb, xv2);
+    }
+    ia = sa.sums();
+    ib = sb.sums();
+    ia2 = sa2.sums();
+    ib2 = sb2.sums();
+  }
 };
 
 /** Per call: the code fields' shifts and masks, and whether the block decode applies. */

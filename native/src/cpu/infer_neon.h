@@ -10,12 +10,13 @@
 // vpadalq_s16 (plain armv8-a). Compiled with -ffp-contract=off: every float multiply and add stays separate,
 // in the reference's order.
 //
-// Packed rows whose group size is a multiple of 32 run 32 values at a time; other group sizes use the
-// reference. A 32-value chunk of a b-bit row is 4b bytes; shifting every byte right by k·b and masking gives
-// values k, k+per, k+2·per, … (per = 8/b): the chunk unpacks in a fixed permuted order (position k·4b + j
-// holds value per·j + k, the order of ../cpu/infer_x86.h), and the activations of full chunks are stored in
-// that order once per token, so no shuffle is needed per weight row. 8 bits: natural order, codes stored as q
-// − 128 (int8) and 128·Σx added back. Prompts unpack a row once and reuse it for up to 16 tokens.
+// Packed rows whose group size is a multiple of 32 run 32 values at a time; other group sizes take the
+// natural-order path of infer_neon_generic.h (after its self-check, else the reference). A 32-value chunk of
+// a b-bit row is 4b bytes; shifting every byte right by k·b and masking gives values k, k+per, k+2·per, …
+// (per = 8/b): the chunk unpacks in a fixed permuted order (position k·4b + j holds value per·j + k, the
+// order of ../cpu/infer_x86.h), and the activations of full chunks are stored in that order once per token,
+// so no shuffle is needed per weight row. 8 bits: natural order, codes stored as q − 128 (int8) and 128·Σx
+// added back. Prompts unpack a row once and reuse it for up to 16 tokens.
 //
 // Float weights (f32/f16/bf16), dotf and axpyf keep the reference's order too (eight lanes, lane c % 8), so
 // they are bit-exact as well.
@@ -28,6 +29,8 @@
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "../infer/ref.h"
 
@@ -212,9 +215,14 @@ void qrows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t 
   }
 }
 
+// Groups that are not a multiple of 32: rows unpacked to a byte a value (infer_neon_generic.h).
+#include "infer_neon_generic.h"
+
 void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
            int64_t ystride) {
   if (!fast_layout(w.group)) {
+    static const bool ok = gw_self_check_or_say();  // the natural-order path, checked once before first use
+    if (ok) return gw_rows(w, r0, r1, a, t0, t1, y, ystride);
     for (int64_t r = r0; r < r1; r++)
       for (int64_t t = t0; t < t1; t++)
         y[t * ystride + r] = qdot_ref(w, r, a.xq_of(t), a.dx_of(t), a.xsum_of(t));

@@ -20,6 +20,9 @@
 #define APL_ATTN_X86 1
 #define APL_ATTN_AVX2 __attribute__((target("avx2,f16c,fma")))
 #define APL_ATTN_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx2,f16c,fma")))
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#define APL_ATTN_NEON 1
 #endif
 
 namespace apl {
@@ -123,6 +126,9 @@ bool cpu_avx512() {
          __builtin_cpu_supports("avx512bw");
 }
 #endif
+#if APL_ATTN_NEON
+#include "attention_neon.h"  // isa 3 (kLanes8)
+#endif
 
 }  // namespace
 
@@ -153,6 +159,9 @@ void silu_mul(float* g, const float* u, int64_t n, int isa) {
   if (isa < 0) isa = best;
   if (isa == 2) return silu_mul_avx512(g, u, n);
   if (isa == 1) return silu_mul_avx2(g, u, n);
+#elif APL_ATTN_NEON
+  static const int best = neon_attn_check() ? 3 : 0;
+  if ((isa < 0 ? best : isa) == 3) return silu_mul_neon(g, u, n);
 #else
   (void)isa;
 #endif
@@ -174,6 +183,9 @@ int attn_available(AttnOrder order, AttnImpl* out) {
     if (cpu_avx2()) out[n++] = {"avx2", order, 1};
     if (cpu_avx512()) out[n++] = {"avx512", order, 2};
   }
+#elif APL_ATTN_NEON
+  static const bool neon_ok = neon_attn_check();
+  if (order == AttnOrder::kLanes8 && neon_ok) out[n++] = {"neon", order, 3};
 #endif
   return n;
 }
@@ -182,6 +194,7 @@ AttnImpl attn_select(AttnOrder order) {
   AttnImpl v[3];
   int n = attn_available(order, v);
   if (env_on("APL_NO_AVX512") && n > 1 && v[n - 1].isa == 2) n--;
+  if (env_on("APL_FORCE_SCALAR")) n = 1;
   return v[n - 1];
 }
 
@@ -241,6 +254,15 @@ void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool
       }
       return;
     }
+#elif APL_ATTN_NEON
+    if (nr <= 2 && impl.isa == 3) {  // one or two rows: straight from the cache, as the block would
+      if (S.size() < (size_t)nk) S.resize((size_t)nk);
+      for (int64_t r = 0; r < nr; r++) {
+        const int64_t t = (r0 + r) / rep;
+        row_lanes8(a, g, t, g * rep + (r0 + r) % rep, lo_of(a.pos + t), scale, S.data(), std_exp);
+      }
+      return;
+    }
 #endif
     if (Qb.size() < (size_t)(kRows * D)) Qb.resize((size_t)(kRows * D));
     if (Kf.size() < (size_t)(nk4 * D)) Kf.resize((size_t)(nk4 * D));
@@ -264,6 +286,11 @@ void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool
         convert_avx2(ks, kvd, nk, D, Kf.data());
         convert_avx2(vs, kvd, nk, D, Vf.data());
       } else
+#elif APL_ATTN_NEON
+      if (impl.isa == 3) {
+        convert_neon(ks, kvd, nk, D, Kf.data());
+        convert_neon(vs, kvd, nk, D, Vf.data());
+      } else
 #endif
       {
         convert_scalar(ks, kvd, nk, D, Kf.data());
@@ -283,6 +310,10 @@ void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool
       scores_avx512(Qb.data(), nq, Kf.data(), nk4, D, scale, s);
     else if (impl.isa == 1)
       scores_avx2(Qb.data(), nr, Kf.data(), nk, D, scale, s);
+    else
+#elif APL_ATTN_NEON
+    if (impl.isa == 3)
+      scores_neon(Qb.data(), nq, Kf.data(), (nk + 1) / 2 * 2, D, scale, s);
     else
 #endif
       scores_scalar(impl.order, Qb.data(), nr, Kf.data(), nk, D, scale, s);
@@ -308,6 +339,10 @@ void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool
       else if (impl.isa == 1)
         softmax_avx2(s, nk);
       else
+#elif APL_ATTN_NEON
+      if (impl.isa == 3)
+        softmax_neon(s, nk);
+      else
 #endif
         softmax_scalar<false>(s, nk, nr);
     }
@@ -327,6 +362,11 @@ void attention_blocked(const AttnArgs& a, const AttnImpl& impl, Pool& pool, bool
 #if APL_ATTN_X86
       if (impl.isa == 1) {
         pv_avx2(s + r, Vf.data(), D, jlo[r], jhi[r], outs + r, r1 - r);
+        continue;
+      }
+#elif APL_ATTN_NEON
+      if (impl.isa == 3) {
+        pv_neon(s + r, Vf.data(), D, jlo[r], jhi[r], outs + r, r1 - r);
         continue;
       }
 #endif

@@ -43,15 +43,15 @@ struct AttnArgs {
 enum class AttnOrder { kLanes8, kFma16 };
 
 struct AttnImpl {
-  const char* name;  // "scalar", "avx2" or "avx512"
+  const char* name;  // "scalar", "avx2", "avx512" or "neon"
   AttnOrder order;
-  int isa;  // 0 scalar, 1 AVX2 + FMA, 2 AVX-512
+  int isa;  // 0 scalar, 1 AVX2 + FMA, 2 AVX-512, 3 NEON (kLanes8, arm64)
 };
 
-/** The blocked form for this order on this CPU (APL_NO_AVX512=1: no AVX-512). */
+/** The blocked form for this order on this CPU (APL_NO_AVX512=1: no AVX-512; APL_FORCE_SCALAR=1: scalar). */
 AttnImpl attn_select(AttnOrder order);
 /** Every implementation this CPU runs for the order (tests). */
-int attn_available(AttnOrder order, AttnImpl* out /* [3] */);
+int attn_available(AttnOrder order, AttnImpl* out /* [3] */);  // NEON: after its self-check
 /** The order of a KV cache read through kv (a float16 cache) or through k's dotf (a float32 cache). */
 AttnOrder attn_order(const KvOps& kv);
 
@@ -64,7 +64,7 @@ float attn_exp(float x);
 
 /**
  * SwiGLU's elementwise step on the same exp: g[i] = v / (1 + attn_exp(−v)) · u[i] with v = g[i]. isa: −1 the
- * best this CPU runs, 0 scalar (the spec), 1 AVX2, 2 AVX-512 (all bit-exact with the scalar one).
+ * best this CPU runs, 0 scalar (the spec), 1 AVX2, 2 AVX-512, 3 NEON (all bit-exact with the scalar one).
  */
 void silu_mul(float* g, const float* u, int64_t n, int isa = -1);
 
