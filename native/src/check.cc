@@ -6,33 +6,39 @@
 #include <algorithm>
 #include <utility>
 
+#include "cpu/kernels.h"
+
 namespace apl {
+
+/**
+ * Rows (decoded to float32: the float rows f and their dequantized d) against a block of four inputs in one
+ * pass: per row and input one float64 chain for f and one for d, element by element (no chain is split).
+ */
+void check_dot_scalar(const float* xb, int64_t cols, int nr, const float* const* f, const float* const* d,
+                      double* y, double* yq) {
+  for (int r = 0; r < nr; r++) {
+    double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+    const float* fr = f[r];
+    const float* dr = d[r];
+    for (int64_t c = 0; c < cols; c++) {
+      const double fc = fr[c], dc = dr[c];
+      const float* xv = xb + c * 4;
+      for (int t = 0; t < 4; t++) {
+        const double xt = xv[t];
+        a[t] += xt * fc;
+        b[t] += xt * dc;
+      }
+    }
+    for (int t = 0; t < 4; t++) {
+      y[r * 4 + t] = a[t];
+      yq[r * 4 + t] = b[t];
+    }
+  }
+}
 
 namespace {
 constexpr int64_t kSumBlock = 1 << 16;  // accuracy.ts sumSquares: bf16 summed in blocks of 65536 values
 constexpr int64_t kBlocksPerTask = 8;
-
-/**
- * Two rows (decoded to float32: the float row f and its dequantized d) against a block of four inputs in one
- * pass: per input one float64 chain for each row, element by element (the four inputs' chains sit side by
- * side in vector lanes; no chain is split).
- */
-inline void dot4x2(const float* xb, const float* f, const float* d, int64_t cols, double y[4], double yq[4]) {
-  double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
-  for (int64_t c = 0; c < cols; c++) {
-    const double fc = f[c], dc = d[c];
-    const float* xv = xb + c * 4;
-    for (int t = 0; t < 4; t++) {
-      const double xt = xv[t];
-      a[t] += xt * fc;
-      b[t] += xt * dc;
-    }
-  }
-  for (int t = 0; t < 4; t++) {
-    y[t] = a[t];
-    yq[t] = b[t];
-  }
-}
 
 /** Σ w² of values [i0, i1) of the input as one float64 chain. */
 double chain_sq(const QuantJob& j, int64_t i0, int64_t i1) {
@@ -88,7 +94,7 @@ void bf16_blocks_sq(const QuantJob& j, int64_t b0, int64_t b1, double* out) {
 }  // namespace
 
 OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequant)
-    : j_(j), c_(c), dequant_(std::move(dequant)) {
+    : j_(j), c_(c), dequant_(std::move(dequant)), dot_(select_check_dot()) {
   const int64_t cols = j.cols;
   if (c.m > 0) {
     nb_ = (c.n + 3) / 4;
@@ -141,8 +147,17 @@ void OutputCheck::run_task(int64_t t) {
 
 void OutputCheck::rows_done(int64_t r0, int64_t r1) {
   if (c_.m == 0) return;
-  for (int64_t r = r0; r < r1; r++)
-    if (pick_[(size_t)r] >= 0) row(pick_[(size_t)r]);
+  int64_t picked[kCheckDotRows];
+  int np = 0;
+  for (int64_t r = r0; r < r1; r++) {
+    if (pick_[(size_t)r] < 0) continue;
+    picked[np++] = pick_[(size_t)r];
+    if (np == kCheckDotRows) {
+      rows(picked, np);
+      np = 0;
+    }
+  }
+  if (np) rows(picked, np);
 }
 
 void OutputCheck::set_products(const double* y, const float* yq) {
@@ -150,28 +165,35 @@ void OutputCheck::set_products(const double* y, const float* yq) {
   std::copy(yq, yq + yq_.size(), yq_.begin());
 }
 
-void OutputCheck::row(int64_t jj) {
+void OutputCheck::rows(const int64_t* jjs, int nr) {
   const int64_t cols = j_.cols, m = c_.m;
-  thread_local std::vector<float> fb, db;
-  if ((int64_t)fb.size() < cols) fb.resize((size_t)cols);
-  if ((int64_t)db.size() < cols) db.resize((size_t)cols);
-  const int64_t r = c_.rows[jj];
-  const float* f = load_row_scalar(j_, r, fb.data());
-  if (dequant_) {
-    dequant_(r, db.data());
-  } else {
-    QTensor w{j_.q, j_.scales, j_.zeros, j_.rows, cols, j_.bits, j_.group, j_.f16};
-    dequantize_row(w, r, db.data());
+  thread_local std::vector<float> buf;
+  if ((int64_t)buf.size() < 2 * kCheckDotRows * cols) buf.resize((size_t)(2 * kCheckDotRows * cols));
+  const float* f[kCheckDotRows];
+  const float* d[kCheckDotRows];
+  for (int k = 0; k < nr; k++) {
+    float* fb = buf.data() + (2 * k) * cols;
+    float* db = buf.data() + (2 * k + 1) * cols;
+    const int64_t r = c_.rows[jjs[k]];
+    f[k] = load_row_scalar(j_, r, fb);
+    if (dequant_) {
+      dequant_(r, db);
+    } else {
+      QTensor w{j_.q, j_.scales, j_.zeros, j_.rows, cols, j_.bits, j_.group, j_.f16};
+      dequantize_row(w, r, db);
+    }
+    d[k] = db;
   }
   for (int64_t b = 0; b < nb_; b++) {
     const float* xb = xt_.data() + b * cols * 4;
-    double y[4], yq[4];
-    dot4x2(xb, f, db.data(), cols, y, yq);
-    for (int64_t t = 0; t < 4 && b * 4 + t < c_.n; t++) {
-      size_t at = (size_t)((b * 4 + t) * m + jj);
-      y_[at] = y[t];
-      yq_[at] = (float)yq[t];
-    }
+    double y[4 * kCheckDotRows], yq[4 * kCheckDotRows];
+    dot_(xb, cols, nr, f, d, y, yq);
+    for (int k = 0; k < nr; k++)
+      for (int64_t t = 0; t < 4 && b * 4 + t < c_.n; t++) {
+        size_t at = (size_t)((b * 4 + t) * m + jjs[k]);
+        y_[at] = y[k * 4 + t];
+        yq_[at] = (float)yq[k * 4 + t];
+      }
   }
 }
 

@@ -57,10 +57,13 @@ class OutputCheck {
   CheckOut finish() const;
 
  private:
-  void row(int64_t jj);
+  /** Products of the sampled rows jjs[0..nr) (nr ≤ kCheckDotRows), several rows per pass over the inputs. */
+  void rows(const int64_t* jjs, int nr);
   const QuantJob j_;
   CheckJob c_;
   RowDequant dequant_;
+  /** The products' kernel (cpu/kernels.h check_dot_*). */
+  void (*dot_)(const float*, int64_t, int, const float* const*, const float* const*, double*, double*);
   int64_t nb_ = 0;              // input blocks of 4
   std::vector<float> xt_;       // x regrouped: block b, column c, lane t at (b·cols + c)·4 + t
   std::vector<int32_t> pick_;   // row → index among the sampled rows, or −1

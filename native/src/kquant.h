@@ -241,6 +241,33 @@ APL_HD inline void kq_inv_off(float s, float z, float* inv, float* off) {
 }
 
 /**
+ * Codes to pass parameters for groups [0, ng): s = f32(d·sc), z = f32(dmin·mc), then kq_inv_off. A SIMD
+ * variant overloads this (and kq_keep_best) for its Ops type, found by argument-dependent lookup, with the
+ * same float32 operations per group.
+ */
+template <class Ops>
+APL_HD inline void kq_codes_inv_off(const Ops&, int ng, float d, float dm, const uint8_t* sc,
+                                    const uint8_t* mc, float* inv, float* off) {
+  for (int j = 0; j < ng; j++) {
+    float s = d * (float)sc[j];
+    float z = dm * (float)mc[j];
+    kq_inv_off(s, z, &inv[j], &off[j]);
+  }
+}
+
+/** After a start: each group keeps the fit (a, b) with the least error so far (ce < bestE). */
+template <class Ops>
+APL_HD inline void kq_keep_best(const Ops&, int ng, const double* ce, const double* ca, const double* cb,
+                                double* bestE, double* a, double* b) {
+  for (int j = 0; j < ng; j++)
+    if (ce[j] < bestE[j]) {
+      bestE[j] = ce[j];
+      a[j] = ca[j];
+      b[j] = cb[j];
+    }
+}
+
+/**
  * Quantizes one super-block x[0, n) (finite float32). Writes q (one per element), codes sc/mc (one per group)
  * and the stored d, dmin (as f16 bits). Returns kOk or kScaleOverflow.
  */
@@ -280,12 +307,7 @@ APL_HD inline int kq_quantize_super(Ops& ops, const float* x, int n, const KqPar
       ops.pass(inv, off, qmax, sq, sqq, sqx);
       Ops::als(ng, dn, sx, sxx, sq, sqq, sqx, alive, ca, cb, ce);
     }
-    for (int j = 0; j < ng; j++)
-      if (ce[j] < bestE[j]) {
-        bestE[j] = ce[j];
-        a[j] = ca[j];
-        b[j] = cb[j];
-      }
+    kq_keep_best(ops, ng, ce, ca, cb, bestE, a, b);
   }
   // 2. Super-block scales.
   float amax = 0.0f, zmax = 0.0f, zmin = 0.0f;
@@ -307,21 +329,13 @@ APL_HD inline int kq_quantize_super(Ops& ops, const float* x, int n, const KqPar
     mc[j] = (uint8_t)kq_code(tz, mmax);
   }
   for (int round = 0; round < kKqRounds; round++) {
-    for (int j = 0; j < ng; j++) {
-      float s = d * (float)sc[j];
-      float z = dm * (float)mc[j];
-      kq_inv_off(s, z, &inv[j], &off[j]);
-    }
+    kq_codes_inv_off(ops, ng, d, dm, sc, mc, inv, off);
     ops.pass(inv, off, qmax, sq, sqq, sqx);
     bool changed = Ops::search(ng, dn, d, dm, (int)smax, (int)mmax, sx, sq, sqq, sqx, sc, mc);
     if (!changed) break;
   }
   // 4. q under the final codes.
-  for (int j = 0; j < ng; j++) {
-    float s = d * (float)sc[j];
-    float z = dm * (float)mc[j];
-    kq_inv_off(s, z, &inv[j], &off[j]);
-  }
+  kq_codes_inv_off(ops, ng, d, dm, sc, mc, inv, off);
   ops.assign(inv, off, qmax, qv);
   *dh = f32_to_f16(d);
   *mh = f32_to_f16(dm);

@@ -23,7 +23,7 @@ if [ -f "$cuda_obj" ] && [ -f "$check_obj" ] && [ "${APL_NO_CUDA:-0}" != 1 ]; th
 fi
 newer=0
 [ -x "$bin" ] || newer=1
-for f in native/src/*.h native/src/*.cc native/src/cpu/* test/native/*.cc test/native/run.sh; do
+for f in native/src/*.h native/src/*.cc native/src/cpu/* test/native/*.cc test/native/*.h test/native/run.sh; do
   [ "$f" -nt "$bin" ] && newer=1
 done
 if [ "$newer" = 1 ]; then

@@ -33,6 +33,8 @@ static int checks = 0;
     }                                                      \
   } while (0)
 
+#include "test_check_dot.h"
+
 struct Out {
   std::vector<uint8_t> q, s, z;
   QuantStatus st;
@@ -470,6 +472,7 @@ int main(int argc, char** argv) {
   test_error_limits();
   test_edges_and_errors();
   test_cancel_and_threads();
+  test_check_dot();
   GpuInfo g = gpu_info();
   if (g.available) {
     printf("GPU: %s\n", g.name.c_str());

@@ -246,6 +246,11 @@ static void test_variant_edges() {
       fmax[7] = 3.4e38f;
       fmax[8] = -3.4e38f;
       compare(*k, fmax, kF32, 1, cols, p, "float max");
+      // Every third group quiet (row 0 ×0.01, row 1 ×0.02) beside loud ones: small scale codes.
+      std::vector<float> quiet(x.begin(), x.begin() + 2 * cols);
+      for (int64_t i = 0; i < 2 * cols; i++)
+        quiet[(size_t)i] *= (i / p.group) % 3 ? 1.0f : 0.01f * (1 + i / cols);
+      compare(*k, quiet, kF32, 2, cols, p, "quiet groups");
       // non-finite values in the body and the tail, the first wins; through each decoder
       for (int64_t at : {(int64_t)0, (int64_t)5, (int64_t)17, cols - 1}) {
         for (float bad : {NAN, INFINITY, -INFINITY}) {

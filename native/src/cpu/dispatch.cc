@@ -90,6 +90,39 @@ const CpuKernel& select_kernel() {
   return scalar_kernel();
 }
 
+/** The AVX2 products give check_dot_scalar's sums bit for bit on a small table (odd lengths, 1–4 rows). */
+static bool check_dot_agrees(CheckDot dot) {
+  const int64_t cols = 203;
+  std::vector<float> x((size_t)(cols * 4)), fd((size_t)(2 * kCheckDotRows * cols));
+  for (size_t i = 0; i < x.size(); i++) x[i] = std::sin((float)i * 0.37f) * (1.0f + (float)(i % 7));
+  for (size_t i = 0; i < fd.size(); i++) fd[i] = std::cos((float)i * 0.91f) * (i % 3 ? 1e-3f : 17.0f);
+  const float* f[kCheckDotRows];
+  const float* d[kCheckDotRows];
+  for (int r = 0; r < kCheckDotRows; r++) {
+    f[r] = fd.data() + (2 * r) * cols;
+    d[r] = fd.data() + (2 * r + 1) * cols;
+  }
+  for (int nr = 1; nr <= kCheckDotRows; nr++)
+    for (int64_t n : {cols, (int64_t)1, (int64_t)6}) {
+      double y[2][4 * kCheckDotRows], yq[2][4 * kCheckDotRows];
+      check_dot_scalar(x.data(), n, nr, f, d, y[0], yq[0]);
+      dot(x.data(), n, nr, f, d, y[1], yq[1]);
+      if (std::memcmp(y[0], y[1], sizeof(double) * 4 * nr) ||
+          std::memcmp(yq[0], yq[1], sizeof(double) * 4 * nr))
+        return false;
+    }
+  return true;
+}
+
+CheckDot select_check_dot() {
+  if (force_scalar()) return check_dot_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool avx2 = has_avx2() && check_dot_avx2() && check_dot_agrees(check_dot_avx2());
+  if (avx2) return check_dot_avx2();
+#endif
+  return check_dot_scalar;
+}
+
 std::string cpu_features() {
   std::string s;
 #if defined(__x86_64__) || defined(_M_X64)

@@ -19,6 +19,20 @@ const CpuKernel* avx2_kernel();
 const CpuKernel* avx512_kernel();
 const CpuKernel* neon_kernel();
 
+/**
+ * The output check's products (check.cc): rows f[0..nr) and their dequantized d[0..nr) (cols float32 each,
+ * 1 ≤ nr ≤ kCheckDotRows) against one block of four inputs xb (column c, input t at c·4 + t); for row r and
+ * input t, y[r·4 + t] = Σ_c x·f and yq[r·4 + t] = Σ_c x·d, each a float64 chain in column order.
+ */
+constexpr int kCheckDotRows = 4;
+using CheckDot = void (*)(const float* xb, int64_t cols, int nr, const float* const* f, const float* const* d,
+                          double* y, double* yq);
+/** The scalar form (the reference), the AVX2 one (nullptr when not compiled in), and the one to use. */
+void check_dot_scalar(const float* xb, int64_t cols, int nr, const float* const* f, const float* const* d,
+                      double* y, double* yq);
+CheckDot check_dot_avx2();
+CheckDot select_check_dot();
+
 /** The best variant this CPU supports; APL_FORCE_SCALAR=1 forces the scalar reference. */
 const CpuKernel& select_kernel();
 /** What the CPU supports, e.g. "avx2 f16c" (for engineInfo). */

@@ -5,6 +5,8 @@
 #include "kquant_kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
+#include <vector>
+
 #include "avx2_ops.h"
 
 namespace apl {
@@ -340,44 +342,135 @@ struct KqAvx2Ops {
   }
 };
 
+/** kq_codes_inv_off, eight groups at a time (1/s is ±inf or NaN exactly when the reference gives 0). */
+void kq_codes_inv_off(const KqAvx2Ops&, int ng, float d, float dm, const uint8_t* sc, const uint8_t* mc,
+                      float* inv, float* off) {
+  const __m256 vd = _mm256_set1_ps(d), vdm = _mm256_set1_ps(dm), one = _mm256_set1_ps(1.0f);
+  const __m256i e = _mm256_set1_epi32(0x7f800000);
+  int j = 0;
+  for (; j + 8 <= ng; j += 8) {
+    __m256 s = _mm256_mul_ps(
+        vd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(sc + j)))));
+    __m256 z = _mm256_mul_ps(
+        vdm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(mc + j)))));
+    __m256 i = _mm256_div_ps(one, s);
+    __m256i bad = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(i), e), e);
+    i = _mm256_andnot_ps(_mm256_castsi256_ps(bad), i);
+    _mm256_storeu_ps(inv + j, i);
+    _mm256_storeu_ps(off + j, _mm256_mul_ps(z, i));
+  }
+  for (; j < ng; j++) {
+    float s = d * (float)sc[j];
+    float z = dm * (float)mc[j];
+    kq_inv_off(s, z, &inv[j], &off[j]);
+  }
+}
+
+/** kq_keep_best, four groups at a time. */
+void kq_keep_best(const KqAvx2Ops&, int ng, const double* ce, const double* ca, const double* cb,
+                  double* bestE, double* a, double* b) {
+  int j = 0;
+  for (; j + 4 <= ng; j += 4) {
+    __m256d e = _mm256_loadu_pd(ce + j), be = _mm256_loadu_pd(bestE + j);
+    __m256d lt = _mm256_cmp_pd(e, be, _CMP_LT_OQ);
+    _mm256_storeu_pd(bestE + j, _mm256_blendv_pd(be, e, lt));
+    _mm256_storeu_pd(a + j, _mm256_blendv_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(ca + j), lt));
+    _mm256_storeu_pd(b + j, _mm256_blendv_pd(_mm256_loadu_pd(b + j), _mm256_loadu_pd(cb + j), lt));
+  }
+  for (; j < ng; j++)
+    if (ce[j] < bestE[j]) {
+      bestE[j] = ce[j];
+      a[j] = ca[j];
+      b[j] = cb[j];
+    }
+}
+
 int kq_avx2_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
   return kq_quantize_row<KqAvx2Ops>(j, r, s, m, bad);
 }
 
-/** kq_dequantize_row with whole-byte group starts unpacked eight at a time; other layouts use the reference.
+/** The q values of a packed row (rb bytes at `bits`) as one byte each (rb · 8 / bits of them). */
+void unpack_row(const uint8_t* qr, int64_t rb, int bits, uint8_t* out) {
+  if (bits == 8) {
+    memcpy(out, qr, (size_t)rb);
+    return;
+  }
+  int64_t i = 0;
+  if (bits == 4) {
+    const __m128i lo4 = _mm_set1_epi8(15);
+    for (; i + 16 <= rb; i += 16) {
+      __m128i v = _mm_loadu_si128((const __m128i*)(qr + i));
+      __m128i lo = _mm_and_si128(v, lo4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), lo4);
+      _mm_storeu_si128((__m128i*)(out + 2 * i), _mm_unpacklo_epi8(lo, hi));
+      _mm_storeu_si128((__m128i*)(out + 2 * i + 16), _mm_unpackhi_epi8(lo, hi));
+    }
+    kq_unpack_q(qr + i, 0, (int)(2 * (rb - i)), 4, out + 2 * i);
+    return;
+  }
+  const __m128i lo2 = _mm_set1_epi8(3);
+  for (; i + 16 <= rb; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i*)(qr + i));
+    __m128i a = _mm_and_si128(v, lo2), b = _mm_and_si128(_mm_srli_epi16(v, 2), lo2);
+    __m128i c = _mm_and_si128(_mm_srli_epi16(v, 4), lo2), d = _mm_and_si128(_mm_srli_epi16(v, 6), lo2);
+    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+    _mm_storeu_si128((__m128i*)(out + 4 * i), _mm_unpacklo_epi16(ab0, cd0));
+    _mm_storeu_si128((__m128i*)(out + 4 * i + 16), _mm_unpackhi_epi16(ab0, cd0));
+    _mm_storeu_si128((__m128i*)(out + 4 * i + 32), _mm_unpacklo_epi16(ab1, cd1));
+    _mm_storeu_si128((__m128i*)(out + 4 * i + 48), _mm_unpackhi_epi16(ab1, cd1));
+  }
+  kq_unpack_q(qr + i, 0, (int)(4 * (rb - i)), 2, out + 4 * i);
+}
+
+/**
+ * kq_dequantize_row (the same float32 operations on the same values): the row's q unpacked once, eight
+ * values at a time; d and dmin read once per super-block; a group's codes from one 64-bit read where the row
+ * has 8 bytes left there.
  */
 void kq_avx2_dequant_row(const KqTensor& t, int64_t r, float* dst) {
   const KqParams& p = t.p;
-  if ((p.group * p.bits) % 8 != 0) return kq_dequantize_row(t, r, dst);
   int64_t rb = packed_row_bytes(t.cols, p.bits), cb = kq_code_row_bytes(t.cols, p);
   int64_t nsb = kq_supers_per_row(t.cols, p.super);
   const uint8_t* qr = t.q + r * rb;
   const uint8_t* cr = t.codes + r * cb;
-  int w = p.sbits + p.mbits;
-  alignas(32) uint8_t qb[kKqMaxGroup + 8];
-  for (int64_t c0 = 0; c0 < t.cols; c0 += p.group) {
-    int64_t g = c0 / p.group, b = c0 / p.super;
+  const int w = p.sbits + p.mbits;
+  const uint64_t smask = (1u << p.sbits) - 1, mmask = (1u << p.mbits) - 1;
+  thread_local std::vector<uint8_t> qv;
+  if ((int64_t)qv.size() < rb * 8 + 8) qv.resize((size_t)(rb * 8 + 8));
+  unpack_row(qr, rb, p.bits, qv.data());
+  for (int64_t b = 0; b < nsb; b++) {
     uint16_t dh, mh;
     memcpy(&dh, t.d + (r * nsb + b) * 2, 2);
     memcpy(&mh, t.dmin + (r * nsb + b) * 2, 2);
-    float d = f16_to_f32(dh), dm = f16_to_f32(mh);
-    unsigned sc = get_bits(cr, g * w, p.sbits), mc = get_bits(cr, g * w + p.sbits, p.mbits);
-    float s = d * (float)sc;
-    float z = dm * (float)mc;
-    int n = (int)(c0 + p.group < t.cols ? p.group : t.cols - c0);
-    int nu = n;
-    if (p.bits < 8)
-      nu = (n + 8 / p.bits - 1) / (8 / p.bits) * (8 / p.bits);  // whole bytes (the row is padded)
-    kq_unpack_q(qr, c0, nu, p.bits, qb);
-    const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-      __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qb + i))));
-      _mm256_storeu_ps(dst + c0 + i, _mm256_sub_ps(_mm256_mul_ps(vs, q), vz));
-    }
-    for (; i < n; i++) {
-      float v = s * (float)qb[i];
-      dst[c0 + i] = v - z;
+    const float d = f16_to_f32(dh), dm = f16_to_f32(mh);
+    const int64_t end = (b + 1) * p.super < t.cols ? (b + 1) * p.super : t.cols;
+    for (int64_t c0 = b * p.super; c0 < end; c0 += p.group) {
+      const int64_t g = c0 / p.group, pos = g * w;
+      unsigned sc, mc;
+      if ((pos >> 3) + 8 <= cb) {
+        uint64_t v;
+        memcpy(&v, cr + (pos >> 3), 8);
+        v >>= pos & 7;
+        sc = (unsigned)(v & smask);
+        mc = (unsigned)((v >> p.sbits) & mmask);
+      } else {
+        sc = get_bits(cr, pos, p.sbits);
+        mc = get_bits(cr, pos + p.sbits, p.mbits);
+      }
+      const float s = d * (float)sc;
+      const float z = dm * (float)mc;
+      const int n = (int)(c0 + p.group < end ? p.group : end - c0);
+      const uint8_t* qb = qv.data() + c0;
+      const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+      int i = 0;
+      for (; i + 8 <= n; i += 8) {
+        __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qb + i))));
+        _mm256_storeu_ps(dst + c0 + i, _mm256_sub_ps(_mm256_mul_ps(vs, q), vz));
+      }
+      for (; i < n; i++) {
+        float v = s * (float)qb[i];
+        dst[c0 + i] = v - z;
+      }
     }
   }
 }
