@@ -29,6 +29,9 @@ function runWith(body: string, infer = 'exit 0') {
     const attention = join(root, 'native/build/test/test_attention'); // the attention program: a passing stand-in
     writeFileSync(attention, '#!/usr/bin/env bash\nexit 0\n');
     chmodSync(attention, 0o755);
+    const huge = join(root, 'native/build/test/test_hugepages'); // the huge-page advice program: a passing stand-in
+    writeFileSync(huge, '#!/usr/bin/env bash\nexit 0\n');
+    chmodSync(huge, 0o755);
     const gpu = join(root, 'native/build/test/test_gpu'); // the CUDA inference program: a passing stand-in, written last
     writeFileSync(gpu, '#!/usr/bin/env bash\nexit 0\n');
     chmodSync(gpu, 0o755);
