@@ -2,8 +2,7 @@
 // content asserted, no CSP violations or script errors, screenshots under test-output/webview-render/.
 // Skips (with the reason) where /usr/bin/chromium is missing, unless CI=true.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
@@ -12,6 +11,7 @@ import { writeSafetensors } from '../../server/src/formats/safetensors';
 import { openFileSource } from '../../server/src/formats/source';
 import { loadReport } from '../../server/src/inspect/host';
 import type { HostToPlayground, InspectorToHost } from '../../server/src/protocol';
+import { tempDir } from '../helpers/tmp';
 import { bundleWebviews, launch, openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
 import { openInspector, text } from '../webview-render/inspector';
 import type { ThemeName } from '../webview-render/themes';
@@ -98,7 +98,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
   before(async () => {
     bundle = await bundleWebviews();
     browser = await launch();
-    const dir = mkdtempSync(join(tmpdir(), 'apl-render-'));
+    const dir = tempDir('apl-render-');
     reportFile = join(dir, 'tiny-llama_accuracy_q4.json');
     writeFileSync(reportFile, JSON.stringify(sampleReport()));
     writeFileSync(
@@ -262,7 +262,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
   });
 
   test('inspector: the value grid pages through a large tensor and jumps to a cell', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'apl-render-big-'));
+    const dir = tempDir('apl-render-big-');
     const rows = 2100;
     const cols = 512;
     const data = new Float32Array(rows * cols);
@@ -297,7 +297,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
 
   test('inspector: a quantized member shows its dequantized values, recorded and measured error', async () => {
     // The fixture archive beside a manifest that names a source checkpoint holding numpy's float weight.
-    const dir = mkdtempSync(join(tmpdir(), 'apl-render-q-'));
+    const dir = tempDir('apl-render-q-');
     copyFileSync(join(fixtures, 'tiny_quantized_q4.npz'), join(dir, 'tiny_quantized_q4.npz'));
     const manifest = JSON.parse(readFileSync(join(fixtures, 'tiny_manifest_q4.json'), 'utf8'));
     manifest.model.source = join(dir, 'source');

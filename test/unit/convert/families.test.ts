@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { findAlias, isRepoId, MODEL_ALIASES, slugify } from '../../../server/src/convert/aliases';
 import { ConvertError, errorCode } from '../../../server/src/convert/errors';
 import { layerIndex, modelInfoFromConfig, supportedSummary } from '../../../server/src/convert/families';
+import { tempDir } from '../../helpers/tmp';
 
 const root = join(__dirname, '../../..');
 
@@ -162,10 +163,9 @@ test('layer index: only a whole `layers.N.` part', () => {
 
 // Same pattern as the fuzzer's report finding: a config.json that is not JSON is refused on one line.
 test('fuzz regression: a config.json that is not JSON gives a one-line error', async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
+  const { writeFileSync } = await import('node:fs');
   const { describeSource } = await import('../../../server/src/convert/source');
-  const dir = mkdtempSync(join(tmpdir(), 'apl-fuzzreg-'));
+  const dir = tempDir('apl-fuzzreg-');
   writeFileSync(join(dir, 'config.json'), ':{\n  "model_type": "llama"\n}\n');
   assert.throws(
     () => describeSource({ dir, name: 'x', source: dir, revision: null }),

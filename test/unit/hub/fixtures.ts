@@ -1,8 +1,7 @@
 // Shared fixtures for the hub tests: a tiny sharded repo with files a conversion needs and files it must skip.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { tempDir as processTempDir } from '../../helpers/tmp';
 
 /** Deterministic pseudo-random bytes (sha256 counter stream). */
 export function bytes(n: number, seed: string): Buffer {
@@ -52,6 +51,6 @@ export const SHARDED_NEEDED = [
 ];
 
 export function tempDir(prefix = 'apl-hub-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = processTempDir(prefix); // also removed at exit when a test fails before its cleanup
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -3,11 +3,11 @@
 // checkpoint equals the error the converter recorded, weight by weight.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InspectorSession } from '../../../server/src/inspect/session';
+import { tempDir } from '../../helpers/tmp';
 
 const root = join(__dirname, '..', '..', '..');
 const fixture = join(root, 'test', 'fixtures', 'tiny-llama');
@@ -15,7 +15,7 @@ const fixture = join(root, 'test', 'fixtures', 'tiny-llama');
 test('measured error equals the converter’s recorded error for every quantized weight', {
   skip: !existsSync(fixture) && 'no tiny-llama fixture',
 }, async () => {
-  const out = mkdtempSync(join(tmpdir(), 'apl-agree-conv-'));
+  const out = tempDir('apl-agree-conv-');
   const r = spawnSync(
     process.execPath,
     [

@@ -3,8 +3,7 @@
 // independently — (q − zero) · scale with both operations rounded to float32, q unpacked low bits first — exactly,
 // and its statistics are those values' statistics. (The inspector calls the engine's dequantize: one implementation.)
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { f16ToF32 } from '../../../native/dtypes';
@@ -12,6 +11,7 @@ import { quantize } from '../../../native/index';
 import { type BitWidth, groupsPerRow, memberNames, packedRowBytes } from '../../../server/src/formats/manifest';
 import { NpzWriter } from '../../../server/src/formats/npz';
 import { InspectorSession } from '../../../server/src/inspect/session';
+import { tempDir } from '../../helpers/tmp';
 
 /** docs/FORMAT.md's dequantize in float32, element by element (f16 scales and zeros). */
 function formatDequantize(
@@ -40,7 +40,7 @@ function formatDequantize(
 }
 
 test("dequantized pages equal the format's float32 dequantize at 1, 2, 4 and 8 bits", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-agree-'));
+  const dir = tempDir('apl-agree-');
   const rows = 12;
   const cols = 40; // groups of 16 leave a partial last group
   const groupSize = 16;

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Manifest } from '../../../server/src/formats/manifest';
 import { findManifestFor, memberRole, quantizedWeight } from '../../../server/src/inspect/dequant';
+import { tempDir } from '../../helpers/tmp';
 
 // How a packed weight dequantizes (low bits first, (q − zero) · scale per group) is the engine's: see
 // test/unit/native/api.test.ts; the inspector's pages of it are tested in session.test.ts.
@@ -17,7 +17,7 @@ test('findManifestFor finds the manifest that names the archive, and skips other
   assert.ok(found);
   assert.match(found.path, /tiny_manifest_q4\.json$/);
   assert.equal(await findManifestFor(join(fixtures, 'numpy_stored.npz')), null);
-  const dir = mkdtempSync(join(tmpdir(), 'apl-manifest-'));
+  const dir = tempDir('apl-manifest-');
   writeFileSync(join(dir, 'a_manifest_q4.json'), '{ not json');
   writeFileSync(join(dir, 'b_manifest_q4.json'), JSON.stringify({ weights: [], metadata: { npz: 'other.npz' } }));
   assert.equal(await findManifestFor(join(dir, 'x.npz')), null);

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { inspectorHost, loadReport } from '../../../server/src/inspect/host';
 import { InspectorSession } from '../../../server/src/inspect/session';
 import type { HostToInspector } from '../../../server/src/protocol';
+import { tempDir } from '../../helpers/tmp';
 
 test('loadReport finds the manifest that names the report, else one with the same stem', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-host-'));
+  const dir = tempDir('apl-host-');
   const report = join(dir, 'm_accuracy_q4.json');
   writeFileSync(report, JSON.stringify({ model: 'm', weights: [] }));
   let msg = await loadReport(report);
@@ -30,7 +30,7 @@ test('loadReport finds the manifest that names the report, else one with the sam
 });
 
 test('loadReport errors name the file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-host-'));
+  const dir = tempDir('apl-host-');
   await assert.rejects(loadReport(join(dir, 'missing.json')), /missing\.json: no such file/);
   writeFileSync(join(dir, 'bad.json'), '{ "model": ');
   await assert.rejects(loadReport(join(dir, 'bad.json')), /bad\.json: not valid JSON/);
@@ -81,7 +81,7 @@ test('inspectorHost answers every request once, errors included', async () => {
 // Found by the fuzzer (test/fuzz, target report): the report panel's error for a non-JSON report carried the
 // parser's multi-line excerpt.
 test('fuzz regression: loadReport refuses a non-JSON report with a one-line error', async () => {
-  const file = join(mkdtempSync(join(tmpdir(), 'apl-fuzzreg-')), 'tiny_accuracy_q4.json');
+  const file = join(tempDir('apl-fuzzreg-'), 'tiny_accuracy_q4.json');
   writeFileSync(file, ':{\n  "model": "tiny",\n  "weights": []\n}\n');
   await assert.rejects(loadReport(file), (e: Error) => {
     assert.match(e.message, /not valid JSON/);

@@ -1,12 +1,12 @@
 // The inspector on safetensors checkpoints: one file and a sharded folder through its index, every common dtype
 // decoded, pages read lazily (only the bytes of the rows shown), hostile headers refused with one line naming the file.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeSafetensors } from '../../../server/src/formats/safetensors';
 import { InspectorSession } from '../../../server/src/inspect/session';
+import { tempDir } from '../../helpers/tmp';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures', 'inspector');
 const embed = Array.from({ length: 24 }, (_, k) => Math.fround(k / 7 - 1.5));
@@ -85,7 +85,7 @@ test('pages are read lazily: only the bytes of the rows and columns shown', asyn
 });
 
 test('hostile safetensors headers and indexes are refused with one line naming the file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-insp-st-'));
+  const dir = tempDir('apl-insp-st-');
   const good = encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [2], data: new Uint8Array(8) }]);
   const cases: [string, Buffer | string, RegExp][] = [];
   const huge = Buffer.from(good);

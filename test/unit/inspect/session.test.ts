@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readNpyArray, writeNpyFile } from '../../../server/src/formats/npy';
 import { openFileSource } from '../../../server/src/formats/source';
 import { InspectorSession, MAX_PAGE_ELEMENTS } from '../../../server/src/inspect/session';
+import { tempDir } from '../../helpers/tmp';
 
 const fixtures = join(__dirname, 'fixtures');
 
@@ -127,7 +127,7 @@ test('the manifest beside the archive gives roles and the dequantized view, matc
 });
 
 test('bad files give errors naming the file; a broken member is one row with its error', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-inspect-'));
+  const dir = tempDir('apl-inspect-');
   const junk = join(dir, 'junk.npz');
   writeFileSync(junk, 'this is not a zip at all, just words');
   await assert.rejects(InspectorSession.open(junk), (e: Error) => e.message.includes('junk.npz'));
@@ -153,7 +153,7 @@ test('bad files give errors naming the file; a broken member is one row with its
 });
 
 test('a large tensor: pages over the cap are refused, statistics come from a bounded sample', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-inspect-'));
+  const dir = tempDir('apl-inspect-');
   const rows = 2100;
   const cols = 512; // 1,075,200 values: just over the sample cap
   const data = new Float32Array(rows * cols);

@@ -2,14 +2,14 @@
 // 452 × 800 × 800 tensor opens as fast as a small one) and comparisons (difference statistics, relative error,
 // shapes that differ refused, the same tensor in another file).
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compareMetrics } from '../../../native/index';
 import { inspectorHost } from '../../../server/src/inspect/host';
 import { InspectorSession } from '../../../server/src/inspect/session';
 import type { HostToInspector } from '../../../server/src/protocol';
+import { tempDir } from '../../helpers/tmp';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures', 'inspector');
 const cubeAt = (i: number, j: number, k: number) => 100 * i + 10 * j + k;
@@ -57,7 +57,7 @@ test('a slice page reads only bytes inside its slice', async () => {
 });
 
 test('a 452 × 800 × 800 float32 tensor (1.1 GB, sparse) shows a slice reading only that slice', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-insp-big-'));
+  const dir = tempDir('apl-insp-big-');
   const file = join(dir, 'big.npy');
   let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (452, 800, 800), }";
   header += `${' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64)}\n`;

@@ -6,6 +6,7 @@ import { loadNpzIndex, loadReport } from '../../../server/src/manifest/files';
 import type { NpzState } from '../../../server/src/manifest/npz-index';
 import type { ReportState } from '../../../server/src/manifest/report';
 import { validateManifest } from '../../../server/src/manifest/validate';
+import { tempDir } from '../../helpers/tmp';
 import { codes, indexFor, MANIFEST_PATH, manifestText, mutate, NPZ_PATH, only, REPORT_PATH, rangeOf } from './helpers';
 
 let npz: NpzState;
@@ -296,10 +297,9 @@ describe('cross-checks with the NPZ', () => {
 // the JSON parser's excerpt of the file, line breaks included. Diagnostics and CLI lines need it on one line.
 describe('fuzz regression: report loader', () => {
   it('a report that is not JSON gives a one-line problem', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
+    const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const file = join(mkdtempSync(join(tmpdir(), 'apl-fuzzreg-')), 'tiny_accuracy_q4.json');
+    const file = join(tempDir('apl-fuzzreg-'), 'tiny_accuracy_q4.json');
     writeFileSync(file, ':{\n  "model": "tiny",\n  "weights": []\n}\n');
     const r = await loadReport(file, true);
     assert.ok(r && 'problem' in r);
