@@ -3,13 +3,13 @@
 // `cat FILE > /dev/null` in the same run. Files go to an ignored temp dir and are deleted afterwards.
 // Targets (issue 2): listing ≤ 5 ms; reading and converting ≥ 1 GB/s.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { bf16Backend, bf16BytesToF32, bf16BytesToF32Scalar } from '../server/src/formats/dtypes';
 import { NpzWriter, openNpz } from '../server/src/formats/npz';
 import { openSafetensors, writeSafetensors } from '../server/src/formats/safetensors';
 import { openFileSource } from '../server/src/formats/source';
+import { tempDir } from '../test/helpers/tmp';
 
 const MEMBERS = 400;
 const TOTAL = 1 << 30;
@@ -52,7 +52,7 @@ async function timed(f: () => Promise<unknown> | unknown): Promise<{ wall: numbe
 }
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-bench-formats-'));
+  const dir = tempDir('apl-bench-formats-');
   console.log('Figures: wall-clock GB/s, and in brackets GB/s per CPU-second (user + sys), which is what a shared,');
   console.log('loaded machine distorts least. Ratios compare figures measured in this run.');
   try {

@@ -3,12 +3,12 @@
 // beside reading the same bytes whole in the same run (`cat FILE`, and the member's data read in full).
 // Files go to an ignored temp dir and are deleted afterwards.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NpzWriter, openNpz } from '../server/src/formats/npz';
 import { openFileSource } from '../server/src/formats/source';
 import { InspectorSession } from '../server/src/inspect/session';
+import { tempDir } from '../test/helpers/tmp';
 
 const SMALL = 24; // members of 2048 × 2048 float32 (16 MiB each)
 const BIG_ROWS = 4096;
@@ -40,7 +40,7 @@ function* rows(rowsN: number, cols: number, seed: number): Generator<Uint8Array>
 }
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-bench-inspect-'));
+  const dir = tempDir('apl-bench-inspect-');
   try {
     const path = join(dir, 'big.npz');
     const w = await NpzWriter.create(path);

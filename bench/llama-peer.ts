@@ -2,11 +2,11 @@
 // on demand by `npm run bench:peer-install` into .tools/llama-peer (not a devDependency: its optional GPU prebuilds
 // weigh ~680 MB, which every `npm ci` and CI would download for a benchmark they never run). Loads a GGUF of the bench's synthetic weights (bench/gguf.ts), then times decode and prompt the way the
 // bench times our engine. When node-llama-cpp is absent or cannot load, peer() says why once and returns null.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ModelConfig, ModelWeights } from '../native/forward-types';
+import { tempDir } from '../test/helpers/tmp';
 import { ggufTensors, writeGguf } from './gguf';
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
@@ -59,13 +59,20 @@ export interface PeerRun {
 
 /** Writes the GGUF of `w` to a temporary folder and loads it; close() removes it. */
 export async function peerModel(l: Llama, c: ModelConfig, w: ModelWeights): Promise<PeerRun> {
-  const dir = mkdtempSync(join(tmpdir(), 'apl-gguf-'));
+  // ~590 MB: tempDir also removes it when the bench ends early (an error, Ctrl-C, SIGTERM) before close().
+  const dir = tempDir('apl-gguf-');
   const path = join(dir, 'model.gguf');
   const tensors = ggufTensors(w);
-  writeGguf(path, c, tensors);
+  let model: Model;
+  try {
+    writeGguf(path, c, tensors);
+    model = await l.loadModel({ modelPath: path, gpuLayers: 0 });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const embed = tensors[0];
   const total = tensors.reduce((s, t) => s + t.bytes, 0);
-  const model = await l.loadModel({ modelPath: path, gpuLayers: 0 });
   const context = (threads: number, size: number) =>
     model.createContext({
       contextSize: size,
