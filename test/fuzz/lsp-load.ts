@@ -10,8 +10,7 @@
 // 100 ms goal is reported, not asserted, on a shared machine), or on a heap that grows without bound (final heap
 // over twice the first plus 64 MB).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -24,6 +23,7 @@ import type { Diagnostic } from 'vscode-languageserver-types';
 import { FileCache, getLanguageService } from '../../server/src/manifest';
 import { LineIndex } from '../../server/src/manifest/document';
 import { rng } from '../helpers/random';
+import { tempDir } from '../helpers/tmp';
 import { MANIFEST_PATH, NPZ_PATH, REPORT_PATH, ROOT } from './lib/fixtures';
 
 const [secondsArg, seedArg, out, editsArg] = process.argv.slice(2);
@@ -74,7 +74,7 @@ const strip = (ds: Diagnostic[]) => JSON.stringify(ds.map((d) => [d.range, d.cod
 
 async function main(): Promise<void> {
   const r = rng(Number(seedArg));
-  const dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-lsp-'));
+  const dir = tempDir('apl-fuzz-lsp-');
   const manifestPath = join(dir, 'tiny_manifest_q4.json');
   const m = JSON.parse(readFileSync(MANIFEST_PATH, 'utf8'));
   const base = [...m.weights];

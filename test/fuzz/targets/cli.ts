@@ -3,11 +3,11 @@
 // unreachable (offline, a dead endpoint). Sources include a tiny valid model, so some conversions really run.
 // Checked: a documented exit status, errors on one line without a stack, no file written outside the output
 // folder, and nothing at all left behind by a command that failed.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import fc from 'fast-check';
 import { encodeSafetensors } from '../../../server/src/formats/safetensors';
+import { tempDir } from '../../helpers/tmp';
 import { runCli } from '../lib/cli';
 import { MANIFEST_PATH, NPZ_PATH } from '../lib/fixtures';
 import { hostileString } from '../lib/mutate';
@@ -138,7 +138,7 @@ export const target: Target<string[]> = {
   timeoutMs: 10_000,
   arbitrary: () => argv,
   async setup() {
-    dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-cli-'));
+    dir = tempDir('apl-fuzz-cli-');
     const model = join(dir, 'model');
     mkdirSync(model);
     writeFileSync(

@@ -3,8 +3,7 @@
 // undefined names). convert: describeSource (config.json → the manifest's model block); run: the model block →
 // modelConfigFromManifest, loadTokenizer (both tokenizer files), then encode, decode and the chat template as
 // `apl-quant run` uses them. Accepted, or refused with ConvertError / RunError on one line; never a hang.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ConvertError } from '../../../server/src/convert/errors';
@@ -13,6 +12,7 @@ import type { Manifest } from '../../../server/src/formats/manifest';
 import { encodeSafetensors } from '../../../server/src/formats/safetensors';
 import { modelConfigFromManifest, RunError } from '../../../server/src/run/config';
 import { loadTokenizer } from '../../../server/src/run/load';
+import { tempDir } from '../../helpers/tmp';
 import { TINY_LLAMA } from '../lib/fixtures';
 import { applyJsonOps, applyTextOps, hostileString, jsonOp, textOp } from '../lib/mutate';
 import { acceptedOrRefused, type Target } from '../lib/target';
@@ -81,7 +81,7 @@ export const target: Target<Input> = {
     'config.json, tokenizer_config.json, tokenizer.json: describeSource, modelConfigFromManifest, loadTokenizer',
   arbitrary: () => input,
   async setup() {
-    dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-hfcfg-'));
+    dir = tempDir('apl-fuzz-hfcfg-');
     writeFileSync(
       join(dir, 'model.safetensors'),
       encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [1], data: new Uint8Array(4) }]),

@@ -3,12 +3,12 @@
 // bodies truncated (cleanly or by a cut connection), lying Content-Length and ETag headers, flipped bytes,
 // endless redirects and redirects to nowhere. The download must end with exactly the repository's bytes in the
 // snapshot, or with a HubError on one line; within the time limit; writing nothing outside the cache folder.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { downloadModel, HubError } from '../../../server/src/hub';
 import { type HubServer, startHubServer } from '../../helpers/hub-server';
+import { tempDir } from '../../helpers/tmp';
 import { applyByteOps, applyJsonOps, type ByteOp, byteOp, type JsonOp, jsonOp } from '../lib/mutate';
 import { acceptedOrRefused, Finding, type Target } from '../lib/target';
 
@@ -171,7 +171,7 @@ export const target: Target<Input> = {
   arbitrary: () => input,
   async setup() {
     hub = await startHubServer({ repos: { [REPO]: { files: FILES } }, token: TOKEN, pageSize: 4 });
-    root = mkdtempSync(join(tmpdir(), 'apl-fuzz-hub-'));
+    root = tempDir('apl-fuzz-hub-');
   },
   async teardown() {
     await hub.close();

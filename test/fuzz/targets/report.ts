@@ -1,13 +1,13 @@
 // The accuracy report reader: the converter's report JSON edited field by field (and as raw text), read by the
 // one reader (normalizeReport, looksLikeReport) as the report webview and the language server use it, by the
 // language server's file loader (loadReport) and by the report panel's host (inspect/host loadReport).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { loadReport as hostLoadReport } from '../../../server/src/inspect/host';
 import { loadReport } from '../../../server/src/manifest/files';
 import { looksLikeReport, normalizeReport } from '../../../server/src/report';
+import { tempDir } from '../../helpers/tmp';
 import { reportText } from '../lib/fixtures';
 import { applyJsonOps, applyTextOps, jsonOp, textOp } from '../lib/mutate';
 import { acceptedOrRefused, Finding, type Target } from '../lib/target';
@@ -24,7 +24,7 @@ export const target: Target<string> = {
   describe: 'the accuracy report reader: normalizeReport, looksLikeReport, the server loadReport and the panel host',
   arbitrary: () => input,
   async setup() {
-    dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-report-'));
+    dir = tempDir('apl-fuzz-report-');
   },
   async teardown() {
     rmSync(dir, { recursive: true, force: true });

@@ -4,8 +4,7 @@
 // tokenizer, cut into chunks by planChunks / chunkTokens for any --ctx and --chunks), and the id count eval checks a
 // tokenizer.json by (tokenizerIdCount on edited tokenizer files). Accepted inputs must be consistent: matmul's rows
 // hold exactly the weight's in-features, prompt ids lie in the vocabulary, chunks hold ctx in-vocabulary ids.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { CliError } from '../../../server/src/cli/common';
@@ -17,6 +16,7 @@ import { encodeNpyHeader, type NpDtype } from '../../../server/src/formats/npy';
 import { RunError } from '../../../server/src/run/config';
 import type { LoadedModel } from '../../../server/src/run/load';
 import { TextTokenizer } from '../../../server/src/run/tokenizer';
+import { tempDir } from '../../helpers/tmp';
 import { TINY_LLAMA } from '../lib/fixtures';
 import { applyJsonOps, applyTextOps, hostileString, type JsonOp, jsonOp, mutatedBytes, textOp } from '../lib/mutate';
 import { acceptedOrRefused, b64, Finding, type Target } from '../lib/target';
@@ -104,7 +104,7 @@ export const target: Target<Input> = {
     'parseRunArgs/promptIds, encode/planChunks/chunkTokens',
   arbitrary: () => input,
   async setup() {
-    dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-runin-'));
+    dir = tempDir('apl-fuzz-runin-');
     tok = new TextTokenizer(TOKENIZER, TOK_CONFIG);
   },
   async teardown() {

@@ -2,8 +2,7 @@
 // (openCheckpoint, readRows, readF32) and as the Hub client reads it to pick the shards (shardsFromIndex). The
 // index is edited field by field (weight_map entries renamed, pointed at missing, traversing or odd files, given
 // wrong types) and sometimes one shard is mutated too. The folder must be left as it was (nothing written).
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { FormatError } from '../../../server/src/formats/errors';
@@ -15,6 +14,7 @@ import {
 } from '../../../server/src/formats/safetensors';
 import { HubError } from '../../../server/src/hub/errors';
 import { shardsFromIndex } from '../../../server/src/hub/files';
+import { tempDir } from '../../helpers/tmp';
 import { applyByteOps, applyJsonOps, byteOp, jsonOp } from '../lib/mutate';
 import { acceptedOrRefused, Finding, type Target } from '../lib/target';
 
@@ -87,7 +87,7 @@ export const target: Target<Input> = {
   describe: 'model.safetensors.index.json and its shards: openCheckpoint, readRows, readF32, shardsFromIndex',
   arbitrary: () => input,
   async setup() {
-    dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-ckpt-'));
+    dir = tempDir('apl-fuzz-ckpt-');
   },
   async teardown() {
     rmSync(dir, { recursive: true, force: true });

@@ -1,10 +1,10 @@
 // `apl-quant validate` on a manifest beside an NPZ and a report, each hostile in its own way: the manifest edited
 // field by field and by keystrokes (lib: the manifest target's generator), the NPZ the fixture or mutated bytes,
 // the report edited. Through the real main(): exit 0/1, one line per diagnostic, --json output that parses.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { tempDir } from '../../helpers/tmp';
 import { runCli } from '../lib/cli';
 import { NPZ_PATH, REPORT_PATH } from '../lib/fixtures';
 import { applyByteOps, applyTextOps, byteOp, textOp } from '../lib/mutate';
@@ -41,7 +41,7 @@ export const target: Target<Input> = {
   describe: 'apl-quant validate: manifest, NPZ and report beside it all hostile; exit status and output lines',
   arbitrary: () => input,
   async setup() {
-    dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-validate-'));
+    dir = tempDir('apl-fuzz-validate-');
   },
   async teardown() {
     rmSync(dir, { recursive: true, force: true });

@@ -4,13 +4,13 @@
 // exist, negative, huge, fractional, NaN rows and columns, unknown views) and arbitrary JSON values. Every
 // request gets exactly one answer, a page never carries more values than it asked for (nor than the cap), and
 // nothing throws. The report panel's messages carry no data the host acts on beyond the file it already holds.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { inspectorHost } from '../../../server/src/inspect/host';
 import { InspectorSession, MAX_PAGE_ELEMENTS } from '../../../server/src/inspect/session';
 import type { HostToInspector, InspectorToHost } from '../../../server/src/protocol';
+import { tempDir } from '../../helpers/tmp';
 import { MANIFEST_PATH, NPZ_PATH, REPORT_PATH } from '../lib/fixtures';
 import { applyByteOps, byteOp, hostileString } from '../lib/mutate';
 import { Finding, type Target } from '../lib/target';
@@ -76,7 +76,7 @@ export const target: Target<Input> = {
   timeoutMs: 4000,
   arbitrary: () => input,
   async setup() {
-    dir = mkdtempSync(join(tmpdir(), 'apl-fuzz-webview-'));
+    dir = tempDir('apl-fuzz-webview-');
     for (const f of [MANIFEST_PATH, NPZ_PATH, REPORT_PATH]) copyFileSync(f, join(dir, f.split('/').pop() as string));
     fixtureSession = await InspectorSession.open(join(dir, 'tiny_quantized_q4.npz'));
   },
