@@ -1,6 +1,7 @@
-// The AVX2 + FMA kernels of attention.cc: scores, softmax, value tiles and conversions on 256-bit vectors. A
-// private part of attention.cc, included by it alone inside its anonymous namespace (after the scalar kernels
-// and constants it uses); not a header for other files.
+// The AVX2 + FMA kernels of attention.cc on 256-bit vectors: scores, value tiles and the one-row decode here;
+// exp, softmax, silu·mul and conversions are attention_lanes.h's on the traits Lanes256. A private part of
+// attention.cc, included by it alone inside its anonymous namespace (after the scalar kernels and constants
+// it uses); not a header for other files.
 #pragma once
 
 // ---------------------------------------------------------------- AVX2 + FMA (kFma16 only)

@@ -1,6 +1,7 @@
-// The AVX-512 kernels of attention.cc: the same on 512-bit vectors, one vector of 16 query rows per key. A
-// private part of attention.cc, included by it alone inside its anonymous namespace (after the scalar kernels
-// and constants it uses); not a header for other files.
+// The AVX-512 kernels of attention.cc: the same on 512-bit vectors, one vector of 16 query rows per key (exp,
+// softmax, silu·mul and conversions: attention_lanes.h's on the traits Lanes512). A private part of
+// attention.cc, included by it alone inside its anonymous namespace (after the scalar kernels and constants
+// it uses); not a header for other files.
 #pragma once
 
 // ---------------------------------------------------------------- AVX-512 (kFma16)
