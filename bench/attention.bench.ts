@@ -5,52 +5,14 @@
 // (3) rounds each, best time of each; then one profiled prompt of each (APL_PROFILE=1: the attention step's
 // share of the forward pass, from the model's stderr report). APL_BENCH_HEAD_DIM / _HEADS / _KV_HEADS change
 // the shape (e.g. 256 / 8 / 1 for a gemma-like attention).
-import { randomFillSync } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { createModel, inferInfo } from '../native/forward';
-import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
-import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
+import { packedWeight, syntheticModel, tinyLlamaConfig } from './tiny-llama-shape';
 
 const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
 const PROMPT_LAYERS = Number(process.env.APL_BENCH_PROMPT_LAYERS ?? 4);
 const ROUNDS = Number(process.env.APL_BENCH_ROUNDS ?? 3);
 const LAYERS = 22;
-
-function weight(rows: number, cols: number): LinearWeight {
-  const g = rows * Math.ceil(cols / 64);
-  return {
-    kind: 'packed',
-    rows,
-    cols,
-    bits: 4,
-    groupSize: 64,
-    q: randomFillSync(new Uint8Array(rows * Math.ceil((cols * 4) / 8))),
-    scales: new Uint8Array(new Uint16Array(g).fill(f16Bits(0.002)).buffer),
-    zeros: new Uint8Array(new Uint16Array(g).fill(f16Bits(7.5)).buffer),
-    scaleDtype: 'f16',
-  };
-}
-
-function model(c: ModelConfig): ModelWeights {
-  const h = c.hiddenSize;
-  const qd = c.numHeads * c.headDim;
-  const kv = c.numKvHeads * c.headDim;
-  const ones = () => new Float32Array(h).fill(1);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++)
-    layers.push({
-      inputNorm: ones(),
-      q: weight(qd, h),
-      k: weight(kv, h),
-      v: weight(kv, h),
-      o: weight(h, qd),
-      postAttnNorm: ones(),
-      gate: weight(c.intermediateSize, h),
-      up: weight(c.intermediateSize, h),
-      down: weight(h, c.intermediateSize),
-    });
-  return { embed: weight(c.vocabSize, h), layers, finalNorm: ones(), lmHead: weight(c.vocabSize, h) };
-}
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
@@ -82,7 +44,7 @@ function main() {
   if (process.env.APL_BENCH_HEAD_DIM) c.headDim = Number(process.env.APL_BENCH_HEAD_DIM);
   if (process.env.APL_BENCH_HEADS) c.numHeads = Number(process.env.APL_BENCH_HEADS);
   if (process.env.APL_BENCH_KV_HEADS) c.numKvHeads = Number(process.env.APL_BENCH_KV_HEADS);
-  const w = model(c);
+  const w = syntheticModel(c, (r, cc) => packedWeight(r, cc, 4));
   const tokens = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31000));
   const scale = LAYERS / PROMPT_LAYERS;
   console.log(

@@ -21,7 +21,7 @@ import { createModel, inferInfo } from '../native/forward';
 import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
 import { nativeAddon } from '../native/index';
 import { peer, peerModel } from './llama-peer';
-import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
+import { bf16Weight, packedWeight, syntheticModel, tinyLlamaConfig, weightBytes } from './tiny-llama-shape';
 
 const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
 const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
@@ -36,56 +36,20 @@ const QUOTED = { decode: [29, 31], prompt: [72, 140] }; // llama.cpp Q4_0 here, 
 
 type Kind = { bits: 1 | 2 | 4 | 8 } | 'bf16';
 function weight(rows: number, cols: number, kind: Kind): LinearWeight {
-  if (kind === 'bf16') {
-    const data = randomFillSync(new Uint8Array(rows * cols * 2));
-    const h = new Uint16Array(data.buffer);
-    for (let i = 0; i < h.length; i++) h[i] = (h[i] & 0x807f) | 0x3c00; // |w| in [2^-7, 2^-6)
-    return { kind: 'float', rows, cols, dtype: 'bf16', data };
-  }
-  const { bits } = kind;
-  const g = rows * Math.ceil(cols / 64);
-  const scales = new Uint16Array(g).fill(f16Bits(0.002));
-  const zeros = new Uint16Array(g).fill(f16Bits(2 ** (bits - 1) - 0.5));
-  return {
-    kind: 'packed',
-    rows,
-    cols,
-    bits,
-    groupSize: 64,
-    q: randomFillSync(new Uint8Array(rows * Math.ceil((cols * bits) / 8))),
-    scales: new Uint8Array(scales.buffer),
-    zeros: new Uint8Array(zeros.buffer),
-    scaleDtype: 'f16',
-  };
+  return kind === 'bf16' ? bf16Weight(rows, cols) : packedWeight(rows, cols, kind.bits);
 }
 
+/** The model of shape c with every linear of the kind, and the bytes of its linears but the embedding table. */
 function model(c: ModelConfig, kind: Kind): { w: ModelWeights; bytes: number } {
-  const h = c.hiddenSize;
-  const kv = c.numKvHeads * c.headDim;
   let bytes = 0;
   const W = (r: number, cc: number) => {
     const w = weight(r, cc, kind);
-    bytes +=
-      w.kind === 'packed' ? w.q.length + w.scales.length + w.zeros.length : w.kind === 'float' ? w.data.length : 0;
+    bytes += weightBytes(w);
     return w;
   };
-  const ones = () => new Float32Array(h).fill(1);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++)
-    layers.push({
-      inputNorm: ones(),
-      q: W(h, h),
-      k: W(kv, h),
-      v: W(kv, h),
-      o: W(h, h),
-      postAttnNorm: ones(),
-      gate: W(c.intermediateSize, h),
-      up: W(c.intermediateSize, h),
-      down: W(h, c.intermediateSize),
-    });
-  const lmHead = W(c.vocabSize, h);
-  const embed = weight(c.vocabSize, h, kind); // one row read per token: not counted
-  return { w: { embed, layers, finalNorm: ones(), lmHead }, bytes };
+  // the embedding table: one row read per token, not counted
+  const w = syntheticModel(c, W, (r, cc) => weight(r, cc, kind));
+  return { w, bytes };
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;

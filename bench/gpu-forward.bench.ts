@@ -5,10 +5,9 @@
 // line per setting and the GPU/CPU ratios; without a usable GPU it says so and measures nothing (exit 0).
 // Env: APL_BENCH_LAYERS (22), APL_BENCH_DECODE (16 tokens on the GPU; the CPU gets half), APL_BENCH_PROMPT (512),
 // APL_BENCH_KINDS (e.g. "8,4,2,1,bf16").
-import { randomFillSync } from 'node:crypto';
 import { createModel, gpuUnavailable, inferInfo } from '../native/forward';
-import type { ForwardModel, LinearWeight, ModelWeights } from '../native/forward-types';
-import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
+import type { ForwardModel, ModelWeights } from '../native/forward-types';
+import { bf16Weight, packedWeight, syntheticModel, tinyLlamaConfig } from './tiny-llama-shape';
 
 const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
 const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
@@ -16,47 +15,11 @@ const PROMPT = Number(process.env.APL_BENCH_PROMPT ?? 512);
 const c = tinyLlamaConfig(LAYERS);
 const KINDS = (process.env.APL_BENCH_KINDS ?? '8,4,2,1,bf16').split(',');
 
-function weight(rows: number, cols: number, kind: string): LinearWeight {
-  if (kind === 'bf16') {
-    const data = randomFillSync(new Uint8Array(rows * cols * 2));
-    const h = new Uint16Array(data.buffer);
-    for (let i = 0; i < h.length; i++) h[i] = (h[i] & 0x807f) | 0x3c00; // |w| in [2^-7, 2^-6)
-    return { kind: 'float', rows, cols, dtype: 'bf16', data };
-  }
-  const bits = Number(kind) as 1 | 2 | 4 | 8;
-  const g = rows * Math.ceil(cols / 64);
-  return {
-    kind: 'packed',
-    rows,
-    cols,
-    bits,
-    groupSize: 64,
-    q: randomFillSync(new Uint8Array(rows * Math.ceil((cols * bits) / 8))),
-    scales: new Uint8Array(new Uint16Array(g).fill(f16Bits(0.002)).buffer),
-    zeros: new Uint8Array(new Uint16Array(g).fill(f16Bits(2 ** (bits - 1) - 0.5)).buffer),
-    scaleDtype: 'f16',
-  };
-}
-
+/** The model with every linear of the kind (bf16 or packed bits). */
 function model(kind: string): ModelWeights {
-  const h = c.hiddenSize;
-  const kv = c.numKvHeads * c.headDim;
-  const W = (r: number, cc: number) => weight(r, cc, kind);
-  const ones = () => new Float32Array(h).fill(1);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++)
-    layers.push({
-      inputNorm: ones(),
-      q: W(h, h),
-      k: W(kv, h),
-      v: W(kv, h),
-      o: W(h, h),
-      postAttnNorm: ones(),
-      gate: W(c.intermediateSize, h),
-      up: W(c.intermediateSize, h),
-      down: W(h, c.intermediateSize),
-    });
-  return { embed: W(c.vocabSize, h), layers, finalNorm: ones(), lmHead: W(c.vocabSize, h) };
+  return syntheticModel(c, (r, cc) =>
+    kind === 'bf16' ? bf16Weight(r, cc) : packedWeight(r, cc, Number(kind) as 1 | 2 | 4 | 8),
+  );
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;

@@ -21,7 +21,7 @@ import * as eng from '../native/index';
 import { KQ_PRESETS, kquantize } from '../native/kquant';
 import { gaussian } from '../test/helpers/random';
 import { peer, peerModel } from './llama-peer';
-import { f16Bits, tinyLlamaConfig } from './tiny-llama-shape';
+import { f16Bits, packedWeight, syntheticModel, tinyLlamaConfig } from './tiny-llama-shape';
 
 const ROWS = 1024;
 const COLS = 4096;
@@ -84,20 +84,7 @@ const NAMES: Record<string, string> = { g4: '4-bit g64', k4: 'kquant 4-bit g24',
 /** A synthetic weight of the kind: random codes, fixed float16 scales (as decode.bench.ts). */
 function synth(rows: number, cols: number, kind: string): LinearWeight {
   const rand = (n: number) => randomFillSync(new Uint8Array(n));
-  if (kind === 'g4') {
-    const g = rows * Math.ceil(cols / 64);
-    return {
-      kind: 'packed',
-      rows,
-      cols,
-      bits: 4,
-      groupSize: 64,
-      q: rand(rows * Math.ceil(cols / 2)),
-      scales: new Uint8Array(new Uint16Array(g).fill(f16Bits(0.002)).buffer),
-      zeros: new Uint8Array(new Uint16Array(g).fill(f16Bits(7.5)).buffer),
-      scaleDtype: 'f16',
-    };
-  }
+  if (kind === 'g4') return packedWeight(rows, cols, 4);
   const f = KQ_PRESETS[kind === 'k4' ? 4 : 2];
   const supers = rows * Math.ceil(cols / f.super);
   const half = (v: number) => new Uint8Array(new Uint16Array(supers).fill(f16Bits(v)).buffer);
@@ -114,24 +101,12 @@ function synth(rows: number, cols: number, kind: string): LinearWeight {
 }
 
 function synthModel(c: ModelConfig, kind: string): ModelWeights {
-  const h = c.hiddenSize;
-  const kv = c.numKvHeads * c.headDim;
-  const ones = () => new Float32Array(h).fill(1);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++)
-    layers.push({
-      inputNorm: ones(),
-      q: synth(h, h, kind),
-      k: synth(kv, h, kind),
-      v: synth(kv, h, kind),
-      o: synth(h, h, kind),
-      postAttnNorm: ones(),
-      gate: synth(c.intermediateSize, h, kind),
-      up: synth(c.intermediateSize, h, kind),
-      down: synth(h, c.intermediateSize, kind),
-    });
   // the embedding table stays groupwise (one row read per token), as convert keeps it 8-bit groupwise
-  return { embed: synth(c.vocabSize, h, 'g4'), layers, finalNorm: ones(), lmHead: synth(c.vocabSize, h, kind) };
+  return syntheticModel(
+    c,
+    (r, cc) => synth(r, cc, kind),
+    (r, cc) => synth(r, cc, 'g4'),
+  );
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;

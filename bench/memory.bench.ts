@@ -6,54 +6,21 @@
 //
 // APL_BENCH_MEM_LAYERS (22). A child run: memory.bench.ts --child <f16|f32> <context>.
 import { spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { createModel, inferInfo } from '../native/forward';
-import type { LinearWeight, ModelWeights } from '../native/forward-types';
-import { tinyLlamaConfig } from './tiny-llama-shape';
+import { packedWeight, syntheticModel, tinyLlamaConfig, weightBytes } from './tiny-llama-shape';
 
 const LAYERS = Number(process.env.APL_BENCH_MEM_LAYERS ?? 22);
 const MB = 1e6;
 
-function packed(rows: number, cols: number): LinearWeight {
-  const g = rows * Math.ceil(cols / 64);
-  return {
-    kind: 'packed',
-    rows,
-    cols,
-    bits: 4,
-    groupSize: 64,
-    q: randomFillSync(new Uint8Array(rows * Math.ceil(cols / 2))),
-    scales: new Uint8Array(new Uint16Array(g).fill(0x1818).buffer), // f16 ≈ 0.002
-    zeros: new Uint8Array(new Uint16Array(g).fill(0x4380).buffer), // f16 7.5
-    scaleDtype: 'f16',
-  };
-}
-
 function child(kv: 'f16' | 'f32', ctx: number): void {
   const c = tinyLlamaConfig(LAYERS);
-  const h = c.hiddenSize;
-  const kvd = c.numKvHeads * c.headDim;
   let bytes = 0;
   const W = (r: number, cc: number) => {
-    const w = packed(r, cc);
-    if (w.kind === 'packed') bytes += w.q.length + w.scales.length + w.zeros.length;
+    const w = packedWeight(r, cc, 4);
+    bytes += weightBytes(w);
     return w;
   };
-  const ones = () => new Float32Array(h).fill(1);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++)
-    layers.push({
-      inputNorm: ones(),
-      q: W(h, h),
-      k: W(kvd, h),
-      v: W(kvd, h),
-      o: W(h, h),
-      postAttnNorm: ones(),
-      gate: W(c.intermediateSize, h),
-      up: W(c.intermediateSize, h),
-      down: W(h, c.intermediateSize),
-    });
-  const w: ModelWeights = { embed: W(c.vocabSize, h), layers, finalNorm: ones(), lmHead: W(c.vocabSize, h) };
+  const w = syntheticModel(c, W);
   const before = process.resourceUsage().maxRSS * 1024;
   const m = createModel(c, w, { contextLength: ctx, threads: 1, kvCache: kv });
   m.forward([1, 2, 3, 4, 5, 6, 7, 8], 0, false);

@@ -1,6 +1,8 @@
 // The TinyLlama shape the inference benches share (hidden 2048, intermediate 5632, 32 heads, 4 KV heads of 64,
-// vocabulary 32000), and the float16 bits of a float the synthetic weights' scales and zero points use.
-import type { ModelConfig } from '../native/forward-types';
+// vocabulary 32000), the float16 bits of a float the synthetic weights' scales and zero points use, and those
+// synthetic weights and models (random codes: no seed, the benches measure time and memory, not values).
+import { randomFillSync } from 'node:crypto';
+import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
 
 export function tinyLlamaConfig(layers: number): ModelConfig {
   return {
@@ -26,4 +28,66 @@ export function tinyLlamaConfig(layers: number): ModelConfig {
 export function f16Bits(v: number): number {
   const u = new Uint32Array(new Float32Array([v]).buffer)[0];
   return ((u >>> 16) & 0x8000) | ((((u >>> 23) & 0xff) - 112) << 10) | ((u >>> 13) & 0x3ff);
+}
+
+/**
+ * A synthetic packed weight: random codes, bits-bit groups of 64 with float16 scales 0.002 and zero points in
+ * the middle of the code range (2^(bits−1) − 0.5: 7.5 at 4 bits).
+ */
+export function packedWeight(rows: number, cols: number, bits: 1 | 2 | 4 | 8): LinearWeight {
+  const g = rows * Math.ceil(cols / 64);
+  return {
+    kind: 'packed',
+    rows,
+    cols,
+    bits,
+    groupSize: 64,
+    q: randomFillSync(new Uint8Array(rows * Math.ceil((cols * bits) / 8))),
+    scales: new Uint8Array(new Uint16Array(g).fill(f16Bits(0.002)).buffer),
+    zeros: new Uint8Array(new Uint16Array(g).fill(f16Bits(2 ** (bits - 1) - 0.5)).buffer),
+    scaleDtype: 'f16',
+  };
+}
+
+/** A synthetic bfloat16 weight: random signs and mantissas, |w| in [2^-7, 2^-6). */
+export function bf16Weight(rows: number, cols: number): LinearWeight {
+  const data = randomFillSync(new Uint8Array(rows * cols * 2));
+  const h = new Uint16Array(data.buffer);
+  for (let i = 0; i < h.length; i++) h[i] = (h[i] & 0x807f) | 0x3c00;
+  return { kind: 'float', rows, cols, dtype: 'bf16', data };
+}
+
+/** The bytes a linear's arrays hold. */
+export function weightBytes(w: LinearWeight): number {
+  return w.kind === 'packed' ? w.q.length + w.scales.length + w.zeros.length : w.kind === 'float' ? w.data.length : 0;
+}
+
+/**
+ * A model of shape c: every linear W(rows, cols) (the layers', then the LM head; the embedding table from
+ * embed, W unless given), norms of ones.
+ */
+export function syntheticModel(
+  c: ModelConfig,
+  W: (rows: number, cols: number) => LinearWeight,
+  embed: (rows: number, cols: number) => LinearWeight = W,
+): ModelWeights {
+  const h = c.hiddenSize;
+  const qd = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const ones = () => new Float32Array(h).fill(1);
+  const layers = [];
+  for (let l = 0; l < c.numLayers; l++)
+    layers.push({
+      inputNorm: ones(),
+      q: W(qd, h),
+      k: W(kv, h),
+      v: W(kv, h),
+      o: W(h, qd),
+      postAttnNorm: ones(),
+      gate: W(c.intermediateSize, h),
+      up: W(c.intermediateSize, h),
+      down: W(h, c.intermediateSize),
+    });
+  const lmHead = W(c.vocabSize, h);
+  return { embed: embed(c.vocabSize, h), layers, finalNorm: ones(), lmHead };
 }

@@ -21,26 +21,9 @@
 #include "../../native/src/infer/kquant_linear.h"
 #include "../../native/src/infer/kquant_ref.h"
 #include "../../native/src/infer/pool.h"
+#include "ab-orders.h"
 
 using namespace apl::infer;
-
-// kernels.cc's (the rest of that file would pull in every groupwise kernel)
-void ActQ::resize(int64_t n_, int64_t cols_, int64_t group_) {
-  n = n_;
-  cols = cols_;
-  group = group_;
-  gpr = group_ > 0 ? groups_per_row(cols_, group_) : 0;
-  xstride = (cols_ + 63) / 64 * 64;
-  gstride = gpr;
-  if ((int64_t)xq.size() < n * xstride + 64) xq.resize((size_t)(n * xstride + 64));
-  if ((int64_t)dx.size() < n * gstride) dx.resize((size_t)(n * gstride));
-  if ((int64_t)xsum.size() < n * gstride) xsum.resize((size_t)(n * gstride));
-}
-
-static int64_t env(const char* k, int64_t d) {
-  const char* v = std::getenv(k);
-  return v ? std::atoll(v) : d;
-}
 
 int main() {
   const int64_t rows = env("APL_KS_ROWS", 5632), cols = env("APL_KS_COLS", 2048);
@@ -91,37 +74,9 @@ int main() {
   for (int threads : {1, 2}) {
     Pool& pool = shared_pool(threads);
     ActQ act;
-    std::vector<double> ta, tb;
-    std::vector<float> ya((size_t)rows), yb((size_t)rows);
-    bool same = true;
-    int call = 0;
-    for (int i = 0; i < reps; i++)
-      for (int order = only ? 1 : 0; order < 2; order++) {
-        const Linear& w = ws[(size_t)(call++ % nw)].w;
-        kq_wide_seq() = order == 1;
-        const auto c0 = std::chrono::steady_clock::now();
-        kq_linear(w, x.data(), 1, order ? yb.data() : ya.data(), pool, *k, act);
-        (order ? tb : ta)
-            .push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count());
-        if (order && !only) {  // the same weight in the order before (not timed)
-          kq_wide_seq() = false;
-          kq_linear(w, x.data(), 1, ya.data(), pool, *k, act);
-          same = same && std::memcmp(ya.data(), yb.data(), ya.size() * 4) == 0;
-        }
-      }
-    auto gbs = [&](std::vector<double> v, double q) {
-      std::sort(v.begin(), v.end());
-      return bytes / v[(size_t)(q * (double)(v.size() - 1))] / 1e9;
-    };
-    if (only) {
-      std::printf("%d thread(s): memory order best %.1f GB/s, median %.1f\n", threads, gbs(tb, 0), gbs(tb, 0.5));
-      continue;
-    }
-    std::printf(
-        "%d thread(s): block by block best %.1f GB/s, median %.1f; memory order best %.1f, median %.1f; "
-        "ratio best %.2f, median %.2f; outputs %s\n",
-        threads, gbs(ta, 0), gbs(ta, 0.5), gbs(tb, 0), gbs(tb, 0.5), gbs(tb, 0) / gbs(ta, 0),
-        gbs(tb, 0.5) / gbs(ta, 0.5), same ? "identical" : "DIFFER");
+    ab_orders(
+        threads, reps, nw, rows, bytes, [](bool seq) { kq_wide_seq() = seq; },
+        [&](int i, float* y) { kq_linear(ws[(size_t)i].w, x.data(), 1, y, pool, *k, act); }, only);
   }
   return 0;
 }

@@ -18,25 +18,9 @@
 
 #include "../../native/src/cpu/infer_x86.h"
 #include "../../native/src/infer/pool.h"
+#include "ab-orders.h"
 
 using namespace apl::infer;
-
-void ActQ::resize(int64_t n_, int64_t cols_, int64_t group_) {
-  n = n_;
-  cols = cols_;
-  group = group_;
-  gpr = group_ > 0 ? groups_per_row(cols_, group_) : 0;
-  xstride = (cols_ + 63) / 64 * 64;
-  gstride = gpr;
-  if ((int64_t)xq.size() < n * xstride + 64) xq.resize((size_t)(n * xstride + 64));
-  if ((int64_t)dx.size() < n * gstride) dx.resize((size_t)(n * gstride));
-  if ((int64_t)xsum.size() < n * gstride) xsum.resize((size_t)(n * gstride));
-}
-
-static int64_t env(const char* k, int64_t d) {
-  const char* v = std::getenv(k);
-  return v ? std::atoll(v) : d;
-}
 
 int main() {
   const int64_t rows = env("APL_WS_ROWS", 5632), cols = env("APL_WS_COLS", 2048),
@@ -84,37 +68,14 @@ int main() {
       }
     }
     if (b.back() != rows) b.push_back(rows);
-    std::vector<double> ta, tb;
-    std::vector<float> ya((size_t)rows), yb((size_t)rows);
-    bool same = true;
-    int call = 0;
-    auto run = [&](const Linear& w, float* y) {
-      pool.run((int64_t)b.size() - 1,
-               [&](int64_t k) { x86::qrows<true>(w, b[(size_t)k], b[(size_t)k + 1], act, 0, 1, y, rows); });
-    };
-    for (int i = 0; i < reps; i++)
-      for (int order = 0; order < 2; order++) {
-        const Linear& w = ws[(size_t)(call++ % nw)].w;
-        x86::wide_seq() = order == 1;
-        const auto c0 = std::chrono::steady_clock::now();
-        run(w, order ? yb.data() : ya.data());
-        (order ? tb : ta)
-            .push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count());
-        if (order) {  // the same weight in the order before (not timed)
-          x86::wide_seq() = false;
-          run(w, ya.data());
-          same = same && memcmp(ya.data(), yb.data(), ya.size() * 4) == 0;
-        }
-      }
-    auto gbs = [&](std::vector<double> v, double q) {
-      std::sort(v.begin(), v.end());
-      return bytes / v[(size_t)(q * (double)(v.size() - 1))] / 1e9;
-    };
-    std::printf(
-        "%d thread(s): block by block best %.1f GB/s, median %.1f; memory order best %.1f, median %.1f; "
-        "ratio best %.2f, median %.2f; outputs %s\n",
-        threads, gbs(ta, 0), gbs(ta, 0.5), gbs(tb, 0), gbs(tb, 0.5), gbs(tb, 0) / gbs(ta, 0),
-        gbs(tb, 0.5) / gbs(ta, 0.5), same ? "identical" : "DIFFER");
+    ab_orders(
+        threads, reps, nw, rows, bytes, [](bool seq) { x86::wide_seq() = seq; },
+        [&](int i, float* y) {
+          const Linear& w = ws[(size_t)i].w;
+          pool.run((int64_t)b.size() - 1, [&](int64_t k) {
+            x86::qrows<true>(w, b[(size_t)k], b[(size_t)k + 1], act, 0, 1, y, rows);
+          });
+        });
   }
   return 0;
 }

@@ -35,3 +35,16 @@ export function studentT4(n: number, seed = 2): Float32Array {
   }
   return out;
 }
+
+/** n bytes of the xorshift32 stream from seed (0 counts as 1): incompressible, reproducible file contents. */
+export function xorshiftBytes(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}

@@ -42,7 +42,7 @@ infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/lin
 stale() {
   [ -f "$1" ] || return 0
   local f
-  for f in "$2" native/src/*.h native/src/cpu/*.h native/src/infer/*.h test/native/run-arm64.sh; do
+  for f in "$2" native/src/*.h native/src/cpu/*.h native/src/infer/*.h test/native/*.h test/native/run-arm64.sh; do
     [ "$f" -nt "$1" ] && return 0
   done
   return 1

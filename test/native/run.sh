@@ -97,7 +97,7 @@ gnewer=0
 [ -x "$gbin" ] || gnewer=1
 [ -x "$ibin" ] || gnewer=1
 [ "$bin" -nt "$gbin" ] && gnewer=1
-for f in "${gsrcs[@]}" test/native/test_infer.cc native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cuda/* native/src/quant.h test/native/run.sh; do
+for f in "${gsrcs[@]}" test/native/test_infer.cc test/native/check.h native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cuda/* native/src/quant.h test/native/run.sh; do
   [ "$f" -nt "$gbin" ] && gnewer=1
 done
 if [ "$gnewer" = 1 ]; then
@@ -146,7 +146,7 @@ abin="$out/test_attention"
 asrcs=(test/native/test_attention.cc native/src/infer/attention.cc native/src/infer/kv.cc native/src/infer/pool.cc)
 anewer=0
 [ -x "$abin" ] || anewer=1
-for f in "${asrcs[@]}" native/src/infer/*.h native/src/quant.h test/native/run.sh; do
+for f in "${asrcs[@]}" test/native/check.h native/src/infer/*.h native/src/quant.h test/native/run.sh; do
   [ "$f" -nt "$abin" ] && anewer=1
 done
 if [ "$anewer" = 1 ]; then
@@ -159,7 +159,7 @@ fi
 # The huge-page advice for the weights (test_hugepages: header only, no CUDA).
 hbin="$out/test_hugepages"
 if [ ! -x "$hbin" ] || [ test/native/test_hugepages.cc -nt "$hbin" ] || [ native/src/infer/hugepages.h -nt "$hbin" ] ||
-  [ native/src/infer/infer.h -nt "$hbin" ]; then
+  [ native/src/infer/infer.h -nt "$hbin" ] || [ test/native/check.h -nt "$hbin" ]; then
   echo "test:native: building $hbin"
   "$CXX" -std=c++17 -O2 -Wall -Wextra test/native/test_hugepages.cc -o "$hbin" ||
     { echo "test:native: test_hugepages failed to build" >&2; exit 1; }

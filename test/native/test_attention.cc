@@ -20,30 +20,10 @@
 #include <vector>
 
 #include "../../native/src/infer/attention.h"
+#include "check.h"
 
 using namespace apl;
 using namespace apl::infer;
-
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    checks++;                                              \
-    if (!(cond)) {                                         \
-      failures++;                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
-
-static bool same_bits(const std::vector<float>& a, const std::vector<float>& b, size_t* at) {
-  for (size_t i = 0; i < a.size(); i++)
-    if (memcmp(&a[i], &b[i], 4) != 0) {
-      *at = i;
-      return false;
-    }
-  return a.size() == b.size();
-}
 
 static void test_exp() {
   double worst = 0;

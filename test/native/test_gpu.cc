@@ -19,6 +19,7 @@
 #include "../../native/src/cuda/gpu_index.h"
 #include "../../native/src/infer/linear.h"
 #include "../../native/src/infer/model.h"
+#include "check.h"
 #ifdef APL_HAVE_CUDA
 #include "../../native/src/cuda/cuda.h"
 #include "../../native/src/cuda/forward.h"
@@ -26,18 +27,6 @@
 #endif
 
 using namespace apl;
-
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    checks++;                                              \
-    if (!(cond)) {                                         \
-      failures++;                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
 
 static std::mt19937 rng(1234);
 static float gauss() { return std::normal_distribution<float>(0.0f, 1.0f)(rng); }
@@ -206,10 +195,6 @@ static std::vector<float> emulate_float(const infer::Linear& w, const std::vecto
     }
   }
   return y;
-}
-
-static bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && memcmp(a.data(), b.data(), a.size() * 4) == 0;
 }
 
 static const int kBits[] = {1, 2, 4, 8};

@@ -16,21 +16,11 @@
 
 #include "../../native/src/cuda/forward.h"
 #include "../../native/src/engine.h"
+#include "check.h"
 
 using namespace apl;
 
 namespace {
-int fails = 0;
-#define GCHECK(cond, ...)                                  \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      fails++;                                             \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
-
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -91,16 +81,16 @@ void compare(int64_t rows, int64_t cols, int dtype, int bits, int64_t group, int
   Run b = run(in, dtype, rows, cols, bits, group, 1, &chk, threads);
   *tc += t1 - t0;
   *tg += now() - t1;
-  GCHECK(a.st.status == kOk && b.st.status == kOk, "quantize: %s / %s", a.st.error.c_str(),
-         b.st.error.c_str());
-  GCHECK(b.st.backend.rfind("cuda:", 0) == 0 && b.st.backend.find("CPU") == std::string::npos,
-         "gpu backend: %s", b.st.backend.c_str());
-  GCHECK(a.q == b.q && a.s == b.s && a.z == b.z,
-         "gpu q/scales/zeros differ: %lldx%lld dtype %d bits %d group %lld", (long long)rows, (long long)cols,
-         dtype, bits, (long long)group);
-  GCHECK(a.st.has_check && b.st.has_check && same_check(a.st.check, b.st.check),
-         "output check differs: %lldx%lld dtype %d bits %d group %lld", (long long)rows, (long long)cols,
-         dtype, bits, (long long)group);
+  CHECK(a.st.status == kOk && b.st.status == kOk, "quantize: %s / %s", a.st.error.c_str(),
+        b.st.error.c_str());
+  CHECK(b.st.backend.rfind("cuda:", 0) == 0 && b.st.backend.find("CPU") == std::string::npos,
+        "gpu backend: %s", b.st.backend.c_str());
+  CHECK(a.q == b.q && a.s == b.s && a.z == b.z,
+        "gpu q/scales/zeros differ: %lldx%lld dtype %d bits %d group %lld", (long long)rows, (long long)cols,
+        dtype, bits, (long long)group);
+  CHECK(a.st.has_check && b.st.has_check && same_check(a.st.check, b.st.check),
+        "output check differs: %lldx%lld dtype %d bits %d group %lld", (long long)rows, (long long)cols,
+        dtype, bits, (long long)group);
 }
 
 /** A TinyLlama-shaped model with random weights (packed bits or bf16 when bits == 0); owns its bytes. */
@@ -195,8 +185,8 @@ int test_gpu_check_and_bench(bool bench, int layers) {
       for (int64_t group : {32, 128, 517})
         compare(301, 517, dtype, bits, group, 0, &tc, &tg, (uint32_t)(bits + group));
   printf("  quantize + output check: gpu = cpu (bytes and check) on 24 combinations%s\n",
-         fails ? " FAILED" : "");
-  if (!bench) return fails;
+         failures ? " FAILED" : "");
+  if (!bench) return failures;
   // The conversion's weights at the engine level, TinyLlama-shaped (bf16 in, 4 bits, groups of 64, check on).
   tc = tg = 0;
   const int64_t shapes[][2] = {{2048, 2048}, {256, 2048},  {256, 2048}, {2048, 2048},
@@ -207,14 +197,14 @@ int test_gpu_check_and_bench(bool bench, int layers) {
   printf(
       "  convert-like pass (%d layers, bf16 → 4 bits, check on): cpu %.2f s, gpu %.2f s (gpu/cpu speed "
       "%.1f×); outputs %s\n",
-      layers, tc, tg, tc / tg, fails ? "DIFFER" : "equal");
+      layers, tc, tg, tc / tg, failures ? "DIFFER" : "equal");
   // Forward: decode and a 512-token prompt.
   for (int bits : {8, 4, 2, 1, 0}) {
     Big m(bits, layers, 600);
     infer::Model cpu(m.c, m.w, resolve_threads(0), infer::select_kernel());
     std::string err;
     std::unique_ptr<cuda::GpuModel> g(cuda::GpuModel::create(m.c, m.w, &err));
-    GCHECK(g != nullptr, "GpuModel::create: %s", err.c_str());
+    CHECK(g != nullptr, "GpuModel::create: %s", err.c_str());
     if (!g) continue;
     std::vector<float> out((size_t)m.c.vocab);
     double cd = 0, cp = 0, gd = 0, gp = 0;
@@ -222,7 +212,7 @@ int test_gpu_check_and_bench(bool bench, int layers) {
           512, &cd, &cp);
     speed(
         [&](const int32_t* t, int64_t n, int64_t pos) {
-          if (!g->forward(t, n, pos, false, out.data(), &err)) GCHECK(false, "gpu forward: %s", err.c_str());
+          if (!g->forward(t, n, pos, false, out.data(), &err)) CHECK(false, "gpu forward: %s", err.c_str());
         },
         32, 512, &gd, &gp);
     printf(
@@ -230,6 +220,6 @@ int test_gpu_check_and_bench(bool bench, int layers) {
         "tokens/s (%.1f×)\n",
         bits ? (std::to_string(bits) + "-bit").c_str() : "bf16", cd, gd, gd / cd, cp, gp, gp / cp);
   }
-  return fails;
+  return failures;
 }
 #endif

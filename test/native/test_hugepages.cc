@@ -8,20 +8,9 @@
 #include <vector>
 
 #include "../../native/src/infer/hugepages.h"
+#include "check.h"
 
 using namespace apl::infer;
-
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...)                 \
-  do {                                   \
-    checks++;                            \
-    if (!(cond)) {                       \
-      failures++;                        \
-      std::fprintf(stderr, "FAIL: ");    \
-      std::fprintf(stderr, __VA_ARGS__); \
-      std::fprintf(stderr, "\n");        \
-    }                                    \
-  } while (0)
 
 static void test_merge() {
   const uintptr_t M = 1 << 20;

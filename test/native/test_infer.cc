@@ -22,42 +22,10 @@
 #include "../../native/src/infer/linear.h"
 #include "../../native/src/infer/model.h"
 #include "../../native/src/infer/ref.h"
+#include "check.h"
 
 using namespace apl;
 using namespace apl::infer;
-
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    checks++;                                              \
-    if (!(cond)) {                                         \
-      failures++;                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
-
-static std::vector<float> gaussian(size_t n, unsigned seed, float sigma = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> x(n);
-  for (auto& v : x) v = d(g);
-  return x;
-}
-
-static std::vector<uint8_t> encode(const std::vector<float>& x, int dtype) {
-  std::vector<uint8_t> b(x.size() * dtype_size(dtype));
-  for (size_t i = 0; i < x.size(); i++) {
-    if (dtype == kF32) {
-      memcpy(&b[i * 4], &x[i], 4);
-    } else {
-      uint16_t h = dtype == kF16 ? f32_to_f16(x[i]) : (uint16_t)(f32_bits(x[i]) >> 16);
-      memcpy(&b[i * 2], &h, 2);
-    }
-  }
-  return b;
-}
 
 /** A packed weight with its storage: random codes (and padding bits), scales ~ N(0, 0.05²), zeros in range.
  */
@@ -109,15 +77,6 @@ static std::vector<float> run_linear(const Linear& w, const std::vector<float>& 
   ActQ act;
   linear(w, x.data(), n, y.data(), shared_pool(threads), k, act);
   return y;
-}
-
-static bool same_bits(const std::vector<float>& a, const std::vector<float>& b, size_t* at) {
-  for (size_t i = 0; i < a.size(); i++)
-    if (f32_bits(a[i]) != f32_bits(b[i])) {
-      *at = i;
-      return false;
-    }
-  return true;
 }
 
 /**

@@ -12,6 +12,7 @@
 
 #include "../../native/src/engine.h"
 #include "../../native/src/stats.h"
+#include "check.h"
 #ifdef APL_HAVE_CUDA
 #include <chrono>
 
@@ -20,19 +21,6 @@
 
 using namespace apl;
 
-static int failures = 0;
-static int checks = 0;
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    checks++;                                              \
-    if (!(cond)) {                                         \
-      failures++;                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
-
 #include "test_check_dot.h"
 
 struct Out {
@@ -40,7 +28,8 @@ struct Out {
   QuantStatus st;
 };
 
-static std::vector<uint8_t> encode(const std::vector<float>& x, int dtype) {
+/** x in dtype's bytes, bfloat16 rounded to nearest even (check.h's encode truncates). */
+static std::vector<uint8_t> encode_rne(const std::vector<float>& x, int dtype) {
   std::vector<uint8_t> b(x.size() * dtype_size(dtype));
   for (size_t i = 0; i < x.size(); i++) {
     if (dtype == kF32) {
@@ -73,13 +62,6 @@ static Out run(const std::vector<uint8_t>& data, int dtype, int64_t rows, int64_
   return o;
 }
 
-static std::vector<float> gaussian(size_t n, unsigned seed, float sigma = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> x(n);
-  for (auto& v : x) v = d(g);
-  return x;
-}
 static std::vector<float> student_t4(size_t n, unsigned seed) {
   std::mt19937 g(seed);
   std::student_t_distribution<float> d(4.0f);
@@ -94,14 +76,6 @@ static std::vector<float> dequant(const Out& o, int64_t rows, int64_t cols, int 
   QTensor t{o.q.data(), o.s.data(), o.z.data(), rows, cols, bits, group, f16};
   dequantize(t, w.data(), 2);
   return w;
-}
-static double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, n = 0;
-  for (size_t i = 0; i < a.size(); i++) {
-    d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    n += (double)a[i] * a[i];
-  }
-  return std::sqrt(d / n);
 }
 
 /** The SIMD variants compiled in that this CPU runs (__builtin_cpu_supports exists on x86 only). */
@@ -134,7 +108,7 @@ static void test_variants_match_reference() {
   }
   int combos = 0;
   for (int dtype : {kF32, kF16, kBF16}) {
-    std::vector<uint8_t> data = encode(src, dtype);
+    std::vector<uint8_t> data = encode_rne(src, dtype);
     for (int bits : {1, 2, 4, 8})
       for (int64_t group : {(int64_t)1, (int64_t)7, (int64_t)8, (int64_t)32, (int64_t)64, (int64_t)100, cols})
         for (bool sym : {false, true})
@@ -196,7 +170,7 @@ static void test_spec_examples() {
   std::vector<const CpuKernel*> kernels{&scalar_kernel(), &select_kernel()};
   for (const CpuKernel* k : simd_variants()) kernels.push_back(k);
   for (const auto& e : ex) {
-    std::vector<uint8_t> data = encode(std::vector<float>(e.x, e.x + 8), kF32);
+    std::vector<uint8_t> data = encode_rne(std::vector<float>(e.x, e.x + 8), kF32);
     for (const CpuKernel* k : kernels) {
       Out o = run(data, kF32, 1, 8, e.bits, 8, e.sym, false, false, k);
       float s, z;
@@ -220,7 +194,7 @@ static void test_error_limits() {
   for (auto& l : lims) {
     for (int which = 0; which < 2; which++) {
       const std::vector<float>& x = which ? t : g;
-      std::vector<uint8_t> data = encode(x, kF32);
+      std::vector<uint8_t> data = encode_rne(x, kF32);
       Out mm = run(data, kF32, rows, cols, l.bits, 64, false, false, true, nullptr, 2, true);
       Out op = run(data, kF32, rows, cols, l.bits, 64, false, true, true, nullptr, 2, true);
       double e0 = rel_err(x, dequant(mm, rows, cols, l.bits, 64, true));
@@ -248,7 +222,7 @@ static void test_edges_and_errors() {
   std::vector<float> x = gaussian((size_t)(rows * cols), 3);
   x[(size_t)(250 * cols + 5)] = INFINITY;
   x[(size_t)(17 * cols + 9)] = NAN;
-  std::vector<uint8_t> data = encode(x, kF32);
+  std::vector<uint8_t> data = encode_rne(x, kF32);
   for (int th : {1, 2, 4}) {
     Out o = run(data, kF32, rows, cols, 4, 64, false, false, true, nullptr, th);
     CHECK(o.st.status == kNonFinite && o.st.bad == 17 * cols + 9, "threads %d: status %d bad %lld", th,
@@ -257,18 +231,18 @@ static void test_edges_and_errors() {
   }
   // f16 overflow of the scale
   std::vector<float> big = {-3e9f, 3e9f, 1.0f, 2.0f};
-  Out o = run(encode(big, kF32), kF32, 1, 4, 4, 4, false, false, true, nullptr);
+  Out o = run(encode_rne(big, kF32), kF32, 1, 4, 4, 4, false, false, true, nullptr);
   CHECK(o.st.status == kScaleOverflow, "expected overflow, got %d", o.st.status);
-  o = run(encode(big, kF32), kF32, 1, 4, 4, 4, false, false, false, nullptr);
+  o = run(encode_rne(big, kF32), kF32, 1, 4, 4, 4, false, false, false, nullptr);
   CHECK(o.st.status == kOk, "f32 scales should hold 3e9");
   // zeros → exact; constant → near exact
   for (int bits : {1, 2, 4, 8}) {
     std::vector<float> zeros(64, 0.0f), cst(64, -2.5f);
-    Out a = run(encode(zeros, kF32), kF32, 1, 64, bits, 64, false, true, true, nullptr);
+    Out a = run(encode_rne(zeros, kF32), kF32, 1, 64, bits, 64, false, true, true, nullptr);
     std::vector<float> w = dequant(a, 1, 64, bits, 64, true);
     for (float v : w) CHECK(v == 0.0f, "zeros: %g", v);
     if (bits > 1) {
-      Out b = run(encode(cst, kF32), kF32, 1, 64, bits, 64, false, false, true, nullptr);
+      Out b = run(encode_rne(cst, kF32), kF32, 1, 64, bits, 64, false, false, true, nullptr);
       w = dequant(b, 1, 64, bits, 64, true);
       for (float v : w) CHECK(std::fabs(v + 2.5f) < 2.5f * 2e-3f, "constant %d bits: %g", bits, v);
     }
@@ -277,17 +251,17 @@ static void test_edges_and_errors() {
   std::vector<float> den(16);
   for (int i = 0; i < 16; i++) den[(size_t)i] = (i % 2 ? 1e-40f : -3e-41f);
   for (bool f16 : {true, false}) {
-    Out d = run(encode(den, kF32), kF32, 1, 16, 4, 16, false, true, f16, nullptr);
+    Out d = run(encode_rne(den, kF32), kF32, 1, 16, 4, 16, false, true, f16, nullptr);
     CHECK(d.st.status == kOk, "denormals");
     for (float v : dequant(d, 1, 16, 4, 16, f16)) CHECK(std::isfinite(v), "denormal output %g", v);
   }
-  Out one = run(encode({0.7f}, kF32), kF32, 1, 1, 8, 64, false, false, true, nullptr);
+  Out one = run(encode_rne({0.7f}, kF32), kF32, 1, 1, 8, 64, false, false, true, nullptr);
   CHECK(std::fabs(dequant(one, 1, 1, 8, 64, true)[0] - 0.7f) < 0.01f, "one element");
 }
 
 static void test_cancel_and_threads() {
   const int64_t rows = 512, cols = 2048;
-  std::vector<uint8_t> data = encode(gaussian((size_t)(rows * cols), 5), kF32);
+  std::vector<uint8_t> data = encode_rne(gaussian((size_t)(rows * cols), 5), kF32);
   Out a = run(data, kF32, rows, cols, 4, 64, false, true, true, nullptr, 1, true);
   Out b = run(data, kF32, rows, cols, 4, 64, false, true, true, nullptr, 3, true);
   CHECK(a.q == b.q && a.s == b.s && a.z == b.z, "thread count changed the output");
@@ -368,7 +342,7 @@ static void test_gpu(bool bench) {
   }
   int combos = 0;
   for (int dtype : {kF32, kF16, kBF16}) {
-    std::vector<uint8_t> data = encode(src, dtype);
+    std::vector<uint8_t> data = encode_rne(src, dtype);
     for (int bits : {1, 2, 4, 8})
       for (int64_t group : {(int64_t)1, (int64_t)7, (int64_t)32, (int64_t)64, cols})
         for (bool sym : {false, true})
@@ -400,7 +374,7 @@ static void test_gpu(bool bench) {
   // Groups over 512 elements take the unstaged path (a float32 copy on the device, then the octet kernel).
   {
     const int64_t r2 = 3, c2 = 1300, g2 = 700;
-    std::vector<uint8_t> data = encode(gaussian((size_t)(r2 * c2), 4), kBF16);
+    std::vector<uint8_t> data = encode_rne(gaussian((size_t)(r2 * c2), 4), kBF16);
     for (bool opt : {false, true}) {
       Out ref = run(data, kBF16, r2, c2, 4, g2, false, opt, true, &scalar_kernel());
       Out o = ref;
@@ -415,7 +389,7 @@ static void test_gpu(bool bench) {
   }
   std::vector<float> nan = gaussian(1000, 1);
   nan[777] = NAN;
-  std::vector<uint8_t> nd = encode(nan, kF32);
+  std::vector<uint8_t> nd = encode_rne(nan, kF32);
   Out o = run(nd, kF32, 10, 100, 4, 64, false, false, true, &scalar_kernel());
   QuantJob j{nd.data(), kF32, 10, 100, 4, 64, false, false, true, false, o.q.data(), o.s.data(), o.z.data()};
   int64_t bad = -1;
@@ -426,7 +400,7 @@ static void test_gpu(bool bench) {
   // Timings: 5632 x 2048 f32, 4 bits, group 64 (the CPU benchmark's matrix) and a 16x larger one.
   for (int64_t rows_b : {(int64_t)5632, (int64_t)5632 * 16}) {
     const int64_t cols_b = 2048;
-    std::vector<uint8_t> data = encode(gaussian((size_t)(rows_b * cols_b), 9), kF32);
+    std::vector<uint8_t> data = encode_rne(gaussian((size_t)(rows_b * cols_b), 9), kF32);
     double gb = (double)data.size() / 1e9;
     for (bool opt : {false, true}) {
       std::vector<uint8_t> q((size_t)(rows_b * cols_b / 2)), s((size_t)(rows_b * 32 * 2)), z(s.size());

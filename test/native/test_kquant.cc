@@ -16,20 +16,9 @@
 
 #include "../../native/src/kquant_check.h"
 #include "../../native/src/kquant_engine.h"
+#include "check.h"
 
 using namespace apl;
-
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    checks++;                                              \
-    if (!(cond)) {                                         \
-      failures++;                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
 
 struct KOut {
   std::vector<uint8_t> q, c, d, m;
@@ -38,19 +27,6 @@ struct KOut {
     return KqTensor{q.data(), c.data(), d.data(), m.data(), rows, cols, p};
   }
 };
-
-static std::vector<uint8_t> encode(const std::vector<float>& x, int dtype) {
-  std::vector<uint8_t> out(x.size() * dtype_size(dtype));
-  for (size_t i = 0; i < x.size(); i++) {
-    if (dtype == kF32) {
-      memcpy(&out[i * 4], &x[i], 4);
-    } else {
-      uint16_t h = dtype == kF16 ? f32_to_f16(x[i]) : (uint16_t)(f32_bits(x[i]) >> 16);
-      memcpy(&out[i * 2], &h, 2);
-    }
-  }
-  return out;
-}
 
 static KOut run(const std::vector<uint8_t>& data, int dtype, int64_t rows, int64_t cols, const KqParams& p,
                 const KqKernel* k, int threads = 1, bool metrics = true) {
@@ -64,13 +40,6 @@ static KOut run(const std::vector<uint8_t>& data, int dtype, int64_t rows, int64
   return o;
 }
 
-static std::vector<float> gaussian(size_t n, unsigned seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> x(n);
-  for (auto& v : x) v = d(g);
-  return x;
-}
 static std::vector<float> student_t4(size_t n, unsigned seed) {
   std::mt19937 g(seed);
   std::normal_distribution<float> d(0.0f, 1.0f);
@@ -89,15 +58,6 @@ static std::vector<float> dequant(const KOut& o, int64_t rows, int64_t cols, con
     for (int64_t r = 0; r < rows; r++) kq_dequantize_row(t, r, w.data() + r * cols);
   }
   return w;
-}
-
-static double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0, n = 0;
-  for (size_t i = 0; i < a.size(); i++) {
-    d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    n += (double)a[i] * a[i];
-  }
-  return std::sqrt(d / n);
 }
 
 static const KqParams kFormats[] = {{4, 24, 1536, 5, 6}, {4, 32, 256, 6, 6},   {2, 16, 256, 4, 4},

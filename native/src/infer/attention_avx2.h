@@ -1,6 +1,7 @@
-// The AVX2 + FMA kernels of attention.cc: scores, softmax, value tiles and conversions on 256-bit vectors. A
-// private part of attention.cc, included by it alone inside its anonymous namespace (after the scalar kernels
-// and constants it uses); not a header for other files.
+// The AVX2 + FMA kernels of attention.cc on 256-bit vectors: scores, value tiles and the one-row decode here;
+// exp, softmax, silu·mul and conversions are attention_lanes.h's on the traits Lanes256. A private part of
+// attention.cc, included by it alone inside its anonymous namespace (after the scalar kernels and constants
+// it uses); not a header for other files.
 #pragma once
 
 // ---------------------------------------------------------------- AVX2 + FMA (kFma16 only)
@@ -25,57 +26,47 @@ APL_ATTN_AVX2 float dot_fma16_avx2(const float* a, const float* b, int64_t n) {
   return r;
 }
 
-/** attn_exp on 8 lanes, bit-exact with the scalar one. */
-APL_ATTN_AVX2 inline __m256 exp8(__m256 x) {
-  const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
-  const __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.0f), _CMP_GT_OQ);
-  x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);  // a NaN stays NaN (min returns its second operand)
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(kC1)));
-  r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(kC2)));
-  const __m256 z = _mm256_mul_ps(r, r);
-  __m256 p = _mm256_set1_ps(kP0);
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP1));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP2));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP3));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP4));
-  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kP5));
-  __m256 y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-  return _mm256_blendv_ps(_mm256_andnot_ps(under, y), _mm256_set1_ps(INFINITY), over);
-}
+/** The 256-bit vector traits of attention_lanes.h. */
+struct Lanes256 {
+  using F = __m256;
+  using M = __m256;  // a compare's all-ones lanes
+  static constexpr int W = 8;
+  APL_ATTN_AVX2 static F set1(float x) { return _mm256_set1_ps(x); }
+  APL_ATTN_AVX2 static F zero() { return _mm256_setzero_ps(); }
+  APL_ATTN_AVX2 static F loadu(const float* p) { return _mm256_loadu_ps(p); }
+  APL_ATTN_AVX2 static void storeu(float* p, F x) { _mm256_storeu_ps(p, x); }
+  APL_ATTN_AVX2 static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  APL_ATTN_AVX2 static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  APL_ATTN_AVX2 static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  APL_ATTN_AVX2 static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  APL_ATTN_AVX2 static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  APL_ATTN_AVX2 static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  APL_ATTN_AVX2 static M lt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  APL_ATTN_AVX2 static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  APL_ATTN_AVX2 static F round(F x) {
+    return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  APL_ATTN_AVX2 static F pow2(F n) {
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+  }
+  APL_ATTN_AVX2 static F exp_fix(F y, M under, M over) {
+    return _mm256_blendv_ps(_mm256_andnot_ps(under, y), _mm256_set1_ps(INFINITY), over);
+  }
+  APL_ATTN_AVX2 static F cvtph(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
+  }
+};
 
-/** The softmax of 16 lanes (rows) over nk keys, on two 8-lane halves. */
-APL_ATTN_AVX2 void softmax_avx2(float* S, int64_t nk) {
-  for (int h = 0; h < 16; h += 8) {
-    __m256 mx = _mm256_set1_ps(-INFINITY);
-    for (int64_t j = 0; j < nk; j++) mx = _mm256_max_ps(_mm256_loadu_ps(S + j * kRows + h), mx);
-    __m256 sum = _mm256_setzero_ps();
-    for (int64_t j = 0; j < nk; j++) {
-      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(S + j * kRows + h), mx));
-      _mm256_storeu_ps(S + j * kRows + h, e);
-      sum = _mm256_add_ps(sum, e);
-    }
-    for (int64_t j = 0; j < nk; j++)
-      _mm256_storeu_ps(S + j * kRows + h, _mm256_div_ps(_mm256_loadu_ps(S + j * kRows + h), sum));
-  }
-}
-
-APL_ATTN_AVX2 void silu_mul_avx2(float* g, const float* u, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(g + i);
-    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
-    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
-  }
-  for (; i < n; i++) {
-    const float v = g[i], a = v / (1.0f + attn_exp(-v));
-    g[i] = a * u[i];
-  }
-}
+namespace avx2 {  // vexp, softmax, silu_mul, convert on 8 lanes
+using V = Lanes256;
+#define APL_ATTN_LANES APL_ATTN_AVX2
+#include "attention_lanes.h"
+#undef APL_ATTN_LANES
+}  // namespace avx2
+constexpr auto softmax_avx2 = &avx2::softmax;  // (two 8-lane halves of the 16 rows)
+constexpr auto silu_mul_avx2 = &avx2::silu_mul;
+constexpr auto convert_avx2 = &avx2::convert;
 
 /**
  * One query row straight from the cache (no conversion, no block): the blocked form's result for the row bit
@@ -97,7 +88,7 @@ APL_ATTN_AVX2 void row_fma16(const AttnArgs& a, int64_t g, int64_t t, int64_t h,
   int64_t j = 0;
   if (!std_exp)
     for (const __m256 m = _mm256_set1_ps(mx); j + 8 <= nk; j += 8)
-      _mm256_storeu_ps(sc + j, exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), m)));
+      _mm256_storeu_ps(sc + j, avx2::vexp(_mm256_sub_ps(_mm256_loadu_ps(sc + j), m)));
   for (; j < nk; j++) sc[j] = std_exp ? std::exp(sc[j] - mx) : attn_exp(sc[j] - mx);
   float sum = 0;
   for (j = 0; j < nk; j++) sum += sc[j];
@@ -232,16 +223,5 @@ APL_ATTN_AVX2 void pv_avx2(const float* P, const float* V, int64_t D, int64_t j0
         rest[i - blocks * 8] += p;
       }
     for (int64_t i = blocks * 8; i < D; i++) out[r][i] = rest[i - blocks * 8];
-  }
-}
-
-APL_ATTN_AVX2 void convert_avx2(const uint16_t* src, int64_t stride, int64_t nk, int64_t D, float* dst) {
-  for (int64_t j = 0; j < nk; j++) {
-    const uint16_t* s = src + j * stride;
-    float* d = dst + j * D;
-    int64_t i = 0;
-    for (; i + 8 <= D; i += 8)
-      _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(s + i))));
-    for (; i < D; i++) d[i] = f16_to_f32(s[i]);
   }
 }

@@ -1,71 +1,52 @@
-// The AVX-512 kernels of attention.cc: the same on 512-bit vectors, one vector of 16 query rows per key. A
-// private part of attention.cc, included by it alone inside its anonymous namespace (after the scalar kernels
-// and constants it uses); not a header for other files.
+// The AVX-512 kernels of attention.cc: the same on 512-bit vectors, one vector of 16 query rows per key (exp,
+// softmax, silu·mul and conversions: attention_lanes.h's on the traits Lanes512). A private part of
+// attention.cc, included by it alone inside its anonymous namespace (after the scalar kernels and constants
+// it uses); not a header for other files.
 #pragma once
 
 // ---------------------------------------------------------------- AVX-512 (kFma16)
 
-APL_ATTN_AVX512 void convert_avx512(const uint16_t* src, int64_t stride, int64_t nk, int64_t D, float* dst) {
-  for (int64_t j = 0; j < nk; j++) {
-    const uint16_t* s = src + j * stride;
-    float* d = dst + j * D;
-    int64_t i = 0;
-    for (; i + 16 <= D; i += 16)
-      _mm512_storeu_ps(d + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(s + i))));
-    for (; i + 8 <= D; i += 8)
-      _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(s + i))));
-    for (; i < D; i++) d[i] = f16_to_f32(s[i]);
+/** The 512-bit vector traits of attention_lanes.h. */
+struct Lanes512 {
+  using F = __m512;
+  using M = __mmask16;
+  static constexpr int W = 16;
+  APL_ATTN_AVX512 static F set1(float x) { return _mm512_set1_ps(x); }
+  APL_ATTN_AVX512 static F zero() { return _mm512_setzero_ps(); }
+  APL_ATTN_AVX512 static F loadu(const float* p) { return _mm512_loadu_ps(p); }
+  APL_ATTN_AVX512 static void storeu(float* p, F x) { _mm512_storeu_ps(p, x); }
+  APL_ATTN_AVX512 static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  APL_ATTN_AVX512 static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  APL_ATTN_AVX512 static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  APL_ATTN_AVX512 static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  APL_ATTN_AVX512 static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  APL_ATTN_AVX512 static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  APL_ATTN_AVX512 static M lt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  APL_ATTN_AVX512 static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  APL_ATTN_AVX512 static F round(F x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
-}
+  APL_ATTN_AVX512 static F pow2(F n) {
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+  }
+  APL_ATTN_AVX512 static F exp_fix(F y, M under, M over) {
+    return _mm512_mask_mov_ps(_mm512_maskz_mov_ps((__mmask16)~under, y), over, _mm512_set1_ps(INFINITY));
+  }
+  APL_ATTN_AVX512 static F cvtph(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p));
+  }
+};
 
-/** attn_exp on 16 lanes, bit-exact with the scalar one. */
-APL_ATTN_AVX512 inline __m512 exp16(__m512 x) {
-  const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
-  const __mmask16 over = _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.0f), _CMP_GT_OQ);
-  x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);  // a NaN stays NaN (min returns its second operand)
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(kC1)));
-  r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(kC2)));
-  const __m512 z = _mm512_mul_ps(r, r);
-  __m512 p = _mm512_set1_ps(kP0);
-  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(kP1));
-  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(kP2));
-  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(kP3));
-  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(kP4));
-  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(kP5));
-  __m512 y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, z), r), _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
-  return _mm512_mask_mov_ps(_mm512_maskz_mov_ps((__mmask16)~under, y), over, _mm512_set1_ps(INFINITY));
-}
-
-APL_ATTN_AVX512 void softmax_avx512(float* S, int64_t nk) {
-  __m512 mx = _mm512_set1_ps(-INFINITY);
-  for (int64_t j = 0; j < nk; j++) mx = _mm512_max_ps(_mm512_loadu_ps(S + j * kRows), mx);  // NaN: skipped
-  __m512 sum = _mm512_setzero_ps();
-  for (int64_t j = 0; j < nk; j++) {
-    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(S + j * kRows), mx));
-    _mm512_storeu_ps(S + j * kRows, e);
-    sum = _mm512_add_ps(sum, e);
-  }
-  for (int64_t j = 0; j < nk; j++)
-    _mm512_storeu_ps(S + j * kRows, _mm512_div_ps(_mm512_loadu_ps(S + j * kRows), sum));
-}
-
-APL_ATTN_AVX512 void silu_mul_avx512(float* g, const float* u, int64_t n) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 v = _mm512_loadu_ps(g + i);
-    const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
-    _mm512_storeu_ps(g + i, _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i)));
-  }
-  for (; i < n; i++) {
-    const float v = g[i], a = v / (1.0f + attn_exp(-v));
-    g[i] = a * u[i];
-  }
-}
+namespace avx512 {  // vexp, softmax, silu_mul, convert on 16 lanes
+using V = Lanes512;
+#define APL_ATTN_LANES APL_ATTN_AVX512
+#include "attention_lanes.h"
+#undef APL_ATTN_LANES
+}  // namespace avx512
+constexpr auto softmax_avx512 = &avx512::softmax;
+constexpr auto silu_mul_avx512 = &avx512::silu_mul;
+constexpr auto convert_avx512 = &avx512::convert;
 
 /**
  * The 16 accumulators of 4 rows × 4 keys (v[4·row + key], lane i % 16) reduced as dot_fma16_avx2 reduces one:
@@ -172,6 +153,16 @@ APL_ATTN_AVX512 inline void pv_cols(const float* P, const float* V, int64_t D, i
     for (int c = 0; c < NC; c++) _mm512_storeu_ps(out[r] + col + c * 16, o[r][c]);
 }
 
+/** pv_cols on the last n ≤ NC blocks of 16 columns from col: NC, NC − 1, …, 1 blocks (0: none). */
+template <int NR, int NC>
+APL_ATTN_AVX512 inline void pv_rest(const float* P, const float* V, int64_t D, int64_t j0, int64_t j1,
+                                    float* const* out, int64_t col, bool first, int64_t n) {
+  if constexpr (NC > 0) {
+    if (n == NC) return pv_cols<NR, NC>(P, V, D, j0, j1, out, col, first);
+    pv_rest<NR, NC - 1>(P, V, D, j0, j1, out, col, first, n);
+  }
+}
+
 /** Keys j0..j1 of NR rows on the columns in blocks of 16 (first: the first keys of the rows). */
 template <int NR>
 APL_ATTN_AVX512 void pv_blocks(const float* P, const float* V, int64_t D, int64_t j0, int64_t j1,
@@ -181,31 +172,7 @@ APL_ATTN_AVX512 void pv_blocks(const float* P, const float* V, int64_t D, int64_
   const int64_t full = D / 16;
   int64_t c = 0;
   for (; c + kMax <= full; c += kMax) pv_cols<NR, kMax>(P, V, D, j0, j1, out, c * 16, first);
-  switch (full - c) {
-    case 7:
-      pv_cols<NR, 7 < kMax ? 7 : 1>(P, V, D, j0, j1, out, c * 16, first);
-      break;
-    case 6:
-      pv_cols<NR, 6 < kMax ? 6 : 1>(P, V, D, j0, j1, out, c * 16, first);
-      break;
-    case 5:
-      pv_cols<NR, 5 < kMax ? 5 : 1>(P, V, D, j0, j1, out, c * 16, first);
-      break;
-    case 4:
-      pv_cols<NR, 4 < kMax ? 4 : 1>(P, V, D, j0, j1, out, c * 16, first);
-      break;
-    case 3:
-      pv_cols<NR, 3 < kMax ? 3 : 1>(P, V, D, j0, j1, out, c * 16, first);
-      break;
-    case 2:
-      pv_cols<NR, 2 < kMax ? 2 : 1>(P, V, D, j0, j1, out, c * 16, first);
-      break;
-    case 1:
-      pv_cols<NR, 1>(P, V, D, j0, j1, out, c * 16, first);
-      break;
-    default:
-      break;
-  }
+  pv_rest<NR, kMax - 1>(P, V, D, j0, j1, out, c * 16, first, full - c);
 }
 
 /**

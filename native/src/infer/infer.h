@@ -66,7 +66,17 @@ struct ActQ {
   std::vector<int8_t> xq;  // 64 bytes more than used: xq_of(0) is 64-byte aligned (whole-line vector loads)
   std::vector<float> dx;
   std::vector<int32_t> xsum;
-  void resize(int64_t n_, int64_t cols_, int64_t group_);
+  void resize(int64_t n_, int64_t cols_, int64_t group_) {
+    n = n_;
+    cols = cols_;
+    group = group_;
+    gpr = group_ > 0 ? groups_per_row(cols_, group_) : 0;
+    xstride = (cols_ + 63) / 64 * 64;
+    gstride = gpr;
+    if ((int64_t)xq.size() < n * xstride + 64) xq.resize((size_t)(n * xstride + 64));
+    if ((int64_t)dx.size() < n * gstride) dx.resize((size_t)(n * gstride));
+    if ((int64_t)xsum.size() < n * gstride) xsum.resize((size_t)(n * gstride));
+  }
   int8_t* xq_at(int64_t t) {
     return reinterpret_cast<int8_t*>((reinterpret_cast<uintptr_t>(xq.data()) + 63) & ~(uintptr_t)63) +
            t * xstride;

@@ -13,18 +13,6 @@
 namespace apl {
 namespace infer {
 
-void ActQ::resize(int64_t n_, int64_t cols_, int64_t group_) {
-  n = n_;
-  cols = cols_;
-  group = group_;
-  gpr = group_ > 0 ? groups_per_row(cols_, group_) : 0;
-  xstride = (cols_ + 63) / 64 * 64;
-  gstride = gpr;
-  if ((int64_t)xq.size() < n * xstride + 64) xq.resize((size_t)(n * xstride + 64));
-  if ((int64_t)dx.size() < n * gstride) dx.resize((size_t)(n * gstride));
-  if ((int64_t)xsum.size() < n * gstride) xsum.resize((size_t)(n * gstride));
-}
-
 void dequantize_row_any(const Linear& w, int64_t r, float* dst) {
   if (w.kind == 2) return kq_dequantize_row_ref(w, r, dst);
   if (w.kind == 0) {

@@ -7,6 +7,7 @@ import { crc32 } from 'node:zlib';
 import { type Accumulated, evalSample } from '../../../server/src/convert/accuracy';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
+import type { quantizeKquantTensor } from '../../../server/src/convert/quantize-kquant';
 import { Prefetch } from '../../../server/src/convert/quantize-tensor';
 import type { NpzWriter } from '../../../server/src/formats/npz';
 import type { Checkpoint } from '../../../server/src/formats/safetensors';
@@ -144,20 +145,8 @@ export function near(actual: number, expected: number, rel = 1e-6, what = ''): v
   if (!ok) throw new Error(`${what}: ${actual} is not within ${rel} of ${expected}`);
 }
 
-/** What both per-tensor stages take (quantizeTensor adds scaleDtype). */
-export interface StageCtx {
-  ck: Checkpoint;
-  writer: NpzWriter;
-  threads?: number;
-  chunkBytes: number;
-  nEval: number;
-  file: string;
-  signal?: AbortSignal;
-  onRows: (rowsDone: number) => void;
-  backendSeen: (b: string) => void;
-  prefetch: Prefetch;
-  next?: QuantPlan;
-}
+/** What both per-tensor stages take: quantizeKquantTensor's context (quantizeTensor's adds scaleDtype). */
+export type StageCtx = Parameters<typeof quantizeKquantTensor>[1];
 
 /** A context for one direct stage call: 2 threads, chunks of 1 MiB, 4 eval inputs, no progress; `over` replaces. */
 export function stageCtx(file: string, ck: Checkpoint, writer: NpzWriter, over: Partial<StageCtx> = {}): StageCtx {
@@ -285,6 +274,24 @@ export function sameSums(r: { acc: Accumulated }, ref: SumsRef, p: QuantPlan, ch
     near(a.refSq, (ref.check.fSq * p.rows) / sampleRows, 1e-6, `${p.name} refSq (estimated)`);
     if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
   }
+}
+
+/**
+ * A run of the one tensor t in chunks, as one whole-tensor call (ref): progress on whole rows (expectRows), the
+ * accuracy sums, each row read once, buffers from the pool, the call's backend.
+ */
+export function chunkedAsOneCall(
+  run: Awaited<ReturnType<typeof runPlans<{ acc: Accumulated }>>>,
+  t: MemTensor,
+  p: QuantPlan,
+  ref: SumsRef & { res: { backend: string } },
+  expectRows: number[],
+): void {
+  assert.deepEqual(run.rows.get(t.name), expectRows);
+  sameSums(run.results[0], ref, p, expectRows.length);
+  readOnce(run.reads, t, expectRows[0]);
+  pooledBuffers(run.reads, run.arrays.get(`${t.name}_q${p.bits}.npy`)!, expectRows.length);
+  assert.deepEqual([...run.backends], [ref.res.backend]);
 }
 
 /**

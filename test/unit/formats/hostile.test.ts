@@ -8,6 +8,7 @@ import { FormatError } from '../../../server/src/formats/errors';
 import { encodeNpyHeader } from '../../../server/src/formats/npy';
 import { openNpz } from '../../../server/src/formats/npz';
 import { bufferSource } from '../../../server/src/formats/source';
+import { xorshiftBytes } from '../../helpers/random';
 
 interface RawEntry {
   name: string;
@@ -167,14 +168,7 @@ test('zip bomb: a member that inflates far past its declared size stops there wi
   const liar = makeZip([{ name: 'big.npy', data: npy([4], 16), deflate: true, size: 2 ** 31 }]);
   await expectError(open(liar), /more than deflate can produce/);
   // and a large streamed bomb (compressed bigger than the one-shot threshold)
-  const rnd = Buffer.alloc(1 << 20);
-  let x = 88172645;
-  for (let i = 0; i < rnd.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    rnd[i] = x & 0xff;
-  }
+  const rnd = xorshiftBytes(1 << 20, 88172645);
   const big = Buffer.concat([header, rnd, Buffer.alloc(8 << 20)]);
   const z2 = await open(makeZip([{ name: 'b2.npy', data: big, deflate: true, size: declared + (1 << 20), crc: 0 }]));
   assert.ok(z2.member('b2')!.compressedSize > 256 << 10, 'takes the streaming path');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { _forceReference, openDirectFile } from '../../../native/index';
 import { NpzWriter, type NpzWriterOptions, openNpzFile } from '../../../server/src/formats/npz';
+import { xorshiftBytes } from '../../helpers/random';
 
 const dir = mkdtempSync(join(tmpdir(), 'apl-npz-direct-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,31 +27,20 @@ const probe = (() => {
 })();
 const noAddon = probe ? { skip: probe } : {};
 
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
 const SMALL: NpzWriterOptions['staging'] = { bufferBytes: 3 * 4096, buffers: 2 };
 
 /** Members of awkward sizes: headers straddle blocks and buffers, big ones stream in uneven chunks. */
 async function writeSample(path: string, opts: NpzWriterOptions): Promise<NpzWriter> {
   const w = await NpzWriter.create(path, opts);
   await w.addArray('a', { dtype: 'float32', shape: [3] }, new Uint8Array(new Float32Array([1, -2.5, 3.25]).buffer));
-  const big = pattern(1_000_003, 7);
+  const big = xorshiftBytes(1_000_003, 7);
   async function* chunks() {
     for (let o = 0; o < big.length; o += 65_537) yield big.subarray(o, o + 65_537);
   }
   await w.addArray('layers/0/q', { dtype: 'uint8', shape: [1_000_003] }, chunks());
-  for (let i = 0; i < 40; i++) await w.addArray(`s${i}`, { dtype: 'uint8', shape: [i * 331] }, pattern(i * 331, i));
-  await w.addArray('whole', { dtype: 'uint8', shape: [300_000] }, pattern(300_000, 3));
+  for (let i = 0; i < 40; i++)
+    await w.addArray(`s${i}`, { dtype: 'uint8', shape: [i * 331] }, xorshiftBytes(i * 331, i));
+  await w.addArray('whole', { dtype: 'uint8', shape: [300_000] }, xorshiftBytes(300_000, 3));
   await w.addArray('empty', { dtype: 'int16', shape: [0, 5] }, new Uint8Array(0));
   await w.close();
   return w;
@@ -163,7 +153,7 @@ test('a full disk: ENOSPC naming the file, no temporary left, the earlier file k
   for (const staging of [undefined, SMALL]) {
     const w = await NpzWriter.create(p, { direct: true, staging });
     const e = await (async () => {
-      await w.addArray('big', { dtype: 'uint8', shape: [1 << 20] }, pattern(1 << 20, 1));
+      await w.addArray('big', { dtype: 'uint8', shape: [1 << 20] }, xorshiftBytes(1 << 20, 1));
       await w.close();
     })().then(
       () => assert.fail('a 1 MiB member fits in a 256 KiB tmpfs'),
@@ -183,13 +173,13 @@ test('abort while writes are queued: nothing left, no crash; a second close is r
   t.after(() => rmSync(sub, { recursive: true, force: true }));
   const p = join(sub, 'x.npz');
   const w = await NpzWriter.create(p, { direct: true, staging: SMALL });
-  await w.addArray('a', { dtype: 'uint8', shape: [200_000] }, pattern(200_000, 2));
+  await w.addArray('a', { dtype: 'uint8', shape: [200_000] }, xorshiftBytes(200_000, 2));
   await w.abort();
   assert.deepEqual(readdirSync(sub), []);
   // The DirectFile alone: a write not awaited, then abort; the write settles, the file is closed.
   const f = openDirectFile(join(sub, 'raw'), SMALL);
   assert.ok(f);
-  const pending = f.write(pattern(1 << 20, 5)).then(
+  const pending = f.write(xorshiftBytes(1 << 20, 5)).then(
     () => 'written',
     (e: Error) => e.message,
   );
@@ -204,7 +194,7 @@ test('DirectFile.patch outside the bytes written is refused; patches in memory a
   const p = join(dir, 'patch.bin');
   const f = openDirectFile(p, SMALL);
   assert.ok(f);
-  const data = pattern(5 * 4096 + 100, 9);
+  const data = xorshiftBytes(5 * 4096 + 100, 9);
   await f.write(data);
   assert.throws(() => f.patch(data.length - 2, new Uint8Array(4)), /patch outside the bytes written/);
   const a = new Uint8Array([1, 2, 3, 4]);

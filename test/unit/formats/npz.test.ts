@@ -7,28 +7,17 @@ import { after, test } from 'node:test';
 import { NpzWriter, openNpz, openNpzFile } from '../../../server/src/formats/npz';
 import { bufferSource } from '../../../server/src/formats/source';
 import { requireNumpy, runPython } from '../../helpers/numpy';
+import { xorshiftBytes } from '../../helpers/random';
 
 const dir = mkdtempSync(join(tmpdir(), 'apl-npz-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 async function writeSample(path: string, forceZip64 = false) {
   const w = await NpzWriter.create(path, { forceZip64 });
   const a = new Float32Array([1, -2.5, 3.25, 0, Number.NaN, Number.POSITIVE_INFINITY]);
   await w.addArray('a', { dtype: 'float32', shape: [2, 3] }, new Uint8Array(a.buffer));
   // streamed in uneven chunks from an async generator
-  const big = pattern(300_001, 7);
+  const big = xorshiftBytes(300_001, 7);
   async function* chunks() {
     for (let o = 0; o < big.length; o += 65_537) yield big.subarray(o, o + 65_537);
   }
