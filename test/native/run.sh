@@ -97,7 +97,7 @@ gnewer=0
 [ -x "$gbin" ] || gnewer=1
 [ -x "$ibin" ] || gnewer=1
 [ "$bin" -nt "$gbin" ] && gnewer=1
-for f in "${gsrcs[@]}" test/native/test_infer.cc test/native/check.h native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cuda/* native/src/quant.h test/native/run.sh; do
+for f in "${gsrcs[@]}" test/native/test_infer.cc test/native/*.h native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cuda/* native/src/quant.h test/native/run.sh; do
   [ "$f" -nt "$gbin" ] && gnewer=1
 done
 if [ "$gnewer" = 1 ]; then
