@@ -16,16 +16,18 @@
 //     the tail).
 // Printed as ratios against the baselines measured here, with the targets of issue 13. Then peak memory at a larger
 // size: 2 layers of Llama 2 7B's shapes (1.3 GB; the embeddings and head are 262 MB each, so the 128 MiB chunk bound
-// is what limits the rows in memory), convert's wall, CPU and peak RSS against the 512 MB target (and the
-// APL_BENCH_BEFORE checkout's). Env: APL_BENCH_LAYERS (default 22), APL_BENCH_KEEP=1 keeps the checkpoints,
-// APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline, APL_BENCH_7B=0 skips the 7B-shaped run.
+// is what limits the rows in memory) and 1 layer of Llama 2 70B's (2.6 GB; 470 MB MLP weights): convert's wall, CPU
+// and peak RSS against the 512 MB target (and the APL_BENCH_BEFORE checkout's; one run each, in a fixed order right
+// after the checkpoint is written: the memory figure, not a speed comparison). Env: APL_BENCH_LAYERS (default 22),
+// APL_BENCH_KEEP=1 keeps the checkpoints, APL_BENCH_SKIP_NUMPY=1 skips the numpy baseline, APL_BENCH_7B=0 skips the
+// 7B- and 70B-shaped runs.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { describe, summarise } from './convert-trace';
-import { generate, LLAMA2_7B } from './synthetic-checkpoint';
+import { generate, LLAMA2_7B, LLAMA2_70B, type Shape } from './synthetic-checkpoint';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -332,14 +334,14 @@ function bench(label: string, dir: string, files: string[], out: string): void {
   console.log(`peak RSS ${conv.rssMb.toFixed(0)} MB (target ≤ 512 MB: ${conv.rssMb <= 512 ? 'met' : 'NOT met'})`);
 }
 
-/** Peak RSS of convert on a checkpoint with a 7B model's tensors (2 layers): the 512 MB target at that size. */
-function memory7b(dir: string, out: string): void {
-  const files = generate(dir, 2, 32000, LLAMA2_7B);
+/** Peak RSS of convert on a checkpoint with a larger model's tensors: the 512 MB target at that size. */
+function memoryAt(label: string, dir: string, layers: number, shape: Shape, out: string): void {
+  const files = generate(dir, layers, 32000, shape);
   const gb = files.reduce((a, p) => a + statSync(p).size, 0) / 1e9;
   const cli = (root: string) =>
     timed(process.execPath, [join(root, 'bin/apl-quant.js'), 'convert', dir, '--bits', '4', '--out', out, '--force']);
   const before = process.env.APL_BENCH_BEFORE ? resolve(process.env.APL_BENCH_BEFORE) : undefined;
-  console.log(`\n== Llama-2-7B-shaped (2 layers): ${f(gb)} GB bf16, --bits 4, default settings`);
+  console.log(`\n== ${label}: ${f(gb)} GB bf16, --bits 4, default settings (peak RSS in MiB)`);
   for (const [what, root] of [['now', ROOT], ...(before ? [['before', before]] : [])] as const) {
     const r = cli(root);
     console.log(
@@ -357,7 +359,10 @@ function main() {
   bench('small (2 layers, vocab 4096)', small, generate(small, 2, 4096), out);
   const big = join(base, `tinyllama-shapes-${layers}L`);
   bench(`TinyLlama-shaped (${layers} layers)`, big, generate(big, layers), out);
-  if (process.env.APL_BENCH_7B !== '0') memory7b(join(base, 'llama2-7b-shapes-2L'), out);
+  if (process.env.APL_BENCH_7B !== '0') {
+    memoryAt('Llama-2-7B-shaped (2 layers)', join(base, 'llama2-7b-shapes-2L'), 2, LLAMA2_7B, out);
+    memoryAt('Llama-2-70B-shaped (1 layer)', join(base, 'llama2-70b-shapes-1L'), 1, LLAMA2_70B, out);
+  }
   if (!process.env.APL_BENCH_KEEP) rmSync(base, { recursive: true, force: true });
 }
 

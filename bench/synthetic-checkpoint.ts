@@ -14,6 +14,8 @@ export interface Shape {
 export const TINYLLAMA: Shape = { hidden: 2048, inter: 5632, heads: 32, kvHeads: 4 };
 /** Llama 2 7B's layer shapes (with 2 layers: a 1.3 GB checkpoint whose tensors are a 7B model's). */
 export const LLAMA2_7B: Shape = { hidden: 4096, inter: 11008, heads: 32, kvHeads: 32 };
+/** Llama 2 70B's layer shapes (with 1 layer: 2.6 GB; the 470 MB MLP weights and 524 MB embeddings split in chunks). */
+export const LLAMA2_70B: Shape = { hidden: 8192, inter: 28672, heads: 64, kvHeads: 8 };
 const VOCAB = 32000;
 
 interface T {
