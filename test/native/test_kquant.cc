@@ -211,6 +211,17 @@ static void test_variant_edges() {
       for (int64_t i = 0; i < 2 * cols; i++)
         quiet[(size_t)i] *= (i / p.group) % 3 ? 1.0f : 0.01f * (1 + i / cols);
       compare(*k, quiet, kF32, 2, cols, p, "quiet groups");
+      // Narrow groups below zero with a few positive values beside loud groups that never go below zero: the
+      // narrow ones set dmin (min code >= 1) but round to scale code 0, so 1/s is not finite there (the
+      // reference's inv = off = 0; a kernel that kept inf would push their q to the top code).
+      for (float loud : {20.0f, 50.0f, 400.0f}) {
+        std::vector<float> nar(x.begin(), x.begin() + 2 * cols);
+        for (int64_t i = 0; i < 2 * cols; i++) {
+          const float u = 0.5f + 0.5f * std::sin((float)i * 0.91f);  // in [0, 1]
+          nar[(size_t)i] = (i / p.group) % 2 ? loud * u : -0.3f + 0.35f * u;
+        }
+        compare(*k, nar, kF32, 2, cols, p, "narrow groups below zero, scale code 0");
+      }
       // non-finite values in the body and the tail, the first wins; through each decoder
       for (int64_t at : {(int64_t)0, (int64_t)5, (int64_t)17, cols - 1}) {
         for (float bad : {NAN, INFINITY, -INFINITY}) {
