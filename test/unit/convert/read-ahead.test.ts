@@ -136,38 +136,24 @@ test('ReadAhead.chunksOf lists each plan in chunks of its rows, with their bytes
   assert.deepEqual(chunks, [chunk('a', 0, 2, 16), chunk('a', 2, 2, 16), chunk('a', 4, 1, 8), chunk('b', 0, 2, 32)]);
 });
 
-function kqPlan(t: MemTensor): QuantPlan {
-  const kq = KQ_PRESETS[4];
-  const shape = [t.rows, t.cols];
+/** A plan for tensor t: 8-bit groupwise g32, or with `kq` kquant 4-bit (the preset's group). */
+function planFor(t: MemTensor, kq?: (typeof KQ_PRESETS)[4]): QuantPlan {
   return {
     kind: 'quantize',
     name: t.name,
     dtype: t.dtype,
-    shape,
+    shape: [t.rows, t.cols],
     rows: t.rows,
     cols: t.cols,
-    bits: 4,
-    groupSize: kq.group,
+    bits: kq ? 4 : 8,
+    groupSize: kq ? kq.group : 32,
     symmetric: false,
     mode: 'optimized',
-    kq,
+    ...(kq ? { kq } : {}),
   } as unknown as QuantPlan;
 }
-function gwPlan(t: MemTensor): QuantPlan {
-  const shape = [t.rows, t.cols];
-  return {
-    kind: 'quantize',
-    name: t.name,
-    dtype: t.dtype,
-    shape,
-    rows: t.rows,
-    cols: t.cols,
-    bits: 8,
-    groupSize: 32,
-    symmetric: false,
-    mode: 'optimized',
-  } as unknown as QuantPlan;
-}
+const kqPlan = (t: MemTensor) => planFor(t, KQ_PRESETS[4]);
+const gwPlan = (t: MemTensor) => planFor(t);
 
 test("a tensor's last chunk starts the following tensor of the other type through startFirst, and it is taken", async () => {
   const k = tensor('k', 'BF16', 6, 96, 301);
