@@ -4,6 +4,7 @@
 // it is streamed (as the real writer writes each chunk out before it pulls the next).
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
+import { KQ_PRESETS } from '../../../native/kquant';
 import { type Accumulated, evalSample } from '../../../server/src/convert/accuracy';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
@@ -31,6 +32,29 @@ export interface Read {
   pooled: boolean;
   /** The buffer the rows went into (the caller's, or a new one). */
   buffer: ArrayBufferLike;
+}
+
+/** A plan quantizing tensor t: groupwise 4-bit g32, asymmetric, error-minimising, unless `over` says otherwise. */
+export function planOf(t: MemTensor, over: Partial<QuantPlan> = {}): QuantPlan {
+  return {
+    kind: 'quantize',
+    name: t.name,
+    dtype: t.dtype,
+    shape: [t.rows, t.cols],
+    rows: t.rows,
+    cols: t.cols,
+    bits: 4,
+    groupSize: 32,
+    symmetric: false,
+    mode: 'optimized',
+    ...over,
+  } as unknown as QuantPlan;
+}
+
+/** The same with convert's kquant preset of `bits` (its group size and two-level scales). */
+export function kqPlanOf(t: MemTensor, bits: 2 | 4 = 4): QuantPlan {
+  const kq = KQ_PRESETS[bits];
+  return planOf(t, { bits, groupSize: kq.group, kq } as Partial<QuantPlan>);
 }
 
 /** A checkpoint over in-memory tensors; `reads` lists every readRows call in order. */

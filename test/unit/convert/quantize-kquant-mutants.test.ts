@@ -5,7 +5,7 @@
 // file; the accuracy sums against an independent computation, with the addon and with the TypeScript engine.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { _kqForceReference, KQ_PRESETS, kqSizes, kquantize } from '../../../native/kquant';
+import { _kqForceReference, kqSizes, kquantize } from '../../../native/kquant';
 import { evalSample, sumSquares } from '../../../server/src/convert/accuracy';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
@@ -16,6 +16,7 @@ import {
   cancelledAfterFirstChunk,
   chunkedAsOneCall,
   errorOf,
+  kqPlanOf,
   type MemTensor,
   memCheckpoint,
   memWriter,
@@ -29,23 +30,6 @@ import {
 } from './quantize-harness';
 
 const FILE = '/models/m/model-00001-of-00002.safetensors';
-
-function planOf(t: MemTensor, bits: 2 | 4 = 4): QuantPlan {
-  const kq = KQ_PRESETS[bits];
-  return {
-    kind: 'quantize',
-    name: t.name,
-    dtype: t.dtype,
-    shape: [t.rows, t.cols],
-    rows: t.rows,
-    cols: t.cols,
-    bits,
-    groupSize: kq.group,
-    symmetric: false,
-    mode: 'optimized',
-    kq,
-  } as unknown as QuantPlan;
-}
 
 async function reference(t: MemTensor, p: QuantPlan, nEval = 4) {
   const kq = p.kq!;
@@ -109,7 +93,7 @@ const sizes: Array<[string, number, number[]]> = [
 for (const [label, chunkBytes, expectRows] of sizes) {
   test(`kquant chunk size: ${label}: the same four arrays and sums as one call`, async () => {
     const t = tensor('w', 'BF16', 7, 96, 211);
-    const p = planOf(t);
+    const p = kqPlanOf(t);
     const ref = await reference(t, p);
     const run = await runAll([t], [p], { chunkBytes });
     sameArrays(run.results[0], run.arrays, p, ref, expectRows.length);
@@ -120,8 +104,8 @@ for (const [label, chunkBytes, expectRows] of sizes) {
 test('kquant 2-bit, f32 and f16 sources, ragged groups and super-blocks', async () => {
   const a = tensor('a', 'F32', 5, 272, 221);
   const b = tensor('b', 'F16', 1, 40, 222);
-  const pa = planOf(a, 2);
-  const pb = planOf(b, 2);
+  const pa = kqPlanOf(a, 2);
+  const pb = kqPlanOf(b, 2);
   const refA = await reference(a, pa);
   const refB = await reference(b, pb);
   const { results, arrays, rows, reads } = await runAll([a, b], [pa, pb], { chunkBytes: 2 * 272 * 4 });
@@ -139,9 +123,9 @@ test("the next kquant tensor's first chunk is started early and taken; a groupwi
   const a = tensor('a', 'BF16', 6, 96, 231);
   const b = tensor('b', 'BF16', 9, 48, 232);
   const g = tensor('g', 'BF16', 4, 96, 233);
-  const pa = planOf(a);
-  const pb = planOf(b);
-  const pg = { ...planOf(g), kq: undefined } as QuantPlan;
+  const pa = kqPlanOf(a);
+  const pb = kqPlanOf(b);
+  const pg = { ...kqPlanOf(g), kq: undefined } as QuantPlan;
   const refA = await reference(a, pa);
   const refB = await reference(b, pb);
   const { ck, reads } = memCheckpoint([a, b, g]);
@@ -182,7 +166,7 @@ test('a plan without a kquant format is refused as an internal error', async () 
   const { ck } = memCheckpoint([t]);
   const { writer } = memWriter();
   await assert.rejects(
-    quantizeKquantTensor({ ...planOf(t), kq: undefined } as QuantPlan, stageCtx(FILE, ck, writer)),
+    quantizeKquantTensor({ ...kqPlanOf(t), kq: undefined } as QuantPlan, stageCtx(FILE, ck, writer)),
     (e) => e instanceof ConvertError && e.code === 'internal' && e.message === 'w: not a kquant plan',
   );
 });
@@ -195,7 +179,7 @@ for (const [label, at, chunkBytes] of [
     const t = tensor('nan', 'BF16', 4, 96, 251, (x) => {
       x[at] = Number.NaN;
     });
-    const err = await errorOf(runAll([t], [planOf(t)], { chunkBytes }));
+    const err = await errorOf(runAll([t], [kqPlanOf(t)], { chunkBytes }));
     assert.ok(err instanceof ConvertError, String(err));
     assert.equal(err.code, 'invalid-input');
     assert.match(err.message, new RegExp(`^${FILE}: nan: .*NaN`));
@@ -204,14 +188,14 @@ for (const [label, at, chunkBytes] of [
 
 test('kquant: cancelled between chunks gives the cancelled error', async () => {
   const t = tensor('w', 'BF16', 6, 96, 261);
-  await cancelledAfterFirstChunk((o) => runAll([t], [planOf(t)], o), 2 * ROW);
+  await cancelledAfterFirstChunk((o) => runAll([t], [kqPlanOf(t)], o), 2 * ROW);
 });
 
 test('kquant with the TypeScript engine (no addon): the check computed in TypeScript, the same sums', async (t) => {
   _kqForceReference(true);
   t.after(() => _kqForceReference(false));
   const w = tensor('w', 'BF16', 9, 96, 271);
-  const pw = planOf(w);
+  const pw = kqPlanOf(w);
   const refW = await reference(w, pw);
   assert.equal(refW.res.backend, 'ts-reference');
   assert.equal(refW.res.check, undefined);
@@ -220,7 +204,7 @@ test('kquant with the TypeScript engine (no addon): the check computed in TypeSc
   sameArrays(split.results[0], split.arrays, pw, refW, 3);
   sameSums(split.results[0], refW, pw, 3);
   const f = tensor('f', 'F16', 3, 40, 272);
-  const pf = planOf(f, 2);
+  const pf = kqPlanOf(f, 2);
   const refF = await reference(f, pf);
   const whole = await runAll([f], [pf], { chunkBytes: 1 << 20 });
   sameArrays(whole.results[0], whole.arrays, pf, refF, 1);
@@ -235,7 +219,7 @@ for (const engine of ['native', 'TypeScript'] as const) {
       t.after(() => _kqForceReference(false));
     }
     const big = tensor('big', 'BF16', 700, 16, 273);
-    const pbig = planOf(big, 2);
+    const pbig = kqPlanOf(big, 2);
     const refB = await reference(big, pbig, 64);
     assert.equal(evalSample(700, 64).sampleRows, 32);
     const split = await runAll([big], [pbig], { chunkBytes: 10 * 16 * 2, nEval: 64 });

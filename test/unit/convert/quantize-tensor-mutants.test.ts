@@ -19,6 +19,7 @@ import {
   memCheckpoint,
   memWriter,
   near,
+  planOf,
   type RunOpts,
   readOnce,
   runPlans,
@@ -28,22 +29,6 @@ import {
 } from './quantize-harness';
 
 const FILE = '/models/m/model.safetensors';
-
-function planOf(t: MemTensor, over: Partial<QuantPlan> = {}): QuantPlan {
-  return {
-    kind: 'quantize',
-    name: t.name,
-    dtype: t.dtype,
-    shape: [t.rows, t.cols],
-    rows: t.rows,
-    cols: t.cols,
-    bits: 4,
-    groupSize: 32,
-    symmetric: false,
-    mode: 'optimized',
-    ...over,
-  } as unknown as QuantPlan;
-}
 
 /** The whole tensor quantized in one call, with its output check and Σw² computed independently. */
 async function reference(t: MemTensor, p: QuantPlan, scaleDtype: 'f16' | 'f32', nEval = 4) {

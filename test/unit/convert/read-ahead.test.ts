@@ -5,13 +5,12 @@
 // way round) through the stage's startFirst, and the pipeline's outputs do not change (scripts/output-hashes.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KQ_PRESETS } from '../../../native/kquant';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { quantizeKquantTensor, startKqChunk } from '../../../server/src/convert/quantize-kquant';
 import { Prefetch, quantizeTensor, startChunk } from '../../../server/src/convert/quantize-tensor';
 import { type ChunkRef, ReadAhead } from '../../../server/src/convert/read-ahead';
 import type { Checkpoint } from '../../../server/src/formats/safetensors';
-import { type MemTensor, memCheckpoint, memWriter, stageCtx, tensor } from './quantize-harness';
+import { kqPlanOf, type MemTensor, memCheckpoint, memWriter, planOf, stageCtx, tensor } from './quantize-harness';
 
 /** Lets promise chains move on (reads start a few microtasks after they are chained). */
 async function settle() {
@@ -136,24 +135,8 @@ test('ReadAhead.chunksOf lists each plan in chunks of its rows, with their bytes
   assert.deepEqual(chunks, [chunk('a', 0, 2, 16), chunk('a', 2, 2, 16), chunk('a', 4, 1, 8), chunk('b', 0, 2, 32)]);
 });
 
-/** A plan for tensor t: 8-bit groupwise g32, or with `kq` kquant 4-bit (the preset's group). */
-function planFor(t: MemTensor, kq?: (typeof KQ_PRESETS)[4]): QuantPlan {
-  return {
-    kind: 'quantize',
-    name: t.name,
-    dtype: t.dtype,
-    shape: [t.rows, t.cols],
-    rows: t.rows,
-    cols: t.cols,
-    bits: kq ? 4 : 8,
-    groupSize: kq ? kq.group : 32,
-    symmetric: false,
-    mode: 'optimized',
-    ...(kq ? { kq } : {}),
-  } as unknown as QuantPlan;
-}
-const kqPlan = (t: MemTensor) => planFor(t, KQ_PRESETS[4]);
-const gwPlan = (t: MemTensor) => planFor(t);
+const kqPlan = (t: MemTensor) => kqPlanOf(t);
+const gwPlan = (t: MemTensor) => planOf(t, { bits: 8 } as Partial<QuantPlan>);
 
 test("a tensor's last chunk starts the following tensor of the other type through startFirst, and it is taken", async () => {
   const k = tensor('k', 'BF16', 6, 96, 301);
