@@ -68,8 +68,20 @@ export function startServer(connection: Connection = createConnection(ProposedFe
   });
 
   /** Loads the NPZ and report beside the manifest (cached by size and mtime) and watches their folders. */
-  async function loadFiles(st: DocState): Promise<void> {
-    for (const p of await service.loadFiles(st)) watchers.watch(dirname(p));
+  // A document's file load under way (validation starts one after each edit): service.loadFiles sets st.files
+  // before the NPZ and report are read, so a feature that needs them awaits this rather than testing st.files.
+  const loading = new WeakMap<DocState, Promise<void>>();
+  function loadFiles(st: DocState): Promise<void> {
+    const run = (async () => {
+      for (const p of await service.loadFiles(st)) watchers.watch(dirname(p));
+    })();
+    loading.set(st, run);
+    run
+      .finally(() => {
+        if (loading.get(st) === run) loading.delete(st);
+      })
+      .catch(() => {});
+    return run;
   }
 
   function revalidateAll() {
@@ -79,7 +91,7 @@ export function startServer(connection: Connection = createConnection(ProposedFe
   /** The document's state with its files loaded (for the features that show them). */
   async function withFiles(uri: string): Promise<DocState | undefined> {
     const st = await states.ready(uri);
-    if (st && !st.files) await loadFiles(st);
+    if (st) await (loading.get(st) ?? (st.files ? undefined : loadFiles(st)));
     return st;
   }
 

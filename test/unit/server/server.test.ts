@@ -207,6 +207,29 @@ describe('language server over stdio', () => {
     }
   });
 
+  it('definition asked while another request is still reading the files waits for that read', async () => {
+    // The code lens starts the load (st.files is set before the NPZ is read); the definition, sent before that
+    // read ends, must wait for it instead of answering from a half-loaded state.
+    const dir3 = mkdtempSync(join(tmpdir(), 'apl-lsp-def2-'));
+    try {
+      for (const f of ['tiny_manifest_q4.json', 'tiny_quantized_q4.npz']) copyFileSync(join(FIX, f), join(dir3, f));
+      const uri3 = pathToFileURL(join(dir3, 'tiny_manifest_q4.json')).href;
+      await conn.sendNotification('textDocument/didOpen', {
+        textDocument: { uri: uri3, languageId: 'apl-manifest', version: 1, text },
+      });
+      const lens = conn.sendRequest('textDocument/codeLens', { textDocument: { uri: uri3 } });
+      const def = conn.sendRequest('textDocument/definition', {
+        textDocument: { uri: uri3 },
+        position: positionOf(text, 'model_layers_1_mlp_up_proj_weight_q4.npy"'),
+      });
+      const [, loc] = (await Promise.all([lens, def])) as [unknown, Location | null];
+      assert.equal(loc?.uri, pathToFileURL(join(dir3, 'tiny_quantized_q4.npz')).href);
+      await conn.sendNotification('textDocument/didClose', { textDocument: { uri: uri3 } });
+    } finally {
+      rmSync(dir3, { recursive: true, force: true });
+    }
+  });
+
   it('re-checks when the NPZ disappears from disk', async () => {
     const from = published.length;
     unlinkSync(join(dir, 'tiny_quantized_q4.npz'));
