@@ -3,8 +3,7 @@
 // the NPZ on disk, shutdown and exit.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -25,6 +24,7 @@ import type {
 } from 'vscode-languageserver-types';
 import { DiagnosticCodes as C } from '../../../server/src/manifest/codes';
 import { CommandIds, LspRequests, type LspResult } from '../../../server/src/protocol';
+import { tempDir } from '../../helpers/tmp';
 
 const ROOT = join(__dirname, '../../..');
 const FIX = join(ROOT, 'test/fixtures/manifests');
@@ -69,7 +69,7 @@ function positionOf(t: string, needle: string, after?: string) {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'apl-lsp-'));
+  dir = tempDir('apl-lsp-');
   for (const f of ['tiny_manifest_q4.json', 'tiny_quantized_q4.npz', 'tiny_accuracy_q4.json'])
     copyFileSync(join(FIX, f), join(dir, f));
   text = readFileSync(join(dir, 'tiny_manifest_q4.json'), 'utf8');
@@ -89,7 +89,6 @@ before(async () => {
 after(() => {
   conn?.dispose();
   if (child && child.exitCode === null) child.kill();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('language server over stdio', () => {
@@ -186,48 +185,42 @@ describe('language server over stdio', () => {
     assert.equal(s.verdict, 'pass');
   });
 
+  /** A fresh folder with its own copy of the fixture, opened in the server: it has read nothing of it yet. */
+  async function openCopy(prefix: string): Promise<{ uri: string; npzUri: string; close: () => Promise<void> }> {
+    const d = tempDir(prefix);
+    for (const f of ['tiny_manifest_q4.json', 'tiny_quantized_q4.npz']) copyFileSync(join(FIX, f), join(d, f));
+    const u = pathToFileURL(join(d, 'tiny_manifest_q4.json')).href;
+    await conn.sendNotification('textDocument/didOpen', {
+      textDocument: { uri: u, languageId: 'apl-manifest', version: 1, text },
+    });
+    const close = () => conn.sendNotification('textDocument/didClose', { textDocument: { uri: u } });
+    return { uri: u, npzUri: pathToFileURL(join(d, 'tiny_quantized_q4.npz')).href, close };
+  }
+
   it('definition right after didOpen (nothing else asked first) already points at the NPZ', async () => {
-    // A second folder with its own copy, so the server has read nothing of it yet: the definition must load the
-    // manifest's files itself rather than find them only after validation or a code lens did.
-    const dir2 = mkdtempSync(join(tmpdir(), 'apl-lsp-def-'));
-    try {
-      for (const f of ['tiny_manifest_q4.json', 'tiny_quantized_q4.npz']) copyFileSync(join(FIX, f), join(dir2, f));
-      const uri2 = pathToFileURL(join(dir2, 'tiny_manifest_q4.json')).href;
-      await conn.sendNotification('textDocument/didOpen', {
-        textDocument: { uri: uri2, languageId: 'apl-manifest', version: 1, text },
-      });
-      const loc = (await conn.sendRequest('textDocument/definition', {
-        textDocument: { uri: uri2 },
-        position: positionOf(text, 'model_layers_1_mlp_up_proj_weight_q4.npy"'),
-      })) as Location | null;
-      assert.equal(loc?.uri, pathToFileURL(join(dir2, 'tiny_quantized_q4.npz')).href);
-      await conn.sendNotification('textDocument/didClose', { textDocument: { uri: uri2 } });
-    } finally {
-      rmSync(dir2, { recursive: true, force: true });
-    }
+    // The definition must load the manifest's files itself rather than find them only after validation or a code
+    // lens did.
+    const c = await openCopy('apl-lsp-def-');
+    const loc = (await conn.sendRequest('textDocument/definition', {
+      textDocument: { uri: c.uri },
+      position: positionOf(text, 'model_layers_1_mlp_up_proj_weight_q4.npy"'),
+    })) as Location | null;
+    assert.equal(loc?.uri, c.npzUri);
+    await c.close();
   });
 
   it('definition asked while another request is still reading the files waits for that read', async () => {
     // The code lens starts the load (st.files is set before the NPZ is read); the definition, sent before that
     // read ends, must wait for it instead of answering from a half-loaded state.
-    const dir3 = mkdtempSync(join(tmpdir(), 'apl-lsp-def2-'));
-    try {
-      for (const f of ['tiny_manifest_q4.json', 'tiny_quantized_q4.npz']) copyFileSync(join(FIX, f), join(dir3, f));
-      const uri3 = pathToFileURL(join(dir3, 'tiny_manifest_q4.json')).href;
-      await conn.sendNotification('textDocument/didOpen', {
-        textDocument: { uri: uri3, languageId: 'apl-manifest', version: 1, text },
-      });
-      const lens = conn.sendRequest('textDocument/codeLens', { textDocument: { uri: uri3 } });
-      const def = conn.sendRequest('textDocument/definition', {
-        textDocument: { uri: uri3 },
-        position: positionOf(text, 'model_layers_1_mlp_up_proj_weight_q4.npy"'),
-      });
-      const [, loc] = (await Promise.all([lens, def])) as [unknown, Location | null];
-      assert.equal(loc?.uri, pathToFileURL(join(dir3, 'tiny_quantized_q4.npz')).href);
-      await conn.sendNotification('textDocument/didClose', { textDocument: { uri: uri3 } });
-    } finally {
-      rmSync(dir3, { recursive: true, force: true });
-    }
+    const c = await openCopy('apl-lsp-def2-');
+    const lens = conn.sendRequest('textDocument/codeLens', { textDocument: { uri: c.uri } });
+    const def = conn.sendRequest('textDocument/definition', {
+      textDocument: { uri: c.uri },
+      position: positionOf(text, 'model_layers_1_mlp_up_proj_weight_q4.npy"'),
+    });
+    const [, loc] = (await Promise.all([lens, def])) as [unknown, Location | null];
+    assert.equal(loc?.uri, c.npzUri);
+    await c.close();
   });
 
   it('re-checks when the NPZ disappears from disk', async () => {
