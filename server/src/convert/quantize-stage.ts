@@ -101,7 +101,9 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
   const sums = new Map<string, WeightSums>();
   const backends = new Set<string>();
   let bytesDone = 0;
-  const prefetch = new Prefetch();
+  // The pool's free buffers within two chunks' bytes (at least 64 MiB): whatever the model, what the pool keeps
+  // for reuse is bounded, besides the buffers in use (the rows of the chunks read and quantized, their q).
+  const prefetch = new Prefetch(Math.max(2 * settings.chunkBytes, 64 * 1024 * 1024));
   const quantized = plans.filter((x): x is QuantPlan => x.kind === 'quantize');
   // Source rows read ahead while the kernel runs: the chunk being quantized and those read ahead together within
   // chunkBytes (a chunk is at most chunkBytes unless one row is larger), so the source rows in memory stay within

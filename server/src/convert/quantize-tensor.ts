@@ -127,35 +127,53 @@ export function startChunk(
 /**
  * Reused byte buffers (source rows, packed q): a conversion allocates a few and reads and quantizes into them
  * again and again, instead of a fresh buffer per chunk (page faults, and garbage collections forced by external
- * memory). A buffer is taken for the smallest free one that fits; a few are kept.
+ * memory). A buffer is taken for the smallest free one that fits; a few are kept: at most six, and at most
+ * `maxFreeBytes` together (the smallest dropped first), so what the pool holds stays bounded whatever the model.
  */
 export class BufferPool {
   private free: ArrayBuffer[] = [];
+  private freeBytes = 0;
+  /** @param maxFreeBytes what the free buffers may hold together (a buffer larger than that alone is not kept). */
+  constructor(readonly maxFreeBytes = Number.POSITIVE_INFINITY) {}
   take(bytes: number): Uint8Array {
     let best = -1;
-    // At most twice the size asked for, or 32 MiB more: the largest buffers (an embedding's rows) lent for a small
-    // request would be missing when the head's rows are asked for, which would cost a fresh one as large.
-    const most = Math.max(2 * bytes, bytes + 16 * HUGE);
+    // At most twice the size a fresh buffer would have, or 32 MiB more: the largest buffers (an embedding's rows)
+    // lent for a small request would be missing when the head's rows are asked for, which would cost a fresh one as
+    // large. Twice the rounded size, so a 64 MiB buffer serves a 31.99 MiB request (a 70B-shaped down projection's
+    // q: 2 × 31.99 MiB fell 16 KiB short, and two fresh 32 MiB buffers were made beside two free 64 MiB ones).
+    const most = Math.max(2 * BufferPool.sizeFor(bytes), bytes + 16 * HUGE);
     for (let i = 0; i < this.free.length; i++) {
       const n = this.free[i].byteLength;
       if (n >= bytes && n <= most && (best < 0 || n < this.free[best].byteLength)) best = i;
     }
-    const b = best >= 0 ? this.free.splice(best, 1)[0] : BufferPool.fresh(bytes);
+    let b: ArrayBuffer;
+    if (best >= 0) {
+      b = this.free.splice(best, 1)[0];
+      this.freeBytes -= b.byteLength;
+    } else b = BufferPool.fresh(bytes);
     return new Uint8Array(b, 0, bytes);
+  }
+  /** The size of a fresh buffer for `bytes`: large ones rounded up to whole 2 MiB. */
+  private static sizeFor(bytes: number): number {
+    return bytes >= HUGE ? Math.ceil(bytes / HUGE) * HUGE : Math.max(1, bytes);
   }
   /**
    * A new buffer: large ones rounded up to whole 2 MiB (so later, slightly larger chunks still fit) and backed by
    * huge pages where the system allows, since touching fresh memory page by page costs more than reading it.
    */
   private static fresh(bytes: number): ArrayBuffer {
-    const size = bytes >= HUGE ? Math.ceil(bytes / HUGE) * HUGE : Math.max(1, bytes);
+    const size = BufferPool.sizeFor(bytes);
     const b = Buffer.allocUnsafeSlow(size);
     if (size >= HUGE) adviseHugePages(b);
     return b.buffer;
   }
   give(v: Uint8Array): void {
-    if (this.free.length >= 6) this.free.sort((a, b) => b.byteLength - a.byteLength).pop();
     this.free.push(v.buffer as ArrayBuffer);
+    this.freeBytes += v.buffer.byteLength;
+    if (this.free.length <= 6 && this.freeBytes <= this.maxFreeBytes) return;
+    // Over a bound: drop the smallest until within both (the garbage collector frees what is dropped).
+    this.free.sort((a, b) => b.byteLength - a.byteLength);
+    while (this.free.length > 6 || this.freeBytes > this.maxFreeBytes) this.freeBytes -= this.free.pop()!.byteLength;
   }
 }
 
@@ -164,7 +182,11 @@ export class BufferPool {
  * type); and the conversion's buffer pool.
  */
 export class Prefetch {
-  readonly buffers = new BufferPool();
+  readonly buffers: BufferPool;
+  /** @param maxFreeBytes the pool's bound on its free buffers' bytes (BufferPool). */
+  constructor(maxFreeBytes?: number) {
+    this.buffers = new BufferPool(maxFreeBytes);
+  }
   /** The stage's read-ahead (read-ahead.ts); without one every chunk is read when its job starts. */
   readAhead?: ReadAhead;
   /**

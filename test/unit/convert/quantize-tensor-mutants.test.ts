@@ -398,6 +398,40 @@ test('the buffer pool lends a free buffer at most twice the size asked, or 32 Mi
   assert.equal(pool.take(70 * MiB).buffer, head.buffer, 'twice 70 MiB covers it');
 });
 
+test('the buffer pool: twice the rounded size, so a 64 MiB buffer serves a request just under 32 MiB', () => {
+  const MiB = 1024 * 1024;
+  const pool = new BufferPool();
+  const q8 = pool.take(64 * MiB); // an 8-bit q chunk, say
+  pool.give(q8);
+  // A 70B-shaped down projection's kquant q: 33546240 bytes, 16 KiB under 32 MiB (twice it is under 64 MiB).
+  assert.equal(pool.take(33546240).buffer, q8.buffer, 'lent: a fresh one would be 32 MiB, twice that is 64 MiB');
+  const b = pool.take(64 * MiB + 1); // rounded to 66 MiB
+  pool.give(b);
+  assert.notEqual(pool.take(31 * MiB + 1).buffer, b.buffer, 'over twice 32 MiB (and 32 MiB more): not lent');
+});
+
+test('the buffer pool keeps free buffers within maxFreeBytes, dropping the smallest', () => {
+  const pool = new BufferPool(100);
+  assert.equal(pool.maxFreeBytes, 100);
+  const [a, b, c] = [30, 40, 50].map((n) => pool.take(n));
+  for (const x of [a, b, c]) pool.give(x); // 120 bytes free: 30 is dropped
+  assert.equal(pool.take(50).buffer, c.buffer);
+  assert.equal(pool.take(40).buffer, b.buffer);
+  assert.notEqual(pool.take(30).buffer, a.buffer, 'the smallest was dropped');
+  // A buffer larger than the bound alone is not kept, and takes the others with it.
+  const big = pool.take(150);
+  const d = pool.take(20);
+  pool.give(d);
+  pool.give(big);
+  assert.notEqual(pool.take(150).buffer, big.buffer);
+  assert.notEqual(pool.take(20).buffer, d.buffer);
+  // Unbounded by default (the six-buffer rule alone).
+  const free = new BufferPool();
+  const e = free.take(1 << 20);
+  free.give(e);
+  assert.equal(free.take(1 << 20).buffer, e.buffer);
+});
+
 test('the prefetch slot hands a job only to the tensor it was started for, once', () => {
   const s = new Prefetch();
   const j = Promise.resolve(1);
