@@ -40,7 +40,7 @@ test('alternate: one uncounted warm-up each, the order reversed every other roun
   assert.equal(r.runs[0][1].wall, 1 * 1.04);
   assert.equal(r.runs[1][1].wall, 1 * 1.05);
   assert.equal(r.runs[1][0].wall, 3 * 1.06);
-  r.ratio.forEach((x, i) => assert.equal(x, r.runs[i][0].wall / r.runs[i][1].wall));
+  for (const [i, x] of r.ratio.entries()) assert.equal(x, r.runs[i][0].wall / r.runs[i][1].wall);
   const lines = describeRounds(['numpy', 'convert'], r);
   assert.equal(lines.length, 6);
   assert.match(lines[5], /median of 4: .* ratio \d+\.\d\d×/);
