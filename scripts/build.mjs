@@ -1,4 +1,5 @@
 // Bundles the extension client, the language server, the CLI and the webview scripts with esbuild.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -52,3 +53,12 @@ if (existsSync(webDir)) {
   }
 }
 await Promise.all(jobs);
+// V8's code cache of the convert bundle (bin/v8-cache.js), made by a plain `node` as bin/apl-quant.js runs it: the
+// start of `apl-quant convert` deserializes the compiled top level instead of parsing the bundle.
+const convertBundle = join(root, 'dist/cli-convert.js');
+if (existsSync(convertBundle)) {
+  const r = spawnSync(process.execPath, [join(root, 'bin/v8-cache.js'), '--write', convertBundle], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) throw new Error(`bin/v8-cache.js --write ${convertBundle} failed`);
+}
