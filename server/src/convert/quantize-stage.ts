@@ -16,7 +16,7 @@ import { keptEntry, kquantEntry, quantizedEntry } from './manifest-builder';
 import type { ConvertHooks, Settings } from './options';
 import { planModel, type QuantPlan, type TensorPlan } from './plan';
 import { quantizeKquantTensor, startKqChunk } from './quantize-kquant';
-import { ELEM_BYTES, Prefetch, quantizeTensor, rowsPerChunkFor, startChunk } from './quantize-tensor';
+import { BufferPool, ELEM_BYTES, Prefetch, quantizeTensor, rowsPerChunkFor, startChunk } from './quantize-tensor';
 import { ReadAhead } from './read-ahead';
 import { span, traced } from './trace';
 
@@ -117,6 +117,7 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
     ),
     (bytes) => prefetch.buffers.take(bytes),
     settings.chunkBytes,
+    { reuse: (bytes) => prefetch.buffers.reuse(bytes), lends: BufferPool.lends },
   );
   const chunkSource = {
     ck,

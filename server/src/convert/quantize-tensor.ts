@@ -136,22 +136,29 @@ export class BufferPool {
   /** @param maxFreeBytes what the free buffers may hold together (a buffer larger than that alone is not kept). */
   constructor(readonly maxFreeBytes = Number.POSITIVE_INFINITY) {}
   take(bytes: number): Uint8Array {
+    return this.reuse(bytes) ?? new Uint8Array(BufferPool.fresh(bytes), 0, bytes);
+  }
+  /** A free buffer for `bytes` as `take` would lend it, or undefined where `take` would make a fresh one. */
+  reuse(bytes: number): Uint8Array | undefined {
     let best = -1;
-    // At most twice the size a fresh buffer would have, or 32 MiB more: the largest buffers (an embedding's rows)
-    // lent for a small request would be missing when the head's rows are asked for, which would cost a fresh one as
-    // large. Twice the rounded size, so a 64 MiB buffer serves a 31.99 MiB request (a 70B-shaped down projection's
-    // q: 2 × 31.99 MiB fell 16 KiB short, and two fresh 32 MiB buffers were made beside two free 64 MiB ones).
-    const most = Math.max(2 * BufferPool.sizeFor(bytes), bytes + 16 * HUGE);
     for (let i = 0; i < this.free.length; i++) {
       const n = this.free[i].byteLength;
-      if (n >= bytes && n <= most && (best < 0 || n < this.free[best].byteLength)) best = i;
+      if (BufferPool.lends(n, bytes) && (best < 0 || n < this.free[best].byteLength)) best = i;
     }
-    let b: ArrayBuffer;
-    if (best >= 0) {
-      b = this.free.splice(best, 1)[0];
-      this.freeBytes -= b.byteLength;
-    } else b = BufferPool.fresh(bytes);
+    if (best < 0) return undefined;
+    const b = this.free.splice(best, 1)[0];
+    this.freeBytes -= b.byteLength;
     return new Uint8Array(b, 0, bytes);
+  }
+  /**
+   * Whether a free buffer of `have` bytes is lent for a request of `bytes`: at most twice the size a fresh buffer
+   * would have, or 32 MiB more. The largest buffers (an embedding's rows) lent for a small request would be missing
+   * when the head's rows are asked for, which would cost a fresh one as large. Twice the rounded size, so a 64 MiB
+   * buffer serves a 31.99 MiB request (a 70B-shaped down projection's q: 2 × 31.99 MiB fell 16 KiB short, and two
+   * fresh 32 MiB buffers were made beside two free 64 MiB ones).
+   */
+  static lends(have: number, bytes: number): boolean {
+    return have >= bytes && have <= Math.max(2 * BufferPool.sizeFor(bytes), bytes + 16 * HUGE);
   }
   /** The size of a fresh buffer for `bytes`: large ones rounded up to whole 2 MiB. */
   private static sizeFor(bytes: number): number {

@@ -32,12 +32,21 @@ export class ReadAhead {
   /**
    * @param take gives the buffer a chunk of `bytes` is read into (the conversion's pool).
    * @param budget bytes of the chunk being quantized plus those read ahead; a chunk over it waits for its turn.
+   * @param pool given, a chunk two ahead that would need a fresh buffer (`pool.reuse` finds no free one) waits
+   *   when the rows of the chunk asked for now come back, before its turn, in a buffer the pool would lend for it
+   *   (`pool.lends`): it is read when the chunk before it is asked for, into that buffer. A fresh
+   *   buffer's first touch costs more CPU than reading into it (issue 13: the first layer's three 23 MB MLP row
+   *   buffers of the small checkpoint; 31 fresh buffers, 394 MiB, for the 2.2 GB one).
    */
   constructor(
     private readonly ck: Checkpoint,
     private readonly chunks: ChunkRef[],
     private readonly take: (bytes: number) => Uint8Array,
     private readonly budget: number,
+    private readonly pool?: {
+      reuse(bytes: number): Uint8Array | undefined;
+      lends(have: number, bytes: number): boolean;
+    },
   ) {}
 
   /** The chunks of the quantized plans in the order the stage takes them (rowsPerChunk: rows per chunk of a plan). */
@@ -75,15 +84,18 @@ export class ReadAhead {
     while (this.started < this.chunks.length && this.started - i <= MAX_AHEAD) {
       const b = this.chunks[this.started].bytes;
       if (bytes + b > this.budget) break;
+      let into = this.started - i > 1 ? this.pool?.reuse(b) : undefined;
+      // The rows of chunk i are given back before chunk i + 1 is asked for, when this one's turn comes.
+      if (!into && this.started - i > 1 && this.pool?.lends(this.chunks[i].bytes, b)) break;
+      into ??= this.take(b);
       bytes += b;
-      this.start();
+      this.start(into);
     }
   }
 
-  private start(): void {
+  private start(into = this.take(this.chunks[this.started].bytes)): void {
     const i = this.started++;
     const c = this.chunks[i];
-    const into = this.take(c.bytes);
     const job = this.chain.then(async () => {
       const t0 = performance.now();
       const raw = await this.ck.readRows(c.name, c.r0, c.count, into);

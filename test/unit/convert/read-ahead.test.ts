@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { quantizeKquantTensor, startKqChunk } from '../../../server/src/convert/quantize-kquant';
-import { Prefetch, quantizeTensor, startChunk } from '../../../server/src/convert/quantize-tensor';
+import { BufferPool, Prefetch, quantizeTensor, startChunk } from '../../../server/src/convert/quantize-tensor';
 import { type ChunkRef, ReadAhead } from '../../../server/src/convert/read-ahead';
 import type { Checkpoint } from '../../../server/src/formats/safetensors';
 import { kqPlanOf, type MemTensor, memCheckpoint, memWriter, planOf, stageCtx, tensor } from './quantize-harness';
@@ -99,6 +99,75 @@ test('the byte budget bounds the read-ahead; a chunk over it is read when its tu
   ra.read('d', 0, 1);
   await settle();
   assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1', 'd@0+1']);
+});
+
+test('with the pool: a chunk two ahead waits for a buffer coming back rather than take a fresh one', async () => {
+  // gate, up, down (23 each) after o (8): the shape of the small checkpoint's first layer.
+  const chunks = [chunk('o', 0, 1, 8), chunk('gate', 0, 1, 23), chunk('up', 0, 1, 23), chunk('down', 0, 1, 23)];
+  const { ck, started, finish } = gatedCheckpoint();
+  const pool = new BufferPool();
+  const fresh: number[] = [];
+  const ra = new ReadAhead(
+    ck,
+    chunks,
+    (n) => {
+      const r = pool.reuse(n);
+      if (!r) fresh.push(n);
+      return r ?? pool.take(n);
+    },
+    1000,
+    { reuse: (n) => pool.reuse(n), lends: BufferPool.lends },
+  );
+  const o = ra.read('o', 0, 1)!;
+  // gate (next) fresh; up (two ahead): no free buffer, and o's 8 bytes would not be lent for 23: fresh as before.
+  assert.deepEqual(fresh, [8, 23, 23]);
+  await finish();
+  const oRows = await o;
+  await finish();
+  await finish();
+  assert.deepEqual(started, ['o@0+1', 'gate@0+1', 'up@0+1']);
+  pool.give(oRows);
+  const gate = ra.read('gate', 0, 1)!;
+  const gateRows = await gate;
+  await settle();
+  // down (two ahead of gate): no free buffer of 23, but gate's rows (23) come back: it waits.
+  assert.deepEqual(started, ['o@0+1', 'gate@0+1', 'up@0+1'], 'down waits');
+  assert.deepEqual(fresh, [8, 23, 23]);
+  pool.give(gateRows); // gate quantized: its rows given back
+  const up = ra.read('up', 0, 1)!;
+  await settle();
+  assert.deepEqual(started, ['o@0+1', 'gate@0+1', 'up@0+1', 'down@0+1'], 'down is read when up is asked for');
+  assert.deepEqual(fresh, [8, 23, 23], 'into gate’s buffer: no fresh one');
+  await up;
+  await finish();
+  const down = await ra.read('down', 0, 1)!;
+  assert.equal(down.buffer, gateRows.buffer);
+});
+
+test('with the pool: a chunk two ahead takes a free buffer when there is one', async () => {
+  const MiB = 1024 * 1024;
+  const chunks = [chunk('a', 0, 1, MiB), chunk('b', 0, 1, MiB), chunk('c', 0, 1, 40 * MiB)];
+  const { ck, started } = gatedCheckpoint();
+  const pool = new BufferPool();
+  const spare = pool.take(64 * MiB); // not lent for 1 MiB, lent for 40 MiB
+  pool.give(spare);
+  const fresh: number[] = [];
+  const ra = new ReadAhead(
+    ck,
+    chunks,
+    (n) => {
+      const r = pool.reuse(n);
+      if (!r) fresh.push(n);
+      return r ?? pool.take(n);
+    },
+    1 << 30,
+    { reuse: (n) => pool.reuse(n), lends: BufferPool.lends },
+  );
+  ra.read('a', 0, 1);
+  await settle();
+  assert.deepEqual(started, ['a@0+1']);
+  assert.deepEqual(fresh, [MiB, MiB], 'a and b through take; c two ahead from the free list');
+  assert.equal(pool.reuse(40 * MiB), undefined, 'the spare went to c');
 });
 
 test('a chunk asked out of order is left to the caller and starts nothing', async () => {
