@@ -158,18 +158,35 @@ struct Wide512 {
     const int64_t off = b * 2 * rc.width;
     if (rc.width == 8 && off + 16 <= rc.avail)  // one byte per group (the 2-bit preset's 4 + 4)
       return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(rc.cr + off)));
-    __m128i lo, hi;
-    if (off + rc.width + 16 <= rc.avail) {
-      lo = _mm_loadu_si128((const __m128i*)(rc.cr + off));
-      hi = _mm_loadu_si128((const __m128i*)(rc.cr + off + rc.width));
-    } else {
-      alignas(16) uint8_t tmp[48] = {};
-      if (rc.cb > off) std::memcpy(tmp, rc.cr + off, (size_t)std::min<int64_t>(rc.cb - off, 48));
-      lo = _mm_loadu_si128((const __m128i*)tmp);
-      hi = _mm_loadu_si128((const __m128i*)(tmp + rc.width));
-    }
+    if (off + rc.width + 16 <= rc.avail) return fields_at(c.shuf, c.shift, rc.cr + off, rc.width);
+    alignas(16) uint8_t tmp[48] = {};
+    if (rc.cb > off) std::memcpy(tmp, rc.cr + off, (size_t)std::min<int64_t>(rc.cb - off, 48));
+    return fields_at(c.shuf, c.shift, tmp, rc.width);
+  }
+  /** The fields of the 16 groups whose code bytes start at p (width + 16 bytes readable from p). */
+  APL_KQW_INLINE static I fields_at(I shuf, I shift, const uint8_t* p, int width) {
+    const __m128i lo = _mm_loadu_si128((const __m128i*)p), hi = _mm_loadu_si128((const __m128i*)(p + width));
     const __m512i bytes = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(lo), 0xff00, hi);
-    return _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, c.shuf), c.shift);
+    return _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, shuf), shift);
+  }
+  /**
+   * s and z for 5-bit scale codes (the 4-bit preset's 5 + 6) from one super-block's tables: s by vpermt2ps
+   * (it reads the low 5 bits of each field, the scale code) in the 32 entries f32(d·k), k < 32, i.e. the
+   * reference's d·(float)sc exactly; z = dmin·(float)mc as wide_block_sz.
+   */
+  struct Lut5 {
+    F lo, hi, m;
+  };
+  static inline Lut5 lut5(float d, float m) {
+    const F dv = _mm512_set1_ps(d);
+    return Lut5{
+        _mm512_mul_ps(dv, _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+        _mm512_mul_ps(dv, _mm512_setr_ps(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)),
+        _mm512_set1_ps(m)};
+  }
+  APL_KQW_INLINE static void sz_lut5(const Lut5& t, I v, I mmask, F& s, F& z) {
+    s = _mm512_permutex2var_ps(t.lo, v, t.hi);
+    z = _mm512_mul_ps(t.m, _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, 5), mmask)));
   }
   /**
    * s and z of block b for 4-bit scale and min codes with one super-block per block (c.uniform; sbits = mbits

@@ -34,7 +34,43 @@ APL_KQW_INLINE float reduce8_vec(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(b, _mm_movehdup_ps(b)));
 }
 
-template <class T, int BITS, int L, bool LUT>
+/** How wide_rows_dec_run decodes s and z of the blocks inside the row. */
+enum class KqSz { kGeneric, kLut4, kLut5 };
+
+/**
+ * Blocks [0, n) of one row for 5-bit scale codes with one super-block per block (KqSz::kLut5; bps blocks a
+ * super-block), every code field read in place: the tables of T::lut5 built once per super-block, the loop's
+ * invariants in registers. The same operations, per block, as wide_rows_dec_run's loop.
+ */
+template <class T, int BITS, int L>
+APL_KQW_INLINE __m256 wide_dec_lut5(const WideCodes<T>& wc, const RowCodes& rc, int64_t bps, int64_t nsb,
+                                    const uint8_t* q, const int8_t* x, const float* xf, const float* dx,
+                                    int64_t n, int64_t pfd, __m256 acc) {
+  using K = typename T::template Kern<BITS, L>;
+  using F = typename T::F;
+  using I = typename T::I;
+  constexpr int B = T::B;
+  constexpr int64_t bbytes = T::VB * L, ublk = T::VB * K::NV;
+  const I shuf = wc.shuf, shift = wc.shift, mmask = wc.mmask;
+  const int width = rc.width;
+  for (int64_t a = 0, b = 0; b < n; a++) {
+    const int64_t e = a + 1 < nsb ? std::min(n, (a + 1) * bps) : n;
+    const typename T::Lut5 t = T::lut5(rc.dv[a], rc.mv[a]);
+    for (; b < e; b++) {
+      const uint8_t* p = q + b * bbytes;
+      for (int j = 0; j < L; j++) _mm_prefetch((const char*)(p + pfd + 64 * j), _MM_HINT_T0);
+      const I isum = K::isum_packed(p, x + b * ublk);
+      F s, z;
+      T::sz_lut5(t, T::fields_at(shuf, shift, rc.cr + b * 2 * width, width), mmask, s, z);
+      const F u = T::mul(s, T::cvt(isum));
+      const F v = T::mul(z, T::loadu(xf + B * b));
+      acc = T::fold_full(acc, T::mul(T::loadu(dx + B * b), T::sub(u, v)));
+    }
+  }
+  return acc;
+}
+
+template <class T, int BITS, int L, KqSz SZ>
 void wide_rows_dec_run(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& sc,
                        const typename T::Edge& edge, const int8_t* x, const float* dx, const int32_t* xs,
                        int64_t r0, int64_t r1, float* y) {
@@ -64,13 +100,19 @@ void wide_rows_dec_run(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& 
     const int64_t o = (r - r0) * nsb;
     const RowCodes rc{w.codes + r * cb, cb, width, sc.dv.data() + o, sc.mv.data() + o, (w.rows - r) * cb};
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nmain; b++) {
+    int64_t b0 = 0;
+    if constexpr (SZ == KqSz::kLut5) {  // the blocks whose code fields lie inside the weight's codes
+      const int64_t lim = rc.avail - width - 16;
+      b0 = lim < 0 ? 0 : std::min(nmain, lim / (2 * width) + 1);
+      acc = wide_dec_lut5<T, BITS, L>(wc, rc, w.kq_super / w.group / B, nsb, q, x, xf, dx, b0, pfd, acc);
+    }
+    for (int64_t b = b0; b < nmain; b++) {
       const uint8_t* p = q + b * bbytes;
       if (pfd)
         for (int j = 0; j < L; j++) _mm_prefetch((const char*)(p + pfd + 64 * j), _MM_HINT_T0);
       const I isum = K::isum_packed(p, x + b * ublk);
       F s, z;
-      if constexpr (LUT)
+      if constexpr (SZ == KqSz::kLut4)
         T::block_sz_lut(wc, rc, b, s, z);
       else
         wide_block_sz(wc, rc, b, s, z);
@@ -95,14 +137,18 @@ void wide_rows_dec_run(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& 
   }
 }
 
-/** The decode; s and z of the blocks inside the row by table lookup (T::block_sz_lut) where the traits have
- * one and the layout allows it: one lane a group, 4-bit scale and min codes, one super-block per block (the
- * 2-bit preset g16/256 codes 4+4). */
+/** The decode; s and z of the blocks inside the row by table lookup where the traits have one and the layout
+ * allows it: T::block_sz_lut for one lane a group, 4-bit scale and min codes, one super-block per block (the
+ * 2-bit preset g16/256 codes 4+4); wide_dec_lut5 for 5-bit scale codes and one super-block per block (the
+ * 4-bit preset g24/1536 codes 5+6). */
 template <class T, int BITS, int L>
 void wide_rows_dec(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& sc, const typename T::Edge& edge,
                    const int8_t* x, const float* dx, const int32_t* xs, int64_t r0, int64_t r1, float* y) {
   if constexpr (T::kLut && L == 1)
     if (wc.uniform && w.kq_sbits == 4 && w.kq_mbits == 4)
-      return wide_rows_dec_run<T, BITS, L, true>(w, wc, sc, edge, x, dx, xs, r0, r1, y);
-  wide_rows_dec_run<T, BITS, L, false>(w, wc, sc, edge, x, dx, xs, r0, r1, y);
+      return wide_rows_dec_run<T, BITS, L, KqSz::kLut4>(w, wc, sc, edge, x, dx, xs, r0, r1, y);
+  if constexpr (T::kLut)
+    if (wc.uniform && w.kq_sbits == 5)
+      return wide_rows_dec_run<T, BITS, L, KqSz::kLut5>(w, wc, sc, edge, x, dx, xs, r0, r1, y);
+  wide_rows_dec_run<T, BITS, L, KqSz::kGeneric>(w, wc, sc, edge, x, dx, xs, r0, r1, y);
 }
