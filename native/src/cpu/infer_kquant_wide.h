@@ -174,19 +174,19 @@ struct Wide512 {
    * (it reads the low 5 bits of each field, the scale code) in the 32 entries f32(d·k), k < 32, i.e. the
    * reference's d·(float)sc exactly; z = dmin·(float)mc as wide_block_sz.
    */
-  struct Lut5 {
-    F lo, hi, m;
-  };
-  static inline Lut5 lut5(float d, float m) {
+  /** One super-block's tables (48 floats at t): f32(d·k) for k < 32, then dmin 16 times. */
+  static inline void lut5_store(float d, float m, float* t) {
     const F dv = _mm512_set1_ps(d);
-    return Lut5{
-        _mm512_mul_ps(dv, _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
-        _mm512_mul_ps(dv, _mm512_setr_ps(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)),
-        _mm512_set1_ps(m)};
+    _mm512_storeu_ps(t,
+                     _mm512_mul_ps(dv, _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
+    _mm512_storeu_ps(t + 16, _mm512_mul_ps(dv, _mm512_setr_ps(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
+                                                              28, 29, 30, 31)));
+    _mm512_storeu_ps(t + 32, _mm512_set1_ps(m));
   }
-  APL_KQW_INLINE static void sz_lut5(const Lut5& t, I v, I mmask, F& s, F& z) {
-    s = _mm512_permutex2var_ps(t.lo, v, t.hi);
-    z = _mm512_mul_ps(t.m, _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, 5), mmask)));
+  APL_KQW_INLINE static void sz_lut5(const float* t, I v, I mmask, F& s, F& z) {
+    s = _mm512_permutex2var_ps(_mm512_loadu_ps(t), v, _mm512_loadu_ps(t + 16));
+    z = _mm512_mul_ps(_mm512_loadu_ps(t + 32),
+                      _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, 5), mmask)));
   }
   /**
    * s and z of block b for 4-bit scale and min codes with one super-block per block (c.uniform; sbits = mbits

@@ -38,12 +38,12 @@ APL_KQW_INLINE float reduce8_vec(__m256 v) {
 enum class KqSz { kGeneric, kLut4, kLut5 };
 
 /**
- * Blocks [0, n) of one row for 5-bit scale codes with one super-block per block (KqSz::kLut5; bps blocks a
- * super-block), every code field read in place: the tables of T::lut5 built once per super-block, the loop's
- * invariants in registers. The same operations, per block, as wide_rows_dec_run's loop.
+ * Blocks [0, n) of one row for 5-bit scale codes with one super-block per block (KqSz::kLut5), every code
+ * field read in place: the tables of T::lut5 of the row's nsb super-blocks built first (into tab, 48 floats
+ * each), the loop's invariants in registers. The same operations, per block, as wide_rows_dec_run's loop.
  */
 template <class T, int BITS, int L>
-APL_KQW_INLINE __m256 wide_dec_lut5(const WideCodes<T>& wc, const RowCodes& rc, int64_t bps, int64_t nsb,
+APL_KQW_INLINE __m256 wide_dec_lut5(const WideCodes<T>& wc, const RowCodes& rc, int64_t nsb, float* tab,
                                     const uint8_t* q, const int8_t* x, const float* xf, const float* dx,
                                     int64_t n, int64_t pfd, __m256 acc) {
   using K = typename T::template Kern<BITS, L>;
@@ -53,19 +53,17 @@ APL_KQW_INLINE __m256 wide_dec_lut5(const WideCodes<T>& wc, const RowCodes& rc, 
   constexpr int64_t bbytes = T::VB * L, ublk = T::VB * K::NV;
   const I shuf = wc.shuf, shift = wc.shift, mmask = wc.mmask;
   const int width = rc.width;
-  for (int64_t a = 0, b = 0; b < n; a++) {
-    const int64_t e = a + 1 < nsb ? std::min(n, (a + 1) * bps) : n;
-    const typename T::Lut5 t = T::lut5(rc.dv[a], rc.mv[a]);
-    for (; b < e; b++) {
-      const uint8_t* p = q + b * bbytes;
-      for (int j = 0; j < L; j++) _mm_prefetch((const char*)(p + pfd + 64 * j), _MM_HINT_T0);
-      const I isum = K::isum_packed(p, x + b * ublk);
-      F s, z;
-      T::sz_lut5(t, T::fields_at(shuf, shift, rc.cr + b * 2 * width, width), mmask, s, z);
-      const F u = T::mul(s, T::cvt(isum));
-      const F v = T::mul(z, T::loadu(xf + B * b));
-      acc = T::fold_full(acc, T::mul(T::loadu(dx + B * b), T::sub(u, v)));
-    }
+  for (int64_t a = 0; a < nsb; a++) T::lut5_store(rc.dv[a], rc.mv[a], tab + 48 * a);
+  const int32_t* sup = wc.super.data();
+  for (int64_t b = 0; b < n; b++) {
+    const uint8_t* p = q + b * bbytes;
+    for (int j = 0; j < L; j++) _mm_prefetch((const char*)(p + pfd + 64 * j), _MM_HINT_T1);
+    const I isum = K::isum_packed(p, x + b * ublk);
+    F s, z;
+    T::sz_lut5(tab + 48 * sup[2 * b], T::fields_at(shuf, shift, rc.cr + b * 2 * width, width), mmask, s, z);
+    const F u = T::mul(s, T::cvt(isum));
+    const F v = T::mul(z, T::loadu(xf + B * b));
+    acc = T::fold_full(acc, T::mul(T::loadu(dx + B * b), T::sub(u, v)));
   }
   return acc;
 }
@@ -92,6 +90,7 @@ void wide_rows_dec_run(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& 
     sc.mv.resize((size_t)(nd + B));
   }
   T::f16_to_f32(w.kd + r0 * nsb * 2, w.kdmin + r0 * nsb * 2, nd, sc.dv.data(), sc.mv.data());
+  if ((int64_t)sc.tab.size() < 48 * nsb) sc.tab.resize((size_t)(48 * nsb));
   float* xf = sc.xf.data();
   for (int64_t g = 0; g < nmain * B; g++) xf[g] = (float)xs[g];
   const uint8_t* qend = w.q + w.rows * rb;
@@ -104,7 +103,7 @@ void wide_rows_dec_run(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& 
     if constexpr (SZ == KqSz::kLut5) {  // the blocks whose code fields lie inside the weight's codes
       const int64_t lim = rc.avail - width - 16;
       b0 = lim < 0 ? 0 : std::min(nmain, lim / (2 * width) + 1);
-      acc = wide_dec_lut5<T, BITS, L>(wc, rc, w.kq_super / w.group / B, nsb, q, x, xf, dx, b0, pfd, acc);
+      acc = wide_dec_lut5<T, BITS, L>(wc, rc, nsb, sc.tab.data(), q, x, xf, dx, b0, pfd, acc);
     }
     for (int64_t b = b0; b < nmain; b++) {
       const uint8_t* p = q + b * bbytes;

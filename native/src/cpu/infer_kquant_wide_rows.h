@@ -163,6 +163,7 @@ template <class T>
 struct WideScratch {
   std::vector<float> s, z;
   std::vector<float> xf, dv, mv;  // decode: the token's (float)xsum, a row's d and dmin in float32
+  std::vector<float> tab;         // decode: a row's s tables (wide_dec_lut5)
   std::vector<uint8_t> u;         // prompts: the row's planes (VB-byte aligned from u_at)
   alignas(T::VB) uint8_t tail[16 * T::B], tail2[16 * T::B];
   uint8_t* u_at() { return (uint8_t*)(((uintptr_t)u.data() + (T::VB - 1)) & ~(uintptr_t)(T::VB - 1)); }
