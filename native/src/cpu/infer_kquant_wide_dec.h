@@ -18,7 +18,8 @@
 #include <cstdlib>
 
 /** How far ahead of the bytes read the decode prefetches: APL_KQ_PF=<bytes> (read once), else 6144 (see
- * docs/PERFORMANCE.md, "kquant decode"). 0: no software prefetch. */
+ * docs/PERFORMANCE.md, "kquant decode"). 0: no software prefetch (wide_dec_lut5 then prefetches the lines
+ * it is about to read: no effect). */
 inline int64_t kq_prefetch_distance() {
   static const int64_t d = [] {
     const char* v = std::getenv("APL_KQ_PF");
