@@ -31,11 +31,12 @@
       'target_name': 'apl_simd',
       'type': 'static_library',
       'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc', 'src/cpu/kquant_avx2.cc',
-                  'src/cpu/kquant_neon.cc'],
+                  'src/cpu/kquant_neon.cc', 'src/cpu/fma.cc', 'src/cpu/kquant_avx2_fma.cc'],
       'conditions': [
         ['target_arch=="x64"', {
-          'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/kquant_avx2.cc'],
-          'dependencies': ['apl_avx2', 'apl_avx512'],
+          'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/kquant_avx2.cc', 'src/cpu/fma.cc',
+                       'src/cpu/kquant_avx2_fma.cc'],
+          'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma'],
         }],
       ],
     },
@@ -44,6 +45,14 @@
       'type': 'static_library',
       'sources': ['src/cpu/avx2.cc', 'src/cpu/kquant_avx2.cc'],
       'cflags_cc': ['-mavx2', '-mf16c', '-mno-fma'],
+    },
+    {
+      # The convert kernels again with FMA (kquant_avx2_fma.cc, fma.cc: only exact products fused, the same
+      # bits), chosen at run time where the CPU has FMA (kq_select_kernel, select_check_dot).
+      'target_name': 'apl_fma',
+      'type': 'static_library',
+      'sources': ['src/cpu/fma.cc', 'src/cpu/kquant_avx2_fma.cc'],
+      'cflags_cc': ['-mavx2', '-mf16c', '-mfma'],
     },
     {
       'target_name': 'apl_avx512',
@@ -107,7 +116,7 @@
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
       'dependencies': ['apl_simd', 'apl_infer_simd', 'apl_infer_dotprod'],
       'conditions': [
-        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512']}],
+        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512']}],
         ['nvcc!=""', {
           'defines': ['APL_HAVE_CUDA'],
           'actions': [{

@@ -195,8 +195,12 @@ const KqKernel& kq_scalar_kernel() {
 const KqKernel& kq_select_kernel() {
   if (force_scalar()) return kq_scalar_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
-                           kq_avx2_kernel() && kq_agrees(*kq_avx2_kernel());
+  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  static const bool fma =
+      has_avx2 && __builtin_cpu_supports("fma") && kq_avx2_fma_kernel() && kq_agrees(*kq_avx2_fma_kernel());
+  const char* no_fma = std::getenv("APL_NO_FMA");
+  if (fma && !(no_fma && std::strcmp(no_fma, "1") == 0)) return *kq_avx2_fma_kernel();
+  static const bool avx2 = has_avx2 && kq_avx2_kernel() && kq_agrees(*kq_avx2_kernel());
   if (avx2) return *kq_avx2_kernel();
 #endif
 #if defined(__aarch64__)

@@ -41,9 +41,11 @@ if [ "$newer" = 1 ]; then
     pids+=($!)
     "$CXX" "${flags[@]}" -mavx512f -mavx512bw -mavx2 -mf16c -mno-fma -c native/src/cpu/avx512.cc -o "$out/avx512.o" &
     pids+=($!)
-    objs+=("$out/avx2.o" "$out/avx512.o")
+    "$CXX" "${flags[@]}" -mavx2 -mf16c -mfma -c native/src/cpu/fma.cc -o "$out/fma.o" &
+    pids+=($!)
+    objs+=("$out/avx2.o" "$out/avx512.o" "$out/fma.o")
   else
-    for s in avx2 avx512; do
+    for s in avx2 avx512 fma; do
       "$CXX" "${flags[@]}" -c "native/src/cpu/$s.cc" -o "$out/$s.o" &
       pids+=($!)
       objs+=("$out/$s.o")
@@ -55,8 +57,12 @@ if [ "$newer" = 1 ]; then
   done
   if [ "$arch" = x86_64 ]; then
     "$CXX" "${flags[@]}" -mavx2 -mf16c -mno-fma -c native/src/cpu/kquant_avx2.cc -o "$out/kquant_avx2.o" &
+    pids+=($!)
+    "$CXX" "${flags[@]}" -mavx2 -mf16c -mfma -c native/src/cpu/kquant_avx2_fma.cc -o "$out/kquant_avx2_fma.o" &
   else
     "$CXX" "${flags[@]}" -c native/src/cpu/kquant_avx2.cc -o "$out/kquant_avx2.o" &
+    pids+=($!)
+    "$CXX" "${flags[@]}" -c native/src/cpu/kquant_avx2_fma.cc -o "$out/kquant_avx2_fma.o" &
   fi
   pids+=($!)
   failed=0
@@ -70,7 +76,7 @@ if [ "$newer" = 1 ]; then
   kq_libs=("${libs[@]}")
   [ -f native/build/cuda/apl_kquant_cuda.o ] && [ "${APL_NO_CUDA:-0}" != 1 ] && [ -f "$cuda_obj" ] &&
     kq_libs=(native/build/cuda/apl_kquant_cuda.o "${libs[@]}")
-  "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" "$out/kquant_neon.o" -o "$out/test_kquant" \
+  "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" "$out/kquant_avx2_fma.o" "$out/kquant_neon.o" -o "$out/test_kquant" \
     "${kq_libs[@]}"
 fi
 # The CUDA inference test program (test_gpu): the kernels' index math emulated on the CPU always; CUDA against
@@ -87,7 +93,7 @@ cuda_gpu_objs=(native/build/cuda/apl_cuda.o native/build/cuda/apl_infer_cuda.o n
 if [ "${APL_NO_CUDA:-0}" != 1 ] && ls "${cuda_gpu_objs[@]}" >/dev/null 2>&1; then
   gflags+=(-DAPL_HAVE_CUDA)
   # the quantize engine's objects (built above for test_kernels, with CUDA) for the gpu = cpu conversion test
-  glibs=("$out/engine.o" "$out/check.o" "$out/scalar.o" "$out/dispatch.o" "$out/neon.o" "$out/avx2.o" "$out/avx512.o"
+  glibs=("$out/engine.o" "$out/check.o" "$out/scalar.o" "$out/dispatch.o" "$out/neon.o" "$out/avx2.o" "$out/avx512.o" "$out/fma.o"
     "${cuda_gpu_objs[@]}" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
 fi
 # The inference kernel tests without Node (test_infer, also run for arm64 by run-arm64.sh): the same inference
@@ -175,6 +181,15 @@ if ! scalar_out="$(APL_FORCE_SCALAR=1 "$bin" 2>&1)"; then
 fi
 echo "test:native: forced-scalar run passed"
 "$out/test_kquant"
+# The plain AVX2 builds again (APL_NO_FMA=1: the kquant kernel and the check's products without FMA).
+for t in "$bin" "$out/test_kquant"; do
+  if ! nf_out="$(APL_NO_FMA=1 "$t" 2>&1)"; then
+    printf '%s\n' "$nf_out" >&2
+    echo "test:native: $(basename "$t") FAILED under APL_NO_FMA=1" >&2
+    exit 1
+  fi
+done
+echo "test:native: APL_NO_FMA=1 runs passed"
 "$abin"
 "$hbin"
 APL_FORCE_SCALAR=1 "$abin" >/dev/null || { echo "test:native: test_attention FAILED under APL_FORCE_SCALAR=1" >&2; exit 1; }

@@ -68,8 +68,13 @@ static const KqParams kFormats[] = {{4, 24, 1536, 5, 6}, {4, 32, 256, 6, 6},   {
 static std::vector<const KqKernel*> simd_variants() {
   std::vector<const KqKernel*> v;
 #if defined(__x86_64__) || defined(_M_X64)
-  if (kq_avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
-    v.push_back(kq_avx2_kernel());
+  const bool avx2 = kq_avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  const char* nf =
+      getenv("APL_NO_FMA");  // the FMA build first: kq_select_kernel takes it unless APL_NO_FMA=1
+  const bool fma = avx2 && kq_avx2_fma_kernel() && __builtin_cpu_supports("fma");
+  if (fma && !(nf && strcmp(nf, "1") == 0)) v.push_back(kq_avx2_fma_kernel());
+  if (avx2) v.push_back(kq_avx2_kernel());
+  if (fma && nf && strcmp(nf, "1") == 0) v.push_back(kq_avx2_fma_kernel());
 #endif
   if (kq_neon_kernel()) v.push_back(kq_neon_kernel());  // NEON is baseline on aarch64 (nullptr elsewhere)
   return v;
@@ -469,8 +474,12 @@ static void test_gpu() {
 #endif
 }
 
+#include "test_kquant_fma.h"
+
 int main() {
-  printf("kquant kernel: %s\n", kq_select_kernel().name);
+  printf("kquant kernel: %s%s\n", kq_select_kernel().name,
+         &kq_select_kernel() == kq_avx2_fma_kernel() ? " (fma)" : "");
+  test_fma_same_bits();
   test_variants_match_reference();
   test_variant_edges();
   test_error_limits();

@@ -1,7 +1,7 @@
 // AVX2 + F16C primitives with exactly the results of ScalarOps (quant.h): the same float32 operations in the
-// same order, 8 lanes matching the reference's lane sums, no FMA (this file is compiled without -mfma and
-// with -ffp-contract=off). Included by avx2.cc and avx512.cc (which reuses the lane sums so they stay
-// bit-exact).
+// same order, 8 lanes matching the reference's lane sums, no contraction (-ffp-contract=off). Included by
+// avx2.cc and avx512.cc (which reuses the lane sums so they stay bit-exact), compiled with -mno-fma, and by
+// the -mfma objects (APL_FMA: kquant_avx2_fma.cc, fma.cc), which fuse only the exact products (madd_exact).
 #pragma once
 
 #include <immintrin.h>
@@ -10,6 +10,23 @@
 
 namespace apl {
 namespace avx2 {
+#ifdef APL_FMA
+// The -mfma objects' copies get symbols of their own (avx2::fma::…): the plain objects' inline functions can
+// never be replaced by these at link time, nor these by them.
+inline namespace fma {
+#endif
+
+/**
+ * c + a·b where the product a·b is exact (float64 products of float32 values, q·q for integral q ≤ 255 in
+ * float32): one rounding either way, so fusing it (the -mfma objects) gives the separate add's bits.
+ */
+#ifdef APL_FMA
+#define APL_MADD_EXACT(t, a, b, c) _mm256_fmadd_##t(a, b, c)
+#else
+#define APL_MADD_EXACT(t, a, b, c) _mm256_add_##t(c, _mm256_mul_##t(a, b))
+#endif
+static inline __m256d madd_exact(__m256d a, __m256d b, __m256d c) { return APL_MADD_EXACT(pd, a, b, c); }
+static inline __m256 madd_exact(__m256 a, __m256 b, __m256 c) { return APL_MADD_EXACT(ps, a, b, c); }
 
 alignas(32) static const int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 /** Lanes [0, rem) set, rem in 0..8. */
@@ -340,5 +357,8 @@ static inline int64_t find_nonfinite(const float* x, int64_t n) {
   return k >= 0 ? i + k : -1;
 }
 
+#ifdef APL_FMA
+}  // namespace fma
+#endif
 }  // namespace avx2
 }  // namespace apl

@@ -1,7 +1,9 @@
 // AVX2 variant of the two-level-scale kernels (kquant.h): one group per float32 lane. A super-block is
 // transposed into xt[i·ngp + j] (element i of group j; groups padded to a multiple of 8 with zeros and masked
 // out), so every pass runs the reference's sequential per-group sums eight groups at a time, bit for bit.
-// Compiled with -mavx2 -mf16c -mno-fma and -ffp-contract=off. Also the fast dequantizer.
+// -mavx2 -mf16c -mno-fma, -ffp-contract=off (kq_avx2_kernel); again with -mfma as kquant_avx2_fma.cc
+// (APL_FMA, kq_avx2_fma_kernel: exact products fused, see madd_exact; the same bits). Also the fast
+// dequantizer.
 #include "kquant_kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -43,10 +45,10 @@ struct KqAvx2Ops {
           __m256d xd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xv, 1) : _mm256_castps256_ps128(xv));
           __m256d wd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
           __m256d e = _mm256_sub_pd(xd, wd);
-          dd = _mm256_add_pd(dd, _mm256_mul_pd(e, e));
-          xx = _mm256_add_pd(xx, _mm256_mul_pd(xd, xd));
-          ww = _mm256_add_pd(ww, _mm256_mul_pd(wd, wd));
-          xw = _mm256_add_pd(xw, _mm256_mul_pd(xd, wd));
+          dd = _mm256_add_pd(dd, _mm256_mul_pd(e, e));  // e·e is not exact: never fused
+          xx = avx2::madd_exact(xd, xd, xx);
+          ww = avx2::madd_exact(wd, wd, ww);
+          xw = avx2::madd_exact(xd, wd, xw);
           mx = _mm256_max_pd(mx, _mm256_and_pd(e, absmask));
         }
       }
@@ -318,8 +320,8 @@ struct KqAvx2Ops {
         __m256 q = _mm256_min_ps(_mm256_max_ps(avx2::rne(t), zero), vmax);
         if (!full) q = _mm256_and_ps(q, mask(c + 8 * k, i));
         s1[k] = _mm256_add_ps(s1[k], q);
-        s2[k] = _mm256_add_ps(s2[k], _mm256_mul_ps(q, q));
-        s3[k] = _mm256_add_ps(s3[k], _mm256_mul_ps(q, v));
+        s2[k] = avx2::madd_exact(q, q, s2[k]);              // q ≤ 255 integral: q² exact in float32
+        s3[k] = _mm256_add_ps(s3[k], _mm256_mul_ps(q, v));  // q·v is not exact: never fused
       }
     for (int k = 0; k < K; k++) {
       _mm256_store_ps(a, s1[k]);
@@ -477,7 +479,12 @@ void kq_avx2_dequant_row(const KqTensor& t, int64_t r, float* dst) {
 
 }  // namespace
 
+// Both builds are named "avx2" (the backend the report names): they write the same bytes and the same report.
+#ifdef APL_FMA
+const KqKernel* kq_avx2_fma_kernel() {
+#else
 const KqKernel* kq_avx2_kernel() {
+#endif
   static const KqKernel k{"avx2", kq_avx2_row, kq_avx2_dequant_row};
   return &k;
 }
@@ -485,6 +492,10 @@ const KqKernel* kq_avx2_kernel() {
 }  // namespace apl
 #else
 namespace apl {
+#ifdef APL_FMA
+const KqKernel* kq_avx2_fma_kernel() { return nullptr; }
+#else
 const KqKernel* kq_avx2_kernel() { return nullptr; }
+#endif
 }  // namespace apl
 #endif

@@ -45,8 +45,13 @@ inline void kq_unpack_q(const uint8_t* qr, int64_t c0, int count, int bits, uint
 const KqKernel& kq_scalar_kernel();
 /** nullptr when not compiled in (other architectures). */
 const KqKernel* kq_avx2_kernel();
+/** The same kernel built with -mfma (kquant_avx2_fma.cc): exact products fused, the same bits. */
+const KqKernel* kq_avx2_fma_kernel();
 const KqKernel* kq_neon_kernel();
-/** The best variant this CPU runs that reproduces the reference; APL_FORCE_SCALAR=1 forces the reference. */
+/**
+ * The best variant this CPU runs that reproduces the reference; APL_FORCE_SCALAR=1 forces the reference,
+ * APL_NO_FMA=1 the AVX2 build without FMA (both read on every call).
+ */
 const KqKernel& kq_select_kernel();
 
 }  // namespace apl
