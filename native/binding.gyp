@@ -21,7 +21,7 @@
       # arm64: the x86 kernel libraries still build (their sources compile to stubs off x86) but without their
       # -m flags, which an arm64 compiler rejects; the NEON kernels need no flag (NEON is baseline on aarch64).
       ['target_arch=="arm64"', {
-        'cflags_cc!': ['-mavx2', '-mf16c', '-mfma', '-mno-fma', '-mavx512f', '-mavx512bw', '-mavx512vl',
+        'cflags_cc!': ['-mavx2', '-mf16c', '-mfma', '-mno-fma', '-msse4.1', '-mpclmul', '-mavx512f', '-mavx512bw', '-mavx512vl',
                        '-mavx512vnni'],
       }],
     ],
@@ -31,12 +31,12 @@
       'target_name': 'apl_simd',
       'type': 'static_library',
       'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc', 'src/cpu/kquant_avx2.cc',
-                  'src/cpu/kquant_neon.cc', 'src/cpu/fma.cc', 'src/cpu/kquant_avx2_fma.cc'],
+                  'src/cpu/kquant_neon.cc', 'src/cpu/fma.cc', 'src/cpu/kquant_avx2_fma.cc', 'src/cpu/crc32_pclmul.cc'],
       'conditions': [
         ['target_arch=="x64"', {
           'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/kquant_avx2.cc', 'src/cpu/fma.cc',
-                       'src/cpu/kquant_avx2_fma.cc'],
-          'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma'],
+                       'src/cpu/kquant_avx2_fma.cc', 'src/cpu/crc32_pclmul.cc'],
+          'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_pclmul'],
         }],
       ],
     },
@@ -53,6 +53,13 @@
       'type': 'static_library',
       'sources': ['src/cpu/fma.cc', 'src/cpu/kquant_avx2_fma.cc'],
       'cflags_cc': ['-mavx2', '-mf16c', '-mfma'],
+    },
+    {
+      # CRC-32 by carry-less multiplication (crc32.cc uses it where the CPU has PCLMULQDQ).
+      'target_name': 'apl_pclmul',
+      'type': 'static_library',
+      'sources': ['src/cpu/crc32_pclmul.cc'],
+      'cflags_cc': ['-msse4.1', '-mpclmul'],
     },
     {
       'target_name': 'apl_avx512',
@@ -109,14 +116,14 @@
     },
     {
       'target_name': 'apl_quant',
-      'sources': ['src/addon.cc', 'src/engine.cc', 'src/check.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
+      'sources': ['src/addon.cc', 'src/engine.cc', 'src/check.cc', 'src/crc32.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
                   'src/kquant_addon.cc', 'src/infer_addon.cc', 'src/io.cc', 'src/infer/kernels.cc', 'src/infer/pool.cc',
                   'src/infer/linear.cc', 'src/infer/model.cc', 'src/infer/kquant_linear.cc',
                   'src/infer/kv.cc', 'src/infer/attention.cc'],
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
       'dependencies': ['apl_simd', 'apl_infer_simd', 'apl_infer_dotprod'],
       'conditions': [
-        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512']}],
+        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_pclmul', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512']}],
         ['nvcc!=""', {
           'defines': ['APL_HAVE_CUDA'],
           'actions': [{

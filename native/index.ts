@@ -316,6 +316,15 @@ export function adviseHugePages(bytes: Uint8Array): boolean {
   return a?.adviseHugePages ? a.adviseHugePages(bytes) : false;
 }
 
+/**
+ * CRC-32 of the zip format (zlib's crc32) continuing from `crc`, folded with PCLMULQDQ in the addon (≈ 5× the
+ * table-driven zlib some Node builds link); undefined without the addon or where the CPU lacks the instruction.
+ */
+export function crc32Native(bytes: Uint8Array, crc = 0): number | undefined {
+  const a = loadAddon();
+  return a?.crc32 ? a.crc32(bytes, crc) : undefined;
+}
+
 /** An append-only output file in native code: O_DIRECT from aligned staging buffers (native/src/io.cc). */
 export type DirectFile = AddonDirectFile;
 

@@ -24,6 +24,8 @@ export interface Addon {
   engineInfo(): EngineInfo;
   /** Optional: an addon built before it lacks it. */
   adviseHugePages?(bytes: Uint8Array): boolean;
+  /** zlib's crc32 with PCLMULQDQ (native/src/crc32.h); undefined where the CPU lacks it. Optional, as above. */
+  crc32?(bytes: Uint8Array, crc: number): number | undefined;
   /** The O_DIRECT output file (native/src/io.cc); optional: an addon built before it, or on Windows, lacks it. */
   DirectFile?: new (
     path: string,

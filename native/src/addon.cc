@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "crc32.h"
 #include "engine.h"
 #include "infer_addon.h"
 #include "io.h"
@@ -263,6 +264,17 @@ Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ok);
 }
 
+/**
+ * crc32(bytes, crc): zlib's crc32 continuing from crc, with PCLMULQDQ (crc32.h); undefined where the CPU
+ * lacks it (the caller's zlib is as fast there).
+ */
+Napi::Value Crc32(const Napi::CallbackInfo& info) {
+  if (!apl::crc32_fast()) return info.Env().Undefined();
+  Bytes b = bytes_of(info[0], "bytes");
+  const uint32_t crc = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  return Napi::Number::New(info.Env(), apl::crc32(crc, b.data, b.size));
+}
+
 Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -292,6 +304,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("histogram", Napi::Function::New(env, Histogram, "histogram"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages, "adviseHugePages"));
+  exports.Set("crc32", Napi::Function::New(env, Crc32, "crc32"));
   apl::kq_register(env, exports);
   apl::register_infer(env, exports);
   apl::register_io(env, exports);

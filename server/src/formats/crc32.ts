@@ -1,5 +1,7 @@
-// CRC-32 (the zip polynomial). Uses zlib.crc32 where Node has it (≥ 20.15 / 22.2), else a slicing-by-8 table.
+// CRC-32 (the zip polynomial). Uses the addon's PCLMULQDQ folding where it runs (native/src/crc32.h), else
+// zlib.crc32 where Node has it (≥ 20.15 / 22.2), else a slicing-by-8 table.
 import * as zlib from 'node:zlib';
+import { crc32Native } from '../../../native/index';
 
 const native = (zlib as unknown as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 
@@ -45,7 +47,13 @@ export function crc32Js(data: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
+let fast: boolean | undefined; // false once the addon's CRC is known to be missing
 /** CRC-32 of `data`, continuing from `crc` (0 to start). */
 export function crc32(data: Uint8Array, crc = 0): number {
+  if (fast !== false) {
+    const c = crc32Native(data, crc);
+    if (c !== undefined) return c;
+    fast = false; // no addon, or a CPU without PCLMULQDQ: asked once
+  }
   return native ? native(data, crc) >>> 0 : crc32Js(data, crc);
 }
