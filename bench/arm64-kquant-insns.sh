@@ -16,7 +16,7 @@ b=native/build/arm64/neon
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$CXX" -std=c++17 -O2 -ffp-contract=off -march=armv8-a -c bench/arm64-kquant-insns.cc -o "$tmp/drv.o"
-"$CXX" "$b"/{engine,check,scalar,dispatch,neon,avx2,avx512,fma,kquant_engine,kquant_avx2,kquant_avx2_fma,kquant_neon}.o "$tmp/drv.o" \
+"$CXX" "$b"/{engine,check,scalar,dispatch,neon,avx2,avx512,kquant_engine,kquant_avx2,kquant_avx2_fma,kquant_neon}.o "$tmp/drv.o" \
   -o "$tmp/drv" -lpthread
 count() { # count QUANTIZE BITS [ENV...]
   local f="$tmp/fifo.$RANDOM"

@@ -31,11 +31,11 @@
       'target_name': 'apl_simd',
       'type': 'static_library',
       'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc', 'src/cpu/kquant_avx2.cc',
-                  'src/cpu/kquant_neon.cc', 'src/cpu/fma.cc', 'src/cpu/kquant_avx2_fma.cc', 'src/cpu/crc32_pclmul.cc'],
+                  'src/cpu/kquant_neon.cc', 'src/cpu/kquant_avx2_fma.cc', 'src/cpu/crc32_pclmul.cc'],
       'conditions': [
         ['target_arch=="x64"', {
-          'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/kquant_avx2.cc', 'src/cpu/fma.cc',
-                       'src/cpu/kquant_avx2_fma.cc', 'src/cpu/crc32_pclmul.cc'],
+          'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/kquant_avx2.cc', 'src/cpu/kquant_avx2_fma.cc',
+                       'src/cpu/crc32_pclmul.cc'],
           'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_pclmul'],
         }],
       ],
@@ -47,11 +47,11 @@
       'cflags_cc': ['-mavx2', '-mf16c', '-mno-fma'],
     },
     {
-      # The convert kernels again with FMA (kquant_avx2_fma.cc, fma.cc: only exact products fused, the same
-      # bits), chosen at run time where the CPU has FMA (kq_select_kernel, select_check_dot).
+      # The kquant convert kernel again with FMA (kquant_avx2_fma.cc: only exact products fused, the same bits),
+      # chosen at run time where the CPU has FMA (kq_select_kernel).
       'target_name': 'apl_fma',
       'type': 'static_library',
-      'sources': ['src/cpu/fma.cc', 'src/cpu/kquant_avx2_fma.cc'],
+      'sources': ['src/cpu/kquant_avx2_fma.cc'],
       'cflags_cc': ['-mavx2', '-mf16c', '-mfma'],
     },
     {

@@ -41,11 +41,9 @@ if [ "$newer" = 1 ]; then
     pids+=($!)
     "$CXX" "${flags[@]}" -mavx512f -mavx512bw -mavx2 -mf16c -mno-fma -c native/src/cpu/avx512.cc -o "$out/avx512.o" &
     pids+=($!)
-    "$CXX" "${flags[@]}" -mavx2 -mf16c -mfma -c native/src/cpu/fma.cc -o "$out/fma.o" &
-    pids+=($!)
-    objs+=("$out/avx2.o" "$out/avx512.o" "$out/fma.o")
+    objs+=("$out/avx2.o" "$out/avx512.o")
   else
-    for s in avx2 avx512 fma; do
+    for s in avx2 avx512; do
       "$CXX" "${flags[@]}" -c "native/src/cpu/$s.cc" -o "$out/$s.o" &
       pids+=($!)
       objs+=("$out/$s.o")
@@ -93,7 +91,7 @@ cuda_gpu_objs=(native/build/cuda/apl_cuda.o native/build/cuda/apl_infer_cuda.o n
 if [ "${APL_NO_CUDA:-0}" != 1 ] && ls "${cuda_gpu_objs[@]}" >/dev/null 2>&1; then
   gflags+=(-DAPL_HAVE_CUDA)
   # the quantize engine's objects (built above for test_kernels, with CUDA) for the gpu = cpu conversion test
-  glibs=("$out/engine.o" "$out/check.o" "$out/scalar.o" "$out/dispatch.o" "$out/neon.o" "$out/avx2.o" "$out/avx512.o" "$out/fma.o"
+  glibs=("$out/engine.o" "$out/check.o" "$out/scalar.o" "$out/dispatch.o" "$out/neon.o" "$out/avx2.o" "$out/avx512.o"
     "${cuda_gpu_objs[@]}" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
 fi
 # The inference kernel tests without Node (test_infer, also run for arm64 by run-arm64.sh): the same inference
@@ -181,15 +179,13 @@ if ! scalar_out="$(APL_FORCE_SCALAR=1 "$bin" 2>&1)"; then
 fi
 echo "test:native: forced-scalar run passed"
 "$out/test_kquant"
-# The plain AVX2 builds again (APL_NO_FMA=1: the kquant kernel and the check's products without FMA).
-for t in "$bin" "$out/test_kquant"; do
-  if ! nf_out="$(APL_NO_FMA=1 "$t" 2>&1)"; then
-    printf '%s\n' "$nf_out" >&2
-    echo "test:native: $(basename "$t") FAILED under APL_NO_FMA=1" >&2
-    exit 1
-  fi
-done
-echo "test:native: APL_NO_FMA=1 runs passed"
+# The plain AVX2 kquant build again (APL_NO_FMA=1: kq_select_kernel takes it; test_kquant checks that).
+if ! nf_out="$(APL_NO_FMA=1 "$out/test_kquant" 2>&1)"; then
+  printf '%s\n' "$nf_out" >&2
+  echo "test:native: test_kquant FAILED under APL_NO_FMA=1" >&2
+  exit 1
+fi
+echo "test:native: test_kquant under APL_NO_FMA=1 passed"
 "$abin"
 "$hbin"
 APL_FORCE_SCALAR=1 "$abin" >/dev/null || { echo "test:native: test_attention FAILED under APL_FORCE_SCALAR=1" >&2; exit 1; }

@@ -1,6 +1,6 @@
-// The output check's products (cpu/kernels.h check_dot_*): the AVX2 forms (plain and FMA) against the scalar
-// reference, bit for bit, called directly (select_check_dot() alone would hide a wrong variant behind its
-// self-check), and which one the check uses. Included by test_kernels.cc (its CHECK macro and counters).
+// The output check's products (cpu/kernels.h check_dot_*): the AVX2 form against the scalar reference, bit
+// for bit, called directly (select_check_dot() alone would hide a wrong variant behind its self-check), and
+// which one the check uses. Included by test_kernels.cc (its CHECK macro and counters).
 #pragma once
 
 #include "../../native/src/cpu/kernels.h"
@@ -10,21 +10,15 @@ static void test_check_dot() {
   std::normal_distribution<float> nd(0.0f, 1.0f);
   const char* fs = getenv("APL_FORCE_SCALAR");
   const bool forced = fs && strcmp(fs, "1") == 0;
-  const char* nf = getenv("APL_NO_FMA");
-  const bool no_fma = nf && strcmp(nf, "1") == 0;
-  CheckDot avx2 = check_dot_avx2(), fma = check_dot_fma();
+  CheckDot avx2 = check_dot_avx2();
   (void)forced;  // read on x86-64 only
-  (void)no_fma;
 #if defined(__x86_64__) || defined(_M_X64)
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
-    CHECK(avx2 != nullptr && fma != nullptr, "check_dot_avx2 and check_dot_fma are compiled in on x86-64");
-    if (!__builtin_cpu_supports("fma")) fma = nullptr;  // this CPU cannot run it
-    CheckDot want = forced ? check_dot_scalar : fma && !no_fma ? fma : avx2;
-    CHECK(select_check_dot() == want,
-          "the output check uses the FMA products here (AVX2 under APL_NO_FMA=1, scalar under "
-          "APL_FORCE_SCALAR=1)");
+    CHECK(avx2 != nullptr, "check_dot_avx2 is compiled in on x86-64");
+    CHECK(select_check_dot() == (forced ? check_dot_scalar : avx2),
+          "the output check uses the AVX2 products here (the scalar ones under APL_FORCE_SCALAR=1)");
   } else {
-    avx2 = fma = nullptr;  // this CPU cannot run them
+    avx2 = nullptr;  // this CPU cannot run it
   }
 #endif
   if (!avx2) {
@@ -44,13 +38,10 @@ static void test_check_dot() {
       }
       double y0[4 * kCheckDotRows], q0[4 * kCheckDotRows], y1[4 * kCheckDotRows], q1[4 * kCheckDotRows];
       check_dot_scalar(x.data(), cols, nr, f, d, y0, q0);
-      for (CheckDot k : {avx2, fma}) {
-        if (!k) continue;
-        k(x.data(), cols, nr, f, d, y1, q1);
-        CHECK(memcmp(y0, y1, sizeof(double) * 4 * nr) == 0 && memcmp(q0, q1, sizeof(double) * 4 * nr) == 0,
-              "%s check products = scalar bit for bit (cols %lld, %d rows): y[0] %.17g vs %.17g",
-              k == fma ? "FMA" : "AVX2", (long long)cols, nr, y0[0], y1[0]);
-      }
+      avx2(x.data(), cols, nr, f, d, y1, q1);
+      CHECK(memcmp(y0, y1, sizeof(double) * 4 * nr) == 0 && memcmp(q0, q1, sizeof(double) * 4 * nr) == 0,
+            "AVX2 check products = scalar bit for bit (cols %lld, %d rows): y[0] %.17g vs %.17g",
+            (long long)cols, nr, y0[0], y1[0]);
       // The reference really is the float64 chain in column order (row 0, input 0).
       double a = 0;
       for (int64_t c = 0; c < cols; c++) a += (double)x[(size_t)(c * 4)] * (double)f[0][c];

@@ -6,7 +6,6 @@
 
 #include "avx2_ops.h"
 #include "batched_rows.h"
-#include "check_dot_avx2.h"
 
 namespace apl {
 
@@ -20,6 +19,60 @@ int avx2_row(const QuantJob& j, int64_t r, RowScratch& s, MetricsAcc* m, int64_t
   return quantize_row_batched<RowOps>(j, r, s, m, bad, avx2::load_row, avx2::find_nonfinite);
 }
 
+/**
+ * check_dot for R rows at once: per row and input one float64 chain for f and one for d, four inputs per
+ * vector, so 2·R independent add chains (one row's two chains alone wait on the add latency). The rows are
+ * widened to float64 first, so each column costs a broadcast load per chain; x·f is exact in float64, and
+ * with no FMA (-mno-fma, -ffp-contract=off) each step is check_dot_scalar's round(chain + x·f).
+ */
+template <int R>
+void dot_rows(const float* xb, int64_t cols, const float* const* f, const float* const* d, double* y,
+              double* yq) {
+  thread_local std::vector<double> wide;
+  if ((int64_t)wide.size() < 2 * R * cols) wide.resize((size_t)(2 * R * cols));
+  double* fw[R];
+  double* dw[R];
+  for (int r = 0; r < R; r++) {
+    fw[r] = wide.data() + (2 * r) * cols;
+    dw[r] = wide.data() + (2 * r + 1) * cols;
+    int64_t c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      _mm256_storeu_pd(fw[r] + c, _mm256_cvtps_pd(_mm_loadu_ps(f[r] + c)));
+      _mm256_storeu_pd(dw[r] + c, _mm256_cvtps_pd(_mm_loadu_ps(d[r] + c)));
+    }
+    for (; c < cols; c++) {
+      fw[r][c] = f[r][c];
+      dw[r][c] = d[r][c];
+    }
+  }
+  __m256d a[R], b[R];
+  for (int r = 0; r < R; r++) a[r] = b[r] = _mm256_setzero_pd();
+  for (int64_t c = 0; c < cols; c++) {
+    const __m256d xv = _mm256_cvtps_pd(_mm_loadu_ps(xb + c * 4));
+    for (int r = 0; r < R; r++) {
+      a[r] = _mm256_add_pd(a[r], _mm256_mul_pd(xv, _mm256_broadcast_sd(fw[r] + c)));
+      b[r] = _mm256_add_pd(b[r], _mm256_mul_pd(xv, _mm256_broadcast_sd(dw[r] + c)));
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    _mm256_storeu_pd(y + 4 * r, a[r]);
+    _mm256_storeu_pd(yq + 4 * r, b[r]);
+  }
+}
+
+void check_dot(const float* xb, int64_t cols, int nr, const float* const* f, const float* const* d, double* y,
+               double* yq) {
+  switch (nr) {
+    case 1:
+      return dot_rows<1>(xb, cols, f, d, y, yq);
+    case 2:
+      return dot_rows<2>(xb, cols, f, d, y, yq);
+    case 3:
+      return dot_rows<3>(xb, cols, f, d, y, yq);
+    default:
+      return dot_rows<4>(xb, cols, f, d, y, yq);
+  }
+}
 }  // namespace
 
 const CpuKernel* avx2_kernel() {
@@ -27,7 +80,7 @@ const CpuKernel* avx2_kernel() {
   return &k;
 }
 
-CheckDot check_dot_avx2() { return check_dot_rows; }
+CheckDot check_dot_avx2() { return check_dot; }
 
 }  // namespace apl
 #else

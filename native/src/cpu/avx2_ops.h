@@ -11,14 +11,14 @@
 namespace apl {
 namespace avx2 {
 #ifdef APL_FMA
-// The -mfma objects' copies get symbols of their own (avx2::fma::…): the plain objects' inline functions can
+// The -mfma object's copies get symbols of their own (avx2::fma::…): the plain objects' inline functions can
 // never be replaced by these at link time, nor these by them.
 inline namespace fma {
 #endif
 
 /**
  * c + a·b where the product a·b is exact (float64 products of float32 values, q·q for integral q ≤ 255 in
- * float32): one rounding either way, so fusing it (the -mfma objects) gives the separate add's bits.
+ * float32): one rounding either way, so fusing it (the -mfma object) gives the separate add's bits.
  */
 #ifdef APL_FMA
 #define APL_MADD_EXACT(t, a, b, c) _mm256_fmadd_##t(a, b, c)

@@ -117,10 +117,6 @@ static bool check_dot_agrees(CheckDot dot) {
 CheckDot select_check_dot() {
   if (force_scalar()) return check_dot_scalar;
 #if defined(__x86_64__) || defined(_M_X64)
-  static const bool fma =
-      has_avx2() && __builtin_cpu_supports("fma") && check_dot_fma() && check_dot_agrees(check_dot_fma());
-  const char* no_fma = std::getenv("APL_NO_FMA");
-  if (fma && !(no_fma && std::strcmp(no_fma, "1") == 0)) return check_dot_fma();
   static const bool avx2 = has_avx2() && check_dot_avx2() && check_dot_agrees(check_dot_avx2());
   if (avx2) return check_dot_avx2();
 #endif

@@ -27,14 +27,10 @@ const CpuKernel* neon_kernel();
 constexpr int kCheckDotRows = 4;
 using CheckDot = void (*)(const float* xb, int64_t cols, int nr, const float* const* f, const float* const* d,
                           double* y, double* yq);
-/**
- * The scalar form (the reference), the AVX2 one and the AVX2 one built with FMA (fma.cc; each nullptr when
- * not compiled in), and the one to use (FMA where the CPU has it, unless APL_NO_FMA=1 or APL_FORCE_SCALAR=1).
- */
+/** The scalar form (the reference), the AVX2 one (nullptr when not compiled in), and the one to use. */
 void check_dot_scalar(const float* xb, int64_t cols, int nr, const float* const* f, const float* const* d,
                       double* y, double* yq);
 CheckDot check_dot_avx2();
-CheckDot check_dot_fma();
 CheckDot select_check_dot();
 
 /** The best variant this CPU supports; APL_FORCE_SCALAR=1 forces the scalar reference. */

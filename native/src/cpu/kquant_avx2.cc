@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "avx2_ops.h"
+#include "kquant_avx2_dequant.h"
 
 namespace apl {
 
@@ -187,6 +188,7 @@ struct KqAvx2Ops {
 
   int n = 0, G = 0, ng = 0, ngp = 0;
   bool full = false;         // every group has G elements and ng % 8 == 0: no masks
+  bool narrow = false;       // the FMA build only: every q·x of the passes is exact (see narrow_input)
   const float* x = nullptr;  // the super-block as given
   float* xt;
   float* xp;  // a partial super-block padded with zeros
@@ -205,7 +207,37 @@ struct KqAvx2Ops {
   }
   int len(int j) const { return lens[j]; }
 
+  /**
+   * Whether every x has at most 16 significant bits (the low 8 mantissa bits zero: any bf16 or f16 input) and
+   * |x| < 2^119: then q·x (q ≤ 255 integral) has at most 24 bits and no overflow, so it is exact in float32
+   * (subnormals too: q·x stays on x's grid) and the pass may fuse Σq·x.
+   */
+  static bool narrow_input(const float* xs, int nn) {
+    const __m256i low = _mm256_set1_epi32(0xff), mag = _mm256_set1_epi32(0x7fffffff);
+    __m256i lo = _mm256_setzero_si256(), hi = lo;
+    int i = 0;
+    for (; i + 8 <= nn; i += 8) {
+      __m256i v = _mm256_loadu_si256((const __m256i*)(xs + i));
+      lo = _mm256_or_si256(lo, _mm256_and_si256(v, low));
+      hi = _mm256_max_epu32(hi, _mm256_and_si256(v, mag));
+    }
+    alignas(32) uint32_t h[8];
+    _mm256_store_si256((__m256i*)h, hi);
+    uint32_t l = _mm256_testz_si256(lo, lo) ? 0 : 1, m = 0;
+    for (int k = 0; k < 8; k++) m = h[k] > m ? h[k] : m;
+    for (; i < nn; i++) {
+      uint32_t u;
+      memcpy(&u, xs + i, 4);
+      l |= u & 0xff;
+      m = (u & 0x7fffffff) > m ? u & 0x7fffffff : m;
+    }
+    return l == 0 && m < 0x7b000000u;  // 2^119
+  }
+
   void load(const float* xs, int nn, int g) {
+#ifdef APL_FMA
+    narrow = narrow_input(xs, nn);
+#endif
     x = xs;
     const float* src = xs;
     n = nn;
@@ -292,7 +324,7 @@ struct KqAvx2Ops {
 
   /** K chunks of eight groups from chunk c, interleaved (independent add chains; each lane's order is kept).
    */
-  template <int K>
+  template <int K, bool Fuse>
   void pass_chunks(int c, const float* inv, const float* off, __m256 vmax, float* sq, float* sqq,
                    float* sqx) const {
     alignas(32) float iv[8], of[8], a[8], b[8], cc[8];
@@ -320,8 +352,8 @@ struct KqAvx2Ops {
         __m256 q = _mm256_min_ps(_mm256_max_ps(avx2::rne(t), zero), vmax);
         if (!full) q = _mm256_and_ps(q, mask(c + 8 * k, i));
         s1[k] = _mm256_add_ps(s1[k], q);
-        s2[k] = avx2::madd_exact(q, q, s2[k]);              // q ≤ 255 integral: q² exact in float32
-        s3[k] = _mm256_add_ps(s3[k], _mm256_mul_ps(q, v));  // q·v is not exact: never fused
+        s2[k] = avx2::madd_exact(q, q, s2[k]);  // q ≤ 255 integral: q² exact in float32
+        s3[k] = Fuse ? avx2::madd_exact(q, v, s3[k]) : _mm256_add_ps(s3[k], _mm256_mul_ps(q, v));
       }
     for (int k = 0; k < K; k++) {
       _mm256_store_ps(a, s1[k]);
@@ -339,8 +371,13 @@ struct KqAvx2Ops {
   void pass(const float* inv, const float* off, float qmax, float* sq, float* sqq, float* sqx) const {
     const __m256 vmax = _mm256_set1_ps(qmax);
     int c = 0;
-    for (; c + 16 <= ngp; c += 16) pass_chunks<2>(c, inv, off, vmax, sq, sqq, sqx);
-    if (c < ngp) pass_chunks<1>(c, inv, off, vmax, sq, sqq, sqx);
+    if (narrow) {  // Σq·x fused (exact here: narrow_input); only ever set in the FMA build
+      for (; c + 16 <= ngp; c += 16) pass_chunks<2, true>(c, inv, off, vmax, sq, sqq, sqx);
+      if (c < ngp) pass_chunks<1, true>(c, inv, off, vmax, sq, sqq, sqx);
+      return;
+    }
+    for (; c + 16 <= ngp; c += 16) pass_chunks<2, false>(c, inv, off, vmax, sq, sqq, sqx);
+    if (c < ngp) pass_chunks<1, false>(c, inv, off, vmax, sq, sqq, sqx);
   }
 };
 
@@ -389,92 +426,6 @@ void kq_keep_best(const KqAvx2Ops&, int ng, const double* ce, const double* ca, 
 
 int kq_avx2_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
   return kq_quantize_row<KqAvx2Ops>(j, r, s, m, bad);
-}
-
-/** The q values of a packed row (rb bytes at `bits`) as one byte each (rb · 8 / bits of them). */
-void unpack_row(const uint8_t* qr, int64_t rb, int bits, uint8_t* out) {
-  if (bits == 8) {
-    memcpy(out, qr, (size_t)rb);
-    return;
-  }
-  int64_t i = 0;
-  if (bits == 4) {
-    const __m128i lo4 = _mm_set1_epi8(15);
-    for (; i + 16 <= rb; i += 16) {
-      __m128i v = _mm_loadu_si128((const __m128i*)(qr + i));
-      __m128i lo = _mm_and_si128(v, lo4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), lo4);
-      _mm_storeu_si128((__m128i*)(out + 2 * i), _mm_unpacklo_epi8(lo, hi));
-      _mm_storeu_si128((__m128i*)(out + 2 * i + 16), _mm_unpackhi_epi8(lo, hi));
-    }
-    kq_unpack_q(qr + i, 0, (int)(2 * (rb - i)), 4, out + 2 * i);
-    return;
-  }
-  const __m128i lo2 = _mm_set1_epi8(3);
-  for (; i + 16 <= rb; i += 16) {
-    __m128i v = _mm_loadu_si128((const __m128i*)(qr + i));
-    __m128i a = _mm_and_si128(v, lo2), b = _mm_and_si128(_mm_srli_epi16(v, 2), lo2);
-    __m128i c = _mm_and_si128(_mm_srli_epi16(v, 4), lo2), d = _mm_and_si128(_mm_srli_epi16(v, 6), lo2);
-    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-    __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-    _mm_storeu_si128((__m128i*)(out + 4 * i), _mm_unpacklo_epi16(ab0, cd0));
-    _mm_storeu_si128((__m128i*)(out + 4 * i + 16), _mm_unpackhi_epi16(ab0, cd0));
-    _mm_storeu_si128((__m128i*)(out + 4 * i + 32), _mm_unpacklo_epi16(ab1, cd1));
-    _mm_storeu_si128((__m128i*)(out + 4 * i + 48), _mm_unpackhi_epi16(ab1, cd1));
-  }
-  kq_unpack_q(qr + i, 0, (int)(4 * (rb - i)), 2, out + 4 * i);
-}
-
-/**
- * kq_dequantize_row (the same float32 operations on the same values): the row's q unpacked once, eight
- * values at a time; d and dmin read once per super-block; a group's codes from one 64-bit read where the row
- * has 8 bytes left there.
- */
-void kq_avx2_dequant_row(const KqTensor& t, int64_t r, float* dst) {
-  const KqParams& p = t.p;
-  int64_t rb = packed_row_bytes(t.cols, p.bits), cb = kq_code_row_bytes(t.cols, p);
-  int64_t nsb = kq_supers_per_row(t.cols, p.super);
-  const uint8_t* qr = t.q + r * rb;
-  const uint8_t* cr = t.codes + r * cb;
-  const int w = p.sbits + p.mbits;
-  const uint64_t smask = (1u << p.sbits) - 1, mmask = (1u << p.mbits) - 1;
-  thread_local std::vector<uint8_t> qv;
-  if ((int64_t)qv.size() < rb * 8 + 8) qv.resize((size_t)(rb * 8 + 8));
-  unpack_row(qr, rb, p.bits, qv.data());
-  for (int64_t b = 0; b < nsb; b++) {
-    uint16_t dh, mh;
-    memcpy(&dh, t.d + (r * nsb + b) * 2, 2);
-    memcpy(&mh, t.dmin + (r * nsb + b) * 2, 2);
-    const float d = f16_to_f32(dh), dm = f16_to_f32(mh);
-    const int64_t end = (b + 1) * p.super < t.cols ? (b + 1) * p.super : t.cols;
-    for (int64_t c0 = b * p.super; c0 < end; c0 += p.group) {
-      const int64_t g = c0 / p.group, pos = g * w;
-      unsigned sc, mc;
-      if ((pos >> 3) + 8 <= cb) {
-        uint64_t v;
-        memcpy(&v, cr + (pos >> 3), 8);
-        v >>= pos & 7;
-        sc = (unsigned)(v & smask);
-        mc = (unsigned)((v >> p.sbits) & mmask);
-      } else {
-        sc = get_bits(cr, pos, p.sbits);
-        mc = get_bits(cr, pos + p.sbits, p.mbits);
-      }
-      const float s = d * (float)sc;
-      const float z = dm * (float)mc;
-      const int n = (int)(c0 + p.group < end ? p.group : end - c0);
-      const uint8_t* qb = qv.data() + c0;
-      const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
-      int i = 0;
-      for (; i + 8 <= n; i += 8) {
-        __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qb + i))));
-        _mm256_storeu_ps(dst + c0 + i, _mm256_sub_ps(_mm256_mul_ps(vs, q), vz));
-      }
-      for (; i < n; i++) {
-        float v = s * (float)qb[i];
-        dst[c0 + i] = v - z;
-      }
-    }
-  }
 }
 
 }  // namespace
