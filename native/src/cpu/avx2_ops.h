@@ -1,7 +1,7 @@
 // AVX2 + F16C primitives with exactly the results of ScalarOps (quant.h): the same float32 operations in the
 // same order, 8 lanes matching the reference's lane sums, no contraction (-ffp-contract=off). Included by
 // avx2.cc and avx512.cc (which reuses the lane sums so they stay bit-exact), compiled with -mno-fma, and by
-// the -mfma objects (APL_FMA: kquant_avx2_fma.cc, fma.cc), which fuse only the exact products (madd_exact).
+// the -mfma object kquant_avx2_fma.cc (APL_FMA), which fuses only the exact products (madd_exact).
 #pragma once
 
 #include <immintrin.h>
