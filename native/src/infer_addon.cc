@@ -174,6 +174,23 @@ Napi::Value InferHugePages(const Napi::CallbackInfo& info) {
   });
 }
 
+// inferArena(bytes: Uint8Array) → { offset, bytes, advised }: the weight arena's advice (infer/hugepages.h
+// advise_arena), given before the first touch; native/weight-arena.ts places the weights from offset on.
+Napi::Value InferArena(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
+    Napi::TypedArray t = info[0].As<Napi::TypedArray>();
+    const uintptr_t p = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
+    const infer::ArenaAdvice a = infer::advise_arena(p, t.ByteLength());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("offset", Napi::Number::New(env, (double)a.offset));
+    o.Set("bytes", Napi::Number::New(env, (double)a.bytes));
+    o.Set("advised", Napi::Boolean::New(env, a.advised));
+    return o;
+  });
+}
+
 // inferMemRead(bytes: Uint8Array, threads) → a checksum: reads every byte once over the pool (the bandwidth
 // measurement of bench/decode.bench.ts).
 Napi::Value InferMemRead(const Napi::CallbackInfo& info) {
@@ -408,6 +425,7 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
 void register_infer(Napi::Env env, Napi::Object exports) {
   exports.Set("inferInfo", Napi::Function::New(env, InferInfo, "inferInfo"));
   exports.Set("inferLinear", Napi::Function::New(env, InferLinear, "inferLinear"));
+  exports.Set("inferArena", Napi::Function::New(env, InferArena, "inferArena"));
   exports.Set("inferHugePages", Napi::Function::New(env, InferHugePages, "inferHugePages"));
   exports.Set("inferMemRead", Napi::Function::New(env, InferMemRead, "inferMemRead"));
   exports.Set("InferModel", InferModel::Define(env));

@@ -100,6 +100,41 @@ inline int64_t advise_huge_pages(const std::vector<ByteSpan>& spans) {
   return huge_mode() == HugeMode::kOff ? 0 : collapse_huge(huge_ranges(spans));
 }
 
+/** What advise_arena found and did: the first 2 MiB boundary inside the buffer (bytes from its start) and the
+ * whole 2 MiB pages from there (bytes), and whether the kernel took MADV_HUGEPAGE for them. */
+struct ArenaAdvice {
+  int64_t offset = 0, bytes = 0;
+  bool advised = false;
+};
+using MadviseFn = int (*)(void*, size_t, int);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+inline int sys_madvise(void* p, size_t n, int a) { return madvise(p, n, a); }
+#else
+inline int sys_madvise(void*, size_t, int) { return -1; }
+#endif
+
+/**
+ * The weight arena's advice (the loader's way to huge pages, before the collapse above): a buffer not yet
+ * touched gets MADV_HUGEPAGE on its whole 2 MiB pages, so the first touch (the loader reading the packed
+ * bytes into it) faults in 2 MiB pages and nothing is left to collapse. The caller places the weights from
+ * `offset` on. With APL_HUGE=0, or where madvise refuses (`fn`: tests pass one that fails), advised is false
+ * and the pages stay 4 KiB (the model's collapse is then the fallback).
+ */
+inline ArenaAdvice advise_arena(uintptr_t p, size_t n, MadviseFn fn = sys_madvise) {
+  const ByteSpan in = huge_interior({p, p + n});
+  ArenaAdvice a;
+  a.offset = (int64_t)(in.lo - p);
+  if (a.offset > (int64_t)n) a.offset = (int64_t)n;
+  a.bytes = (int64_t)(in.hi - in.lo);
+#if defined(MADV_HUGEPAGE)
+  if (a.bytes > 0 && huge_mode() != HugeMode::kOff)
+    a.advised = fn((void*)in.lo, (size_t)a.bytes, MADV_HUGEPAGE) == 0;
+#else
+  (void)fn;
+#endif
+  return a;
+}
+
 /** The bytes a weight's kernels stream (packed codes and their parameters, or the float data). */
 inline void weight_spans(const Linear& w, std::vector<ByteSpan>& out) {
   auto add = [&](const uint8_t* p, int64_t n) {
