@@ -23,6 +23,12 @@ export interface WeightArena {
   take(bytes: number): Uint8Array;
   /** Whether the kernel took the MADV_HUGEPAGE advice (it may still hand out 4 KiB pages when short of 2 MiB ones). */
   readonly advised: boolean;
+  /**
+   * Faults the arena's pages in from the back on a libuv pool thread while the caller fills it from the front
+   * (hugepages.h populate_back: the first-touch cost on two cores instead of one); resolves to the bytes it
+   * faulted in (0 where the advice was not taken). The caller awaits it before handing the weights on.
+   */
+  populate(): Promise<number>;
   /** The bytes the weights may use (whole 2 MiB pages) and the bytes taken so far (with alignment). */
   readonly capacity: number;
   readonly used: number;
@@ -30,6 +36,7 @@ export interface WeightArena {
 
 interface ArenaAddon {
   inferArena(bytes: Uint8Array): { offset: number; bytes: number; advised: boolean };
+  inferArenaPopulate?(bytes: Uint8Array): Promise<number>;
 }
 
 /** The arena bytes `sizes` take, each rounded up to ARENA_ALIGN (what createWeightArena is asked for). */
@@ -59,6 +66,10 @@ export function createWeightArena(bytes: number, minBytes = ARENA_MIN_BYTES): We
     capacity,
     get used() {
       return used;
+    },
+    populate(): Promise<number> {
+      if (!advice.advised || !a.inferArenaPopulate) return Promise.resolve(0);
+      return a.inferArenaPopulate(new Uint8Array(buf.buffer, buf.byteOffset + advice.offset, capacity));
     },
     take(n: number): Uint8Array {
       const at = used;

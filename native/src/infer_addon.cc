@@ -191,6 +191,38 @@ Napi::Value InferArena(const Napi::CallbackInfo& info) {
   });
 }
 
+// inferArenaPopulate(bytes: Uint8Array) → Promise<number>: populate_back on a libuv pool thread (the arena's
+// pages faulted in from the back while the loader reads into it from the front); the bytes faulted in.
+class PopulateWorker : public Napi::AsyncWorker {
+ public:
+  PopulateWorker(Napi::Env env, Napi::TypedArray t)
+      : Napi::AsyncWorker(env, "apl.arena"), deferred_(Napi::Promise::Deferred::New(env)) {
+    keep_ = Napi::Persistent(t.As<Napi::Object>());  // the buffer stays alive until the pages are in
+    lo_ = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
+    hi_ = lo_ + t.ByteLength();
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override { done_ = infer::populate_back(lo_, hi_); }
+  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), (double)done_)); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  uintptr_t lo_ = 0, hi_ = 0;
+  int64_t done_ = 0;
+};
+
+Napi::Value InferArenaPopulate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
+    auto* w = new PopulateWorker(env, info[0].As<Napi::TypedArray>());
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  });
+}
+
 // inferMemRead(bytes: Uint8Array, threads) → a checksum: reads every byte once over the pool (the bandwidth
 // measurement of bench/decode.bench.ts).
 Napi::Value InferMemRead(const Napi::CallbackInfo& info) {
@@ -426,6 +458,7 @@ void register_infer(Napi::Env env, Napi::Object exports) {
   exports.Set("inferInfo", Napi::Function::New(env, InferInfo, "inferInfo"));
   exports.Set("inferLinear", Napi::Function::New(env, InferLinear, "inferLinear"));
   exports.Set("inferArena", Napi::Function::New(env, InferArena, "inferArena"));
+  exports.Set("inferArenaPopulate", Napi::Function::New(env, InferArenaPopulate, "inferArenaPopulate"));
   exports.Set("inferHugePages", Napi::Function::New(env, InferHugePages, "inferHugePages"));
   exports.Set("inferMemRead", Napi::Function::New(env, InferMemRead, "inferMemRead"));
   exports.Set("InferModel", InferModel::Define(env));

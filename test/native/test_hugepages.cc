@@ -146,6 +146,34 @@ static void test_arena_advice() {
         (int)off.advised, (long long)off.offset);
 }
 
+// populate_back: whole 2 MiB pages only, last first, MADV_POPULATE_WRITE (23), stopping at the first refusal.
+static std::vector<uintptr_t> g_pages;
+static int g_refuse_at = -1;
+static int page_madvise(void* p, size_t n, int advice) {
+  if (n != kHugePage || advice != 23) return -1;
+  if ((int)g_pages.size() == g_refuse_at) return -1;
+  g_pages.push_back((uintptr_t)p);
+  return 0;
+}
+
+static void test_populate_back() {
+  const uintptr_t P = kHugePage;
+  g_pages.clear();
+  const int64_t done = populate_back(P + 16, 5 * P + 100, page_madvise);  // whole pages: [2P, 5P)
+  CHECK(done == (int64_t)(3 * P), "populate_back: %lld bytes, expected %lld", (long long)done,
+        (long long)(3 * P));
+  const std::vector<uintptr_t> want = {4 * P, 3 * P, 2 * P};
+  CHECK(g_pages == want, "populate_back: %zu pages, not 4P, 3P, 2P in that order", g_pages.size());
+  g_pages.clear();
+  g_refuse_at = 1;
+  CHECK(populate_back(P, 5 * P, page_madvise) == (int64_t)P && g_pages.size() == 1,
+        "populate_back went on after a refusal (%zu pages)", g_pages.size());
+  g_refuse_at = -1;
+  g_pages.clear();
+  CHECK(populate_back(P + 16, 2 * P + 16, page_madvise) == 0 && g_pages.empty(),
+        "populate_back: no whole page");
+}
+
 // The AnonHugePages of the mapping that holds p (/proc/self/smaps), -1 when it cannot be read.
 static long anon_huge_kb(uintptr_t p) {
   FILE* f = std::fopen("/proc/self/smaps", "r");
@@ -178,6 +206,11 @@ static void test_arena_real() {
             a.bytes % (int64_t)kHugePage == 0,
         "advise_arena on a fresh mapping: offset %lld, %lld bytes", (long long)a.offset, (long long)a.bytes);
   CHECK(a.advised, "madvise(MADV_HUGEPAGE) refused on a fresh anonymous mapping");
+  const int64_t in = populate_back((uintptr_t)b + 16 + (uintptr_t)a.offset,
+                                   (uintptr_t)b + 16 + (uintptr_t)(a.offset + a.bytes));
+  std::printf(
+      "test_hugepages: arena: %lld of %lld kB populated before the first touch, %ld kB in 2 MiB pages\n",
+      (long long)in >> 10, (long long)a.bytes >> 10, anon_huge_kb((uintptr_t)b + 16 + (uintptr_t)a.offset));
   for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(i * 29 + (i >> 13));
   int bad = 0;
   for (size_t i = 0; i < n; i++) bad += b[i] != (uint8_t)(i * 29 + (i >> 13));
@@ -194,6 +227,7 @@ int main() {
   test_interior();
   test_advise();
   test_arena_advice();
+  test_populate_back();
   test_arena_real();
   std::printf("test_hugepages: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;

@@ -360,6 +360,7 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
         ...n.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]),
       ]);
       const arena = await npzArena(npz, byName, linears, opts);
+      const faulting = arena?.populate(); // the pages faulted in from the back while the reads fill the front
       weights = await assembleWeights(
         config,
         async (name) => {
@@ -370,6 +371,7 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
         (name) => byName.has(name),
         path,
       );
+      await faulting;
     } finally {
       await npz.close().catch(() => {});
     }

@@ -101,7 +101,9 @@ const rssKb = (): number => {
   return m ? Number(m[1]) : Number.NaN;
 };
 
-test('an arena is whole 2 MiB pages, untouched until written, advised, and full when full', { skip }, () => {
+test('an arena is whole 2 MiB pages, untouched until written, advised, populated on request, full when full', {
+  skip,
+}, async () => {
   const asked = 3 * HUGE_PAGE + 100;
   const before = rssKb();
   const a = createWeightArena(asked);
@@ -112,6 +114,12 @@ test('an arena is whole 2 MiB pages, untouched until written, advised, and full 
     assert.equal(a.advised, true, 'madvise(MADV_HUGEPAGE) refused');
     // allocating touched nothing (the advice must come before the first touch): under 1 MiB more resident
     assert.ok(after - before < 1024, `allocating the arena made ${after - before} kB resident`);
+  }
+  if (process.platform === 'linux') {
+    // populate faults every page in (from the back, off the main thread): the whole arena resident, bytes unread
+    assert.equal(await a.populate(), a.capacity);
+    const populated = rssKb() - after;
+    assert.ok(populated >= (a.capacity >> 10) - 1024, `populate made ${populated} kB resident of ${a.capacity >> 10}`);
   }
   const x = a.take(10);
   const y = a.take(HUGE_PAGE);
