@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { createModel, inferInfo } from '../native/forward';
 import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
 import { nativeAddon } from '../native/index';
-import { arenaBytes, createWeightArena } from '../native/weight-arena';
+import { arenaBytes, createWeightArena, weightsInArena } from '../native/weight-arena';
 import { peer, peerModel } from './llama-peer';
 import { bf16Weight, newBytes, packedWeight, syntheticModel, tinyLlamaConfig, weightBytes } from './tiny-llama-shape';
 
@@ -305,24 +305,32 @@ function peakRss(): number {
  * APL_BENCH_HUGE_AB=1: the 4-bit decode with the weights in 4 KiB pages (A, a model built with APL_HUGE=0) and in
  * 2 MiB pages (B, the default; native/src/infer/hugepages.h) side by side in one process: two copies of the same
  * weights, one token of A then one of B, 1 and 2 threads. Best and median tok/s and B / A; the logits must agree.
+ * APL_BENCH_HUGE_AB=arena: A the weights in buffers of their own collapsed to 2 MiB pages (APL_HUGE=sync, as before
+ * the weight arena), B a copy in one weight arena (native/weight-arena.ts).
  */
 async function hugeAb() {
+  const arenaAb = process.env.APL_BENCH_HUGE_AB === 'arena';
   const c = tinyLlamaConfig(LAYERS);
+  process.env.APL_HUGE = '0'; // buffers of their own (no arena) for A
   const { w } = model(c, { bits: 4 });
+  delete process.env.APL_HUGE;
   const copy = (x: LinearWeight): LinearWeight =>
     x.kind === 'packed' ? { ...x, q: x.q.slice(), scales: x.scales.slice(), zeros: x.zeros.slice() } : x;
-  const w2: ModelWeights = {
-    ...w,
-    layers: w.layers.map((L) => ({
-      ...L,
-      ...Object.fromEntries(['q', 'k', 'v', 'o', 'gate', 'up', 'down'].map((k) => [k, copy(L[k as 'q'])])),
-    })) as ModelWeights['layers'],
-    lmHead: copy(w.lmHead),
-  };
+  const w2: ModelWeights = arenaAb
+    ? weightsInArena(w)
+    : {
+        ...w,
+        layers: w.layers.map((L) => ({
+          ...L,
+          ...Object.fromEntries(['q', 'k', 'v', 'o', 'gate', 'up', 'down'].map((k) => [k, copy(L[k as 'q'])])),
+        })) as ModelWeights['layers'],
+        lmHead: copy(w.lmHead),
+      };
+  const [na, nb] = arenaAb ? ['own buffers collapsed', 'arena'] : ['4 KiB pages', '2 MiB pages'];
   const n = Math.max(8, DECODE);
   for (const threads of [1, 2]) {
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    process.env.APL_HUGE = '0';
+    process.env.APL_HUGE = arenaAb ? 'sync' : '0';
     const a = createModel(c, w, { contextLength: n + 8, threads });
     process.env.APL_HUGE = 'sync';
     const b = createModel(c, w2, { contextLength: n + 8, threads });
@@ -346,8 +354,8 @@ async function hugeAb() {
     const [ab, am] = stat(ta);
     const [bb, bm] = stat(tb);
     console.log(
-      `huge-page A/B, 4-bit g64, ${threads} thread${threads > 1 ? 's' : ''} (load ${load}): 4 KiB pages best ${ab.toFixed(1)} ` +
-        `tok/s (median ${am.toFixed(1)}), 2 MiB pages best ${bb.toFixed(1)} (median ${bm.toFixed(1)}); ` +
+      `huge-page A/B, 4-bit g64, ${threads} thread${threads > 1 ? 's' : ''} (load ${load}): ${na} best ${ab.toFixed(1)} ` +
+        `tok/s (median ${am.toFixed(1)}), ${nb} best ${bb.toFixed(1)} (median ${bm.toFixed(1)}); ` +
         `B / A best ${(bb / ab).toFixed(2)}×, median ${(bm / am).toFixed(2)}×; logits ${same ? 'identical' : 'DIFFER'}`,
     );
     a.dispose();
@@ -357,7 +365,7 @@ async function hugeAb() {
 }
 
 if (process.env.APL_BENCH_RSS_CHILD === '1') rssChild();
-else if (process.env.APL_BENCH_HUGE_AB === '1')
+else if (process.env.APL_BENCH_HUGE_AB === '1' || process.env.APL_BENCH_HUGE_AB === 'arena')
   hugeAb().then(
     () => process.exit(0),
     (e) => {
