@@ -4,7 +4,7 @@
 // APL_WP_WEIGHTS (24) distinct weights of APL_WP_ROWS × APL_WP_COLS (5632 × 2048), 4-bit g64, f16 scales; each
 // call on the weight used longest ago, the modes (APL_WP_MODES, "1,0,2,3") taking turns call by call, 1 and 2
 // threads. Prints best and median GB/s per mode and checks every mode's outputs against mode 1's bit for bit.
-// Build and run (x86-64 with AVX-512 VNNI): bash bench/native/wide-pf.sh
+// Build and run (x86-64 with AVX-512 VNNI): bash bench/native/wide-stream.sh wide-pf
 #define APL_INFER_VNNI 1
 #define APL_INFER_WIDE 1
 #include <sys/mman.h>

@@ -162,15 +162,21 @@ Napi::Value InferLinear(const Napi::CallbackInfo& info) {
   });
 }
 
+// The bytes of a typed array argument as a span (throws when it is not one).
+infer::ByteSpan span_of(const Napi::Value& v) {
+  if (!v.IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  const uintptr_t p = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
+  return {p, p + t.ByteLength()};
+}
+
 // inferHugePages(bytes: Uint8Array) → the bytes of it now in 2 MiB pages (infer/hugepages.h; the same advice
 // the model gives its weights, so the bench's bandwidth pass reads memory as the weights are read).
 Napi::Value InferHugePages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (!info[0].IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
-    Napi::TypedArray t = info[0].As<Napi::TypedArray>();
-    const uintptr_t p = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
-    return Napi::Number::New(env, (double)infer::advise_huge_pages({{p, p + t.ByteLength()}}));
+    const infer::ByteSpan s = span_of(info[0]);
+    return Napi::Number::New(env, (double)infer::advise_huge_pages({s}));
   });
 }
 
@@ -179,10 +185,8 @@ Napi::Value InferHugePages(const Napi::CallbackInfo& info) {
 Napi::Value InferArena(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (!info[0].IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
-    Napi::TypedArray t = info[0].As<Napi::TypedArray>();
-    const uintptr_t p = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
-    const infer::ArenaAdvice a = infer::advise_arena(p, t.ByteLength());
+    const infer::ByteSpan s = span_of(info[0]);
+    const infer::ArenaAdvice a = infer::advise_arena(s.lo, s.hi - s.lo);
     Napi::Object o = Napi::Object::New(env);
     o.Set("offset", Napi::Number::New(env, (double)a.offset));
     o.Set("bytes", Napi::Number::New(env, (double)a.bytes));

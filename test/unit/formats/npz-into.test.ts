@@ -1,58 +1,12 @@
-// NpzArchive.readArrayInto (the weight arena's read: server/src/run/load.ts) against readArray on a zip made here:
-// a stored member, a deflated one, a big-endian float16 one (swapped in place), a target of the wrong size, and a
-// stored member whose bytes no longer match the directory's CRC-32.
+// NpzArchive.readArrayInto (the weight arena's read: server/src/run/load.ts) against readArray on a zip made here
+// (test/helpers/zip.ts): a stored member, a deflated one, a big-endian float16 one (swapped in place), a target of
+// the wrong size, and a stored member whose bytes no longer match the directory's CRC-32.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import * as zlib from 'node:zlib';
-import { crc32 } from '../../../server/src/formats/crc32';
 import { encodeNpyHeader } from '../../../server/src/formats/npy';
 import { openNpz } from '../../../server/src/formats/npz';
 import { bufferSource } from '../../../server/src/formats/source';
-
-interface M {
-  name: string;
-  npy: Buffer;
-  deflate?: boolean;
-  crc?: number;
-}
-
-/** A zip of the members (stored or deflated), local headers, central directory, end record. */
-function zip(members: M[]): Buffer {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let at = 0;
-  for (const m of members) {
-    const name = Buffer.from(m.name);
-    const data = m.deflate ? zlib.deflateRawSync(m.npy) : m.npy;
-    const crc = m.crc ?? crc32(m.npy);
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(0x04034b50, 0);
-    lh.writeUInt16LE(m.deflate ? 8 : 0, 8);
-    lh.writeUInt32LE(crc, 14);
-    lh.writeUInt32LE(data.length, 18);
-    lh.writeUInt32LE(m.npy.length, 22);
-    lh.writeUInt16LE(name.length, 26);
-    const ch = Buffer.alloc(46);
-    ch.writeUInt32LE(0x02014b50, 0);
-    ch.writeUInt16LE(m.deflate ? 8 : 0, 10);
-    ch.writeUInt32LE(crc, 16);
-    ch.writeUInt32LE(data.length, 20);
-    ch.writeUInt32LE(m.npy.length, 24);
-    ch.writeUInt16LE(name.length, 28);
-    ch.writeUInt32LE(at, 42);
-    central.push(ch, name);
-    parts.push(lh, name, data);
-    at += 30 + name.length + data.length;
-  }
-  const cd = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(members.length, 8);
-  end.writeUInt16LE(members.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(at, 16);
-  return Buffer.concat([...parts, cd, end]);
-}
+import { makeZip } from '../../helpers/zip';
 
 const npy = (descr: string, shape: number[], data: Buffer) => Buffer.concat([encodeNpyHeader({ descr, shape }), data]);
 
@@ -62,11 +16,11 @@ test('readArrayInto: the same bytes as readArray, into the buffer given (stored,
   for (let i = 0; i < 100; i++) be.writeUInt16BE(0x3c00 + i, 2 * i);
   const z = await openNpz(
     bufferSource(
-      zip([
-        { name: 'q.npy', npy: npy('|u1', [30, 100], codes) },
-        { name: 'd.npy', npy: npy('|u1', [30, 100], codes), deflate: true },
-        { name: 's.npy', npy: npy('>f2', [100], be) },
-        { name: 'bad.npy', npy: npy('|u1', [30, 100], codes), crc: 1234 },
+      makeZip([
+        { name: 'q.npy', data: npy('|u1', [30, 100], codes) },
+        { name: 'd.npy', data: npy('|u1', [30, 100], codes), deflate: true },
+        { name: 's.npy', data: npy('>f2', [100], be) },
+        { name: 'bad.npy', data: npy('|u1', [30, 100], codes), crc: 1234 },
       ]),
       'w.npz',
     ),
