@@ -7,6 +7,7 @@
 // whole 2 MiB pages (≤ 2 MiB more resident than the weights; the slack before the boundary is never touched).
 // APL_HUGE=0 (4 KiB pages, for A/B runs) and an addon without the advice give no arena: the callers then allocate
 // each weight as before.
+import { constants } from 'node:buffer';
 import type { LinearWeight, ModelWeights } from './forward-types';
 import { nativeAddon } from './index';
 
@@ -16,6 +17,7 @@ export const ARENA_ALIGN = 64;
 /** Below this many bytes of weights an arena is not worth it (a 2 MiB page for a few KiB): the loaders skip it. */
 export const ARENA_MIN_BYTES = 4 << 20;
 
+const MAX_LENGTH = constants.MAX_LENGTH;
 const up = (n: number, a: number) => Math.ceil(n / a) * a;
 
 export interface WeightArena {
@@ -57,7 +59,15 @@ export function createWeightArena(bytes: number, minBytes = ARENA_MIN_BYTES): We
   const capacity = up(bytes, HUGE_PAGE);
   // untouched: Node takes a buffer this large straight from mmap (malloc's threshold), and allocUnsafeSlow does
   // not clear it; one 2 MiB page of slack for the boundary
-  const buf = Buffer.allocUnsafeSlow(capacity + HUGE_PAGE);
+  // one Buffer holds at most buffer.constants.MAX_LENGTH (4 GiB in Node 20): larger models keep a buffer per
+  // member (and the model's collapse), as does a failed allocation
+  if (capacity + HUGE_PAGE > MAX_LENGTH) return null;
+  let buf: Buffer;
+  try {
+    buf = Buffer.allocUnsafeSlow(capacity + HUGE_PAGE);
+  } catch {
+    return null;
+  }
   const advice = a.inferArena(buf);
   if (advice.offset + capacity > buf.length) return null; // cannot happen (offset < 2 MiB); no arena rather than a short one
   let used = 0;

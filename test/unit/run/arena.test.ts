@@ -129,6 +129,7 @@ test('an arena is whole 2 MiB pages, untouched until written, advised, populated
   assert.throws(() => a.take(3 * HUGE_PAGE), /past its 8388608 bytes/);
   assert.equal(arenaBytes([1, 64, 65]), 64 + 64 + 128);
   assert.equal(createWeightArena(1000), null, 'below ARENA_MIN_BYTES');
+  assert.equal(createWeightArena(2 ** 53), null, 'past what one Buffer holds: no arena, not a throw');
   assert.ok(createWeightArena(1000, 1));
 });
 
