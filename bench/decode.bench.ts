@@ -20,8 +20,9 @@ import { readFileSync } from 'node:fs';
 import { createModel, inferInfo } from '../native/forward';
 import type { LinearWeight, ModelConfig, ModelWeights } from '../native/forward-types';
 import { nativeAddon } from '../native/index';
+import { arenaBytes, createWeightArena, weightsInArena } from '../native/weight-arena';
 import { peer, peerModel } from './llama-peer';
-import { bf16Weight, packedWeight, syntheticModel, tinyLlamaConfig, weightBytes } from './tiny-llama-shape';
+import { bf16Weight, newBytes, packedWeight, syntheticModel, tinyLlamaConfig, weightBytes } from './tiny-llama-shape';
 
 const LAYERS = Number(process.env.APL_BENCH_LAYERS ?? 22);
 const DECODE = Number(process.env.APL_BENCH_DECODE ?? 16);
@@ -35,21 +36,39 @@ process.env.APL_HUGE ??= 'sync';
 const QUOTED = { decode: [29, 31], prompt: [72, 140] }; // llama.cpp Q4_0 here, measured earlier (no peer in the run)
 
 type Kind = { bits: 1 | 2 | 4 | 8 } | 'bf16';
-function weight(rows: number, cols: number, kind: Kind): LinearWeight {
-  return kind === 'bf16' ? bf16Weight(rows, cols) : packedWeight(rows, cols, kind.bits);
+function weight(rows: number, cols: number, kind: Kind, alloc = newBytes): LinearWeight {
+  return kind === 'bf16' ? bf16Weight(rows, cols, alloc) : packedWeight(rows, cols, kind.bits, alloc);
 }
 
-/** The model of shape c with every linear of the kind, and the bytes of its linears but the embedding table. */
-function model(c: ModelConfig, kind: Kind): { w: ModelWeights; bytes: number } {
+/** The byte arrays weight() allocates for one linear (packed: codes, scales, zeros; bf16: the data). */
+function weightSizes(rows: number, cols: number, kind: Kind): number[] {
+  if (kind === 'bf16') return [rows * cols * 2];
+  const g = rows * Math.ceil(cols / 64) * 2;
+  return [rows * Math.ceil((cols * kind.bits) / 8), g, g];
+}
+
+/**
+ * The model of shape c with every linear of the kind, and the bytes of its linears but the embedding table. The
+ * weights are built in one weight arena (native/weight-arena.ts: 2 MiB pages from the first touch, as
+ * `apl-quant run` loads them), or each in its own buffer with APL_HUGE=0 or an addon without the arena.
+ */
+function model(c: ModelConfig, kind: Kind): { w: ModelWeights; bytes: number; arena: boolean } {
+  const sizes: number[] = [];
+  syntheticModel(c, (r, cc) => {
+    sizes.push(...weightSizes(r, cc, kind));
+    return null as unknown as LinearWeight;
+  });
+  const arena = createWeightArena(arenaBytes(sizes));
+  const alloc = arena ? (n: number) => arena.take(n) : newBytes;
   let bytes = 0;
   const W = (r: number, cc: number) => {
-    const w = weight(r, cc, kind);
+    const w = weight(r, cc, kind, alloc);
     bytes += weightBytes(w);
     return w;
   };
   // the embedding table: one row read per token, not counted
-  const w = syntheticModel(c, W, (r, cc) => weight(r, cc, kind));
-  return { w, bytes };
+  const w = syntheticModel(c, W, (r, cc) => weight(r, cc, kind, alloc));
+  return { w, bytes, arena: !!arena };
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
@@ -101,7 +120,10 @@ async function main() {
   const summary: { name: string; tps: number[]; pct: number[]; perCpu: number }[] = [];
   const peerDecode: Record<string, number[]> = {};
   for (const [name, kind, bpw] of DECODE > 0 ? kinds : []) {
-    const { w, bytes } = model(c, kind);
+    const { w, bytes, arena } = model(c, kind);
+    console.log(
+      `${name}: weights ${arena ? 'in one arena, 2 MiB pages from the first touch' : 'in buffers of their own (no arena)'}`,
+    );
     const row = { name, tps: [0, 0], pct: [0, 0], perCpu: 0 };
     const pn = peerName(kind);
     // llama.cpp runs in the same rounds as ours (ours ROUNDS times, each followed by the peer), so a change of
@@ -283,24 +305,32 @@ function peakRss(): number {
  * APL_BENCH_HUGE_AB=1: the 4-bit decode with the weights in 4 KiB pages (A, a model built with APL_HUGE=0) and in
  * 2 MiB pages (B, the default; native/src/infer/hugepages.h) side by side in one process: two copies of the same
  * weights, one token of A then one of B, 1 and 2 threads. Best and median tok/s and B / A; the logits must agree.
+ * APL_BENCH_HUGE_AB=arena: A the weights in buffers of their own collapsed to 2 MiB pages (APL_HUGE=sync, as before
+ * the weight arena), B a copy in one weight arena (native/weight-arena.ts).
  */
 async function hugeAb() {
+  const arenaAb = process.env.APL_BENCH_HUGE_AB === 'arena';
   const c = tinyLlamaConfig(LAYERS);
+  process.env.APL_HUGE = '0'; // buffers of their own (no arena) for A
   const { w } = model(c, { bits: 4 });
+  delete process.env.APL_HUGE;
   const copy = (x: LinearWeight): LinearWeight =>
     x.kind === 'packed' ? { ...x, q: x.q.slice(), scales: x.scales.slice(), zeros: x.zeros.slice() } : x;
-  const w2: ModelWeights = {
-    ...w,
-    layers: w.layers.map((L) => ({
-      ...L,
-      ...Object.fromEntries(['q', 'k', 'v', 'o', 'gate', 'up', 'down'].map((k) => [k, copy(L[k as 'q'])])),
-    })) as ModelWeights['layers'],
-    lmHead: copy(w.lmHead),
-  };
+  const w2: ModelWeights = arenaAb
+    ? weightsInArena(w)
+    : {
+        ...w,
+        layers: w.layers.map((L) => ({
+          ...L,
+          ...Object.fromEntries(['q', 'k', 'v', 'o', 'gate', 'up', 'down'].map((k) => [k, copy(L[k as 'q'])])),
+        })) as ModelWeights['layers'],
+        lmHead: copy(w.lmHead),
+      };
+  const [na, nb] = arenaAb ? ['own buffers collapsed', 'arena'] : ['4 KiB pages', '2 MiB pages'];
   const n = Math.max(8, DECODE);
   for (const threads of [1, 2]) {
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    process.env.APL_HUGE = '0';
+    process.env.APL_HUGE = arenaAb ? 'sync' : '0';
     const a = createModel(c, w, { contextLength: n + 8, threads });
     process.env.APL_HUGE = 'sync';
     const b = createModel(c, w2, { contextLength: n + 8, threads });
@@ -324,8 +354,8 @@ async function hugeAb() {
     const [ab, am] = stat(ta);
     const [bb, bm] = stat(tb);
     console.log(
-      `huge-page A/B, 4-bit g64, ${threads} thread${threads > 1 ? 's' : ''} (load ${load}): 4 KiB pages best ${ab.toFixed(1)} ` +
-        `tok/s (median ${am.toFixed(1)}), 2 MiB pages best ${bb.toFixed(1)} (median ${bm.toFixed(1)}); ` +
+      `huge-page A/B, 4-bit g64, ${threads} thread${threads > 1 ? 's' : ''} (load ${load}): ${na} best ${ab.toFixed(1)} ` +
+        `tok/s (median ${am.toFixed(1)}), ${nb} best ${bb.toFixed(1)} (median ${bm.toFixed(1)}); ` +
         `B / A best ${(bb / ab).toFixed(2)}×, median ${(bm / am).toFixed(2)}×; logits ${same ? 'identical' : 'DIFFER'}`,
     );
     a.dispose();
@@ -335,7 +365,7 @@ async function hugeAb() {
 }
 
 if (process.env.APL_BENCH_RSS_CHILD === '1') rssChild();
-else if (process.env.APL_BENCH_HUGE_AB === '1')
+else if (process.env.APL_BENCH_HUGE_AB === '1' || process.env.APL_BENCH_HUGE_AB === 'arena')
   hugeAb().then(
     () => process.exit(0),
     (e) => {

@@ -30,29 +30,37 @@ export function f16Bits(v: number): number {
   return ((u >>> 16) & 0x8000) | ((((u >>> 23) & 0xff) - 112) << 10) | ((u >>> 13) & 0x3ff);
 }
 
+/** Where the synthetic weights' bytes come from (a weight arena's take: native/weight-arena.ts; 2-byte aligned). */
+export const newBytes = (n: number): Uint8Array => new Uint8Array(n);
+
 /**
  * A synthetic packed weight: random codes, bits-bit groups of 64 with float16 scales 0.002 and zero points in
  * the middle of the code range (2^(bits−1) − 0.5: 7.5 at 4 bits).
  */
-export function packedWeight(rows: number, cols: number, bits: 1 | 2 | 4 | 8): LinearWeight {
+export function packedWeight(rows: number, cols: number, bits: 1 | 2 | 4 | 8, alloc = newBytes): LinearWeight {
   const g = rows * Math.ceil(cols / 64);
+  const f16s = (v: number) => {
+    const b = alloc(2 * g);
+    new Uint16Array(b.buffer, b.byteOffset, g).fill(f16Bits(v));
+    return b;
+  };
   return {
     kind: 'packed',
     rows,
     cols,
     bits,
     groupSize: 64,
-    q: randomFillSync(new Uint8Array(rows * Math.ceil((cols * bits) / 8))),
-    scales: new Uint8Array(new Uint16Array(g).fill(f16Bits(0.002)).buffer),
-    zeros: new Uint8Array(new Uint16Array(g).fill(f16Bits(2 ** (bits - 1) - 0.5)).buffer),
+    q: randomFillSync(alloc(rows * Math.ceil((cols * bits) / 8))),
+    scales: f16s(0.002),
+    zeros: f16s(2 ** (bits - 1) - 0.5),
     scaleDtype: 'f16',
   };
 }
 
 /** A synthetic bfloat16 weight: random signs and mantissas, |w| in [2^-7, 2^-6). */
-export function bf16Weight(rows: number, cols: number): LinearWeight {
-  const data = randomFillSync(new Uint8Array(rows * cols * 2));
-  const h = new Uint16Array(data.buffer);
+export function bf16Weight(rows: number, cols: number, alloc = newBytes): LinearWeight {
+  const data = randomFillSync(alloc(rows * cols * 2));
+  const h = new Uint16Array(data.buffer, data.byteOffset, rows * cols);
   for (let i = 0; i < h.length; i++) h[i] = (h[i] & 0x807f) | 0x3c00;
   return { kind: 'float', rows, cols, dtype: 'bf16', data };
 }

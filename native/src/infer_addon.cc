@@ -162,15 +162,68 @@ Napi::Value InferLinear(const Napi::CallbackInfo& info) {
   });
 }
 
+// The bytes of a typed array argument as a span (throws when it is not one).
+infer::ByteSpan span_of(const Napi::Value& v) {
+  if (!v.IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  const uintptr_t p = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
+  return {p, p + t.ByteLength()};
+}
+
 // inferHugePages(bytes: Uint8Array) → the bytes of it now in 2 MiB pages (infer/hugepages.h; the same advice
 // the model gives its weights, so the bench's bandwidth pass reads memory as the weights are read).
 Napi::Value InferHugePages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
+    const infer::ByteSpan s = span_of(info[0]);
+    return Napi::Number::New(env, (double)infer::advise_huge_pages({s}));
+  });
+}
+
+// inferArena(bytes: Uint8Array) → { offset, bytes, advised }: the weight arena's advice (infer/hugepages.h
+// advise_arena), given before the first touch; native/weight-arena.ts places the weights from offset on.
+Napi::Value InferArena(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const infer::ByteSpan s = span_of(info[0]);
+    const infer::ArenaAdvice a = infer::advise_arena(s.lo, s.hi - s.lo);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("offset", Napi::Number::New(env, (double)a.offset));
+    o.Set("bytes", Napi::Number::New(env, (double)a.bytes));
+    o.Set("advised", Napi::Boolean::New(env, a.advised));
+    return o;
+  });
+}
+
+// inferArenaPopulate(bytes: Uint8Array) → Promise<number>: populate_back on a libuv pool thread (the arena's
+// pages faulted in from the back while the loader reads into it from the front); the bytes faulted in.
+class PopulateWorker : public Napi::AsyncWorker {
+ public:
+  PopulateWorker(Napi::Env env, Napi::TypedArray t)
+      : Napi::AsyncWorker(env, "apl.arena"), deferred_(Napi::Promise::Deferred::New(env)) {
+    keep_ = Napi::Persistent(t.As<Napi::Object>());  // the buffer stays alive until the pages are in
+    lo_ = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
+    hi_ = lo_ + t.ByteLength();
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override { done_ = infer::populate_back(lo_, hi_); }
+  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), (double)done_)); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  uintptr_t lo_ = 0, hi_ = 0;
+  int64_t done_ = 0;
+};
+
+Napi::Value InferArenaPopulate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
     if (!info[0].IsTypedArray()) throw std::runtime_error("bytes must be a typed array");
-    Napi::TypedArray t = info[0].As<Napi::TypedArray>();
-    const uintptr_t p = (uintptr_t)t.ArrayBuffer().Data() + t.ByteOffset();
-    return Napi::Number::New(env, (double)infer::advise_huge_pages({{p, p + t.ByteLength()}}));
+    auto* w = new PopulateWorker(env, info[0].As<Napi::TypedArray>());
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
   });
 }
 
@@ -408,6 +461,8 @@ class InferModel : public Napi::ObjectWrap<InferModel> {
 void register_infer(Napi::Env env, Napi::Object exports) {
   exports.Set("inferInfo", Napi::Function::New(env, InferInfo, "inferInfo"));
   exports.Set("inferLinear", Napi::Function::New(env, InferLinear, "inferLinear"));
+  exports.Set("inferArena", Napi::Function::New(env, InferArena, "inferArena"));
+  exports.Set("inferArenaPopulate", Napi::Function::New(env, InferArenaPopulate, "inferArenaPopulate"));
   exports.Set("inferHugePages", Napi::Function::New(env, InferHugePages, "inferHugePages"));
   exports.Set("inferMemRead", Napi::Function::New(env, InferMemRead, "inferMemRead"));
   exports.Set("InferModel", InferModel::Define(env));

@@ -91,10 +91,144 @@ static void test_advise() {
               (double)done / (1 << 20), (double)inside / (1 << 20));
 }
 
+// advise_arena (the weight arena's advice before the first touch) through a recording madvise: where the
+// whole 2 MiB pages start and end, the one call it makes, a refusal, APL_HUGE=0, a buffer with no whole page.
+struct Call {
+  uintptr_t p = 0;
+  size_t n = 0;
+  int advice = 0, count = 0;
+} g_call;
+static int g_fail = 0;
+static int fake_madvise(void* p, size_t n, int advice) {
+  g_call = {(uintptr_t)p, n, advice, g_call.count + 1};
+  return g_fail ? -1 : 0;
+}
+
+static void test_arena_advice() {
+  const uintptr_t P = kHugePage;
+  struct Case {
+    uintptr_t p;
+    size_t n;
+    int64_t offset, bytes;
+  } cases[] = {
+      {P, 3 * P, 0, (int64_t)(3 * P)},                          // aligned both ends
+      {P + 16, 3 * P + 77, (int64_t)P - 16, (int64_t)(2 * P)},  // a malloc header before, a tail after
+      {3 * P - 4096, 2 * P + 4096, 4096, (int64_t)(2 * P)},     // a page before the boundary
+      {P + 16, P, (int64_t)P - 16, 0},                          // no whole page
+      {P + 16, 100, 100, 0},                                    // the boundary past the end: offset clamps
+  };
+  for (const Case& c : cases) {
+    for (int fail = 0; fail < 2; fail++) {
+      g_call = Call();
+      g_fail = fail;
+      const ArenaAdvice a = advise_arena(c.p, c.n, fake_madvise);
+      CHECK(a.offset == c.offset && a.bytes == c.bytes,
+            "advise_arena(%#zx, %zu): offset %lld bytes %lld, expected %lld %lld", (size_t)c.p, c.n,
+            (long long)a.offset, (long long)a.bytes, (long long)c.offset, (long long)c.bytes);
+      const int calls = c.bytes > 0 ? 1 : 0;
+      CHECK(g_call.count == calls, "advise_arena(%#zx, %zu): %d madvise calls, expected %d", (size_t)c.p, c.n,
+            g_call.count, calls);
+      if (calls)
+        CHECK(g_call.p == c.p + (uintptr_t)c.offset && g_call.n == (size_t)c.bytes &&
+                  g_call.advice == MADV_HUGEPAGE,
+              "advise_arena: madvise(%#zx, %zu, %d)", (size_t)g_call.p, g_call.n, g_call.advice);
+      CHECK(a.advised == (calls && !fail), "advise_arena(%#zx, %zu), madvise %s: advised %d", (size_t)c.p,
+            c.n, fail ? "refusing" : "taking it", (int)a.advised);
+    }
+  }
+  g_fail = 0;
+  g_call = Call();
+  setenv("APL_HUGE", "0", 1);
+  const ArenaAdvice off = advise_arena(P + 16, 3 * P, fake_madvise);
+  unsetenv("APL_HUGE");
+  CHECK(g_call.count == 0 && !off.advised && off.offset == (int64_t)P - 16 && off.bytes == (int64_t)(2 * P),
+        "APL_HUGE=0: advise_arena called madvise %d times (advised %d, offset %lld)", g_call.count,
+        (int)off.advised, (long long)off.offset);
+}
+
+// populate_back: whole 2 MiB pages only, last first, MADV_POPULATE_WRITE (23), stopping at the first refusal.
+static std::vector<uintptr_t> g_pages;
+static int g_refuse_at = -1;
+static int page_madvise(void* p, size_t n, int advice) {
+  if (n != kHugePage || advice != 23) return -1;
+  if ((int)g_pages.size() == g_refuse_at) return -1;
+  g_pages.push_back((uintptr_t)p);
+  return 0;
+}
+
+static void test_populate_back() {
+  const uintptr_t P = kHugePage;
+  g_pages.clear();
+  const int64_t done = populate_back(P + 16, 5 * P + 100, page_madvise);  // whole pages: [2P, 5P)
+  CHECK(done == (int64_t)(3 * P), "populate_back: %lld bytes, expected %lld", (long long)done,
+        (long long)(3 * P));
+  const std::vector<uintptr_t> want = {4 * P, 3 * P, 2 * P};
+  CHECK(g_pages == want, "populate_back: %zu pages, not 4P, 3P, 2P in that order", g_pages.size());
+  g_pages.clear();
+  g_refuse_at = 1;
+  CHECK(populate_back(P, 5 * P, page_madvise) == (int64_t)P && g_pages.size() == 1,
+        "populate_back went on after a refusal (%zu pages)", g_pages.size());
+  g_refuse_at = -1;
+  g_pages.clear();
+  CHECK(populate_back(P + 16, 2 * P + 16, page_madvise) == 0 && g_pages.empty(),
+        "populate_back: no whole page");
+}
+
+// The AnonHugePages of the mapping that holds p (/proc/self/smaps), -1 when it cannot be read.
+static long anon_huge_kb(uintptr_t p) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  bool in = false;
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, '-') < std::strchr(line, ' ')) {
+      in = p >= lo && p < hi;
+      continue;
+    }
+    if (in && std::sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb;
+}
+
+// The real thing: a fresh mapping, advised, then written (the loader's read); the bytes read back, and how
+// many of them the kernel put in 2 MiB pages (its choice: printed). A 9 MiB fresh mapping.
+static void test_arena_real() {
+  const size_t n = (9 << 20) + 4096;  // at least 3 whole 2 MiB pages wherever it lands
+  void* m = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(m != MAP_FAILED, "mmap of %zu bytes failed", n);
+  if (m == MAP_FAILED) return;
+  uint8_t* b = (uint8_t*)m;
+  const ArenaAdvice a = advise_arena((uintptr_t)b + 16, n - 16);
+  CHECK(((uintptr_t)b + 16 + (uintptr_t)a.offset) % kHugePage == 0 && a.bytes >= (int64_t)(3 * kHugePage) &&
+            a.bytes % (int64_t)kHugePage == 0,
+        "advise_arena on a fresh mapping: offset %lld, %lld bytes", (long long)a.offset, (long long)a.bytes);
+  CHECK(a.advised, "madvise(MADV_HUGEPAGE) refused on a fresh anonymous mapping");
+  const int64_t in = populate_back((uintptr_t)b + 16 + (uintptr_t)a.offset,
+                                   (uintptr_t)b + 16 + (uintptr_t)(a.offset + a.bytes));
+  std::printf(
+      "test_hugepages: arena: %lld of %lld kB populated before the first touch, %ld kB in 2 MiB pages\n",
+      (long long)in >> 10, (long long)a.bytes >> 10, anon_huge_kb((uintptr_t)b + 16 + (uintptr_t)a.offset));
+  for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(i * 29 + (i >> 13));
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) bad += b[i] != (uint8_t)(i * 29 + (i >> 13));
+  CHECK(bad == 0, "the advised arena changed %d bytes", bad);
+  std::printf(
+      "test_hugepages: arena: %ld of %lld kB advised in 2 MiB pages after the first touch (the kernel's "
+      "choice)\n",
+      anon_huge_kb((uintptr_t)b + 16 + (uintptr_t)a.offset), (long long)a.bytes >> 10);
+  munmap(m, n);
+}
+
 int main() {
   test_merge();
   test_interior();
   test_advise();
+  test_arena_advice();
+  test_populate_back();
+  test_arena_real();
   std::printf("test_hugepages: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }

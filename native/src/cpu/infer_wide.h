@@ -151,6 +151,30 @@ inline int64_t wide_prefetch_distance(int64_t row_bytes) {
 }
 
 /**
+ * How decode prefetches the codes ahead (APL_WIDE_PFMODE, read once; benches set it per call): 1 every
+ * 64-byte line into L1 (T0, the default), 0 none, 2 every line into L2 (T1), 3 every other line into L1 (the
+ * L2's adjacent-line prefetcher fetches its pair; half the fill buffers held).
+ */
+inline int& wide_pf_mode() {
+  static int m = []() {
+    const char* v = std::getenv("APL_WIDE_PFMODE");
+    return v ? std::atoi(v) : 1;
+  }();
+  return m;
+}
+
+/** The software prefetch of one block's codes (BYTES) in the given mode (wide_pf_mode). */
+template <int BYTES>
+inline void wide_prefetch_block(const uint8_t* p, int mode) {
+  if (mode == 1)
+    for (int j = 0; j < BYTES; j += 64) _mm_prefetch((const char*)(p + j), _MM_HINT_T0);
+  else if (mode == 2)
+    for (int j = 0; j < BYTES; j += 64) _mm_prefetch((const char*)(p + j), _MM_HINT_T1);
+  else if (mode == 3)
+    for (int j = 0; j < BYTES; j += 128) _mm_prefetch((const char*)(p + j), _MM_HINT_T0);
+}
+
+/**
  * Decode reads a row pair's codes in memory order (wide_rows_seq); APL_WIDE_SEQ=0 (read once) keeps the order
  * before, block b of row a then block b of row b (for A/B runs; bench/native/wide-stream.cc flips it per
  * call).
@@ -179,6 +203,7 @@ inline void wide_rows_seq(const Linear& w, int64_t r0, int64_t r1, const ActQ& a
   const RowShape sh = row_shape(w);
   const int64_t nblk = wide_end(BITS, G, w.cols) / (8 * G), gpr = sh.gpr;
   const int64_t pfd = wide_prefetch_distance(sh.rb), ublk = (int64_t)W::UNITS * 64;
+  const int pfm = wide_pf_mode();
   const int8_t* x0 = act.xq_of(t);
   const float* dx = act.dx_of(t);
   const int32_t* xs = act.xsum_of(t);
@@ -193,14 +218,12 @@ inline void wide_rows_seq(const Linear& w, int64_t r0, int64_t r1, const ActQ& a
       // the same bytes of a row pair ahead are prefetched (wide_prefetch_distance)
       for (int i = 0; i < nb; i++) {
         const int64_t at = (b0 + i) * W::BLOCK_BYTES;
-        for (int j = 0; j < W::BLOCK_BYTES; j += 64)
-          _mm_prefetch((const char*)(qa + pfd + at + j), _MM_HINT_T0);
+        wide_prefetch_block<W::BLOCK_BYTES>(qa + pfd + at, pfm);
         sa[i] = W::template block<false>(qa + at, x0 + (b0 + i) * ublk);
       }
       for (int i = 0; i < nb; i++) {
         const int64_t at = (b0 + i) * W::BLOCK_BYTES;
-        for (int j = 0; j < W::BLOCK_BYTES; j += 64)
-          _mm_prefetch((const char*)(qb + pfd + at + j), _MM_HINT_T0);
+        wide_prefetch_block<W::BLOCK_BYTES>(qb + pfd + at, pfm);
         sb[i] = W::template block<false>(qb + at, x0 + (b0 + i) * ublk);
       }
       for (int i = 0; i < nb; i++) {

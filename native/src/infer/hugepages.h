@@ -7,6 +7,11 @@
 // the speed. Collapsing costs ~1.2 s per 0.6 GB on a quiet machine here (a VM: fresh guest memory), so the
 // model does it in a background thread and is usable at once. APL_HUGE=0 leaves the pages as they are (for
 // A/B runs); APL_HUGE=sync collapses before the model is returned (benchmarks of the steady state).
+// The loader's way comes first (advise_arena, populate_back; native/weight-arena.ts): `apl-quant run` reads
+// the weights into one buffer advised MADV_HUGEPAGE before its first touch, so they are in 2 MiB pages from
+// the start, ends included, and the collapse above only walks page tables (0.58 GB: 0.03 s); it stays as the
+// fallback for weights that come in buffers of their own or pages the kernel gave 4 KiB anyway. APL_HUGE=0
+// gives no arena.
 #pragma once
 
 #include <algorithm>
@@ -98,6 +103,60 @@ inline int64_t collapse_huge(const std::vector<ByteSpan>& ranges, const std::ato
 /** huge_ranges then collapse_huge, now (0 with APL_HUGE=0). */
 inline int64_t advise_huge_pages(const std::vector<ByteSpan>& spans) {
   return huge_mode() == HugeMode::kOff ? 0 : collapse_huge(huge_ranges(spans));
+}
+
+/** What advise_arena found and did: the first 2 MiB boundary inside the buffer (bytes from its start) and the
+ * whole 2 MiB pages from there (bytes), and whether the kernel took MADV_HUGEPAGE for them. */
+struct ArenaAdvice {
+  int64_t offset = 0, bytes = 0;
+  bool advised = false;
+};
+using MadviseFn = int (*)(void*, size_t, int);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+inline int sys_madvise(void* p, size_t n, int a) { return madvise(p, n, a); }
+#else
+inline int sys_madvise(void*, size_t, int) { return -1; }
+#endif
+
+/**
+ * The weight arena's advice (the loader's way to huge pages, before the collapse above): a buffer not yet
+ * touched gets MADV_HUGEPAGE on its whole 2 MiB pages, so the first touch (the loader reading the packed
+ * bytes into it) faults in 2 MiB pages and nothing is left to collapse. The caller places the weights from
+ * `offset` on. With APL_HUGE=0, or where madvise refuses (`fn`: tests pass one that fails), advised is false
+ * and the pages stay 4 KiB (the model's collapse is then the fallback).
+ */
+inline ArenaAdvice advise_arena(uintptr_t p, size_t n, MadviseFn fn = sys_madvise) {
+  const ByteSpan in = huge_interior({p, p + n});
+  ArenaAdvice a;
+  a.offset = (int64_t)(in.lo - p);
+  if (a.offset > (int64_t)n) a.offset = (int64_t)n;
+  a.bytes = (int64_t)(in.hi - in.lo);
+#if defined(MADV_HUGEPAGE)
+  if (a.bytes > 0 && huge_mode() != HugeMode::kOff)
+    a.advised = fn((void*)in.lo, (size_t)a.bytes, MADV_HUGEPAGE) == 0;
+#else
+  (void)fn;
+#endif
+  return a;
+}
+
+/**
+ * Faults the whole 2 MiB pages of [lo, hi) in, last page first (MADV_POPULATE_WRITE, Linux 5.14+; nothing is
+ * written): the arena's loader reads from the front while this runs on another thread from the back, so the
+ * two share the first-touch cost (clearing the pages: in a VM that returns free 2 MiB blocks to the host,
+ * about 1 s per 0.7 GB here) instead of the reads paying it all; pages the reads faulted in first cost it a
+ * page-table walk. Stops at the first refusal (an older kernel, memory short); returns the bytes it faulted
+ * in.
+ */
+inline int64_t populate_back(uintptr_t lo, uintptr_t hi, MadviseFn fn = sys_madvise) {
+  constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE (Linux 5.14); older headers lack the name
+  const ByteSpan in = huge_interior({lo, hi});
+  int64_t done = 0;
+  for (uintptr_t p = in.hi; p > in.lo; p -= kHugePage) {
+    if (fn((void*)(p - kHugePage), kHugePage, kPopulateWrite) != 0) break;
+    done += (int64_t)kHugePage;
+  }
+  return done;
 }
 
 /** The bytes a weight's kernels stream (packed codes and their parameters, or the float data). */

@@ -5,8 +5,10 @@
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { crc32 } from './crc32';
+import { byteswapInPlace } from './dtypes';
 import { FormatError } from './errors';
 import {
+  dtypeItemSize,
   isNumericHeader,
   type NpTypedArray,
   type NpyAnyHeader,
@@ -60,6 +62,15 @@ export interface NpzArchive {
   dataChunks(name: string, chunkBytes?: number, opts?: { reuseBuffer?: boolean }): AsyncIterable<Buffer>;
   /** The whole array; checks the member's CRC-32. */
   readArray(name: string): Promise<{ header: NpyHeader; data: NpTypedArray }>;
+  /**
+   * readArray into memory the caller gives: `target(header)` returns exactly `header.dataBytes` bytes (a weight
+   * arena's slice), which a stored member's data is read into directly (a deflated one is inflated, then copied);
+   * big-endian data is swapped in place. Checks the CRC-32 as readArray does; returns the header and those bytes.
+   */
+  readArrayInto(
+    name: string,
+    target: (header: NpyHeader) => Uint8Array,
+  ): Promise<{ header: NpyHeader; data: Uint8Array }>;
   /** Reads the whole member and checks its CRC-32 against the directory. */
   verify(name: string): Promise<void>;
   /** Closes the underlying source. */
@@ -424,6 +435,36 @@ class Archive implements NpzArchive {
     const buf = await this.wholeMember(e);
     const raw = buf.subarray(header.headerBytes, header.headerBytes + header.dataBytes);
     return { header, data: toTypedArray(header.dtype, raw, header.littleEndian) };
+  }
+
+  async readArrayInto(
+    name: string,
+    target: (header: NpyHeader) => Uint8Array,
+  ): Promise<{ header: NpyHeader; data: Uint8Array }> {
+    const e = this.entry(name);
+    const header = await this.readHeader(name);
+    const data = target(header);
+    if (data.length !== header.dataBytes) this.fail(e, `target of ${data.length} bytes for ${header.dataBytes}`);
+    if (e.compressed)
+      data.set((await this.wholeMember(e)).subarray(header.headerBytes, header.headerBytes + data.length));
+    else {
+      const start = await this.dataStart(e);
+      const head = await this.src.read(start, header.headerBytes);
+      await readIntoFrom(this.src, data, start + header.headerBytes);
+      let c = crc32(data, crc32(head));
+      if (header.headerBytes + data.length < e.size) {
+        const rest = e.size - header.headerBytes - data.length;
+        c = crc32(await this.src.read(start + header.headerBytes + data.length, rest), c);
+      }
+      if (c !== e.crc32) {
+        this.fail(
+          e,
+          `CRC-32 mismatch (directory ${e.crc32.toString(16).padStart(8, '0')}, data ${c.toString(16).padStart(8, '0')})`,
+        );
+      }
+    }
+    if (!header.littleEndian) byteswapInPlace(data, dtypeItemSize(header.dtype));
+    return { header, data };
   }
 
   async verify(name: string): Promise<void> {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FloatWeight, KquantWeight, LinearWeight, ModelConfig, ModelWeights } from '../../../native/forward-types';
 import { checkFormat, kqSizes } from '../../../native/kquant';
+import { arenaBytes, createWeightArena, type WeightArena } from '../../../native/weight-arena';
 import { f16ToF32 } from '../formats/dtypes';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
@@ -22,6 +23,12 @@ export interface LoadOptions {
   offline?: boolean;
   /** With `float`: the source checkpoint folder to read (default: the one the manifest names, sourceCandidates). */
   sourceDir?: string;
+  /**
+   * The NPZ's linear weights in one weight arena, in 2 MiB pages from the first touch (native/weight-arena.ts):
+   * by default when the model has ARENA_MIN_BYTES of them or more; true: whatever the size; false: never (each
+   * weight in its own buffer, as with APL_HUGE=0).
+   */
+  arena?: boolean;
 }
 
 export interface LoadedModel {
@@ -73,12 +80,18 @@ export async function openManifestNpz(manifestPath: string, m: Manifest): Promis
 }
 
 /** One manifest weight read from the NPZ as the forward pass wants it: packed stays packed; floats stay as stored. */
-export async function readNpzWeight(npz: NpzArchive, e: WeightEntry, file: string): Promise<LinearWeight> {
+export async function readNpzWeight(
+  npz: NpzArchive,
+  e: WeightEntry,
+  file: string,
+  arena?: WeightArena | null,
+): Promise<LinearWeight> {
   const { rows, cols } = matrixView(e.shape);
   const read = async (member: string) => {
     if (!npz.member(member)) throw new RunError(`${file}: member ${member} of ${e.name} is missing`);
     try {
-      return await npz.readArray(member);
+      // with an arena, the data is read straight into it (2 MiB pages from the first touch: native/weight-arena.ts)
+      return arena ? await npz.readArrayInto(member, (h) => arena.take(h.dataBytes)) : await npz.readArray(member);
     } catch (err) {
       throw new RunError(`${file}: ${e.name}: ${errMsg(err)}`);
     }
@@ -279,6 +292,32 @@ export function loadTokenizer(manifestPath: string, m: Manifest): TextTokenizer 
   }
 }
 
+/** The NPZ members of a weight entry (packed codes and their parameters, kquant's four, or the float data). */
+function entryMembers(e: WeightEntry): string[] {
+  return [e.q, e.q_scales, e.q_zero_point, e.q_codes, e.q_d, e.q_dmin].filter((m): m is string => !!m);
+}
+
+/**
+ * The weight arena for a model's linear weights (their data bytes from the NPZ's headers), or null (APL_HUGE=0, no
+ * addon, a small model, or `arena: false`); `names` are the linears the forward pass streams and reads rows of.
+ */
+async function npzArena(npz: NpzArchive, byName: Map<string, WeightEntry>, names: Set<string>, opts: LoadOptions) {
+  if (opts.arena === false || process.env.APL_HUGE === '0') return null;
+  const sizes: number[] = [];
+  for (const n of names) {
+    const e = byName.get(n);
+    for (const m of e ? entryMembers(e) : []) {
+      if (!npz.member(m)) continue; // reported by the read
+      try {
+        sizes.push((await npz.readHeader(m)).dataBytes);
+      } catch {
+        // a bad header: reported by the read, which then takes a buffer of its own
+      }
+    }
+  }
+  return createWeightArena(arenaBytes(sizes), opts.arena === true ? 1 : undefined);
+}
+
 export async function loadModel(manifestPath: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const path = resolve(manifestPath);
   const manifest = readManifest(path);
@@ -314,16 +353,25 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
   } else {
     const { npz, path: npzPath } = await openManifestNpz(path, manifest);
     try {
+      const n = tensorNames(config.numLayers);
+      const linears = new Set([
+        n.embed,
+        n.lmHead,
+        ...n.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]),
+      ]);
+      const arena = await npzArena(npz, byName, linears, opts);
+      const faulting = arena?.populate(); // the pages faulted in from the back while the reads fill the front
       weights = await assembleWeights(
         config,
         async (name) => {
           const e = byName.get(name);
           if (!e) throw new RunError(`${path}: weight ${name} is missing from the manifest`);
-          return readNpzWeight(npz, e, npzPath);
+          return readNpzWeight(npz, e, npzPath, linears.has(name) ? arena : null);
         },
         (name) => byName.has(name),
         path,
       );
+      await faulting;
     } finally {
       await npz.close().catch(() => {});
     }

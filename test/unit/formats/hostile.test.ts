@@ -2,64 +2,13 @@
 // none crashes, hangs, or allocates in proportion to a size the file merely claims.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deflateRawSync } from 'node:zlib';
 import { crc32 } from '../../../server/src/formats/crc32';
 import { FormatError } from '../../../server/src/formats/errors';
 import { encodeNpyHeader } from '../../../server/src/formats/npy';
 import { openNpz } from '../../../server/src/formats/npz';
 import { bufferSource } from '../../../server/src/formats/source';
 import { xorshiftBytes } from '../../helpers/random';
-
-interface RawEntry {
-  name: string;
-  data: Buffer;
-  deflate?: boolean;
-  /** Lie about the uncompressed size. */
-  size?: number;
-  crc?: number;
-}
-
-/** A minimal zip builder that writes whatever it is told, lies included. */
-function makeZip(entries: RawEntry[], opts: { count?: number; cdOffset?: number } = {}): Buffer {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let off = 0;
-  for (const e of entries) {
-    const body = e.deflate ? deflateRawSync(e.data) : e.data;
-    const name = Buffer.from(e.name);
-    const crc = e.crc ?? crc32(e.data);
-    const size = e.size ?? e.data.length;
-    const l = Buffer.alloc(30);
-    l.writeUInt32LE(0x04034b50, 0);
-    l.writeUInt16LE(20, 4);
-    l.writeUInt16LE(e.deflate ? 8 : 0, 8);
-    l.writeUInt32LE(crc, 14);
-    l.writeUInt32LE(body.length, 18);
-    l.writeUInt32LE(size, 22);
-    l.writeUInt16LE(name.length, 26);
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(20, 4);
-    c.writeUInt16LE(20, 6);
-    c.writeUInt16LE(e.deflate ? 8 : 0, 10);
-    c.writeUInt32LE(crc, 16);
-    c.writeUInt32LE(body.length, 20);
-    c.writeUInt32LE(size, 24);
-    c.writeUInt16LE(name.length, 28);
-    c.writeUInt32LE(off, 42);
-    central.push(c, name);
-    parts.push(l, name, body);
-    off += 30 + name.length + body.length;
-  }
-  const cd = Buffer.concat(central);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(opts.count ?? entries.length, 8);
-  eocd.writeUInt16LE(opts.count ?? entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(opts.cdOffset ?? off, 16);
-  return Buffer.concat([...parts, cd, eocd]);
-}
+import { makeZip } from '../../helpers/zip';
 
 const npy = (shape: number[], dataBytes: number, descr = '<f4') =>
   Buffer.concat([encodeNpyHeader({ descr, shape }), Buffer.alloc(dataBytes, 7)]);
