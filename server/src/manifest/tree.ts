@@ -212,12 +212,12 @@ export function* parseTreeSteps(text: string, errors: ParseError[]): Steps<Node 
         return yield* parseArray();
       case K.OpenBrace:
         return yield* parseObject();
-      case K.String:
-        return parseString(true);
       default:
-        return parseLiteral();
+        return parseScalar();
     }
   }
+  /** A string or literal value (a container: parseValue, whose steps the caller yields). */
+  const parseScalar = () => (scanner.getToken() === K.String ? parseString(true) : parseLiteral());
   const isContainer = () => {
     const t = scanner.getToken();
     return t === K.OpenBracket || t === K.OpenBrace;
@@ -231,22 +231,18 @@ export function* parseTreeSteps(text: string, errors: ParseError[]): Steps<Node 
     if (scanner.getToken() === K.Colon) {
       onSeparator(':');
       scanNext(); // consume colon
-      const ok = isContainer()
-        ? yield* parseValue()
-        : scanner.getToken() === K.String
-          ? parseString(true)
-          : parseLiteral();
+      const ok = isContainer() ? yield* parseValue() : parseScalar();
       if (!ok) handleError(E.ValueExpected, [], [K.CloseBrace, K.Comma]);
     } else {
       handleError(E.ColonExpected, [], [K.CloseBrace, K.Comma]);
     }
     return true;
   }
-  function* parseObject(): Steps<boolean> {
-    parent = onValue({ type: 'object', offset: scanner.getTokenOffset(), length: -1, parent, children: [] });
-    scanNext(); // consume open brace
+  /** The items of an object (properties) or an array (values) up to `close`, comma separated; a step every
+   * TOKENS_PER_STEP tokens. */
+  function* parseItems(close: SyntaxKind): Steps<void> {
     let needsComma = false;
-    while (scanner.getToken() !== K.CloseBrace && scanner.getToken() !== K.EOF) {
+    while (scanner.getToken() !== close && scanner.getToken() !== K.EOF) {
       if (tokens >= pauseAt) {
         pauseAt = tokens + TOKENS_PER_STEP;
         yield;
@@ -258,9 +254,15 @@ export function* parseTreeSteps(text: string, errors: ParseError[]): Steps<Node 
       } else if (needsComma) {
         handleError(E.CommaExpected, [], []);
       }
-      if (!(yield* parseProperty())) handleError(E.ValueExpected, [], [K.CloseBrace, K.Comma]);
+      const ok = close === K.CloseBrace ? yield* parseProperty() : isContainer() ? yield* parseValue() : parseScalar();
+      if (!ok) handleError(E.ValueExpected, [], [close, K.Comma]);
       needsComma = true;
     }
+  }
+  function* parseObject(): Steps<boolean> {
+    parent = onValue({ type: 'object', offset: scanner.getTokenOffset(), length: -1, parent, children: [] });
+    scanNext(); // consume open brace
+    yield* parseItems(K.CloseBrace);
     // onObjectEnd: in case of a missing value for a property, make sure the property is complete first.
     ensurePropertyComplete(scanner.getTokenOffset() + scanner.getTokenLength());
     onContainerEnd();
@@ -271,27 +273,7 @@ export function* parseTreeSteps(text: string, errors: ParseError[]): Steps<Node 
   function* parseArray(): Steps<boolean> {
     parent = onValue({ type: 'array', offset: scanner.getTokenOffset(), length: -1, parent, children: [] });
     scanNext(); // consume open bracket
-    let needsComma = false;
-    while (scanner.getToken() !== K.CloseBracket && scanner.getToken() !== K.EOF) {
-      if (tokens >= pauseAt) {
-        pauseAt = tokens + TOKENS_PER_STEP;
-        yield;
-      }
-      if (scanner.getToken() === K.Comma) {
-        if (!needsComma) handleError(E.ValueExpected, [], []);
-        onSeparator(',');
-        scanNext(); // consume comma
-      } else if (needsComma) {
-        handleError(E.CommaExpected, [], []);
-      }
-      const ok = isContainer()
-        ? yield* parseValue()
-        : scanner.getToken() === K.String
-          ? parseString(true)
-          : parseLiteral();
-      if (!ok) handleError(E.ValueExpected, [], [K.CloseBracket, K.Comma]);
-      needsComma = true;
-    }
+    yield* parseItems(K.CloseBracket);
     onContainerEnd();
     if (scanner.getToken() !== K.CloseBracket) handleError(E.CloseBracketExpected, [K.CloseBracket], []);
     else scanNext(); // consume close bracket
