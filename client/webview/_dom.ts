@@ -61,6 +61,12 @@ export function s<K extends keyof SVGElementTagNameMap>(
   return el;
 }
 
+/** A chart's vertical axis title: rotated, at x = 10, centred on a plot of height H from y = top. */
+export function yAxisLabel(top: number, H: number, text: string): SVGTextElement {
+  const y = top + H / 2;
+  return s('text', { class: 'label axis', x: 10, y, transform: `rotate(-90 10 ${y})`, 'text-anchor': 'middle' }, text);
+}
+
 /**
  * A heat colour for t in [0, 1]: the theme's chart colour mixed into the editor background (so it reads in light,
  * dark and high-contrast themes alike).

@@ -4,7 +4,7 @@
 
 import { formatNumber, formatPercent, formatSeconds } from '../../server/src/common/format';
 import type { EndToEndModel, ReportModel } from '../../server/src/report/read';
-import { h, s } from './_dom';
+import { h, s, yAxisLabel } from './_dom';
 
 const item = (k: string, v: string | Node) => [h('dt', {}, k), h('dd', {}, v)];
 const verdict = (pass: boolean | null) =>
@@ -69,17 +69,7 @@ function histogram(e: EndToEndModel) {
   });
   (svg as SVGSVGElement).style.minWidth = `${W}px`;
   svg.append(
-    s(
-      'text',
-      {
-        class: 'label axis',
-        x: 10,
-        y: top + H / 2,
-        transform: `rotate(-90 10 ${top + H / 2})`,
-        'text-anchor': 'middle',
-      },
-      'tokens',
-    ),
+    yAxisLabel(top, H, 'tokens'),
     s('text', { class: 'label tick', x: left - 4, y: top + 4, 'text-anchor': 'end' }, String(max)),
     s('text', { class: 'label tick', x: left - 4, y: top + H + 4, 'text-anchor': 'end' }, '0'),
   );

@@ -15,7 +15,7 @@ import { filterWeights, layerHeatMap, SORT_KEYS, type SortKey, sortWeights } fro
 import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
 import { normalizeReport, type ReportModel, type ReportWeight } from '../../server/src/report/read';
 import './_elements';
-import { h, heat, s, vscodeApi } from './_dom';
+import { h, heat, s, vscodeApi, yAxisLabel } from './_dom';
 import { endToEndSection, explanation } from './report-e2e';
 
 const vscode = vscodeApi<ReportWebviewState>();
@@ -142,19 +142,7 @@ function errorChart(r: ReportModel) {
       ),
     );
   }
-  svg.append(
-    s(
-      'text',
-      {
-        class: 'label axis',
-        x: 10,
-        y: top + H / 2,
-        transform: `rotate(-90 10 ${top + H / 2})`,
-        'text-anchor': 'middle',
-      },
-      'relative error',
-    ),
-  );
+  svg.append(yAxisLabel(top, H, 'relative error'));
   weights.forEach((w, i) => {
     const over = w.tolerance !== null ? w.rel_error! > w.tolerance : w.pass === false;
     svg.append(
