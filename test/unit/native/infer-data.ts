@@ -85,4 +85,48 @@ export function dequant(w: LinearWeight, magnitude = false): Float64Array {
   return out;
 }
 
+/**
+ * float64 y = x · Ŵᵀ for n tokens (W: Ŵ row-major, rows × cols) and, per output, tol(act, mag): act bounds the
+ * int8 activation rounding (half a step of each group of G), mag = Σ |M|·(|x| + step) scales the float32
+ * arithmetic's bound (M: the magnitudes of the kernel's products).
+ */
+export function exactLinear(
+  W: Float64Array,
+  M: Float64Array,
+  rows: number,
+  cols: number,
+  G: number,
+  x: Float32Array,
+  n: number,
+  tol: (act: number, mag: number) => number,
+) {
+  const gpr = Math.ceil(cols / G);
+  const y = new Float64Array(n * rows);
+  const bound = new Float64Array(n * rows);
+  for (let t = 0; t < n; t++) {
+    const dx: number[] = [];
+    for (let g = 0; g < gpr; g++) {
+      let m = 0;
+      for (let c = g * G; c < Math.min(cols, (g + 1) * G); c++) m = Math.max(m, Math.abs(x[t * cols + c]));
+      dx.push(m / 127);
+    }
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      let act = 0;
+      let mag = 0;
+      for (let c = 0; c < cols; c++) {
+        const wc = W[r * cols + c];
+        const xc = x[t * cols + c];
+        const h = dx[Math.floor(c / G)];
+        s += wc * xc;
+        act += Math.abs(wc) * (h / 2);
+        mag += Math.abs(M[r * cols + c]) * (Math.abs(xc) + h);
+      }
+      y[t * rows + r] = s;
+      bound[t * rows + r] = tol(act, mag);
+    }
+  }
+  return { y, tol: bound };
+}
+
 export { decoded, gaussian };

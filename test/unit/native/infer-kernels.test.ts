@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { inferInfo, linear } from '../../../native/forward';
 import type { LinearWeight } from '../../../native/forward-types';
 import { engineInfo } from '../../../native/index';
-import { type Bits, dequant, floatWeight, gaussian, randomPacked } from './infer-data';
+import { type Bits, dequant, exactLinear, floatWeight, gaussian, randomPacked } from './infer-data';
 
 const info = inferInfo();
 const skipNative = info ? false : 'the native addon is not built (npm run build:native): inference kernels not tested';
@@ -22,34 +22,11 @@ const skipGpu = !info?.cuda
 function exact(w: LinearWeight, x: Float32Array, n: number) {
   const W = dequant(w);
   const M = w.kind === 'packed' ? dequant(w, true) : W;
-  const y = new Float64Array(n * w.rows);
-  const tol = new Float64Array(n * w.rows);
   const G = w.kind === 'packed' ? w.groupSize : w.cols;
   const gpr = Math.ceil(w.cols / G);
-  for (let t = 0; t < n; t++) {
-    const dx: number[] = [];
-    for (let g = 0; g < gpr; g++) {
-      let m = 0;
-      for (let c = g * G; c < Math.min(w.cols, (g + 1) * G); c++) m = Math.max(m, Math.abs(x[t * w.cols + c]));
-      dx.push(m / 127);
-    }
-    for (let r = 0; r < w.rows; r++) {
-      let s = 0;
-      let act = 0;
-      let mag = 0;
-      for (let c = 0; c < w.cols; c++) {
-        const wc = W[r * w.cols + c];
-        const xc = x[t * w.cols + c];
-        s += wc * xc;
-        act += Math.abs(wc) * (dx[Math.floor(c / G)] / 2);
-        mag += Math.abs(M[r * w.cols + c]) * (Math.abs(xc) + dx[Math.floor(c / G)]);
-      }
-      y[t * w.rows + r] = s;
-      tol[t * w.rows + r] =
-        w.kind === 'packed' ? act * 1.001 + (gpr + 16) * 2 ** -22 * mag : (w.cols + 8) * 2 ** -23 * mag + 1e-30;
-    }
-  }
-  return { y, tol };
+  return exactLinear(W, M, w.rows, w.cols, G, x, n, (act, mag) =>
+    w.kind === 'packed' ? act * 1.001 + (gpr + 16) * 2 ** -22 * mag : (w.cols + 8) * 2 ** -23 * mag + 1e-30,
+  );
 }
 
 const SHAPES: [number, number][] = [

@@ -10,7 +10,7 @@ import { inferInfo, linear } from '../../../native/forward';
 import type { KquantWeight } from '../../../native/forward-types';
 import { KQ_PRESETS, kquantize } from '../../../native/kquant';
 import { bytesOf, rng } from './data';
-import { gaussian } from './infer-data';
+import { exactLinear, gaussian } from './infer-data';
 
 const info = inferInfo();
 const skip = info ? false : 'the native addon is not built (npm run build:native): kquant inference kernels not tested';
@@ -115,33 +115,8 @@ function decodeAll(w: KquantWeight): { W: Float64Array; M: Float64Array } {
 /** float64 y = x · Ŵᵀ and the bound of int8 activation rounding (half a step per group) + float32 arithmetic. */
 function exact(w: KquantWeight, x: Float32Array, n: number) {
   const { W, M } = decodeAll(w);
-  const G = w.group;
-  const gpr = Math.ceil(w.cols / G);
-  const y = new Float64Array(n * w.rows);
-  const tol = new Float64Array(n * w.rows);
-  for (let t = 0; t < n; t++) {
-    const dx: number[] = [];
-    for (let g = 0; g < gpr; g++) {
-      let m = 0;
-      for (let c = g * G; c < Math.min(w.cols, (g + 1) * G); c++) m = Math.max(m, Math.abs(x[t * w.cols + c]));
-      dx.push(m / 127);
-    }
-    for (let r = 0; r < w.rows; r++) {
-      let s = 0;
-      let act = 0;
-      let mag = 0;
-      for (let c = 0; c < w.cols; c++) {
-        const xc = x[t * w.cols + c];
-        const h = dx[Math.floor(c / G)];
-        s += W[r * w.cols + c] * xc;
-        act += Math.abs(W[r * w.cols + c]) * (h / 2);
-        mag += M[r * w.cols + c] * (Math.abs(xc) + h);
-      }
-      y[t * w.rows + r] = s;
-      tol[t * w.rows + r] = act * 1.001 + (gpr + 16) * 2 ** -22 * mag;
-    }
-  }
-  return { y, tol };
+  const gpr = Math.ceil(w.cols / w.group);
+  return exactLinear(W, M, w.rows, w.cols, w.group, x, n, (act, mag) => act * 1.001 + (gpr + 16) * 2 ** -22 * mag);
 }
 
 describe('inference kernels (kquant weights)', { skip }, () => {
