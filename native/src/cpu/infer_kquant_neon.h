@@ -252,11 +252,7 @@ bool kqn_self_check(const KqKernel& k) {
       {8, 24, 96, 5, 6, 3, 203},
       {2, 24, 96, 4, 5, 2, 150},
       {4, 7, 63, 5, 3, 3, 75}};
-  uint32_t st = 12345u;
-  auto rnd = [&st]() {
-    st = st * 1664525u + 1013904223u;
-    return st >> 8;
-  };
+  CheckRng rnd{12345u};
   for (const Case& cs : cases) {
     Linear w;
     w.kind = 2;
@@ -270,8 +266,8 @@ bool kqn_self_check(const KqKernel& k) {
     w.kq_mbits = cs.mbits;
     std::vector<uint8_t> q((size_t)(w.rows * w.row_bytes())), codes((size_t)(w.rows * kq_codes_row_bytes(w)));
     std::vector<uint8_t> d((size_t)(w.rows * kq_supers(w) * 2)), dm(d.size());
-    for (auto& v : q) v = (uint8_t)rnd();
-    for (auto& v : codes) v = (uint8_t)rnd();
+    rnd.fill(q);
+    rnd.fill(codes);
     for (size_t i = 0; i < d.size(); i += 2) {
       const uint16_t h = (uint16_t)(0x1c00 + rnd() % 0x0800), hm = (uint16_t)(0x2000 + rnd() % 0x0800);
       std::memcpy(&d[i], &h, 2);
@@ -282,8 +278,7 @@ bool kqn_self_check(const KqKernel& k) {
     w.kd = d.data();
     w.kdmin = dm.data();
     for (int64_t n : {1, 3}) {
-      std::vector<float> x((size_t)(n * w.cols));
-      for (auto& v : x) v = (float)((int32_t)(rnd() % 20001) - 10000) * 1e-4f;
+      const std::vector<float> x = rnd.acts(n * w.cols);
       const KqKernel* ks[2] = {&kq_scalar_kernel(), &k};
       std::vector<float> y[2];
       for (int i = 0; i < 2; i++) {

@@ -13,67 +13,50 @@
 // the block kernel's (kqn_combine: the reference's float32 operations, block b → lanes 4(b % 2) + j; the
 // last partial block in scalar code, kqn_finish): bit-exact with kq_qdot_ref. s and z come from
 // kqn_decode_sz (the block decoder where groups per super-block are a multiple of 4, else kq_row_sz). Rows
-// one at a time; a prompt tile reuses the unpacked row for every token, two tokens at a time.
+// one at a time; a prompt tile reuses the unpacked row for every token, two tokens at a time: the row loop is
+// neon_natural.h's nat_rows, the groupwise path's too; this file gives it kquant's s, z and combine.
 
 #include "neon_natural.h"
 
+/** nat_rows' parameters for kquant rows: s and z decoded once a row; kquant's combine and finish. */
+struct KqnNat {
+  const Linear& w;
+  const KqnCodes& c;  // a reference: p's address must not reach kqn_decode_sz (p stays in registers)
+  const int64_t nblk, full;
+  const int rem;
+  float *const s, *const z;
+  float32x4_t sl, zl;  // the partial block's s and z
+  KqnNat(const Linear& lw, const KqnCodes& lc, int64_t gpr, float* sp, float* zp)
+      : w(lw), c(lc), nblk((gpr + 3) / 4), full(gpr / 4), rem((int)(gpr % 4)), s(sp), z(zp) {}
+  APL_NAT_INLINE void row(int64_t r) {
+    kqn_decode_sz(w, c, r, nblk, s, z);
+    sl = vld1q_f32(s + (rem ? full * 4 : 0));
+    zl = vld1q_f32(z + (rem ? full * 4 : 0));
+  }
+  APL_NAT_INLINE void sz(int64_t b, float32x4_t& sb, float32x4_t& zb) const {
+    sb = vld1q_f32(s + 4 * b);
+    zb = vld1q_f32(z + 4 * b);
+  }
+  static APL_NAT_INLINE float32x4_t combine(float32x4_t acc, int32x4_t isum, float32x4_t sb, float32x4_t zb,
+                                            const float* dx, const int32_t* xs) {
+    return kqn_combine(acc, isum, sb, zb, dx, xs);
+  }
+  APL_NAT_INLINE float finish(float32x4_t a0, float32x4_t a1, int32x4_t is, const float* dx,
+                              const int32_t* xs) const {
+    return kqn_finish(a0, a1, full, rem, is, sl, zl, dx, xs);
+  }
+};
+
 void kqg_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0, int64_t t1, float* y,
               int64_t ystride) {
-  const int64_t gpr = w.gpr(), nblk = (gpr + 3) / 4, full = gpr / 4, lb = full * 4;
-  const int rem = (int)(gpr % 4);
-  const KqnCodes c(w);
+  const int64_t nblk = (w.gpr() + 3) / 4;
   thread_local std::vector<float> sv, zv;
-  thread_local std::vector<int8_t> uv;
   if ((int64_t)sv.size() < nblk * 4) {
     sv.resize((size_t)(nblk * 4));
     zv.resize((size_t)(nblk * 4));
   }
-  if ((int64_t)uv.size() < w.cols + 16) uv.resize((size_t)(w.cols + 16));
-  float *s = sv.data(), *z = zv.data();
-  int8_t* u = uv.data();
-  const uint8x16_t keep = nat_keep(w.group), keep_last = nat_keep(w.cols - (gpr - 1) * w.group);
-  for (int64_t r = r0; r < r1; r++) {
-    kqn_decode_sz(w, c, r, nblk, s, z);
-    nat_unpack(w.q + r * w.row_bytes(), w.cols, w.bits, u);
-    const float32x4_t sl = vld1q_f32(s + (rem ? lb : 0)), zl = vld1q_f32(z + (rem ? lb : 0));
-    int64_t t = t0;
-    for (; t + 2 <= t1; t += 2) {  // two tokens: each row vector loaded once per chunk pair
-      const int8_t *x = act.xq_of(t), *x2 = act.xq_of(t + 1);
-      const float *dx = act.dx_of(t), *dx2 = act.dx_of(t + 1);
-      const int32_t *xs = act.xsum_of(t), *xs2 = act.xsum_of(t + 1);
-      float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, c0 = a0, c1 = a0;
-      int32x4_t ia = vdupq_n_s32(0), ic = ia;
-      for (int64_t b = 0; b < nblk; b++) {
-        ia = nat_block(w.bits, w.group, w.cols, gpr, u, x, xs, b, keep, keep_last);
-        ic = nat_block(w.bits, w.group, w.cols, gpr, u, x2, xs2, b, keep, keep_last);
-        if (b >= full) break;
-        const float32x4_t sb = vld1q_f32(s + 4 * b), zb = vld1q_f32(z + 4 * b);
-        if (b % 2 == 0) {
-          a0 = kqn_combine(a0, ia, sb, zb, dx + 4 * b, xs + 4 * b);
-          c0 = kqn_combine(c0, ic, sb, zb, dx2 + 4 * b, xs2 + 4 * b);
-        } else {
-          a1 = kqn_combine(a1, ia, sb, zb, dx + 4 * b, xs + 4 * b);
-          c1 = kqn_combine(c1, ic, sb, zb, dx2 + 4 * b, xs2 + 4 * b);
-        }
-      }
-      y[t * ystride + r] = kqn_finish(a0, a1, full, rem, ia, sl, zl, dx, xs);
-      y[(t + 1) * ystride + r] = kqn_finish(c0, c1, full, rem, ic, sl, zl, dx2, xs2);
-    }
-    for (; t < t1; t++) {
-      const int8_t* x = act.xq_of(t);
-      const float* dx = act.dx_of(t);
-      const int32_t* xs = act.xsum_of(t);
-      float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
-      int32x4_t ia = vdupq_n_s32(0);
-      for (int64_t b = 0; b < nblk; b++) {
-        ia = nat_block(w.bits, w.group, w.cols, gpr, u, x, xs, b, keep, keep_last);
-        if (b >= full) break;
-        if (b % 2 == 0)
-          a0 = kqn_combine(a0, ia, vld1q_f32(s + 4 * b), vld1q_f32(z + 4 * b), dx + 4 * b, xs + 4 * b);
-        else
-          a1 = kqn_combine(a1, ia, vld1q_f32(s + 4 * b), vld1q_f32(z + 4 * b), dx + 4 * b, xs + 4 * b);
-      }
-      y[t * ystride + r] = kqn_finish(a0, a1, full, rem, ia, sl, zl, dx, xs);
-    }
-  }
+  const KqnCodes c(w);
+  // w.gpr() again after the calls: the same value as nat_rows' gpr for the compiler (one register, not two)
+  KqnNat p(w, c, w.gpr(), sv.data(), zv.data());
+  nat_rows(p, w, r0, r1, act, t0, t1, y, ystride);
 }

@@ -11,7 +11,8 @@
 // activations masked to the group (lanes ≥ its length zeroed: the next group's values and the padding add
 // nothing): vdotq_s32 with the dot-product extension, vmull_s8 + vpadalq_s16 without (exact for 8-bit codes
 // too: no int16 sums). Four groups' partial sums are reduced by two pairwise-add levels: lane j of the result
-// is group 4b + j's exact Σ q·x.
+// is group 4b + j's exact Σ q·x. nat_rows is both paths' row loop; each gives it its parameter source and
+// float32 combine (GwNat, KqnNat).
 #pragma once
 
 #define APL_NAT_INLINE inline __attribute__((always_inline))
@@ -27,6 +28,25 @@ struct NatSum {
     return vpadalq_s16(acc, vmull_high_s8(u, x));
   }
 #endif
+};
+
+/** The random numbers of the NEON kernels' self-checks (a 32-bit LCG's top 24 bits), fixed by the seed. */
+struct CheckRng {
+  uint32_t st;
+  uint32_t operator()() {
+    st = st * 1664525u + 1013904223u;
+    return st >> 8;
+  }
+  /** Random bytes (packed codes). */
+  void fill(std::vector<uint8_t>& v) {
+    for (auto& b : v) b = (uint8_t)(*this)();
+  }
+  /** n activations in [−1, 1], steps of 1e-4. */
+  std::vector<float> acts(int64_t n) {
+    std::vector<float> x((size_t)n);
+    for (auto& v : x) v = (float)((int32_t)((*this)() % 20001) - 10000) * 1e-4f;
+    return x;
+  }
 };
 
 /** cols values of the packed row q (bits 1, 2, 4, 8), one byte each (8 bits: code − 128), then 16 zeros. */
@@ -101,4 +121,71 @@ APL_NAT_INLINE int32x4_t nat_block(int bits, int64_t G, int64_t cols, int64_t gp
     s = vaddq_s32(s, vshlq_n_s32(vld1q_s32(x4), 7));
   }
   return s;
+}
+
+/**
+ * The natural-order row loop of both paths: each row unpacked once (nat_unpack) and reused for every token of
+ * the tile, two tokens at a time (each row vector and each block's s and z loaded once for both), then the
+ * last token of an odd count. Block b's 4 groups go to lanes 4(b % 2) + j (two accumulators); the last,
+ * partial block's sums are handed to the finish. P, the path's parameter source and float32 operations
+ * (inlined, p kept in registers: give no call outside a reference into p):
+ *   void row(int64_t r): row r's s and z (decoded, or where the weight stores them), before its unpack;
+ *   void sz(int64_t b, float32x4_t& s, float32x4_t& z): the 4 groups of block b;
+ *   static float32x4_t combine(acc, isum, s, z, dx, xs): the reference's combine for 4 groups, in its order;
+ *   float finish(a0, a1, isum, dx, xs): the row's 8 lanes, the partial block in scalar code, reduced.
+ */
+template <class P>
+APL_NAT_INLINE void nat_rows(P& p, const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0,
+                             int64_t t1, float* y, int64_t ystride) {
+  const int64_t gpr = w.gpr(), nblk = (gpr + 3) / 4, full = gpr / 4;
+  thread_local std::vector<int8_t> uv;
+  if ((int64_t)uv.size() < w.cols + 16) uv.resize((size_t)(w.cols + 16));
+  int8_t* u = uv.data();
+  const uint8x16_t keep = nat_keep(w.group), keep_last = nat_keep(w.cols - (gpr - 1) * w.group);
+  for (int64_t r = r0; r < r1; r++) {
+    p.row(r);
+    nat_unpack(w.q + r * w.row_bytes(), w.cols, w.bits, u);
+    int64_t t = t0;
+    for (; t + 2 <= t1; t += 2) {  // two tokens: each row vector and each s, z loaded once for both
+      const int8_t *x = act.xq_of(t), *x2 = act.xq_of(t + 1);
+      const float *dx = act.dx_of(t), *dx2 = act.dx_of(t + 1);
+      const int32_t *xs = act.xsum_of(t), *xs2 = act.xsum_of(t + 1);
+      float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, c0 = a0, c1 = a0;
+      int32x4_t ia = vdupq_n_s32(0), ic = ia;
+      for (int64_t b = 0; b < nblk; b++) {
+        ia = nat_block(w.bits, w.group, w.cols, gpr, u, x, xs, b, keep, keep_last);
+        ic = nat_block(w.bits, w.group, w.cols, gpr, u, x2, xs2, b, keep, keep_last);
+        if (b >= full) break;
+        float32x4_t s, z;
+        p.sz(b, s, z);
+        if (b % 2 == 0) {
+          a0 = P::combine(a0, ia, s, z, dx + 4 * b, xs + 4 * b);
+          c0 = P::combine(c0, ic, s, z, dx2 + 4 * b, xs2 + 4 * b);
+        } else {
+          a1 = P::combine(a1, ia, s, z, dx + 4 * b, xs + 4 * b);
+          c1 = P::combine(c1, ic, s, z, dx2 + 4 * b, xs2 + 4 * b);
+        }
+      }
+      y[t * ystride + r] = p.finish(a0, a1, ia, dx, xs);
+      y[(t + 1) * ystride + r] = p.finish(c0, c1, ic, dx2, xs2);
+    }
+    for (; t < t1; t++) {
+      const int8_t* x = act.xq_of(t);
+      const float* dx = act.dx_of(t);
+      const int32_t* xs = act.xsum_of(t);
+      float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
+      int32x4_t ia = vdupq_n_s32(0);
+      for (int64_t b = 0; b < nblk; b++) {
+        ia = nat_block(w.bits, w.group, w.cols, gpr, u, x, xs, b, keep, keep_last);
+        if (b >= full) break;
+        float32x4_t s, z;
+        p.sz(b, s, z);
+        if (b % 2 == 0)
+          a0 = P::combine(a0, ia, s, z, dx + 4 * b, xs + 4 * b);
+        else
+          a1 = P::combine(a1, ia, s, z, dx + 4 * b, xs + 4 * b);
+      }
+      y[t * ystride + r] = p.finish(a0, a1, ia, dx, xs);
+    }
+  }
 }
