@@ -309,9 +309,5 @@ const KqKernel* APL_KQ_NEON_KERNEL_FN() {
 }  // namespace infer
 }  // namespace apl
 #else
-namespace apl {
-namespace infer {
-const KqKernel* APL_KQ_NEON_KERNEL_FN() { return nullptr; }
-}  // namespace infer
-}  // namespace apl
+APL_NO_KERNEL(KqKernel, APL_KQ_NEON_KERNEL_FN)
 #endif

@@ -5,11 +5,7 @@
 // targeting the extension it returns nullptr too (as infer_neon_dotprod.cc).
 #if defined(__aarch64__) && !defined(__ARM_FEATURE_DOTPROD)
 #include "../infer/kquant_linear.h"
-namespace apl {
-namespace infer {
-const KqKernel* kq_neon_dotprod_kernel() { return nullptr; }
-}  // namespace infer
-}  // namespace apl
+APL_NO_KERNEL(KqKernel, kq_neon_dotprod_kernel)
 #else
 #define APL_KQ_NEON_KERNEL_FN kq_neon_dotprod_kernel
 #include "infer_kquant_neon.h"

@@ -346,9 +346,5 @@ const Kernel* APL_NEON_KERNEL_FN() {
 }  // namespace infer
 }  // namespace apl
 #else
-namespace apl {
-namespace infer {
-const Kernel* APL_NEON_KERNEL_FN() { return nullptr; }
-}  // namespace infer
-}  // namespace apl
+APL_NO_KERNEL(Kernel, APL_NEON_KERNEL_FN)
 #endif

@@ -5,11 +5,7 @@
 // never listed twice.
 #if defined(__aarch64__) && !defined(__ARM_FEATURE_DOTPROD)
 #include "../infer/infer.h"
-namespace apl {
-namespace infer {
-const Kernel* neon_dotprod_kernel() { return nullptr; }
-}  // namespace infer
-}  // namespace apl
+APL_NO_KERNEL(Kernel, neon_dotprod_kernel)
 #else
 #define APL_NEON_KERNEL_FN neon_dotprod_kernel
 #include "infer_neon.h"

@@ -136,3 +136,12 @@ void dequantize_row_any(const Linear& w, int64_t r, float* dst);
 
 }  // namespace infer
 }  // namespace apl
+
+// A kernel function where its file is built for another architecture (or without the extension): no
+// kernel. Used outside any namespace: APL_NO_KERNEL(Kernel, neon_kernel).
+#define APL_NO_KERNEL(Type, fn)        \
+  namespace apl {                      \
+  namespace infer {                    \
+  const Type* fn() { return nullptr; } \
+  }                                    \
+  }
