@@ -1,5 +1,7 @@
 // Test weights for the inference kernels: random packed weights (every code, random padding bits, f16/f32
 // scales and zero points) and their exact dequantization, built without the quantizer.
+import assert from 'node:assert/strict';
+import { linear } from '../../../native/forward';
 import type { FloatWeight, LinearWeight, PackedWeight } from '../../../native/forward-types';
 import { kdequantize } from '../../../native/kquant';
 import { decoded, encode, gaussian, rng } from './data';
@@ -127,6 +129,15 @@ export function exactLinear(
     }
   }
   return { y, tol: bound };
+}
+
+/** linear of a 301 × 512 weight on 40 tokens: the same with 1 and 2 threads, and for tokens 0, 17, 39 alone. */
+export function assertThreadsAndTokensAgree(w: LinearWeight) {
+  const x = gaussian(40 * 512, 8, 1);
+  const a = linear(w, x, 40, { threads: 1 });
+  assert.deepEqual(linear(w, x, 40, { threads: 2 }), a);
+  for (const t of [0, 17, 39])
+    assert.deepEqual(linear(w, x.subarray(t * 512, (t + 1) * 512), 1), a.subarray(t * 301, (t + 1) * 301));
 }
 
 export { decoded, gaussian };

@@ -7,7 +7,15 @@ import { describe, it } from 'node:test';
 import { inferInfo, linear } from '../../../native/forward';
 import type { LinearWeight } from '../../../native/forward-types';
 import { engineInfo } from '../../../native/index';
-import { type Bits, dequant, exactLinear, floatWeight, gaussian, randomPacked } from './infer-data';
+import {
+  assertThreadsAndTokensAgree,
+  type Bits,
+  dequant,
+  exactLinear,
+  floatWeight,
+  gaussian,
+  randomPacked,
+} from './infer-data';
 
 const info = inferInfo();
 const skipNative = info ? false : 'the native addon is not built (npm run build:native): inference kernels not tested';
@@ -116,12 +124,7 @@ describe('inference kernels (packed weights)', { skip: skipNative }, () => {
   });
 
   it('gives the same result with 1 and 2 threads, and for each token alone', () => {
-    const w = randomPacked(301, 512, 4, 64, 'f16', 7);
-    const x = gaussian(40 * 512, 8, 1);
-    const a = linear(w, x, 40, { threads: 1 });
-    assert.deepEqual(linear(w, x, 40, { threads: 2 }), a);
-    for (const t of [0, 17, 39])
-      assert.deepEqual(linear(w, x.subarray(t * 512, (t + 1) * 512), 1), a.subarray(t * 301, (t + 1) * 301));
+    assertThreadsAndTokensAgree(randomPacked(301, 512, 4, 64, 'f16', 7));
   });
 
   it('rejects bad input with one clear message', () => {

@@ -10,7 +10,7 @@ import { inferInfo, linear } from '../../../native/forward';
 import type { KquantWeight } from '../../../native/forward-types';
 import { KQ_PRESETS, kquantize } from '../../../native/kquant';
 import { bytesOf, rng } from './data';
-import { exactLinear, gaussian } from './infer-data';
+import { assertThreadsAndTokensAgree, exactLinear, gaussian } from './infer-data';
 
 const info = inferInfo();
 const skip = info ? false : 'the native addon is not built (npm run build:native): kquant inference kernels not tested';
@@ -203,12 +203,7 @@ describe('inference kernels (kquant weights)', { skip }, () => {
   });
 
   it('gives the same result with 1 and 2 threads, and for each token alone', () => {
-    const w = randomKquant(301, 512, KQ_PRESETS[4], 7);
-    const x = gaussian(40 * 512, 8, 1);
-    const a = linear(w, x, 40, { threads: 1 });
-    assert.deepEqual(linear(w, x, 40, { threads: 2 }), a);
-    for (const t of [0, 17, 39])
-      assert.deepEqual(linear(w, x.subarray(t * 512, (t + 1) * 512), 1), a.subarray(t * 301, (t + 1) * 301));
+    assertThreadsAndTokensAgree(randomKquant(301, 512, KQ_PRESETS[4], 7));
   });
 
   it('rejects bad input with one clear message', () => {
