@@ -101,23 +101,29 @@ test('the byte budget bounds the read-ahead; a chunk over it is read when its tu
   assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1', 'd@0+1']);
 });
 
+/** A ReadAhead that takes its buffers from pool as the converter does; fresh lists the sizes no free buffer served. */
+function pooledReadAhead(
+  ck: ConstructorParameters<typeof ReadAhead>[0],
+  chunks: ConstructorParameters<typeof ReadAhead>[1],
+  pool: BufferPool,
+  budget: number,
+): { ra: ReadAhead; fresh: number[] } {
+  const fresh: number[] = [];
+  const take = (n: number) => {
+    const r = pool.reuse(n);
+    if (!r) fresh.push(n);
+    return r ?? pool.take(n);
+  };
+  const ra = new ReadAhead(ck, chunks, take, budget, { reuse: (n) => pool.reuse(n), lends: BufferPool.lends });
+  return { ra, fresh };
+}
+
 test('with the pool: a chunk two ahead waits for a buffer coming back rather than take a fresh one', async () => {
   // gate, up, down (23 each) after o (8): the shape of the small checkpoint's first layer.
   const chunks = [chunk('o', 0, 1, 8), chunk('gate', 0, 1, 23), chunk('up', 0, 1, 23), chunk('down', 0, 1, 23)];
   const { ck, started, finish } = gatedCheckpoint();
   const pool = new BufferPool();
-  const fresh: number[] = [];
-  const ra = new ReadAhead(
-    ck,
-    chunks,
-    (n) => {
-      const r = pool.reuse(n);
-      if (!r) fresh.push(n);
-      return r ?? pool.take(n);
-    },
-    1000,
-    { reuse: (n) => pool.reuse(n), lends: BufferPool.lends },
-  );
+  const { ra, fresh } = pooledReadAhead(ck, chunks, pool, 1000);
   const o = ra.read('o', 0, 1)!;
   // gate (next) fresh; up (two ahead): no free buffer, and o's 8 bytes would not be lent for 23: fresh as before.
   assert.deepEqual(fresh, [8, 23, 23]);
@@ -151,18 +157,7 @@ test('with the pool: a chunk two ahead takes a free buffer when there is one', a
   const pool = new BufferPool();
   const spare = pool.take(64 * MiB); // not lent for 1 MiB, lent for 40 MiB
   pool.give(spare);
-  const fresh: number[] = [];
-  const ra = new ReadAhead(
-    ck,
-    chunks,
-    (n) => {
-      const r = pool.reuse(n);
-      if (!r) fresh.push(n);
-      return r ?? pool.take(n);
-    },
-    1 << 30,
-    { reuse: (n) => pool.reuse(n), lends: BufferPool.lends },
-  );
+  const { ra, fresh } = pooledReadAhead(ck, chunks, pool, 1 << 30);
   ra.read('a', 0, 1);
   await settle();
   assert.deepEqual(started, ['a@0+1']);
