@@ -15,9 +15,5 @@ const Kernel* avx2_kernel() {
 }  // namespace infer
 }  // namespace apl
 #else
-namespace apl {
-namespace infer {
-const Kernel* avx2_kernel() { return nullptr; }
-}  // namespace infer
-}  // namespace apl
+APL_NO_KERNEL(Kernel, avx2_kernel)
 #endif

@@ -15,9 +15,5 @@ const KqKernel* kq_avx2_kernel() {
 }  // namespace infer
 }  // namespace apl
 #else
-namespace apl {
-namespace infer {
-const KqKernel* kq_avx2_kernel() { return nullptr; }
-}  // namespace infer
-}  // namespace apl
+APL_NO_KERNEL(KqKernel, kq_avx2_kernel)
 #endif

@@ -25,10 +25,6 @@ const KqKernel* kq_gemm_kernel() {
 }  // namespace infer
 }  // namespace apl
 #else
-namespace apl {
-namespace infer {
-const KqKernel* kq_vnni_kernel() { return nullptr; }
-const KqKernel* kq_gemm_kernel() { return nullptr; }
-}  // namespace infer
-}  // namespace apl
+APL_NO_KERNEL(KqKernel, kq_vnni_kernel)
+APL_NO_KERNEL(KqKernel, kq_gemm_kernel)
 #endif

@@ -18,9 +18,5 @@ const Kernel* vnni_kernel() {
 }  // namespace infer
 }  // namespace apl
 #else
-namespace apl {
-namespace infer {
-const Kernel* vnni_kernel() { return nullptr; }
-}  // namespace infer
-}  // namespace apl
+APL_NO_KERNEL(Kernel, vnni_kernel)
 #endif
