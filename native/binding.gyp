@@ -22,7 +22,7 @@
       # -m flags, which an arm64 compiler rejects; the NEON kernels need no flag (NEON is baseline on aarch64).
       ['target_arch=="arm64"', {
         'cflags_cc!': ['-mavx2', '-mf16c', '-mfma', '-mno-fma', '-msse4.1', '-mpclmul', '-mavx512f', '-mavx512bw', '-mavx512vl',
-                       '-mavx512vnni'],
+                       '-mavx512vnni', '-mamx-tile', '-mamx-int8'],
       }],
     ],
   },
@@ -72,12 +72,13 @@
       'target_name': 'apl_infer_simd',
       'type': 'static_library',
       'sources': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_avx512.cc', 'src/cpu/infer_neon.cc',
-                  'src/cpu/infer_kquant_avx2.cc', 'src/cpu/infer_kquant_vnni.cc', 'src/cpu/infer_kquant_neon.cc'],
+                  'src/cpu/infer_kquant_avx2.cc', 'src/cpu/infer_kquant_vnni.cc', 'src/cpu/infer_kquant_neon.cc',
+                  'src/cpu/infer_amx.cc'],
       'conditions': [
         ['target_arch=="x64"', {
           'sources!': ['src/cpu/infer_avx2.cc', 'src/cpu/infer_vnni.cc', 'src/cpu/infer_avx512.cc',
-                       'src/cpu/infer_kquant_avx2.cc', 'src/cpu/infer_kquant_vnni.cc'],
-          'dependencies': ['apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512'],
+                       'src/cpu/infer_kquant_avx2.cc', 'src/cpu/infer_kquant_vnni.cc', 'src/cpu/infer_amx.cc'],
+          'dependencies': ['apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512', 'apl_infer_amx'],
         }],
       ],
     },
@@ -115,6 +116,15 @@
                     '-Wno-maybe-uninitialized'],
     },
     {
+      # The prompt GEMM on AMX tiles (avx512-amx), listed at run time only where the CPU has AMX-INT8 and the OS
+      # grants the tile data state (src/infer/kernels.cc).
+      'target_name': 'apl_infer_amx',
+      'type': 'static_library',
+      'sources': ['src/cpu/infer_amx.cc'],
+      'cflags_cc': ['-mavx2', '-mf16c', '-mfma', '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni', '-mamx-tile',
+                    '-mamx-int8', '-Wno-maybe-uninitialized'],
+    },
+    {
       'target_name': 'apl_quant',
       'sources': ['src/addon.cc', 'src/engine.cc', 'src/check.cc', 'src/crc32.cc', 'src/cpu/scalar.cc', 'src/cpu/dispatch.cc', 'src/kquant_engine.cc',
                   'src/kquant_addon.cc', 'src/infer_addon.cc', 'src/io.cc', 'src/infer/kernels.cc', 'src/infer/pool.cc',
@@ -123,7 +133,7 @@
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
       'dependencies': ['apl_simd', 'apl_infer_simd', 'apl_infer_dotprod'],
       'conditions': [
-        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_pclmul', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512']}],
+        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_pclmul', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512', 'apl_infer_amx']}],
         ['nvcc!=""', {
           'defines': ['APL_HAVE_CUDA'],
           'actions': [{

@@ -36,7 +36,7 @@ infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/lin
   native/src/infer/kv.cc native/src/infer/attention.cc native/src/infer/kquant_linear.cc
   native/src/cpu/infer_avx2.cc native/src/cpu/infer_vnni.cc native/src/cpu/infer_avx512.cc
   native/src/cpu/infer_neon.cc native/src/cpu/infer_neon_dotprod.cc native/src/cpu/infer_kquant_avx2.cc native/src/cpu/infer_kquant_vnni.cc
-  native/src/cpu/infer_kquant_neon.cc native/src/cpu/infer_kquant_neon_dotprod.cc)
+  native/src/cpu/infer_kquant_neon.cc native/src/cpu/infer_kquant_neon_dotprod.cc native/src/cpu/infer_amx.cc)
 
 # stale OBJECT SOURCE: the object is missing or older than its source, a header or this script.
 stale() {

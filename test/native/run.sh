@@ -115,7 +115,8 @@ if [ "$gnewer" = 1 ]; then
     gobjs+=("$o")
   done
   for v in avx2:"-mavx2 -mf16c -mfma" vnni:"-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni" \
-    avx512:"-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni"; do
+    avx512:"-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni" \
+    amx:"-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mamx-tile -mamx-int8"; do
     name="${v%%:*}"
     vf=()
     [ "$arch" = x86_64 ] && read -r -a vf <<<"${v#*:}"
@@ -198,7 +199,12 @@ cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
 runs=()
 if [ "$arch" = x86_64 ] && cpu_has avx2 && cpu_has fma && cpu_has f16c; then
   if cpu_has avx512f && cpu_has avx512bw && cpu_has avx512vl && cpu_has avx512_vnni; then
-    runs+=("avx512-gemm:")
+    # AMX (avx512-amx) where the CPU has it; test_infer itself says whether the OS granted the tiles
+    if cpu_has amx_tile && cpu_has amx_int8; then
+      runs+=("avx512-amx:" "avx512-gemm:APL_NO_AMX=1")
+    else
+      runs+=("avx512-gemm:")
+    fi
   fi
   runs+=("avx2:APL_NO_AVX512=1")
 else

@@ -434,6 +434,7 @@ static void test_kv_cache() {
   }
 }
 
+#include "test_infer_amx.h"
 #include "test_infer_kquant.h"
 
 int main() {
@@ -470,6 +471,7 @@ int main() {
   test_linears();
   test_kv_cache();
   test_kquant();
+  test_amx();
   printf("%d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }

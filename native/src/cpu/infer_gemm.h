@@ -174,6 +174,22 @@ inline void group_dots(const uint8_t* wq, const int8_t* const* x, int64_t c, int
   }
 }
 
+/** y[(t0 + t)·ystride + r0 + i] = reduce8 of lane[0..7][t] (vertically, in reduce8's order) for the 16 rows
+ * (rows past r1 not written). */
+template <int NT>
+inline void store_lanes(const __m512 (*lane)[NT], int64_t r0, int64_t r1, int64_t t0, float* y,
+                        int64_t ystride) {
+  const __mmask16 keep = r1 - r0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (r1 - r0)) - 1);
+  for (int t = 0; t < NT; t++) {
+    // reduce8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))
+    const __m512 e =
+        _mm512_add_ps(_mm512_add_ps(lane[0][t], lane[4][t]), _mm512_add_ps(lane[2][t], lane[6][t]));
+    const __m512 o =
+        _mm512_add_ps(_mm512_add_ps(lane[1][t], lane[5][t]), _mm512_add_ps(lane[3][t], lane[7][t]));
+    _mm512_mask_storeu_ps(y + (t0 + t) * ystride + r0, keep, _mm512_add_ps(e, o));
+  }
+}
+
 /**
  * The scheduling tail of a tile, shared with the kquant GEMM (infer_kquant_gemm.h): the 16 rows of a block
  * (codes in the row-interleaved layout) × NT tokens (activations x[t]). Groups are visited lane class by lane
@@ -203,15 +219,7 @@ inline void tile_lanes(const Linear& w, const uint8_t* codes, const int8_t* cons
     }
     for (int t = 0; t < NT; t++) lane[k][t] = acc[t];
   }
-  const __mmask16 keep = r1 - r0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (r1 - r0)) - 1);
-  for (int t = 0; t < NT; t++) {
-    // reduce8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))
-    const __m512 e =
-        _mm512_add_ps(_mm512_add_ps(lane[0][t], lane[4][t]), _mm512_add_ps(lane[2][t], lane[6][t]));
-    const __m512 o =
-        _mm512_add_ps(_mm512_add_ps(lane[1][t], lane[5][t]), _mm512_add_ps(lane[3][t], lane[7][t]));
-    _mm512_mask_storeu_ps(y + (t0 + t) * ystride + r0, keep, _mm512_add_ps(e, o));
-  }
+  store_lanes<NT>(lane, r0, r1, t0, y, ystride);
 }
 
 /** Tokens [t0, t1) kTile at a time, the rest in one call: tile(std::integral_constant<int, NT>, t) (NT ≤
@@ -250,6 +258,21 @@ inline void with_wpg(int64_t group, F f) {
     f(std::integral_constant<int, 0>{});
 }
 
+/** acc[t] += group g's terms of the 16 rows for token t (the reference's combine_group: (s·dx)·((float)isum −
+ * z·(float)xsum)), from the exact integer sums is[t]; xs: the activation sums as int32 or already as float.
+ */
+template <int NT, class XS = int32_t>
+inline void combine(const Block& b, int64_t g, const float* const* dx, const XS* const* xs, const __m512i* is,
+                    __m512* acc) {
+  const __m512 sv = _mm512_loadu_ps(b.s.data() + g * kRows), zv = _mm512_loadu_ps(b.z.data() + g * kRows);
+  for (int t = 0; t < NT; t++) {
+    const __m512 d = _mm512_mul_ps(sv, _mm512_set1_ps(dx[t][g]));
+    const __m512 bz = _mm512_mul_ps(zv, _mm512_set1_ps((float)xs[t][g]));
+    const __m512 tt = _mm512_sub_ps(_mm512_cvtepi32_ps(is[t]), bz);
+    acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, tt));
+  }
+}
+
 /** The 16 rows of block b × tokens [t0, t0 + NT), into y (rows past r1 not written). WPG: G / 4, or 0. */
 template <int NT, int WPG>
 inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, float* y,
@@ -263,16 +286,7 @@ inline void tile(const Linear& w, const Block& b, int64_t r0, int64_t r1, const 
     xs[t] = a.xsum_of(t0 + t);
   }
   tile_lanes<NT, WPG>(w, b.codes.data(), x, r0, r1, t0, y, ystride,
-                      [&](int64_t g, const __m512i* is, __m512* acc) {
-                        const __m512 sv = _mm512_loadu_ps(b.s.data() + g * kRows),
-                                     zv = _mm512_loadu_ps(b.z.data() + g * kRows);
-                        for (int t = 0; t < NT; t++) {
-                          const __m512 d = _mm512_mul_ps(sv, _mm512_set1_ps(dx[t][g]));
-                          const __m512 bz = _mm512_mul_ps(zv, _mm512_set1_ps((float)xs[t][g]));
-                          const __m512 tt = _mm512_sub_ps(_mm512_cvtepi32_ps(is[t]), bz);
-                          acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, tt));
-                        }
-                      });
+                      [&](int64_t g, const __m512i* is, __m512* acc) { combine<NT>(b, g, dx, xs, is, acc); });
 }
 
 /** Tokens [t0, t1) of one block, kTile at a time. */

@@ -122,12 +122,16 @@ const Kernel* avx2_kernel();          // nullptr when not compiled in
 const Kernel* vnni_kernel();          // AVX-512 VNNI (+VL) dot products on 256-bit vectors
 const Kernel* avx512_kernel();        // 512-bit vectors with VNNI
 const Kernel* gemm_kernel();          // avx512 with the row-interleaved prompt path (cpu/infer_gemm.h)
+const Kernel* amx_kernel();           // avx512-gemm with the prompt GEMM on AMX-INT8 tiles (cpu/infer_amx.cc)
 const Kernel* neon_kernel();          // plain armv8-a
 const Kernel* neon_dotprod_kernel();  // armv8.2-a dot product (vdotq_s32); listed only where the CPU has it
+/** Whether AMX-INT8 can run in this process: nullptr if so (the CPU has it and the OS granted the tile data
+ * state, requested once), else why not. */
+const char* amx_unusable();
 /** Every variant this CPU can run, best last (the scalar reference first). */
 std::vector<const Kernel*> available_kernels();
-/** The best variant (APL_FORCE_SCALAR=1: the scalar reference; APL_NO_AVX512=1: no AVX-512; APL_NO_DOTPROD=1:
- * no arm64 dot-product kernel). */
+/** The best variant (APL_FORCE_SCALAR=1: the scalar reference; APL_NO_AVX512=1: no AVX-512; APL_NO_AMX=1: no
+ * AMX; APL_NO_DOTPROD=1: no arm64 dot-product kernel). */
 const Kernel& select_kernel();
 const Kernel* kernel_by_name(const char* name);
 

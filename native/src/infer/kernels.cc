@@ -2,6 +2,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #elif defined(__aarch64__) && defined(__APPLE__)
@@ -73,6 +80,27 @@ bool cpu_vnni() {
   return cpu_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
+
+// AMX-TILE and AMX-INT8 (CPUID.(7, 0):EDX bits 24, 25); on Linux the tile data state (XFEATURE_XTILEDATA, 18)
+// must also be requested once per process before any thread loads a tile configuration.
+const char* amx_check() {
+  if (!cpu_vnni()) return "no AVX-512 VNNI";
+#if defined(__GNUC__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+    return "the CPU has no AMX-INT8";
+#else
+  return "not built with GCC or Clang";
+#endif
+#if defined(__linux__)
+  const long kReqXcompPerm = 0x1023, kXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kReqXcompPerm, kXtiledata) != 0)
+    return "Linux refused the AMX tile data state (arch_prctl ARCH_REQ_XCOMP_PERM)";
+  return nullptr;
+#else
+  return "AMX permission is only requested on Linux";
+#endif
+}
 #endif
 
 #if defined(__aarch64__)
@@ -95,6 +123,15 @@ bool cpu_dotprod() {
 
 }  // namespace
 
+const char* amx_unusable() {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const char* why = amx_kernel() ? amx_check() : "not compiled in (no -mamx-int8)";
+  return why;
+#else
+  return "not an x86-64 build";
+#endif
+}
+
 const Kernel& scalar_kernel() {
   static const Kernel k{"scalar", scalar_quantize_act, scalar_qrows, scalar_frows, scalar_dotf, scalar_axpyf};
   return k;
@@ -110,6 +147,8 @@ std::vector<const Kernel*> available_kernels() {
   if (avx512_kernel() && cpu_vnni()) v.push_back(avx512_kernel());
   // avx512 with the row-interleaved prompt path (infer_gemm.h) for 8 tokens or more: the default.
   if (gemm_kernel() && cpu_vnni()) v.push_back(gemm_kernel());
+  // avx512-gemm with the prompt's integer sums on AMX tiles (cpu/infer_amx.cc), where the CPU and OS allow it
+  if (amx_kernel() && !amx_unusable()) v.push_back(amx_kernel());
 #endif
 #if defined(__aarch64__)
   if (neon_kernel()) v.push_back(neon_kernel());
@@ -132,10 +171,12 @@ const Kernel& select_kernel() {
   if (env_is("APL_FORCE_SCALAR")) return scalar_kernel();
   bool no512 = env_is("APL_NO_AVX512");
   bool nodp = env_is("APL_NO_DOTPROD");
+  bool noamx = env_is("APL_NO_AMX");
   auto v = available_kernels();
   for (size_t i = v.size(); i-- > 0;) {
     if (no512 && std::strncmp(v[i]->name, "avx512", 6) == 0) continue;
     if (nodp && std::strcmp(v[i]->name, "neon-dotprod") == 0) continue;
+    if (noamx && std::strcmp(v[i]->name, "avx512-amx") == 0) continue;
     return *v[i];
   }
   return scalar_kernel();

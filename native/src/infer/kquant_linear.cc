@@ -47,6 +47,8 @@ const KqKernel& kq_kernel_for(const Kernel& k) {
     v = kq_avx2_kernel();
   else if (std::strcmp(k.name, "avx512-gemm") == 0)
     v = kq_gemm_kernel();
+  else if (std::strcmp(k.name, "avx512-amx") == 0)
+    v = kq_amx_kernel();
   else if (std::strncmp(k.name, "avx512", 6) == 0)
     v = kq_vnni_kernel();
   else if (std::strcmp(k.name, "neon") == 0)

@@ -48,6 +48,7 @@ const KqKernel& kq_scalar_kernel();
 const KqKernel* kq_avx2_kernel();  // nullptr when not compiled in
 const KqKernel* kq_vnni_kernel();  // AVX-512 VNNI: the 512-bit kernel of cpu/infer_kquant_wide.h
 const KqKernel* kq_gemm_kernel();  // the same with the row-interleaved prompt path (cpu/infer_kquant_gemm.h)
+const KqKernel* kq_amx_kernel();   // kq_gemm_kernel named avx512-amx (goes with amx_kernel: cpu/infer_amx.cc)
 const KqKernel* kq_neon_kernel();  // arm64 (cpu/infer_kquant_neon.h); nullptr elsewhere
 const KqKernel* kq_neon_dotprod_kernel();  // the same with vdotq_s32 (armv8.2-a+dotprod); nullptr elsewhere
 /** The kquant variant that goes with a groupwise kernel (by name: avx512-gemm → kq_gemm_kernel, the other
