@@ -3,14 +3,14 @@
 // unsigned codes). Everything else (decode, float weights, fewer than 16 tokens, group sizes that are not a
 // multiple of 64) is avx512-gemm's.
 //
-// Tiles (configured once per thread, LDTILECFG): tmm0 = C (16 tokens × 16 rows of int32), tmm1 = A (16
-// tokens × 64 activation bytes, natural order, rows ActQ::xstride apart), tmm2 = B (16 × 64 bytes: the
-// row-interleaved codes of infer_gemm.h's Block, whose 16 words of 4 codes × 16 rows per 64 values are
-// exactly TDPBSUD's B layout). C[t][i] = Σ x[t][c]·q[r0 + i][c] over the group: the exact integer sum the
-// other variants compute, so the float combine (gemm512::combine, lane class by lane class, then reduce8) is
-// the same and the results are bit-exact with the scalar reference. Each group's sums go through a 1 KiB
-// buffer (TILESTORED, then vector loads), computed two groups ahead of its combine on alternating sets of
-// tiles.
+// Tiles (LDTILECFG per call of the rows function, TILERELEASE at its end): tmm0 = C (16 tokens × 16 rows of
+// int32), tmm1 = A (16 tokens × 64 activation bytes, natural order, rows ActQ::xstride apart), tmm2 = B (16 ×
+// 64 bytes: the row-interleaved codes of infer_gemm.h's Block, whose 16 words of 4 codes × 16 rows per 64
+// values are exactly TDPBSUD's B layout). C[t][i] = Σ x[t][c]·q[r0 + i][c] over the group: the exact integer
+// sum the other variants compute, so the float combine (gemm512::combine, lane class by lane class, then
+// reduce8) is the same and the results are bit-exact with the scalar reference. Each group's sums go through
+// a 1 KiB buffer (TILESTORED, then vector loads), computed two groups ahead of its combine on alternating
+// sets of tiles.
 //
 // The kernel is listed only where the CPU has AMX-INT8 and Linux grants the tile data state
 // (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)): see amx_usable() in infer/kernels.cc.
@@ -30,10 +30,8 @@ namespace {
 
 constexpr int kTok = 16;  // tokens per AMX tile (C and A rows)
 
-/** LDTILECFG once per thread: tmm0..5 all 16 rows × 64 bytes. */
+/** LDTILECFG: tmm0..5 all 16 rows × 64 bytes (per call of amx_rows_bits, released at its end). */
 void configure_tiles() {
-  thread_local bool done = false;
-  if (done) return;
   struct alignas(64) {
     uint8_t palette = 1, start_row = 0, reserved[14] = {};
     uint16_t colsb[16] = {};
@@ -44,7 +42,6 @@ void configure_tiles() {
     cfg.rows[i] = 16;
   }
   _tile_loadconfig(&cfg);
-  done = true;
 }
 
 bool amx_fits(const Linear& w, int64_t n) { return w.kind == 0 && n >= kTok && w.group % 64 == 0; }
@@ -140,6 +137,8 @@ void amx_rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64
         gemm512::tiles<decltype(wpg)::value>(w, b, rb, re, a, t, t1, y, ystride);
       });
   }
+  // the thread leaves no tile state behind (no 8 KiB XSAVE area per context switch while it decodes)
+  _tile_release();
 }
 
 /** Rows [r0, r1) × tokens [t0, t1) of a weight that amx_fits(); activations from gemm512::quantize_act. */
