@@ -451,6 +451,12 @@ int main() {
   // The run-time choice: test/native/run-arm64.sh runs this program on emulated CPUs with and without the
   // dot-product extension and names the kernel each must choose.
   const char* want = getenv("APL_EXPECT_KERNEL");
+  // run.sh expects avx512-amx from the CPU's flags; where the OS refuses the tile state the engine must fall
+  // back to avx512-gemm, and that is what is checked then.
+  if (want && strcmp(want, "avx512-amx") == 0 && amx_unusable()) {
+    printf("AMX (avx512-amx): SKIPPED here: %s; expecting avx512-gemm\n", amx_unusable());
+    want = "avx512-gemm";
+  }
   if (want && *want)
     CHECK(strcmp(select_kernel().name, want) == 0, "the kernel chosen is %s, expected %s on this CPU",
           select_kernel().name, want);
