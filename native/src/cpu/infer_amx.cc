@@ -144,16 +144,7 @@ void amx_rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64
 /** Rows [r0, r1) × tokens [t0, t1) of a weight that amx_fits(); activations from gemm512::quantize_act. */
 void amx_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
               int64_t ystride) {
-  switch (w.bits) {
-    case 8:
-      return amx_rows_bits<8>(w, r0, r1, a, t0, t1, y, ystride);
-    case 2:
-      return amx_rows_bits<2>(w, r0, r1, a, t0, t1, y, ystride);
-    case 1:
-      return amx_rows_bits<1>(w, r0, r1, a, t0, t1, y, ystride);
-    default:
-      return amx_rows_bits<4>(w, r0, r1, a, t0, t1, y, ystride);
-  }
+  with_bits(w.bits, [&](auto b) { amx_rows_bits<decltype(b)::value>(w, r0, r1, a, t0, t1, y, ystride); });
 }
 
 /** AMX where it fits, else avx512-gemm's prompt path (which takes every token count ≥ 8, any group of 4k). */

@@ -312,16 +312,7 @@ inline void rows_bits(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, in
 /** Rows [r0, r1) × tokens [t0, t1) of a weight that fits(); activations from quantize_act. */
 inline void rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, int64_t t1, float* y,
                  int64_t ystride) {
-  switch (w.bits) {
-    case 8:
-      return rows_bits<8>(w, r0, r1, a, t0, t1, y, ystride);
-    case 2:
-      return rows_bits<2>(w, r0, r1, a, t0, t1, y, ystride);
-    case 1:
-      return rows_bits<1>(w, r0, r1, a, t0, t1, y, ystride);
-    default:
-      return rows_bits<4>(w, r0, r1, a, t0, t1, y, ystride);
-  }
+  with_bits(w.bits, [&](auto b) { rows_bits<decltype(b)::value>(w, r0, r1, a, t0, t1, y, ystride); });
 }
 
 }  // namespace

@@ -228,16 +228,7 @@ void qrows(const Linear& w, int64_t r0, int64_t r1, const ActQ& a, int64_t t0, i
         y[t * ystride + r] = qdot_ref(w, r, a.xq_of(t), a.dx_of(t), a.xsum_of(t));
     return;
   }
-  switch (w.bits) {
-    case 1:
-      return qrows_bits<1>(w, r0, r1, a, t0, t1, y, ystride);
-    case 2:
-      return qrows_bits<2>(w, r0, r1, a, t0, t1, y, ystride);
-    case 4:
-      return qrows_bits<4>(w, r0, r1, a, t0, t1, y, ystride);
-    default:
-      return qrows_bits<8>(w, r0, r1, a, t0, t1, y, ystride);
-  }
+  with_bits(w.bits, [&](auto b) { qrows_bits<decltype(b)::value>(w, r0, r1, a, t0, t1, y, ystride); });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "../quant.h"
@@ -134,6 +135,22 @@ std::vector<const Kernel*> available_kernels();
  * AMX; APL_NO_DOTPROD=1: no arm64 dot-product kernel). */
 const Kernel& select_kernel();
 const Kernel* kernel_by_name(const char* name);
+
+/** f(std::integral_constant<int, B>{}) for a groupwise weight's bit width B (1, 2 or 8; any other: 4): the
+ * one switch from the run-time width to a kernel's template argument (the prompt paths' rows functions). */
+template <class F>
+inline void with_bits(int bits, F&& f) {
+  switch (bits) {
+    case 8:
+      return f(std::integral_constant<int, 8>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
+  }
+}
 
 /** Dequantizes row r of a packed or float weight into dst (float32). */
 void dequantize_row_any(const Linear& w, int64_t r, float* dst);
