@@ -426,6 +426,12 @@ describe('webviews rendered in Chromium', { skip }, () => {
         });
         await send({ type: 'exit', side, code: 130 });
       }
+      // window.postMessage delivers asynchronously: wait until both sides have taken their last messages.
+      await page.waitForFunction(
+        () =>
+          /stopped/.test(document.querySelector('[data-testid="stats-float"]')?.textContent ?? '') &&
+          !(document.querySelector('#generate') as HTMLButtonElement | null)?.disabled,
+      );
       assert.match(
         await text(page, '[data-testid="stats-quantized"]'),
         /3 tokens · 12\.5 tokens\/s .*cpu-avx2.*stopped: interrupted/,
