@@ -10,6 +10,7 @@
 //  - the last, partial block(s) read the packed bytes in place when they lie inside the weight (the bytes
 //    past the row are the next row's: they meet activations that are zero past cols and only reach lanes of
 //    groups past the row, which the combine masks), else from a zero-padded copy (the weight's last row);
+//    with 5-bit scale codes (wide_dec_lut5) such a block also takes s and z from the row's tables;
 //  - the code fields are read in place up to the end of the weight's codes (RowCodes::avail); d and dmin of
 //    all the call's rows are converted to float32 once, into the thread's scratch;
 //  - the 8 lanes are reduced in vectors, in reduce8's order.
@@ -38,15 +39,25 @@ APL_KQW_INLINE float reduce8_vec(__m256 v) {
 /** How wide_rows_dec_run decodes s and z of the blocks inside the row. */
 enum class KqSz { kGeneric, kLut4, kLut5 };
 
+/** wide_dec_lut5's block n, the row's last and partial one (on: its packed bytes and code fields lie inside
+ * the weight), with the masks of its lanes past the row. */
+template <class T>
+struct DecTail {
+  bool on;
+  typename T::At at;
+  const typename T::Edge& edge;
+};
+
 /**
  * Blocks [0, n) of one row for 5-bit scale codes with one super-block per block (KqSz::kLut5), every code
  * field read in place: the tables of T::lut5 of the row's nsb super-blocks built first (into tab, 48 floats
- * each), the loop's invariants in registers. The same operations, per block, as wide_rows_dec_run's loop.
+ * each), the loop's invariants in registers. The same operations, per block, as wide_rows_dec_run's loop;
+ * then block n when tail.on, as wide_rows_dec_run's last block but with s and z from the tables.
  */
 template <class T, int BITS, int L>
 APL_KQW_INLINE __m256 wide_dec_lut5(const WideCodes<T>& wc, const RowCodes& rc, int64_t nsb, float* tab,
                                     const uint8_t* q, const int8_t* x, const float* xf, const float* dx,
-                                    int64_t n, int64_t pfd, __m256 acc) {
+                                    int64_t n, int64_t pfd, __m256 acc, const DecTail<T>& tail) {
   using K = typename T::template Kern<BITS, L>;
   using F = typename T::F;
   using I = typename T::I;
@@ -65,6 +76,12 @@ APL_KQW_INLINE __m256 wide_dec_lut5(const WideCodes<T>& wc, const RowCodes& rc, 
     const F u = T::mul(s, T::cvt(isum));
     const F v = T::mul(z, T::loadu(xf + B * b));
     acc = T::fold_full(acc, T::mul(T::loadu(dx + B * b), T::sub(u, v)));
+  }
+  if (tail.on) {  // block n, partial: its lanes past the row masked (the loads of dx and xsum, the fold)
+    const I isum = K::isum_packed(q + n * bbytes, x + n * ublk);
+    F s, z;
+    T::sz_lut5(tab + 48 * sup[2 * n], T::fields_at(shuf, shift, rc.cr + n * 2 * width, width), mmask, s, z);
+    acc = wide_combine<T>(acc, isum, s, z, tail.at, tail.edge);
   }
   return acc;
 }
@@ -102,9 +119,14 @@ void wide_rows_dec_run(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& 
     __m256 acc = _mm256_setzero_ps();
     int64_t b0 = 0;
     if constexpr (SZ == KqSz::kLut5) {  // the blocks whose code fields lie inside the weight's codes
+      // (block b's end at byte 2·width·b + width + 16), and the partial last block when its code fields and
+      // packed bytes lie inside the weight too; no division but in the weight's last rows
       const int64_t lim = rc.avail - width - 16;
-      b0 = lim < 0 ? 0 : std::min(nmain, lim / (2 * width) + 1);
-      acc = wide_dec_lut5<T, BITS, L>(wc, rc, nsb, sc.tab.data(), q, x, xf, dx, b0, pfd, acc);
+      b0 = lim >= (nmain - 1) * 2 * width ? nmain : lim < 0 ? 0 : lim / (2 * width) + 1;
+      const bool tail = nblk == nmain + 1 && lim >= nmain * 2 * width && q + nblk * bbytes <= qend;
+      acc = wide_dec_lut5<T, BITS, L>(wc, rc, nsb, sc.tab.data(), q, x, xf, dx, b0, pfd, acc,
+                                      DecTail<T>{tail, T::at(edge, dx, xs, nmain, nblk), edge});
+      if (tail) b0 = nblk;
     }
     for (int64_t b = b0; b < nmain; b++) {
       const uint8_t* p = q + b * bbytes;
@@ -121,7 +143,7 @@ void wide_rows_dec_run(const Linear& w, const WideCodes<T>& wc, WideScratch<T>& 
       const F v = T::mul(z, T::loadu(xf + B * b));
       acc = T::fold_full(acc, T::mul(T::loadu(dx + B * b), T::sub(u, v)));
     }
-    for (int64_t b = nmain; b < nblk; b++) {
+    for (int64_t b = std::max(b0, nmain); b < nblk; b++) {
       const uint8_t* p = q + b * bbytes;
       if (p + bbytes > qend) {  // the weight's last row: a zero-padded copy
         std::memset(sc.tail, 0, sizeof sc.tail);
