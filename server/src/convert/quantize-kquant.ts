@@ -17,7 +17,15 @@ import { kquantMemberNames } from '../formats/manifest';
 import { type Accumulated, addChunkMetrics, emptyAccumulated, evalInputs, evalSample, productError } from './accuracy';
 import { ConvertError, inputError, throwIfCancelled } from './errors';
 import type { QuantPlan } from './plan';
-import { checkFor, readChunk, rowsPerChunkFor, sampledRows, startNext, type TensorContext } from './quantize-tensor';
+import {
+  checkFor,
+  readChunk,
+  rowsPerChunkFor,
+  sampledRows,
+  startNext,
+  type TensorContext,
+  writeChunk,
+} from './quantize-tensor';
 import { span } from './trace';
 
 export interface KquantTensorResult {
@@ -98,11 +106,7 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
       codes.push(res.codes);
       d.push(res.d);
       dmin.push(res.dmin);
-      ctx.onRows(r0 + count);
-      const tw = performance.now();
-      yield res.q;
-      span('write', tw, p.name);
-      ctx.prefetch.buffers.give(res.q); // written: the writer is done with it
+      yield* writeChunk(ctx, p, r0 + count, res.q);
     }
   }
   const per = kqSizes(1, cols, kq);

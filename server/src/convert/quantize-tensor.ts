@@ -112,6 +112,15 @@ export function startNext<J extends Promise<unknown>>(
   return undefined;
 }
 
+/** Hands a chunk's q to the NPZ writer (yielded to it), after reporting the rows done; then gives the buffer back. */
+export async function* writeChunk(ctx: TensorContext, p: QuantPlan, rowsDone: number, q: Uint8Array) {
+  ctx.onRows(rowsDone);
+  const tw = performance.now();
+  yield q;
+  span('write', tw, p.name);
+  ctx.prefetch.buffers.give(q); // written: the writer is done with it
+}
+
 /**
  * The TypeScript output check's rows: the chunk's sampled rows (indices in the chunk) and their values as float32,
  * with Σw² of the whole chunk when the tensor is split (else 0).
@@ -350,11 +359,7 @@ export async function quantizeTensor(
       addChunkMetrics(acc, m, refSq);
       scales.push(res.scales);
       zeros.push(res.zeros);
-      ctx.onRows(r0 + count);
-      const tw = performance.now();
-      yield res.q;
-      span('write', tw, p.name);
-      ctx.prefetch.buffers.give(res.q); // written: the writer is done with it
+      yield* writeChunk(ctx, p, r0 + count, res.q);
     }
   }
   const { crc32 } = await ctx.writer.addArray(
