@@ -17,9 +17,10 @@ import type { LinearWeight, ModelWeights } from '../native/forward-types';
 import * as eng from '../native/index';
 import { type KqFormat, kquantize } from '../native/kquant';
 import { convertModel } from '../server/src/convert/pipeline';
-import { evaluateTokens, type LogitsModel } from '../server/src/eval/evaluate';
+import { evaluateTokens } from '../server/src/eval/evaluate';
 import { createForward } from '../server/src/run/engine';
 import { loadModel } from '../server/src/run/load';
+import { cachedLogits } from '../test/helpers/cached-logits';
 
 const root = join(__dirname, '..');
 const fixture = join(root, 'test/fixtures/brown-tiny');
@@ -80,32 +81,6 @@ async function quantizeLinear(w: LinearWeight, l: Layout): Promise<LinearWeight>
   };
 }
 
-/** The float model with each chunk's scored logits cached (it runs once for every candidate). */
-function cached(m: LogitsModel, vocab: number): LogitsModel {
-  const cache = new Map<string, Float32Array>();
-  let pending: number[] = [];
-  return {
-    reset: () => {
-      pending = [];
-    },
-    forward(toks, pos, all) {
-      if (!all) {
-        pending = Array.from(toks);
-        return new Float32Array(vocab);
-      }
-      const key = `${pending.join(',')}|${pos}|${Array.from(toks).join(',')}`;
-      let out = cache.get(key);
-      if (!out) {
-        m.reset();
-        m.forward(pending, 0, false);
-        out = m.forward(toks, pos, true).slice();
-        cache.set(key, out);
-      }
-      return out;
-    },
-  };
-}
-
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'apl-kq-vs-gw-'));
   try {
@@ -124,7 +99,7 @@ async function main(): Promise<void> {
     const tokens = base.tokenizer!.encode(text, true);
     const vocab = base.config.vocabSize;
     const bos = base.config.bosTokenId ?? 1;
-    const floatModel = cached(createForward(float.config, float.weights, { contextLength: CTX }), vocab);
+    const floatModel = cachedLogits(createForward(float.config, float.weights, { contextLength: CTX }), vocab);
 
     // 1. What convert writes, byte by byte.
     console.log('## convert outputs (all bytes)\n');

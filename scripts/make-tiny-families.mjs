@@ -5,8 +5,8 @@
 //  - tiny-gemma: bfloat16 weights, head_dim 48 with heads × head_dim ≠ hidden, one KV head, norms stored as w in
 //    x̂·(1 + w), GeGLU (config says "gelu"; transformers forces the tanh GELU), tied output head (no lm_head tensor).
 // Weights come from a seeded PRNG, so re-running reproduces the same bytes:  node scripts/make-tiny-families.mjs
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { addedTokens, bf16, f16, json, rng, safetensors, tensor, writeFolder } from './tiny-fixture-lib.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -79,59 +79,12 @@ export const MODELS = {
   },
 };
 
-function rng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function bf16(x) {
-  f32[0] = x;
-  const b = u32[0];
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-}
-function f16(v) {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const e = ((x >>> 23) & 0xff) - 127 + 15;
-  let m = x & 0x7fffff;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    m |= 0x800000;
-    const shift = 14 - e;
-    let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (m >>> 13);
-  const rem = m & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return sign | h;
-}
-
 function weights(spec) {
   const c = spec.config;
-  const normal = rng(spec.seed);
+  const normal = rng(spec.seed).normal;
   const enc = spec.dtype === 'F16' ? f16 : bf16;
   const list = [];
-  const t = (name, shape, gen) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = Buffer.alloc(n * 2);
-    for (let i = 0; i < n; i++) data.writeUInt16LE(enc(gen(i)), i * 2);
-    list.push({ name, shape, data });
-  };
+  const t = (name, shape, gen) => list.push(tensor(name, shape, gen, enc));
   const h = c.hidden_size;
   const hd = c.head_dim;
   const w = () => normal() * c.initializer_range;
@@ -154,20 +107,6 @@ function weights(spec) {
   return list;
 }
 
-function safetensors(list, dtype) {
-  const header = { __metadata__: { format: 'pt' } };
-  let off = 0;
-  for (const t of list) {
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + t.data.length] };
-    off += t.data.length;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, Buffer.from(json, 'utf8'), ...list.map((t) => t.data)]);
-}
-
 /** Word-level vocabulary: specials at the ids the config names, letters, then two-syllable words. */
 function tokenizer(spec) {
   const c = spec.config;
@@ -185,15 +124,7 @@ function tokenizer(spec) {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: specials.map((content, i) => ({
-      id: i,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: addedTokens(specials),
     normalizer: null,
     pre_tokenizer: { type: 'WhitespaceSplit' },
     // Adds BOS in front, as Llama's and Gemma's tokenizers do.
@@ -216,7 +147,6 @@ function files(spec) {
   const c = spec.config;
   const tok = tokenizer(spec);
   const byId = Object.fromEntries(Object.entries(tok.model.vocab).map(([k, v]) => [v, k]));
-  const json = (o) => `${JSON.stringify(o, null, 2)}\n`;
   return {
     'config.json': json(c),
     'generation_config.json': json({
@@ -241,13 +171,4 @@ function files(spec) {
   };
 }
 
-for (const [name, spec] of Object.entries(MODELS)) {
-  const out = join(root, 'test/fixtures', name);
-  mkdirSync(out, { recursive: true });
-  for (const [file, data] of Object.entries(files(spec))) {
-    const tmp = join(out, `.${file}.tmp-${process.pid}`);
-    writeFileSync(tmp, data);
-    renameSync(tmp, join(out, file));
-  }
-  console.log(`wrote ${out}`);
-}
+for (const [name, spec] of Object.entries(MODELS)) writeFolder(join(root, 'test/fixtures', name), files(spec));

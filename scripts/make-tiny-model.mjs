@@ -2,8 +2,8 @@
 // (config.json, generation_config.json, bf16 weights sharded into two safetensors files with an index, and a tiny
 // word-level tokenizer). Weights come from a seeded PRNG (no Math.random), so re-running reproduces the same bytes:
 //   node scripts/make-tiny-model.mjs [--out DIR]
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { addedTokens, bf16, json, rng, safetensors, tensor as tensorOf, writeFolder } from './tiny-fixture-lib.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const outArg = process.argv.indexOf('--out');
@@ -30,38 +30,8 @@ export const CONFIG = {
   transformers_version: '4.40.0',
 };
 
-// mulberry32: a small, fast 32-bit PRNG; Box–Muller for normals.
-function rng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const normal = () => {
-    const u = 1 - next();
-    const v = next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  };
-  return { next, normal };
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** float → bfloat16 bits, round to nearest even. */
-function bf16(x) {
-  f32[0] = x;
-  const b = u32[0];
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
 function tensor(name, shape, gen) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = Buffer.alloc(n * 2);
-  for (let i = 0; i < n; i++) data.writeUInt16LE(bf16(gen(i)), i * 2);
-  return { name, shape, data };
+  return tensorOf(name, shape, gen, bf16);
 }
 
 function weights() {
@@ -97,20 +67,6 @@ function weights() {
   return shards;
 }
 
-function safetensors(list) {
-  const header = { __metadata__: { format: 'pt' } };
-  let off = 0;
-  for (const t of list) {
-    header[t.name] = { dtype: 'BF16', shape: t.shape, data_offsets: [off, off + t.data.length] };
-    off += t.data.length;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, Buffer.from(json, 'utf8'), ...list.map((t) => t.data)]);
-}
-
 function tokenizer() {
   const specials = ['<unk>', '<s>', '</s>'];
   const words = [];
@@ -129,15 +85,7 @@ function tokenizer() {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: specials.map((content, i) => ({
-      id: i,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: addedTokens(specials),
     normalizer: { type: 'Lowercase' },
     pre_tokenizer: { type: 'Whitespace' },
     post_processor: null,
@@ -157,13 +105,12 @@ function files() {
       total += t.data.length;
     }
   });
-  const json = (o) => `${JSON.stringify(o, null, 2)}\n`;
   return {
     'config.json': json(CONFIG),
     'generation_config.json': json({ _from_model_config: true, bos_token_id: 1, eos_token_id: 2, max_length: 256 }),
     'model.safetensors.index.json': json({ metadata: { total_size: total }, weight_map: weightMap }),
-    [names[0]]: safetensors(shards[0]),
-    [names[1]]: safetensors(shards[1]),
+    [names[0]]: safetensors(shards[0], 'BF16'),
+    [names[1]]: safetensors(shards[1], 'BF16'),
     'tokenizer.json': json(tokenizer()),
     'tokenizer_config.json': json({
       add_bos_token: true,
@@ -178,10 +125,4 @@ function files() {
   };
 }
 
-mkdirSync(out, { recursive: true });
-for (const [name, data] of Object.entries(files())) {
-  const tmp = join(out, `.${name}.tmp-${process.pid}`);
-  writeFileSync(tmp, data);
-  renameSync(tmp, join(out, name));
-}
-console.log(`wrote ${out}`);
+writeFolder(out, files());

@@ -113,6 +113,19 @@ def units(text):
     return re.findall(SPACE + '[^' + SPACE + '\n]*|[^' + SPACE + '\n]+|\n', s)
 
 
+def merge_pair(w, a, b):
+    """w with every non-overlapping (a, b), left to right, replaced by a + b."""
+    nw, j = [], 0
+    while j < len(w):
+        if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
+            nw.append(a + b)
+            j += 2
+        else:
+            nw.append(w[j])
+            j += 1
+    return nw
+
+
 def train_bpe(text, vocab_size):
     chars = collections.Counter(text)
     chars.pop('\n', None)
@@ -145,15 +158,7 @@ def train_bpe(text, vocab_size):
             w = words[i]
             for x, y in zip(w, w[1:]):
                 pairs[(x, y)] -= counts[i]
-            nw = []
-            j = 0
-            while j < len(w):
-                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
-                    nw.append(a + b)
-                    j += 2
-                else:
-                    nw.append(w[j])
-                    j += 1
+            nw = merge_pair(w, a, b)
             words[i] = nw
             for x, y in zip(nw, nw[1:]):
                 pairs[(x, y)] += counts[i]
@@ -195,15 +200,7 @@ class Encoder:
             if best is None:
                 break
             a, b = w[best[1]], w[best[1] + 1]
-            nw, j = [], 0
-            while j < len(w):
-                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
-                    nw.append(a + b)
-                    j += 2
-                else:
-                    nw.append(w[j])
-                    j += 1
-            w = nw
+            w = merge_pair(w, a, b)
         ids = []
         for t in w:
             if t in self.vocab:

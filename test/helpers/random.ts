@@ -1,16 +1,9 @@
 // Deterministic random tensors shared by the tests and the benchmarks: a small counter-based PRNG (no
 // Math.random), Gaussian by Box–Muller, and Student-t(4), whose heavy tails look like real LLM weights.
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../server/src/common/random';
+
+export { rng };
 
 export function gaussian(n: number, seed = 1, sigma = 1): Float32Array {
   const r = rng(seed);

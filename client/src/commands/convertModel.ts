@@ -6,7 +6,7 @@ import { formatBitsPerWeight } from '../../../server/src/common/format';
 import { CommandIds } from '../../../server/src/protocol';
 import { gpuUnusable } from '../backendInfo';
 import type { ClientContext, ConvertOutcome } from '../context';
-import { type ConvertRequest, checkRequest, tolerancesOf } from '../convert/options';
+import { type ConvertRequest, checkRequest, requestFields, tolerancesOf } from '../convert/options';
 import { currentDefaults, pickRequest, remember } from '../convert/picks';
 import { fixForError } from '../convert/progress';
 import { setBackendSetting } from '../settings';
@@ -33,30 +33,11 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
     // From the explorer on a model folder.
     const d = currentDefaults(ctx);
     if (!d.outDir) throw new Error('set apl.convert.outputFolder or open a folder first');
-    req = {
-      model: arg.fsPath,
-      bits: d.bits,
-      groupSize: d.groupSize,
-      symmetric: d.symmetric,
-      backend: d.backend,
-      outDir: d.outDir,
-      mode: d.mode,
-      embeddingsBits: d.embeddingsBits,
-      tolerance: d.tolerance || undefined,
-      ...(d.eval ? { eval: true, evalText: d.evalText } : {}),
-    };
+    req = { model: arg.fsPath, ...requestFields(d), outDir: d.outDir };
   } else if (opts?.model) {
     const d = currentDefaults(ctx);
     const merged: Partial<ConvertRequest> = {
-      bits: d.bits,
-      groupSize: d.groupSize,
-      symmetric: d.symmetric,
-      backend: d.backend,
-      outDir: d.outDir,
-      mode: d.mode,
-      embeddingsBits: d.embeddingsBits,
-      tolerance: d.tolerance || undefined,
-      ...(d.eval ? { eval: true, evalText: d.evalText } : {}),
+      ...requestFields(d),
       ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'cancellation')),
     };
     const problem = checkRequest(merged);

@@ -84,6 +84,24 @@ export function settingsFormat(format: QuantFormat, explicit: ReadonlySet<keyof 
 
 export { isBitWidth };
 
+/**
+ * The request fields the defaults give (the explorer's and a partial request's starting point, and the picks'
+ * result): an empty tolerance is left out, the end-to-end check only when on. No format: each caller decides it.
+ */
+export function requestFields(d: ConvertDefaults) {
+  return {
+    bits: d.bits,
+    groupSize: d.groupSize,
+    symmetric: d.symmetric,
+    backend: d.backend,
+    outDir: d.outDir,
+    mode: d.mode,
+    embeddingsBits: d.embeddingsBits,
+    tolerance: d.tolerance || undefined,
+    ...(d.eval ? { eval: true, evalText: d.evalText } : {}),
+  };
+}
+
 /** Checks an options object handed to the command (from a test or another extension); returns the problem. */
 export function checkRequest(r: Partial<ConvertRequest>): string | undefined {
   if (typeof r.model !== 'string' || !r.model.trim()) return 'model: expected an alias, a repo id or a folder';

@@ -21,6 +21,7 @@ import {
   expandFolder,
   mergeDefaults,
   paramsFromDownloadBytes,
+  requestFields,
   settingsFormat,
   type TensorInfoLike,
   tolerancesOf,
@@ -394,15 +395,8 @@ export async function pickRequest(ctx: ClientContext): Promise<ConvertRequest | 
   if (!adv?.outDir) return undefined;
   return {
     model: m.model,
-    bits,
-    groupSize: adv.groupSize,
-    symmetric: adv.symmetric,
+    ...requestFields({ ...adv, bits }),
     ...(adv.format === 'kquant' && (bits === 2 || bits === 4) ? { format: 'kquant' as const } : {}),
-    backend: adv.backend,
     outDir: adv.outDir,
-    mode: adv.mode,
-    embeddingsBits: adv.embeddingsBits,
-    tolerance: adv.tolerance || undefined,
-    ...(adv.eval ? { eval: true, evalText: adv.evalText } : {}),
   };
 }

@@ -2,6 +2,7 @@
 // float one, Σw² of raw weights, the per-weight metrics combined over a tensor's chunks, and the per-layer
 // aggregates. Plain functions over arrays (V8 optimises their loops; it does not inside async generators).
 import type { Metrics } from '../../../native/index';
+import { mulberry32 } from '../common/random';
 import { toF32 } from '../formats/safetensors';
 import { judge, type LayerReport, type WeightReport } from '../report';
 
@@ -58,17 +59,6 @@ export function productError(
     }
   }
   return { fSq, ySq, dySq };
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const inputsCache = new Map<string, Float32Array>();

@@ -7,8 +7,8 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ModelInfo } from '../formats/manifest';
-import { processAlive } from '../hub/cache';
 import { ConvertError, ioError } from './errors';
+import { removeStale } from './outputs';
 
 /** The manifest model block's fields for running the model (docs/FORMAT.md), from a parsed config.json. */
 export type RunConfigFields = Pick<
@@ -105,9 +105,11 @@ export interface Carry {
 /** Plans the side files of one conversion: `srcDir` the checkpoint folder, `outDir`/`name`/`bits` the outputs. */
 export function planCarry(srcDir: string, outDir: string, name: string, bits: number): Carry {
   const present = new Set(existsSync(srcDir) ? readdirSync(srcDir) : []);
+  // `.<stem>.tmp-<pid>` files of side files left by a killed run (its pid gone).
   removeStale(
     outDir,
     CARRIED.map((c) => carriedName(name, c.suffix, bits)),
+    /^\.(.+)\.tmp-(\d+)$/,
   );
   const items = CARRIED.filter((c) => present.has(c.file)).map((c) => {
     const final = join(outDir, carriedName(name, c.suffix, bits));
@@ -144,21 +146,4 @@ export function planCarry(srcDir: string, outDir: string, name: string, bits: nu
       staged.length = 0;
     },
   };
-}
-
-/** Removes `.<stem>.tmp-<pid>` files of side files left by a killed run (its pid gone). */
-function removeStale(outDir: string, stems: string[]): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(outDir);
-  } catch {
-    return;
-  }
-  for (const f of names) {
-    const m = /^\.(.+)\.tmp-(\d+)$/.exec(f);
-    if (!m || !stems.includes(m[1]) || Number(m[2]) === process.pid || processAlive(Number(m[2]))) continue;
-    try {
-      unlinkSync(join(outDir, f));
-    } catch {}
-  }
 }

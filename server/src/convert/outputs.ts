@@ -4,6 +4,7 @@
 // (its pid gone) are removed by the next run into the same folder.
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { processAlive } from '../hub/cache';
 import { ConvertError, ioError } from './errors';
 import type { OutputPaths } from './names';
 
@@ -14,8 +15,14 @@ export function refuseExisting(paths: OutputPaths): void {
   }
 }
 
-/** Removes temporaries left by a run that was killed (their pid is gone). */
-function removeStale(outDir: string, stems: string[]): void {
+/** This converter's temporaries: `.<stem>.staged-<pid>` / `.tmp-<pid>`, and the npz writer's own beside them. */
+const OUTPUT_TEMP = /^\.(.+?)\.(?:tmp|staged)-(\d+)(?:\.tmp-\d+(?:-[0-9a-f]+)?)?$/;
+
+/**
+ * Removes temporaries left by a run that was killed (their pid is gone): the files in outDir that `re` matches with
+ * one of `stems` as its first group and the pid as its second.
+ */
+export function removeStale(outDir: string, stems: string[], re = OUTPUT_TEMP): void {
   let names: string[] = [];
   try {
     names = readdirSync(outDir);
@@ -23,23 +30,11 @@ function removeStale(outDir: string, stems: string[]): void {
     return;
   }
   for (const f of names) {
-    const m = /^\.(.+?)\.(?:tmp|staged)-(\d+)(?:\.tmp-\d+(?:-[0-9a-f]+)?)?$/.exec(f);
-    if (!m || !stems.includes(m[1])) continue;
-    const pid = Number(m[2]);
-    let alive = pid === process.pid;
-    if (!alive) {
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    }
-    if (!alive) {
-      try {
-        unlinkSync(join(outDir, f));
-      } catch {}
-    }
+    const m = re.exec(f);
+    if (!m || !stems.includes(m[1]) || Number(m[2]) === process.pid || processAlive(Number(m[2]))) continue;
+    try {
+      unlinkSync(join(outDir, f));
+    } catch {}
   }
 }
 

@@ -101,16 +101,19 @@ export function planTensor(t: TensorInfoLike, o: PlanOptions): TensorPlan {
   if (t.shape.length >= 2 && FLOAT.has(t.dtype) && rows > 0 && cols > 0) {
     const bits = isEmbeddingOrHead(t.name) ? (o.embeddingsBits ?? 8) : o.bits;
     const groupSize = o.groupSize === 'row' ? cols : Math.min(o.groupSize, cols);
+    const base = {
+      kind: 'quantize',
+      name: t.name,
+      dtype: t.dtype as 'F32' | 'F16' | 'BF16',
+      shape: t.shape,
+      rows,
+      cols,
+      bits,
+    } as const;
     if (o.format === 'kquant' && (bits === 2 || bits === 4)) {
       const kq = KQ_PRESETS[bits];
       return {
-        kind: 'quantize',
-        name: t.name,
-        dtype: t.dtype as 'F32' | 'F16' | 'BF16',
-        shape: t.shape,
-        rows,
-        cols,
-        bits,
+        ...base,
         groupSize: kq.group,
         type: 'kquant',
         method: 'asymmetric',
@@ -120,13 +123,7 @@ export function planTensor(t: TensorInfoLike, o: PlanOptions): TensorPlan {
       };
     }
     return {
-      kind: 'quantize',
-      name: t.name,
-      dtype: t.dtype as 'F32' | 'F16' | 'BF16',
-      shape: t.shape,
-      rows,
-      cols,
-      bits,
+      ...base,
       groupSize,
       type: groupSize >= cols ? 'perrow_int' : 'groupwise_int',
       method: bits === 1 ? 'sign' : o.symmetric ? 'symmetric' : 'asymmetric',

@@ -4,7 +4,7 @@
 // and super-scales are collected (written after q). The next chunk, or the next kquant tensor's first chunk, is
 // started before the current one is written, so reading, quantizing and writing overlap. The TypeScript reference
 // engine (no addon) leaves the check to this file, with the same arithmetic.
-import type { Backend, OutputCheck } from '../../../native/index';
+import type { OutputCheck } from '../../../native/index';
 import {
   type KqFormat,
   type KqQuantized,
@@ -14,20 +14,18 @@ import {
   kquantize,
 } from '../../../native/kquant';
 import { kquantMemberNames } from '../formats/manifest';
-import type { NpzWriter } from '../formats/npz';
-import { type Checkpoint, toF32 } from '../formats/safetensors';
-import {
-  type Accumulated,
-  addChunkMetrics,
-  emptyAccumulated,
-  evalInputs,
-  evalSample,
-  productError,
-  sumSquares,
-} from './accuracy';
+import { type Accumulated, addChunkMetrics, emptyAccumulated, evalInputs, evalSample, productError } from './accuracy';
 import { ConvertError, inputError, throwIfCancelled } from './errors';
 import type { QuantPlan } from './plan';
-import { checkFor, ELEM_BYTES, type Prefetch, readChunk, rowsPerChunkFor } from './quantize-tensor';
+import {
+  checkFor,
+  readChunk,
+  rowsPerChunkFor,
+  sampledRows,
+  startNext,
+  type TensorContext,
+  writeChunk,
+} from './quantize-tensor';
 import { span } from './trace';
 
 export interface KquantTensorResult {
@@ -52,25 +50,7 @@ function matmulT(x: Float32Array, n: number, w: Float32Array, m: number, cols: n
 
 type KqChunkJob = Promise<{ raw: Uint8Array; res: KqQuantizeResult }>;
 
-interface KqContext {
-  ck: Checkpoint;
-  writer: NpzWriter;
-  backend?: Backend;
-  threads?: number;
-  chunkBytes: number;
-  nEval: number;
-  /** The safetensors file holding the tensor, for messages. */
-  file: string;
-  signal?: AbortSignal;
-  onRows: (rowsDone: number) => void;
-  backendSeen: (b: string) => void;
-  /** Shared one-slot prefetch and buffer pool (quantize-tensor.ts). */
-  prefetch: Prefetch;
-  /** The next tensor to quantize when it is a kquant one: its first chunk starts while this one is written. */
-  next?: QuantPlan;
-  /** The next tensor to quantize, of either type, started through prefetch.startFirst (the stage's way). */
-  following?: QuantPlan;
-}
+type KqContext = TensorContext;
 
 /** Reads rows [r0, r0 + count) of a kquant tensor into a reused buffer and quantizes them (with the check). */
 export function startKqChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number): KqChunkJob {
@@ -115,14 +95,8 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
       // in chunks holds one chunk of rows, not two (peak RSS: issue 13's 512 MB at 7B shapes).
       ctx.prefetch.buffers.give(raw);
       // Keep the engine busy while this chunk is written: start the next chunk (or kquant tensor) now.
-      const nr0 = r0 + rowsPerChunk;
-      if (nr0 < rows) job = startKqChunk(ctx, p, nr0, Math.min(rowsPerChunk, rows - nr0));
-      else if (ctx.next?.kq) {
-        const nx = ctx.next;
-        ctx.prefetch.put(nx.name, startKqChunk(ctx, nx, 0, Math.min(rowsPerChunkFor(nx, ctx.chunkBytes), nx.rows)));
-      } else if (ctx.following && ctx.prefetch.startFirst) {
-        ctx.prefetch.put(ctx.following.name, ctx.prefetch.startFirst(ctx.following));
-      }
+      const start = (q: QuantPlan, q0: number, n: number) => startKqChunk(ctx, q, q0, n);
+      job = startNext(ctx, p, r0 + rowsPerChunk, rowsPerChunk, start, (q) => !!q.kq) ?? job;
       ctx.backendSeen(res.backend);
       acc.sampleSq += c.fSq;
       acc.ySq += c.ySq;
@@ -132,11 +106,7 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
       codes.push(res.codes);
       d.push(res.d);
       dmin.push(res.dmin);
-      ctx.onRows(r0 + count);
-      const tw = performance.now();
-      yield res.q;
-      span('write', tw, p.name);
-      ctx.prefetch.buffers.give(res.q); // written: the writer is done with it
+      yield* writeChunk(ctx, p, r0 + count, res.q);
     }
   }
   const per = kqSizes(1, cols, kq);
@@ -170,11 +140,8 @@ function checkInTs(
 ): OutputCheck {
   const kq = p.kq as KqFormat;
   const { cols } = p;
-  const rowBytes = cols * ELEM_BYTES[p.dtype];
   const per = kqSizes(1, cols, kq);
-  const refSq = chunked ? sumSquares(raw, p.dtype) : 0;
-  const picked: number[] = [];
-  for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
+  const { refSq, picked, f } = sampledRows(raw, p.dtype, cols, r0, count, sampled, chunked);
   if (!picked.length) return { fSq: 0, ySq: 0, dySq: 0, refSq };
   const m = picked.length;
   const sub: KqQuantized = {
@@ -186,12 +153,10 @@ function checkInTs(
     d: new Uint8Array(m * per.d),
     dmin: new Uint8Array(m * per.dmin),
   };
-  const f = new Float32Array(m * cols);
   picked.forEach((r, j) => {
     for (const k of ['q', 'codes', 'd', 'dmin'] as const) {
       sub[k].set(res[k].subarray(r * per[k], (r + 1) * per[k]), j * per[k]);
     }
-    f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), p.dtype), j * cols);
   });
   const x = evalInputs(n, cols);
   const e = productError(x, n, f, m, cols, matmulT(x, n, kdequantize(sub), m, cols));

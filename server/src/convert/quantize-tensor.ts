@@ -73,6 +73,78 @@ export interface ChunkSource {
   prefetch: Prefetch;
 }
 
+/** What quantizing one tensor needs from the stage, for either engine. */
+export interface TensorContext extends ChunkSource {
+  writer: NpzWriter;
+  /** The safetensors file holding the tensor, for messages. */
+  file: string;
+  onRows: (rowsDone: number) => void;
+  backendSeen: (b: string) => void;
+  /**
+   * The next tensor to quantize, if any: its first chunk is started while this one is written, when it is of the
+   * path's own type (any for the groupwise path, a kquant one for the kquant path).
+   */
+  next?: QuantPlan;
+  /** The next tensor to quantize, of either type, started through prefetch.startFirst (the stage's way). */
+  following?: QuantPlan;
+}
+
+/**
+ * After a chunk (rows from r0 on are left): the tensor's next chunk, returned; or, at its end, the next tensor's
+ * first chunk put in the prefetch slot: `ctx.next` through `start` when `own` takes it, else `ctx.following` through
+ * the stage's prefetch.startFirst. Started before the current chunk is written, so the engine stays busy.
+ */
+export function startNext<J extends Promise<unknown>>(
+  ctx: TensorContext,
+  p: QuantPlan,
+  r0: number,
+  rowsPerChunk: number,
+  start: (q: QuantPlan, r0: number, count: number) => J,
+  own: (q: QuantPlan) => boolean,
+): J | undefined {
+  if (r0 < p.rows) return start(p, r0, Math.min(rowsPerChunk, p.rows - r0));
+  if (ctx.next && own(ctx.next)) {
+    const nx = ctx.next;
+    ctx.prefetch.put(nx.name, start(nx, 0, Math.min(rowsPerChunkFor(nx, ctx.chunkBytes), nx.rows)));
+  } else if (ctx.following && ctx.prefetch.startFirst) {
+    ctx.prefetch.put(ctx.following.name, ctx.prefetch.startFirst(ctx.following));
+  }
+  return undefined;
+}
+
+/** Hands a chunk's q to the NPZ writer (yielded to it), after reporting the rows done; then gives the buffer back. */
+export async function* writeChunk(ctx: TensorContext, p: QuantPlan, rowsDone: number, q: Uint8Array) {
+  ctx.onRows(rowsDone);
+  const tw = performance.now();
+  yield q;
+  span('write', tw, p.name);
+  ctx.prefetch.buffers.give(q); // written: the writer is done with it
+}
+
+/**
+ * The TypeScript output check's rows: the chunk's sampled rows (indices in the chunk) and their values as float32,
+ * with Σw² of the whole chunk when the tensor is split (else 0).
+ */
+export function sampledRows(
+  raw: Uint8Array,
+  dtype: QuantPlan['dtype'],
+  cols: number,
+  r0: number,
+  count: number,
+  sampled: (r: number) => boolean,
+  chunked: boolean,
+): { refSq: number; picked: number[]; f: Float32Array } {
+  const rowBytes = cols * ELEM_BYTES[dtype];
+  const refSq = chunked ? sumSquares(raw, dtype) : 0;
+  const picked: number[] = [];
+  for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
+  const f = new Float32Array(picked.length * cols);
+  picked.forEach((r, j) => {
+    f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), dtype), j * cols);
+  });
+  return { refSq, picked, f };
+}
+
 /**
  * Reads rows [r0, r0 + count) of a tensor into a pooled buffer, with the job options both engines (groupwise and
  * kquant) take for them: the rows, threads, metrics, the fused output check and cancellation.
@@ -222,26 +294,7 @@ export class Prefetch {
  */
 export async function quantizeTensor(
   p: QuantPlan,
-  ctx: {
-    ck: Checkpoint;
-    writer: NpzWriter;
-    backend?: Backend;
-    threads?: number;
-    chunkBytes: number;
-    nEval: number;
-    scaleDtype: 'f16' | 'f32';
-    /** The safetensors file holding the tensor, for messages. */
-    file: string;
-    signal?: AbortSignal;
-    onRows: (rowsDone: number) => void;
-    backendSeen: (b: string) => void;
-    /** Shared one-slot prefetch: the next tensor's first chunk is read and quantized while this one is checked. */
-    prefetch: Prefetch;
-    /** The next tensor to quantize, if any. */
-    next?: QuantPlan;
-    /** The next tensor to quantize, of either type, started through prefetch.startFirst (the stage's way). */
-    following?: QuantPlan;
-  },
+  ctx: TensorContext & { scaleDtype: 'f16' | 'f32' },
 ): Promise<{ scales: Uint8Array[]; zeros: Uint8Array[]; acc: Accumulated; crcQ: number; scaleDtype: 'f16' | 'f32' }> {
   const { rows, cols, bits, groupSize } = p;
   const rowsPerChunk = rowsPerChunkFor(p, ctx.chunkBytes);
@@ -297,28 +350,16 @@ export async function quantizeTensor(
       // in chunks holds one chunk of rows, not two (peak RSS: issue 13's 512 MB at 7B shapes).
       ctx.prefetch.buffers.give(raw);
       // Keep the engine busy while this chunk is written: start the next chunk (or tensor) now.
-      const nr0 = r0 + rowsPerChunk;
-      if (nr0 < rows) job = startChunk(ctx, p, nr0, Math.min(rowsPerChunk, rows - nr0), params.scaleDtype);
-      else if (ctx.next) {
-        const nx = ctx.next;
-        ctx.prefetch.put(
-          nx.name,
-          startChunk(ctx, nx, 0, Math.min(rowsPerChunkFor(nx, ctx.chunkBytes), nx.rows), ctx.scaleDtype),
-        );
-      } else if (ctx.following && ctx.prefetch.startFirst) {
-        ctx.prefetch.put(ctx.following.name, ctx.prefetch.startFirst(ctx.following));
-      }
+      const dt = (q: QuantPlan) => (q === p ? params.scaleDtype : ctx.scaleDtype);
+      const start = (q: QuantPlan, q0: number, n: number) => startChunk(ctx, q, q0, n, dt(q));
+      job = startNext(ctx, p, r0 + rowsPerChunk, rowsPerChunk, start, () => true) ?? job;
       ctx.backendSeen(res.backend);
       const m = res.metrics;
       if (!m) throw new ConvertError('internal', `${p.name}: the engine returned no metrics`);
       addChunkMetrics(acc, m, refSq);
       scales.push(res.scales);
       zeros.push(res.zeros);
-      ctx.onRows(r0 + count);
-      const tw = performance.now();
-      yield res.q;
-      span('write', tw, p.name);
-      ctx.prefetch.buffers.give(res.q); // written: the writer is done with it
+      yield* writeChunk(ctx, p, r0 + count, res.q);
     }
   }
   const { crc32 } = await ctx.writer.addArray(
@@ -348,10 +389,7 @@ function checkInTs(
   chunked: boolean,
 ): OutputCheck {
   const { cols, packed, gBytes } = w;
-  const rowBytes = cols * ELEM_BYTES[w.dtype];
-  const refSq = chunked ? sumSquares(raw, w.dtype) : 0;
-  const picked: number[] = [];
-  for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
+  const { refSq, picked, f } = sampledRows(raw, w.dtype, cols, r0, count, sampled, chunked);
   if (!picked.length) return { fSq: 0, ySq: 0, dySq: 0, refSq };
   const m = picked.length;
   const sub: Quantized = {
@@ -366,12 +404,10 @@ function checkInTs(
     rows: m,
     cols,
   };
-  const f = new Float32Array(m * cols);
   picked.forEach((r, j) => {
     sub.q.set(res.q.subarray(r * packed, (r + 1) * packed), j * packed);
     sub.scales.set(res.scales.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
     sub.zeros.set(res.zeros.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
-    f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), w.dtype), j * cols);
   });
   const e = productError(x, n, f, m, cols, qmatmul(x, n, sub));
   return { fSq: e.fSq, ySq: e.ySq, dySq: e.dySq, refSq };

@@ -2,21 +2,12 @@
 // cut to the smallest set of most likely tokens whose probabilities sum to at least top_p, sampled with a seeded PRNG
 // (mulberry32), so a seed reproduces a run.
 
+import { mulberry32 } from '../common/random';
+
 export interface SamplerOptions {
   temperature: number;
   topP: number;
   seed: number;
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function argmax(logits: ArrayLike<number>): number {

@@ -9,24 +9,9 @@ import { copyFileSync, cpSync, mkdirSync, readFileSync, renameSync, writeFileSyn
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
-import type { RenderedProbe, WebviewRenderedEvent } from '../../../client/src/webviews/index';
-import { canDriveUi, extension, screenshot, test, ui, withTimeout, workspaceDir } from './harness';
+import { canDriveUi, extension, nextRendered, screenshot, test, ui, workspaceDir } from './harness';
 
-const PROBE = Symbol.for('apl.webviews.rendered');
 const NO_UI = !canDriveUi() && 'needs the offline launcher to click inside the webview';
-
-function nextRendered(accept: (e: WebviewRenderedEvent) => boolean, ms: number, what: string) {
-  const p = (globalThis as unknown as Record<symbol, RenderedProbe | undefined>)[PROBE];
-  if (!p) throw new Error('the extension has not published its webview probe (is it active?)');
-  let listener: ((e: WebviewRenderedEvent) => void) | undefined;
-  const got = new Promise<WebviewRenderedEvent>((resolve) => {
-    listener = (e) => {
-      if (accept(e)) resolve(e);
-    };
-    p.listeners.add(listener);
-  });
-  return withTimeout(got, ms, what).finally(() => p.listeners.delete(listener!));
-}
 
 /** test/fixtures/inspector copied into the workspace (once per test: each test gets its own folder). */
 function fixtures(sub: string): string {

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, watch } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as vscode from 'vscode';
+import type { RenderedProbe, WebviewRenderedEvent } from '../../../client/src/webviews/index';
 
 /** Lines with this prefix are the suite's own output (test/integration/prepare.mjs has the same constant). */
 export const SUITE_PREFIX = '[apl-itest] ';
@@ -49,6 +50,26 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+const PROBE = Symbol.for('apl.webviews.rendered');
+
+/** The next `rendered` event a webview posts (RENDERED_PROBE) that `accept` takes; subscribe before causing it. */
+export function nextRendered(
+  accept: (e: WebviewRenderedEvent) => boolean,
+  ms: number,
+  what: string,
+): Promise<WebviewRenderedEvent> {
+  const p = (globalThis as unknown as Record<symbol, RenderedProbe | undefined>)[PROBE];
+  if (!p) throw new Error('the extension has not published its webview probe (is it active?)');
+  let listener: ((e: WebviewRenderedEvent) => void) | undefined;
+  const got = new Promise<WebviewRenderedEvent>((resolve) => {
+    listener = (e) => {
+      if (accept(e)) resolve(e);
+    };
+    p.listeners.add(listener);
+  });
+  return withTimeout(got, ms, what).finally(() => p.listeners.delete(listener!));
 }
 
 /** The first event (matching `accept`) that fires within `ms`. Subscribe before causing the event. */

@@ -6,33 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { RenderedProbe, WebviewRenderedEvent } from '../../../client/src/webviews/index';
-import { extension, screenshot, test, withTimeout, workspaceDir } from './harness';
-
-const PROBE = Symbol.for('apl.webviews.rendered');
-
-function probe(): RenderedProbe {
-  const p = (globalThis as unknown as Record<symbol, RenderedProbe | undefined>)[PROBE];
-  if (!p) throw new Error('the extension has not published its webview probe (is it active?)');
-  return p;
-}
-
-/** The next `rendered` event accepted by `accept`; subscribe before causing it. */
-function nextRendered(
-  accept: (e: WebviewRenderedEvent) => boolean,
-  ms: number,
-  what: string,
-): Promise<WebviewRenderedEvent> {
-  const p = probe();
-  let listener: ((e: WebviewRenderedEvent) => void) | undefined;
-  const got = new Promise<WebviewRenderedEvent>((resolve) => {
-    listener = (e) => {
-      if (accept(e)) resolve(e);
-    };
-    p.listeners.add(listener);
-  });
-  return withTimeout(got, ms, what).finally(() => p.listeners.delete(listener!));
-}
+import { extension, nextRendered, screenshot, test, workspaceDir } from './harness';
 
 /** Copies the numpy-written fixtures (test/unit/inspect/fixtures) into the test workspace. */
 function fixture(name: string): string {

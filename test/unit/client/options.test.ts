@@ -9,6 +9,7 @@ import {
   expandFolder,
   expandWorkspaceFolder,
   groupSizeFromSetting,
+  requestFields,
 } from '../../../client/src/convert/options';
 
 const req: ConvertRequest = {
@@ -148,4 +149,35 @@ test('gpu chosen with no usable GPU: the reason, so the command offers auto; oth
   assert.equal(gpuUnusable('gpu', gpu), undefined);
   assert.equal(gpuUnusable('auto', noGpu), undefined);
   assert.equal(gpuUnusable('gpu', undefined), undefined);
+});
+
+test('requestFields: the defaults as request fields; no format, an empty tolerance left out, eval only when on', () => {
+  const d = {
+    bits: 4 as const,
+    groupSize: 'row' as const,
+    symmetric: true,
+    format: 'kquant' as const,
+    backend: 'cpu' as const,
+    outDir: '/w/out',
+    lastModel: 'tinyllama',
+    mode: 'minmax' as const,
+    embeddingsBits: 8 as const,
+    tolerance: '',
+    eval: false,
+    evalText: '/w/t.txt',
+  };
+  assert.deepEqual(requestFields(d), {
+    bits: 4,
+    groupSize: 'row',
+    symmetric: true,
+    backend: 'cpu',
+    outDir: '/w/out',
+    mode: 'minmax',
+    embeddingsBits: 8,
+    tolerance: undefined,
+  });
+  const on = requestFields({ ...d, tolerance: 'mean=2', eval: true });
+  assert.equal(on.tolerance, 'mean=2');
+  assert.equal(on.eval, true);
+  assert.equal(on.evalText, '/w/t.txt');
 });

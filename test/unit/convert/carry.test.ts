@@ -1,10 +1,10 @@
 // What convert carries for running the model: the config values in the manifest's model block (with the
 // transformers defaults for what config.json leaves out) and the tokenizer / generation config side files.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runConfigFields } from '../../../server/src/convert/carry';
+import { planCarry, runConfigFields } from '../../../server/src/convert/carry';
 import { convertModel } from '../../../server/src/convert/pipeline';
 import { parseManifest } from '../../../server/src/manifest/document';
 import { FileCache, manifestFiles } from '../../../server/src/manifest/files';
@@ -126,4 +126,23 @@ test('a failed conversion leaves no side files behind', async (t) => {
   await assert.rejects(p, /cancelled/);
   assert.deepEqual(readdirSync(out), []);
   assert.ok(!existsSync(join(out, 'tg_tokenizer_q4.json')));
+});
+
+test("planCarry removes a killed run's side-file temporaries (its pid gone) and nothing else", (t) => {
+  const out = tempDir(t);
+  const DEAD = 99999999; // above Linux's pid_max: no such process
+  const gone = [`.m_tokenizer_q4.json.tmp-${DEAD}`, `.m_generation_config_q4.json.tmp-${DEAD}`];
+  const kept = [
+    `.m_tokenizer_q4.json.tmp-${process.pid}`, // this process
+    `.m_tokenizer_q4.json.tmp-1`, // alive (init)
+    `.m_tokenizer_config_q4.json.tmp-${process.ppid}`, // alive (the parent)
+    `.m_tokenizer_q8.json.tmp-${DEAD}`, // another bit width's
+    `.m_quantized_q4.npz.staged-${DEAD}`, // the converter's own (outputs.ts removes those)
+    `.m_tokenizer_q4.json.tmp-${DEAD}.tmp-77-ff`, // not the side-file form
+    `m_tokenizer_q4.json.tmp-${DEAD}`, // no leading dot
+    `.m_tokenizer_q4.json.tmp-${DEAD}x`,
+  ];
+  for (const f of [...gone, ...kept]) writeFileSync(join(out, f), 'x');
+  planCarry(join(out, 'no-such-model'), out, 'm', 4);
+  assert.deepEqual(readdirSync(out).sort(), [...kept].sort());
 });

@@ -2,21 +2,16 @@
 // points and injected disk-full (APL_TEST_FAULT, through the converter's test seam: see fault-cli.ts), and the Hub
 // path against the loopback Hub.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { oneLine, parseConvertArgs } from '../../../server/src/cli/convert';
 import type { ConvertEvent } from '../../../server/src/protocol';
+import { type CliRun, spawnTs } from '../../helpers/cli';
 import { startHubServer } from '../../helpers/hub-server';
 import { root, snapshot, tempDir, tinyModel } from './helpers';
 
-interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const clean = { ...process.env };
@@ -26,29 +21,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const entry = env.APL_TEST_FAULT
     ? [join(root, 'test/unit/convert/fault-cli.ts')]
     : [join(root, 'server/src/cli.ts'), 'convert'];
-  const child = spawn(process.execPath, ['--import', 'tsx', ...entry, ...args], {
-    cwd: root,
-    env: { ...clean, APL_CLI_MAIN: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`apl-quant convert ${args.join(' ')} timed out\n${stderr}`));
-    }, 120_000);
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      resolve({ status, signal, stdout, stderr });
-    });
-  });
+  return spawnTs([...entry, ...args], { ...clean, APL_CLI_MAIN: '1', ...env }, `apl-quant convert ${args.join(' ')}`);
 }
 
 function events(r: Run): ConvertEvent[] {

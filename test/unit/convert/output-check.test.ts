@@ -9,25 +9,9 @@ import type { QuantPlan } from '../../../server/src/convert/plan';
 import { benchKqChecks } from '../../../server/src/convert/quantize-kquant';
 import { benchChecks } from '../../../server/src/convert/quantize-tensor';
 import { gaussian } from '../../helpers/random';
+import { bytesOf } from './quantize-harness';
 
-/** Raw bytes of x (values exact in every dtype: multiples of 1/1024 below 0.1). */
-function bytes(x: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Buffer {
-  if (dtype === 'F32') return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
-  const out = Buffer.alloc(x.length * 2);
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  for (let i = 0; i < x.length; i++) out.writeUInt16LE(dtype === 'BF16' ? u[i] >>> 16 : f16Bits(x[i]), i * 2);
-  return out;
-}
-
-/** float16 bits of a value that float16 holds exactly (a normal number or 0). */
-function f16Bits(v: number): number {
-  const s = v < 0 ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (a === 0) return s;
-  const e = Math.floor(Math.log2(a));
-  return s | ((e + 15) << 10) | ((a / 2 ** e - 1) * 1024);
-}
-
+/** Values exact in every dtype: multiples of 1/1024 below 0.1 (bytesOf's F16 rounding leaves them as they are). */
 function exactValues(n: number, seed: number): Float32Array {
   const g = gaussian(n, seed, 0.02);
   for (let i = 0; i < n; i++) g[i] = Math.round(g[i] * 1024) / 1024;
@@ -45,7 +29,7 @@ for (const [label, dtype, rows, cols, chunkBytes] of cases) {
   test(`engine output check equals the TypeScript one: ${label}`, async (t) => {
     if (!engineInfo().native) return t.skip('native addon not built: the TypeScript path is the only one');
     const x = exactValues(rows * cols, rows + cols);
-    const raw = bytes(x, dtype);
+    const raw = bytesOf(x, dtype);
     const p: QuantPlan = {
       kind: 'quantize',
       name: 'w',
@@ -94,7 +78,7 @@ for (const [label, dtype, rows, cols, chunkBytes, bits] of kqCases) {
   test(`engine output check equals the TypeScript one: ${label}`, async (t) => {
     if (!engineInfo().native) return t.skip('native addon not built: the TypeScript path is the only one');
     const x = exactValues(rows * cols, rows + cols);
-    const raw = bytes(x, dtype);
+    const raw = bytesOf(x, dtype);
     const kq = KQ_PRESETS[bits];
     const p = { kind: 'quantize', name: 'w', dtype, shape: [rows, cols], rows, cols, bits, kq } as unknown as QuantPlan;
     const o = { ...kq, data: raw, dtype: dtype.toLowerCase() as 'bf16', rows, cols };

@@ -10,6 +10,7 @@ import { evaluateTokens, type LogitsModel } from '../../../server/src/eval/evalu
 import type { EvalSummary } from '../../../server/src/protocol';
 import { createForward } from '../../../server/src/run/engine';
 import { loadModel } from '../../../server/src/run/load';
+import { cachedLogits } from '../../helpers/cached-logits';
 
 const root = join(__dirname, '../../..');
 const fixture = join(root, 'test/fixtures/brown-tiny');
@@ -17,36 +18,6 @@ const ref = JSON.parse(readFileSync(join(fixture, 'reference-ppl.json'), 'utf8')
 const CTX: number = ref.ctx;
 /** Chunks evaluated here (the committed reference has every chunk's NLL, so any prefix compares). */
 const CHUNKS = 4;
-
-/**
- * The float model with each chunk's second-half logits cached, so its pass runs once for all four bit widths.
- * evaluateTokens ignores what the first-half call returns (it only fills the KV cache), so that call is deferred
- * until the second half misses the cache.
- */
-function cached(m: LogitsModel, vocab: number): LogitsModel {
-  const cache = new Map<string, Float32Array>();
-  let pending: number[] = [];
-  return {
-    reset: () => {
-      pending = [];
-    },
-    forward(toks, pos, all) {
-      if (!all) {
-        pending = Array.from(toks);
-        return new Float32Array(vocab);
-      }
-      const key = `${pending.join(',')}|${pos}|${Array.from(toks).join(',')}`;
-      let out = cache.get(key);
-      if (!out) {
-        m.reset();
-        m.forward(pending, 0, false);
-        out = m.forward(toks, pos, true).slice();
-        cache.set(key, out);
-      }
-      return out;
-    },
-  };
-}
 
 let work = '';
 let tokens: number[] = [];
@@ -64,7 +35,7 @@ before(async () => {
   tokens = q8.tokenizer.encode(readFileSync(join(fixture, 'heldout.txt'), 'utf8'), true);
   bos = q8.config.bosTokenId ?? 1;
   vocab = q8.config.vocabSize;
-  floatModel = cached(createForward(f.config, f.weights, { contextLength: CTX }), vocab);
+  floatModel = cachedLogits(createForward(f.config, f.weights, { contextLength: CTX }), vocab);
 });
 
 after(() => rmSync(work, { recursive: true, force: true }));

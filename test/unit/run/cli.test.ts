@@ -14,6 +14,7 @@ import { writeNpyFile } from '../../../server/src/formats/npy';
 import type { RunEvent } from '../../../server/src/protocol';
 import { loadModel } from '../../../server/src/run/load';
 import { argmax } from '../../../server/src/run/sampler';
+import { type CliRun, spawnTs } from '../../helpers/cli';
 import {
   convertTiny,
   dequantizeAll,
@@ -24,36 +25,11 @@ import {
   root,
 } from './helpers';
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = Omit<CliRun, 'signal'>;
 
 function cli(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'server/src/cli.ts'), ...args], {
-    cwd: root,
-    env: { ...process.env, APL_CLI_MAIN: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`apl-quant ${args.join(' ')} timed out\n${stderr}`));
-    }, 120_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
+  const env = { ...process.env, APL_CLI_MAIN: '1' };
+  return spawnTs([join(root, 'server/src/cli.ts'), ...args], env, `apl-quant ${args.join(' ')}`);
 }
 
 /** A failure: the exit code and exactly one stderr line, matching `re`. */
