@@ -6,7 +6,14 @@ import { formatBitsPerWeight } from '../../../server/src/common/format';
 import { CommandIds } from '../../../server/src/protocol';
 import { gpuUnusable } from '../backendInfo';
 import type { ClientContext, ConvertOutcome } from '../context';
-import { type ConvertRequest, checkRequest, requestFields, tolerancesOf } from '../convert/options';
+import {
+  type ConvertRequest,
+  checkRequest,
+  requestFields,
+  requestFormat,
+  requestFromOptions,
+  tolerancesOf,
+} from '../convert/options';
 import { currentDefaults, pickRequest, remember } from '../convert/picks';
 import { fixForError } from '../convert/progress';
 import { setBackendSetting } from '../settings';
@@ -33,13 +40,15 @@ export default async function convertModel(ctx: ClientContext, arg?: unknown): P
     // From the explorer on a model folder.
     const d = currentDefaults(ctx);
     if (!d.outDir) throw new Error('set apl.convert.outputFolder or open a folder first');
-    req = { model: arg.fsPath, ...requestFields(d), outDir: d.outDir };
+    req = { model: arg.fsPath, ...requestFields(d), ...requestFormat(d.format, d.bits), outDir: d.outDir };
   } else if (opts?.model) {
     const d = currentDefaults(ctx);
-    const merged: Partial<ConvertRequest> = {
-      ...requestFields(d),
-      ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'cancellation')),
-    };
+    const merged = requestFromOptions(
+      d,
+      Object.fromEntries(
+        Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'cancellation' && k !== 'noReport'),
+      ),
+    );
     const problem = checkRequest(merged);
     if (problem) throw new Error(`invalid options: ${problem}`);
     req = merged as ConvertRequest;

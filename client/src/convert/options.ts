@@ -102,6 +102,28 @@ export function requestFields(d: ConvertDefaults) {
   };
 }
 
+/**
+ * The `format` a request carries: kquant where the defaults ask for it and the bits allow it (2 and 4), otherwise
+ * none, which `cliArgs` turns into the groupwise flags.
+ */
+export function requestFormat(format: QuantFormat | undefined, bits: number | undefined): { format?: 'kquant' } {
+  return format === 'kquant' && (bits === 2 || bits === 4) ? { format: 'kquant' } : {};
+}
+
+/**
+ * A request from an options object (tests, other extensions) over the defaults. The object's own fields win; the
+ * defaults' format (`apl.convert.format`) applies only where the object names no format and asks for no
+ * groupwise-only field (groupSize, symmetric), as the CLI decides between `--format` and `--group-size`.
+ */
+export function requestFromOptions(d: ConvertDefaults, given: Partial<ConvertRequest>): Partial<ConvertRequest> {
+  const groupwise = given.groupSize !== undefined || given.symmetric !== undefined;
+  return {
+    ...requestFields(d),
+    ...(groupwise ? {} : requestFormat(d.format, given.bits ?? d.bits)),
+    ...given,
+  };
+}
+
 /** Checks an options object handed to the command (from a test or another extension); returns the problem. */
 export function checkRequest(r: Partial<ConvertRequest>): string | undefined {
   if (typeof r.model !== 'string' || !r.model.trim()) return 'model: expected an alias, a repo id or a folder';

@@ -22,6 +22,7 @@ import {
   mergeDefaults,
   paramsFromDownloadBytes,
   requestFields,
+  requestFormat,
   settingsFormat,
   type TensorInfoLike,
   tolerancesOf,
@@ -396,7 +397,7 @@ export async function pickRequest(ctx: ClientContext): Promise<ConvertRequest | 
   return {
     model: m.model,
     ...requestFields({ ...adv, bits }),
-    ...(adv.format === 'kquant' && (bits === 2 || bits === 4) ? { format: 'kquant' as const } : {}),
+    ...requestFormat(adv.format, bits),
     outDir: adv.outDir,
   };
 }

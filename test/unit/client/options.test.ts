@@ -10,6 +10,8 @@ import {
   expandWorkspaceFolder,
   groupSizeFromSetting,
   requestFields,
+  requestFormat,
+  requestFromOptions,
 } from '../../../client/src/convert/options';
 
 const req: ConvertRequest = {
@@ -180,4 +182,35 @@ test('requestFields: the defaults as request fields; no format, an empty toleran
   assert.equal(on.tolerance, 'mean=2');
   assert.equal(on.eval, true);
   assert.equal(on.evalText, '/w/t.txt');
+});
+
+test('requestFromOptions: apl.convert.format reaches an options request unless it names a format or a groupwise field', () => {
+  const d = {
+    bits: 4 as const,
+    groupSize: 64,
+    symmetric: false,
+    format: 'kquant' as const,
+    backend: 'auto' as const,
+    outDir: '/w/out',
+    tolerance: '',
+    eval: false,
+  };
+  assert.deepEqual(requestFormat('kquant', 2), { format: 'kquant' });
+  assert.deepEqual(requestFormat('kquant', 8), {}, 'kquant has no 8-bit layout');
+  assert.deepEqual(requestFormat('groupwise', 4), {});
+  // Before, the explorer and an options object dropped the setting: a groupwise command line at 4 bits.
+  const plain = requestFromOptions(d, { model: 'm', bits: 4 });
+  assert.equal(plain.format, 'kquant');
+  assert.ok(cliArgs(plain as ConvertRequest).includes('--format'));
+  assert.equal(requestFromOptions(d, { model: 'm', bits: 8 }).format, undefined);
+  assert.equal(
+    requestFromOptions(d, { model: 'm', bits: 4, groupSize: 32 }).format,
+    undefined,
+    'groupSize asks groupwise',
+  );
+  assert.equal(requestFromOptions(d, { model: 'm', bits: 2, symmetric: true }).format, undefined);
+  assert.equal(requestFromOptions(d, { model: 'm', bits: 4, format: 'groupwise' }).format, 'groupwise');
+  assert.equal(requestFromOptions({ ...d, format: 'groupwise' }, { model: 'm' }).format, undefined);
+  assert.equal(requestFromOptions(d, { model: 'm' }).format, 'kquant', "the defaults' bits (4)");
+  assert.equal(requestFromOptions(d, { model: 'm', outDir: '/x' }).outDir, '/x', 'the object wins');
 });
