@@ -12,28 +12,42 @@ namespace apl {
 
 /**
  * Rows (decoded to float32: the float rows f and their dequantized d) against a block of four inputs in one
- * pass: per row and input one float64 chain for f and one for d, element by element (no chain is split).
+ * pass: per row and input one float64 chain for f and one for d, element by element (no chain is split). With
+ * f null, the d chains alone.
  */
 void check_dot_scalar(const float* xb, int64_t cols, int nr, const float* const* f, const float* const* d,
                       double* y, double* yq) {
   for (int r = 0; r < nr; r++) {
     double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
-    const float* fr = f[r];
+    const float* fr = f ? f[r] : nullptr;
     const float* dr = d[r];
     for (int64_t c = 0; c < cols; c++) {
-      const double fc = fr[c], dc = dr[c];
+      const double dc = dr[c];
       const float* xv = xb + c * 4;
       for (int t = 0; t < 4; t++) {
         const double xt = xv[t];
-        a[t] += xt * fc;
+        if (fr) a[t] += xt * (double)fr[c];
         b[t] += xt * dc;
       }
     }
     for (int t = 0; t < 4; t++) {
-      y[r * 4 + t] = a[t];
+      if (fr) y[r * 4 + t] = a[t];
       yq[r * 4 + t] = b[t];
     }
   }
+}
+
+/** One row's float products and its steps of the Σ‖f‖² chain (see kernels.h CheckFRow). */
+void check_frow_scalar(const float* xt, int64_t nb, int64_t cols, const float* f, double* y, double* s) {
+  double sq = *s;
+  for (int64_t c = 0; c < cols; c++) sq += (double)f[c] * (double)f[c];
+  *s = sq;
+  for (int64_t b = 0; b < nb; b++)
+    for (int t = 0; t < 4; t++) {
+      double a = 0;
+      for (int64_t c = 0; c < cols; c++) a += (double)xt[(b * cols + c) * 4 + t] * (double)f[c];
+      y[b * 4 + t] = a;
+    }
 }
 
 namespace {
@@ -94,7 +108,7 @@ void bf16_blocks_sq(const QuantJob& j, int64_t b0, int64_t b1, double* out) {
 }  // namespace
 
 OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequant)
-    : j_(j), c_(c), dequant_(std::move(dequant)), dot_(select_check_dot()) {
+    : j_(j), c_(c), dequant_(std::move(dequant)), dot_(select_check_dot()), frow_(select_check_frow()) {
   const int64_t cols = j.cols;
   if (c.m > 0) {
     nb_ = (c.n + 3) / 4;
@@ -123,13 +137,17 @@ OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequan
 void OutputCheck::run_task(int64_t t) {
   if (c_.m > 0) {
     if (t == 0) {
-      // Σ‖f_j‖² over the sampled rows, in order: one chain (each row decoded first, so the loop is only the
-      // chain).
-      std::vector<float> fb((size_t)j_.cols);
+      // Σ‖f_j‖² over the sampled rows, in order: one chain, which waits on its add latency; the float
+      // products x · f of each row (no quantized data needed) run in the same column loop, in its shadow.
+      // Products already set (the GPU's) are kept.
+      const int64_t cols = j_.cols, n = c_.n, m = c_.m, nb = f_products_ ? nb_ : 0;
+      std::vector<float> fb((size_t)cols);
+      std::vector<double> yr((size_t)(4 * nb));
       double s = 0;
-      for (int64_t jj = 0; jj < c_.m; jj++) {
+      for (int64_t jj = 0; jj < m; jj++) {
         const float* f = load_row_scalar(j_, c_.rows[jj], fb.data());
-        for (int64_t k = 0; k < j_.cols; k++) s += (double)f[k] * (double)f[k];
+        frow_(xt_.data(), nb, cols, f, yr.data(), &s);
+        for (int64_t i = 0; i < 4 * nb && i < n; i++) y_[(size_t)(i * m + jj)] = yr[(size_t)i];
       }
       f_sq_ = s;
       return;
@@ -161,6 +179,7 @@ void OutputCheck::rows_done(int64_t r0, int64_t r1) {
 }
 
 void OutputCheck::set_products(const double* y, const float* yq) {
+  f_products_ = false;
   std::copy(y, y + y_.size(), y_.begin());
   std::copy(yq, yq + yq_.size(), yq_.begin());
 }
@@ -168,14 +187,11 @@ void OutputCheck::set_products(const double* y, const float* yq) {
 void OutputCheck::rows(const int64_t* jjs, int nr) {
   const int64_t cols = j_.cols, m = c_.m;
   thread_local std::vector<float> buf;
-  if ((int64_t)buf.size() < 2 * kCheckDotRows * cols) buf.resize((size_t)(2 * kCheckDotRows * cols));
-  const float* f[kCheckDotRows];
+  if ((int64_t)buf.size() < kCheckDotRows * cols) buf.resize((size_t)(kCheckDotRows * cols));
   const float* d[kCheckDotRows];
   for (int k = 0; k < nr; k++) {
-    float* fb = buf.data() + (2 * k) * cols;
-    float* db = buf.data() + (2 * k + 1) * cols;
+    float* db = buf.data() + k * cols;
     const int64_t r = c_.rows[jjs[k]];
-    f[k] = load_row_scalar(j_, r, fb);
     if (dequant_) {
       dequant_(r, db);
     } else {
@@ -184,16 +200,14 @@ void OutputCheck::rows(const int64_t* jjs, int nr) {
     }
     d[k] = db;
   }
+  // The quantized products alone: the float ones are the Σ‖f‖² task's (run_task).
   for (int64_t b = 0; b < nb_; b++) {
     const float* xb = xt_.data() + b * cols * 4;
-    double y[4 * kCheckDotRows], yq[4 * kCheckDotRows];
-    dot_(xb, cols, nr, f, d, y, yq);
+    double yq[4 * kCheckDotRows];
+    dot_(xb, cols, nr, nullptr, d, nullptr, yq);
     for (int k = 0; k < nr; k++)
-      for (int64_t t = 0; t < 4 && b * 4 + t < c_.n; t++) {
-        size_t at = (size_t)((b * 4 + t) * m + jjs[k]);
-        y_[at] = y[k * 4 + t];
-        yq_[at] = (float)yq[k * 4 + t];
-      }
+      for (int64_t t = 0; t < 4 && b * 4 + t < c_.n; t++)
+        yq_[(size_t)((b * 4 + t) * m + jjs[k])] = (float)yq[k * 4 + t];
   }
 }
 

@@ -34,9 +34,10 @@ struct CheckOut {
 };
 
 /**
- * State of one job's check: per sampled row, the float and quantized products. check_row() is called for
- * every row [r0, r1) once it is quantized (from any thread); extra tasks (the Σ‖f‖² chain and Σw² blocks) run
- * beside the quantization; finish() combines everything in the TypeScript order.
+ * State of one job's check: per sampled row, the float and quantized products. rows_done() is called for
+ * every row [r0, r1) once it is quantized (from any thread) and computes the quantized products; extra tasks
+ * run beside the quantization: the Σ‖f‖² chain with the float products (task 0) and the Σw² blocks; finish()
+ * combines everything in the TypeScript order.
  */
 class OutputCheck {
  public:
@@ -47,7 +48,7 @@ class OutputCheck {
    * dequantized from; other types (kquant) pass their own row dequantizer.
    */
   OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequant = {});
-  /** Products for the sampled rows among [r0, r1) (already quantized). */
+  /** Quantized products for the sampled rows among [r0, r1) (already quantized). */
   void rows_done(int64_t r0, int64_t r1);
   /** Independent tasks (no quantized data needed), numbered 0..tasks()-1. */
   int64_t tasks() const { return tasks_; }
@@ -62,8 +63,10 @@ class OutputCheck {
   const QuantJob j_;
   CheckJob c_;
   RowDequant dequant_;
-  /** The products' kernel (cpu/kernels.h check_dot_*). */
+  /** The products' kernels (cpu/kernels.h check_dot_*, check_frow_*). */
   void (*dot_)(const float*, int64_t, int, const float* const*, const float* const*, double*, double*);
+  void (*frow_)(const float*, int64_t, int64_t, const float*, double*, double*);
+  bool f_products_ = true;      // the float products are run_task(0)'s (false once set_products gave them)
   int64_t nb_ = 0;              // input blocks of 4
   std::vector<float> xt_;       // x regrouped: block b, column c, lane t at (b·cols + c)·4 + t
   std::vector<int32_t> pick_;   // row → index among the sampled rows, or −1

@@ -90,7 +90,10 @@ const CpuKernel& select_kernel() {
   return scalar_kernel();
 }
 
-/** The AVX2 products give check_dot_scalar's sums bit for bit on a small table (odd lengths, 1–4 rows). */
+/**
+ * The AVX2 products give check_dot_scalar's sums bit for bit on a small table (odd lengths, 1–4 rows; with f
+ * and without).
+ */
 static bool check_dot_agrees(CheckDot dot) {
   const int64_t cols = 203;
   std::vector<float> x((size_t)(cols * 4)), fd((size_t)(2 * kCheckDotRows * cols));
@@ -110,17 +113,54 @@ static bool check_dot_agrees(CheckDot dot) {
       if (std::memcmp(y[0], y[1], sizeof(double) * 4 * nr) ||
           std::memcmp(yq[0], yq[1], sizeof(double) * 4 * nr))
         return false;
+      dot(x.data(), n, nr, nullptr, d, nullptr, yq[1]);  // the d chains alone (check.cc's form)
+      if (std::memcmp(yq[0], yq[1], sizeof(double) * 4 * nr)) return false;
     }
   return true;
 }
 
+/**
+ * A check kernel's form to use: the AVX2 one where the CPU runs it and it reproduced the scalar one
+ * (`avx2ok`, tested once per process by the caller), else the scalar reference (always under
+ * APL_FORCE_SCALAR=1).
+ */
+template <class Fn>
+static Fn checked_form(Fn scalar, Fn avx2, bool avx2ok) {
+  return !force_scalar() && avx2ok ? avx2 : scalar;
+}
+
 CheckDot select_check_dot() {
-  if (force_scalar()) return check_dot_scalar;
 #if defined(__x86_64__) || defined(_M_X64)
-  static const bool avx2 = has_avx2() && check_dot_avx2() && check_dot_agrees(check_dot_avx2());
-  if (avx2) return check_dot_avx2();
+  static const bool ok = has_avx2() && check_dot_avx2() && check_dot_agrees(check_dot_avx2());
+#else
+  const bool ok = false;
 #endif
-  return check_dot_scalar;
+  return checked_form(check_dot_scalar, check_dot_avx2(), ok);
+}
+
+/** The AVX2 row products and Σ‖f‖² steps give check_frow_scalar's bits on a small table (0–9 blocks). */
+static bool check_frow_agrees(CheckFRow frow) {
+  const int64_t cols = 203, nbmax = 9;
+  std::vector<float> x((size_t)(nbmax * cols * 4)), f((size_t)cols);
+  for (size_t i = 0; i < x.size(); i++) x[i] = std::sin((float)i * 0.37f) * (1.0f + (float)(i % 7));
+  for (size_t i = 0; i < f.size(); i++) f[i] = std::cos((float)i * 0.91f) * (i % 3 ? 1e-3f : 17.0f);
+  for (int64_t nb = 0; nb <= nbmax; nb++)
+    for (int64_t n : {cols, (int64_t)1, (int64_t)6}) {
+      double y[2][4 * nbmax], s[2] = {0.5, 0.5};
+      check_frow_scalar(x.data(), nb, n, f.data(), y[0], &s[0]);
+      frow(x.data(), nb, n, f.data(), y[1], &s[1]);
+      if (s[0] != s[1] || std::memcmp(y[0], y[1], sizeof(double) * 4 * nb)) return false;
+    }
+  return true;
+}
+
+CheckFRow select_check_frow() {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool ok = has_avx2() && check_frow_avx2() && check_frow_agrees(check_frow_avx2());
+#else
+  const bool ok = false;
+#endif
+  return checked_form(check_frow_scalar, check_frow_avx2(), ok);
 }
 
 std::string cpu_features() {

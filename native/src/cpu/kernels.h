@@ -22,7 +22,8 @@ const CpuKernel* neon_kernel();
 /**
  * The output check's products (check.cc): rows f[0..nr) and their dequantized d[0..nr) (cols float32 each,
  * 1 ≤ nr ≤ kCheckDotRows) against one block of four inputs xb (column c, input t at c·4 + t); for row r and
- * input t, y[r·4 + t] = Σ_c x·f and yq[r·4 + t] = Σ_c x·d, each a float64 chain in column order.
+ * input t, y[r·4 + t] = Σ_c x·f and yq[r·4 + t] = Σ_c x·d, each a float64 chain in column order. With f null
+ * only yq is computed (y is not written).
  */
 constexpr int kCheckDotRows = 4;
 using CheckDot = void (*)(const float* xb, int64_t cols, int nr, const float* const* f, const float* const* d,
@@ -32,6 +33,17 @@ void check_dot_scalar(const float* xb, int64_t cols, int nr, const float* const*
                       double* y, double* yq);
 CheckDot check_dot_avx2();
 CheckDot select_check_dot();
+
+/**
+ * One sampled row f (cols float32) against nb blocks of four inputs xt (block b, column c, input t at
+ * (b·cols + c)·4 + t): y[b·4 + t] = Σ_c x·f, a float64 chain per input in column order; and *s += f[c]² for
+ * c in order, continuing the one chain *s (check.cc's Σ‖f‖², which is latency-bound: the products run in its
+ * shadow). nb may be 0 (the chain alone).
+ */
+using CheckFRow = void (*)(const float* xt, int64_t nb, int64_t cols, const float* f, double* y, double* s);
+void check_frow_scalar(const float* xt, int64_t nb, int64_t cols, const float* f, double* y, double* s);
+CheckFRow check_frow_avx2();
+CheckFRow select_check_frow();
 
 /** The best variant this CPU supports; APL_FORCE_SCALAR=1 forces the scalar reference. */
 const CpuKernel& select_kernel();
