@@ -312,6 +312,13 @@ struct KqSimdOps : KqQuad {
           s2 = V::blend(s2, V::add(s2, V::mul(v, v)), m);
         }
       }
+      if (c + W <= ng) {  // whole chunk: straight to the per-group arrays
+        V::storeu(mn + c, lo);
+        V::storeu(mx + c, hi);
+        V::storeu(sx + c, s1);
+        V::storeu(sxx + c, s2);
+        continue;
+      }
       V::store(a, lo);
       V::store(b, hi);
       V::store(s, s1);
@@ -362,6 +369,12 @@ struct KqSimdOps : KqQuad {
         s3[k] = Fuse ? V::madd_exact(q, v, s3[k]) : V::add(s3[k], V::mul(q, v));
       }
     for (int k = 0; k < K; k++) {
+      if (c + W * k + W <= ng) {  // whole chunk: straight to the per-group arrays
+        V::storeu(sq + c + W * k, s1[k]);
+        V::storeu(sqq + c + W * k, s2[k]);
+        V::storeu(sqx + c + W * k, s3[k]);
+        continue;
+      }
       V::store(a, s1[k]);
       V::store(b, s2[k]);
       V::store(cc, s3[k]);
