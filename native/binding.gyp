@@ -31,12 +31,13 @@
       'target_name': 'apl_simd',
       'type': 'static_library',
       'sources': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/neon.cc', 'src/cpu/kquant_avx2.cc',
-                  'src/cpu/kquant_neon.cc', 'src/cpu/kquant_avx2_fma.cc', 'src/cpu/crc32_pclmul.cc'],
+                  'src/cpu/kquant_neon.cc', 'src/cpu/kquant_avx2_fma.cc', 'src/cpu/kquant_avx512.cc',
+                  'src/cpu/crc32_pclmul.cc'],
       'conditions': [
         ['target_arch=="x64"', {
           'sources!': ['src/cpu/avx2.cc', 'src/cpu/avx512.cc', 'src/cpu/kquant_avx2.cc', 'src/cpu/kquant_avx2_fma.cc',
-                       'src/cpu/crc32_pclmul.cc'],
-          'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_pclmul'],
+                       'src/cpu/kquant_avx512.cc', 'src/cpu/crc32_pclmul.cc'],
+          'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_kq512', 'apl_pclmul'],
         }],
       ],
     },
@@ -53,6 +54,15 @@
       'type': 'static_library',
       'sources': ['src/cpu/kquant_avx2_fma.cc'],
       'cflags_cc': ['-mavx2', '-mf16c', '-mfma'],
+    },
+    {
+      # The kquant convert kernel with 16 groups per vector (kquant_avx512.cc; FMA as apl_fma: only exact
+      # products fused, the same bits), chosen at run time where the CPU has AVX-512F/VL and FMA (kq_select_kernel;
+      # APL_NO_AVX512=1 takes the AVX2 builds).
+      'target_name': 'apl_kq512',
+      'type': 'static_library',
+      'sources': ['src/cpu/kquant_avx512.cc'],
+      'cflags_cc': ['-mavx512f', '-mavx512vl', '-mavx2', '-mf16c', '-mfma', '-Wno-maybe-uninitialized'],
     },
     {
       # CRC-32 by carry-less multiplication (crc32.cc uses it where the CPU has PCLMULQDQ).
@@ -133,7 +143,7 @@
       'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
       'dependencies': ['apl_simd', 'apl_infer_simd', 'apl_infer_dotprod'],
       'conditions': [
-        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_pclmul', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512', 'apl_infer_amx']}],
+        ['target_arch=="x64"', {'dependencies': ['apl_avx2', 'apl_avx512', 'apl_fma', 'apl_kq512', 'apl_pclmul', 'apl_infer_avx2', 'apl_infer_vnni', 'apl_infer_avx512', 'apl_infer_amx']}],
         ['nvcc!=""', {
           'defines': ['APL_HAVE_CUDA'],
           'actions': [{

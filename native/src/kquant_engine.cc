@@ -198,7 +198,13 @@ const KqKernel& kq_select_kernel() {
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
   static const bool fma =
       has_avx2 && __builtin_cpu_supports("fma") && kq_avx2_fma_kernel() && kq_agrees(*kq_avx2_fma_kernel());
+  static const bool avx512 = has_avx2 && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx512f") &&
+                             __builtin_cpu_supports("avx512vl") && kq_avx512_kernel() &&
+                             kq_agrees(*kq_avx512_kernel());
+  const char* no512 = std::getenv("APL_NO_AVX512");
   const char* no_fma = std::getenv("APL_NO_FMA");
+  if (avx512 && !(no512 && std::strcmp(no512, "1") == 0) && !(no_fma && std::strcmp(no_fma, "1") == 0))
+    return *kq_avx512_kernel();
   if (fma && !(no_fma && std::strcmp(no_fma, "1") == 0)) return *kq_avx2_fma_kernel();
   static const bool avx2 = has_avx2 && kq_avx2_kernel() && kq_agrees(*kq_avx2_kernel());
   if (avx2) return *kq_avx2_kernel();

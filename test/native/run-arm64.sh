@@ -31,7 +31,8 @@ fi
 base=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-maybe-uninitialized -Werror)
 engine=(native/src/engine.cc native/src/check.cc native/src/cpu/scalar.cc native/src/cpu/dispatch.cc
   native/src/cpu/neon.cc native/src/cpu/avx2.cc native/src/cpu/avx512.cc)
-kquant=(native/src/kquant_engine.cc native/src/cpu/kquant_avx2.cc native/src/cpu/kquant_avx2_fma.cc native/src/cpu/kquant_neon.cc)
+kquant=(native/src/kquant_engine.cc native/src/cpu/kquant_avx2.cc native/src/cpu/kquant_avx2_fma.cc native/src/cpu/kquant_avx512.cc
+        native/src/cpu/kquant_neon.cc)
 infer=(native/src/infer/kernels.cc native/src/infer/pool.cc native/src/infer/linear.cc native/src/infer/model.cc
   native/src/infer/kv.cc native/src/infer/attention.cc native/src/infer/kquant_linear.cc
   native/src/cpu/infer_avx2.cc native/src/cpu/infer_vnni.cc native/src/cpu/infer_avx512.cc

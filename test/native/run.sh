@@ -57,7 +57,12 @@ if [ "$newer" = 1 ]; then
     "$CXX" "${flags[@]}" -mavx2 -mf16c -mno-fma -c native/src/cpu/kquant_avx2.cc -o "$out/kquant_avx2.o" &
     pids+=($!)
     "$CXX" "${flags[@]}" -mavx2 -mf16c -mfma -c native/src/cpu/kquant_avx2_fma.cc -o "$out/kquant_avx2_fma.o" &
+    pids+=($!)
+    "$CXX" "${flags[@]}" -mavx512f -mavx512vl -mavx2 -mf16c -mfma -c native/src/cpu/kquant_avx512.cc \
+      -o "$out/kquant_avx512.o" &
   else
+    "$CXX" "${flags[@]}" -c native/src/cpu/kquant_avx512.cc -o "$out/kquant_avx512.o" &
+    pids+=($!)
     "$CXX" "${flags[@]}" -c native/src/cpu/kquant_avx2.cc -o "$out/kquant_avx2.o" &
     pids+=($!)
     "$CXX" "${flags[@]}" -c native/src/cpu/kquant_avx2_fma.cc -o "$out/kquant_avx2_fma.o" &
@@ -74,7 +79,8 @@ if [ "$newer" = 1 ]; then
   kq_libs=("${libs[@]}")
   [ -f native/build/cuda/apl_kquant_cuda.o ] && [ "${APL_NO_CUDA:-0}" != 1 ] && [ -f "$cuda_obj" ] &&
     kq_libs=(native/build/cuda/apl_kquant_cuda.o "${libs[@]}")
-  "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" "$out/kquant_avx2_fma.o" "$out/kquant_neon.o" -o "$out/test_kquant" \
+  "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" "$out/kquant_avx2_fma.o" \
+    "$out/kquant_avx512.o" "$out/kquant_neon.o" -o "$out/test_kquant" \
     "${kq_libs[@]}"
 fi
 # The CUDA inference test program (test_gpu): the kernels' index math emulated on the CPU always; CUDA against
@@ -187,6 +193,13 @@ if ! nf_out="$(APL_NO_FMA=1 "$out/test_kquant" 2>&1)"; then
   exit 1
 fi
 echo "test:native: test_kquant under APL_NO_FMA=1 passed"
+# The AVX2 FMA build chosen on an AVX-512 machine (APL_NO_AVX512=1; test_kquant checks the choice).
+if ! n5_out="$(APL_NO_AVX512=1 "$out/test_kquant" 2>&1)"; then
+  printf '%s\n' "$n5_out" >&2
+  echo "test:native: test_kquant FAILED under APL_NO_AVX512=1" >&2
+  exit 1
+fi
+echo "test:native: test_kquant under APL_NO_AVX512=1 passed"
 "$abin"
 "$hbin"
 APL_FORCE_SCALAR=1 "$abin" >/dev/null || { echo "test:native: test_attention FAILED under APL_FORCE_SCALAR=1" >&2; exit 1; }

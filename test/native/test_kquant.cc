@@ -64,22 +64,6 @@ static const KqParams kFormats[] = {{4, 24, 1536, 5, 6}, {4, 32, 256, 6, 6},   {
                                     {8, 32, 256, 6, 6},  {4, 16, 512, 5, 4},   {2, 24, 96, 3, 5},
                                     {8, 5, 15, 2, 3},    {4, 256, 4096, 8, 8}, {2, 1, 64, 1, 1}};
 
-/** The SIMD variants this CPU runs (each checked against the reference whatever kq_select_kernel chose). */
-static std::vector<const KqKernel*> simd_variants() {
-  std::vector<const KqKernel*> v;
-#if defined(__x86_64__) || defined(_M_X64)
-  const bool avx2 = kq_avx2_kernel() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  const char* nf =
-      getenv("APL_NO_FMA");  // the FMA build first: kq_select_kernel takes it unless APL_NO_FMA=1
-  const bool fma = avx2 && kq_avx2_fma_kernel() && __builtin_cpu_supports("fma");
-  if (fma && !(nf && strcmp(nf, "1") == 0)) v.push_back(kq_avx2_fma_kernel());
-  if (avx2) v.push_back(kq_avx2_kernel());
-  if (fma && nf && strcmp(nf, "1") == 0) v.push_back(kq_avx2_fma_kernel());
-#endif
-  if (kq_neon_kernel()) v.push_back(kq_neon_kernel());  // NEON is baseline on aarch64 (nullptr elsewhere)
-  return v;
-}
-
 static bool same_metrics(const MetricsOut& a, const MetricsOut& b) {
   return memcmp(&a.rel_error, &b.rel_error, 8) == 0 && memcmp(&a.snr_db, &b.snr_db, 8) == 0 &&
          memcmp(&a.cosine, &b.cosine, 8) == 0 && memcmp(&a.max_abs, &b.max_abs, 8) == 0;
@@ -109,8 +93,9 @@ static void compare(const KqKernel& k, const std::vector<float>& x, int dtype, i
   KOut a = run(data, dtype, rows, cols, p, &kq_scalar_kernel());
   KOut b = run(data, dtype, rows, cols, p, &k, 2);
   char ctx[200];
-  snprintf(ctx, sizeof ctx, "%s differs (%s): bits %d G %d S %d codes %d/%d shape %lldx%lld dtype %d", k.name,
-           what, p.bits, p.group, p.super, p.sbits, p.mbits, (long long)rows, (long long)cols, dtype);
+  snprintf(ctx, sizeof ctx, "%s differs (%s): bits %d G %d S %d codes %d/%d shape %lldx%lld dtype %d",
+           k.build ? k.build : k.name, what, p.bits, p.group, p.super, p.sbits, p.mbits, (long long)rows,
+           (long long)cols, dtype);
   CHECK(a.st.status == b.st.status && a.st.bad == b.st.bad && a.st.error == b.st.error,
         "%s: status %d/%d bad %lld/%lld", ctx, a.st.status, b.st.status, (long long)a.st.bad,
         (long long)b.st.bad);
@@ -127,6 +112,8 @@ static void compare(const KqKernel& k, const std::vector<float>& x, int dtype, i
           "%s: metrics", ctx);
   CHECK(same_dequant(a, rows, cols, p, k), "%s: dequantize_row", ctx);
 }
+
+#include "test_kquant_fma.h"
 
 static void test_variants_match_reference() {
   auto variants = simd_variants();
@@ -162,9 +149,9 @@ static void test_variants_match_reference() {
               x[(size_t)i] = (i % 7) ? 0.0f : x[(size_t)i];  // sparse
           compare(*k, x, dtype, rows, cols, p, "table");
         }
-    printf("kquant: %s matches the reference over %zu formats x %zu shapes x 3 dtypes%s\n", k->name,
-           sizeof kFormats / sizeof kFormats[0], sizeof shapes / sizeof shapes[0],
-           failures == before ? "" : " -- NO, see the failures above");
+    printf("kquant: %s matches the reference over %zu formats x %zu shapes x 3 dtypes%s\n",
+           k->build ? k->build : k->name, sizeof kFormats / sizeof kFormats[0],
+           sizeof shapes / sizeof shapes[0], failures == before ? "" : " -- NO, see the failures above");
   }
 }
 
@@ -238,7 +225,7 @@ static void test_variant_edges() {
       }
     }
     printf("kquant: %s matches the reference on tails, zeros, subnormals, huge and non-finite input%s\n",
-           k->name, failures == before ? "" : " -- NO, see the failures above");
+           k->build ? k->build : k->name, failures == before ? "" : " -- NO, see the failures above");
   }
 }
 
@@ -474,12 +461,10 @@ static void test_gpu() {
 #endif
 }
 
-#include "test_kquant_fma.h"
-
 int main() {
-  printf("kquant kernel: %s%s\n", kq_select_kernel().name,
-         &kq_select_kernel() == kq_avx2_fma_kernel() ? " (fma)" : "");
-  test_fma_same_bits();
+  printf("kquant kernel: %s (build %s)\n", kq_select_kernel().name,
+         kq_select_kernel().build ? kq_select_kernel().build : "-");
+  test_same_bits_as_plain();
   test_variants_match_reference();
   test_variant_edges();
   test_error_limits();

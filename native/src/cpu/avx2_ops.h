@@ -10,7 +10,10 @@
 
 namespace apl {
 namespace avx2 {
-#ifdef APL_FMA
+#if defined(APL_KQ512)
+// The AVX-512 kquant object's copies (kquant_avx512.cc, also APL_FMA) get symbols of their own likewise.
+inline namespace kq512 {
+#elif defined(APL_FMA)
 // The -mfma object's copies get symbols of their own (avx2::fma::…): the plain objects' inline functions can
 // never be replaced by these at link time, nor these by them.
 inline namespace fma {
@@ -357,8 +360,8 @@ static inline int64_t find_nonfinite(const float* x, int64_t n) {
   return k >= 0 ? i + k : -1;
 }
 
-#ifdef APL_FMA
-}  // namespace fma
+#if defined(APL_KQ512) || defined(APL_FMA)
+}  // inline namespace fma / kq512
 #endif
 }  // namespace avx2
 }  // namespace apl

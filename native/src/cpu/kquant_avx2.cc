@@ -1,431 +1,53 @@
-// AVX2 variant of the two-level-scale kernels (kquant.h): one group per float32 lane. A super-block is
-// transposed into xt[i·ngp + j] (element i of group j; groups padded to a multiple of 8 with zeros and masked
-// out), so every pass runs the reference's sequential per-group sums eight groups at a time, bit for bit.
-// -mavx2 -mf16c -mno-fma, -ffp-contract=off (kq_avx2_kernel); again with -mfma as kquant_avx2_fma.cc
+// AVX2 variant of the two-level-scale kernels (kquant.h): kquant_simd.h's passes with eight groups per vector
+// (KqV8). -mavx2 -mf16c -mno-fma, -ffp-contract=off (kq_avx2_kernel); again with -mfma as kquant_avx2_fma.cc
 // (APL_FMA, kq_avx2_fma_kernel: exact products fused, see madd_exact; the same bits). Also the fast
 // dequantizer.
 #include "kquant_kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
-#include <vector>
-
-#include "avx2_ops.h"
-#include "kquant_avx2_dequant.h"
+#include "kquant_simd.h"
 
 namespace apl {
 
 namespace {
 
-constexpr int kMaxT = kKqMaxElems + 8 * kKqMaxGroup;  // transposed super-block, groups padded to 8
-
-struct KqAvx2Ops {
-  static const float* load_row(const QuantJob& j, int64_t r, float* dst) { return avx2::load_row(j, r, dst); }
-  static int64_t find_nonfinite(const float* x, int64_t n) { return avx2::find_nonfinite(x, n); }
-  static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) {
-    avx2::pack(qv, cols, bits, out);
-  }
-
-  static __m256d load4(const float* v) { return _mm256_cvtps_pd(_mm_loadu_ps(v)); }
-
-  /** Metrics of a super-block: w = s·q − z in float32 (as the reference), the sums in float64 lanes. */
-  static void metrics(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc, const uint8_t* mc,
-                      float d, float dm, MetricsAcc* m) {
-    __m256d dd = _mm256_setzero_pd(), xx = dd, ww = dd, xw = dd, mx = dd;
-    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
-    for (int g0 = 0; g0 < n; g0 += G) {
-      int len = n - g0 < G ? n - g0 : G;
-      float s = d * (float)sc[g0 / G];
-      float z = dm * (float)mc[g0 / G];
-      const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
-      int i = 0;
-      for (; i + 8 <= len; i += 8) {
-        __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qv + g0 + i))));
-        __m256 w = _mm256_sub_ps(_mm256_mul_ps(vs, q), vz);
-        __m256 xv = _mm256_loadu_ps(x + g0 + i);
-        for (int h = 0; h < 2; h++) {
-          __m256d xd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xv, 1) : _mm256_castps256_ps128(xv));
-          __m256d wd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
-          __m256d e = _mm256_sub_pd(xd, wd);
-          dd = _mm256_add_pd(dd, _mm256_mul_pd(e, e));  // e·e is not exact: never fused
-          xx = avx2::madd_exact(xd, xd, xx);
-          ww = avx2::madd_exact(wd, wd, ww);
-          xw = avx2::madd_exact(xd, wd, xw);
-          mx = _mm256_max_pd(mx, _mm256_and_pd(e, absmask));
-        }
-      }
-      for (; i < len; i++) m->add(x[g0 + i], kq_value(d, dm, sc[g0 / G], mc[g0 / G], qv[g0 + i]));
-    }
-    alignas(32) double a[5][4];
-    _mm256_store_pd(a[0], dd);
-    _mm256_store_pd(a[1], xx);
-    _mm256_store_pd(a[2], ww);
-    _mm256_store_pd(a[3], xw);
-    _mm256_store_pd(a[4], mx);
-    for (int k = 0; k < 4; k++) {
-      m->sdd += a[0][k];
-      m->sxx += a[1][k];
-      m->sww += a[2][k];
-      m->sxw += a[3][k];
-      if (a[4][k] > m->max_abs) m->max_abs = a[4][k];
-    }
-  }
-
-  /** Four bools from a 4-bit mask in one store (a later 4-byte load then forwards from it). */
-  static void store_alive(bool* a, int m) {
-    uint32_t v = (uint32_t)(m & 1) | (uint32_t)((m >> 1) & 1) << 8 | (uint32_t)((m >> 2) & 1) << 16 |
-                 (uint32_t)((m >> 3) & 1) << 24;
-    memcpy(a, &v, 4);
-  }
-
-  /** kq_fit_inv_off_ref, four groups at a time. */
-  static void fit_inv_off(int ng, const double* ca, const double* cb, bool* alive, float* inv, float* off) {
-    const __m128 one = _mm_set1_ps(1.0f), zero = _mm_setzero_ps();
-    const __m128i e = _mm_set1_epi32(0x7f800000);
-    int j = 0;
-    for (; j + 4 <= ng; j += 4) {
-      int32_t al;
-      memcpy(&al, alive + j, 4);
-      __m128 iv = _mm_div_ps(one, _mm256_cvtpd_ps(_mm256_loadu_pd(ca + j)));
-      __m128 o = _mm_sub_ps(zero, _mm_mul_ps(_mm256_cvtpd_ps(_mm256_loadu_pd(cb + j)), iv));
-      __m128i bad = _mm_or_si128(_mm_cmpeq_epi32(_mm_and_si128(_mm_castps_si128(iv), e), e),
-                                 _mm_cmpeq_epi32(_mm_and_si128(_mm_castps_si128(o), e), e));
-      __m128i live = _mm_andnot_si128(
-          bad, _mm_cmpgt_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(al)), _mm_setzero_si128()));
-      _mm_storeu_ps(inv + j, _mm_and_ps(iv, _mm_castsi128_ps(live)));
-      _mm_storeu_ps(off + j, _mm_and_ps(o, _mm_castsi128_ps(live)));
-      int m = _mm_movemask_ps(_mm_castsi128_ps(live));
-      store_alive(alive + j, m);
-    }
-    kq_fit_inv_off_ref(ng - j, ca + j, cb + j, alive + j, inv + j, off + j);
-  }
-
-  /** kq_als_ref, four groups at a time (the same double operations; the rest by the reference). */
-  static void als(int ng, const double* dn, const float* sx, const float* sxx, const float* sq,
-                  const float* sqq, const float* sqx, bool* alive, double* ca, double* cb, double* ce) {
-    const __m256d zero = _mm256_setzero_pd(), inf = _mm256_set1_pd(INFINITY);
-    int j = 0;
-    for (; j + 4 <= ng; j += 4) {
-      int32_t al;
-      memcpy(&al, alive + j, 4);
-      if (!al) continue;
-      __m256d live = _mm256_castsi256_pd(
-          _mm256_cmpgt_epi64(_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(al)), _mm256_setzero_si256()));
-      __m256d n = _mm256_loadu_pd(dn + j), vx = load4(sx + j), vxx = load4(sxx + j), q = load4(sq + j),
-              qq = load4(sqq + j), qx = load4(sqx + j);
-      __m256d det = _mm256_sub_pd(_mm256_mul_pd(n, qq), _mm256_mul_pd(q, q));
-      __m256d na = _mm256_div_pd(_mm256_sub_pd(_mm256_mul_pd(n, qx), _mm256_mul_pd(q, vx)), det);
-      __m256d nb = _mm256_div_pd(_mm256_sub_pd(_mm256_mul_pd(qq, vx), _mm256_mul_pd(q, qx)), det);
-      __m256d ok = _mm256_and_pd(_mm256_cmp_pd(det, zero, _CMP_GT_OQ), _mm256_cmp_pd(na, zero, _CMP_GT_OQ));
-      ok = _mm256_and_pd(ok, _mm256_cmp_pd(na, inf, _CMP_LT_OQ));
-      ok = _mm256_and_pd(ok, live);
-      __m256d e = _mm256_sub_pd(_mm256_sub_pd(vxx, _mm256_mul_pd(na, qx)), _mm256_mul_pd(nb, vx));
-      _mm256_storeu_pd(ca + j, _mm256_blendv_pd(_mm256_loadu_pd(ca + j), na, ok));
-      _mm256_storeu_pd(cb + j, _mm256_blendv_pd(_mm256_loadu_pd(cb + j), nb, ok));
-      _mm256_storeu_pd(ce + j, _mm256_blendv_pd(_mm256_loadu_pd(ce + j), e, ok));
-      int m = _mm256_movemask_pd(ok);
-      store_alive(alive + j, m);
-    }
-    kq_als_ref(ng - j, dn + j, sx + j, sxx + j, sq + j, sqq + j, sqx + j, alive + j, ca + j, cb + j, ce + j);
-  }
-
-  /** kq_search_ref, four groups at a time. */
-  static bool search(int ng, const double* dn, float d, float dm, int smax, int mmax, const float* sx,
-                     const float* sq, const float* sqq, const float* sqx, uint8_t* sc, uint8_t* mc) {
-    bool changed = false;
-    const __m128 vd = _mm_set1_ps(d), vdm = _mm_set1_ps(dm);
-    const __m256d two = _mm256_set1_pd(2.0), m2c = _mm256_set1_pd(-2.0);
-    const __m256d lo = _mm256_setzero_pd(), shi = _mm256_set1_pd((double)smax),
-                  mhi = _mm256_set1_pd((double)mmax);
-    int j = 0;
-    for (; j + 4 <= ng; j += 4) {
-      int32_t s4, m4;
-      memcpy(&s4, sc + j, 4);
-      memcpy(&m4, mc + j, 4);
-      __m128i si = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(s4)), mi = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(m4));
-      __m256d n = _mm256_loadu_pd(dn + j), vx = load4(sx + j), q = load4(sq + j), qq = load4(sqq + j),
-              qx = load4(sqx + j);
-      __m256d es[3], ez[3], vs[3], vz[3], cs[3], cz[3];
-      for (int k = 0; k < 3; k++) {
-        __m128i dk = _mm_set1_epi32(k - 1);
-        __m128 fs = _mm_cvtepi32_ps(_mm_add_epi32(si, dk)), fz = _mm_cvtepi32_ps(_mm_add_epi32(mi, dk));
-        cs[k] = _mm256_cvtps_pd(fs);
-        cz[k] = _mm256_cvtps_pd(fz);
-        vs[k] = _mm256_cvtps_pd(_mm_mul_ps(vd, fs));
-        vz[k] = _mm256_cvtps_pd(_mm_mul_ps(vdm, fz));
-        es[k] = _mm256_mul_pd(vs[k], _mm256_sub_pd(_mm256_mul_pd(qq, vs[k]), _mm256_mul_pd(two, qx)));
-        ez[k] = _mm256_mul_pd(vz[k], _mm256_add_pd(_mm256_mul_pd(n, vz[k]), _mm256_mul_pd(two, vx)));
-      }
-      __m256d m2 = _mm256_mul_pd(m2c, q);
-      __m256d be = _mm256_set1_pd(INFINITY), bs = cs[1], bz = cz[1];
-      for (int ks = 0; ks < 3; ks++) {
-        __m256d sok =
-            _mm256_and_pd(_mm256_cmp_pd(cs[ks], lo, _CMP_GE_OQ), _mm256_cmp_pd(cs[ks], shi, _CMP_LE_OQ));
-        __m256d t = _mm256_mul_pd(m2, vs[ks]);
-        for (int kz = 0; kz < 3; kz++) {
-          __m256d ok = _mm256_and_pd(sok, _mm256_and_pd(_mm256_cmp_pd(cz[kz], lo, _CMP_GE_OQ),
-                                                        _mm256_cmp_pd(cz[kz], mhi, _CMP_LE_OQ)));
-          __m256d e = _mm256_add_pd(_mm256_add_pd(es[ks], ez[kz]), _mm256_mul_pd(t, vz[kz]));
-          ok = _mm256_and_pd(ok, _mm256_cmp_pd(e, be, _CMP_LT_OQ));
-          be = _mm256_blendv_pd(be, e, ok);
-          bs = _mm256_blendv_pd(bs, cs[ks], ok);
-          bz = _mm256_blendv_pd(bz, cz[kz], ok);
-        }
-      }
-      alignas(32) double os[4], oz[4];
-      _mm256_store_pd(os, bs);
-      _mm256_store_pd(oz, bz);
-      for (int l = 0; l < 4; l++) {
-        uint8_t a = (uint8_t)os[l], b = (uint8_t)oz[l];
-        if (a != sc[j + l] || b != mc[j + l]) changed = true;
-        sc[j + l] = a;
-        mc[j + l] = b;
-      }
-    }
-    if (kq_search_ref(ng - j, dn + j, d, dm, smax, mmax, sx + j, sq + j, sqq + j, sqx + j, sc + j, mc + j))
-      changed = true;
-    return changed;
-  }
-
-  int n = 0, G = 0, ng = 0, ngp = 0;
-  bool full = false;         // every group has G elements and ng % 8 == 0: no masks
-  bool narrow = false;       // the FMA build only: every q·x of the passes is exact (see narrow_input)
-  const float* x = nullptr;  // the super-block as given
-  float* xt;
-  float* xp;  // a partial super-block padded with zeros
-  alignas(32) int32_t lens[kKqMaxGroups + 8];
-
-  KqAvx2Ops() {
-    thread_local float* bx = nullptr;
-    thread_local float* bp = nullptr;
-    if (!bx) {
-      bx = static_cast<float*>(aligned_alloc(32, sizeof(float) * kMaxT));
-      bp = static_cast<float*>(aligned_alloc(32, sizeof(float) * kMaxT));
-      if (!bx || !bp) throw std::bad_alloc();
-    }
-    xt = bx;
-    xp = bp;
-  }
-  int len(int j) const { return lens[j]; }
-
-  /**
-   * Whether every x has at most 16 significant bits (the low 8 mantissa bits zero: any bf16 or f16 input) and
-   * |x| < 2^119: then q·x (q ≤ 255 integral) has at most 24 bits and no overflow, so it is exact in float32
-   * (subnormals too: q·x stays on x's grid) and the pass may fuse Σq·x.
-   */
-  static bool narrow_input(const float* xs, int nn) {
-    const __m256i low = _mm256_set1_epi32(0xff), mag = _mm256_set1_epi32(0x7fffffff);
-    __m256i lo = _mm256_setzero_si256(), hi = lo;
-    int i = 0;
-    for (; i + 8 <= nn; i += 8) {
-      __m256i v = _mm256_loadu_si256((const __m256i*)(xs + i));
-      lo = _mm256_or_si256(lo, _mm256_and_si256(v, low));
-      hi = _mm256_max_epu32(hi, _mm256_and_si256(v, mag));
-    }
-    alignas(32) uint32_t h[8];
-    _mm256_store_si256((__m256i*)h, hi);
-    uint32_t l = _mm256_testz_si256(lo, lo) ? 0 : 1, m = 0;
-    for (int k = 0; k < 8; k++) m = h[k] > m ? h[k] : m;
-    for (; i < nn; i++) {
-      uint32_t u;
-      memcpy(&u, xs + i, 4);
-      l |= u & 0xff;
-      m = (u & 0x7fffffff) > m ? u & 0x7fffffff : m;
-    }
-    return l == 0 && m < 0x7b000000u;  // 2^119
-  }
-
-  void load(const float* xs, int nn, int g) {
-#ifdef APL_FMA
-    narrow = narrow_input(xs, nn);
-#endif
-    x = xs;
-    const float* src = xs;
-    n = nn;
-    G = g;
-    ng = (nn + g - 1) / g;
-    ngp = (ng + 7) & ~7;
-    full = nn == ng * g && ng == ngp;
-    for (int j = 0; j < ngp; j++) lens[j] = j < ng ? (n - j * G < G ? n - j * G : G) : 0;
-    if ((G & 7) == 0) {
-      if (!full) {
-        memcpy(xp, xs, sizeof(float) * (size_t)n);
-        memset(xp + n, 0, sizeof(float) * (size_t)(ngp * G - n));
-        src = xp;
-      }
-      // 8×8 block transposes: rows = 8 groups, columns = 8 elements.
-      for (int jb = 0; jb < ngp; jb += 8)
-        for (int ib = 0; ib < G; ib += 8) {
-          __m256 r[8], t[8];
-          for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (jb + k) * G + ib);
-          for (int k = 0; k < 8; k += 2) {
-            t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-            t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-          }
-          __m256 u[8];
-          u[0] = _mm256_shuffle_ps(t[0], t[2], 0x44);
-          u[1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
-          u[2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
-          u[3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
-          u[4] = _mm256_shuffle_ps(t[4], t[6], 0x44);
-          u[5] = _mm256_shuffle_ps(t[4], t[6], 0xEE);
-          u[6] = _mm256_shuffle_ps(t[5], t[7], 0x44);
-          u[7] = _mm256_shuffle_ps(t[5], t[7], 0xEE);
-          for (int k = 0; k < 4; k++) {
-            _mm256_store_ps(xt + (ib + k) * ngp + jb, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
-            _mm256_store_ps(xt + (ib + k + 4) * ngp + jb, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
-          }
-        }
-      return;
-    }
-    for (int j = 0; j < ngp; j++)
-      for (int i = 0; i < G; i++) xt[i * ngp + j] = i < lens[j] ? xs[j * G + i] : 0.0f;
-  }
-
-  __m256 mask(int c, int i) const {
-    __m256i l = _mm256_load_si256((const __m256i*)(lens + c));
+/** kquant_simd.h's vector ops on eight float32 lanes (masks as all-ones lanes). */
+struct KqV8 {
+  using F = __m256;
+  using M = __m256;
+  static constexpr int W = 8;
+  static F load(const float* p) { return _mm256_load_ps(p); }
+  static F loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_store_ps(p, v); }
+  static void storeu(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static F zero() { return _mm256_setzero_ps(); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F rne(F t) { return avx2::rne(t); }
+  static F madd_exact(F a, F b, F c) { return avx2::madd_exact(a, b, c); }
+  static M lt(const int32_t* lens, int i) {
+    __m256i l = _mm256_load_si256((const __m256i*)lens);
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(l, _mm256_set1_epi32(i)));
   }
-
-  void stats(float* mn, float* mx, float* sx, float* sxx) const {
-    alignas(32) float a[8], b[8], s[8], ss[8];
-    for (int c = 0; c < ngp; c += 8) {
-      __m256 lo = _mm256_load_ps(xt + c), hi = lo, s1 = _mm256_setzero_ps(), s2 = s1;
-      for (int i = 0; i < G; i++) {
-        __m256 v = _mm256_load_ps(xt + i * ngp + c);
-        if (full) {
-          lo = _mm256_min_ps(lo, v);
-          hi = _mm256_max_ps(hi, v);
-          s1 = _mm256_add_ps(s1, v);
-          s2 = _mm256_add_ps(s2, _mm256_mul_ps(v, v));
-        } else {
-          __m256 m = mask(c, i);
-          lo = _mm256_blendv_ps(lo, _mm256_min_ps(lo, v), m);
-          hi = _mm256_blendv_ps(hi, _mm256_max_ps(hi, v), m);
-          s1 = _mm256_blendv_ps(s1, _mm256_add_ps(s1, v), m);
-          s2 = _mm256_blendv_ps(s2, _mm256_add_ps(s2, _mm256_mul_ps(v, v)), m);
-        }
-      }
-      _mm256_store_ps(a, lo);
-      _mm256_store_ps(b, hi);
-      _mm256_store_ps(s, s1);
-      _mm256_store_ps(ss, s2);
-      for (int l = 0; l < 8 && c + l < ng; l++) {
-        mn[c + l] = a[l];
-        mx[c + l] = b[l];
-        sx[c + l] = s[l];
-        sxx[c + l] = ss[l];
-      }
-    }
+  static F blend(F a, F b, M m) { return _mm256_blendv_ps(a, b, m); }
+  static F keep(F v, M m) { return _mm256_and_ps(v, m); }
+  static F u8(const uint8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p)));
   }
-
-  void assign(const float* inv, const float* off, float qmax, uint8_t* qv) const {
-    for (int j = 0; j < ng; j++) avx2::Ops::assign(x + j * G, lens[j], inv[j], off[j], qmax, qv + j * G);
-  }
-
-  /** K chunks of eight groups from chunk c, interleaved (independent add chains; each lane's order is kept).
-   */
-  template <int K, bool Fuse>
-  void pass_chunks(int c, const float* inv, const float* off, __m256 vmax, float* sq, float* sqq,
-                   float* sqx) const {
-    alignas(32) float iv[8], of[8], a[8], b[8], cc[8];
-    const __m256 zero = _mm256_setzero_ps();
-    __m256 vi[K], vo[K], s1[K], s2[K], s3[K];
-    for (int k = 0; k < K; k++) {
-      if (c + 8 * k + 8 <= ng) {
-        vi[k] = _mm256_loadu_ps(inv + c + 8 * k);
-        vo[k] = _mm256_loadu_ps(off + c + 8 * k);
-      } else {
-        for (int l = 0; l < 8; l++) {
-          int g = c + 8 * k + l;
-          iv[l] = g < ng ? inv[g] : 0.0f;
-          of[l] = g < ng ? off[g] : 0.0f;
-        }
-        vi[k] = _mm256_load_ps(iv);
-        vo[k] = _mm256_load_ps(of);
-      }
-      s1[k] = s2[k] = s3[k] = zero;
-    }
-    for (int i = 0; i < G; i++)
-      for (int k = 0; k < K; k++) {
-        __m256 v = _mm256_load_ps(xt + i * ngp + c + 8 * k);
-        __m256 t = _mm256_add_ps(_mm256_mul_ps(v, vi[k]), vo[k]);
-        __m256 q = _mm256_min_ps(_mm256_max_ps(avx2::rne(t), zero), vmax);
-        if (!full) q = _mm256_and_ps(q, mask(c + 8 * k, i));
-        s1[k] = _mm256_add_ps(s1[k], q);
-        s2[k] = avx2::madd_exact(q, q, s2[k]);  // q ≤ 255 integral: q² exact in float32
-        s3[k] = Fuse ? avx2::madd_exact(q, v, s3[k]) : _mm256_add_ps(s3[k], _mm256_mul_ps(q, v));
-      }
-    for (int k = 0; k < K; k++) {
-      _mm256_store_ps(a, s1[k]);
-      _mm256_store_ps(b, s2[k]);
-      _mm256_store_ps(cc, s3[k]);
-      for (int l = 0; l < 8 && c + 8 * k + l < ng; l++) {
-        int g = c + 8 * k + l;
-        sq[g] = a[l];
-        sqq[g] = b[l];
-        sqx[g] = cc[l];
-      }
-    }
-  }
-
-  void pass(const float* inv, const float* off, float qmax, float* sq, float* sqq, float* sqx) const {
-    const __m256 vmax = _mm256_set1_ps(qmax);
-    int c = 0;
-    if (narrow) {  // Σq·x fused (exact here: narrow_input); only ever set in the FMA build
-      for (; c + 16 <= ngp; c += 16) pass_chunks<2, true>(c, inv, off, vmax, sq, sqq, sqx);
-      if (c < ngp) pass_chunks<1, true>(c, inv, off, vmax, sq, sqq, sqx);
-      return;
-    }
-    for (; c + 16 <= ngp; c += 16) pass_chunks<2, false>(c, inv, off, vmax, sq, sqq, sqx);
-    if (c < ngp) pass_chunks<1, false>(c, inv, off, vmax, sq, sqq, sqx);
+  static F finite_or_zero(F v) {
+    const __m256i e = _mm256_set1_epi32(0x7f800000);
+    __m256i bad = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(v), e), e);
+    return _mm256_andnot_ps(_mm256_castsi256_ps(bad), v);
   }
 };
 
-/** kq_codes_inv_off, eight groups at a time (1/s is ±inf or NaN exactly when the reference gives 0). */
-void kq_codes_inv_off(const KqAvx2Ops&, int ng, float d, float dm, const uint8_t* sc, const uint8_t* mc,
-                      float* inv, float* off) {
-  const __m256 vd = _mm256_set1_ps(d), vdm = _mm256_set1_ps(dm), one = _mm256_set1_ps(1.0f);
-  const __m256i e = _mm256_set1_epi32(0x7f800000);
-  int j = 0;
-  for (; j + 8 <= ng; j += 8) {
-    __m256 s = _mm256_mul_ps(
-        vd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(sc + j)))));
-    __m256 z = _mm256_mul_ps(
-        vdm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(mc + j)))));
-    __m256 i = _mm256_div_ps(one, s);
-    __m256i bad = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(i), e), e);
-    i = _mm256_andnot_ps(_mm256_castsi256_ps(bad), i);
-    _mm256_storeu_ps(inv + j, i);
-    _mm256_storeu_ps(off + j, _mm256_mul_ps(z, i));
-  }
-  for (; j < ng; j++) {
-    float s = d * (float)sc[j];
-    float z = dm * (float)mc[j];
-    kq_inv_off(s, z, &inv[j], &off[j]);
-  }
-}
-
-/** kq_keep_best, four groups at a time. */
-void kq_keep_best(const KqAvx2Ops&, int ng, const double* ce, const double* ca, const double* cb,
-                  double* bestE, double* a, double* b) {
-  int j = 0;
-  for (; j + 4 <= ng; j += 4) {
-    __m256d e = _mm256_loadu_pd(ce + j), be = _mm256_loadu_pd(bestE + j);
-    __m256d lt = _mm256_cmp_pd(e, be, _CMP_LT_OQ);
-    _mm256_storeu_pd(bestE + j, _mm256_blendv_pd(be, e, lt));
-    _mm256_storeu_pd(a + j, _mm256_blendv_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(ca + j), lt));
-    _mm256_storeu_pd(b + j, _mm256_blendv_pd(_mm256_loadu_pd(b + j), _mm256_loadu_pd(cb + j), lt));
-  }
-  for (; j < ng; j++)
-    if (ce[j] < bestE[j]) {
-      bestE[j] = ce[j];
-      a[j] = ca[j];
-      b[j] = cb[j];
-    }
-}
-
 int kq_avx2_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
-  return kq_quantize_row<KqAvx2Ops>(j, r, s, m, bad);
+  return kq_quantize_row<KqSimdOps<KqV8>>(j, r, s, m, bad);
 }
 
 }  // namespace
@@ -433,10 +55,11 @@ int kq_avx2_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t*
 // Both builds are named "avx2" (the backend the report names): they write the same bytes and the same report.
 #ifdef APL_FMA
 const KqKernel* kq_avx2_fma_kernel() {
+  static const KqKernel k{"avx2", kq_avx2_row, kq_avx2_dequant_row, "avx2-fma"};
 #else
 const KqKernel* kq_avx2_kernel() {
+  static const KqKernel k{"avx2", kq_avx2_row, kq_avx2_dequant_row, "avx2"};
 #endif
-  static const KqKernel k{"avx2", kq_avx2_row, kq_avx2_dequant_row};
   return &k;
 }
 

@@ -1,5 +1,5 @@
-// CPU variants of the two-level-scale kernels (kquant.h): the scalar reference, AVX2 (x86-64) and NEON
-// (arm64), chosen at run time.
+// CPU variants of the two-level-scale kernels (kquant.h): the scalar reference, AVX-512 and AVX2 (x86-64) and
+// NEON (arm64), chosen at run time.
 #pragma once
 
 #include <stdint.h>
@@ -18,6 +18,8 @@ struct KqKernel {
   int (*quantize_row)(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad);
   /** Dequantizes row r (same values as kq_dequantize_row). */
   void (*dequantize_row)(const KqTensor& t, int64_t r, float* dst);
+  /** The build, for tests and benches ("avx512", "avx2-fma", …); `name` is what the report shows. */
+  const char* build = nullptr;
 };
 
 /** Unpacks `count` q values starting at element c0 (c0·bits a multiple of 8) into bytes. */
@@ -47,10 +49,14 @@ const KqKernel& kq_scalar_kernel();
 const KqKernel* kq_avx2_kernel();
 /** The same kernel built with -mfma (kquant_avx2_fma.cc): exact products fused, the same bits. */
 const KqKernel* kq_avx2_fma_kernel();
+/** AVX-512 (kquant_avx512.cc): 16 groups per vector, exact products fused, the same bits; named "avx2" too.
+ */
+const KqKernel* kq_avx512_kernel();
 const KqKernel* kq_neon_kernel();
 /**
  * The best variant this CPU runs that reproduces the reference; APL_FORCE_SCALAR=1 forces the reference,
- * APL_NO_FMA=1 the AVX2 build without FMA (both read on every call).
+ * APL_NO_AVX512=1 an AVX2 build (the FMA one), APL_NO_FMA=1 the AVX2 build without FMA (all read on every
+ * call).
  */
 const KqKernel& kq_select_kernel();
 
