@@ -4,6 +4,8 @@
 // APL_WP_WEIGHTS (24) distinct weights of APL_WP_ROWS × APL_WP_COLS (5632 × 2048), 4-bit g64, f16 scales; each
 // call on the weight used longest ago, the modes (APL_WP_MODES, "1,0,2,3") taking turns call by call, 1 and 2
 // threads. Prints best and median GB/s per mode and checks every mode's outputs against mode 1's bit for bit.
+// APL_WP_DEC=1: the modes are the decode's forms instead (x86::wide_dec: 1 one row at a time, the default; 0 a
+// row pair, as before), APL_WP_MODES "1,0"; APL_WP_BITS (4) and APL_WP_GROUP (64) pick the weight.
 // Build and run (x86-64 with AVX-512 VNNI): bash bench/native/wide-stream.sh wide-pf
 #define APL_INFER_VNNI 1
 #define APL_INFER_WIDE 1
@@ -26,11 +28,12 @@
 using namespace apl::infer;
 
 int main() {
-  const int64_t rows = env("APL_WP_ROWS", 5632), cols = env("APL_WP_COLS", 2048), group = 64;
-  const int bits = 4, nw = (int)env("APL_WP_WEIGHTS", 24), reps = (int)env("APL_WP_REPS", 120);
+  const int64_t rows = env("APL_WP_ROWS", 5632), cols = env("APL_WP_COLS", 2048), group = env("APL_WP_GROUP", 64);
+  const bool dec = env("APL_WP_DEC", 0) != 0;
+  const int bits = (int)env("APL_WP_BITS", 4), nw = (int)env("APL_WP_WEIGHTS", 24), reps = (int)env("APL_WP_REPS", 120);
   std::vector<int> modes;
   const char* mv = std::getenv("APL_WP_MODES");
-  for (const char* p = mv ? mv : "1,0,2,3"; *p;) {
+  for (const char* p = mv ? mv : dec ? "1,0" : "1,0,2,3"; *p;) {
     modes.push_back(std::atoi(p));
     while (*p && *p != ',') p++;
     if (*p) p++;
@@ -59,8 +62,15 @@ int main() {
   act.resize(1, cols, group);
   x86::quantize_act_wide(x.data(), cols, group, bits, act.xq_at(0), act.dx.data(), act.xsum.data());
   const double bytes = (double)ws[0].bytes();
-  std::printf("%lld x %lld, 4-bit g64, %d weights (%.1f MB each) in 2 MiB pages (advised %d), %d calls per mode\n",
-              (long long)rows, (long long)cols, nw, bytes / 1e6, (int)adv.advised, reps);
+  std::printf("%lld x %lld, %d-bit g%lld, %d weights (%.1f MB each) in 2 MiB pages (advised %d), %d calls per %s\n",
+              (long long)rows, (long long)cols, bits, (long long)group, nw, bytes / 1e6, (int)adv.advised, reps,
+              dec ? "decode form" : "prefetch mode");
+  auto set_mode = [&](int m) {
+    if (dec)
+      x86::wide_dec() = m != 0;
+    else
+      x86::wide_pf_mode() = m;
+  };
   for (int threads : {1, 2}) {
     Pool& pool = shared_pool(threads);
     std::vector<int64_t> b(1, 0);
@@ -72,7 +82,7 @@ int main() {
       });
     };
     std::vector<std::vector<float>> ref((size_t)nw, std::vector<float>((size_t)rows));
-    x86::wide_pf_mode() = 1;
+    set_mode(1);
     for (int i = 0; i < nw; i++) run(i, ref[(size_t)i].data());
     std::vector<std::vector<double>> t(modes.size());
     std::vector<float> y((size_t)rows);
@@ -81,7 +91,7 @@ int main() {
     for (int r = 0; r < reps; r++)
       for (size_t m = 0; m < modes.size(); m++) {
         const int w = call++ % nw;
-        x86::wide_pf_mode() = modes[m];
+        set_mode(modes[m]);
         const auto c0 = std::chrono::steady_clock::now();
         run(w, y.data());
         t[m].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count());

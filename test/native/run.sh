@@ -107,7 +107,7 @@ gnewer=0
 [ -x "$gbin" ] || gnewer=1
 [ -x "$ibin" ] || gnewer=1
 [ "$bin" -nt "$gbin" ] && gnewer=1
-for f in "${gsrcs[@]}" test/native/test_infer.cc test/native/*.h native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cuda/* native/src/quant.h test/native/run.sh; do
+for f in "${gsrcs[@]}" test/native/test_infer.cc test/native/*.h native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cpu/infer_*.h native/src/cuda/* native/src/quant.h test/native/run.sh; do
   [ "$f" -nt "$gbin" ] && gnewer=1
 done
 if [ "$gnewer" = 1 ]; then
@@ -246,5 +246,8 @@ node --import tsx --test test/unit/native/*.test.ts
 # (APL_WIDE_SEQ=0; the default reads a row pair in memory order, infer_wide.h, infer_kquant_wide_rows.h): both
 # must equal the scalar reference bit for bit.
 APL_WIDE_SEQ=0 node --import tsx --test test/unit/native/infer-kernels.test.ts test/unit/native/infer-kquant.test.ts
+# The AVX-512 decode kernel's row-pair form too (APL_WIDE_DEC=0; the default reads one row at a time,
+# infer_wide_dec.h): it must equal the scalar reference bit for bit as well.
+APL_WIDE_DEC=0 node --import tsx --test test/unit/native/infer-kernels.test.ts
 # The same API tests on the TypeScript reference alone (the fallback users get without a compiler).
 APL_NO_NATIVE=1 APL_QUIET_NATIVE=1 node --import tsx --test test/unit/native/api.test.ts

@@ -436,6 +436,7 @@ static void test_kv_cache() {
 
 #include "test_infer_amx.h"
 #include "test_infer_kquant.h"
+#include "test_infer_wide.h"
 
 int main() {
   // a NEON path whose self-check fails aborts instead of falling back to the reference silently
@@ -472,6 +473,7 @@ int main() {
     CHECK(strncmp(kq.name, "neon", 4) == 0, "arm64 does not use a NEON kquant kernel (%s)", kq.name);
 #endif
   test_packed();
+  test_packed_extremes();
   test_float();
   test_threads();
   test_linears();

@@ -12,6 +12,9 @@
 // a row keeps the 256-bit layout and code (tail_groups).
 #pragma once
 
+/** The per-block helpers stay inlined: out of line, every zmm register is caller-saved around each call. */
+#define APL_WIDE_INLINE inline __attribute__((always_inline))
+
 /** Lanes of a 64-byte chunk per group (G · bits / 32). */
 constexpr int wide_lpg(int bits, int64_t G) { return (int)(G * bits / 32); }
 
@@ -45,7 +48,7 @@ inline void quantize_act_wide(const float* x, int64_t cols, int64_t group, int b
 }
 
 /** [a0+a1, a2+a3, …, a14+a15, b0+b1, …, b14+b15]: halves the lanes per group of a and b, a's first. */
-inline __m512i pairsum(__m512i a, __m512i b) {
+APL_WIDE_INLINE __m512i pairsum(__m512i a, __m512i b) {
   const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
   return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
@@ -60,7 +63,7 @@ struct Wide {
   static constexpr int BLOCK_BYTES = G * BITS;  // packed bytes of 8 groups
 
   /** 64 codes: plane k of chunk v. */
-  static inline __m512i plane(__m512i v, int k) {
+  static APL_WIDE_INLINE __m512i plane(__m512i v, int k) {
     if (BITS == 8) return v;
     const __m512i mask = _mm512_set1_epi8((char)((1 << BITS) - 1));
     return _mm512_and_si512(k ? _mm512_srli_epi16(v, (unsigned)(k * BITS)) : v, mask);
@@ -74,13 +77,9 @@ struct Wide {
     }
   }
 
-  /**
-   * The 8 groups' integer sums of one block with one token's activations, two lanes per group
-   * ([g0, g0, g1, g1, …, g7, g7]). src: the packed block, or (UNPACKED) the block unpacked by unpack().
-   */
+  /** The NACC accumulators of one block with one token's activations (see block). */
   template <bool UNPACKED>
-  static inline __m512i block(const uint8_t* src, const int8_t* x) {
-    __m512i acc[NACC];
+  static APL_WIDE_INLINE void dots(const uint8_t* src, const int8_t* x, __m512i* acc) {
     for (int i = 0; i < NACC; i++) acc[i] = _mm512_setzero_si512();
     for (int c = 0; c < CHUNKS; c++) {
       const int a = CHUNKS >= 8 ? c * 8 / CHUNKS : c;
@@ -97,6 +96,16 @@ struct Wide {
       }
       if (PER >= 4) acc[a] = _mm512_add_epi32(acc[a], odd);
     }
+  }
+
+  /**
+   * The 8 groups' integer sums of one block with one token's activations, two lanes per group
+   * ([g0, g0, g1, g1, …, g7, g7]). src: the packed block, or (UNPACKED) the block unpacked by unpack().
+   */
+  template <bool UNPACKED>
+  static APL_WIDE_INLINE __m512i block(const uint8_t* src, const int8_t* x) {
+    __m512i acc[NACC];
+    dots<UNPACKED>(src, x, acc);
     // CHUNKS ≥ 8: one group per accumulator → two groups per accumulator (8 lanes each)
     __m512i p[4];
     if (NACC == 8) {
@@ -110,6 +119,40 @@ struct Wide {
     if (NACC >= 4) return pairsum(pairsum(p[0], p[1]), pairsum(p[2], p[3]));
     if (NACC == 2) return pairsum(acc[0], acc[1]);
     return acc[0];
+  }
+
+  /**
+   * Decode's form of block: with 4 accumulators (accumulator c: groups 2c, 2c + 1, 8 lanes each), the first
+   * two halvings in 16 bits, packs_epi32 then madd_epi16 with ones (2 in-lane operations where pairsum takes
+   * 2 cross-lane permutes and an add). Exact: a lane is at most one chunk's 4 · PER products of a code
+   * (< 2^BITS) and an int8, |·| ≤ 4 · 8 · 128 < 2^13 at 1, 2 or 4 bits, so the first sums of 2 lanes fit in
+   * int16 (packs_epi32 does not saturate) and madd_epi16 adds in int32. Lane 4L + k (128-bit lane L, k < 4)
+   * holds the sum of lanes 4L … 4L + 3 of accumulator k: group 2k + (L ≥ 2), two lanes per group
+   * (natural2 puts them in order). Other accumulator counts: block's order.
+   */
+  static APL_WIDE_INLINE __m512i block_dec(const uint8_t* src, const int8_t* x) {
+    if constexpr (NACC != 4) {
+      return block<false>(src, x);
+    } else {
+      __m512i acc[4];
+      dots<false>(src, x, acc);
+      const __m512i one = _mm512_set1_epi16(1);
+      const __m512i u01 = _mm512_madd_epi16(_mm512_packs_epi32(acc[0], acc[1]), one);
+      const __m512i u23 = _mm512_madd_epi16(_mm512_packs_epi32(acc[2], acc[3]), one);
+      return _mm512_madd_epi16(_mm512_packs_epi32(u01, u23), one);
+    }
+  }
+
+  /** Blocks a and b's 16 group sums one lane each, in order (a's 8 groups, then b's), from block_dec. */
+  static APL_WIDE_INLINE __m512i natural2(__m512i a, __m512i b) {
+    if constexpr (NACC != 4) {
+      return pairsum(a, b);
+    } else {
+      // lane j: block j / 8, group g = j % 8 at lanes 8·(g % 2) + g / 2 and that + 4 (see block_dec)
+      const __m512i e = _mm512_set_epi32(27, 19, 26, 18, 25, 17, 24, 16, 11, 3, 10, 2, 9, 1, 8, 0);
+      const __m512i o = _mm512_add_epi32(e, _mm512_set1_epi32(4));
+      return _mm512_add_epi32(_mm512_permutex2var_epi32(a, e, b), _mm512_permutex2var_epi32(a, o, b));
+    }
   }
 };
 
@@ -174,18 +217,42 @@ inline void wide_prefetch_block(const uint8_t* p, int mode) {
     for (int j = 0; j < BYTES; j += 128) _mm_prefetch((const char*)(p + j), _MM_HINT_T0);
 }
 
+/** An on/off switch from the environment, read once by its caller: on unless set to "0". */
+inline bool wide_env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return !(v && std::strcmp(v, "0") == 0);
+}
+
 /**
- * Decode reads a row pair's codes in memory order (wide_rows_seq); APL_WIDE_SEQ=0 (read once) keeps the order
- * before, block b of row a then block b of row b (for A/B runs; bench/native/wide-stream.cc flips it per
- * call).
+ * Decode reads its codes in memory order (wide_rows_dec, one row at a time; wide_rows_seq, a row pair, under
+ * APL_WIDE_DEC=0); APL_WIDE_SEQ=0 (read once) keeps the order before, block b of row a then block b of row b
+ * (for A/B runs; bench/native/wide-stream.cc flips it per call).
  */
 inline bool& wide_seq() {
-  static bool on = []() {
-    const char* v = std::getenv("APL_WIDE_SEQ");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
+  static bool on = wide_env_on("APL_WIDE_SEQ");
   return on;
 }
+
+/** What a decode call (token t) of the wide kernel computes once: the weight's shape, the prefetch, x. */
+template <int BITS, int G>
+struct WideDec {
+  RowShape sh;
+  int64_t nblk, gpr, ublk, pfd;
+  int pfm;
+  const int8_t* x0;
+  const float* dx;
+  const int32_t* xs;
+  WideDec(const Linear& w, const ActQ& act, int64_t t)
+      : sh(row_shape(w)),
+        nblk(wide_end(BITS, G, w.cols) / (8 * G)),
+        gpr(sh.gpr),
+        ublk((int64_t)Wide<BITS, G>::UNITS * 64),
+        pfd(wide_prefetch_distance(sh.rb)),
+        pfm(wide_pf_mode()),
+        x0(act.xq_of(t)),
+        dx(act.dx_of(t)),
+        xs(act.xsum_of(t)) {}
+};
 
 /**
  * Decode (one token t) on rows [r0, r1), two rows at a time, reading each pair's codes in memory order: up to
@@ -200,13 +267,13 @@ inline void wide_rows_seq(const Linear& w, int64_t r0, int64_t r1, const ActQ& a
   using W = Wide<BITS, G>;
   constexpr int CPG = G / 32;
   constexpr int kChunk = 16;  // blocks of one row read before the other's (4 KB of 4-bit codes, groups of 64)
-  const RowShape sh = row_shape(w);
-  const int64_t nblk = wide_end(BITS, G, w.cols) / (8 * G), gpr = sh.gpr;
-  const int64_t pfd = wide_prefetch_distance(sh.rb), ublk = (int64_t)W::UNITS * 64;
-  const int pfm = wide_pf_mode();
-  const int8_t* x0 = act.xq_of(t);
-  const float* dx = act.dx_of(t);
-  const int32_t* xs = act.xsum_of(t);
+  const WideDec<BITS, G> c(w, act, t);
+  const RowShape& sh = c.sh;
+  const int64_t nblk = c.nblk, gpr = c.gpr, pfd = c.pfd, ublk = c.ublk;
+  const int pfm = c.pfm;
+  const int8_t* x0 = c.x0;
+  const float* dx = c.dx;
+  const int32_t* xs = c.xs;
   __m512i sa[kChunk], sb[kChunk];
   for (int64_t r = r0; r < r1; r += 2) {
     const int64_t ra = r, rb = r + 1 < r1 ? r + 1 : r;
@@ -248,12 +315,17 @@ inline void wide_rows_seq(const Linear& w, int64_t r0, int64_t r1, const ActQ& a
   }
 }
 
+#include "infer_wide_dec.h"
+
 /** Rows [r0, r1) × tokens [t0, t1), two rows at a time; prompts unpack the two rows once for every token. */
 template <int BITS, int G>
 inline void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t0, int64_t t1,
                       float* y, int64_t ystride) {
   // 1 bit (one line of codes per block) measured 0.86× in memory order: it keeps the block-by-block order
-  if (BITS >= 2 && t1 - t0 == 1 && wide_seq()) return wide_rows_seq<BITS, G>(w, r0, r1, act, t0, y, ystride);
+  if (BITS >= 2 && t1 - t0 == 1 && wide_seq()) {
+    if (wide_dec()) return wide_rows_dec<BITS, G>(w, r0, r1, act, t0, y, ystride);
+    return wide_rows_seq<BITS, G>(w, r0, r1, act, t0, y, ystride);
+  }
   using W = Wide<BITS, G>;
   constexpr int CPG = G / 32;
   const RowShape sh = row_shape(w);
