@@ -333,9 +333,12 @@ async function main() {
       const dir = join(outDir, 'ui');
       mkdirSync(dir, { recursive: true });
       let result = 'ok';
+      let at = 'parsing the steps';
       try {
-        for (const step of JSON.parse(json)) {
-          const timeout = 15_000;
+        for (const [i, step] of JSON.parse(json).entries()) {
+          at = `step ${i + 1} ${JSON.stringify(step)}`;
+          // A step waits for the workbench to answer; under a loaded CI machine that has taken over 15 s.
+          const timeout = 30_000;
           if (step.press) await page.keyboard.press(step.press);
           else if (step.type) await page.keyboard.type(step.type, { delay: 5 });
           else if (step.click) await page.click(step.click, { timeout });
@@ -350,7 +353,7 @@ async function main() {
           else throw new Error(`unknown ui step ${JSON.stringify(step)}`);
         }
       } catch (e) {
-        result = `error: ${e.message.split('\n')[0]} (page saved as ui/${id}.html)`;
+        result = `error at ${at}: ${e.message.split('\n')[0]} (page saved as ui/${id}.html)`;
         await page
           .content()
           .then((html) => writeFileSync(join(dir, `${id}.html`), html))

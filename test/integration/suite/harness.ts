@@ -165,7 +165,7 @@ export const canDriveUi = (): boolean => !!process.env.APL_ITEST_SCREENSHOTS;
  * Asks the offline launcher to perform `steps` in the workbench page, as a user would, and waits until it has.
  * Throws with the launcher's message when a step fails (e.g. a selector never appeared).
  */
-export async function ui(steps: UiStep[], ms = 60_000): Promise<void> {
+export async function ui(steps: UiStep[], ms = 120_000): Promise<void> {
   const dir = process.env.APL_ITEST_SCREENSHOTS;
   if (!dir) throw new Error('ui(): only the offline launcher can drive the page (check canDriveUi())');
   const id = randomUUID().replace(/-/g, '');
