@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "env.h"
+
 #ifdef APL_HAVE_CUDA
 #include "cuda/check_cuda.h"
 #include "cuda/kquant_cuda.h"
@@ -108,11 +110,6 @@ int kq_scalar_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_
   return kq_quantize_row<KqScalarOps>(j, r, s, m, bad);
 }
 
-bool force_scalar() {
-  const char* v = std::getenv("APL_FORCE_SCALAR");
-  return v && std::strcmp(v, "1") == 0;
-}
-
 /** A variant is used only after it reproduces the reference on a small table (once per process). */
 bool kq_agrees(const KqKernel& k) {
   const int64_t rows = 3, cols = 1000;
@@ -193,7 +190,7 @@ const KqKernel& kq_scalar_kernel() {
 }
 
 const KqKernel& kq_select_kernel() {
-  if (force_scalar()) return kq_scalar_kernel();
+  if (env_is_1("APL_FORCE_SCALAR")) return kq_scalar_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
   static const bool fma =
@@ -201,11 +198,9 @@ const KqKernel& kq_select_kernel() {
   static const bool avx512 = has_avx2 && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx512f") &&
                              __builtin_cpu_supports("avx512vl") && kq_avx512_kernel() &&
                              kq_agrees(*kq_avx512_kernel());
-  const char* no512 = std::getenv("APL_NO_AVX512");
-  const char* no_fma = std::getenv("APL_NO_FMA");
-  if (avx512 && !(no512 && std::strcmp(no512, "1") == 0) && !(no_fma && std::strcmp(no_fma, "1") == 0))
-    return *kq_avx512_kernel();
-  if (fma && !(no_fma && std::strcmp(no_fma, "1") == 0)) return *kq_avx2_fma_kernel();
+  const bool no_fma = env_is_1("APL_NO_FMA");
+  if (avx512 && !env_is_1("APL_NO_AVX512") && !no_fma) return *kq_avx512_kernel();
+  if (fma && !no_fma) return *kq_avx2_fma_kernel();
   static const bool avx2 = has_avx2 && kq_avx2_kernel() && kq_agrees(*kq_avx2_kernel());
   if (avx2) return *kq_avx2_kernel();
 #endif

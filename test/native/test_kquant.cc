@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../../native/src/env.h"
 #include "../../native/src/kquant_check.h"
 #include "../../native/src/kquant_engine.h"
 #include "check.h"

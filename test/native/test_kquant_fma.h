@@ -7,11 +7,6 @@
 // CHECK).
 #pragma once
 
-static bool env_on(const char* name) {
-  const char* v = getenv(name);
-  return v && strcmp(v, "1") == 0;
-}
-
 /** Whether the AVX-512 build runs here (kq_select_kernel's test, less the agreement check). */
 static bool kq512_runs() {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -31,7 +26,7 @@ static std::vector<const KqKernel*> simd_variants() {
   const char* nf =
       getenv("APL_NO_FMA");  // the FMA build first: kq_select_kernel takes it unless APL_NO_FMA=1
   const bool fma = avx2 && kq_avx2_fma_kernel() && __builtin_cpu_supports("fma");
-  const bool no512 = env_on("APL_NO_AVX512") || env_on("APL_NO_FMA");
+  const bool no512 = apl::env_is_1("APL_NO_AVX512") || apl::env_is_1("APL_NO_FMA");
   if (kq512_runs() && !no512) v.push_back(kq_avx512_kernel());  // chosen first
   if (fma && !(nf && strcmp(nf, "1") == 0)) v.push_back(kq_avx2_fma_kernel());
   if (avx2) v.push_back(kq_avx2_kernel());
@@ -145,8 +140,8 @@ static void test_same_bits_as_plain() {
     printf("kquant: no FMA build runs here (not x86-64 with AVX2 and FMA)\n");
     return;
   }
-  const bool scalar = env_on("APL_FORCE_SCALAR"), no512 = env_on("APL_NO_AVX512"),
-             no_fma = env_on("APL_NO_FMA");
+  const bool scalar = apl::env_is_1("APL_FORCE_SCALAR"), no512 = apl::env_is_1("APL_NO_AVX512"),
+             no_fma = apl::env_is_1("APL_NO_FMA");
   const KqKernel* want = scalar                   ? &kq_scalar_kernel()
                          : no_fma                 ? plain
                          : kq512_runs() && !no512 ? wides[1]

@@ -5,14 +5,12 @@
 #include <cstring>
 #include <vector>
 
+#include "../env.h"
 #include "kernels.h"
 
 namespace apl {
 
-static bool force_scalar() {
-  const char* v = std::getenv("APL_FORCE_SCALAR");
-  return v && std::strcmp(v, "1") == 0;
-}
+static bool force_scalar() { return env_is_1("APL_FORCE_SCALAR"); }
 
 #if defined(__x86_64__) || defined(_M_X64)
 static bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"); }
@@ -79,8 +77,7 @@ static bool neon_ok() {
 const CpuKernel& select_kernel() {
   if (force_scalar()) return scalar_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
-  const char* v = std::getenv("APL_NO_AVX512");
-  bool no512 = v && std::strcmp(v, "1") == 0;
+  const bool no512 = env_is_1("APL_NO_AVX512");
   if (!no512 && has_avx2() && has_avx512() && avx512_ok()) return *avx512_kernel();
   if (has_avx2() && avx2_ok()) return *avx2_kernel();
 #endif

@@ -217,19 +217,13 @@ inline void wide_prefetch_block(const uint8_t* p, int mode) {
     for (int j = 0; j < BYTES; j += 128) _mm_prefetch((const char*)(p + j), _MM_HINT_T0);
 }
 
-/** An on/off switch from the environment, read once by its caller: on unless set to "0". */
-inline bool wide_env_on(const char* name) {
-  const char* v = std::getenv(name);
-  return !(v && std::strcmp(v, "0") == 0);
-}
-
 /**
  * Decode reads its codes in memory order (wide_rows_dec, one row at a time; wide_rows_seq, a row pair, under
  * APL_WIDE_DEC=0); APL_WIDE_SEQ=0 (read once) keeps the order before, block b of row a then block b of row b
  * (for A/B runs; bench/native/wide-stream.cc flips it per call).
  */
 inline bool& wide_seq() {
-  static bool on = wide_env_on("APL_WIDE_SEQ");
+  static bool on = env_not_0("APL_WIDE_SEQ");
   return on;
 }
 

@@ -42,7 +42,7 @@ APL_WIDE_INLINE __m256 wide_dec_combine(__m256 acc, __m512i s, const Linear& w, 
  * (wide_rows_seq), for A/B runs; the default reads one row at a time (wide_rows_dec).
  */
 inline bool& wide_dec() {
-  static bool on = wide_env_on("APL_WIDE_DEC");
+  static bool on = env_not_0("APL_WIDE_DEC");
   return on;
 }
 

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../env.h"  // env_not_0 (infer_wide.h, included below inside the namespaces)
 #include "../infer/ref.h"
 
 namespace apl {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "../env.h"
 #include "../quant.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -34,11 +35,6 @@ constexpr int64_t kRows = 16;  // query rows per block (one 512-bit vector of sc
 constexpr float kLog2e = 1.44269504088896341f, kC1 = 0.693359375f, kC2 = -2.12194440e-4f;
 constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f,
                 kP3 = 4.1665795894e-2f, kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
-
-bool env_on(const char* name) {
-  const char* v = std::getenv(name);
-  return v && v[0] == '1';
-}
 
 // ---------------------------------------------------------------- scalar kernels (both orders)
 
@@ -193,8 +189,8 @@ int attn_available(AttnOrder order, AttnImpl* out) {
 AttnImpl attn_select(AttnOrder order) {
   AttnImpl v[3];
   int n = attn_available(order, v);
-  if (env_on("APL_NO_AVX512") && n > 1 && v[n - 1].isa == 2) n--;
-  if (env_on("APL_FORCE_SCALAR")) n = 1;
+  if (env_is_1("APL_NO_AVX512") && n > 1 && v[n - 1].isa == 2) n--;
+  if (env_is_1("APL_FORCE_SCALAR")) n = 1;
   return v[n - 1];
 }
 

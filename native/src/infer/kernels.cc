@@ -15,6 +15,7 @@
 #include <sys/sysctl.h>
 #endif
 
+#include "../env.h"
 #include "kquant_ref.h"
 
 namespace apl {
@@ -65,11 +66,6 @@ void scalar_axpyf(float s, const float* x, float* y, int64_t n) {
     float p = s * x[i];
     y[i] += p;
   }
-}
-
-bool env_is(const char* name) {
-  const char* v = std::getenv(name);
-  return v && std::strcmp(v, "1") == 0;
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -168,10 +164,10 @@ const Kernel* kernel_by_name(const char* name) {
 }
 
 const Kernel& select_kernel() {
-  if (env_is("APL_FORCE_SCALAR")) return scalar_kernel();
-  bool no512 = env_is("APL_NO_AVX512");
-  bool nodp = env_is("APL_NO_DOTPROD");
-  bool noamx = env_is("APL_NO_AMX");
+  if (env_is_1("APL_FORCE_SCALAR")) return scalar_kernel();
+  bool no512 = env_is_1("APL_NO_AVX512");
+  bool nodp = env_is_1("APL_NO_DOTPROD");
+  bool noamx = env_is_1("APL_NO_AMX");
   auto v = available_kernels();
   for (size_t i = v.size(); i-- > 0;) {
     if (no512 && std::strncmp(v[i]->name, "avx512", 6) == 0) continue;
