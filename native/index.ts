@@ -32,6 +32,9 @@ export {
   engineInfo,
   loadNote,
   type NativeError,
+  type OutputCheck,
+  type OutputCheckRequest,
+  validateCheck,
 } from './load';
 /** Element sizes and names (pure tables of the format, shared by the engine and its callers). */
 export { ELEMENT_SIZES, elementSize, isElementDType } from './reference-stats';
@@ -39,12 +42,19 @@ export { ELEMENT_SIZES, elementSize, isElementDType } from './reference-stats';
 import {
   type AddonDirectFile,
   type AddonQuantized,
-  abortError,
+  checkJob,
+  checkShape,
   ERR_SCALE_OVERFLOW,
   fail,
+  failNonFinite,
   fallbackNotice,
+  inputBytes,
+  jobResult,
   loadAddon,
   loadNote,
+  type OutputCheck,
+  type OutputCheckRequest,
+  referenceRows,
   runJob,
 } from './load';
 
@@ -70,32 +80,6 @@ export interface QuantizeOptions extends QuantParams {
   check?: OutputCheckRequest;
   /** Where to write q (exactly rows × packed row bytes), e.g. a reused buffer; a new one when absent. */
   qInto?: Uint8Array;
-}
-
-/** Throws a one-line error when an output check request does not fit a rows × cols call (both quantize types). */
-export function validateCheck(c: OutputCheckRequest, rows: number, cols: number, name?: string): void {
-  if (!Number.isSafeInteger(c.n) || c.n < 0) fail(name, `check.n must be a non-negative integer (got ${c.n})`);
-  if (!(c.x instanceof Float32Array) || c.x.length !== c.n * cols)
-    fail(name, `check.x must be a Float32Array of ${c.n}×${cols} values`);
-  if (!(c.rows instanceof Int32Array)) fail(name, 'check.rows must be an Int32Array');
-  for (let i = 0; i < c.rows.length; i++)
-    if (c.rows[i] < 0 || c.rows[i] >= rows || (i > 0 && c.rows[i] <= c.rows[i - 1]))
-      fail(name, 'check.rows must be ascending row indices within the tensor');
-}
-
-export interface OutputCheckRequest {
-  x: Float32Array;
-  n: number;
-  rows: Int32Array;
-  sumSquares: boolean;
-}
-
-/** Σ‖f_j‖², Σ y², Σ (y − ŷ)² of y = x · Wᵀ over the sampled rows, and Σw² (0 unless asked): see accuracy.ts. */
-export interface OutputCheck {
-  fSq: number;
-  ySq: number;
-  dySq: number;
-  refSq: number;
 }
 
 export interface QuantizeResult {
@@ -133,14 +117,6 @@ function checkParams(p: QuantParams, name?: string): void {
     fail(name, `scaleDtype must be 'f16' or 'f32' (got ${p.scaleDtype})`);
   if (typeof p.symmetric !== 'boolean') fail(name, 'symmetric must be a boolean');
 }
-function checkShape(rows: number, cols: number, name?: string): void {
-  if (!Number.isSafeInteger(rows) || rows < 0) fail(name, `rows must be a non-negative integer (got ${rows})`);
-  if (!Number.isSafeInteger(cols) || cols < 1) fail(name, `cols must be a positive integer (got ${cols})`);
-}
-function dtypeSize(d: string, name?: string): number {
-  if (d !== 'f32' && d !== 'f16' && d !== 'bf16') fail(name, `dtype must be 'f32', 'f16' or 'bf16' (got ${d})`);
-  return d === 'f32' ? 4 : 2;
-}
 function checkQuantized(w: Quantized): void {
   checkParams(w, 'quantized tensor');
   checkShape(w.rows, w.cols, 'quantized tensor');
@@ -172,20 +148,7 @@ function toAddonQ(w: Quantized): AddonQuantized {
 export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   const name = o.name;
   checkParams(o, name);
-  checkShape(o.rows, o.cols, name);
-  const bpe = dtypeSize(o.dtype, name);
-  if (!(o.data instanceof Uint8Array)) fail(name, 'data must be a Uint8Array of raw little-endian bytes');
-  const expect = o.rows * o.cols * bpe;
-  if (o.data.byteLength !== expect)
-    fail(name, `data has ${o.data.byteLength} bytes, expected ${expect} (${o.rows}×${o.cols} ${o.dtype})`);
-  const backend = o.backend ?? 'auto';
-  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'gpu')
-    fail(name, `backend must be 'auto', 'cpu' or 'gpu' (got ${backend})`);
-  const threads = o.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
-    fail(name, `threads must be an integer from 0 (all cores) to 1024 (got ${threads})`);
-  if (o.check) validateCheck(o.check, o.rows, o.cols, name);
-  o.signal?.throwIfAborted();
+  const { backend, gpu, threads } = checkJob(o, name);
 
   const sb = o.scaleDtype === 'f16' ? 2 : 4;
   const gpr = ref.groupsPerRow(o.cols, o.groupSize);
@@ -212,7 +175,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
             symmetric: o.symmetric,
             optimized: o.mode === 'optimized',
             f16: o.scaleDtype === 'f16',
-            gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2,
+            gpu,
             threads,
             metrics: !!o.metrics,
             ...(o.check ? { check: o.check } : {}),
@@ -223,39 +186,21 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
       o.onProgress,
       o.signal,
     );
-    if (r.error) fail(name ?? 'tensor', r.error, r.code);
-    return {
-      ...out,
-      backend: r.backend,
-      ...(r.metrics ? { metrics: r.metrics } : {}),
-      ...(r.check ? { check: r.check } : {}),
-    };
+    return { ...out, ...jobResult(r, name) };
   }
   if (backend === 'gpu') fail(name, `backend 'gpu' is not available: ${loadNote}`);
   fallbackNotice();
   const read = ref.rowReader(o.data, o.dtype, o.cols);
   const acc = o.metrics ? new ref.MetricsAcc() : undefined;
-  // Rows in chunks of ~64K elements, yielding to the event loop between chunks (progress, cancellation).
-  const chunk = Math.max(1, Math.floor((1 << 16) / o.cols));
-  for (let r0 = 0; r0 < o.rows; r0 += chunk) {
-    const r1 = Math.min(o.rows, r0 + chunk);
-    try {
-      ref.quantizeRows(read, o.cols, o, r0, r1, out, acc);
-    } catch (e) {
-      if (e instanceof ref.NonFiniteError) {
-        const row = Math.floor(e.index / o.cols);
-        fail(name ?? 'tensor', `${e.value} at index ${e.index} (row ${row}, column ${e.index % o.cols})`);
-      }
+  await referenceRows(
+    o,
+    (r0, r1) => ref.quantizeRows(read, o.cols, o, r0, r1, out, acc),
+    (e) => {
+      if (e instanceof ref.NonFiniteError) failNonFinite(name, e, o.cols);
       if (e instanceof ref.RangeForDtypeError)
         fail(name ?? 'tensor', `${e.message}; use scaleDtype 'f32'`, ERR_SCALE_OVERFLOW);
-      throw e;
-    }
-    o.onProgress?.(r1);
-    if (r1 < o.rows) {
-      await new Promise<void>((res) => setImmediate(res));
-      if (o.signal?.aborted) throw abortError(o.signal);
-    }
-  }
+    },
+  );
   return { ...out, backend: 'ts-reference', ...(acc ? { metrics: acc.result() } : {}) };
 }
 
@@ -273,7 +218,7 @@ export function dequantize(w: Quantized): Float32Array {
 
 export function errorMetrics(r: { data: Uint8Array; dtype: InputDType }, w: Quantized): Metrics {
   checkQuantized(w);
-  const bpe = dtypeSize(r.dtype, 'reference tensor');
+  const bpe = inputBytes(r.dtype, 'reference tensor');
   if (r.data.byteLength !== w.rows * w.cols * bpe)
     fail('reference tensor', `has ${r.data.byteLength} bytes, expected ${w.rows * w.cols * bpe}`);
   const a = loadAddon();

@@ -2,8 +2,19 @@
 // (native/src/kquant*.cc) or, when the addon cannot load (or predates this type), the bit-exact TypeScript port
 // (native/reference-kquant.ts). Layout and numpy formula: docs/FORMAT.md.
 import { existsSync } from 'node:fs';
-import { addonCandidates, type OutputCheck, type OutputCheckRequest, validateCheck } from './index';
-import { abortError, runJob } from './load';
+import {
+  addonCandidates,
+  checkJob,
+  checkShape,
+  fail,
+  failNonFinite,
+  inputBytes,
+  jobResult,
+  type OutputCheck,
+  type OutputCheckRequest,
+  referenceRows,
+  runJob,
+} from './load';
 import * as ref from './reference-kquant';
 
 export type KqFormat = ref.KqFormat;
@@ -123,10 +134,6 @@ export function kqKernel(): string {
   return a ? a.kqKernel() : 'ts-reference';
 }
 
-function fail(name: string | undefined, msg: string): never {
-  throw new Error(name ? `${name}: ${msg}` : msg);
-}
-
 const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
 
 /** Throws a one-line error when f is not a valid format (the limits of native/src/kquant.h). */
@@ -141,11 +148,6 @@ export function checkFormat(f: KqFormat, name?: string): void {
     );
   if (!int(f.scaleBits, 1, 8) || !int(f.minBits, 1, 8))
     fail(name, `scaleBits and minBits must be integers 1..8 (got ${f.scaleBits} and ${f.minBits})`);
-}
-
-function checkShape(rows: number, cols: number, name?: string): void {
-  if (!Number.isSafeInteger(rows) || rows < 0) fail(name, `rows must be a non-negative integer (got ${rows})`);
-  if (!Number.isSafeInteger(cols) || cols < 1) fail(name, `cols must be a positive integer (got ${cols})`);
 }
 
 /** Byte sizes of the four arrays of a rows × cols tensor. */
@@ -199,20 +201,7 @@ function checkQuantized(w: KqQuantized): void {
 export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult> {
   const name = o.name;
   checkFormat(o, name);
-  checkShape(o.rows, o.cols, name);
-  if (o.dtype !== 'f32' && o.dtype !== 'f16' && o.dtype !== 'bf16')
-    fail(name, `dtype must be 'f32', 'f16' or 'bf16' (got ${o.dtype})`);
-  if (!(o.data instanceof Uint8Array)) fail(name, 'data must be a Uint8Array of raw little-endian bytes');
-  const expect = o.rows * o.cols * (o.dtype === 'f32' ? 4 : 2);
-  if (o.data.byteLength !== expect)
-    fail(name, `data has ${o.data.byteLength} bytes, expected ${expect} (${o.rows}×${o.cols} ${o.dtype})`);
-  const backend = o.backend ?? 'auto';
-  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'gpu')
-    fail(name, `backend must be 'auto', 'cpu' or 'gpu' (got ${backend})`);
-  const threads = o.threads ?? 0;
-  if (!int(threads, 0, 1024)) fail(name, `threads must be an integer from 0 (all cores) to 1024 (got ${threads})`);
-  if (o.check) validateCheck(o.check, o.rows, o.cols, name);
-  o.signal?.throwIfAborted();
+  const { backend, gpu, threads } = checkJob(o, name);
   const f = formatOf(o);
   const s = kqSizes(o.rows, o.cols, f);
   if (o.qInto && (!(o.qInto instanceof Uint8Array) || o.qInto.byteLength !== s.q))
@@ -233,7 +222,7 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
             ...addonTensor(base),
             data: o.data,
             dtype: o.dtype,
-            gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2,
+            gpu,
             threads,
             metrics: !!o.metrics,
             ...(o.check ? { check: o.check } : {}),
@@ -243,36 +232,19 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
       o.onProgress,
       o.signal,
     );
-    if (r.error) fail(name ?? 'tensor', r.error);
-    return {
-      ...base,
-      backend: r.backend,
-      ...(r.metrics ? { metrics: r.metrics } : {}),
-      ...(r.check ? { check: r.check } : {}),
-    };
+    return { ...base, ...jobResult(r, name) };
   }
   if (backend === 'gpu') fail(name, `backend 'gpu' is not available: ${kqLoadNote}`);
   const read = ref.kqRowReader(o.data, o.dtype, o.cols);
   const acc = o.metrics ? new ref.KqMetricsAcc() : undefined;
-  const chunk = Math.max(1, Math.floor((1 << 16) / o.cols));
-  for (let r0 = 0; r0 < o.rows; r0 += chunk) {
-    const r1 = Math.min(o.rows, r0 + chunk);
-    try {
-      ref.quantizeRows(read, o.cols, f, r0, r1, out, acc);
-    } catch (e) {
-      if (e instanceof ref.KqNonFiniteError) {
-        const row = Math.floor(e.index / o.cols);
-        fail(name ?? 'tensor', `${e.value} at index ${e.index} (row ${row}, column ${e.index % o.cols})`);
-      }
+  await referenceRows(
+    o,
+    (r0, r1) => ref.quantizeRows(read, o.cols, f, r0, r1, out, acc),
+    (e) => {
+      if (e instanceof ref.KqNonFiniteError) failNonFinite(name, e, o.cols);
       if (e instanceof ref.KqOverflowError) fail(name ?? 'tensor', e.message);
-      throw e;
-    }
-    o.onProgress?.(r1);
-    if (r1 < o.rows) {
-      await new Promise<void>((res) => setImmediate(res));
-      if (o.signal?.aborted) throw abortError(o.signal);
-    }
-  }
+    },
+  );
   return { ...base, backend: 'ts-reference', ...(acc ? { metrics: acc.result() } : {}) };
 }
 
@@ -292,8 +264,7 @@ export function kdequantize(w: KqQuantized): Float32Array {
 /** Error of a quantized tensor against the original (f32/f16/bf16 bytes): relError, snrDb, cosine, maxAbsError. */
 export function kerrorMetrics(orig: { data: Uint8Array; dtype: KqInputDType }, w: KqQuantized): KqMetrics {
   checkQuantized(w);
-  const bpe = orig.dtype === 'f32' ? 4 : orig.dtype === 'f16' || orig.dtype === 'bf16' ? 2 : 0;
-  if (!bpe) fail('reference tensor', `dtype must be 'f32', 'f16' or 'bf16' (got ${orig.dtype})`);
+  const bpe = inputBytes(orig.dtype, 'reference tensor');
   if (orig.data.byteLength !== w.rows * w.cols * bpe)
     fail('reference tensor', `has ${orig.data.byteLength} bytes, expected ${w.rows * w.cols * bpe}`);
   const a = loadAddon();

@@ -233,3 +233,122 @@ export async function runJob<R>(
     signal?.removeEventListener('abort', onAbort);
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// What both quantization types share (native/index.ts quantize, native/kquant.ts kquantize)
+
+/** The converter's output check request: see native/index.ts QuantizeOptions.check. */
+export interface OutputCheckRequest {
+  x: Float32Array;
+  n: number;
+  rows: Int32Array;
+  sumSquares: boolean;
+}
+
+/** Σ‖f_j‖², Σ y², Σ (y − ŷ)² of y = x · Wᵀ over the sampled rows, and Σw² (0 unless asked): see accuracy.ts. */
+export interface OutputCheck {
+  fSq: number;
+  ySq: number;
+  dySq: number;
+  refSq: number;
+}
+
+/** Throws a one-line error when an output check request does not fit a rows × cols call (both quantize types). */
+export function validateCheck(c: OutputCheckRequest, rows: number, cols: number, name?: string): void {
+  if (!Number.isSafeInteger(c.n) || c.n < 0) fail(name, `check.n must be a non-negative integer (got ${c.n})`);
+  if (!(c.x instanceof Float32Array) || c.x.length !== c.n * cols)
+    fail(name, `check.x must be a Float32Array of ${c.n}×${cols} values`);
+  if (!(c.rows instanceof Int32Array)) fail(name, 'check.rows must be an Int32Array');
+  for (let i = 0; i < c.rows.length; i++)
+    if (c.rows[i] < 0 || c.rows[i] >= rows || (i > 0 && c.rows[i] <= c.rows[i - 1]))
+      fail(name, 'check.rows must be ascending row indices within the tensor');
+}
+
+export function checkShape(rows: number, cols: number, name?: string): void {
+  if (!Number.isSafeInteger(rows) || rows < 0) fail(name, `rows must be a non-negative integer (got ${rows})`);
+  if (!Number.isSafeInteger(cols) || cols < 1) fail(name, `cols must be a positive integer (got ${cols})`);
+}
+
+/** Bytes of one input element: 4 for f32, 2 for f16 and bf16; any other dtype throws. */
+export function inputBytes(d: string, name?: string): number {
+  if (d !== 'f32' && d !== 'f16' && d !== 'bf16') fail(name, `dtype must be 'f32', 'f16' or 'bf16' (got ${d})`);
+  return d === 'f32' ? 4 : 2;
+}
+
+/** The options both quantize calls take besides their format. */
+export interface JobOptions {
+  data: Uint8Array;
+  dtype: string;
+  rows: number;
+  cols: number;
+  backend?: 'auto' | 'cpu' | 'gpu';
+  threads?: number;
+  check?: OutputCheckRequest;
+  signal?: AbortSignal;
+  onProgress?: (rowsDone: number) => void;
+}
+
+/**
+ * Checks what both quantize calls take besides their format (shape, dtype, the input's bytes, backend, threads,
+ * the output check, the signal), in that order; returns the backend, its addon code (0 cpu, 1 gpu, 2 auto) and
+ * the thread count.
+ */
+export function checkJob(o: JobOptions, name?: string): { backend: string; gpu: number; threads: number } {
+  checkShape(o.rows, o.cols, name);
+  const bpe = inputBytes(o.dtype, name);
+  if (!(o.data instanceof Uint8Array)) fail(name, 'data must be a Uint8Array of raw little-endian bytes');
+  const expect = o.rows * o.cols * bpe;
+  if (o.data.byteLength !== expect)
+    fail(name, `data has ${o.data.byteLength} bytes, expected ${expect} (${o.rows}×${o.cols} ${o.dtype})`);
+  const backend = o.backend ?? 'auto';
+  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'gpu')
+    fail(name, `backend must be 'auto', 'cpu' or 'gpu' (got ${backend})`);
+  const threads = o.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
+    fail(name, `threads must be an integer from 0 (all cores) to 1024 (got ${threads})`);
+  if (o.check) validateCheck(o.check, o.rows, o.cols, name);
+  o.signal?.throwIfAborted();
+  return { backend, gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2, threads };
+}
+
+/** What a finished addon job adds to the arrays: backend, metrics and check when present; its error thrown. */
+export function jobResult<M>(
+  r: { backend: string; metrics?: M; check?: OutputCheck; error?: string; code?: string },
+  name?: string,
+): { backend: string; metrics?: M; check?: OutputCheck } {
+  if (r.error) fail(name ?? 'tensor', r.error, r.code);
+  return { backend: r.backend, ...(r.metrics ? { metrics: r.metrics } : {}), ...(r.check ? { check: r.check } : {}) };
+}
+
+/** The one-line error for a non-finite input element (both reference ports throw its flat index and value). */
+export function failNonFinite(name: string | undefined, e: { index: number; value: number }, cols: number): never {
+  const row = Math.floor(e.index / cols);
+  fail(name ?? 'tensor', `${e.value} at index ${e.index} (row ${row}, column ${e.index % cols})`);
+}
+
+/**
+ * The TypeScript reference's row loop (both quantize types): `step(r0, r1)` over chunks of ~64K elements, progress
+ * after each, yielding to the event loop between chunks (progress, cancellation). An error from `step` goes to
+ * `known` first, which throws the one-line form of the errors it knows; any other is rethrown as it is.
+ */
+export async function referenceRows(
+  o: JobOptions,
+  step: (r0: number, r1: number) => void,
+  known: (e: unknown) => void,
+): Promise<void> {
+  const chunk = Math.max(1, Math.floor((1 << 16) / o.cols));
+  for (let r0 = 0; r0 < o.rows; r0 += chunk) {
+    const r1 = Math.min(o.rows, r0 + chunk);
+    try {
+      step(r0, r1);
+    } catch (e) {
+      known(e);
+      throw e;
+    }
+    o.onProgress?.(r1);
+    if (r1 < o.rows) {
+      await new Promise<void>((res) => setImmediate(res));
+      if (o.signal?.aborted) throw abortError(o.signal);
+    }
+  }
+}

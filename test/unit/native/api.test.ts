@@ -221,6 +221,7 @@ describe('native engine API', () => {
     await assert.rejects(eng.quantize({ ...ok, groupSize: 0 }), /groupSize/);
     await assert.rejects(eng.quantize({ ...ok, dtype: 'f64' as 'f32' }), /dtype/);
     await assert.rejects(eng.quantize({ ...ok, threads: -1 }), /threads/);
+    await assert.rejects(eng.quantize({ ...ok, threads: 1025 }), /threads/);
     assert.throws(() =>
       eng.dequantize({ ...base, bits: 4, q: new Uint8Array(3), scales: data, zeros: data, rows: 2, cols: 2 }),
     );

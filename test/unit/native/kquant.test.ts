@@ -122,6 +122,8 @@ test('bad arguments and bad values: one-line errors naming the tensor', async ()
   await assert.rejects(kq.kquantize({ ...base, scaleBits: 9 }), /w: scaleBits and minBits must be integers 1\.\.8/);
   await assert.rejects(kq.kquantize({ ...base, rows: 3 }), /w: data has 256 bytes, expected 384/);
   await assert.rejects(kq.kquantize({ ...base, threads: -1 }), /w: threads must be/);
+  await assert.rejects(kq.kquantize({ ...base, threads: 1025 }), /w: threads must be/);
+  await assert.rejects(kq.kquantize({ ...base, backend: 'tpu' as 'cpu' }), /w: backend must be 'auto', 'cpu' or 'gpu'/);
   const bad = x.slice();
   bad[37] = Number.NaN;
   for (const force of [false, true]) {
