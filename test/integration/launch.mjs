@@ -288,13 +288,9 @@ async function main() {
     browser = await pw.launch({
       executablePath: chromium,
       headless: !flag('--headed'),
+      // The render tests' flags (test/webview-render/chromium-flags.json), and shared memory in /tmp, not /dev/shm.
       args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
+        ...JSON.parse(readFileSync(join(here, '..', 'webview-render', 'chromium-flags.json'), 'utf8')),
         '--disable-dev-shm-usage',
       ],
     });

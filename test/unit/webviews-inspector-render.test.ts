@@ -1,29 +1,20 @@
 // The inspector webview in headless Chromium on what issue 15 found wrong: grid numbers cut mid-way (exponents
 // lost), float16 shown with seven digits, a string member refusing the archive, packed bytes shown for a q member.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import { describe, test } from 'node:test';
 import { numpyStatus, runPython } from '../helpers/numpy';
-import { bundleWebviews, launch, screenshot, skipReason } from '../webview-render/harness';
+import { tempDir } from '../helpers/tmp';
+import { screenshot, skipReason } from '../webview-render/harness';
 import { cellText, openInspector, text } from '../webview-render/inspector';
+import { renderSuite } from '../webview-render/suite';
 
 const skip = skipReason() ?? (numpyStatus().ok ? undefined : `numpy missing: ${numpyStatus().why}`);
 
 describe('inspector webview: numbers, text members', { skip }, () => {
-  let browser: Browser;
-  let bundle: string;
-  const dir = mkdtempSync(join(tmpdir(), 'apl-render-insp-'));
-  before(async () => {
-    bundle = await bundleWebviews();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const r = renderSuite();
+  const dir = tempDir('apl-render-insp-');
 
   test('grid cells keep exponents whole, float16 shows four digits, a <U5 member shows its strings', async () => {
     const file = join(dir, 'mixed.npz');
@@ -33,7 +24,7 @@ describe('inspector webview: numbers, text members', { skip }, () => {
   half=np.array([0.1234567, 3.140625], np.float16), objs=np.array([None], dtype=object))`,
       [file],
     );
-    const w = await openInspector(browser, bundle, file, { ready: '#root[data-state="ready"]' });
+    const w = await openInspector(r.browser, r.bundle, file, { ready: '#root[data-state="ready"]' });
     try {
       const { page } = w;
       assert.equal(await page.locator('[data-testid="members"] tbody tr').count(), 4);
@@ -72,7 +63,7 @@ describe('inspector webview: numbers, text members', { skip }, () => {
     const fixtures = join(__dirname, 'inspect', 'fixtures');
     const qdir = mkdtempSync(join(dir, 'q-'));
     for (const f of ['tiny_quantized_q4.npz', 'tiny_manifest_q4.json']) copyFileSync(join(fixtures, f), join(qdir, f));
-    const w = await openInspector(browser, bundle, join(qdir, 'tiny_quantized_q4.npz'), {
+    const w = await openInspector(r.browser, r.bundle, join(qdir, 'tiny_quantized_q4.npz'), {
       ready: '#root[data-state="ready"]',
     });
     try {

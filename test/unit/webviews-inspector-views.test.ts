@@ -2,37 +2,24 @@
 // slice (axis pickers, index sliders), comparisons (two members; shapes that differ refused), a quantized archive
 // grouped by weight in a table that grows, and the error view's histogram and heat map.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { readNpyArray } from '../../server/src/formats/npy';
-import { writeSafetensors } from '../../server/src/formats/safetensors';
-import { openFileSource } from '../../server/src/formats/source';
+import { describe, test } from 'node:test';
 import type { InspectorToHost } from '../../server/src/protocol';
 import { numpyStatus, runPython } from '../helpers/numpy';
-import { bundleWebviews, launch, screenshot, skipReason } from '../webview-render/harness';
+import { tempDir } from '../helpers/tmp';
+import { screenshot, skipReason } from '../webview-render/harness';
 import { cellText, openInspector, text } from '../webview-render/inspector';
+import { quantizedWithSource, renderSuite } from '../webview-render/suite';
 
 const skip = skipReason();
 const fixtures = join(__dirname, '..', 'fixtures', 'inspector');
-const qfixtures = join(__dirname, 'inspect', 'fixtures');
 
 describe('inspector webview: safetensors, slices, comparisons, grouping, error figures', { skip }, () => {
-  let browser: Browser;
-  let bundle: string;
-  const dir = mkdtempSync(join(tmpdir(), 'apl-render-views-'));
-  before(async () => {
-    bundle = await bundleWebviews();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const r = renderSuite();
+  const dir = tempDir('apl-render-views-');
 
-  const open = (file: string) => openInspector(browser, bundle, file, { ready: '#root[data-state="ready"]' });
+  const open = (file: string) => openInspector(r.browser, r.bundle, file, { ready: '#root[data-state="ready"]' });
 
   test('a sharded safetensors checkpoint lists its tensors with their shards; two members compare', async () => {
     const w = await open(join(fixtures, 'sharded', 'model.safetensors.index.json'));
@@ -112,19 +99,7 @@ describe('inspector webview: safetensors, slices, comparisons, grouping, error f
   });
 
   test('a quantized archive groups members by weight; the error view has its histogram and heat map', async () => {
-    const qdir = mkdtempSync(join(dir, 'q-'));
-    copyFileSync(join(qfixtures, 'tiny_quantized_q4.npz'), join(qdir, 'tiny_quantized_q4.npz'));
-    const manifest = JSON.parse(readFileSync(join(qfixtures, 'tiny_manifest_q4.json'), 'utf8'));
-    manifest.model.source = join(qdir, 'source');
-    writeFileSync(join(qdir, 'tiny_manifest_q4.json'), JSON.stringify(manifest));
-    const src = await openFileSource(join(qfixtures, 'numpy_single.npy'));
-    const weight = (await readNpyArray(src)).data as Float32Array;
-    await src.close();
-    mkdirSync(join(qdir, 'source'));
-    await writeSafetensors(join(qdir, 'source', 'model.safetensors'), [
-      { name: 'layers.0.q_proj.weight', dtype: 'F32', shape: [6, 10], data: new Uint8Array(weight.buffer) },
-    ]);
-    const w = await open(join(qdir, 'tiny_quantized_q4.npz'));
+    const w = await open((await quantizedWithSource(mkdtempSync(join(dir, 'q-')))).npz);
     try {
       const { page } = w;
       const group = page.locator('tr.group[data-weight="layers.0.q_proj.weight"]');

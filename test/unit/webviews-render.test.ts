@@ -2,18 +2,16 @@
 // content asserted, no CSP violations or script errors, screenshots under test-output/webview-render/.
 // Skips (with the reason) where /usr/bin/chromium is missing, unless CI=true.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { readNpyArray, writeNpyFile } from '../../server/src/formats/npy';
-import { writeSafetensors } from '../../server/src/formats/safetensors';
-import { openFileSource } from '../../server/src/formats/source';
+import { before, describe, test } from 'node:test';
+import { writeNpyFile } from '../../server/src/formats/npy';
 import { loadReport } from '../../server/src/inspect/host';
 import type { HostToPlayground, InspectorToHost } from '../../server/src/protocol';
 import { tempDir } from '../helpers/tmp';
-import { bundleWebviews, launch, openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
-import { openInspector, text } from '../webview-render/inspector';
+import { openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
+import { cellText, openInspector, text } from '../webview-render/inspector';
+import { openReport, quantizedWithSource, renderSuite } from '../webview-render/suite';
 import type { ThemeName } from '../webview-render/themes';
 
 const skip = skipReason();
@@ -92,12 +90,9 @@ function sampleReport() {
 }
 
 describe('webviews rendered in Chromium', { skip }, () => {
-  let browser: Browser;
-  let bundle: string;
+  const s = renderSuite();
   let reportFile: string;
   before(async () => {
-    bundle = await bundleWebviews();
-    browser = await launch();
     const dir = tempDir('apl-render-');
     reportFile = join(dir, 'tiny-llama_accuracy_q4.json');
     writeFileSync(reportFile, JSON.stringify(sampleReport()));
@@ -109,14 +104,11 @@ describe('webviews rendered in Chromium', { skip }, () => {
       }),
     );
   });
-  after(async () => {
-    await browser?.close();
-  });
 
   test('accuracy report: summary, chart, heat map, sortable and filterable table, in every theme', async () => {
     const msg = await loadReport(reportFile);
     assert.match(msg.manifest ?? '', /tiny-llama_manifest_q4\.json$/);
-    const w = await openWebview(browser, 'report', 'light', bundle, async (m, send) => {
+    const w = await openWebview(s.browser, 'report', 'light', s.bundle, async (m, send) => {
       if ((m as { type: string }).type === 'ready') await send(msg);
     });
     try {
@@ -187,11 +179,8 @@ describe('webviews rendered in Chromium', { skip }, () => {
       pass: false,
       weights: r.weights.map((w) => ({ ...w, bits: 2, rel_error: 0.33, tolerance: 0.2, pass: false })),
     };
-    const w = await openWebview(browser, 'report', 'light', bundle, async (m, send) => {
-      if ((m as { type: string }).type === 'ready') await send({ type: 'report', report, title: 'x' });
-    });
+    const w = await openReport(s, report);
     try {
-      await w.page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
       assert.match(await text(w.page, '[data-testid="advice"]'), /fails by design\. Try 4 bits/);
       assert.deepEqual(w.problems, []);
     } finally {
@@ -200,12 +189,8 @@ describe('webviews rendered in Chromium', { skip }, () => {
   });
 
   test('a malformed report shows what is wrong instead of crashing', async () => {
-    const w = await openWebview(browser, 'report', 'dark', bundle, async (m, send) => {
-      if ((m as { type: string }).type === 'ready')
-        await send({ type: 'report', report: { weights: [{ bits: 4 }, 7] }, title: 'x' });
-    });
+    const w = await openReport(s, { weights: [{ bits: 4 }, 7] }, 'dark');
     try {
-      await w.page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
       assert.match(await text(w.page, '.warnings'), /weights\[0\] has no name/);
       assert.match(await text(w.page, '[data-testid="summary"]'), /unknown model/);
       assert.deepEqual(w.problems, []);
@@ -215,7 +200,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
   });
 
   test('NPZ inspector on a numpy-written archive, in every theme', async () => {
-    const w = await openInspector(browser, bundle, join(fixtures, 'numpy_deflated.npz'), { theme: 'light' });
+    const w = await openInspector(s.browser, s.bundle, join(fixtures, 'numpy_deflated.npz'), { theme: 'light' });
     try {
       const { page } = w;
       await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
@@ -269,7 +254,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
     for (let i = 0; i < data.length; i++) data[i] = Math.floor(i / cols) + (i % cols) / 1000; // row.col
     const file = join(dir, 'big.npy');
     await writeNpyFile(file, 'float32', [rows, cols], data);
-    const w = await openInspector(browser, bundle, file);
+    const w = await openInspector(s.browser, s.bundle, file);
     try {
       const { page } = w;
       // a single member is selected at once
@@ -297,19 +282,8 @@ describe('webviews rendered in Chromium', { skip }, () => {
 
   test('inspector: a quantized member shows its dequantized values, recorded and measured error', async () => {
     // The fixture archive beside a manifest that names a source checkpoint holding numpy's float weight.
-    const dir = tempDir('apl-render-q-');
-    copyFileSync(join(fixtures, 'tiny_quantized_q4.npz'), join(dir, 'tiny_quantized_q4.npz'));
-    const manifest = JSON.parse(readFileSync(join(fixtures, 'tiny_manifest_q4.json'), 'utf8'));
-    manifest.model.source = join(dir, 'source');
-    writeFileSync(join(dir, 'tiny_manifest_q4.json'), JSON.stringify(manifest));
-    const src = await openFileSource(join(fixtures, 'numpy_single.npy'));
-    const weight = (await readNpyArray(src)).data as Float32Array;
-    await src.close();
-    mkdirSync(join(dir, 'source'));
-    await writeSafetensors(join(dir, 'source', 'model.safetensors'), [
-      { name: 'layers.0.q_proj.weight', dtype: 'F32', shape: [6, 10], data: new Uint8Array(weight.buffer) },
-    ]);
-    const w = await openInspector(browser, bundle, join(dir, 'tiny_quantized_q4.npz'));
+    const { npz, weight } = await quantizedWithSource(tempDir('apl-render-q-'));
+    const w = await openInspector(s.browser, s.bundle, npz);
     try {
       const { page } = w;
       await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
@@ -325,30 +299,14 @@ describe('webviews rendered in Chromium', { skip }, () => {
       assert.match(await text(page, '[data-testid="dequant"] h3'), /4-bit, groups of 4, 6 × 10/);
       await page.locator('.tabs button[data-view="dequant"]').click();
       const want = (await w.session.page('layers_0_q_proj_weight_q4.npy', 'dequant', 0, 1, 1, 1)).values[0] as number;
-      await page.waitForFunction(
-        () => {
-          const c = document.querySelector('[data-testid="grid-dequant"] .cell[title="[0, 1]"]');
-          return c && c.textContent !== '…';
-        },
-        undefined,
-        { timeout: 10_000 },
-      );
-      const got = Number(await page.locator('[data-testid="grid-dequant"] .cell[title="[0, 1]"]').textContent());
+      const got = Number(await cellText(page, 'dequant', 0, 1));
       assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
       assert.match(
         await text(page, '[data-testid="measured"]'),
         /Measured against the source weights: relative error \d+\.\d\d %/,
       );
       await page.locator('.tabs button[data-view="error"]').click();
-      await page.waitForFunction(
-        () => {
-          const c = document.querySelector('[data-testid="grid-error"] .cell[title="[0, 1]"]');
-          return c && c.textContent !== '…';
-        },
-        undefined,
-        { timeout: 10_000 },
-      );
-      const err = Number(await page.locator('[data-testid="grid-error"] .cell[title="[0, 1]"]').textContent());
+      const err = Number(await cellText(page, 'error', 0, 1));
       assert.ok(Math.abs(err - (want - weight[1])) < 1e-5, `${err} vs ${want - weight[1]}`);
       await screenshot(page, 'inspector-dequant-dark');
       assert.deepEqual(w.problems, []);
@@ -358,7 +316,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
   });
 
   test('playground: prompt, streamed output beside the float model, tokens/s, stop, in light and dark', async () => {
-    const w = await openWebview(browser, 'playground', 'light', bundle, async (m, send) => {
+    const w = await openWebview(s.browser, 'playground', 'light', s.bundle, async (m, send) => {
       if ((m as { type: string }).type === 'ready')
         await send({
           type: 'init',

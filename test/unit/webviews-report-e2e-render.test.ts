@@ -2,11 +2,11 @@
 // headless Chromium: figures, the KLD histogram, the verdict's basis, the absent and failed cases, the filter in
 // percent (issue 15 item 8). Screenshots under test-output/webview-render/. Skips where /usr/bin/chromium is missing.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import { describe, test } from 'node:test';
 import { kldHistogram } from '../../server/src/eval/stats';
-import { bundleWebviews, launch, openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
+import { screenshot, setTheme, skipReason } from '../webview-render/harness';
 import { text } from '../webview-render/inspector';
+import { openReport, renderSuite } from '../webview-render/suite';
 
 const skip = skipReason();
 
@@ -74,23 +74,9 @@ function report(endToEnd?: unknown) {
 }
 
 describe('report webview: end-to-end section', { skip }, () => {
-  let browser: Browser;
-  let bundle: string;
-  before(async () => {
-    bundle = await bundleWebviews();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-  });
+  const s = renderSuite();
 
-  async function open(r: unknown, theme: 'light' | 'dark' = 'light') {
-    const w = await openWebview(browser, 'report', theme, bundle, async (m, send) => {
-      if ((m as { type: string }).type === 'ready') await send({ type: 'report', report: r, title: 'x' });
-    });
-    await w.page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
-    return w;
-  }
+  const open = (r: unknown, theme: 'light' | 'dark' = 'light') => openReport(s, r, theme);
 
   test('figures, histogram, thresholds and the verdict basis; the filter in percent', async () => {
     const w = await open(report());

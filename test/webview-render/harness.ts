@@ -6,20 +6,14 @@ import { extname, join } from 'node:path';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { webviewPage } from '../../client/src/webviews/html';
+/** Chromium's flags for tests (offline, no sandbox, no GPU); test/integration/launch.mjs reads the same file. */
+import FLAGS from './chromium-flags.json';
 import { THEMES, type ThemeName } from './themes';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ROOT = join(__dirname, '..', '..');
 export const OUT = join(ROOT, 'test-output', 'webview-render');
 const ORIGIN = 'https://webview.test';
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /** Why the render tests cannot run here (no Chromium outside CI), or undefined when they can. */
 export function skipReason(): string | undefined {
