@@ -2,7 +2,6 @@
 // `formats` runs in seconds per mutant: every field a reader gets, and the one-line refusal of each malformed header.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FormatError } from '../../../server/src/formats/errors';
 import {
   MAX_NPY_HEADER_BYTES,
   parseDescr,
@@ -11,6 +10,7 @@ import {
   shapeCount,
 } from '../../../server/src/formats/npy';
 import { bufferSource } from '../../../server/src/formats/source';
+import { refusedFor } from '../../helpers/refused';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
 
@@ -27,14 +27,7 @@ const dict = (descr: string, shape: string, fortran = 'False') =>
 
 const parse = (b: Buffer, offset = 0) => parseNpyHeader(bufferSource(b, 'w.npy'), offset);
 const parseAny = (b: Buffer, offset = 0) => parseNpyAnyHeader(bufferSource(b, 'w.npy'), offset);
-async function refused(p: Promise<unknown>, message: RegExp | string): Promise<void> {
-  await assert.rejects(p, (e: Error) => {
-    assert.ok(e instanceof FormatError, `a FormatError, not ${e}`);
-    if (typeof message === 'string') assert.equal(e.message, `w.npy: ${message}`);
-    else assert.match(e.message, message);
-    return true;
-  });
-}
+const refused = refusedFor('w.npy');
 
 test('every field of a version 1.0 header', async () => {
   const head = dict('<f4', '(3, 4)');

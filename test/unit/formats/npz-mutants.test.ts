@@ -3,9 +3,9 @@
 // with its message and its boundary, and the members listed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FormatError } from '../../../server/src/formats/errors';
 import { openNpz } from '../../../server/src/formats/npz';
 import { bufferSource } from '../../../server/src/formats/source';
+import { refusedFor } from '../../helpers/refused';
 
 interface Member {
   name: string | Buffer;
@@ -80,14 +80,7 @@ function zip(members: Member[], o: Opts = {}): Buffer {
   return Buffer.concat(parts);
 }
 const open = (b: Buffer) => openNpz(bufferSource(b, 'q.npz'));
-async function refused(p: Promise<unknown>, problem: string | RegExp): Promise<void> {
-  await assert.rejects(p, (e: Error) => {
-    assert.ok(e instanceof FormatError, `a FormatError, not ${e}`);
-    if (typeof problem === 'string') assert.equal(e.message, `q.npz: ${problem}`);
-    else assert.match(e.message, problem);
-    return true;
-  });
-}
+const refused = refusedFor('q.npz');
 /** A ZIP64 extra field holding the given 64-bit values. */
 function x64(...vals: number[]): Buffer {
   const b = Buffer.alloc(4 + 8 * vals.length);

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { f32ToBf16Bytes, f32ToF16Bytes } from '../../../server/src/formats/dtypes';
-import { FormatError } from '../../../server/src/formats/errors';
 import {
   encodeSafetensors,
   MAX_SAFETENSORS_HEADER,
@@ -13,6 +12,7 @@ import {
   toF32Into,
 } from '../../../server/src/formats/safetensors';
 import { bufferSource } from '../../../server/src/formats/source';
+import { refusedFor } from '../../helpers/refused';
 
 /** A safetensors file from a header given as JSON text (not padded) and `data` bytes after it. */
 function st(header: string, data: Uint8Array | number = 0): Buffer {
@@ -22,14 +22,7 @@ function st(header: string, data: Uint8Array | number = 0): Buffer {
   return Buffer.concat([len, h, typeof data === 'number' ? Buffer.alloc(data) : Buffer.from(data)]);
 }
 const open = (b: Buffer) => openSafetensors(bufferSource(b, 'm.safetensors'));
-async function refused(p: Promise<unknown>, problem: string | RegExp): Promise<void> {
-  await assert.rejects(p, (e: Error) => {
-    assert.ok(e instanceof FormatError, `a FormatError, not ${e}`);
-    if (typeof problem === 'string') assert.equal(e.message, `m.safetensors: ${problem}`);
-    else assert.match(e.message, problem);
-    return true;
-  });
-}
+const refused = refusedFor('m.safetensors');
 const entry = (dtype: unknown, shape: unknown, off: unknown) => ({ dtype, shape, data_offsets: off });
 const one = (e: unknown, data = 64) => st(JSON.stringify({ w: e }), data);
 

@@ -1,5 +1,6 @@
 // Deterministic test tensors (Gaussian, Student-t(4)) and dtype encoders for the native engine tests.
 import { f32ToF16Bits } from '../../../native/reference';
+import { relError } from '../../helpers/rel-error';
 
 export { gaussian, rng, studentT4 } from '../../helpers/random';
 
@@ -42,12 +43,5 @@ function f16(h: number): number {
   return e === 0 ? s * m * 2 ** -24 : s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-export function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += a[i] ** 2;
-  }
-  return Math.sqrt(d / n);
-}
+/** ‖a − b‖₂ / ‖a‖₂: here the reference comes first (the same sums as relError(b, a); lengths must agree). */
+export const relErr = (a: Float32Array, b: Float32Array): number => relError(b, a);

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { createModel, inferInfo } from '../../../native/forward';
 import type { ModelConfig, ModelWeights } from '../../../native/forward-types';
 import { KQ_PRESETS, kquantize } from '../../../native/kquant';
+import { relMax } from '../../helpers/rel-error';
 import { bytesOf, gaussian } from './data';
 import { config, reference64, weights } from './forward-model';
 
@@ -20,16 +21,6 @@ function kquantMaker(bits: 2 | 4) {
     const k = await kquantize({ ...KQ_PRESETS[bits], data: bytesOf(x), dtype: 'f32', rows, cols });
     return { kind: 'kquant' as const, ...k };
   };
-}
-
-function relMax(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
 }
 
 function run(c: ModelConfig, w: ModelWeights, variant?: string): { all: Float32Array; decoded: Float32Array } {

@@ -6,21 +6,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createModel, inferInfo } from '../../../native/forward';
 import type { ModelConfig, ModelWeights } from '../../../native/forward-types';
+import { relMax } from '../../helpers/rel-error';
 import { config, f32Weight, packedMaker, reference64, weights } from './forward-model';
 
 const skip = inferInfo() ? false : 'the native addon is not built (npm run build:native): native forward not tested';
 const TOKENS = [3, 17, 42, 0, 60, 5, 5, 29, 11, 38];
 
-/** max |a − b| / max |b|. */
-function relMax(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
-}
 function argmax(a: ArrayLike<number>, off: number, n: number): number {
   let best = 0;
   for (let i = 1; i < n; i++) if (a[off + i] > a[off + best]) best = i;

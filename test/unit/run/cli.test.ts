@@ -50,6 +50,8 @@ let dir = '';
 let llama = '';
 let mistral = '';
 const PROMPT = [1, 45, 300, 17, 88, 129];
+/** `run` on the 4-bit tiny llama with PROMPT as its token ids, then `args`. */
+const runPrompt = (...args: string[]) => cli(['run', llama, '--prompt-tokens', PROMPT.join(','), ...args]);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'apl-run-cli-'));
@@ -60,7 +62,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('run --prompt-tokens --dump-logits --max-tokens 0: logits of every prompt position, nothing generated', async () => {
   const out = join(dir, 'logits.npy');
-  const r = await cli(['run', llama, '--prompt-tokens', PROMPT.join(','), '--max-tokens', '0', '--dump-logits', out]);
+  const r = await runPrompt('--max-tokens', '0', '--dump-logits', out);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /prompt: 6 tokens, [\d.]+ tokens\/s; decode: 0 tokens/);
@@ -74,17 +76,7 @@ test('run --prompt-tokens --dump-logits --max-tokens 0: logits of every prompt p
   assert.ok(relError(got.data, want) <= PACKED_VS_DEQUANTIZED, `rel ${relError(got.data, want)}`);
   // --float runs the source checkpoint: close to, but not the same as, the 4-bit logits.
   const outF = join(dir, 'logits-float.npy');
-  const rf = await cli([
-    'run',
-    llama,
-    '--float',
-    '--prompt-tokens',
-    PROMPT.join(','),
-    '--max-tokens',
-    '0',
-    '--dump-logits',
-    outF,
-  ]);
+  const rf = await runPrompt('--float', '--max-tokens', '0', '--dump-logits', outF);
   assert.equal(rf.status, 0, rf.stderr);
   const rel = relError(got.data, (await readNpyF32(outF)).data);
   assert.ok(rel > 1e-4 && rel < 0.3, `4-bit vs float logits: ${rel}`);
@@ -94,17 +86,7 @@ test('run --kv f32 | f16 (default) and --ctx: the KV cache storage and size', as
   const native = inferInfo() !== null;
   const dump = async (extra: string[]) => {
     const out = join(dir, `kv${extra.join('')}.npy`);
-    const r = await cli([
-      'run',
-      llama,
-      '--prompt-tokens',
-      PROMPT.join(','),
-      '--max-tokens',
-      '0',
-      '--dump-logits',
-      out,
-      ...extra,
-    ]);
+    const r = await runPrompt('--max-tokens', '0', '--dump-logits', out, ...extra);
     assert.equal(r.status, 0, r.stderr);
     return (await readNpyF32(out)).data;
   };
@@ -117,42 +99,17 @@ test('run --kv f32 | f16 (default) and --ctx: the KV cache storage and size', as
   if (native) assert.ok(rel > 0 && rel <= PACKED_VS_DEQUANTIZED, `f16 vs f32 KV: ${rel}`);
   else assert.equal(rel, 0);
   // --ctx 8: 6 prompt tokens leave room for 2 decode steps, then the run stops at the context
-  const r = await cli([
-    'run',
-    llama,
-    '--prompt-tokens',
-    PROMPT.join(','),
-    '--max-tokens',
-    '9',
-    '--temperature',
-    '0',
-    '--ctx',
-    '8',
-    '--json',
-  ]);
+  const r = await runPrompt('--max-tokens', '9', '--temperature', '0', '--ctx', '8', '--json');
   assert.equal(r.status, 0, r.stderr);
   const done = events(r).at(-1) as Extract<RunEvent, { type: 'done' }>;
   assert.equal(done.stop, 'context');
   assert.equal(done.generated_tokens, 3);
-  assertOneLineError(
-    await cli(['run', llama, '--prompt-tokens', PROMPT.join(','), '--ctx', '4']),
-    /6 tokens, longer than --ctx of 4/,
-  );
+  assertOneLineError(await runPrompt('--ctx', '4'), /6 tokens, longer than --ctx of 4/);
   assertOneLineError(await cli(['run', llama, '--prompt-tokens', '1', '--kv', 'f8']), /--kv must be f16 or f32/, 2);
 });
 
 test('run --json: prompt, token and done events; greedy tokens are the argmax of the reference forward', async () => {
-  const r = await cli([
-    'run',
-    llama,
-    '--prompt-tokens',
-    PROMPT.join(','),
-    '--max-tokens',
-    '4',
-    '--temperature',
-    '0',
-    '--json',
-  ]);
+  const r = await runPrompt('--max-tokens', '4', '--temperature', '0', '--json');
   assert.equal(r.status, 0, r.stderr);
   const ev = events(r);
   assert.deepEqual(ev[0], { type: 'prompt', ids: PROMPT });

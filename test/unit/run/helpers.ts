@@ -65,17 +65,7 @@ export { openNpzFile };
  *  fallback (no addon) is float and meets this with a margin. */
 export const PACKED_VS_DEQUANTIZED = 5e-2;
 
-/** ‖a − b‖₂ / ‖b‖₂ over all elements. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / n);
-}
+export { relError } from '../../helpers/rel-error';
 
 export function argmaxRows(x: Float32Array, rows: number): number[] {
   const cols = x.length / rows;
