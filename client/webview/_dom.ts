@@ -68,6 +68,25 @@ export function yAxisLabel(top: number, H: number, text: string): SVGTextElement
 }
 
 /**
+ * A bar chart's svg: it fills the panel's width (the viewBox W × height scales), never narrower than W pixels (set
+ * through the CSSOM: the page's CSP forbids inline style attributes).
+ */
+export function chartSvg(W: number, height: number, label: string, attrs: Attrs = {}): SVGSVGElement {
+  const svg = s('svg', {
+    class: 'chart',
+    ...attrs,
+    width: '100%',
+    preserveAspectRatio: 'none',
+    height,
+    viewBox: `0 0 ${W} ${height}`,
+    role: 'img',
+    'aria-label': label,
+  });
+  svg.style.minWidth = `${W}px`;
+  return svg;
+}
+
+/**
  * A heat colour for t in [0, 1]: the theme's chart colour mixed into the editor background (so it reads in light,
  * dark and high-contrast themes alike).
  */

@@ -4,7 +4,7 @@
 
 import { formatNumber, formatPercent, formatSeconds } from '../../server/src/common/format';
 import type { EndToEndModel, ReportModel } from '../../server/src/report/read';
-import { h, s, yAxisLabel } from './_dom';
+import { chartSvg, h, s, yAxisLabel } from './_dom';
 
 const item = (k: string, v: string | Node) => [h('dt', {}, k), h('dd', {}, v)];
 const verdict = (pass: boolean | null) =>
@@ -57,17 +57,10 @@ function histogram(e: EndToEndModel) {
   const W = left + n * bw + 10;
   const max = Math.max(1, ...bins, hist.below, hist.above);
   const y = (c: number) => top + H - (c / max) * H;
-  const svg = s('svg', {
+  const svg = chartSvg(W, H + top + 40, 'per-token KLD distribution', {
     class: 'chart kld-histogram',
     'data-testid': 'kld-histogram',
-    width: '100%',
-    preserveAspectRatio: 'none',
-    height: H + top + 40,
-    viewBox: `0 0 ${W} ${H + top + 40}`,
-    role: 'img',
-    'aria-label': 'per-token KLD distribution',
   });
-  (svg as SVGSVGElement).style.minWidth = `${W}px`;
   svg.append(
     yAxisLabel(top, H, 'tokens'),
     s('text', { class: 'label tick', x: left - 4, y: top + 4, 'text-anchor': 'end' }, String(max)),

@@ -15,7 +15,7 @@ import { filterWeights, layerHeatMap, SORT_KEYS, type SortKey, sortWeights } fro
 import type { HostToReport, ReportToHost, ReportWebviewState } from '../../server/src/protocol';
 import { normalizeReport, type ReportModel, type ReportWeight } from '../../server/src/report/read';
 import './_elements';
-import { h, heat, s, vscodeApi, yAxisLabel } from './_dom';
+import { chartSvg, h, heat, s, vscodeApi, yAxisLabel } from './_dom';
 import { endToEndSection, explanation } from './report-e2e';
 
 const vscode = vscodeApi<ReportWebviewState>();
@@ -119,18 +119,7 @@ function errorChart(r: ReportModel) {
   const step = niceStep(raw / 4);
   const top1 = Math.ceil(raw / step - 1e-9) * step;
   const y = (v: number) => top + H - (v / top1) * H;
-  const svg = s('svg', {
-    class: 'chart',
-    // Fills the panel's width (the viewBox scales), never narrower than its bars need.
-    width: '100%',
-    preserveAspectRatio: 'none',
-    height: H + top + 24,
-    viewBox: `0 0 ${W} ${H + top + 24}`,
-    role: 'img',
-    'aria-label': 'relative error per weight',
-  });
-  // CSSOM, not a style attribute (the page's CSP forbids inline style attributes).
-  (svg as SVGSVGElement).style.minWidth = `${W}px`;
+  const svg = chartSvg(W, H + top + 24, 'relative error per weight');
   for (let k = 0; k * step <= top1 + 1e-12; k++) {
     const v = k * step;
     svg.append(s('line', { class: 'grid', x1: left, x2: W, y1: y(v), y2: y(v) }));

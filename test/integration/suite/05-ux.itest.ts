@@ -24,6 +24,20 @@ function answerWarnings(api: AplApi, answer: string | undefined): { asked: strin
   return { asked, restore: () => (ui.showWarningMessage = original) };
 }
 
+/** Runs apl.convertModel with `req`, answering its warnings with `answer`: the outcome and what was asked. */
+async function convertAnswering(
+  api: AplApi,
+  answer: string | undefined,
+  req: object,
+): Promise<{ o: ConvertOutcome; asked: string[] }> {
+  const w = answerWarnings(api, answer);
+  try {
+    return { o: (await vscode.commands.executeCommand('apl.convertModel', req)) as ConvertOutcome, asked: w.asked };
+  } finally {
+    w.restore();
+  }
+}
+
 test(
   'converting the same model and bits again asks, then replaces the earlier result',
   async () => {
@@ -32,23 +46,13 @@ test(
     const req = { model: tinyModel(), bits: 8, groupSize: 32, outDir, noReport: true };
     const first = (await vscode.commands.executeCommand('apl.convertModel', req)) as ConvertOutcome;
     assert.equal(first.status, 'ok', JSON.stringify(first.error));
-    const no = answerWarnings(api, undefined);
-    let declined: ConvertOutcome;
-    try {
-      declined = (await vscode.commands.executeCommand('apl.convertModel', req)) as ConvertOutcome;
-    } finally {
-      no.restore();
-    }
+    const no = await convertAnswering(api, undefined, req);
+    const declined = no.o;
     assert.equal(no.asked.length, 1, 'asked once');
     assert.match(no.asked[0], /already exists.*Replace it\?/);
     assert.equal(declined.status, 'cancelled');
-    const yes = answerWarnings(api, 'Replace');
-    let again: ConvertOutcome;
-    try {
-      again = (await vscode.commands.executeCommand('apl.convertModel', req)) as ConvertOutcome;
-    } finally {
-      yes.restore();
-    }
+    const yes = await convertAnswering(api, 'Replace', req);
+    const again = yes.o;
     assert.equal(yes.asked.length, 1);
     assert.equal(again.status, 'ok', JSON.stringify(again.error));
     assert.equal(again.result?.manifest, first.result?.manifest);
@@ -61,20 +65,15 @@ test(
   async () => {
     const api = (await extension().activate()) as AplApi;
     const outDir = join(workspaceDir(), 'models-2bit');
-    const w = answerWarnings(api, undefined);
-    let o: ConvertOutcome;
-    try {
-      o = (await vscode.commands.executeCommand('apl.convertModel', {
-        model: tinyModel(),
-        bits: 2,
-        groupSize: 64,
-        outDir,
-        noReport: true,
-        force: true,
-      })) as ConvertOutcome;
-    } finally {
-      w.restore();
-    }
+    const w = await convertAnswering(api, undefined, {
+      model: tinyModel(),
+      bits: 2,
+      groupSize: 64,
+      outDir,
+      noReport: true,
+      force: true,
+    });
+    const o = w.o;
     assert.equal(o.status, 'ok', JSON.stringify(o.error));
     assert.equal(o.result?.pass, false, 'the tiny model at 2 bits fails the 20 % tolerance');
     assert.equal(w.asked.length, 1, 'a warning, not an info toast');
@@ -88,21 +87,16 @@ test(
   async () => {
     const api = (await extension().activate()) as AplApi;
     const outDir = join(workspaceDir(), 'models-gpu');
-    const w = answerWarnings(api, 'Use auto');
-    let o: ConvertOutcome;
-    try {
-      o = (await vscode.commands.executeCommand('apl.convertModel', {
-        model: tinyModel(),
-        bits: 8,
-        groupSize: 32,
-        backend: 'gpu',
-        outDir,
-        noReport: true,
-        force: true,
-      })) as ConvertOutcome;
-    } finally {
-      w.restore();
-    }
+    const w = await convertAnswering(api, 'Use auto', {
+      model: tinyModel(),
+      bits: 8,
+      groupSize: 32,
+      backend: 'gpu',
+      outDir,
+      noReport: true,
+      force: true,
+    });
+    const o = w.o;
     // Where a GPU is usable nothing is asked and the GPU converts; elsewhere the question comes first.
     if (w.asked.length) assert.match(w.asked[0], /GPU backend cannot run here.*"auto" instead\?/);
     assert.equal(o.status, 'ok', JSON.stringify(o.error));

@@ -9,7 +9,7 @@ import { copyFileSync, cpSync, mkdirSync, readFileSync, renameSync, writeFileSyn
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AplApi } from '../../../client/src/extension';
-import { canDriveUi, extension, nextRendered, screenshot, test, ui, workspaceDir } from './harness';
+import { canDriveUi, extension, nextRendered, openRendered, screenshot, test, ui, workspaceDir } from './harness';
 
 const NO_UI = !canDriveUi() && 'needs the offline launcher to click inside the webview';
 
@@ -31,15 +31,11 @@ test(
     await extension().activate();
     const dir = fixtures('st-open');
     const file = join(dir, 'tiny.safetensors');
-    let shown = nextRendered((e) => e.what === 'members' && e.file === file, 45_000, 'the safetensors tensors');
-    await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(file)); // the default editor
-    let e = await shown;
+    let e = await openRendered(file, 'members', 'the safetensors tensors'); // the default editor
     assert.equal(activeViewType(), 'apl.npzInspector');
     assert.deepEqual(e.names, ['embed.weight', 'embed.weight_f32', 'norm.weight', 'positions', 'mask', 'odd']);
     const index = join(dir, 'sharded', 'model.safetensors.index.json');
-    shown = nextRendered((x) => x.what === 'members' && x.file === index, 45_000, 'the sharded tensors');
-    await vscode.commands.executeCommand('apl.inspectNpz', vscode.Uri.file(index)); // the explorer's menu command
-    e = await shown;
+    e = await openRendered(index, 'members', 'the sharded tensors', 'apl.inspectNpz'); // the explorer's menu command
     assert.deepEqual(e.names, ['layers.0.weight', 'embed.weight', 'layers.1.weight', 'norm.weight']);
     await screenshot('inspector-safetensors-sharded');
   },
@@ -51,9 +47,7 @@ test(
   async () => {
     await extension().activate();
     const file = join(fixtures('st-slice'), 'cube.npy');
-    const first = nextRendered((e) => e.what === 'slice' && e.file === file, 45_000, 'the first slice');
-    await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(file));
-    const e = await first;
+    const e = await openRendered(file, 'slice', 'the first slice');
     assert.match(e.detail ?? '', /^\[0, :, :\].*Min\s*0.*Max\s*45/s);
     if (canDriveUi()) {
       const next = nextRendered(
@@ -75,9 +69,7 @@ test(
     const api = (await extension().activate()) as AplApi;
     const dir = fixtures('st-compare');
     const file = join(dir, 'tiny.safetensors');
-    const shown = nextRendered((e) => e.what === 'members' && e.file === file, 45_000, 'the tensors');
-    await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(file));
-    await shown;
+    await openRendered(file, 'members', 'the tensors');
     const selected = nextRendered((e) => e.what === 'tensor' && e.file === file, 30_000, 'embed.weight_f32');
     await ui([{ webviewClick: 'tr[data-name="embed.weight_f32"]' }]);
     await selected;
@@ -144,9 +136,7 @@ test(
     await extension().activate();
     const dir = fixtures('st-reload');
     const file = join(dir, 'tiny.safetensors');
-    const shown = nextRendered((e) => e.what === 'members' && e.file === file, 45_000, 'the tensors');
-    await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(file));
-    await shown;
+    await openRendered(file, 'members', 'the tensors');
     const selected = nextRendered((e) => e.what === 'tensor' && e.file === file, 30_000, 'embed.weight_f32');
     await ui([{ webviewClick: 'tr[data-name="embed.weight_f32"]' }]);
     const before = await selected;

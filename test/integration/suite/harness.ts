@@ -72,6 +72,21 @@ export function nextRendered(
   return withTimeout(got, ms, what).finally(() => p.listeners.delete(listener!));
 }
 
+/**
+ * Runs `command` on `file` (by default vscode.open: its default editor) and waits up to 45 s for the file's first
+ * `what` render (`label` names it in the timeout's message).
+ */
+export async function openRendered(
+  file: string,
+  what: string,
+  label: string,
+  command = 'vscode.open',
+): Promise<WebviewRenderedEvent> {
+  const shown = nextRendered((e) => e.what === what && e.file === file, 45_000, label);
+  await vscode.commands.executeCommand(command, vscode.Uri.file(file));
+  return shown;
+}
+
 /** The first event (matching `accept`) that fires within `ms`. Subscribe before causing the event. */
 export function waitForEvent<T>(
   event: vscode.Event<T>,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { extension, nextRendered, screenshot, test, workspaceDir } from './harness';
+import { extension, nextRendered, openRendered, screenshot, test, workspaceDir } from './harness';
 
 /** Copies the numpy-written fixtures (test/unit/inspect/fixtures) into the test workspace. */
 function fixture(name: string): string {
@@ -38,9 +38,7 @@ test(
   async () => {
     await extension().activate();
     const file = fixture('numpy_deflated.npz');
-    const shown = nextRendered((e) => e.what === 'members' && e.file === file, 45_000, 'the inspector to list members');
-    await vscode.commands.executeCommand('apl.inspectNpz', vscode.Uri.file(file));
-    const e = await shown;
+    const e = await openRendered(file, 'members', 'the inspector to list members', 'apl.inspectNpz');
     assert.deepEqual(e.names, NUMPY_MEMBERS);
     assert.equal(activeCustomEditor()?.viewType, 'apl.npzInspector');
     await screenshot('webviews-inspector');
@@ -54,13 +52,8 @@ test(
   async () => {
     await extension().activate();
     const file = fixture('numpy_single.npy');
-    const shown = nextRendered(
-      (e) => e.what === 'tensor' && e.file === file,
-      45_000,
-      'the inspector to show the tensor',
-    );
-    await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(file));
-    const e = await shown; // a single member is selected at once: its statistics are drawn
+    // a single member is selected at once: its statistics are drawn
+    const e = await openRendered(file, 'tensor', 'the inspector to show the tensor');
     assert.deepEqual(e.names, ['numpy_single.npy']);
     assert.match(e.detail ?? '', /Count\s*60/);
     assert.equal(activeCustomEditor()?.viewType, 'apl.npzInspector');
@@ -87,9 +80,7 @@ test(
       file,
       JSON.stringify({ model: 'itest', bits: 4, group_size: 64, tolerance: { 4: 0.1 }, pass: true, weights }),
     );
-    const shown = nextRendered((e) => e.what === 'report' && e.file === file, 45_000, 'the report to render');
-    await vscode.commands.executeCommand('apl.openAccuracyReport', vscode.Uri.file(file));
-    const e = await shown;
+    const e = await openRendered(file, 'report', 'the report to render', 'apl.openAccuracyReport');
     assert.deepEqual([...e.names].sort(), weights.map((w) => w.name).sort());
     assert.equal(e.detail, 'PASS');
     const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
