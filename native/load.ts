@@ -1,6 +1,7 @@
 // Loading the native addon (native/build/Release/apl_quant.node) and its surface; when it cannot load, the
 // TypeScript reference is used and says why once (`loadNote`, and one stderr line on first use). Also how errors
-// cross the native boundary: a one-line message, and a `code` for errors a caller may act on.
+// cross the native boundary: a one-line message, and a `code` for errors a caller may act on. Last, what both
+// quantize types (index.ts, kquant.ts) share: argument checks, the addon job's result, the reference's row loop.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as ref from './reference';
