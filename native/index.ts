@@ -272,7 +272,8 @@ export function crc32Native(bytes: Uint8Array, crc = 0): number | undefined {
 
 /**
  * The bytes [offset, offset + length) of the file at `path`, mapped read-only and populated on a libuv pool thread
- * (Linux and macOS; native/src/io.cc): a view of the page cache, no copy and no fresh memory. Resolves undefined
+ * (Linux and macOS; native/src/io.cc): a view of the page cache, no copy and no fresh memory (convert's opt-in
+ * APL_CONVERT_MMAP=1, server/src/convert/mapped-rows.ts). Resolves undefined
  * without the addon (or an addon without it) or where the runtime refuses external buffers: the caller reads instead.
  * Rejects like a read (an Error with the errno name as `code`) when the file cannot be opened or is too short.
  * Give the view back with unmapFile once done; one never given back is unmapped when it is collected. The file must

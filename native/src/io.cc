@@ -20,11 +20,11 @@
 //
 // mapFile(path, offset, length): Promise<Uint8Array | null>   a read-only view of the file's bytes
 //                            [offset, offset + length), mapped (mmap, MAP_POPULATE on a libuv pool thread: a
-//                            file not in the page cache is read there). The converter's source rows: the
-//                            kernel reads the page cache itself, with no copy and no fresh memory to fault in
-//                            (issue 13: a fresh anonymous page costs this VM's host a fault, ≈ 3.7 ms per MB
-//                            against ≈ 0.03 to map a cached one). null where the runtime refuses external
-//                            array buffers (Electron's V8 sandbox): the caller reads instead.
+//                            file not in the page cache is read there). Convert's source rows with
+//                            APL_CONVERT_MMAP=1 (server/src/convert/mapped-rows.ts: opt-in; on this VM a
+//                            mapped page's first access costs about what copying it does). null where the
+//                            runtime refuses external array buffers (Electron's V8 sandbox): the caller
+//                            reads.
 // unmapFile(view): boolean   unmaps at once (the view's buffer is detached: length 0 afterwards); false for a
 //                            view that is not a mapping or is unmapped already. A mapping never unmapped is
 //                            unmapped when its buffer is collected.

@@ -1,10 +1,12 @@
-// Source rows mapped instead of read (issue 13): a chunk's bytes as a read-only view of the checkpoint file's page
-// cache (native mapFile: mmap, populated on a libuv pool thread), which the kernel reads directly. Reading into pooled
-// buffers cost a copy out of the page cache and, for every fresh buffer, the first touch of new memory, which on a
-// virtual machine the host backs page by page: a pread into a fresh 100 MB buffer took 0.37–0.66 s of CPU here, into a
-// reused one 8.5 ms, and mapping the same cached bytes 2–6 ms. A mapped chunk is given back with `unmapRows`
-// (BufferPool.give does it), which unmaps at once, so the rows in memory stay within the read-ahead's byte bound as
-// pooled ones did. APL_CONVERT_MMAP=0 reads as before (for comparison); so does a run without the addon's mapFile.
+// Source rows mapped instead of read (issue 13), opt-in: with APL_CONVERT_MMAP=1 a chunk's bytes are a read-only view
+// of the checkpoint file's page cache (native mapFile: mmap, populated on a libuv pool thread), which the kernel reads
+// directly, and BufferPool.give unmaps them (`unmapRows`), so the rows in memory stay within the read-ahead's byte
+// bound as pooled ones do. Not the default: on this VM a mapped page's first access costs a fault on the host
+// (≈ 1.6 µs per 4 KiB page), about what the copy out of the page cache into a reused pooled buffer costs, and it
+// lands in the kernel's and the check's loops. Measured against reading (docs/PERFORMANCE.md, "convpipe"): the
+// 2.2 GB checkpoint's convert took 1.13–1.19× more CPU mapped (peak RSS 324 against 407–436 MB), the small one
+// 1.03–1.1×, the 70B-shaped layer 1.05–1.12×. Kept for machines where mapping is cheaper (bare metal, unmeasured)
+// and for peak memory; a run without the addon's mapFile reads.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { mapFile, unmapFile } from '../../../native/index';
@@ -28,12 +30,12 @@ function dataStartOf(path: string): number {
 }
 
 /**
- * A mapper of `ck`'s rows, or undefined when mapping is off (APL_CONVERT_MMAP=0). Any failure to map (no addon
+ * A mapper of `ck`'s rows, or undefined when mapping is off (unless APL_CONVERT_MMAP=1). Any failure to map (no addon
  * support, a file the mapping refuses, a range the header does not hold) resolves undefined: the read that follows
  * reports a real problem with the checkpoint's own messages.
  */
 export function rowMapper(ck: Checkpoint): RowMapper | undefined {
-  if (process.env.APL_CONVERT_MMAP === '0') return undefined;
+  if (process.env.APL_CONVERT_MMAP !== '1') return undefined;
   const starts = new Map<string, number>();
   return async (c) => {
     try {

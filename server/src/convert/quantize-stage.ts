@@ -98,9 +98,10 @@ const MiB = 1024 * 1024;
 
 /**
  * The O_DIRECT writer's staging buffers for a checkpoint of `sourceBytes`: about 1/128 of it, 2 to 8 MiB each (three
- * of them). Fresh memory costs this VM's host a fault per page on first touch (≈ 3.7 ms per MB, mapped-rows.ts), so a
- * small checkpoint's 64 MB NPZ does not pay for 24 MiB of staging (2 MiB: 6 MiB), while a large one keeps the 8 MiB
- * writes (fewer system calls per byte). The bytes written are the same.
+ * of them). Fresh memory costs this VM's host a fault per page on first touch (a pread into a fresh 100 MB buffer:
+ * 0.37–0.66 s of CPU, into a reused one 8.5 ms; docs/PERFORMANCE.md, "convpipe"), so a small checkpoint's 64 MB NPZ
+ * does not pay for 24 MiB of staging (2 MiB buffers: 6 MiB), while a large one keeps the 8 MiB writes (fewer system
+ * calls per byte). The bytes written are the same.
  */
 export function stagingBytesFor(sourceBytes: number): number {
   return Math.min(8 * MiB, Math.max(2 * MiB, 2 ** Math.floor(Math.log2(Math.max(1, sourceBytes / 128)))));

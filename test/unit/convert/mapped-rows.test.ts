@@ -1,7 +1,7 @@
 // Source rows mapped instead of read (server/src/convert/mapped-rows.ts, native mapFile / unmapFile in io.cc): a
 // mapping holds the file's exact bytes at any offset, is unmapped (detached) once given back, and is never kept by the
 // buffer pool; the read-ahead maps instead of taking pooled buffers, and reads when a chunk cannot be mapped; a
-// conversion writes the same bytes mapped and read (APL_CONVERT_MMAP=0).
+// conversion writes the same bytes mapped (APL_CONVERT_MMAP=1, opt-in) and read (the default).
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +19,17 @@ const skip = native ? false : 'the addon is not built';
 
 /** bytes 0..n-1 with a pattern that differs at every offset mod 251. */
 const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + (i >> 8)) % 251);
+
+/** A setter of APL_CONVERT_MMAP (undefined: unset) for the rest of the test; the old value comes back after it. */
+function mmapEnv(t: { after(fn: () => void): void }): (v?: string) => void {
+  const set = (v?: string) => {
+    if (v === undefined) delete process.env.APL_CONVERT_MMAP;
+    else process.env.APL_CONVERT_MMAP = v;
+  };
+  const before = process.env.APL_CONVERT_MMAP;
+  t.after(() => set(before));
+  return set;
+}
 
 test('mapFile gives the file bytes at any offset and length; unmapFile detaches them once', { skip }, async (t) => {
   const dir = tempDir(t);
@@ -67,8 +78,14 @@ async function twoFileCheckpoint(dir: string) {
 test('rowMapper maps the rows readRows reads, and maps nothing it cannot', { skip }, async (t) => {
   const ck = await twoFileCheckpoint(tempDir(t));
   t.after(() => ck.close());
+  const env = mmapEnv(t);
+  env(undefined);
+  assert.equal(rowMapper(ck), undefined, 'off by default');
+  env('0');
+  assert.equal(rowMapper(ck), undefined, 'APL_CONVERT_MMAP=0: off');
+  env('1');
   const map = rowMapper(ck);
-  assert.ok(map);
+  assert.ok(map, 'APL_CONVERT_MMAP=1: on');
   for (const [name, r0, count, cols] of [
     ['x', 0, 7, 33],
     ['x', 3, 2, 33],
@@ -83,14 +100,6 @@ test('rowMapper maps the rows readRows reads, and maps nothing it cannot', { ski
   }
   assert.equal(await map({ name: 'x', r0: 6, count: 2, bytes: 2 * 66 }), undefined, 'rows past the tensor');
   assert.equal(await map({ name: 'nope', r0: 0, count: 1, bytes: 2 }), undefined, 'an unknown tensor');
-  const before = process.env.APL_CONVERT_MMAP;
-  process.env.APL_CONVERT_MMAP = '0';
-  try {
-    assert.equal(rowMapper(ck), undefined, 'APL_CONVERT_MMAP=0: off');
-  } finally {
-    if (before === undefined) delete process.env.APL_CONVERT_MMAP;
-    else process.env.APL_CONVERT_MMAP = before;
-  }
 });
 
 test('the buffer pool unmaps mapped rows given back and never lends them', { skip }, async (t) => {
@@ -138,13 +147,9 @@ test('the read-ahead maps chunks instead of taking buffers, and reads those it c
 
 test('a conversion writes the same bytes with the rows mapped and read', async (t) => {
   const outs: Buffer[][] = [];
-  const before = process.env.APL_CONVERT_MMAP;
-  t.after(() => {
-    if (before === undefined) delete process.env.APL_CONVERT_MMAP;
-    else process.env.APL_CONVERT_MMAP = before;
-  });
-  for (const mmap of ['1', '0']) {
-    process.env.APL_CONVERT_MMAP = mmap;
+  const env = mmapEnv(t);
+  for (const mmap of ['1', undefined]) {
+    env(mmap);
     const out = tempDir(t);
     const r = await convertModel({ source: tinyModel, bits: 4, name: 'tiny', outDir: out }, () => {});
     const report = JSON.parse(readFileSync(r.report, 'utf8'));
