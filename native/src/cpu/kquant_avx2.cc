@@ -13,6 +13,7 @@ namespace {
 
 /** kquant_simd.h's vector ops on eight float32 lanes (masks as all-ones lanes). */
 struct KqV8 {
+  using Groups = KqQuad;
   using F = __m256;
   using M = __m256;
   static constexpr int W = 8;

@@ -3,10 +3,13 @@
 // kquant_avx512.cc: AVX-512, 16 lanes). A super-block is transposed into xt[i·ngp + j] (element i of group j;
 // groups padded to a multiple of W with zeros and masked out), so every pass runs the reference's sequential
 // per-group sums W groups at a time, bit for bit. The double-precision per-group steps (fit, refit, search,
-// metrics) run four lanes at a time in every build: the metrics' lane order (four float64 chains, element
-// i + k and i + 4 + k of each group's 8-element blocks into chain k, the group tails added in order) defines
-// the report's last digits, so it is the same code everywhere. Included by kquant_avx2.cc (twice: plain and
-// -mfma) and kquant_avx512.cc only; V supplies:
+// keep-best) come from V::Groups, one group per float64 lane: KqQuad (four lanes) in the AVX2 builds, KqOcto
+// (eight, kquant_avx512.cc) in the AVX-512 one; each group's operations are the reference's either way. The
+// metrics run four lanes in every build: their lane order (four float64 chains, element i + k and i + 4 + k
+// of each group's 8-element blocks into chain k, the group tails added in order) defines the report's last
+// digits, so it is the same code everywhere. Included by kquant_avx2.cc (twice: plain and -mfma) and
+// kquant_avx512.cc only; V supplies:
+//   Groups (KqQuad or a struct derived from it: the per-group float64 steps and the metrics),
 //   F, M (W floats, a W-lane mask), W; load/store (64-byte aligned), loadu/storeu, set1, zero, add, sub, mul,
 //   min, max, div, rne, madd_exact (c + a·b, fused only in FMA builds), lt (mask: lens[0, W) > i),
 //   blend (m ? b : a), keep (m ? v : 0), u8 (W bytes as floats), finite_or_zero.
@@ -22,7 +25,7 @@ namespace apl {
 
 namespace {
 
-/** The double-precision per-group steps and the metrics, four float64 lanes (every build: see above). */
+/** The double-precision per-group steps and the metrics, four float64 lanes (see above). */
 struct KqQuad {
   static __m256d load4(const float* v) { return _mm256_cvtps_pd(_mm_loadu_ps(v)); }
 
@@ -185,6 +188,25 @@ struct KqQuad {
     return changed;
   }
 
+  /** kq_keep_best, four groups at a time. */
+  static void keep_best(int ng, const double* ce, const double* ca, const double* cb, double* bestE,
+                        double* a, double* b) {
+    int j = 0;
+    for (; j + 4 <= ng; j += 4) {
+      __m256d e = _mm256_loadu_pd(ce + j), be = _mm256_loadu_pd(bestE + j);
+      __m256d lt = _mm256_cmp_pd(e, be, _CMP_LT_OQ);
+      _mm256_storeu_pd(bestE + j, _mm256_blendv_pd(be, e, lt));
+      _mm256_storeu_pd(a + j, _mm256_blendv_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(ca + j), lt));
+      _mm256_storeu_pd(b + j, _mm256_blendv_pd(_mm256_loadu_pd(b + j), _mm256_loadu_pd(cb + j), lt));
+    }
+    for (; j < ng; j++)
+      if (ce[j] < bestE[j]) {
+        bestE[j] = ce[j];
+        a[j] = ca[j];
+        b[j] = cb[j];
+      }
+  }
+
   /**
    * Whether every x has at most 16 significant bits (the low 8 mantissa bits zero: any bf16 or f16 input) and
    * |x| < 2^119: then q·x (q ≤ 255 integral) has at most 24 bits and no overflow, so it is exact in float32
@@ -214,7 +236,7 @@ struct KqQuad {
 };
 
 template <class V>
-struct KqSimdOps : KqQuad {
+struct KqSimdOps : V::Groups {
   using F = typename V::F;
   static constexpr int W = V::W;
   static constexpr int kMaxT = kKqMaxElems + W * kKqMaxGroup;  // transposed super-block, groups padded to W
@@ -248,7 +270,7 @@ struct KqSimdOps : KqQuad {
 
   void load(const float* xs, int nn, int g) {
 #ifdef APL_FMA
-    narrow = narrow_input(xs, nn);
+    narrow = V::Groups::narrow_input(xs, nn);
 #endif
     x = xs;
     const float* src = xs;
@@ -419,24 +441,11 @@ void kq_codes_inv_off(const KqSimdOps<V>&, int ng, float d, float dm, const uint
   }
 }
 
-/** kq_keep_best, four groups at a time. */
+/** kq_keep_best by the build's per-group steps (V::Groups: KqQuad, or KqOcto in the AVX-512 build). */
 template <class V>
 void kq_keep_best(const KqSimdOps<V>&, int ng, const double* ce, const double* ca, const double* cb,
                   double* bestE, double* a, double* b) {
-  int j = 0;
-  for (; j + 4 <= ng; j += 4) {
-    __m256d e = _mm256_loadu_pd(ce + j), be = _mm256_loadu_pd(bestE + j);
-    __m256d lt = _mm256_cmp_pd(e, be, _CMP_LT_OQ);
-    _mm256_storeu_pd(bestE + j, _mm256_blendv_pd(be, e, lt));
-    _mm256_storeu_pd(a + j, _mm256_blendv_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(ca + j), lt));
-    _mm256_storeu_pd(b + j, _mm256_blendv_pd(_mm256_loadu_pd(b + j), _mm256_loadu_pd(cb + j), lt));
-  }
-  for (; j < ng; j++)
-    if (ce[j] < bestE[j]) {
-      bestE[j] = ce[j];
-      a[j] = ca[j];
-      b[j] = cb[j];
-    }
+  KqSimdOps<V>::keep_best(ng, ce, ca, cb, bestE, a, b);
 }
 
 }  // namespace
