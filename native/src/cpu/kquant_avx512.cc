@@ -17,8 +17,8 @@ namespace {
 
 /**
  * The per-group float64 steps eight groups at a time (one group per lane, the reference's operations, so the
- * same bits as KqQuad's four lanes); ng % 8 is left to KqQuad. The metrics stay KqQuad's (their lane order is
- * the report's).
+ * same bits as KqQuad's four lanes); ng % 8 is left to KqQuad. The metrics keep KqQuad's four chains (their
+ * order is the report's); only their products are computed eight lanes at a time.
  */
 struct KqOcto : KqQuad {
   static __m512d load8(const float* v) { return _mm512_cvtps_pd(_mm256_loadu_ps(v)); }
@@ -29,6 +29,27 @@ struct KqOcto : KqQuad {
   }
   static void store_alive8(bool* a, __mmask8 m) {
     _mm_storel_epi64((__m128i*)a, _mm512_cvtepi64_epi8(_mm512_maskz_set1_epi64(m, 1)));
+  }
+
+  /**
+   * KqQuad::metrics_block's chains from 512-bit products: each product is one rounding either way (x·x, w·w,
+   * x·w exact in float64, so the FMA build's fused form gives these bits too), and each chain still takes
+   * element k, then 4 + k, so only the adds stay 256-bit. Plain adds, not FMAs, keep the chains short.
+   */
+  static void metrics_block(const float* x8, __m256 w, Chains& c) {
+    __m512d xd = _mm512_cvtps_pd(_mm256_loadu_ps(x8)), wd = _mm512_cvtps_pd(w);
+    __m512d e = _mm512_sub_pd(xd, wd);
+    __m512d ee = _mm512_mul_pd(e, e), xx = _mm512_mul_pd(xd, xd), ww = _mm512_mul_pd(wd, wd),
+            xw = _mm512_mul_pd(xd, wd), ae = _mm512_abs_pd(e);
+    c.dd = _mm256_add_pd(_mm256_add_pd(c.dd, _mm512_castpd512_pd256(ee)), _mm512_extractf64x4_pd(ee, 1));
+    c.xx = _mm256_add_pd(_mm256_add_pd(c.xx, _mm512_castpd512_pd256(xx)), _mm512_extractf64x4_pd(xx, 1));
+    c.ww = _mm256_add_pd(_mm256_add_pd(c.ww, _mm512_castpd512_pd256(ww)), _mm512_extractf64x4_pd(ww, 1));
+    c.xw = _mm256_add_pd(_mm256_add_pd(c.xw, _mm512_castpd512_pd256(xw)), _mm512_extractf64x4_pd(xw, 1));
+    c.mx = _mm256_max_pd(_mm256_max_pd(c.mx, _mm512_castpd512_pd256(ae)), _mm512_extractf64x4_pd(ae, 1));
+  }
+  static void metrics(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc, const uint8_t* mc,
+                      float d, float dm, MetricsAcc* m) {
+    metrics_by<KqOcto>(x, n, G, qv, sc, mc, d, dm, m);
   }
 
   /** kq_fit_inv_off_ref. */

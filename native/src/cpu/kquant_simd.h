@@ -29,11 +29,39 @@ namespace {
 struct KqQuad {
   static __m256d load4(const float* v) { return _mm256_cvtps_pd(_mm_loadu_ps(v)); }
 
+  /** The metrics' five float64 accumulators (four chains each, see above; mx a running max). */
+  struct Chains {
+    __m256d dd, xx, ww, xw, mx;
+  };
+
+  /** One 8-element block of a group into the chains: element k, then element 4 + k, into chain k. */
+  static void metrics_block(const float* x8, __m256 w, Chains& c) {
+    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+    __m256 xv = _mm256_loadu_ps(x8);
+    for (int h = 0; h < 2; h++) {
+      __m256d xd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xv, 1) : _mm256_castps256_ps128(xv));
+      __m256d wd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
+      __m256d e = _mm256_sub_pd(xd, wd);
+      c.dd = _mm256_add_pd(c.dd, _mm256_mul_pd(e, e));  // e·e is not exact: never fused
+      c.xx = avx2::madd_exact(xd, xd, c.xx);
+      c.ww = avx2::madd_exact(wd, wd, c.ww);
+      c.xw = avx2::madd_exact(xd, wd, c.xw);
+      c.mx = _mm256_max_pd(c.mx, _mm256_and_pd(e, absmask));
+    }
+  }
+
   /** Metrics of a super-block: w = s·q − z in float32 (as the reference), the sums in float64 lanes. */
   static void metrics(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc, const uint8_t* mc,
                       float d, float dm, MetricsAcc* m) {
-    __m256d dd = _mm256_setzero_pd(), xx = dd, ww = dd, xw = dd, mx = dd;
-    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+    metrics_by<KqQuad>(x, n, G, qv, sc, mc, d, dm, m);
+  }
+
+  /** The metrics with B::metrics_block (this one, or an AVX-512 form of it with the same chains). */
+  template <class B>
+  static void metrics_by(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc,
+                         const uint8_t* mc, float d, float dm, MetricsAcc* m) {
+    Chains c;
+    c.dd = c.xx = c.ww = c.xw = c.mx = _mm256_setzero_pd();
     for (int g0 = 0; g0 < n; g0 += G) {
       int len = n - g0 < G ? n - g0 : G;
       float s = d * (float)sc[g0 / G];
@@ -42,27 +70,16 @@ struct KqQuad {
       int i = 0;
       for (; i + 8 <= len; i += 8) {
         __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qv + g0 + i))));
-        __m256 w = _mm256_sub_ps(_mm256_mul_ps(vs, q), vz);
-        __m256 xv = _mm256_loadu_ps(x + g0 + i);
-        for (int h = 0; h < 2; h++) {
-          __m256d xd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xv, 1) : _mm256_castps256_ps128(xv));
-          __m256d wd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
-          __m256d e = _mm256_sub_pd(xd, wd);
-          dd = _mm256_add_pd(dd, _mm256_mul_pd(e, e));  // e·e is not exact: never fused
-          xx = avx2::madd_exact(xd, xd, xx);
-          ww = avx2::madd_exact(wd, wd, ww);
-          xw = avx2::madd_exact(xd, wd, xw);
-          mx = _mm256_max_pd(mx, _mm256_and_pd(e, absmask));
-        }
+        B::metrics_block(x + g0 + i, _mm256_sub_ps(_mm256_mul_ps(vs, q), vz), c);
       }
       for (; i < len; i++) m->add(x[g0 + i], kq_value(d, dm, sc[g0 / G], mc[g0 / G], qv[g0 + i]));
     }
     alignas(32) double a[5][4];
-    _mm256_store_pd(a[0], dd);
-    _mm256_store_pd(a[1], xx);
-    _mm256_store_pd(a[2], ww);
-    _mm256_store_pd(a[3], xw);
-    _mm256_store_pd(a[4], mx);
+    _mm256_store_pd(a[0], c.dd);
+    _mm256_store_pd(a[1], c.xx);
+    _mm256_store_pd(a[2], c.ww);
+    _mm256_store_pd(a[3], c.xw);
+    _mm256_store_pd(a[4], c.mx);
     for (int k = 0; k < 4; k++) {
       m->sdd += a[0][k];
       m->sxx += a[1][k];
