@@ -9,7 +9,7 @@
 #include "kquant_kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
-#include "kquant_simd.h"
+#include "kquant_simd_fit.h"
 
 namespace apl {
 
