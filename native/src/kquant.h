@@ -243,7 +243,7 @@ APL_HD inline void kq_inv_off(float s, float z, float* inv, float* off) {
 /**
  * Codes to pass parameters for groups [0, ng): s = f32(d·sc), z = f32(dmin·mc), then kq_inv_off. A SIMD
  * variant overloads this (and kq_keep_best) for its Ops type, found by argument-dependent lookup, with the
- * same float32 operations per group.
+ * same float32 operations per group (kq_fit_range and kq_fit_codes below likewise).
  */
 template <class Ops>
 APL_HD inline void kq_codes_inv_off(const Ops&, int ng, float d, float dm, const uint8_t* sc,
@@ -265,6 +265,33 @@ APL_HD inline void kq_keep_best(const Ops&, int ng, const double* ce, const doub
       a[j] = ca[j];
       b[j] = cb[j];
     }
+}
+
+/**
+ * The super-block's fit range: *amax = max(0, max f32(a)), *zmax = max(0, max f32(−b)), *zmin = min(0, min
+ * f32(−b)) (strict comparisons from 0: a −0 or a NaN never replaces), over groups [0, ng).
+ */
+template <class Ops>
+APL_HD inline void kq_fit_range(const Ops&, int ng, const double* a, const double* b, float* amax,
+                                float* zmax, float* zmin) {
+  for (int j = 0; j < ng; j++) {
+    float af = (float)a[j], zf = (float)(-b[j]);
+    if (af > *amax) *amax = af;
+    if (zf > *zmax) *zmax = zf;
+    if (zf < *zmin) *zmin = zf;
+  }
+}
+
+/** The fit's codes: sc = kq_code(f32(a)·id, smax), mc = kq_code(f32(−b)·im, mmax) for groups [0, ng). */
+template <class Ops>
+APL_HD inline void kq_fit_codes(const Ops&, int ng, const double* a, const double* b, float id, float im,
+                                float smax, float mmax, uint8_t* sc, uint8_t* mc) {
+  for (int j = 0; j < ng; j++) {
+    float ta = (float)a[j] * id;
+    float tz = (float)(-b[j]) * im;
+    sc[j] = (uint8_t)kq_code(ta, smax);
+    mc[j] = (uint8_t)kq_code(tz, mmax);
+  }
 }
 
 /**
@@ -311,23 +338,13 @@ APL_HD inline int kq_quantize_super(Ops& ops, const float* x, int n, const KqPar
   }
   // 2. Super-block scales.
   float amax = 0.0f, zmax = 0.0f, zmin = 0.0f;
-  for (int j = 0; j < ng; j++) {
-    float af = (float)a[j], zf = (float)(-b[j]);
-    if (af > amax) amax = af;
-    if (zf > zmax) zmax = zf;
-    if (zf < zmin) zmin = zf;
-  }
+  kq_fit_range(ops, ng, a, b, &amax, &zmax, &zmin);
   float d = round_stored(amax / smax, true);
   float dm = round_stored((zmax > 0.0f ? zmax : zmin) / mmax, true);
   if (!is_finite_f32(d) || !is_finite_f32(dm)) return kScaleOverflow;
   float id = d == 0.0f ? 0.0f : 1.0f / d, im = dm == 0.0f ? 0.0f : 1.0f / dm;
   // 3. Codes, then rounds of assignment and a 3×3 neighbour search under the exact error.
-  for (int j = 0; j < ng; j++) {
-    float ta = (float)a[j] * id;
-    float tz = (float)(-b[j]) * im;
-    sc[j] = (uint8_t)kq_code(ta, smax);
-    mc[j] = (uint8_t)kq_code(tz, mmax);
-  }
+  kq_fit_codes(ops, ng, a, b, id, im, smax, mmax, sc, mc);
   for (int round = 0; round < kKqRounds; round++) {
     kq_codes_inv_off(ops, ng, d, dm, sc, mc, inv, off);
     ops.pass(inv, off, qmax, sq, sqq, sqx);

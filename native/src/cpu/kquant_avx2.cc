@@ -5,7 +5,7 @@
 #include "kquant_kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
-#include "kquant_simd.h"
+#include "kquant_simd_fit.h"
 
 namespace apl {
 
@@ -13,6 +13,7 @@ namespace {
 
 /** kquant_simd.h's vector ops on eight float32 lanes (masks as all-ones lanes). */
 struct KqV8 {
+  using Groups = KqQuad;
   using F = __m256;
   using M = __m256;
   static constexpr int W = 8;

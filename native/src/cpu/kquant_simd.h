@@ -3,10 +3,13 @@
 // kquant_avx512.cc: AVX-512, 16 lanes). A super-block is transposed into xt[i·ngp + j] (element i of group j;
 // groups padded to a multiple of W with zeros and masked out), so every pass runs the reference's sequential
 // per-group sums W groups at a time, bit for bit. The double-precision per-group steps (fit, refit, search,
-// metrics) run four lanes at a time in every build: the metrics' lane order (four float64 chains, element
-// i + k and i + 4 + k of each group's 8-element blocks into chain k, the group tails added in order) defines
-// the report's last digits, so it is the same code everywhere. Included by kquant_avx2.cc (twice: plain and
-// -mfma) and kquant_avx512.cc only; V supplies:
+// keep-best) come from V::Groups, one group per float64 lane: KqQuad (four lanes) in the AVX2 builds, KqOcto
+// (eight, kquant_avx512.cc) in the AVX-512 one; each group's operations are the reference's either way. The
+// metrics run four lanes in every build: their lane order (four float64 chains, element i + k and i + 4 + k
+// of each group's 8-element blocks into chain k, the group tails added in order) defines the report's last
+// digits, so it is the same code everywhere. Included by kquant_avx2.cc (twice: plain and -mfma) and
+// kquant_avx512.cc only; V supplies:
+//   Groups (KqQuad or a struct derived from it: the per-group float64 steps and the metrics),
 //   F, M (W floats, a W-lane mask), W; load/store (64-byte aligned), loadu/storeu, set1, zero, add, sub, mul,
 //   min, max, div, rne, madd_exact (c + a·b, fused only in FMA builds), lt (mask: lens[0, W) > i),
 //   blend (m ? b : a), keep (m ? v : 0), u8 (W bytes as floats), finite_or_zero.
@@ -22,15 +25,43 @@ namespace apl {
 
 namespace {
 
-/** The double-precision per-group steps and the metrics, four float64 lanes (every build: see above). */
+/** The double-precision per-group steps and the metrics, four float64 lanes (see above). */
 struct KqQuad {
   static __m256d load4(const float* v) { return _mm256_cvtps_pd(_mm_loadu_ps(v)); }
+
+  /** The metrics' five float64 accumulators (four chains each, see above; mx a running max). */
+  struct Chains {
+    __m256d dd, xx, ww, xw, mx;
+  };
+
+  /** One 8-element block of a group into the chains: element k, then element 4 + k, into chain k. */
+  static void metrics_block(const float* x8, __m256 w, Chains& c) {
+    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+    __m256 xv = _mm256_loadu_ps(x8);
+    for (int h = 0; h < 2; h++) {
+      __m256d xd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xv, 1) : _mm256_castps256_ps128(xv));
+      __m256d wd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
+      __m256d e = _mm256_sub_pd(xd, wd);
+      c.dd = _mm256_add_pd(c.dd, _mm256_mul_pd(e, e));  // e·e is not exact: never fused
+      c.xx = avx2::madd_exact(xd, xd, c.xx);
+      c.ww = avx2::madd_exact(wd, wd, c.ww);
+      c.xw = avx2::madd_exact(xd, wd, c.xw);
+      c.mx = _mm256_max_pd(c.mx, _mm256_and_pd(e, absmask));
+    }
+  }
 
   /** Metrics of a super-block: w = s·q − z in float32 (as the reference), the sums in float64 lanes. */
   static void metrics(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc, const uint8_t* mc,
                       float d, float dm, MetricsAcc* m) {
-    __m256d dd = _mm256_setzero_pd(), xx = dd, ww = dd, xw = dd, mx = dd;
-    const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+    metrics_by<KqQuad>(x, n, G, qv, sc, mc, d, dm, m);
+  }
+
+  /** The metrics with B::metrics_block (this one, or an AVX-512 form of it with the same chains). */
+  template <class B>
+  static void metrics_by(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc,
+                         const uint8_t* mc, float d, float dm, MetricsAcc* m) {
+    Chains c;
+    c.dd = c.xx = c.ww = c.xw = c.mx = _mm256_setzero_pd();
     for (int g0 = 0; g0 < n; g0 += G) {
       int len = n - g0 < G ? n - g0 : G;
       float s = d * (float)sc[g0 / G];
@@ -39,27 +70,16 @@ struct KqQuad {
       int i = 0;
       for (; i + 8 <= len; i += 8) {
         __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qv + g0 + i))));
-        __m256 w = _mm256_sub_ps(_mm256_mul_ps(vs, q), vz);
-        __m256 xv = _mm256_loadu_ps(x + g0 + i);
-        for (int h = 0; h < 2; h++) {
-          __m256d xd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(xv, 1) : _mm256_castps256_ps128(xv));
-          __m256d wd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
-          __m256d e = _mm256_sub_pd(xd, wd);
-          dd = _mm256_add_pd(dd, _mm256_mul_pd(e, e));  // e·e is not exact: never fused
-          xx = avx2::madd_exact(xd, xd, xx);
-          ww = avx2::madd_exact(wd, wd, ww);
-          xw = avx2::madd_exact(xd, wd, xw);
-          mx = _mm256_max_pd(mx, _mm256_and_pd(e, absmask));
-        }
+        B::metrics_block(x + g0 + i, _mm256_sub_ps(_mm256_mul_ps(vs, q), vz), c);
       }
       for (; i < len; i++) m->add(x[g0 + i], kq_value(d, dm, sc[g0 / G], mc[g0 / G], qv[g0 + i]));
     }
     alignas(32) double a[5][4];
-    _mm256_store_pd(a[0], dd);
-    _mm256_store_pd(a[1], xx);
-    _mm256_store_pd(a[2], ww);
-    _mm256_store_pd(a[3], xw);
-    _mm256_store_pd(a[4], mx);
+    _mm256_store_pd(a[0], c.dd);
+    _mm256_store_pd(a[1], c.xx);
+    _mm256_store_pd(a[2], c.ww);
+    _mm256_store_pd(a[3], c.xw);
+    _mm256_store_pd(a[4], c.mx);
     for (int k = 0; k < 4; k++) {
       m->sdd += a[0][k];
       m->sxx += a[1][k];
@@ -185,6 +205,25 @@ struct KqQuad {
     return changed;
   }
 
+  /** kq_keep_best, four groups at a time. */
+  static void keep_best(int ng, const double* ce, const double* ca, const double* cb, double* bestE,
+                        double* a, double* b) {
+    int j = 0;
+    for (; j + 4 <= ng; j += 4) {
+      __m256d e = _mm256_loadu_pd(ce + j), be = _mm256_loadu_pd(bestE + j);
+      __m256d lt = _mm256_cmp_pd(e, be, _CMP_LT_OQ);
+      _mm256_storeu_pd(bestE + j, _mm256_blendv_pd(be, e, lt));
+      _mm256_storeu_pd(a + j, _mm256_blendv_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(ca + j), lt));
+      _mm256_storeu_pd(b + j, _mm256_blendv_pd(_mm256_loadu_pd(b + j), _mm256_loadu_pd(cb + j), lt));
+    }
+    for (; j < ng; j++)
+      if (ce[j] < bestE[j]) {
+        bestE[j] = ce[j];
+        a[j] = ca[j];
+        b[j] = cb[j];
+      }
+  }
+
   /**
    * Whether every x has at most 16 significant bits (the low 8 mantissa bits zero: any bf16 or f16 input) and
    * |x| < 2^119: then q·x (q ≤ 255 integral) has at most 24 bits and no overflow, so it is exact in float32
@@ -214,7 +253,7 @@ struct KqQuad {
 };
 
 template <class V>
-struct KqSimdOps : KqQuad {
+struct KqSimdOps : V::Groups {
   using F = typename V::F;
   static constexpr int W = V::W;
   static constexpr int kMaxT = kKqMaxElems + W * kKqMaxGroup;  // transposed super-block, groups padded to W
@@ -248,7 +287,7 @@ struct KqSimdOps : KqQuad {
 
   void load(const float* xs, int nn, int g) {
 #ifdef APL_FMA
-    narrow = narrow_input(xs, nn);
+    narrow = V::Groups::narrow_input(xs, nn);
 #endif
     x = xs;
     const float* src = xs;
@@ -419,24 +458,11 @@ void kq_codes_inv_off(const KqSimdOps<V>&, int ng, float d, float dm, const uint
   }
 }
 
-/** kq_keep_best, four groups at a time. */
+/** kq_keep_best by the build's per-group steps (V::Groups: KqQuad, or KqOcto in the AVX-512 build). */
 template <class V>
 void kq_keep_best(const KqSimdOps<V>&, int ng, const double* ce, const double* ca, const double* cb,
                   double* bestE, double* a, double* b) {
-  int j = 0;
-  for (; j + 4 <= ng; j += 4) {
-    __m256d e = _mm256_loadu_pd(ce + j), be = _mm256_loadu_pd(bestE + j);
-    __m256d lt = _mm256_cmp_pd(e, be, _CMP_LT_OQ);
-    _mm256_storeu_pd(bestE + j, _mm256_blendv_pd(be, e, lt));
-    _mm256_storeu_pd(a + j, _mm256_blendv_pd(_mm256_loadu_pd(a + j), _mm256_loadu_pd(ca + j), lt));
-    _mm256_storeu_pd(b + j, _mm256_blendv_pd(_mm256_loadu_pd(b + j), _mm256_loadu_pd(cb + j), lt));
-  }
-  for (; j < ng; j++)
-    if (ce[j] < bestE[j]) {
-      bestE[j] = ce[j];
-      a[j] = ca[j];
-      b[j] = cb[j];
-    }
+  KqSimdOps<V>::keep_best(ng, ce, ca, cb, bestE, a, b);
 }
 
 }  // namespace
