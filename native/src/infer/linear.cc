@@ -88,7 +88,7 @@ void decode_split(int64_t total, int threads, std::vector<int64_t>& b) {
 }
 
 void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& pool, const Kernel& k,
-             ActQ& act) {
+             ActQ& act, DispatchProfile* prof) {
   if (n <= 0 || count <= 0) return;
   const Linear& w0 = *outs[0].w;
   bool one = n == 1 && (w0.kind == 0 || w0.kind == 1) && !old_split();
@@ -101,9 +101,15 @@ void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& 
     for (int i = 0; i < count; i++) linear_chunked(*outs[i].w, x, n, outs[i].y, pool, k, act);
     return;
   }
+  double t0 = prof ? DispatchProfile::now_ns() : 0;
   if (w0.kind == 0) {  // the activations quantized once for all the weights
     act.resize(1, w0.cols, w0.group);
     k.quantize_act(x, w0.cols, w0.group, w0.bits, act.xq_at(0), act.dx.data(), act.xsum.data());
+  }
+  if (prof) {
+    const double t1 = DispatchProfile::now_ns();
+    prof->quant_ns += t1 - t0;
+    t0 = t1;
   }
   int64_t total = 0;
   for (int i = 0; i < count; i++) total += outs[i].w->rows;
@@ -112,6 +118,7 @@ void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& 
   const std::vector<int64_t>& b = split;  // the caller's (a worker naming `split` would find its own)
   // Task i: rows [b[i], b[i+1]) of the weights' rows end to end (a task may span two weights).
   pool.run((int64_t)b.size() - 1, [&](int64_t task) {
+    const double s0 = prof ? DispatchProfile::now_ns() : 0;
     int64_t lo = b[(size_t)task], hi = b[(size_t)task + 1], base = 0;
     for (int i = 0; i < count && lo < hi; base += outs[i].w->rows, i++) {
       const Linear& w = *outs[i].w;
@@ -123,14 +130,17 @@ void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& 
         k.frows(w, r0, r1, x, 0, 1, outs[i].y, w.rows);
       lo = base + r1;
     }
+    if (prof) prof->busy_ns.fetch_add((int64_t)(DispatchProfile::now_ns() - s0), std::memory_order_relaxed);
   });
+  if (prof) prof->wall_ns += DispatchProfile::now_ns() - t0;
 }
 
-void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act) {
+void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act,
+            DispatchProfile* prof) {
   if (n <= 0) return;
   if (n == 1) {
     const LinearOut o{&w, y};
-    return linears(&o, 1, x, n, pool, k, act);
+    return linears(&o, 1, x, n, pool, k, act, prof);
   }
   linear_chunked(w, x, n, y, pool, k, act);
 }

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <vector>
 
 #include "infer.h"
@@ -14,10 +16,27 @@ namespace infer {
 const char* check_linear(const Linear& w);
 
 /**
- * y[t·rows + r] for t < n. Packed weights quantize x per group to int8 (into act) and run integer dot
- * products; float weights run in float32.
+ * APL_PROFILE=1's view inside decode's one-dispatch linears (n = 1), summed over the calls given it: the
+ * activations' quantization (on the caller's thread while the others wait), the wall time of the pool's runs
+ * after it and the tasks' time summed over threads (threads · wall − busy: thread time inside the runs
+ * without a task, i.e. the hand-offs and the wait for the last task).
  */
-void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act);
+struct DispatchProfile {
+  static double now_ns() {
+    return (double)std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  double quant_ns = 0, wall_ns = 0;
+  std::atomic<int64_t> busy_ns{0};
+};
+
+/**
+ * y[t·rows + r] for t < n. Packed weights quantize x per group to int8 (into act) and run integer dot
+ * products; float weights run in float32. prof (decode only): see DispatchProfile.
+ */
+void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act,
+            DispatchProfile* prof = nullptr);
 
 /**
  * The prompt schedule of a row-interleaved GEMM (groupwise `Gemm`, kquant `KqGemm`: both give quantize_act
@@ -48,7 +67,7 @@ struct LinearOut {
  * in one dispatch over the pool (decode_split); otherwise one linear() each.
  */
 void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& pool, const Kernel& k,
-             ActQ& act);
+             ActQ& act, DispatchProfile* prof = nullptr);
 /**
  * The decode tasks over `total` rows (boundaries b[0] = 0 < … < b.back() = total, even): with 2+ threads, one
  * part of 90 % / threads of the rows per thread, then 8 · threads small parts that whichever thread is ahead

@@ -23,9 +23,8 @@ void check_weight(const Linear& w, int64_t rows, int64_t cols, const std::string
                              "], expected [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
 }
 
-// The steps of a decoded token timed by APL_PROFILE=1 (quant: an extra quantization of one hidden-size and
-// one intermediate-size activation per token, scaled to the count a token runs; it is part of the linear
-// steps).
+// The steps of a decoded token timed by APL_PROFILE=1 (quant: the activations' quantization inside the
+// decode linears, measured there (DispatchProfile); it is part of the linear steps).
 enum Step {
   kEmbed,
   kNorm,
@@ -43,23 +42,17 @@ enum Step {
   kQuant,
   kSteps
 };
-const char* const kStepNames[kSteps] = {"embedding",      "rms norm",
-                                        "q/k/v linear",   "rope",
-                                        "kv store",       "attention",
-                                        "o linear",       "residual adds",
-                                        "gate/up linear", "swiglu",
-                                        "down linear",    "final norm",
-                                        "lm head",        "(act. quantization, est.)"};
-double now_ns() {
-  return (double)std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+const char* const kStepNames[kSteps] = {
+    "embedding", "rms norm",           "q/k/v linear",   "rope",   "kv store",    "attention",
+    "o linear",  "residual adds",      "gate/up linear", "swiglu", "down linear", "final norm",
+    "lm head",   "(act. quantization)"};
+double now_ns() { return DispatchProfile::now_ns(); }
 }  // namespace
 
 Model::~Model() {
   huge_stop_ = true;
   if (huge_.joinable()) huge_.join();
+  prof_.ns[kQuant] = disp_.quant_ns;
   for (const Profile* pr : {&prof_, &prof_prompt_}) {
     if (!prof_.on || pr->tokens == 0) continue;
     double total = 0;
@@ -69,10 +62,19 @@ Model::~Model() {
                  (long long)pr->tokens, pr == &prof_ ? "decoded" : "prompt",
                  total / 1e6 / (double)pr->tokens);
     for (int i = 0; i < kSteps; i++) {
-      if (i == kQuant && pr != &prof_) continue;  // estimated for decoded tokens only
+      if (i == kQuant && pr != &prof_) continue;  // measured for decoded tokens only
       std::fprintf(stderr, "APL_PROFILE   %-26s %8.3f ms %5.1f %%\n", kStepNames[i],
                    pr->ns[i] / 1e6 / (double)pr->tokens, 100.0 * pr->ns[i] / total);
     }
+    if (pr != &prof_ || disp_.wall_ns <= 0) continue;
+    // thread time inside the linears' pool runs without a task: hand-offs and the wait for the last task
+    const double th = (double)threads(), idle = th * disp_.wall_ns - (double)disp_.busy_ns.load();
+    std::fprintf(stderr,
+                 "APL_PROFILE   (linears: runs %.3f ms, tasks %.3f ms over %d thread(s), idle %.3f ms = "
+                 "%.1f %% of the runs' thread time)\n",
+                 disp_.wall_ns / 1e6 / (double)pr->tokens,
+                 (double)disp_.busy_ns.load() / 1e6 / (double)pr->tokens, threads(),
+                 idle / 1e6 / (double)pr->tokens, 100.0 * idle / (th * disp_.wall_ns));
   }
 }
 
@@ -242,6 +244,7 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
   length_ = pos;  // a failure below leaves the cache valid up to pos
   const bool prof = prof_.on;
   Profile& pr = n == 1 ? prof_ : prof_prompt_;
+  DispatchProfile* dp = prof && n == 1 ? &disp_ : nullptr;
   double last = prof ? now_ns() : 0;
   auto tick = [&](int step) {
     if (!prof) return;
@@ -262,7 +265,7 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
     rms_norm(x_.data(), L.in_norm, n, h_.data());
     tick(kNorm);
     const LinearOut qkv[3] = {{&L.q, q_.data()}, {&L.k, kk_.data()}, {&L.v, vv_.data()}};
-    linears(qkv, 3, h_.data(), n, pool_, k_, act_);
+    linears(qkv, 3, h_.data(), n, pool_, k_, act_, dp);
     tick(kQkv);
     rope(q_.data(), n, c_.heads, pos);
     rope(kk_.data(), n, c_.kv_heads, pos);
@@ -278,14 +281,14 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
     tick(kKvStore);
     attention(l, n, pos);
     tick(kAttn);
-    linear(L.o, att_.data(), n, o_.data(), pool_, k_, act_);
+    linear(L.o, att_.data(), n, o_.data(), pool_, k_, act_, dp);
     tick(kO);
     for (int64_t i = 0; i < n * Hd; i++) x_[(size_t)i] += o_[(size_t)i];
     tick(kResid);
     rms_norm(x_.data(), L.post_norm, n, h_.data());
     tick(kNorm);
     const LinearOut gu[2] = {{&L.gate, g_.data()}, {&L.up, u_.data()}};
-    linears(gu, 2, h_.data(), n, pool_, k_, act_);
+    linears(gu, 2, h_.data(), n, pool_, k_, act_, dp);
     tick(kGateUp);
     const bool gelu = c_.gelu_tanh;
     pool_.run(n, [&](int64_t t) {
@@ -300,7 +303,7 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
       }
     });
     tick(kGlu);
-    linear(L.down, g_.data(), n, o_.data(), pool_, k_, act_);
+    linear(L.down, g_.data(), n, o_.data(), pool_, k_, act_, dp);
     tick(kDown);
     for (int64_t i = 0; i < n * Hd; i++) x_[(size_t)i] += o_[(size_t)i];
     tick(kResid);
@@ -308,24 +311,10 @@ void Model::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, flo
   const int64_t first = all ? 0 : n - 1, m = n - first;
   rms_norm(x_.data() + first * Hd, w_.final_norm, m, h_.data());
   tick(kHeadNorm);
-  linear(w_.lm_head, h_.data(), m, out, pool_, k_, act_);
+  linear(w_.lm_head, h_.data(), m, out, pool_, k_, act_, n == 1 ? dp : nullptr);
   tick(kHead);
   if (prof && n > 1) prof_prompt_.tokens += n;
-  if (prof && n == 1) {
-    prof_.tokens++;
-    // one quantization of each activation size, timed apart (not counted in the total)
-    const Linear& q = w_.layers.empty() ? w_.lm_head : w_.layers[0].q;
-    if (q.kind == 0) {
-      ActQ a;
-      a.resize(1, std::max(Hd, I), q.group);
-      double t0 = now_ns();
-      k_.quantize_act(h_.data(), Hd, q.group, q.bits, a.xq_at(0), a.dx.data(), a.xsum.data());
-      double t1 = now_ns();
-      k_.quantize_act(g_.data(), I, q.group, q.bits, a.xq_at(0), a.dx.data(), a.xsum.data());
-      double t2 = now_ns();
-      prof_.ns[kQuant] += (t1 - t0) * (double)(6 * c_.layers + 1) + (t2 - t1) * (double)c_.layers;
-    }
-  }
+  if (prof && n == 1) prof_.tokens++;
   length_ = pos + n;
 }
 

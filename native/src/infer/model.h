@@ -82,6 +82,7 @@ class Model {
     int64_t tokens = 0;
     double ns[16] = {};
   } prof_, prof_prompt_;
+  DispatchProfile disp_;  // decoded tokens' linears (APL_PROFILE=1)
   // the weights' pages collapsed to 2 MiB pages in the background (hugepages.h); stopped and joined by ~Model
   std::atomic<bool> huge_stop_{false};
   std::thread huge_;
