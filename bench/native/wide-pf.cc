@@ -5,7 +5,8 @@
 // call on the weight used longest ago, the modes (APL_WP_MODES, "1,0,2,3") taking turns call by call, 1 and 2
 // threads. Prints best and median GB/s per mode and checks every mode's outputs against mode 1's bit for bit.
 // APL_WP_DEC=1: the modes are the decode's forms instead (x86::wide_dec: 1 one row at a time, the default; 0 a
-// row pair, as before), APL_WP_MODES "1,0"; APL_WP_BITS (4) and APL_WP_GROUP (64) pick the weight.
+// row pair, as before), APL_WP_MODES "1,0"; APL_WP_GF=1: the modes are GFNI planes on (1) and off (0)
+// (x86::wide_gfni), APL_WP_MODES "1,0"; APL_WP_BITS (4) and APL_WP_GROUP (64) pick the weight.
 // Build and run (x86-64 with AVX-512 VNNI): bash bench/native/wide-stream.sh wide-pf
 #define APL_INFER_VNNI 1
 #define APL_INFER_WIDE 1
@@ -29,11 +30,11 @@ using namespace apl::infer;
 
 int main() {
   const int64_t rows = env("APL_WP_ROWS", 5632), cols = env("APL_WP_COLS", 2048), group = env("APL_WP_GROUP", 64);
-  const bool dec = env("APL_WP_DEC", 0) != 0;
+  const bool dec = env("APL_WP_DEC", 0) != 0, gf = env("APL_WP_GF", 0) != 0;
   const int bits = (int)env("APL_WP_BITS", 4), nw = (int)env("APL_WP_WEIGHTS", 24), reps = (int)env("APL_WP_REPS", 120);
   std::vector<int> modes;
   const char* mv = std::getenv("APL_WP_MODES");
-  for (const char* p = mv ? mv : dec ? "1,0" : "1,0,2,3"; *p;) {
+  for (const char* p = mv ? mv : dec || gf ? "1,0" : "1,0,2,3"; *p;) {
     modes.push_back(std::atoi(p));
     while (*p && *p != ',') p++;
     if (*p) p++;
@@ -64,9 +65,11 @@ int main() {
   const double bytes = (double)ws[0].bytes();
   std::printf("%lld x %lld, %d-bit g%lld, %d weights (%.1f MB each) in 2 MiB pages (advised %d), %d calls per %s\n",
               (long long)rows, (long long)cols, bits, (long long)group, nw, bytes / 1e6, (int)adv.advised, reps,
-              dec ? "decode form" : "prefetch mode");
+              gf ? "GFNI setting" : dec ? "decode form" : "prefetch mode");
   auto set_mode = [&](int m) {
-    if (dec)
+    if (gf)
+      x86::wide_gfni() = m != 0 && __builtin_cpu_supports("gfni");
+    else if (dec)
       x86::wide_dec() = m != 0;
     else
       x86::wide_pf_mode() = m;

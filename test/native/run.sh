@@ -207,7 +207,8 @@ APL_FORCE_SCALAR=1 "$abin" >/dev/null || { echo "test:native: test_attention FAI
 
 # test_infer checks every inference variant this CPU runs against the scalar reference in one run; it runs once per
 # choice the engine can make here, each asserting which kernel it chose (APL_EXPECT_KERNEL): the default (the
-# best variant), without AVX-512 (APL_NO_AVX512=1: avx2) and forced scalar.
+# best variant), without AVX-512 (APL_NO_AVX512=1: avx2) and forced scalar; with GFNI, also without it
+# (APL_WIDE_GFNI=0).
 cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
 runs=()
 if [ "$arch" = x86_64 ] && cpu_has avx2 && cpu_has fma && cpu_has f16c; then
@@ -218,6 +219,8 @@ if [ "$arch" = x86_64 ] && cpu_has avx2 && cpu_has fma && cpu_has f16c; then
     else
       runs+=("avx512-gemm:")
     fi
+    # decode's planes by GFNI (cpu/infer_wide.h wide_gfni) where the CPU has it; the shift and mask as well
+    cpu_has gfni && runs+=("avx512-gemm:APL_WIDE_GFNI=0")
   fi
   runs+=("avx2:APL_NO_AVX512=1")
 else

@@ -54,19 +54,50 @@ APL_WIDE_INLINE __m512i pairsum(__m512i a, __m512i b) {
   return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
 }
 
+/**
+ * vgf2p8affineqb's matrix (one qword for every byte) for (byte >> s) & (2^bits − 1): result bit i takes bit
+ * i + s of the byte (matrix byte 7 − i = 1 << (i + s)) for i < bits and i + s < 8; the other rows are zero,
+ * so the result's bits from `bits` up are 0.
+ */
+inline __m512i gf_shift_bits(int s, int bits) {
+  uint64_t m = 0;
+  for (int i = 0; i < bits && i + s < 8; i++) m |= (uint64_t)(1u << (i + s)) << (8 * (7 - i));
+  return _mm512_set1_epi64((long long)m);
+}
+
+/**
+ * Decode's planes by GFNI (Wide::plane<true>) when the CPU has it; APL_WIDE_GFNI=0 (read once; benches flip
+ * it per call) keeps the shift and mask, for A/B runs.
+ */
+inline bool& wide_gfni() {
+  static bool on = __builtin_cpu_supports("gfni") && env_not_0("APL_WIDE_GFNI");
+  return on;
+}
+
 template <int BITS, int G>
 struct Wide {
+  static APL_WIDE_INLINE __m512i gf_shift(int s) { return gf_shift_bits(s, BITS); }
+
   static constexpr int PER = 8 / BITS;
   static constexpr int UNITS = G / 8;           // 64-byte units of activations per block of 8 groups
   static constexpr int CHUNKS = G * BITS / 64;  // 64-byte chunks of codes per block
   static constexpr int NACC = CHUNKS >= 8 ? 8 : CHUNKS;
   static constexpr int BLOCK_BYTES = G * BITS;  // packed bytes of 8 groups
 
-  /** 64 codes: plane k of chunk v. */
+  /**
+   * 64 codes: plane k of chunk v. GF (decode where the CPU has GFNI, wide_gfni): planes k ≥ 1 in one
+   * vgf2p8affineqb, whose bit matrix moves bits k·BITS … k·BITS + BITS − 1 of each byte to bits 0 … BITS − 1
+   * and clears the rest (the same bytes as the shift and the mask). Inline assembly: no -mgfni needed, the
+   * instruction runs only behind the CPUID check.
+   */
+  template <bool GF = false>
   static APL_WIDE_INLINE __m512i plane(__m512i v, int k) {
     if (BITS == 8) return v;
     const __m512i mask = _mm512_set1_epi8((char)((1 << BITS) - 1));
-    return _mm512_and_si512(k ? _mm512_srli_epi16(v, (unsigned)(k * BITS)) : v, mask);
+    if (!GF || k == 0) return _mm512_and_si512(k ? _mm512_srli_epi16(v, (unsigned)(k * BITS)) : v, mask);
+    __m512i r;
+    asm("vgf2p8affineqb $0, %[m], %[v], %[r]" : [r] "=v"(r) : [v] "v"(v), [m] "v"(gf_shift(k * BITS)));
+    return r;
   }
 
   /** Unpacks a block of packed codes into the activations' layout (UNITS × 64 bytes). */
@@ -78,7 +109,7 @@ struct Wide {
   }
 
   /** The NACC accumulators of one block with one token's activations (see block). */
-  template <bool UNPACKED>
+  template <bool UNPACKED, bool GF = false>
   static APL_WIDE_INLINE void dots(const uint8_t* src, const int8_t* x, __m512i* acc) {
     for (int i = 0; i < NACC; i++) acc[i] = _mm512_setzero_si512();
     for (int c = 0; c < CHUNKS; c++) {
@@ -87,7 +118,7 @@ struct Wide {
       __m512i odd = _mm512_setzero_si512();  // a second chain for 4 or 8 planes
       for (int k = 0; k < PER; k++) {
         const int u = c * PER + k;
-        const __m512i q = UNPACKED ? _mm512_loadu_si512((const void*)(src + u * 64)) : plane(v, k);
+        const __m512i q = UNPACKED ? _mm512_loadu_si512((const void*)(src + u * 64)) : plane<GF>(v, k);
         const __m512i xv = _mm512_loadu_si512((const void*)(x + u * 64));
         if (PER >= 4 && (k & 1))
           odd = _mm512_dpbusd_epi32(odd, q, xv);
@@ -102,10 +133,10 @@ struct Wide {
    * The 8 groups' integer sums of one block with one token's activations, two lanes per group
    * ([g0, g0, g1, g1, …, g7, g7]). src: the packed block, or (UNPACKED) the block unpacked by unpack().
    */
-  template <bool UNPACKED>
+  template <bool UNPACKED, bool GF = false>
   static APL_WIDE_INLINE __m512i block(const uint8_t* src, const int8_t* x) {
     __m512i acc[NACC];
-    dots<UNPACKED>(src, x, acc);
+    dots<UNPACKED, GF>(src, x, acc);
     // CHUNKS ≥ 8: one group per accumulator → two groups per accumulator (8 lanes each)
     __m512i p[4];
     if (NACC == 8) {
@@ -130,12 +161,13 @@ struct Wide {
    * holds the sum of lanes 4L … 4L + 3 of accumulator k: group 2k + (L ≥ 2), two lanes per group
    * (natural2 puts them in order). Other accumulator counts: block's order.
    */
+  template <bool GF = false>
   static APL_WIDE_INLINE __m512i block_dec(const uint8_t* src, const int8_t* x) {
     if constexpr (NACC != 4) {
-      return block<false>(src, x);
+      return block<false, GF>(src, x);
     } else {
       __m512i acc[4];
-      dots<false>(src, x, acc);
+      dots<false, GF>(src, x, acc);
       const __m512i one = _mm512_set1_epi16(1);
       const __m512i u01 = _mm512_madd_epi16(_mm512_packs_epi32(acc[0], acc[1]), one);
       const __m512i u23 = _mm512_madd_epi16(_mm512_packs_epi32(acc[2], acc[3]), one);
@@ -317,7 +349,9 @@ inline void wide_rows(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, 
                       float* y, int64_t ystride) {
   // 1 bit (one line of codes per block) measured 0.86× in memory order: it keeps the block-by-block order
   if (BITS >= 2 && t1 - t0 == 1 && wide_seq()) {
-    if (wide_dec()) return wide_rows_dec<BITS, G>(w, r0, r1, act, t0, y, ystride);
+    if (wide_dec())
+      return wide_gfni() ? wide_rows_dec<BITS, G, true>(w, r0, r1, act, t0, y, ystride)
+                         : wide_rows_dec<BITS, G, false>(w, r0, r1, act, t0, y, ystride);
     return wide_rows_seq<BITS, G>(w, r0, r1, act, t0, y, ystride);
   }
   using W = Wide<BITS, G>;

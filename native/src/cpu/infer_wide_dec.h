@@ -51,7 +51,7 @@ inline bool& wide_dec() {
  * codes a prefetch distance ahead in the stream (wide_prefetch_distance of the row's bytes, ≈ 6 KB) are
  * prefetched in wide_pf_mode.
  */
-template <int BITS, int G>
+template <int BITS, int G, bool GF>
 inline void wide_rows_dec(const Linear& w, int64_t r0, int64_t r1, const ActQ& act, int64_t t, float* y,
                           int64_t ystride) {
   using W = Wide<BITS, G>;
@@ -65,13 +65,13 @@ inline void wide_rows_dec(const Linear& w, int64_t r0, int64_t r1, const ActQ& a
     int64_t b = 0;
     for (; b + 2 <= nblk; b += 2) {
       wide_prefetch_block<2 * W::BLOCK_BYTES>(q + c.pfd + b * W::BLOCK_BYTES, c.pfm);
-      const __m512i s0 = W::block_dec(q + b * W::BLOCK_BYTES, c.x0 + b * ublk);
-      const __m512i s1 = W::block_dec(q + (b + 1) * W::BLOCK_BYTES, c.x0 + (b + 1) * ublk);
+      const __m512i s0 = W::template block_dec<GF>(q + b * W::BLOCK_BYTES, c.x0 + b * ublk);
+      const __m512i s1 = W::template block_dec<GF>(q + (b + 1) * W::BLOCK_BYTES, c.x0 + (b + 1) * ublk);
       acc = wide_dec_combine<false>(acc, W::natural2(s0, s1), w, pi, c.dx, c.xs, b * 8);
     }
     if (b < nblk) {
       wide_prefetch_block<W::BLOCK_BYTES>(q + c.pfd + b * W::BLOCK_BYTES, c.pfm);
-      const __m512i s0 = W::block_dec(q + b * W::BLOCK_BYTES, c.x0 + b * ublk);
+      const __m512i s0 = W::template block_dec<GF>(q + b * W::BLOCK_BYTES, c.x0 + b * ublk);
       acc = wide_dec_combine<true>(acc, W::natural2(s0, s0), w, pi, c.dx, c.xs, b * 8);
     }
     alignas(32) float l[8];
