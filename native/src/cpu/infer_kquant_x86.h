@@ -21,6 +21,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../env.h"
 #include "../infer/kquant_linear.h"
 #include "../infer/kquant_ref.h"
 #ifdef APL_INFER_VNNI
@@ -65,10 +66,7 @@ void transpose_units(const uint8_t* nat, int64_t len, int64_t group, uint8_t* ou
 /** APL_KQ_AVX2_TRANSPOSED=1 (benchmarks only: the before of bench/kquant-infer.bench.ts): the avx2 variant
  * runs the transposed kernel below for every layout (read once per process). */
 inline bool old_kernel() {
-  static const bool v = [] {
-    const char* e = std::getenv("APL_KQ_AVX2_TRANSPOSED");
-    return e && std::strcmp(e, "1") == 0;
-  }();
+  static const bool v = env_is_1("APL_KQ_AVX2_TRANSPOSED");
   return v;
 }
 #endif

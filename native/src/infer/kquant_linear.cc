@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../env.h"
 #include "kquant_ref.h"
 #include "linear.h"
 
@@ -34,10 +35,7 @@ const KqKernel& kq_scalar_kernel() {
 }
 
 bool& kq_wide_seq() {
-  static bool on = [] {
-    const char* v = std::getenv("APL_WIDE_SEQ");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
+  static bool on = env_not_0("APL_WIDE_SEQ");
   return on;
 }
 

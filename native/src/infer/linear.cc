@@ -1,10 +1,9 @@
 #include "linear.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
+#include "../env.h"
 #include "kquant_linear.h"
 
 namespace apl {
@@ -63,10 +62,7 @@ void linear_chunked(const Linear& w, const float* x, int64_t n, float* y, Pool& 
 
 /** APL_DEC_SPLIT=0 (read once): decode runs main's chunking before this split, one dispatch per weight. */
 bool old_split() {
-  static const bool old = []() {
-    const char* v = std::getenv("APL_DEC_SPLIT");
-    return v && std::strcmp(v, "0") == 0;
-  }();
+  static const bool old = !env_not_0("APL_DEC_SPLIT");
   return old;
 }
 
