@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,7 +44,14 @@ struct Control {
 int resolve_threads(int threads);
 
 /**
- * Runs fn(chunk) for chunk in [0, nchunks) over `threads` threads (the caller's thread is one of them). fn
+ * Runs job() on the caller and on `helpers` threads of the process's kept pool at once, and returns when all
+ * have returned. False (nothing run) while another caller holds the pool, or when its threads cannot start.
+ */
+bool pool_run(int helpers, const std::function<void()>& job);
+
+/**
+ * Runs fn(chunk) for chunk in [0, nchunks) over `threads` threads (the caller's thread is one of them: the
+ * others from pool_run's kept threads, or started here when the pool is busy). fn
  * returns false to stop its thread. An exception in any thread (e.g. bad_alloc) stops the others and is
  * rethrown here.
  */
@@ -66,6 +74,10 @@ void parallel_chunks(int threads, int64_t nchunks, Fn fn) {
       failed = true;
     }
   };
+  if (t > 1 && pool_run(t - 1, std::function<void()>(worker))) {
+    if (error) std::rethrow_exception(error);
+    return;
+  }
   std::vector<std::thread> pool;
   pool.reserve(t - 1);
   for (int i = 1; i < t; i++) pool.emplace_back(worker);

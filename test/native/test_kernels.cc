@@ -22,6 +22,7 @@
 using namespace apl;
 
 #include "test_check_dot.h"
+#include "test_parallel.h"
 
 struct Out {
   std::vector<uint8_t> q, s, z;
@@ -447,6 +448,7 @@ int main(int argc, char** argv) {
   test_edges_and_errors();
   test_cancel_and_threads();
   test_check_dot();
+  test_parallel_chunks();
   GpuInfo g = gpu_info();
   if (g.available) {
     printf("GPU: %s\n", g.name.c_str());
