@@ -270,27 +270,6 @@ export function crc32Native(bytes: Uint8Array, crc = 0): number | undefined {
   return a?.crc32 ? a.crc32(bytes, crc) : undefined;
 }
 
-/**
- * The bytes [offset, offset + length) of the file at `path`, mapped read-only and populated on a libuv pool thread
- * (Linux and macOS; native/src/io.cc): a view of the page cache, no copy and no fresh memory (convert's opt-in
- * APL_CONVERT_MMAP=1, server/src/convert/mapped-rows.ts). Resolves undefined
- * without the addon (or an addon without it) or where the runtime refuses external buffers: the caller reads instead.
- * Rejects like a read (an Error with the errno name as `code`) when the file cannot be opened or is too short.
- * Give the view back with unmapFile once done; one never given back is unmapped when it is collected. The file must
- * not shrink while mapped (reading a page past its new end is a SIGBUS).
- */
-export async function mapFile(path: string, offset: number, length: number): Promise<Uint8Array | undefined> {
-  const a = loadAddon();
-  if (!a?.mapFile) return undefined;
-  return (await a.mapFile(path, offset, length)) ?? undefined;
-}
-
-/** Unmaps a view mapFile gave (its buffer is detached: every view of it has length 0); false for any other view. */
-export function unmapFile(bytes: Uint8Array): boolean {
-  const a = loadAddon();
-  return a?.unmapFile ? a.unmapFile(bytes) : false;
-}
-
 /** An append-only output file in native code: O_DIRECT from aligned staging buffers (native/src/io.cc). */
 export type DirectFile = AddonDirectFile;
 

@@ -27,10 +27,6 @@ export interface Addon {
   adviseHugePages?(bytes: Uint8Array): boolean;
   /** zlib's crc32 with PCLMULQDQ (native/src/crc32.h); undefined where the CPU lacks it. Optional, as above. */
   crc32?(bytes: Uint8Array, crc: number): number | undefined;
-  /** A read-only mapping of a file's bytes (native/src/io.cc); null where external buffers are refused. Optional. */
-  mapFile?(path: string, offset: number, length: number): Promise<Uint8Array | null>;
-  /** Unmaps a view mapFile gave (its buffer detached); false for any other view. Optional, as above. */
-  unmapFile?(bytes: Uint8Array): boolean;
   /** The O_DIRECT output file (native/src/io.cc); optional: an addon built before it, or on Windows, lacks it. */
   DirectFile?: new (
     path: string,

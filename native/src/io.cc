@@ -17,24 +17,10 @@
 //                            the first write) gets ordinary writes of the same bytes instead.
 //
 // Errors are plain Errors with `code` (the errno name: ENOSPC, EIO, ...) and a message naming the file.
-//
-// mapFile(path, offset, length): Promise<Uint8Array | null>   a read-only view of the file's bytes
-//                            [offset, offset + length), mapped (mmap, MAP_POPULATE on a libuv pool thread: a
-//                            file not in the page cache is read there). Convert's source rows with
-//                            APL_CONVERT_MMAP=1 (server/src/convert/mapped-rows.ts: opt-in; on this VM a
-//                            mapped page's first access costs about what copying it does). null where the
-//                            runtime refuses external array buffers (Electron's V8 sandbox): the caller
-//                            reads.
-// unmapFile(view): boolean   unmaps at once (the view's buffer is detached: length 0 afterwards); false for a
-//                            view that is not a mapping or is unmapped already. A mapping never unmapped is
-//                            unmapped when its buffer is collected.
 #ifndef NAPI_VERSION
 #define NAPI_VERSION 8
 #endif
 #include <napi.h>
-#include <sys/mman.h>
-
-#include <unordered_map>
 
 #include "direct_io.h"
 
@@ -180,133 +166,9 @@ class DirectFile : public Napi::ObjectWrap<DirectFile> {
   bool closed_ = false;
 };
 
-/** A mapping: its base and length (page-aligned), unmapped by unmapFile or by the buffer's finalizer. */
-struct Mapping {
-  void* base;
-  size_t len;
-};
-// Live mappings by base address; touched on the main thread only (OnOK, unmapFile, finalizers).
-std::unordered_map<void*, Mapping*>& live_maps() {
-  static std::unordered_map<void*, Mapping*> m;
-  return m;
-}
-
-void unmap(Mapping* m) {
-  if (!m->base) return;
-  live_maps().erase(m->base);
-  munmap(m->base, m->len);
-  m->base = nullptr;
-}
-
-class MapWorker : public Napi::AsyncWorker {
- public:
-  MapWorker(Napi::Env env, std::string path, int64_t offset, size_t length)
-      : Napi::AsyncWorker(env, "apl.map"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        path_(std::move(path)),
-        offset_(offset),
-        length_(length) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      e_ = errno;
-      return;
-    }
-    struct stat st;
-    const int64_t page = sysconf(_SC_PAGESIZE);
-    base_off_ = offset_ / page * page;
-    len_ = length_ + (size_t)(offset_ - base_off_);
-    if (fstat(fd, &st) != 0) {
-      e_ = errno;
-    } else if (offset_ + (int64_t)length_ > (int64_t)st.st_size) {
-      e_ = EINVAL;  // past the end: the caller's read reports it
-    } else if (length_ > 0) {
-      void* p = mmap(nullptr, len_, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)base_off_);
-      if (p == MAP_FAILED)
-        e_ = errno;
-      else
-        base_ = p;
-    }
-    ::close(fd);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    if (e_) {
-      deferred_.Reject(io_error(env, path_, "mapping", e_).Value());
-      return;
-    }
-    if (!base_) {  // an empty range
-      deferred_.Resolve(Napi::Uint8Array::New(env, 0));
-      return;
-    }
-    auto* m = new Mapping{base_, len_};
-    napi_value ab;
-    napi_status s = napi_create_external_arraybuffer(
-        env, base_, len_,
-        [](napi_env, void*, void* hint) {
-          auto* m = static_cast<Mapping*>(hint);
-          unmap(m);
-          delete m;
-        },
-        m, &ab);
-    if (s != napi_ok) {  // external buffers refused: the caller reads the bytes instead
-      munmap(base_, len_);
-      delete m;
-      deferred_.Resolve(env.Null());
-      return;
-    }
-    live_maps()[base_] = m;
-    Napi::ArrayBuffer buf(env, ab);
-    deferred_.Resolve(Napi::Uint8Array::New(env, length_, buf, (size_t)(offset_ - base_off_)));
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::string path_;
-  int64_t offset_, base_off_ = 0;
-  size_t length_, len_ = 0;
-  void* base_ = nullptr;
-  int e_ = 0;
-};
-
-Napi::Value MapFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber())
-    throw Napi::TypeError::New(env, "mapFile(path, offset, length): bad arguments");
-  double off = info[1].As<Napi::Number>().DoubleValue();
-  double len = info[2].As<Napi::Number>().DoubleValue();
-  if (!(off >= 0 && len >= 0 && off + len <= 9007199254740991.0) || off != (int64_t)off ||
-      len != (int64_t)len)
-    throw Napi::RangeError::New(env, "mapFile: offset and length must be non-negative integers");
-  auto* w = new MapWorker(env, info[0].As<Napi::String>(), (int64_t)off, (size_t)len);
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
-}
-
-Napi::Value UnmapFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsTypedArray()) return Napi::Boolean::New(env, false);
-  Napi::ArrayBuffer ab = info[0].As<Napi::TypedArray>().ArrayBuffer();
-  auto it = live_maps().find(ab.Data());
-  if (it == live_maps().end() || it->second->len != ab.ByteLength()) return Napi::Boolean::New(env, false);
-  Mapping* m = it->second;
-  ab.Detach();  // every view of it now has length 0: nothing reads the pages after they are gone
-  unmap(m);     // the finalizer, when the buffer is collected, finds it unmapped and only frees m
-  return Napi::Boolean::New(env, true);
-}
-
 }  // namespace
 
-void register_io(Napi::Env env, Napi::Object exports) {
-  exports.Set("DirectFile", DirectFile::Define(env));
-  exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
-  exports.Set("unmapFile", Napi::Function::New(env, UnmapFile, "unmapFile"));
-}
+void register_io(Napi::Env env, Napi::Object exports) { exports.Set("DirectFile", DirectFile::Define(env)); }
 
 #else
 

@@ -13,7 +13,6 @@ import { type WeightSums, weightAccuracy } from './accuracy';
 import { ConvertError, cancelledError, errorCode, ioError, throwIfCancelled } from './errors';
 import { layerIndex } from './families';
 import { keptEntry, kquantEntry, quantizedEntry } from './manifest-builder';
-import { rowMapper } from './mapped-rows';
 import type { ConvertHooks, Settings } from './options';
 import { planModel, type QuantPlan, type TensorPlan } from './plan';
 import { quantizeKquantTensor, startKqChunk } from './quantize-kquant';
@@ -133,7 +132,6 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
     (bytes) => prefetch.buffers.take(bytes),
     settings.chunkBytes,
     { reuse: (bytes) => prefetch.buffers.reuse(bytes), lends: BufferPool.lends },
-    rowMapper(ck),
   );
   const chunkSource = {
     ck,

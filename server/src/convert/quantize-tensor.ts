@@ -26,7 +26,6 @@ import {
   sumSquares,
 } from './accuracy';
 import { ConvertError, inputError, isScaleOverflow, throwIfCancelled } from './errors';
-import { unmapRows } from './mapped-rows';
 import type { QuantPlan } from './plan';
 import type { ReadAhead } from './read-ahead';
 import { span, traced } from './trace';
@@ -247,9 +246,7 @@ export class BufferPool {
     if (size >= HUGE) adviseHugePages(b);
     return b.buffer;
   }
-  /** Takes a buffer back for reuse; mapped source rows (mapped-rows.ts) are unmapped instead. */
   give(v: Uint8Array): void {
-    if (unmapRows(v)) return;
     this.free.push(v.buffer as ArrayBuffer);
     this.freeBytes += v.buffer.byteLength;
     if (this.free.length <= 6 && this.freeBytes <= this.maxFreeBytes) return;

@@ -6,7 +6,6 @@
 // ahead), so peak memory stays bounded whatever the model. A read asked out of order (a chunk read again after a
 // float16 scale overflow, a tensor run on its own in a test) is made directly, as before.
 import type { Checkpoint } from '../formats/safetensors';
-import type { RowMapper } from './mapped-rows';
 import type { QuantPlan } from './plan';
 import { span } from './trace';
 
@@ -38,8 +37,6 @@ export class ReadAhead {
    *   (`pool.lends`): it is read when the chunk before it is asked for, into that buffer. A fresh
    *   buffer's first touch costs more CPU than reading into it (issue 13: the first layer's three 23 MB MLP row
    *   buffers of the small checkpoint; 31 fresh buffers, 394 MiB, for the 2.2 GB one).
-   * @param map given, each chunk is mapped (mapped-rows.ts) rather than read into a buffer from `take`; a chunk it
-   *   cannot map is read as without it. The byte budget bounds the mapped rows as it bounds the read ones.
    */
   constructor(
     private readonly ck: Checkpoint,
@@ -50,7 +47,6 @@ export class ReadAhead {
       reuse(bytes: number): Uint8Array | undefined;
       lends(have: number, bytes: number): boolean;
     },
-    private readonly map?: RowMapper,
   ) {}
 
   /** The chunks of the quantized plans in the order the stage takes them (rowsPerChunk: rows per chunk of a plan). */
@@ -88,26 +84,21 @@ export class ReadAhead {
     while (this.started < this.chunks.length && this.started - i <= MAX_AHEAD) {
       const b = this.chunks[this.started].bytes;
       if (bytes + b > this.budget) break;
-      let into: Uint8Array | undefined;
-      if (!this.map) {
-        into = this.started - i > 1 ? this.pool?.reuse(b) : undefined;
-        // The rows of chunk i are given back before chunk i + 1 is asked for, when this one's turn comes.
-        if (!into && this.started - i > 1 && this.pool?.lends(this.chunks[i].bytes, b)) break;
-        into ??= this.take(b);
-      }
+      let into = this.started - i > 1 ? this.pool?.reuse(b) : undefined;
+      // The rows of chunk i are given back before chunk i + 1 is asked for, when this one's turn comes.
+      if (!into && this.started - i > 1 && this.pool?.lends(this.chunks[i].bytes, b)) break;
+      into ??= this.take(b);
       bytes += b;
       this.start(into);
     }
   }
 
-  private start(into = this.map ? undefined : this.take(this.chunks[this.started].bytes)): void {
+  private start(into = this.take(this.chunks[this.started].bytes)): void {
     const i = this.started++;
     const c = this.chunks[i];
     const job = this.chain.then(async () => {
       const t0 = performance.now();
-      const raw =
-        (into ? undefined : await this.map?.(c)) ??
-        (await this.ck.readRows(c.name, c.r0, c.count, into ?? this.take(c.bytes)));
+      const raw = await this.ck.readRows(c.name, c.r0, c.count, into);
       span('read', t0, c.name);
       return raw;
     });
