@@ -27,10 +27,13 @@ export {
   _forceReference,
   type Addon,
   addonCandidates,
+  ENGINE_CHUNK_ELEMS,
   type EngineInfo,
   ERR_SCALE_OVERFLOW,
+  engineChunkRows,
   engineInfo,
   loadNote,
+  type MetricsSums,
   type NativeError,
   type OutputCheck,
   type OutputCheckRequest,
@@ -52,10 +55,13 @@ import {
   jobResult,
   loadAddon,
   loadNote,
+  type MetricsSums,
   type OutputCheck,
   type OutputCheckRequest,
   referenceRows,
   runJob,
+  seededAcc,
+  sumsOf,
 } from './load';
 
 export interface QuantizeOptions extends QuantParams {
@@ -70,6 +76,8 @@ export interface QuantizeOptions extends QuantParams {
   name?: string;
   /** Also compute error metrics in the same pass. */
   metrics?: boolean;
+  /** The metricsSums of the call before for the same tensor (load.ts MetricsSums): the metrics continue from them. */
+  metricsFrom?: MetricsSums;
   signal?: AbortSignal;
   onProgress?: (rowsDone: number) => void;
   /**
@@ -89,6 +97,8 @@ export interface QuantizeResult {
   scales: Uint8Array;
   zeros: Uint8Array;
   metrics?: Metrics;
+  /** The metrics' sums (metricsFrom included), for the next call of the same tensor. */
+  metricsSums?: MetricsSums;
   /** The output check, when asked and the native engine ran. */
   check?: OutputCheck;
   /** What ran: 'cpu-avx2', 'cpu-avx512', 'cpu-neon', 'cpu-scalar', 'cuda:<gpu name>' or 'ts-reference'. */
@@ -178,6 +188,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
             gpu,
             threads,
             metrics: !!o.metrics,
+            ...(o.metricsFrom ? { metricsFrom: o.metricsFrom } : {}),
             ...(o.check ? { check: o.check } : {}),
             ...out,
           },
@@ -191,7 +202,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   if (backend === 'gpu') fail(name, `backend 'gpu' is not available: ${loadNote}`);
   fallbackNotice();
   const read = ref.rowReader(o.data, o.dtype, o.cols);
-  const acc = o.metrics ? new ref.MetricsAcc() : undefined;
+  const acc = o.metrics ? seededAcc(() => new ref.MetricsAcc(), o.metricsFrom) : undefined;
   await referenceRows(
     o,
     (r0, r1) => ref.quantizeRows(read, o.cols, o, r0, r1, out, acc),
@@ -201,7 +212,7 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
         fail(name ?? 'tensor', `${e.message}; use scaleDtype 'f32'`, ERR_SCALE_OVERFLOW);
     },
   );
-  return { ...out, backend: 'ts-reference', ...(acc ? { metrics: acc.result() } : {}) };
+  return { ...out, backend: 'ts-reference', ...(acc ? { metrics: acc.result(), metricsSums: sumsOf(acc) } : {}) };
 }
 
 export function dequantize(w: Quantized): Float32Array {

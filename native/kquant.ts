@@ -10,10 +10,13 @@ import {
   failNonFinite,
   inputBytes,
   jobResult,
+  type MetricsSums,
   type OutputCheck,
   type OutputCheckRequest,
   referenceRows,
   runJob,
+  seededAcc,
+  sumsOf,
 } from './load';
 import * as ref from './reference-kquant';
 
@@ -47,6 +50,8 @@ export interface KqQuantizeOptions extends KqFormat {
   /** Tensor name for error messages. */
   name?: string;
   metrics?: boolean;
+  /** The metricsSums of the call before for the same tensor (load.ts MetricsSums): the metrics continue from them. */
+  metricsFrom?: MetricsSums;
   /**
    * The converter's output check (native/index.ts OutputCheckRequest), computed by the engine on its threads as
    * rows are quantized; the TypeScript reference leaves it out of its result (the caller computes it then).
@@ -73,6 +78,8 @@ export interface KqQuantized extends KqFormat {
 
 export interface KqQuantizeResult extends KqQuantized {
   metrics?: KqMetrics;
+  /** The metrics' sums (metricsFrom included), for the next call of the same tensor. */
+  metricsSums?: MetricsSums;
   /** The output check, when asked and the native engine ran. */
   check?: OutputCheck;
   /** 'cpu-avx2', 'cpu-scalar', 'cuda:<name>' or 'ts-reference'. */
@@ -84,7 +91,13 @@ interface KqAddon {
     o: Record<string, unknown>,
     onProgress?: (n: number) => void,
   ): {
-    promise: Promise<{ backend: string; metrics?: KqMetrics; check?: OutputCheck; error?: string }>;
+    promise: Promise<{
+      backend: string;
+      metrics?: KqMetrics;
+      metricsSums?: MetricsSums;
+      check?: OutputCheck;
+      error?: string;
+    }>;
     cancel(): void;
   };
   kqDequantize(w: Record<string, unknown>, out: Float32Array): void;
@@ -225,6 +238,7 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
             gpu,
             threads,
             metrics: !!o.metrics,
+            ...(o.metricsFrom ? { metricsFrom: o.metricsFrom } : {}),
             ...(o.check ? { check: o.check } : {}),
           },
           onProgress,
@@ -236,7 +250,7 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
   }
   if (backend === 'gpu') fail(name, `backend 'gpu' is not available: ${kqLoadNote}`);
   const read = ref.kqRowReader(o.data, o.dtype, o.cols);
-  const acc = o.metrics ? new ref.KqMetricsAcc() : undefined;
+  const acc = o.metrics ? seededAcc(() => new ref.KqMetricsAcc(), o.metricsFrom) : undefined;
   await referenceRows(
     o,
     (r0, r1) => ref.quantizeRows(read, o.cols, f, r0, r1, out, acc),
@@ -245,7 +259,7 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
       if (e instanceof ref.KqOverflowError) fail(name ?? 'tensor', e.message);
     },
   );
-  return { ...base, backend: 'ts-reference', ...(acc ? { metrics: acc.result() } : {}) };
+  return { ...base, backend: 'ts-reference', ...(acc ? { metrics: acc.result(), metricsSums: sumsOf(acc) } : {}) };
 }
 
 /** The float32 values a quantized tensor stands for (rows × cols, row-major). */

@@ -46,7 +46,8 @@ export interface Addon {
       gpu: number; // 0 cpu, 1 gpu, 2 auto
       threads: number;
       metrics: boolean;
-      check?: { x: Float32Array; n: number; rows: Int32Array; sumSquares: boolean };
+      metricsFrom?: MetricsSums;
+      check?: OutputCheckRequest;
       q: Uint8Array;
       scales: Uint8Array;
       zeros: Uint8Array;
@@ -56,7 +57,8 @@ export interface Addon {
     promise: Promise<{
       backend: string;
       metrics?: Metrics;
-      check?: { fSq: number; ySq: number; dySq: number; refSq: number };
+      metricsSums?: MetricsSums;
+      check?: OutputCheck;
       error?: string;
       code?: string;
       badIndex?: number;
@@ -244,6 +246,38 @@ export interface OutputCheckRequest {
   n: number;
   rows: Int32Array;
   sumSquares: boolean;
+  /**
+   * A tensor checked in several calls: the fSq of the call before (its Σ‖f‖² chain is continued, so the last call's
+   * fSq is the whole tensor's, as one call would give it).
+   */
+  fSqFrom?: number;
+  /** Filled with this call's products when given (both or neither): y = x · fᵀ and ŷ, n × rows.length, input major. */
+  y?: Float64Array;
+  yq?: Float32Array;
+}
+
+/**
+ * The metrics' float64 sums over the rows quantized so far: Σ(x − ŵ)², Σx², Σŵ², Σxŵ and max |x − ŵ|. A tensor
+ * quantized in several calls passes each call's `metricsSums` to the next as `metricsFrom`; the last call's
+ * metrics are then the whole tensor's, the same bits as one call (calls starting on multiples of
+ * ENGINE_CHUNK_ELEMS / cols rows: see engineChunkRows).
+ */
+export interface MetricsSums {
+  sdd: number;
+  sxx: number;
+  sww: number;
+  sxw: number;
+  maxAbs: number;
+}
+
+/**
+ * The native engine hands rows to its threads in chunks of ⌊ENGINE_CHUNK_ELEMS / cols⌋ rows (at least one) and adds
+ * their metrics in chunk order (native/src/engine.h rows_per_chunk): a tensor split into calls whose first rows are
+ * multiples of that gets the same sums as one call.
+ */
+export const ENGINE_CHUNK_ELEMS = 64 * 1024;
+export function engineChunkRows(cols: number): number {
+  return Math.max(1, Math.floor(ENGINE_CHUNK_ELEMS / Math.max(1, cols)));
 }
 
 /** Σ‖f_j‖², Σ y², Σ (y − ŷ)² of y = x · Wᵀ over the sampled rows, and Σw² (0 unless asked): see accuracy.ts. */
@@ -263,6 +297,19 @@ export function validateCheck(c: OutputCheckRequest, rows: number, cols: number,
   for (let i = 0; i < c.rows.length; i++)
     if (c.rows[i] < 0 || c.rows[i] >= rows || (i > 0 && c.rows[i] <= c.rows[i - 1]))
       fail(name, 'check.rows must be ascending row indices within the tensor');
+  if (c.fSqFrom !== undefined && !(typeof c.fSqFrom === 'number' && c.fSqFrom >= 0))
+    fail(name, `check.fSqFrom must be a number ≥ 0 (got ${c.fSqFrom})`);
+  if (c.y !== undefined || c.yq !== undefined) {
+    const len = c.n * c.rows.length;
+    if (!(c.y instanceof Float64Array) || c.y.length !== len || !(c.yq instanceof Float32Array) || c.yq.length !== len)
+      fail(name, `check.y and check.yq must be a Float64Array and a Float32Array of ${c.n}×${c.rows.length} values`);
+  }
+}
+
+/** Throws a one-line error unless s holds the five sums of MetricsSums as numbers. */
+export function validateSums(s: MetricsSums, name?: string): void {
+  for (const k of ['sdd', 'sxx', 'sww', 'sxw', 'maxAbs'] as const)
+    if (typeof s?.[k] !== 'number') fail(name, `metricsFrom.${k} must be a number`);
 }
 
 export function checkShape(rows: number, cols: number, name?: string): void {
@@ -285,6 +332,7 @@ export interface JobOptions {
   backend?: 'auto' | 'cpu' | 'gpu';
   threads?: number;
   check?: OutputCheckRequest;
+  metricsFrom?: MetricsSums;
   signal?: AbortSignal;
   onProgress?: (rowsDone: number) => void;
 }
@@ -308,17 +356,41 @@ export function checkJob(o: JobOptions, name?: string): { backend: string; gpu: 
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
     fail(name, `threads must be an integer from 0 (all cores) to 1024 (got ${threads})`);
   if (o.check) validateCheck(o.check, o.rows, o.cols, name);
+  if (o.metricsFrom !== undefined) validateSums(o.metricsFrom, name);
   o.signal?.throwIfAborted();
   return { backend, gpu: backend === 'cpu' ? 0 : backend === 'gpu' ? 1 : 2, threads };
 }
 
 /** What a finished addon job adds to the arrays: backend, metrics and check when present; its error thrown. */
 export function jobResult<M>(
-  r: { backend: string; metrics?: M; check?: OutputCheck; error?: string; code?: string },
+  r: { backend: string; metrics?: M; metricsSums?: MetricsSums; check?: OutputCheck; error?: string; code?: string },
   name?: string,
-): { backend: string; metrics?: M; check?: OutputCheck } {
+): { backend: string; metrics?: M; metricsSums?: MetricsSums; check?: OutputCheck } {
   if (r.error) fail(name ?? 'tensor', r.error, r.code);
-  return { backend: r.backend, ...(r.metrics ? { metrics: r.metrics } : {}), ...(r.check ? { check: r.check } : {}) };
+  return {
+    backend: r.backend,
+    ...(r.metrics ? { metrics: r.metrics } : {}),
+    ...(r.metricsSums ? { metricsSums: r.metricsSums } : {}),
+    ...(r.check ? { check: r.check } : {}),
+  };
+}
+
+/** The reference engine's metrics accumulator, started from `from` (the sums of a tensor's earlier calls). */
+export function seededAcc<A extends MetricsSums>(make: () => A, from?: MetricsSums): A {
+  const a = make();
+  if (from) {
+    a.sdd = from.sdd;
+    a.sxx = from.sxx;
+    a.sww = from.sww;
+    a.sxw = from.sxw;
+    a.maxAbs = from.maxAbs;
+  }
+  return a;
+}
+
+/** The reference accumulator's sums, as the addon returns them. */
+export function sumsOf(a: MetricsSums): MetricsSums {
+  return { sdd: a.sdd, sxx: a.sxx, sww: a.sww, sxw: a.sxw, maxAbs: a.maxAbs };
 }
 
 /** The one-line error for a non-finite input element (both reference ports throw its flat index and value). */

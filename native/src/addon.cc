@@ -43,8 +43,25 @@ bool read_check(const Napi::Object& o, int64_t rows, int64_t cols, CheckJob* out
   out->x = reinterpret_cast<const float*>(x);
   out->rows = reinterpret_cast<const int32_t*>(r);
   out->sum_squares = c.Get("sumSquares").ToBoolean();
+  Napi::Value fv = c.Get("fSqFrom"), yv = c.Get("y"), qv = c.Get("yq");
+  out->f_sq_from = fv.IsNumber() ? fv.As<Napi::Number>().DoubleValue() : 0;
   bool ok = out->n >= 0 && xs == (size_t)(out->n * cols) * 4 && rs % 4 == 0 && ((uintptr_t)x & 3) == 0 &&
             ((uintptr_t)r & 3) == 0;
+  // The products' outputs: a Float64Array and a Float32Array of n × m values, both or neither.
+  if (ok && (yv.IsTypedArray() || qv.IsTypedArray())) {
+    ok = yv.IsTypedArray() && qv.IsTypedArray() &&
+         yv.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array &&
+         qv.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array &&
+         yv.As<Napi::TypedArray>().ElementLength() == (size_t)(out->n * out->m) &&
+         qv.As<Napi::TypedArray>().ElementLength() == (size_t)(out->n * out->m);
+    if (ok) {
+      Napi::TypedArray yt = yv.As<Napi::TypedArray>(), qt = qv.As<Napi::TypedArray>();
+      out->y_out =
+          reinterpret_cast<double*>(static_cast<uint8_t*>(yt.ArrayBuffer().Data()) + yt.ByteOffset());
+      out->yq_out =
+          reinterpret_cast<float*>(static_cast<uint8_t*>(qt.ArrayBuffer().Data()) + qt.ByteOffset());
+    }
+  }
   for (int64_t i = 0; ok && i < out->m; i++)
     ok = out->rows[i] >= 0 && out->rows[i] < rows && (i == 0 || out->rows[i] > out->rows[i - 1]);
   if (!ok)
@@ -109,6 +126,7 @@ class QuantWorker : public apl::EngineWorker<QuantJob, &apl::quantize, true> {
     job_.optimized = o.Get("optimized").ToBoolean();
     job_.f16 = o.Get("f16").ToBoolean();
     job_.metrics = o.Get("metrics").ToBoolean();
+    apl::read_metrics_from(o, &job_.metrics_from);
     job_.q = q.data;
     job_.scales = s.data;
     job_.zeros = z.data;

@@ -143,7 +143,7 @@ void OutputCheck::run_task(int64_t t) {
       const int64_t cols = j_.cols, n = c_.n, m = c_.m, nb = f_products_ ? nb_ : 0;
       std::vector<float> fb((size_t)cols);
       std::vector<double> yr((size_t)(4 * nb));
-      double s = 0;
+      double s = c_.f_sq_from;
       for (int64_t jj = 0; jj < m; jj++) {
         const float* f = load_row_scalar(j_, c_.rows[jj], fb.data());
         frow_(xt_.data(), nb, cols, f, yr.data(), &s);
@@ -214,6 +214,9 @@ void OutputCheck::rows(const int64_t* jjs, int nr) {
 CheckOut OutputCheck::finish() const {
   CheckOut o;
   const int64_t n = c_.n, m = c_.m;
+  o.f_sq = c_.f_sq_from;
+  if (c_.y_out) std::copy(y_.begin(), y_.end(), c_.y_out);
+  if (c_.yq_out) std::copy(yq_.begin(), yq_.end(), c_.yq_out);
   if (m > 0) {
     o.f_sq = f_sq_;
     // productError's order: inputs in blocks of four, then rows, then the block's inputs.

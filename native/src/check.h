@@ -24,6 +24,14 @@ struct CheckJob {
   int64_t m = 0;
   /** Also Σw² of every input element (accuracy.ts sumSquares: 65536-element blocks for bf16). */
   bool sum_squares = false;
+  /**
+   * A tensor checked in several calls: the Σ‖f‖² chain of its earlier calls' sampled rows, continued here
+   * (one chain over all of them, as in one call); y / yq, when set, receive this call's products (n × m each,
+   * input major), from which the caller sums Σ y² and Σ (y − ŷ)² over all the calls in productError's order.
+   */
+  double f_sq_from = 0;
+  double* y_out = nullptr;
+  float* yq_out = nullptr;
 };
 
 struct CheckOut {

@@ -233,7 +233,7 @@ QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl, 
 #ifdef APL_HAVE_CUDA
       QuantStatus st;
       st.backend = "cuda:" + g.name;
-      MetricsAcc m;
+      MetricsAcc m = j.metrics_from;
       std::string err;
       float ms = 0;
       int rc = cuda::quantize(j, j.metrics ? &m : nullptr, &st.bad, &err, &ms);
@@ -246,6 +246,7 @@ QuantStatus quantize(const QuantJob& j, int backend, int threads, Control* ctl, 
         if (j.metrics) {
           st.has_metrics = true;
           st.metrics = finish_metrics(m);
+          st.sums = m;
         }
         if (check) {
           std::string note;

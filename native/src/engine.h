@@ -31,6 +31,8 @@ struct QuantStatus {
   std::string error;    // set when status != kOk (without the tensor name)
   bool has_metrics = false;
   MetricsOut metrics{};
+  /** The metrics' sums (metrics_from included): what the next call of the same tensor starts from. */
+  MetricsAcc sums{};
   bool has_check = false;
   CheckOut check{};  // the converter's output check and Σw² (when a CheckJob was given)
 };
@@ -158,10 +160,13 @@ QuantStatus run_rows(const Job& j, int threads, Control* ctl, OutputCheck* check
   }
   if (st.status != kOk) return st;
   if (j.metrics) {
-    MetricsAcc all;
+    // From the sums of the tensor's earlier calls: chunk by chunk in row order, the same adds as one call
+    // over all the rows when each call starts on a multiple of rows_per_chunk.
+    MetricsAcc all = j.metrics_from;
     for (auto& m : macc) all.merge(m);
     st.has_metrics = true;
     st.metrics = finish_metrics(all);
+    st.sums = all;
   }
   if (check) {
     st.has_check = true;

@@ -372,6 +372,8 @@ struct KqJob {
   uint8_t* codes;  // rows × kq_code_row_bytes
   uint8_t* d;      // rows × supers, f16 bits
   uint8_t* dmin;   // rows × supers, f16 bits
+  /** The metrics' sums of the rows before this call (a tensor quantized in several calls), added to first. */
+  MetricsAcc metrics_from{};
 };
 
 /** Packs the codes of a row: group g's scale code then min code, a little-endian bit stream, zero padded. */

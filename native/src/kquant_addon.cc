@@ -76,6 +76,7 @@ class KqWorker : public EngineWorker<KqJob, &kq_quantize, false> {
     job_.d = d.data;
     job_.dmin = m.data;
     job_.metrics = o.Get("metrics").ToBoolean();
+    read_metrics_from(o, &job_.metrics_from);
     has_check_ = read_check(o, job_.rows, job_.cols, &check_);
     backend_ = (int)num(o, "gpu");
     threads_ = (int)num(o, "threads");

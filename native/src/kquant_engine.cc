@@ -241,7 +241,7 @@ QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl, 
 #ifdef APL_HAVE_CUDA
       QuantStatus st;
       st.backend = "cuda:" + g.name;
-      MetricsAcc m;
+      MetricsAcc m = j.metrics_from;
       std::string err;
       int rc = cuda::kq_quantize(j, j.metrics ? &m : nullptr, &st.bad, &err);
       if (rc == kOk) {
@@ -278,6 +278,7 @@ QuantStatus kq_quantize(const KqJob& j, int backend, int threads, Control* ctl, 
         if (j.metrics) {
           st.has_metrics = true;
           st.metrics = finish_metrics(m);
+          st.sums = m;
         }
         if (check) {
           std::string note;

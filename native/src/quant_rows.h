@@ -22,6 +22,8 @@ struct QuantJob {
   uint8_t* q;
   uint8_t* scales;
   uint8_t* zeros;
+  /** The metrics' sums of the rows before this call (a tensor quantized in several calls), added to first. */
+  MetricsAcc metrics_from{};
 };
 
 struct MetricsOut {

@@ -32,6 +32,29 @@ inline Napi::Object metrics_object(Napi::Env env, const MetricsOut& m) {
   return o;
 }
 
+/** The metrics' raw sums { sdd, sxx, sww, sxw, maxAbs } (a tensor's running sums between its calls). */
+inline Napi::Object sums_object(Napi::Env env, const MetricsAcc& m) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sdd", m.sdd);
+  o.Set("sxx", m.sxx);
+  o.Set("sww", m.sww);
+  o.Set("sxw", m.sxw);
+  o.Set("maxAbs", m.max_abs);
+  return o;
+}
+
+/** options.metricsFrom (sums_object's shape, validated by native/load.ts) into *m; zero sums when absent. */
+inline void read_metrics_from(const Napi::Object& o, MetricsAcc* m) {
+  Napi::Value v = o.Get("metricsFrom");
+  if (!v.IsObject()) return;
+  Napi::Object s = v.As<Napi::Object>();
+  m->sdd = s.Get("sdd").As<Napi::Number>().DoubleValue();
+  m->sxx = s.Get("sxx").As<Napi::Number>().DoubleValue();
+  m->sww = s.Get("sww").As<Napi::Number>().DoubleValue();
+  m->sxw = s.Get("sxw").As<Napi::Number>().DoubleValue();
+  m->max_abs = s.Get("maxAbs").As<Napi::Number>().DoubleValue();
+}
+
 /**
  * The worker of one quantize call: Run(job_, backend_, threads_, control, check) off the main thread; the
  * promise resolves to { backend } plus { cancelled: true, error } when cancelled, { error, code (a scale
@@ -105,7 +128,10 @@ class EngineWorker : public Napi::AsyncProgressWorker<int64_t> {
       if (kOverflowCode && result_.status == kScaleOverflow) r.Set("code", kScaleOverflowCode);
       if (result_.bad >= 0) r.Set("badIndex", (double)result_.bad);
     } else {
-      if (result_.has_metrics) r.Set("metrics", metrics_object(env, result_.metrics));
+      if (result_.has_metrics) {
+        r.Set("metrics", metrics_object(env, result_.metrics));
+        r.Set("metricsSums", sums_object(env, result_.sums));
+      }
       if (result_.has_check) r.Set("check", check_object(env, result_.check));
     }
     deferred_.Resolve(r);

@@ -1,9 +1,8 @@
 // The accuracy maths of a conversion: fixed random inputs, the error of the quantized matrix product against the
-// float one, Σw² of raw weights, the per-weight metrics combined over a tensor's chunks, and the per-layer
+// float one, a tensor's metrics and products gathered over its chunks (the same sums as one call), and the per-layer
 // aggregates. Plain functions over arrays (V8 optimises their loops; it does not inside async generators).
-import type { Metrics } from '../../../native/index';
+import type { Metrics, MetricsSums } from '../../../native/index';
 import { mulberry32 } from '../common/random';
-import { toF32 } from '../formats/safetensors';
 import { judge, type LayerReport, type WeightReport } from '../report';
 
 export const EVAL_SEED = 1234;
@@ -12,22 +11,22 @@ export const EVAL_MIN_OUTPUTS = 2048;
 export const EVAL_MAX_INPUTS = 64;
 
 /**
- * Σ‖f_j‖², Σ y² and Σ (y − ŷ)² for y = x · fᵀ (x: n × cols, f: m × cols, ŷ = yq: n × m). A plain function, so V8
- * optimises its loops (it does not inside the async generator); four inputs per pass over a row.
+ * Σ‖f_j‖² (continuing `fSqFrom`: the chain of a tensor's earlier chunks) and y = x · fᵀ (n × m, input major) for the
+ * sampled rows f (m × cols) and inputs x (n × cols): every product of two float32 values is exact in float64 and each
+ * sum one float64 chain, as the native engine computes them (native/src/check.cc). A plain function, so V8 optimises
+ * its loops (it does not inside the async generator); four inputs per pass over a row.
  */
-export function productError(
+export function floatProducts(
   x: Float32Array,
   n: number,
   f: Float32Array,
   m: number,
   cols: number,
-  yq: Float32Array,
-): { fSq: number; ySq: number; dySq: number } {
-  let fSq = 0;
+  fSqFrom = 0,
+): { fSq: number; y: Float64Array } {
+  let fSq = fSqFrom;
   for (let i = 0; i < m * cols; i++) fSq += f[i] * f[i];
-  let ySq = 0;
-  let dySq = 0;
-  const ys = new Float64Array(4);
+  const y = new Float64Array(n * m);
   for (let i = 0; i < n; i += 4) {
     const k = Math.min(4, n - i);
     const x0 = i * cols;
@@ -47,18 +46,45 @@ export function productError(
         y2 += x[x2 + c] * v;
         y3 += x[x3 + c] * v;
       }
-      ys[0] = y0;
-      ys[1] = y1;
-      ys[2] = y2;
-      ys[3] = y3;
-      for (let t = 0; t < k; t++) {
-        const d = ys[t] - yq[(i + t) * m + j];
-        ySq += ys[t] * ys[t];
-        dySq += d * d;
+      y[i * m + j] = y0;
+      if (k > 1) y[(i + 1) * m + j] = y1;
+      if (k > 2) y[(i + 2) * m + j] = y2;
+      if (k > 3) y[(i + 3) * m + j] = y3;
+    }
+  }
+  return { fSq, y };
+}
+
+/** One chunk's output check: the Σ‖f‖² chain so far and the products of its m sampled rows (n × m, input major). */
+export interface ChunkCheck {
+  fSq: number;
+  m: number;
+  y: Float64Array;
+  yq: Float32Array;
+}
+
+/**
+ * Σ y² and Σ (y − ŷ)² over a tensor's products, given chunk by chunk: in the order of one call over all its sampled
+ * rows (inputs in blocks of four, then the rows, then the block's inputs: native/src/check.cc finish), so a tensor
+ * checked in chunks gets the sums of one call, to the last bit.
+ */
+export function productSums(parts: readonly ChunkCheck[], n: number): { ySq: number; dySq: number } {
+  let ySq = 0;
+  let dySq = 0;
+  for (let i = 0; i < n; i += 4) {
+    const k = Math.min(4, n - i);
+    for (const p of parts) {
+      for (let j = 0; j < p.m; j++) {
+        for (let t = 0; t < k; t++) {
+          const y = p.y[(i + t) * p.m + j];
+          const d = y - p.yq[(i + t) * p.m + j];
+          ySq += y * y;
+          dySq += d * d;
+        }
       }
     }
   }
-  return { fSq, ySq, dySq };
+  return { ySq, dySq };
 }
 
 const inputsCache = new Map<string, Float32Array>();
@@ -88,29 +114,6 @@ function makeInputs(n: number, cols: number, seed: number): Float32Array {
   return x;
 }
 
-/** Σ w² of raw F32/F16/BF16 bytes, in blocks (bf16 widened by a shift, no per-element conversion calls). */
-export function sumSquares(raw: Uint8Array, dtype: 'F32' | 'F16' | 'BF16'): number {
-  let sum = 0;
-  if (dtype === 'BF16') {
-    const aligned = raw.byteOffset % 2 === 0 ? raw : raw.slice();
-    const u16 = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >> 1);
-    const BLOCK = 1 << 16;
-    const u32 = new Uint32Array(BLOCK);
-    const f32 = new Float32Array(u32.buffer);
-    for (let b = 0; b < u16.length; b += BLOCK) {
-      const m = Math.min(BLOCK, u16.length - b);
-      for (let i = 0; i < m; i++) u32[i] = u16[b + i] << 16;
-      let s = 0;
-      for (let i = 0; i < m; i++) s += f32[i] * f32[i];
-      sum += s;
-    }
-    return sum;
-  }
-  const f = toF32(raw, dtype);
-  for (let i = 0; i < f.length; i++) sum += f[i] * f[i];
-  return sum;
-}
-
 /**
  * The output check's size for a weight of `rows` rows: n fixed random inputs against an evenly spaced sample of
  * rows, enough for EVAL_MIN_OUTPUTS products per weight (all rows of small weights, with more inputs, at most
@@ -130,50 +133,62 @@ export function evalSample(
   return { n, sampleRows, sampled };
 }
 
+/** A tensor's accuracy, gathered chunk by chunk (addChunk) and finished once its last chunk is in (finishAccumulated). */
 export interface Accumulated {
-  /** Σw² over all rows, summed exactly when the tensor is split into chunks. */
-  refSq: number;
-  /** Σw² over the sampled rows. */
+  /** Σ‖f‖² over the sampled rows: the last chunk's fSq (each chunk continues the chain of the one before). */
   sampleSq: number;
-  errSq: number;
-  cosW: number;
-  maxAbs: number;
+  /** The tensor's metrics and their sums: the last chunk's (each chunk's engine call continues the sums before it). */
+  metrics?: Metrics;
+  sums?: MetricsSums;
+  /** The chunks' output checks, in row order. */
+  parts: ChunkCheck[];
+  /** Σ y², Σ (y − ŷ)² over every chunk's products (finishAccumulated). */
   ySq: number;
   dySq: number;
+  /** ‖W‖² for the layer aggregates, estimated from the sampled rows (exact when every row is sampled). */
+  refSq: number;
   chunks: number;
-  first?: Metrics;
 }
 
 export function emptyAccumulated(): Accumulated {
-  return { refSq: 0, sampleSq: 0, errSq: 0, cosW: 0, maxAbs: 0, ySq: 0, dySq: 0, chunks: 0 };
+  return { sampleSq: 0, parts: [], ySq: 0, dySq: 0, refSq: 0, chunks: 0 };
 }
 
-/** Folds one chunk's engine metrics (over `refSq` = Σw² of its rows) into the tensor's sums. */
-export function addChunkMetrics(acc: Accumulated, m: Metrics, refSq: number): void {
-  acc.first ??= m;
-  acc.refSq += refSq;
-  acc.errSq += m.relError * m.relError * refSq;
-  acc.cosW += m.cosine * refSq;
-  acc.maxAbs = Math.max(acc.maxAbs, m.maxAbsError);
+/** Folds one chunk's engine metrics (already continued from the chunks before) and output check into the tensor's. */
+export function addChunk(acc: Accumulated, m: Metrics, sums: MetricsSums | undefined, check: ChunkCheck): void {
+  acc.metrics = m;
+  acc.sums = sums;
+  acc.sampleSq = check.fSq;
+  if (check.m > 0) acc.parts.push(check);
   acc.chunks++;
+}
+
+/** After the last chunk: the product sums over all chunks and ‖W‖² from the sample (`sampleRows` of `rows`). */
+export function finishAccumulated(acc: Accumulated, n: number, rows: number, sampleRows: number): Accumulated {
+  const { ySq, dySq } = productSums(acc.parts, n);
+  acc.ySq = ySq;
+  acc.dySq = dySq;
+  acc.refSq = sampleRows > 0 ? (acc.sampleSq * rows) / sampleRows : 0;
+  acc.parts = [];
+  return acc;
 }
 
 const finite = (v: number, dflt: number) => (Number.isFinite(v) ? v : dflt);
 
 /** A weight's accuracy as the report and the manifest record it, judged against `tolerance`. */
 export function weightAccuracy(a: Accumulated, tolerance: number) {
-  const single = a.chunks === 1 && a.first;
-  const zeroTensor = a.refSq === 0 && a.maxAbs === 0;
-  const rel = zeroTensor ? 0 : single ? a.first!.relError : Math.sqrt(a.errSq / a.refSq);
-  const snr = zeroTensor ? 999 : single ? a.first!.snrDb : -20 * Math.log10(rel);
-  const cos = zeroTensor ? 1 : single ? a.first!.cosine : a.cosW / a.refSq;
+  const m = a.metrics ?? { relError: 0, snrDb: Number.POSITIVE_INFINITY, cosine: 1, maxAbsError: 0 };
+  const zeroTensor = a.refSq === 0 && m.maxAbsError === 0;
+  const rel = zeroTensor ? 0 : m.relError;
+  const snr = zeroTensor ? 999 : m.snrDb;
+  const cos = zeroTensor ? 1 : m.cosine;
   const outRel = a.ySq > 0 ? Math.sqrt(a.dySq / a.ySq) : a.dySq === 0 ? 0 : Number.POSITIVE_INFINITY;
   const pass = judge(rel, outRel, tolerance);
   return {
     rel_error: finite(rel, 1e9),
     snr_db: finite(snr, rel === 0 ? 999 : -999),
     cosine: finite(cos, 0),
-    max_abs_error: finite(a.maxAbs, 1e9),
+    max_abs_error: finite(m.maxAbsError, 1e9),
     output_rel_error: finite(outRel, 1e9),
     pass,
   };

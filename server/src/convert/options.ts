@@ -61,7 +61,7 @@ export interface ConvertOptions {
   tolerance?: Partial<Tolerances>;
   /** Extra Hub options (endpoint, cacheDir, fetch) for tests and the extension. */
   hub?: Pick<HubOptions, 'endpoint' | 'cacheDir' | 'fetch' | 'retries' | 'retryDelayMs'>;
-  /** Largest slice of one tensor (source bytes) handled at once. Default 128 MiB. */
+  /** Largest slice of one tensor (source bytes) handled at once. Default 32 MiB. */
   chunkBytes?: number;
   /** Rows of random input for the quantized matrix product check. Default 4. */
   evalInputs?: number;
@@ -140,7 +140,7 @@ export function settingsFrom(o: ConvertOptions): Settings {
     embeddingsBits,
     scaleDtype: o.scaleDtype ?? 'f16',
     tolerance: { ...DEFAULT_TOLERANCES, ...o.tolerance },
-    chunkBytes: Math.max(1, o.chunkBytes ?? 128 * 1024 * 1024),
+    chunkBytes: Math.max(1, o.chunkBytes ?? 32 * 1024 * 1024),
     nEval: Math.max(1, Math.floor(o.evalInputs ?? 4)),
     outDir: resolve(o.outDir ?? 'models'),
   };

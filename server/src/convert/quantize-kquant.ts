@@ -1,10 +1,10 @@
 // One tensor of type kquant (two-level scales, docs/FORMAT.md) through native/kquant.ts, the way the groupwise path
 // runs (quantize-tensor.ts): read in row chunks into reused buffers, quantized on the engine's threads with the
-// output check fused in (the sampled rows' x · Ŵᵀ against x · Wᵀ, and Σw²), q streamed into the NPZ while the codes
+// output check fused in (the sampled rows' x · Ŵᵀ against x · Wᵀ), q streamed into the NPZ while the codes
 // and super-scales are collected (written after q). The next chunk, or the next kquant tensor's first chunk, is
 // started before the current one is written, so reading, quantizing and writing overlap. The TypeScript reference
 // engine (no addon) leaves the check to this file, with the same arithmetic.
-import type { OutputCheck } from '../../../native/index';
+import type { OutputCheckRequest } from '../../../native/index';
 import {
   type KqFormat,
   type KqQuantized,
@@ -14,14 +14,24 @@ import {
   kquantize,
 } from '../../../native/kquant';
 import { kquantMemberNames } from '../formats/manifest';
-import { type Accumulated, addChunkMetrics, emptyAccumulated, evalInputs, evalSample, productError } from './accuracy';
+import {
+  type Accumulated,
+  addChunk,
+  type ChunkCheck,
+  emptyAccumulated,
+  evalInputs,
+  evalSample,
+  finishAccumulated,
+} from './accuracy';
 import { ConvertError, inputError, throwIfCancelled } from './errors';
 import type { QuantPlan } from './plan';
 import {
+  type ChunkFrom,
   checkFor,
+  engineCheck,
   readChunk,
   rowsPerChunkFor,
-  sampledRows,
+  sampledCheck,
   startNext,
   type TensorContext,
   writeChunk,
@@ -48,15 +58,15 @@ function matmulT(x: Float32Array, n: number, w: Float32Array, m: number, cols: n
   return y;
 }
 
-type KqChunkJob = Promise<{ raw: Uint8Array; res: KqQuantizeResult }>;
+type KqChunkJob = Promise<{ raw: Uint8Array; res: KqQuantizeResult; check: OutputCheckRequest }>;
 
 type KqContext = TensorContext;
 
 /** Reads rows [r0, r0 + count) of a kquant tensor into a reused buffer and quantizes them (with the check). */
-export function startKqChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number): KqChunkJob {
+export function startKqChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number, from?: ChunkFrom): KqChunkJob {
   const kq = p.kq as KqFormat;
   const job = (async () => {
-    const { raw, options } = await readChunk(ctx, p, r0, count);
+    const { raw, options } = await readChunk(ctx, p, r0, count, from);
     const t0 = performance.now();
     const res = await kquantize({
       ...kq,
@@ -66,7 +76,7 @@ export function startKqChunk(ctx: KqContext, p: QuantPlan, r0: number, count: nu
       throw inputError(e, ctx.file, ctx.signal);
     });
     span('kernel', t0, p.name);
-    return { raw, res };
+    return { raw, res, check: options.check };
   })();
   job.catch(() => {}); // a prefetch nobody awaits (cancelled run) must not become an unhandled rejection
   return job;
@@ -78,7 +88,6 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
   const kq: KqFormat = p.kq;
   const { rows, cols } = p;
   const rowsPerChunk = rowsPerChunkFor(p, ctx.chunkBytes);
-  const chunked = rowsPerChunk < rows;
   const { n, sampleRows, sampled } = evalSample(rows, ctx.nEval);
   const acc = emptyAccumulated();
   const codes: Uint8Array[] = [];
@@ -89,20 +98,18 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
     for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
       throwIfCancelled(ctx.signal);
       const count = Math.min(rowsPerChunk, rows - r0);
-      const { raw, res } = await job;
-      const c = res.check ?? checkInTs(p, raw, res, r0, count, n, sampled, chunked);
+      const { raw, res, check: req } = await job;
+      const c = engineCheck(res, req) ?? checkInTs(p, raw, res, r0, count, n, sampled, acc.sampleSq);
       // The source rows are done with before the next chunk is read: it can take their buffer, so a tensor split
       // in chunks holds one chunk of rows, not two (peak RSS: issue 13's 512 MB at 7B shapes).
       ctx.prefetch.buffers.give(raw);
       // Keep the engine busy while this chunk is written: start the next chunk (or kquant tensor) now.
-      const start = (q: QuantPlan, q0: number, n: number) => startKqChunk(ctx, q, q0, n);
+      const from: ChunkFrom = { sums: res.metricsSums, fSq: c.fSq };
+      const start = (q: QuantPlan, q0: number, n: number) => startKqChunk(ctx, q, q0, n, q === p ? from : undefined);
       job = startNext(ctx, p, r0 + rowsPerChunk, rowsPerChunk, start, (q) => !!q.kq) ?? job;
       ctx.backendSeen(res.backend);
-      acc.sampleSq += c.fSq;
-      acc.ySq += c.ySq;
-      acc.dySq += c.dySq;
       if (!res.metrics) throw new ConvertError('internal', `${p.name}: the engine returned no metrics`);
-      addChunkMetrics(acc, res.metrics, chunked ? c.refSq : 0);
+      addChunk(acc, res.metrics, res.metricsSums, c);
       codes.push(res.codes);
       d.push(res.d);
       dmin.push(res.dmin);
@@ -123,11 +130,11 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
   const dd = await ctx.writer.addArray(names.q_d, { dtype: 'float16', shape: [rows, supers] }, d);
   const dm = await ctx.writer.addArray(names.q_dmin, { dtype: 'float16', shape: [rows, supers] }, dmin);
   span('write', tw, p.name);
-  if (!chunked) acc.refSq = (acc.sampleSq * rows) / sampleRows;
+  finishAccumulated(acc, n, rows, sampleRows);
   return { acc, crc: { q: q.crc32, q_codes: c.crc32, q_d: dd.crc32, q_dmin: dm.crc32 } };
 }
 
-/** The output check in TypeScript (the reference engine gives none): the sampled rows' products and Σw². */
+/** The output check in TypeScript (the reference engine gives none): the sampled rows' products and Σ‖f‖². */
 function checkInTs(
   p: QuantPlan,
   raw: Uint8Array,
@@ -136,31 +143,30 @@ function checkInTs(
   count: number,
   n: number,
   sampled: (r: number) => boolean,
-  chunked: boolean,
-): OutputCheck {
+  fSqFrom: number,
+): ChunkCheck {
   const kq = p.kq as KqFormat;
   const { cols } = p;
   const per = kqSizes(1, cols, kq);
-  const { refSq, picked, f } = sampledRows(raw, p.dtype, cols, r0, count, sampled, chunked);
-  if (!picked.length) return { fSq: 0, ySq: 0, dySq: 0, refSq };
-  const m = picked.length;
-  const sub: KqQuantized = {
-    ...kq,
-    rows: m,
-    cols,
-    q: new Uint8Array(m * per.q),
-    codes: new Uint8Array(m * per.codes),
-    d: new Uint8Array(m * per.d),
-    dmin: new Uint8Array(m * per.dmin),
-  };
-  picked.forEach((r, j) => {
-    for (const k of ['q', 'codes', 'd', 'dmin'] as const) {
-      sub[k].set(res[k].subarray(r * per[k], (r + 1) * per[k]), j * per[k]);
-    }
-  });
   const x = evalInputs(n, cols);
-  const e = productError(x, n, f, m, cols, matmulT(x, n, kdequantize(sub), m, cols));
-  return { fSq: e.fSq, ySq: e.ySq, dySq: e.dySq, refSq };
+  return sampledCheck(raw, p.dtype, cols, r0, count, x, n, sampled, fSqFrom, (picked) => {
+    const m = picked.length;
+    const sub: KqQuantized = {
+      ...kq,
+      rows: m,
+      cols,
+      q: new Uint8Array(m * per.q),
+      codes: new Uint8Array(m * per.codes),
+      d: new Uint8Array(m * per.d),
+      dmin: new Uint8Array(m * per.dmin),
+    };
+    picked.forEach((r, j) => {
+      for (const k of ['q', 'codes', 'd', 'dmin'] as const) {
+        sub[k].set(res[k].subarray(r * per[k], (r + 1) * per[k]), j * per[k]);
+      }
+    });
+    return matmulT(x, n, kdequantize(sub), m, cols);
+  });
 }
 
 /** For bench/convert.bench.ts: a whole kquant tensor's output check, as the engine request and as the TypeScript path. */
@@ -169,8 +175,8 @@ export function benchKqChecks(
   raw: Uint8Array,
   res: KqQuantized,
   s: { nEval: number; chunkBytes: number },
-): { request: ReturnType<typeof checkFor>; inTs: () => OutputCheck } {
-  const request = checkFor(p, 0, p.rows, s.nEval, s.chunkBytes);
+): { request: ReturnType<typeof checkFor>; inTs: () => ChunkCheck } {
+  const request = checkFor(p, 0, p.rows, s.nEval);
   const { sampled } = evalSample(p.rows, s.nEval);
-  return { request, inTs: () => checkInTs(p, raw, res, 0, p.rows, request.n, sampled, request.sumSquares) };
+  return { request, inTs: () => checkInTs(p, raw, res, 0, p.rows, request.n, sampled, 0) };
 }

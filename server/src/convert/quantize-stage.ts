@@ -119,9 +119,9 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
   // for reuse is bounded, besides the buffers in use (the rows of the chunks read and quantized, their q).
   const prefetch = new Prefetch(Math.max(2 * settings.chunkBytes, 64 * 1024 * 1024));
   const quantized = plans.filter((x): x is QuantPlan => x.kind === 'quantize');
-  // Source rows read ahead while the kernel runs: the chunk being quantized and those read ahead together within
-  // chunkBytes (a chunk is at most chunkBytes unless one row is larger), so the source rows in memory stay within
-  // what they were without the read-ahead (the chunk quantized and the one checked: two chunks at most).
+  // Source rows read ahead while the kernel runs: the chunk being quantized and those read ahead (two at most)
+  // together within three chunks' bytes (a chunk is at most chunkBytes unless one row is larger, or one engine chunk
+  // of rows), so the source rows in memory stay bounded by the chunk size whatever the model.
   prefetch.readAhead = new ReadAhead(
     ck,
     ReadAhead.chunksOf(
@@ -130,7 +130,7 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
       (p) => ELEM_BYTES[p.dtype],
     ),
     (bytes) => prefetch.buffers.take(bytes),
-    settings.chunkBytes,
+    (ReadAhead.MAX_AHEAD + 1) * settings.chunkBytes,
     { reuse: (bytes) => prefetch.buffers.reuse(bytes), lends: BufferPool.lends },
   );
   const chunkSource = {

@@ -5,8 +5,9 @@
 import {
   adviseHugePages,
   type Backend,
+  engineChunkRows,
   type InputDType,
-  type OutputCheck,
+  type MetricsSums,
   type OutputCheckRequest,
   type Quantized,
   type QuantizeResult,
@@ -18,12 +19,13 @@ import type { NpzWriter } from '../formats/npz';
 import { type Checkpoint, toF32 } from '../formats/safetensors';
 import {
   type Accumulated,
-  addChunkMetrics,
+  addChunk,
+  type ChunkCheck,
   emptyAccumulated,
   evalInputs,
   evalSample,
-  productError,
-  sumSquares,
+  finishAccumulated,
+  floatProducts,
 } from './accuracy';
 import { ConvertError, inputError, isScaleOverflow, throwIfCancelled } from './errors';
 import type { QuantPlan } from './plan';
@@ -37,20 +39,30 @@ export const ELEM_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 /** Huge page size (Linux x86-64 and most arm64): buffers this large or larger are rounded up to it. */
 const HUGE = 2 * 1024 * 1024;
 
-type ChunkJob = Promise<{ raw: Buffer; res: QuantizeResult }>;
+type ChunkJob = Promise<{ raw: Buffer; res: QuantizeResult; check: OutputCheckRequest }>;
 
+/**
+ * Rows per chunk of a tensor: as many as fit in chunkBytes (at least one), rounded down to a multiple of the engine's
+ * own chunk of rows where at least one fits, so every chunk starts where one call over the whole tensor would start
+ * an engine chunk, and the chunks' continued metrics are that call's to the last bit (native/load.ts MetricsSums).
+ */
 export function rowsPerChunkFor(p: QuantPlan, chunkBytes: number): number {
-  return Math.max(1, Math.min(p.rows, Math.floor(chunkBytes / (p.cols * ELEM_BYTES[p.dtype]))));
+  const fit = Math.max(1, Math.min(p.rows, Math.floor(chunkBytes / (p.cols * ELEM_BYTES[p.dtype]))));
+  const unit = engineChunkRows(p.cols);
+  return fit >= unit && fit < p.rows ? fit - (fit % unit) : fit;
 }
 
-/** The output check the engine computes for rows [r0, r0 + count): its sampled rows, and Σw² when split. */
-export function checkFor(
-  p: QuantPlan,
-  r0: number,
-  count: number,
-  nEval: number,
-  chunkBytes: number,
-): OutputCheckRequest {
+/** Where a tensor's chunk continues from: the metrics' sums and the Σ‖f‖² chain of the chunks before it. */
+export interface ChunkFrom {
+  sums?: MetricsSums;
+  fSq: number;
+}
+
+/**
+ * The output check the engine computes for rows [r0, r0 + count): its sampled rows, the Σ‖f‖² chain continued from
+ * the chunks before, and arrays for the products (n × sampled rows), summed over all chunks at the end.
+ */
+export function checkFor(p: QuantPlan, r0: number, count: number, nEval: number, fSqFrom = 0): OutputCheckRequest {
   const { n, sampled } = evalSample(p.rows, nEval);
   const picked: number[] = [];
   for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
@@ -58,8 +70,17 @@ export function checkFor(
     x: evalInputs(n, p.cols),
     n,
     rows: Int32Array.from(picked),
-    sumSquares: rowsPerChunkFor(p, chunkBytes) < p.rows,
+    sumSquares: false,
+    fSqFrom,
+    y: new Float64Array(n * picked.length),
+    yq: new Float32Array(n * picked.length),
   };
+}
+
+/** A chunk's output check as the engine gave it (into the request's arrays), or undefined (the reference ran). */
+export function engineCheck(res: { check?: { fSq: number } }, req: OutputCheckRequest): ChunkCheck | undefined {
+  if (!res.check || !req.y || !req.yq) return undefined;
+  return { fSq: res.check.fSq, m: req.rows.length, y: req.y, yq: req.yq };
 }
 
 /** What a chunk job needs from the stage, for either engine. */
@@ -122,9 +143,29 @@ export async function* writeChunk(ctx: TensorContext, p: QuantPlan, rowsDone: nu
 }
 
 /**
- * The TypeScript output check's rows: the chunk's sampled rows (indices in the chunk) and their values as float32,
- * with Σw² of the whole chunk when the tensor is split (else 0).
+ * The output check of a chunk in TypeScript (the reference engine leaves it out): the sampled rows' float products and
+ * the Σ‖f‖² chain continued from fSqFrom (accuracy.ts floatProducts), and ŷ from `quantized` (given the picked rows'
+ * indices in the chunk: their products with x through the dequantized rows, n × picked).
  */
+export function sampledCheck(
+  raw: Uint8Array,
+  dtype: QuantPlan['dtype'],
+  cols: number,
+  r0: number,
+  count: number,
+  x: Float32Array,
+  n: number,
+  sampled: (r: number) => boolean,
+  fSqFrom: number,
+  quantized: (picked: number[]) => Float32Array,
+): ChunkCheck {
+  const { picked, f } = sampledRows(raw, dtype, cols, r0, count, sampled);
+  if (!picked.length) return { fSq: fSqFrom, m: 0, y: new Float64Array(0), yq: new Float32Array(0) };
+  const e = floatProducts(x, n, f, picked.length, cols, fSqFrom);
+  return { fSq: e.fSq, m: picked.length, y: e.y, yq: quantized(picked) };
+}
+
+/** The TypeScript output check's rows: the chunk's sampled rows (indices in the chunk) and their values as float32. */
 export function sampledRows(
   raw: Uint8Array,
   dtype: QuantPlan['dtype'],
@@ -132,24 +173,22 @@ export function sampledRows(
   r0: number,
   count: number,
   sampled: (r: number) => boolean,
-  chunked: boolean,
-): { refSq: number; picked: number[]; f: Float32Array } {
+): { picked: number[]; f: Float32Array } {
   const rowBytes = cols * ELEM_BYTES[dtype];
-  const refSq = chunked ? sumSquares(raw, dtype) : 0;
   const picked: number[] = [];
   for (let r = 0; r < count; r++) if (sampled(r0 + r)) picked.push(r);
   const f = new Float32Array(picked.length * cols);
   picked.forEach((r, j) => {
     f.set(toF32(raw.subarray(r * rowBytes, (r + 1) * rowBytes), dtype), j * cols);
   });
-  return { refSq, picked, f };
+  return { picked, f };
 }
 
 /**
  * Reads rows [r0, r0 + count) of a tensor into a pooled buffer, with the job options both engines (groupwise and
  * kquant) take for them: the rows, threads, metrics, the fused output check and cancellation.
  */
-export async function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number) {
+export async function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, from?: ChunkFrom) {
   const raw = await (ctx.prefetch.readAhead?.read(p.name, r0, count) ??
     traced('read', p.name, () =>
       ctx.ck.readRows(p.name, r0, count, ctx.prefetch.buffers.take(count * p.cols * ELEM_BYTES[p.dtype])),
@@ -163,7 +202,8 @@ export async function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, coun
     threads: ctx.threads,
     name: p.name,
     metrics: true,
-    check: checkFor(p, r0, count, ctx.nEval, ctx.chunkBytes),
+    ...(from?.sums ? { metricsFrom: from.sums } : {}),
+    check: checkFor(p, r0, count, ctx.nEval, from?.fSq),
     signal: ctx.signal,
   };
   return { raw, options };
@@ -176,9 +216,10 @@ export function startChunk(
   r0: number,
   count: number,
   scaleDtype: 'f16' | 'f32',
+  from?: ChunkFrom,
 ): ChunkJob {
   const job = (async () => {
-    const { raw, options } = await readChunk(ctx, p, r0, count);
+    const { raw, options } = await readChunk(ctx, p, r0, count, from);
     const t0 = performance.now();
     const res = await quantize({
       ...options,
@@ -190,7 +231,7 @@ export function startChunk(
       qInto: ctx.prefetch.buffers.take(count * Math.ceil((p.cols * p.bits) / 8)),
     });
     span('kernel', t0, p.name);
-    return { raw, res };
+    return { raw, res, check: options.check };
   })();
   job.catch(() => {}); // a prefetch nobody awaits (cancelled run) must not become an unhandled rejection
   return job;
@@ -304,7 +345,6 @@ export async function quantizeTensor(
   const groups = Math.ceil(cols / groupSize);
   let gBytes = groups * (ctx.scaleDtype === 'f32' ? 4 : 2);
   const acc = emptyAccumulated();
-  const chunked = rowsPerChunk < rows;
   const scales: Uint8Array[] = [];
   const zeros: Uint8Array[] = [];
   const params = {
@@ -323,8 +363,9 @@ export async function quantizeTensor(
       const count = Math.min(rowsPerChunk, rows - r0);
       let raw: Buffer;
       let res: QuantizeResult;
+      let req: OutputCheckRequest;
       try {
-        ({ raw, res } = await job);
+        ({ raw, res, check: req } = await job);
       } catch (e) {
         // Scales beyond float16's range: switch this tensor to float32 scales if nothing of it is written yet.
         if (!(r0 === 0 && params.scaleDtype === 'f16' && isScaleOverflow(e))) {
@@ -332,31 +373,31 @@ export async function quantizeTensor(
         }
         params.scaleDtype = 'f32';
         gBytes = groups * 4;
-        ({ raw, res } = await startChunk(ctx, p, 0, count, 'f32').catch((e2) => {
+        ({
+          raw,
+          res,
+          check: req,
+        } = await startChunk(ctx, p, 0, count, 'f32').catch((e2) => {
           throw inputError(e2, ctx.file, ctx.signal);
         }));
       }
-      // Σw², exact only when the tensor is split (to combine the chunks' metrics); otherwise estimated from the
-      // sampled rows. The engine computes it and the sampled rows' products on its threads; the TypeScript
+      // The sampled rows' products and the Σ‖f‖² chain: the engine computes them on its threads; the TypeScript
       // reference engine leaves them to accuracy.ts, with the same arithmetic.
-      const c =
-        res.check ??
-        checkInTs(raw, res, { ...params, dtype: p.dtype, cols, packed, gBytes }, r0, count, x, n, sampled, chunked);
-      acc.sampleSq += c.fSq;
-      acc.ySq += c.ySq;
-      acc.dySq += c.dySq;
-      const refSq = chunked ? c.refSq : 0;
+      const w = { ...params, dtype: p.dtype, cols, packed, gBytes };
+      const c = engineCheck(res, req) ?? checkInTs(raw, res, w, r0, count, x, n, sampled, acc.sampleSq);
       // The source rows are done with before the next chunk is read: it can take their buffer, so a tensor split
       // in chunks holds one chunk of rows, not two (peak RSS: issue 13's 512 MB at 7B shapes).
       ctx.prefetch.buffers.give(raw);
       // Keep the engine busy while this chunk is written: start the next chunk (or tensor) now.
       const dt = (q: QuantPlan) => (q === p ? params.scaleDtype : ctx.scaleDtype);
-      const start = (q: QuantPlan, q0: number, n: number) => startChunk(ctx, q, q0, n, dt(q));
+      const from: ChunkFrom = { sums: res.metricsSums, fSq: c.fSq };
+      const start = (q: QuantPlan, q0: number, n: number) =>
+        startChunk(ctx, q, q0, n, dt(q), q === p ? from : undefined);
       job = startNext(ctx, p, r0 + rowsPerChunk, rowsPerChunk, start, () => true) ?? job;
       ctx.backendSeen(res.backend);
       const m = res.metrics;
       if (!m) throw new ConvertError('internal', `${p.name}: the engine returned no metrics`);
-      addChunkMetrics(acc, m, refSq);
+      addChunk(acc, m, res.metricsSums, c);
       scales.push(res.scales);
       zeros.push(res.zeros);
       yield* writeChunk(ctx, p, r0 + count, res.q);
@@ -367,12 +408,11 @@ export async function quantizeTensor(
     { dtype: 'uint8', shape: [rows, Math.ceil((cols * bits) / 8)] },
     chunks(),
   );
-  // ‖W‖² for the layer aggregates: exact for split tensors and for fully sampled ones, else estimated from the sample.
-  if (!chunked) acc.refSq = (acc.sampleSq * rows) / sampleRows;
+  finishAccumulated(acc, n, rows, sampleRows);
   return { scales, zeros, acc, crcQ: crc32, scaleDtype: params.scaleDtype };
 }
 
-/** The output check in TypeScript (when the engine did not compute it): the sampled rows' products and Σw². */
+/** The output check in TypeScript (when the engine did not compute it): the sampled rows' products and Σ‖f‖². */
 function checkInTs(
   raw: Buffer,
   res: QuantizeResult,
@@ -386,31 +426,30 @@ function checkInTs(
   x: Float32Array,
   n: number,
   sampled: (r: number) => boolean,
-  chunked: boolean,
-): OutputCheck {
+  fSqFrom: number,
+): ChunkCheck {
   const { cols, packed, gBytes } = w;
-  const { refSq, picked, f } = sampledRows(raw, w.dtype, cols, r0, count, sampled, chunked);
-  if (!picked.length) return { fSq: 0, ySq: 0, dySq: 0, refSq };
-  const m = picked.length;
-  const sub: Quantized = {
-    bits: w.bits,
-    groupSize: w.groupSize,
-    symmetric: w.symmetric,
-    mode: w.mode,
-    scaleDtype: w.scaleDtype,
-    q: new Uint8Array(m * packed),
-    scales: new Uint8Array(m * gBytes),
-    zeros: new Uint8Array(m * gBytes),
-    rows: m,
-    cols,
-  };
-  picked.forEach((r, j) => {
-    sub.q.set(res.q.subarray(r * packed, (r + 1) * packed), j * packed);
-    sub.scales.set(res.scales.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
-    sub.zeros.set(res.zeros.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
+  return sampledCheck(raw, w.dtype, cols, r0, count, x, n, sampled, fSqFrom, (picked) => {
+    const m = picked.length;
+    const sub: Quantized = {
+      bits: w.bits,
+      groupSize: w.groupSize,
+      symmetric: w.symmetric,
+      mode: w.mode,
+      scaleDtype: w.scaleDtype,
+      q: new Uint8Array(m * packed),
+      scales: new Uint8Array(m * gBytes),
+      zeros: new Uint8Array(m * gBytes),
+      rows: m,
+      cols,
+    };
+    picked.forEach((r, j) => {
+      sub.q.set(res.q.subarray(r * packed, (r + 1) * packed), j * packed);
+      sub.scales.set(res.scales.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
+      sub.zeros.set(res.zeros.subarray(r * gBytes, (r + 1) * gBytes), j * gBytes);
+    });
+    return qmatmul(x, n, sub);
   });
-  const e = productError(x, n, f, m, cols, qmatmul(x, n, sub));
-  return { fSq: e.fSq, ySq: e.ySq, dySq: e.dySq, refSq };
 }
 
 /** For bench/convert.bench.ts: a whole tensor's output check, as the engine request and as the TypeScript path. */
@@ -419,14 +458,14 @@ export function benchChecks(
   raw: Buffer,
   res: QuantizeResult,
   s: { nEval: number; chunkBytes: number; scaleDtype: 'f16' | 'f32' },
-): { request: OutputCheckRequest; inTs: () => OutputCheck } {
-  const request = checkFor(p, 0, p.rows, s.nEval, s.chunkBytes);
+): { request: OutputCheckRequest; inTs: () => ChunkCheck } {
+  const request = checkFor(p, 0, p.rows, s.nEval);
   const { sampled } = evalSample(p.rows, s.nEval);
   const packed = Math.ceil((p.cols * p.bits) / 8);
   const gBytes = Math.ceil(p.cols / p.groupSize) * (s.scaleDtype === 'f32' ? 4 : 2);
   const w = { ...p, scaleDtype: s.scaleDtype, packed, gBytes };
   return {
     request,
-    inTs: () => checkInTs(raw, res, w, 0, p.rows, request.x, request.n, sampled, request.sumSquares),
+    inTs: () => checkInTs(raw, res, w, 0, p.rows, request.x, request.n, sampled, 0),
   };
 }

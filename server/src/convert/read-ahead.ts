@@ -17,10 +17,9 @@ export interface ChunkRef {
   bytes: number;
 }
 
-/** Chunks read ahead of the one asked for, at most (besides the byte bound). */
-const MAX_AHEAD = 2;
-
 export class ReadAhead {
+  /** Chunks read ahead of the one asked for, at most (besides the byte bound). */
+  static readonly MAX_AHEAD = 2;
   /** Index of the next chunk to be asked for. */
   private next = 0;
   /** Index of the next chunk to start reading. */
@@ -81,7 +80,7 @@ export class ReadAhead {
   private ahead(i: number): void {
     let bytes = 0;
     for (let k = i; k < this.started; k++) bytes += this.chunks[k].bytes;
-    while (this.started < this.chunks.length && this.started - i <= MAX_AHEAD) {
+    while (this.started < this.chunks.length && this.started - i <= ReadAhead.MAX_AHEAD) {
       const b = this.chunks[this.started].bytes;
       if (bytes + b > this.budget) break;
       let into = this.started - i > 1 ? this.pool?.reuse(b) : undefined;

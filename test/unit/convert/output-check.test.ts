@@ -1,13 +1,15 @@
-// The accuracy check computed in the engine (native/src/check.cc, for both quantization types, on its threads, as rows are quantized) against
-// the TypeScript it replaced (accuracy.ts productError / sumSquares through qmatmul): the same sums to the last bit,
-// for each input dtype, with Σw² (split tensors) and without, and for a tensor with more inputs than four.
+// The accuracy check computed in the engine (native/src/check.cc, for both quantization types, on its threads, as rows
+// are quantized) against the TypeScript it replaced (accuracy.ts floatProducts through qmatmul): the same Σ‖f‖² chain,
+// products and sums to the last bit, for each input dtype, for a tensor with more inputs than four; and a tensor
+// checked in two calls (the chain continued, the products summed in one call's order) against one call.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { engineInfo, quantize } from '../../../native/index';
+import { engineChunkRows, engineInfo, quantize } from '../../../native/index';
 import { KQ_PRESETS, kquantize } from '../../../native/kquant';
+import { type ChunkCheck, evalSample, productSums } from '../../../server/src/convert/accuracy';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { benchKqChecks } from '../../../server/src/convert/quantize-kquant';
-import { benchChecks } from '../../../server/src/convert/quantize-tensor';
+import { benchChecks, checkFor, engineCheck } from '../../../server/src/convert/quantize-tensor';
 import { gaussian } from '../../helpers/random';
 import { bytesOf } from './quantize-harness';
 
@@ -18,10 +20,31 @@ function exactValues(n: number, seed: number): Float32Array {
   return g;
 }
 
+/**
+ * The engine's check of a call (its products in the request's arrays, its sums) equals the TypeScript one: the Σ‖f‖²
+ * chain, every product, and Σ y², Σ (y − ŷ)² as productSums gives them.
+ */
+function sameCheck(
+  e: ChunkCheck | undefined,
+  ts: ChunkCheck,
+  n: number,
+  sums?: { fSq: number; ySq: number; dySq: number },
+): void {
+  assert.ok(e && sums, 'the engine filled the check');
+  assert.equal(e.fSq, ts.fSq, 'Σ‖f‖²');
+  assert.equal(e.m, ts.m);
+  assert.deepEqual(e.y, ts.y, 'float products');
+  assert.deepEqual(e.yq, ts.yq, 'quantized products');
+  const want = productSums([ts], n);
+  assert.equal(sums.ySq, want.ySq, 'Σ y²');
+  assert.equal(sums.dySq, want.dySq, 'Σ (y − ŷ)²');
+  assert.ok(sums.ySq > 0 && sums.dySq > 0);
+}
+
 const cases: Array<[string, 'F32' | 'F16' | 'BF16', number, number, number]> = [
   ['bf16, many rows (4 inputs, sampled rows)', 'BF16', 700, 192, 1 << 30],
-  ['bf16, split into chunks (Σw² in blocks of 65536)', 'BF16', 600, 256, 64 * 1024],
-  ['f32, split (Σw² as one chain)', 'F32', 300, 128, 16 * 1024],
+  ['bf16, 600 rows', 'BF16', 600, 256, 64 * 1024],
+  ['f32', 'F32', 300, 128, 16 * 1024],
   ['f16, few rows (more inputs, every row)', 'F16', 20, 136, 1 << 30],
 ];
 
@@ -57,11 +80,9 @@ for (const [label, dtype, rows, cols, chunkBytes] of cases) {
     const res = await quantize(o);
     const c = benchChecks(p, raw, res, s);
     assert.ok(c.request.rows.length > 0);
-    assert.equal(c.request.sumSquares, Math.floor(chunkBytes / (raw.length / rows)) < rows);
     const engine = await quantize({ ...o, metrics: true, check: c.request, threads: 2 });
     assert.deepEqual(engine.q, res.q);
-    assert.deepEqual(engine.check, c.inTs());
-    assert.ok(engine.check!.ySq > 0 && engine.check!.dySq > 0);
+    sameCheck(engineCheck(engine, c.request), c.inTs(), c.request.n, engine.check);
   });
 }
 
@@ -69,8 +90,8 @@ for (const [label, dtype, rows, cols, chunkBytes] of cases) {
 // dequantized by the selected kernel) against quantize-kquant.ts's TypeScript check, for both presets.
 const kqCases: Array<[string, 'F32' | 'F16' | 'BF16', number, number, number, 2 | 4]> = [
   ['kquant 4-bit, bf16, many rows', 'BF16', 700, 1536, 1 << 30, 4],
-  ['kquant 2-bit, bf16, split (Σw² in blocks of 65536)', 'BF16', 300, 512, 64 * 1024, 2],
-  ['kquant 4-bit, f32, split, ragged super-block', 'F32', 150, 1600, 256 * 1024, 4],
+  ['kquant 2-bit, bf16', 'BF16', 300, 512, 64 * 1024, 2],
+  ['kquant 4-bit, f32, ragged super-block', 'F32', 150, 1600, 256 * 1024, 4],
   ['kquant 2-bit, f16, few rows', 'F16', 20, 272, 1 << 30, 2],
 ];
 
@@ -85,13 +106,11 @@ for (const [label, dtype, rows, cols, chunkBytes, bits] of kqCases) {
     const res = await kquantize(o);
     const c = benchKqChecks(p, raw, res, { nEval: 4, chunkBytes });
     assert.ok(c.request.rows.length > 0);
-    assert.equal(c.request.sumSquares, Math.floor(chunkBytes / (raw.length / rows)) < rows);
     const qInto = new Uint8Array(res.q.length);
     const engine = await kquantize({ ...o, metrics: true, check: c.request, threads: 2, qInto });
     assert.equal(engine.q, qInto);
     assert.deepEqual(engine.q, res.q);
-    assert.deepEqual(engine.check, c.inTs());
-    assert.ok(engine.check!.ySq > 0 && engine.check!.dySq > 0);
+    sameCheck(engineCheck(engine, c.request), c.inTs(), c.request.n, engine.check);
   });
 }
 
@@ -112,3 +131,45 @@ test('kquantize rejects a bad check request and a qInto of the wrong size, namin
     /w: check.x must be a Float32Array of 2×48 values/,
   );
 });
+
+// A tensor checked in two calls (rows [0, k) and [k, rows)), the second continuing the first's Σ‖f‖² chain, gives one
+// call's Σ‖f‖², and its products summed in one call's order (productSums) one call's Σ y² and Σ (y − ŷ)²: for any k.
+for (const [label, k] of [
+  ['split on an engine chunk', engineChunkRows(256)],
+  ['split mid engine chunk', 77],
+] as const) {
+  test(`a tensor checked in two calls has one call's check sums: ${label}`, async (t) => {
+    if (!engineInfo().native) return t.skip('native addon not built');
+    const rows = 300; // 7 inputs (two blocks of four), 293 rows sampled
+    const cols = 256;
+    const raw = bytesOf(exactValues(rows * cols, 5), 'BF16');
+    const p = { name: 'w', dtype: 'BF16', rows, cols } as unknown as QuantPlan;
+    const q = {
+      bits: 4 as const,
+      groupSize: 64,
+      symmetric: false,
+      mode: 'optimized' as const,
+      scaleDtype: 'f16' as const,
+    };
+    const call = (r0: number, count: number, fSqFrom?: number) => {
+      const check = checkFor(p, r0, count, 4, fSqFrom);
+      const data = raw.subarray(r0 * cols * 2, (r0 + count) * cols * 2);
+      return quantize({ ...q, data, dtype: 'bf16', rows: count, cols, check }).then((res) => ({ res, check }));
+    };
+    const whole = await call(0, rows);
+    const a = await call(0, k);
+    const b = await call(k, rows - k, a.res.check!.fSq);
+    const n = whole.check.n;
+    assert.equal(n, evalSample(rows, 4).n);
+    assert.equal(n, 7);
+    const parts = [engineCheck(a.res, a.check)!, engineCheck(b.res, b.check)!];
+    assert.ok(parts[0].m > 0 && parts[1].m > 0, 'both calls hold sampled rows');
+    assert.equal(b.res.check!.fSq, whole.res.check!.fSq, 'Σ‖f‖² continued');
+    const s = productSums(parts, n);
+    assert.equal(s.ySq, whole.res.check!.ySq);
+    assert.equal(s.dySq, whole.res.check!.dySq);
+    // Not continued (the second call from 0), the chain is only the second part's.
+    const alone = await call(k, rows - k);
+    assert.notEqual(alone.res.check!.fSq, whole.res.check!.fSq);
+  });
+}

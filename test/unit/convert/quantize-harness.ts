@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
 import { KQ_PRESETS } from '../../../native/kquant';
-import { type Accumulated, evalSample } from '../../../server/src/convert/accuracy';
+import { type Accumulated, type ChunkCheck, evalSample, productSums } from '../../../server/src/convert/accuracy';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import type { quantizeKquantTensor } from '../../../server/src/convert/quantize-kquant';
 import { Prefetch } from '../../../server/src/convert/quantize-tensor';
 import type { NpzWriter } from '../../../server/src/formats/npz';
-import type { Checkpoint } from '../../../server/src/formats/safetensors';
+import { type Checkpoint, toF32 } from '../../../server/src/formats/safetensors';
 import { gaussian } from '../../helpers/random';
 
 export type SrcDtype = 'F32' | 'F16' | 'BF16';
@@ -269,35 +269,59 @@ export function pooledBuffers(reads: Read[], q: Written, chunks: number): void {
   assert.ok(q.buffers.size <= 2, `${chunks} chunks of q in ${q.buffers.size} buffers (at most 2)`);
 }
 
+/** Σw² of a tensor's values, one float64 chain in element order (independent of the stages). */
+export function sumSquaresOf(t: MemTensor): number {
+  const f = toF32(t.raw, t.dtype);
+  let s = 0;
+  for (let i = 0; i < f.length; i++) s += f[i] * f[i];
+  return s;
+}
+
 /** The whole-tensor call's figures the accuracy sums are checked against. */
 export interface SumsRef {
-  res: { metrics?: { maxAbsError: number; relError: number; cosine: number } };
-  check: { fSq: number; ySq: number; dySq: number };
+  res: { metrics?: { maxAbsError: number; relError: number; cosine: number; snrDb: number } };
+  /** The whole tensor's output check in TypeScript (benchChecks / benchKqChecks inTs). */
+  check: ChunkCheck;
   refSq: number;
 }
 
-/** The accuracy sums: Σ over chunks equals the whole tensor's (sampled rows' products, Σw², error, max). */
+/**
+ * The accuracy sums of a tensor run in `chunks` chunks against the whole tensor's: the Σ‖f‖² chain and Σ y² (float
+ * products, continued and summed in one call's order) to the last bit, Σ (y − ŷ)² and the metrics within rounding
+ * (the TypeScript check's ŷ and a one-call engine run; sameRunSums checks chunked against whole runs bit for bit),
+ * the max |error| exactly, ‖W‖² estimated from the sampled rows.
+ */
 export function sameSums(r: { acc: Accumulated }, ref: SumsRef, p: QuantPlan, chunks: number, nEval = 4): void {
   const a = r.acc;
   const m = ref.res.metrics!;
   assert.equal(a.chunks, chunks, `${p.name}: chunks`);
-  assert.equal(a.maxAbs, m.maxAbsError, `${p.name}: max |error| over the chunks is the whole tensor's`);
-  near(a.sampleSq, ref.check.fSq, 1e-6, `${p.name} sampleSq`);
-  near(a.ySq, ref.check.ySq, 1e-6, `${p.name} ySq`);
-  near(a.dySq, ref.check.dySq, 1e-5, `${p.name} dySq`);
+  const { n, sampleRows } = evalSample(p.rows, nEval);
+  const want = productSums([ref.check], n);
+  assert.equal(a.sampleSq, ref.check.fSq, `${p.name}: the Σ‖f‖² chain over the chunks is the whole tensor's`);
+  assert.equal(a.ySq, want.ySq, `${p.name}: Σ y² over the chunks is the whole tensor's`);
+  near(a.dySq, want.dySq, 1e-5, `${p.name} dySq`);
   assert.ok(a.dySq > 0 && a.ySq > a.dySq);
-  if (chunks > 1) {
-    near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (exact when split)`);
-    near(a.errSq, m.relError * m.relError * ref.refSq, 1e-4, `${p.name} errSq`);
-    near(a.cosW, m.cosine * ref.refSq, 1e-5, `${p.name} cosW`);
-  } else {
-    assert.equal(a.errSq, 0);
-    assert.deepEqual(a.first, m);
-    // One chunk: ‖W‖² estimated from the sampled rows (Σ over them × rows / sampled; exact when every row is).
-    const { sampleRows } = evalSample(p.rows, nEval);
-    near(a.refSq, (ref.check.fSq * p.rows) / sampleRows, 1e-6, `${p.name} refSq (estimated)`);
-    if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
-  }
+  assert.ok(a.metrics, `${p.name}: metrics`);
+  assert.equal(a.metrics.maxAbsError, m.maxAbsError, `${p.name}: max |error| over the chunks is the whole tensor's`);
+  near(a.metrics.relError, m.relError, 1e-9, `${p.name} relError`);
+  near(a.metrics.cosine, m.cosine, 1e-12, `${p.name} cosine`);
+  near(a.metrics.snrDb, m.snrDb, 1e-9, `${p.name} snrDb`);
+  // ‖W‖² from the sampled rows (Σ over them × rows / sampled), whatever the chunks; exact when every row is sampled.
+  assert.equal(a.refSq, (a.sampleSq * p.rows) / sampleRows, `${p.name} refSq (estimated)`);
+  if (sampleRows === p.rows) near(a.refSq, ref.refSq, 1e-6, `${p.name} refSq (every row sampled)`);
+}
+
+/** Two runs of the same tensor (split in chunks, and whole): the same accuracy, bit for bit. */
+export function sameRunSums(split: { acc: Accumulated }, whole: { acc: Accumulated }, what: string): void {
+  const pick = (a: Accumulated) => ({
+    metrics: a.metrics,
+    sums: a.sums,
+    sampleSq: a.sampleSq,
+    ySq: a.ySq,
+    dySq: a.dySq,
+    refSq: a.refSq,
+  });
+  assert.deepEqual(pick(split.acc), pick(whole.acc), `${what}: a split tensor's accuracy is the whole tensor's`);
 }
 
 /**

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { _kqForceReference, kqSizes, kquantize } from '../../../native/kquant';
-import { evalSample, sumSquares } from '../../../server/src/convert/accuracy';
+import { evalSample } from '../../../server/src/convert/accuracy';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { benchKqChecks, quantizeKquantTensor } from '../../../server/src/convert/quantize-kquant';
@@ -24,8 +24,10 @@ import {
   type RunOpts,
   readOnce,
   runPlans,
+  sameRunSums,
   sameSums,
   stageCtx,
+  sumSquaresOf,
   tensor,
 } from './quantize-harness';
 
@@ -42,7 +44,7 @@ async function reference(t: MemTensor, p: QuantPlan, nEval = 4) {
     metrics: true,
   });
   const check = benchKqChecks(p, t.raw, res, { nEval, chunkBytes: 1 << 30 }).inTs();
-  return { res, check, refSq: sumSquares(t.raw, t.dtype) };
+  return { res, check, refSq: sumSquaresOf(t) };
 }
 type Ref = Awaited<ReturnType<typeof reference>>;
 
@@ -229,3 +231,12 @@ for (const engine of ['native', 'TypeScript'] as const) {
     sameSums(whole.results[0], refB, pbig, 1, 64);
   });
 }
+
+test("kquant: a tensor split on the engine's chunks of rows has the whole tensor's accuracy, bit for bit", async () => {
+  const t = tensor('w', 'BF16', 150, 1024, 312);
+  const p = kqPlanOf(t);
+  const split = await runAll([t], [p], { chunkBytes: 100 * 1024 * 2 });
+  assert.equal(split.results[0].acc.chunks, 3, "chunks of 64 rows (the engine's), not 100");
+  const whole = await runAll([t], [p], { chunkBytes: 1 << 30 });
+  sameRunSums(split.results[0], whole.results[0], 'kquant');
+});

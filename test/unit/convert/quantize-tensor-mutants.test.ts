@@ -6,10 +6,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { _forceReference, type QuantizeResult, quantize } from '../../../native/index';
-import { evalSample, sumSquares } from '../../../server/src/convert/accuracy';
+import { evalSample } from '../../../server/src/convert/accuracy';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
-import { BufferPool, benchChecks, Prefetch, quantizeTensor } from '../../../server/src/convert/quantize-tensor';
+import {
+  BufferPool,
+  benchChecks,
+  Prefetch,
+  quantizeTensor,
+  rowsPerChunkFor,
+} from '../../../server/src/convert/quantize-tensor';
 import { memberNames } from '../../../server/src/formats/manifest';
 import {
   cancelledAfterFirstChunk,
@@ -23,8 +29,10 @@ import {
   type RunOpts,
   readOnce,
   runPlans,
+  sameRunSums,
   sameSums,
   stageCtx,
+  sumSquaresOf,
   tensor,
 } from './quantize-harness';
 
@@ -45,7 +53,7 @@ async function reference(t: MemTensor, p: QuantPlan, scaleDtype: 'f16' | 'f32', 
     metrics: true,
   });
   const check = benchChecks(p, t.raw, res, { nEval, chunkBytes: 1 << 30, scaleDtype }).inTs();
-  return { res, check, refSq: sumSquares(t.raw, t.dtype) };
+  return { res, check, refSq: sumSquaresOf(t) };
 }
 
 /** Runs plans in order through one prefetch slot, one checkpoint and one writer, as the quantize stage does. */
@@ -440,4 +448,16 @@ test('the prefetch slot hands a job only to the tensor it was started for, once'
   assert.equal(s.take('b'), undefined);
   assert.equal(s.take('a'), j);
   assert.equal(s.take('a'), undefined);
+});
+
+test("a tensor split on the engine's chunks of rows has the whole tensor's accuracy, bit for bit", async () => {
+  const t = tensor('w', 'BF16', 150, 1024, 311);
+  const p = planOf(t);
+  assert.equal(rowsPerChunkFor(p, 100 * 1024 * 2), 64, "100 rows' bytes: rounded down to the engine's 64 rows");
+  assert.equal(rowsPerChunkFor(p, 40 * 1024 * 2), 40, 'fewer than 64 rows fit: as many as fit');
+  const split = await runAll([t], [p], { chunkBytes: 100 * 1024 * 2 });
+  assert.deepEqual(split.rows.get('w'), [64, 128, 150]);
+  const whole = await runAll([t], [p], { chunkBytes: 1 << 30 });
+  assert.equal(whole.results[0].acc.chunks, 1);
+  sameRunSums(split.results[0], whole.results[0], 'groupwise');
 });
