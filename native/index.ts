@@ -58,6 +58,7 @@ import {
   type MetricsSums,
   type OutputCheck,
   type OutputCheckRequest,
+  outputInto,
   referenceRows,
   runJob,
   seededAcc,
@@ -88,6 +89,9 @@ export interface QuantizeOptions extends QuantParams {
   check?: OutputCheckRequest;
   /** Where to write q (exactly rows × packed row bytes), e.g. a reused buffer; a new one when absent. */
   qInto?: Uint8Array;
+  /** Where to write the scales and the zero points (rows × groups × 2 or 4 bytes each); new ones when absent. */
+  scalesInto?: Uint8Array;
+  zerosInto?: Uint8Array;
 }
 
 export interface QuantizeResult {
@@ -163,12 +167,10 @@ export async function quantize(o: QuantizeOptions): Promise<QuantizeResult> {
   const sb = o.scaleDtype === 'f16' ? 2 : 4;
   const gpr = ref.groupsPerRow(o.cols, o.groupSize);
   const qBytes = o.rows * ref.packedRowBytes(o.cols, o.bits);
-  if (o.qInto && (!(o.qInto instanceof Uint8Array) || o.qInto.byteLength !== qBytes))
-    fail(name, `qInto must be a Uint8Array of ${qBytes} bytes`);
   const out = {
-    q: o.qInto ?? new Uint8Array(qBytes),
-    scales: new Uint8Array(o.rows * gpr * sb),
-    zeros: new Uint8Array(o.rows * gpr * sb),
+    q: outputInto(o.qInto, qBytes, 'qInto', name),
+    scales: outputInto(o.scalesInto, o.rows * gpr * sb, 'scalesInto', name),
+    zeros: outputInto(o.zerosInto, o.rows * gpr * sb, 'zerosInto', name),
   };
   const a = loadAddon();
   if (a) {

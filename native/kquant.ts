@@ -13,6 +13,7 @@ import {
   type MetricsSums,
   type OutputCheck,
   type OutputCheckRequest,
+  outputInto,
   referenceRows,
   runJob,
   seededAcc,
@@ -59,6 +60,10 @@ export interface KqQuantizeOptions extends KqFormat {
   check?: OutputCheckRequest;
   /** Where to write q (exactly rows × packed row bytes), e.g. a reused buffer; a new one when absent. */
   qInto?: Uint8Array;
+  /** Where to write codes, d and dmin (exactly their kqSizes), e.g. parts of one reused buffer; new ones when absent. */
+  codesInto?: Uint8Array;
+  dInto?: Uint8Array;
+  dminInto?: Uint8Array;
   signal?: AbortSignal;
   onProgress?: (rowsDone: number) => void;
 }
@@ -217,13 +222,11 @@ export async function kquantize(o: KqQuantizeOptions): Promise<KqQuantizeResult>
   const { backend, gpu, threads } = checkJob(o, name);
   const f = formatOf(o);
   const s = kqSizes(o.rows, o.cols, f);
-  if (o.qInto && (!(o.qInto instanceof Uint8Array) || o.qInto.byteLength !== s.q))
-    fail(name, `qInto must be a Uint8Array of ${s.q} bytes`);
   const out = {
-    q: o.qInto ?? new Uint8Array(s.q),
-    codes: new Uint8Array(s.codes),
-    d: new Uint8Array(s.d),
-    dmin: new Uint8Array(s.dmin),
+    q: outputInto(o.qInto, s.q, 'qInto', name),
+    codes: outputInto(o.codesInto, s.codes, 'codesInto', name),
+    d: outputInto(o.dInto, s.d, 'dInto', name),
+    dmin: outputInto(o.dminInto, s.dmin, 'dminInto', name),
   };
   const base = { ...f, rows: o.rows, cols: o.cols, ...out };
   const a = loadAddon();

@@ -375,6 +375,17 @@ export function jobResult<M>(
   };
 }
 
+/**
+ * An output array of `bytes` bytes: the caller's (`given`, e.g. a reused buffer; every byte is written, whatever it
+ * held) or a new one. A given array of another size or type throws, naming the option.
+ */
+export function outputInto(given: Uint8Array | undefined, bytes: number, option: string, name?: string): Uint8Array {
+  if (given === undefined) return new Uint8Array(bytes);
+  if (!(given instanceof Uint8Array) || given.byteLength !== bytes)
+    fail(name, `${option} must be a Uint8Array of ${bytes} bytes`);
+  return given;
+}
+
 /** The reference engine's metrics accumulator, started from `from` (the sums of a tensor's earlier calls). */
 export function seededAcc<A extends MetricsSums>(make: () => A, from?: MetricsSums): A {
   const a = make();

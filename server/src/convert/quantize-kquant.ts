@@ -68,10 +68,15 @@ export function startKqChunk(ctx: KqContext, p: QuantPlan, r0: number, count: nu
   const job = (async () => {
     const { raw, options } = await readChunk(ctx, p, r0, count, from);
     const t0 = performance.now();
+    const sz = kqSizes(count, p.cols, kq);
+    const [codesInto, dInto, dminInto] = ctx.prefetch.sideArrays([sz.codes, sz.d, sz.dmin]);
     const res = await kquantize({
       ...kq,
       ...options,
-      qInto: ctx.prefetch.buffers.take(kqSizes(count, p.cols, kq).q),
+      qInto: ctx.prefetch.buffers.take(sz.q),
+      codesInto,
+      dInto,
+      dminInto,
     }).catch((e) => {
       throw inputError(e, ctx.file, ctx.signal);
     });
@@ -129,6 +134,7 @@ export async function quantizeKquantTensor(p: QuantPlan, ctx: KqContext): Promis
   );
   const dd = await ctx.writer.addArray(names.q_d, { dtype: 'float16', shape: [rows, supers] }, d);
   const dm = await ctx.writer.addArray(names.q_dmin, { dtype: 'float16', shape: [rows, supers] }, dmin);
+  for (const b of codes) ctx.prefetch.sideDone(b); // each chunk's codes, d and dmin: one side buffer
   span('write', tw, p.name);
   finishAccumulated(acc, n, rows, sampleRows);
   return { acc, crc: { q: q.crc32, q_codes: c.crc32, q_d: dd.crc32, q_dmin: dm.crc32 } };

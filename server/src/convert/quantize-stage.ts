@@ -235,6 +235,7 @@ async function quantizeTensors(a: QuantizeStageInput, plans: TensorPlan[], write
           const tw = performance.now();
           const s = await writer.addArray(names.q_scales!, { dtype: npScale, shape: [p.rows, groups] }, r.scales);
           const z = await writer.addArray(names.q_zero_point!, { dtype: npScale, shape: [p.rows, groups] }, r.zeros);
+          for (const b of r.scales) prefetch.sideDone(b); // each chunk's scales and zero points: one side buffer
           span('write', tw, p.name);
           const accuracy = record(r.acc);
           entries.push(quantizedEntry(p, t, layer, npScale, { q: r.crcQ, scales: s.crc32, zeros: z.crc32 }, accuracy));

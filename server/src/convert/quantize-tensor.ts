@@ -221,6 +221,8 @@ export function startChunk(
   const job = (async () => {
     const { raw, options } = await readChunk(ctx, p, r0, count, from);
     const t0 = performance.now();
+    const g = count * Math.ceil(p.cols / p.groupSize) * (scaleDtype === 'f32' ? 4 : 2);
+    const [scalesInto, zerosInto] = ctx.prefetch.sideArrays([g, g]);
     const res = await quantize({
       ...options,
       bits: p.bits,
@@ -229,6 +231,8 @@ export function startChunk(
       mode: p.mode,
       scaleDtype,
       qInto: ctx.prefetch.buffers.take(count * Math.ceil((p.cols * p.bits) / 8)),
+      scalesInto,
+      zerosInto,
     });
     span('kernel', t0, p.name);
     return { raw, res, check: options.check };
@@ -303,9 +307,24 @@ export class BufferPool {
  */
 export class Prefetch {
   readonly buffers: BufferPool;
+  /**
+   * The small output arrays of a chunk (scales and zero points; codes, d and dmin), as views of one reused buffer:
+   * fresh arrays for each chunk cost a zero fill and first touches (issue 13).
+   */
+  readonly side = new BufferPool(16 * 1024 * 1024);
   /** @param maxFreeBytes the pool's bound on its free buffers' bytes (BufferPool). */
   constructor(maxFreeBytes?: number) {
     this.buffers = new BufferPool(maxFreeBytes);
+  }
+  /** Consecutive views of one buffer from the side pool, of `sizes` bytes; give the first back (sideDone) once written. */
+  sideArrays(sizes: number[]): Uint8Array[] {
+    const all = this.side.take(sizes.reduce((a, b) => a + b, 0));
+    let o = 0;
+    return sizes.map((n) => all.subarray(o, (o += n)));
+  }
+  /** Gives the buffer behind sideArrays' views back (pass the first view; the others are the same buffer). */
+  sideDone(first: Uint8Array): void {
+    this.side.give(first);
   }
   /** The stage's read-ahead (read-ahead.ts); without one every chunk is read when its job starts. */
   readAhead?: ReadAhead;

@@ -240,3 +240,21 @@ test("kquant: a tensor split on the engine's chunks of rows has the whole tensor
   const whole = await runAll([t], [p], { chunkBytes: 1 << 30 });
   sameRunSums(split.results[0], whole.results[0], 'kquant');
 });
+
+test('kquant: codes, d and dmin are views of reused buffers (one per chunk in flight), every byte written', async () => {
+  const ts = [1, 2, 3].map((i) => tensor(`t${i}`, 'BF16', 6, 96, 240 + i));
+  const ps = ts.map((t) => kqPlanOf(t));
+  const refs = await Promise.all(ts.map((t, i) => reference(t, ps[i])));
+  const run = await runAll(ts, ps, { chunkBytes: 2 * 96 * 2 });
+  const behind = new Set<ArrayBufferLike>();
+  for (let i = 0; i < 3; i++) {
+    // A reused buffer holds the last tensor's bytes: the arrays equal one call's only if every byte is rewritten.
+    sameArrays(run.results[i], run.arrays, ps[i], refs[i], 3);
+    const names = kquantMemberNames(ps[i].name, ps[i].bits);
+    const codes = run.arrays.get(names.q_codes)!.buffers;
+    for (const m of [names.q_d, names.q_dmin])
+      for (const b of run.arrays.get(m)!.buffers) assert.ok(codes.has(b), `${m}: in its chunk's codes buffer`);
+    for (const b of codes) behind.add(b);
+  }
+  assert.ok(behind.size <= 5, `9 chunks' side arrays in ${behind.size} buffers (fresh ones would be 9)`);
+});
