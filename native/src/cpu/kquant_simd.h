@@ -20,6 +20,7 @@
 
 #include "avx2_ops.h"
 #include "kquant_avx2_dequant.h"
+#include "kquant_simd_row.h"
 
 namespace apl {
 
@@ -258,7 +259,10 @@ struct KqSimdOps : V::Groups {
   static constexpr int W = V::W;
   static constexpr int kMaxT = kKqMaxElems + W * kKqMaxGroup;  // transposed super-block, groups padded to W
 
-  static const float* load_row(const QuantJob& j, int64_t r, float* dst) { return avx2::load_row(j, r, dst); }
+  static const float* load_row(const QuantJob& j, int64_t r, float* dst) {
+    kq_prefetch_next_row(j, r);
+    return avx2::load_row(j, r, dst);
+  }
   static int64_t find_nonfinite(const float* x, int64_t n) { return avx2::find_nonfinite(x, n); }
   static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) {
     avx2::pack(qv, cols, bits, out);
@@ -456,6 +460,13 @@ void kq_codes_inv_off(const KqSimdOps<V>&, int ng, float d, float dm, const uint
     float z = dm * (float)mc[j];
     kq_inv_off(s, z, &inv[j], &off[j]);
   }
+}
+
+/** kq_pack_codes, eight groups at a time (kquant_simd_row.h). */
+template <class V>
+void kq_pack_codes_by(const KqSimdOps<V>&, const uint8_t* sc, const uint8_t* mc, int64_t groups,
+                      const KqParams& p, uint8_t* out) {
+  kq_pack_codes_fast(sc, mc, groups, p, out);
 }
 
 /** kq_keep_best by the build's per-group steps (V::Groups: KqQuad, or KqOcto in the AVX-512 build). */
