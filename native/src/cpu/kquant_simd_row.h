@@ -77,14 +77,15 @@ inline void kq_pack_codes_fast(const uint8_t* sc, const uint8_t* mc, int64_t gro
 
 /**
  * Row r + 1's input into the cache while row r is quantized (the rows of a job are contiguous and a thread
- * takes them in order), so that its first read does not wait for memory. Nothing past the last row.
+ * takes them in order), so that its first read does not wait for memory. Nothing past the last row. Always
+ * inlined: GCC finds a function that only prefetches "pure" and drops calls to it.
  */
-inline void kq_prefetch_next_row(const QuantJob& j, int64_t r) {
+__attribute__((always_inline)) inline void kq_prefetch_next_row(const QuantJob& j, int64_t r) {
   if (r + 1 >= j.rows) return;
   const int64_t bytes = j.cols * (j.dtype == kF32 ? 4 : 2);
   const char* p = reinterpret_cast<const char*>(j.data) + (size_t)((r + 1) * bytes);
-  for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-  _mm_prefetch(p + bytes - 1, _MM_HINT_T0);  // the last line when p is not 64-byte aligned
+  for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
+  _mm_prefetch(p + bytes - 1, _MM_HINT_T1);  // the last line when p is not 64-byte aligned
 }
 
 }  // namespace
