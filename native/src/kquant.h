@@ -394,6 +394,13 @@ inline void kq_pack_codes(const uint8_t* sc, const uint8_t* mc, int64_t groups, 
   if (nb > 0) out[o] = (uint8_t)acc;
 }
 
+/** kq_pack_codes for kq_quantize_row's Ops: a SIMD variant overloads it (argument-dependent lookup). */
+template <class Ops>
+inline void kq_pack_codes_by(const Ops&, const uint8_t* sc, const uint8_t* mc, int64_t groups,
+                             const KqParams& p, uint8_t* out) {
+  kq_pack_codes(sc, mc, groups, p, out);
+}
+
 /** Scratch for one thread: a decoded row, its q values and codes. */
 struct KqScratch {
   float* row;
@@ -439,7 +446,7 @@ inline int kq_quantize_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* 
       Ops::metrics(row + off, n, p.group, s.qv + off, s.sc + g0, s.mc + g0, f16_to_f32(dh), f16_to_f32(mh),
                    m);
   }
-  kq_pack_codes(s.sc, s.mc, gpr, p, j.codes + r * kq_code_row_bytes(j.cols, p));
+  kq_pack_codes_by(ops, s.sc, s.mc, gpr, p, j.codes + r * kq_code_row_bytes(j.cols, p));
   Ops::pack(s.qv, j.cols, p.bits, j.q + r * packed_row_bytes(j.cols, p.bits));
   return kOk;
 }

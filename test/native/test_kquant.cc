@@ -115,6 +115,7 @@ static void compare(const KqKernel& k, const std::vector<float>& x, int dtype, i
 }
 
 #include "test_kquant_fma.h"
+#include "test_kquant_row.h"
 
 static void test_variants_match_reference() {
   auto variants = simd_variants();
@@ -466,6 +467,7 @@ int main() {
   printf("kquant kernel: %s (build %s)\n", kq_select_kernel().name,
          kq_select_kernel().build ? kq_select_kernel().build : "-");
   test_same_bits_as_plain();
+  test_pack_codes_row();
   test_variants_match_reference();
   test_variant_edges();
   test_error_limits();

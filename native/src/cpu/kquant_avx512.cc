@@ -31,6 +31,22 @@ struct KqOcto : KqQuad {
     _mm_storel_epi64((__m128i*)a, _mm512_cvtepi64_epi8(_mm512_maskz_set1_epi64(m, 1)));
   }
 
+  /** KqQuad's four sum chains; the max of |e| (order-free) in eight lanes, so it needs no split. */
+  struct Chains : KqQuad::Chains {
+    __m512d mx8;
+    void zero() {
+      KqQuad::Chains::zero();
+      mx8 = _mm512_setzero_pd();
+    }
+    void finish(MetricsAcc* m) const {
+      finish_sums(m);
+      alignas(64) double a[8];
+      _mm512_store_pd(a, mx8);
+      for (int k = 0; k < 8; k++)
+        if (a[k] > m->max_abs) m->max_abs = a[k];
+    }
+  };
+
   /**
    * KqQuad::metrics_block's chains from 512-bit products: each product is one rounding either way (x·x, w·w,
    * x·w exact in float64, so the FMA build's fused form gives these bits too), and each chain still takes
@@ -40,12 +56,12 @@ struct KqOcto : KqQuad {
     __m512d xd = _mm512_cvtps_pd(_mm256_loadu_ps(x8)), wd = _mm512_cvtps_pd(w);
     __m512d e = _mm512_sub_pd(xd, wd);
     __m512d ee = _mm512_mul_pd(e, e), xx = _mm512_mul_pd(xd, xd), ww = _mm512_mul_pd(wd, wd),
-            xw = _mm512_mul_pd(xd, wd), ae = _mm512_abs_pd(e);
+            xw = _mm512_mul_pd(xd, wd);
     c.dd = _mm256_add_pd(_mm256_add_pd(c.dd, _mm512_castpd512_pd256(ee)), _mm512_extractf64x4_pd(ee, 1));
     c.xx = _mm256_add_pd(_mm256_add_pd(c.xx, _mm512_castpd512_pd256(xx)), _mm512_extractf64x4_pd(xx, 1));
     c.ww = _mm256_add_pd(_mm256_add_pd(c.ww, _mm512_castpd512_pd256(ww)), _mm512_extractf64x4_pd(ww, 1));
     c.xw = _mm256_add_pd(_mm256_add_pd(c.xw, _mm512_castpd512_pd256(xw)), _mm512_extractf64x4_pd(xw, 1));
-    c.mx = _mm256_max_pd(_mm256_max_pd(c.mx, _mm512_castpd512_pd256(ae)), _mm512_extractf64x4_pd(ae, 1));
+    c.mx8 = _mm512_max_pd(c.mx8, _mm512_abs_pd(e));
   }
   static void metrics(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc, const uint8_t* mc,
                       float d, float dm, MetricsAcc* m) {

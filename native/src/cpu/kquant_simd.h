@@ -20,6 +20,7 @@
 
 #include "avx2_ops.h"
 #include "kquant_avx2_dequant.h"
+#include "kquant_simd_row.h"
 
 namespace apl {
 
@@ -32,6 +33,28 @@ struct KqQuad {
   /** The metrics' five float64 accumulators (four chains each, see above; mx a running max). */
   struct Chains {
     __m256d dd, xx, ww, xw, mx;
+    void zero() { dd = xx = ww = xw = mx = _mm256_setzero_pd(); }
+    /** The four sums' chains into m, lane 0 first (the report's order); the max (order-free) likewise. */
+    void finish(MetricsAcc* m) const {
+      finish_sums(m);
+      alignas(32) double a[4];
+      _mm256_store_pd(a, mx);
+      for (int k = 0; k < 4; k++)
+        if (a[k] > m->max_abs) m->max_abs = a[k];
+    }
+    void finish_sums(MetricsAcc* m) const {
+      alignas(32) double a[4][4];
+      _mm256_store_pd(a[0], dd);
+      _mm256_store_pd(a[1], xx);
+      _mm256_store_pd(a[2], ww);
+      _mm256_store_pd(a[3], xw);
+      for (int k = 0; k < 4; k++) {
+        m->sdd += a[0][k];
+        m->sxx += a[1][k];
+        m->sww += a[2][k];
+        m->sxw += a[3][k];
+      }
+    }
   };
 
   /** One 8-element block of a group into the chains: element k, then element 4 + k, into chain k. */
@@ -56,37 +79,29 @@ struct KqQuad {
     metrics_by<KqQuad>(x, n, G, qv, sc, mc, d, dm, m);
   }
 
-  /** The metrics with B::metrics_block (this one, or an AVX-512 form of it with the same chains). */
+  /**
+   * The metrics with B::metrics_block and B::Chains (these, or an AVX-512 form with the same chains). The max
+   * of |e| is order-free (every e is finite: finite x, and w from f16 scales and codes ≤ 255), so B may keep
+   * it in more lanes.
+   */
   template <class B>
   static void metrics_by(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc,
                          const uint8_t* mc, float d, float dm, MetricsAcc* m) {
-    Chains c;
-    c.dd = c.xx = c.ww = c.xw = c.mx = _mm256_setzero_pd();
-    for (int g0 = 0; g0 < n; g0 += G) {
+    typename B::Chains c;
+    c.zero();
+    for (int g0 = 0, g = 0; g0 < n; g0 += G, g++) {
       int len = n - g0 < G ? n - g0 : G;
-      float s = d * (float)sc[g0 / G];
-      float z = dm * (float)mc[g0 / G];
+      float s = d * (float)sc[g];
+      float z = dm * (float)mc[g];
       const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
       int i = 0;
       for (; i + 8 <= len; i += 8) {
         __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(qv + g0 + i))));
         B::metrics_block(x + g0 + i, _mm256_sub_ps(_mm256_mul_ps(vs, q), vz), c);
       }
-      for (; i < len; i++) m->add(x[g0 + i], kq_value(d, dm, sc[g0 / G], mc[g0 / G], qv[g0 + i]));
+      for (; i < len; i++) m->add(x[g0 + i], kq_value(d, dm, sc[g], mc[g], qv[g0 + i]));
     }
-    alignas(32) double a[5][4];
-    _mm256_store_pd(a[0], c.dd);
-    _mm256_store_pd(a[1], c.xx);
-    _mm256_store_pd(a[2], c.ww);
-    _mm256_store_pd(a[3], c.xw);
-    _mm256_store_pd(a[4], c.mx);
-    for (int k = 0; k < 4; k++) {
-      m->sdd += a[0][k];
-      m->sxx += a[1][k];
-      m->sww += a[2][k];
-      m->sxw += a[3][k];
-      if (a[4][k] > m->max_abs) m->max_abs = a[4][k];
-    }
+    c.finish(m);
   }
 
   /** Four bools from a 4-bit mask in one store (a later 4-byte load then forwards from it). */
@@ -258,7 +273,10 @@ struct KqSimdOps : V::Groups {
   static constexpr int W = V::W;
   static constexpr int kMaxT = kKqMaxElems + W * kKqMaxGroup;  // transposed super-block, groups padded to W
 
-  static const float* load_row(const QuantJob& j, int64_t r, float* dst) { return avx2::load_row(j, r, dst); }
+  static const float* load_row(const QuantJob& j, int64_t r, float* dst) {
+    kq_prefetch_next_row(j, r);
+    return avx2::load_row(j, r, dst);
+  }
   static int64_t find_nonfinite(const float* x, int64_t n) { return avx2::find_nonfinite(x, n); }
   static void pack(const uint8_t* qv, int64_t cols, int bits, uint8_t* out) {
     avx2::pack(qv, cols, bits, out);
@@ -456,6 +474,13 @@ void kq_codes_inv_off(const KqSimdOps<V>&, int ng, float d, float dm, const uint
     float z = dm * (float)mc[j];
     kq_inv_off(s, z, &inv[j], &off[j]);
   }
+}
+
+/** kq_pack_codes, eight groups at a time (kquant_simd_row.h). */
+template <class V>
+void kq_pack_codes_by(const KqSimdOps<V>&, const uint8_t* sc, const uint8_t* mc, int64_t groups,
+                      const KqParams& p, uint8_t* out) {
+  kq_pack_codes_fast(sc, mc, groups, p, out);
 }
 
 /** kq_keep_best by the build's per-group steps (V::Groups: KqQuad, or KqOcto in the AVX-512 build). */
