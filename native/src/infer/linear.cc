@@ -83,6 +83,34 @@ void decode_split(int64_t total, int threads, std::vector<int64_t>& b) {
   if (b.back() != total) b.push_back(total);
 }
 
+void DispatchProfile::task(double s0, double s1) {
+  busy_ns.fetch_add((int64_t)(s1 - s0), std::memory_order_relaxed);
+  const int i = Pool::thread_index();
+  if (i >= kThreads) return;
+  Thread& t = th[i];
+  if (t.tasks++ == 0) t.first = s0;
+  t.last = s1;
+  t.busy += s1 - s0;
+}
+
+void DispatchProfile::run_done(double t0, double t1, int threads) {
+  for (int i = 0; i < threads && i < kThreads; i++) {
+    Thread& t = th[i];
+    if (t.tasks == 0) {
+      t.none++;
+      t.none_ns += t1 - t0;
+    } else {
+      t.late += t.first - t0;
+      t.early += t1 - t.last;
+      t.between += (t.last - t.first) - t.busy;
+      t.busy_ns += t.busy;
+      t.all_tasks += t.tasks;
+    }
+    t.tasks = 0;
+    t.busy = 0;
+  }
+}
+
 void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& pool, const Kernel& k,
              ActQ& act, DispatchProfile* prof) {
   if (n <= 0 || count <= 0) return;
@@ -126,9 +154,13 @@ void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& 
         k.frows(w, r0, r1, x, 0, 1, outs[i].y, w.rows);
       lo = base + r1;
     }
-    if (prof) prof->busy_ns.fetch_add((int64_t)(DispatchProfile::now_ns() - s0), std::memory_order_relaxed);
+    if (prof) prof->task(s0, DispatchProfile::now_ns());
   });
-  if (prof) prof->wall_ns += DispatchProfile::now_ns() - t0;
+  if (prof) {
+    const double t1 = DispatchProfile::now_ns();
+    prof->wall_ns += t1 - t0;
+    prof->run_done(t0, t1, pool.threads());
+  }
 }
 
 void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act,
