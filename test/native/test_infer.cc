@@ -434,6 +434,7 @@ static void test_kv_cache() {
   }
 }
 
+#include "test_infer_act.h"
 #include "test_infer_amx.h"
 #include "test_infer_kquant.h"
 #include "test_infer_wide.h"
@@ -474,6 +475,7 @@ int main() {
 #endif
   test_packed();
   test_packed_extremes();
+  test_act_edges();
   test_float();
   test_threads();
   test_linears();
