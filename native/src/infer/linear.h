@@ -92,6 +92,12 @@ void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& 
  * takes, so neither waits long at the end; one task with one thread.
  */
 void decode_split(int64_t total, int threads, std::vector<int64_t>& b);
+/**
+ * APL_DEC_GUIDED=1 (read once; a bench flips it per call): decode_split gives each task 1 / (2 · threads) of
+ * the rows left instead (guided self-scheduling: a thread that starts late or runs slower takes fewer rows),
+ * down to the small parts' size.
+ */
+bool& decode_guided();
 
 }  // namespace infer
 }  // namespace apl
