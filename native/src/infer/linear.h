@@ -37,7 +37,7 @@ struct DispatchProfile {
    * runs, their wall time in none_ns). first / last / busy / tasks: the current run (written by that thread
    * only).
    */
-  struct Thread {
+  struct alignas(64) Thread {  // a line each: the threads write their own while a run goes on
     double first = 0, last = 0, busy = 0;
     int64_t tasks = 0;
     double late = 0, early = 0, between = 0, none_ns = 0, busy_ns = 0;
