@@ -255,36 +255,14 @@ static void test_threads() {
   }
 }
 
+#include "test_infer_split.h"
+
 /**
  * linears(): q/k/v- and gate/up-like weights in one decode dispatch (rows end to end, tasks across weight
  * boundaries) give each weight's linear() bit for bit, every variant, 1–3 threads; mixed bits fall back.
  */
 static void test_linears() {
-  std::vector<int64_t> b;
-  for (int64_t total : {1, 3, 4, 5, 7, 64, 301, 2560, 11264, 32000})
-    for (int threads : {1, 2, 3, 4}) {
-      decode_split(total, threads, b);
-      CHECK(b.front() == 0 && b.back() == total, "decode_split(%lld, %d): ends %lld, %lld", (long long)total,
-            threads, (long long)b.front(), (long long)b.back());
-      for (size_t i = 1; i < b.size(); i++) {
-        CHECK(b[i] > b[i - 1], "decode_split(%lld, %d): empty task %zu", (long long)total, threads, i);
-        CHECK(i + 1 == b.size() || b[i] % 2 == 0, "decode_split(%lld, %d): odd boundary %lld",
-              (long long)total, threads, (long long)b[i]);
-      }
-      if (threads == 1)
-        CHECK(b.size() == 2, "decode_split(%lld, 1): %zu tasks", (long long)total, b.size() - 1);
-      if (threads > 1 && total >= 64) {
-        // the first `threads` parts are the big ones: equal, 90 % of the rows together
-        CHECK(b.size() > (size_t)threads + 1, "decode_split(%lld, %d): no small parts", (long long)total,
-              threads);
-        for (int i = 1; i <= threads; i++)
-          CHECK(b[(size_t)i] - b[(size_t)i - 1] == b[1], "decode_split(%lld, %d): unequal big parts",
-                (long long)total, threads);
-        CHECK(b[(size_t)threads] * 10 >= total * 9 - 20 * threads && b[(size_t)threads] * 10 <= total * 9,
-              "decode_split(%lld, %d): big parts end at %lld", (long long)total, threads,
-              (long long)b[(size_t)threads]);
-      }
-    }
+  test_decode_split();
   const std::vector<float> x = gaussian(512, 31);
   int cases = 0;
   for (int bits : {4, 2, 8, 1}) {
@@ -306,7 +284,9 @@ static void test_linears() {
             outs.push_back({&w, ys[i].data()});
           }
           ActQ act;
+          decode_guided() = threads == 3;  // the guided split (APL_DEC_GUIDED=1) at 3 threads
           linears(outs.data(), (int)count, x.data(), 1, shared_pool(threads), *k, act);
+          decode_guided() = false;
           for (size_t i = 0; i < count; i++) {
             std::vector<float> want = run_linear(*outs[i].w, x, 1, *k, 1);
             size_t at = 0;
@@ -434,6 +414,7 @@ static void test_kv_cache() {
   }
 }
 
+#include "test_infer_act.h"
 #include "test_infer_amx.h"
 #include "test_infer_kquant.h"
 #include "test_infer_wide.h"
@@ -474,6 +455,7 @@ int main() {
 #endif
   test_packed();
   test_packed_extremes();
+  test_act_edges();
   test_float();
   test_threads();
   test_linears();

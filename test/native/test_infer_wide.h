@@ -3,11 +3,11 @@
 // zero, every activation at +127 or every one at −127 (so the lanes' sums reach the bound the 16-bit packs
 // rely on, with either sign), and a mixed-sign pattern. Every variant against the scalar reference bit for
 // bit, at 1, 2 and 4 bits, groups of 32, 64 and 128, even and odd numbers of 8-group blocks, tails, decode
-// and 3 tokens. Included by test_infer.cc after its helpers (CHECK, random_packed, run_linear...).
+// and 3 tokens. Included by test_infer.cc after its helpers (CHECK, random_packed, run_linear...) and
+// test_infer_act.h (check_variants_bits).
 #pragma once
 
 static void test_packed_extremes() {
-  auto variants = available_kernels();
   int cases = 0;
   for (int bits : {1, 2, 4})
     for (int64_t group : {32, 64, 128})
@@ -22,20 +22,13 @@ static void test_packed_extremes() {
           for (int64_t i = 0; i < 3 * cols; i++)
             x[(size_t)i] = sign ? (float)sign : ((i / 4) % 2 ? -1.0f : 1.0f) * (i % 3 == 0 ? 1.0f : 0.99f);
           for (int64_t n : {1, 3}) {
-            std::vector<float> ref = run_linear(p.w, x, n, scalar_kernel());
-            for (size_t i = 1; i < variants.size(); i++) {
-              size_t at = 0;
-              std::vector<float> out = run_linear(p.w, x, n, *variants[i]);
-              CHECK(same_bits(out, ref, &at),
-                    "%s extremes %d-bit 7x%lld g%lld sign %d n%lld: [%zu] %.9g, the "
-                    "reference %.9g",
-                    variants[i]->name, bits, (long long)cols, (long long)group, sign, (long long)n, at,
-                    out[at], ref[at]);
-            }
+            check_variants_bits(p.w, x, n,
+                                case_name("extremes %d-bit 7x%lld g%lld sign %d n%lld", bits, (long long)cols,
+                                          (long long)group, sign, (long long)n));
             cases++;
           }
         }
       }
   CHECK(cases == 162, "%d extreme cases", cases);
-  printf("  packed weights at the largest sums: %d cases, %zu variants\n", cases, variants.size());
+  printf("  packed weights at the largest sums: %d cases, %zu variants\n", cases, available_kernels().size());
 }

@@ -40,11 +40,30 @@ inline int64_t wide_permute(int8_t* xq, int bits, int64_t group, int64_t cols) {
   return end;
 }
 
+#include "infer_act512.h"
+
+/** APL_ACT512=0 (read once): the reference's scalar quantization and byte-loop layout, for A/B runs. */
+inline bool act512_on() {
+  static const bool on = env_not_0("APL_ACT512");
+  return on;
+}
+
 /** The activations of the AVX-512 kernel: the plane layout up to wide_end, the 256-bit layout after. */
 inline void quantize_act_wide(const float* x, int64_t cols, int64_t group, int bits, int8_t* xq, float* dx,
                               int32_t* xsum) {
-  act_quantize_ref(x, cols, group, xq, dx, xsum);
-  act_layout(xq, cols, group, bits, wide_permute(xq, bits, group, cols));
+  if (!act512_on()) {
+    act_quantize_ref(x, cols, group, xq, dx, xsum);
+    return act_layout(xq, cols, group, bits, wide_permute(xq, bits, group, cols));
+  }
+  act_quantize_512(x, cols, group, xq, dx, xsum);
+  int64_t end;
+  if (bits == 4) {
+    end = wide_end(bits, group, cols);
+    wide_permute4(xq, end);
+  } else {
+    end = wide_permute(xq, bits, group, cols);
+  }
+  act_layout(xq, cols, group, bits, end);
 }
 
 /** [a0+a1, a2+a3, …, a14+a15, b0+b1, …, b14+b15]: halves the lanes per group of a and b, a's first. */

@@ -68,9 +68,21 @@ bool old_split() {
 
 }  // namespace
 
+bool& decode_guided() {
+  static bool on = env_is_1("APL_DEC_GUIDED");
+  return on;
+}
+
 void decode_split(int64_t total, int threads, std::vector<int64_t>& b) {
   b.assign(1, 0);
-  if (threads > 1 && total > 2 * threads) {
+  if (threads > 1 && total > 2 * threads && decode_guided()) {
+    // each task a 1 / (2 · threads) of the rows left, down to the small size of the 90 / 10 split below
+    const int64_t small = std::max<int64_t>(2, total / (80 * threads) / 2 * 2);
+    while (total - b.back() > small) {
+      const int64_t left = total - b.back();
+      b.push_back(std::min(total, b.back() + std::max(small, left / (2 * threads) / 2 * 2)));
+    }
+  } else if (threads > 1 && total > 2 * threads) {
     // one big part per thread (90 % of the rows), then 8 small ones per thread
     const int64_t big = total * 9 / 10 / threads / 2 * 2;
     for (int i = 1; i <= threads; i++) b.push_back(big * i);
@@ -81,6 +93,34 @@ void decode_split(int64_t total, int threads, std::vector<int64_t>& b) {
     }
   }
   if (b.back() != total) b.push_back(total);
+}
+
+void DispatchProfile::task(double s0, double s1) {
+  busy_ns.fetch_add((int64_t)(s1 - s0), std::memory_order_relaxed);
+  const int i = Pool::thread_index();
+  if (i >= kThreads) return;
+  Thread& t = th[i];
+  if (t.tasks++ == 0) t.first = s0;
+  t.last = s1;
+  t.busy += s1 - s0;
+}
+
+void DispatchProfile::run_done(double t0, double t1, int threads) {
+  for (int i = 0; i < threads && i < kThreads; i++) {
+    Thread& t = th[i];
+    if (t.tasks == 0) {
+      t.none++;
+      t.none_ns += t1 - t0;
+    } else {
+      t.late += t.first - t0;
+      t.early += t1 - t.last;
+      t.between += (t.last - t.first) - t.busy;
+      t.busy_ns += t.busy;
+      t.all_tasks += t.tasks;
+    }
+    t.tasks = 0;
+    t.busy = 0;
+  }
 }
 
 void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& pool, const Kernel& k,
@@ -126,9 +166,13 @@ void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& 
         k.frows(w, r0, r1, x, 0, 1, outs[i].y, w.rows);
       lo = base + r1;
     }
-    if (prof) prof->busy_ns.fetch_add((int64_t)(DispatchProfile::now_ns() - s0), std::memory_order_relaxed);
+    if (prof) prof->task(s0, DispatchProfile::now_ns());
   });
-  if (prof) prof->wall_ns += DispatchProfile::now_ns() - t0;
+  if (prof) {
+    const double t1 = DispatchProfile::now_ns();
+    prof->wall_ns += t1 - t0;
+    prof->run_done(t0, t1, pool.threads());
+  }
 }
 
 void linear(const Linear& w, const float* x, int64_t n, float* y, Pool& pool, const Kernel& k, ActQ& act,

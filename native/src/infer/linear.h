@@ -19,7 +19,7 @@ const char* check_linear(const Linear& w);
  * APL_PROFILE=1's view inside decode's one-dispatch linears (n = 1), summed over the calls given it: the
  * activations' quantization (on the caller's thread while the others wait), the wall time of the pool's runs
  * after it and the tasks' time summed over threads (threads · wall − busy: thread time inside the runs
- * without a task, i.e. the hand-offs and the wait for the last task).
+ * without a task, i.e. the hand-offs and the wait for the last task), and that idle time thread by thread.
  */
 struct DispatchProfile {
   static double now_ns() {
@@ -29,6 +29,24 @@ struct DispatchProfile {
   }
   double quant_ns = 0, wall_ns = 0;
   std::atomic<int64_t> busy_ns{0};
+  /** Threads seen one by one (Pool::thread_index; 0 is the caller); higher indices only count in busy_ns. */
+  static constexpr int kThreads = 16;
+  /**
+   * One thread's idle time, summed over the runs: `late` from a run's start to its first task, `early` from
+   * its last task to the run's end, `between` its tasks (claims), and the runs it took no task of (`none`
+   * runs, their wall time in none_ns). first / last / busy / tasks: the current run (written by that thread
+   * only).
+   */
+  struct alignas(64) Thread {  // a line each: the threads write their own while a run goes on
+    double first = 0, last = 0, busy = 0;
+    int64_t tasks = 0;
+    double late = 0, early = 0, between = 0, none_ns = 0, busy_ns = 0;
+    int64_t none = 0, all_tasks = 0;
+  } th[kThreads];
+  /** A task of the current run ran on this thread from s0 to s1. */
+  void task(double s0, double s1);
+  /** The current run went from t0 to t1 over `threads` threads: adds its idle time per thread. */
+  void run_done(double t0, double t1, int threads);
 };
 
 /**
@@ -74,6 +92,12 @@ void linears(const LinearOut* outs, int count, const float* x, int64_t n, Pool& 
  * takes, so neither waits long at the end; one task with one thread.
  */
 void decode_split(int64_t total, int threads, std::vector<int64_t>& b);
+/**
+ * APL_DEC_GUIDED=1 (read once; a bench flips it per call): decode_split gives each task 1 / (2 · threads) of
+ * the rows left instead (guided self-scheduling: a thread that starts late or runs slower takes fewer rows),
+ * down to the small parts' size.
+ */
+bool& decode_guided();
 
 }  // namespace infer
 }  // namespace apl

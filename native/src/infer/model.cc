@@ -75,6 +75,16 @@ Model::~Model() {
                  disp_.wall_ns / 1e6 / (double)pr->tokens,
                  (double)disp_.busy_ns.load() / 1e6 / (double)pr->tokens, threads(),
                  idle / 1e6 / (double)pr->tokens, 100.0 * idle / (th * disp_.wall_ns));
+    for (int i = 0; i < threads() && i < DispatchProfile::kThreads && threads() > 1; i++) {
+      const DispatchProfile::Thread& t = disp_.th[i];
+      const double per = 1e6 * (double)pr->tokens;
+      std::fprintf(
+          stderr,
+          "APL_PROFILE   (thread %d%s: tasks %.3f ms (%.1f per token); idle: before its first task %.3f "
+          "ms, after its last %.3f ms, between tasks %.3f ms, %.3f ms in %lld runs without a task)\n",
+          i, i ? "" : " = the caller", t.busy_ns / per, (double)t.all_tasks / (double)pr->tokens,
+          t.late / per, t.early / per, t.between / per, t.none_ns / per, (long long)t.none);
+    }
   }
 }
 

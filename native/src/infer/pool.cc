@@ -19,10 +19,13 @@ namespace infer {
 namespace {
 // The index of a closed generation: at least any task count, so nothing of it can be claimed.
 constexpr uint64_t kClosed = 0xffffffffu;
+thread_local int t_index = 0;
 }  // namespace
 
+int Pool::thread_index() { return t_index; }
+
 Pool::Pool(int threads) {
-  for (int i = 1; i < threads; i++) workers_.emplace_back([this]() { worker(); });
+  for (int i = 1; i < threads; i++) workers_.emplace_back([this, i]() { worker(i); });
 }
 
 Pool::~Pool() {
@@ -52,7 +55,8 @@ bool Pool::work(uint64_t gen) {
   }
 }
 
-void Pool::worker() {
+void Pool::worker(int index) {
+  t_index = index;
   uint64_t seen = 0;
   for (;;) {
     bool got = false;

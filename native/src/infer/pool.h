@@ -25,9 +25,11 @@ class Pool {
   int threads() const { return (int)workers_.size() + 1; }
   /** Runs fn(i) for i in [0, ntasks) over the pool; rethrows the first exception. */
   void run(int64_t ntasks, const std::function<void(int64_t)>& fn);
+  /** The calling thread's index in its pool: 1 … threads − 1 for a worker, 0 for any other thread. */
+  static int thread_index();
 
  private:
-  void worker();
+  void worker(int index);
   bool work(uint64_t gen);
   std::vector<std::thread> workers_;
   std::mutex mu_;
