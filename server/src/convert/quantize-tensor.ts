@@ -320,7 +320,11 @@ export class Prefetch {
   sideArrays(sizes: number[]): Uint8Array[] {
     const all = this.side.take(sizes.reduce((a, b) => a + b, 0));
     let o = 0;
-    return sizes.map((n) => all.subarray(o, (o += n)));
+    return sizes.map((n) => {
+      const v = all.subarray(o, o + n);
+      o += n;
+      return v;
+    });
   }
   /** Gives the buffer behind sideArrays' views back (pass the first view; the others are the same buffer). */
   sideDone(first: Uint8Array): void {
