@@ -19,8 +19,9 @@
 #include <cstdlib>
 
 /** How far ahead of the bytes read the decode prefetches: APL_KQ_PF=<bytes> (read once), else 1024 (see
- * docs/PERFORMANCE.md, "kquant decode" and "Zen 4"). 0: no software prefetch (wide_dec_lut5 then prefetches the
- * lines it is about to read: no effect). 6144, the default before, cost 4-bit decode 1.35x on a Zen 4 host. */
+ * docs/PERFORMANCE.md, "kquant decode" and "Zen 4"). 0: no software prefetch (wide_dec_lut5 then prefetches
+ * the lines it is about to read: no effect). 6144, the default before, cost 4-bit decode 1.35x on a Zen 4
+ * host. */
 inline int64_t kq_prefetch_distance() {
   static const int64_t d = [] {
     const char* v = std::getenv("APL_KQ_PF");
