@@ -84,7 +84,7 @@ export interface QuantizeOptions extends QuantParams {
   /**
    * The converter's output check, computed by the native engine on its threads as rows are quantized (the
    * TypeScript reference leaves it out of its result; the caller computes it then): x (n × cols float32) against
-   * the sampled rows (ascending, within this call's rows); sumSquares adds Σw² of every input element.
+   * the sampled rows (ascending, within this call's rows).
    */
   check?: OutputCheckRequest;
   /** Where to write q (exactly rows × packed row bytes), e.g. a reused buffer; a new one when absent. */

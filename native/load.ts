@@ -245,7 +245,6 @@ export interface OutputCheckRequest {
   x: Float32Array;
   n: number;
   rows: Int32Array;
-  sumSquares: boolean;
   /**
    * A tensor checked in several calls: the fSq of the call before (its Σ‖f‖² chain is continued, so the last call's
    * fSq is the whole tensor's, as one call would give it).
@@ -285,7 +284,6 @@ export interface OutputCheck {
   fSq: number;
   ySq: number;
   dySq: number;
-  refSq: number;
 }
 
 /** Throws a one-line error when an output check request does not fit a rows × cols call (both quantize types). */

@@ -42,7 +42,6 @@ bool read_check(const Napi::Object& o, int64_t rows, int64_t cols, CheckJob* out
   out->m = (int64_t)(rs / 4);
   out->x = reinterpret_cast<const float*>(x);
   out->rows = reinterpret_cast<const int32_t*>(r);
-  out->sum_squares = c.Get("sumSquares").ToBoolean();
   Napi::Value fv = c.Get("fSqFrom"), yv = c.Get("y"), qv = c.Get("yq");
   out->f_sq_from = fv.IsNumber() ? fv.As<Napi::Number>().DoubleValue() : 0;
   bool ok = out->n >= 0 && xs == (size_t)(out->n * cols) * 4 && rs % 4 == 0 && ((uintptr_t)x & 3) == 0 &&
@@ -74,7 +73,6 @@ Napi::Object check_object(Napi::Env env, const CheckOut& k) {
   c.Set("fSq", k.f_sq);
   c.Set("ySq", k.y_sq);
   c.Set("dySq", k.dy_sq);
-  c.Set("refSq", k.ref_sq);
   return c;
 }
 

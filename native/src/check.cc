@@ -50,63 +50,6 @@ void check_frow_scalar(const float* xt, int64_t nb, int64_t cols, const float* f
     }
 }
 
-namespace {
-constexpr int64_t kSumBlock = 1 << 16;  // accuracy.ts sumSquares: bf16 summed in blocks of 65536 values
-constexpr int64_t kBlocksPerTask = 8;
-
-/** Σ w² of values [i0, i1) of the input as one float64 chain. */
-double chain_sq(const QuantJob& j, int64_t i0, int64_t i1) {
-  double s = 0;
-  if (j.dtype == kF32) {
-    for (int64_t i = i0; i < i1; i++) {
-      float f;
-      memcpy(&f, j.data + i * 4, 4);
-      s += (double)f * (double)f;
-    }
-  } else {
-    for (int64_t i = i0; i < i1; i++) {
-      uint16_t h;
-      memcpy(&h, j.data + i * 2, 2);
-      double f = j.dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
-      s += f * f;
-    }
-  }
-  return s;
-}
-/** w² of bf16 value i at p, in float64 (bf16_to_f32, then the exact float64 square). */
-inline double bf16_sq(const uint8_t* p, int64_t i) {
-  uint16_t h;
-  memcpy(&h, p + i * 2, 2);
-  const double f = bf16_to_f32(h);
-  return f * f;
-}
-
-/**
- * Σw² of bf16 blocks [b0, b1) into out[b]: one float64 chain per block, in element order (chain_sq's sums).
- * Four whole blocks' chains advance together: independent chains, so the adds overlap instead of waiting on
- * each other, and each chain is still the TypeScript order.
- */
-void bf16_blocks_sq(const QuantJob& j, int64_t b0, int64_t b1, double* out) {
-  const int64_t total = j.rows * j.cols;
-  int64_t b = b0;
-  for (; b + 4 <= b1 && (b + 4) * kSumBlock <= total; b += 4) {
-    const uint8_t* p = j.data + b * kSumBlock * 2;
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int64_t i = 0; i < kSumBlock; i++) {
-      s0 += bf16_sq(p, i);
-      s1 += bf16_sq(p, kSumBlock + i);
-      s2 += bf16_sq(p, 2 * kSumBlock + i);
-      s3 += bf16_sq(p, 3 * kSumBlock + i);
-    }
-    out[b] = s0;
-    out[b + 1] = s1;
-    out[b + 2] = s2;
-    out[b + 3] = s3;
-  }
-  for (; b < b1; b++) out[b] = chain_sq(j, b * kSumBlock, std::min(total, (b + 1) * kSumBlock));
-}
-}  // namespace
-
 OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequant)
     : j_(j), c_(c), dequant_(std::move(dequant)), dot_(select_check_dot()), frow_(select_check_frow()) {
   const int64_t cols = j.cols;
@@ -121,46 +64,23 @@ OutputCheck::OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequan
     yq_.assign((size_t)(c.n * c.m), 0.0f);
     tasks_ = 1;  // the Σ‖f‖² chain
   }
-  if (c.sum_squares) {
-    const int64_t total = j.rows * j.cols;
-    if (j.dtype == kBF16) {
-      blocks_.assign((size_t)((total + kSumBlock - 1) / kSumBlock), 0.0);
-      block_tasks_ = ((int64_t)blocks_.size() + kBlocksPerTask - 1) / kBlocksPerTask;
-    } else {
-      blocks_.assign(1, 0.0);
-      block_tasks_ = 1;
-    }
-    tasks_ += block_tasks_;
-  }
 }
 
 void OutputCheck::run_task(int64_t t) {
-  if (c_.m > 0) {
-    if (t == 0) {
-      // Σ‖f_j‖² over the sampled rows, in order: one chain, which waits on its add latency; the float
-      // products x · f of each row (no quantized data needed) run in the same column loop, in its shadow.
-      // Products already set (the GPU's) are kept.
-      const int64_t cols = j_.cols, n = c_.n, m = c_.m, nb = f_products_ ? nb_ : 0;
-      std::vector<float> fb((size_t)cols);
-      std::vector<double> yr((size_t)(4 * nb));
-      double s = c_.f_sq_from;
-      for (int64_t jj = 0; jj < m; jj++) {
-        const float* f = load_row_scalar(j_, c_.rows[jj], fb.data());
-        frow_(xt_.data(), nb, cols, f, yr.data(), &s);
-        for (int64_t i = 0; i < 4 * nb && i < n; i++) y_[(size_t)(i * m + jj)] = yr[(size_t)i];
-      }
-      f_sq_ = s;
-      return;
-    }
-    t -= 1;
+  if (c_.m == 0 || t != 0) return;
+  // Σ‖f_j‖² over the sampled rows, in order: one chain, which waits on its add latency; the float
+  // products x · f of each row (no quantized data needed) run in the same column loop, in its shadow.
+  // Products already set (the GPU's) are kept.
+  const int64_t cols = j_.cols, n = c_.n, m = c_.m, nb = f_products_ ? nb_ : 0;
+  std::vector<float> fb((size_t)cols);
+  std::vector<double> yr((size_t)(4 * nb));
+  double s = c_.f_sq_from;
+  for (int64_t jj = 0; jj < m; jj++) {
+    const float* f = load_row_scalar(j_, c_.rows[jj], fb.data());
+    frow_(xt_.data(), nb, cols, f, yr.data(), &s);
+    for (int64_t i = 0; i < 4 * nb && i < n; i++) y_[(size_t)(i * m + jj)] = yr[(size_t)i];
   }
-  const int64_t total = j_.rows * j_.cols;
-  if (j_.dtype != kBF16) {
-    blocks_[0] = chain_sq(j_, 0, total);
-    return;
-  }
-  int64_t b1 = std::min<int64_t>((int64_t)blocks_.size(), (t + 1) * kBlocksPerTask);
-  bf16_blocks_sq(j_, t * kBlocksPerTask, b1, blocks_.data());
+  f_sq_ = s;
 }
 
 void OutputCheck::rows_done(int64_t r0, int64_t r1) {
@@ -233,11 +153,6 @@ CheckOut OutputCheck::finish() const {
     }
     o.y_sq = ys;
     o.dy_sq = dys;
-  }
-  if (c_.sum_squares) {
-    double s = 0;
-    for (double b : blocks_) s += b;
-    o.ref_sq = s;
   }
   return o;
 }

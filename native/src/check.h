@@ -1,7 +1,6 @@
-// The converter's output check and Σw², computed inside a quantize job (on its threads, in the same pass as
-// the quantization where possible) with exactly the arithmetic of the TypeScript it replaces
-// (server/src/convert/accuracy.ts: productError, sumSquares), so the accuracy report is the same to the last
-// digit.
+// The converter's output check, computed inside a quantize job (on its threads, in the same pass as the
+// quantization where possible) with exactly the arithmetic of the TypeScript it replaces
+// (server/src/convert/accuracy.ts: productError), so the accuracy report is the same to the last digit.
 //
 // Every float32 × float32 product is exact in float64, and each sum is a float64 chain in the TypeScript
 // order: vector lanes only ever hold different chains, never parts of one.
@@ -22,8 +21,6 @@ struct CheckJob {
   int64_t n = 0;
   const int32_t* rows = nullptr;
   int64_t m = 0;
-  /** Also Σw² of every input element (accuracy.ts sumSquares: 65536-element blocks for bf16). */
-  bool sum_squares = false;
   /**
    * A tensor checked in several calls: the Σ‖f‖² chain of its earlier calls' sampled rows, continued here
    * (one chain over all of them, as in one call); y / yq, when set, receive this call's products (n × m each,
@@ -37,14 +34,12 @@ struct CheckJob {
 struct CheckOut {
   /** Σ‖f_j‖², Σ y², Σ (y − ŷ)² over the sampled rows (productError). */
   double f_sq = 0, y_sq = 0, dy_sq = 0;
-  /** Σw² over all rows (when asked). */
-  double ref_sq = 0;
 };
 
 /**
  * State of one job's check: per sampled row, the float and quantized products. rows_done() is called for
  * every row [r0, r1) once it is quantized (from any thread) and computes the quantized products; extra tasks
- * run beside the quantization: the Σ‖f‖² chain with the float products (task 0) and the Σw² blocks; finish()
+ * run beside the quantization: the Σ‖f‖² chain with the float products (task 0); finish()
  * combines everything in the TypeScript order.
  */
 class OutputCheck {
@@ -74,15 +69,14 @@ class OutputCheck {
   /** The products' kernels (cpu/kernels.h check_dot_*, check_frow_*). */
   void (*dot_)(const float*, int64_t, int, const float* const*, const float* const*, double*, double*);
   void (*frow_)(const float*, int64_t, int64_t, const float*, double*, double*);
-  bool f_products_ = true;      // the float products are run_task(0)'s (false once set_products gave them)
-  int64_t nb_ = 0;              // input blocks of 4
-  std::vector<float> xt_;       // x regrouped: block b, column c, lane t at (b·cols + c)·4 + t
-  std::vector<int32_t> pick_;   // row → index among the sampled rows, or −1
-  std::vector<double> y_;       // n × m
-  std::vector<float> yq_;       // n × m
-  std::vector<double> blocks_;  // Σw² per 65536-element block (bf16) or the one chain (f32/f16)
+  bool f_products_ = true;     // the float products are run_task(0)'s (false once set_products gave them)
+  int64_t nb_ = 0;             // input blocks of 4
+  std::vector<float> xt_;      // x regrouped: block b, column c, lane t at (b·cols + c)·4 + t
+  std::vector<int32_t> pick_;  // row → index among the sampled rows, or −1
+  std::vector<double> y_;      // n × m
+  std::vector<float> yq_;      // n × m
   double f_sq_ = 0;
-  int64_t tasks_ = 0, block_tasks_ = 0;
+  int64_t tasks_ = 0;
 };
 
 }  // namespace apl

@@ -13,6 +13,6 @@ void kq_register(Napi::Env env, Napi::Object exports);
  * ascending int32), validated against rows × cols; false when there is none. Shared by both quantize types.
  */
 bool read_check(const Napi::Object& o, int64_t rows, int64_t cols, CheckJob* out);
-/** { fSq, ySq, dySq, refSq } of a check. */
+/** { fSq, ySq, dySq } of a check. */
 Napi::Object check_object(Napi::Env env, const CheckOut& c);
 }  // namespace apl

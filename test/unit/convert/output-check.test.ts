@@ -123,11 +123,11 @@ test('kquantize rejects a bad check request and a qInto of the wrong size, namin
     /^Error: w: qInto must be a Uint8Array of 48 bytes/,
   );
   await assert.rejects(
-    kquantize({ ...o, check: { x, n: 1, rows: Int32Array.from([1, 0]), sumSquares: false } }),
+    kquantize({ ...o, check: { x, n: 1, rows: Int32Array.from([1, 0]) } }),
     /w: check.rows must be ascending/,
   );
   await assert.rejects(
-    kquantize({ ...o, check: { x, n: 2, rows: Int32Array.from([0]), sumSquares: false } }),
+    kquantize({ ...o, check: { x, n: 2, rows: Int32Array.from([0]) } }),
     /w: check.x must be a Float32Array of 2×48 values/,
   );
 });
