@@ -310,28 +310,8 @@ void qmatmul(const float* x, int64_t n, const QTensor& w, float* y, int threads)
 }
 
 MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int threads) {
-  int64_t per = rows_per_chunk(w.cols);
-  int64_t nchunks = (w.rows + per - 1) / per;
-  std::vector<MetricsAcc> acc((size_t)nchunks);
-  QuantJob j{};
-  j.data = data;
-  j.dtype = dtype;
-  j.cols = w.cols;
-  parallel_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
-    std::vector<float> x((size_t)w.cols), d((size_t)w.cols);
-    int64_t r1 = std::min(w.rows, (c + 1) * per);
-    MetricsAcc a;  // stored once: neighbouring chunks' entries share cache lines
-    for (int64_t r = c * per; r < r1; r++) {
-      const float* xr = load_row_scalar(j, r, x.data());
-      dequantize_row(w, r, d.data());
-      for (int64_t k = 0; k < w.cols; k++) a.add(xr[k], d[(size_t)k]);
-    }
-    acc[(size_t)c] = a;
-    return true;
-  });
-  MetricsAcc all;
-  for (auto& a : acc) all.merge(a);
-  return finish_metrics(all);
+  return metrics_against(data, dtype, w.rows, w.cols, threads,
+                         [&w](int64_t r, float* dst) { dequantize_row(w, r, dst); });
 }
 
 MetricsOut compare_metrics(const float* x, const float* w, int64_t n) {

@@ -193,6 +193,37 @@ void dequantize(const QTensor& w, float* out, int threads);
 /** y (n × rows) = x (n × cols) · Ŵᵀ, dequantizing one row of W at a time per thread. */
 void qmatmul(const float* x, int64_t n, const QTensor& w, float* y, int threads);
 MetricsOut error_metrics(const uint8_t* data, int dtype, const QTensor& w, int threads);
+
+/**
+ * The metrics of a rows × cols input (data, dtype) against its quantized form, whose row r `dequant_row(r,
+ * dst)` writes as cols float32 values: rows_per_chunk rows per task, each task's sums merged in task order
+ * (both quantization types' error_metrics).
+ */
+template <class DequantRow>
+MetricsOut metrics_against(const uint8_t* data, int dtype, int64_t rows, int64_t cols, int threads,
+                           DequantRow dequant_row) {
+  const int64_t per = rows_per_chunk(cols), nchunks = (rows + per - 1) / per;
+  std::vector<MetricsAcc> acc((size_t)nchunks);
+  QuantJob j{};
+  j.data = data;
+  j.dtype = dtype;
+  j.cols = cols;
+  parallel_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
+    std::vector<float> x((size_t)cols), d((size_t)cols);
+    const int64_t r1 = std::min(rows, (c + 1) * per);
+    MetricsAcc a;  // stored once: neighbouring chunks' entries share cache lines
+    for (int64_t r = c * per; r < r1; r++) {
+      const float* xr = load_row_scalar(j, r, x.data());
+      dequant_row(r, d.data());
+      for (int64_t k = 0; k < cols; k++) a.add(xr[k], d[(size_t)k]);
+    }
+    acc[(size_t)c] = a;
+    return true;
+  });
+  MetricsAcc all;
+  for (auto& a : acc) all.merge(a);
+  return finish_metrics(all);
+}
 /** The same metrics between two float32 arrays already decoded: x the reference, w its approximation. */
 MetricsOut compare_metrics(const float* x, const float* w, int64_t n);
 

@@ -326,28 +326,8 @@ void kq_dequantize(const KqTensor& t, float* out, int threads) {
 
 MetricsOut kq_error_metrics(const uint8_t* data, int dtype, const KqTensor& t, int threads) {
   const KqKernel& k = kq_select_kernel();
-  int64_t per = rows_per_chunk(t.cols);
-  int64_t nchunks = (t.rows + per - 1) / per;
-  std::vector<MetricsAcc> acc((size_t)nchunks);
-  QuantJob j{};
-  j.data = data;
-  j.dtype = dtype;
-  j.cols = t.cols;
-  parallel_chunks(resolve_threads(threads), nchunks, [&](int64_t c) {
-    std::vector<float> x((size_t)t.cols), d((size_t)t.cols);
-    int64_t r1 = std::min(t.rows, (c + 1) * per);
-    MetricsAcc a;  // stored once: neighbouring chunks' entries share cache lines
-    for (int64_t r = c * per; r < r1; r++) {
-      const float* xr = load_row_scalar(j, r, x.data());
-      k.dequantize_row(t, r, d.data());
-      for (int64_t i = 0; i < t.cols; i++) a.add(xr[i], d[(size_t)i]);
-    }
-    acc[(size_t)c] = a;
-    return true;
-  });
-  MetricsAcc all;
-  for (auto& a : acc) all.merge(a);
-  return finish_metrics(all);
+  return metrics_against(data, dtype, t.rows, t.cols, threads,
+                         [&k, &t](int64_t r, float* dst) { k.dequantize_row(t, r, dst); });
 }
 
 }  // namespace apl
