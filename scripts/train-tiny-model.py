@@ -409,7 +409,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--out', default=os.path.join(ROOT, 'test', 'fixtures', 'brown-tiny'))
     ap.add_argument('--seed', type=int, default=1234)
-    ap.add_argument('--steps', type=int, default=280)
+    ap.add_argument('--steps', type=int, default=1800)
     ap.add_argument('--batch', type=int, default=4)
     ap.add_argument('--lr', type=float, default=3e-3)
     ap.add_argument('--threads', type=int, default=2)
