@@ -1,4 +1,4 @@
-// The output check and Σw² of a quantize job (see check.h): the float products x · Wᵀ and the quantized ones
+// The output check of a quantize job (see check.h): the float products x · Wᵀ and the quantized ones
 // x · Ŵᵀ of the sampled rows, four inputs per pass over a row, each sum a float64 chain in the TypeScript
 // order.
 #include "check.h"

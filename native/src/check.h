@@ -53,7 +53,8 @@ class OutputCheck {
   OutputCheck(const QuantJob& j, const CheckJob& c, RowDequant dequant = {});
   /** Quantized products for the sampled rows among [r0, r1) (already quantized). */
   void rows_done(int64_t r0, int64_t r1);
-  /** Independent tasks (no quantized data needed), numbered 0..tasks()-1. */
+  /** Independent tasks (no quantized data needed), numbered 0..tasks()-1: the Σ‖f‖² chain with the float
+   * products when rows are sampled (one task), else none. */
   int64_t tasks() const { return tasks_; }
   void run_task(int64_t t);
   /** The products computed elsewhere (the GPU: cuda/check.cu), n × m each, instead of rows_done(). */

@@ -157,7 +157,7 @@ static CheckOut check_after(const QuantJob& j, const CheckJob& c, int threads) {
 
 /**
  * The output check of a job quantized on the GPU: its products there (cuda/check.cu, the same float64
- * chains), Σ‖f‖² and Σw² on the CPU threads. APL_CHECK_CPU=1, or a CUDA error (named in *note), runs it all
+ * chains), Σ‖f‖² on the CPU threads. APL_CHECK_CPU=1, or a CUDA error (named in *note), runs it all
  * on the CPU.
  */
 static CheckOut check_on_gpu(const QuantJob& j, const CheckJob& c, int threads, std::string* note) {

@@ -34,7 +34,7 @@ struct QuantStatus {
   /** The metrics' sums (metrics_from included): what the next call of the same tensor starts from. */
   MetricsAcc sums{};
   bool has_check = false;
-  CheckOut check{};  // the converter's output check and Σw² (when a CheckJob was given)
+  CheckOut check{};  // the converter's output check (when a CheckJob was given)
 };
 
 struct Control {

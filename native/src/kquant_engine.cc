@@ -81,7 +81,7 @@ CheckOut kq_check_after(const KqJob& j, const CheckJob& c, int threads) {
 
 /**
  * The output check of a job quantized on the GPU: its products there (cuda/check.cu, kquant_check.h's
- * kq_check_pair: the CPU's float64 chains), Σ‖f‖² and Σw² on the CPU threads. APL_CHECK_CPU=1, or a CUDA
+ * kq_check_pair: the CPU's float64 chains), Σ‖f‖² on the CPU threads. APL_CHECK_CPU=1, or a CUDA
  * error (named in *note), runs it all on the CPU.
  */
 CheckOut kq_check_on_gpu(const KqJob& j, const CheckJob& c, int threads, std::string* note) {

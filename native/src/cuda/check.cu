@@ -1,7 +1,7 @@
 // The output check's products on the GPU: one thread per (sampled row, input), two float64 chains over the
 // columns in order (float32 × float32 products are exact in float64; --fmad=false keeps each add separate),
-// the float row decoded as load_row_scalar does and the quantized one as dequantize_row does. Σ‖f‖² and Σw²
-// stay on the CPU threads (single chains in the TypeScript order: check.cc). The two-level-scale type's
+// the float row decoded as load_row_scalar does and the quantized one as dequantize_row does. Σ‖f‖² stays
+// on the CPU threads (one chain in the TypeScript order: check.cc). The two-level-scale type's
 // products (kq_check_products) run kquant_check.h's kq_check_pair, the function the CPU test runs too.
 #include <cuda_runtime.h>
 
