@@ -8,6 +8,7 @@ import type { FloatWeight, KquantWeight, LinearWeight, ModelConfig, ModelWeights
 import { checkFormat, kqSizes } from '../../../native/kquant';
 import { arenaBytes, createWeightArena, type WeightArena } from '../../../native/weight-arena';
 import { f16ToF32 } from '../formats/dtypes';
+import { FormatError } from '../formats/errors';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import { type NpzArchive, openNpzFile } from '../formats/npz';
@@ -45,6 +46,9 @@ export interface LoadedModel {
 
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ');
 const errMsg = (e: unknown) => oneLine((e as Error)?.message ?? String(e));
+/** e's problem at `file`: a FormatError about that file already names it, so only its problem is kept. */
+const problemAt = (file: string, e: unknown) =>
+  e instanceof FormatError && e.file === file ? oneLine(e.problem) : errMsg(e);
 
 /** Reads and minimally checks a manifest (JSON, model block, weights list, metadata.npz). */
 export function readManifest(path: string): Manifest {
@@ -75,7 +79,7 @@ export async function openManifestNpz(manifestPath: string, m: Manifest): Promis
   try {
     return { npz: await openNpzFile(path), path };
   } catch (e) {
-    throw new RunError(`${path}: ${errMsg(e)}`);
+    throw new RunError(`${path}: ${problemAt(path, e)}`);
   }
 }
 
@@ -93,7 +97,7 @@ export async function readNpzWeight(
       // with an arena, the data is read straight into it (2 MiB pages from the first touch: native/weight-arena.ts)
       return arena ? await npz.readArrayInto(member, (h) => arena.take(h.dataBytes)) : await npz.readArray(member);
     } catch (err) {
-      throw new RunError(`${file}: ${e.name}: ${errMsg(err)}`);
+      throw new RunError(`${file}: ${e.name}: ${problemAt(file, err)}`);
     }
   };
   const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

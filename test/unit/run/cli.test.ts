@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { inferInfo } from '../../../native/forward';
 import { createReferenceModel } from '../../../native/forward-reference';
@@ -258,6 +258,13 @@ test('bad input: one line naming the problem, non-zero exit', async () => {
   const loneManifest = join(lone, basename(llama));
   copyFileSync(llama, loneManifest);
   assertOneLineError(await cli(['run', loneManifest, '--prompt-tokens', tokens]), /NPZ .*is missing/);
+  // A truncated NPZ beside it: the NPZ's path named once, then the problem.
+  const npzName = JSON.parse(readFileSync(llama, 'utf8')).metadata.npz as string;
+  const cut = join(lone, npzName);
+  writeFileSync(cut, readFileSync(join(dirname(llama), npzName)).subarray(0, 300));
+  const truncated = await cli(['run', loneManifest, '--prompt-tokens', tokens]);
+  assertOneLineError(truncated, /no end-of-central-directory record; truncated\?/);
+  assert.equal(truncated.stderr.split(cut).length - 1, 1, truncated.stderr);
   // A manifest that disagrees with its NPZ (a weight's shape edited).
   const edited = JSON.parse(readFileSync(llama, 'utf8'));
   edited.weights.find((w: { name: string }) => w.name === 'model.layers.0.self_attn.k_proj.weight').shape = [32, 128];
