@@ -28,6 +28,8 @@ export interface TensorInfoLike {
   name: string;
   dtype: string;
   shape: number[];
+  /** The safetensors file that holds it, where known (named in errors). */
+  file?: string;
 }
 
 export type NumpyKeepDtype =
@@ -133,7 +135,11 @@ export function planTensor(t: TensorInfoLike, o: PlanOptions): TensorPlan {
   }
   const storeDtype = KEEP[t.dtype];
   if (!storeDtype) {
-    throw new ConvertError('unsupported', `tensor ${t.name}: dtype ${t.dtype} is not supported`);
+    throw new ConvertError(
+      'unsupported',
+      `${t.file ? `${t.file}: ` : ''}tensor ${t.name}: dtype ${t.dtype} is not supported (weights are read as F32, F16 ` +
+        'or BF16, other tensors kept as F64, integers or BOOL; a pre-quantized or FP8 checkpoint needs its float original)',
+    );
   }
   const bits = storeDtype === 'float16' || storeDtype.endsWith('16') ? 16 : 32;
   return { kind: 'keep', name: t.name, dtype: t.dtype, shape: t.shape, storeDtype, bits };

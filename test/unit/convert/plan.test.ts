@@ -46,7 +46,15 @@ test('1-D norms and non-float tensors are kept; bf16 widened to float32', () => 
   assert.deepEqual(h.kind === 'keep' && [h.storeDtype, h.bits], ['float16', 16]);
   const i = planTensor({ name: 'ids', dtype: 'I64', shape: [2, 8] }, opts);
   assert.deepEqual(i.kind === 'keep' && i.storeDtype, 'int64');
-  assert.throws(() => planTensor({ name: 'odd', dtype: 'F8_E4M3', shape: [4] }, opts), /odd: dtype F8_E4M3/);
+  assert.throws(
+    () => planTensor({ name: 'odd', dtype: 'F8_E4M3', shape: [4] }, opts),
+    /^ConvertError: tensor odd: dtype F8_E4M3 is not supported \(weights are read as F32, F16 or BF16/,
+  );
+  // A 2-D FP8 weight is refused too, naming the file that holds it.
+  assert.throws(
+    () => planTensor({ name: 'w', dtype: 'F8_E4M3', shape: [4, 4], file: 'model-00002-of-00002.safetensors' }, opts),
+    /model-00002-of-00002\.safetensors: tensor w: dtype F8_E4M3 is not supported .*needs its float original/,
+  );
 });
 
 test('embeddings and head are recognised by whole name parts only', () => {
