@@ -27,6 +27,19 @@ export function modelConfigFromManifest(m: ModelInfo, file: string): ModelConfig
     }
     return v;
   };
+  /** An optional positive number: absent (or null) gives `dflt`. */
+  const positive = (k: 'rms_norm_eps' | 'rope_theta', dflt: number): number => {
+    const v: unknown = m[k];
+    if (v === undefined || v === null) return dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new RunError(`${file}: model.${k} must be a positive number (got ${JSON.stringify(v)})`);
+    }
+    return v;
+  };
+  const sw: unknown = m.sliding_window;
+  if (sw !== undefined && sw !== null && !(typeof sw === 'number' && Number.isInteger(sw) && sw >= 1)) {
+    throw new RunError(`${file}: model.sliding_window must be a positive integer or null (got ${JSON.stringify(sw)})`);
+  }
   const hiddenSize = need('hidden_dim');
   const numHeads = need('num_heads');
   const numKvHeads = typeof m.num_kv_heads === 'number' ? need('num_kv_heads') : numHeads;
@@ -60,10 +73,10 @@ export function modelConfigFromManifest(m: ModelInfo, file: string): ModelConfig
     numKvHeads,
     headDim,
     vocabSize: need('vocab_size'),
-    rmsNormEps: typeof m.rms_norm_eps === 'number' ? m.rms_norm_eps : 1e-6,
-    ropeTheta: typeof m.rope_theta === 'number' ? m.rope_theta : 10000,
+    rmsNormEps: positive('rms_norm_eps', 1e-6),
+    ropeTheta: positive('rope_theta', 10000),
     ropeScaling,
-    slidingWindow: m.sliding_window === undefined ? (family === 'mistral' ? 4096 : null) : (m.sliding_window ?? null),
+    slidingWindow: sw === undefined ? (family === 'mistral' ? 4096 : null) : ((sw as number | null) ?? null),
     hiddenAct,
     embedScale: gemma,
     normAddOne: gemma,

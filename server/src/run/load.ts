@@ -220,6 +220,17 @@ export function tensorNames(numLayers: number) {
   return { embed: 'model.embed_tokens.weight', finalNorm: 'model.norm.weight', lmHead: 'lm_head.weight', layers };
 }
 
+/**
+ * Refuses a num_layers past the layers `file` holds (its last layer's input norm missing) before anything is sized
+ * by it: a manifest edited to a huge count is one clear line, not an out-of-memory crash.
+ */
+export function checkLayerCount(config: ModelConfig, has: (name: string) => boolean, file: string): void {
+  const last = `model.layers.${config.numLayers - 1}.input_layernorm.weight`;
+  if (!has(last)) {
+    throw new RunError(`${file}: model.num_layers is ${config.numLayers}, but there is no ${last}`);
+  }
+}
+
 /** Assembles ModelWeights from a reader of named tensors (NPZ or checkpoint); `has` tells whether a tensor exists. */
 export async function assembleWeights(
   config: ModelConfig,
@@ -227,25 +238,47 @@ export async function assembleWeights(
   has: (name: string) => boolean,
   file: string,
 ): Promise<ModelWeights> {
+  checkLayerCount(config, has, file);
   const n = tensorNames(config.numLayers);
-  const vec = async (name: string) => vectorOf(await get(name), name, file);
-  const embed = await get(n.embed);
+  const h = config.hiddenSize;
+  const qd = config.numHeads * config.headDim;
+  const kvd = config.numKvHeads * config.headDim;
+  const ff = config.intermediateSize;
+  // Every shape against the model block, naming the tensor and the config values that size it.
+  const mat = async (name: string, rows: number, cols: number, by: string) => {
+    const w = await get(name);
+    if (w.rows !== rows || w.cols !== cols) {
+      throw new RunError(
+        `${file}: ${name} has shape [${w.rows}, ${w.cols}], but the model block asks for [${rows}, ${cols}] (${by})`,
+      );
+    }
+    return w;
+  };
+  const vec = async (name: string) => {
+    const v = vectorOf(await get(name), name, file);
+    if (v.length !== h) throw new RunError(`${file}: ${name} has ${v.length} values, but hidden_dim is ${h}`);
+    return v;
+  };
+  const embed = await mat(n.embed, config.vocabSize, h, 'vocab_size, hidden_dim');
   const layers = [];
   for (const l of n.layers) {
     layers.push({
       inputNorm: await vec(l.inputNorm),
-      q: await get(l.q),
-      k: await get(l.k),
-      v: await get(l.v),
-      o: await get(l.o),
+      q: await mat(l.q, qd, h, 'num_heads × head_dim, hidden_dim'),
+      k: await mat(l.k, kvd, h, 'num_kv_heads × head_dim, hidden_dim'),
+      v: await mat(l.v, kvd, h, 'num_kv_heads × head_dim, hidden_dim'),
+      o: await mat(l.o, h, qd, 'hidden_dim, num_heads × head_dim'),
       postAttnNorm: await vec(l.postAttnNorm),
-      gate: await get(l.gate),
-      up: await get(l.up),
-      down: await get(l.down),
+      gate: await mat(l.gate, ff, h, 'intermediate_size, hidden_dim'),
+      up: await mat(l.up, ff, h, 'intermediate_size, hidden_dim'),
+      down: await mat(l.down, h, ff, 'hidden_dim, intermediate_size'),
     });
   }
   const finalNorm = await vec(n.finalNorm);
-  const lmHead = has(n.lmHead) && !config.tieWordEmbeddings ? await get(n.lmHead) : embed;
+  const lmHead =
+    has(n.lmHead) && !config.tieWordEmbeddings
+      ? await mat(n.lmHead, config.vocabSize, h, 'vocab_size, hidden_dim')
+      : embed;
   return { embed, layers, finalNorm, lmHead };
 }
 
@@ -357,6 +390,7 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
   } else {
     const { npz, path: npzPath } = await openManifestNpz(path, manifest);
     try {
+      checkLayerCount(config, (name) => byName.has(name), path);
       const n = tensorNames(config.numLayers);
       const linears = new Set([
         n.embed,
