@@ -29,7 +29,7 @@ export function planChunks(nTokens: number, ctx: number, maxChunks?: number): Ch
   const available = Math.floor(nTokens / ctx);
   if (available < 1) {
     throw new ChunkError(
-      `the text is ${nTokens} tokens, shorter than one chunk of ${ctx} (use a longer text or a smaller --ctx)`,
+      `the text is ${nTokens} token${nTokens === 1 ? '' : 's'}, shorter than one chunk of ${ctx} (use a longer text or a smaller --ctx)`,
     );
   }
   const chunks = maxChunks === undefined ? available : Math.min(available, maxChunks);

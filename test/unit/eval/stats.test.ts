@@ -112,6 +112,7 @@ test('chunking: full chunks only, BOS replaces each first token, the second half
     () => planChunks(255, 256),
     (e: Error) => e instanceof ChunkError && /255 tokens, shorter/.test(e.message),
   );
+  assert.throws(() => planChunks(1, 256), /the text is 1 token, shorter/); // an empty text: BOS alone
   assert.throws(() => planChunks(1000, 255), /even integer/);
   assert.throws(() => planChunks(1000, 256, 0), /positive integer/);
 });
