@@ -1,4 +1,6 @@
 // Shared helpers for CLI subcommands: argument parsing and errors that print as one line.
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import pkg from '../../../package.json';
 
 export const VERSION: string = pkg.version;
@@ -46,4 +48,18 @@ export function parseArgs(argv: string[], valued: readonly string[], known?: rea
     } else positionals.push(a);
   }
   return { positionals, flags };
+}
+
+/**
+ * A .npy output named by `flag`, checked before any work: the right extension, not a folder, and a folder to write
+ * it in (else a usage error, exit 2, rather than a failure after the work naming a temporary file).
+ */
+export function npyOutput(flag: string, path: string): string {
+  if (!path.endsWith('.npy')) throw new CliError(`--${flag} must name a .npy file`, 2);
+  const dir = dirname(resolve(path));
+  if (existsSync(path) && statSync(path).isDirectory()) throw new CliError(`--${flag} ${path}: is a folder`, 2);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new CliError(`--${flag} ${path}: the folder ${dir} does not exist`, 2);
+  }
+  return path;
 }

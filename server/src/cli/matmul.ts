@@ -10,7 +10,7 @@ import { openFileSource } from '../formats/source';
 import { RunError } from '../run/config';
 import { linearForward } from '../run/engine';
 import { checkpointWeight, openManifestNpz, readManifest, readNpzWeight, sourceCandidates } from '../run/load';
-import { CliError, parseArgs } from './common';
+import { CliError, npyOutput, parseArgs } from './common';
 
 const HELP = `usage: apl-quant matmul <manifest> --weight NAME --input X [--out Y.npy] [--float] [--backend auto|cpu|gpu]
 
@@ -80,6 +80,12 @@ export async function readInput(path: string, cols: number): Promise<MatInput> {
   }
   const n = shape.length === 2 ? shape[0] : 1;
   if (n === 0) throw new RunError(`${path}: no rows`);
+  // NaN or ±inf (a text value past float32's range too) would come out as zeros through the int8 activations.
+  const bad = values.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    const at = shape.length === 2 ? `row ${Math.floor(bad / inner)}, column ${bad % inner}` : `element ${bad}`;
+    throw new RunError(`${path}: ${at} is ${values[bad]}; the input must be finite`);
+  }
   return { x: values, n, vector: shape.length === 1 };
 }
 
@@ -153,7 +159,7 @@ export async function run(argv: string[], io: { out: (s: string) => void } = { o
   if (!weight) throw new CliError('--weight NAME is required', 2);
   if (!input) throw new CliError('--input X is required', 2);
   const out = str('out');
-  if (out !== undefined && !out.endsWith('.npy')) throw new CliError('--out must name a .npy file', 2);
+  if (out !== undefined) npyOutput('out', out);
   const backend = str('backend') ?? 'auto';
   if (!['auto', 'cpu', 'gpu'].includes(backend))
     throw new CliError(`--backend must be auto, cpu or gpu (got ${backend})`, 2);

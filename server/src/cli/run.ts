@@ -8,7 +8,7 @@ import { createForward } from '../run/engine';
 import { type LoadedModel, loadModel } from '../run/load';
 import { createSampler } from '../run/sampler';
 import { type ChatMessage, StreamDecoder } from '../run/tokenizer';
-import { CliError, parseArgs } from './common';
+import { CliError, npyOutput, parseArgs } from './common';
 
 const HELP = `usage: apl-quant run <manifest> [--prompt TEXT | --prompt-tokens 1,2,3] [options]
 
@@ -110,7 +110,7 @@ export function parseRunArgs(argv: string[]): RunArgs | 'help' {
   const kv = str('kv') ?? 'f16';
   if (kv !== 'f16' && kv !== 'f32') throw new CliError(`--kv must be f16 or f32 (got ${kv})`, 2);
   const dump = str('dump-logits');
-  if (dump !== undefined && !dump.endsWith('.npy')) throw new CliError(`--dump-logits must name a .npy file`, 2);
+  if (dump !== undefined) npyOutput('dump-logits', dump);
   return {
     manifest: positionals[0],
     prompt: str('prompt'),

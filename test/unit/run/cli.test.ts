@@ -301,6 +301,43 @@ test('bad input: one line naming the problem, non-zero exit', async () => {
     await cli(['matmul', llama, '--weight', 'model.norm.weight', '--input', x]),
     /model\.norm\.weight has shape \[128\], not a matrix/,
   );
+  // A non-finite input (NaN, or a text value past float32's range) is refused, not turned into zeros.
+  const up = 'model.layers.0.mlp.up_proj.weight';
+  const nanX = join(dir, 'nan.txt');
+  writeFileSync(nanX, `${Array.from({ length: 128 }, (_, i) => (i === 5 ? 'NaN' : '1')).join(' ')}\n`);
+  assertOneLineError(
+    await cli(['matmul', llama, '--weight', up, '--input', nanX]),
+    /nan\.txt: line 1: 'NaN' is not a number/,
+  );
+  const infX = join(dir, 'inf.txt');
+  writeFileSync(infX, `${Array.from({ length: 128 }, (_, i) => (i === 7 ? '1e39' : '1')).join(' ')}\n`);
+  assertOneLineError(
+    await cli(['matmul', llama, '--weight', up, '--input', infX]),
+    /inf\.txt: row 0, column 7 is Infinity; the input must be finite/,
+  );
+  const nanNpy = join(dir, 'nan.npy');
+  await writeNpyFile(
+    nanNpy,
+    'float32',
+    [128],
+    Float32Array.from({ length: 128 }, (_, i) => (i === 3 ? Number.NaN : 1)),
+  );
+  assertOneLineError(
+    await cli(['matmul', llama, '--weight', up, '--input', nanNpy]),
+    /nan\.npy: element 3 is NaN; the input must be finite/,
+  );
+  // An output whose folder does not exist: a usage error before any work, not a failure naming a temporary file.
+  const nowhere = join(dir, 'no-such-folder', 'y.npy');
+  assertOneLineError(
+    await cli(['matmul', llama, '--weight', up, '--input', x, '--out', nowhere]),
+    /--out .*y\.npy: the folder .*no-such-folder does not exist/,
+    2,
+  );
+  assertOneLineError(
+    await cli(['run', llama, '--prompt-tokens', tokens, '--max-tokens', '0', '--dump-logits', nowhere]),
+    /--dump-logits .*y\.npy: the folder .*no-such-folder does not exist/,
+    2,
+  );
 });
 
 test('run: Ctrl+C (SIGINT) stops generation cleanly with a done event, exit code 130', async () => {
