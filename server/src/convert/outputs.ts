@@ -2,8 +2,9 @@
 // every output is written under (`.<final name>.staged-<pid>` / `.tmp-<pid>`), the commit (three renames, the
 // manifest last), and the cleanup: a failed or cancelled run removes its temporaries; temporaries of a killed run
 // (its pid gone) are removed by the next run into the same folder.
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { mkdirpSync } from '../common/mkdirp';
 import { processAlive } from '../hub/cache';
 import { ConvertError, ioError } from './errors';
 import type { OutputPaths } from './names';
@@ -52,7 +53,7 @@ export class StagedOutputs {
   /** Creates the output folder, clears a killed run's temporaries and names this run's. */
   static prepare(outDir: string, paths: OutputPaths): StagedOutputs {
     try {
-      mkdirSync(outDir, { recursive: true });
+      mkdirpSync(outDir);
       if (!statSync(outDir).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
     } catch (e) {
       throw ioError(e, `cannot create the output folder ${outDir}`);

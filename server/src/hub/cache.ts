@@ -8,6 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, posix, relative } from 'node:path';
+import { mkdirp } from '../common/mkdirp';
 
 type Env = Record<string, string | undefined>;
 
@@ -89,7 +90,7 @@ export class RepoCache {
   async writeRef(revision: string, commit: string): Promise<void> {
     if (revision === commit) return;
     const p = join(this.folder, 'refs', ...revision.split('/'));
-    await fsp.mkdir(dirname(p), { recursive: true });
+    await mkdirp(dirname(p));
     await writeFileAtomic(p, commit);
   }
 
@@ -122,7 +123,7 @@ export class RepoCache {
    */
   async link(commit: string, relPath: string, etag: string): Promise<string> {
     const dest = this.snapshotPath(commit, relPath);
-    await fsp.mkdir(dirname(dest), { recursive: true });
+    await mkdirp(dirname(dest));
     const target = relative(dirname(dest), this.blobPath(etag)).split('\\').join(posix.sep);
     const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     try {
@@ -152,7 +153,7 @@ export class RepoCache {
    */
   async lockBlob(etag: string, signal?: AbortSignal, pollMs = 250): Promise<() => Promise<void>> {
     const path = this.lockPath(etag);
-    await fsp.mkdir(dirname(path), { recursive: true });
+    await mkdirp(dirname(path));
     for (;;) {
       signal?.throwIfAborted();
       try {
