@@ -4,7 +4,7 @@
 // (its pid gone) are removed by the next run into the same folder.
 import { existsSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { mkdirpSync } from '../common/mkdirp';
+import { mkdirpSync } from '../formats/mkdirp';
 import { processAlive } from '../hub/cache';
 import { ConvertError, ioError } from './errors';
 import type { OutputPaths } from './names';

@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, posix, relative } from 'node:path';
-import { mkdirp } from '../common/mkdirp';
+import { mkdirp } from '../formats/mkdirp';
 
 type Env = Record<string, string | undefined>;
 

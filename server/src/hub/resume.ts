@@ -4,7 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
-import { mkdirp } from '../common/mkdirp';
+import { mkdirp } from '../formats/mkdirp';
 import type { RemoteFile } from './api';
 import { type RepoCache, sleep } from './cache';
 import { HubError } from './errors';

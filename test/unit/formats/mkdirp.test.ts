@@ -1,4 +1,4 @@
-// mkdirp / mkdirpSync (server/src/common/mkdirp.ts): Node 20's `recursive: true` never returns under /proc; ours
+// mkdirp / mkdirpSync (server/src/formats/mkdirp.ts): Node 20's `recursive: true` never returns under /proc; ours
 // makes each missing folder once and throws the first refusal.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { mkdirp, mkdirpSync } from '../../../server/src/common/mkdirp';
+import { mkdirp, mkdirpSync } from '../../../server/src/formats/mkdirp';
 
 const root = mkdtempSync(join(tmpdir(), 'apl-mkdirp-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -37,7 +37,7 @@ test('a path where mkdir answers ENOENT under an existing parent (/proc) fails a
     return;
   }
   // In a child with a time limit: Node's own recursive mkdir would spin there forever, blocking its event loop.
-  const mod = join(__dirname, '../../../server/src/common/mkdirp.ts');
+  const mod = join(__dirname, '../../../server/src/formats/mkdirp.ts');
   for (const call of ['m.mkdirpSync(d)', 'await m.mkdirp(d)']) {
     const code = `const m = require(${JSON.stringify(mod)}); const d = '/proc/apl-mkdirp-test/x';
       (async () => { try { ${call}; console.log('made'); } catch (e) { console.log('refused', e.code); } })();`;
