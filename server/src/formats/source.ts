@@ -1,6 +1,7 @@
 // Random-access byte sources: the readers take one of these, so tests use in-memory buffers and the editor and
 // CLI use files. A read past the end is a FormatError naming the source (never a short buffer, never an
 // allocation larger than the source itself).
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { FormatError } from './errors';
 
@@ -35,16 +36,18 @@ export function checkRange(name: string, size: number, offset: number, length: n
 export async function openFileSource(path: string): Promise<RandomAccessSource> {
   let fh: Awaited<ReturnType<typeof open>>;
   try {
-    fh = await open(path, 'r');
+    // Non-blocking, so that opening a FIFO (or another special file) returns at once instead of waiting for a writer;
+    // regular files read the same either way. Windows has no O_NONBLOCK.
+    fh = await open(path, constants.O_NONBLOCK ? constants.O_RDONLY | constants.O_NONBLOCK : 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new FormatError(path, why);
   }
   const st = await fh.stat();
-  if (st.isDirectory()) {
+  if (st.isDirectory() || !st.isFile()) {
     await fh.close();
-    throw new FormatError(path, 'is a directory');
+    throw new FormatError(path, st.isDirectory() ? 'is a directory' : 'not a regular file (a pipe, socket or device)');
   }
   const size = st.size;
   let closed = false;

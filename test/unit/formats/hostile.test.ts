@@ -1,12 +1,16 @@
 // Hostile and broken archives: each gives a FormatError that names the file (and the member) and the problem;
 // none crashes, hangs, or allocates in proportion to a size the file merely claims.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { crc32 } from '../../../server/src/formats/crc32';
 import { FormatError } from '../../../server/src/formats/errors';
 import { encodeNpyHeader } from '../../../server/src/formats/npy';
 import { openNpz } from '../../../server/src/formats/npz';
-import { bufferSource } from '../../../server/src/formats/source';
+import { bufferSource, openFileSource } from '../../../server/src/formats/source';
 import { xorshiftBytes } from '../../helpers/random';
 import { makeZip } from '../../helpers/zip';
 
@@ -137,4 +141,27 @@ test('corrupt data: CRC mismatch, corrupt deflate stream, member shorter than de
   await expectError(z2.readArray('a'), /member 'a.npy'/);
   const short = await open(makeZip([{ name: 'a.npy', data: d, deflate: true, size: d.length + 10 }]));
   await expectError(short.readArray('a'), /inflates to \d+ bytes/);
+});
+
+test('special files (a FIFO with no writer, a device) are refused at once, not waited on', {
+  timeout: 10_000,
+}, async (t) => {
+  if (process.platform === 'win32') {
+    t.skip('no FIFOs or /dev here');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'apl-hostile-'));
+  try {
+    const fifo = join(dir, 'model.safetensors');
+    execFileSync('mkfifo', [fifo]);
+    for (const p of [fifo, '/dev/zero']) {
+      await assert.rejects(openFileSource(p), (e: unknown) => {
+        assert.ok(e instanceof FormatError, String(e));
+        assert.equal(e.message, `${p}: not a regular file (a pipe, socket or device)`);
+        return true;
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
