@@ -4,10 +4,10 @@
 //    as `<name>_tokenizer_q<bits>.json`, `<name>_tokenizer_config_q<bits>.json`, `<name>_generation_config_q<bits>.json`
 //    and named in the manifest's metadata (`tokenizer`, `tokenizer_config`, `generation_config`).
 // The side files are staged under temporary names with the rest of the outputs and renamed just before the manifest.
-import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ModelInfo } from '../formats/manifest';
-import { ConvertError, ioError } from './errors';
+import { ioError } from './errors';
 import { removeStale } from './outputs';
 
 /** The manifest model block's fields for running the model (docs/FORMAT.md), from a parsed config.json. */
@@ -62,18 +62,6 @@ export function runConfigFields(config: unknown, family: string): RunConfigField
   if (int(eos) !== undefined) out.eos_token_id = eos as number;
   else if (Array.isArray(eos) && eos.length && eos.every((e) => int(e) !== undefined)) out.eos_token_id = eos;
   return out;
-}
-
-/** Appends the run fields to a model block (after its existing fields, which keep their order). */
-export function addRunConfig(model: ModelInfo, dir: string): void {
-  const file = join(dir, 'config.json');
-  let config: unknown;
-  try {
-    config = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new ConvertError('invalid-input', `${file}: ${(e as Error).message}`);
-  }
-  Object.assign(model, runConfigFields(config, model.family));
 }
 
 /** The files convert copies from the checkpoint folder, and the metadata key naming each copy. */

@@ -7,7 +7,7 @@ import { engineInfo } from '../../../native/index';
 import { openCheckpoint } from '../formats/safetensors';
 import type { ConvertEvent } from '../protocol';
 import type { AccuracyReport } from '../report';
-import { addRunConfig, planCarry } from './carry';
+import { planCarry } from './carry';
 import { throwIfCancelled } from './errors';
 import { evalStage, evalTextFor } from './eval-stage';
 import { buildManifest } from './manifest-builder';
@@ -64,7 +64,6 @@ export async function convertModel(
   const paths = outputPaths(outDir, res.name, o.bits);
   if (!o.force) refuseExisting(paths);
   const model = describeSource(res);
-  addRunConfig(model, res.dir);
   // --eval: its text is checked now, before any work, so a missing one costs nothing.
   const evalText = o.eval ? evalTextFor(o.eval, res.dir) : undefined;
 

@@ -7,6 +7,7 @@ import type { ModelInfo } from '../formats/manifest';
 import { downloadModel, resolveToken } from '../hub';
 import type { ConvertEvent } from '../protocol';
 import { findAlias, isRepoId, slugify } from './aliases';
+import { runConfigFields } from './carry';
 import { ConvertError } from './errors';
 import { modelInfoFromConfig } from './families';
 import type { ConvertOptions } from './options';
@@ -73,6 +74,8 @@ function readConfig(dir: string): unknown {
       `${dir}: not a Hugging Face model folder (config.json missing; expected config.json and *.safetensors)`,
     );
   }
+  // A FIFO or device there would block the read below forever.
+  if (!statSync(file).isFile()) throw new ConvertError('invalid-input', `${file}: not a regular file`);
   try {
     return JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
@@ -95,11 +98,15 @@ function checkSafetensors(dir: string): void {
   throw new ConvertError('invalid-input', `${dir}: no .safetensors weights found`);
 }
 
-/** The manifest's model block for a resolved source (from its config.json); refuses a folder without safetensors. */
+/**
+ * The manifest's model block for a resolved source, from its config.json (read once): the description, the source,
+ * then the values the forward pass needs (carry.ts runConfigFields). Refuses a folder without safetensors.
+ */
 export function describeSource(res: Resolved): ModelInfo {
-  const model = modelInfoFromConfig(readConfig(res.dir), res.name, join(res.dir, 'config.json'));
+  const config = readConfig(res.dir);
+  const model = modelInfoFromConfig(config, res.name, join(res.dir, 'config.json'));
   model.source = res.source;
   if (res.revision) model.revision = res.revision;
   checkSafetensors(res.dir);
-  return model;
+  return Object.assign(model, runConfigFields(config, model.family));
 }

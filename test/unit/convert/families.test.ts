@@ -172,3 +172,27 @@ test('fuzz regression: a config.json that is not JSON gives a one-line error', a
     (e: Error) => e instanceof ConvertError && /not valid JSON/.test(e.message) && !/[\r\n]/.test(e.message),
   );
 });
+
+test('a config.json that is a FIFO is refused at once, not read (the read would wait for a writer forever)', async (t) => {
+  if (process.platform === 'win32') {
+    t.skip('no FIFOs here');
+    return;
+  }
+  const { execFileSync } = await import('node:child_process');
+  const { describeSource } = await import('../../../server/src/convert/source');
+  const dir = tempDir('apl-fifo-');
+  execFileSync('mkfifo', [join(dir, 'config.json')]);
+  assert.throws(
+    () => describeSource({ dir, name: 'x', source: dir, revision: null }),
+    (e: Error) => e instanceof ConvertError && e.message === `${join(dir, 'config.json')}: not a regular file`,
+  );
+});
+
+test('describeSource reads config.json once and appends the run fields after the source', async () => {
+  const { describeSource } = await import('../../../server/src/convert/source');
+  const dir = join(root, 'test/fixtures/tiny-mistral');
+  const m = describeSource({ dir, name: 'x', source: 'org/x', revision: 'abc' });
+  const keys = Object.keys(m);
+  assert.ok(keys.indexOf('revision') < keys.indexOf('rope_theta'), keys.join(','));
+  assert.equal(m.sliding_window, JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).sliding_window);
+});
