@@ -54,8 +54,11 @@ const problemAt = (file: string, e: unknown) =>
 export function readManifest(path: string): Manifest {
   let text: string;
   try {
+    // A FIFO or device would block the read forever: only a regular file is read.
+    if (!statSync(path).isFile()) throw new RunError(`${path}: not a regular file`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
+    if (e instanceof RunError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new RunError(`${path}: ${code === 'ENOENT' ? 'no such file' : errMsg(e)}`);
   }
@@ -311,8 +314,10 @@ function readJsonBeside(manifestPath: string, name: unknown): Record<string, unk
   if (typeof name !== 'string' || !name) return undefined;
   const p = join(dirname(manifestPath), name);
   try {
+    if (!statSync(p).isFile()) throw new RunError(`${p}: not a regular file`);
     return JSON.parse(readFileSync(p, 'utf8'));
   } catch (e) {
+    if (e instanceof RunError) throw e;
     throw new RunError(`${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : errMsg(e)}`);
   }
 }

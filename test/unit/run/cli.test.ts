@@ -2,7 +2,7 @@
 // the reference forward, the --json event stream, greedy decoding, seeds, the chat template, matmul on .npy and text
 // input against expectations computed here (no numpy), and one clear stderr line with a non-zero exit for bad input.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -286,6 +286,13 @@ test('bad input: one line naming the problem, non-zero exit', async () => {
   assertOneLineError(await cli(['run', llama, '--prompt-tokens', '1,512']), /token id 512 is outside the vocabulary/);
   assertOneLineError(await cli(['run', llama]), /no prompt/, 2);
   assertOneLineError(await cli(['run', join(dir, 'nope.json'), '--prompt', 'x']), /nope\.json: no such file/);
+  if (process.platform !== 'win32') {
+    // A FIFO as the manifest: refused at once (reading it would wait for a writer forever).
+    const fifo = join(dir, 'fifo_manifest_q4.json');
+    rmSync(fifo, { force: true });
+    execFileSync('mkfifo', [fifo]);
+    assertOneLineError(await cli(['run', fifo, '--prompt', 'x']), /fifo_manifest_q4\.json: not a regular file/);
+  }
   // matmul: unknown weight, input of the wrong length, a 1-D weight.
   const x = join(dir, 'short.txt');
   writeFileSync(x, '1 2 3\n');
