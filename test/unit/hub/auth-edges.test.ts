@@ -2,6 +2,7 @@
 // behaviour no test pinned: a token file that is not a token, an endpoint typed with spaces or slashes, an
 // HF_HUB_OFFLINE value that only contains "on", and the help text appended to auth errors.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -17,6 +18,17 @@ test('a token file of 4096 characters or more is not a token (a wrong HF_TOKEN_P
   assert.equal(resolveToken(undefined, { HF_TOKEN_PATH: file }), undefined);
   writeFileSync(file, `\uFEFF${'x'.repeat(4095)}\n`);
   assert.equal(resolveToken(undefined, { HF_TOKEN_PATH: file }), 'x'.repeat(4095), 'BOM and newline dropped');
+});
+
+test('a token path that is a FIFO, a device or a folder is no token (not read: that would block or never end)', (t) => {
+  if (process.platform === 'win32') {
+    t.skip('no FIFOs or /dev here');
+    return;
+  }
+  const fifo = join(tmp.dir, 'token-fifo');
+  execFileSync('mkfifo', [fifo]);
+  for (const p of [fifo, '/dev/zero', tmp.dir])
+    assert.equal(resolveToken(undefined, { HF_TOKEN_PATH: p }), undefined, p);
 });
 
 test('the endpoint: spaces trimmed and every trailing slash dropped, from the option or HF_ENDPOINT', () => {
