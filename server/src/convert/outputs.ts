@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { mkdirpSync } from '../formats/mkdirp';
-import { processAlive } from '../hub/cache';
+import { processAlive, tryPidLock } from '../formats/pid-lock';
 import { ConvertError, ioError } from './errors';
 import type { OutputPaths } from './names';
 
@@ -42,6 +42,7 @@ export function removeStale(outDir: string, stems: string[], re = OUTPUT_TEMP): 
 /** The temporary names of one run's outputs, and their commit or removal. */
 export class StagedOutputs {
   private committed = false;
+  private unlock: (() => void) | undefined;
 
   private constructor(
     readonly outDir: string,
@@ -67,6 +68,23 @@ export class StagedOutputs {
     });
   }
 
+  /**
+   * Takes the lock of these outputs (`.<manifest name>.apl-lock` beside them, holding this pid), so that two
+   * conversions into the same outputs at once (the extension and a CLI run, say) cannot interleave their commits and
+   * leave a manifest beside another run's NPZ. A lock whose process is gone is taken over. discard() releases it.
+   */
+  lock(): void {
+    const got = tryPidLock(join(this.outDir, `.${basename(this.paths.manifest)}.apl-lock`));
+    if ('owner' in got) {
+      throw new ConvertError(
+        'io',
+        `${this.paths.manifest}: another conversion (process ${got.owner}) is writing these outputs; wait for it to ` +
+          'finish, or choose another --out',
+      );
+    }
+    this.unlock = got.release;
+  }
+
   /** Writes the report and the manifest (JSON, two-space indent) under their temporary names. */
   writeJson(report: unknown, manifest: unknown): void {
     try {
@@ -89,8 +107,12 @@ export class StagedOutputs {
     this.committed = true;
   }
 
-  /** Removes the temporaries unless committed; never throws. */
+  /** Removes the temporaries unless committed, and releases the lock; never throws. */
   discard(): void {
+    try {
+      this.unlock?.();
+    } catch {}
+    this.unlock = undefined;
     if (this.committed) return;
     for (const f of Object.values(this.tmp)) {
       try {

@@ -4,7 +4,7 @@
 // written under temporary names and renamed only at the very end; cancellation or any error removes the temporaries
 // and leaves an earlier result untouched. Each stage lives in a file of its own; this one only runs them in order.
 import { engineInfo } from '../../../native/index';
-import { openCheckpoint } from '../formats/safetensors';
+import { type Checkpoint, openCheckpoint } from '../formats/safetensors';
 import type { ConvertEvent } from '../protocol';
 import type { AccuracyReport } from '../report';
 import { planCarry } from './carry';
@@ -68,12 +68,21 @@ export async function convertModel(
   const evalText = o.eval ? evalTextFor(o.eval, res.dir) : undefined;
 
   // Stage 3, outputs: temporary names, a killed run's leftovers cleared.
+  // One conversion at a time into these outputs (out.lock); released by out.discard() whatever happens next.
   const out = StagedOutputs.prepare(outDir, paths);
-  const carry = planCarry(res.dir, outDir, res.name, o.bits);
-  span('setup', t0);
-  const tOpen = performance.now();
-  const ck = await openCheckpoint(res.dir);
-  span('open', tOpen);
+  out.lock();
+  let carry: ReturnType<typeof planCarry>;
+  let ck: Checkpoint;
+  try {
+    carry = planCarry(res.dir, outDir, res.name, o.bits);
+    span('setup', t0);
+    const tOpen = performance.now();
+    ck = await openCheckpoint(res.dir);
+    span('open', tOpen);
+  } catch (e) {
+    out.discard();
+    throw e;
+  }
   let tReport = 0;
   try {
     // Stage 4, quantize: every tensor into the NPZ, with its manifest entry and accuracy; the NPZ closed.

@@ -9,6 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, posix, relative } from 'node:path';
 import { mkdirp } from '../formats/mkdirp';
+import { tryPidLock } from '../formats/pid-lock';
 
 type Env = Record<string, string | undefined>;
 
@@ -156,22 +157,8 @@ export class RepoCache {
     await mkdirp(dirname(path));
     for (;;) {
       signal?.throwIfAborted();
-      try {
-        await fsp.writeFile(path, `${process.pid}\n`, { flag: 'wx' });
-        return () => fsp.rm(path, { force: true });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      const owner = Number.parseInt(await fsp.readFile(path, 'utf8').catch(() => ''), 10);
-      if (!processAlive(owner)) {
-        // Stale (its process is gone, or the file is unreadable/empty): move it aside atomically, then retry.
-        const aside = `${path}.stale-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-        await fsp.rename(path, aside).then(
-          () => fsp.rm(aside, { force: true }),
-          () => {},
-        );
-        continue;
-      }
+      const got = tryPidLock(path);
+      if ('release' in got) return async () => got.release();
       await sleep(pollMs, signal);
     }
   }
@@ -195,17 +182,6 @@ export class RepoCache {
     };
     await walk(root, '');
     return out.sort();
-  }
-}
-
-/** Whether a process with this pid exists (EPERM: it exists but belongs to someone else). */
-export function processAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { processAlive } from '../../../server/src/formats/pid-lock';
 import { downloadModel, type HubProgress } from '../../../server/src/hub';
-import { processAlive } from '../../../server/src/hub/cache';
 import { sha256, startHubServer } from '../../helpers/hub-server';
 import { bytes, tempDir } from './fixtures';
 
