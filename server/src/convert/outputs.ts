@@ -74,7 +74,12 @@ export class StagedOutputs {
    * leave a manifest beside another run's NPZ. A lock whose process is gone is taken over. discard() releases it.
    */
   lock(): void {
-    const got = tryPidLock(join(this.outDir, `.${basename(this.paths.manifest)}.apl-lock`));
+    let got: ReturnType<typeof tryPidLock>;
+    try {
+      got = tryPidLock(join(this.outDir, `.${basename(this.paths.manifest)}.apl-lock`));
+    } catch (e) {
+      throw ioError(e, `cannot write in ${this.outDir}`);
+    }
     if ('owner' in got) {
       throw new ConvertError(
         'io',

@@ -26,7 +26,13 @@ export function tryPidLock(path: string): PidLockTry {
       writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
       return { release: () => rmSync(path, { force: true }) };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        // Created but not written (a full disk): no empty lock is left behind.
+        try {
+          rmSync(path, { force: true });
+        } catch {}
+        throw e;
+      }
     }
     let owner = Number.NaN;
     try {
