@@ -35,6 +35,8 @@ export interface HubOptions {
   /** Retries per file after a network error (default 5) and the first backoff delay in ms (default 500, doubling). */
   retries?: number;
   retryDelayMs?: number;
+  /** No body data for this long drops the connection, a network error that is resumed (default 60 s; 0: never). */
+  stallMs?: number;
   /** Least time between two onProgress calls within a file (default 100 ms; a file's first and last always come). */
   progressIntervalMs?: number;
 }
@@ -106,6 +108,7 @@ export async function downloadModel(repo: string, opts: HubOptions = {}): Promis
     fetch: opts.fetch ?? globalThis.fetch,
     retries: opts.retries ?? 5,
     retryDelayMs: opts.retryDelayMs ?? 500,
+    stallMs: opts.stallMs,
   };
   const cancelled = () => new HubError('cancelled', `${repo}: download cancelled`);
   if (opts.signal?.aborted) throw cancelled();

@@ -14,6 +14,8 @@ export interface Ctx {
   lastError?: { status: number; code?: string; message?: string };
   retries: number;
   retryDelayMs: number;
+  /** A body that sends nothing for this long is a stalled connection: dropped and resumed (default 60 s; 0: never). */
+  stallMs?: number;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);

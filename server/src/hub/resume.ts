@@ -32,6 +32,36 @@ async function fileSize(path: string): Promise<number> {
 
 class Restart extends Error {}
 
+const STALL_MS = 60_000;
+
+/**
+ * The next chunk of a body, or a Restart when none comes within `ms`: a connection the server holds open without
+ * sending would otherwise wait for undici's own body timeout (5 minutes), with no progress to show. The reader is
+ * cancelled, so its pending read settles and the socket is freed.
+ */
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  ms: number,
+  path: string,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Restart(`${path}: no data for ${ms / 1000} s (a stalled connection)`)), ms);
+  });
+  const next = reader.read();
+  try {
+    return await Promise.race([next, stalled]);
+  } catch (e) {
+    if (e instanceof Restart) {
+      next.catch(() => {});
+      await reader.cancel().catch(() => {});
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function truncatePart(part: string): Promise<void> {
   await fsp.truncate(part, 0).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
@@ -106,7 +136,8 @@ export async function fetchBlob(
         try {
           const reader = res.body.getReader();
           for (;;) {
-            const { done, value } = await reader.read();
+            const stallMs = ctx.stallMs ?? STALL_MS;
+            const { done, value } = stallMs > 0 ? await readWithin(reader, stallMs, f.path) : await reader.read();
             if (done) break;
             if (have + value.length > f.size) {
               await reader.cancel().catch(() => {});

@@ -76,6 +76,7 @@ function setup(
     token: '',
     retries: opts.retries ?? 3,
     retryDelayMs: opts.retryDelayMs ?? 1,
+    stallMs: 0, // no stall timer among the backoff sleeps these tests record (resume.test.ts covers stalls)
     signal: opts.signal,
     fetch: (async (input: string | URL | Request, init?: RequestInit) => {
       const call = { url: String(input), range: new Headers(init?.headers).get('range') };

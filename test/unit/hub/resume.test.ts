@@ -92,6 +92,23 @@ async function withHub(
 }
 
 describe('interrupted downloads', () => {
+  test('a connection that stalls (open, no data) is dropped after stallMs and resumed from the bytes kept', {
+    timeout: 30_000,
+  }, async () => {
+    await withHub({ stallAfterBytes: { [SHARD]: 120_000 } }, async ({ hub, f, download }) => {
+      const t0 = Date.now();
+      const m = await download({ retryDelayMs: 0, stallMs: 300 });
+      assert.ok(Date.now() - t0 < 10_000, 'not left waiting for the server');
+      const lfs = hub.dataRequests(SHARD).filter((r) => r.origin === 'lfs');
+      assert.deepEqual(
+        lfs.map((r) => r.headers.range),
+        [undefined, 'bytes=120000-'],
+        'dropped once, resumed where it stopped',
+      );
+      assert.equal(sha256(readFileSync(realpathSync(join(m.dir, SHARD)))), sha256(f[SHARD]));
+    });
+  });
+
   test('a connection cut mid-file is resumed with a Range request from the bytes kept; the blob verifies', async () => {
     const stallAt: Record<string, number> = { [SHARD]: 100_000, 'tokenizer.json': 10_000 };
     await withHub({ stallAfterBytes: stallAt }, async ({ hub, tmp, f, download }) => {
