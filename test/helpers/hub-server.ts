@@ -39,6 +39,8 @@ export interface HubServerOptions {
    * path) until breakStalled(path) or close().
    */
   stallAfterBytes?: Record<string, number>;
+  /** File paths whose first data request gets no answer at all (no status, no headers), held until close(). */
+  silentOnce?: string[];
   /** Answer Range requests for data with 200 and the whole file (true, or the paths it applies to). */
   ignoreRange?: boolean | string[];
   /**
@@ -115,6 +117,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   const fromZeroDone = new Set<string>();
   const stallFired = new Set<string>();
   const stalledRes = new Map<string, ServerResponse>();
+  const silentDone = new Set<string>();
   const corruptLeft = new Map(Object.entries(opts.corrupt ?? {}));
   const pageSize = opts.pageSize ?? 1000;
   const repos = new Map<string, RepoState>();
@@ -364,6 +367,10 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
       corruptLeft.set(f.path, (corruptLeft.get(f.path) ?? 0) - 1);
       body = Buffer.from(body);
       body[body.length >> 1] ^= 0xff;
+    }
+    if (req.method !== 'HEAD' && body.length > 1 && opts.silentOnce?.includes(f.path) && !silentDone.has(f.path)) {
+      silentDone.add(f.path);
+      return; // the request is left unanswered
     }
     res.writeHead(status, {
       ...headers,

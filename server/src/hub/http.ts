@@ -14,11 +14,36 @@ export interface Ctx {
   lastError?: { status: number; code?: string; message?: string };
   retries: number;
   retryDelayMs: number;
-  /** A body that sends nothing for this long is a stalled connection: dropped and resumed (default 60 s; 0: never). */
+  /**
+   * A server that sends no headers, or no body data, for this long is a stalled connection: dropped and retried or
+   * resumed (default STALL_MS, 60 s; 0: never).
+   */
   stallMs?: number;
 }
 
+export const STALL_MS = 60_000;
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * fetch, but no status and headers within `ms` (> 0) aborts it with an error saying so, which callers treat as a
+ * network error: a server that takes the connection and never answers would otherwise hold it for undici's headers
+ * timeout (5 minutes). ctx.signal still cancels it, before and after the headers. (No AbortSignal.any: the extension
+ * host's Node may predate it.)
+ */
+async function fetchWithin(ctx: Ctx, url: string, init: RequestInit, ms: number): Promise<Response> {
+  if (!(ms > 0)) return ctx.fetch(url, { ...init, signal: ctx.signal });
+  const ac = new AbortController();
+  const outer = ctx.signal;
+  if (outer?.aborted) ac.abort(outer.reason);
+  else outer?.addEventListener('abort', () => ac.abort(outer.reason), { once: true });
+  const timer = setTimeout(() => ac.abort(new Error(`${url}: no answer within ${ms / 1000} s`)), ms);
+  try {
+    return await ctx.fetch(url, { ...init, signal: ac.signal });
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** fetch with redirects followed by hand: Authorization only ever goes to the endpoint's origin. */
 export async function request(ctx: Ctx, url: string, init: RequestInit = {}): Promise<Response> {
@@ -27,7 +52,7 @@ export async function request(ctx: Ctx, url: string, init: RequestInit = {}): Pr
     const headers = new Headers(init.headers);
     headers.delete('authorization');
     if (ctx.token && new URL(current).origin === ctx.origin) headers.set('Authorization', `Bearer ${ctx.token}`);
-    const res = await ctx.fetch(current, { ...init, headers, redirect: 'manual', signal: ctx.signal });
+    const res = await fetchWithin(ctx, current, { ...init, headers, redirect: 'manual' }, ctx.stallMs ?? STALL_MS);
     if (!REDIRECTS.has(res.status)) {
       if (!res.ok && res.status !== 416) {
         ctx.lastError = {

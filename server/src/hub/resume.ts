@@ -8,7 +8,7 @@ import { mkdirp } from '../formats/mkdirp';
 import type { RemoteFile } from './api';
 import { type RepoCache, sleep } from './cache';
 import { HubError } from './errors';
-import { type Ctx, errText, httpError, isRetryableStatus, request, toHubError } from './http';
+import { type Ctx, errText, httpError, isRetryableStatus, request, STALL_MS, toHubError } from './http';
 
 /** Hash of a file's content as the Hub names it: sha256 for LFS, git's blob sha1 ("blob <size>\0" + data) otherwise. */
 function newHasher(f: RemoteFile): Hash {
@@ -31,8 +31,6 @@ async function fileSize(path: string): Promise<number> {
 }
 
 class Restart extends Error {}
-
-const STALL_MS = 60_000;
 
 /**
  * The next chunk of a body, or a Restart when none comes within `ms`: a connection the server holds open without

@@ -92,6 +92,21 @@ async function withHub(
 }
 
 describe('interrupted downloads', () => {
+  test('a server that never answers a data request (no headers) is given up after stallMs and asked again', {
+    timeout: 30_000,
+  }, async () => {
+    await withHub({ silentOnce: [SHARD] }, async ({ hub, f, download }) => {
+      const m = await download({ retryDelayMs: 0, stallMs: 300 });
+      const lfs = hub.dataRequests(SHARD).filter((r) => r.origin === 'lfs');
+      assert.deepEqual(
+        lfs.map((r) => r.headers.range),
+        [undefined, undefined],
+        'unanswered once, then fetched whole',
+      );
+      assert.equal(sha256(readFileSync(realpathSync(join(m.dir, SHARD)))), sha256(f[SHARD]));
+    });
+  });
+
   test('a connection that stalls (open, no data) is dropped after stallMs and resumed from the bytes kept', {
     timeout: 30_000,
   }, async () => {
