@@ -71,20 +71,15 @@ export async function convertModel(
   // One conversion at a time into these outputs (out.lock); released by out.discard() whatever happens next.
   const out = StagedOutputs.prepare(outDir, paths);
   out.lock();
-  let carry: ReturnType<typeof planCarry>;
-  let ck: Checkpoint;
+  let carry: ReturnType<typeof planCarry> | undefined;
+  let ck: Checkpoint | undefined;
+  let tReport = 0;
   try {
     carry = planCarry(res.dir, outDir, res.name, o.bits);
     span('setup', t0);
     const tOpen = performance.now();
     ck = await openCheckpoint(res.dir);
     span('open', tOpen);
-  } catch (e) {
-    out.discard();
-    throw e;
-  }
-  let tReport = 0;
-  try {
     // Stage 4, quantize: every tensor into the NPZ, with its manifest entry and accuracy; the NPZ closed.
     const q = await quantizeStage({
       ck,
@@ -166,9 +161,9 @@ export async function convertModel(
     emit({ type: 'stage', stage: 'done' });
     return { ...result, accuracy: report };
   } finally {
-    await ck.close().catch(() => {});
+    await ck?.close().catch(() => {});
     out.discard();
-    carry.abort();
+    carry?.abort();
     flushTrace();
   }
 }

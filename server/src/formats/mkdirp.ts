@@ -1,7 +1,8 @@
 // mkdir -p without Node's `recursive: true`, which never returns where mkdir answers ENOENT although the parent exists
 // (any path under /proc on Linux, Node 20: it creates the parent, gets EEXIST, retries the child, gets ENOENT, …).
 // Here each missing folder is made once, from the deepest existing ancestor down, and the first refusal is thrown.
-import { promises as fsp, mkdirSync, statSync } from 'node:fs';
+// Synchronous only: a few mkdir calls, also from async code (the Hub cache), with no second copy to keep in step.
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /** The folders to make, outermost first: `dir` and its ancestors up to the first one that exists. */
@@ -38,17 +39,6 @@ export function mkdirpSync(dir: string): void {
   for (const p of missing(dir, existsSyncAny)) {
     try {
       mkdirSync(p);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      mustBeFolder(p, e);
-    }
-  }
-}
-
-export async function mkdirp(dir: string): Promise<void> {
-  for (const p of missing(dir, existsSyncAny)) {
-    try {
-      await fsp.mkdir(p);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       mustBeFolder(p, e);

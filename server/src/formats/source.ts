@@ -45,7 +45,7 @@ export async function openFileSource(path: string): Promise<RandomAccessSource> 
     throw new FormatError(path, why);
   }
   const st = await fh.stat();
-  if (st.isDirectory() || !st.isFile()) {
+  if (!st.isFile()) {
     await fh.close();
     throw new FormatError(path, st.isDirectory() ? 'is a directory' : 'not a regular file (a pipe, socket or device)');
   }

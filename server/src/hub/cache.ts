@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, posix, relative } from 'node:path';
-import { mkdirp } from '../formats/mkdirp';
+import { mkdirpSync } from '../formats/mkdirp';
 import { tryPidLock } from '../formats/pid-lock';
 
 type Env = Record<string, string | undefined>;
@@ -91,7 +91,7 @@ export class RepoCache {
   async writeRef(revision: string, commit: string): Promise<void> {
     if (revision === commit) return;
     const p = join(this.folder, 'refs', ...revision.split('/'));
-    await mkdirp(dirname(p));
+    mkdirpSync(dirname(p));
     await writeFileAtomic(p, commit);
   }
 
@@ -124,7 +124,7 @@ export class RepoCache {
    */
   async link(commit: string, relPath: string, etag: string): Promise<string> {
     const dest = this.snapshotPath(commit, relPath);
-    await mkdirp(dirname(dest));
+    mkdirpSync(dirname(dest));
     const target = relative(dirname(dest), this.blobPath(etag)).split('\\').join(posix.sep);
     const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     try {
@@ -154,7 +154,7 @@ export class RepoCache {
    */
   async lockBlob(etag: string, signal?: AbortSignal, pollMs = 250): Promise<() => Promise<void>> {
     const path = this.lockPath(etag);
-    await mkdirp(dirname(path));
+    mkdirpSync(dirname(path));
     for (;;) {
       signal?.throwIfAborted();
       const got = tryPidLock(path);

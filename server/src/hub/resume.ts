@@ -4,7 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
-import { mkdirp } from '../formats/mkdirp';
+import { mkdirpSync } from '../formats/mkdirp';
 import type { RemoteFile } from './api';
 import { type RepoCache, sleep } from './cache';
 import { HubError } from './errors';
@@ -129,7 +129,7 @@ export async function fetchBlob(
           onBytes(0);
         }
         if (!res.body) throw new Restart(`${f.path}: empty answer`);
-        await mkdirp(dirname(part));
+        mkdirpSync(dirname(part));
         const fh = await fsp.open(part, have === 0 ? 'w' : 'a');
         try {
           const reader = res.body.getReader();
@@ -154,7 +154,7 @@ export async function fetchBlob(
         }
         if (have !== f.size) throw new Restart(`${f.path}: connection ended after ${have} of ${f.size} bytes`);
       } else if (f.size === 0) {
-        await mkdirp(dirname(part));
+        mkdirpSync(dirname(part));
         await fsp.writeFile(part, '');
       }
       const digest = hasher.digest('hex');
