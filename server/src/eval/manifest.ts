@@ -4,7 +4,7 @@
 // input is a one-line EvalInputError naming the file (`usage` marks a bad option rather than a bad file).
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { ForwardModel } from '../../../native/forward-types';
 import type { EvalResult } from '../protocol';
 import { RunError } from '../run/config';
@@ -26,17 +26,7 @@ export class EvalInputError extends Error {
 
 export const DEFAULT_CTX = 512;
 
-/** The number of ids a tokenizer.json defines (its largest id + 1). */
-export function tokenizerIdCount(json: unknown): number {
-  const j = json as { model?: { vocab?: unknown }; added_tokens?: { id?: unknown }[] };
-  let max = -1;
-  const v = j?.model?.vocab;
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    for (const id of Object.values(v as Record<string, unknown>)) if (typeof id === 'number' && id > max) max = id;
-  } else if (Array.isArray(v)) max = v.length - 1; // Unigram: [[piece, score], …]
-  for (const t of j?.added_tokens ?? []) if (typeof t?.id === 'number' && t.id > max) max = t.id;
-  return max + 1;
-}
+export { tokenizerIdCount } from '../formats/tokenizer-json';
 
 export interface EvalOptions {
   text: string;
@@ -95,14 +85,8 @@ async function evaluate(manifestPath: string, o: EvalOptions): Promise<EvalResul
       `${manifestPath}: no tokenizer beside the manifest (metadata.tokenizer); convert keeps one when the checkpoint has it`,
     );
   }
+  // loadModel checked the tokenizer's ids against the model's vocabulary.
   const V = quant.config.vocabSize;
-  const tokFile = join(dirname(path), String(manifest.metadata.tokenizer));
-  const ids = tokenizerIdCount(JSON.parse(readFileSync(tokFile, 'utf8')));
-  if (ids > V) {
-    throw new EvalInputError(
-      `${tokFile}: the tokenizer defines ${ids} ids but the model's vocabulary has ${V}: they do not match`,
-    );
-  }
   const tokens = tok.encode(text, true);
   const ctx = o.ctx ?? Math.min(o.defaultCtx ?? DEFAULT_CTX, quant.config.maxPositionEmbeddings);
   if (ctx > quant.config.maxPositionEmbeddings) {

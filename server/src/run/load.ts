@@ -13,6 +13,7 @@ import type { Manifest, WeightEntry } from '../formats/manifest';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import { type NpzArchive, openNpzFile } from '../formats/npz';
 import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
+import { tokenizerConfigProblem, tokenizerIdCount, tokenizerJsonProblem } from '../formats/tokenizer-json';
 import { defaultCacheDir } from '../hub/cache';
 import { modelConfigFromManifest, RunError } from './config';
 import { TextTokenizer } from './tokenizer';
@@ -322,15 +323,30 @@ function readJsonBeside(manifestPath: string, name: unknown): Record<string, unk
   }
 }
 
-/** The tokenizer convert kept beside the manifest, or null when there is none. */
-export function loadTokenizer(manifestPath: string, m: Manifest): TextTokenizer | null {
+/**
+ * The tokenizer convert kept beside the manifest, or null when there is none. Both files' shapes are checked first
+ * (formats/tokenizer-json.ts), and with `vocabSize` (the model's) every id the tokenizer defines must be below it.
+ */
+export function loadTokenizer(manifestPath: string, m: Manifest, vocabSize?: number): TextTokenizer | null {
   const json = readJsonBeside(manifestPath, m.metadata.tokenizer);
   if (!json) return null;
+  const file = join(dirname(manifestPath), String(m.metadata.tokenizer));
   const cfg = readJsonBeside(manifestPath, m.metadata.tokenizer_config) ?? {};
+  const problem = tokenizerJsonProblem(json);
+  if (problem) throw new RunError(`${file}: ${problem}`);
+  const cfgProblem = tokenizerConfigProblem(cfg);
+  if (cfgProblem)
+    throw new RunError(`${join(dirname(manifestPath), String(m.metadata.tokenizer_config))}: ${cfgProblem}`);
+  const ids = tokenizerIdCount(json);
+  if (vocabSize !== undefined && ids > vocabSize) {
+    throw new RunError(
+      `${file}: the tokenizer defines ${ids} ids but the model's vocabulary has ${vocabSize}: they do not match`,
+    );
+  }
   try {
     return new TextTokenizer(json, cfg);
   } catch (e) {
-    throw new RunError(`${join(dirname(manifestPath), String(m.metadata.tokenizer))}: ${errMsg(e)}`);
+    throw new RunError(`${file}: ${errMsg(e)}`);
   }
 }
 
@@ -420,7 +436,7 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
     }
     weightsFrom = npzPath;
   }
-  const tokenizer = loadTokenizer(path, manifest);
+  const tokenizer = loadTokenizer(path, manifest, config.vocabSize);
   const generation = readJsonBeside(path, manifest.metadata.generation_config);
   return {
     manifestPath: path,
