@@ -58,7 +58,7 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     for (const [uri, st] of states.entries()) {
       const f = st.files;
       if (!f) continue;
-      for (const p of [f.npzPath, f.reportPath]) {
+      for (const p of [f.npzPath, f.reportPath, ...(f.side ?? []).map((s) => s.path)]) {
         if (p && dirname(p) === dir && basename(p) === name) {
           files.invalidate(p);
           debouncer.schedule(uri);

@@ -80,7 +80,15 @@ export class DocumentCache {
   private install(uri: string, version: number, doc: ManifestDoc): DocState {
     const st = this.states.get(uri);
     if (st?.version === version) return st;
-    const next: DocState = { version, doc, path: uriToPath(uri), files: st?.files, npz: st?.npz, report: st?.report };
+    const next: DocState = {
+      version,
+      doc,
+      path: uriToPath(uri),
+      files: st?.files,
+      npz: st?.npz,
+      report: st?.report,
+      side: st?.side,
+    };
     if (!st || st.version < version) this.states.set(uri, next);
     return next;
   }

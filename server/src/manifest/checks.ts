@@ -1,10 +1,12 @@
 // Checks across the manifest and the NPZ it describes, beyond what the schema can say: members exist and agree in
 // shape and dtype with shape / bit_width / group size; bit_width equals quantization.bits; quantization fields agree;
-// no duplicate names or members; the model block agrees with the weights; checksums match the NPZ.
+// no duplicate names or members; the model block agrees with the weights; checksums match the NPZ; the tokenizer
+// and configs beside the manifest are readable and agree with the model's vocabulary.
 import { type Diagnostic, DiagnosticSeverity } from 'vscode-languageserver-types';
 import { groupsPerRow, isBitWidth, matrixView, packedRowBytes } from '../formats/manifest';
 import { DiagnosticCodes } from './codes';
 import { diag, isObject, type JsonPath, keyAt, layerOf, type ManifestDoc, nodeAt } from './document';
+import { isSideProblem, type SideState } from './files';
 import { kquantEntryProblems, kquantMemberWant } from './kquant-checks';
 import { isNpzProblem, lookupMember, memberKey, type NpzState } from './npz-index';
 import { isReportProblem, type ReportState } from './report';
@@ -59,6 +61,7 @@ const MODEL_RULES: [RegExp, number, 'hidden_dim' | 'vocab_size' | 'intermediate_
 export interface CheckOptions {
   npz?: NpzState;
   report?: ReportState;
+  side?: SideState[];
 }
 
 /** Cross-checks of a parsed manifest. `doc.value` must be the parsed object. */
@@ -95,6 +98,21 @@ export function* crossCheckSteps(doc: ManifestDoc, opts: CheckOptions): Steps<Di
   }
   if (isReportProblem(opts.report))
     at(['metadata', 'accuracy_report'], ['metadata'], WARNING, DiagnosticCodes.reportMissing, opts.report.message);
+  // The files `apl-quant run` reads: it refuses each problem found here.
+  const vocab = isObject(root.model) ? root.model.vocab_size : undefined;
+  for (const s of opts.side ?? []) {
+    const where: JsonPath = ['metadata', s.key];
+    if (isSideProblem(s)) at(where, ['metadata'], ERROR, DiagnosticCodes.sideFile, s.message);
+    else if (s.ids !== undefined && typeof vocab === 'number' && s.ids > vocab) {
+      at(
+        where,
+        ['metadata'],
+        ERROR,
+        DiagnosticCodes.sideFile,
+        `${s.file}: the tokenizer defines ${s.ids} ids but model.vocab_size is ${vocab}: apl-quant run refuses it`,
+      );
+    }
+  }
 
   const weights = Array.isArray(root.weights) ? root.weights : [];
   const names = new Map<string, number>();

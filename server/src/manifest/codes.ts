@@ -32,6 +32,11 @@ export const DiagnosticCodes = {
   memberUnreferenced: 'apl.member-unreferenced',
   /** metadata.accuracy_report names a file that does not exist or is not a report. */
   reportMissing: 'apl.report-missing',
+  /**
+   * metadata.tokenizer, tokenizer_config or generation_config names a file that is missing, is not JSON, has a shape
+   * the tokenizer cannot use, or defines more ids than model.vocab_size: `apl-quant run` refuses it.
+   */
+  sideFile: 'apl.side-file',
 } as const;
 export type DiagnosticCode = (typeof DiagnosticCodes)[keyof typeof DiagnosticCodes];
 

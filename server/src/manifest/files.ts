@@ -1,5 +1,6 @@
-// The files beside a manifest: the NPZ (metadata.npz) and the accuracy report (metadata.accuracy_report, or
-// <name>_accuracy_q<bits>.json next to <name>_manifest_q<bits>.json). Loaded through the formats API and cached by
+// The files beside a manifest: the NPZ (metadata.npz), the accuracy report (metadata.accuracy_report, or
+// <name>_accuracy_q<bits>.json next to <name>_manifest_q<bits>.json) and the files `apl-quant run` reads
+// (metadata.tokenizer, tokenizer_config, generation_config). Loaded through the formats API and cached by
 // (path, size, mtime): each request re-stats, so an NPZ rewritten on disk is re-read and re-checked.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -7,18 +8,41 @@ import { reportBesideManifest } from '../convert/names';
 import { oneLine } from '../formats/errors';
 import { openNpz } from '../formats/npz';
 import { openFileSource } from '../formats/source';
+import { tokenizerConfigProblem, tokenizerIdCount, tokenizerJsonProblem } from '../formats/tokenizer-json';
 import { isObject, type ManifestDoc } from './document';
 import { type NpzState, npzIndexFromArchive } from './npz-index';
 import { type ReportState, toLoadedReport } from './report';
 
 /** A report larger than this is not read (a report is a few hundred bytes per weight). */
 const MAX_REPORT_BYTES = 64 * 1024 * 1024;
+/** A side file larger than this is not read (real tokenizer.json files are 1–35 MB). */
+export const MAX_SIDE_BYTES = 128 * 1024 * 1024;
+
+/** The metadata keys naming the files convert keeps beside the manifest for `apl-quant run`. */
+export const SIDE_KEYS = ['tokenizer', 'tokenizer_config', 'generation_config'] as const;
+export type SideKey = (typeof SIDE_KEYS)[number];
+
+export interface SideFile {
+  key: SideKey;
+  path: string;
+}
+
+/** A side file as read: sound (with the ids a tokenizer defines), or why `apl-quant run` would refuse it. */
+export type SideState =
+  | { key: SideKey; file: string; ids?: number }
+  | { key: SideKey; file: string; problem: 'missing' | 'unreadable'; message: string };
+
+export function isSideProblem(s: SideState): s is Extract<SideState, { problem: string }> {
+  return 'problem' in s;
+}
 
 export interface ManifestFiles {
   npzPath?: string;
   reportPath?: string;
   /** True when reportPath was named in the manifest (a missing file is then a problem). */
   reportNamed: boolean;
+  /** The side files the manifest names. */
+  side?: SideFile[];
 }
 
 /** Resolves the NPZ and report paths a manifest refers to. */
@@ -27,9 +51,51 @@ export function manifestFiles(doc: ManifestDoc, manifestPath: string): ManifestF
   const meta = isObject(doc.value) && isObject(doc.value.metadata) ? doc.value.metadata : {};
   const at = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const npzPath = typeof meta.npz === 'string' && meta.npz ? at(meta.npz) : undefined;
+  const side: SideFile[] = [];
+  for (const key of SIDE_KEYS) {
+    const v = meta[key];
+    if (typeof v === 'string' && v) side.push({ key, path: at(v) });
+  }
   if (typeof meta.accuracy_report === 'string' && meta.accuracy_report)
-    return { npzPath, reportPath: at(meta.accuracy_report), reportNamed: true };
-  return { npzPath, reportPath: reportBesideManifest(manifestPath), reportNamed: false };
+    return { npzPath, reportPath: at(meta.accuracy_report), reportNamed: true, side };
+  return { npzPath, reportPath: reportBesideManifest(manifestPath), reportNamed: false, side };
+}
+
+/** Reads and checks a side file as `apl-quant run` would (formats/tokenizer-json.ts); a problem instead of throwing. */
+export async function loadSideFile(path: string, key: SideKey): Promise<SideState> {
+  const problem = (p: 'missing' | 'unreadable', message: string): SideState => ({
+    key,
+    file: path,
+    problem: p,
+    message,
+  });
+  let value: unknown;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) return problem('unreadable', `${path}: not a regular file`);
+    if (st.size > MAX_SIDE_BYTES)
+      return problem('unreadable', `${path}: ${st.size} bytes is too large for ${key}.json`);
+    const text = await readFile(path, 'utf8');
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      return problem('unreadable', oneLine(`${path}: not JSON (${(e as Error).message})`));
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return problem('missing', `${key} file not found: ${path}`);
+    return problem('unreadable', `${path}: ${(e as Error).message}`);
+  }
+  const bad =
+    key === 'tokenizer'
+      ? tokenizerJsonProblem(value)
+      : key === 'tokenizer_config'
+        ? tokenizerConfigProblem(value)
+        : value && typeof value === 'object' && !Array.isArray(value)
+          ? undefined
+          : 'the generation config is not a JSON object';
+  if (bad) return problem('unreadable', `${path}: ${bad}`);
+  return key === 'tokenizer' ? { key, file: path, ids: tokenizerIdCount(value) } : { key, file: path };
 }
 
 /** Reads an NPZ's index (every member's dtype, shape, CRC-32); a problem instead of throwing. */
@@ -97,6 +163,7 @@ interface Entry<T> {
 export class FileCache {
   private readonly npz = new Map<string, Entry<NpzState>>();
   private readonly reports = new Map<string, Entry<ReportState | undefined>>();
+  private readonly side = new Map<string, Entry<SideState>>();
   private static readonly MAX = 64;
 
   private async statKey(path: string): Promise<string> {
@@ -127,9 +194,14 @@ export class FileCache {
     return this.cached(this.reports, `${path}\0${named}`, path, () => loadReport(path, named));
   }
 
+  getSide(path: string, key: SideKey): Promise<SideState> {
+    return this.cached(this.side, `${path}\0${key}`, path, () => loadSideFile(path, key));
+  }
+
   /** Drops what is cached for a path (e.g. on a file-watcher event). */
   invalidate(path: string): void {
     this.npz.delete(path);
+    for (const k of this.side.keys()) if (k.startsWith(`${path}\0`)) this.side.delete(k);
     for (const k of this.reports.keys()) if (k.startsWith(`${path}\0`)) this.reports.delete(k);
   }
 }

@@ -19,7 +19,7 @@ import { codeLenses } from './code-lens';
 import { completion } from './completion';
 import { definition } from './definition';
 import { type ManifestDoc, parseManifest, parseManifestSteps, warmSteps } from './document';
-import { FileCache, type ManifestFiles, manifestFiles } from './files';
+import { FileCache, type ManifestFiles, manifestFiles, type SideState } from './files';
 import { hover } from './hover';
 import type { NpzState } from './npz-index';
 import type { ReportState } from './report';
@@ -36,6 +36,8 @@ export interface ManifestState {
   files?: ManifestFiles;
   npz?: NpzState;
   report?: ReportState;
+  /** The tokenizer, tokenizer config and generation config the manifest names, as read. */
+  side?: SideState[];
   /** The diagnostics last published for this state (code actions fall back to them). */
   diagnostics?: Diagnostic[];
 }
@@ -69,7 +71,10 @@ const exists = (s: NpzState | ReportState | undefined) => !!s && !('problem' in 
 function fileUris(st: ManifestState) {
   const npzUri = st.files?.npzPath && exists(st.npz) ? pathToFileURL(st.files.npzPath).href : undefined;
   const reportUri = st.files?.reportPath && exists(st.report) ? pathToFileURL(st.files.reportPath).href : undefined;
-  return { npzUri, reportUri };
+  const sideUris: Record<string, string> = {};
+  for (const s of st.side ?? [])
+    if (!('problem' in s && s.problem === 'missing')) sideUris[s.key] = pathToFileURL(s.file).href;
+  return { npzUri, reportUri, sideUris };
 }
 
 /** Diagnostics from the client carry our `data`; when a client drops it, use ours at the same range and code. */
@@ -102,23 +107,26 @@ export function getLanguageService(deps: LanguageServiceDeps = {}): ManifestLang
       if (!st.path) return [];
       const f = manifestFiles(st.doc, st.path);
       st.files = f;
-      const [npz, report] = await Promise.all([
+      const side = f.side ?? [];
+      const [npz, report, ...sides] = await Promise.all([
         f.npzPath ? cache.getNpz(f.npzPath) : undefined,
         f.reportPath ? cache.getReport(f.reportPath, f.reportNamed) : undefined,
+        ...side.map((s) => cache.getSide(s.path, s.key)),
       ]);
       st.npz = npz;
       st.report = report;
-      return [f.npzPath, f.reportPath].filter((p): p is string => !!p);
+      st.side = sides as SideState[];
+      return [f.npzPath, f.reportPath, ...side.map((s) => s.path)].filter((p): p is string => !!p);
     },
     *parseSteps(text) {
       const doc = yield* parseManifestSteps(text);
       yield* warmSteps(doc);
       return doc;
     },
-    doValidation: (st) => validateDoc(st.doc, { manifestPath: st.path, npz: st.npz, report: st.report }),
+    doValidation: (st) => validateDoc(st.doc, { manifestPath: st.path, npz: st.npz, report: st.report, side: st.side }),
     *validationSteps(st) {
       yield* warmSteps(st.doc);
-      return yield* validateDocSteps(st.doc, { manifestPath: st.path, npz: st.npz, report: st.report });
+      return yield* validateDocSteps(st.doc, { manifestPath: st.path, npz: st.npz, report: st.report, side: st.side });
     },
     doHover: (st, p) => hover(st.doc, offset(st, p), { npz: st.npz, report: st.report }),
     doComplete: (st, p) => completion(st.doc, offset(st, p), { npz: st.npz }),

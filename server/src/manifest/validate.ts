@@ -4,6 +4,7 @@ import { type Diagnostic, DiagnosticSeverity } from 'vscode-languageserver-types
 import { crossCheckSteps } from './checks';
 import { DIAGNOSTIC_SOURCE, DiagnosticCodes, MAX_DIAGNOSTICS } from './codes';
 import { type ManifestDoc, parseManifest } from './document';
+import type { SideState } from './files';
 import type { NpzState } from './npz-index';
 import { asReportState } from './report';
 import { schemaDiagnosticsSteps } from './schema';
@@ -16,6 +17,8 @@ export interface ValidateOptions {
   npz?: NpzState;
   /** The accuracy report: parsed JSON, an AccuracyReport, or a ReportProblem. */
   report?: unknown;
+  /** The side files (tokenizer, its config, the generation config) as read; without them their checks are skipped. */
+  side?: SideState[];
   /** At most this many diagnostics (default MAX_DIAGNOSTICS); one more says how many were left out. */
   maxDiagnostics?: number;
 }
@@ -41,7 +44,7 @@ export function* validateDocSteps(doc: ManifestDoc, opts: ValidateOptions = {}):
     return out;
   }
   out.push(...(yield* schemaDiagnosticsSteps(doc, max + 1)));
-  out.push(...(yield* crossCheckSteps(doc, { npz: opts.npz, report: asReportState(opts.report) })));
+  out.push(...(yield* crossCheckSteps(doc, { npz: opts.npz, report: asReportState(opts.report), side: opts.side })));
   out.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
   if (out.length > max) {
     out.length = max;
