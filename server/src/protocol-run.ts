@@ -29,6 +29,15 @@ export type RunEvent =
   | { type: 'error'; message: string };
 
 // ---------------------------------------------------------------------------------------------------------
+// `apl-quant eval --json-progress`: one of these per line on stdout (the command "APL: Evaluate Model…" reads them).
+
+export type EvalEvent =
+  /** A chunk of the text has been scored by both models. */
+  | { type: 'progress'; done: number; total: number }
+  /** The figures; `report` is the accuracy report they were stored in (--update-report), else null. */
+  | { type: 'result'; result: EvalResult; report: string | null; pass: boolean | null };
+
+// ---------------------------------------------------------------------------------------------------------
 // End-to-end accuracy: `apl-quant eval --json` prints one EvalResult; the accuracy report stores the same object
 // as its `end_to_end` section. Probabilities and rates are fractions (0..1), `_se` are standard errors of the mean.
 

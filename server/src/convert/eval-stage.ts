@@ -3,11 +3,11 @@
 // figures become the report's `end_to_end` section; the overall verdict and its basis are restated, and the report
 // (and the manifest's metadata.accuracy_pass) are rewritten atomically. A failing evaluation never touches the
 // conversion's outputs: the report records the error and the command ends with status 1 (see docs/REPORT.md).
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { EvalInputError, evaluateManifest, readText } from '../eval/manifest';
+import { endToEndSection, recordEndToEnd } from '../eval/report-update';
 import type { ConvertEvent, EvalResult } from '../protocol';
-import { type AccuracyReport, E2E_THRESHOLDS, type EndToEndReport, judgeEndToEnd, verdictBasis } from '../report';
+import type { AccuracyReport } from '../report';
 import { ConvertError, ioError } from './errors';
 import type { OutputPaths } from './names';
 
@@ -44,43 +44,9 @@ export function evalTextFor(req: EvalRequest, sourceDir: string): string {
   return text;
 }
 
-/** The report's end_to_end section from an evaluation result. */
-export function endToEndSection(r: EvalResult, bits: keyof typeof E2E_THRESHOLDS): EndToEndReport {
-  const thresholds = { ...E2E_THRESHOLDS[bits] };
-  const { manifest: _m, bits: _b, source: _s, text, text_sha256, text_tokens, ...figures } = r;
-  return {
-    ...figures,
-    text: { name: basename(text), sha256: text_sha256, tokens: text_tokens },
-    thresholds,
-    pass: judgeEndToEnd(r, thresholds),
-  };
-}
-
-function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = join(path, '..', `.${basename(path)}.tmp-${process.pid}`);
-  try {
-    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {}
-    throw ioError(e, `writing ${path}`);
-  }
-}
-
-/** Records the section (or the failure) in the report, restates the verdict, rewrites report and manifest. */
+/** Records the section (or the failure) in the report and the manifest (eval/report-update.ts). */
 function record(report: AccuracyReport, paths: OutputPaths, e2e: AccuracyReport['end_to_end']): void {
-  const weightsPass = report.summary.failed === 0;
-  report.end_to_end = e2e;
-  report.pass = weightsPass && (e2e === undefined || !('pass' in e2e) || e2e.pass);
-  report.verdict_basis = verdictBasis(report);
-  writeJsonAtomic(paths.report, report);
-  const manifest = JSON.parse(readFileSync(paths.manifest, 'utf8'));
-  if (manifest?.metadata && manifest.metadata.accuracy_pass !== report.pass) {
-    manifest.metadata.accuracy_pass = report.pass;
-    writeJsonAtomic(paths.manifest, manifest);
-  }
+  recordEndToEnd(report, paths.report, paths.manifest, e2e, (e, what) => ioError(e, what));
 }
 
 export interface EvalStageInput {

@@ -1,0 +1,156 @@
+// Storing an evaluation in the accuracy report: its `end_to_end` section, the overall verdict restated with its
+// basis, and the manifest's metadata.accuracy_pass, each file rewritten atomically (temporary file, then rename).
+// Shared by `convert --eval` (convert/eval-stage.ts, right after the conversion) and `apl-quant eval
+// --update-report` (an existing conversion, the VS Code command "APL: Evaluate Model…"), which checks the report
+// first and holds the outputs' lock while it runs, so that a conversion into the same outputs cannot replace the
+// model being measured.
+import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { reportBesideManifest } from '../convert/names';
+import { oneLine } from '../formats/errors';
+import { tryPidLock } from '../formats/pid-lock';
+import type { EvalResult } from '../protocol';
+import {
+  type AccuracyReport,
+  E2E_THRESHOLDS,
+  type EndToEndFailure,
+  type EndToEndReport,
+  judgeEndToEnd,
+  verdictBasis,
+} from '../report';
+
+const errMsg = (e: unknown) => oneLine((e as Error)?.message ?? String(e));
+
+/** A report larger than this is not one of ours (a few hundred bytes per weight). */
+const MAX_REPORT_BYTES = 64 * 1024 * 1024;
+
+export class ReportUpdateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReportUpdateError';
+  }
+}
+
+/** The report's end_to_end section from an evaluation result, judged against the thresholds of its bit width. */
+export function endToEndSection(r: EvalResult, bits: keyof typeof E2E_THRESHOLDS): EndToEndReport {
+  const thresholds = { ...E2E_THRESHOLDS[bits] };
+  const { manifest: _m, bits: _b, source: _s, text, text_sha256, text_tokens, ...figures } = r;
+  return {
+    ...figures,
+    text: { name: basename(text), sha256: text_sha256, tokens: text_tokens },
+    thresholds,
+    pass: judgeEndToEnd(r, thresholds),
+  };
+}
+
+/** Writes JSON (two-space indent) through a temporary file beside it; `what` names the failure. */
+export function writeJsonAtomic(path: string, value: unknown, onError: (e: unknown) => Error): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw onError(e);
+  }
+}
+
+/**
+ * Records the section (or the failure) in the report, restates the verdict, rewrites the report and (when its
+ * accuracy_pass changes) the manifest.
+ */
+export function recordEndToEnd(
+  report: AccuracyReport,
+  reportPath: string,
+  manifestPath: string,
+  e2e: EndToEndReport | EndToEndFailure | undefined,
+  onError: (e: unknown, what: string) => Error,
+): void {
+  const weightsPass = report.summary.failed === 0;
+  report.end_to_end = e2e;
+  report.pass = weightsPass && (e2e === undefined || !('pass' in e2e) || e2e.pass);
+  report.verdict_basis = verdictBasis(report);
+  writeJsonAtomic(reportPath, report, (e) => onError(e, `writing ${reportPath}`));
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  if (manifest?.metadata && manifest.metadata.accuracy_pass !== report.pass) {
+    manifest.metadata.accuracy_pass = report.pass;
+    writeJsonAtomic(manifestPath, manifest, (e) => onError(e, `writing ${manifestPath}`));
+  }
+}
+
+/** The accuracy report a manifest names (metadata.accuracy_report) or the one beside it by name. */
+export function reportPathOf(manifestPath: string): string | undefined {
+  let named: unknown;
+  try {
+    named = JSON.parse(readFileSync(manifestPath, 'utf8'))?.metadata?.accuracy_report;
+  } catch {
+    // the manifest's own problems are reported by the evaluation's loader
+  }
+  if (typeof named === 'string' && named) return isAbsolute(named) ? named : join(dirname(manifestPath), named);
+  return reportBesideManifest(manifestPath);
+}
+
+/**
+ * The report of a conversion, read and checked before an evaluation is run to update it: one ReportUpdateError
+ * line naming the file when it is missing, not JSON, or not an accuracy report of a 1, 2, 4 or 8-bit conversion.
+ */
+export function readReportForUpdate(manifestPath: string): { path: string; report: AccuracyReport } {
+  const path = reportPathOf(manifestPath);
+  if (!path) {
+    throw new ReportUpdateError(
+      `${manifestPath}: no accuracy report to update (the manifest names none, and its file name is not <name>_manifest_q<bits>.json)`,
+    );
+  }
+  let value: unknown;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new ReportUpdateError(`${path}: not a regular file`);
+    if (st.size > MAX_REPORT_BYTES) throw new ReportUpdateError(`${path}: ${st.size} bytes is too large for a report`);
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    if (e instanceof ReportUpdateError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ReportUpdateError(
+      code === 'ENOENT' ? `${path}: the accuracy report is missing` : `${path}: ${errMsg(e)}`,
+    );
+  }
+  const r = value as Partial<AccuracyReport> | null;
+  const ok =
+    !!r &&
+    typeof r === 'object' &&
+    Array.isArray(r.weights) &&
+    typeof r.summary?.failed === 'number' &&
+    Object.hasOwn(E2E_THRESHOLDS, String(r.bits));
+  if (!ok) {
+    throw new ReportUpdateError(
+      `${path}: not an accuracy report of a 1, 2, 4 or 8-bit conversion (weights, summary.failed and bits are needed)`,
+    );
+  }
+  return { path, report: r as AccuracyReport };
+}
+
+/**
+ * Holds the outputs' lock (`.<manifest name>.apl-lock`, the one convert takes) while `work` runs: a conversion
+ * into the same outputs is refused meanwhile, and this is refused while one runs.
+ */
+export async function withOutputsLock<T>(manifestPath: string, work: () => Promise<T>): Promise<T> {
+  const lockPath = join(dirname(manifestPath), `.${basename(manifestPath)}.apl-lock`);
+  let got: ReturnType<typeof tryPidLock>;
+  try {
+    got = tryPidLock(lockPath);
+  } catch (e) {
+    throw new ReportUpdateError(`cannot write in ${dirname(manifestPath)}: ${errMsg(e)}`);
+  }
+  if ('owner' in got) {
+    throw new ReportUpdateError(
+      `${manifestPath}: a conversion (process ${got.owner}) is writing these outputs; evaluate when it has finished`,
+    );
+  }
+  try {
+    return await work();
+  } finally {
+    got.release();
+  }
+}
