@@ -66,7 +66,7 @@ async function main() {
     return seed % VOCAB;
   });
   const t0 = performance.now();
-  const { summary } = evaluateTokens(qm, fm, tokens, { ctx: CTX, maxChunks: CHUNKS, bosId: 1, vocab: VOCAB });
+  const { summary } = await evaluateTokens(qm, fm, tokens, { ctx: CTX, maxChunks: CHUNKS, bosId: 1, vocab: VOCAB });
   const sec = (performance.now() - t0) / 1000;
   const peak = process.resourceUsage().maxRSS * 1024;
   qm.dispose();

@@ -226,12 +226,8 @@ export async function run(argv: string[], hooks?: ConvertHooks): Promise<number>
   const opts = hooks ? { ...parsed.opts, hooks } : parsed.opts;
   const human = json ? undefined : humanReporter(Boolean(process.stderr.isTTY));
   const emit = (e: ConvertEvent) => {
-    // The end-to-end stage runs synchronously after the outputs are committed: no handler could run during it,
-    // so a signal takes its default action (the process ends; the committed outputs stay, the report unchanged).
-    if (e.type === 'stage' && e.stage === 'evaluate') {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    // A signal during the end-to-end stage (after the commit) stops it after its chunk under way: the committed
+    // outputs and their report stay as they were, the lock is released, and the status is 130 (cancelled).
     if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
     else human?.event(e);
   };

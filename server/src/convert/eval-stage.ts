@@ -2,20 +2,19 @@
 // float checkpoint the conversion just read (server/src/eval/manifest.ts, the code behind `apl-quant eval`) and the
 // figures become the report's `end_to_end` section; the overall verdict and its basis are restated, and the report
 // (and the manifest's metadata.accuracy_pass) are rewritten atomically. A failing evaluation never touches the
-// conversion's outputs: the report records the error and the command ends with status 1 (see docs/REPORT.md).
+// conversion's outputs: the report records the error and the command ends with status 1 (see docs/REPORT.md). A
+// cancel stops it after the chunk under way and leaves the committed outputs and their report as they were.
 import { basename, join } from 'node:path';
+import { DEFAULT_EVAL_CHUNKS, DEFAULT_EVAL_CTX, HELDOUT_TEXT } from '../eval/defaults';
+import { EvalCancelled } from '../eval/evaluate';
 import { EvalInputError, evaluateManifest, readText } from '../eval/manifest';
 import { endToEndSection, recordEndToEnd } from '../eval/report-update';
 import type { ConvertEvent, EvalResult } from '../protocol';
 import type { AccuracyReport } from '../report';
-import { ConvertError, ioError } from './errors';
+import { ConvertError, cancelledError, ioError } from './errors';
 import type { OutputPaths } from './names';
 
-/** A quick check by default: 16 chunks of 256 tokens (2,032 tokens scored), the model's context when shorter. */
-export const DEFAULT_EVAL_CTX = 256;
-export const DEFAULT_EVAL_CHUNKS = 16;
-/** The held-out text a model folder may ship (test/fixtures/brown-tiny does), used when --eval-text is not given. */
-export const HELDOUT_TEXT = 'heldout.txt';
+export { DEFAULT_EVAL_CHUNKS, DEFAULT_EVAL_CTX, HELDOUT_TEXT };
 
 export interface EvalRequest {
   /** The text file; default: the source folder's heldout.txt. */
@@ -59,6 +58,8 @@ export interface EvalStageInput {
   threads?: number;
   backend?: 'auto' | 'cpu' | 'gpu';
   emit: (e: ConvertEvent) => void;
+  /** The conversion's cancel: stops the evaluation after its chunk under way; the report is left without it. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -79,6 +80,7 @@ export async function evalStage(i: EvalStageInput): Promise<AccuracyReport> {
       threads: i.threads,
       backend: i.backend,
       sourceDir: i.sourceDir,
+      signal: i.signal,
       onChunk: (done, total) =>
         i.emit({
           type: 'progress',
@@ -89,6 +91,7 @@ export async function evalStage(i: EvalStageInput): Promise<AccuracyReport> {
         }),
     });
   } catch (e) {
+    if (e instanceof EvalCancelled) throw cancelledError();
     if (!(e instanceof EvalInputError)) throw e;
     const message = e.message.replace(/--ctx\b/g, '--eval-ctx');
     record(i.report, i.paths, { error: message });

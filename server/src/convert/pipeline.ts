@@ -149,6 +149,7 @@ export async function convertModel(
           threads: o.threads,
           backend: o.backend,
           emit,
+          signal,
         });
       } catch (e) {
         emit({ type: 'result', ...resultOf(report) });

@@ -27,6 +27,16 @@ export interface EvaluateOptions {
   vocab: number;
   /** Called after each chunk with the chunks done and the total. */
   onChunk?: (done: number, total: number) => void;
+  /** Checked after each chunk: once aborted, the evaluation stops with EvalCancelled. */
+  signal?: AbortSignal;
+}
+
+/** The evaluation was stopped through its signal. */
+export class EvalCancelled extends Error {
+  constructor() {
+    super('the evaluation was cancelled');
+    this.name = 'EvalCancelled';
+  }
 }
 
 export interface EvaluateResult {
@@ -49,13 +59,15 @@ function secondHalfLogits(m: LogitsModel, chunk: Int32Array, first: number, voca
 /**
  * Evaluates `quant` against `base` (the float model) over `tokens` (the whole text, tokenized once). The two may be
  * the same object (the float model against itself): each chunk runs one model to the end before the other starts.
+ * The event loop gets a turn after each chunk (the forward passes are synchronous), so that signal handlers (Ctrl+C,
+ * Cancel) and progress output run while a long text is evaluated.
  */
-export function evaluateTokens(
+export async function evaluateTokens(
   quant: LogitsModel,
   base: LogitsModel,
   tokens: ArrayLike<number>,
   opts: EvaluateOptions,
-): EvaluateResult {
+): Promise<EvaluateResult> {
   const plan = planChunks(tokens.length, opts.ctx, opts.maxChunks);
   const acc = new EvalAccumulator();
   const { first, ctx } = plan;
@@ -70,6 +82,8 @@ export function evaluateTokens(
     // Row r holds the logits at position first + r, which predict the token at first + r + 1.
     for (let r = 0; r < ctx - 1 - first; r++) acc.addRow(lb, lq, chunk[first + r + 1], V, r);
     opts.onChunk?.(c + 1, plan.chunks);
+    await new Promise<void>((r) => setImmediate(r));
+    if (opts.signal?.aborted) throw new EvalCancelled();
   }
   return { plan, summary: acc.summary() };
 }

@@ -41,6 +41,8 @@ export interface EvalOptions {
   /** The float source checkpoint folder (default: the one the manifest names). */
   sourceDir?: string;
   onChunk?: (done: number, total: number) => void;
+  /** Stops the evaluation after the chunk under way (EvalCancelled). */
+  signal?: AbortSignal;
 }
 
 /** Reads the text file; a missing or unreadable file is one EvalInputError line. */
@@ -122,12 +124,13 @@ async function evaluate(manifestPath: string, o: EvalOptions): Promise<EvalResul
     models.push(qm);
     const fm = createForward(float.config, float.weights, run);
     models.push(fm);
-    const { plan, summary } = evaluateTokens(qm, fm, tokens, {
+    const { plan, summary } = await evaluateTokens(qm, fm, tokens, {
       ctx,
       maxChunks: o.chunks,
       bosId,
       vocab: V,
       onChunk: o.onChunk,
+      signal: o.signal,
     });
     return {
       ...summary,

@@ -133,7 +133,9 @@ export function readReportForUpdate(manifestPath: string): { path: string; repor
 
 /**
  * Holds the outputs' lock (`.<manifest name>.apl-lock`, the one convert takes) while `work` runs: a conversion
- * into the same outputs is refused meanwhile, and this is refused while one runs.
+ * into the same outputs is refused meanwhile, and this is refused while one runs. A SIGINT or SIGTERM meanwhile
+ * (Ctrl+C, Cancel in VS Code) releases the lock and ends the process (status 130 / 143): the report is written only
+ * at the end, atomically, so there is nothing else to undo.
  */
 export async function withOutputsLock<T>(manifestPath: string, work: () => Promise<T>): Promise<T> {
   const lockPath = join(dirname(manifestPath), `.${basename(manifestPath)}.apl-lock`);
@@ -148,9 +150,18 @@ export async function withOutputsLock<T>(manifestPath: string, work: () => Promi
       `${manifestPath}: a conversion (process ${got.owner}) is writing these outputs; evaluate when it has finished`,
     );
   }
+  const release = got.release;
+  const onSignal = (signal: NodeJS.Signals) => {
+    release();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     return await work();
   } finally {
-    got.release();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    release();
   }
 }

@@ -2,7 +2,7 @@
 // ctx and chunks; the schema accepts it, the one reader reads it (and older reports without it); the verdict states
 // its basis; bad input is one line each and never takes the conversion's outputs away.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -275,4 +275,40 @@ test('bad input, one line each: the source checkpoint gone by the time the evalu
   assert.ok(existsSync(join(out, 'model_quantized_q4.npz')));
   const report = readJson(join(out, 'model_accuracy_q4.json'));
   assert.match(report.end_to_end.error, /float source checkpoint is missing/);
+});
+
+test('a signal during the end-to-end stage stops it: status 130, the committed outputs and report kept, no lock left', async (t) => {
+  const out = tempDir(t);
+  const long = join(out, 'long.txt');
+  writeFileSync(long, readFileSync(heldout, 'utf8').repeat(4));
+  const child = spawn(
+    process.execPath,
+    [
+      ...['--import', 'tsx', join(root, 'server/src/cli.ts'), 'convert', brown, '--bits', '4', '--out', out],
+      ...['--eval', '--eval-text', long, '--eval-ctx', '32', '--eval-chunks', '100000', '--json-progress'],
+    ],
+    { cwd: root, env: { ...process.env, APL_CLI_MAIN: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out1 = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
+  const code = await new Promise<number | null>((resolve) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out1 += d;
+      // The second chunk scored: the stage is under way and its loop is where the signal must be seen.
+      if (out1.includes('"name":"chunk 2/') && !child.killed) child.kill('SIGTERM');
+    });
+    child.on('close', (c) => resolve(c));
+  });
+  assert.equal(code, 130, err);
+  assert.ok(out1.includes('"code":"cancelled"'), 'an error event with code cancelled');
+  const report = readJson(join(out, 'brown-tiny_accuracy_q4.json'));
+  assert.equal(report.end_to_end, undefined, 'the report is as the conversion committed it');
+  assert.ok(existsSync(join(out, 'brown-tiny_quantized_q4.npz')));
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.startsWith('.')),
+    [],
+  );
 });

@@ -40,9 +40,9 @@ before(async () => {
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
-test('the float model: perplexity matches the torch reference to 0.1 %, and against itself KLD 0, ratio 1', () => {
+test('the float model: perplexity matches the torch reference to 0.1 %, and against itself KLD 0, ratio 1', async () => {
   assert.deepEqual(tokens, JSON.parse(readFileSync(join(fixture, 'heldout.ids.json'), 'utf8')).ids);
-  const r = evaluateTokens(floatModel, floatModel, tokens, { ctx: CTX, maxChunks: CHUNKS, bosId: bos, vocab });
+  const r = await evaluateTokens(floatModel, floatModel, tokens, { ctx: CTX, maxChunks: CHUNKS, bosId: bos, vocab });
   const nll = ref.chunk_nll_sum.slice(0, CHUNKS).reduce((a: number, b: number) => a + b, 0);
   const torchPpl = Math.exp(nll / (CHUNKS * (CTX / 2 - 1)));
   assert.equal(r.summary.tokens_scored, CHUNKS * (CTX / 2 - 1));
@@ -59,7 +59,8 @@ for (const bits of [8, 4, 2, 1] as const) {
     const q = await loadModel(r.manifest);
     const qm = createForward(q.config, q.weights, { contextLength: CTX });
     try {
-      const s = evaluateTokens(qm, floatModel, tokens, { ctx: CTX, maxChunks: CHUNKS, bosId: bos, vocab }).summary;
+      const s = (await evaluateTokens(qm, floatModel, tokens, { ctx: CTX, maxChunks: CHUNKS, bosId: bos, vocab }))
+        .summary;
       results.set(bits, s);
       process.stdout.write(
         `# ${bits} bits: ppl ${s.ppl.toFixed(3)} (float ${s.ppl_float.toFixed(3)}) kld ${s.kld_mean.toExponential(3)} same top ${(100 * s.same_top).toFixed(2)} % rms dp ${(100 * s.rms_dp).toFixed(2)} %\n`,

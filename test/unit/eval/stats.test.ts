@@ -134,12 +134,12 @@ function successorModel(V: number, calls: string[]): LogitsModel {
   };
 }
 
-test('evaluateTokens scores each position against the next token, the float model against itself gives 0', () => {
+test('evaluateTokens scores each position against the next token, the float model against itself gives 0', async () => {
   const V = 16;
   const tokens = Array.from({ length: 70 }, (_, i) => i % V);
   const calls: string[] = [];
   const m = successorModel(V, calls);
-  const r = evaluateTokens(m, m, tokens, { ctx: 16, bosId: 1, vocab: V });
+  const r = await evaluateTokens(m, m, tokens, { ctx: 16, bosId: 1, vocab: V });
   assert.equal(r.plan.chunks, 4);
   assert.equal(r.summary.tokens_scored, 4 * 7);
   assert.deepEqual(calls.slice(0, 6), ['reset', '0+8', '8+8*', 'reset', '0+8', '8+8*']);
@@ -158,9 +158,12 @@ test('evaluateTokens scores each position against the next token, the float mode
       return o2;
     },
   };
-  const w = evaluateTokens(skip, m, tokens, { ctx: 16, bosId: 1, vocab: V, maxChunks: 2 });
+  const w = await evaluateTokens(skip, m, tokens, { ctx: 16, bosId: 1, vocab: V, maxChunks: 2 });
   assert.equal(w.summary.tokens_scored, 14);
   assert.equal(w.summary.same_top, 0);
   assert.ok(w.summary.kld_mean > 7 && w.summary.ppl > 1000, JSON.stringify(w.summary));
-  assert.throws(() => evaluateTokens(m, m, [1, 2, 99, 3], { ctx: 4, bosId: 1, vocab: V }), /outside the model's vocab/);
+  await assert.rejects(
+    evaluateTokens(m, m, [1, 2, 99, 3], { ctx: 4, bosId: 1, vocab: V }),
+    /outside the model's vocab/,
+  );
 });

@@ -3,10 +3,10 @@
 // accuracy_pass), the report is checked before any model runs, nothing is written when the evaluation fails, and
 // a conversion holding the outputs' lock is waited for, not raced.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { convertModel } from '../../../server/src/convert/pipeline';
 import type { EvalEvent } from '../../../server/src/protocol';
@@ -144,4 +144,41 @@ test('the report is checked before the models run; a refusal writes nothing', ()
   );
   // --json and --json-progress together is a usage error.
   assert.equal(cli([o.manifest, '--text', text, '--json', '--json-progress']).status, 2);
+});
+
+test('SIGTERM (Cancel in VS Code) mid-evaluation: status 143, the lock released, the report as it was', async () => {
+  const o = outputs('cancelled');
+  const long = join(o.dir, 'long.txt');
+  const words = readFileSync(text, 'utf8');
+  writeFileSync(long, Array.from({ length: 60 }, () => words).join(' '));
+  const before = readFileSync(o.report, 'utf8');
+  const child = spawn(
+    process.execPath,
+    [
+      ...['--import', 'tsx', join(root, 'server/src/cli.ts'), 'eval', o.manifest, '--text', long, '--ctx', '16'],
+      ...['--update-report', '--json-progress'],
+    ],
+    { cwd: root, env: { ...process.env, APL_CLI_MAIN: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lock = join(o.dir, '.tiny_manifest_q4.json.apl-lock');
+  let sawLock = false;
+  const code = await new Promise<number | null>((resolve) => {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      if (out.includes('"type":"progress"') && !child.killed) {
+        sawLock = readdirSync(o.dir).includes(basename(lock));
+        child.kill('SIGTERM');
+      }
+    });
+    child.on('close', (c) => resolve(c));
+  });
+  assert.ok(sawLock, 'the lock is held while the evaluation runs');
+  assert.equal(code, 143);
+  assert.deepEqual(
+    readdirSync(o.dir).filter((f) => f.startsWith('.')),
+    [],
+  );
+  assert.equal(readFileSync(o.report, 'utf8'), before);
 });
