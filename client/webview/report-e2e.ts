@@ -129,7 +129,7 @@ export function endToEndSection(r: ReportModel) {
       h(
         'p',
         { class: 'empty', 'data-testid': 'end-to-end-missing' },
-        'No end-to-end figures in this report. Convert with --eval (or turn on the setting apl.convert.eval) to run the quantized model beside the float one over a text and add mean KLD, same-top rate and perplexity here; apl-quant eval <manifest> --text FILE prints them for an existing conversion.',
+        'No end-to-end figures in this report. For this conversion, run APL: Evaluate Model… (or apl-quant eval <manifest> --text FILE --update-report) to run the quantized model beside the float one over a text and add mean KLD, same-top rate and perplexity here; convert with --eval (or the setting apl.convert.eval) to have them every time.',
       ),
     );
   }

@@ -121,6 +121,7 @@ export const CommandIds = {
   selectBackend: 'apl.selectBackend',
   showOutput: 'apl.showOutput',
   tryModel: 'apl.tryModel',
+  evaluateModel: 'apl.evaluateModel',
 } as const;
 export type CommandId = (typeof CommandIds)[keyof typeof CommandIds];
 

@@ -136,7 +136,7 @@ describe('report webview: end-to-end section', { skip }, () => {
     try {
       assert.match(
         await text(none.page, '[data-testid="end-to-end-missing"]'),
-        /Convert with --eval \(or turn on the setting apl\.convert\.eval\)/,
+        /run APL: Evaluate Model… \(or apl-quant eval <manifest> --text FILE --update-report\)/,
       );
       assert.match(await text(none.page, '[data-testid="verdict-basis"]'), /per weight/);
       assert.deepEqual(none.problems, []);

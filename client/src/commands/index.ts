@@ -18,6 +18,7 @@ export const HANDLERS: Record<CommandId, Loader> = {
   'apl.selectBackend': () => import('./selectBackend'),
   'apl.showOutput': () => import('./showOutput'),
   'apl.tryModel': () => import('./tryModel'),
+  'apl.evaluateModel': () => import('./evaluateModel'),
 };
 
 /** Registers every command of the table. A failing command is logged and shown, then rethrown to its caller. */

@@ -18,4 +18,5 @@ export const COMMANDS: readonly CommandMeta[] = [
   { id: CommandIds.selectBackend, title: 'Select Quantization Backend', category: 'APL' },
   { id: CommandIds.showOutput, title: 'Show Output', category: 'APL' },
   { id: CommandIds.tryModel, title: 'Try Model…', category: 'APL' },
+  { id: CommandIds.evaluateModel, title: 'Evaluate Model…', category: 'APL' },
 ];

@@ -1,5 +1,6 @@
 // Code lenses at the top of a manifest: weights, size, bits per weight, the accuracy verdict, and the actions that
-// open the accuracy report and the NPZ inspector (command ids from protocol.ts; the argument is the file's URI).
+// open the accuracy report and the NPZ inspector, try the model and evaluate it end to end (command ids from
+// protocol.ts; the argument is the file's URI).
 import type { CodeLens } from 'vscode-languageserver-types';
 import { formatBitsPerWeight, formatBytes } from '../common/format';
 import { CommandIds, type ManifestSummary } from '../protocol';
@@ -40,5 +41,10 @@ export function codeLenses(summary: ManifestSummary, opts: CodeLensOptions = {})
   if (opts.npzUri) lenses.push({ range, command: { title: 'Inspect NPZ', ...inspect } });
   if (opts.npzUri)
     lenses.push({ range, command: { title: '▶ Try model', command: CommandIds.tryModel, arguments: [opts.npzUri] } });
+  // The end-to-end check stores its figures in the report: offered where there is one to store them in.
+  if (opts.npzUri && opts.reportUri) {
+    const title = summary.endToEnd && !summary.endToEnd.error ? 'Re-evaluate end to end' : 'Evaluate end to end';
+    lenses.push({ range, command: { title, command: CommandIds.evaluateModel, arguments: [opts.npzUri] } });
+  }
   return lenses;
 }

@@ -137,7 +137,10 @@ export function verdictCard(report: ReportState | undefined): string | undefined
   if (report.basis) lines.push('', `Based on ${report.basis}.`);
   const e = report.endToEnd;
   if (!e) {
-    lines.push('', 'No end-to-end figures: `apl-quant convert … --eval` adds them (KLD, same top, perplexity).');
+    lines.push(
+      '',
+      'No end-to-end figures: **APL: Evaluate Model…** (`apl-quant eval … --update-report`) or `apl-quant convert … --eval` adds them (KLD, same top, perplexity).',
+    );
   } else if (e.error) {
     lines.push('', `End-to-end check failed to run: ${e.error}`);
   } else {

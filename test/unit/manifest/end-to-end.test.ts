@@ -64,5 +64,8 @@ test('hover on metadata.accuracy_report: verdict, basis and the end-to-end table
   assert.match(md, /\| same top \| 98\.11 % \|/);
   assert.match(md, /\| perplexity \| 316\.73 quantized vs 316\.52 float \(ratio 1\.0007\) \|/);
   assert.match(md, /\| measured \| ctx 256, 60 chunks — pass \|/);
-  assert.match(hoverAt(base, 'accuracy_pass'), /No end-to-end figures: `apl-quant convert … --eval` adds them/);
+  assert.match(
+    hoverAt(base, 'accuracy_pass'),
+    /No end-to-end figures: \*\*APL: Evaluate Model…\*\* \(`apl-quant eval … --update-report`\) or `apl-quant convert … --eval` adds them/,
+  );
 });

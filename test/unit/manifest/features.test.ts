@@ -150,12 +150,17 @@ describe('code lens and summary', () => {
       cmds.some(([c, a]) => c === CommandIds.tryModel && a === 'file:///m/x.npz'),
       'the playground lens',
     );
+    // The report has no end_to_end section yet: the lens offers to add one.
+    const evaluate = lenses.find((l) => l.command?.command === CommandIds.evaluateModel);
+    assert.equal(evaluate?.command?.title, 'Evaluate end to end');
+    assert.deepEqual(evaluate?.command?.arguments, ['file:///m/x.npz']);
   });
   it('without a report the verdict is unknown and no report command is offered', () => {
     const s = summarize(parseManifest(manifestText()), { npz });
     assert.equal(s.verdict, 'unknown');
     const lenses = codeLenses(s, { npzUri: 'file:///m/x.npz' });
     assert.ok(!lenses.some((l) => l.command?.command === CommandIds.openAccuracyReport));
+    assert.ok(!lenses.some((l) => l.command?.command === CommandIds.evaluateModel), 'nowhere to store the figures');
   });
 });
 
