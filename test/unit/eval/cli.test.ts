@@ -1,7 +1,6 @@
 // apl-quant eval as a child process on the tiny random-weight fixture (plumbing, --json shape, bad input). The
 // accuracy figures on a trained model are in brown.test.ts.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,22 +8,14 @@ import { after, before, test } from 'node:test';
 import { tokenizerIdCount } from '../../../server/src/cli/eval';
 import { convertModel } from '../../../server/src/convert/pipeline';
 import type { EvalResult } from '../../../server/src/protocol';
+import { evalCli, root } from './cli-helper';
 
-const root = join(__dirname, '../../..');
 const tiny = join(root, 'test/fixtures/tiny-llama');
 let work = '';
 let manifest = '';
 let text = '';
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'server/src/cli.ts'), 'eval', ...args], {
-    cwd: root,
-    env: { ...process.env, APL_CLI_MAIN: '1' },
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = evalCli;
 
 // biome-ignore lint/suspicious/noExplicitAny: free-form JSON edits in a test
 type Json = any;

@@ -1,29 +1,21 @@
 // `apl-quant eval --update-report` and `--json-progress` (what "APL: Evaluate Model…" runs): the figures go into the
 // conversion's accuracy report as convert --eval writes them (end_to_end, the verdict restated, the manifest's
 // accuracy_pass), the report is checked before any model runs, nothing is written when the evaluation fails, and
-// a conversion holding the outputs' lock is waited for, not raced.
+// a conversion holding the outputs' lock is refused rather than raced, and a signal mid-evaluation leaves no trace.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { convertModel } from '../../../server/src/convert/pipeline';
 import type { EvalEvent } from '../../../server/src/protocol';
+import { evalCli, root } from './cli-helper';
 
-const root = join(__dirname, '../../..');
 let work = '';
 let text = '';
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'server/src/cli.ts'), 'eval', ...args], {
-    cwd: root,
-    env: { ...process.env, APL_CLI_MAIN: '1' },
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = evalCli;
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'apl-eval-update-'));
