@@ -1,9 +1,10 @@
 // Where the model comes from: a local folder in the Hugging Face layout, an alias, or a Hub repo id (downloaded
 // into the HF cache, with progress); then its config.json and the check that it has safetensors weights.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { oneLine } from '../formats/errors';
 import type { ModelInfo } from '../formats/manifest';
+import { readRegularFileSync } from '../formats/source';
 import { downloadModel, resolveToken } from '../hub';
 import type { ConvertEvent } from '../protocol';
 import { findAlias, isRepoId, slugify } from './aliases';
@@ -74,10 +75,15 @@ function readConfig(dir: string): unknown {
       `${dir}: not a Hugging Face model folder (config.json missing; expected config.json and *.safetensors)`,
     );
   }
-  // A FIFO or device there would block the read below forever.
-  if (!statSync(file).isFile()) throw new ConvertError('invalid-input', `${file}: not a regular file`);
+  let text: string;
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    // A FIFO or device there would block a plain read forever.
+    text = readRegularFileSync(file).toString('utf8');
+  } catch (e) {
+    throw new ConvertError('invalid-input', (e as Error).message);
+  }
+  try {
+    return JSON.parse(text);
   } catch (e) {
     throw new ConvertError('invalid-input', oneLine(`${file}: not valid JSON (${(e as Error).message})`));
   }

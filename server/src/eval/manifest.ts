@@ -3,9 +3,10 @@
 // object `apl-quant eval --json` prints and `convert --eval` stores as the report's `end_to_end` section. Every bad
 // input is a one-line EvalInputError naming the file (`usage` marks a bad option rather than a bad file).
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ForwardModel } from '../../../native/forward-types';
+import { readRegularFileSync } from '../formats/source';
 import type { EvalResult } from '../protocol';
 import { RunError } from '../run/config';
 import { createForward } from '../run/engine';
@@ -48,12 +49,9 @@ export interface EvalOptions {
 /** Reads the text file; a missing or unreadable file is one EvalInputError line. */
 export function readText(file: string): Buffer {
   try {
-    if (!statSync(file).isFile()) throw new EvalInputError(`${file}: not a file`);
-    return readFileSync(file);
+    return readRegularFileSync(file);
   } catch (e) {
-    if (e instanceof EvalInputError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new EvalInputError(`${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new EvalInputError((e as Error).message);
   }
 }
 

@@ -4,11 +4,12 @@
 // --update-report` (an existing conversion, the VS Code command "APL: Evaluate Model…"), which checks the report
 // first and holds the outputs' lock while it runs, so that a conversion into the same outputs cannot replace the
 // model being measured.
-import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { reportBesideManifest } from '../convert/names';
-import { oneLine } from '../formats/errors';
+import { FormatError, oneLine } from '../formats/errors';
 import { tryPidLock } from '../formats/pid-lock';
+import { readRegularFileSync } from '../formats/source';
 import type { EvalResult } from '../protocol';
 import {
   type AccuracyReport,
@@ -103,18 +104,18 @@ export function readReportForUpdate(manifestPath: string): { path: string; repor
       `${manifestPath}: no accuracy report to update (the manifest names none, and its file name is not <name>_manifest_q<bits>.json)`,
     );
   }
+  let text: string;
+  try {
+    text = readRegularFileSync(path, MAX_REPORT_BYTES).toString('utf8');
+  } catch (e) {
+    const missing = e instanceof FormatError && e.problem === 'no such file';
+    throw new ReportUpdateError(missing ? `${path}: the accuracy report is missing` : errMsg(e));
+  }
   let value: unknown;
   try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new ReportUpdateError(`${path}: not a regular file`);
-    if (st.size > MAX_REPORT_BYTES) throw new ReportUpdateError(`${path}: ${st.size} bytes is too large for a report`);
-    value = JSON.parse(readFileSync(path, 'utf8'));
+    value = JSON.parse(text);
   } catch (e) {
-    if (e instanceof ReportUpdateError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ReportUpdateError(
-      code === 'ENOENT' ? `${path}: the accuracy report is missing` : `${path}: ${errMsg(e)}`,
-    );
+    throw new ReportUpdateError(`${path}: not valid JSON (${errMsg(e)})`);
   }
   const r = value as Partial<AccuracyReport> | null;
   const ok =

@@ -1,7 +1,5 @@
-// A sharded safetensors checkpoint's index (`model.safetensors.index.json` and the like): which shard file holds
-// each tensor. Read by the converter's checkpoint reader (safetensors.ts openCheckpoint) and the inspector.
-import { readFile, stat } from 'node:fs/promises';
 import { FormatError } from './errors';
+import { readRegularFile } from './source';
 
 /** Largest index file accepted (a real one is a few hundred KiB for thousands of tensors). */
 export const MAX_SAFETENSORS_INDEX_BYTES = 64 << 20;
@@ -13,18 +11,7 @@ export const MAX_SAFETENSORS_INDEX_BYTES = 64 << 20;
 export async function readSafetensorsIndex(
   indexPath: string,
 ): Promise<{ weightMap: Map<string, string>; files: string[] }> {
-  let text: string;
-  try {
-    const st = await stat(indexPath);
-    if (!st.isFile()) throw new Error('is not a file');
-    if (st.size > MAX_SAFETENSORS_INDEX_BYTES)
-      throw new FormatError(indexPath, `is ${st.size} bytes, more than the ${MAX_SAFETENSORS_INDEX_BYTES}-byte limit`);
-    text = await readFile(indexPath, 'utf8');
-  } catch (e) {
-    if (e instanceof FormatError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FormatError(indexPath, code === 'ENOENT' ? 'no such file' : (e as Error).message);
-  }
+  const text = (await readRegularFile(indexPath, MAX_SAFETENSORS_INDEX_BYTES)).toString('utf8');
   let idx: unknown;
   try {
     idx = JSON.parse(text);

@@ -1,9 +1,76 @@
 // Random-access byte sources: the readers take one of these, so tests use in-memory buffers and the editor and
 // CLI use files. A read past the end is a FormatError naming the source (never a short buffer, never an
 // allocation larger than the source itself).
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { FormatError } from './errors';
+
+/**
+ * Read-only and non-blocking, so that opening a FIFO (or another special file) returns at once instead of waiting
+ * for a writer; regular files read the same either way. Windows has no O_NONBLOCK.
+ */
+const READ_NONBLOCK = constants.O_NONBLOCK ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_RDONLY;
+
+function openProblem(path: string, e: unknown): FormatError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+  return new FormatError(path, why);
+}
+
+/** Why an opened file is not to be read whole: not a regular file, or larger than `maxBytes`. */
+function statProblem(path: string, st: Stats, maxBytes: number): FormatError | undefined {
+  if (!st.isFile()) {
+    return new FormatError(path, st.isDirectory() ? 'is a directory' : 'not a regular file (a pipe, socket or device)');
+  }
+  if (st.size > maxBytes) return new FormatError(path, `is ${st.size} bytes, more than the ${maxBytes}-byte limit`);
+  return undefined;
+}
+
+const asFormatError = (path: string, e: unknown) =>
+  e instanceof FormatError ? e : new FormatError(path, (e as Error)?.message ?? String(e));
+
+/**
+ * A whole regular file (JSON, text), read through one descriptor: the file is opened without blocking and checked
+ * from that descriptor, so a FIFO or device is refused at once and nothing can be swapped in between a check and
+ * the read. Throws FormatError naming the file: 'no such file', 'is a directory', 'not a regular file (a pipe,
+ * socket or device)', or over `maxBytes`.
+ */
+export function readRegularFileSync(path: string, maxBytes = Number.POSITIVE_INFINITY): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_NONBLOCK);
+  } catch (e) {
+    throw openProblem(path, e);
+  }
+  try {
+    const bad = statProblem(path, fstatSync(fd), maxBytes);
+    if (bad) throw bad;
+    return readFileSync(fd);
+  } catch (e) {
+    throw asFormatError(path, e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** readRegularFileSync without blocking the thread. */
+export async function readRegularFile(path: string, maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(path, READ_NONBLOCK);
+  } catch (e) {
+    throw openProblem(path, e);
+  }
+  try {
+    const bad = statProblem(path, await fh.stat(), maxBytes);
+    if (bad) throw bad;
+    return await fh.readFile();
+  } catch (e) {
+    throw asFormatError(path, e);
+  } finally {
+    await fh.close();
+  }
+}
 
 export interface RandomAccessSource {
   readonly name: string;
@@ -36,18 +103,15 @@ export function checkRange(name: string, size: number, offset: number, length: n
 export async function openFileSource(path: string): Promise<RandomAccessSource> {
   let fh: Awaited<ReturnType<typeof open>>;
   try {
-    // Non-blocking, so that opening a FIFO (or another special file) returns at once instead of waiting for a writer;
-    // regular files read the same either way. Windows has no O_NONBLOCK.
-    fh = await open(path, constants.O_NONBLOCK ? constants.O_RDONLY | constants.O_NONBLOCK : 'r');
+    fh = await open(path, READ_NONBLOCK);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new FormatError(path, why);
+    throw openProblem(path, e);
   }
   const st = await fh.stat();
-  if (!st.isFile()) {
+  const bad = statProblem(path, st, Number.POSITIVE_INFINITY);
+  if (bad) {
     await fh.close();
-    throw new FormatError(path, st.isDirectory() ? 'is a directory' : 'not a regular file (a pipe, socket or device)');
+    throw bad;
   }
   const size = st.size;
   let closed = false;

@@ -1,8 +1,6 @@
-// Hugging Face credentials and endpoint: where the token comes from, and how to tell a user to set one.
-// Mirrors huggingface_hub's rules so `huggingface-cli login` and HF_TOKEN work the same for us.
-import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { readRegularFileSync } from '../formats/source';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -31,9 +29,7 @@ export function resolveToken(explicit?: string, env: Env = process.env): string 
   try {
     const path = tokenFilePath(env);
     // A FIFO, a device or a huge file is no token file (reading one would block, or never end).
-    const st = statSync(path);
-    if (!st.isFile() || st.size > 65536) return undefined;
-    const text = readFileSync(path, 'utf8');
+    const text = readRegularFileSync(path, 65536).toString('utf8');
     // The file holds the token alone; tolerate a trailing newline and a stray BOM.
     const v = text.replace(/^\uFEFF/, '').trim();
     return v.length > 0 && v.length < 4096 ? v : undefined;

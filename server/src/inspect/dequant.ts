@@ -1,12 +1,13 @@
 // The manifest beside an archive, and the quantized weights it describes: which member is which part of which
 // weight, and the geometry the engine's dequantize (native/index.ts) needs for the inspector's dequantized view.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { KqFormat } from '../../../native/kquant';
 import { isOutputManifestName } from '../convert/names';
 import type { Manifest, WeightEntry } from '../formats/manifest';
 import { matrixView } from '../formats/manifest';
 import { type Checkpoint, openCheckpoint } from '../formats/safetensors';
+import { readRegularFile } from '../formats/source';
 import { defaultCacheDir } from '../hub/cache';
 import type { InspectorMember } from '../protocol';
 import { kquantFormatOfEntry } from './dequant-kquant';
@@ -33,9 +34,7 @@ export async function findManifestFor(npzPath: string): Promise<{ path: string; 
   for (const n of candidates) {
     const p = join(dir, n);
     try {
-      const st = await stat(p);
-      if (!st.isFile() || st.size > MAX_MANIFEST_BYTES) continue;
-      const m = JSON.parse(await readFile(p, 'utf8')) as Manifest;
+      const m = JSON.parse((await readRegularFile(p, MAX_MANIFEST_BYTES)).toString('utf8')) as Manifest;
       if (
         m &&
         typeof m === 'object' &&

@@ -5,6 +5,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { manifestMatchesReport } from '../convert/names';
 import { oneLine } from '../formats/errors';
+import { readRegularFile } from '../formats/source';
 import type { HostToInspector, HostToReport, InspectorOperand, InspectorToHost } from '../protocol';
 import { compareTensors, diffPage, sameTensorIn } from './compare';
 import { InspectorSession } from './session';
@@ -153,13 +154,9 @@ export const MAX_REPORT_BYTES = 64 * 1024 * 1024;
 export async function loadReport(path: string): Promise<Extract<HostToReport, { type: 'report' }>> {
   let text: string;
   try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new Error('is not a file');
-    if (st.size > MAX_REPORT_BYTES) throw new Error(`is ${st.size} bytes, more than a report can be`);
-    text = await readFile(path, 'utf8');
+    text = (await readRegularFile(path, MAX_REPORT_BYTES)).toString('utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${path}: ${code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
+    throw new Error(errorMessage(e));
   }
   let report: unknown;
   try {

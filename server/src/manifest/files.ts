@@ -5,9 +5,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { reportBesideManifest } from '../convert/names';
-import { oneLine } from '../formats/errors';
+import { FormatError, oneLine } from '../formats/errors';
 import { openNpz } from '../formats/npz';
-import { openFileSource } from '../formats/source';
+import { openFileSource, readRegularFile } from '../formats/source';
 import { tokenizerConfigProblem, tokenizerIdCount, tokenizerJsonProblem } from '../formats/tokenizer-json';
 import { isObject, type ManifestDoc } from './document';
 import { type NpzState, npzIndexFromArchive } from './npz-index';
@@ -69,22 +69,20 @@ export async function loadSideFile(path: string, key: SideKey): Promise<SideStat
     problem: p,
     message,
   });
+  let text: string;
+  try {
+    text = (await readRegularFile(path, MAX_SIDE_BYTES)).toString('utf8');
+  } catch (e) {
+    if (e instanceof FormatError && e.problem === 'no such file') {
+      return problem('missing', `${key} file not found: ${path}`);
+    }
+    return problem('unreadable', oneLine((e as Error).message));
+  }
   let value: unknown;
   try {
-    const st = await stat(path);
-    if (!st.isFile()) return problem('unreadable', `${path}: not a regular file`);
-    if (st.size > MAX_SIDE_BYTES)
-      return problem('unreadable', `${path}: ${st.size} bytes is too large for ${key}.json`);
-    const text = await readFile(path, 'utf8');
-    try {
-      value = JSON.parse(text);
-    } catch (e) {
-      return problem('unreadable', oneLine(`${path}: not JSON (${(e as Error).message})`));
-    }
+    value = JSON.parse(text);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return problem('missing', `${key} file not found: ${path}`);
-    return problem('unreadable', `${path}: ${(e as Error).message}`);
+    return problem('unreadable', oneLine(`${path}: not JSON (${(e as Error).message})`));
   }
   const bad =
     key === 'tokenizer'

@@ -2,7 +2,7 @@
 // packed) and the files convert keeps beside it (tokenizer, tokenizer config with the chat template, generation
 // config). With `float`, the source checkpoint's tensors instead (the folder or Hugging Face cache snapshot the
 // manifest names), bf16 kept as bf16. Every problem is a RunError naming the file.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FloatWeight, KquantWeight, LinearWeight, ModelConfig, ModelWeights } from '../../../native/forward-types';
 import { checkFormat, kqSizes } from '../../../native/kquant';
@@ -13,6 +13,7 @@ import type { Manifest, WeightEntry } from '../formats/manifest';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import { type NpzArchive, openNpzFile } from '../formats/npz';
 import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
+import { readRegularFileSync } from '../formats/source';
 import { tokenizerConfigProblem, tokenizerIdCount, tokenizerJsonProblem } from '../formats/tokenizer-json';
 import { defaultCacheDir } from '../hub/cache';
 import { modelConfigFromManifest, RunError } from './config';
@@ -56,12 +57,9 @@ export function readManifest(path: string): Manifest {
   let text: string;
   try {
     // A FIFO or device would block the read forever: only a regular file is read.
-    if (!statSync(path).isFile()) throw new RunError(`${path}: not a regular file`);
-    text = readFileSync(path, 'utf8');
+    text = readRegularFileSync(path).toString('utf8');
   } catch (e) {
-    if (e instanceof RunError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new RunError(`${path}: ${code === 'ENOENT' ? 'no such file' : errMsg(e)}`);
+    throw new RunError(`${path}: ${problemAt(path, e)}`);
   }
   let m: Manifest;
   try {
@@ -315,11 +313,9 @@ function readJsonBeside(manifestPath: string, name: unknown): Record<string, unk
   if (typeof name !== 'string' || !name) return undefined;
   const p = join(dirname(manifestPath), name);
   try {
-    if (!statSync(p).isFile()) throw new RunError(`${p}: not a regular file`);
-    return JSON.parse(readFileSync(p, 'utf8'));
+    return JSON.parse(readRegularFileSync(p).toString('utf8'));
   } catch (e) {
-    if (e instanceof RunError) throw e;
-    throw new RunError(`${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : errMsg(e)}`);
+    throw new RunError(`${p}: ${problemAt(p, e)}`);
   }
 }
 

@@ -184,7 +184,9 @@ test('a config.json that is a FIFO is refused at once, not read (the read would 
   execFileSync('mkfifo', [join(dir, 'config.json')]);
   assert.throws(
     () => describeSource({ dir, name: 'x', source: dir, revision: null }),
-    (e: Error) => e instanceof ConvertError && e.message === `${join(dir, 'config.json')}: not a regular file`,
+    (e: Error) =>
+      e instanceof ConvertError &&
+      e.message === `${join(dir, 'config.json')}: not a regular file (a pipe, socket or device)`,
   );
 });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -34,7 +35,13 @@ test('loadReport errors name the file', async () => {
   await assert.rejects(loadReport(join(dir, 'missing.json')), /missing\.json: no such file/);
   writeFileSync(join(dir, 'bad.json'), '{ "model": ');
   await assert.rejects(loadReport(join(dir, 'bad.json')), /bad\.json: not valid JSON/);
-  await assert.rejects(loadReport(dir), /is not a file/);
+  await assert.rejects(loadReport(dir), /: is a directory$/);
+  // A FIFO is refused from its open descriptor, at once (a read would wait for a writer forever).
+  if (process.platform !== 'win32') {
+    const fifo = join(dir, 'fifo.json');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(loadReport(fifo), /fifo\.json: not a regular file \(a pipe, socket or device\)$/);
+  }
 });
 
 test('inspectorHost answers every request once, errors included', async () => {
