@@ -1,12 +1,12 @@
 // apl-quant matmul <manifest> --weight NAME --input X: y = x · Ŵᵀ with one weight of a converted model.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { LinearWeight } from '../../../native/forward-types';
 import { f16ToF32 } from '../formats/dtypes';
 import { matrixView } from '../formats/manifest';
 import { readNpyArray, writeNpyFile } from '../formats/npy';
 import { openCheckpoint } from '../formats/safetensors';
-import { openFileSource } from '../formats/source';
+import { openFileSource, readRegularFileSync } from '../formats/source';
 import { RunError } from '../run/config';
 import { linearForward } from '../run/engine';
 import { checkpointWeight, openManifestNpz, readManifest, readNpzWeight, sourceCandidates } from '../run/load';
@@ -32,12 +32,16 @@ export interface MatInput {
 
 /** Reads --input: a .npy of float32/float16, or text with one row per line. `cols` is the weight's in-features. */
 export async function readInput(path: string, cols: number): Promise<MatInput> {
-  if (!existsSync(path) || !statSync(path).isFile()) throw new RunError(`${path}: no such file`);
   let values: Float32Array;
   let shape: number[];
   if (path.endsWith('.npy')) {
     let arr: Awaited<ReturnType<typeof readNpyArray>>;
-    const src = await openFileSource(path);
+    let src: Awaited<ReturnType<typeof openFileSource>>;
+    try {
+      src = await openFileSource(path);
+    } catch (e) {
+      throw new RunError((e as Error).message);
+    }
     try {
       arr = await readNpyArray(src);
     } catch (e) {
@@ -54,7 +58,13 @@ export async function readInput(path: string, cols: number): Promise<MatInput> {
     shape = header.shape;
     if (shape.length < 1 || shape.length > 2) throw new RunError(`${path}: shape [${shape}]; expected [in] or [n, in]`);
   } else {
-    const lines = readFileSync(path, 'utf8')
+    let text: string;
+    try {
+      text = readRegularFileSync(path).toString('utf8');
+    } catch (e) {
+      throw new RunError((e as Error).message);
+    }
+    const lines = text
       .split(/\r?\n/)
       .map((l) => l.replace(/#.*/, '').trim())
       .filter(Boolean);

@@ -1,8 +1,8 @@
 // `apl-quant validate <manifest> [--json]`: the language server's checks (schema, NPZ cross-checks, accuracy
 // report) from the command line. One line per diagnostic, `file:line:col severity code message`; exit 1 on errors.
-import { readFile, stat } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { DiagnosticSeverity } from 'vscode-languageserver-types';
+import { readRegularFile } from '../formats/source';
 import { getLanguageService, type ManifestState } from '../manifest';
 import { CliError, parseArgs } from './common';
 
@@ -36,14 +36,9 @@ export async function run(argv: string[]): Promise<number> {
   const file = positionals[0];
   let text: string;
   try {
-    const st = await stat(file);
-    if (!st.isFile()) throw new CliError(`${file}: not a file`);
-    if (st.size > MAX_MANIFEST_BYTES) throw new CliError(`${file}: ${st.size} bytes is too large for a manifest`);
-    text = await readFile(file, 'utf8');
+    text = (await readRegularFile(file, MAX_MANIFEST_BYTES)).toString('utf8');
   } catch (e) {
-    if (e instanceof CliError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CliError(`${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new CliError((e as Error).message);
   }
   const service = getLanguageService();
   const state: ManifestState = { doc: service.parseManifest(text), path: file };
