@@ -97,6 +97,14 @@ function summary(r: ReportModel, extra: { manifest?: string | null; npz?: string
     extra.npz
       ? h('vscode-button', { id: 'open-npz', secondary: true, onclick: () => post({ type: 'openNpz' }) }, 'Inspect NPZ')
       : null,
+    // The end-to-end check needs the model (manifest and NPZ) and stores its figures in this report.
+    extra.manifest && extra.npz
+      ? h(
+          'vscode-button',
+          { id: 'evaluate', secondary: true, onclick: () => post({ type: 'evaluate' }) },
+          r.end_to_end && !r.end_to_end.error ? 'Re-evaluate End to End' : 'Evaluate End to End',
+        )
+      : null,
   );
   return h('section', { class: 'summary' }, h('dl', { 'data-testid': 'summary' }, ...items), buttons);
 }

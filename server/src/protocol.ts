@@ -154,6 +154,8 @@ export type ReportToHost =
   | WebviewRendered
   | { type: 'openManifest' }
   | { type: 'openNpz' }
+  /** "Evaluate End to End": run APL: Evaluate Model… on the manifest beside the report. */
+  | { type: 'evaluate' }
   /** The user picked a weight in the table: reveal it in the manifest, when there is one. */
   | { type: 'revealWeight'; name: string };
 export type HostToReport =

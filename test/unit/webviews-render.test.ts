@@ -155,6 +155,10 @@ describe('webviews rendered in Chromium', { skip }, () => {
       await page.fill('#filter input', '');
       await page.locator('#open-manifest').click();
       assert.ok(w.posted.some((m) => (m as { type: string }).type === 'openManifest'));
+      // No end-to-end figures yet, and the model is beside the report: the button offers to add them.
+      assert.equal(await text(page, '#evaluate'), 'Evaluate End to End');
+      await page.locator('#evaluate').click();
+      assert.ok(w.posted.some((m) => (m as { type: string }).type === 'evaluate'));
       for (const theme of THEMES) {
         await setTheme(page, theme);
         const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');

@@ -4,6 +4,7 @@ import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { loadReport } from '../../../server/src/inspect/host';
 import {
+  CommandIds,
   type HostToReport,
   type ReportToHost,
   type ReportWebviewState,
@@ -133,6 +134,13 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportWebview
               break;
             case 'openNpz':
               if (sidecars.npz) await this.inspect(vscode.Uri.file(sidecars.npz));
+              break;
+            case 'evaluate':
+              // The command reports its own errors; the watcher below redraws this panel when the report changes.
+              if (sidecars.manifest) {
+                const manifest = vscode.Uri.file(sidecars.manifest);
+                await vscode.commands.executeCommand(CommandIds.evaluateModel, manifest).then(undefined, () => {});
+              }
               break;
             case 'revealWeight':
               if (sidecars.manifest) await revealInManifest(sidecars.manifest, m.name);
