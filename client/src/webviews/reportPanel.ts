@@ -50,6 +50,8 @@ const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)
 
 export class ReportPanels implements vscode.WebviewPanelSerializer<ReportWebviewState> {
   private readonly panels = new Map<string, vscode.WebviewPanel>();
+  /** The manifest and archive found beside each panel's report, as of its last read (the buttons open them). */
+  private readonly sidecars = new WeakMap<vscode.WebviewPanel, { manifest?: string | null; npz?: string | null }>();
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -95,11 +97,13 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportWebview
     panel.onDidDispose(() => sub.dispose());
   }
 
+  /** (Re-)reads the report into its panel, with the manifest and archive found beside it for the buttons. */
   private async send(panel: vscode.WebviewPanel, file: string): Promise<void> {
     let msg: HostToReport;
     try {
       msg = titled(await loadReport(file));
       panel.title = msg.title;
+      this.sidecars.set(panel, { manifest: msg.manifest, npz: msg.npz });
     } catch (e) {
       msg = { type: 'error', message: errorMessage(e) };
       this.log.appendLine(`accuracy report: ${msg.message}`);
@@ -111,40 +115,39 @@ export class ReportPanels implements vscode.WebviewPanelSerializer<ReportWebview
     this.panels.set(file, panel);
     panel.webview.options = webviewOptions(this.extensionUri);
     panel.webview.html = pageFor(panel.webview, this.extensionUri, 'report', `Accuracy: ${basename(file)}`);
-    let sidecars: { manifest?: string | null; npz?: string | null } = {};
+    const sidecars = () => this.sidecars.get(panel) ?? {};
     const subs: vscode.Disposable[] = [];
     subs.push(
       panel.webview.onDidReceiveMessage(async (m: ReportToHost) => {
         try {
           switch (m?.type) {
-            case 'ready': {
-              const msg = await loadReport(file).then(
-                titled,
-                (e): HostToReport => ({ type: 'error', message: errorMessage(e) }),
-              );
-              if (msg.type === 'report') {
-                sidecars = { manifest: msg.manifest, npz: msg.npz };
-                panel.title = msg.title;
-              } else this.log.appendLine(`accuracy report: ${msg.message}`);
-              await panel.webview.postMessage(msg);
+            case 'ready':
+              await this.send(panel, file);
+              break;
+            case 'openManifest': {
+              const { manifest } = sidecars();
+              if (manifest) await vscode.window.showTextDocument(vscode.Uri.file(manifest));
               break;
             }
-            case 'openManifest':
-              if (sidecars.manifest) await vscode.window.showTextDocument(vscode.Uri.file(sidecars.manifest));
+            case 'openNpz': {
+              const { npz } = sidecars();
+              if (npz) await this.inspect(vscode.Uri.file(npz));
               break;
-            case 'openNpz':
-              if (sidecars.npz) await this.inspect(vscode.Uri.file(sidecars.npz));
-              break;
-            case 'evaluate':
+            }
+            case 'evaluate': {
               // The command reports its own errors; the watcher below redraws this panel when the report changes.
-              if (sidecars.manifest) {
-                const manifest = vscode.Uri.file(sidecars.manifest);
-                await vscode.commands.executeCommand(CommandIds.evaluateModel, manifest).then(undefined, () => {});
+              const { manifest } = sidecars();
+              if (manifest) {
+                const uri = vscode.Uri.file(manifest);
+                await vscode.commands.executeCommand(CommandIds.evaluateModel, uri).then(undefined, () => {});
               }
               break;
-            case 'revealWeight':
-              if (sidecars.manifest) await revealInManifest(sidecars.manifest, m.name);
+            }
+            case 'revealWeight': {
+              const { manifest } = sidecars();
+              if (manifest) await revealInManifest(manifest, m.name);
               break;
+            }
             case 'rendered':
               this.rendered.fire({ ...m, file });
               break;
