@@ -4,7 +4,7 @@
 // --update-report` (an existing conversion, the VS Code command "APL: Evaluate Model…"), which checks the report
 // first and holds the outputs' lock while it runs, so that a conversion into the same outputs cannot replace the
 // model being measured.
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { reportBesideManifest } from '../convert/names';
 import { FormatError, oneLine } from '../formats/errors';
@@ -74,7 +74,7 @@ export function recordEndToEnd(
   report.pass = weightsPass && (e2e === undefined || !('pass' in e2e) || e2e.pass);
   report.verdict_basis = verdictBasis(report);
   writeJsonAtomic(reportPath, report, (e) => onError(e, `writing ${reportPath}`));
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  const manifest = JSON.parse(readRegularFileSync(manifestPath).toString('utf8'));
   if (manifest?.metadata && manifest.metadata.accuracy_pass !== report.pass) {
     manifest.metadata.accuracy_pass = report.pass;
     writeJsonAtomic(manifestPath, manifest, (e) => onError(e, `writing ${manifestPath}`));
@@ -85,7 +85,7 @@ export function recordEndToEnd(
 export function reportPathOf(manifestPath: string): string | undefined {
   let named: unknown;
   try {
-    named = JSON.parse(readFileSync(manifestPath, 'utf8'))?.metadata?.accuracy_report;
+    named = JSON.parse(readRegularFileSync(manifestPath).toString('utf8'))?.metadata?.accuracy_report;
   } catch {
     // the manifest's own problems are reported by the evaluation's loader
   }
