@@ -81,14 +81,19 @@ export function recordEndToEnd(
   }
 }
 
+/** The manifest's metadata, {} when it cannot be read (its problems are reported by the evaluation's loader). */
+function manifestMetadata(manifestPath: string): Record<string, unknown> {
+  try {
+    const m = JSON.parse(readRegularFileSync(manifestPath).toString('utf8'))?.metadata;
+    return m && typeof m === 'object' ? m : {};
+  } catch {
+    return {};
+  }
+}
+
 /** The accuracy report a manifest names (metadata.accuracy_report) or the one beside it by name. */
 export function reportPathOf(manifestPath: string): string | undefined {
-  let named: unknown;
-  try {
-    named = JSON.parse(readRegularFileSync(manifestPath).toString('utf8'))?.metadata?.accuracy_report;
-  } catch {
-    // the manifest's own problems are reported by the evaluation's loader
-  }
+  const named = manifestMetadata(manifestPath).accuracy_report;
   if (typeof named === 'string' && named) return isAbsolute(named) ? named : join(dirname(manifestPath), named);
   return reportBesideManifest(manifestPath);
 }
@@ -127,6 +132,13 @@ export function readReportForUpdate(manifestPath: string): { path: string; repor
   if (!ok) {
     throw new ReportUpdateError(
       `${path}: not an accuracy report of a 1, 2, 4 or 8-bit conversion (weights, summary.failed and bits are needed)`,
+    );
+  }
+  // A report of another conversion (a manifest edited to name the wrong one) would get this model's figures.
+  const bits = manifestMetadata(manifestPath).default_bits;
+  if (typeof bits === 'number' && bits !== r.bits) {
+    throw new ReportUpdateError(
+      `${path}: the report is of a ${r.bits}-bit conversion, but ${basename(manifestPath)} is ${bits}-bit: not this model's report`,
     );
   }
   return { path, report: r as AccuracyReport };

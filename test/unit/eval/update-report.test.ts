@@ -72,9 +72,11 @@ test('--update-report stores end_to_end and restates the verdict; the table says
 
 test('a failing end-to-end verdict turns the report and the manifest to FAIL', () => {
   const o = outputs('fails');
-  const { report } = o.read();
-  // The 8-bit thresholds (mean KLD ≤ 0.005, same top ≥ 97 %) on a 4-bit random-weight model: not met.
+  const { report, manifest } = o.read();
+  // The 8-bit thresholds (mean KLD ≤ 0.005, same top ≥ 97 %) on a 4-bit random-weight model: not met. (The manifest
+  // says 8 bits too: a report whose bits differ from the manifest's is refused as another conversion's.)
   writeFileSync(o.report, JSON.stringify({ ...report, bits: 8 }));
+  writeFileSync(o.manifest, JSON.stringify({ ...manifest, metadata: { ...manifest.metadata, default_bits: 8 } }));
   const r = cli([o.manifest, '--text', text, '--ctx', '64', '--chunks', '2', '--update-report', '--json-progress']);
   assert.equal(r.status, 0, r.stderr);
   const after = o.read();
@@ -102,12 +104,15 @@ test('the report is checked before the models run; a refusal writes nothing', ()
   rmSync(missing.report);
   const bad = outputs('bad');
   writeFileSync(bad.report, '{"weights": 3}');
+  const other = outputs('other');
+  writeFileSync(other.report, JSON.stringify({ ...other.read().report, bits: 2 }));
   const locked = outputs('locked');
   // A live process (this test's) holds the outputs' lock, as a conversion into them would.
   writeFileSync(join(locked.dir, '.tiny_manifest_q4.json.apl-lock'), `${process.pid}\n`);
   const cases: [typeof missing, RegExp][] = [
     [missing, /tiny_accuracy_q4\.json: the accuracy report is missing$/],
     [bad, /tiny_accuracy_q4\.json: not an accuracy report of a 1, 2, 4 or 8-bit conversion/],
+    [other, /tiny_accuracy_q4\.json: the report is of a 2-bit conversion, but tiny_manifest_q4\.json is 4-bit/],
     [locked, /tiny_manifest_q4\.json: a conversion \(process \d+\) is writing these outputs; evaluate when it/],
   ];
   for (const [o, re] of cases) {
