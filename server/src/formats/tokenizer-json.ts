@@ -133,3 +133,40 @@ export function tokenizerConfigProblem(cfg: unknown): string | undefined {
   }
   return undefined;
 }
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** A sound tokenizer.json in a line (the language server's hover): model type, ids, merges, added tokens. */
+export function describeTokenizerJson(json: unknown): string {
+  const j = json as { model?: { type?: unknown; vocab?: unknown; merges?: unknown }; added_tokens?: unknown };
+  const vocab = j?.model?.vocab;
+  const pieces = Array.isArray(vocab)
+    ? vocab.length
+    : vocab && typeof vocab === 'object'
+      ? Object.keys(vocab).length
+      : 0;
+  const added = Array.isArray(j?.added_tokens) ? j.added_tokens.length : 0;
+  const merges = Array.isArray(j?.model?.merges) ? `, ${count(j.model.merges.length)} merges` : '';
+  const type = typeof j?.model?.type === 'string' ? j.model.type : 'tokenizer';
+  return `${type} model: ${count(tokenizerIdCount(json))} ids (${count(pieces)} pieces, ${count(added)} added tokens)${merges}`;
+}
+
+/** A sound tokenizer_config.json in a line: the chat template and the special tokens run uses. */
+export function describeTokenizerConfig(cfg: unknown): string {
+  const c = (cfg ?? {}) as Record<string, unknown>;
+  const ct = c.chat_template;
+  const template =
+    typeof ct === 'string'
+      ? `chat template (${count(ct.length)} characters)`
+      : Array.isArray(ct) && ct.length
+        ? `${ct.length} chat templates`
+        : 'no chat template (--chat is refused)';
+  const special = ['bos_token', 'eos_token']
+    .map((k) => {
+      const v = c[k];
+      const t = typeof v === 'string' ? v : isObject(v) && typeof v.content === 'string' ? v.content : undefined;
+      return t === undefined ? undefined : `${k.slice(0, 3).toUpperCase()} \`${t}\``;
+    })
+    .filter(Boolean);
+  return [template, ...special].join(' · ');
+}

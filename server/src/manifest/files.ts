@@ -8,7 +8,13 @@ import { reportBesideManifest } from '../convert/names';
 import { FormatError, oneLine } from '../formats/errors';
 import { openNpz } from '../formats/npz';
 import { openFileSource, readRegularFile } from '../formats/source';
-import { tokenizerConfigProblem, tokenizerIdCount, tokenizerJsonProblem } from '../formats/tokenizer-json';
+import {
+  describeTokenizerConfig,
+  describeTokenizerJson,
+  tokenizerConfigProblem,
+  tokenizerIdCount,
+  tokenizerJsonProblem,
+} from '../formats/tokenizer-json';
 import { isObject, type ManifestDoc } from './document';
 import { type NpzState, npzIndexFromArchive } from './npz-index';
 import { type ReportState, toLoadedReport } from './report';
@@ -27,9 +33,12 @@ export interface SideFile {
   path: string;
 }
 
-/** A side file as read: sound (with the ids a tokenizer defines), or why `apl-quant run` would refuse it. */
+/**
+ * A side file as read: sound (with the ids a tokenizer defines and what the hover says of it), or why `apl-quant run`
+ * would refuse it.
+ */
 export type SideState =
-  | { key: SideKey; file: string; ids?: number }
+  | { key: SideKey; file: string; ids?: number; about: string }
   | { key: SideKey; file: string; problem: 'missing' | 'unreadable'; message: string };
 
 export function isSideProblem(s: SideState): s is Extract<SideState, { problem: string }> {
@@ -93,7 +102,22 @@ export async function loadSideFile(path: string, key: SideKey): Promise<SideStat
           ? undefined
           : 'the generation config is not a JSON object';
   if (bad) return problem('unreadable', `${path}: ${bad}`);
-  return key === 'tokenizer' ? { key, file: path, ids: tokenizerIdCount(value) } : { key, file: path };
+  if (key === 'tokenizer')
+    return { key, file: path, ids: tokenizerIdCount(value), about: describeTokenizerJson(value) };
+  if (key === 'tokenizer_config') return { key, file: path, about: describeTokenizerConfig(value) };
+  return { key, file: path, about: describeGenerationConfig(value as Record<string, unknown>) };
+}
+
+/** The generation config's scalar settings in a line (temperature, top_p, max_length, token ids…). */
+function describeGenerationConfig(g: Record<string, unknown>): string {
+  const shown = Object.entries(g)
+    .filter(
+      ([k, v]) =>
+        !k.startsWith('_') && k !== 'transformers_version' && ['number', 'boolean', 'string'].includes(typeof v),
+    )
+    .slice(0, 10)
+    .map(([k, v]) => `${k} ${String(v)}`);
+  return shown.length ? shown.join(' · ') : 'no settings (the defaults apply)';
 }
 
 /** Reads an NPZ's index (every member's dtype, shape, CRC-32); a problem instead of throwing. */

@@ -4,6 +4,7 @@ import { findNodeAtOffset, getNodePath } from 'jsonc-parser';
 import type { Hover } from 'vscode-languageserver-types';
 import { formatBytes } from '../common/format';
 import { isObject, type ManifestDoc, type Node } from './document';
+import { isSideProblem, type SideState } from './files';
 import { isNpzProblem, type NpzState } from './npz-index';
 import { isReportProblem, type ReportState, type ReportWeight } from './report';
 import { schemaAt } from './schema';
@@ -12,6 +13,8 @@ import { weightSize } from './summary';
 export interface HoverOptions {
   npz?: NpzState;
   report?: ReportState;
+  /** The tokenizer, its config and the generation config, as read (files.ts). */
+  side?: SideState[];
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
@@ -124,6 +127,11 @@ export function hover(doc: ManifestDoc, offset: number, opts: HoverOptions = {})
     const md = isNpzProblem(opts.npz)
       ? opts.npz.message
       : `**${opts.npz.file ?? 'NPZ'}**\n\n${int(opts.npz.members.size)} members${opts.npz.size !== undefined ? `, ${formatBytes(opts.npz.size)}` : ''}`;
+    return { contents: { kind: 'markdown', value: md }, range };
+  }
+  const side = path[0] === 'metadata' && path.length === 2 ? opts.side?.find((s) => s.key === path[1]) : undefined;
+  if (side) {
+    const md = isSideProblem(side) ? side.message : `**${side.file}**\n\n${side.about}`;
     return { contents: { kind: 'markdown', value: md }, range };
   }
   return null;

@@ -128,7 +128,7 @@ export function getLanguageService(deps: LanguageServiceDeps = {}): ManifestLang
       yield* warmSteps(st.doc);
       return yield* validateDocSteps(st.doc, { manifestPath: st.path, npz: st.npz, report: st.report, side: st.side });
     },
-    doHover: (st, p) => hover(st.doc, offset(st, p), { npz: st.npz, report: st.report }),
+    doHover: (st, p) => hover(st.doc, offset(st, p), { npz: st.npz, report: st.report, side: st.side }),
     doComplete: (st, p) => completion(st.doc, offset(st, p), { npz: st.npz }),
     findDocumentSymbols: (st) => documentSymbols(st.doc),
     getFoldingRanges: (st) => foldingRanges(st.doc),

@@ -118,3 +118,33 @@ test('go to definition from metadata.tokenizer and its neighbours opens the file
     assert.equal(loc?.uri, pathToFileURL(join(work, meta[key])).href, key);
   }
 });
+
+test('hover on metadata.tokenizer and its neighbours: what the file holds, or its problem', async () => {
+  const { text, st } = await diagnostics();
+  const hoverAt = (key: string) => {
+    const at = rangeOf(text, JSON.stringify(meta[key])).start;
+    const h = service.doHover(st, { line: at.line, character: at.character + 2 });
+    return (h?.contents as { value: string } | undefined)?.value ?? '';
+  };
+  const tok = JSON.parse(readFileSync(join(work, meta.tokenizer), 'utf8'));
+  const ids =
+    Math.max(
+      ...Object.values(tok.model.vocab as Record<string, number>),
+      ...tok.added_tokens.map((t: { id: number }) => t.id),
+    ) + 1;
+  assert.match(
+    hoverAt('tokenizer'),
+    new RegExp(`^\\*\\*.*${meta.tokenizer}\\*\\*\\n\\n${tok.model.type} model: ${ids.toLocaleString('en-US')} ids \\(`),
+  );
+  assert.match(hoverAt('tokenizer_config'), /chat template|no chat template \(--chat is refused\)/);
+  assert.match(hoverAt('generation_config'), /\w+ \S+|no settings/);
+  const restore = rewrite('tokenizer', (j) => ((j.model as Record<string, unknown>).merges = 'x'));
+  try {
+    const again = await diagnostics();
+    const at = rangeOf(again.text, JSON.stringify(meta.tokenizer)).start;
+    const h = service.doHover(again.st, { line: at.line, character: at.character + 2 });
+    assert.match((h?.contents as { value: string } | undefined)?.value ?? '', /model\.merges is "x", not a list$/);
+  } finally {
+    restore();
+  }
+});
