@@ -6,40 +6,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, extname } from 'node:path';
+import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import type { EvalEvent } from '../../../server/src/protocol';
 import { readManifest, sourceCandidates } from '../../../server/src/run/load';
 import type { ClientContext } from '../context';
 import { expandFolder } from '../convert/options';
-import {
-  describeEvalResult,
-  type EvaluateRequest,
-  evalArgs,
-  manifestOf,
-  parseEvalLine,
-  textFor,
-} from '../evaluate/args';
+import { describeEvalResult, type EvaluateRequest, evalArgs, parseEvalLine, textFor } from '../evaluate/args';
+import { manifestTarget } from '../manifestTarget';
 import { backendSetting, convertSettings } from '../settings';
 
 type EvalResultEvent = Extract<EvalEvent, { type: 'result' }>;
 
 const KILL_AFTER_MS = 10_000;
-
-async function targetManifest(uri: unknown): Promise<string | undefined> {
-  // The language server's code lens passes the NPZ's URI as a string.
-  let target = uri instanceof vscode.Uri ? uri : typeof uri === 'string' ? vscode.Uri.parse(uri) : undefined;
-  const active = vscode.window.activeTextEditor?.document.uri;
-  if (!target && active?.scheme === 'file' && extname(active.fsPath) === '.json') target = active;
-  target ??= (
-    await vscode.window.showOpenDialog({
-      canSelectMany: false,
-      openLabel: 'Evaluate',
-      filters: { 'Manifest or NPZ': ['json', 'npz'] },
-    })
-  )?.[0];
-  return target && manifestOf(target.fsPath);
-}
 
 async function textToUse(manifest: string, request: EvaluateRequest | undefined): Promise<string | undefined> {
   const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -62,7 +41,7 @@ export default async function evaluateModel(
   request?: unknown,
 ): Promise<EvalResultEvent | undefined> {
   const req = request && typeof request === 'object' ? (request as EvaluateRequest) : undefined;
-  const manifest = await targetManifest(uri);
+  const manifest = await manifestTarget(uri, 'Evaluate');
   if (!manifest) return undefined;
   const text = await textToUse(manifest, req);
   if (!text) return undefined;

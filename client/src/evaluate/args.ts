@@ -1,7 +1,6 @@
-// "APL: Evaluate Model…" without `vscode` (unit-tested under plain node): which manifest a command argument means,
-// which text to evaluate on, the CLI's arguments, its event lines, and the sentence that reports the result.
-import { basename, dirname, extname, join } from 'node:path';
-import { outputName, parseOutputName } from '../../../server/src/convert/names';
+// "APL: Evaluate Model…" without `vscode` (unit-tested under plain node): which text to evaluate on, the CLI's
+// arguments, its event lines, and the sentence that reports the result.
+import { basename, join } from 'node:path';
 import { DEFAULT_EVAL_CHUNKS, DEFAULT_EVAL_CTX, HELDOUT_TEXT } from '../../../server/src/eval/defaults';
 import type { Backend, EvalEvent } from '../../../server/src/protocol';
 
@@ -11,14 +10,6 @@ export interface EvaluateRequest {
   text?: string;
   ctx?: number;
   chunks?: number;
-}
-
-/** The manifest of a converter output: the manifest itself, or the one beside an NPZ `<name>_quantized_q<bits>.npz`. */
-export function manifestOf(path: string): string {
-  if (extname(path) !== '.npz') return path;
-  const o = parseOutputName(basename(path));
-  if (!o) throw new Error(`${path}: not a converter output (<name>_quantized_q<bits>.npz); open its manifest`);
-  return join(dirname(path), outputName(o.name, 'manifest', o.bits));
 }
 
 /**

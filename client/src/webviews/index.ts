@@ -1,9 +1,9 @@
 // The webviews' entry: registers the accuracy-report panel serializer (panels come back after a reload) and the
 // read-only custom editor `apl.npzInspector` (*.npz, *.npy, *.safetensors, *.safetensors.index.json), and returns what the commands call.
-import { basename, dirname, extname, join } from 'node:path';
+import { extname, join } from 'node:path';
 import * as vscode from 'vscode';
-import { outputName, parseOutputName } from '../../../server/src/convert/names';
 import { type HostToPlayground, type WebviewRendered, WebviewViewTypes } from '../../../server/src/protocol';
+import { manifestTarget } from '../manifestTarget';
 
 type PlaygroundAutorun = Extract<HostToPlayground, { type: 'init' }>['request'];
 
@@ -85,19 +85,8 @@ export function activateWebviews(context: vscode.ExtensionContext, log: vscode.O
     },
     inspect,
     async tryModel(uri, request) {
-      let target = uri;
-      const active = vscode.window.activeTextEditor?.document.uri;
-      if (!target && active?.scheme === 'file' && extname(active.fsPath) === '.json') target = active;
-      target ??= await pick({ 'Manifest or NPZ': ['json', 'npz'] });
-      if (!target) return;
-      let manifest = target.fsPath;
-      if (extname(manifest) === '.npz') {
-        const o = parseOutputName(basename(manifest));
-        if (!o)
-          throw new Error(`${manifest}: not a converter output (<name>_quantized_q<bits>.npz); open its manifest`);
-        manifest = join(dirname(manifest), outputName(o.name, 'manifest', o.bits));
-      }
-      playgrounds.open(manifest, request);
+      const manifest = await manifestTarget(uri, 'Try');
+      if (manifest) playgrounds.open(manifest, request);
     },
     onDidRender: rendered.event,
   };

@@ -1,7 +1,7 @@
 // `apl-quant eval <manifest> --text FILE [--ctx N] [--chunks N] [--update-report] [--json | --json-progress]`:
-// end-to-end accuracy of a
-// converted model against its float source over a text, with llama.cpp's protocol (server/src/eval/chunks.ts) and
-// statistics (server/src/eval/stats.ts). Both models run side by side, chunk by chunk (see eval/evaluate.ts).
+// end-to-end accuracy of a converted model against its float source over a text, with llama.cpp's protocol
+// (server/src/eval/chunks.ts) and statistics (server/src/eval/stats.ts). Both models run side by side, chunk by chunk
+// (see eval/evaluate.ts); --update-report stores the figures in the conversion's report (eval/report-update.ts).
 // The text is required: no default text suits every model, so the choice is the user's (the shipped test model's
 // held-out text is test/fixtures/brown-tiny/heldout.txt).
 import { resolve } from 'node:path';
@@ -21,7 +21,8 @@ import { CliError, parseArgs } from './common';
 
 export { tokenizerIdCount } from '../eval/manifest';
 
-const USAGE = `usage: apl-quant eval <manifest.json> --text FILE [--ctx N] [--chunks N] [--update-report] [--json]
+const USAGE = `usage: apl-quant eval <manifest.json> --text FILE [--ctx N] [--chunks N] [--update-report]
+                      [--json | --json-progress]
 
 Runs the quantized model and its float source checkpoint (the local folder or Hugging Face cache snapshot the
 manifest names) over a text and compares them with llama.cpp's protocol: the text is tokenized once and cut into

@@ -1,7 +1,7 @@
 // A conversion's file names, built and parsed here and nowhere else: in the output folder,
 //   <name>_quantized_q<bits>.npz   <name>_manifest_q<bits>.json   <name>_accuracy_q<bits>.json
 // and the lookups from one of them to its siblings (the language server, the inspector and the report view use these).
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 
 export type OutputKind = 'npz' | 'manifest' | 'report';
 
@@ -42,6 +42,18 @@ export function parseOutputName(file: string): { name: string; kind: OutputKind;
 /** True for `<name>_manifest_q<bits>.json`. */
 export function isOutputManifestName(file: string): boolean {
   return parseOutputName(file)?.kind === 'manifest';
+}
+
+/**
+ * The manifest a command given a converter output acts on: a `.npz` must be `<name>_quantized_q<bits>.npz` and means
+ * the manifest beside it; any other path is taken as the manifest itself.
+ */
+export function manifestOfOutput(path: string): string {
+  if (extname(path) !== '.npz') return path;
+  const o = parseOutputName(basename(path));
+  if (o?.kind !== 'npz')
+    throw new Error(`${path}: not a converter output (<name>_quantized_q<bits>.npz); open its manifest`);
+  return join(dirname(path), outputName(o.name, 'manifest', o.bits));
 }
 
 /** `<dir>/<name>_accuracy_q<bits>.json` for `<dir>/<name>_manifest_q<bits>.json`; undefined for other names. */

@@ -44,7 +44,7 @@ export function endToEndSection(r: EvalResult, bits: keyof typeof E2E_THRESHOLDS
   };
 }
 
-/** Writes JSON (two-space indent) through a temporary file beside it; `what` names the failure. */
+/** Writes JSON (two-space indent) through a temporary file beside it; `onError` turns a failure into the caller's error. */
 export function writeJsonAtomic(path: string, value: unknown, onError: (e: unknown) => Error): void {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {

@@ -3,13 +3,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { describeEvalResult, evalArgs, manifestOf, parseEvalLine, textFor } from '../../../client/src/evaluate/args';
+import { describeEvalResult, evalArgs, parseEvalLine, textFor } from '../../../client/src/evaluate/args';
+import { manifestOfOutput } from '../../../server/src/convert/names';
 import type { EvalResult } from '../../../server/src/protocol';
 
-test('manifestOf: a manifest stays; an NPZ output means the manifest beside it; another NPZ is refused', () => {
-  assert.equal(manifestOf('/m/tiny_manifest_q4.json'), '/m/tiny_manifest_q4.json');
-  assert.equal(manifestOf('/m/tiny_quantized_q2.npz'), join('/m', 'tiny_manifest_q2.json'));
-  assert.throws(() => manifestOf('/m/weights.npz'), /weights\.npz: not a converter output/);
+test('manifestOfOutput: a manifest stays; an NPZ output means the manifest beside it; another NPZ is refused', () => {
+  assert.equal(manifestOfOutput('/m/tiny_manifest_q4.json'), '/m/tiny_manifest_q4.json');
+  assert.equal(manifestOfOutput('/m/tiny_quantized_q2.npz'), join('/m', 'tiny_manifest_q2.json'));
+  assert.throws(() => manifestOfOutput('/m/weights.npz'), /weights\.npz: not a converter output/);
+  assert.throws(() => manifestOfOutput('/m/tiny_accuracy_q2.npz'), /not a converter output/);
 });
 
 test('textFor: the request, else the setting, else the first source folder with a heldout.txt, else none', () => {
