@@ -83,8 +83,8 @@ export class StagedOutputs {
     if ('owner' in got) {
       throw new ConvertError(
         'io',
-        `${this.paths.manifest}: another conversion (process ${got.owner}) is writing these outputs; wait for it to ` +
-          'finish, or choose another --out',
+        `${this.paths.manifest}: another conversion or an evaluation storing its figures (process ${got.owner}) holds ` +
+          'these outputs; wait for it to finish, or choose another --out',
       );
     }
     this.unlock = got.release;

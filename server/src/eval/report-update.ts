@@ -160,7 +160,7 @@ export async function withOutputsLock<T>(manifestPath: string, work: () => Promi
   }
   if ('owner' in got) {
     throw new ReportUpdateError(
-      `${manifestPath}: a conversion (process ${got.owner}) is writing these outputs; evaluate when it has finished`,
+      `${manifestPath}: a conversion or another evaluation (process ${got.owner}) holds these outputs; evaluate when it has finished`,
     );
   }
   const release = got.release;

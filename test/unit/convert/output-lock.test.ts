@@ -27,8 +27,8 @@ test('a live holder: refused on one line naming it, and the earlier result untou
     assert.equal(e.code, 'io');
     assert.equal(
       e.message,
-      `${join(out, 'tiny_manifest_q4.json')}: another conversion (process ${holder.pid}) is writing these outputs; ` +
-        'wait for it to finish, or choose another --out',
+      `${join(out, 'tiny_manifest_q4.json')}: another conversion or an evaluation storing its figures (process ` +
+        `${holder.pid}) holds these outputs; wait for it to finish, or choose another --out`,
     );
     return true;
   });

@@ -113,7 +113,10 @@ test('the report is checked before the models run; a refusal writes nothing', ()
     [missing, /tiny_accuracy_q4\.json: the accuracy report is missing$/],
     [bad, /tiny_accuracy_q4\.json: not an accuracy report of a 1, 2, 4 or 8-bit conversion/],
     [other, /tiny_accuracy_q4\.json: the report is of a 2-bit conversion, but tiny_manifest_q4\.json is 4-bit/],
-    [locked, /tiny_manifest_q4\.json: a conversion \(process \d+\) is writing these outputs; evaluate when it/],
+    [
+      locked,
+      /tiny_manifest_q4\.json: a conversion or another evaluation \(process \d+\) holds these outputs; evaluate when/,
+    ],
   ];
   for (const [o, re] of cases) {
     const before = readdirSync(o.dir).map((f) => [f, readFileSync(join(o.dir, f), 'utf8')]);
