@@ -226,13 +226,14 @@ export async function run(argv: string[], hooks?: ConvertHooks): Promise<number>
   const opts = hooks ? { ...parsed.opts, hooks } : parsed.opts;
   const human = json ? undefined : humanReporter(Boolean(process.stderr.isTTY));
   const emit = (e: ConvertEvent) => {
-    // A signal during the end-to-end stage (after the commit) stops it after its chunk under way: the committed
-    // outputs and their report stay as they were, the lock is released, and the status is 130 (cancelled).
     if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
     else human?.event(e);
   };
   const ac = new AbortController();
   let signals = 0;
+  // A signal cancels through `ac` in every stage. During the end-to-end stage (after the commit) the evaluation stops
+  // after its chunk under way: the committed outputs and their report stay as they were, the lock is released, and
+  // the status is 130 (cancelled). A second signal ends the process at once.
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(130);

@@ -115,9 +115,9 @@ export async function run(argv: string[]): Promise<number> {
     let stored: { path: string; pass: boolean } | undefined;
     if (flags.has('update-report')) {
       // Checked before the models run; the outputs' lock keeps a conversion from replacing them meanwhile.
-      readManifest(resolve(manifest));
+      const m = readManifest(resolve(manifest));
       ({ r, stored } = await withOutputsLock(manifest, async () => {
-        const { path, report } = readReportForUpdate(manifest);
+        const { path, report } = readReportForUpdate(manifest, m);
         const r = await evaluate();
         recordEndToEnd(
           report,

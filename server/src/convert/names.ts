@@ -1,7 +1,7 @@
 // A conversion's file names, built and parsed here and nowhere else: in the output folder,
 //   <name>_quantized_q<bits>.npz   <name>_manifest_q<bits>.json   <name>_accuracy_q<bits>.json
 // and the lookups from one of them to its siblings (the language server, the inspector and the report view use these).
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 
 export type OutputKind = 'npz' | 'manifest' | 'report';
 
@@ -54,6 +54,24 @@ export function manifestOfOutput(path: string): string {
   if (o?.kind !== 'npz')
     throw new Error(`${path}: not a converter output (<name>_quantized_q<bits>.npz); open its manifest`);
   return join(dirname(path), outputName(o.name, 'manifest', o.bits));
+}
+
+/**
+ * The lock of a conversion's outputs: `.<manifest name>.apl-lock` beside the manifest, holding the pid of the process
+ * that writes them (a conversion, or `eval --update-report`; formats/pid-lock.ts).
+ */
+export function outputsLockPath(manifestPath: string): string {
+  return join(dirname(manifestPath), `.${basename(manifestPath)}.apl-lock`);
+}
+
+/**
+ * The accuracy report of a manifest: the one its metadata.accuracy_report names (relative to the manifest's folder),
+ * else `<name>_accuracy_q<bits>.json` beside `<name>_manifest_q<bits>.json`; undefined when neither applies.
+ */
+export function reportOfManifest(manifestPath: string, metadata: Record<string, unknown>): string | undefined {
+  const named = metadata.accuracy_report;
+  if (typeof named === 'string' && named) return resolve(dirname(manifestPath), named);
+  return reportBesideManifest(manifestPath);
 }
 
 /** `<dir>/<name>_accuracy_q<bits>.json` for `<dir>/<name>_manifest_q<bits>.json`; undefined for other names. */

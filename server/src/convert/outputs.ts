@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { mkdirpSync } from '../formats/mkdirp';
 import { processAlive, tryPidLock } from '../formats/pid-lock';
 import { ConvertError, ioError } from './errors';
-import type { OutputPaths } from './names';
+import { type OutputPaths, outputsLockPath } from './names';
 
 export function refuseExisting(paths: OutputPaths): void {
   const existing = Object.values(paths).filter((p) => existsSync(p));
@@ -76,7 +76,7 @@ export class StagedOutputs {
   lock(): void {
     let got: ReturnType<typeof tryPidLock>;
     try {
-      got = tryPidLock(join(this.outDir, `.${basename(this.paths.manifest)}.apl-lock`));
+      got = tryPidLock(outputsLockPath(this.paths.manifest));
     } catch (e) {
       throw ioError(e, `cannot write in ${this.outDir}`);
     }

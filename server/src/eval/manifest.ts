@@ -105,7 +105,8 @@ async function evaluate(manifestPath: string, o: EvalOptions): Promise<EvalResul
   const bosId = bos !== null && tokens[0] === bos ? bos : null;
   let float: LoadedModel;
   try {
-    float = await loadModel(path, { float: true, offline: true, sourceDir: o.sourceDir });
+    // The text is tokenized once, with the quantized model's tokenizer (the same files): the float model needs none.
+    float = await loadModel(path, { float: true, offline: true, sourceDir: o.sourceDir, tokenizer: false });
   } catch (e) {
     if (e instanceof RunError) throw new EvalInputError(`float source: ${e.message}`);
     throw e;

@@ -5,9 +5,10 @@
 // first and holds the outputs' lock while it runs, so that a conversion into the same outputs cannot replace the
 // model being measured.
 import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join } from 'node:path';
-import { reportBesideManifest } from '../convert/names';
+import { basename, dirname, join } from 'node:path';
+import { outputsLockPath, reportOfManifest } from '../convert/names';
 import { FormatError, oneLine } from '../formats/errors';
+import type { Manifest } from '../formats/manifest';
 import { tryPidLock } from '../formats/pid-lock';
 import { readRegularFileSync } from '../formats/source';
 import type { EvalResult } from '../protocol';
@@ -81,29 +82,17 @@ export function recordEndToEnd(
   }
 }
 
-/** The manifest's metadata, {} when it cannot be read (its problems are reported by the evaluation's loader). */
-function manifestMetadata(manifestPath: string): Record<string, unknown> {
-  try {
-    const m = JSON.parse(readRegularFileSync(manifestPath).toString('utf8'))?.metadata;
-    return m && typeof m === 'object' ? m : {};
-  } catch {
-    return {};
-  }
-}
-
-/** The accuracy report a manifest names (metadata.accuracy_report) or the one beside it by name. */
-export function reportPathOf(manifestPath: string): string | undefined {
-  const named = manifestMetadata(manifestPath).accuracy_report;
-  if (typeof named === 'string' && named) return isAbsolute(named) ? named : join(dirname(manifestPath), named);
-  return reportBesideManifest(manifestPath);
-}
-
 /**
  * The report of a conversion, read and checked before an evaluation is run to update it: one ReportUpdateError
- * line naming the file when it is missing, not JSON, or not an accuracy report of a 1, 2, 4 or 8-bit conversion.
+ * line naming the file when it is missing, not JSON, not an accuracy report of a 1, 2, 4 or 8-bit conversion, or of
+ * another bit width than the manifest (already read and checked by the caller).
  */
-export function readReportForUpdate(manifestPath: string): { path: string; report: AccuracyReport } {
-  const path = reportPathOf(manifestPath);
+export function readReportForUpdate(
+  manifestPath: string,
+  manifest: Pick<Manifest, 'metadata'>,
+): { path: string; report: AccuracyReport } {
+  const metadata = manifest.metadata as unknown as Record<string, unknown>;
+  const path = reportOfManifest(manifestPath, metadata);
   if (!path) {
     throw new ReportUpdateError(
       `${manifestPath}: no accuracy report to update (the manifest names none, and its file name is not <name>_manifest_q<bits>.json)`,
@@ -135,7 +124,7 @@ export function readReportForUpdate(manifestPath: string): { path: string; repor
     );
   }
   // A report of another conversion (a manifest edited to name the wrong one) would get this model's figures.
-  const bits = manifestMetadata(manifestPath).default_bits;
+  const bits = metadata.default_bits;
   if (typeof bits === 'number' && bits !== r.bits) {
     throw new ReportUpdateError(
       `${path}: the report is of a ${r.bits}-bit conversion, but ${basename(manifestPath)} is ${bits}-bit: not this model's report`,
@@ -151,10 +140,9 @@ export function readReportForUpdate(manifestPath: string): { path: string; repor
  * at the end, atomically, so there is nothing else to undo.
  */
 export async function withOutputsLock<T>(manifestPath: string, work: () => Promise<T>): Promise<T> {
-  const lockPath = join(dirname(manifestPath), `.${basename(manifestPath)}.apl-lock`);
   let got: ReturnType<typeof tryPidLock>;
   try {
-    got = tryPidLock(lockPath);
+    got = tryPidLock(outputsLockPath(manifestPath));
   } catch (e) {
     throw new ReportUpdateError(`cannot write in ${dirname(manifestPath)}: ${errMsg(e)}`);
   }

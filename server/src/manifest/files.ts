@@ -4,7 +4,7 @@
 // (path, size, mtime): each request re-stats, so an NPZ rewritten on disk is re-read and re-checked.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { reportBesideManifest } from '../convert/names';
+import { reportOfManifest } from '../convert/names';
 import { FormatError, oneLine } from '../formats/errors';
 import { openNpz } from '../formats/npz';
 import { openFileSource, readRegularFile } from '../formats/source';
@@ -65,9 +65,8 @@ export function manifestFiles(doc: ManifestDoc, manifestPath: string): ManifestF
     const v = meta[key];
     if (typeof v === 'string' && v) side.push({ key, path: at(v) });
   }
-  if (typeof meta.accuracy_report === 'string' && meta.accuracy_report)
-    return { npzPath, reportPath: at(meta.accuracy_report), reportNamed: true, side };
-  return { npzPath, reportPath: reportBesideManifest(manifestPath), reportNamed: false, side };
+  const reportNamed = typeof meta.accuracy_report === 'string' && meta.accuracy_report !== '';
+  return { npzPath, reportPath: reportOfManifest(manifestPath, meta), reportNamed, side };
 }
 
 /** Reads and checks a side file as `apl-quant run` would (formats/tokenizer-json.ts); a problem instead of throwing. */

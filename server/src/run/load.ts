@@ -32,6 +32,8 @@ export interface LoadOptions {
    * weight in its own buffer, as with APL_HUGE=0).
    */
   arena?: boolean;
+  /** false: leave the tokenizer unread (tokenizer null), for a second model over the same manifest (eval's float). */
+  tokenizer?: boolean;
 }
 
 export interface LoadedModel {
@@ -432,7 +434,7 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
     }
     weightsFrom = npzPath;
   }
-  const tokenizer = loadTokenizer(path, manifest, config.vocabSize);
+  const tokenizer = opts.tokenizer === false ? null : loadTokenizer(path, manifest, config.vocabSize);
   const generation = readJsonBeside(path, manifest.metadata.generation_config);
   return {
     manifestPath: path,
