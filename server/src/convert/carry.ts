@@ -3,10 +3,16 @@
 //  - the tokenizer (tokenizer.json, tokenizer_config.json with its chat template) and generation_config.json, copied
 //    as `<name>_tokenizer_q<bits>.json`, `<name>_tokenizer_config_q<bits>.json`, `<name>_generation_config_q<bits>.json`
 //    and named in the manifest's metadata (`tokenizer`, `tokenizer_config`, `generation_config`).
-// The side files are staged under temporary names with the rest of the outputs and renamed just before the manifest.
-import { copyFileSync, existsSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+// The side files are read once when the conversion is planned (a regular file under the size limit, so a FIFO or a
+// directory named tokenizer.json cannot stall or fail the conversion later) and checked as `apl-quant run` checks them
+// (formats/side-file.ts): a problem is a warning, not a failure, since the weights convert the same. The bytes read
+// are what is staged under a temporary name with the rest of the outputs, and renamed just before the manifest.
+import { existsSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ModelInfo } from '../formats/manifest';
+import { checkSideBytes, MAX_SIDE_BYTES, sideReadProblem } from '../formats/side-file';
+import { readRegularFileSync } from '../formats/source';
+import { tokenizerIdCount } from '../formats/tokenizer-json';
 import { ioError } from './errors';
 import { removeStale } from './outputs';
 
@@ -80,8 +86,13 @@ export function carriedName(name: string, suffix: string, bits: number): string 
 export interface Carry {
   /** Final base names of the side files, for removeStale's stems. */
   stems: string[];
-  /** Metadata entries (key → file name relative to the manifest) for the files the checkpoint has. */
+  /** Metadata entries (key → file name relative to the manifest) for the files carried. */
   metadata: Partial<Record<CarriedKey, string>>;
+  /**
+   * What is wrong with the checkpoint's side files, a sentence each naming the file: one that cannot be read is not
+   * carried; one that `apl-quant run` would refuse is carried as it is (fixed in place, it runs).
+   */
+  warnings: string[];
   /** Copies the side files to their temporary names (call with the other temporaries). */
   stage(): void;
   /** Renames the staged files into place (call just before the manifest's rename). */
@@ -90,8 +101,11 @@ export interface Carry {
   abort(): void;
 }
 
-/** Plans the side files of one conversion: `srcDir` the checkpoint folder, `outDir`/`name`/`bits` the outputs. */
-export function planCarry(srcDir: string, outDir: string, name: string, bits: number): Carry {
+/**
+ * Plans the side files of one conversion: `srcDir` the checkpoint folder, `outDir`/`name`/`bits` the outputs,
+ * `vocabSize` the model's (config.json), against which the tokenizer's ids are checked.
+ */
+export function planCarry(srcDir: string, outDir: string, name: string, bits: number, vocabSize?: number): Carry {
   const present = new Set(existsSync(srcDir) ? readdirSync(srcDir) : []);
   // `.<stem>.tmp-<pid>` files of side files left by a killed run (its pid gone).
   removeStale(
@@ -99,19 +113,41 @@ export function planCarry(srcDir: string, outDir: string, name: string, bits: nu
     CARRIED.map((c) => carriedName(name, c.suffix, bits)),
     /^\.(.+)\.tmp-(\d+)$/,
   );
-  const items = CARRIED.filter((c) => present.has(c.file)).map((c) => {
+  const warnings: string[] = [];
+  const runRefuses = 'apl-quant run will refuse it until it is fixed beside the manifest';
+  const items = CARRIED.filter((c) => present.has(c.file)).flatMap((c) => {
+    const src = join(srcDir, c.file);
+    let bytes: Buffer;
+    try {
+      bytes = readRegularFileSync(src, MAX_SIDE_BYTES);
+    } catch (e) {
+      warnings.push(`${src}: ${sideReadProblem(e)}: not carried beside the output`);
+      return [];
+    }
+    const content = checkSideBytes(c.key, bytes);
+    if (content.problem !== undefined) {
+      warnings.push(`${src}: ${content.problem}: carried as it is, but ${runRefuses}`);
+    } else if (c.key === 'tokenizer' && vocabSize !== undefined) {
+      const ids = tokenizerIdCount(content.value);
+      if (ids > vocabSize) {
+        warnings.push(
+          `${src}: the tokenizer defines ${ids} ids but the model's vocabulary (vocab_size in config.json) has ${vocabSize}: carried as it is, but ${runRefuses}`,
+        );
+      }
+    }
     const final = join(outDir, carriedName(name, c.suffix, bits));
-    return { ...c, src: join(srcDir, c.file), final, tmp: join(outDir, `.${basename(final)}.tmp-${process.pid}`) };
+    return [{ ...c, bytes, final, tmp: join(outDir, `.${basename(final)}.tmp-${process.pid}`) }];
   });
   const staged: string[] = [];
   return {
     stems: CARRIED.map((c) => carriedName(name, c.suffix, bits)),
     metadata: Object.fromEntries(items.map((i) => [i.key, basename(i.final)])),
+    warnings,
     stage() {
       try {
         for (const i of items) {
           staged.push(i.tmp);
-          copyFileSync(i.src, i.tmp);
+          writeFileSync(i.tmp, i.bytes);
         }
       } catch (e) {
         throw ioError(e, `writing ${outDir}`);

@@ -75,7 +75,8 @@ export async function convertModel(
   let ck: Checkpoint | undefined;
   let tReport = 0;
   try {
-    carry = planCarry(res.dir, outDir, res.name, o.bits);
+    carry = planCarry(res.dir, outDir, res.name, o.bits, model.vocab_size);
+    for (const message of carry.warnings) emit({ type: 'log', level: 'warn', message });
     span('setup', t0);
     const tOpen = performance.now();
     ck = await openCheckpoint(res.dir);

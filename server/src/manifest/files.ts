@@ -7,26 +7,18 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { reportOfManifest } from '../convert/names';
 import { FormatError, oneLine } from '../formats/errors';
 import { openNpz } from '../formats/npz';
+import { checkSideBytes, MAX_SIDE_BYTES, SIDE_KEYS, type SideKey } from '../formats/side-file';
 import { openFileSource, readRegularFile } from '../formats/source';
-import {
-  describeTokenizerConfig,
-  describeTokenizerJson,
-  tokenizerConfigProblem,
-  tokenizerIdCount,
-  tokenizerJsonProblem,
-} from '../formats/tokenizer-json';
+import { describeTokenizerConfig, describeTokenizerJson, tokenizerIdCount } from '../formats/tokenizer-json';
 import { isObject, type ManifestDoc } from './document';
 import { type NpzState, npzIndexFromArchive } from './npz-index';
 import { type ReportState, toLoadedReport } from './report';
 
 /** A report larger than this is not read (a report is a few hundred bytes per weight). */
 const MAX_REPORT_BYTES = 64 * 1024 * 1024;
-/** A side file larger than this is not read (real tokenizer.json files are 1–35 MB). */
-export const MAX_SIDE_BYTES = 128 * 1024 * 1024;
 
-/** The metadata keys naming the files convert keeps beside the manifest for `apl-quant run`. */
-export const SIDE_KEYS = ['tokenizer', 'tokenizer_config', 'generation_config'] as const;
-export type SideKey = (typeof SIDE_KEYS)[number];
+/** The side files' keys and size limit live with their check (formats/side-file.ts). */
+export { MAX_SIDE_BYTES, SIDE_KEYS, type SideKey } from '../formats/side-file';
 
 export interface SideFile {
   key: SideKey;
@@ -77,30 +69,18 @@ export async function loadSideFile(path: string, key: SideKey): Promise<SideStat
     problem: p,
     message,
   });
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = (await readRegularFile(path, MAX_SIDE_BYTES)).toString('utf8');
+    bytes = await readRegularFile(path, MAX_SIDE_BYTES);
   } catch (e) {
     if (e instanceof FormatError && e.problem === 'no such file') {
       return problem('missing', `${key} file not found: ${path}`);
     }
     return problem('unreadable', oneLine((e as Error).message));
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    return problem('unreadable', oneLine(`${path}: not JSON (${(e as Error).message})`));
-  }
-  const bad =
-    key === 'tokenizer'
-      ? tokenizerJsonProblem(value)
-      : key === 'tokenizer_config'
-        ? tokenizerConfigProblem(value)
-        : value && typeof value === 'object' && !Array.isArray(value)
-          ? undefined
-          : 'the generation config is not a JSON object';
-  if (bad) return problem('unreadable', `${path}: ${bad}`);
+  const content = checkSideBytes(key, bytes);
+  if (content.problem !== undefined) return problem('unreadable', oneLine(`${path}: ${content.problem}`));
+  const { value } = content;
   if (key === 'tokenizer')
     return { key, file: path, ids: tokenizerIdCount(value), about: describeTokenizerJson(value) };
   if (key === 'tokenizer_config') return { key, file: path, about: describeTokenizerConfig(value) };

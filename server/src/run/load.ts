@@ -13,8 +13,9 @@ import type { Manifest, WeightEntry } from '../formats/manifest';
 import { groupsPerRow, matrixView, packedRowBytes } from '../formats/manifest';
 import { type NpzArchive, openNpzFile } from '../formats/npz';
 import { type Checkpoint, openCheckpoint, toF32 } from '../formats/safetensors';
+import { checkSideBytes, MAX_SIDE_BYTES, type SideKey } from '../formats/side-file';
 import { readRegularFileSync } from '../formats/source';
-import { tokenizerConfigProblem, tokenizerIdCount, tokenizerJsonProblem } from '../formats/tokenizer-json';
+import { tokenizerIdCount } from '../formats/tokenizer-json';
 import { defaultCacheDir } from '../hub/cache';
 import { modelConfigFromManifest, RunError } from './config';
 import { TextTokenizer } from './tokenizer';
@@ -311,30 +312,30 @@ export async function checkpointWeight(ck: Checkpoint, name: string): Promise<Fl
   return { kind: 'float', rows, cols, dtype, data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) };
 }
 
-function readJsonBeside(manifestPath: string, name: unknown): Record<string, unknown> | undefined {
+/** A side file named by the manifest's metadata (`key`), read and checked as convert and the editor check it. */
+function readSideFile(manifestPath: string, name: unknown, key: SideKey): Record<string, unknown> | undefined {
   if (typeof name !== 'string' || !name) return undefined;
   const p = join(dirname(manifestPath), name);
+  let bytes: Buffer;
   try {
-    return JSON.parse(readRegularFileSync(p).toString('utf8'));
+    bytes = readRegularFileSync(p, MAX_SIDE_BYTES);
   } catch (e) {
     throw new RunError(`${p}: ${problemAt(p, e)}`);
   }
+  const content = checkSideBytes(key, bytes);
+  if (content.problem !== undefined) throw new RunError(`${p}: ${oneLine(content.problem)}`);
+  return content.value as Record<string, unknown>;
 }
 
 /**
  * The tokenizer convert kept beside the manifest, or null when there is none. Both files' shapes are checked first
- * (formats/tokenizer-json.ts), and with `vocabSize` (the model's) every id the tokenizer defines must be below it.
+ * (formats/side-file.ts), and with `vocabSize` (the model's) every id the tokenizer defines must be below it.
  */
 export function loadTokenizer(manifestPath: string, m: Manifest, vocabSize?: number): TextTokenizer | null {
-  const json = readJsonBeside(manifestPath, m.metadata.tokenizer);
+  const json = readSideFile(manifestPath, m.metadata.tokenizer, 'tokenizer');
   if (!json) return null;
   const file = join(dirname(manifestPath), String(m.metadata.tokenizer));
-  const cfg = readJsonBeside(manifestPath, m.metadata.tokenizer_config) ?? {};
-  const problem = tokenizerJsonProblem(json);
-  if (problem) throw new RunError(`${file}: ${problem}`);
-  const cfgProblem = tokenizerConfigProblem(cfg);
-  if (cfgProblem)
-    throw new RunError(`${join(dirname(manifestPath), String(m.metadata.tokenizer_config))}: ${cfgProblem}`);
+  const cfg = readSideFile(manifestPath, m.metadata.tokenizer_config, 'tokenizer_config') ?? {};
   const ids = tokenizerIdCount(json);
   if (vocabSize !== undefined && ids > vocabSize) {
     throw new RunError(
@@ -435,7 +436,7 @@ export async function loadModel(manifestPath: string, opts: LoadOptions = {}): P
     weightsFrom = npzPath;
   }
   const tokenizer = opts.tokenizer === false ? null : loadTokenizer(path, manifest, config.vocabSize);
-  const generation = readJsonBeside(path, manifest.metadata.generation_config);
+  const generation = readSideFile(path, manifest.metadata.generation_config, 'generation_config');
   return {
     manifestPath: path,
     manifest,

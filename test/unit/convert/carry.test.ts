@@ -1,13 +1,14 @@
 // What convert carries for running the model: the config values in the manifest's model block (with the
 // transformers defaults for what config.json leaves out) and the tokenizer / generation config side files.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { planCarry, runConfigFields } from '../../../server/src/convert/carry';
 import { convertModel } from '../../../server/src/convert/pipeline';
 import { parseManifest } from '../../../server/src/manifest/document';
-import { FileCache, manifestFiles } from '../../../server/src/manifest/files';
+import { FileCache, isSideProblem, loadSideFile, manifestFiles } from '../../../server/src/manifest/files';
 import { validateDoc } from '../../../server/src/manifest/validate';
 import { root, tempDir } from './helpers';
 
@@ -145,4 +146,61 @@ test("planCarry removes a killed run's side-file temporaries (its pid gone) and 
   for (const f of [...gone, ...kept]) writeFileSync(join(out, f), 'x');
   planCarry(join(out, 'no-such-model'), out, 'm', 4);
   assert.deepEqual(readdirSync(out).sort(), [...kept].sort());
+});
+
+test('hostile side files in the checkpoint: a FIFO or a directory is not carried, a malformed one is carried with a warning; the conversion neither hangs nor fails', async (t) => {
+  const out = tempDir(t);
+  const src = join(tempDir(t), 'model');
+  cpSync(join(root, 'test/fixtures/tiny-mistral'), src, { recursive: true });
+  rmSync(join(src, 'tokenizer.json'));
+  execFileSync('mkfifo', [join(src, 'tokenizer.json')]); // opened for reading, a FIFO with no writer blocks forever
+  writeFileSync(join(src, 'tokenizer_config.json'), '[1, 2]');
+  rmSync(join(src, 'generation_config.json'));
+  mkdirSync(join(src, 'generation_config.json'));
+  const warnings: string[] = [];
+  const r = await convertModel({ source: src, bits: 4, outDir: out, name: 'h' }, (e) => {
+    if (e.type === 'log' && e.level === 'warn') warnings.push(e.message);
+  });
+  assert.deepEqual(warnings, [
+    `${join(src, 'tokenizer.json')}: not a regular file (a pipe, socket or device): not carried beside the output`,
+    `${join(src, 'tokenizer_config.json')}: the tokenizer config is a list, not an object: carried as it is, but apl-quant run will refuse it until it is fixed beside the manifest`,
+    `${join(src, 'generation_config.json')}: is a directory: not carried beside the output`,
+  ]);
+  const m = JSON.parse(readFileSync(r.manifest, 'utf8'));
+  assert.equal(m.metadata.tokenizer, undefined);
+  assert.equal(m.metadata.generation_config, undefined);
+  assert.equal(readFileSync(join(out, m.metadata.tokenizer_config), 'utf8'), '[1, 2]');
+  assert.deepEqual(readdirSync(out).sort(), [
+    'h_accuracy_q4.json',
+    'h_manifest_q4.json',
+    'h_quantized_q4.npz',
+    'h_tokenizer_config_q4.json',
+  ]);
+  // The language server flags the carried file for the same reason.
+  const side = await loadSideFile(join(out, m.metadata.tokenizer_config), 'tokenizer_config');
+  assert.match(
+    isSideProblem(side) ? side.message : '',
+    /h_tokenizer_config_q4\.json: the tokenizer config is a list, not an object$/,
+  );
+});
+
+test("a tokenizer whose ids pass the model's vocabulary is carried byte for byte, with a warning naming both counts", async (t) => {
+  const out = tempDir(t);
+  const src = join(tempDir(t), 'model');
+  cpSync(join(root, 'test/fixtures/tiny-mistral'), src, { recursive: true });
+  const tok = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8'));
+  tok.added_tokens.push({ id: 4999, content: '<extra>', special: true });
+  const bytes = `${JSON.stringify(tok)}\n`;
+  writeFileSync(join(src, 'tokenizer.json'), bytes);
+  const vocab = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')).vocab_size;
+  const warnings: string[] = [];
+  const r = await convertModel({ source: src, bits: 4, outDir: out, name: 'v' }, (e) => {
+    if (e.type === 'log' && e.level === 'warn') warnings.push(e.message);
+  });
+  assert.deepEqual(warnings, [
+    `${join(src, 'tokenizer.json')}: the tokenizer defines 5000 ids but the model's vocabulary (vocab_size in config.json) has ${vocab}: carried as it is, but apl-quant run will refuse it until it is fixed beside the manifest`,
+  ]);
+  const m = JSON.parse(readFileSync(r.manifest, 'utf8'));
+  assert.equal(readFileSync(join(out, m.metadata.tokenizer), 'utf8'), bytes);
+  assert.equal(m.metadata.generation_config, 'v_generation_config_q4.json');
 });
