@@ -118,7 +118,8 @@ async function modelBench() {
   const info = inferInfo();
   console.log(
     `\nforward pass, TinyLlama shape, kernel ${info?.selected}: decode (${LAYERS} layers, best of ${DECODE} tokens) ` +
-      `and a ${PROMPT}-token prompt (${PROMPT_LAYERS} layers, scaled to ${LAYERS}), tok/s at 1 / 2 threads`,
+      (PROMPT > 0 ? `and a ${PROMPT}-token prompt (${PROMPT_LAYERS} layers, scaled to ${LAYERS})` : 'no prompt') +
+      ', tok/s at 1 / 2 threads',
   );
   const res: Record<string, { decode: number[]; prompt: number[] }> = {};
   const tokens = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31000));
@@ -177,16 +178,19 @@ async function modelBench() {
     const base = res.g4;
     const vs = (a: number[], b: number[] | undefined) =>
       b && kind !== 'g4' ? ` (${a.map((v, i) => (v / b[i]).toFixed(2)).join(' / ')}× g64)` : '';
+    // APL_BENCH_PROMPT=0 measures no prompt: its figures are left out rather than printed as 0.0 and NaN.
+    const promptOf = (p: number[], extra: string) =>
+      PROMPT > 0 ? `   prompt ${p.map((v) => v.toFixed(1)).join(' / ')}${extra}` : '';
     console.log(
       `  ${(NAMES[kind] ?? kind).padEnd(18)} decode ${r.decode.map((v) => v.toFixed(1)).join(' / ')}${vs(r.decode, base?.decode)}` +
-        `   prompt ${r.prompt.map((v) => v.toFixed(1)).join(' / ')}${vs(r.prompt, base?.prompt)}`,
+        promptOf(r.prompt, vs(r.prompt, base?.prompt)),
     );
     if (llama) {
       const ratio = (a: number[], b: number[]) => a.map((v, i) => (v / b[i]).toFixed(2)).join(' / ');
       console.log(
-        `    llama.cpp ${PEER[kind]} (same run): decode ${pr.decode.map((v) => v.toFixed(1)).join(' / ')}   prompt ` +
-          `${pr.prompt.map((v) => v.toFixed(1)).join(' / ')}; ours / llama.cpp: decode ${ratio(r.decode, pr.decode)}, ` +
-          `prompt ${ratio(r.prompt, pr.prompt)}`,
+        `    llama.cpp ${PEER[kind]} (same run): decode ${pr.decode.map((v) => v.toFixed(1)).join(' / ')}` +
+          `${promptOf(pr.prompt, '')}; ours / llama.cpp: decode ${ratio(r.decode, pr.decode)}` +
+          (PROMPT > 0 ? `, prompt ${ratio(r.prompt, pr.prompt)}` : ''),
       );
     }
   }
