@@ -5,6 +5,16 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 out=native/build/test
+# The CUDA objects nvcc built (native/build/cuda, linked with the static CUDA runtime), or with APL_CUDA_EMU=1 the
+# same .cu files compiled for the CPU emulation of CUDA (test/native/cuda-emu/run.sh), into programs of their own.
+cuda_dir=native/build/cuda
+cudart=(-L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
+emu="${APL_CUDA_EMU:-0}"
+if [ "$emu" = 1 ]; then
+  out=native/build/test-emu
+  cuda_dir=native/build/cuda-emu
+  cudart=("$cuda_dir/emu.o" -lpthread)
+fi
 mkdir -p "$out"
 bin="$out/test_kernels"
 CXX="${CXX:-g++}"
@@ -14,16 +24,16 @@ srcs=(native/src/engine.cc native/src/check.cc native/src/cpu/scalar.cc native/s
 kq_srcs=(native/src/kquant_engine.cc native/src/cpu/kquant_neon.cc test/native/test_kquant.cc)  # kquant_neon: a stub off arm64
 arch="$(uname -m)"
 # CUDA: reuse the object node-gyp built (npm run build:native) when there is one.
-cuda_obj=native/build/cuda/apl_cuda.o
+cuda_obj=$cuda_dir/apl_cuda.o
 libs=(-lpthread)
-check_obj=native/build/cuda/apl_check_cuda.o
+check_obj=$cuda_dir/apl_check_cuda.o
 if [ -f "$cuda_obj" ] && [ -f "$check_obj" ] && [ "${APL_NO_CUDA:-0}" != 1 ]; then
   flags+=(-DAPL_HAVE_CUDA)
-  libs=("$cuda_obj" "$check_obj" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
+  libs=("$cuda_obj" "$check_obj" "${cudart[@]}")
 fi
 newer=0
 [ -x "$bin" ] || newer=1
-for f in native/src/*.h native/src/*.cc native/src/cpu/* test/native/*.cc test/native/*.h test/native/run.sh; do
+for f in native/src/*.h native/src/*.cc native/src/cpu/* test/native/*.cc test/native/*.h test/native/run.sh "$cuda_dir"/*.o; do
   [ "$f" -nt "$bin" ] && newer=1
 done
 if [ "$newer" = 1 ]; then
@@ -77,8 +87,8 @@ if [ "$newer" = 1 ]; then
   fi
   "$CXX" "${objs[@]}" -o "$bin" "${libs[@]}"
   kq_libs=("${libs[@]}")
-  [ -f native/build/cuda/apl_kquant_cuda.o ] && [ "${APL_NO_CUDA:-0}" != 1 ] && [ -f "$cuda_obj" ] &&
-    kq_libs=(native/build/cuda/apl_kquant_cuda.o "${libs[@]}")
+  [ -f "$cuda_dir/apl_kquant_cuda.o" ] && [ "${APL_NO_CUDA:-0}" != 1 ] && [ -f "$cuda_obj" ] &&
+    kq_libs=("$cuda_dir/apl_kquant_cuda.o" "${libs[@]}")
   "$CXX" "${objs[@]/%test_kernels.o/kquant_engine.o}" "$out/test_kquant.o" "$out/kquant_avx2.o" "$out/kquant_avx2_fma.o" \
     "$out/kquant_avx512.o" "$out/kquant_neon.o" -o "$out/test_kquant" \
     "${kq_libs[@]}"
@@ -92,13 +102,13 @@ gsrcs=(test/native/test_gpu.cc test/native/test_gpu_bench.cc native/src/infer/ke
 gflags=()
 for f in "${flags[@]}"; do [ "$f" = -DAPL_HAVE_CUDA ] || gflags+=("$f"); done
 glibs=(-lpthread)
-cuda_gpu_objs=(native/build/cuda/apl_cuda.o native/build/cuda/apl_infer_cuda.o native/build/cuda/apl_forward_cuda.o
-  native/build/cuda/apl_check_cuda.o)
+cuda_gpu_objs=("$cuda_dir/apl_cuda.o" "$cuda_dir/apl_infer_cuda.o" "$cuda_dir/apl_forward_cuda.o"
+  "$cuda_dir/apl_check_cuda.o")
 if [ "${APL_NO_CUDA:-0}" != 1 ] && ls "${cuda_gpu_objs[@]}" >/dev/null 2>&1; then
   gflags+=(-DAPL_HAVE_CUDA)
   # the quantize engine's objects (built above for test_kernels, with CUDA) for the gpu = cpu conversion test
   glibs=("$out/engine.o" "$out/check.o" "$out/scalar.o" "$out/dispatch.o" "$out/neon.o" "$out/avx2.o" "$out/avx512.o"
-    "${cuda_gpu_objs[@]}" -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
+    "${cuda_gpu_objs[@]}" "${cudart[@]}")
 fi
 # The inference kernel tests without Node (test_infer, also run for arm64 by run-arm64.sh): the same inference
 # objects as test_gpu (its two test files left out) and the same libraries.
@@ -107,7 +117,7 @@ gnewer=0
 [ -x "$gbin" ] || gnewer=1
 [ -x "$ibin" ] || gnewer=1
 [ "$bin" -nt "$gbin" ] && gnewer=1
-for f in "${gsrcs[@]}" test/native/test_infer.cc test/native/*.h native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cpu/infer_*.h native/src/cuda/* native/src/quant.h test/native/run.sh; do
+for f in "${gsrcs[@]}" test/native/test_infer.cc test/native/*.h native/src/infer/*.h native/src/cpu/infer_*.cc native/src/cpu/infer_*.h native/src/cuda/* native/src/quant.h test/native/run.sh "$cuda_dir"/*.o; do
   [ "$f" -nt "$gbin" ] && gnewer=1
 done
 if [ "$gnewer" = 1 ]; then
@@ -176,6 +186,14 @@ if [ ! -x "$hbin" ] || [ test/native/test_hugepages.cc -nt "$hbin" ] || [ native
     { echo "test:native: test_hugepages failed to build" >&2; exit 1; }
 fi
 
+if [ "$emu" = 1 ]; then
+  # The programs with CUDA tests, their CUDA on the emulation: conversion (test_kernels), kquant (test_kquant),
+  # inference linears and the forward pass (test_gpu).
+  "$bin" "$@"
+  "$out/test_kquant"
+  "$gbin"
+  exit 0
+fi
 "$bin" "$@"
 # The whole program again on the scalar reference. Not an `&&` list: under `set -e` a failure there would not stop
 # the script, and a failing forced-scalar pass would exit 0.

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the CUDA tests on the CPU emulation of CUDA (cuda_runtime.h, emu.cc): each native/src/cuda/*.cu (and the
+# .cuh it includes) rewritten by prep.mjs and compiled with g++ into native/build/cuda-emu/ under the names nvcc's
+# objects have, then test/native/run.sh with APL_CUDA_EMU=1 builds test_kernels, test_kquant and test_gpu against
+# them (native/build/test-emu/) and runs them. No nvcc and no GPU needed; x86-64 and arm64 hosts.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
+cd "$root"
+E=native/build/cuda-emu
+mkdir -p "$E"
+CXX="${CXX:-g++}"
+flags=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-subobject-linkage)
+here=test/native/cuda-emu
+stale() { # stale OUT INPUT...: OUT missing or older than an input
+  local o="$1"
+  shift
+  [ -f "$o" ] || return 0
+  for i in "$@"; do [ "$i" -nt "$o" ] && return 0; done
+  return 1
+}
+pids=()
+if stale "$E/emu.o" "$here/emu.cc" "$here/cuda_runtime.h"; then
+  "$CXX" "${flags[@]}" -c "$here/emu.cc" -o "$E/emu.o" &
+  pids+=($!)
+fi
+for h in native/src/cuda/*.cuh; do
+  stale "$E/$(basename "$h")" "$h" "$here/prep.mjs" && node "$here/prep.mjs" "$h" "$E/$(basename "$h")"
+done
+for pair in quant:apl_cuda kquant:apl_kquant_cuda infer:apl_infer_cuda forward:apl_forward_cuda check:apl_check_cuda; do
+  cu="native/src/cuda/${pair%%:*}.cu"
+  o="$E/${pair#*:}.o"
+  if stale "$o" "$cu" native/src/cuda/*.h native/src/cuda/*.cuh native/src/*.h native/src/infer/*.h "$here/cuda_runtime.h" \
+    "$here/prep.mjs"; then
+    node "$here/prep.mjs" "$cu" "$E/${pair%%:*}.cc"
+    "$CXX" "${flags[@]}" -I "$here" -I native/src/cuda -c "$E/${pair%%:*}.cc" -o "$o" &
+    pids+=($!)
+  fi
+done
+failed=0
+for p in "${pids[@]}"; do wait "$p" || failed=1; done
+[ "$failed" = 0 ] || { echo "test:cuda-emu: the CUDA sources failed to compile for the emulation" >&2; exit 1; }
+# The emulation itself first, against what CUDA defines.
+if stale "$E/test_emu" "$here/test_emu.cu" "$E/emu.o" "$here/prep.mjs"; then
+  node "$here/prep.mjs" "$here/test_emu.cu" "$E/test_emu.cc"
+  "$CXX" "${flags[@]}" -I "$here" "$E/test_emu.cc" "$E/emu.o" -o "$E/test_emu" -lpthread
+fi
+"$E/test_emu"
+echo "test:cuda-emu: the CUDA kernels on the CPU emulation of CUDA (no GPU is used)"
+APL_CUDA_EMU=1 exec bash test/native/run.sh "$@"
