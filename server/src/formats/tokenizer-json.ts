@@ -3,7 +3,10 @@
 // post-processor template that is a number fail inside it as "x.split is not a function" or "type is not iterable",
 // and a vocabulary that is not a map loads and then encodes nothing. Here each of those is one sentence that says
 // which key is wrong, and the ids are checked against the model's vocabulary once, at load, for run, eval and the
-// playground alike.
+// playground alike. A step's `{"Regex": …}` pattern must compile as the library compiles it and must not be able to
+// backtrack exponentially (tokenizer-regex.ts): the library runs it over every text, and `(\p{L}+)+x` would hang.
+
+import { regexPatternProblem } from './tokenizer-regex';
 
 /** The number of ids a tokenizer.json defines (its largest id + 1). */
 export function tokenizerIdCount(json: unknown): number {
@@ -63,6 +66,17 @@ function stepProblem(section: string, where: string, v: unknown, depth: number):
   }
   if ('pattern' in v && v.pattern !== undefined && !isObject(v.pattern)) {
     return `${where}.pattern is ${show(v.pattern)}, not {"String": …} or {"Regex": …}`;
+  }
+  if (isObject(v.pattern)) {
+    const { String: literal, Regex: regex } = v.pattern;
+    if (literal !== undefined && typeof literal !== 'string') {
+      return `${where}.pattern.String is ${show(literal)}, not a string`;
+    }
+    if (regex !== undefined) {
+      if (typeof regex !== 'string') return `${where}.pattern.Regex is ${show(regex)}, not a string`;
+      const p = regexPatternProblem(regex, `${where}.pattern.Regex`);
+      if (p) return p;
+    }
   }
   return undefined;
 }
