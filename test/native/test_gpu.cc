@@ -400,37 +400,43 @@ static void test_gpu_forward() {
   const int32_t prompt[] = {3, 17, 42, 5, 60, 0, 11, 29, 8};
   const int64_t np = 9;
   for (const char* fam : {"llama", "mistral", "gemma"})
-    for (int bits : {0, 8, 4, 2, 1}) {
-      Tiny m(fam, bits);
-      // The GPU keeps its KV cache in float32 (forward.cu); the CPU model's default is float16 (model.h),
-      // which moves float logits by ~1e-3: the reference here is the CPU model with the same float32 cache.
-      infer::ModelConfig cc = m.c;
-      cc.kv_f16 = false;
-      infer::Model cpu(cc, m.w, 1, infer::scalar_kernel());
-      std::string err;
-      std::unique_ptr<cuda::GpuModel> g(cuda::GpuModel::create(m.c, m.w, &err));
-      CHECK(g != nullptr, "GpuModel::create: %s", err.c_str());
-      if (!g) continue;
-      std::vector<float> a((size_t)(np * m.c.vocab)), b(a.size());
-      cpu.forward(prompt, np, 0, true, a.data());
-      CHECK(g->forward(prompt, np, 0, true, b.data(), &err), "forward: %s", err.c_str());
-      double worst = rel_l2(b, a);
-      size_t exact = 0;
-      for (size_t i = 0; i < a.size(); i++) exact += a[i] == b[i];
-      for (int step = 0; step < 3; step++) {
-        int32_t tok = (int32_t)(7 * step + 2);
-        std::vector<float> c1((size_t)m.c.vocab), c2(c1.size());
-        cpu.forward(&tok, 1, np + step, false, c1.data());
-        CHECK(g->forward(&tok, 1, np + step, false, c2.data(), &err), "decode: %s", err.c_str());
-        worst = std::max(worst, rel_l2(c2, c1));
+    for (int bits : {0, 8, 4, 2, 1})
+      for (bool kv16 : {false, true}) {
+        Tiny m(fam, bits);
+        // The GPU's KV cache is float32 or float16 as the config asks (float16 by default, model.h); the CPU
+        // model with the same cache is the reference (float16 K/V move float logits by ~1e-3 from a float32
+        // cache).
+        infer::ModelConfig cc = m.c;
+        cc.kv_f16 = kv16;
+        infer::Model cpu(cc, m.w, 1, infer::scalar_kernel());
+        std::string err;
+        std::unique_ptr<cuda::GpuModel> g(cuda::GpuModel::create(cc, m.w, &err));
+        CHECK(g != nullptr, "GpuModel::create: %s", err.c_str());
+        if (!g) continue;
+        CHECK(g->kv_bytes() == 2 * cc.layers * cc.context * cc.kv_heads * cc.head_dim * (kv16 ? 2 : 4),
+              "kv_bytes %lld with kv_f16 %d", (long long)g->kv_bytes(), (int)kv16);
+        std::vector<float> a((size_t)(np * m.c.vocab)), b(a.size());
+        cpu.forward(prompt, np, 0, true, a.data());
+        CHECK(g->forward(prompt, np, 0, true, b.data(), &err), "forward: %s", err.c_str());
+        double worst = rel_l2(b, a);
+        size_t exact = 0;
+        for (size_t i = 0; i < a.size(); i++) exact += a[i] == b[i];
+        for (int step = 0; step < 3; step++) {
+          int32_t tok = (int32_t)(7 * step + 2);
+          std::vector<float> c1((size_t)m.c.vocab), c2(c1.size());
+          cpu.forward(&tok, 1, np + step, false, c1.data());
+          CHECK(g->forward(&tok, 1, np + step, false, c2.data(), &err), "decode: %s", err.c_str());
+          worst = std::max(worst, rel_l2(c2, c1));
+        }
+        // Float weights: only exp/tanh and RMSNorm's sum order differ (≤ a few ulps); packed: an int8
+        // activation may move by one step where those differ.
+        const double bound = bits == 0 ? 1e-5 : 2e-3;
+        CHECK(worst <= bound, "%s %d-bit, kv_f16 %d: GPU vs CPU logits rel L2 %.3g > %.0e", fam, bits,
+              (int)kv16, worst, bound);
+        printf("  forward %s %s, %s KV: rel L2 %.2e, %zu/%zu prompt logits bit-equal\n", fam,
+               bits ? (std::to_string(bits) + "-bit").c_str() : "bf16", kv16 ? "f16" : "f32", worst, exact,
+               a.size());
       }
-      // Float weights: only exp/tanh and RMSNorm's sum order differ (≤ a few ulps); packed: an int8
-      // activation may move by one step where those differ.
-      const double bound = bits == 0 ? 1e-5 : 2e-3;
-      CHECK(worst <= bound, "%s %d-bit: GPU vs CPU logits rel L2 %.3g > %.0e", fam, bits, worst, bound);
-      printf("  forward %s %s: rel L2 %.2e, %zu/%zu prompt logits bit-equal\n", fam,
-             bits ? (std::to_string(bits) + "-bit").c_str() : "bf16", worst, exact, a.size());
-    }
 }
 #endif
 

@@ -5,7 +5,8 @@
 // ~1e-16 of a rounding tie), exp/tanh are the device's float64 functions rounded to float32 (glibc's float
 // versions there: equal except in rare last-bit cases). cos/sin of RoPE are computed on the host exactly as
 // model.cc does and uploaded per call. A last-bit difference can move an int8 activation by one step, so the
-// tests bound logits' relative L2 difference instead of asking for equality.
+// tests bound logits' relative L2 difference instead of asking for equality. The KV cache is float16 (kv_f16,
+// the default, rounded and read as infer/kv.cc does) or float32, as the config asks, like the CPU model's.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -78,7 +79,15 @@ __global__ void k_rope(float* x, int64_t n, int64_t heads, int64_t D, const floa
 
 // One block per (token, head): scores in sc (stride `stride` per block), softmax, Σ p·v
 // (model.cc::attention).
-__global__ void k_attention(const float* q, const float* kc, const float* vc, int64_t pos, int64_t heads,
+// The cache in float16 (kv_f16, the CPU's default): each new key and value rounded as infer/kv.cc's store
+// does.
+__global__ void k_store16(const float* src, uint16_t* dst, int64_t count) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) dst[i] = f32_to_f16(src[i]);
+}
+
+template <class KV>
+__global__ void k_attention(const float* q, const KV* kc, const KV* vc, int64_t pos, int64_t heads,
                             int64_t rep, int64_t D, int64_t kvd, int64_t window, float scale, float* sc,
                             int64_t stride, float* att) {
   __shared__ float red[kThreads];
@@ -114,7 +123,7 @@ __global__ void k_attention(const float* q, const float* kc, const float* vc, in
     float acc = 0.0f;
     for (int64_t j = lo; j <= p; j++) {
       float w = s[j] / total;
-      float pr = w * vc[j * kvd + kvh * D + d];
+      float pr = w * gpu::kv_value(vc[j * kvd + kvh * D + d]);
       acc += pr;
     }
     o[d] = acc;
@@ -149,8 +158,9 @@ struct GpuModel::Impl {
   gpu::DevLinear embed, lm_head;
   std::vector<DevLayer> layers;
   const float* final_norm = nullptr;
-  float* kcache = nullptr;
-  float* vcache = nullptr;
+  bool kv16 = false;       // c.kv_f16: the cache below holds float16 bits
+  void* kcache = nullptr;  // layers × context × kvd values, float32 or float16
+  void* vcache = nullptr;
   int64_t length = 0, cap_n = 0, cap_scores = 0;
   // scratch for cap_n tokens
   float *x = nullptr, *h = nullptr, *o = nullptr, *q = nullptr, *att = nullptr, *kk = nullptr, *vv = nullptr,
@@ -315,7 +325,8 @@ GpuModel* GpuModel::create(const infer::ModelConfig& c, const infer::ModelWeight
     if (e == cudaSuccess) e = p->norm(L.post_norm, &d.post_norm);
     p->layers.push_back(d);
   }
-  const size_t kv = (size_t)(c.layers * c.context * c.kv_heads * c.head_dim) * 4;
+  p->kv16 = c.kv_f16;
+  const size_t kv = (size_t)(c.layers * c.context * c.kv_heads * c.head_dim) * (c.kv_f16 ? 2 : 4);
   if (e == cudaSuccess) e = p->alloc((void**)&p->kcache, kv);
   if (e == cudaSuccess) e = p->alloc((void**)&p->vcache, kv);
   if (e != cudaSuccess) {
@@ -331,7 +342,7 @@ GpuModel::~GpuModel() { delete p_; }
 void GpuModel::reset() { p_->length = 0; }
 int64_t GpuModel::length() const { return p_->length; }
 int64_t GpuModel::kv_bytes() const {
-  return 2 * p_->c.layers * p_->c.context * p_->c.kv_heads * p_->c.head_dim * 4;
+  return 2 * p_->c.layers * p_->c.context * p_->c.kv_heads * p_->c.head_dim * (p_->kv16 ? 2 : 4);
 }
 std::string GpuModel::name() const { return "cuda:" + p_->device; }
 
@@ -390,15 +401,27 @@ bool GpuModel::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, 
     k_rope<<<blocks_for(n * c.heads * half), kThreads>>>(m.q, n, c.heads, D, m.cs, m.sn);
     k_rope<<<blocks_for(n * c.kv_heads * half), kThreads>>>(m.kk, n, c.kv_heads, D, m.cs, m.sn);
     check();
-    float* kc = m.kcache + gpu::kv_offset(l, 0, c.context, kvd);
-    float* vc = m.vcache + gpu::kv_offset(l, 0, c.context, kvd);
-    if (e == cudaSuccess)
-      e = cudaMemcpy(kc + pos * kvd, m.kk, (size_t)(n * kvd) * 4, cudaMemcpyDeviceToDevice);
-    if (e == cudaSuccess)
-      e = cudaMemcpy(vc + pos * kvd, m.vv, (size_t)(n * kvd) * 4, cudaMemcpyDeviceToDevice);
-    if (e != cudaSuccess) break;
-    k_attention<<<(unsigned)(n * c.heads), kThreads>>>(m.q, kc, vc, pos, c.heads, c.heads / c.kv_heads, D,
-                                                       kvd, c.sliding_window, scale, m.scores, keys, m.att);
+    const int64_t at = gpu::kv_offset(l, 0, c.context, kvd);
+    if (m.kv16) {
+      uint16_t* kc = (uint16_t*)m.kcache + at;
+      uint16_t* vc = (uint16_t*)m.vcache + at;
+      k_store16<<<blocks_for(n * kvd), kThreads>>>(m.kk, kc + pos * kvd, n * kvd);
+      k_store16<<<blocks_for(n * kvd), kThreads>>>(m.vv, vc + pos * kvd, n * kvd);
+      k_attention<uint16_t>
+          <<<(unsigned)(n * c.heads), kThreads>>>(m.q, kc, vc, pos, c.heads, c.heads / c.kv_heads, D, kvd,
+                                                  c.sliding_window, scale, m.scores, keys, m.att);
+    } else {
+      float* kc = (float*)m.kcache + at;
+      float* vc = (float*)m.vcache + at;
+      if (e == cudaSuccess)
+        e = cudaMemcpy(kc + pos * kvd, m.kk, (size_t)(n * kvd) * 4, cudaMemcpyDeviceToDevice);
+      if (e == cudaSuccess)
+        e = cudaMemcpy(vc + pos * kvd, m.vv, (size_t)(n * kvd) * 4, cudaMemcpyDeviceToDevice);
+      if (e != cudaSuccess) break;
+      k_attention<float>
+          <<<(unsigned)(n * c.heads), kThreads>>>(m.q, kc, vc, pos, c.heads, c.heads / c.kv_heads, D, kvd,
+                                                  c.sliding_window, scale, m.scores, keys, m.att);
+    }
     check();
     lin(L.o, m.att, n, m.o);
     if (e != cudaSuccess) break;

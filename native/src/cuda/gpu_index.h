@@ -156,11 +156,19 @@ APL_HD inline int64_t attn_lo(int64_t p, int64_t window) {
 APL_HD inline int64_t kv_offset(int64_t layer, int64_t pos, int64_t context, int64_t kvd) {
   return (layer * context + pos) * kvd;
 }
-/** Σ a·b in the scalar kernel's order (8 lanes, reduce8): the attention score. */
-APL_HD inline float dot8(const float* a, const float* b, int64_t n) {
+/** A KV cache value as float32: a float32 cache's as it is, a float16 cache's widened (infer/kv.cc's store).
+ */
+APL_HD inline float kv_value(float v) { return v; }
+APL_HD inline float kv_value(uint16_t h) { return f16_to_f32(h); }
+/**
+ * Σ a·b in the scalar kernel's order (8 lanes, reduce8): the attention score, b a float32 or float16 key (the
+ * float16 one in kv.cc's dot_scalar order).
+ */
+template <class KV>
+APL_HD inline float dot8(const float* a, const KV* b, int64_t n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t i = 0; i < n; i++) {
-    float p = a[i] * b[i];
+    float p = a[i] * kv_value(b[i]);
     acc[i & 7] += p;
   }
   return reduce8(acc);

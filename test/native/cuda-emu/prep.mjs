@@ -21,9 +21,10 @@ function closing(s, open) {
   throw new Error(`unbalanced parentheses from offset ${open}`);
 }
 
-/** Start of the callee expression that ends just before `end` (a name, `ns::name`, `name<T, 8>`). */
+/** Start of the callee expression that ends just before `end` (a name, `ns::name`, `name<T, 8>`, then spaces). */
 function calleeStart(s, end) {
   let i = end;
+  while (i > 0 && /\s/.test(s[i - 1])) i--; // clang-format may break the line before <<<
   let angle = 0;
   while (i > 0) {
     const c = s[i - 1];
@@ -47,7 +48,7 @@ export function prep(src) {
     const cfgEnd = s.indexOf('>>>', at);
     if (cfgEnd < 0) throw new Error(`<<< without >>> at offset ${at}`);
     const start = calleeStart(s, at);
-    const callee = s.slice(start, at).trim();
+    const callee = s.slice(start, at).replace(/\s+/g, ' ').trim();
     if (!callee) throw new Error(`a launch with no kernel name at offset ${at}`);
     let open = cfgEnd + 3;
     while (/\s/.test(s[open])) open++;
