@@ -11,8 +11,8 @@ cuda_dir=native/build/cuda
 cudart=(-L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt -lpthread)
 emu="${APL_CUDA_EMU:-0}"
 if [ "$emu" = 1 ]; then
-  out=native/build/test-emu
-  cuda_dir=native/build/cuda-emu
+  out="${APL_NATIVE_OUT:-native/build/test-emu}"
+  cuda_dir="${APL_CUDA_OBJ_DIR:-native/build/cuda-emu}"
   cudart=("$cuda_dir/emu.o" -lpthread)
 fi
 mkdir -p "$out"

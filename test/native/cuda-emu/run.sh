@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # Runs the CUDA tests on the CPU emulation of CUDA (cuda_runtime.h, emu.cc): each native/src/cuda/*.cu (and the
-# .cuh it includes) rewritten by prep.mjs and compiled with g++ into native/build/cuda-emu/ under the names nvcc's
+# .cuh it includes) rewritten by prep.mjs and compiled with g++ into native/build/cuda-emu-asan/ under the names nvcc's
 # objects have, then test/native/run.sh with APL_CUDA_EMU=1 builds test_kernels, test_kquant and test_gpu against
-# them (native/build/test-emu/) and runs them. No nvcc and no GPU needed; x86-64 and arm64 hosts.
+# them (native/build/test-emu-asan/) and runs them. No nvcc and no GPU needed; x86-64 and arm64 hosts.
+# Everything is built with AddressSanitizer (-fsanitize=address; APL_CUDA_EMU_ASAN=0 builds without it, into other
+# folders): device memory is plain heap memory here, so a kernel reading or writing past a cudaMalloc buffer stops
+# the run with ASan's report naming the kernel, which a GPU would let pass or fault on without saying where.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 cd "$root"
-E=native/build/cuda-emu
-mkdir -p "$E"
 CXX="${CXX:-g++}"
+E=native/build/cuda-emu
+tests=native/build/test-emu
+if [ "${APL_CUDA_EMU_ASAN:-1}" = 1 ]; then
+  E=native/build/cuda-emu-asan
+  tests=native/build/test-emu-asan
+  mkdir -p "$E"
+  # run.sh calls "$CXX" for every compile and link: a wrapper adds the sanitizer to both.
+  printf '#!/bin/sh\nexec %s -fsanitize=address -fno-omit-frame-pointer "$@"\n' "$CXX" >"$E/cxx.tmp"
+  chmod +x "$E/cxx.tmp"
+  cmp -s "$E/cxx.tmp" "$E/cxx" 2>/dev/null && rm "$E/cxx.tmp" || mv "$E/cxx.tmp" "$E/cxx"
+  CXX="$root/$E/cxx"
+  # The fibers a failed launch abandons, and the test programs' own allocations, are not leaks worth a report.
+  export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+fi
+mkdir -p "$E"
 flags=(-std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-subobject-linkage)
 here=test/native/cuda-emu
 stale() { # stale OUT INPUT...: OUT missing or older than an input
@@ -46,4 +62,4 @@ if stale "$E/test_emu" "$here/test_emu.cu" "$E/emu.o" "$here/prep.mjs"; then
 fi
 "$E/test_emu"
 echo "test:cuda-emu: the CUDA kernels on the CPU emulation of CUDA (no GPU is used)"
-APL_CUDA_EMU=1 exec bash test/native/run.sh "$@"
+APL_CUDA_EMU=1 APL_CUDA_OBJ_DIR="$E" APL_NATIVE_OUT="$tests" CXX="$CXX" exec bash test/native/run.sh "$@"
