@@ -3,7 +3,7 @@
 // (native/reference-kquant.ts). Layout and numpy formula: docs/FORMAT.md.
 import { existsSync } from 'node:fs';
 import {
-  addonCandidates,
+  addonPaths,
   checkJob,
   checkShape,
   fail,
@@ -121,7 +121,7 @@ function loadAddon(): KqAddon | null {
     kqLoadNote = 'APL_NO_NATIVE=1 is set';
     return addon;
   }
-  for (const p of addonCandidates(__dirname)) {
+  for (const p of addonPaths(__dirname)) {
     if (!existsSync(p)) continue;
     try {
       // biome-ignore lint/suspicious/noExplicitAny: dynamic addon load

@@ -114,6 +114,15 @@ export function addonCandidates(dir = __dirname): string[] {
   return [...new Set(out)];
 }
 
+/**
+ * The paths to try, in order: APL_ADDON=<path> alone when it is set (a build of the addon elsewhere, such as the one
+ * on the CUDA emulation that test/native/cuda-emu/build-addon.sh makes for the GPU tests), else addonCandidates.
+ */
+export function addonPaths(dir = __dirname): string[] {
+  const only = process.env.APL_ADDON;
+  return only ? [only] : addonCandidates(dir);
+}
+
 export function loadAddon(): Addon | null {
   if (addon !== undefined) return addon;
   addon = null;
@@ -122,7 +131,9 @@ export function loadAddon(): Addon | null {
     return addon;
   }
   const tried: string[] = [];
-  for (const p of addonCandidates()) {
+  const only = process.env.APL_ADDON;
+  if (only && !existsSync(only)) tried.push(`${only}: no such file (APL_ADDON)`);
+  for (const p of addonPaths()) {
     if (!existsSync(p)) continue;
     try {
       // biome-ignore lint/suspicious/noExplicitAny: dynamic addon load

@@ -2,7 +2,8 @@
 # Runs the CUDA tests on the CPU emulation of CUDA (cuda_runtime.h, emu.cc): each native/src/cuda/*.cu (and the
 # .cuh it includes) rewritten by prep.mjs and compiled with g++ into native/build/cuda-emu-asan/ under the names nvcc's
 # objects have, then test/native/run.sh with APL_CUDA_EMU=1 builds test_kernels, test_kquant and test_gpu against
-# them (native/build/test-emu-asan/) and runs them. No nvcc and no GPU needed; x86-64 and arm64 hosts.
+# them (native/build/test-emu-asan/) and runs them; last, the addon's JavaScript tests (GPU ones included) on an addon
+# built on the emulation (build-addon.sh; APL_CUDA_EMU_JS=0 skips this part). No nvcc and no GPU needed.
 # Everything is built with AddressSanitizer (-fsanitize=address; APL_CUDA_EMU_ASAN=0 builds without it, into other
 # folders): device memory is plain heap memory here, so a kernel reading or writing past a cudaMalloc buffer stops
 # the run with ASan's report naming the kernel, which a GPU would let pass or fault on without saying where.
@@ -62,4 +63,11 @@ if stale "$E/test_emu" "$here/test_emu.cu" "$E/emu.o" "$here/prep.mjs"; then
 fi
 "$E/test_emu"
 echo "test:cuda-emu: the CUDA kernels on the CPU emulation of CUDA (no GPU is used)"
-APL_CUDA_EMU=1 APL_CUDA_OBJ_DIR="$E" APL_NATIVE_OUT="$tests" CXX="$CXX" exec bash test/native/run.sh "$@"
+APL_CUDA_EMU=1 APL_CUDA_OBJ_DIR="$E" APL_NATIVE_OUT="$tests" CXX="$CXX" bash test/native/run.sh "$@"
+# Then the JavaScript side of the GPU paths: the addon built on the emulation (build-addon.sh, without ASan: Node
+# would need libasan preloaded) and the addon's tests with it, the GPU ones included (APL_ADDON, native/load.ts).
+[ "${APL_CUDA_EMU_JS:-1}" = 1 ] || exit 0
+echo "test:cuda-emu: building the addon on the CUDA emulation"
+addon="$(CXX=g++ bash "$here/build-addon.sh" 2>"$root/native/build/emu-addon.log")" ||
+  { cat "$root/native/build/emu-addon.log" >&2; echo "test:cuda-emu: the addon on the emulation failed to build" >&2; exit 1; }
+APL_ADDON="$addon" node --import tsx --test test/unit/native/*.test.ts
