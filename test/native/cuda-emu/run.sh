@@ -57,9 +57,9 @@ failed=0
 for p in "${pids[@]}"; do wait "$p" || failed=1; done
 [ "$failed" = 0 ] || { echo "test:cuda-emu: the CUDA sources failed to compile for the emulation" >&2; exit 1; }
 # The emulation itself first, against what CUDA defines.
-if stale "$E/test_emu" "$here/test_emu.cu" "$E/emu.o" "$here/prep.mjs"; then
+if stale "$E/test_emu" "$here/test_emu.cu" "$E/emu.o" "$here/prep.mjs" test/native/check.h; then
   node "$here/prep.mjs" "$here/test_emu.cu" "$E/test_emu.cc"
-  "$CXX" "${flags[@]}" -I "$here" "$E/test_emu.cc" "$E/emu.o" -o "$E/test_emu" -lpthread
+  "$CXX" "${flags[@]}" -I "$here" -I test/native "$E/test_emu.cc" "$E/emu.o" -o "$E/test_emu" -lpthread
 fi
 "$E/test_emu"
 echo "test:cuda-emu: the CUDA kernels on the CPU emulation of CUDA (no GPU is used)"

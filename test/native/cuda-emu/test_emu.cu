@@ -9,17 +9,7 @@
 #include <cstring>
 #include <vector>
 
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    checks++;                                              \
-    if (!(cond)) {                                         \
-      failures++;                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
+#include "check.h"  // CHECK and its counters (test/native/check.h)
 
 __global__ void k_shuffles(int width, int* out) {
   const int lane = threadIdx.x & 31, base = (int)(threadIdx.x - lane) * 4;
