@@ -93,7 +93,7 @@ export interface Carry {
    * carried; one that `apl-quant run` would refuse is carried as it is (fixed in place, it runs).
    */
   warnings: string[];
-  /** Copies the side files to their temporary names (call with the other temporaries). */
+  /** Writes the side files' bytes to their temporary names (once, right after planning; abort removes them). */
   stage(): void;
   /** Renames the staged files into place (call just before the manifest's rename). */
   commit(): void;
@@ -148,6 +148,7 @@ export function planCarry(srcDir: string, outDir: string, name: string, bits: nu
         for (const i of items) {
           staged.push(i.tmp);
           writeFileSync(i.tmp, i.bytes);
+          i.bytes = Buffer.alloc(0); // written: not held any longer
         }
       } catch (e) {
         throw ioError(e, `writing ${outDir}`);

@@ -77,6 +77,8 @@ export async function convertModel(
   try {
     carry = planCarry(res.dir, outDir, res.name, o.bits, model.vocab_size);
     for (const message of carry.warnings) emit({ type: 'log', level: 'warn', message });
+    // Staged now, so their bytes (a tokenizer.json can be 35 MB) are not held through the quantization.
+    carry.stage();
     span('setup', t0);
     const tOpen = performance.now();
     ck = await openCheckpoint(res.dir);
@@ -122,7 +124,6 @@ export async function convertModel(
     const manifest = buildManifest(model, q.entries, paths, report);
     Object.assign(manifest.metadata, carry.metadata);
     out.writeJson(report, manifest);
-    carry.stage();
     await o.hooks?.beforeCommit?.(signal);
     throwIfCancelled(signal);
 
