@@ -121,4 +121,16 @@ run neon test_infer max neon-dotprod
 run neon test_infer cortex-a72 neon
 run neon test_attention max
 run neon test_attention cortex-a72
+# The CUDA emulation's own test (test/native/cuda-emu: its ucontext fibers, the path hosts other than x86-64 take).
+e=native/build/arm64/cuda-emu
+mkdir -p "$e"
+node test/native/cuda-emu/prep.mjs test/native/cuda-emu/test_emu.cu "$e/test_emu.cc"
+"$CXX" "${base[@]}" -I test/native/cuda-emu -I test/native "$e/test_emu.cc" test/native/cuda-emu/emu.cc -o "$e/test_emu" \
+  -lpthread || { echo "test:native:arm64: the CUDA emulation failed to build" >&2; exit 1; }
+if ! eo="$("$QEMU" -L "$sysroot" "$e/test_emu" 2>&1)"; then
+  printf '%s\n' "$eo" >&2
+  echo "test:native:arm64: the CUDA emulation's test FAILED" >&2
+  exit 1
+fi
+echo "test:native:arm64: $(printf '%s\n' "$eo" | tail -1)"
 echo "test:native:arm64: all passed ($((SECONDS - t0)) s)"
