@@ -56,17 +56,22 @@ APL_HD inline float float_elem(const uint8_t* p, int64_t i, int dtype) {
   return dtype == kF16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
-/** Ŵ[r, c] of a kquant weight as kq_dequantize_row computes it: f32(f32(d·sc)·q − f32(dmin·mc)). */
-APL_HD inline float kq_elem(const DevLinear& w, int64_t r, int64_t c) {
+/** s and z of row r's kquant group g: f32(d·sc) and f32(dmin·mc) (infer/kquant_ref.h kq_group_sz). */
+APL_HD inline void kq_sz(const DevLinear& w, int64_t r, int64_t g, float* s, float* z) {
   const int cw = w.kq_sbits + w.kq_mbits;
-  const int64_t g = c / w.kq_group, b = c / w.kq_super;
+  const int64_t b = g * w.kq_group / w.kq_super;
   const int64_t nsb = (w.cols + w.kq_super - 1) / w.kq_super;
   const uint8_t* cr = w.codes + r * ((groups(w.cols, w.kq_group) * cw + 7) / 8);
   const float d = param_at(w.kd, r * nsb + b, true), dm = param_at(w.kdmin, r * nsb + b, true);
   const unsigned sc = get_bits(cr, g * cw, w.kq_sbits), mc = get_bits(cr, g * cw + w.kq_sbits, w.kq_mbits);
+  *s = d * (float)sc;
+  *z = dm * (float)mc;
+}
+/** Ŵ[r, c] of a kquant weight as kq_dequantize_row computes it: f32(f32(d·sc)·q − f32(dmin·mc)). */
+APL_HD inline float kq_elem(const DevLinear& w, int64_t r, int64_t c) {
+  float s, z;
+  kq_sz(w, r, c / w.kq_group, &s, &z);
   const unsigned q = get_bits(w.q + r * row_bytes(w.cols, w.bits), c * w.bits, w.bits);
-  float s = d * (float)sc;
-  float z = dm * (float)mc;
   float v = s * (float)q;
   return v - z;
 }
@@ -122,6 +127,15 @@ APL_HD inline int64_t warp_tasks(int64_t rows, int64_t n, int T) { return rows *
 APL_HD inline int src_lane(int lane, int k) { return (lane & 7) + 8 * k; }
 APL_HD inline bool lane_takes(int64_t g0, int lane, int k, int64_t gpr) {
   return lane < 8 && g0 + lane + 8 * k < gpr;
+}
+/** Group g's term of kquant's kq_combine_group (infer/kquant_ref.h), for one token. */
+APL_HD inline float kq_term(int32_t isum, float s, float z, float dx, int32_t xsum) {
+  float a = (float)isum;
+  float xs = (float)xsum;
+  float u = s * a;
+  float v = z * xs;
+  float t = u - v;
+  return dx * t;
 }
 /** Group g's term of combine_group, for one token. */
 APL_HD inline float group_term(int32_t isum, float s, float z, float dx, int32_t xsum) {

@@ -1,9 +1,10 @@
 // The CUDA linear-layer kernels, on device buffers: int8 activations (one thread per (token, group)), packed
-// rows (one warp per (row, tile of T tokens): the integer dot of a group is formed once per weight value for
-// all T tokens, then combined in the reference's lane order, bit-exact with infer/ref.h's qdot_ref), float
-// rows (eight threads per (row, tile of T tokens), fdot_ref's eight chains then reduce8: bit-exact with the
-// scalar kernel). T = 1 for decode, 8 for prompts. Index math and per-element operations: gpu_index.h (tested
-// on the host). Included by infer.cu and forward.cu (each gets its own copy of these kernels).
+// rows, groupwise and kquant (one warp per (row, tile of T tokens): the integer dot of a group is formed once
+// per weight value for all T tokens, then combined in the reference's lane order, bit-exact with
+// infer/ref.h's qdot_ref and infer/kquant_ref.h's kq_qdot_ref), float rows (eight threads per (row, tile of T
+// tokens), fdot_ref's eight chains then reduce8: bit-exact with the scalar kernel). T = 1 for decode, 8 for
+// prompts. Index math and per-element operations: gpu_index.h (tested on the host). Included by infer.cu and
+// forward.cu (each gets its own copy of these kernels).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -24,7 +25,10 @@ __global__ void k_act(const float* x, int64_t n, int64_t cols, int64_t group, in
   dx[i] = gpu::act_group(x + t * cols, g * group, gpu::group_end(g, group, cols), xq + t * cols, xsum + i);
 }
 
-template <int T>
+// KQ: a kquant weight (kind 2): groups of kq_group, s and z from the codes and super-block scales
+// (gpu::kq_sz), kq_combine_group's term; bit-exact with infer/kquant_ref.h's kq_qdot_ref, as the groupwise
+// one is with qdot_ref.
+template <int T, bool KQ = false>
 __global__ void k_qdot(gpu::DevLinear w, int64_t n, const int8_t* xq, const float* dx, const int32_t* xsum,
                        float* y) {
   int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
@@ -32,7 +36,7 @@ __global__ void k_qdot(gpu::DevLinear w, int64_t n, const int8_t* xq, const floa
   if (warp >= gpu::warp_tasks(w.rows, n, T)) return;  // whole warps leave together
   int64_t r, t0;
   gpu::warp_task(warp, w.rows, T, &r, &t0);
-  const int64_t cols = w.cols, gpr = gpu::groups(cols, w.group);
+  const int64_t cols = w.cols, group = KQ ? w.kq_group : w.group, gpr = gpu::groups(cols, group);
   const uint8_t* qrow = w.q + r * gpu::row_bytes(cols, w.bits);
   float acc[T];
   for (int t = 0; t < T; t++) acc[t] = 0.0f;
@@ -43,20 +47,25 @@ __global__ void k_qdot(gpu::DevLinear w, int64_t n, const int8_t* xq, const floa
     for (int t = 0; t < T; t++) isum[t] = 0;
     float s = 0.0f, z = 0.0f;
     if (have) {
-      const int64_t lo = g * w.group, hi = gpu::group_end(g, w.group, cols);
+      const int64_t lo = g * group, hi = gpu::group_end(g, group, cols);
       for (int64_t c = lo; c < hi; c++) {
         int32_t q = (int32_t)infer::packed_at(qrow, c, w.bits);
         for (int t = 0; t < T; t++)
           if (t0 + t < n) isum[t] += q * (int32_t)xq[(t0 + t) * cols + c];
       }
-      s = gpu::param_at(w.scales, r * gpr + g, w.f16);
-      z = gpu::param_at(w.zeros, r * gpr + g, w.f16);
+      if (KQ) {
+        gpu::kq_sz(w, r, g, &s, &z);
+      } else {
+        s = gpu::param_at(w.scales, r * gpr + g, w.f16);
+        z = gpu::param_at(w.zeros, r * gpr + g, w.f16);
+      }
     }
     for (int t = 0; t < T; t++) {
       float term = 0.0f;
       if (have && t0 + t < n) {
         const int64_t gi = (t0 + t) * gpr + g;
-        term = gpu::group_term(isum[t], s, z, dx[gi], xsum[gi]);
+        term = KQ ? gpu::kq_term(isum[t], s, z, dx[gi], xsum[gi])
+                  : gpu::group_term(isum[t], s, z, dx[gi], xsum[gi]);
       }
       for (int k = 0; k < 4; k++) {
         float v = __shfl_sync(0xffffffffu, term, gpu::src_lane(lane, k));
@@ -111,15 +120,21 @@ inline cudaError_t launch_linear(const gpu::DevLinear& w, const float* x, int64_
   if (n <= 0) return cudaSuccess;
   const int T = n == 1 ? 1 : 8;
   const int64_t tasks = gpu::warp_tasks(w.rows, n, T);
-  if (w.kind == 0) {
-    const int64_t gpr = gpu::groups(w.cols, w.group);
-    k_act<<<(unsigned)((n * gpr + kLinThreads - 1) / kLinThreads), kLinThreads>>>(x, n, w.cols, w.group, gpr,
+  if (w.kind == 0 || w.kind == 2) {  // packed: int8 activations per group, integer dot products
+    const int64_t group = w.kind == 2 ? w.kq_group : w.group, gpr = gpu::groups(w.cols, group);
+    k_act<<<(unsigned)((n * gpr + kLinThreads - 1) / kLinThreads), kLinThreads>>>(x, n, w.cols, group, gpr,
                                                                                   act.xq, act.dx, act.xsum);
     const unsigned blocks = (unsigned)((tasks * 32 + kLinThreads - 1) / kLinThreads);
-    if (T == 1)
+    if (w.kind == 2) {
+      if (T == 1)
+        k_qdot<1, true><<<blocks, kLinThreads>>>(w, n, act.xq, act.dx, act.xsum, y);
+      else
+        k_qdot<8, true><<<blocks, kLinThreads>>>(w, n, act.xq, act.dx, act.xsum, y);
+    } else if (T == 1) {
       k_qdot<1><<<blocks, kLinThreads>>>(w, n, act.xq, act.dx, act.xsum, y);
-    else
+    } else {
       k_qdot<8><<<blocks, kLinThreads>>>(w, n, act.xq, act.dx, act.xsum, y);
+    }
   } else {
     const unsigned blocks = (unsigned)((tasks * 8 + kLinThreads - 1) / kLinThreads);
     if (T == 1)

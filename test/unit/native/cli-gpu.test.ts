@@ -1,7 +1,7 @@
 // The command line on the GPU: `apl-quant convert --backend gpu` writes the same NPZ bytes and the same accuracy
 // figures as `--backend cpu`, names the GPU in the report, and `apl-quant run --backend gpu` on the result
-// generates and dumps logits within the GPU forward's bound of the CPU's (groupwise weights: the same int8 linears;
-// float16 and float32 KV caches both). Runs where a GPU is usable: a real one, or the CUDA emulation
+// generates and dumps logits within the GPU forward's bound of the CPU's (groupwise and kquant weights: the same int8
+// linears; float16 and float32 KV caches both). Runs where a GPU is usable: a real one, or the CUDA emulation
 // (`npm run test:cuda-emu` runs this file with APL_ADDON pointing at the addon built on it). Elsewhere it says
 // "skipped: no usable GPU (reason)".
 import assert from 'node:assert/strict';
@@ -76,56 +76,57 @@ describe('the command line on the GPU', { skip: why ? `skipped: no usable GPU ($
     }
   });
 
-  it('run --backend gpu generates and its logits are within 2e-3 of the CPU scalar model, both KV caches', async () => {
-    const dir = join(work, 'gw');
-    const c = await cli(['convert', src, '--bits', '4', '--format', 'groupwise', '--out', dir, '--force']);
-    assert.equal(c.status, 0, c.stderr);
-    const manifest = join(dir, readdirSync(dir).find((f) => f.includes('_manifest_'))!);
-    const g = await cli([
-      'run',
-      manifest,
-      '--prompt-tokens',
-      '1,2,3,4',
-      '--max-tokens',
-      '3',
-      '--backend',
-      'gpu',
-      '--json',
-    ]);
-    assert.equal(g.status, 0, g.stderr);
-    const done = JSON.parse(g.stdout.trim().split('\n').at(-1)!);
-    assert.equal(done.type, 'done');
-    assert.equal(done.generated_tokens, 3);
-    assert.match(done.backend, /^cuda:/);
-    for (const kv of ['f16', 'f32']) {
-      const dump = (b: string) => join(work, `${b}-${kv}.npy`);
-      const args = (b: string) => [
+  for (const format of ['groupwise', 'kquant'])
+    it(`run --backend gpu on ${format} weights generates and its logits are within 2e-3 of the CPU scalar model, both KV caches`, async () => {
+      const dir = join(work, `run-${format}`);
+      const c = await cli(['convert', src, '--bits', '4', '--format', format, '--out', dir, '--force']);
+      assert.equal(c.status, 0, c.stderr);
+      const manifest = join(dir, readdirSync(dir).find((f) => f.includes('_manifest_'))!);
+      const g = await cli([
         'run',
         manifest,
         '--prompt-tokens',
-        '1,2,3,4,5,6,7,8,9',
+        '1,2,3,4',
         '--max-tokens',
-        '0',
+        '3',
         '--backend',
-        b,
-        '--kv',
-        kv,
-        '--dump-logits',
-        dump(b),
-      ];
-      const rg = await cli(args('gpu'));
-      assert.equal(rg.status, 0, rg.stderr);
-      const rc = await spawnTs(
-        [join(root, 'server/src/cli.ts'), ...args('cpu')],
-        { ...process.env, APL_CLI_MAIN: '1', APL_FORCE_SCALAR: '1' },
-        'apl-quant run (scalar)',
-      );
-      assert.equal(rc.status, 0, rc.stderr);
-      const a = await readNpyF32(dump('gpu'));
-      const b = await readNpyF32(dump('cpu'));
-      assert.deepEqual(a.shape, b.shape);
-      const e = relError(a.data, b.data);
-      assert.ok(e <= 2e-3, `--kv ${kv}: GPU logits ${e} from the CPU's`);
-    }
-  });
+        'gpu',
+        '--json',
+      ]);
+      assert.equal(g.status, 0, g.stderr);
+      const done = JSON.parse(g.stdout.trim().split('\n').at(-1)!);
+      assert.equal(done.type, 'done');
+      assert.equal(done.generated_tokens, 3);
+      assert.match(done.backend, /^cuda:/);
+      for (const kv of ['f16', 'f32']) {
+        const dump = (b: string) => join(work, `${format}-${b}-${kv}.npy`);
+        const args = (b: string) => [
+          'run',
+          manifest,
+          '--prompt-tokens',
+          '1,2,3,4,5,6,7,8,9',
+          '--max-tokens',
+          '0',
+          '--backend',
+          b,
+          '--kv',
+          kv,
+          '--dump-logits',
+          dump(b),
+        ];
+        const rg = await cli(args('gpu'));
+        assert.equal(rg.status, 0, rg.stderr);
+        const rc = await spawnTs(
+          [join(root, 'server/src/cli.ts'), ...args('cpu')],
+          { ...process.env, APL_CLI_MAIN: '1', APL_FORCE_SCALAR: '1' },
+          'apl-quant run (scalar)',
+        );
+        assert.equal(rc.status, 0, rc.stderr);
+        const a = await readNpyF32(dump('gpu'));
+        const b = await readNpyF32(dump('cpu'));
+        assert.deepEqual(a.shape, b.shape);
+        const e = relError(a.data, b.data);
+        assert.ok(e <= 2e-3, `${format}, --kv ${kv}: GPU logits ${e} from the CPU's`);
+      }
+    });
 });
