@@ -93,7 +93,6 @@ export function linear(
     if (opts.backend === 'gpu') throw new Error(`linear: backend 'gpu' is not available: ${loadNote}`);
     return reference().referenceLinear(w, x, n);
   }
-  if (w.kind === 'kquant' && opts.backend === 'gpu') throw new Error(`linear: backend 'gpu': ${KQ_GPU_GAP}`);
   const gpu = opts.backend === 'gpu' || (opts.backend === 'auto' && process.env.APL_INFER_GPU === '1');
   return a.inferLinear(w, x, n, threads, opts.variant, gpu);
 }
@@ -128,9 +127,6 @@ export function ropeFrequencies(c: ModelConfig): Float32Array {
   }
   throw new Error(`rope_scaling type '${kind}' is not supported (default, linear and llama3 are)`);
 }
-
-/** linear() on the GPU (cuda/infer.cu) reads packed and float weights; kquant runs there in the GPU forward only. */
-const KQ_GPU_GAP = 'the CUDA inference kernels do not read kquant weights yet (use the CPU)';
 
 /** Why the GPU forward cannot run here ('' when it can): no CUDA in this build, or no usable GPU. */
 export function gpuUnavailable(): string {

@@ -146,7 +146,6 @@ Napi::Value InferLinear(const Napi::CallbackInfo& info) {
     int threads = resolve_threads(info[3].As<Napi::Number>().Int32Value());
     Napi::Float32Array y = Napi::Float32Array::New(env, (size_t)(n * w.rows));
     if (info.Length() > 5 && info[5].ToBoolean()) {
-      if (w.kind == 2) throw std::runtime_error("the CUDA inference kernels do not read kquant weights yet");
 #ifdef APL_HAVE_CUDA
       std::string err;
       if (!cuda::infer_linear(w, x, n, y.Data(), &err)) throw std::runtime_error("CUDA: " + err);

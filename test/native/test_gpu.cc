@@ -86,6 +86,45 @@ struct Floats {
   }
 };
 
+/** A kquant weight (kind 2) of random codes and super-block scales, in the layout ../kquant.h writes. */
+struct KqRows {
+  std::vector<uint8_t> q, codes, d, dm;
+  infer::Linear w;
+  KqTensor kt;
+  KqRows(int64_t rows, int64_t cols, const KqParams& kp) {
+    const int64_t groups = gpu::groups(cols, kp.group), supers = gpu::groups(cols, kp.super);
+    q.resize((size_t)(rows * gpu::row_bytes(cols, kp.bits)));
+    codes.resize((size_t)(rows * ((groups * (kp.sbits + kp.mbits) + 7) / 8)));
+    d.resize((size_t)(rows * supers * 2));
+    dm.resize(d.size());
+    for (auto& b : q) b = (uint8_t)(rng() & 0xff);
+    for (auto& b : codes) b = (uint8_t)(rng() & 0xff);
+    for (size_t i = 0; i < d.size(); i += 2) {
+      uint16_t a = f32_to_f16(0.001f + 0.01f * std::fabs(gauss())),
+               b = f32_to_f16(0.02f * std::fabs(gauss()));
+      memcpy(&d[i], &a, 2);
+      memcpy(&dm[i], &b, 2);
+    }
+    kt = KqTensor{q.data(), codes.data(), d.data(), dm.data(), rows, cols, kp};
+    w.kind = 2;
+    w.rows = rows;
+    w.cols = cols;
+    w.bits = kp.bits;
+    w.group = kp.group;
+    w.q = q.data();
+    w.codes = codes.data();
+    w.kd = d.data();
+    w.kdmin = dm.data();
+    w.kq_group = kp.group;
+    w.kq_super = kp.super;
+    w.kq_sbits = kp.sbits;
+    w.kq_mbits = kp.mbits;
+  }
+};
+/** convert's kquant presets and layouts with tails (super-blocks and groups that do not divide the row). */
+static const KqParams kKqParams[] = {
+    {4, 32, 256, 6, 6}, {2, 16, 256, 4, 4}, {8, 32, 64, 8, 0}, {4, 16, 48, 5, 3}};
+
 static gpu::DevLinear dev_of(const infer::Linear& w) {
   gpu::DevLinear d;
   d.codes = w.codes;
@@ -241,41 +280,16 @@ static void test_emulated_kernels() {
           combos++;
         }
       }
-  // kquant rows (the GPU dequantizes element by element, kq_elem): = the scalar float kernel on the row
-  // dequantized by kq_dequantize_row, bit for bit
-  const KqParams kps[] = {{4, 32, 256, 6, 6}, {2, 16, 256, 4, 4}, {8, 32, 64, 8, 0}, {4, 16, 48, 5, 3}};
-  for (const KqParams& kp : kps)
+  // kquant values element by element (kq_elem: the GPU's embedding lookups and k_fdot on kind 2) = the scalar
+  // float kernel on the rows dequantized by kq_dequantize_row, bit for bit
+  for (const KqParams& kp : kKqParams)
     for (auto& sh : kShapes)
       for (int64_t n : {(int64_t)1, (int64_t)9}) {
-        const int64_t rows = sh[0], cols = sh[1], groups = gpu::groups(cols, kp.group);
-        const int64_t supers = gpu::groups(cols, kp.super);
-        std::vector<uint8_t> q((size_t)(rows * gpu::row_bytes(cols, kp.bits))),
-            codes((size_t)(rows * ((groups * (kp.sbits + kp.mbits) + 7) / 8))),
-            d((size_t)(rows * supers * 2)), dm(d.size());
-        for (auto& b : q) b = (uint8_t)(rng() & 0xff);
-        for (auto& b : codes) b = (uint8_t)(rng() & 0xff);
-        for (size_t i = 0; i < d.size(); i += 2) {
-          uint16_t a = f32_to_f16(0.001f + 0.01f * std::fabs(gauss())),
-                   b = f32_to_f16(0.02f * std::fabs(gauss()));
-          memcpy(&d[i], &a, 2);
-          memcpy(&dm[i], &b, 2);
-        }
-        KqTensor kt{q.data(), codes.data(), d.data(), dm.data(), rows, cols, kp};
+        const int64_t rows = sh[0], cols = sh[1];
+        KqRows k(rows, cols, kp);
         Floats deq(rows, cols, kF32);
-        for (int64_t r = 0; r < rows; r++) kq_dequantize_row(kt, r, (float*)deq.d.data() + r * cols);
-        infer::Linear kw;
-        kw.kind = 2;
-        kw.rows = rows;
-        kw.cols = cols;
-        kw.bits = kp.bits;
-        kw.q = q.data();
-        kw.codes = codes.data();
-        kw.kd = d.data();
-        kw.kdmin = dm.data();
-        kw.kq_group = kp.group;
-        kw.kq_super = kp.super;
-        kw.kq_sbits = kp.sbits;
-        kw.kq_mbits = kp.mbits;
+        for (int64_t r = 0; r < rows; r++) kq_dequantize_row(k.kt, r, (float*)deq.d.data() + r * cols);
+        const infer::Linear& kw = k.w;
         std::vector<float> x = randn(n * cols);
         for (int T : {1, 8}) {
           CHECK(same_bits(emulate_float(kw, x, n, T), scalar_linear(deq.w, x, n)),
@@ -390,6 +404,20 @@ static void test_gpu_linear() {
         CHECK(cuda::infer_linear(f.w, x.data(), n, y.data(), &err), "infer_linear: %s", err.c_str());
         CHECK(same_bits(y, scalar_linear(f.w, x, n)), "CUDA float linear differs: dtype %d n %lld", dtype,
               (long long)n);
+        combos++;
+      }
+  // kquant (convert's default format): k_qdot<T, true> = the scalar kquant linear (kq_qdot_ref), bit for bit
+  for (const KqParams& kp : kKqParams)
+    for (auto& sh : kShapes)
+      for (int64_t n : kTokens) {
+        KqRows k(sh[0], sh[1], kp);
+        std::vector<float> x = randn(n * sh[1]);
+        std::vector<float> y((size_t)(n * sh[0]));
+        std::string err;
+        CHECK(cuda::infer_linear(k.w, x.data(), n, y.data(), &err), "infer_linear (kquant): %s", err.c_str());
+        CHECK(same_bits(y, scalar_linear(k.w, x, n)),
+              "CUDA kquant linear differs: bits %d group %d super %d %lldx%lld n %lld", kp.bits, kp.group,
+              kp.super, (long long)sh[0], (long long)sh[1], (long long)n);
         combos++;
       }
   printf("  CUDA linear = scalar reference on %d combinations\n", combos);

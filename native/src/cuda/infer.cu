@@ -1,5 +1,6 @@
 // CUDA versions of the inference linear layers (one call: upload, run, download). The kernels are
-// linear.cuh's (packed weights bit-exact with the scalar reference infer/ref.h; float weights bit-exact with
+// linear.cuh's (packed weights, groupwise and kquant, bit-exact with the scalar references infer/ref.h and
+// infer/kquant_ref.h; float weights bit-exact with
 // the scalar kernel's fdot_ref), compiled with --fmad=false. The forward pass on the GPU keeps its weights on
 // the device (forward.cu); this entry point serves linear(w, x, n, { backend: 'gpu' }) and the tests.
 #include <cuda_runtime.h>
@@ -66,6 +67,30 @@ bool infer_linear(const infer::Linear& w, const float* x, int64_t n, float* y, s
     d.bits = w.bits;
     d.group = w.group;
     d.f16 = w.f16;
+  } else if (w.kind == 2) {  // kquant: packed codes, per-group codes, float16 super-block scales
+    const int64_t gpr = gpu::groups(w.cols, w.kq_group), supers = gpu::groups(w.cols, w.kq_super);
+    const int64_t qb = w.rows * w.row_bytes(), cb = w.rows * ((gpr * (w.kq_sbits + w.kq_mbits) + 7) / 8),
+                  db = w.rows * supers * 2;
+    uint8_t* dq = b.alloc<uint8_t>((size_t)qb, &e);
+    uint8_t* dc = b.alloc<uint8_t>((size_t)cb, &e);
+    uint8_t* dd = b.alloc<uint8_t>((size_t)db, &e);
+    uint8_t* dm = b.alloc<uint8_t>((size_t)db, &e);
+    act.xq = b.alloc<int8_t>((size_t)(n * w.cols), &e);
+    act.dx = b.alloc<float>((size_t)(n * gpr) * 4, &e);
+    act.xsum = b.alloc<int32_t>((size_t)(n * gpr) * 4, &e);
+    if (e == cudaSuccess) e = cudaMemcpy(dq, w.q, (size_t)qb, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(dc, w.codes, (size_t)cb, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(dd, w.kd, (size_t)db, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(dm, w.kdmin, (size_t)db, cudaMemcpyHostToDevice);
+    d.q = dq;
+    d.codes = dc;
+    d.kd = dd;
+    d.kdmin = dm;
+    d.bits = w.bits;
+    d.kq_group = w.kq_group;
+    d.kq_super = w.kq_super;
+    d.kq_sbits = w.kq_sbits;
+    d.kq_mbits = w.kq_mbits;
   } else {
     size_t bytes = (size_t)(w.rows * w.cols * dtype_size(w.dtype));
     uint8_t* dw = b.alloc<uint8_t>(bytes, &e);

@@ -6,7 +6,7 @@
 // reference within the int8-activation bound of float64 maths on the dequantized weights; threads; bad input.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inferInfo, linear } from '../../../native/forward';
+import { gpuUnavailable, inferInfo, linear } from '../../../native/forward';
 import type { KquantWeight } from '../../../native/forward-types';
 import { KQ_PRESETS, kquantize } from '../../../native/kquant';
 import { bytesOf, rng } from './data';
@@ -213,6 +213,27 @@ describe('inference kernels (kquant weights)', { skip }, () => {
     assert.throws(() => linear({ ...w, d: w.d.subarray(2) }, x, 1), /weight\.d has 6 bytes, expected 8/);
     assert.throws(() => linear({ ...w, super: 40 }, x, 1), /kquant super must be a multiple of group/);
     assert.throws(() => linear({ ...w, bits: 1 } as unknown as KquantWeight, x, 1), /kquant bits must be 2, 4 or 8/);
-    assert.throws(() => linear(w, x, 1, { backend: 'gpu' }), /CUDA inference kernels do not read kquant/);
+  });
+});
+
+const noGpu = inferInfo() ? gpuUnavailable() : 'the native addon is not built';
+describe('kquant linear on the GPU', { skip: noGpu ? `skipped: no usable GPU (${noGpu})` : false }, () => {
+  it("backend 'gpu' equals the scalar reference bit for bit: convert's presets and tails, 1 to 17 tokens", () => {
+    let seed = 40;
+    for (const f of [KQ_PRESETS[4], KQ_PRESETS[2], { ...KQ_PRESETS[4], group: 16, super: 48 }])
+      for (const [rows, cols] of [
+        [3, 7],
+        [33, 100],
+        [17, 257],
+      ])
+        for (const n of [1, 8, 17]) {
+          const w = randomKquant(rows, cols, f, seed++);
+          const x = gaussian(n * cols, seed++);
+          assert.deepEqual(
+            linear(w, x, n, { backend: 'gpu' }),
+            linear(w, x, n, { variant: 'scalar', threads: 1 }),
+            `${f.bits}-bit g${f.group}/${f.super} ${rows}x${cols} n${n}`,
+          );
+        }
   });
 });
