@@ -197,48 +197,10 @@ struct GpuModel::Impl {
     return e;
   }
   cudaError_t weight(const infer::Linear& w, gpu::DevLinear* d) {
-    d->kind = w.kind;
-    d->rows = w.rows;
-    d->cols = w.cols;
     max_cols = std::max(max_cols, w.cols);
     max_rows = std::max(max_rows, w.rows);
-    const void* p = nullptr;
-    cudaError_t e;
-    if (w.kind == 0) {
-      d->bits = w.bits;
-      d->group = w.group;
-      d->f16 = w.f16;
-      const size_t pb = (size_t)(w.rows * w.gpr() * (w.f16 ? 2 : 4));
-      if ((e = upload(w.q, (size_t)(w.rows * w.row_bytes()), &p)) != cudaSuccess) return e;
-      d->q = (const uint8_t*)p;
-      if ((e = upload(w.scales, pb, &p)) != cudaSuccess) return e;
-      d->scales = (const uint8_t*)p;
-      if ((e = upload(w.zeros, pb, &p)) != cudaSuccess) return e;
-      d->zeros = (const uint8_t*)p;
-      return cudaSuccess;
-    }
-    if (w.kind == 2) {
-      d->bits = w.bits;
-      d->kq_group = w.kq_group;
-      d->kq_super = w.kq_super;
-      d->kq_sbits = w.kq_sbits;
-      d->kq_mbits = w.kq_mbits;
-      const int64_t groups = gpu::groups(w.cols, w.kq_group), supers = gpu::groups(w.cols, w.kq_super);
-      const size_t cb = (size_t)(w.rows * ((groups * (w.kq_sbits + w.kq_mbits) + 7) / 8));
-      if ((e = upload(w.q, (size_t)(w.rows * w.row_bytes()), &p)) != cudaSuccess) return e;
-      d->q = (const uint8_t*)p;
-      if ((e = upload(w.codes, cb, &p)) != cudaSuccess) return e;
-      d->codes = (const uint8_t*)p;
-      if ((e = upload(w.kd, (size_t)(w.rows * supers * 2), &p)) != cudaSuccess) return e;
-      d->kd = (const uint8_t*)p;
-      if ((e = upload(w.kdmin, (size_t)(w.rows * supers * 2), &p)) != cudaSuccess) return e;
-      d->kdmin = (const uint8_t*)p;
-      return cudaSuccess;
-    }
-    d->dtype = w.dtype;
-    e = upload(w.data, (size_t)(w.rows * w.cols * dtype_size(w.dtype)), &p);
-    d->data = (const uint8_t*)p;
-    return e;
+    return device_linear(
+        w, d, [this](const void* host, size_t bytes, const void** dev) { return upload(host, bytes, dev); });
   }
   cudaError_t norm(const float* host, const float** dev) {
     const void* p = nullptr;

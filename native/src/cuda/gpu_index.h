@@ -24,7 +24,7 @@ struct DevLinear {
   bool f16 = true;
   const uint8_t* data = nullptr;
   int dtype = kF32;
-  // kind 2: kquant (kquant.h), dequantized element by element
+  // kind 2: kquant (kquant.h): linears as packed rows with int8 activations, embeddings element by element
   const uint8_t* codes = nullptr;
   const uint8_t* kd = nullptr;
   const uint8_t* kdmin = nullptr;

@@ -106,6 +106,60 @@ __global__ void k_fdot(gpu::DevLinear w, int64_t n, const float* x, float* y) {
   }
 }
 
+/**
+ * *d = w on the device: each array of w copied by up(host, bytes, &device), the caller's allocator and copy
+ * (the forward pass's shares one copy between tied weights). Packed (kind 0), kquant (kind 2) or float (kind
+ * 1).
+ */
+template <class Up>
+inline cudaError_t device_linear(const infer::Linear& w, gpu::DevLinear* d, Up up) {
+  d->kind = w.kind;
+  d->rows = w.rows;
+  d->cols = w.cols;
+  const void* p = nullptr;
+  cudaError_t e;
+  if (w.kind == 0) {
+    d->bits = w.bits;
+    d->group = w.group;
+    d->f16 = w.f16;
+    const size_t pb = (size_t)(w.rows * w.gpr() * (w.f16 ? 2 : 4));
+    if ((e = up(w.q, (size_t)(w.rows * w.row_bytes()), &p)) != cudaSuccess) return e;
+    d->q = (const uint8_t*)p;
+    if ((e = up(w.scales, pb, &p)) != cudaSuccess) return e;
+    d->scales = (const uint8_t*)p;
+    if ((e = up(w.zeros, pb, &p)) != cudaSuccess) return e;
+    d->zeros = (const uint8_t*)p;
+    return cudaSuccess;
+  }
+  if (w.kind == 2) {
+    d->bits = w.bits;
+    d->kq_group = w.kq_group;
+    d->kq_super = w.kq_super;
+    d->kq_sbits = w.kq_sbits;
+    d->kq_mbits = w.kq_mbits;
+    const int64_t groups = gpu::groups(w.cols, w.kq_group), supers = gpu::groups(w.cols, w.kq_super);
+    const size_t cb = (size_t)(w.rows * ((groups * (w.kq_sbits + w.kq_mbits) + 7) / 8));
+    if ((e = up(w.q, (size_t)(w.rows * w.row_bytes()), &p)) != cudaSuccess) return e;
+    d->q = (const uint8_t*)p;
+    if ((e = up(w.codes, cb, &p)) != cudaSuccess) return e;
+    d->codes = (const uint8_t*)p;
+    if ((e = up(w.kd, (size_t)(w.rows * supers * 2), &p)) != cudaSuccess) return e;
+    d->kd = (const uint8_t*)p;
+    if ((e = up(w.kdmin, (size_t)(w.rows * supers * 2), &p)) != cudaSuccess) return e;
+    d->kdmin = (const uint8_t*)p;
+    return cudaSuccess;
+  }
+  d->dtype = w.dtype;
+  e = up(w.data, (size_t)(w.rows * w.cols * dtype_size(w.dtype)), &p);
+  d->data = (const uint8_t*)p;
+  return e;
+}
+
+/** Groups per row of a packed weight's int8 activations (kquant: of kq_group), 0 for a float weight. */
+inline int64_t act_groups(const gpu::DevLinear& w) {
+  return w.kind == 0 ? gpu::groups(w.cols, w.group) : w.kind == 2 ? gpu::groups(w.cols, w.kq_group) : 0;
+}
+
 /** Scratch for the activations of up to `n` tokens of a weight's layout. */
 struct ActBuffers {
   int8_t* xq = nullptr;
@@ -120,8 +174,8 @@ inline cudaError_t launch_linear(const gpu::DevLinear& w, const float* x, int64_
   if (n <= 0) return cudaSuccess;
   const int T = n == 1 ? 1 : 8;
   const int64_t tasks = gpu::warp_tasks(w.rows, n, T);
-  if (w.kind == 0 || w.kind == 2) {  // packed: int8 activations per group, integer dot products
-    const int64_t group = w.kind == 2 ? w.kq_group : w.group, gpr = gpu::groups(w.cols, group);
+  if (const int64_t gpr = act_groups(w)) {  // packed: int8 activations per group, integer dot products
+    const int64_t group = w.kind == 2 ? w.kq_group : w.group;
     k_act<<<(unsigned)((n * gpr + kLinThreads - 1) / kLinThreads), kLinThreads>>>(x, n, w.cols, group, gpr,
                                                                                   act.xq, act.dx, act.xsum);
     const unsigned blocks = (unsigned)((tasks * 32 + kLinThreads - 1) / kLinThreads);

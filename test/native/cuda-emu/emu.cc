@@ -190,12 +190,6 @@ void resume(Fiber& f) {
   g_cur = nullptr;
 }
 
-const char* op_name(apl_emu::Op op) {
-  static const char* names[] = {"__syncwarp",      "__shfl_sync", "__shfl_down_sync", "__shfl_up_sync",
-                                "__shfl_xor_sync", "__any_sync",  "__all_sync",       "__ballot_sync"};
-  return names[op];
-}
-
 /** The lane whose value `lane` receives in a shuffle, as PTX's shfl defines it; -1 for none (own value). */
 int source_lane(const Fiber& f, int lane) {
   const int w = f.width;
@@ -350,9 +344,6 @@ void run_block(bool reverse) {
     g_fibers[i].tid = i;
     prepare(g_fibers[i]);
   }
-#if !defined(__x86_64__)
-  std::vector<bool> started(g_nthreads, false);
-#endif
   for (;;) {
     bool ran = false;
     for (unsigned k = 0; k < g_nthreads && !g_fault; k++) {
@@ -459,7 +450,7 @@ uint64_t warp_op(Op op, unsigned mask, uint64_t value, int arg, int width, const
   f->value = value;
   f->arg = arg;
   f->width = width;
-  f->what = what ? what : op_name(op);
+  f->what = what;
   f->state = kAtCollective;
   to_scheduler();
   set_thread_idx(*f);
