@@ -2,8 +2,9 @@
 // `kernel<<<grid, block[, smem[, stream]]>>>(args)` becomes
 // `::apl_emu::launch("kernel", ::apl_emu::config(grid, block, …), [&]() { kernel(args); })`, and each
 // `extern __shared__ T name[];` a pointer to the launch's dynamic shared memory. Line breaks are kept, so the
-// compiler's messages point at the .cu file's lines (a #line directive names it). Comments and string and character
-// literals are skipped: a `<<<` or a parenthesis there is never taken for a launch's (test/unit/tools/cuda-emu-prep.test.ts).
+// compiler's messages point at the .cu file's lines (a #line directive names it). Comments and string and
+// character literals are skipped: a `<<<` or a parenthesis there is never taken for a launch's
+// (test/unit/tools/cuda-emu-prep.test.ts).
 // Usage: node prep.mjs IN.cu OUT.cc
 import { readFileSync, writeFileSync } from 'node:fs';
 
