@@ -3,6 +3,7 @@
 // weight group, integer dot products); float weights in float32. Without the addon both fall back to the TypeScript
 // reference (native/forward-reference.ts) and say why once.
 import type { ForwardModel, LinearWeight, ModelConfig, ModelWeights, RunOptions } from './forward-types';
+import { gpuSelfTest } from './gpu-selftest';
 import { engineInfo, loadNote, nativeAddon } from './index';
 
 export interface InferInfo {
@@ -137,10 +138,6 @@ export function gpuUnavailable(): string {
   return g.available ? '' : (g.reason ?? 'no usable GPU');
 }
 
-/**
- * The GPU model for backend 'gpu' (or an error naming why not) and 'auto' when a GPU is usable (null, and the
- * CPU, when it is not or the upload fails: APL_INFER_CPU=1 keeps 'auto' on the CPU); null for 'cpu'.
- */
 /** A native model, or the reason it could not be made thrown here. */
 function built(m: NativeModel): NativeModel {
   const err = m.constructionError?.();
@@ -151,11 +148,29 @@ function built(m: NativeModel): NativeModel {
   return m;
 }
 
-function onDevice(a: InferAddon, backend: RunOptions['backend'], make: () => NativeModel): NativeModel | null {
+/**
+ * The GPU model for backend 'gpu' (or an error naming why not) and 'auto' when a GPU is usable (null, and the
+ * CPU, when it is not, when the GPU does not reproduce the CPU on this model's kinds of weights (gpu-selftest.ts:
+ * 'gpu' then refuses) or when the upload fails: APL_INFER_CPU=1 keeps 'auto' on the CPU); null for 'cpu'.
+ */
+function onDevice(
+  a: InferAddon,
+  backend: RunOptions['backend'],
+  selfTest: () => string,
+  make: () => NativeModel,
+): NativeModel | null {
   if (backend !== 'gpu' && (backend !== 'auto' || process.env.APL_INFER_CPU === '1')) return null;
   const why = gpuUnavailable();
   if (why) {
     if (backend === 'gpu') throw new Error(`backend 'gpu' is not available: ${why}`);
+    return null;
+  }
+  const bad = selfTest();
+  if (bad) {
+    const msg = `${bad} (APL_GPU_SELFTEST=0 skips this check)`;
+    if (backend === 'gpu') throw new Error(`backend 'gpu' is not used: ${msg}`);
+    if (process.env.APL_QUIET_NATIVE !== '1')
+      process.stderr.write(`apl-quant: the GPU is not used: ${msg}; running on the CPU\n`);
     return null;
   }
   try {
@@ -185,7 +200,12 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   }
   const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1, kvCache };
   // Both the GPU forward and the CPU kernels read kquant weights (kquant_ref.h is the CPU spec).
-  let m = onDevice(a, opts.backend, () => built(new a.InferModel(cfg, weights, invFreq, threads, undefined, true)));
+  let m = onDevice(
+    a,
+    opts.backend,
+    () => gpuSelfTest(a, config, weights, ropeFrequencies, kvCache),
+    () => built(new a.InferModel(cfg, weights, invFreq, threads, undefined, true)),
+  );
   m ??= built(new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined));
   const vocab = config.vocabSize;
   const info = m.info();
