@@ -1,5 +1,7 @@
 // HTTP for the Hub client: fetch with redirects followed by hand (the token only ever goes to the endpoint's
 // origin), and every failure mapped to a HubError whose message says what to do.
+
+import { oneLine } from '../formats/errors';
 import { authHelp } from './auth';
 import { HubError } from './errors';
 
@@ -138,12 +140,14 @@ export function toHubError(ctx: Ctx, e: unknown, what: string, revision: string)
     return httpError(ctx, err.statusCode, code, what, revision);
   }
   if (err?.syscall && err.path) {
-    return new HubError('io', `${err.path}: ${err.code ?? 'error'}: ${err.message}`, undefined, { cause: e });
+    return new HubError('io', oneLine(`${err.path}: ${err.code ?? 'error'}: ${err.message}`), undefined, { cause: e });
   }
   if (e instanceof SyntaxError) {
-    return new HubError('network', `${ctx.endpoint}: malformed answer (${what}): ${e.message}`, undefined, {
+    // JSON.parse quotes the start of the body, which may hold line breaks and control characters
+    return new HubError('network', oneLine(`${ctx.endpoint}: malformed answer (${what}): ${e.message}`), undefined, {
       cause: e,
     });
   }
-  return new HubError('network', `${ctx.endpoint}: network error (${what}): ${errText(e)}`, undefined, { cause: e });
+  const msg = oneLine(`${ctx.endpoint}: network error (${what}): ${errText(e)}`);
+  return new HubError('network', msg, undefined, { cause: e });
 }

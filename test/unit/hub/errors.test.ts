@@ -162,6 +162,21 @@ describe('Hub errors', () => {
     assert.match(e.message, /127\.0\.0\.1:9/);
   });
 
+  test('a malformed JSON answer: network, one line (the parser quotes the body, line breaks and all)', async () => {
+    // found by the hub fuzz target: the model info answered with a line break and a NUL before the JSON
+    const garbled = (async (url: string | URL | Request, init?: RequestInit) => {
+      const res = await fetch(url, init);
+      if (!String(url).includes('/api/models/')) return res;
+      const body = `\n\u0000${await res.text()}`;
+      return new Response(body, { status: res.status, headers: res.headers });
+    }) as typeof fetch;
+    const e = await failure(
+      downloadModel('public/model', { endpoint: hub.url, cacheDir, token: '', retries: 0, fetch: garbled }),
+    );
+    assert.equal(e.code, 'network');
+    assert.match(e.message, /malformed answer .*\\u000a\\u0000/);
+  });
+
   test('an already-aborted signal: cancelled, no request', async () => {
     const before = hub.requests.length;
     const ac = new AbortController();
