@@ -22,7 +22,8 @@ interface NativeModel {
   /** Why construction failed, '' when it did not (the native constructor never throws: see infer_addon.cc). */
   constructionError?(): string;
 }
-interface InferAddon {
+/** The inference bindings of the addon (native/src/infer_addon.cc). */
+export interface InferAddon {
   inferInfo(): InferInfo;
   inferLinear(
     w: LinearWeight,

@@ -12,31 +12,11 @@
 //    skipped the last token's last pair of one head gave 1e-4 to 2.3e-4 (docs/RUN.md).
 // APL_GPU_SELFTEST=0 skips the guard. APL_GPU_SELFTEST_FAULT=linear|forward (tests only) alters the GPU's answer
 // in that check, so the refusal and the fallback can be tested where the GPU is emulated.
+import type { InferAddon } from './forward';
 import type { LinearWeight, ModelConfig, ModelWeights } from './forward-types';
 
-/** What the guard needs from the addon (native/forward.ts's InferAddon). */
-export interface SelfTestAddon {
-  inferLinear(
-    w: LinearWeight,
-    x: Float32Array,
-    n: number,
-    threads: number,
-    variant?: string,
-    gpu?: boolean,
-  ): Float32Array;
-  InferModel: new (
-    config: ModelConfig & { contextLength: number; ropeMscale: number; kvCache: 'f16' | 'f32' },
-    weights: ModelWeights,
-    invFreq: Float32Array,
-    threads: number,
-    variant?: string,
-    gpu?: boolean,
-  ) => {
-    forward(tokens: Int32Array, pos: number, all: boolean, vocab: number): Float32Array;
-    dispose(): void;
-    constructionError?(): string;
-  };
-}
+/** What the guard needs from the addon. */
+export type SelfTestAddon = Pick<InferAddon, 'inferLinear' | 'InferModel'>;
 
 /** Rows of each weight the linear check multiplies. */
 export const SELFTEST_ROWS = 8;
