@@ -8,8 +8,9 @@
 // mask names a thread that has exited or is not in the block, a barrier some threads never reach (deadlock),
 // a launch shape CUDA refuses, a copy into or out of memory that cudaMalloc did not return. Device memory
 // comes from cudaMalloc filled with 0xA5 bytes and shared memory likewise, so a kernel that reads before it
-// writes meets garbage, as on a GPU. The threads of each block run in forward order on even launches and in
-// reverse order on odd ones, so a missing barrier shows as a wrong result in one of the two.
+// writes meets garbage, as on a GPU. The blocks of a launch, and the threads of each block, run in forward
+// order on even launches and in reverse order on odd ones, so a missing barrier, or a block that reads what
+// another block of the same launch writes, shows as a wrong result in one of the two.
 //
 // Used by test/native/cuda-emu/build.sh: each .cu is rewritten by prep.mjs (the <<<grid, block, smem>>>
 // launch syntax becomes apl_emu::launch, `extern __shared__ T x[]` a pointer to the launch's dynamic shared

@@ -70,6 +70,12 @@ __global__ void k_grid(int* out) {
   out[b * (int)(blockDim.x * blockDim.y * blockDim.z) + t] = b * 1000 + t;
 }
 
+// Wrong on purpose: block b reads what block b - 1 wrote in the same launch (a chain that only block order sets).
+__global__ void k_block_chain(int* out) {
+  const int b = (int)blockIdx.x;
+  if (threadIdx.x == 0) out[b] = (b ? out[b - 1] : 0) + 1;
+}
+
 // Undefined behaviour the emulation reports.
 __global__ void k_shuffle_after_return(float* out) {
   if (threadIdx.x == 7) return;
@@ -192,6 +198,18 @@ static void test_shared_atomics_grid() {
   for (int i = 0; i < (int)hg.size(); i++) bad += hg[(size_t)i] != (i / 24) * 1000 + i % 24;
   CHECK(bad == 0, "3-D grid and block indices: %d wrong", bad);
   cudaFree(g);
+  // Blocks run in both orders across launches: a chain between blocks is right in one launch of two only.
+  const int nb = 6;
+  int* c = dev<int>(nb);
+  int right = 0;
+  for (int launch = 0; launch < 2; launch++) {
+    std::vector<int> zero(nb, 0);
+    cudaMemcpy(c, zero.data(), nb * sizeof(int), cudaMemcpyHostToDevice);
+    k_block_chain<<<nb, 32>>>(c);
+    right += host(c, nb)[nb - 1] == nb;
+  }
+  CHECK(right == 1, "a chain between the blocks of a launch was right in %d launches of two", right);
+  cudaFree(c);
 }
 
 static void expect_failure(cudaError_t want, const char* what, const char* says) {
