@@ -417,8 +417,8 @@ void launch(const char* kernel, const Config& c, const std::function<void()>& bo
   g_smem.assign(c.smem ? c.smem : 1, 0xA5);
   g_fault = false;
   // APL_CUDA_EMU_ORDER=forward or reverse fixes the order of the blocks and of each block's threads (default:
-  // alternating by launch). A device runs blocks in any order, at once: a kernel whose result depends on which
-  // block runs first (one block reading what another writes in the same launch) gives two answers here.
+  // alternating by launch). A device runs blocks in any order, at once: a kernel whose result depends on
+  // which block runs first (one block reading what another writes in the same launch) gives two answers here.
   static const char* order = getenv("APL_CUDA_EMU_ORDER");
   const bool reverse = order && !strcmp(order, "forward")   ? false
                        : order && !strcmp(order, "reverse") ? true
@@ -427,7 +427,8 @@ void launch(const char* kernel, const Config& c, const std::function<void()>& bo
   const unsigned long long nblocks = (unsigned long long)c.grid.x * c.grid.y * c.grid.z;
   for (unsigned long long k = 0; k < nblocks && !g_fault; k++) {
     const unsigned long long b = reverse ? nblocks - 1 - k : k;
-    blockIdx = {(unsigned)(b % c.grid.x), (unsigned)(b / c.grid.x % c.grid.y), (unsigned)(b / c.grid.x / c.grid.y)};
+    blockIdx = {(unsigned)(b % c.grid.x), (unsigned)(b / c.grid.x % c.grid.y),
+                (unsigned)(b / c.grid.x / c.grid.y)};
     if (c.smem) std::memset(g_smem.data(), 0xA5, c.smem);
     run_block(reverse);
   }

@@ -70,7 +70,8 @@ __global__ void k_grid(int* out) {
   out[b * (int)(blockDim.x * blockDim.y * blockDim.z) + t] = b * 1000 + t;
 }
 
-// Wrong on purpose: block b reads what block b - 1 wrote in the same launch (a chain that only block order sets).
+// Wrong on purpose: block b reads what block b - 1 wrote in the same launch (a chain that only block order
+// sets).
 __global__ void k_block_chain(int* out) {
   const int b = (int)blockIdx.x;
   if (threadIdx.x == 0) out[b] = (b ? out[b - 1] : 0) + 1;
