@@ -12,6 +12,7 @@
 #include "../kquant_check.h"
 #include "../quant.h"
 #include "check_cuda.h"
+#include "last_error.cuh"
 
 namespace apl {
 namespace cuda {
@@ -89,6 +90,7 @@ struct Dev {
 }  // namespace
 
 bool check_products(const QuantJob& j, const CheckJob& c, double* y, float* yq, std::string* err) {
+  ClearErrorOnReturn clear_on_return;
   const int64_t m = c.m, n = c.n, cols = j.cols;
   if (m == 0 || n == 0) return true;
   const int64_t es = dtype_size(j.dtype), rb = packed_row_bytes(cols, j.bits);
@@ -135,6 +137,7 @@ bool check_products(const QuantJob& j, const CheckJob& c, double* y, float* yq, 
 }
 
 bool kq_check_products(const KqJob& j, const CheckJob& c, double* y, float* yq, std::string* err) {
+  ClearErrorOnReturn clear_on_return;
   const int64_t m = c.m, n = c.n, cols = j.cols;
   if (m == 0 || n == 0) return true;
   const KqGathered g = kq_gather(j, c);

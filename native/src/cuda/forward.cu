@@ -19,6 +19,7 @@
 
 #include "cuda.h"
 #include "forward.h"
+#include "last_error.cuh"
 #include "linear.cuh"
 
 namespace apl {
@@ -212,6 +213,7 @@ struct GpuModel::Impl {
   cudaError_t reserve(int64_t n, int64_t keys) {
     cudaError_t e = cudaSuccess;
     if (n > cap_n) {
+      cap_n = 0;  // until every buffer is there again: a failure below leaves none to be used
       const int64_t H = c.hidden, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim, I = c.inter;
       float** bufs[] = {&x, &h, &o, &q, &att, &kk, &vv, &g, &u, &cs, &sn, &logits};
       const int64_t sizes[] = {H, H, H, qd, qd, kvd, kvd, I, I, c.head_dim / 2, c.head_dim / 2, c.vocab};
@@ -235,6 +237,7 @@ struct GpuModel::Impl {
     if (n * c.heads * keys >
         cap_scores) {  // room for keys up to the next multiple of 256 (decode grows by one)
       const int64_t room = std::min(c.context, (keys + 255) / 256 * 256);
+      cap_scores = 0;
       release(scores);
       scores = nullptr;
       if ((e = alloc((void**)&scores, (size_t)(n * c.heads * room) * 4)) != cudaSuccess) return e;
@@ -245,6 +248,7 @@ struct GpuModel::Impl {
 };
 
 GpuModel* GpuModel::create(const infer::ModelConfig& c, const infer::ModelWeights& w, std::string* err) {
+  ClearErrorOnReturn clear_on_return;
   std::string name, reason;
   if (!available(&name, &reason)) {
     *err = reason;
@@ -293,7 +297,6 @@ GpuModel* GpuModel::create(const infer::ModelConfig& c, const infer::ModelWeight
   if (e == cudaSuccess) e = p->alloc((void**)&p->vcache, kv);
   if (e != cudaSuccess) {
     *err = std::string("uploading the model: ") + cudaGetErrorString(e);
-    cudaGetLastError();  // clear a sticky allocation error
     return nullptr;
   }
   p->up.clear();
@@ -310,6 +313,7 @@ std::string GpuModel::name() const { return "cuda:" + p_->device; }
 
 bool GpuModel::forward(const int32_t* tokens, int64_t n, int64_t pos, bool all, float* out,
                        std::string* err) {
+  ClearErrorOnReturn clear_on_return;
   Impl& m = *p_;
   const infer::ModelConfig& c = m.c;
   if (n < 1) return *err = "forward needs at least one token", false;

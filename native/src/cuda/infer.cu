@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "infer.h"
+#include "last_error.cuh"
 #include "linear.cuh"
 
 namespace apl {
@@ -34,6 +35,7 @@ struct Buffers {
 }  // namespace
 
 bool infer_linear(const infer::Linear& w, const float* x, int64_t n, float* y, std::string* err) {
+  ClearErrorOnReturn clear_on_return;
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {

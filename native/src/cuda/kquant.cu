@@ -9,6 +9,7 @@
 
 #include "../kquant.h"
 #include "kquant_cuda.h"
+#include "last_error.cuh"
 
 namespace apl {
 namespace cuda {
@@ -58,6 +59,7 @@ bool ok(cudaError_t e, std::string* err, const char* what) {
 }  // namespace
 
 int kq_quantize(const KqJob& j, MetricsAcc* m, int64_t* bad, std::string* err) {
+  ClearErrorOnReturn clear_on_return;
   const KqParams& p = j.p;
   int64_t n = j.rows * j.cols, nsb = kq_supers_per_row(j.cols, p.super),
           gpr = kq_groups_per_row(j.cols, p.group);

@@ -11,6 +11,7 @@
 
 #include "../quant.h"
 #include "cuda.h"
+#include "last_error.cuh"
 
 namespace apl {
 namespace cuda {
@@ -325,6 +326,7 @@ struct DevBuf {
 }  // namespace
 
 bool available(std::string* name, std::string* reason) {
+  ClearErrorOnReturn clear_on_return;
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
@@ -346,6 +348,7 @@ bool available(std::string* name, std::string* reason) {
 }
 
 int quantize(const QuantJob& j, MetricsAcc* m, int64_t* bad, std::string* err, float* kernel_ms) {
+  ClearErrorOnReturn clear_on_return;
   int64_t n = j.rows * j.cols;
   int64_t gpr = groups_per_row(j.cols, j.group);
   int64_t ngroups = j.rows * gpr;

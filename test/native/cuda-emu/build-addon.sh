@@ -19,6 +19,8 @@ if [ ! -f "$T/lib/libcudart_static.a" ] || [ "$here/emu.cc" -nt "$T/lib/libcudar
   g++ -std=c++17 -O2 -fPIC -Wall -c "$here/emu.cc" -o "$T/lib/emu.o"
   rm -f "$T/lib/libcudart_static.a"
   ar rcs "$T/lib/libcudart_static.a" "$T/lib/emu.o"
+  # node-gyp's makefile does not know the addon depends on this library: without its output, it links it again
+  rm -f "$T/build/Release/apl_quant.node" "$T/build/Release/obj.target/apl_quant.node"
 fi
 gyp="$(node -p "require.resolve('node-gyp/bin/node-gyp.js')")"
 cd "$T"

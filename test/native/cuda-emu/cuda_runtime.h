@@ -10,7 +10,9 @@
 // comes from cudaMalloc filled with 0xA5 bytes and shared memory likewise, so a kernel that reads before it
 // writes meets garbage, as on a GPU. The blocks of a launch, and the threads of each block, run in forward
 // order on even launches and in reverse order on odd ones, so a missing barrier, or a block that reads what
-// another block of the same launch writes, shows as a wrong result in one of the two.
+// another block of the same launch writes, shows as a wrong result in one of the two. As in the runtime, a
+// call that fails (a launch, cudaMalloc past APL_CUDA_EMU_MEM, a refused copy or free) is also the last
+// error, which the next cudaGetLastError reads (and clears).
 //
 // Used by test/native/cuda-emu/build.sh: each .cu is rewritten by prep.mjs (the <<<grid, block, smem>>>
 // launch syntax becomes apl_emu::launch, `extern __shared__ T x[]` a pointer to the launch's dynamic shared
@@ -88,6 +90,9 @@ inline cudaError_t cudaMalloc(T** p, size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(p), bytes);
 }
 cudaError_t cudaFree(void* p);
+/** Free and total device memory: the total is APL_CUDA_EMU_MEM=<bytes> where set (cudaMalloc then fails with
+ * cudaErrorMemoryAllocation past it, as a full device does), else unbounded. */
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemset(void* dst, int value, size_t bytes);
 cudaError_t cudaGetLastError();

@@ -372,6 +372,14 @@ struct Alloc {
 };
 std::map<uintptr_t, Alloc> g_allocs;
 std::mutex g_alloc_mu;
+size_t g_in_use = 0;  // bytes of the live allocations (under g_alloc_mu)
+
+/** The device's memory: APL_CUDA_EMU_MEM=<bytes> (read at each cudaMalloc, so a test can lower it to see
+ * what running out does), else as much as the host gives. */
+size_t device_memory() {
+  const char* v = getenv("APL_CUDA_EMU_MEM");
+  return v && *v ? (size_t)strtoull(v, nullptr, 10) : SIZE_MAX;
+}
 
 /** Whether [p, p + bytes) lies inside one cudaMalloc allocation. */
 bool device_range(const void* p, size_t bytes) {
@@ -473,12 +481,25 @@ void sync_block() {
 }  // namespace apl_emu
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
-  void* m = std::malloc(bytes ? bytes : 1);
-  if (!m) return cudaErrorMemoryAllocation;
-  std::memset(m, 0xA5, bytes);  // device memory is not cleared
   std::lock_guard<std::mutex> lk(g_alloc_mu);
+  const size_t limit = device_memory();
+  void* m = bytes <= limit - std::min(g_in_use, limit) ? std::malloc(bytes ? bytes : 1) : nullptr;
+  if (!m) {  // as the runtime does, the failure is also the last error (until cudaGetLastError reads it)
+    g_last = cudaErrorMemoryAllocation;
+    return cudaErrorMemoryAllocation;
+  }
+  std::memset(m, 0xA5, bytes);  // device memory is not cleared
   g_allocs[reinterpret_cast<uintptr_t>(m)] = {bytes};
+  g_in_use += bytes;
   *p = m;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
+  std::lock_guard<std::mutex> lk(g_alloc_mu);
+  const size_t limit = device_memory();
+  *total = limit;
+  *free_bytes = limit - std::min(g_in_use, limit);
   return cudaSuccess;
 }
 
@@ -488,8 +509,9 @@ cudaError_t cudaFree(void* p) {
   auto it = g_allocs.find(reinterpret_cast<uintptr_t>(p));
   if (it == g_allocs.end()) {
     fprintf(stderr, "cuda-emu: cudaFree(%p): not a pointer cudaMalloc returned\n", p);
-    return cudaErrorInvalidDevicePointer;
+    return g_last = cudaErrorInvalidDevicePointer;
   }
+  g_in_use -= it->second.bytes;
   g_allocs.erase(it);
   std::free(p);
   return cudaSuccess;
@@ -504,14 +526,14 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
     fprintf(stderr,
             "cuda-emu: cudaMemcpy(%p, %p, %zu, kind %d): a range outside the device memory it names\n", dst,
             src, bytes, (int)kind);
-    return cudaErrorInvalidValue;
+    return g_last = cudaErrorInvalidValue;
   }
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
-  if (bytes && !device_range(dst, bytes)) return cudaErrorInvalidValue;
+  if (bytes && !device_range(dst, bytes)) return g_last = cudaErrorInvalidValue;
   std::memset(dst, value, bytes);
   return cudaSuccess;
 }

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -246,7 +247,25 @@ static void test_undefined_behaviour() {
         "a device-to-host copy from host memory");
   CHECK(cudaMemcpy(o, h, sizeof h, cudaMemcpyHostToDevice) == cudaSuccess, "a sound copy");
   CHECK(cudaFree(h) == cudaErrorInvalidDevicePointer, "cudaFree of a host pointer");
+  CHECK(cudaGetLastError() == cudaErrorInvalidDevicePointer, "the refused cudaFree is the last error");
   cudaFree(o);
+  // APL_CUDA_EMU_MEM: a device of 4096 bytes runs out as a full one does, and what is freed can be had again
+  setenv("APL_CUDA_EMU_MEM", "4096", 1);
+  size_t free0 = 0, total = 0;
+  cudaMemGetInfo(&free0, &total);
+  void *a = nullptr, *b = nullptr;
+  CHECK(cudaMalloc(&a, 3000) == cudaSuccess, "3000 bytes of a 4096-byte device");
+  CHECK(cudaMalloc(&b, 2000) == cudaErrorMemoryAllocation, "2000 more bytes of a 4096-byte device");
+  CHECK(cudaGetLastError() == cudaErrorMemoryAllocation, "the failed cudaMalloc is the last error");
+  CHECK(cudaGetLastError() == cudaSuccess, "and is cleared by reading it");
+  size_t free1 = 0;
+  cudaMemGetInfo(&free1, &total);
+  CHECK(total == 4096 && free1 == free0 - 3000, "cudaMemGetInfo: %zu free of %zu (%zu before)", free1, total,
+        free0);
+  cudaFree(a);
+  CHECK(cudaMalloc(&b, 2000) == cudaSuccess, "2000 bytes once the 3000 are freed");
+  cudaFree(b);
+  unsetenv("APL_CUDA_EMU_MEM");
   std::vector<unsigned char> fresh(16);
   unsigned char* d = dev<unsigned char>(16);
   cudaMemcpy(fresh.data(), d, 16, cudaMemcpyDeviceToHost);

@@ -1,0 +1,136 @@
+// A GPU that runs out of memory (the CUDA emulation's APL_CUDA_EMU_MEM cap: cudaMalloc fails past it as on a full
+// device; npm run test:cuda-emu): 'auto' runs on the CPU and says why, 'gpu' is an error naming it, and nothing
+// leaks: after each failure, work that fits the same cap runs on the GPU. The model upload, a KV cache longer than
+// the device holds, a prompt whose scratch does not fit (the model stays usable), and quantization of both types.
+// Elsewhere (no GPU, or a real one, which ignores the cap) it says that it is skipped.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { createModel, gpuUnavailable, inferInfo } from '../../../native/forward';
+import type { ModelConfig } from '../../../native/forward-types';
+import * as eng from '../../../native/index';
+import { KQ_PRESETS, kquantize } from '../../../native/kquant';
+import { bytesOf, gaussian } from './data';
+import { config, f32Weight, weights as tinyModel } from './forward-model';
+
+const why = inferInfo() ? gpuUnavailable() : 'the native addon is not built';
+const emulated = !why && /^emulated GPU/.test(eng.engineInfo().gpu.name ?? '');
+const skip = emulated ? false : `skipped: needs the CUDA emulation's memory cap (${why || 'a real GPU ignores it'})`;
+if (skip) process.stdout.write(`# gpu-memory: ${skip}\n`);
+
+const CAP = 4 * 1024 * 1024;
+/** About 9.4 MB of float32 weights: more than the cap. */
+const big: ModelConfig = config('llama', {
+  hiddenSize: 256,
+  intermediateSize: 512,
+  numLayers: 4,
+  numHeads: 8,
+  numKvHeads: 4,
+  headDim: 32,
+  maxPositionEmbeddings: 1 << 20,
+});
+/** About 0.3 MB: fits. */
+const small: ModelConfig = config('llama', { maxPositionEmbeddings: 1 << 20 });
+
+function stderrOf<T>(f: () => T): { value: T; err: string } {
+  const orig = process.stderr.write.bind(process.stderr);
+  let err = '';
+  process.stderr.write = ((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { value: f(), err };
+  } finally {
+    process.stderr.write = orig;
+  }
+}
+
+describe('a GPU out of memory', { skip }, () => {
+  const quiet = process.env.APL_QUIET_NATIVE;
+  delete process.env.APL_QUIET_NATIVE;
+  process.env.APL_CUDA_EMU_MEM = String(CAP);
+  after(() => {
+    delete process.env.APL_CUDA_EMU_MEM;
+    if (quiet !== undefined) process.env.APL_QUIET_NATIVE = quiet;
+  });
+
+  /** The small model runs on the GPU under the cap: nothing the failure before it allocated is still held. */
+  async function fitsAfter(what: string) {
+    const m = createModel(small, await tinyModel(small, f32Weight), { contextLength: 64, backend: 'gpu' });
+    assert.match(m.backend, /^cuda:/, `after ${what}`);
+    assert.equal(m.forward([1, 2, 3], 0, false).length, small.vocabSize);
+    m.dispose();
+  }
+
+  it("a model larger than the device: 'auto' on the CPU with the reason, 'gpu' an error; no leak", async () => {
+    const w = await tinyModel(big, f32Weight);
+    for (let round = 0; round < 3; round++) {
+      const { value: m, err } = stderrOf(() => createModel(big, w, { contextLength: 64, backend: 'auto' }));
+      assert.match(m.backend, /^cpu-/);
+      assert.equal(m.forward([1, 2, 3], 0, false).length, big.vocabSize);
+      m.dispose();
+      assert.match(
+        err,
+        /^apl-quant: the GPU forward failed \((backend 'gpu': )?uploading the model: out of memory\); running on the CPU\n$/,
+      );
+      assert.throws(
+        () => createModel(big, w, { contextLength: 64, backend: 'gpu' }),
+        (e: Error) => /uploading the model: out of memory/.test(e.message) && !e.message.includes('\n'),
+      );
+      await fitsAfter(`a failed upload (round ${round})`);
+    }
+  });
+
+  it('a KV cache longer than the device holds: the same, and no leak', async () => {
+    const w = await tinyModel(small, f32Weight);
+    // 2 layers × 2 KV heads × 16 × 2 bytes × 2 (K and V) = 256 bytes a position: 32768 positions are 8 MiB
+    assert.throws(
+      () => createModel(small, w, { contextLength: 32768, backend: 'gpu' }),
+      /uploading the model: out of memory/,
+    );
+    const { value: m } = stderrOf(() => createModel(small, w, { contextLength: 32768, backend: 'auto' }));
+    assert.match(m.backend, /^cpu-/);
+    m.dispose();
+    await fitsAfter('a KV cache that did not fit');
+  });
+
+  it('a prompt whose scratch does not fit: that forward is an error, the model goes on with shorter ones', async () => {
+    const w = await tinyModel(small, f32Weight);
+    const m = createModel(small, w, { contextLength: 8192, backend: 'gpu' });
+    assert.match(m.backend, /^cuda:/);
+    const a = m.forward([1, 2, 3], 0, false); // the scratch now holds 3 tokens
+    m.reset();
+    const long = Array.from({ length: 8000 }, (_, i) => (i * 7) % small.vocabSize);
+    assert.throws(() => m.forward(long, 0, true), /out of memory/);
+    // the failed growth left no scratch behind to be used (a shorter prompt sets it up again), and no error
+    const b = m.forward([1, 2, 3], 0, false);
+    assert.deepEqual(b, a);
+    m.dispose();
+    await fitsAfter('a forward whose scratch did not fit');
+  });
+
+  it("quantize and kquantize of a tensor larger than the device: 'auto' on the CPU (same bytes), 'gpu' an error", async () => {
+    const rows = 1024;
+    const cols = 2048; // 8 MiB of float32
+    const data = bytesOf(gaussian(rows * cols, 3, 0.05));
+    const o = { data, dtype: 'f32' as const, rows, cols, bits: 4 as const, groupSize: 64, symmetric: false };
+    const opts = { ...o, mode: 'optimized' as const, scaleDtype: 'f16' as const };
+    const cpu = await eng.quantize({ ...opts, backend: 'cpu' });
+    const auto = await eng.quantize({ ...opts, backend: 'auto' });
+    assert.match(auto.backend, /GPU not used: .*out of memory/);
+    assert.deepEqual(Buffer.from(auto.q), Buffer.from(cpu.q));
+    await assert.rejects(eng.quantize({ ...opts, backend: 'gpu' }), /out of memory/);
+    const k = { ...KQ_PRESETS[4], data, dtype: 'f32' as const, rows, cols };
+    const kcpu = await kquantize({ ...k, backend: 'cpu' });
+    const kauto = await kquantize({ ...k, backend: 'auto' });
+    assert.match(kauto.backend, /GPU not used: .*out of memory/);
+    assert.deepEqual(Buffer.from(kauto.q), Buffer.from(kcpu.q));
+    assert.deepEqual(Buffer.from(kauto.codes), Buffer.from(kcpu.codes));
+    await assert.rejects(kquantize({ ...k, backend: 'gpu' }), /out of memory/);
+    // what fits still runs on the GPU
+    const part = { ...opts, data: data.subarray(0, 64 * cols * 4), rows: 64 };
+    assert.match((await eng.quantize({ ...part, backend: 'gpu' })).backend, /^cuda:/);
+    assert.match((await kquantize({ ...k, data: part.data, rows: 64, backend: 'gpu' })).backend, /^cuda:/);
+    await fitsAfter('quantizations that did not fit');
+  });
+});
