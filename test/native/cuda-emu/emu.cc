@@ -94,7 +94,8 @@ const char* g_kernel = "";
 unsigned g_nthreads = 0;
 bool g_fault = false;
 std::string g_fault_msg;
-cudaError_t g_last = cudaSuccess;  // sticky until cudaGetLastError
+// The runtime keeps the last error per host thread (cudaGetLastError reads the calling thread's).
+thread_local cudaError_t g_last = cudaSuccess;
 unsigned long g_launches = 0;
 
 std::string where(const Fiber& f) {
