@@ -17,6 +17,13 @@ export interface ChatMessage {
  */
 export const MAX_TEMPLATE_STEPS = 100_000;
 export const MAX_TEMPLATE_RANGE = 10_000;
+/**
+ * Bound on what a render may produce: 4 times the messages' text, plus 64 KiB and 1 KiB a message for the template's
+ * own text (turn markers, a default system prompt). Within the step bound, a loop that repeats the messages could
+ * still render tens of megabytes (10,000 copies of a 2,400-character message: 24 MB, then 3.6 s to tokenize).
+ */
+export const MAX_TEMPLATE_GROWTH = 4;
+export const MAX_TEMPLATE_OVERHEAD = 64 * 1024;
 
 // The interpreter has no step limit of its own: count its evaluations while one of our renders runs.
 let stepsLeft: number | undefined;
@@ -97,8 +104,9 @@ export class TextTokenizer {
   renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
     if (!this.chatTemplate) throw new Error('the tokenizer config has no chat_template');
     stepsLeft = MAX_TEMPLATE_STEPS;
+    let out: string;
     try {
-      return new Template(this.chatTemplate).render({
+      out = new Template(this.chatTemplate).render({
         messages,
         bos_token: this.bosToken ?? '',
         eos_token: this.eosToken ?? '',
@@ -107,6 +115,13 @@ export class TextTokenizer {
     } finally {
       stepsLeft = undefined;
     }
+    const given = messages.reduce((n, m) => n + m.content.length, 0);
+    const limit = MAX_TEMPLATE_GROWTH * given + MAX_TEMPLATE_OVERHEAD + 1024 * messages.length;
+    if (out.length > limit)
+      throw new Error(
+        `the chat template renders ${out.length} characters for ${given} characters of messages (at most ${limit}: a loop that repeats them?)`,
+      );
+    return out;
   }
 
   /** Token ids of a chat, the template rendered then tokenized without adding special tokens again. */

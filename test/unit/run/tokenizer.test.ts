@@ -116,6 +116,13 @@ test('fuzz regression: a hostile chat template is refused quickly, a real one re
     assert.throws(() => tok.renderChat([{ role: 'user', content: 'hi' }]), /too long|more than \d+ steps/);
     assert.ok(performance.now() - t0 < 30_000, 'a hang guard, not a speed test');
   }
+  // within the step bound, a loop can still repeat the messages thousands of times: the output is bounded too
+  const repeat = new TextTokenizer(tokJson, cfg('{% for i in range(9999) %}{{ messages[0].content }}{% endfor %}'));
+  const long = 'hello world '.repeat(200);
+  assert.throws(
+    () => repeat.encodeChat([{ role: 'user', content: long }]),
+    /the chat template renders 23997600 characters for 2400 characters of messages \(at most 76160: a loop that repeats them\?\)$/,
+  );
   const ok = new TextTokenizer(
     tokJson,
     cfg(
