@@ -90,6 +90,10 @@ export interface RunOptions {
   /** The native forward's KV cache: float16 (default; attention reads it in float32) or float32. The TypeScript
    *  reference keeps float32. */
   kvCache?: 'f16' | 'f32';
+  /** On the GPU, a prompt is run in pieces of at most this many tokens (default GPU_PREFILL_CHUNK, 512): the device's
+   *  scratch, the attention scores above all (tokens × heads × context floats), grows with the tokens of one call.
+   *  The logits are the same bit for bit (every kernel computes each token alone). */
+  prefillChunk?: number;
 }
 /** A loaded model with its own KV cache. */
 export interface ForwardModel {

@@ -184,6 +184,9 @@ function onDevice(
   }
 }
 
+/** The GPU's default prompt piece (RunOptions.prefillChunk): llama.cpp's default micro-batch. */
+export const GPU_PREFILL_CHUNK = 512;
+
 export function createModel(config: ModelConfig, weights: ModelWeights, opts: RunOptions): ForwardModel {
   if (!Number.isSafeInteger(opts.contextLength) || opts.contextLength < 1)
     throw new Error(`contextLength must be a positive integer (got ${opts.contextLength})`);
@@ -191,6 +194,9 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
     throw new Error(`model family '${config.family}' is not supported (llama, mistral, gemma)`);
   const threads = threadsOf(opts.threads);
   const kvCache = opts.kvCache ?? 'f16';
+  const piece = opts.prefillChunk ?? GPU_PREFILL_CHUNK;
+  if (!Number.isSafeInteger(piece) || piece < 1)
+    throw new Error(`prefillChunk must be a positive integer (got ${opts.prefillChunk})`);
   if (kvCache !== 'f16' && kvCache !== 'f32')
     throw new Error(`kvCache must be 'f16' or 'f32' (got ${String(kvCache)})`);
   const invFreq = ropeFrequencies(config);
@@ -210,6 +216,19 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   m ??= built(new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined));
   const vocab = config.vocabSize;
   const info = m.info();
+  const chunk = info.backend.startsWith('cuda:') ? piece : Number.POSITIVE_INFINITY;
+  /** The tokens in pieces of at most `chunk` (each appends to the cache); the logits the whole call would give. */
+  const run = (t: Int32Array, pos: number, allLogits: boolean): Float32Array => {
+    if (t.length <= chunk) return m.forward(t, pos, allLogits, vocab);
+    const all = allLogits ? new Float32Array(t.length * vocab) : undefined;
+    let last: Float32Array = new Float32Array(0);
+    for (let s = 0; s < t.length; s += chunk) {
+      const y = m.forward(t.subarray(s, Math.min(t.length, s + chunk)), pos + s, allLogits, vocab);
+      if (all) all.set(y, s * vocab);
+      else last = y;
+    }
+    return all ?? last;
+  };
   let disposed = false;
   return {
     backend: info.backend,
@@ -226,7 +245,7 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
         t[i] = v;
       }
       if (t.length === 0) throw new Error('forward: no tokens');
-      return m.forward(t, pos, allLogits, vocab);
+      return run(t, pos, allLogits);
     },
     reset(): void {
       if (!disposed) m.reset();

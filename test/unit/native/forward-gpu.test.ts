@@ -78,6 +78,21 @@ describe('GPU forward against the CPU model', { skip: gpuSkip }, () => {
     });
   }
 
+  it('a prompt in pieces (prefillChunk) gives the logits of the whole prompt, bit for bit', async () => {
+    const c = config('mistral'); // a prompt longer than its window of 5
+    const w = await tinyModel(c, packedMaker(4, 32));
+    const prompt = [3, 17, 42, 5, 60, 0, 11, 29, 8];
+    const whole = createModel(c, w, { contextLength: 32, backend: 'gpu' });
+    const pieces = createModel(c, w, { contextLength: 32, backend: 'gpu', prefillChunk: 4 });
+    assert.deepEqual(pieces.forward(prompt, 0, true), whole.forward(prompt, 0, true));
+    assert.deepEqual(pieces.forward([7, 1, 2], 9, false), whole.forward([7, 1, 2], 9, false));
+    whole.reset();
+    pieces.reset();
+    assert.deepEqual(pieces.forward(prompt, 0, false), whole.forward(prompt, 0, false));
+    whole.dispose();
+    pieces.dispose();
+  });
+
   it('kquant weights (int8 activations, as on the CPU): GPU within 2e-3 of the CPU scalar model; the dequantized float model differs by the int8 error', async () => {
     for (const family of ['llama', 'gemma'] as const) {
       const c = config(family);

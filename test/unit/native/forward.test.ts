@@ -104,5 +104,10 @@ describe('native forward pass', { skip }, () => {
       () => createModel({ ...c, ropeScaling: { type: 'yarn', factor: 4 } }, w, { contextLength: 4 }),
       /rope_scaling type 'yarn' is not supported/,
     );
+    for (const prefillChunk of [0, -1, 1.5, Number.NaN])
+      assert.throws(
+        () => createModel(c, w, { contextLength: 4, prefillChunk }),
+        /prefillChunk must be a positive integer/,
+      );
   });
 });

@@ -109,6 +109,29 @@ describe('a GPU out of memory', { skip }, () => {
     await fitsAfter('a forward whose scratch did not fit');
   });
 
+  it('a long prompt runs on the GPU in pieces where it whole does not fit; the pieces give the same logits', async () => {
+    const w = await tinyModel(small, f32Weight);
+    const prompt = Array.from({ length: 600 }, (_, i) => (i * 7 + 3) % small.vocabSize);
+    // whole: 600 tokens × 4 heads × 640 positions of scores alone are 6.1 MB, past the 4 MiB device
+    const whole = createModel(small, w, { contextLength: 640, backend: 'gpu', prefillChunk: 600 });
+    assert.throws(() => whole.forward(prompt, 0, false), /out of memory/);
+    whole.dispose();
+    const pieces = createModel(small, w, { contextLength: 640, backend: 'gpu', prefillChunk: 32 });
+    const last = pieces.forward(prompt, 0, false);
+    const next = pieces.forward([5], prompt.length, false);
+    pieces.dispose();
+    delete process.env.APL_CUDA_EMU_MEM;
+    try {
+      const ref = createModel(small, w, { contextLength: 640, backend: 'gpu', prefillChunk: 600 });
+      assert.deepEqual(last, ref.forward(prompt, 0, false));
+      assert.deepEqual(next, ref.forward([5], prompt.length, false));
+      ref.dispose();
+    } finally {
+      process.env.APL_CUDA_EMU_MEM = String(CAP);
+    }
+    await fitsAfter('a prompt run in pieces');
+  });
+
   it("quantize and kquantize of a tensor larger than the device: 'auto' on the CPU (same bytes), 'gpu' an error", async () => {
     const rows = 1024;
     const cols = 2048; // 8 MiB of float32
