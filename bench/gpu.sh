@@ -8,7 +8,8 @@
 #      with --backend cpu and --backend gpu (wall time; the NPZ hashes and the accuracy reports must be equal), and
 #      the forward pass on cpu vs gpu (bench/gpu-forward.bench.ts: decode tokens/s at 8/4/2/1 bits + bf16, a
 #      512-token prompt); the same figures without Node from the C++ program (test_gpu --bench: the conversion's
-#      weights through the engine on cpu and gpu, outputs equal; forward tokens/s).
+#      weights through the engine on cpu and gpu, outputs equal; forward tokens/s); and how close the GPU is to the
+#      CPU (bench/gpu-agreement.bench.ts: what the forward's guard checks, with its figures).
 # The device machine may have no Node: then the CUDA objects are compiled with nvcc alone and the C++ steps run.
 # It never stops at the first failure: every step runs (each under a time limit), a summary is printed and, when
 # $OUT is set, written to $OUT/gpu-summary.txt with the whole log in $OUT/gpu-log.txt; the exit status is 1 when
@@ -155,13 +156,15 @@ else
   step "convert cpu vs gpu (synthetic TinyLlama shape, $layers layers, 4 bits)" 240 convert_side_by_side
   step "forward cpu vs gpu (decode 8/4/2/1 bits + bf16, 512-token prompt)" 240 \
     env APL_BENCH_LAYERS="$layers" node --import tsx bench/gpu-forward.bench.ts
+  step "GPU against the CPU, measured (the forward guard's checks: linear kinds, one-layer models)" 120 \
+    node --import tsx bench/gpu-agreement.bench.ts
 fi
 
 say ""
 say "== summary"
 for s in "${summary[@]}"; do say "   $s"; done
 # The measured figures, gathered from the log.
-grep -E 'CUDA .*GB/s|GB/s|convert --backend|convert-like|gpu = cpu|forward +(8|4|2|1)-bit|forward bf16|NPZ sha256|accuracy reports|tokens/s|forward (llama|mistral|gemma)|emulated CUDA|CUDA linear =|CUDA \(|skipped: no usable GPU' "$log" |
+grep -E 'agreement|CUDA .*GB/s|GB/s|convert --backend|convert-like|gpu = cpu|forward +(8|4|2|1)-bit|forward bf16|NPZ sha256|accuracy reports|tokens/s|forward (llama|mistral|gemma)|emulated CUDA|CUDA linear =|CUDA \(|skipped: no usable GPU' "$log" |
   sed 's/^/   /' | tee -a "$work/figures.txt" | tee -a "$log" >/dev/null
 cat "$work/figures.txt"
 if [ -n "$out" ]; then

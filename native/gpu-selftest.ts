@@ -163,13 +163,23 @@ function relL2(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(d / (s || 1));
 }
 
-/** '' when the GPU forward of selfTestModel(c) is within SELFTEST_FORWARD_BOUND of the CPU's, else what differs. */
-export function forwardAgrees(
+/** The forward check's steps: a 7-token prompt (all logits: longer than the window of 4), then two decode steps. */
+const STEPS: [number[], number, boolean][] = [
+  [[1, 9, 30, 2, 66, 17, 5], 0, true],
+  [[40], 7, false],
+  [[3], 8, false],
+];
+
+/**
+ * Relative L2 distance of the GPU's logits from the CPU scalar model's on selfTestModel(c), per step of STEPS (with
+ * its position), or a string when the models cannot be made. Also what bench/gpu-agreement.bench.ts prints.
+ */
+export function forwardDistances(
   a: SelfTestAddon,
   c: ModelConfig,
   invFreqOf: (c: ModelConfig) => Float32Array,
   kvCache: 'f16' | 'f32',
-): string {
+): { pos: number; rel: number }[] | string {
   const { config, weights } = selfTestModel(c);
   const cfg = { ...config, contextLength: 16, ropeMscale: 1, kvCache };
   const inv = invFreqOf(config);
@@ -178,26 +188,33 @@ export function forwardAgrees(
   try {
     const err = gpu.constructionError?.() || cpu.constructionError?.();
     if (err) return `the self-test model could not be made: ${err}`;
-    const prompt = Int32Array.from([1, 9, 30, 2, 66, 17, 5]);
-    const steps: [Int32Array, number, boolean][] = [
-      [prompt, 0, true],
-      [Int32Array.from([40]), prompt.length, false],
-      [Int32Array.from([3]), prompt.length + 1, false],
-    ];
-    for (const [tokens, pos, all] of steps) {
+    return STEPS.map(([ids, pos, all]) => {
+      const tokens = Int32Array.from(ids);
       const want = cpu.forward(tokens, pos, all, config.vocabSize);
       const got = fault('forward', gpu.forward(tokens, pos, all, config.vocabSize));
-      const e = relL2(got, want);
-      if (!(e <= SELFTEST_FORWARD_BOUND)) {
-        const what = `relative L2 ${e.toPrecision(3)} > ${SELFTEST_FORWARD_BOUND}`;
-        return `the GPU forward differs from the CPU on a one-layer ${c.family} model at position ${pos}: ${what}`;
-      }
-    }
-    return '';
+      return { pos, rel: relL2(got, want) };
+    });
   } finally {
     cpu.dispose();
     gpu.dispose();
   }
+}
+
+/** '' when the GPU forward of selfTestModel(c) is within SELFTEST_FORWARD_BOUND of the CPU's, else what differs. */
+export function forwardAgrees(
+  a: SelfTestAddon,
+  c: ModelConfig,
+  invFreqOf: (c: ModelConfig) => Float32Array,
+  kvCache: 'f16' | 'f32',
+): string {
+  const d = forwardDistances(a, c, invFreqOf, kvCache);
+  if (typeof d === 'string') return d;
+  for (const { pos, rel } of d)
+    if (!(rel <= SELFTEST_FORWARD_BOUND)) {
+      const what = `relative L2 ${rel.toPrecision(3)} > ${SELFTEST_FORWARD_BOUND}`;
+      return `the GPU forward differs from the CPU on a one-layer ${c.family} model at position ${pos}: ${what}`;
+    }
+  return '';
 }
 
 /**
