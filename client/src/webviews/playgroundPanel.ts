@@ -96,6 +96,8 @@ export class PlaygroundPanels {
         children.delete(side);
         const last = err.trim().split('\n').filter(Boolean).pop();
         if (code !== 0 && code !== 130) this.log.appendLine(`playground (${side}): exit ${code}: ${err.trim()}`);
+        // a run that succeeded may still have said something (the GPU left for the CPU, and why)
+        else if (err.trim()) this.log.appendLine(`playground (${side}): ${err.trim()}`);
         post({ type: 'exit', side, code, error: error ?? (code !== 0 && code !== 130 ? last : undefined) });
       };
       child.on('error', (e) => finish(null, e.message));
