@@ -207,32 +207,63 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   }
   const cfg = { ...config, contextLength: opts.contextLength, ropeMscale: 1, kvCache };
   // Both the GPU forward and the CPU kernels read kquant weights (kquant_ref.h is the CPU spec).
-  let m = onDevice(
+  const gpuModel = onDevice(
     a,
     opts.backend,
     () => gpuSelfTest(a, config, weights, ropeFrequencies, kvCache),
     () => built(new a.InferModel(cfg, weights, invFreq, threads, undefined, true)),
   );
-  m ??= built(new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined));
+  const onCpu = () =>
+    built(new a.InferModel(cfg, weights, invFreq, threads, process.env.APL_INFER_VARIANT || undefined));
+  let m = gpuModel ?? onCpu();
   const vocab = config.vocabSize;
-  const info = m.info();
-  const chunk = info.backend.startsWith('cuda:') ? piece : Number.POSITIVE_INFINITY;
-  /** The tokens in pieces of at most `chunk` (each appends to the cache); the logits the whole call would give. */
+  let info = m.info();
+  const onGpu = () => info.backend.startsWith('cuda:');
+  /** 'auto' on the GPU: the tokens the cache holds (positions 0…known), to replay on the CPU if the GPU fails. */
+  const fallback = opts.backend === 'auto' && onGpu();
+  let hist = new Int32Array(fallback ? 256 : 0);
+  let known = 0;
+  /** The tokens in pieces of at most `piece` on the GPU (each appends to the cache); the logits the whole call gives. */
   const run = (t: Int32Array, pos: number, allLogits: boolean): Float32Array => {
-    if (t.length <= chunk) return m.forward(t, pos, allLogits, vocab);
+    if (!onGpu() || t.length <= piece) return m.forward(t, pos, allLogits, vocab);
     const all = allLogits ? new Float32Array(t.length * vocab) : undefined;
     let last: Float32Array = new Float32Array(0);
-    for (let s = 0; s < t.length; s += chunk) {
-      const y = m.forward(t.subarray(s, Math.min(t.length, s + chunk)), pos + s, allLogits, vocab);
+    for (let s = 0; s < t.length; s += piece) {
+      const y = m.forward(t.subarray(s, Math.min(t.length, s + piece)), pos + s, allLogits, vocab);
       if (all) all.set(y, s * vocab);
       else last = y;
     }
     return all ?? last;
   };
+  /**
+   * 'auto', when the GPU itself fails mid-run (its errors start with "CUDA:"; a bad call is refused on either): the
+   * model moves to the CPU, which recomputes the cached positions before pos from the tokens kept, then this call.
+   */
+  const forwardOrMove = (t: Int32Array, pos: number, allLogits: boolean): Float32Array => {
+    try {
+      return run(t, pos, allLogits);
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (!fallback || !onGpu() || !msg.startsWith('CUDA:')) throw e;
+      if (process.env.APL_QUIET_NATIVE !== '1')
+        process.stderr.write(
+          `apl-quant: the GPU forward failed (${msg}); running on the CPU from here (${pos} cached positions recomputed)\n`,
+        );
+      m.dispose();
+      m = onCpu();
+      info = m.info();
+      if (pos > 0) m.forward(hist.subarray(0, pos), 0, false, vocab);
+      return run(t, pos, allLogits);
+    }
+  };
   let disposed = false;
   return {
-    backend: info.backend,
-    kvBytes: info.kvBytes,
+    get backend() {
+      return info.backend;
+    },
+    get kvBytes() {
+      return info.kvBytes;
+    },
     forward(tokens: ArrayLike<number>, pos: number, allLogits: boolean): Float32Array {
       if (disposed) throw new Error('forward: the model was disposed');
       if (!Number.isSafeInteger(pos) || pos < 0)
@@ -245,7 +276,17 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
         t[i] = v;
       }
       if (t.length === 0) throw new Error('forward: no tokens');
-      return run(t, pos, allLogits);
+      const y = forwardOrMove(t, pos, allLogits);
+      if (fallback && onGpu()) {
+        if (hist.length < pos + t.length) {
+          const grown = new Int32Array(Math.max(2 * hist.length, pos + t.length));
+          grown.set(hist.subarray(0, known));
+          hist = grown;
+        }
+        hist.set(t, pos);
+        known = pos + t.length;
+      }
+      return y;
     },
     reset(): void {
       if (!disposed) m.reset();

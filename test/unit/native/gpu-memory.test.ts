@@ -1,7 +1,8 @@
 // A GPU that runs out of memory (the CUDA emulation's APL_CUDA_EMU_MEM cap: cudaMalloc fails past it as on a full
 // device; npm run test:cuda-emu): 'auto' runs on the CPU and says why, 'gpu' is an error naming it, and nothing
 // leaks: after each failure, work that fits the same cap runs on the GPU. The model upload, a KV cache longer than
-// the device holds, a prompt whose scratch does not fit (the model stays usable), and quantization of both types.
+// the device holds, a prompt whose scratch does not fit (the model stays usable; in pieces it fits; 'auto' moves
+// the model to the CPU mid-run), and quantization of both types.
 // Elsewhere (no GPU, or a real one, which ignores the cap) it says that it is skipped.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -130,6 +131,34 @@ describe('a GPU out of memory', { skip }, () => {
       process.env.APL_CUDA_EMU_MEM = String(CAP);
     }
     await fitsAfter('a prompt run in pieces');
+  });
+
+  it("'auto': a forward the GPU cannot run moves the model to the CPU, which recomputes the cache: the CPU's logits", async () => {
+    const w = await tinyModel(small, f32Weight);
+    const prompt = Array.from({ length: 600 }, (_, i) => (i * 5 + 1) % small.vocabSize);
+    const cpu = createModel(small, w, { contextLength: 640, backend: 'cpu' });
+    const want = [cpu.forward(prompt.slice(0, 10), 0, false), cpu.forward(prompt.slice(10), 10, true)];
+    const wantNext = cpu.forward([9], 600, false);
+    cpu.dispose();
+    // pieces of 600: the second call does not fit the 4 MiB device
+    const m = createModel(small, w, { contextLength: 640, backend: 'auto', prefillChunk: 600 });
+    assert.match(m.backend, /^cuda:/);
+    m.forward(prompt.slice(0, 10), 0, false);
+    const { value: got, err } = stderrOf(() => m.forward(prompt.slice(10), 10, true));
+    assert.match(m.backend, /^cpu-/);
+    assert.match(
+      err,
+      /^apl-quant: the GPU forward failed \(CUDA: out of memory\); running on the CPU from here \(10 cached positions recomputed\)\n$/,
+    );
+    assert.deepEqual(got, want[1]);
+    assert.deepEqual(m.forward([9], 600, false), wantNext);
+    m.dispose();
+    // 'gpu' does not move: the error is the caller's
+    const g = createModel(small, w, { contextLength: 640, backend: 'gpu', prefillChunk: 600 });
+    assert.throws(() => g.forward(prompt, 0, false), /^Error: CUDA: out of memory$/);
+    assert.match(g.backend, /^cuda:/);
+    g.dispose();
+    await fitsAfter('a model moved to the CPU');
   });
 
   it("quantize and kquantize of a tensor larger than the device: 'auto' on the CPU (same bytes), 'gpu' an error", async () => {
