@@ -1,6 +1,7 @@
 // Repository metadata through @huggingface/hub: the commit a revision resolves to and the top-level file listing.
 import { listFiles, modelInfo } from '@huggingface/hub';
-import { COMMIT_RE } from './cache';
+import { oneLine } from '../formats/errors';
+import { COMMIT_RE, invalidRepoPath } from './cache';
 import { HubError } from './errors';
 import { type Ctx, request } from './http';
 
@@ -45,6 +46,14 @@ export async function remoteListing(ctx: Ctx, revision: string): Promise<{ commi
     hubUrl: ctx.endpoint,
     fetch: libFetch,
   })) {
+    // The listing is the server's word: a path that is not a plain relative name is refused, not trusted.
+    if (typeof e.path !== 'string' || invalidRepoPath(e.path)) {
+      const shown = oneLine(JSON.stringify(e.path) ?? String(e.path)).slice(0, 80);
+      throw new HubError(
+        'network',
+        `${ctx.endpoint}: the listing of ${ctx.repo} names a file ${shown}, not a valid path`,
+      );
+    }
     if (e.type !== 'file' || e.path.includes('/')) continue;
     // Xet-stored files normally list their LFS sha256 too; one that lists only a Xet hash is checked by size.
     const xetOnly = !e.lfs && !!e.xetHash;

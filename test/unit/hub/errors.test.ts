@@ -177,6 +177,31 @@ describe('Hub errors', () => {
     assert.match(e.message, /malformed answer .*\\u000a\\u0000/);
   });
 
+  test('a listing that names a file by something other than a valid path: network, one line, nothing fetched', async () => {
+    // found by the hub fuzz target: a path wrapped in an array passed the sub-folder filter and crashed selectFiles
+    for (const [path, shown] of [
+      [['config.json'], '["config.json"]'],
+      [0, '0'],
+      ['..', '".."'],
+    ] as const) {
+      const garbled = (async (url: string | URL | Request, init?: RequestInit) => {
+        const res = await fetch(url, init);
+        if (!String(url).includes('/tree/')) return res;
+        const list = (await res.json()) as { path: unknown }[];
+        list[0].path = path;
+        return new Response(JSON.stringify(list), {
+          status: res.status,
+          headers: { 'content-type': 'application/json' },
+        });
+      }) as typeof fetch;
+      const e = await failure(
+        downloadModel('public/model', { endpoint: hub.url, cacheDir, token: '', retries: 0, fetch: garbled }),
+      );
+      assert.equal(e.code, 'network');
+      assert.ok(e.message.endsWith(`the listing of public/model names a file ${shown}, not a valid path`), e.message);
+    }
+  });
+
   test('an already-aborted signal: cancelled, no request', async () => {
     const before = hub.requests.length;
     const ac = new AbortController();
