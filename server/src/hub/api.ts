@@ -59,7 +59,7 @@ export async function remoteListing(ctx: Ctx, revision: string): Promise<{ commi
     const xetOnly = !e.lfs && !!e.xetHash;
     const etag = e.lfs?.oid ?? (xetOnly ? e.xetHash : e.oid);
     const size = e.lfs?.size ?? e.size;
-    if (!etag || !/^[0-9a-f]{40,64}$/.test(etag) || !Number.isSafeInteger(size) || size < 0) {
+    if (typeof etag !== 'string' || !/^[0-9a-f]{40,64}$/.test(etag) || !Number.isSafeInteger(size) || size < 0) {
       throw new HubError('network', `${ctx.endpoint}: the listing of ${ctx.repo} describes ${e.path} oddly`);
     }
     const hash = e.lfs ? 'sha256' : xetOnly ? 'none' : 'git-sha1';
