@@ -10,6 +10,7 @@ import { createModel, gpuUnavailable, inferInfo } from '../../../native/forward'
 import type { ModelConfig } from '../../../native/forward-types';
 import * as eng from '../../../native/index';
 import { KQ_PRESETS, kquantize } from '../../../native/kquant';
+import { captureStderr } from '../../helpers/stderr';
 import { bytesOf, gaussian } from './data';
 import { config, f32Weight, weights as tinyModel } from './forward-model';
 
@@ -32,20 +33,6 @@ const big: ModelConfig = config('llama', {
 /** About 0.3 MB: fits. */
 const small: ModelConfig = config('llama', { maxPositionEmbeddings: 1 << 20 });
 
-function stderrOf<T>(f: () => T): { value: T; err: string } {
-  const orig = process.stderr.write.bind(process.stderr);
-  let err = '';
-  process.stderr.write = ((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { value: f(), err };
-  } finally {
-    process.stderr.write = orig;
-  }
-}
-
 describe('a GPU out of memory', { skip }, () => {
   const quiet = process.env.APL_QUIET_NATIVE;
   delete process.env.APL_QUIET_NATIVE;
@@ -66,7 +53,7 @@ describe('a GPU out of memory', { skip }, () => {
   it("a model larger than the device: 'auto' on the CPU with the reason, 'gpu' an error; no leak", async () => {
     const w = await tinyModel(big, f32Weight);
     for (let round = 0; round < 3; round++) {
-      const { value: m, err } = stderrOf(() => createModel(big, w, { contextLength: 64, backend: 'auto' }));
+      const { value: m, err } = captureStderr(() => createModel(big, w, { contextLength: 64, backend: 'auto' }));
       assert.match(m.backend, /^cpu-/);
       assert.equal(m.forward([1, 2, 3], 0, false).length, big.vocabSize);
       m.dispose();
@@ -89,7 +76,7 @@ describe('a GPU out of memory', { skip }, () => {
       () => createModel(small, w, { contextLength: 32768, backend: 'gpu' }),
       /uploading the model: out of memory/,
     );
-    const { value: m } = stderrOf(() => createModel(small, w, { contextLength: 32768, backend: 'auto' }));
+    const { value: m } = captureStderr(() => createModel(small, w, { contextLength: 32768, backend: 'auto' }));
     assert.match(m.backend, /^cpu-/);
     m.dispose();
     await fitsAfter('a KV cache that did not fit');
@@ -144,7 +131,7 @@ describe('a GPU out of memory', { skip }, () => {
     const m = createModel(small, w, { contextLength: 640, backend: 'auto', prefillChunk: 600 });
     assert.match(m.backend, /^cuda:/);
     m.forward(prompt.slice(0, 10), 0, false);
-    const { value: got, err } = stderrOf(() => m.forward(prompt.slice(10), 10, true));
+    const { value: got, err } = captureStderr(() => m.forward(prompt.slice(10), 10, true));
     assert.match(m.backend, /^cpu-/);
     assert.match(
       err,

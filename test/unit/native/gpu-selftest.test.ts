@@ -10,6 +10,7 @@ import type { LinearWeight, ModelConfig, ModelWeights } from '../../../native/fo
 import { firstRows, gpuSelfTest, SELFTEST_ROWS, selfTestModel, weightKind } from '../../../native/gpu-selftest';
 import { nativeAddon } from '../../../native/index';
 import { KQ_PRESETS, kquantize } from '../../../native/kquant';
+import { captureStderr } from '../../helpers/stderr';
 import { bytesOf, gaussian } from './data';
 import { config, f32Weight, packedMaker, weights as tinyModel } from './forward-model';
 
@@ -42,22 +43,6 @@ async function mixed(c: ModelConfig): Promise<ModelWeights> {
     });
   const lmHead = c.tieWordEmbeddings ? f.embed : await packedMaker(8, 64)(c.vocabSize, h, 80);
   return { ...f, layers, lmHead };
-}
-
-/** Runs f with process.stderr.write captured; returns what was written. */
-function stderrOf(f: () => void): string {
-  const orig = process.stderr.write.bind(process.stderr);
-  let out = '';
-  process.stderr.write = ((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    f();
-  } finally {
-    process.stderr.write = orig;
-  }
-  return out;
 }
 
 function withEnv(env: Record<string, string | undefined>, f: () => void): void {
@@ -152,13 +137,10 @@ describe('GPU self-test on a usable GPU', { skip: gpuSkip }, () => {
             ? /^the GPU's linear on layer 0 q \(float:f32:c64\) differs/
             : /^the GPU forward differs from the CPU on a one-layer llama model at position 0/,
         );
-        let m: ReturnType<typeof createModel> | undefined;
-        const err = stderrOf(() => {
-          m = createModel(c, w, { contextLength: 16, backend: 'auto' });
-        });
-        assert.match(m!.backend, /^cpu-/);
-        assert.equal(m!.forward([1, 2, 3], 0, false).length, c.vocabSize);
-        m!.dispose();
+        const { value: m, err } = captureStderr(() => createModel(c, w, { contextLength: 16, backend: 'auto' }));
+        assert.match(m.backend, /^cpu-/);
+        assert.equal(m.forward([1, 2, 3], 0, false).length, c.vocabSize);
+        m.dispose();
         assert.ok(err.startsWith(`apl-quant: the GPU is not used: ${bad}`), err);
         assert.match(err, /APL_GPU_SELFTEST=0 skips this check\); running on the CPU\n$/);
         assert.throws(
