@@ -9,7 +9,7 @@
 //    and sliding window (a prompt longer than the window, then two decode steps) on the GPU and on the CPU scalar
 //    kernel with the same KV cache: relative L2 ≤ 2e-5 over the logits. The emulated GPU gives 0.6–2.5e-7 (the
 //    kernels' own orders of operations); a device's math library moves that by a few ulps, not 100×; a RoPE that
-//    skipped the last token's last pair of one head gave 1e-4 to 2.3e-4 (docs/RUN.md).
+//    skipped the last token's last pair of one head gave up to 2.4e-4 (docs/RUN.md).
 // APL_GPU_SELFTEST=0 skips the guard. APL_GPU_SELFTEST_FAULT=linear|forward (tests only) alters the GPU's answer
 // in that check, so the refusal and the fallback can be tested where the GPU is emulated.
 import type { InferAddon } from './forward';
