@@ -12,7 +12,10 @@
 // order on even launches and in reverse order on odd ones, so a missing barrier, or a block that reads what
 // another block of the same launch writes, shows as a wrong result in one of the two. As in the runtime, a
 // call that fails (a launch, cudaMalloc past APL_CUDA_EMU_MEM, a refused copy or free) is also the last
-// error, which the next cudaGetLastError reads (and clears).
+// error, which the next cudaGetLastError reads (and clears). APL_CUDA_EMU_FAULT=<text> (read at each launch)
+// makes the next launch of a kernel whose name contains it fault as a device does on an illegal address: the
+// error is sticky, every later call but the device queries returns it, as a corrupted context does until the
+// process ends.
 //
 // Used by test/native/cuda-emu/build.sh: each .cu is rewritten by prep.mjs (the <<<grid, block, smem>>>
 // launch syntax becomes apl_emu::launch, `extern __shared__ T x[]` a pointer to the launch's dynamic shared
@@ -59,6 +62,7 @@ enum cudaError {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorNoDevice = 100,
+  cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
 };
 typedef enum cudaError cudaError_t;

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -96,6 +97,15 @@ bool g_fault = false;
 std::string g_fault_msg;
 // The runtime keeps the last error per host thread (cudaGetLastError reads the calling thread's).
 thread_local cudaError_t g_last = cudaSuccess;
+// A fault (APL_CUDA_EMU_FAULT) corrupts the context: sticky for every thread and call, until the process
+// ends.
+std::atomic<bool> g_poisoned{false};
+/** The sticky error once the context is corrupted (also made the calling thread's last error), else success.
+ */
+cudaError_t poisoned() {
+  if (!g_poisoned.load()) return cudaSuccess;
+  return g_last = cudaErrorIllegalAddress;
+}
 unsigned long g_launches = 0;
 
 std::string where(const Fiber& f) {
@@ -402,6 +412,14 @@ void* dynamic_shared() { return g_smem.data(); }
 
 void launch(const char* kernel, const Config& c, const std::function<void()>& body) {
   std::lock_guard<std::mutex> lk(g_launch);
+  if (poisoned()) return;
+  if (const char* f = getenv("APL_CUDA_EMU_FAULT"); f && *f && strstr(kernel, f)) {
+    fprintf(stderr, "cuda-emu: %s: an illegal address (APL_CUDA_EMU_FAULT): the context is lost\n", kernel);
+    unsetenv("APL_CUDA_EMU_FAULT");  // one fault; what follows fails by the sticky error
+    g_poisoned = true;
+    g_last = cudaErrorIllegalAddress;
+    return;
+  }
   const unsigned long long threads = (unsigned long long)c.block.x * c.block.y * c.block.z;
   if (c.grid.x == 0 || c.grid.y == 0 || c.grid.z == 0 || threads == 0 || threads > 1024 || c.block.z > 64 ||
       c.grid.y > 65535 || c.grid.z > 65535 || c.grid.x > 2147483647u) {
@@ -482,6 +500,7 @@ void sync_block() {
 }  // namespace apl_emu
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (cudaError_t e = poisoned()) return e;
   std::lock_guard<std::mutex> lk(g_alloc_mu);
   const size_t limit = device_memory();
   void* m = bytes <= limit - std::min(g_in_use, limit) ? std::malloc(bytes ? bytes : 1) : nullptr;
@@ -519,6 +538,7 @@ cudaError_t cudaFree(void* p) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (cudaError_t e = poisoned()) return e;
   if (bytes == 0) return cudaSuccess;
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
@@ -534,18 +554,20 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
 }
 
 cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
+  if (cudaError_t e = poisoned()) return e;
   if (bytes && !device_range(dst, bytes)) return g_last = cudaErrorInvalidValue;
   std::memset(dst, value, bytes);
   return cudaSuccess;
 }
 
 cudaError_t cudaGetLastError() {
+  if (cudaError_t e = poisoned()) return e;  // a sticky error is not cleared by reading it
   cudaError_t e = g_last;
   g_last = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError() { return g_last; }
-cudaError_t cudaDeviceSynchronize() { return g_last; }
+cudaError_t cudaPeekAtLastError() { return g_poisoned ? cudaErrorIllegalAddress : g_last; }
+cudaError_t cudaDeviceSynchronize() { return g_poisoned ? cudaErrorIllegalAddress : g_last; }
 
 const char* cudaGetErrorString(cudaError_t e) {
   switch (e) {
@@ -561,6 +583,8 @@ const char* cudaGetErrorString(cudaError_t e) {
       return "invalid device pointer";
     case cudaErrorNoDevice:
       return "no CUDA-capable device is detected";
+    case cudaErrorIllegalAddress:
+      return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure:
       return g_error_text.empty() ? "unspecified launch failure" : g_error_text.c_str();
   }
@@ -603,7 +627,7 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   e->t = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return g_poisoned ? cudaErrorIllegalAddress : cudaSuccess; }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
   return cudaSuccess;

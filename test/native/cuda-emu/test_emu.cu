@@ -273,12 +273,31 @@ static void test_undefined_behaviour() {
   cudaFree(d);
 }
 
+// Last: a fault corrupts the emulated context for the rest of the process, as on a device.
+static void test_sticky_fault() {
+  void* a = nullptr;
+  CHECK(cudaMalloc(&a, 64) == cudaSuccess, "an allocation before the fault");
+  setenv("APL_CUDA_EMU_FAULT", "k_nothing", 1);
+  k_nothing<<<1, 32>>>();
+  CHECK(cudaGetLastError() == cudaErrorIllegalAddress, "the faulting launch: an illegal address");
+  CHECK(cudaGetLastError() == cudaErrorIllegalAddress, "reading the error does not clear it (sticky)");
+  void* b = nullptr;
+  CHECK(cudaMalloc(&b, 64) == cudaErrorIllegalAddress, "cudaMalloc after the fault fails with it");
+  char h[8] = {};
+  CHECK(cudaMemcpy(a, h, 8, cudaMemcpyHostToDevice) == cudaErrorIllegalAddress, "cudaMemcpy after the fault");
+  CHECK(cudaDeviceSynchronize() == cudaErrorIllegalAddress, "cudaDeviceSynchronize after the fault");
+  int n = 0;
+  CHECK(cudaGetDeviceCount(&n) == cudaSuccess && n == 1, "the device is still listed");
+  CHECK(getenv("APL_CUDA_EMU_FAULT") == nullptr, "one fault: the variable is consumed");
+}
+
 int main() {
   test_shuffles();
   test_votes_and_octets();
   test_barriers();
   test_shared_atomics_grid();
   test_undefined_behaviour();
+  test_sticky_fault();
   printf("cuda-emu: %d checks of the emulation itself, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }
