@@ -11,25 +11,14 @@ import type { LinearWeight, ModelConfig } from '../native/forward-types';
 import { forwardDistances, SELFTEST_FORWARD_BOUND, type SelfTestAddon } from '../native/gpu-selftest';
 import { nativeAddon } from '../native/index';
 import { KQ_PRESETS, kquantize } from '../native/kquant';
+import { gaussian } from '../test/helpers/random';
 import { bf16Weight, f16Bits, packedWeight, tinyLlamaConfig } from './tiny-llama-shape';
 
-function gaussianBytes(n: number, seed: number): Uint8Array {
-  const v = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i += 2) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const u = (s + 1) / 4294967297;
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const w = s / 4294967296;
-    const r = Math.sqrt(-2 * Math.log(u)) * 0.02;
-    v[i] = r * Math.cos(2 * Math.PI * w);
-    if (i + 1 < n) v[i + 1] = r * Math.sin(2 * Math.PI * w);
-  }
-  return new Uint8Array(v.buffer);
-}
+/** Gaussian float32 values (σ 0.02) as bytes. */
+const gaussianBytes = (n: number, seed: number): Uint8Array => new Uint8Array(gaussian(n, seed, 0.02).buffer);
 
 function f16Weight(rows: number, cols: number): LinearWeight {
-  const f = new Float32Array(gaussianBytes(rows * cols, rows + cols).buffer);
+  const f = gaussian(rows * cols, rows + cols, 0.02);
   const h = Uint16Array.from(f, (v) => f16Bits(v));
   return { kind: 'float', rows, cols, dtype: 'f16', data: new Uint8Array(h.buffer) };
 }
@@ -60,7 +49,7 @@ async function main() {
   const a = nativeAddon() as unknown as SelfTestAddon;
   console.log('== GPU against the CPU scalar kernel: linear, 256 rows, 3 tokens (bit-exact by construction)');
   for (const cols of [2048, 5632]) {
-    const x = new Float32Array(new Uint8Array(gaussianBytes(3 * cols, 7)).buffer).map((v) => v * 50);
+    const x = gaussian(3 * cols, 7);
     for (const [name, w] of await kinds(256, cols)) {
       const cpu = a.inferLinear(w, x, 3, 0, 'scalar', false);
       const gpu = a.inferLinear(w, x, 3, 0, undefined, true);

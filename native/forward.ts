@@ -219,11 +219,11 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
   const vocab = config.vocabSize;
   let info = m.info();
   const onGpu = () => info.backend.startsWith('cuda:');
-  /** 'auto' on the GPU: the tokens the cache holds (positions 0…known), to replay on the CPU if the GPU fails. */
+  /** 'auto' on the GPU: the token at each cached position, to replay on the CPU if the GPU fails (a call past the
+   *  context is refused before it is kept). */
   const fallback = opts.backend === 'auto' && onGpu();
-  let hist = new Int32Array(fallback ? 256 : 0);
-  let known = 0;
-  /** The tokens in pieces of at most `piece` on the GPU (each appends to the cache); the logits the whole call gives. */
+  const hist = new Int32Array(fallback ? opts.contextLength : 0);
+  /** The tokens in pieces of at most `piece` on the GPU (each appends to the cache): the logits of the whole call. */
   const run = (t: Int32Array, pos: number, allLogits: boolean): Float32Array => {
     if (!onGpu() || t.length <= piece) return m.forward(t, pos, allLogits, vocab);
     const all = allLogits ? new Float32Array(t.length * vocab) : undefined;
@@ -277,15 +277,7 @@ export function createModel(config: ModelConfig, weights: ModelWeights, opts: Ru
       }
       if (t.length === 0) throw new Error('forward: no tokens');
       const y = forwardOrMove(t, pos, allLogits);
-      if (fallback && onGpu()) {
-        if (hist.length < pos + t.length) {
-          const grown = new Int32Array(Math.max(2 * hist.length, pos + t.length));
-          grown.set(hist.subarray(0, known));
-          hist = grown;
-        }
-        hist.set(t, pos);
-        known = pos + t.length;
-      }
+      if (fallback && onGpu()) hist.set(t, pos);
       return y;
     },
     reset(): void {
