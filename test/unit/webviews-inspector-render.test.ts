@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { numpyStatus, runPython } from '../helpers/numpy';
 import { tempDir } from '../helpers/tmp';
-import { screenshot, skipReason } from '../webview-render/harness';
+import { RENDER_WAIT_MS, screenshot, skipReason } from '../webview-render/harness';
 import { cellText, openInspector, text } from '../webview-render/inspector';
 import { renderSuite } from '../webview-render/suite';
 
@@ -32,7 +32,7 @@ describe('inspector webview: numbers, text members', { skip }, () => {
       assert.match(await text(page, 'tr[data-name="objs.npy"]'), /pickled.*not shown/);
 
       await page.locator('tr[data-name="small.npy"]').click();
-      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.equal(await cellText(page, 'raw', 0, 0), '-1.5259e-5');
       assert.equal(await cellText(page, 'raw', 0, 1), '8.9914e-10');
       assert.equal(await cellText(page, 'raw', 1, 1), '-0.3333333');
@@ -49,7 +49,7 @@ describe('inspector webview: numbers, text members', { skip }, () => {
       assert.equal(await cellText(page, 'raw', 0, 0), '0.1235');
 
       await page.locator('tr[data-name="names.npy"]').click();
-      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.match(await text(page, '[data-testid="stats"]'), /3 strings: shown as text/);
       assert.equal(await cellText(page, 'raw', 2, 0), 'gamma');
       assert.equal(await page.locator('svg.histogram').count(), 0);
@@ -70,7 +70,7 @@ describe('inspector webview: numbers, text members', { skip }, () => {
       const { page } = w;
       await page.locator('tr[data-name="layers_0_q_proj_weight_q4.npy"]').click();
       await page.waitForSelector('[data-testid="detail"][data-state="ready"] [data-testid="codes"]', {
-        timeout: 10_000,
+        timeout: RENDER_WAIT_MS,
       });
       const order = await page.evaluate(() =>
         Array.from(document.querySelectorAll('[data-testid="dequant"], [data-testid="codes"]'), (e) =>

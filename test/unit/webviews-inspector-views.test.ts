@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import type { InspectorToHost } from '../../server/src/protocol';
 import { numpyStatus, runPython } from '../helpers/numpy';
 import { tempDir } from '../helpers/tmp';
-import { screenshot, skipReason } from '../webview-render/harness';
+import { RENDER_WAIT_MS, screenshot, skipReason } from '../webview-render/harness';
 import { cellText, openInspector, text } from '../webview-render/inspector';
 import { quantizedWithSource, renderSuite } from '../webview-render/suite';
 
@@ -28,7 +28,7 @@ describe('inspector webview: safetensors, slices, comparisons, grouping, error f
       assert.match(await text(page, '[data-testid="meta"]'), /SAFETENSORS .* 4 tensors/);
       assert.match(await text(page, 'tr[data-name="layers.1.weight"]'), /float16\s+\(4, 8\).*model-00002-of-00002/);
       await page.locator('tr[data-name="embed.weight"]').click();
-      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.equal(await cellText(page, 'raw', 0, 0), '-1.5');
       assert.deepEqual(w.problems, []);
     } finally {
@@ -38,9 +38,9 @@ describe('inspector webview: safetensors, slices, comparisons, grouping, error f
     try {
       const { page } = v;
       await page.locator('tr[data-name="embed.weight_f32"]').click();
-      await page.waitForSelector('[data-testid="compare-with"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="compare-with"]', { timeout: RENDER_WAIT_MS });
       await page.selectOption('[data-testid="compare-with"]', 'embed.weight');
-      await page.waitForSelector('[data-testid="compare-result"][data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="compare-result"][data-state="ready"]', { timeout: RENDER_WAIT_MS });
       const figures = await text(page, '[data-testid="compare-figures"]');
       assert.match(figures, /max \|d\|\s+\S+/);
       assert.match(figures, /RMS\s+\S+/);
@@ -53,7 +53,7 @@ describe('inspector webview: safetensors, slices, comparisons, grouping, error f
       assert.equal(Number(await cellText(page, 'diff', 0, 1)).toPrecision(3), (want - x).toPrecision(3));
       await screenshot(page, 'inspector-compare-dark');
       await page.selectOption('[data-testid="compare-with"]', 'odd');
-      await page.waitForSelector('[data-testid="compare-error"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="compare-error"]', { timeout: RENDER_WAIT_MS });
       assert.equal(
         await text(page, '[data-testid="compare-error"]'),
         'cannot compare embed.weight_f32 (6, 4) with odd (3, 4): the shapes differ',
@@ -68,21 +68,21 @@ describe('inspector webview: safetensors, slices, comparisons, grouping, error f
     const w = await open(join(fixtures, 'cube.npy'));
     try {
       const { page } = w;
-      await page.waitForSelector('[data-testid="slice-figures"][data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="slice-figures"][data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.match(await text(page, '[data-testid="slice-text"]'), /\[0, :, :\]/);
       assert.equal(await cellText(page, 'raw', 1, 2), '12');
       await page.locator('[data-testid="slice-index-0"]').fill('2');
       await page.waitForFunction(
         () => document.querySelector('[data-testid="slice-text"]')?.textContent?.includes('[2, :, :]'),
         undefined,
-        { timeout: 10_000 },
+        { timeout: RENDER_WAIT_MS },
       );
       assert.equal(await cellText(page, 'raw', 1, 2), '212');
-      await page.waitForSelector('[data-testid="slice-figures"][data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="slice-figures"][data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.match(await text(page, '[data-testid="slice-stats"]'), /Min\s+200\s+Max\s+245/);
       // rows: axis 0, columns: axis 2, an index on axis 1
       await page.selectOption('[data-testid="slice-rows"]', '0');
-      await page.waitForSelector('[data-testid="slice-index-1"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="slice-index-1"]', { timeout: RENDER_WAIT_MS });
       assert.match(await text(page, '[data-testid="slice-text"]'), /\[:, 0, :\]/);
       await page.locator('[data-testid="slice-index-1"]').fill('4');
       assert.equal(await cellText(page, 'raw', 3, 5), '345');
@@ -121,7 +121,7 @@ describe('inspector webview: safetensors, slices, comparisons, grouping, error f
         'layers_0_q_proj_weight_q4_zero_point.npy',
       ]);
       await group.click();
-      await page.waitForSelector('[data-testid="error-figures"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="error-figures"]', { timeout: RENDER_WAIT_MS });
       assert.equal(await page.locator('[data-testid="error-stats-histogram"] svg.histogram').count(), 1);
       assert.equal(await page.locator('[data-testid="error-stats-heatmap"] canvas').count(), 1);
       const dq = (await w.session.tensor('layers_0_q_proj_weight_q4.npy')).dequant!;

@@ -9,7 +9,7 @@ import { writeNpyFile } from '../../server/src/formats/npy';
 import { loadReport } from '../../server/src/inspect/host';
 import type { HostToPlayground, InspectorToHost } from '../../server/src/protocol';
 import { tempDir } from '../helpers/tmp';
-import { openWebview, screenshot, setTheme, skipReason } from '../webview-render/harness';
+import { openWebview, RENDER_WAIT_MS, screenshot, setTheme, skipReason } from '../webview-render/harness';
 import { cellText, openInspector, text } from '../webview-render/inspector';
 import { openReport, quantizedWithSource, renderSuite } from '../webview-render/suite';
 import type { ThemeName } from '../webview-render/themes';
@@ -113,7 +113,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
     });
     try {
       const { page } = w;
-      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: RENDER_WAIT_MS });
       const summary = await text(page, '[data-testid="summary"]');
       assert.match(summary, /tiny-llama/);
       assert.match(summary, /4\.00 MiB → 1\.13 MiB/);
@@ -207,14 +207,14 @@ describe('webviews rendered in Chromium', { skip }, () => {
     const w = await openInspector(s.browser, s.bundle, join(fixtures, 'numpy_deflated.npz'), { theme: 'light' });
     try {
       const { page } = w;
-      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: RENDER_WAIT_MS });
       const rows = page.locator('[data-testid="members"] tbody tr');
       assert.equal(await rows.count(), 8);
       assert.match(await text(page, '[data-testid="members"]'), /weight\.npy\s+float32\s+\(6, 10\)/);
       assert.match(await text(page, '[data-testid="members"]'), /deflated/);
       assert.match(await text(page, '[data-testid="meta"]'), /NPZ · .* · 8 members/);
       await page.locator('tr[data-name="weight.npy"]').click();
-      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.match(await text(page, '[data-testid="stats"]'), /Count\s+60/);
       assert.equal(await page.locator('svg.histogram rect.bar').count(), 64);
       assert.equal(await page.locator('canvas.preview').count(), 1);
@@ -224,7 +224,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
       await page.waitForFunction(
         () => document.querySelector('[data-testid="grid-raw"] .cell[title="[0, 0]"]')?.textContent !== '…',
         undefined,
-        { timeout: 10_000 },
+        { timeout: RENDER_WAIT_MS },
       );
       assert.ok(Math.abs(Number(await cell.textContent()) - first) < 1e-5 * Math.max(1, Math.abs(first)));
       assert.ok(w.posted.some((m) => (m as InspectorToHost).type === 'page'));
@@ -233,13 +233,15 @@ describe('webviews rendered in Chromium', { skip }, () => {
       await page.waitForFunction(
         () => document.querySelector('[data-testid="grid-raw"] .cell[title="[3, 0]"]')?.textContent === 'NaN',
         undefined,
-        { timeout: 10_000 },
+        { timeout: RENDER_WAIT_MS },
       );
       assert.match(await text(page, '[data-testid="stats"]'), /NaN\s+1/);
       for (const theme of THEMES) {
         await setTheme(page, theme);
         await page.locator('tr[data-name="weight.npy"]').click(); // redraws the canvas in the theme's colours
-        await page.waitForSelector('[data-testid="detail"][data-state="ready"] canvas.preview', { timeout: 10_000 });
+        await page.waitForSelector('[data-testid="detail"][data-state="ready"] canvas.preview', {
+          timeout: RENDER_WAIT_MS,
+        });
         const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
         assert.equal(bg, BACKGROUNDS[theme], `${theme} background`);
         await screenshot(page, `inspector-${theme}`);
@@ -262,14 +264,14 @@ describe('webviews rendered in Chromium', { skip }, () => {
     try {
       const { page } = w;
       // a single member is selected at once
-      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="detail"][data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.match(await text(page, '[data-testid="stats"]'), /\(sampled\)/);
       await page.fill('#goto input', '1500, 300');
       await page.press('#goto input', 'Enter');
       await page.waitForFunction(
         () => document.querySelector('[data-testid="grid-raw"] .cell[title="[1500, 300]"]')?.textContent === '1500.3',
         undefined,
-        { timeout: 10_000 },
+        { timeout: RENDER_WAIT_MS },
       );
       // only the pages in view were asked for, never the whole tensor
       const pages = w.posted.filter((m) => (m as InspectorToHost).type === 'page') as Extract<
@@ -290,7 +292,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
     const w = await openInspector(s.browser, s.bundle, npz);
     try {
       const { page } = w;
-      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.match(await text(page, '[data-testid="meta"]'), /manifest: tiny_manifest_q4\.json/);
       // grouped by weight: the weight's row, then its q member
       assert.match(
@@ -298,7 +300,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
         /layers\.0\.q_proj\.weight\t4-bit.*quantized weight\nlayers_0_q_proj_weight_q4\.npy\t.*\tq\n/,
       );
       await page.locator('tr[data-name="layers_0_q_proj_weight_q4.npy"]').click();
-      await page.waitForSelector('[data-testid="dequant"]', { timeout: 10_000 });
+      await page.waitForSelector('[data-testid="dequant"]', { timeout: RENDER_WAIT_MS });
       assert.match(await text(page, '[data-testid="accuracy"]'), /relative error 7\.12 %.*pass/);
       assert.match(await text(page, '[data-testid="dequant"] h3'), /4-bit, groups of 4, 6 × 10/);
       await page.locator('.tabs button[data-view="dequant"]').click();
@@ -332,7 +334,7 @@ describe('webviews rendered in Chromium', { skip }, () => {
     });
     try {
       const { page } = w;
-      await page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+      await page.waitForSelector('#root[data-state="ready"]', { timeout: RENDER_WAIT_MS });
       assert.equal(await page.locator('#compare').isChecked(), true, 'the float model runs beside when at hand');
       await page.locator('#generate').click();
       assert.match(await text(page, '[data-testid="error"]'), /Write a prompt first/);

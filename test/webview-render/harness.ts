@@ -13,6 +13,11 @@ import { THEMES, type ThemeName } from './themes';
 export const CHROMIUM = '/usr/bin/chromium';
 export const ROOT = join(__dirname, '..', '..');
 export const OUT = join(ROOT, 'test-output', 'webview-render');
+/**
+ * How long a test waits for a webview to draw: a hang guard, not a speed test. 10 s was too short once, with the
+ * unit tests running two at a time beside Chromium (a report drawn in 10.3 s; alone it takes under 3 s).
+ */
+export const RENDER_WAIT_MS = 60_000;
 const ORIGIN = 'https://webview.test';
 
 /** Why the render tests cannot run here (no Chromium outside CI), or undefined when they can. */

@@ -4,7 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import { inspectorHost } from '../../server/src/inspect/host';
 import { InspectorSession } from '../../server/src/inspect/session';
 import type { InspectorToHost } from '../../server/src/protocol';
-import { openWebview, type RenderedWebview } from './harness';
+import { openWebview, RENDER_WAIT_MS, type RenderedWebview } from './harness';
 import type { ThemeName } from './themes';
 
 /** The element's text as a user reads it (each block on its own line). */
@@ -20,7 +20,7 @@ export const cellText = (page: Page, grid: string, r: number, c: number): Promis
         return el && el.textContent !== '…' ? el.textContent : null;
       },
       [grid, `[${r}, ${c}]`] as const,
-      { timeout: 10_000 },
+      { timeout: RENDER_WAIT_MS },
     )
     .then((h) => h.jsonValue() as Promise<string>);
 
@@ -59,7 +59,7 @@ export async function openInspector(
   };
   if (options.ready) {
     try {
-      await w.page.waitForSelector(options.ready, { timeout: 10_000 });
+      await w.page.waitForSelector(options.ready, { timeout: RENDER_WAIT_MS });
     } catch (e) {
       await close();
       throw e;

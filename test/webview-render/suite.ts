@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 import { readNpyArray } from '../../server/src/formats/npy';
 import { writeSafetensors } from '../../server/src/formats/safetensors';
 import { openFileSource } from '../../server/src/formats/source';
-import { bundleWebviews, launch, openWebview, type RenderedWebview } from './harness';
+import { bundleWebviews, launch, openWebview, RENDER_WAIT_MS, type RenderedWebview } from './harness';
 import type { ThemeName } from './themes';
 
 /** Filled in by renderSuite's before(): the bundled webviews' folder and the browser. */
@@ -38,7 +38,7 @@ export async function openReport(
   const w = await openWebview(s.browser, 'report', theme, s.bundle, async (m, send) => {
     if ((m as { type: string }).type === 'ready') await send({ type: 'report', report, title: 'x' });
   });
-  await w.page.waitForSelector('#root[data-state="ready"]', { timeout: 10_000 });
+  await w.page.waitForSelector('#root[data-state="ready"]', { timeout: RENDER_WAIT_MS });
   return w;
 }
 
