@@ -412,9 +412,10 @@ struct KqScratch {
 /**
  * Quantizes row r: kOk, kNonFinite (*bad = flat index) or kScaleOverflow (*bad = flat index of the
  * super-block start). Ops: the passes (KqScalarOps or a SIMD variant) plus static load_row, find_nonfinite
- * and pack.
+ * and pack; Metrics: the static metrics (Ops's by default; a build may pair its passes with another form of
+ * the same sums).
  */
-template <class Ops>
+template <class Ops, class Metrics = Ops>
 inline int kq_quantize_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
   QuantJob lj{};
   lj.data = j.data;
@@ -443,8 +444,8 @@ inline int kq_quantize_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* 
     memcpy(j.d + (r * nsb + b) * 2, &dh, 2);
     memcpy(j.dmin + (r * nsb + b) * 2, &mh, 2);
     if (m)
-      Ops::metrics(row + off, n, p.group, s.qv + off, s.sc + g0, s.mc + g0, f16_to_f32(dh), f16_to_f32(mh),
-                   m);
+      Metrics::metrics(row + off, n, p.group, s.qv + off, s.sc + g0, s.mc + g0, f16_to_f32(dh),
+                       f16_to_f32(mh), m);
   }
   kq_pack_codes_by(ops, s.sc, s.mc, gpr, p, j.codes + r * kq_code_row_bytes(j.cols, p));
   Ops::pack(s.qv, j.cols, p.bits, j.q + r * packed_row_bytes(j.cols, p.bits));

@@ -13,6 +13,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
+
 #include "env.h"
 
 #ifdef APL_HAVE_CUDA
@@ -189,6 +193,23 @@ const KqKernel& kq_scalar_kernel() {
   return k;
 }
 
+bool cpu_splits_512() {
+  const char* v = std::getenv("APL_SPLIT_512");
+  if (v && (std::strcmp(v, "1") == 0 || std::strcmp(v, "0") == 0)) return v[0] == '1';
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool zen4 = __builtin_cpu_is("amd") && __builtin_cpu_supports("avx512f") && [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    unsigned family = (a >> 8) & 0xf;
+    if (family == 0xf) family += (a >> 20) & 0xff;
+    return family == 0x19;
+  }();
+  return zen4;
+#else
+  return false;
+#endif
+}
+
 const KqKernel& kq_select_kernel() {
   if (env_is_1("APL_FORCE_SCALAR")) return kq_scalar_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
@@ -198,8 +219,10 @@ const KqKernel& kq_select_kernel() {
   static const bool avx512 = has_avx2 && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx512f") &&
                              __builtin_cpu_supports("avx512vl") && kq_avx512_kernel() &&
                              kq_agrees(*kq_avx512_kernel());
+  static const bool avx512_ymm = avx512 && kq_avx512_ymm_kernel() && kq_agrees(*kq_avx512_ymm_kernel());
   const bool no_fma = env_is_1("APL_NO_FMA");
-  if (avx512 && !env_is_1("APL_NO_AVX512") && !no_fma) return *kq_avx512_kernel();
+  if (avx512 && !env_is_1("APL_NO_AVX512") && !no_fma)
+    return avx512_ymm && cpu_splits_512() ? *kq_avx512_ymm_kernel() : *kq_avx512_kernel();
   if (fma && !no_fma) return *kq_avx2_fma_kernel();
   static const bool avx2 = has_avx2 && kq_avx2_kernel() && kq_agrees(*kq_avx2_kernel());
   if (avx2) return *kq_avx2_kernel();

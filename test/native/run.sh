@@ -218,6 +218,16 @@ if ! n5_out="$(APL_NO_AVX512=1 "$out/test_kquant" 2>&1)"; then
   exit 1
 fi
 echo "test:native: test_kquant under APL_NO_AVX512=1 passed"
+# Both AVX-512 builds chosen in turn (APL_SPLIT_512: the CPU said to split 512-bit operations, or not; test_kquant
+# checks the choice and runs both builds either way).
+for split in 1 0; do
+  if ! sp_out="$(APL_SPLIT_512=$split "$out/test_kquant" 2>&1)"; then
+    printf '%s\n' "$sp_out" >&2
+    echo "test:native: test_kquant FAILED under APL_SPLIT_512=$split" >&2
+    exit 1
+  fi
+done
+echo "test:native: test_kquant under APL_SPLIT_512=1 and =0 passed"
 "$abin"
 "$hbin"
 APL_FORCE_SCALAR=1 "$abin" >/dev/null || { echo "test:native: test_attention FAILED under APL_FORCE_SCALAR=1" >&2; exit 1; }

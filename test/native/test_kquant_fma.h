@@ -27,11 +27,18 @@ static std::vector<const KqKernel*> simd_variants() {
       getenv("APL_NO_FMA");  // the FMA build first: kq_select_kernel takes it unless APL_NO_FMA=1
   const bool fma = avx2 && kq_avx2_fma_kernel() && __builtin_cpu_supports("fma");
   const bool no512 = apl::env_is_1("APL_NO_AVX512") || apl::env_is_1("APL_NO_FMA");
-  if (kq512_runs() && !no512) v.push_back(kq_avx512_kernel());  // chosen first
+  if (kq512_runs() &&
+      !no512) {  // chosen first: the 256-bit metrics' form where the CPU splits 512-bit operations
+    v.push_back(cpu_splits_512() ? kq_avx512_ymm_kernel() : kq_avx512_kernel());
+    v.push_back(cpu_splits_512() ? kq_avx512_kernel() : kq_avx512_ymm_kernel());
+  }
   if (fma && !(nf && strcmp(nf, "1") == 0)) v.push_back(kq_avx2_fma_kernel());
   if (avx2) v.push_back(kq_avx2_kernel());
   if (fma && nf && strcmp(nf, "1") == 0) v.push_back(kq_avx2_fma_kernel());
-  if (kq512_runs() && no512) v.push_back(kq_avx512_kernel());  // still checked
+  if (kq512_runs() && no512) {  // still checked
+    v.push_back(kq_avx512_kernel());
+    v.push_back(kq_avx512_ymm_kernel());
+  }
 #endif
   if (kq_neon_kernel()) v.push_back(kq_neon_kernel());  // NEON is baseline on aarch64 (nullptr elsewhere)
   return v;
@@ -127,14 +134,14 @@ static void test_wide_group_counts(const KqKernel& k) {
 
 static void test_same_bits_as_plain() {
   const KqKernel* plain = kq_avx2_kernel();
-  const KqKernel* wides[] = {kq_avx2_fma_kernel(), kq_avx512_kernel()};
+  const KqKernel* wides[] = {kq_avx2_fma_kernel(), kq_avx512_kernel(), kq_avx512_ymm_kernel()};
 #if defined(__x86_64__) || defined(_M_X64)
   const bool fma_runs = plain && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
                         __builtin_cpu_supports("fma");
 #else
   const bool fma_runs = false;
 #endif
-  CHECK(!wides[0] == !plain && !wides[1] == !plain,
+  CHECK(!wides[0] == !plain && !wides[1] == !plain && !wides[2] == !plain,
         "the FMA and AVX-512 builds are compiled in where AVX2 is");
   if (!fma_runs) {
     printf("kquant: no FMA build runs here (not x86-64 with AVX2 and FMA)\n");
@@ -144,7 +151,7 @@ static void test_same_bits_as_plain() {
              no_fma = apl::env_is_1("APL_NO_FMA");
   const KqKernel* want = scalar                   ? &kq_scalar_kernel()
                          : no_fma                 ? plain
-                         : kq512_runs() && !no512 ? wides[1]
+                         : kq512_runs() && !no512 ? wides[cpu_splits_512() ? 2 : 1]
                                                   : wides[0];
   CHECK(&kq_select_kernel() == want, "kq_select_kernel takes %s (APL_NO_AVX512=%d APL_NO_FMA=%d), not %s",
         want->build ? want->build : want->name, no512, no_fma,
@@ -152,7 +159,9 @@ static void test_same_bits_as_plain() {
   same_bits_as_plain(wides[0], plain);
   if (kq512_runs()) {
     same_bits_as_plain(wides[1], plain);
+    same_bits_as_plain(wides[2], plain);
     test_wide_group_counts(*wides[1]);
+    test_wide_group_counts(*wides[2]);
   } else {
     printf("kquant: the AVX-512 build does not run here (no AVX-512F/VL)\n");
   }

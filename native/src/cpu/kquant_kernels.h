@@ -52,11 +52,22 @@ const KqKernel* kq_avx2_fma_kernel();
 /** AVX-512 (kquant_avx512.cc): 16 groups per vector, exact products fused, the same bits; named "avx2" too.
  */
 const KqKernel* kq_avx512_kernel();
+/**
+ * The AVX-512 build with the AVX2 FMA build's metrics (256-bit products, the exact ones fused): the same
+ * bits, chosen where the CPU splits 512-bit operations in two (cpu_splits_512).
+ */
+const KqKernel* kq_avx512_ymm_kernel();
 const KqKernel* kq_neon_kernel();
+/**
+ * Whether this CPU runs a 512-bit vector operation as two 256-bit halves, so that 256-bit code is as fast
+ * where a loop is bound by issue slots: AMD family 19h with AVX-512 (Zen 4; Zen 3 has no AVX-512, Zen 5 is
+ * family 1Ah). APL_SPLIT_512=1 or =0 says so instead (read on every call: tests and benches choose).
+ */
+bool cpu_splits_512();
 /**
  * The best variant this CPU runs that reproduces the reference; APL_FORCE_SCALAR=1 forces the reference,
  * APL_NO_AVX512=1 an AVX2 build (the FMA one), APL_NO_FMA=1 the AVX2 build without FMA (all read on every
- * call).
+ * call). Of the AVX-512 builds, the one with 256-bit metrics where cpu_splits_512().
  */
 const KqKernel& kq_select_kernel();
 
