@@ -74,11 +74,13 @@ np.savez(out, **arrays)
 type Run = Timed;
 
 /** A command's wall, CPU (user + system) and peak RSS, through /usr/bin/time (wall measured here). */
-function timed(cmd: string, args: string[], cwd = ROOT, env: Record<string, string> = {}): Run {
+function timed(cmd: string, args: string[], cwd = ROOT, env: Record<string, string | undefined> = {}): Run {
   const t = performance.now();
+  const merged: Record<string, string | undefined> = { ...process.env, ...env };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete merged[k];
   const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', cmd, ...args], {
     cwd,
-    env: { ...process.env, ...env },
+    env: merged,
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'pipe'],
     maxBuffer: 1 << 26,
@@ -252,7 +254,7 @@ function bench(label: string, dir: string, files: string[], out: string, rounds:
   const st = runStages(dir, out);
   const beforeRoot = process.env.APL_BENCH_BEFORE ? resolve(process.env.APL_BENCH_BEFORE) : undefined;
   const stBefore = beforeRoot ? runStages(dir, out, beforeRoot) : undefined;
-  const cli = (root: string, env: Record<string, string> = {}) =>
+  const cli = (root: string, env: Record<string, string | undefined> = {}) =>
     timed(
       process.execPath,
       [join(root, 'bin/apl-quant.js'), 'convert', dir, '--bits', '4', '--out', out, '--force'],
@@ -272,6 +274,13 @@ function bench(label: string, dir: string, files: string[], out: string, rounds:
   const before = process.env.APL_BENCH_BEFORE ? cli(resolve(process.env.APL_BENCH_BEFORE), tBefore.env) : undefined;
   const numpyRun = () => timed('python3', ['-c', NUMPY_BASELINE, dir, join(out, 'numpy_baseline.npz')]);
   const vsNumpy = process.env.APL_BENCH_SKIP_NUMPY ? undefined : alternate([numpyRun, () => cli(ROOT)], rounds);
+  // NODE_EXTRA_CA_CERTS (set on some machines to the whole system bundle) is parsed by every Node process before
+  // any JavaScript runs: on the small checkpoint the same rounds without it show what that costs convert here.
+  const caCerts = process.env.NODE_EXTRA_CA_CERTS;
+  const vsNumpyNoCa =
+    vsNumpy && caCerts && gb < 1
+      ? alternate([numpyRun, () => cli(ROOT, { NODE_EXTRA_CA_CERTS: undefined })], rounds)
+      : undefined;
   const numpy = vsNumpy?.runs[0][0];
   // The convert wall the targets are judged on: the median of the alternating rounds (the traced run otherwise).
   const convWall = vsNumpy ? median(vsNumpy.runs.map((r) => r[1].wall)) : conv.wall;
@@ -336,7 +345,29 @@ function bench(label: string, dir: string, files: string[], out: string, rounds:
       `numpy / convert wall = ${f(sp)}× (median of ${vsNumpy.ratio.length} rounds); targets: ≥ 5× on the 2.2 GB, ≥ 3× on the small: ${sp >= (gb > 1 ? 5 : 3) ? 'met' : 'NOT met'}`,
     );
   }
+  if (vsNumpyNoCa) {
+    const start = nodeStart();
+    console.log(
+      `NODE_EXTRA_CA_CERTS is set here (${caCerts}): Node parses it at every start. \`node -e 0\` CPU, median of ` +
+        `${start.n} alternating: ${f(start.with * 1e3, 0)} ms with it, ${f(start.without * 1e3, 0)} ms without.`,
+    );
+    console.log(
+      'the same rounds with convert run without NODE_EXTRA_CA_CERTS (information; the target is judged above):',
+    );
+    for (const line of describeRounds(['numpy', 'convert'], vsNumpyNoCa)) console.log(`  ${line}`);
+  }
   console.log(`peak RSS ${conv.rssMb.toFixed(0)} MB (target ≤ 512 MB: ${conv.rssMb <= 512 ? 'met' : 'NOT met'})`);
+}
+
+/** `node -e 0`'s CPU with the environment as it is and without NODE_EXTRA_CA_CERTS, alternating (medians). */
+function nodeStart(n = 10): { with: number; without: number; n: number } {
+  const w: number[] = [];
+  const wo: number[] = [];
+  for (let i = 0; i < n; i++) {
+    w.push(timed(process.execPath, ['-e', '0']).cpu);
+    wo.push(timed(process.execPath, ['-e', '0'], ROOT, { NODE_EXTRA_CA_CERTS: undefined }).cpu);
+  }
+  return { with: median(w), without: median(wo), n };
 }
 
 /** Peak RSS of convert on a checkpoint with a larger model's tensors: the 512 MB target at that size. */
