@@ -1,7 +1,9 @@
 // apl-quant convert: quantize a model (alias, Hub repo id or local folder) to NPZ + manifest + accuracy report.
+
 import { errorCode } from '../convert/errors';
 import { type ConvertHooks, parseTolerances } from '../convert/options';
 import { type ConvertOptions, convertModel } from '../convert/pipeline';
+import { oneLine as escapeControl } from '../formats/errors';
 import {
   BIT_WIDTHS_TEXT,
   type BitWidth,
@@ -204,15 +206,18 @@ function humanReporter(tty: boolean) {
   };
 }
 
-/** Multi-line messages (the hub's "how to authenticate" help) folded into the one line the CLI prints. */
+/**
+ * Multi-line messages (the hub's "how to authenticate" help) folded into the one line the CLI prints; any other
+ * control character left (a carriage return in a name the user typed) is escaped.
+ */
 export function oneLine(message: string): string {
   const lines = message
-    .split('\n')
+    .split(/\r?\n/)
     .map((l) => l.trim())
     .filter(Boolean);
   let out = lines[0] ?? '';
   for (let i = 1; i < lines.length; i++) out += /[:.]$/.test(out) ? ` ${lines[i]}` : `; ${lines[i]}`;
-  return out;
+  return escapeControl(out);
 }
 
 /** `hooks`: the converter's test seam (ConvertHooks), passed through; the command line never sets it. */

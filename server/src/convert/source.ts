@@ -44,11 +44,12 @@ export async function resolveSource(
   const repo = alias?.repo ?? (isRepoId(src) ? src : undefined);
   if (!repo) {
     const looksLikePath = /^[./~]|[\\]/.test(src) || src.split('/').length > 2;
+    const shown = oneLine(src); // what the user typed, control characters escaped: the message stays one line
     throw new ConvertError(
       'not-found',
       looksLikePath
-        ? `${src}: no such folder`
-        : `'${src}' is not a known alias (tinyllama, mistral-7b, mistral-7b-instruct, gemma-2b, llama2-7b), a Hub repo id (owner/name) or a local folder`,
+        ? `${shown}: no such folder`
+        : `'${shown}' is not a known alias (tinyllama, mistral-7b, mistral-7b-instruct, gemma-2b, llama2-7b), a Hub repo id (owner/name) or a local folder`,
     );
   }
   const name = o.name ?? alias?.alias ?? slugify(repo);

@@ -59,6 +59,9 @@ test('argument parsing', () => {
   assert.throws(() => parseConvertArgs(['x', '--tolerance', '4=abc']), /--tolerance/);
   assert.throws(() => parseConvertArgs([]), /which model/);
   assert.equal(oneLine('a gated model.\nDo this:\n  one\n  two'), 'a gated model. Do this: one; two');
+  // CRLF folds too, and a control character left (a carriage return the user typed) is escaped
+  assert.equal(oneLine('not found.\r\ntry again'), 'not found. try again');
+  assert.equal(oneLine("'a\rb' is not a known alias"), "'a\\u000db' is not a known alias");
 });
 
 test('CLI: summary table, then --json-progress events, help, exists', async (t) => {

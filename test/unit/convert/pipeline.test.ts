@@ -266,6 +266,12 @@ test('unknown architecture, pickle-only, not a model folder: clear errors, nothi
     'not-found',
     /not a known alias/,
   );
+  // What the user typed is shown with its control characters escaped: the message stays one line (a fuzz finding).
+  await rejectsWith(
+    convertModel({ source: '\u000e\r!', bits: 4, outDir: out }, () => {}),
+    'not-found',
+    /^'\\u000e\\u000d!' is not a known alias[^\r\n]*$/,
+  );
   const broken = copyTiny(join(dir, 'broken'));
   const shard = join(broken, 'model-00002-of-00002.safetensors');
   writeFileSync(shard, readFileSync(shard).subarray(0, 1000));
