@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createModel, gpuUnavailable, inferInfo } from '../../../native/forward';
 import * as eng from '../../../native/index';
-import { KQ_PRESETS, kquantize } from '../../../native/kquant';
 import { captureStderr } from '../../helpers/stderr';
-import { bytesOf, gaussian } from './data';
 import { config, f32Weight, weights as tinyModel } from './forward-model';
+import { f32Tensor, fallsBackToCpu } from './gpu-fallback';
 
 const why = inferInfo() ? gpuUnavailable() : 'the native addon is not built';
 const emulated = !why && /^emulated GPU/.test(eng.engineInfo().gpu.name ?? '');
@@ -54,21 +53,6 @@ describe('a GPU that faults mid-run', { skip }, () => {
     );
 
     // quantization: 'auto' on the CPU with the same bytes and the reason, 'gpu' an error
-    const rows = 64;
-    const cols = 256;
-    const data = bytesOf(gaussian(rows * cols, 5, 0.05));
-    const o = { data, dtype: 'f32' as const, rows, cols, bits: 4 as const, groupSize: 64, symmetric: false };
-    const opts = { ...o, mode: 'optimized' as const, scaleDtype: 'f16' as const };
-    const a = await eng.quantize({ ...opts, backend: 'cpu' });
-    const b = await eng.quantize({ ...opts, backend: 'auto' });
-    assert.match(b.backend, /GPU not used: .*illegal memory access/);
-    assert.deepEqual(Buffer.from(b.q), Buffer.from(a.q));
-    await assert.rejects(eng.quantize({ ...opts, backend: 'gpu' }), /illegal memory access/);
-    const k = { ...KQ_PRESETS[4], data, dtype: 'f32' as const, rows, cols };
-    const ka = await kquantize({ ...k, backend: 'cpu' });
-    const kb = await kquantize({ ...k, backend: 'auto' });
-    assert.match(kb.backend, /GPU not used: .*illegal memory access/);
-    assert.deepEqual(Buffer.from(kb.q), Buffer.from(ka.q));
-    await assert.rejects(kquantize({ ...k, backend: 'gpu' }), /illegal memory access/);
+    await fallsBackToCpu(f32Tensor(64, 256, 5), /illegal memory access/);
   });
 });

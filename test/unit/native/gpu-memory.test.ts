@@ -9,10 +9,10 @@ import { after, describe, it } from 'node:test';
 import { createModel, gpuUnavailable, inferInfo } from '../../../native/forward';
 import type { ModelConfig } from '../../../native/forward-types';
 import * as eng from '../../../native/index';
-import { KQ_PRESETS, kquantize } from '../../../native/kquant';
+import { kquantize } from '../../../native/kquant';
 import { captureStderr } from '../../helpers/stderr';
-import { bytesOf, gaussian } from './data';
 import { config, f32Weight, weights as tinyModel } from './forward-model';
+import { f32Tensor, fallsBackToCpu } from './gpu-fallback';
 
 const why = inferInfo() ? gpuUnavailable() : 'the native addon is not built';
 const emulated = !why && /^emulated GPU/.test(eng.engineInfo().gpu.name ?? '');
@@ -149,27 +149,13 @@ describe('a GPU out of memory', { skip }, () => {
   });
 
   it("quantize and kquantize of a tensor larger than the device: 'auto' on the CPU (same bytes), 'gpu' an error", async () => {
-    const rows = 1024;
-    const cols = 2048; // 8 MiB of float32
-    const data = bytesOf(gaussian(rows * cols, 3, 0.05));
-    const o = { data, dtype: 'f32' as const, rows, cols, bits: 4 as const, groupSize: 64, symmetric: false };
-    const opts = { ...o, mode: 'optimized' as const, scaleDtype: 'f16' as const };
-    const cpu = await eng.quantize({ ...opts, backend: 'cpu' });
-    const auto = await eng.quantize({ ...opts, backend: 'auto' });
-    assert.match(auto.backend, /GPU not used: .*out of memory/);
-    assert.deepEqual(Buffer.from(auto.q), Buffer.from(cpu.q));
-    await assert.rejects(eng.quantize({ ...opts, backend: 'gpu' }), /out of memory/);
-    const k = { ...KQ_PRESETS[4], data, dtype: 'f32' as const, rows, cols };
-    const kcpu = await kquantize({ ...k, backend: 'cpu' });
-    const kauto = await kquantize({ ...k, backend: 'auto' });
-    assert.match(kauto.backend, /GPU not used: .*out of memory/);
-    assert.deepEqual(Buffer.from(kauto.q), Buffer.from(kcpu.q));
-    assert.deepEqual(Buffer.from(kauto.codes), Buffer.from(kcpu.codes));
-    await assert.rejects(kquantize({ ...k, backend: 'gpu' }), /out of memory/);
+    const cols = 2048;
+    const t = f32Tensor(1024, cols, 3); // 8 MiB of float32
+    await fallsBackToCpu(t, /out of memory/);
     // what fits still runs on the GPU
-    const part = { ...opts, data: data.subarray(0, 64 * cols * 4), rows: 64 };
+    const part = { ...t.opts, data: t.data.subarray(0, 64 * cols * 4), rows: 64 };
     assert.match((await eng.quantize({ ...part, backend: 'gpu' })).backend, /^cuda:/);
-    assert.match((await kquantize({ ...k, data: part.data, rows: 64, backend: 'gpu' })).backend, /^cuda:/);
+    assert.match((await kquantize({ ...t.k, data: part.data, rows: 64, backend: 'gpu' })).backend, /^cuda:/);
     await fitsAfter('quantizations that did not fit');
   });
 });
