@@ -218,21 +218,14 @@ int kq_avx512_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_
 }
 
 /**
- * KqOcto with KqQuad's metrics: the products 256 bits at a time, the exact ones fused into their chains (the
- * same chains, so the same bits). For CPUs that run a 512-bit operation as two 256-bit halves (Zen 4), where
- * KqOcto::metrics_block's 512-bit products, conversions and extracts cost more issue slots than its shorter
- * add chains save: there this form runs at its chains' latency, 1.46× faster (docs/PERFORMANCE.md).
+ * The same search as kq_avx512_row (one instantiation), the metrics by KqQuad (the AVX2 FMA build's 256-bit
+ * form: the exact products fused into the same four chains, so the same bits). For CPUs that run a 512-bit
+ * operation as two 256-bit halves (Zen 4), where KqOcto::metrics_block's 512-bit products, conversions and
+ * extracts cost more issue slots than its shorter add chains save: there this form runs at its chains'
+ * latency, 1.46× faster (docs/PERFORMANCE.md).
  */
-struct KqOctoYmm : KqOcto {
-  static void metrics(const float* x, int n, int G, const uint8_t* qv, const uint8_t* sc, const uint8_t* mc,
-                      float d, float dm, MetricsAcc* m) {
-    metrics_by<KqQuad>(x, n, G, qv, sc, mc, d, dm, m);
-  }
-};
-
-/** The same passes as kq_avx512_row (one instantiation of the search), KqOctoYmm's metrics. */
 int kq_avx512_ymm_row(const KqJob& j, int64_t r, KqScratch& s, MetricsAcc* m, int64_t* bad) {
-  return kq_quantize_row<KqSimdOps<KqV16>, KqOctoYmm>(j, r, s, m, bad);
+  return kq_quantize_row<KqSimdOps<KqV16>, KqQuad>(j, r, s, m, bad);
 }
 
 }  // namespace
