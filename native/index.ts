@@ -5,6 +5,7 @@
 // Arguments are validated here, in TypeScript, and passed to the addon as one plain options object. This is the
 // only module callers import: quantize / dequantize / errorMetrics / qmatmul live here; addon loading and error codes
 // in load.ts; element decoding and statistics in elements.ts; the reference (spec and fallback) in reference*.ts.
+import { constants } from 'node:buffer';
 import * as ref from './reference';
 
 export type InputDType = ref.InputDType;
@@ -266,13 +267,24 @@ export function qmatmul(x: Float32Array, n: number, w: Quantized): Float32Array 
 }
 
 /**
- * Asks for huge pages behind a large buffer not yet touched (Linux; a no-op elsewhere and without the addon): its
- * first touch then costs a few page faults instead of one per 4 KiB. Returns whether the advice was taken.
+ * `bytes` bytes not yet touched that start at a 2 MiB boundary, whose whole 2 MiB pages are advised MADV_HUGEPAGE
+ * (Linux, with the addon): their first touch takes one fault per 2 MiB instead of one per 4 KiB, ends included. The
+ * buffer behind them is 2 MiB larger; its slack is never touched, so it costs address space, not memory. In this
+ * project's VMs a 4 KiB fault costs ≈ 12 µs (docs/PERFORMANCE.md, "Fresh pages"): a 24 MiB buffer advised only on
+ * its aligned interior, as before, still took 512 of them. APL_HUGE=0 (A/B runs), no addon, or a size past one
+ * Buffer's limit: a plain buffer.
  */
-export function adviseHugePages(bytes: Uint8Array): boolean {
+export function hugePageBytes(bytes: number): Uint8Array {
   const a = loadAddon();
-  return a?.adviseHugePages ? a.adviseHugePages(bytes) : false;
+  if (process.env.APL_HUGE !== '0' && a?.inferArena && bytes + HUGE_BYTES <= constants.MAX_LENGTH) {
+    const buf = Buffer.allocUnsafeSlow(bytes + HUGE_BYTES);
+    const { offset } = a.inferArena(buf);
+    if (offset + bytes <= buf.length) return new Uint8Array(buf.buffer, buf.byteOffset + offset, bytes);
+  }
+  const b = Buffer.allocUnsafeSlow(bytes);
+  return new Uint8Array(b.buffer, b.byteOffset, bytes);
 }
+const HUGE_BYTES = 2 * 1024 * 1024;
 
 /**
  * CRC-32 of the zip format (zlib's crc32) continuing from `crc`, folded with PCLMULQDQ in the addon (≈ 5× the

@@ -23,8 +23,8 @@ export interface EngineInfo {
 /** The addon's surface (native/src/addon.cc). Options objects are validated before they get here. */
 export interface Addon {
   engineInfo(): EngineInfo;
-  /** Optional: an addon built before it lacks it. */
-  adviseHugePages?(bytes: Uint8Array): boolean;
+  /** The 2 MiB-page advice of native/src/infer/hugepages.h (advise_arena); optional: an addon built before it lacks it. */
+  inferArena?(bytes: Uint8Array): { offset: number; bytes: number; advised: boolean };
   /** zlib's crc32 with PCLMULQDQ (native/src/crc32.h); undefined where the CPU lacks it. Optional, as above. */
   crc32?(bytes: Uint8Array, crc: number): number | undefined;
   /** The O_DIRECT output file (native/src/io.cc); optional: an addon built before it, or on Windows, lacks it. */

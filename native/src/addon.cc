@@ -13,10 +13,6 @@
 #include <mutex>
 #include <thread>
 
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
-
 #include "crc32.h"
 #include "engine.h"
 #include "infer_addon.h"
@@ -263,24 +259,6 @@ Napi::Value Histogram(const Napi::CallbackInfo& info) {
 }
 
 /**
- * adviseHugePages(bytes): asks the kernel to back the 2 MiB-aligned interior of a large, not yet touched
- * buffer with huge pages (Linux madvise MADV_HUGEPAGE; elsewhere nothing). First touching 128 MiB then
- * takes 64 page faults instead of 32768, and page faults are costly (far more so in a virtual machine).
- * Returns whether the advice was taken. The bytes themselves are not changed.
- */
-Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
-  Bytes b = bytes_of(info[0], "bytes");
-  bool ok = false;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  const uintptr_t huge = (uintptr_t)2 << 20;
-  uintptr_t lo = ((uintptr_t)b.data + huge - 1) & ~(huge - 1);
-  uintptr_t hi = ((uintptr_t)b.data + b.size) & ~(huge - 1);
-  if (hi > lo) ok = madvise((void*)lo, (size_t)(hi - lo), MADV_HUGEPAGE) == 0;
-#endif
-  return Napi::Boolean::New(info.Env(), ok);
-}
-
-/**
  * crc32(bytes, crc): zlib's crc32 continuing from crc, with PCLMULQDQ (crc32.h); undefined where the CPU
  * lacks it (the caller's zlib is as fast there).
  */
@@ -319,7 +297,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("statsAdd", Napi::Function::New(env, StatsAdd, "statsAdd"));
   exports.Set("histogram", Napi::Function::New(env, Histogram, "histogram"));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
-  exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages, "adviseHugePages"));
   exports.Set("crc32", Napi::Function::New(env, Crc32, "crc32"));
   apl::kq_register(env, exports);
   apl::register_infer(env, exports);

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include <condition_variable>
 #include <cstdint>
@@ -23,6 +26,12 @@ namespace direct_io {
 // O_DIRECT offsets, lengths and addresses: a multiple of the logical block size (512 or 4096).
 constexpr size_t kAlign = 4096;
 constexpr size_t kHuge = (size_t)2 << 20;
+
+/** APL_HUGE=0: no huge-page advice (A/B runs; the same switch as the model's weights, infer/hugepages.h). */
+inline bool huge_off() {
+  const char* v = getenv("APL_HUGE");
+  return v && strcmp(v, "0") == 0;
+}
 
 inline const char* errno_name(int e) {
   static const struct {
@@ -88,6 +97,12 @@ class Core {
         open_errno_ = ENOMEM;
         return;
       }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+      // 2 MiB pages from the first touch: page by page, a fresh 8 MiB staging buffer costs 2048 faults (≈ 12
+      // µs each in this project's VMs; docs/PERFORMANCE.md, "Fresh pages"). Best effort, APL_HUGE=0 leaves
+      // them.
+      if (al == kHuge && !huge_off()) madvise(p, buf_bytes_ / kHuge * kHuge, MADV_HUGEPAGE);
+#endif
       bufs_.push_back(static_cast<uint8_t*>(p));
       free_.push_back(i);
     }

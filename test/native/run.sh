@@ -180,9 +180,9 @@ fi
 # The huge-page advice for the weights (test_hugepages: header only, no CUDA).
 hbin="$out/test_hugepages"
 if [ ! -x "$hbin" ] || [ test/native/test_hugepages.cc -nt "$hbin" ] || [ native/src/infer/hugepages.h -nt "$hbin" ] ||
-  [ native/src/infer/infer.h -nt "$hbin" ] || [ test/native/check.h -nt "$hbin" ]; then
+  [ native/src/infer/infer.h -nt "$hbin" ] || [ native/src/direct_io.h -nt "$hbin" ] || [ test/native/check.h -nt "$hbin" ]; then
   echo "test:native: building $hbin"
-  "$CXX" -std=c++17 -O2 -Wall -Wextra test/native/test_hugepages.cc -o "$hbin" ||
+  "$CXX" -std=c++17 -O2 -Wall -Wextra test/native/test_hugepages.cc -o "$hbin" -lpthread ||
     { echo "test:native: test_hugepages failed to build" >&2; exit 1; }
 fi
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../../native/src/direct_io.h"
 #include "../../native/src/infer/hugepages.h"
 #include "check.h"
 
@@ -222,6 +223,62 @@ static void test_arena_real() {
   munmap(m, n);
 }
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+/** Bytes of this process's mappings advised MADV_HUGEPAGE ("hg" in smaps' VmFlags), or -1 without smaps. */
+static long long advised_bytes() {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  long long size_kb = 0, total = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::strncmp(line, "Size:", 5) == 0) size_kb = std::atoll(line + 5);
+    if (std::strncmp(line, "VmFlags:", 8) == 0 && std::strstr(line, " hg")) total += size_kb * 1024;
+  }
+  std::fclose(f);
+  return total;
+}
+#endif
+
+// The O_DIRECT writer's staging buffers (direct_io.h): 2 MiB or more each, advised MADV_HUGEPAGE before their
+// first touch (a fresh 8 MiB buffer page by page: 2048 faults of ≈ 12 µs in this project's VMs); none with
+// APL_HUGE=0.
+static void test_staging_advice() {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const long long before = advised_bytes();
+  void* probe = nullptr;
+  if (before < 0 || posix_memalign(&probe, kHugePage, kHugePage) != 0) {
+    std::printf("test_hugepages: staging advice skipped (no /proc/self/smaps)\n");
+    return;
+  }
+  const bool thp = madvise(probe, kHugePage, MADV_HUGEPAGE) == 0;
+  std::free(probe);
+  if (!thp) {
+    std::printf("test_hugepages: staging advice skipped (the kernel refuses MADV_HUGEPAGE)\n");
+    return;
+  }
+  char path[] = "/tmp/apl-staging-XXXXXX";
+  const int fd = mkstemp(path);
+  CHECK(fd >= 0, "mkstemp failed");
+  if (fd < 0) return;
+  close(fd);
+  const long long base = advised_bytes();
+  for (const bool off : {false, true}) {
+    if (off) setenv("APL_HUGE", "0", 1);
+    {
+      apl::direct_io::Core c(path, false, 4 << 20, 3);
+      CHECK(c.open_errno() == 0, "Core: errno %d", c.open_errno());
+      const long long got = advised_bytes() - base;
+      if (off)
+        CHECK(got == 0, "APL_HUGE=0: %lld bytes of staging advised, expected none", got);
+      else
+        CHECK(got >= 3 * (4 << 20), "%lld bytes of staging advised, expected 3 × 4 MiB", got);
+    }
+    if (off) unsetenv("APL_HUGE");
+  }
+  unlink(path);
+#endif
+}
+
 int main() {
   test_merge();
   test_interior();
@@ -229,6 +286,7 @@ int main() {
   test_arena_advice();
   test_populate_back();
   test_arena_real();
+  test_staging_advice();
   std::printf("test_hugepages: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }

@@ -3,9 +3,9 @@
 // next chunk, or the next tensor's first chunk (a one-slot prefetch), is started before the current one is checked
 // and written, so the engine stays busy. A tensor whose scales overflow float16 switches to float32 scales.
 import {
-  adviseHugePages,
   type Backend,
   engineChunkRows,
+  hugePageBytes,
   type InputDType,
   type MetricsSums,
   type OutputCheckRequest,
@@ -247,12 +247,15 @@ export function startChunk(
  * `maxFreeBytes` together (the smallest dropped first), so what the pool holds stays bounded whatever the model.
  */
 export class BufferPool {
-  private free: ArrayBuffer[] = [];
+  /** Whole buffers, free to lend (each the full view of its memory: `full`). */
+  private free: Uint8Array[] = [];
   private freeBytes = 0;
+  /** The full view behind each buffer this pool made, by its ArrayBuffer (a lent view starts where it starts). */
+  private static readonly full = new WeakMap<ArrayBufferLike, Uint8Array>();
   /** @param maxFreeBytes what the free buffers may hold together (a buffer larger than that alone is not kept). */
   constructor(readonly maxFreeBytes = Number.POSITIVE_INFINITY) {}
   take(bytes: number): Uint8Array {
-    return this.reuse(bytes) ?? new Uint8Array(BufferPool.fresh(bytes), 0, bytes);
+    return this.reuse(bytes) ?? BufferPool.fresh(bytes).subarray(0, bytes);
   }
   /** A free buffer for `bytes` as `take` would lend it, or undefined where `take` would make a fresh one. */
   reuse(bytes: number): Uint8Array | undefined {
@@ -264,7 +267,7 @@ export class BufferPool {
     if (best < 0) return undefined;
     const b = this.free.splice(best, 1)[0];
     this.freeBytes -= b.byteLength;
-    return new Uint8Array(b, 0, bytes);
+    return b.subarray(0, bytes);
   }
   /**
    * Whether a free buffer of `have` bytes is lent for a request of `bytes`: at most twice the size a fresh buffer
@@ -281,18 +284,21 @@ export class BufferPool {
     return bytes >= HUGE ? Math.ceil(bytes / HUGE) * HUGE : Math.max(1, bytes);
   }
   /**
-   * A new buffer: large ones rounded up to whole 2 MiB (so later, slightly larger chunks still fit) and backed by
-   * huge pages where the system allows, since touching fresh memory page by page costs more than reading it.
+   * A new buffer: large ones rounded up to whole 2 MiB (so later, slightly larger chunks still fit), starting at a
+   * 2 MiB boundary and in huge pages where the system allows (hugePageBytes), since touching fresh memory page by
+   * page costs more than reading it.
    */
-  private static fresh(bytes: number): ArrayBuffer {
+  private static fresh(bytes: number): Uint8Array {
     const size = BufferPool.sizeFor(bytes);
-    const b = Buffer.allocUnsafeSlow(size);
-    if (size >= HUGE) adviseHugePages(b);
-    return b.buffer;
+    const b = size >= HUGE ? hugePageBytes(size) : new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    BufferPool.full.set(b.buffer, b);
+    return b;
   }
+  /** Gives a buffer back (any view `take` lent, or one of its own: a buffer this pool did not make is kept whole). */
   give(v: Uint8Array): void {
-    this.free.push(v.buffer as ArrayBuffer);
-    this.freeBytes += v.buffer.byteLength;
+    const b = BufferPool.full.get(v.buffer) ?? new Uint8Array(v.buffer);
+    this.free.push(b);
+    this.freeBytes += b.byteLength;
     if (this.free.length <= 6 && this.freeBytes <= this.maxFreeBytes) return;
     // Over a bound: drop the smallest until within both (the garbage collector frees what is dropped).
     this.free.sort((a, b) => b.byteLength - a.byteLength);

@@ -5,7 +5,8 @@
 // the file; the accuracy sums against an independent computation; the buffer pool's contract.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { _forceReference, type QuantizeResult, quantize } from '../../../native/index';
+import { _forceReference, nativeAddon, type QuantizeResult, quantize } from '../../../native/index';
+import type { Addon } from '../../../native/load';
 import { evalSample } from '../../../server/src/convert/accuracy';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
@@ -368,15 +369,42 @@ test('the buffer pool: large buffers rounded up to whole 2 MiB, so a slightly la
   const pool = new BufferPool();
   const small = pool.take(5000);
   assert.equal(small.buffer.byteLength, 5000, 'small buffers are not rounded');
-  const exact = pool.take(HUGE);
-  assert.equal(exact.buffer.byteLength, HUGE);
   const x = pool.take(HUGE + 1);
   assert.equal(x.byteLength, HUGE + 1);
-  assert.equal(x.buffer.byteLength, 2 * HUGE);
   pool.give(x);
   const y = pool.take(2 * HUGE);
   assert.equal(y.buffer, x.buffer, 'the rounded-up buffer serves 4 MiB');
+  assert.equal(y.byteOffset, x.byteOffset, 'from the same start');
   assert.equal(pool.take(1).buffer.byteLength, 1);
+  pool.give(y);
+  const z = pool.take(2 * HUGE + 1);
+  assert.notEqual(z.buffer, x.buffer, 'but not a byte more');
+});
+
+test('the buffer pool: a large buffer starts at a 2 MiB boundary, whole 2 MiB pages advised (none with APL_HUGE=0)', (t) => {
+  const arena = (nativeAddon() as { inferArena?: Addon['inferArena'] } | null)?.inferArena;
+  if (!arena) {
+    t.skip('the native addon has no inferArena (npm run build:native): the pool falls back to plain buffers');
+    return;
+  }
+  const HUGE = 2 * 1024 * 1024;
+  // inferArena answers for a view: its first 2 MiB boundary (0: the view starts on one) and the whole pages from there
+  const x = new BufferPool().take(3 * HUGE - 7);
+  const a = arena(x.subarray(0, 3 * HUGE - 7));
+  assert.equal(a.offset, 0, 'the view starts at a 2 MiB boundary');
+  assert.equal(a.bytes, 2 * HUGE, 'its whole 2 MiB pages');
+  const full = arena(new BufferPool().take(3 * HUGE));
+  assert.deepEqual([full.offset, full.bytes], [0, 3 * HUGE], 'a request of whole pages: every page whole');
+  const before = process.env.APL_HUGE;
+  process.env.APL_HUGE = '0';
+  try {
+    const plain = new BufferPool().take(3 * HUGE);
+    assert.equal(plain.byteOffset, 0, 'APL_HUGE=0: a plain buffer');
+    assert.equal(plain.buffer.byteLength, 3 * HUGE);
+  } finally {
+    if (before === undefined) delete process.env.APL_HUGE;
+    else process.env.APL_HUGE = before;
+  }
 });
 
 test('the buffer pool keeps six free buffers, dropping the smallest', () => {
