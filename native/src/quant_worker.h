@@ -1,7 +1,7 @@
 // The N-API side both quantize calls share (addon.cc's quantize on a QuantJob, kquant_addon.cc's kqQuantize
-// on a KqJob): an AsyncProgressWorker that runs the engine on a thread of its own while Execute sends the
-// rows done every 25 ms as progress, resolves its promise with the result object, and the { promise, cancel }
-// handle a call returns.
+// on a KqJob): an AsyncProgressWorker that runs the engine on a kept thread (run_kept) while Execute sends
+// the rows done every 25 ms as progress, resolves its promise with the result object, and the { promise,
+// cancel } handle a call returns.
 #pragma once
 
 #ifndef NAPI_VERSION
@@ -77,12 +77,15 @@ class EngineWorker : public Napi::AsyncProgressWorker<int64_t> {
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
-    std::thread t([&]() {
+    run_kept([&]() {
       try {
         result_ = Run(job_, backend_, threads_, ctl_.get(), has_check_ ? &check_ : nullptr);
       } catch (const std::exception& e) {
         result_.status = -1;
         result_.error = std::string("native engine failure: ") + e.what();
+      } catch (...) {  // a kept thread must not end on it
+        result_.status = -1;
+        result_.error = "native engine failure";
       }
       std::lock_guard<std::mutex> g(mu);
       done = true;
@@ -98,8 +101,6 @@ class EngineWorker : public Napi::AsyncProgressWorker<int64_t> {
         progress.Send(&v, 1);
       }
     }
-    lk.unlock();
-    t.join();
   }
 
   void OnProgress(const int64_t* data, size_t count) override {
