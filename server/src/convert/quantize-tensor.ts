@@ -279,9 +279,12 @@ export class BufferPool {
   static lends(have: number, bytes: number): boolean {
     return have >= bytes && have <= Math.max(2 * BufferPool.sizeFor(bytes), bytes + 16 * HUGE);
   }
-  /** The size of a fresh buffer for `bytes`: large ones rounded up to whole 2 MiB. */
+  /**
+   * The size of a fresh buffer for `bytes`: from 512 KiB up rounded up to whole 2 MiB (one fault for a chunk's
+   * scales or codes instead of 128 or more; at most 1.5 MiB more memory for such a buffer).
+   */
   private static sizeFor(bytes: number): number {
-    return bytes >= HUGE ? Math.ceil(bytes / HUGE) * HUGE : Math.max(1, bytes);
+    return bytes >= HUGE / 4 ? Math.ceil(bytes / HUGE) * HUGE : Math.max(1, bytes);
   }
   /**
    * A new buffer: large ones rounded up to whole 2 MiB (so later, slightly larger chunks still fit), starting at a

@@ -395,6 +395,10 @@ test('the buffer pool: a large buffer starts at a 2 MiB boundary, whole 2 MiB pa
   assert.equal(a.bytes, 2 * HUGE, 'its whole 2 MiB pages');
   const full = arena(new BufferPool().take(3 * HUGE));
   assert.deepEqual([full.offset, full.bytes], [0, 3 * HUGE], 'a request of whole pages: every page whole');
+  const side = new BufferPool().take(HUGE / 4);
+  const a4 = arena(new Uint8Array(side.buffer, side.byteOffset, HUGE));
+  assert.deepEqual([a4.offset, a4.bytes], [0, HUGE], 'from 512 KiB: a whole 2 MiB page');
+  assert.equal(new BufferPool().take(HUGE / 4 - 1).buffer.byteLength, HUGE / 4 - 1, 'below 512 KiB: not rounded');
   const before = process.env.APL_HUGE;
   process.env.APL_HUGE = '0';
   try {
