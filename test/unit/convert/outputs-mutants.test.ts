@@ -2,12 +2,17 @@
 // commit that renames them into place, the cleanup after a failure, the refusal to replace an earlier result, and
 // the sweep of a killed run's temporaries (which names it removes and which it must leave alone).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConvertError } from '../../../server/src/convert/errors';
 import { outputPaths } from '../../../server/src/convert/names';
-import { refuseExisting, StagedOutputs } from '../../../server/src/convert/outputs';
+import {
+  REPLACE_IN_BACKGROUND_BYTES,
+  refuseExisting,
+  removeDetached,
+  StagedOutputs,
+} from '../../../server/src/convert/outputs';
 import { tempDir } from './helpers';
 
 const DEAD = 99999999; // above Linux's pid_max: no such process
@@ -121,6 +126,7 @@ test('prepare sweeps temporaries of a killed run of these outputs, and only thos
     `.m_quantized_q4.npz.staged-${DEAD}.tmp-12345-01234567`,
     `.m_manifest_q4.json.tmp-${DEAD}.tmp-77-ff`,
     `.m_quantized_q4.npz.staged-${DEAD}.tmp-12345`, // no hex suffix: the stem is still the NPZ's (a lazy stem)
+    `.m_quantized_q4.npz.replaced-${DEAD}`, // an earlier NPZ's second name, its removal not done
   ];
   const kept = [
     `.m_quantized_q4.npz.staged-${pid}`, // this process
@@ -194,4 +200,71 @@ test("the sweep keeps another user's run (EPERM: alive, not ours to signal) and 
   process.kill = kill;
   assert.deepEqual(ls(dir), [`.m_quantized_q4.npz.staged-${OTHER}`]);
   assert.deepEqual(asked, []);
+});
+
+/** A sparse earlier NPZ of `bytes` (its first bytes `head`), as a large result the commit replaces. */
+function earlierNpz(dir: string, head: string, bytes: number): string {
+  const p = join(dir, 'm_quantized_q4.npz');
+  writeFileSync(p, head);
+  truncateSync(p, bytes);
+  return p;
+}
+
+function recordRemovals(t: { after(f: () => void): void }): string[] {
+  const got: string[] = [];
+  const real = StagedOutputs.removeReplaced;
+  StagedOutputs.removeReplaced = (p) => got.push(p);
+  t.after(() => {
+    StagedOutputs.removeReplaced = real;
+  });
+  return got;
+}
+
+test('commit over a large earlier NPZ: a second name first, removed after the commit; the final name always whole', (t) => {
+  const dir = tempDir(t);
+  const npz = earlierNpz(dir, 'npz old', REPLACE_IN_BACKGROUND_BYTES);
+  const removed = recordRemovals(t);
+  const s = stageAll(dir, 'new');
+  s.commit();
+  const aside = join(dir, `.m_quantized_q4.npz.replaced-${pid}`);
+  assert.deepEqual(removed, [aside]);
+  assert.equal(readFileSync(npz, 'utf8'), 'npz new');
+  assert.equal(statSync(aside).size, REPLACE_IN_BACKGROUND_BYTES, 'the earlier NPZ, under its second name');
+  assert.equal(readFileSync(aside).subarray(0, 7).toString(), 'npz old');
+});
+
+test('commit over a smaller earlier NPZ, or none: the rename replaces it, nothing removed later', (t) => {
+  const dir = tempDir(t);
+  const removed = recordRemovals(t);
+  earlierNpz(dir, 'npz old', REPLACE_IN_BACKGROUND_BYTES - 1);
+  stageAll(dir, 'new').commit();
+  stageAll(dir, 'newer').commit();
+  assert.deepEqual(removed, []);
+  assert.deepEqual(ls(dir), ['m_accuracy_q4.json', 'm_manifest_q4.json', 'm_quantized_q4.npz']);
+  assert.equal(readFileSync(join(dir, 'm_quantized_q4.npz'), 'utf8'), 'npz newer');
+});
+
+test('a failed commit over a large earlier NPZ keeps it under its own name and drops the second name', (t) => {
+  const dir = tempDir(t);
+  const npz = earlierNpz(dir, 'npz old', REPLACE_IN_BACKGROUND_BYTES);
+  const removed = recordRemovals(t);
+  const s = stageAll(dir, 'new');
+  rmSync(s.tmp.npz);
+  assert.throws(
+    () => s.commit(),
+    (e: unknown) => e instanceof ConvertError && e.code === 'io',
+  );
+  assert.deepEqual(removed, []);
+  assert.equal(readFileSync(npz).subarray(0, 7).toString(), 'npz old');
+  assert.ok(!existsSync(join(dir, `.m_quantized_q4.npz.replaced-${pid}`)));
+});
+
+test('removeDetached removes the file without waiting (a detached rm), and a missing file is no error', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'x');
+  writeFileSync(f, 'x');
+  removeDetached(f);
+  removeDetached(join(dir, 'missing'));
+  for (let i = 0; i < 200 && existsSync(f); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(!existsSync(f), 'removed within 5 s');
 });
