@@ -213,17 +213,26 @@ bool cpu_splits_512() {
 const KqKernel& kq_select_kernel() {
   if (env_is_1("APL_FORCE_SCALAR")) return kq_scalar_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
+  // Each build is checked against the reference the first time it would be chosen, not before: a machine that
+  // takes the AVX-512 build does not pay for the FMA build's check, nor one that does not split 512-bit
+  // operations for avx512-ymm's.
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  static const bool fma =
-      has_avx2 && __builtin_cpu_supports("fma") && kq_avx2_fma_kernel() && kq_agrees(*kq_avx2_fma_kernel());
-  static const bool avx512 = has_avx2 && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx512f") &&
-                             __builtin_cpu_supports("avx512vl") && kq_avx512_kernel() &&
-                             kq_agrees(*kq_avx512_kernel());
-  static const bool avx512_ymm = avx512 && kq_avx512_ymm_kernel() && kq_agrees(*kq_avx512_ymm_kernel());
   const bool no_fma = env_is_1("APL_NO_FMA");
-  if (avx512 && !env_is_1("APL_NO_AVX512") && !no_fma)
-    return avx512_ymm && cpu_splits_512() ? *kq_avx512_ymm_kernel() : *kq_avx512_kernel();
-  if (fma && !no_fma) return *kq_avx2_fma_kernel();
+  if (!env_is_1("APL_NO_AVX512") && !no_fma) {
+    static const bool avx512 = has_avx2 && __builtin_cpu_supports("fma") &&
+                               __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                               kq_avx512_kernel() && kq_agrees(*kq_avx512_kernel());
+    if (avx512 && cpu_splits_512()) {
+      static const bool avx512_ymm = kq_avx512_ymm_kernel() && kq_agrees(*kq_avx512_ymm_kernel());
+      if (avx512_ymm) return *kq_avx512_ymm_kernel();
+    }
+    if (avx512) return *kq_avx512_kernel();
+  }
+  if (!no_fma) {
+    static const bool fma =
+        has_avx2 && __builtin_cpu_supports("fma") && kq_avx2_fma_kernel() && kq_agrees(*kq_avx2_fma_kernel());
+    if (fma) return *kq_avx2_fma_kernel();
+  }
   static const bool avx2 = has_avx2 && kq_avx2_kernel() && kq_agrees(*kq_avx2_kernel());
   if (avx2) return *kq_avx2_kernel();
 #endif
