@@ -3,7 +3,7 @@
 import { errorCode } from '../convert/errors';
 import { type ConvertHooks, parseTolerances } from '../convert/options';
 import { type ConvertOptions, convertModel } from '../convert/pipeline';
-import { oneLine as escapeControl } from '../formats/errors';
+import { oneLine } from '../formats/errors';
 import {
   BIT_WIDTHS_TEXT,
   type BitWidth,
@@ -210,14 +210,14 @@ function humanReporter(tty: boolean) {
  * Multi-line messages (the hub's "how to authenticate" help) folded into the one line the CLI prints; any other
  * control character left (a carriage return in a name the user typed) is escaped.
  */
-export function oneLine(message: string): string {
+export function foldLines(message: string): string {
   const lines = message
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter(Boolean);
   let out = lines[0] ?? '';
   for (let i = 1; i < lines.length; i++) out += /[:.]$/.test(out) ? ` ${lines[i]}` : `; ${lines[i]}`;
-  return escapeControl(out);
+  return oneLine(out);
 }
 
 /** `hooks`: the converter's test seam (ConvertHooks), passed through; the command line never sets it. */
@@ -258,7 +258,7 @@ export async function run(argv: string[], hooks?: ConvertHooks): Promise<number>
     const message = (e as Error)?.message ?? String(e);
     if (json) emit({ type: 'error', code, message });
     if (code === 'internal' && process.env.APL_DEBUG) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
-    throw new CliError(oneLine(message), code === 'cancelled' ? 130 : 1);
+    throw new CliError(foldLines(message), code === 'cancelled' ? 130 : 1);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

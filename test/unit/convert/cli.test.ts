@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { oneLine, parseConvertArgs } from '../../../server/src/cli/convert';
+import { foldLines, parseConvertArgs } from '../../../server/src/cli/convert';
 import type { ConvertEvent } from '../../../server/src/protocol';
 import { type CliRun, spawnTs } from '../../helpers/cli';
 import { startHubServer } from '../../helpers/hub-server';
@@ -58,10 +58,10 @@ test('argument parsing', () => {
   assert.throws(() => parseConvertArgs(['x', '--bogus']), /unknown option --bogus/);
   assert.throws(() => parseConvertArgs(['x', '--tolerance', '4=abc']), /--tolerance/);
   assert.throws(() => parseConvertArgs([]), /which model/);
-  assert.equal(oneLine('a gated model.\nDo this:\n  one\n  two'), 'a gated model. Do this: one; two');
+  assert.equal(foldLines('a gated model.\nDo this:\n  one\n  two'), 'a gated model. Do this: one; two');
   // CRLF folds too, and a control character left (a carriage return the user typed) is escaped
-  assert.equal(oneLine('not found.\r\ntry again'), 'not found. try again');
-  assert.equal(oneLine("'a\rb' is not a known alias"), "'a\\u000db' is not a known alias");
+  assert.equal(foldLines('not found.\r\ntry again'), 'not found. try again');
+  assert.equal(foldLines("'a\rb' is not a known alias"), "'a\\u000db' is not a known alias");
 });
 
 test('CLI: summary table, then --json-progress events, help, exists', async (t) => {
