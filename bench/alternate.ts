@@ -10,6 +10,8 @@ export interface Timed {
   wall: number;
   cpu: number;
   rssMb: number;
+  /** Minor page faults, where measured (a 4 KiB fault costs ≈ 12 µs on this project's VMs: docs/PERFORMANCE.md). */
+  faults?: number;
 }
 
 export interface Rounds {

@@ -78,7 +78,7 @@ function timed(cmd: string, args: string[], cwd = ROOT, env: Record<string, stri
   const t = performance.now();
   const merged: Record<string, string | undefined> = { ...process.env, ...env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete merged[k];
-  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M', cmd, ...args], {
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %U %S %M %R', cmd, ...args], {
     cwd,
     env: merged,
     encoding: 'utf8',
@@ -88,8 +88,8 @@ function timed(cmd: string, args: string[], cwd = ROOT, env: Record<string, stri
   const wall = (performance.now() - t) / 1000;
   const line = r.stderr.split('\n').find((l) => l.startsWith('TIME '));
   if (!line || (r.status !== 0 && r.status !== 3)) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  const [u, s, m] = line.slice(5).split(' ').map(Number);
-  return { wall, cpu: u + s, rssMb: m / 1024 };
+  const [u, s, m, faults] = line.slice(5).split(' ').map(Number);
+  return { wall, cpu: u + s, rssMb: m / 1024, faults };
 }
 
 interface Stages {
@@ -291,7 +291,7 @@ function bench(label: string, dir: string, files: string[], out: string, rounds:
   const row = (what: string, r: Run | undefined) =>
     r &&
     console.log(
-      `${what.padEnd(40)} wall ${f(r.wall).padStart(6)} s  cpu ${f(r.cpu).padStart(6)} s  peak RSS ${r.rssMb.toFixed(0).padStart(5)} MB`,
+      `${what.padEnd(40)} wall ${f(r.wall).padStart(6)} s  cpu ${f(r.cpu).padStart(6)} s  peak RSS ${r.rssMb.toFixed(0).padStart(5)} MB  page faults ${r.faults ?? '?'}`,
     );
   console.log(`${'cat (read the files once)'.padEnd(40)} wall ${f(cat).padStart(6)} s`);
   console.log(`${'quantize kernel alone (no checks)'.padEnd(40)} wall ${f(st.kernel).padStart(6)} s`);
