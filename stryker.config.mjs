@@ -109,8 +109,13 @@ export const GROUPS = {
     tests: ['test/unit/convert/outputs-mutants.test.ts', 'test/unit/convert/quantize-stage-mutants.test.ts'],
   },
   'convert-quantize': {
-    about: 'the per-tensor quantize stages, groupwise and kquant (quantize-tensor, quantize-kquant)',
-    mutate: ['server/src/convert/quantize-tensor.ts', 'server/src/convert/quantize-kquant.ts'],
+    about:
+      'the per-tensor quantize stages, groupwise and kquant, and their buffer pool (quantize-tensor, quantize-kquant, buffer-pool)',
+    mutate: [
+      'server/src/convert/quantize-tensor.ts',
+      'server/src/convert/quantize-kquant.ts',
+      'server/src/convert/buffer-pool.ts',
+    ],
     // In process, hand-made tensors through the engine (seconds a run): the two *-mutants files drive quantizeTensor /
     // quantizeKquantTensor against an in-memory checkpoint and writer (quantize-harness.ts); output-check.test.ts
     // calls benchChecks / benchKqChecks. pipeline.test.ts and carry.test.ts (a tiny model converted per mutant,

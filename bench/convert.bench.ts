@@ -125,8 +125,11 @@ async function stages(dir: string, out: string, root: string): Promise<void> {
   const { kquantize, kqSizes }: typeof import('../native/kquant') = await import(m('native/kquant'));
   const { crc32 }: typeof import('../server/src/formats/crc32') = await import(m('server/src/formats/crc32'));
   const { NpzWriter }: typeof import('../server/src/formats/npz') = await import(m('server/src/formats/npz'));
-  const { benchChecks, BufferPool, ELEM_BYTES }: typeof import('../server/src/convert/quantize-tensor') = await import(
+  const { benchChecks, ELEM_BYTES }: typeof import('../server/src/convert/quantize-tensor') = await import(
     m('server/src/convert/quantize-tensor')
+  );
+  const { BufferPool }: typeof import('../server/src/convert/buffer-pool') = await import(
+    m('server/src/convert/buffer-pool')
   );
   const kqMod: Partial<typeof import('../server/src/convert/quantize-kquant')> = await import(
     m('server/src/convert/quantize-kquant')

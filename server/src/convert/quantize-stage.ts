@@ -10,13 +10,14 @@ import { type Checkpoint, toF32 } from '../formats/safetensors';
 import type { ConvertEvent } from '../protocol';
 import type { WeightReport } from '../report';
 import { type WeightSums, weightAccuracy } from './accuracy';
+import { BufferPool, Prefetch } from './buffer-pool';
 import { ConvertError, cancelledError, errorCode, ioError, throwIfCancelled } from './errors';
 import { layerIndex } from './families';
 import { keptEntry, kquantEntry, quantizedEntry } from './manifest-builder';
 import type { ConvertHooks, Settings } from './options';
 import { planModel, type QuantPlan, type TensorPlan } from './plan';
 import { quantizeKquantTensor, startKqChunk } from './quantize-kquant';
-import { BufferPool, ELEM_BYTES, Prefetch, quantizeTensor, rowsPerChunkFor, startChunk } from './quantize-tensor';
+import { ELEM_BYTES, quantizeTensor, rowsPerChunkFor, startChunk } from './quantize-tensor';
 import { ReadAhead } from './read-ahead';
 import { span, traced } from './trace';
 

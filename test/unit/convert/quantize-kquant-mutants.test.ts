@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { _kqForceReference, kqSizes, kquantize } from '../../../native/kquant';
 import { evalSample } from '../../../server/src/convert/accuracy';
+import { Prefetch } from '../../../server/src/convert/buffer-pool';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { benchKqChecks, quantizeKquantTensor } from '../../../server/src/convert/quantize-kquant';
-import { Prefetch } from '../../../server/src/convert/quantize-tensor';
 import { kquantMemberNames } from '../../../server/src/formats/manifest';
 import {
   cancelledAfterFirstChunk,

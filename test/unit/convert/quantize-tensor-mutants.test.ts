@@ -8,15 +8,10 @@ import { test } from 'node:test';
 import { _forceReference, nativeAddon, type QuantizeResult, quantize } from '../../../native/index';
 import type { Addon } from '../../../native/load';
 import { evalSample } from '../../../server/src/convert/accuracy';
+import { BufferPool, Prefetch } from '../../../server/src/convert/buffer-pool';
 import { ConvertError } from '../../../server/src/convert/errors';
 import type { QuantPlan } from '../../../server/src/convert/plan';
-import {
-  BufferPool,
-  benchChecks,
-  Prefetch,
-  quantizeTensor,
-  rowsPerChunkFor,
-} from '../../../server/src/convert/quantize-tensor';
+import { benchChecks, quantizeTensor, rowsPerChunkFor } from '../../../server/src/convert/quantize-tensor';
 import { memberNames } from '../../../server/src/formats/manifest';
 import {
   cancelledAfterFirstChunk,

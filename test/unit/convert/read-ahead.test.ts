@@ -5,9 +5,10 @@
 // way round) through the stage's startFirst, and the pipeline's outputs do not change (scripts/output-hashes.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { BufferPool, Prefetch } from '../../../server/src/convert/buffer-pool';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { quantizeKquantTensor, startKqChunk } from '../../../server/src/convert/quantize-kquant';
-import { BufferPool, Prefetch, quantizeTensor, startChunk } from '../../../server/src/convert/quantize-tensor';
+import { quantizeTensor, startChunk } from '../../../server/src/convert/quantize-tensor';
 import { type ChunkRef, ReadAhead } from '../../../server/src/convert/read-ahead';
 import type { Checkpoint } from '../../../server/src/formats/safetensors';
 import { kqPlanOf, type MemTensor, memCheckpoint, memWriter, planOf, stageCtx, tensor } from './quantize-harness';
