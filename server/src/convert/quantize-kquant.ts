@@ -66,7 +66,8 @@ type KqContext = TensorContext;
 export function startKqChunk(ctx: KqContext, p: QuantPlan, r0: number, count: number, from?: ChunkFrom): KqChunkJob {
   const kq = p.kq as KqFormat;
   const job = (async () => {
-    const { raw, options } = await readChunk(ctx, p, r0, count, from);
+    const read = readChunk(ctx, p, r0, count, from);
+    const { raw, options } = read instanceof Promise ? await read : read; // as startChunk: no await when read
     const t0 = performance.now();
     const sz = kqSizes(count, p.cols, kq);
     const [codesInto, dInto, dminInto] = ctx.prefetch.sideArrays([sz.codes, sz.d, sz.dmin]);

@@ -183,11 +183,19 @@ export function sampledRows(
  * Reads rows [r0, r0 + count) of a tensor into a pooled buffer, with the job options both engines (groupwise and
  * kquant) take for them: the rows, threads, metrics, the fused output check and cancellation.
  */
-export async function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, from?: ChunkFrom) {
-  const raw = await (ctx.prefetch.readAhead?.read(p.name, r0, count) ??
+export function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, from?: ChunkFrom) {
+  const rows =
+    ctx.prefetch.readAhead?.readNow(p.name, r0, count) ??
     traced('read', p.name, () =>
       ctx.ck.readRows(p.name, r0, count, ctx.prefetch.buffers.take(count * p.cols * ELEM_BYTES[p.dtype])),
-    ));
+    );
+  return rows instanceof Promise
+    ? rows.then((raw) => withOptions(ctx, p, r0, count, raw, from))
+    : withOptions(ctx, p, r0, count, rows, from);
+}
+
+/** A chunk's rows with the job options both engines take for them. */
+function withOptions(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, raw: Buffer, from?: ChunkFrom) {
   const options = {
     data: raw,
     dtype: SRC_DTYPES[p.dtype],
@@ -214,7 +222,9 @@ export function startChunk(
   from?: ChunkFrom,
 ): ChunkJob {
   const job = (async () => {
-    const { raw, options } = await readChunk(ctx, p, r0, count, from);
+    const read = readChunk(ctx, p, r0, count, from);
+    // Rows already read go to the engine in this turn (readNow); an await would queue the call behind the writer.
+    const { raw, options } = read instanceof Promise ? await read : read;
     const t0 = performance.now();
     const g = count * Math.ceil(p.cols / p.groupSize) * (scaleDtype === 'f32' ? 4 : 2);
     const [scalesInto, zerosInto] = ctx.prefetch.sideArrays([g, g]);

@@ -25,6 +25,8 @@ export class ReadAhead {
   /** Index of the next chunk to start reading. */
   private started = 0;
   private reads = new Map<number, Promise<Buffer>>();
+  /** The rows of reads that have ended and not yet been taken. */
+  private rows = new Map<number, Buffer>();
   /** The read chain: each read starts when the one before it ended (failed or not). */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -66,14 +68,26 @@ export class ReadAhead {
    * undefined (the caller reads it itself). Reads ahead what the budget allows.
    */
   read(name: string, r0: number, count: number): Promise<Buffer> | undefined {
+    const got = this.readNow(name, r0, count);
+    return got instanceof Promise || got === undefined ? got : Promise.resolve(got);
+  }
+
+  /**
+   * As `read`, but the rows themselves when their read has already ended: the caller can hand them to the engine
+   * in the same turn, not after an `await` behind whatever else the event loop has queued (the NPZ writer's CRC and
+   * copies: up to 10 ms of an idle engine at a tensor's start, issue 13).
+   */
+  readNow(name: string, r0: number, count: number): Buffer | Promise<Buffer> | undefined {
     const c = this.chunks[this.next];
     if (!c || c.name !== name || c.r0 !== r0 || c.count !== count) return undefined;
     const i = this.next++;
     if (this.started <= i) this.start(); // its turn, whatever its size
     const job = this.reads.get(i)!;
+    const rows = this.rows.get(i);
     this.reads.delete(i);
+    this.rows.delete(i);
     this.ahead(i);
-    return job;
+    return rows ?? job;
   }
 
   /** Starts reads after chunk i (the one now quantized) while they fit the budget together with it. */
@@ -99,6 +113,7 @@ export class ReadAhead {
       const t0 = performance.now();
       const raw = await this.ck.readRows(c.name, c.r0, c.count, into);
       span('read', t0, c.name);
+      if (this.reads.has(i)) this.rows.set(i, raw); // not yet taken
       return raw;
     });
     job.catch(() => {}); // a read-ahead nobody takes (a cancelled or failed run) is no unhandled rejection

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { BufferPool, Prefetch } from '../../../server/src/convert/buffer-pool';
 import type { QuantPlan } from '../../../server/src/convert/plan';
 import { quantizeKquantTensor, startKqChunk } from '../../../server/src/convert/quantize-kquant';
-import { quantizeTensor, startChunk } from '../../../server/src/convert/quantize-tensor';
+import { quantizeTensor, readChunk, startChunk } from '../../../server/src/convert/quantize-tensor';
 import { type ChunkRef, ReadAhead } from '../../../server/src/convert/read-ahead';
 import type { Checkpoint } from '../../../server/src/formats/safetensors';
 import { kqPlanOf, type MemTensor, memCheckpoint, memWriter, planOf, stageCtx, tensor } from './quantize-harness';
@@ -188,6 +188,49 @@ test('a failed read fails its own taker only; the reads after it still run', asy
   const b = ra.read('b', 0, 1)!;
   await finish();
   await b;
+});
+
+test('readNow hands over the rows of a read that has ended, and the promise of one still in flight', async () => {
+  const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10), chunk('c', 0, 1, 10)];
+  const { ck, finish } = gatedCheckpoint();
+  const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 1000);
+  const a = ra.readNow('a', 0, 1);
+  assert.ok(a instanceof Promise, 'a: still being read');
+  await finish();
+  await finish(); // b read ahead, not yet asked for
+  assert.ok((await a) instanceof Buffer);
+  const b = ra.readNow('b', 0, 1);
+  assert.ok(b instanceof Buffer, 'b: read before it was asked for, so the rows themselves');
+  await finish();
+  const c = ra.read('c', 0, 1);
+  assert.ok(c instanceof Promise, 'read: a promise whether or not the rows are in');
+  assert.ok((await c) instanceof Buffer);
+  assert.equal(ra.readNow('c', 0, 1), undefined, 'taken once');
+});
+
+test('readChunk gives rows already read with their options at once (the engine starts in the same turn)', async () => {
+  const t = tensor('w', 'BF16', 4, 64, 311);
+  const u = tensor('u', 'BF16', 2, 64, 312);
+  const p = planOf(t);
+  const half = t.raw.length / 2;
+  const { ck } = memCheckpoint([t, u]);
+  const { writer } = memWriter();
+  const prefetch = new Prefetch();
+  const ctx = stageCtx('/m/model.safetensors', ck, writer, { prefetch });
+  const chunks = [chunk('w', 0, 2, half), chunk('w', 2, 2, half)];
+  prefetch.readAhead = new ReadAhead(ck, chunks, (n) => prefetch.buffers.take(n), 1 << 20);
+  const first = readChunk(ctx, p, 0, 2);
+  assert.ok(first instanceof Promise, 'w@0 asked for before its read ended: a promise');
+  assert.deepEqual((await first).raw, t.raw.subarray(0, half));
+  await settle(); // w@2 read ahead meanwhile
+  const second = readChunk(ctx, p, 2, 2, { fSq: 5 });
+  assert.ok(!(second instanceof Promise), 'w@2 already read: rows and options now');
+  assert.deepEqual(second.raw, t.raw.subarray(half));
+  assert.equal(second.options.rows, 2);
+  assert.equal(second.options.check.fSqFrom, 5, 'the check continues the chain it was given');
+  const direct = readChunk(ctx, planOf(u), 0, 2);
+  assert.ok(direct instanceof Promise, 'u is no read-ahead chunk: read by the caller, a promise');
+  assert.deepEqual((await direct).raw, u.raw);
 });
 
 test('ReadAhead.chunksOf lists each plan in chunks of its rows, with their bytes', () => {
