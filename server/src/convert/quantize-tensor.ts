@@ -189,15 +189,16 @@ export function readChunk(ctx: ChunkSource, p: QuantPlan, r0: number, count: num
     traced('read', p.name, () =>
       ctx.ck.readRows(p.name, r0, count, ctx.prefetch.buffers.take(count * p.cols * ELEM_BYTES[p.dtype])),
     );
+  // Made while a read is in flight: the check's inputs cost ≈ 10 ms the first time for a shape (cold code).
+  const options = chunkOptions(ctx, p, r0, count, from);
   return rows instanceof Promise
-    ? rows.then((raw) => withOptions(ctx, p, r0, count, raw, from))
-    : withOptions(ctx, p, r0, count, rows, from);
+    ? rows.then((raw) => ({ raw, options: { ...options, data: raw } }))
+    : { raw: rows, options: { ...options, data: rows } };
 }
 
-/** A chunk's rows with the job options both engines take for them. */
-function withOptions(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, raw: Buffer, from?: ChunkFrom) {
-  const options = {
-    data: raw,
+/** The job options both engines take for a chunk's rows, but the rows themselves. */
+function chunkOptions(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, from?: ChunkFrom) {
+  return {
     dtype: SRC_DTYPES[p.dtype],
     rows: count,
     cols: p.cols,
@@ -209,7 +210,6 @@ function withOptions(ctx: ChunkSource, p: QuantPlan, r0: number, count: number, 
     check: checkFor(p, r0, count, ctx.nEval, from?.fSq),
     signal: ctx.signal,
   };
-  return { raw, options };
 }
 
 /** Reads rows [r0, r0 + count) of a tensor and quantizes them (the engine works on its own threads). */
@@ -257,7 +257,6 @@ export async function quantizeTensor(
   const { rows, cols, bits, groupSize } = p;
   const rowsPerChunk = rowsPerChunkFor(p, ctx.chunkBytes);
   const { n, sampleRows, sampled } = evalSample(rows, ctx.nEval);
-  const x = evalInputs(n, cols);
   const packed = Math.ceil((cols * bits) / 8);
   const groups = Math.ceil(cols / groupSize);
   let gBytes = groups * (ctx.scaleDtype === 'f32' ? 4 : 2);
@@ -301,7 +300,8 @@ export async function quantizeTensor(
       // The sampled rows' products and the Σ‖f‖² chain: the engine computes them on its threads; the TypeScript
       // reference engine leaves them to accuracy.ts, with the same arithmetic.
       const w = { ...params, dtype: p.dtype, cols, packed, gBytes };
-      const c = engineCheck(res, req) ?? checkInTs(raw, res, w, r0, count, x, n, sampled, acc.sampleSq);
+      const c =
+        engineCheck(res, req) ?? checkInTs(raw, res, w, r0, count, evalInputs(n, cols), n, sampled, acc.sampleSq);
       // The source rows are done with before the next chunk is read: it can take their buffer, so a tensor split
       // in chunks holds one chunk of rows, not two (peak RSS: issue 13's 512 MB at 7B shapes).
       ctx.prefetch.buffers.give(raw);

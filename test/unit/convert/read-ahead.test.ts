@@ -190,6 +190,23 @@ test('a failed read fails its own taker only; the reads after it still run', asy
   await b;
 });
 
+test('a read with none before it is issued in the same turn; one behind another waits for it', async () => {
+  const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10)];
+  const { ck, started, finish } = gatedCheckpoint();
+  const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 1000);
+  ra.read('a', 0, 1);
+  assert.deepEqual(started, ['a@0+1'], 'a at once: the caller prepares its call while the disk reads');
+  await settle();
+  assert.deepEqual(started, ['a@0+1'], 'b (read ahead) waits for a');
+  await finish();
+  assert.deepEqual(started, ['a@0+1', 'b@0+1']);
+  await finish();
+  const late = new ReadAhead(ck, [chunk('a', 0, 1, 10)], (n) => new Uint8Array(n), 1000);
+  late.read('a', 0, 1);
+  assert.equal(started.length, 3, 'nothing in flight again: at once');
+  await finish();
+});
+
 test('readNow hands over the rows of a read that has ended, and the promise of one still in flight', async () => {
   const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10), chunk('c', 0, 1, 10)];
   const { ck, finish } = gatedCheckpoint();
