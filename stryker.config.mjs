@@ -127,6 +127,12 @@ export const GROUPS = {
       'test/unit/convert/quantize-kquant-mutants.test.ts',
     ],
   },
+  'convert-readahead': {
+    about: "the quantize stage's read-ahead (read-ahead.ts)",
+    mutate: ['server/src/convert/read-ahead.ts'],
+    // In process, gated fake checkpoints and the in-memory harness (seconds a run).
+    tests: ['test/unit/convert/read-ahead.test.ts'],
+  },
   'hub-auth': {
     about: "the Hub client's token handling (auth.ts)",
     mutate: ['server/src/hub/auth.ts'],

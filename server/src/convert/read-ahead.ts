@@ -52,6 +52,11 @@ export class ReadAhead {
     },
   ) {}
 
+  /** Chunks read or being read ahead and not yet taken (what this holds: at most MAX_AHEAD + 1). */
+  get held(): number {
+    return new Set([...this.reads.keys(), ...this.rows.keys()]).size;
+  }
+
   /** The chunks of the quantized plans in the order the stage takes them (rowsPerChunk: rows per chunk of a plan). */
   static chunksOf(plans: QuantPlan[], rowsPerChunk: (p: QuantPlan) => number, elemBytes: (p: QuantPlan) => number) {
     const out: ChunkRef[] = [];
@@ -99,7 +104,7 @@ export class ReadAhead {
     while (this.started < this.chunks.length && this.started - i <= ReadAhead.MAX_AHEAD) {
       const b = this.chunks[this.started].bytes;
       if (bytes + b > this.budget) break;
-      let into = this.started - i > 1 ? this.pool?.reuse(b) : undefined;
+      let into = this.pool?.reuse(b);
       // The rows of chunk i are given back before chunk i + 1 is asked for, when this one's turn comes.
       if (!into && this.started - i > 1 && this.pool?.lends(this.chunks[i].bytes, b)) break;
       into ??= this.take(b);
@@ -125,7 +130,7 @@ export class ReadAhead {
     // With no read in flight or waiting, this one is issued now, not a turn later: the caller's work until then
     // (the first chunk's check inputs, ≈ 10 ms of cold code) runs while the disk reads.
     const job = this.queued++ === 0 ? read() : this.chain.then(read);
-    job.catch(() => {}); // a read-ahead nobody takes (a cancelled or failed run) is no unhandled rejection
+    // The chain's catch also handles a read-ahead nobody takes (a cancelled or failed run): no unhandled rejection.
     this.chain = job.catch(() => {});
     this.reads.set(i, job);
   }

@@ -151,6 +151,21 @@ test('with the pool: a chunk two ahead waits for a buffer coming back rather tha
   assert.equal(down.buffer, gateRows.buffer);
 });
 
+test('with the pool: the chunk right after the one asked for never waits for a buffer coming back', async () => {
+  const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10), chunk('c', 0, 1, 10)];
+  const { ck, started, finish } = gatedCheckpoint();
+  const pool = new BufferPool();
+  const { ra, fresh } = pooledReadAhead(ck, chunks, pool, 20);
+  ra.read('a', 0, 1);
+  await finish();
+  await finish();
+  assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'the budget (20) holds a and b');
+  ra.read('b', 0, 1); // a's rows not given back: c, next after b, takes a fresh buffer rather than wait
+  await finish();
+  assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1']);
+  assert.deepEqual(fresh, [10, 10, 10]);
+});
+
 test('with the pool: a chunk two ahead takes a free buffer when there is one', async () => {
   const MiB = 1024 * 1024;
   const chunks = [chunk('a', 0, 1, MiB), chunk('b', 0, 1, MiB), chunk('c', 0, 1, 40 * MiB)];
@@ -207,6 +222,52 @@ test('a read with none before it is issued in the same turn; one behind another 
   await finish();
 });
 
+test('the bytes of the reads in flight count against the budget, up to it exactly', async () => {
+  const chunks = [chunk('a', 0, 1, 60), chunk('b', 0, 1, 50), chunk('c', 0, 1, 60), chunk('d', 0, 1, 10)];
+  const { ck, started, finish } = gatedCheckpoint();
+  const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 120);
+  ra.read('a', 0, 1);
+  await settle();
+  assert.deepEqual(started, ['a@0+1'], 'b waits for a on the chain');
+  await finish();
+  await finish();
+  assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'a (60) + b (50) fit 120; c (60) more would not');
+  ra.read('b', 0, 1); // b (50) + c (60) = 110 fit; + d (10) = 120: exactly the budget, fits too
+  await finish();
+  await finish();
+  assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1', 'd@0+1']);
+});
+
+test('a read asked again, or with the rows of another chunk, is left to the caller', async () => {
+  const chunks = [chunk('a', 0, 2, 10), chunk('a', 2, 2, 10)];
+  const { ck, finish } = gatedCheckpoint();
+  const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 1000);
+  assert.equal(ra.readNow('a', 2, 2), undefined, 'the second chunk first: not the one expected');
+  assert.equal(ra.readNow('x', 0, 2), undefined, 'another tensor with the same rows');
+  assert.ok(ra.readNow('a', 0, 2));
+  assert.equal(ra.readNow('a', 0, 2), undefined, 'taken once');
+  await finish();
+  await finish();
+  assert.equal(ra.held, 1, 'the second chunk, read ahead, is held until taken');
+  assert.ok(ra.readNow('a', 2, 2) instanceof Buffer);
+  assert.equal(ra.held, 0, 'nothing held once every chunk is taken');
+});
+
+test('after the reads in flight end, the next read is issued at once again', async () => {
+  const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10), chunk('c', 0, 1, 200)];
+  const { ck, started, finish } = gatedCheckpoint();
+  const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 100);
+  ra.read('a', 0, 1);
+  await finish();
+  await finish();
+  assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'c (200) is over the budget: read when asked for');
+  ra.read('b', 0, 1);
+  ra.read('c', 0, 1);
+  assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1'], 'nothing in flight: c at once');
+  await finish();
+  assert.equal(ra.held, 0);
+});
+
 test('readNow hands over the rows of a read that has ended, and the promise of one still in flight', async () => {
   const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10), chunk('c', 0, 1, 10)];
   const { ck, finish } = gatedCheckpoint();
@@ -253,11 +314,18 @@ test('readChunk gives rows already read with their options at once (the engine s
 test('ReadAhead.chunksOf lists each plan in chunks of its rows, with their bytes', () => {
   const p = (name: string, rows: number, cols: number) => ({ name, rows, cols, dtype: 'BF16' }) as QuantPlan;
   const chunks = ReadAhead.chunksOf(
-    [p('a', 5, 4), p('b', 2, 8)],
-    (x) => (x.name === 'a' ? 2 : 8),
+    [p('a', 5, 4), p('b', 2, 8), p('c', 4, 1)],
+    (x) => (x.name === 'a' ? 2 : x.name === 'b' ? 8 : 2),
     () => 2,
   );
-  assert.deepEqual(chunks, [chunk('a', 0, 2, 16), chunk('a', 2, 2, 16), chunk('a', 4, 1, 8), chunk('b', 0, 2, 32)]);
+  assert.deepEqual(chunks, [
+    chunk('a', 0, 2, 16),
+    chunk('a', 2, 2, 16),
+    chunk('a', 4, 1, 8),
+    chunk('b', 0, 2, 32),
+    chunk('c', 0, 2, 4),
+    chunk('c', 2, 2, 4),
+  ]);
 });
 
 const kqPlan = (t: MemTensor) => kqPlanOf(t);
