@@ -71,18 +71,11 @@ export class ReadAhead {
   }
 
   /**
-   * Rows [r0, r0 + count) of tensor `name`: the read started ahead when this is the chunk expected next, else
-   * undefined (the caller reads it itself). Reads ahead what the budget allows.
-   */
-  read(name: string, r0: number, count: number): Promise<Buffer> | undefined {
-    const got = this.readNow(name, r0, count);
-    return got instanceof Promise || got === undefined ? got : Promise.resolve(got);
-  }
-
-  /**
-   * As `read`, but the rows themselves when their read has already ended: the caller can hand them to the engine
-   * in the same turn, not after an `await` behind whatever else the event loop has queued (the NPZ writer's CRC and
-   * copies: up to 10 ms of an idle engine at a tensor's start, issue 13).
+   * Rows [r0, r0 + count) of tensor `name` when this is the chunk expected next, else undefined (the caller reads it
+   * itself); reads ahead what the budget allows. The rows themselves when their read has already ended, so the
+   * caller can hand them to the engine in the same turn, not after an `await` behind whatever else the event loop
+   * has queued (the NPZ writer's CRC and copies: up to 10 ms of an idle engine at a tensor's start, issue 13); else
+   * the read's promise.
    */
   readNow(name: string, r0: number, count: number): Buffer | Promise<Buffer> | undefined {
     const c = this.chunks[this.next];

@@ -59,7 +59,7 @@ test('chunks are read ahead in order, one read at a time, at most two beyond the
     },
     1000,
   );
-  const a0 = ra.read('a', 0, 4);
+  const a0 = ra.readNow('a', 0, 4);
   assert.ok(a0, 'the expected chunk comes from the read-ahead');
   await settle();
   assert.deepEqual(started, ['a@0+4'], 'one read at a time');
@@ -69,35 +69,35 @@ test('chunks are read ahead in order, one read at a time, at most two beyond the
   await a0;
   await finish();
   assert.deepEqual(started, ['a@0+4', 'a@4+2', 'b@0+8']);
-  const a1 = ra.read('a', 4, 2);
+  const a1 = ra.readNow('a', 4, 2);
   assert.ok(a1);
   assert.deepEqual(taken, [100, 50, 100, 10], 'asking for a@4 lets c be read ahead');
   await finish();
   await finish();
   assert.deepEqual(started, ['a@0+4', 'a@4+2', 'b@0+8', 'c@0+1']);
   assert.equal(pending.length, 0);
-  assert.ok(ra.read('b', 0, 8));
-  assert.ok(ra.read('c', 0, 1));
-  assert.equal(ra.read('c', 0, 1), undefined, 'past the last chunk: the caller reads');
+  assert.ok(ra.readNow('b', 0, 8));
+  assert.ok(ra.readNow('c', 0, 1));
+  assert.equal(ra.readNow('c', 0, 1), undefined, 'past the last chunk: the caller reads');
 });
 
 test('the byte budget bounds the read-ahead; a chunk over it is read when its turn comes', async () => {
   const chunks = [chunk('a', 0, 1, 60), chunk('b', 0, 1, 50), chunk('c', 0, 1, 200), chunk('d', 0, 1, 10)];
   const { ck, started, finish } = gatedCheckpoint();
   const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 120);
-  ra.read('a', 0, 1);
+  ra.readNow('a', 0, 1);
   await finish();
   await finish().catch(() => {});
   assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'a (60) + b (50) fit 120; c (200) does not');
-  ra.read('b', 0, 1);
+  ra.readNow('b', 0, 1);
   assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'b (50) + c (200) is over the budget: c waits');
-  const c = ra.read('c', 0, 1);
+  const c = ra.readNow('c', 0, 1);
   assert.ok(c, 'c is read when asked for, over the budget or not');
   await settle();
   assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1'], 'only c: c (200) + d (10) is over the budget too');
   await finish();
   await c;
-  ra.read('d', 0, 1);
+  ra.readNow('d', 0, 1);
   await settle();
   assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1', 'd@0+1']);
 });
@@ -125,7 +125,7 @@ test('with the pool: a chunk two ahead waits for a buffer coming back rather tha
   const { ck, started, finish } = gatedCheckpoint();
   const pool = new BufferPool();
   const { ra, fresh } = pooledReadAhead(ck, chunks, pool, 1000);
-  const o = ra.read('o', 0, 1)!;
+  const o = ra.readNow('o', 0, 1)!;
   // gate (next) fresh; up (two ahead): no free buffer, and o's 8 bytes would not be lent for 23: fresh as before.
   assert.deepEqual(fresh, [8, 23, 23]);
   await finish();
@@ -134,20 +134,20 @@ test('with the pool: a chunk two ahead waits for a buffer coming back rather tha
   await finish();
   assert.deepEqual(started, ['o@0+1', 'gate@0+1', 'up@0+1']);
   pool.give(oRows);
-  const gate = ra.read('gate', 0, 1)!;
+  const gate = ra.readNow('gate', 0, 1)!;
   const gateRows = await gate;
   await settle();
   // down (two ahead of gate): no free buffer of 23, but gate's rows (23) come back: it waits.
   assert.deepEqual(started, ['o@0+1', 'gate@0+1', 'up@0+1'], 'down waits');
   assert.deepEqual(fresh, [8, 23, 23]);
   pool.give(gateRows); // gate quantized: its rows given back
-  const up = ra.read('up', 0, 1)!;
+  const up = ra.readNow('up', 0, 1)!;
   await settle();
   assert.deepEqual(started, ['o@0+1', 'gate@0+1', 'up@0+1', 'down@0+1'], 'down is read when up is asked for');
   assert.deepEqual(fresh, [8, 23, 23], 'into gate’s buffer: no fresh one');
   await up;
   await finish();
-  const down = await ra.read('down', 0, 1)!;
+  const down = await ra.readNow('down', 0, 1)!;
   assert.equal(down.buffer, gateRows.buffer);
 });
 
@@ -156,11 +156,11 @@ test('with the pool: the chunk right after the one asked for never waits for a b
   const { ck, started, finish } = gatedCheckpoint();
   const pool = new BufferPool();
   const { ra, fresh } = pooledReadAhead(ck, chunks, pool, 20);
-  ra.read('a', 0, 1);
+  ra.readNow('a', 0, 1);
   await finish();
   await finish();
   assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'the budget (20) holds a and b');
-  ra.read('b', 0, 1); // a's rows not given back: c, next after b, takes a fresh buffer rather than wait
+  ra.readNow('b', 0, 1); // a's rows not given back: c, next after b, takes a fresh buffer rather than wait
   await finish();
   assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1']);
   assert.deepEqual(fresh, [10, 10, 10]);
@@ -174,7 +174,7 @@ test('with the pool: a chunk two ahead takes a free buffer when there is one', a
   const spare = pool.take(64 * MiB); // not lent for 1 MiB, lent for 40 MiB
   pool.give(spare);
   const { ra, fresh } = pooledReadAhead(ck, chunks, pool, 1 << 30);
-  ra.read('a', 0, 1);
+  ra.readNow('a', 0, 1);
   await settle();
   assert.deepEqual(started, ['a@0+1']);
   assert.deepEqual(fresh, [MiB, MiB], 'a and b through take; c two ahead from the free list');
@@ -185,22 +185,23 @@ test('a chunk asked out of order is left to the caller and starts nothing', asyn
   const chunks = [chunk('a', 0, 4, 100), chunk('b', 0, 8, 100)];
   const { ck, started } = gatedCheckpoint();
   const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 1000);
-  assert.equal(ra.read('b', 0, 8), undefined, 'b is not next');
-  assert.equal(ra.read('a', 0, 2), undefined, 'other rows of a are not the chunk');
+  assert.equal(ra.readNow('b', 0, 8), undefined, 'b is not next');
+  assert.equal(ra.readNow('a', 0, 2), undefined, 'other rows of a are not the chunk');
   await settle();
   assert.deepEqual(started, []);
-  assert.ok(ra.read('a', 0, 4));
+  assert.ok(ra.readNow('a', 0, 4));
 });
 
 test('a failed read fails its own taker only; the reads after it still run', async () => {
   const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10)];
   const { ck, started, finish } = gatedCheckpoint();
   const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 1000);
-  const a = ra.read('a', 0, 1)!;
+  const a = ra.readNow('a', 0, 1)!;
   await finish(new Error('disk says no'));
+  assert.ok(a instanceof Promise, 'a: still being read');
   await assert.rejects(a, /disk says no/);
   assert.deepEqual(started, ['a@0+1', 'b@0+1']);
-  const b = ra.read('b', 0, 1)!;
+  const b = ra.readNow('b', 0, 1)!;
   await finish();
   await b;
 });
@@ -209,7 +210,7 @@ test('a read with none before it is issued in the same turn; one behind another 
   const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10)];
   const { ck, started, finish } = gatedCheckpoint();
   const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 1000);
-  ra.read('a', 0, 1);
+  ra.readNow('a', 0, 1);
   assert.deepEqual(started, ['a@0+1'], 'a at once: the caller prepares its call while the disk reads');
   await settle();
   assert.deepEqual(started, ['a@0+1'], 'b (read ahead) waits for a');
@@ -217,7 +218,7 @@ test('a read with none before it is issued in the same turn; one behind another 
   assert.deepEqual(started, ['a@0+1', 'b@0+1']);
   await finish();
   const late = new ReadAhead(ck, [chunk('a', 0, 1, 10)], (n) => new Uint8Array(n), 1000);
-  late.read('a', 0, 1);
+  late.readNow('a', 0, 1);
   assert.equal(started.length, 3, 'nothing in flight again: at once');
   await finish();
 });
@@ -226,13 +227,13 @@ test('the bytes of the reads in flight count against the budget, up to it exactl
   const chunks = [chunk('a', 0, 1, 60), chunk('b', 0, 1, 50), chunk('c', 0, 1, 60), chunk('d', 0, 1, 10)];
   const { ck, started, finish } = gatedCheckpoint();
   const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 120);
-  ra.read('a', 0, 1);
+  ra.readNow('a', 0, 1);
   await settle();
   assert.deepEqual(started, ['a@0+1'], 'b waits for a on the chain');
   await finish();
   await finish();
   assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'a (60) + b (50) fit 120; c (60) more would not');
-  ra.read('b', 0, 1); // b (50) + c (60) = 110 fit; + d (10) = 120: exactly the budget, fits too
+  ra.readNow('b', 0, 1); // b (50) + c (60) = 110 fit; + d (10) = 120: exactly the budget, fits too
   await finish();
   await finish();
   assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1', 'd@0+1']);
@@ -257,12 +258,12 @@ test('after the reads in flight end, the next read is issued at once again', asy
   const chunks = [chunk('a', 0, 1, 10), chunk('b', 0, 1, 10), chunk('c', 0, 1, 200)];
   const { ck, started, finish } = gatedCheckpoint();
   const ra = new ReadAhead(ck, chunks, (n) => new Uint8Array(n), 100);
-  ra.read('a', 0, 1);
+  ra.readNow('a', 0, 1);
   await finish();
   await finish();
   assert.deepEqual(started, ['a@0+1', 'b@0+1'], 'c (200) is over the budget: read when asked for');
-  ra.read('b', 0, 1);
-  ra.read('c', 0, 1);
+  ra.readNow('b', 0, 1);
+  ra.readNow('c', 0, 1);
   assert.deepEqual(started, ['a@0+1', 'b@0+1', 'c@0+1'], 'nothing in flight: c at once');
   await finish();
   assert.equal(ra.held, 0);
@@ -280,9 +281,7 @@ test('readNow hands over the rows of a read that has ended, and the promise of o
   const b = ra.readNow('b', 0, 1);
   assert.ok(b instanceof Buffer, 'b: read before it was asked for, so the rows themselves');
   await finish();
-  const c = ra.read('c', 0, 1);
-  assert.ok(c instanceof Promise, 'read: a promise whether or not the rows are in');
-  assert.ok((await c) instanceof Buffer);
+  assert.ok(ra.readNow('c', 0, 1) instanceof Buffer);
   assert.equal(ra.readNow('c', 0, 1), undefined, 'taken once');
 });
 
